@@ -1,0 +1,248 @@
+"""SSA core: values, operations, blocks, functions, modules.
+
+An ``Operation`` applies an op definition (``OpDef``, see ``ir/opdef.py``) to
+operand ``Value``s and produces result ``Value``s. Operations may float free
+(the graph a user builds with the DSL, Theano-style) or live in a ``Block``
+(a function body). Use lists are kept only for operations inside blocks, so
+the user's graph never holds references to the functions compiled from it.
+"""
+import itertools
+
+import numpy as np
+
+from .types import TensorType
+
+
+class _Dynamic:
+    """Marker in int-list attributes: 'this entry is the next dynamic operand'."""
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self):
+        return "?"
+
+    def __reduce__(self):
+        return (_Dynamic, ())
+
+
+DYN = _Dynamic()
+
+_ids = itertools.count()
+
+
+def freeze_attr(value):
+    """Attributes are immutable: lists become tuples, numpy scalars Python ones."""
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze_attr(v) for v in value)
+    if isinstance(value, np.ndarray):
+        value = value.copy()
+        value.setflags(write=False)
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+class Value:
+    """An SSA value: the result of an operation or a block argument."""
+
+    __slots__ = ("type", "owner", "index", "name", "uses", "id", "__weakref__")
+
+    def __init__(self, type, owner=None, index=0, name=None):
+        if not isinstance(type, TensorType):
+            raise TypeError(f"Value type must be a TensorType, got {type!r}")
+        self.type = type
+        self.owner = owner      # Operation or None (block argument / graph input)
+        self.index = index      # result number in owner, or argument number
+        self.name = name        # user-facing name hint (may be None)
+        self.uses = []          # [(Operation, operand index)] for ops inside blocks
+        self.id = next(_ids)    # creation order; stable sort key
+
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    @property
+    def ndim(self):
+        return self.type.ndim
+
+    @property
+    def static_shape(self):
+        return self.type.shape
+
+    def replace_all_uses_with(self, new):
+        if new is self:
+            return
+        for op, i in list(self.uses):
+            op.set_operand(i, new)
+
+    def __repr__(self):
+        label = self.name or f"v{self.id}"
+        return f"<{type(self).__name__} {label}: {self.type}>"
+
+
+class Operation:
+    """One application of an op definition.
+
+    ``attrs`` is a dict of immutable attribute values (ints, floats, bools,
+    strings, None, DYN, tuples of those, numpy arrays for dense constants).
+    """
+
+    __slots__ = ("opdef", "operands", "attrs", "results", "regions", "parent", "id")
+
+    def __init__(self, opdef, operands, attrs=None, result_types=None, regions=(),
+                 value_cls=Value, result_names=None):
+        self.opdef = opdef
+        self.operands = list(operands)
+        self.attrs = {k: freeze_attr(v) for k, v in (attrs or {}).items()}
+        self.regions = list(regions)
+        self.parent = None
+        self.id = next(_ids)
+        for r in self.regions:
+            r.parent = self
+        for i, v in enumerate(self.operands):
+            if not isinstance(v, Value):
+                raise TypeError(f"operand {i} of {opdef.name} must be a Value, got {type(v).__name__}")
+        if result_types is None:
+            result_types = opdef.infer(self)
+        names = result_names or [None] * len(result_types)
+        self.results = [value_cls(t, self, i, n) for i, (t, n) in enumerate(zip(result_types, names))]
+
+    @property
+    def name(self):
+        return self.opdef.name
+
+    @property
+    def result(self):
+        if len(self.results) != 1:
+            raise ValueError(f"{self.name} has {len(self.results)} results, not one")
+        return self.results[0]
+
+    def set_operand(self, i, new):
+        old = self.operands[i]
+        if self.parent is not None:
+            old.uses.remove((self, i))
+            new.uses.append((self, i))
+        self.operands[i] = new
+
+    def _attach(self):
+        for i, v in enumerate(self.operands):
+            v.uses.append((self, i))
+
+    def _detach(self):
+        for i, v in enumerate(self.operands):
+            v.uses.remove((self, i))
+
+    def __repr__(self):
+        return f"<Operation {self.name} #{self.id}>"
+
+
+class Block:
+    """A straight-line list of operations with block arguments."""
+
+    def __init__(self, arg_types=(), arg_names=None):
+        names = arg_names or [None] * len(arg_types)
+        self.args = [Value(t, None, i, n) for i, (t, n) in enumerate(zip(arg_types, names))]
+        self.ops = []
+        self.parent = None
+
+    def append(self, op):
+        return self.insert(len(self.ops), op)
+
+    def insert(self, index, op):
+        if op.parent is not None:
+            raise ValueError(f"{op.name} is already in a block")
+        self.ops.insert(index, op)
+        op.parent = self
+        op._attach()
+        return op
+
+    def insert_before(self, anchor, op):
+        return self.insert(self.ops.index(anchor), op)
+
+    def remove(self, op):
+        for r in op.results:
+            if r.uses:
+                raise ValueError(f"cannot remove {op.name}: its result is still used by "
+                                 f"{[u.name for u, _ in r.uses]}")
+        self.ops.remove(op)
+        op._detach()
+        op.parent = None
+
+    @property
+    def terminator(self):
+        return self.ops[-1] if self.ops else None
+
+    def walk(self):
+        """Every operation, nested regions included, in order."""
+        for op in self.ops:
+            yield op
+            for region in op.regions:
+                yield from region.walk()
+
+
+class Function:
+    """A compiled unit: block arguments are inputs then shared variables;
+    the body ends with a ``return`` op whose operands are the outputs then the
+    update values, and whose ``updates`` attribute names, for each update
+    value, the index of the argument (a shared variable) it replaces."""
+
+    def __init__(self, name, arg_types, arg_names=None, arg_attrs=None):
+        self.name = name
+        self.body = Block(arg_types, arg_names)
+        self.body.parent = self
+        self.arg_attrs = [dict(a) for a in (arg_attrs or [{} for _ in arg_types])]
+        if len(self.arg_attrs) != len(arg_types):
+            raise ValueError("arg_attrs must have one dict per argument")
+
+    @property
+    def args(self):
+        return self.body.args
+
+    @property
+    def return_op(self):
+        op = self.body.terminator
+        if op is None or op.name != "return":
+            raise ValueError(f"function @{self.name} has no return")
+        return op
+
+    @property
+    def num_outputs(self):
+        op = self.return_op
+        return len(op.operands) - len(op.attrs.get("updates", ()))
+
+    @property
+    def outputs(self):
+        return self.return_op.operands[:self.num_outputs]
+
+    @property
+    def updates(self):
+        """[(shared argument Value, new Value)]"""
+        op = self.return_op
+        targets = op.attrs.get("updates", ())
+        return [(self.args[t], v) for t, v in zip(targets, op.operands[self.num_outputs:])]
+
+    def shared_args(self):
+        return [a for a, attr in zip(self.args, self.arg_attrs) if "shared" in attr]
+
+    def walk(self):
+        return self.body.walk()
+
+
+class Module:
+    def __init__(self, functions=()):
+        self.functions = list(functions)
+
+    def get(self, name):
+        for f in self.functions:
+            if f.name == name:
+                return f
+        raise KeyError(f"module has no function @{name}")

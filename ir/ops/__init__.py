@@ -1,0 +1,1 @@
+"""The op definitions of the theon dialect, grouped by kind."""

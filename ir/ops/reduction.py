@@ -1,0 +1,122 @@
+"""Reductions over a set of axes, and argmax/argmin over one axis.
+
+``sum``/``prod``/``max``/``min`` keep the operand's dtype (the DSL casts
+integer and bool operands of sum/prod to int64 first, as NumPy accumulates).
+``axes`` is a sorted tuple of distinct non-negative axes; ``keepdims`` a bool.
+"""
+import numpy as np
+
+from ..opdef import OpDef, normalize_axis, result
+from ..types import is_bool
+
+
+def normalize_axes(axes, ndim, opname):
+    if axes is None:
+        return tuple(range(ndim))
+    if isinstance(axes, (int, np.integer)):
+        axes = (axes,)
+    out = sorted({normalize_axis(a, ndim, opname) for a in axes})
+    if len(out) != len(tuple(axes)):
+        raise ValueError(f"{opname}: repeated axis in {tuple(axes)}")
+    return tuple(out)
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+class Reduce(OpDef):
+    num_operands = 1
+    required_attrs = ("axes", "keepdims")
+    identity = None    # None: reducing an empty axis is an error
+
+    def infer(self, op):
+        self.check_arity(op)
+        t = op.operands[0].type
+        axes = op.attrs["axes"]
+        if tuple(axes) != normalize_axes(axes, t.ndim, self.name):
+            raise ValueError(f"{self.name}: axes {axes} must be sorted, distinct, in [0, {t.ndim})")
+        if self.identity is None:
+            for a in axes:
+                if t.shape[a] == 0:
+                    raise ValueError(f"{self.name}: reduction over an empty axis {a} has no identity")
+        return result(t.dtype, reduced_shape(t.shape, axes, op.attrs["keepdims"]))
+
+    def reference(self, op, x):
+        axes = op.attrs["axes"]
+        out = self.np_fn(x, axis=axes, keepdims=op.attrs["keepdims"])
+        return [np.asarray(out).astype(op.results[0].dtype, copy=False)]
+
+
+class Sum(Reduce):
+    name = "sum"
+    identity = 0
+
+    @staticmethod
+    def np_fn(x, axis, keepdims):
+        if is_bool(str(x.dtype)):
+            return np.any(x, axis=axis, keepdims=keepdims)
+        return np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+
+
+class Prod(Reduce):
+    name = "prod"
+    identity = 1
+
+    @staticmethod
+    def np_fn(x, axis, keepdims):
+        if is_bool(str(x.dtype)):
+            return np.all(x, axis=axis, keepdims=keepdims)
+        return np.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+
+
+class Max(Reduce):
+    """NaN-propagating maximum."""
+    name = "max"
+    np_fn = staticmethod(np.max)
+
+
+class Min(Reduce):
+    name = "min"
+    np_fn = staticmethod(np.min)
+
+
+class ArgReduce(OpDef):
+    """Index of the first max/min along ``axis`` (None: the flattened
+    tensor); NaN counts as the extreme, as in NumPy. Result int64."""
+    num_operands = 1
+    required_attrs = ("axis", "keepdims")
+
+    def infer(self, op):
+        self.check_arity(op)
+        t = op.operands[0].type
+        axis = op.attrs["axis"]
+        keep = op.attrs["keepdims"]
+        if axis is None:
+            if any(d == 0 for d in t.shape):
+                raise ValueError(f"{self.name} of an empty tensor")
+            return result("int64", (1,) * t.ndim if keep else ())
+        if normalize_axis(axis, t.ndim, self.name) != axis or t.ndim == 0:
+            raise ValueError(f"{self.name}: axis {axis} must be in [0, {t.ndim})")
+        if t.shape[axis] == 0:
+            raise ValueError(f"{self.name}: axis {axis} is empty")
+        return result("int64", reduced_shape(t.shape, (axis,), keep))
+
+    def reference(self, op, x):
+        out = self.np_fn(x, axis=op.attrs["axis"], keepdims=op.attrs["keepdims"])
+        return [np.asarray(out).astype(np.int64)]
+
+
+class Argmax(ArgReduce):
+    name = "argmax"
+    np_fn = staticmethod(np.argmax)
+
+
+class Argmin(ArgReduce):
+    name = "argmin"
+    np_fn = staticmethod(np.argmin)
+
+
+OPS = [Sum, Prod, Max, Min, Argmax, Argmin]

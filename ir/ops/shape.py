@@ -1,0 +1,361 @@
+"""Shape, view and data-movement ops.
+
+Integer parameters that may be symbolic use the MLIR ``static/dynamic``
+convention: an attribute list holds ints, and ``?`` (``DYN``) for "the next
+dynamic operand", a 0-d integer value that follows the data operands.
+"""
+import numpy as np
+
+from ..core import DYN
+from ..opdef import OpDef, const_int, const_value, normalize_axis, result
+from ..types import TensorType, broadcast_shapes, canonical_dtype, is_int
+
+
+def _dyn_operands(op, first):
+    """The dynamic 0-d int operands starting at ``first``, checked."""
+    dyn = op.operands[first:]
+    for v in dyn:
+        if v.type.ndim != 0 or not (is_int(v.type.dtype)):
+            raise TypeError(f"{op.name}: dynamic index/size operands must be 0-d ints, got {v.type}")
+    return dyn
+
+
+def _count_dyn(entries):
+    n = 0
+    for e in entries:
+        if isinstance(e, tuple):
+            n += _count_dyn(e)
+        elif e is DYN:
+            n += 1
+    return n
+
+
+def _resolve(entries, values):
+    """Replace each DYN by the next of ``values`` (consumed in order)."""
+    it = iter(values)
+
+    def sub(e):
+        if isinstance(e, tuple):
+            return tuple(sub(x) for x in e)
+        return next(it) if e is DYN else e
+    return sub(entries)
+
+
+# --- shape -------------------------------------------------------------------
+class Shape(OpDef):
+    """The shape of x as a 1-d int64 tensor of length ndim."""
+    name = "shape"
+    num_operands = 1
+
+    def infer(self, op):
+        self.check_arity(op)
+        return result("int64", (op.operands[0].type.ndim,))
+
+    def reference(self, op, x):
+        return [np.array(x.shape, dtype=np.int64)]
+
+
+# --- dimshuffle ---------------------------------------------------------------
+class Dimshuffle(OpDef):
+    """Theano's dimshuffle: ``pattern`` lists input dims in output order and
+    ``"x"`` for a new broadcastable dim; input dims left out must be 1."""
+    name = "dimshuffle"
+    num_operands = 1
+    required_attrs = ("pattern",)
+
+    def infer(self, op):
+        self.check_arity(op)
+        t = op.operands[0].type
+        pattern = op.attrs["pattern"]
+        dims = [p for p in pattern if p != "x"]
+        if any(not isinstance(p, int) or not 0 <= p < t.ndim for p in dims) or len(set(dims)) != len(dims):
+            raise ValueError(f"dimshuffle: bad pattern {pattern} for a {t.ndim}-d input")
+        for i in range(t.ndim):
+            if i not in dims and t.shape[i] not in (1, None):
+                raise ValueError(f"dimshuffle: pattern {pattern} drops dim {i} of size {t.shape[i]} (must be 1)")
+        return result(t.dtype, tuple(1 if p == "x" else t.shape[p] for p in pattern))
+
+    def reference(self, op, x):
+        pattern = op.attrs["pattern"]
+        dims = [p for p in pattern if p != "x"]
+        dropped = tuple(i for i in range(x.ndim) if i not in dims)
+        if any(x.shape[i] != 1 for i in dropped):
+            raise ValueError(f"dimshuffle: dropped dims {dropped} of shape {x.shape} are not 1")
+        order = sorted(dims)
+        y = x.reshape([x.shape[i] for i in order]).transpose([order.index(p) for p in dims])
+        return [y.reshape([1 if p == "x" else x.shape[p] for p in pattern])]
+
+
+# --- reshape --------------------------------------------------------------------
+class Reshape(OpDef):
+    """reshape(x, dyn...) {shape = [2, ?, -1]}: at most one -1."""
+    name = "reshape"
+    required_attrs = ("shape",)
+
+    def infer(self, op):
+        x = op.operands[0].type
+        spec = op.attrs["shape"]
+        dyn = _dyn_operands(op, 1)
+        if _count_dyn(spec) != len(dyn):
+            raise ValueError(f"reshape: shape {spec} needs {_count_dyn(spec)} dynamic operands, got {len(dyn)}")
+        dims = list(_resolve(spec, [const_int(v) for v in dyn]))
+        if sum(1 for d in dims if d == -1) > 1:
+            raise ValueError(f"reshape: more than one -1 in {spec}")
+        if any(d is not None and d < -1 for d in dims):
+            raise ValueError(f"reshape: negative size in {spec}")
+        known_in = None if None in x.shape else int(np.prod(x.shape, dtype=np.int64))
+        if -1 in dims:
+            rest = [d for d in dims if d != -1]
+            k = dims.index(-1)
+            if known_in is not None and None not in rest:
+                p = int(np.prod(rest, dtype=np.int64))
+                if p == 0 or known_in % p:
+                    raise ValueError(f"reshape: cannot reshape {x.shape} into {tuple(dims)}")
+                dims[k] = known_in // p
+            else:
+                dims[k] = None
+        elif known_in is not None and None not in dims and int(np.prod(dims, dtype=np.int64)) != known_in:
+            raise ValueError(f"reshape: cannot reshape {x.shape} ({known_in} elements) into {tuple(dims)}")
+        return result(x.dtype, dims)
+
+    def reference(self, op, x, *dyn):
+        shape = _resolve(op.attrs["shape"], [int(d) for d in dyn])
+        return [np.reshape(x, shape)]
+
+
+# --- indexing -------------------------------------------------------------------
+_UNKNOWN = object()
+
+
+def _index_static(idx, shape, dyn_consts, opname):
+    """Static result shape of basic indexing; also checks constant indices.
+    ``dyn_consts`` holds the known values of the dynamic operands, or None."""
+    if len(idx) > len(shape):
+        raise IndexError(f"{opname}: too many indices ({len(idx)}) for a {len(shape)}-d tensor")
+    entries = _resolve(idx, [_UNKNOWN if c is None else c for c in dyn_consts])
+    out = []
+    for axis, (e, n) in enumerate(zip(entries, shape)):
+        if isinstance(e, tuple):
+            if e[2] == 0:
+                raise ValueError(f"{opname}: slice step cannot be zero (axis {axis})")
+            if n is None or _UNKNOWN in e:
+                out.append(None)
+            else:
+                out.append(len(range(*slice(*e).indices(n))))
+        elif e is not _UNKNOWN and n is not None and not -n <= e < n:
+            raise IndexError(f"{opname}: index {e} is out of bounds for axis {axis} with size {n}")
+    return tuple(out) + tuple(shape[len(idx):])
+
+
+def _check_idx(idx):
+    for e in idx:
+        if isinstance(e, tuple):
+            if len(e) != 3 or any(not (v is None or v is DYN or isinstance(v, int)) for v in e):
+                raise ValueError(f"subtensor: slice entry must be [start, stop, step], got {e}")
+        elif not (e is DYN or isinstance(e, int)):
+            raise ValueError(f"subtensor: index entry must be an int or ?, got {e!r}")
+
+
+def _np_index(idx, dyn):
+    entries = _resolve(idx, [int(d) for d in dyn])
+    return tuple(slice(*e) if isinstance(e, tuple) else e for e in entries)
+
+
+class Subtensor(OpDef):
+    """Basic indexing x[idx]. ``idx`` lists, for leading dims, an integer
+    index (int or ?) or a slice [start, stop, step] (each int, none or ?)."""
+    name = "subtensor"
+    required_attrs = ("idx",)
+    first_dyn = 1
+
+    def _infer_shape(self, op):
+        x = op.operands[0].type
+        idx = op.attrs["idx"]
+        _check_idx(idx)
+        dyn = _dyn_operands(op, self.first_dyn)
+        if _count_dyn(idx) != len(dyn):
+            raise ValueError(f"{self.name}: idx {idx} needs {_count_dyn(idx)} dynamic operands, got {len(dyn)}")
+        return _index_static(idx, x.shape, [const_int(v) for v in dyn], self.name)
+
+    def infer(self, op):
+        return result(op.operands[0].type.dtype, self._infer_shape(op))
+
+    def reference(self, op, x, *dyn):
+        return [np.array(x[_np_index(op.attrs["idx"], dyn)])]
+
+
+class SetSubtensor(Subtensor):
+    """A copy of x with x[idx] = v (v broadcasts to the indexed shape)."""
+    name = "set_subtensor"
+    first_dyn = 2
+
+    def infer(self, op):
+        x, v = op.operands[0].type, op.operands[1].type
+        sub = self._infer_shape(op)
+        if v.dtype != x.dtype:
+            raise TypeError(f"{self.name}: value dtype {v.dtype} must equal {x.dtype} (insert a cast)")
+        if v.ndim > len(sub):
+            raise ValueError(f"{self.name}: value of shape {v.shape} has more dims than x{list(op.attrs['idx'])} {sub}")
+        merged = broadcast_shapes(sub, v.shape, what=f"{self.name}'s value and indexed region")
+        for m, s in zip(merged, sub):
+            if s is not None and m != s:
+                raise ValueError(f"{self.name}: value of shape {v.shape} does not fit region {sub}")
+        return [x]
+
+    def reference(self, op, x, v, *dyn):
+        y = np.array(x)
+        self.apply(y, _np_index(op.attrs["idx"], dyn), v)
+        return [y]
+
+    @staticmethod
+    def apply(y, index, v):
+        y[index] = v
+
+
+class IncSubtensor(SetSubtensor):
+    """A copy of x with x[idx] += v."""
+    name = "inc_subtensor"
+
+    @staticmethod
+    def apply(y, index, v):
+        y[index] += v
+
+
+# --- concatenate -------------------------------------------------------------------
+class Concatenate(OpDef):
+    name = "concatenate"
+    required_attrs = ("axis",)
+
+    def infer(self, op):
+        if not op.operands:
+            raise ValueError("concatenate needs at least one operand")
+        types = [v.type for v in op.operands]
+        t0 = types[0]
+        axis = op.attrs["axis"]
+        if t0.ndim == 0 or normalize_axis(axis, t0.ndim, self.name) != axis:
+            raise ValueError(f"concatenate: axis {axis} must be in [0, {t0.ndim})")
+        for t in types:
+            if t.dtype != t0.dtype or t.ndim != t0.ndim:
+                raise TypeError(f"concatenate: operands must share dtype and ndim, got {types}")
+        out = []
+        for d in range(t0.ndim):
+            dims = [t.shape[d] for t in types]
+            if d == axis:
+                out.append(None if None in dims else sum(dims))
+                continue
+            known = {x for x in dims if x is not None}
+            if len(known) > 1:
+                raise ValueError(f"concatenate: operand shapes {[t.shape for t in types]} differ in dim {d}")
+            out.append(known.pop() if known else None)
+        return result(t0.dtype, out)
+
+    def reference(self, op, *xs):
+        return [np.concatenate(xs, axis=op.attrs["axis"])]
+
+
+# --- creation ----------------------------------------------------------------------
+class Alloc(OpDef):
+    """alloc(value, dyn...) {shape}: value broadcast to shape (a new array)."""
+    name = "alloc"
+    required_attrs = ("shape",)
+
+    def infer(self, op):
+        v = op.operands[0].type
+        spec = op.attrs["shape"]
+        dyn = _dyn_operands(op, 1)
+        if _count_dyn(spec) != len(dyn):
+            raise ValueError(f"alloc: shape {spec} needs {_count_dyn(spec)} dynamic operands, got {len(dyn)}")
+        dims = _resolve(spec, [const_int(x) for x in dyn])
+        if any(d is not None and d < 0 for d in dims):
+            raise ValueError(f"alloc: negative dimension in {dims}")
+        if v.ndim > len(dims):
+            raise ValueError(f"alloc: value of shape {v.shape} has more dims than {dims}")
+        merged = broadcast_shapes(dims, v.shape, what="alloc's value and shape")
+        for m, s in zip(merged, dims):
+            if s is not None and m != s:
+                raise ValueError(f"alloc: value of shape {v.shape} cannot broadcast to {dims}")
+        return result(v.dtype, dims)
+
+    def reference(self, op, v, *dyn):
+        shape = _resolve(op.attrs["shape"], [int(d) for d in dyn])
+        if any(d < 0 for d in shape):
+            raise ValueError(f"alloc: negative dimension in {shape}")
+        return [np.array(np.broadcast_to(v, shape))]
+
+
+class Arange(OpDef):
+    """arange(start, stop, step): 0-d operands of the result dtype."""
+    name = "arange"
+    num_operands = 3
+
+    def infer(self, op):
+        self.check_arity(op)
+        types = [v.type for v in op.operands]
+        if any(t.ndim != 0 for t in types) or len({t.dtype for t in types}) != 1:
+            raise TypeError(f"arange: start, stop, step must be 0-d of one dtype, got {types}")
+        if types[0].dtype == "bool":
+            raise TypeError("arange: bool is not supported")
+        consts = [const_value(v) for v in op.operands]
+        n = None
+        if all(c is not None for c in consts):
+            start, stop, step = (c.item() for c in consts)
+            if step == 0:
+                raise ValueError("arange: step cannot be zero")
+            n = len(np.arange(start, stop, step, dtype=types[0].dtype))
+        return result(types[0].dtype, (n,))
+
+    def reference(self, op, start, stop, step):
+        if step == 0:
+            raise ValueError("arange: step cannot be zero")
+        return [np.arange(start, stop, step, dtype=op.results[0].dtype)]
+
+
+class Constant(OpDef):
+    """A compile-time array (``value``, a read-only ndarray)."""
+    name = "constant"
+    num_operands = 0
+    required_attrs = ("value",)
+
+    def infer(self, op):
+        self.check_arity(op)
+        v = op.attrs["value"]
+        if not isinstance(v, np.ndarray):
+            raise TypeError(f"constant: value must be an ndarray, got {type(v).__name__}")
+        return [TensorType(canonical_dtype(v.dtype), v.shape)]
+
+    def reference(self, op):
+        return [np.array(op.attrs["value"])]
+
+
+class Return(OpDef):
+    """Terminator: operands are the outputs then the update values;
+    ``updates`` holds, per update value, the index of the shared argument."""
+    name = "return"
+    num_results = 0
+    pure = False
+
+    def infer(self, op):
+        return []
+
+    def verify(self, op):
+        updates = op.attrs.get("updates", ())
+        if len(updates) > len(op.operands):
+            raise ValueError("return: more update targets than operands")
+        func = op.parent.parent if op.parent is not None else None
+        if func is None or not hasattr(func, "arg_attrs"):
+            return
+        n_out = len(op.operands) - len(updates)
+        for t, v in zip(updates, op.operands[n_out:]):
+            if not 0 <= t < len(func.args) or "shared" not in func.arg_attrs[t]:
+                raise ValueError(f"return: update target {t} is not a shared argument")
+            if func.args[t].type.dtype != v.type.dtype or func.args[t].type.ndim != v.type.ndim:
+                raise TypeError(f"return: update of {func.args[t].type} with {v.type}")
+        if len(set(updates)) != len(updates):
+            raise ValueError("return: a shared argument is updated twice")
+
+    def reference(self, op, *args):
+        return []
+
+
+OPS = [Shape, Dimshuffle, Reshape, Subtensor, SetSubtensor, IncSubtensor,
+       Concatenate, Alloc, Arange, Constant, Return]
