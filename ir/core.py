@@ -96,7 +96,7 @@ class Operation:
     strings, None, DYN, tuples of those, numpy arrays for dense constants).
     """
 
-    __slots__ = ("opdef", "operands", "attrs", "results", "regions", "parent", "id")
+    __slots__ = ("opdef", "operands", "attrs", "results", "regions", "parent", "id", "loc")
 
     def __init__(self, opdef, operands, attrs=None, result_types=None, regions=(),
                  value_cls=Value, result_names=None):
@@ -106,6 +106,7 @@ class Operation:
         self.regions = list(regions)
         self.parent = None
         self.id = next(_ids)
+        self.loc = None         # (filename, line, col) when parsed from text
         for r in self.regions:
             r.parent = self
         for i, v in enumerate(self.operands):

@@ -1,0 +1,43 @@
+"""theon: an ahead-of-time tensor compiler for Python, in the tradition of Theano.
+
+    import theon, theon.tensor as T
+    x = T.vector('x'); f = theon.function([x], (x * 2).sum())
+
+Submodules are imported lazily so ``import theon`` stays fast.
+"""
+import importlib
+
+from .config import config  # noqa: F401
+
+__version__ = "0.1.0"
+
+# public name -> (module, attribute or None for the module itself)
+_LAZY = {
+    "function": ("theon.frontend.function", "function"),
+    "shared": ("theon.frontend.shared", "shared"),
+    "SharedVariable": ("theon.frontend.shared", "SharedVariable"),
+    "Mode": ("theon.runtime.mode", "Mode"),
+    "grad": ("theon.gradient", "grad"),
+    "tensor": ("theon.tensor", None),
+    "printing": ("theon.printing", None),
+    "gradient": ("theon.gradient", None),
+    "ir": ("theon.ir", None),
+    "passes": ("theon.passes", None),
+    "codegen": ("theon.codegen", None),
+    "runtime": ("theon.runtime", None),
+    "frontend": ("theon.frontend", None),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'theon' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
