@@ -1,1 +1,1 @@
-
+"""Backends: ``cpu`` (llvmlite, native), later ``ptx`` (NVIDIA GPUs)."""

@@ -1,0 +1,233 @@
+"""Lowering context: tensors as LLVM values, loops, allocation, checks.
+
+A tensor in native code is a ``Buf``: a typed data pointer plus one i64 SSA
+value per dim and per stride (strides in elements, possibly 0 or negative).
+Static dims are LLVM constants, so LLVM folds what the IR knows.
+
+Every ``LowerCtx.alloc`` gets a slot in a stack array of pointers that the
+function's single cleanup block frees; results handed to the caller are
+taken out of their slot. ``LowerCtx.check`` branches to that cleanup block
+with an error code, so a failing call frees everything and writes nothing.
+"""
+import contextlib
+
+import llvmlite.ir as lir
+
+I1 = lir.IntType(1)
+I8 = lir.IntType(8)
+I16 = lir.IntType(16)
+I32 = lir.IntType(32)
+I64 = lir.IntType(64)
+F32 = lir.FloatType()
+F64 = lir.DoubleType()
+I8P = I8.as_pointer()
+
+LLTYPE = {
+    "bool": I8, "int8": I8, "int16": I16, "int32": I32, "int64": I64,
+    "uint8": I8, "float32": F32, "float64": F64,
+}
+ITEMSIZE = {"bool": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
+            "uint8": 1, "float32": 4, "float64": 8}
+
+
+def i64(v):
+    return lir.Constant(I64, int(v))
+
+
+class Buf:
+    """A tensor in native code."""
+
+    def __init__(self, ptr, dtype, shape, strides, slot=None, contiguous=False):
+        if len(shape) != len(strides):
+            raise ValueError("Buf: shape and strides differ in length")
+        self.ptr = ptr                  # pointer to LLTYPE[dtype]
+        self.dtype = dtype
+        self.shape = list(shape)        # i64 values
+        self.strides = list(strides)    # i64 values, in elements
+        self.slot = slot                # allocation slot owning ptr, or None for views
+        self.contiguous = contiguous    # C-contiguous by construction
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def lltype(self):
+        return LLTYPE[self.dtype]
+
+    def view(self, ptr=None, shape=None, strides=None):
+        """A view sharing this buffer's memory (never owns it)."""
+        return Buf(self.ptr if ptr is None else ptr, self.dtype,
+                   self.shape if shape is None else shape,
+                   self.strides if strides is None else strides)
+
+
+class LowerCtx:
+    """What an op lowering needs: the builder, allocation, checks, loops."""
+
+    def __init__(self, module, fn, builder, err_ptr):
+        self.module = module
+        self.fn = fn
+        self.b = builder
+        self.err_ptr = err_ptr
+        self.op_index = 0
+        self.loop_depth = 0
+        self.n_slots = 0
+        self.entry_block = fn.entry_basic_block
+        self.cleanup_block = fn.append_basic_block("cleanup")
+        with self.at_entry():
+            self.status = self.b.alloca(I64, name="status")
+        self._slot_array = None
+
+    # --- small helpers ------------------------------------------------------
+    @contextlib.contextmanager
+    def at_entry(self):
+        """Builder positioned at the start of the entry block (for allocas)."""
+        saved = self.b.block
+        self.b.position_at_start(self.entry_block)
+        yield
+        self.b.position_at_end(saved)
+
+    def declare(self, name, ret, args, var_arg=False):
+        """A function declaration in the module (created once)."""
+        if name in self.module.globals:
+            return self.module.globals[name]
+        return lir.Function(self.module, lir.FunctionType(ret, args, var_arg=var_arg), name=name)
+
+    def intrinsic(self, name, ret, args):
+        return self.declare(name, ret, args)
+
+    def product(self, values):
+        out = i64(1)
+        for v in values:
+            out = self.mul(out, v)
+        return out
+
+    # --- errors -------------------------------------------------------------
+    def check(self, ok, code, details=()):
+        """If the i1 ``ok`` is false: record (op index, details), return ``code``."""
+        b = self.b
+        with b.if_then(b.not_(ok), likely=False):
+            b.store(i64(self.op_index), self.err_ptr)
+            for k, d in enumerate(details[:4], start=1):
+                if d.type != I64:
+                    d = b.sext(d, I64) if isinstance(d.type, lir.IntType) else d
+                b.store(d, b.gep(self.err_ptr, [i64(k)]))
+            b.store(i64(code), self.status)
+            b.branch(self.cleanup_block)
+
+    # --- memory -------------------------------------------------------------
+    def malloc(self, nbytes):
+        from ..errors import OUT_OF_MEMORY
+        b = self.b
+        malloc = self.declare("malloc", I8P, [I64])
+        malloc.return_value.add_attribute("noalias")
+        size = b.select(b.icmp_signed("==", nbytes, i64(0)), i64(1), nbytes)
+        raw = b.call(malloc, [size])
+        self.check(b.icmp_unsigned("!=", raw, lir.Constant(I8P, None)), OUT_OF_MEMORY, [nbytes])
+        return raw
+
+    def alloc(self, dtype, shape, name="buf"):
+        """A new C-contiguous buffer of ``shape`` (list of i64), freed at exit
+        unless handed to the caller with ``release``."""
+        if self.loop_depth:
+            raise RuntimeError("LowerCtx.alloc inside a loop would leak; allocate before looping")
+        b = self.b
+        n = self.product(shape)
+        raw = self.malloc(self.mul(n, i64(ITEMSIZE[dtype])))
+        k = self.n_slots
+        self.n_slots += 1
+        b.store(raw, self._slot(k))
+        ptr = b.bitcast(raw, LLTYPE[dtype].as_pointer(), name=name)
+        return Buf(ptr, dtype, shape, self.contiguous_strides(shape), slot=k, contiguous=True)
+
+    def _slot(self, k):
+        if self._slot_array is None:
+            with self.at_entry():
+                # its length is set in finish(), once every slot is known
+                self._slot_array = self.b.alloca(I8P, size=i64(1), name="allocs")
+        return self.b.gep(self._slot_array, [i64(k)])
+
+    def release(self, buf):
+        """Hand ``buf``'s memory to the caller: cleanup will not free it."""
+        if buf.slot is None:
+            raise ValueError("release: buffer is a view, not an allocation")
+        self.b.store(lir.Constant(I8P, None), self._slot(buf.slot))
+
+    def mul(self, a, c):
+        """i64 product, folded when both are constants."""
+        if isinstance(a, lir.Constant) and isinstance(c, lir.Constant):
+            return i64(int(a.constant) * int(c.constant))
+        return self.b.mul(a, c)
+
+    def contiguous_strides(self, shape):
+        strides = [None] * len(shape)
+        acc = i64(1)
+        for k in range(len(shape) - 1, -1, -1):
+            strides[k] = acc
+            acc = self.mul(acc, shape[k])
+        return strides
+
+    # --- addressing and loops -------------------------------------------------
+    def elem_ptr(self, buf, idx):
+        """Pointer to buf[idx...] (idx: i64 values, one per dim)."""
+        b = self.b
+        off = i64(0)
+        for i, s in zip(idx, buf.strides):
+            off = b.add(off, b.mul(i, s))
+        return b.gep(buf.ptr, [off])
+
+    @contextlib.contextmanager
+    def loop(self, n, name="i", start=None):
+        """``for i in range(start or 0, n)``: yields the i64 index."""
+        b = self.b
+        pre = b.block
+        head = self.fn.append_basic_block(f"{name}.head")
+        body = self.fn.append_basic_block(f"{name}.body")
+        done = self.fn.append_basic_block(f"{name}.end")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64, name=name)
+        i.add_incoming(start if start is not None else i64(0), pre)
+        b.cbranch(b.icmp_signed("<", i, n), body, done)
+        b.position_at_end(body)
+        self.loop_depth += 1
+        yield i
+        self.loop_depth -= 1
+        nxt = b.add(i, i64(1), name=f"{name}.next")
+        i.add_incoming(nxt, b.block)
+        b.branch(head)
+        b.position_at_end(done)
+
+    @contextlib.contextmanager
+    def loop_nest(self, dims, name="i"):
+        """Nested loops over ``dims`` (outermost first); yields the index list."""
+        with contextlib.ExitStack() as stack:
+            idx = [stack.enter_context(self.loop(d, f"{name}{k}")) for k, d in enumerate(dims)]
+            yield idx
+
+    def copy(self, src, dst):
+        """Strided element copy src -> dst (same shape, same dtype)."""
+        with self.loop_nest(dst.shape, "cp") as idx:
+            self.b.store(self.b.load(self.elem_ptr(src, idx)), self.elem_ptr(dst, idx))
+
+    # --- finish ----------------------------------------------------------------
+    def finish(self):
+        """Size the allocation-slot array, zero it at entry, free it at
+        cleanup, return the status. Call once, after the body branched to
+        cleanup."""
+        b = self.b
+        if self._slot_array is not None:
+            n = self.n_slots
+            self._slot_array.operands = [i64(n)]
+            saved = b.block
+            b.position_after(self._slot_array)
+            for k in range(n):
+                b.store(lir.Constant(I8P, None), b.gep(self._slot_array, [i64(k)]))
+            b.position_at_end(saved)
+        b.position_at_end(self.cleanup_block)
+        if self._slot_array is not None:
+            free = self.declare("free", lir.VoidType(), [I8P])
+            for k in range(self.n_slots):
+                b.call(free, [b.load(b.gep(self._slot_array, [i64(k)]))])
+        b.ret(b.load(self.status))

@@ -1,0 +1,14 @@
+"""The CPU lowering table: op name -> lowering function.
+
+A lowering is ``lower(ctx, op, bufs) -> [Buf per result]`` where ``bufs``
+are the operands' Bufs (see context.py). Every op of the dialect must have
+an entry; a test walks ``ir.dialect.OPS`` to enforce it.
+"""
+from ...ir.dialect import OPS
+from .elementwise import lower_elementwise
+from .scalar import SCALAR
+
+LOWERINGS = {}
+for _name, _opdef in OPS.items():
+    if _opdef.elementwise and _name in SCALAR:
+        LOWERINGS[_name] = lower_elementwise

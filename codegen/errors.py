@@ -1,0 +1,30 @@
+"""Error codes returned by native entry points, shared by every backend and
+the runtime. ``err[0]`` is always the index of the failing op in
+``func.body.ops``; ``err[1..4]`` are the details listed per code."""
+
+OK = 0
+SHAPE_MISMATCH = 1      # broadcast: err[1]=axis (of the result), err[2]=size, err[3]=size expected, err[4]=operand index
+INDEX_ERROR = 2         # err[1]=axis, err[2]=index, err[3]=dim size
+RESHAPE_ERROR = 3       # err[1]=input size, err[2]=requested product (or -1 when not computable)
+MATMUL_MISMATCH = 4     # err[1]=inner size of a, err[2]=inner size of b
+EMPTY_REDUCTION = 5     # err[1]=axis
+ZERO_STEP = 6           # err[1]=axis
+NEGATIVE_SIZE = 7       # err[1]=position, err[2]=size
+OUT_OF_MEMORY = 8       # err[1]=bytes requested
+DIMSHUFFLE_DROP = 9     # err[1]=input axis, err[2]=its size (must be 1)
+CONCAT_MISMATCH = 10    # err[1]=axis, err[2]=size, err[3]=expected, err[4]=operand index
+ARANGE_ZERO_STEP = 11
+
+NAMES = {
+    SHAPE_MISMATCH: "shape mismatch",
+    INDEX_ERROR: "index out of bounds",
+    RESHAPE_ERROR: "cannot reshape",
+    MATMUL_MISMATCH: "matrix product shape mismatch",
+    EMPTY_REDUCTION: "reduction of an empty axis without identity",
+    ZERO_STEP: "slice step cannot be zero",
+    NEGATIVE_SIZE: "negative dimension",
+    OUT_OF_MEMORY: "out of memory",
+    DIMSHUFFLE_DROP: "dimshuffle drops a dim that is not 1",
+    CONCAT_MISMATCH: "concatenate: sizes differ",
+    ARANGE_ZERO_STEP: "arange step cannot be zero",
+}
