@@ -14,6 +14,7 @@ OUT_OF_MEMORY = 8       # err[1]=bytes requested
 DIMSHUFFLE_DROP = 9     # err[1]=input axis, err[2]=its size (must be 1)
 CONCAT_MISMATCH = 10    # err[1]=axis, err[2]=size, err[3]=expected, err[4]=operand index
 ARANGE_ZERO_STEP = 11
+ARANGE_LENGTH = 12      # arange length is NaN (NaN/inf bounds or step)
 
 NAMES = {
     SHAPE_MISMATCH: "shape mismatch",
@@ -27,4 +28,5 @@ NAMES = {
     DIMSHUFFLE_DROP: "dimshuffle drops a dim that is not 1",
     CONCAT_MISMATCH: "concatenate: sizes differ",
     ARANGE_ZERO_STEP: "arange step cannot be zero",
+    ARANGE_LENGTH: "arange: cannot compute length",
 }

@@ -4,10 +4,270 @@ Graph inputs (``T.matrix('a')``) are TensorVariables with no owner; every
 DSL function creates a floating IR Operation (see ``ir.builder.make_op``)
 whose results are TensorVariables. ``theon.function`` later clones the
 reachable part of this graph into an IR Function (``frontend/build.py``).
+
+Operators follow NumPy (``/`` is true division, comparisons give bool
+tensors), except ``==`` and ``!=``, which stay identity so variables can be
+dict keys, as in Theano: use ``T.eq``/``T.neq``. A variable has no truth
+value and no ``len``.
 """
+import weakref
+
+import numpy as np
+
 from ..ir.core import Value
+
+# variable -> {tuple of input variables: compiled function} for .eval()
+_EVAL_CACHE = weakref.WeakKeyDictionary()
+
+
+def _operand(other):
+    """True if a Python operator should treat ``other`` as tensor data."""
+    return isinstance(other, (Value, int, float, bool, list, tuple, np.ndarray, np.generic))
 
 
 class TensorVariable(Value):
     __slots__ = ()
     is_shared = False     # SharedVariable (frontend/shared.py) sets True
+    __array_priority__ = 1000
+    __array_ufunc__ = None   # NumPy defers: np.ones(3) + x calls x.__radd__
+
+    # --- operators --------------------------------------------------------------------
+    def __add__(self, other):
+        return E.add(self, other) if _operand(other) else NotImplemented
+
+    def __radd__(self, other):
+        return E.add(other, self) if _operand(other) else NotImplemented
+
+    def __sub__(self, other):
+        return E.sub(self, other) if _operand(other) else NotImplemented
+
+    def __rsub__(self, other):
+        return E.sub(other, self) if _operand(other) else NotImplemented
+
+    def __mul__(self, other):
+        return E.mul(self, other) if _operand(other) else NotImplemented
+
+    def __rmul__(self, other):
+        return E.mul(other, self) if _operand(other) else NotImplemented
+
+    def __truediv__(self, other):
+        return E.true_div(self, other) if _operand(other) else NotImplemented
+
+    def __rtruediv__(self, other):
+        return E.true_div(other, self) if _operand(other) else NotImplemented
+
+    def __floordiv__(self, other):
+        return E.floor_div(self, other) if _operand(other) else NotImplemented
+
+    def __rfloordiv__(self, other):
+        return E.floor_div(other, self) if _operand(other) else NotImplemented
+
+    def __mod__(self, other):
+        return E.mod(self, other) if _operand(other) else NotImplemented
+
+    def __rmod__(self, other):
+        return E.mod(other, self) if _operand(other) else NotImplemented
+
+    def __divmod__(self, other):
+        return self.__floordiv__(other), self.__mod__(other)
+
+    def __pow__(self, other, modulo=None):
+        if modulo is not None:
+            raise NotImplementedError("pow: the three-argument form is not supported")
+        return E.pow(self, other) if _operand(other) else NotImplemented
+
+    def __rpow__(self, other):
+        return E.pow(other, self) if _operand(other) else NotImplemented
+
+    def __matmul__(self, other):
+        return L.matmul(self, other) if _operand(other) else NotImplemented
+
+    def __rmatmul__(self, other):
+        return L.matmul(other, self) if _operand(other) else NotImplemented
+
+    def __and__(self, other):
+        return E.and_(self, other) if _operand(other) else NotImplemented
+
+    def __rand__(self, other):
+        return E.and_(other, self) if _operand(other) else NotImplemented
+
+    def __or__(self, other):
+        return E.or_(self, other) if _operand(other) else NotImplemented
+
+    def __ror__(self, other):
+        return E.or_(other, self) if _operand(other) else NotImplemented
+
+    def __xor__(self, other):
+        return E.xor(self, other) if _operand(other) else NotImplemented
+
+    def __rxor__(self, other):
+        return E.xor(other, self) if _operand(other) else NotImplemented
+
+    def __lt__(self, other):
+        return E.lt(self, other) if _operand(other) else NotImplemented
+
+    def __le__(self, other):
+        return E.le(self, other) if _operand(other) else NotImplemented
+
+    def __gt__(self, other):
+        return E.gt(self, other) if _operand(other) else NotImplemented
+
+    def __ge__(self, other):
+        return E.ge(self, other) if _operand(other) else NotImplemented
+
+    def __neg__(self):
+        return E.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return E.abs(self)
+
+    def __invert__(self):
+        return E.invert(self)
+
+    def __round__(self, ndigits=None):
+        if ndigits is not None:
+            raise NotImplementedError("round: ndigits is not supported")
+        return E.round(self)
+
+    def __bool__(self):
+        raise TypeError("a symbolic TensorVariable has no truth value (it is known only when "
+                        "the function runs); use T.where/T.switch, or compare with T.eq")
+
+    def __len__(self):
+        raise TypeError("len() of a symbolic TensorVariable is not defined; use x.shape[0]")
+
+    def __iter__(self):
+        if self.ndim == 0 or self.type.shape[0] is None:
+            raise TypeError(f"cannot iterate over {self!r}: its first dim is not statically known")
+        return iter([self[i] for i in range(self.type.shape[0])])
+
+    # --- indexing ----------------------------------------------------------------------
+    def __getitem__(self, key):
+        return I.getitem(self, key)
+
+    def __setitem__(self, key, value):
+        raise TypeError("TensorVariables are immutable; use T.set_subtensor(x[key], value) "
+                        "or T.inc_subtensor(x[key], value), which return new tensors")
+
+    # --- properties --------------------------------------------------------------------
+    @property
+    def shape(self):
+        """The run-time shape: a 1-d int64 tensor (``x.shape[0]`` is 0-d)."""
+        return S.shape(self)
+
+    @property
+    def broadcastable(self):
+        return self.type.broadcastable
+
+    @property
+    def size(self):
+        """The number of elements: an int64 tensor (a constant when static)."""
+        n = S.prod_dims(self, range(self.ndim))
+        return B.constant(n, dtype="int64") if isinstance(n, int) else n
+
+    @property
+    def T(self):
+        return S.transpose(self)
+
+    # --- methods -----------------------------------------------------------------------
+    def astype(self, dtype):
+        return B.cast(self, dtype)
+
+    def reshape(self, *shape, ndim=None):
+        if len(shape) == 1:
+            shape = shape[0]
+        return S.reshape(self, shape, ndim=ndim)
+
+    def flatten(self, ndim=1):
+        return S.flatten(self, ndim)
+
+    def ravel(self):
+        return S.flatten(self, 1)
+
+    def dimshuffle(self, *pattern):
+        return S.dimshuffle(self, *pattern)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (list, tuple))):
+            axes = axes[0]
+        return S.transpose(self, axes or None)
+
+    def squeeze(self, axis=None):
+        return S.squeeze(self, axis)
+
+    def sum(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+        return R.sum(self, axis, dtype=dtype, keepdims=keepdims, acc_dtype=acc_dtype)
+
+    def prod(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+        return R.prod(self, axis, dtype=dtype, keepdims=keepdims, acc_dtype=acc_dtype)
+
+    def mean(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+        return R.mean(self, axis, dtype=dtype, keepdims=keepdims, acc_dtype=acc_dtype)
+
+    def max(self, axis=None, keepdims=False):
+        return R.max(self, axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return R.min(self, axis, keepdims=keepdims)
+
+    def any(self, axis=None, keepdims=False):
+        return R.any(self, axis, keepdims=keepdims)
+
+    def all(self, axis=None, keepdims=False):
+        return R.all(self, axis, keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return R.argmax(self, axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return R.argmin(self, axis, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False, corrected=False):
+        return R.var(self, axis, ddof=ddof, keepdims=keepdims, corrected=corrected)
+
+    def std(self, axis=None, ddof=0, keepdims=False, corrected=False):
+        return R.std(self, axis, ddof=ddof, keepdims=keepdims, corrected=corrected)
+
+    def clip(self, a_min, a_max):
+        return E.clip(self, a_min, a_max)
+
+    def round(self):
+        return E.round(self)
+
+    def dot(self, other):
+        return L.dot(self, other)
+
+    def copy(self, name=None):
+        """A new variable with the same value (an identity ``subtensor``)."""
+        out = B.apply_op("subtensor", self, idx=())
+        out.name = name
+        return out
+
+    def eval(self, inputs_to_values=None):
+        """Compile (once per set of inputs) and run: ``x.eval({a: 1.0})``."""
+        inputs_to_values = dict(inputs_to_values or {})
+        for k in inputs_to_values:
+            if not isinstance(k, Value):
+                raise TypeError(f"eval: keys must be input variables, got {k!r}")
+        inputs = tuple(inputs_to_values)
+        per_var = _EVAL_CACHE.setdefault(self, {})
+        if inputs not in per_var:
+            per_var[inputs] = _compile(list(inputs), self)
+        return per_var[inputs](*[inputs_to_values[k] for k in inputs])
+
+
+def _compile(inputs, output):
+    from .function import function  # built by the runtime work; imported on first use
+    return function(inputs, output, on_unused_input="ignore")
+
+
+# The DSL modules import TensorVariable from here, so they come last.
+from . import basic as B          # noqa: E402
+from . import elemwise as E       # noqa: E402
+from . import indexing as I       # noqa: E402
+from . import linalg as L         # noqa: E402
+from . import reduce as R         # noqa: E402
+from . import shape_ops as S      # noqa: E402

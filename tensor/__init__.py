@@ -1,1 +1,48 @@
+"""``theon.tensor``: the Theano-compatible DSL (``import theon.tensor as T``).
 
+A thin re-export of ``theon.frontend``'s DSL modules; ``T.nnet`` holds the
+neural-network helpers.
+"""
+from ..ir.types import TensorType  # noqa: F401
+from ..frontend.variable import TensorVariable  # noqa: F401
+from ..frontend.types import (  # noqa: F401
+    tensor, scalar, vector, row, col, matrix, tensor3, tensor4, tensor5,
+    fscalar, dscalar, iscalar, lscalar, bscalar, wscalar,
+    fvector, dvector, ivector, lvector, bvector, wvector,
+    frow, drow, irow, lrow, brow, wrow,
+    fcol, dcol, icol, lcol, bcol, wcol,
+    fmatrix, dmatrix, imatrix, lmatrix, bmatrix, wmatrix,
+    ftensor3, dtensor3, itensor3, ltensor3, btensor3, wtensor3,
+    ftensor4, dtensor4, itensor4, ltensor4, btensor4, wtensor4,
+    scalars, vectors, rows, cols, matrices, tensor3s, tensor4s,
+    fscalars, dscalars, iscalars, lscalars, fvectors, dvectors, ivectors, lvectors,
+    fmatrices, dmatrices, imatrices, lmatrices,
+)
+from ..frontend.basic import constant, as_tensor_variable, cast  # noqa: F401
+from ..frontend.elemwise import (  # noqa: F401
+    add, sub, mul, true_div, floor_div, mod, pow, maximum, minimum, neg, abs, sign, sqr,
+    eq, neq, lt, le, gt, ge, and_, or_, xor, invert, not_,
+    exp, log, log1p, expm1, sqrt, sin, cos, tan, tanh, arctan, sigmoid, softplus, erf,
+    log2, log10, floor, ceil, round, isnan, isinf, where, switch, clip, as_float,
+)
+from ..frontend.reduce import (  # noqa: F401
+    sum, prod, max, min, any, all, mean, var, std, logsumexp, argmax, argmin,
+)
+from ..frontend.shape_ops import (  # noqa: F401
+    shape, reshape, flatten, dimshuffle, transpose, squeeze, expand_dims, shape_padleft,
+    shape_padright, concatenate, join, stack, alloc, fill, full, zeros, ones, zeros_like,
+    ones_like, arange,
+)
+from ..frontend.indexing import set_subtensor, inc_subtensor  # noqa: F401
+from ..frontend.linalg import dot, matmul, tensordot, outer  # noqa: F401
+from . import nnet  # noqa: F401
+
+# Theano / NumPy aliases
+as_tensor = as_tensor_variable
+square = sqr
+power = pow
+abs_ = abs
+negative = neg
+true_divide = divide = true_div
+int_div = floor_divide = floor_div
+bitwise_and, bitwise_or, bitwise_xor, bitwise_not = and_, or_, xor, invert

@@ -30,6 +30,9 @@ ITEMSIZE = {"bool": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
             "uint8": 1, "float32": 4, "float64": 8}
 
 
+MAX_BYTES = 1 << 48     # larger allocations fail with OUT_OF_MEMORY before malloc
+
+
 def i64(v):
     return lir.Constant(I64, int(v))
 
@@ -133,13 +136,39 @@ class LowerCtx:
         if self.loop_depth:
             raise RuntimeError("LowerCtx.alloc inside a loop would leak; allocate before looping")
         b = self.b
-        n = self.product(shape)
-        raw = self.malloc(self.mul(n, i64(ITEMSIZE[dtype])))
+        raw = self.malloc(self.checked_nbytes(shape, ITEMSIZE[dtype]))
         k = self.n_slots
         self.n_slots += 1
         b.store(raw, self._slot(k))
         ptr = b.bitcast(raw, LLTYPE[dtype].as_pointer(), name=name)
         return Buf(ptr, dtype, shape, self.contiguous_strides(shape), slot=k, contiguous=True)
+
+    def checked_nbytes(self, shape, itemsize):
+        """Byte size of a C-contiguous ``shape`` (i64 values), checked: a
+        negative dim, a product that overflows, or more than ``MAX_BYTES``
+        fails with OUT_OF_MEMORY (err[1] = bytes, or -1 when not computable)
+        instead of wrapping around to a small allocation. Dims may be huge
+        when inputs have stride-0 (broadcast) dims."""
+        from ..errors import OUT_OF_MEMORY
+        if all(isinstance(d, lir.Constant) for d in shape):
+            n = itemsize
+            for d in shape:
+                n *= int(d.constant)
+            if 0 <= n <= MAX_BYTES or any(int(d.constant) == 0 for d in shape):
+                return i64(max(n, 0))
+            self.check(lir.Constant(I1, 0), OUT_OF_MEMORY, [i64(-1)])
+            return i64(0)
+        b = self.b
+        nbytes, bad, zero = i64(itemsize), lir.Constant(I1, 0), lir.Constant(I1, 0)
+        for d in shape:
+            bad = b.or_(bad, b.icmp_signed("<", d, i64(0)))
+            zero = b.or_(zero, b.icmp_signed("==", d, i64(0)))
+            prod = b.umul_with_overflow(nbytes, d)
+            nbytes = b.extract_value(prod, 0)
+            bad = b.or_(bad, b.extract_value(prod, 1))
+        bad = b.or_(bad, b.icmp_unsigned(">", nbytes, i64(MAX_BYTES)))
+        self.check(b.or_(zero, b.not_(bad)), OUT_OF_MEMORY, [b.select(bad, i64(-1), nbytes)])
+        return b.select(zero, i64(0), nbytes, name="nbytes")
 
     def _slot(self, k):
         if self._slot_array is None:

@@ -5,6 +5,7 @@ are the operands' Bufs (see context.py). Every op of the dialect must have
 an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
 from ...ir.dialect import OPS
+from . import data, linalg, views
 from .elementwise import lower_elementwise
 from .scalar import SCALAR
 
@@ -12,3 +13,6 @@ LOWERINGS = {}
 for _name, _opdef in OPS.items():
     if _opdef.elementwise and _name in SCALAR:
         LOWERINGS[_name] = lower_elementwise
+LOWERINGS.update(linalg.LOWERINGS)   # matmul
+LOWERINGS.update(views.LOWERINGS)    # dimshuffle reshape subtensor
+LOWERINGS.update(data.LOWERINGS)     # shape set/inc_subtensor concatenate alloc arange constant

@@ -4,11 +4,22 @@
 ``sc`` is a ``ScalarCtx`` (builder, operand/result dtypes, the op). Bool
 values are i8 holding 0 or 1, as in memory. The same emitters serve plain
 elementwise lowering now and fused loop bodies later.
+
+Every emitter matches its op's NumPy reference (``ir/ops/elementwise.py``):
+integer ``floordiv``/``mod`` floor toward -inf and never trap (a zero
+divisor gives 0, ``INT_MIN // -1`` wraps); float ``floordiv``/``mod`` follow
+NumPy's ``npy_divmod``; ``maximum``/``minimum`` propagate NaN; float to int
+casts truncate and saturate (NaN gives 0). Transcendental functions come
+from ``vecmath`` (straight-line IR the loop vectorizer can widen); none of
+the emitters calls libm.
 """
 import llvmlite.ir as lir
 
-from ...ir.types import is_float
+from ...ir.types import is_bool, is_float
+from . import vecmath
 from .context import I1, I8, LLTYPE
+
+INT_BITS = {"bool": 8, "int8": 8, "int16": 16, "int32": 32, "int64": 64, "uint8": 8}
 
 
 class ScalarCtx:
@@ -20,12 +31,24 @@ class ScalarCtx:
         self.out_dtype = out_dtype
 
     @property
+    def module(self):
+        return self.ctx.module
+
+    @property
     def is_float(self):
         return is_float(self.in_dtype)
 
     @property
+    def is_bool(self):
+        return is_bool(self.in_dtype)
+
+    @property
     def is_unsigned(self):
         return self.in_dtype in ("uint8", "bool")
+
+    @property
+    def lltype(self):
+        return LLTYPE[self.in_dtype]
 
     def const(self, value, dtype=None):
         ty = LLTYPE[dtype or self.in_dtype]
@@ -37,29 +60,28 @@ class ScalarCtx:
         fn = self.ctx.declare(f"llvm.{name}.{suffix}", ty, [a.type for a in args])
         return self.b.call(fn, args)
 
+    def vecmath(self, name, args):
+        return vecmath.call(self.module, self.b, name, args)
+
     def to_bool(self, i1):
         return self.b.zext(i1, I8)
 
+    def icmp(self, pred, a, c):
+        """Integer compare, unsigned for uint8/bool."""
+        if self.is_unsigned:
+            return self.b.icmp_unsigned(pred, a, c)
+        return self.b.icmp_signed(pred, a, c)
 
-def _bin(float_op, int_op):
+
+# --- arithmetic ----------------------------------------------------------------
+def _bin(float_op, int_op, bool_op=None):
     def emit(sc, args):
         a, c = args
-        return getattr(sc.b, float_op if sc.is_float else int_op)(a, c)
-    return emit
-
-
-def _cmp(pred):
-    def emit(sc, args):
-        a, c = args
-        b = sc.b
         if sc.is_float:
-            # NumPy: every comparison with NaN is False except !=
-            i1 = b.fcmp_unordered(pred, a, c) if pred == "!=" else b.fcmp_ordered(pred, a, c)
-        elif sc.is_unsigned:
-            i1 = b.icmp_unsigned(pred, a, c)
-        else:
-            i1 = b.icmp_signed(pred, a, c)
-        return sc.to_bool(i1)
+            return getattr(sc.b, float_op)(a, c)
+        if sc.is_bool and bool_op:
+            return getattr(sc.b, bool_op)(a, c)
+        return getattr(sc.b, int_op)(a, c)
     return emit
 
 
@@ -67,8 +89,156 @@ def _neg(sc, args):
     return sc.b.fneg(args[0]) if sc.is_float else sc.b.neg(args[0])
 
 
-def _exp(sc, args):
-    return sc.intrinsic("exp", args)
+def _abs(sc, args):
+    (a,) = args
+    b = sc.b
+    if sc.is_float:
+        return sc.intrinsic("fabs", [a])
+    if sc.is_unsigned:
+        return a
+    return b.select(b.icmp_signed("<", a, sc.const(0)), b.neg(a), a)   # INT_MIN wraps
+
+
+def _sign(sc, args):
+    (a,) = args
+    b = sc.b
+    if sc.is_float:
+        # +-1, and x itself for +-0 and NaN (np.sign(nan) is nan)
+        return b.select(b.fcmp_ordered(">", a, sc.const(0)), sc.const(1),
+                        b.select(b.fcmp_ordered("<", a, sc.const(0)), sc.const(-1), a))
+    ty = sc.lltype
+    if sc.is_unsigned:
+        return b.zext(b.icmp_unsigned("!=", a, sc.const(0)), ty)
+    return b.sub(b.zext(b.icmp_signed(">", a, sc.const(0)), ty),
+                 b.zext(b.icmp_signed("<", a, sc.const(0)), ty))
+
+
+def _not(sc, args):
+    (a,) = args
+    if sc.is_bool:
+        return sc.b.xor(a, sc.const(1))
+    return sc.b.not_(a)
+
+
+def _math(name):
+    def emit(sc, args):
+        return sc.vecmath(name, args)
+    return emit
+
+
+def _intrinsic(name):
+    def emit(sc, args):
+        return sc.intrinsic(name, args)
+    return emit
+
+
+# --- division ------------------------------------------------------------------
+def _int_divmod(sc, a, c):
+    """NumPy floor division and remainder of ints; x // 0 == x % 0 == 0 and
+    INT_MIN // -1 == INT_MIN, without ever executing a trapping division."""
+    b = sc.b
+    zero, one = sc.const(0), sc.const(1)
+    is_zero = b.icmp_unsigned("==", c, zero)
+    if sc.is_unsigned:
+        safe = b.select(is_zero, one, c)
+        q, r = b.udiv(a, safe), b.urem(a, safe)
+        return b.select(is_zero, zero, q), b.select(is_zero, zero, r)
+    int_min = sc.const(-(1 << (INT_BITS[sc.in_dtype] - 1)))
+    overflow = b.and_(b.icmp_signed("==", a, int_min), b.icmp_signed("==", c, sc.const(-1)))
+    # divisor 1 gives (a, 0): the right answer for INT_MIN // -1 (wraps) and % -1
+    safe = b.select(b.or_(is_zero, overflow), one, c)
+    q, r = b.sdiv(a, safe), b.srem(a, safe)
+    adjust = b.and_(b.icmp_signed("!=", r, zero), b.icmp_signed("<", b.xor(r, safe), zero))
+    q = b.select(adjust, b.sub(q, one), q)
+    r = b.select(adjust, b.add(r, safe), r)
+    return b.select(is_zero, zero, q), b.select(is_zero, zero, r)
+
+
+def _float_divmod(sc, a, c):
+    """NumPy's npy_divmod: (floor_divide, remainder) of floats."""
+    b = sc.b
+    zero, one = sc.const(0), sc.const(1)
+    mod = sc.vecmath("fmod", [a, c])
+    div = b.fdiv(b.fsub(a, mod), c)
+    nonzero_mod = b.fcmp_unordered("!=", mod, zero)
+    flip = b.and_(nonzero_mod, b.icmp_unsigned("!=", b.fcmp_ordered("<", c, zero),
+                                               b.fcmp_ordered("<", mod, zero)))
+    mod = b.select(flip, b.fadd(mod, c), mod)
+    div = b.select(flip, b.fsub(div, one), div)
+    mod = b.select(nonzero_mod, mod, sc.intrinsic("copysign", [zero, c]))
+    fl = sc.intrinsic("floor", [div])
+    fl = b.select(b.fcmp_ordered(">", b.fsub(div, fl), sc.const(0.5)), b.fadd(fl, one), fl)
+    quotient = b.fdiv(a, c)
+    fl = b.select(b.fcmp_unordered("!=", div, zero), fl, sc.intrinsic("copysign", [zero, quotient]))
+    c_zero = b.fcmp_ordered("==", c, zero)
+    return b.select(c_zero, quotient, fl), mod
+
+
+def _floordiv(sc, args):
+    return (_float_divmod if sc.is_float else _int_divmod)(sc, *args)[0]
+
+
+def _mod(sc, args):
+    return (_float_divmod if sc.is_float else _int_divmod)(sc, *args)[1]
+
+
+# --- pow -----------------------------------------------------------------------
+def _int_pow(sc, a, e):
+    """a ** e with wrap-around by binary exponentiation (straight-line, one
+    step per exponent bit); negative e gives the truncated 1/a**|e|."""
+    b = sc.b
+    width = INT_BITS[sc.in_dtype]
+    ty = sc.lltype
+    result, base, rest = sc.const(1), a, e
+    steps = width if sc.is_unsigned else width - 1
+    for k in range(steps):
+        bit = b.trunc(rest, I1)
+        result = b.select(bit, b.mul(result, base), result)
+        if k + 1 < steps:
+            base = b.mul(base, base)
+            rest = b.lshr(rest, lir.Constant(ty, 1))
+    if sc.is_unsigned:
+        return result
+    one = sc.const(1)
+    odd = b.trunc(e, I1)
+    inv = b.select(b.icmp_signed("==", a, one), one,
+                   b.select(b.icmp_signed("==", a, sc.const(-1)),
+                            b.select(odd, sc.const(-1), one), sc.const(0)))
+    return b.select(b.icmp_signed("<", e, sc.const(0)), inv, result)
+
+
+def _pow(sc, args):
+    if sc.is_float:
+        return sc.vecmath("pow", args)
+    return _int_pow(sc, *args)
+
+
+# --- comparisons, min/max, logic -------------------------------------------------
+def _cmp(pred):
+    def emit(sc, args):
+        a, c = args
+        b = sc.b
+        if sc.is_float:
+            # NumPy: every comparison with NaN is False except !=
+            i1 = b.fcmp_unordered(pred, a, c) if pred == "!=" else b.fcmp_ordered(pred, a, c)
+        else:
+            i1 = sc.icmp(pred, a, c)
+        return sc.to_bool(i1)
+    return emit
+
+
+def _minmax(pred):
+    """np.maximum/np.minimum: a if a wins or a is NaN, else b (so NaN
+    propagates from either side, and ties give b, as NumPy)."""
+    def emit(sc, args):
+        a, c = args
+        b = sc.b
+        if sc.is_float:
+            take_a = b.or_(b.fcmp_unordered("uno", a, a), b.fcmp_ordered(pred, a, c))
+        else:
+            take_a = sc.icmp(pred, a, c)
+        return b.select(take_a, a, c)
+    return emit
 
 
 def _where(sc, args):
@@ -77,15 +247,56 @@ def _where(sc, args):
     return b.select(b.icmp_unsigned("!=", cond, lir.Constant(I8, 0)), a, c)
 
 
+# --- cast ------------------------------------------------------------------------
+def _cast(sc, args):
+    (x,) = args
+    b = sc.b
+    src, dst = sc.in_dtype, sc.out_dtype
+    dty = LLTYPE[dst]
+    if src == dst:
+        return x
+    if is_bool(dst):
+        if is_float(src):
+            i1 = b.fcmp_unordered("!=", x, lir.Constant(x.type, 0.0))   # NaN is True
+        else:
+            i1 = b.icmp_unsigned("!=", x, lir.Constant(x.type, 0))
+        return sc.to_bool(i1)
+    unsigned_src = src in ("uint8", "bool")
+    if is_float(dst):
+        if is_float(src):
+            return b.fpext(x, dty) if src == "float32" else b.fptrunc(x, dty)
+        return b.uitofp(x, dty) if unsigned_src else b.sitofp(x, dty)
+    # dst is an integer type
+    if is_float(src):
+        # trunc toward zero, saturate, NaN -> 0 (the reference's semantics)
+        kind = "fptoui" if dst == "uint8" else "fptosi"
+        fn = sc.ctx.declare(f"llvm.{kind}.sat.{dty}.{'f32' if src == 'float32' else 'f64'}", dty, [x.type])
+        return b.call(fn, [x])
+    sw, dw = INT_BITS[src], INT_BITS[dst]
+    if dw < sw:
+        return b.trunc(x, dty)
+    if dw > sw:
+        return b.zext(x, dty) if unsigned_src else b.sext(x, dty)
+    return x   # int8 <-> uint8: same bits
+
+
 SCALAR = {
-    "add": _bin("fadd", "add"),
-    "sub": _bin("fsub", "sub"),
-    "mul": _bin("fmul", "mul"),
-    "div": _bin("fdiv", "sdiv"),
-    "neg": _neg,
-    "exp": _exp,
+    # unary
+    "neg": _neg, "abs": _abs, "sign": _sign, "not": _not, "cast": _cast,
+    "sqrt": _intrinsic("sqrt"), "floor": _intrinsic("floor"), "ceil": _intrinsic("ceil"),
+    "round": _intrinsic("roundeven"),
+    "exp": _math("exp"), "log": _math("log"), "log1p": _math("log1p"), "expm1": _math("expm1"),
+    "sin": _math("sin"), "cos": _math("cos"), "tan": _math("tan"), "tanh": _math("tanh"),
+    "arctan": _math("arctan"), "sigmoid": _math("sigmoid"), "softplus": _math("softplus"),
+    "erf": _math("erf"),
+    # binary
+    "add": _bin("fadd", "add", "or_"), "sub": _bin("fsub", "sub"),
+    "mul": _bin("fmul", "mul", "and_"), "div": _bin("fdiv", "sdiv"),
+    "floordiv": _floordiv, "mod": _mod, "pow": _pow,
+    "maximum": _minmax(">"), "minimum": _minmax("<"),
     "eq": _cmp("=="), "ne": _cmp("!="), "lt": _cmp("<"), "le": _cmp("<="),
     "gt": _cmp(">"), "ge": _cmp(">="),
+    "and": _bin(None, "and_"), "or": _bin(None, "or_"), "xor": _bin(None, "xor"),
+    # ternary
     "where": _where,
 }
-_ = I1

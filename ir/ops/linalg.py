@@ -6,6 +6,7 @@ batch dims that broadcast. ``dot``/``tensordot`` of the DSL lower to it.
 """
 import numpy as np
 
+from ..autodiff import batch_ndim, emitter
 from ..opdef import OpDef, result
 from ..types import broadcast_shapes
 
@@ -39,6 +40,32 @@ class Matmul(OpDef):
 
     def reference(self, op, a, b):
         return [np.asarray(np.matmul(a, b)).astype(op.results[0].dtype, copy=False)]
+
+    def grad(self, op, grads):
+        """ga = g @ b^T, gb = a^T @ g, with 1-d operands promoted as in the
+        forward product and broadcast batch dims summed away."""
+        (a, b), g, e = op.operands, grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        A = a if a.ndim > 1 else e.dimshuffle(a, ("x", 0))
+        B = b if b.ndim > 1 else e.dimshuffle(b, (0, "x"))
+        G = g
+        if a.ndim == 1:
+            at = G.ndim - 1 if b.ndim > 1 else G.ndim
+            G = e.dimshuffle(G, list(range(at)) + ["x"] + list(range(at, G.ndim)))
+        if b.ndim == 1:
+            G = e.dimshuffle(G, list(range(G.ndim)) + ["x"])
+        ga = e.unbroadcast(e("matmul", G, _mT(e, B)), A, [B.type.shape[:-2] + (1, 1)], nb)
+        gb = e.unbroadcast(e("matmul", _mT(e, A), G), B, [A.type.shape[:-2] + (1, 1)], nb)
+        if a.ndim == 1:
+            ga = e.dimshuffle(ga, list(range(nb)) + [nb + 1])
+        if b.ndim == 1:
+            gb = e.dimshuffle(gb, list(range(nb)) + [nb])
+        return [ga, gb]
+
+
+def _mT(e, x):
+    """x with its last two dims swapped."""
+    return e.dimshuffle(x, list(range(x.ndim - 2)) + [x.ndim - 1, x.ndim - 2])
 
 
 OPS = [Matmul]

@@ -6,6 +6,7 @@ integer and bool operands of sum/prod to int64 first, as NumPy accumulates).
 """
 import numpy as np
 
+from ..autodiff import batch_ndim, emitter, expand_reduced
 from ..opdef import OpDef, normalize_axis, result
 from ..types import is_bool
 
@@ -60,6 +61,12 @@ class Sum(Reduce):
             return np.any(x, axis=axis, keepdims=keepdims)
         return np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
 
+    def grad(self, op, grads):
+        (x,), g, e = op.operands, grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        kept = expand_reduced(e, g, op.attrs["axes"], op.attrs["keepdims"], nb)
+        return [e.alloc(kept, e.batch_dims(g, nb) + e.dims(x))]
+
 
 class Prod(Reduce):
     name = "prod"
@@ -71,16 +78,51 @@ class Prod(Reduce):
             return np.all(x, axis=axis, keepdims=keepdims)
         return np.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
 
+    def grad(self, op, grads):
+        """Each element gets the product of the others in its group, exactly,
+        zeros included: with no zero it is prod/x; with one zero only the zero
+        gets (the product of the rest); with more, all get 0. (Second
+        derivatives at points holding exact zeros are not exact.)"""
+        (x,), g, e = op.operands, grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        axes, dt = op.attrs["axes"], x.dtype
+        zero, one = e.const(0, dt), e.const(1, dt)
+        is0 = e("eq", x, zero)
+        nonzero = e("where", is0, one, x)
+        p = e("prod", nonzero, axes=axes, keepdims=True)
+        n0 = e("sum", e.cast(is0, dt), axes=axes, keepdims=True)
+        only0 = e("and", is0, e("eq", n0, one))
+        factor = e("where", e("eq", n0, zero), e("div", p, nonzero), e("where", only0, p, zero))
+        kept = expand_reduced(e, g, axes, op.attrs["keepdims"], nb)
+        return [e("mul", kept, factor)]
+
 
 class Max(Reduce):
     """NaN-propagating maximum."""
     name = "max"
     np_fn = staticmethod(np.max)
 
+    def grad(self, op, grads):
+        """To the positions of the maximum; ties share it equally (as JAX)."""
+        return _extreme_grad(op, grads[0])
+
 
 class Min(Reduce):
     name = "min"
     np_fn = staticmethod(np.min)
+
+    def grad(self, op, grads):
+        """To the positions of the minimum; ties share it equally."""
+        return _extreme_grad(op, grads[0])
+
+
+def _extreme_grad(op, g):
+    (x,), z, e = op.operands, op.results[0], emitter(op)
+    nb = batch_ndim(op, g)
+    axes, keep = op.attrs["axes"], op.attrs["keepdims"]
+    hit = e.cast(e("eq", x, expand_reduced(e, z, axes, keep, 0)), x.dtype)
+    share = e("div", hit, e("sum", hit, axes=axes, keepdims=True))
+    return [e("mul", expand_reduced(e, g, axes, keep, nb), share)]
 
 
 class ArgReduce(OpDef):

@@ -6,7 +6,8 @@ dynamic operand", a 0-d integer value that follows the data operands.
 """
 import numpy as np
 
-from ..core import DYN
+from ..autodiff import ZERO, batch_ndim, emitter
+from ..core import DYN, Value
 from ..opdef import OpDef, const_int, const_value, normalize_axis, result
 from ..types import TensorType, broadcast_shapes, canonical_dtype, is_int
 
@@ -85,6 +86,15 @@ class Dimshuffle(OpDef):
         y = x.reshape([x.shape[i] for i in order]).transpose([order.index(p) for p in dims])
         return [y.reshape([1 if p == "x" else x.shape[p] for p in pattern])]
 
+    def grad(self, op, grads):
+        """The inverse dimshuffle: output dims return to their input positions,
+        the new "x" dims are dropped and the dropped size-1 dims come back."""
+        (x,), g, e = op.operands, grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        pattern = list(op.attrs["pattern"])
+        back = [nb + pattern.index(i) if i in pattern else "x" for i in range(x.ndim)]
+        return [e.dimshuffle(g, list(range(nb)) + back)]
+
 
 # --- reshape --------------------------------------------------------------------
 class Reshape(OpDef):
@@ -121,6 +131,11 @@ class Reshape(OpDef):
     def reference(self, op, x, *dyn):
         shape = _resolve(op.attrs["shape"], [int(d) for d in dyn])
         return [np.reshape(x, shape)]
+
+    def grad(self, op, grads):
+        x, g, e = op.operands[0], grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        return [e.reshape(g, e.batch_dims(g, nb) + e.dims(x))] + [None] * (len(op.operands) - 1)
 
 
 # --- indexing -------------------------------------------------------------------
@@ -183,6 +198,14 @@ class Subtensor(OpDef):
     def reference(self, op, x, *dyn):
         return [np.array(x[_np_index(op.attrs["idx"], dyn)])]
 
+    def grad(self, op, grads):
+        """g added into zeros of x's shape at the same index."""
+        x, dyn, g, e = op.operands[0], op.operands[1:], grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        zeros = e.zeros(e.batch_dims(g, nb) + e.dims(x), x.dtype)
+        gx = e("inc_subtensor", zeros, g, *dyn, idx=_batch_idx(op.attrs["idx"], nb))
+        return [gx] + [None] * len(dyn)
+
 
 class SetSubtensor(Subtensor):
     """A copy of x with x[idx] = v (v broadcasts to the indexed shape)."""
@@ -211,6 +234,20 @@ class SetSubtensor(Subtensor):
     def apply(y, index, v):
         y[index] = v
 
+    def grad(self, op, grads):
+        """x gets g with the overwritten region zeroed; v gets the region of g
+        summed over the dims that v broadcast along."""
+        (x, v), dyn, g, e = op.operands[:2], op.operands[2:], grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        idx = _batch_idx(op.attrs["idx"], nb)
+        gx = e("set_subtensor", g, e.const(0, x.dtype), *dyn, idx=idx)
+        return [gx, self._value_grad(op, g, nb)] + [None] * len(dyn)
+
+    def _value_grad(self, op, g, nb):
+        e, dyn = emitter(op), op.operands[2:]
+        region = e("subtensor", g, *dyn, idx=_batch_idx(op.attrs["idx"], nb))
+        return e.unbroadcast(region, op.operands[1], [self._infer_shape(op)], nb)
+
 
 class IncSubtensor(SetSubtensor):
     """A copy of x with x[idx] += v."""
@@ -219,6 +256,20 @@ class IncSubtensor(SetSubtensor):
     @staticmethod
     def apply(y, index, v):
         y[index] += v
+
+    def grad(self, op, grads):
+        g = grads[0]
+        nb = batch_ndim(op, g)
+        return [g, self._value_grad(op, g, nb)] + [None] * (len(op.operands) - 2)
+
+
+def _batch_idx(idx, nb):
+    """An index for a gradient with ``nb`` leading batch dims."""
+    return ((None, None, None),) * nb + tuple(idx)
+
+
+def _as_index(e, d):
+    return d if isinstance(d, Value) else e.const(d, "int64")
 
 
 # --- concatenate -------------------------------------------------------------------
@@ -252,6 +303,24 @@ class Concatenate(OpDef):
     def reference(self, op, *xs):
         return [np.concatenate(xs, axis=op.attrs["axis"])]
 
+    def grad(self, op, grads):
+        """Each operand gets its slice of g along the axis."""
+        g, e = grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        axis = op.attrs["axis"]
+        out, start = [], 0
+        for x in op.operands:
+            size = e.dim(x, axis)
+            stop = start + size if isinstance(start, int) and isinstance(size, int) else \
+                e("add", _as_index(e, start), _as_index(e, size))
+            bounds = [start, stop]
+            spec = tuple(DYN if isinstance(b, Value) else b for b in bounds)
+            dyn = [b for b in bounds if isinstance(b, Value)]
+            idx = ((None, None, None),) * (nb + axis) + ((spec[0], spec[1], 1),)
+            out.append(e("subtensor", g, *dyn, idx=idx))
+            start = stop
+        return out
+
 
 # --- creation ----------------------------------------------------------------------
 class Alloc(OpDef):
@@ -282,6 +351,13 @@ class Alloc(OpDef):
             raise ValueError(f"alloc: negative dimension in {shape}")
         return [np.array(np.broadcast_to(v, shape))]
 
+    def grad(self, op, grads):
+        """The value gets g summed over the dims it was broadcast along."""
+        v, g, e = op.operands[0], grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        gv = e.unbroadcast(g, v, [op.results[0].type.shape], nb)
+        return [gv] + [None] * (len(op.operands) - 1)
+
 
 class Arange(OpDef):
     """arange(start, stop, step): 0-d operands of the result dtype."""
@@ -308,6 +384,18 @@ class Arange(OpDef):
         if step == 0:
             raise ValueError("arange: step cannot be zero")
         return [np.arange(start, stop, step, dtype=op.results[0].dtype)]
+
+    def grad(self, op, grads):
+        """Element i is start + i*step: start gets sum(g), step sum(g*i);
+        stop only sets the length (zero gradient)."""
+        (start, stop, step), z, g, e = op.operands, op.results[0], grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        dt = z.dtype
+        n = e.dim(z, 0)
+        n = e.const(n, dt) if isinstance(n, int) else e.cast(n, dt)
+        steps = e("arange", e.const(0, dt), n, e.const(1, dt))
+        return [e("sum", g, axes=(nb,), keepdims=False), ZERO,
+                e("sum", e("mul", g, steps), axes=(nb,), keepdims=False)]
 
 
 class Constant(OpDef):

@@ -1,0 +1,285 @@
+"""Elementwise math of the DSL, with NumPy semantics and broadcasting.
+
+Each function asks NumPy which dtype its ufunc would compute in for these
+operands (``basic.loop_dtype``), casts the operands to it and applies the
+IR op. So ``ivector / ivector`` is float64, ``exp(int8)`` float32 (NumPy's
+float16 becomes float32), ``bool + bool`` bool, and a weak Python scalar
+never upcasts a tensor of its kind.
+"""
+import math
+
+import numpy as np
+
+from .basic import (apply_op, as_tensor_variable, loop_dtype, result_dtype,
+                    strengthen, to_dtype)
+from ..ir.types import is_bool, is_float, is_int
+
+
+def _ufunc_op(opname, ufunc, fname, *args):
+    args = strengthen(args)
+    dtype = loop_dtype(ufunc, args, fname)
+    return apply_op(opname, *[to_dtype(a, dtype, fname) for a in args])
+
+
+# --- arithmetic ----------------------------------------------------------------------
+def add(a, b):
+    return _ufunc_op("add", np.add, "add", a, b)
+
+
+def sub(a, b):
+    return _ufunc_op("sub", np.subtract, "sub", a, b)
+
+
+def mul(a, b):
+    return _ufunc_op("mul", np.multiply, "mul", a, b)
+
+
+def true_div(a, b):
+    """``a / b``; integer operands divide in float64, as in NumPy."""
+    return _ufunc_op("div", np.true_divide, "true_div", a, b)
+
+
+def floor_div(a, b):
+    """``a // b`` (NumPy floor_divide; integer division by zero gives 0)."""
+    return _ufunc_op("floordiv", np.floor_divide, "floor_div", a, b)
+
+
+def mod(a, b):
+    """``a % b`` with the sign of the divisor, as NumPy."""
+    return _ufunc_op("mod", np.remainder, "mod", a, b)
+
+
+def pow(a, b):
+    return _ufunc_op("pow", np.power, "pow", a, b)
+
+
+def maximum(a, b):
+    """Elementwise maximum, NaN-propagating."""
+    return _ufunc_op("maximum", np.maximum, "maximum", a, b)
+
+
+def minimum(a, b):
+    return _ufunc_op("minimum", np.minimum, "minimum", a, b)
+
+
+def neg(x):
+    return _ufunc_op("neg", np.negative, "neg", x)
+
+
+def abs(x):
+    x = as_tensor_variable(x)
+    if is_bool(x.dtype):
+        return x
+    return _ufunc_op("abs", np.absolute, "abs", x)
+
+
+def sign(x):
+    return _ufunc_op("sign", np.sign, "sign", x)
+
+
+def sqr(x):
+    """``x * x``."""
+    x = as_tensor_variable(x)
+    return mul(x, x)
+
+
+# --- comparisons and logic -------------------------------------------------------------
+def eq(a, b):
+    """``a == b`` elementwise (a bool tensor). The ``==`` operator is identity."""
+    return _ufunc_op("eq", np.equal, "eq", a, b)
+
+
+def neq(a, b):
+    return _ufunc_op("ne", np.not_equal, "neq", a, b)
+
+
+def lt(a, b):
+    return _ufunc_op("lt", np.less, "lt", a, b)
+
+
+def le(a, b):
+    return _ufunc_op("le", np.less_equal, "le", a, b)
+
+
+def gt(a, b):
+    return _ufunc_op("gt", np.greater, "gt", a, b)
+
+
+def ge(a, b):
+    return _ufunc_op("ge", np.greater_equal, "ge", a, b)
+
+
+def and_(a, b):
+    """``a & b``: logical for bool, bitwise for ints."""
+    return _ufunc_op("and", np.bitwise_and, "and_", a, b)
+
+
+def or_(a, b):
+    return _ufunc_op("or", np.bitwise_or, "or_", a, b)
+
+
+def xor(a, b):
+    return _ufunc_op("xor", np.bitwise_xor, "xor", a, b)
+
+
+def invert(x):
+    """``~x``: logical not for bool, bitwise not for ints."""
+    return _ufunc_op("not", np.invert, "invert", x)
+
+
+def not_(x):
+    """Logical not (``np.logical_not``): a bool tensor, True where x is 0."""
+    x = as_tensor_variable(x)
+    if is_bool(x.dtype):
+        return apply_op("not", x)
+    return eq(x, 0)
+
+
+# --- float math ----------------------------------------------------------------------
+def _float_op(opname, x, ufunc=np.exp):
+    """A float-only op; int and bool operands are cast to the float dtype
+    NumPy's ``ufunc`` would use (float32 for bool/int8/int16/uint8, else float64)."""
+    return _ufunc_op(opname, ufunc, opname, x)
+
+
+def as_float(x, fname="as_float"):
+    """``x`` itself if float, else cast to the float dtype NumPy's math uses for it."""
+    x = as_tensor_variable(x)
+    if is_float(x.dtype):
+        return x
+    return to_dtype(x, loop_dtype(np.exp, [x], fname), fname)
+
+
+def exp(x):
+    return _float_op("exp", x, np.exp)
+
+
+def log(x):
+    return _float_op("log", x, np.log)
+
+
+def log1p(x):
+    return _float_op("log1p", x, np.log1p)
+
+
+def expm1(x):
+    return _float_op("expm1", x, np.expm1)
+
+
+def sqrt(x):
+    return _float_op("sqrt", x, np.sqrt)
+
+
+def sin(x):
+    return _float_op("sin", x, np.sin)
+
+
+def cos(x):
+    return _float_op("cos", x, np.cos)
+
+
+def tan(x):
+    return _float_op("tan", x, np.tan)
+
+
+def tanh(x):
+    return _float_op("tanh", x, np.tanh)
+
+
+def arctan(x):
+    return _float_op("arctan", x, np.arctan)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``, computed without overflow."""
+    return _float_op("sigmoid", x)
+
+
+def softplus(x):
+    """``log(1 + exp(x))``, computed without overflow."""
+    return _float_op("softplus", x)
+
+
+def erf(x):
+    return _float_op("erf", x)
+
+
+def log2(x):
+    x = _float_op("log", x, np.log2)
+    return mul(x, 1.0 / math.log(2.0))
+
+
+def log10(x):
+    x = _float_op("log", x, np.log10)
+    return mul(x, 1.0 / math.log(10.0))
+
+
+def _rounding(opname, ufunc, x):
+    """floor/ceil: the identity on int and bool tensors (NumPy 2 keeps their dtype)."""
+    x = as_tensor_variable(x)
+    if not is_float(x.dtype) and loop_dtype(ufunc, [x], opname) == x.dtype:
+        return x
+    return _float_op(opname, x, ufunc)
+
+
+def floor(x):
+    return _rounding("floor", np.floor, x)
+
+
+def ceil(x):
+    return _rounding("ceil", np.ceil, x)
+
+
+def round(x, mode="half_to_even"):
+    """Round half to even as ``np.round`` (Theano's ``mode='half_away_from_zero'``
+    too); the identity on ints."""
+    if mode not in (None, "half_to_even", "half_away_from_zero"):
+        raise ValueError(f"round: mode must be 'half_to_even' or 'half_away_from_zero', got {mode!r}")
+    x = as_tensor_variable(x)
+    if is_int(x.dtype):
+        return x
+    if mode == "half_away_from_zero":
+        x = as_float(x, "round")
+        return mul(sign(x), floor(add(abs(x), 0.5)))
+    return _float_op("round", x, np.rint)
+
+
+def isnan(x):
+    """``x != x``: True at NaNs (never for int and bool tensors)."""
+    x = as_tensor_variable(x)
+    return neq(x, x)
+
+
+def isinf(x):
+    x = as_tensor_variable(x)
+    if not is_float(x.dtype):
+        return neq(x, x)   # all False, with x's shape
+    return eq(abs(x), np.inf)
+
+
+# --- selection ------------------------------------------------------------------------
+def where(condition, x=None, y=None):
+    """``x`` where ``condition`` is true, else ``y`` (NumPy broadcasting;
+    a non-bool condition means ``!= 0``). Also named ``switch``."""
+    if x is None or y is None:
+        raise NotImplementedError("where: the one-argument form (nonzero) is not supported; "
+                                  "pass where(condition, x, y)")
+    cond = as_tensor_variable(condition)
+    if not is_bool(cond.dtype):
+        cond = neq(cond, 0)
+    x, y = strengthen([x, y])
+    dtype = result_dtype([x, y], "where")
+    return apply_op("where", cond, to_dtype(x, dtype, "where"), to_dtype(y, dtype, "where"))
+
+
+switch = where
+
+
+def clip(x, a_min, a_max):
+    """``minimum(maximum(x, a_min), a_max)``; None skips a bound."""
+    x = as_tensor_variable(x)
+    if a_min is not None:
+        x = maximum(x, a_min)
+    if a_max is not None:
+        x = minimum(x, a_max)
+    return x

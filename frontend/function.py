@@ -1,0 +1,189 @@
+"""``theon.function``: compile a graph into a native callable.
+
+    f = theon.function([x, y], [x + y, x * y], updates=[(w, w + x.sum())])
+
+Steps: check the arguments; clone the graph into an IR Function
+(``build.build_function``, givens substituted); refuse unused inputs
+(unless told otherwise); run the mode's passes; verify; compile natively;
+wrap in a ``runtime.function.Function`` that checks inputs, calls native
+code and applies the updates.
+"""
+import re
+import warnings
+
+
+from ..config import config
+from ..ir.builder import make_op
+from ..ir.core import Value
+from ..runtime import pipeline
+from ..runtime.convert import InputSpec, to_dtype
+from ..runtime.debug import DebugChecker, add_intermediates
+from ..runtime.function import Function
+from ..runtime.mode import get_mode
+from ..runtime.profiling import ProfileStats
+from .build import build_function
+from .variable import TensorVariable
+
+UNUSED_CHOICES = ("raise", "warn", "ignore")
+
+
+class UnusedInputError(ValueError):
+    """An input no output or update depends on (on_unused_input='raise')."""
+
+
+def _label(v):
+    return repr(v.name) if getattr(v, "name", None) else f"<{type(v).__name__}>"
+
+
+def _check_inputs(inputs):
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"theon.function: inputs must be a list of variables (even of one: [x]), "
+                        f"got {type(inputs).__name__}")
+    for i, v in enumerate(inputs):
+        if not isinstance(v, Value):
+            raise TypeError(f"theon.function: inputs[{i}] must be a symbolic variable such as "
+                            f"T.vector('x'), got {type(v).__name__} {v!r:.60}")
+        if getattr(v, "is_shared", False):
+            raise TypeError(f"theon.function: inputs[{i}] ({_label(v)}) is a shared variable; shared "
+                            "variables are implicit inputs, leave them out of inputs")
+        if v.owner is not None:
+            raise TypeError(f"theon.function: inputs[{i}] ({_label(v)}) is computed by {v.owner.name}; "
+                            "inputs must be free variables like T.matrix('a')")
+    return list(inputs)
+
+
+def _check_outputs(outputs):
+    """(list of output variables, whether the call returns one array)."""
+    if outputs is None:
+        return [], False
+    single = not isinstance(outputs, (list, tuple))
+    outs = [outputs] if single else list(outputs)
+    for i, v in enumerate(outs):
+        if not isinstance(v, Value):
+            where = "outputs" if single else f"outputs[{i}]"
+            raise TypeError(f"theon.function: {where} must be a symbolic variable, "
+                            f"got {type(v).__name__} {v!r:.60}")
+    return outs, single
+
+
+def _pairs(value, what):
+    """A list of (key, value) pairs from a dict or a sequence of pairs."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return list(value.items())
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"theon.function: {what} must be a dict or a list of (variable, expression) "
+                        f"pairs, got {type(value).__name__}")
+    pairs = []
+    for i, item in enumerate(value):
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise TypeError(f"theon.function: {what}[{i}] must be a (variable, expression) pair, got {item!r:.60}")
+        pairs.append(tuple(item))
+    return pairs
+
+
+def _as_expression(value, like, what):
+    """``value`` if symbolic, else a constant of ``like``'s dtype."""
+    if isinstance(value, Value):
+        return value
+    arr = to_dtype(value, like.type.np_dtype, what)
+    return make_op("constant", [], {"value": arr}, value_cls=TensorVariable).result
+
+
+def _check_updates(updates):
+    checked = []
+    for shared, expr in updates:
+        if not getattr(shared, "is_shared", False):
+            raise TypeError(f"theon.function: update target {_label(shared)} is not a shared variable "
+                            "(make it with theon.shared)")
+        what = f"the update of shared variable {_label(shared)}"
+        expr = _as_expression(expr, shared, what)
+        if expr.type.dtype != shared.type.dtype or expr.type.ndim != shared.type.ndim:
+            raise TypeError(
+                f"theon.function: {what} has type {expr.type} ({expr.type.dtype}, {expr.type.ndim}-d) "
+                f"but the shared variable is {shared.type} ({shared.type.dtype}, {shared.type.ndim}-d); "
+                f"an update must have the shared variable's dtype and ndim (cast it with "
+                f".astype('{shared.type.dtype}'))")
+        checked.append((shared, expr))
+    return checked
+
+
+def _check_givens(givens):
+    out = {}
+    for var, rep in givens:
+        if not isinstance(var, Value):
+            raise TypeError(f"theon.function: givens keys must be symbolic variables, got {var!r:.60}")
+        out[var] = _as_expression(rep, var, f"the givens replacement for {_label(var)}")
+    return out
+
+
+def _ir_name(name):
+    if name is None:
+        return "f"
+    if not isinstance(name, str):
+        raise TypeError(f"theon.function: name must be a str or None, got {type(name).__name__}")
+    ident = re.sub(r"\W", "_", name)
+    return ident if ident and not ident[0].isdigit() else "f_" + ident
+
+
+def _check_unused(func, inputs, policy):
+    if policy == "ignore":
+        return
+    for i, (var, arg) in enumerate(zip(inputs, func.args)):
+        if arg.uses:
+            continue
+        message = (f"theon.function: input {i} ({_label(var)}) is not used by any output or update. "
+                   "Pass on_unused_input='warn' to make this a warning, or 'ignore' to allow it.")
+        if policy == "raise":
+            raise UnusedInputError(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def function(inputs, outputs=None, updates=None, givens=None, allow_input_downcast=None, mode=None,
+             profile=None, name=None, on_unused_input="raise"):
+    """Compile ``outputs`` (and ``updates``) as a function of ``inputs``.
+
+    See SPEC.md, "Compiling and calling". Returns a callable
+    ``runtime.function.Function``.
+    """
+    if on_unused_input not in UNUSED_CHOICES:
+        raise ValueError(f"theon.function: on_unused_input must be one of {UNUSED_CHOICES}, "
+                         f"got {on_unused_input!r}")
+    if allow_input_downcast not in (None, True, False):
+        raise TypeError(f"theon.function: allow_input_downcast must be None, True or False, "
+                        f"got {allow_input_downcast!r}")
+    inputs = _check_inputs(inputs)
+    outputs, single = _check_outputs(outputs)
+    update_pairs = _check_updates(_pairs(updates, "updates"))
+    given = _check_givens(_pairs(givens, "givens"))
+    mode = get_mode(mode)
+    device = mode.resolved_device()
+    if device != "cpu":
+        raise NotImplementedError(f"theon.function: device {device!r} is not supported yet "
+                                  "(only 'cpu'); the GPU backend is a later issue")
+    ir_name = _ir_name(name)
+
+    def build():
+        return build_function(inputs, outputs, update_pairs, given, name=ir_name)
+
+    func, shared = build()
+    _check_unused(func, inputs, on_unused_input)
+    func = pipeline.optimize(func, mode.pipeline)
+    pipeline.verify(func)
+    debug = None
+    if mode.debug:
+        checked = add_intermediates(func)
+        pipeline.verify(func)
+        debug = DebugChecker(func, checked, len(outputs), lambda: build()[0])
+    do_profile = bool(mode.profile if profile is None else profile)
+    native = pipeline.compile_native(func, profile=do_profile, opt_level=mode.opt_level)
+    specs = [InputSpec(i, v, allow_input_downcast, config.floatX) for i, v in enumerate(inputs)]
+    return Function(
+        name=name, inputs=inputs, outputs=outputs, single_output=single, updates=update_pairs,
+        shared=shared, specs=specs, ir=func, native=native, mode=mode,
+        input_ir=lambda: build()[0],
+        profile=ProfileStats(name or ir_name, func) if do_profile else None, debug=debug)
+
+
+

@@ -1,0 +1,86 @@
+"""Shared variables: named state that compiled functions read and update.
+
+A SharedVariable is a graph input whose value lives with the runtime, not
+in the call's arguments. Every function that uses it reads the current
+storage at call time, so ``set_value`` between calls is seen, and a call's
+updates replace the storage (all at once, after the call succeeded).
+
+Its static type fixes the dtype and ndim only; each dim is unknown, since
+``set_value`` may change the shape, as in Theano.
+"""
+import numpy as np
+
+from ..config import config
+from ..ir.types import TensorType, canonical_dtype
+from ..runtime.convert import owned_copy, to_dtype
+from .variable import TensorVariable
+
+
+class SharedVariable(TensorVariable):
+    __slots__ = ("_storage", "strict", "allow_downcast")
+    is_shared = True
+
+    def __init__(self, storage, name=None, strict=False, allow_downcast=None):
+        super().__init__(TensorType(canonical_dtype(storage.dtype), (None,) * storage.ndim), name=name)
+        self._storage = storage         # C-contiguous, aligned, owned by the runtime
+        self.strict = strict
+        self.allow_downcast = allow_downcast
+
+    @property
+    def _what(self):
+        return f"shared variable {self.name!r}" if self.name else f"shared variable ({self.type})"
+
+    def get_value(self, borrow=False, return_internal_type=False):
+        """The current value: a copy, or the runtime's own array if ``borrow``
+        (which a later update replaces rather than changes)."""
+        return self._storage if borrow else self._storage.copy()
+
+    def set_value(self, value, borrow=False):
+        """Replace the value. Its dtype must convert safely (any cast if the
+        variable was made with ``allow_downcast=True``; none if ``strict``)
+        and its ndim must match; the shape may change."""
+        dtype = self.type.np_dtype
+        if self.strict and not (isinstance(value, np.ndarray) and value.dtype == dtype):
+            got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+            raise TypeError(f"{self._what} is strict: set_value needs a {dtype} ndarray, got {got}")
+        arr = to_dtype(value, dtype, self._what, self.allow_downcast, config.floatX,
+                       hint="make the variable with theon.shared(..., allow_downcast=True)")
+        if arr.ndim != self.type.ndim:
+            raise TypeError(f"{self._what} is {self.type.ndim}-d ({self.type}); "
+                            f"set_value got a {arr.ndim}-d value of shape {arr.shape}")
+        self._storage = owned_copy(arr, borrow=borrow and arr is value)
+
+    def __repr__(self):
+        return f"<SharedVariable {self.name or ''}: {self.type}>"
+
+
+def _initial_array(value, name):
+    what = f"shared variable {name!r}" if name else "shared variable"
+    if isinstance(value, bool):
+        return np.asarray(value, dtype=np.bool_)
+    if isinstance(value, float):
+        return np.asarray(value, dtype=config.floatX)
+    if isinstance(value, int):
+        return to_dtype(value, np.dtype(np.int64), what)
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"theon.shared: value must be a number or a numeric array, got "
+                        f"{type(value).__name__} {value!r}")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"theon.shared: value must be a number or a numeric array, got dtype {arr.dtype}")
+    canonical_dtype(arr.dtype)   # raises TypeError for dtypes theon lacks (float16, ...)
+    return arr
+
+
+def shared(value, name=None, strict=False, allow_downcast=None, borrow=False):
+    """A new shared variable holding ``value``.
+
+    Python floats become floatX 0-d tensors, ints int64, bools bool; NumPy
+    arrays and scalars keep their dtype. With ``borrow=True`` a C-contiguous
+    array is used as is instead of copied.
+    """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"theon.shared: name must be a str or None, got {type(name).__name__}")
+    arr = _initial_array(value, name)
+    storage = owned_copy(arr, borrow=borrow and arr is value)
+    return SharedVariable(storage, name=name, strict=strict, allow_downcast=allow_downcast)

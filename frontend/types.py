@@ -1,0 +1,117 @@
+"""Symbolic inputs: ``T.scalar``, ``T.matrix``, ``T.fvector``, ``T.tensor`` ...
+
+Each constructor returns a free ``TensorVariable`` (no owner) of a
+``TensorType``. Unprefixed ones use ``config.floatX`` unless ``dtype=`` is
+given; the prefixes are f/d (float32/float64), i/l (int32/int64), b/w
+(int8/int16), as in Theano. ``row`` is shape (1, None), ``col`` (None, 1).
+Plural forms (``T.matrices('a', 'b')`` or ``T.matrices('a,b')``) return a list.
+"""
+from ..config import config
+from ..ir.types import TensorType, canonical_dtype
+from .variable import TensorVariable
+
+PREFIX_DTYPES = {"f": "float32", "d": "float64", "i": "int32", "l": "int64",
+                 "b": "int8", "w": "int16"}
+
+SHAPES = {"scalar": (), "vector": (None,), "row": (1, None), "col": (None, 1),
+          "matrix": (None, None), "tensor3": (None,) * 3, "tensor4": (None,) * 4,
+          "tensor5": (None,) * 5}
+
+
+def _check_name(name, fname):
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"{fname}: name must be a str or None, got {name!r}")
+
+
+def _input(kind, name, dtype, fname):
+    _check_name(name, fname)
+    dtype = canonical_dtype(dtype if dtype is not None else config.floatX)
+    return TensorVariable(TensorType(dtype, SHAPES[kind]), name=name)
+
+
+def _split_names(names, fname):
+    if len(names) == 1 and isinstance(names[0], str) and "," in names[0]:
+        names = [n.strip() for n in names[0].split(",")]
+    if len(names) == 1 and isinstance(names[0], int) and not isinstance(names[0], bool):
+        names = [None] * names[0]
+    for n in names:
+        _check_name(n, fname)
+    return names
+
+
+def _maker(kind, prefix=""):
+    fixed_dtype = PREFIX_DTYPES.get(prefix)
+    fname = prefix + kind
+    if fixed_dtype is None:
+        def make(name=None, dtype=None):
+            return _input(kind, name, dtype, fname)
+        make.__doc__ = f"A free input of shape {SHAPES[kind]}, dtype floatX or ``dtype``."
+    else:
+        def make(name=None):
+            return _input(kind, name, fixed_dtype, fname)
+        make.__doc__ = f"A free {fixed_dtype} input of shape {SHAPES[kind]}."
+    make.__name__ = make.__qualname__ = fname
+    return make
+
+
+def _plural(single):
+    def make(*names, dtype=None):
+        """Several inputs at once: names as arguments, one comma-separated
+        string, or a count."""
+        names = _split_names(names, single.__name__ + "s")
+        if "dtype" in single.__code__.co_varnames:
+            return [single(n, dtype=dtype) for n in names]
+        return [single(n) for n in names]
+    make.__name__ = make.__qualname__ = single.__name__ + "s"
+    return make
+
+
+def tensor(dtype=None, shape=None, name=None, broadcastable=None):
+    """A free input of ``dtype`` (floatX by default) and static ``shape`` (ints
+    or None). Theano's ``broadcastable`` (True means a dim of size 1) works
+    instead of ``shape``; ``tensor(dtype, name)`` (PyTensor's order) too."""
+    if isinstance(shape, str) and name is None:
+        shape, name = None, shape
+    if shape is not None and broadcastable is not None:
+        raise ValueError("tensor: give shape or broadcastable, not both")
+    if shape is not None and not isinstance(shape, (tuple, list)):
+        raise TypeError(f"tensor: shape must be a tuple of ints or None, got {shape!r}")
+    if shape is not None and len(shape) and all(isinstance(d, bool) for d in shape):
+        shape, broadcastable = None, shape
+    if broadcastable is not None:
+        shape = tuple(1 if b else None for b in broadcastable)
+    if shape is None:
+        raise TypeError("tensor: a shape (or broadcastable) is needed, e.g. "
+                        "T.tensor('float32', shape=(None, 3))")
+    _check_name(name, "tensor")
+    dtype = canonical_dtype(dtype if dtype is not None else config.floatX)
+    return TensorVariable(TensorType(dtype, tuple(shape)), name=name)
+
+
+scalar = _maker("scalar")
+vector = _maker("vector")
+row = _maker("row")
+col = _maker("col")
+matrix = _maker("matrix")
+tensor3 = _maker("tensor3")
+tensor4 = _maker("tensor4")
+tensor5 = _maker("tensor5")
+
+fscalar, dscalar, iscalar, lscalar, bscalar, wscalar = (
+    _maker("scalar", p) for p in PREFIX_DTYPES)
+fvector, dvector, ivector, lvector, bvector, wvector = (
+    _maker("vector", p) for p in PREFIX_DTYPES)
+frow, drow, irow, lrow, brow, wrow = (_maker("row", p) for p in PREFIX_DTYPES)
+fcol, dcol, icol, lcol, bcol, wcol = (_maker("col", p) for p in PREFIX_DTYPES)
+fmatrix, dmatrix, imatrix, lmatrix, bmatrix, wmatrix = (
+    _maker("matrix", p) for p in PREFIX_DTYPES)
+ftensor3, dtensor3, itensor3, ltensor3, btensor3, wtensor3 = (
+    _maker("tensor3", p) for p in PREFIX_DTYPES)
+ftensor4, dtensor4, itensor4, ltensor4, btensor4, wtensor4 = (
+    _maker("tensor4", p) for p in PREFIX_DTYPES)
+
+scalars, vectors, rows, cols, matrices, tensor3s, tensor4s = (
+    _plural(m) for m in (scalar, vector, row, col, matrix, tensor3, tensor4))
+fscalars, dscalars, iscalars, lscalars = (_plural(m) for m in (fscalar, dscalar, iscalar, lscalar))
+fvectors, dvectors, ivectors, lvectors = (_plural(m) for m in (fvector, dvector, ivector, lvector))
+fmatrices, dmatrices, imatrices, lmatrices = (_plural(m) for m in (fmatrix, dmatrix, imatrix, lmatrix))

@@ -1,0 +1,203 @@
+"""``theon.printing``: look at graphs and compiled functions.
+
+    debugprint(var_or_function, file=None)       indented text tree
+    pydotprint(var_or_function, outfile='graph.png')   Graphviz picture
+    dump(f, stage)                               a compiled function's text at
+                                                 'input', 'optimized', 'llvm',
+                                                 'asm' (or 'ptx', later)
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+from .ir.core import Function as IRFunction
+from .ir.core import Value
+
+STAGES = ("input", "optimized", "llvm", "asm", "ptx")
+PICTURE_FORMATS = ("png", "svg", "pdf")
+
+
+# --- what to print ----------------------------------------------------------------
+def _compiled(obj):
+    """The runtime Function behind ``obj``, or None."""
+    from .runtime.function import Function
+    return obj if isinstance(obj, Function) else None
+
+
+def _roots(obj):
+    """(root values, per-root note, IR function or None) for anything printable."""
+    compiled = _compiled(obj)
+    func = compiled.ir if compiled is not None else obj if isinstance(obj, IRFunction) else None
+    if func is not None:
+        ret = func.return_op
+        n_out = func.num_outputs
+        notes = [f"output {k}" for k in range(n_out)]
+        notes += [f"update of {func.arg_attrs[t].get('shared', t)!r}" for t in ret.attrs.get("updates", ())]
+        return list(ret.operands), notes, func
+    values = [obj] if isinstance(obj, Value) else list(obj) if isinstance(obj, (list, tuple)) else None
+    if values is None or not all(isinstance(v, Value) for v in values):
+        raise TypeError(f"expected a variable, a list of variables or a compiled theon function, "
+                        f"got {type(obj).__name__}")
+    return values, [None] * len(values), None
+
+
+# --- debugprint ----------------------------------------------------------------------
+def _id_text(n):
+    """Theano-style ids: A..Z, BA, BB, ..."""
+    digits = []
+    while True:
+        n, r = divmod(n, 26)
+        digits.append(chr(ord("A") + r))
+        if n == 0:
+            return "".join(reversed(digits))
+
+
+def _attr_text(op):
+    if op.name == "constant":
+        value = op.attrs["value"]
+        if value.size <= 8:
+            return "{" + repr(value.tolist()) + "}"
+        return "{" + f"shape={value.shape}" + "}"
+    if not op.attrs:
+        return ""
+    return "{" + ", ".join(f"{k}={v}" for k, v in sorted(op.attrs.items())) + "}"
+
+
+class _TreePrinter:
+    def __init__(self, func):
+        self.func = func
+        self.ids = {}
+        self.lines = []
+
+    def _ident(self, v):
+        if v not in self.ids:
+            self.ids[v] = _id_text(len(self.ids))
+        return self.ids[v]
+
+    def _label(self, v):
+        shown = v in self.ids
+        ident = self._ident(v)
+        if v.owner is None:
+            name, shared = v.name, getattr(v, "is_shared", False)
+            if self.func is not None and v.index < len(self.func.args) and self.func.args[v.index] is v:
+                attrs = self.func.arg_attrs[v.index]
+                shared = "shared" in attrs
+                name = attrs.get("shared", name)
+            mark = " (shared)" if shared else ""
+            return f"{name or 'input'} [id {ident}] <{v.type}>{mark}", True
+        name = f" '{v.name}'" if v.name else ""
+        op = v.owner
+        which = f".{v.index}" if len(op.results) > 1 else ""
+        return f"{op.name}{which}{_attr_text(op)} [id {ident}] <{v.type}>{name}", shown
+
+    def print_tree(self, root, note):
+        stack = [(root, "", note)]
+        while stack:
+            v, prefix, note = stack.pop()
+            label, shown = self._label(v)
+            suffix = f"   ({note})" if note else ""
+            self.lines.append(f"{prefix}{label}{' ...' if shown and v.owner is not None else ''}{suffix}")
+            if shown or v.owner is None:
+                continue
+            child_prefix = prefix + " |"
+            for o in reversed(v.owner.operands):
+                stack.append((o, child_prefix, None))
+
+
+def debugprint(obj, file=None):
+    """Print the graph of a variable (or list of them) or of a compiled
+    function as an indented tree: op name, attributes, type and a [id X]
+    per value (a value printed before shows its id and '...'); graph
+    inputs print as 'input', shared variables as 'shared'.
+
+    ``file``: None (stdout), a writable file, or 'str' to get the text back.
+    """
+    roots, notes, func = _roots(obj)
+    printer = _TreePrinter(func)
+    for root, note in zip(roots, notes):
+        printer.print_tree(root, note)
+    text = "\n".join(printer.lines) + "\n"
+    if file == "str":
+        return text
+    out = sys.stdout if file is None else file
+    out.write(text)
+    return None
+
+
+# --- pydotprint -------------------------------------------------------------------
+def _free_inputs(values):
+    """The graph inputs (owner-less, not shared) ``values`` depend on."""
+    found, seen, stack = [], set(), list(values)
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if v.owner is None:
+            if not getattr(v, "is_shared", False):
+                found.append(v)
+            continue
+        stack.extend(v.owner.operands)
+    return sorted(found, key=lambda v: v.id)
+
+
+def ir_function_of(obj):
+    """The IR Function to draw for ``obj`` (a graph is built, not optimized)."""
+    roots, _, func = _roots(obj)
+    if func is not None:
+        return func
+    from .frontend.build import build_function
+    return build_function(_free_inputs(roots), roots, name="graph")[0]
+
+
+def pydotprint(obj, outfile="graph.png", print_output_file=True):
+    """Draw ``obj`` with Graphviz. The ``.dot`` text is always written (next
+    to ``outfile``); ``.png``/``.svg``/``.pdf`` pictures are rendered by the
+    ``dot`` program, and without it a message says so. Returns the path of
+    the file it produced (the picture, or the ``.dot`` file)."""
+    from .ir.dot import function_to_dot
+    stem, ext = os.path.splitext(os.fspath(outfile))
+    fmt = ext.lstrip(".").lower()
+    if fmt not in PICTURE_FORMATS + ("dot", "gv"):
+        raise ValueError(f"pydotprint: outfile must end in .png, .svg, .pdf or .dot, got {outfile!r}")
+    dot_path = outfile if fmt in ("dot", "gv") else stem + ".dot"
+    with open(dot_path, "w") as fh:
+        fh.write(function_to_dot(ir_function_of(obj)))
+    if fmt in ("dot", "gv"):
+        return dot_path
+    program = shutil.which("dot")
+    if program is None:
+        print(f"pydotprint: the Graphviz 'dot' program was not found, so {outfile} was not drawn; "
+              f"wrote {dot_path} (render it with: dot -T{fmt} {dot_path} -o {outfile})")
+        return dot_path
+    proc = subprocess.run([program, f"-T{fmt}", dot_path, "-o", outfile], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pydotprint: dot failed on {dot_path}: {proc.stderr.strip()}")
+    if print_output_file:
+        print(f"The output file is available at {outfile}")
+    return outfile
+
+
+# --- dump ---------------------------------------------------------------------------
+def dump(f, stage, file=None):
+    """The text of compiled function ``f`` at ``stage``: 'input' (IR before
+    the passes), 'optimized' (IR after them), 'llvm' (optimized LLVM IR),
+    'asm' (host assembly), 'ptx' (GPU, not yet). Written to ``file`` too
+    when one is given."""
+    compiled = _compiled(f)
+    if compiled is None:
+        raise TypeError(f"dump: f must be a compiled function (theon.function(...)), got {type(f).__name__}")
+    if stage not in STAGES:
+        raise ValueError(f"dump: stage must be one of {STAGES}, got {stage!r}")
+    if stage == "ptx":
+        raise NotImplementedError("dump: 'ptx' needs the GPU backend, which is a later issue")
+    if stage in ("input", "optimized"):
+        from .ir.printer import print_function
+        text = print_function(compiled._input_ir() if stage == "input" else compiled.ir)
+    else:
+        text = compiled.native.llvm_ir if stage == "llvm" else compiled.native.asm
+    if file is not None:
+        file.write(text)
+    return text
+

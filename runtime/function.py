@@ -1,0 +1,148 @@
+"""The callable that ``theon.function`` returns.
+
+A call: convert and check every argument (``InputSpec.convert``; nothing
+native runs on a bad argument), read the shared variables' current
+storage, pack data pointers and meta (dims, then strides in elements) per
+the native entry ABI, call the native entry, turn an error code into an
+exception, wrap each malloc'd result as a fresh NumPy array, and only then
+replace the storage of every updated shared variable, all at once.
+Everything that does not depend on the arguments is precomputed here.
+"""
+import ctypes
+import time
+
+from .errors import native_error
+from .native import ERR_LEN, ResultSpec, entry_point, free_results, wrap_result
+
+_VoidPtrArray = ctypes.c_void_p
+_Int64 = ctypes.c_int64
+
+
+class Function:
+    """A compiled theon function: ``f(*inputs)`` -> outputs.
+
+    Attributes: ``name``, ``inputs`` (the input variables), ``outputs``
+    (the output variables), ``updates`` ([(shared, expression)]), ``mode``,
+    ``ir`` (the compiled IR Function), ``native`` (the backend's compiled
+    object: ``.llvm_ir``, ``.asm``), ``profile`` (ProfileStats or None).
+    """
+
+    def __init__(self, *, name, inputs, outputs, single_output, updates, shared, specs, ir,
+                 native, mode, input_ir, profile=None, debug=None):
+        self.name = name
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.updates = list(updates)
+        self.shared = list(shared)          # shared variables, in argument order
+        self.mode = mode
+        self.ir = ir
+        self.native = native
+        self.profile = profile
+        self._input_ir = input_ir           # () -> the IR before the passes (rebuilt)
+        self._debug = debug
+        self._specs = tuple(specs)
+        self._n_inputs = len(specs)
+        self._positions = {s.name: s.position for s in specs if s.name}
+        self._single = single_output
+        self._n_outputs = len(outputs)
+        self._update_targets = tuple(s for s, _ in updates)
+        results = ir.return_op.operands
+        self._result_specs = tuple(ResultSpec(v.type) for v in results)
+        self._n_results = len(results)
+        self._n_dims = max(sum(v.type.ndim for v in results), 1)
+        self._n_meta = max(2 * sum(a.type.ndim for a in ir.args), 1)
+        self._n_args = max(len(ir.args), 1)
+        self._entry = entry_point(native.address)
+        self._prof = profile.buffer if profile is not None else None
+
+    # --- calling ---------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            args = self._bind_keywords(args, kwargs)
+        if len(args) != self._n_inputs:
+            raise TypeError(self._count_message(len(args)))
+        arrays = [spec.convert(a) for spec, a in zip(self._specs, args)]
+        for var in self.shared:
+            arrays.append(var._storage)
+        results = self._run(arrays)
+        if self._debug is not None:
+            self._debug.check(arrays, results)
+            n_upd = len(self._update_targets)
+            results = results[:self._n_outputs] + (results[len(results) - n_upd:] if n_upd else [])
+        n = self._n_outputs
+        for var, value in zip(self._update_targets, results[n:]):
+            var._storage = value
+        if self._single:
+            return results[0]
+        return results[:n]
+
+    def _run(self, arrays):
+        """Call native code on checked arrays; returns every result array."""
+        ptrs = (_VoidPtrArray * self._n_args)(*[a.__array_interface__["data"][0] for a in arrays])
+        meta_values = []
+        for a in arrays:
+            if a.ndim:
+                itemsize = a.itemsize
+                meta_values.extend(a.shape)
+                meta_values.extend([s // itemsize for s in a.strides])
+        meta = (_Int64 * self._n_meta)(*meta_values)
+        results = (_VoidPtrArray * self._n_results)()
+        dims = (_Int64 * self._n_dims)()
+        err = (_Int64 * ERR_LEN)()
+        if self._prof is None:
+            code = self._entry(ptrs, meta, results, dims, err, None)
+        else:
+            start = time.perf_counter_ns()
+            code = self._entry(ptrs, meta, results, dims, err, self._prof)
+            self.profile.record_call(time.perf_counter_ns() - start)
+        if code:
+            raise native_error(code, list(err), self.ir, arrays)
+        out = []
+        offset = 0
+        try:
+            for k, spec in enumerate(self._result_specs):
+                end = offset + spec.ndim
+                out.append(wrap_result(results[k], tuple(dims[offset:end]), spec))
+                offset = end
+        except BaseException:
+            free_results(results[len(out):], self._n_results - len(out))
+            raise
+        return out
+
+    def _bind_keywords(self, args, kwargs):
+        """Positional arguments from ``args`` plus inputs given by name."""
+        bound = list(args) + [_MISSING] * (self._n_inputs - len(args))
+        if len(args) > self._n_inputs:
+            raise TypeError(self._count_message(len(args) + len(kwargs)))
+        for key, value in kwargs.items():
+            pos = self._positions.get(key)
+            if pos is None:
+                raise TypeError(f"{self._label}() got an unexpected keyword argument {key!r}; "
+                                f"its named inputs are {sorted(self._positions)}")
+            if bound[pos] is not _MISSING:
+                raise TypeError(f"{self._label}() got multiple values for input {key!r}")
+            bound[pos] = value
+        missing = [self._specs[i].what for i, v in enumerate(bound) if v is _MISSING]
+        if missing:
+            raise TypeError(f"{self._label}() is missing {', '.join(missing)}")
+        return bound
+
+    @property
+    def _label(self):
+        return f"theon function {self.name!r}" if self.name else "theon function"
+
+    def _count_message(self, got):
+        names = ", ".join(s.label for s in self._specs) or "none"
+        return (f"{self._label}() takes {self._n_inputs} input(s) ({names}) "
+                f"but {got} were given")
+
+    def __repr__(self):
+        return f"<theon.Function {self.name or '@' + self.ir.name}: {self._n_inputs} inputs>"
+
+
+class _Missing:
+    def __repr__(self):
+        return "<missing>"
+
+
+_MISSING = _Missing()

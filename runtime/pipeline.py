@@ -1,0 +1,79 @@
+"""From a freshly built IR Function to native code, stage by stage.
+
+    optimize   run the mode's pass pipeline (FAST_RUN, FAST_COMPILE, ...)
+    verify     the IR verifier, after the passes
+    compile    the backend: theon.codegen.cpu.compile_function
+
+The pass lists below are the only place that says which passes a mode
+runs. A named pass the pass registry does not (yet) have is skipped.
+"""
+import importlib
+
+PIPELINES = {
+    "fast_run": ("canonicalize", "cse", "stabilize", "fuse-elementwise", "dce"),
+    "fast_compile": ("dce",),
+    "none": (),
+}
+
+
+def _module(name):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:   # the module exists but one of its imports is missing
+            raise
+        return None
+
+
+def pass_registry():
+    """{pass name: pass class}: ``theon.passes.PASSES``, or {} if absent."""
+    passes = _module("theon.passes")
+    registry = getattr(passes, "PASSES", None)
+    return registry if isinstance(registry, dict) else {}
+
+
+def available(names):
+    """The names of ``names`` the pass registry has, in order."""
+    registry = pass_registry()
+    return tuple(n for n in names if n in registry)
+
+
+def resolve_pipeline(spec):
+    """The pass names of a pipeline spec: a PIPELINES key, pass names
+    separated by commas, or a list of names."""
+    if spec is None:
+        return ()
+    if isinstance(spec, str):
+        key = spec.lower()
+        if key in PIPELINES:
+            return PIPELINES[key]
+        return tuple(s.strip() for s in spec.split(",") if s.strip())
+    if isinstance(spec, (list, tuple)):
+        for s in spec:
+            if not isinstance(s, str):
+                raise TypeError(f"pass pipeline entries must be pass names (str), got {s!r}")
+        return tuple(spec)
+    raise TypeError(f"optimizer must be one of {sorted(PIPELINES)}, a 'pass1,pass2' string or a "
+                    f"list of pass names, got {spec!r}")
+
+
+def optimize(func, names):
+    """Run the passes ``names`` (those registered) on ``func``; returns the
+    optimized Function (the passes may change ``func`` in place)."""
+    names = available(names)
+    if not names:
+        return func
+    from ..passes import run_pipeline
+    result = run_pipeline(func, ",".join(names))
+    return func if result is None else result
+
+
+def verify(func):
+    verifier = _module("theon.ir.verifier")
+    if verifier is not None:
+        verifier.verify_function(func)
+
+
+def compile_native(func, profile=False, opt_level=3):
+    from ..codegen.cpu import compile_function
+    return compile_function(func, profile=profile, opt_level=opt_level)

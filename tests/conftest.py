@@ -1,0 +1,59 @@
+"""Shared test helpers: running Python snippets in a fresh interpreter.
+
+A snippet that feeds native code bad input runs in a subprocess, so a
+crash shows as a signal exit instead of killing the test run.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run_python(code, timeout=120, env=None, cwd=None):
+    """Run ``code`` in a new interpreter; returns the CompletedProcess."""
+    full_env = dict(os.environ)
+    full_env.pop("THEON_FLAGS", None)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=timeout, env=full_env, cwd=cwd or REPO)
+
+
+def _run_json(code, timeout=120, env=None):
+    """Run ``code``, which prints one JSON line last; returns it parsed.
+    Fails the test when the interpreter died (a signal) or printed no JSON."""
+    proc = _run_python(code, timeout=timeout, env=env)
+    assert proc.returncode == 0, (f"subprocess exited with {proc.returncode} "
+                                  f"(negative: killed by signal {-proc.returncode})\n"
+                                  f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert lines, f"subprocess printed nothing\nstderr:\n{proc.stderr}"
+    return json.loads(lines[-1])
+
+
+@pytest.fixture
+def run_python():
+    """``run_python(code, timeout=120, env=None, cwd=None)`` -> CompletedProcess."""
+    return _run_python
+
+
+@pytest.fixture
+def run_json():
+    """``run_json(code)`` -> the JSON its last output line holds."""
+    return _run_json
+
+
+@pytest.fixture
+def floatx():
+    """Set theon.config.floatX for one test, restoring it after."""
+    import theon
+    saved = theon.config.floatX
+
+    def set_floatx(value):
+        theon.config.floatX = value
+    yield set_floatx
+    theon.config.floatX = saved
