@@ -19,8 +19,9 @@ def evaluate_block(block, args, on_op=None):
             raise RuntimeError(f"{op.name}: reference returned {len(outs)} results")
         for r, a in zip(op.results, outs):
             a = np.asarray(a)
-            if a.dtype != r.type.np_dtype:
-                a = a.astype(r.type.np_dtype)
+            if a.dtype != r.type.np_dtype or a.ndim != r.type.ndim:
+                raise RuntimeError(f"{op.name}: reference gave {a.dtype}{list(a.shape)}, "
+                                   f"inferred type is {r.type}")
             env[r] = a
         if on_op is not None:
             on_op(op, ins, outs)

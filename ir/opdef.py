@@ -60,9 +60,9 @@ def const_int(value):
 def normalize_axis(axis, ndim, opname):
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
         raise TypeError(f"{opname}: axis must be an int, got {axis!r}")
-    if not -ndim <= axis < max(ndim, 1):
+    if not -ndim <= axis < ndim:
         raise ValueError(f"{opname}: axis {axis} is out of range for a {ndim}-d tensor")
-    return int(axis) % max(ndim, 1)
+    return int(axis) % ndim
 
 
 def result(dtype, shape):

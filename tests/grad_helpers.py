@@ -5,7 +5,8 @@ import numpy as np
 from theon.frontend.build import build_function
 from theon.frontend.variable import TensorVariable
 from theon.gradient import grad, jacobian
-from theon.ir import TensorType, apply
+from theon.ir import TensorType
+from theon.ir.autodiff import Emitter
 from theon.ir.interpreter import evaluate
 
 EPS = 1e-6
@@ -16,7 +17,8 @@ def var(shape, dtype="float64", name=None):
 
 
 def op(name, *operands, **attrs):
-    return apply(name, *operands, value_cls=TensorVariable, **attrs)
+    """A new floating op (the autodiff ops included, registered or not)."""
+    return Emitter(TensorVariable)(name, *operands, **attrs)
 
 
 def const(value, dtype=None):

@@ -41,8 +41,7 @@ UNARY = [
 def test_unary_float(fn, ref, domain, dtype):
     x = T.tensor(dtype, shape=(None, 3))
     data = rand((4, 3), dtype, low=domain[0], high=domain[1])
-    expected = ref(data).astype(np.result_type(ref(data[:0]))) if fn is T.erf else ref(data)
-    check([x], fn(x), [data], expected, rtol=1e-5 if dtype == "float32" else 1e-10)
+    check([x], fn(x), [data], ref(data), rtol=1e-5 if dtype == "float32" else 1e-10)
 
 
 @pytest.mark.parametrize("dtype, out", [("int8", "float32"), ("uint8", "float32"), ("int16", "float32"),

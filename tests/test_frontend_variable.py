@@ -3,7 +3,6 @@ interplay, .eval() with its cache, and what graphs the methods build."""
 import numpy as np
 import pytest
 
-import theon
 import theon.tensor as T
 from theon.frontend import variable as variable_module
 from theon.frontend.build import build_function
@@ -93,4 +92,3 @@ def test_method_surface():
     check([x], x.std(), [data], data.std())
     check([x], x.mean(dtype="float32"), [data], data.mean(dtype=np.float32), rtol=1e-5)
     check([x], x.min(axis=0), [data], data.min(axis=0))
-    assert theon.config.floatX == "float64"

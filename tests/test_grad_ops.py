@@ -135,9 +135,9 @@ ROWS += [
     Row("subtensor-slice", lambda x: op("subtensor", x, idx=((None, None, None), (1, 3, 1))), [sym(4, 3)]),
     Row("subtensor-reverse", lambda x: op("subtensor", x, idx=((None, None, -1), 1)), [sym(4, 3)]),
     Row("subtensor-step", lambda x: op("subtensor", x, idx=((None, None, 2), (0, 2, 1))), [sym(5, 3)]),
-    Row("subtensor-dyn", lambda x, i: op("subtensor", x, i, idx=((-1, None, None),)),
+    Row("subtensor-dyn", lambda x, i: op("subtensor", x, i, idx=((DYN, None, None),)),
         [sym(4, 3), np.array(1, dtype=np.int64)]),
-    Row("subtensor-dyn-stop", lambda x, i: op("subtensor", x, i, idx=((1, -1, 1), -2)),
+    Row("subtensor-dyn-stop", lambda x, i: op("subtensor", x, i, idx=((1, DYN, 1), -2)),
         [sym(4, 3), np.array(3, dtype=np.int64)]),
 ]
 for name in ("set_subtensor", "inc_subtensor"):
@@ -145,7 +145,7 @@ for name in ("set_subtensor", "inc_subtensor"):
                     (((None, None, 2), 1), ())]:
         ROWS.append(Row(f"{name}-{idx}-{sv}", lambda x, v, name=name, idx=idx: op(name, x, v, idx=idx),
                         [sym(4, 3), sym(*sv)]))
-    ROWS.append(Row(f"{name}-dyn", lambda x, v, i, name=name: op(name, x, v, i, idx=((-1, None, None),)),
+    ROWS.append(Row(f"{name}-dyn", lambda x, v, i, name=name: op(name, x, v, i, idx=((DYN, None, None),)),
                     [sym(4, 3), sym(3), np.array(2, dtype=np.int64)]))
 ROWS += [
     Row("concatenate-0", lambda x, y, z: op("concatenate", x, y, z, axis=0), [sym(2, 3), sym(1, 3), sym(3, 3)]),

@@ -268,16 +268,34 @@ def _cast(sc, args):
         return b.uitofp(x, dty) if unsigned_src else b.sitofp(x, dty)
     # dst is an integer type
     if is_float(src):
-        # trunc toward zero, saturate, NaN -> 0 (the reference's semantics)
-        kind = "fptoui" if dst == "uint8" else "fptosi"
-        fn = sc.ctx.declare(f"llvm.{kind}.sat.{dty}.{'f32' if src == 'float32' else 'f64'}", dty, [x.type])
-        return b.call(fn, [x])
+        return _float_to_int(sc, x, dst)
     sw, dw = INT_BITS[src], INT_BITS[dst]
     if dw < sw:
         return b.trunc(x, dty)
     if dw > sw:
         return b.zext(x, dty) if unsigned_src else b.sext(x, dty)
     return x   # int8 <-> uint8: same bits
+
+
+def _float_to_int(sc, x, dst):
+    """Truncate toward zero and saturate; NaN gives 0 (the reference's
+    semantics, as llvm.fpto[su]i.sat, written with selects and an in-range
+    fptosi because x86 scalarizes vector .sat conversions)."""
+    b = sc.b
+    if dst == "uint8":
+        lo, hi = 0, 255
+    else:
+        hi = (1 << (INT_BITS[dst] - 1)) - 1
+        lo = -hi - 1
+    top = lir.Constant(x.type, float(hi + 1))      # a power of two: exact
+    bottom = lir.Constant(x.type, float(lo))
+    cvt_ty = LLTYPE["int64"] if dst == "int64" else LLTYPE["int32"]
+    above = b.fcmp_ordered(">=", x, top)
+    below = b.fcmp_ordered("<", x, bottom)
+    outside = b.or_(b.or_(above, below), b.fcmp_unordered("uno", x, x))
+    r = b.fptosi(b.select(outside, lir.Constant(x.type, 0.0), x), cvt_ty)
+    r = b.select(above, lir.Constant(cvt_ty, hi), b.select(below, lir.Constant(cvt_ty, lo), r))
+    return r if cvt_ty == LLTYPE[dst] else b.trunc(r, LLTYPE[dst])
 
 
 SCALAR = {

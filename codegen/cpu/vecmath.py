@@ -272,7 +272,7 @@ def _exp_poly(m, r):
 def exp_kernel(m, x, extra=None):
     """e^(x + extra) (extra: an optional tiny double-double tail)."""
     lo, hi = (-746.0, 710.0) if m.is64 else (-105.0, 89.0)
-    inrange = m.lt(m.abs(x), m.c(hi))
+    inrange = m.b.and_(m.lt(x, m.c(hi)), m.gt(x, m.c(lo)))
     xc = m.clamp(x, lo, hi)
     n, r = _exp_reduce(m, xc)
     if extra is not None:
@@ -502,8 +502,9 @@ def _log_dd(m, ax):
     kh = m.mul(dk, m.c(6.93147180369123816490e-01))   # exact: 32-bit ln2 head
     kl = m.mul(dk, m.c(1.90821492927058770002e-10))
     lh, ll = m.two_sum(kh, m.add(sh, sh))
-    tail = m.add(m.add(sl, sl), m.add(t3h, m.add(t3l, m.add(s5p, kl))))
-    return m.fast_two_sum(lh, m.add(ll, tail))
+    lh, l2 = m.two_sum(lh, t3h)
+    tail = m.add(m.add(ll, l2), m.add(m.add(sl, sl), m.add(t3l, m.add(s5p, kl))))
+    return m.fast_two_sum(lh, tail)
 
 
 def _pow_special(m, x, y, core):
@@ -550,14 +551,57 @@ def emit_pow(m, x, y):
     return _pow_special(m, x, y, core)
 
 
+# --- fmod ------------------------------------------------------------------------
+def _fmod_fast(m, x, y):
+    """x mod y for positive finite x, y with x/y < 2^mant: exact (the
+    quotient rounds to Q or Q+1, and both remainders are representable)."""
+    q = m.trunc(m.div(x, y))
+    r = m.fma(m.neg(q), y, x)
+    return m.sel(m.lt(r, m.c(0.0)), m.add(r, y), r)
+
+
+def emit_fmod(m, a, c):
+    """C fmod (exact). The common case, |a/c| < 2^mant, is straight-line;
+    larger quotients run a short loop that removes about mant-1 bits of
+    quotient per step, dividing by c scaled to a's exponent."""
+    b, p = m.b, m.p
+    ax, ay = m.abs(a), m.abs(c)
+    ok = b.and_(m.isfinite(ax), b.and_(m.gt(ay, m.c(0.0)), m.isfinite(ay)))
+    x0 = m.sel(ok, ax, m.c(0.0))
+    y = m.sel(ok, ay, m.c(1.0))
+    limit = m.c(2.0 ** p.mant)
+    fn = b.function
+    pre = b.block
+    head = fn.append_basic_block("fmod.head")
+    body = fn.append_basic_block("fmod.body")
+    done = fn.append_basic_block("fmod.done")
+    b.branch(head)
+    b.position_at_end(head)
+    x = b.phi(p.ty, name="fmod.x")
+    x.add_incoming(x0, pre)
+    b.cbranch(m.lt(m.div(x, y), limit), done, body)
+    b.position_at_end(body)
+    ex = b.lshr(m.bits(x), m.ci(p.mant))                      # biased exponent, x normal
+    tiny = m.lt(y, m.pick(1.1754943508222875e-38, 2.2250738585072014e-308))
+    ys = m.sel(tiny, m.mul(y, m.c(2.0 ** (p.mant + 2))), y)
+    ymant = b.and_(m.bits(ys), m.ci((1 << p.mant) - 1))
+    d = m.from_bits(b.or_(ymant, b.shl(b.sub(ex, m.ci(p.mant - 1)), m.ci(p.mant))))
+    x.add_incoming(_fmod_fast(m, x, d), b.block)
+    b.branch(head)
+    b.position_at_end(done)
+    r = m.copysign(_fmod_fast(m, x, y), a)
+    keep = b.and_(m.isfinite(ax), m.eq(ay, m.c(float("inf"))))
+    return m.sel(ok, r, m.sel(keep, a, m.c(float("nan"))))
+
+
 # --- registry ------------------------------------------------------------------
 FUNCTIONS = {
     "exp": emit_exp, "log": emit_log, "log1p": emit_log1p, "expm1": emit_expm1,
     "sin": emit_sin, "cos": emit_cos, "tan": emit_tan, "tanh": emit_tanh,
     "arctan": emit_arctan, "sigmoid": emit_sigmoid, "softplus": emit_softplus,
-    "erf": emit_erf, "pow": emit_pow,
+    "erf": emit_erf, "pow": emit_pow, "fmod": emit_fmod,
 }
-ARITY = {"pow": 2}
+ARITY = {"pow": 2, "fmod": 2}
 
 
 def get_function(module, name, ty):

@@ -162,12 +162,16 @@ def _index_static(idx, shape, dyn_consts, opname):
     return tuple(out) + tuple(shape[len(idx):])
 
 
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _check_idx(idx):
     for e in idx:
         if isinstance(e, tuple):
-            if len(e) != 3 or any(not (v is None or v is DYN or isinstance(v, int)) for v in e):
+            if len(e) != 3 or any(not (v is None or v is DYN or _is_int(v)) for v in e):
                 raise ValueError(f"subtensor: slice entry must be [start, stop, step], got {e}")
-        elif not (e is DYN or isinstance(e, int)):
+        elif not (e is DYN or _is_int(e)):
             raise ValueError(f"subtensor: index entry must be an int or ?, got {e!r}")
 
 
