@@ -29,6 +29,8 @@ path from ``wrt`` to the cost without a rule raises ``NullTypeGradError``.
 The driver is ``backprop``; the public API (``theon.grad``, jacobian,
 hessian, verify_grad) is in ``gradient.py``.
 """
+import weakref
+
 import numpy as np
 
 from .core import DYN, Operation, Value
@@ -90,11 +92,13 @@ class Emitter:
         return x if x.dtype == dtype else self("cast", x, dtype=dtype)
 
     def dim(self, v, axis):
-        """Dim ``axis`` of ``v``: its static size, else a 0-d int64 Value."""
+        """Dim ``axis`` of ``v``: its static size, else a 0-d int64 Value
+        (read from ``v``'s shape root, so that no value is computed only
+        for its shape)."""
         d = v.type.shape[axis]
         if d is not None:
             return d
-        return self("subtensor", self("shape", v), idx=(axis,))
+        return self("subtensor", self("shape", shape_root(v)), idx=(axis,))
 
     def dims(self, v, start=0, stop=None):
         return [self.dim(v, i) for i in range(start, v.ndim if stop is None else stop)]
@@ -172,9 +176,49 @@ class Emitter:
         return g
 
     def unbroadcast_operand(self, g, op, i, nb):
-        """Unbroadcast for operand ``i`` of an elementwise op."""
-        others = [o.type.shape for j, o in enumerate(op.operands) if j != i]
-        return self.unbroadcast(g, op.operands[i], others, nb)
+        """Unbroadcast for operand ``i`` of an elementwise op. Operands with
+        the same shape root as ``x`` cannot have broadcast it."""
+        x = op.operands[i]
+        root = shape_root(x)
+        others = [o.type.shape for j, o in enumerate(op.operands)
+                  if j != i and not (o.ndim == x.ndim and shape_root(o) is root)]
+        return self.unbroadcast(g, x, others, nb)
+
+
+_SHAPE_ROOTS = weakref.WeakKeyDictionary()
+_SAME_SHAPE_OPS = ("stop_gradient",)
+
+
+def _passive(o, v):
+    """An operand that cannot change the shape of elementwise result ``v``."""
+    return o.ndim <= v.ndim and all(d == 1 for d in o.type.shape)
+
+
+def shape_root(v):
+    """A value whose run-time shape ``v``'s shape is known to equal:
+    elementwise ops whose operands, but for static size-1 ones, all share a
+    root (with the result's ndim) inherit it; any other value is its own."""
+    stack = [v]
+    while stack:
+        u = stack[-1]
+        if u in _SHAPE_ROOTS:
+            stack.pop()
+            continue
+        op = u.owner
+        if op is None or not (op.opdef.elementwise or op.name in _SAME_SHAPE_OPS):
+            _SHAPE_ROOTS[u] = u
+            stack.pop()
+            continue
+        active = [o for o in op.operands if not _passive(o, u)]
+        pending = [o for o in active if o not in _SHAPE_ROOTS]
+        if pending:
+            stack.extend(pending)
+            continue
+        roots = {id(_SHAPE_ROOTS[o]): _SHAPE_ROOTS[o] for o in active}
+        root = next(iter(roots.values())) if len(roots) == 1 else None
+        _SHAPE_ROOTS[u] = root if root is not None and root.ndim == u.ndim else u
+        stack.pop()
+    return _SHAPE_ROOTS[v]
 
 
 def emitter(op):

@@ -8,6 +8,8 @@ total and per-call time and its call count, slowest first.
 import ctypes
 import sys
 
+MAX_LABEL = 120
+
 
 def _fmt_ns(ns):
     if ns >= 1e9:
@@ -19,11 +21,13 @@ def _fmt_ns(ns):
     return f"{ns:.0f} ns"
 
 
-def _op_label(index, op):
-    operands = ", ".join(v.name or f"%{v.id}" for v in op.operands)
-    attrs = "".join(f" {k}={v}" for k, v in op.attrs.items() if k != "value")
-    types = ", ".join(str(r.type) for r in op.results)
-    return f"#{index} {op.name}({operands}){attrs} : {types}"
+def _op_label(index, op, func):
+    """'#3 %2 = mul(%x, %1) : tensor<?xf64>', as ``dump(f, 'optimized')`` names values."""
+    from ..ir.printer import print_op
+    text = print_op(op, func).strip()
+    if len(text) > MAX_LABEL:
+        text = text[:MAX_LABEL - 3] + "..."
+    return f"#{index} {text}"
 
 
 class ProfileStats:
@@ -31,6 +35,7 @@ class ProfileStats:
 
     def __init__(self, name, ir_func):
         self.name = name
+        self.func = ir_func
         self.ops = [(i, op) for i, op in enumerate(ir_func.body.ops) if op.name != "return"]
         self.buffer = (ctypes.c_int64 * max(len(ir_func.body.ops), 1))()
         self.calls = 0
@@ -67,4 +72,4 @@ class ProfileStats:
             share = 100.0 * ns / op_total if op_total else 0.0
             each = ns / calls if calls else 0
             print(f"  {share:7.1f}%  {_fmt_ns(ns):>11}  {_fmt_ns(each):>11}  {calls:>7}  "
-                  f"{_op_label(index, op)}", file=out)
+                  f"{_op_label(index, op, self.func)}", file=out)

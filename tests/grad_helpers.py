@@ -44,6 +44,7 @@ def compiled(inputs, outputs):
 def numeric_jacobian(f, arrays, j, eps=EPS):
     """d f(*arrays) / d arrays[j] by central differences, f -> list of arrays;
     one result per output, of shape out.shape + arrays[j].shape."""
+    arrays = [np.asarray(a) for a in arrays]
     x = arrays[j]
     cols = []
     for k in range(x.size):
@@ -61,7 +62,10 @@ def numeric_jacobian(f, arrays, j, eps=EPS):
 
 
 def input_vars(arrays, dynamic):
-    """One variable per array: static shapes, or all dims unknown."""
+    """One variable per array: static shapes, all dims unknown (dynamic=True),
+    or the static shapes given as a list (dynamic=[shape, ...])."""
+    if isinstance(dynamic, list):
+        return [var(s, a.dtype.name, name=f"x{i}") for i, (s, a) in enumerate(zip(dynamic, arrays))]
     return [var((None,) * a.ndim if dynamic else a.shape, a.dtype.name, name=f"x{i}")
             for i, a in enumerate(arrays)]
 

@@ -367,10 +367,12 @@ def test_arange_extremes():
 def test_constants():
     values = [np.arange(6, dtype=np.int16).reshape(2, 3), np.array(True), np.array(-2.5, np.float32),
               np.zeros((0, 3)), np.array([[1, 0], [0, 1]], bool), np.arange(10, dtype=np.uint8)[::-2],
-              np.arange(12.0).reshape(3, 4).T, np.array([np.nan, -np.inf, 1e-300]),
-              np.arange(4, dtype=">i4")]
+              np.arange(12.0).reshape(3, 4).T, np.array([np.nan, -np.inf, 1e-300])]
     f = fn("consts", [], lambda b: [b("constant", value=v) for v in values])
     check(f, [])
+    big_endian = np.arange(4, dtype=">i4")
+    g = fn("const-be", [], lambda b: b("constant", value=big_endian))
+    np.testing.assert_array_equal(run(g, [])[0], big_endian)
 
 
 def test_constant_used_by_views_and_ops():

@@ -5,12 +5,11 @@ Each makes a new C-contiguous buffer (``constant`` a view of read-only
 module data), fills it with strided loops, and checks every data-dependent
 size at run time; allocation sizes are overflow-checked by ``ctx.alloc``.
 """
-import numpy as np
 import llvmlite.ir as lir
 
 from ...ir.types import is_float
 from ..errors import ARANGE_LENGTH, ARANGE_ZERO_STEP, CONCAT_MISMATCH, NEGATIVE_SIZE, SHAPE_MISMATCH
-from .context import F64, I8, I64, LLTYPE, Buf, i64
+from .context import F64, I8, I64, ITEMSIZE, LLTYPE, Buf, i64
 from .loops import strided_loop
 from .views import as_i64, dyn_values, index_view, resolve, static_dims
 
@@ -43,6 +42,15 @@ def copy_into(ctx, src, dst):
     b = ctx.b
     strided_loop(ctx, dst.shape, [(dst.ptr, dst.strides), (src.ptr, src.strides)],
                  lambda ptrs: b.store(b.load(ptrs[1]), ptrs[0]), name="cp")
+
+
+def memcpy_all(ctx, src, dst):
+    """Copy C-contiguous ``src`` into ``dst`` (same dims) with llvm.memcpy."""
+    memcpy = ctx.intrinsic("llvm.memcpy.p0i8.p0i8.i64", lir.VoidType(),
+                           [I8.as_pointer(), I8.as_pointer(), I64, lir.IntType(1)])
+    nbytes = ctx.mul(ctx.product(src.shape), i64(ITEMSIZE[src.dtype]))
+    ctx.b.call(memcpy, [ctx.b.bitcast(dst.ptr, I8.as_pointer()), ctx.b.bitcast(src.ptr, I8.as_pointer()),
+                        nbytes, lir.Constant(lir.IntType(1), 0)])
 
 
 # --- shape ----------------------------------------------------------------------------
@@ -85,15 +93,6 @@ def lower_set_subtensor(ctx, op, bufs, increment=False):
 
     strided_loop(ctx, region.shape, [(region.ptr, region.strides), (v.ptr, v_strides)], body, name="upd")
     return [out]
-
-
-def memcpy_all(ctx, src, dst):
-    """Copy C-contiguous ``src`` into ``dst`` (same dims) with llvm.memcpy."""
-    memcpy = ctx.intrinsic("llvm.memcpy.p0i8.p0i8.i64", lir.VoidType(),
-                           [I8.as_pointer(), I8.as_pointer(), I64, lir.IntType(1)])
-    nbytes = ctx.mul(ctx.product(src.shape), i64(np.dtype(src.dtype).itemsize))
-    ctx.b.call(memcpy, [ctx.b.bitcast(dst.ptr, I8.as_pointer()), ctx.b.bitcast(src.ptr, I8.as_pointer()),
-                        nbytes, lir.Constant(lir.IntType(1), 0)])
 
 
 def lower_inc_subtensor(ctx, op, bufs):

@@ -23,7 +23,7 @@ def _timer(ctx):
     """Monotonic nanoseconds, via clock_gettime(CLOCK_MONOTONIC)."""
     b = ctx.b
     ts_ty = lir.LiteralStructType([I64, I64])
-    clock = ctx.declare("clock_gettime", I32, [ts_ty.as_pointer()])
+    clock = ctx.declare("clock_gettime", I32, [I32, ts_ty.as_pointer()])
     with ctx.at_entry():
         ts = b.alloca(ts_ty, name="ts")
     b.call(clock, [lir.Constant(I32, 1), ts])

@@ -182,8 +182,8 @@ class _Arith:
             return lir.Constant(ty, [self.zero(ty.element)] * ty.count)
         return lir.Constant(ty, 0.0 if self.float else 0)
 
-    def add(self, x, y, flags=()):
-        return self.b.fadd(x, y, flags=flags) if self.float else self.b.add(x, y)
+    def add(self, x, y):
+        return self.b.fadd(x, y) if self.float else self.b.add(x, y)
 
     def muladd(self, x, y, acc):
         """acc + x*y."""

@@ -5,7 +5,7 @@ are the operands' Bufs (see context.py). Every op of the dialect must have
 an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
 from ...ir.dialect import OPS
-from . import data, linalg, views
+from . import data, linalg, reduction, views
 from .elementwise import lower_elementwise
 from .scalar import SCALAR
 
@@ -16,3 +16,4 @@ for _name, _opdef in OPS.items():
 LOWERINGS.update(linalg.LOWERINGS)   # matmul
 LOWERINGS.update(views.LOWERINGS)    # dimshuffle reshape subtensor
 LOWERINGS.update(data.LOWERINGS)     # shape set/inc_subtensor concatenate alloc arange constant
+LOWERINGS.update(reduction.REDUCTIONS)  # sum prod max min argmax argmin
