@@ -194,7 +194,7 @@ def dump(f, stage, file=None):
         raise NotImplementedError("dump: 'ptx' needs the GPU backend, which is a later issue")
     if stage in ("input", "optimized"):
         from .ir.printer import print_function
-        text = print_function(compiled._input_ir() if stage == "input" else compiled.ir)
+        text = print_function(compiled.input_ir() if stage == "input" else compiled.ir)
     else:
         text = compiled.native.llvm_ir if stage == "llvm" else compiled.native.asm
     if file is not None:

@@ -58,18 +58,8 @@ class NullTypeGradError(TypeError):
 
 
 def _opdef(name):
-    from .dialect import OPS
-    if name in OPS:
-        return OPS[name]
-    # The autodiff ops (sum_to, stop_gradient) until ir/dialect.py lists them.
-    from .ops import autodiff_ops
-    for cls in autodiff_ops.OPS:
-        if cls.name == name:
-            return _AUTODIFF_OPDEFS.setdefault(name, cls())
-    raise KeyError(f"unknown op {name!r}")
-
-
-_AUTODIFF_OPDEFS = {}
+    from .dialect import get_op
+    return get_op(name)
 
 
 # --- building gradient graphs -------------------------------------------------------------

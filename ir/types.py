@@ -25,6 +25,8 @@ SIGNED_INT_DTYPES = ("int8", "int16", "int32", "int64")
 
 def canonical_dtype(dtype):
     """Normalize anything NumPy understands as a dtype to theon's dtype name."""
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return dtype
     if isinstance(dtype, str) and dtype in SHORT_TO_DTYPE:
         return SHORT_TO_DTYPE[dtype]
     try:

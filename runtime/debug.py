@@ -92,7 +92,8 @@ class DebugChecker:
         self.func = func                # the compiled variant (with intermediates)
         self.checked = checked
         self.n_outputs = n_outputs
-        self.input_func = input_func    # callable -> the IR before the passes
+        self._input_func = input_func   # callable -> the IR before the passes
+        self._original = None
 
     def check(self, args, results):
         """Raise DebugModeError if any op (or the whole function) disagrees."""
@@ -127,8 +128,15 @@ class DebugChecker:
                     f"does not match its NumPy reference: {problem}; inputs: {inputs}")
 
     def _check_whole(self, args, results):
-        original = self.input_func()
-        outs, updates = evaluate(original, args)
+        if self._original is None:
+            self._original = self._input_func()
+        original = self._original
+        try:
+            outs, updates = evaluate(original, args)
+        except Exception as e:  # noqa: BLE001 - any reference failure is a finding
+            raise DebugModeError(
+                f"DEBUG: @{self.func.name} ran natively, but the reference evaluation of the graph "
+                f"before the passes failed ({type(e).__name__}: {e})") from e
         n = self.n_outputs
         n_upd = len(updates)
         native = results[:n] + (results[len(results) - n_upd:] if n_upd else [])

@@ -14,7 +14,7 @@ import time
 from .errors import native_error
 from .native import ERR_LEN, ResultSpec, entry_point, free_results, wrap_result
 
-_VoidPtrArray = ctypes.c_void_p
+_VoidP = ctypes.c_void_p
 _Int64 = ctypes.c_int64
 
 
@@ -23,7 +23,8 @@ class Function:
 
     Attributes: ``name``, ``inputs`` (the input variables), ``outputs``
     (the output variables), ``updates`` ([(shared, expression)]), ``mode``,
-    ``ir`` (the compiled IR Function), ``native`` (the backend's compiled
+    ``ir`` (the compiled IR Function), ``input_ir()`` (the IR before the
+    passes, rebuilt on each call), ``native`` (the backend's compiled
     object: ``.llvm_ir``, ``.asm``), ``profile`` (ProfileStats or None).
     """
 
@@ -38,7 +39,7 @@ class Function:
         self.ir = ir
         self.native = native
         self.profile = profile
-        self._input_ir = input_ir           # () -> the IR before the passes (rebuilt)
+        self.input_ir = input_ir            # () -> the IR before the passes (rebuilt)
         self._debug = debug
         self._specs = tuple(specs)
         self._n_inputs = len(specs)
@@ -78,7 +79,7 @@ class Function:
 
     def _run(self, arrays):
         """Call native code on checked arrays; returns every result array."""
-        ptrs = (_VoidPtrArray * self._n_args)(*[a.__array_interface__["data"][0] for a in arrays])
+        ptrs = (_VoidP * self._n_args)(*[a.__array_interface__["data"][0] for a in arrays])
         meta_values = []
         for a in arrays:
             if a.ndim:
@@ -86,7 +87,7 @@ class Function:
                 meta_values.extend(a.shape)
                 meta_values.extend([s // itemsize for s in a.strides])
         meta = (_Int64 * self._n_meta)(*meta_values)
-        results = (_VoidPtrArray * self._n_results)()
+        results = (_VoidP * self._n_results)()
         dims = (_Int64 * self._n_dims)()
         err = (_Int64 * ERR_LEN)()
         if self._prof is None:

@@ -5,7 +5,7 @@ are the operands' Bufs (see context.py). Every op of the dialect must have
 an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
 from ...ir.dialect import OPS
-from . import data, linalg, reduction, views
+from . import autodiff_ops, data, linalg, reduction, views
 from .elementwise import lower_elementwise
 from .scalar import SCALAR
 
@@ -17,3 +17,4 @@ LOWERINGS.update(linalg.LOWERINGS)   # matmul
 LOWERINGS.update(views.LOWERINGS)    # dimshuffle reshape subtensor
 LOWERINGS.update(data.LOWERINGS)     # shape set/inc_subtensor concatenate alloc arange constant
 LOWERINGS.update(reduction.REDUCTIONS)  # sum prod max min argmax argmin
+LOWERINGS.update(autodiff_ops.LOWERINGS)  # sum_to stop_gradient

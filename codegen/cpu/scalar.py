@@ -184,27 +184,52 @@ def _mod(sc, args):
 
 # --- pow -----------------------------------------------------------------------
 def _int_pow(sc, a, e):
-    """a ** e with wrap-around by binary exponentiation (straight-line, one
-    step per exponent bit); negative e gives the truncated 1/a**|e|."""
-    b = sc.b
-    width = INT_BITS[sc.in_dtype]
+    """a ** e with wrap-around, by binary exponentiation in a loop over the
+    exponent's bits (an internal function per int type); negative e gives
+    the truncated 1/a**|e|: 1 for a == 1, +-1 for a == -1, else 0."""
     ty = sc.lltype
-    result, base, rest = sc.const(1), a, e
-    steps = width if sc.is_unsigned else width - 1
-    for k in range(steps):
-        bit = b.trunc(rest, I1)
-        result = b.select(bit, b.mul(result, base), result)
-        if k + 1 < steps:
-            base = b.mul(base, base)
-            rest = b.lshr(rest, lir.Constant(ty, 1))
-    if sc.is_unsigned:
-        return result
-    one = sc.const(1)
+    fname = f"theon.ipow.{'u' if sc.is_unsigned else 'i'}{ty.width}"
+    fn = sc.module.globals.get(fname)
+    if fn is None:
+        fn = _emit_int_pow(sc.module, fname, ty, sc.is_unsigned)
+    return sc.b.call(fn, [a, e])
+
+
+def _emit_int_pow(module, fname, ty, unsigned):
+    fn = lir.Function(module, lir.FunctionType(ty, [ty, ty]), fname)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    a, e = fn.args
+    entry, head, body, done = (fn.append_basic_block(n) for n in ("entry", "head", "body", "done"))
+    b = lir.IRBuilder(entry)
+    zero, one = lir.Constant(ty, 0), lir.Constant(ty, 1)
+    b.branch(head)
+    b.position_at_end(head)
+    result = b.phi(ty, name="result")
+    base = b.phi(ty, name="base")
+    rest = b.phi(ty, name="rest")
+    result.add_incoming(one, entry)
+    base.add_incoming(a, entry)
+    rest.add_incoming(e, entry)
+    # a negative exponent is handled below; its loop ends at once
+    more = b.icmp_signed(">", rest, zero) if not unsigned else b.icmp_unsigned("!=", rest, zero)
+    b.cbranch(more, body, done)
+    b.position_at_end(body)
+    bit = b.trunc(rest, I1)
+    result.add_incoming(b.select(bit, b.mul(result, base), result), body)
+    base.add_incoming(b.mul(base, base), body)
+    rest.add_incoming(b.lshr(rest, one), body)
+    b.branch(head)
+    b.position_at_end(done)
+    if unsigned:
+        b.ret(result)
+        return fn
     odd = b.trunc(e, I1)
+    minus_one = lir.Constant(ty, -1)
     inv = b.select(b.icmp_signed("==", a, one), one,
-                   b.select(b.icmp_signed("==", a, sc.const(-1)),
-                            b.select(odd, sc.const(-1), one), sc.const(0)))
-    return b.select(b.icmp_signed("<", e, sc.const(0)), inv, result)
+                   b.select(b.icmp_signed("==", a, minus_one), b.select(odd, minus_one, one), zero))
+    b.ret(b.select(b.icmp_signed("<", e, zero), inv, result))
+    return fn
 
 
 def _pow(sc, args):

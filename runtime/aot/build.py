@@ -1,0 +1,224 @@
+"""Compiling entries ahead of time: IR -> C interface -> object files.
+
+Per entry ``NAME`` (``compile_entry``), top to bottom:
+
+    passes      the -p pipeline (default: none for Python entries, which
+                their mode optimized already; FAST_RUN's for IR files)
+    interface   the CEntry: C names, dynamic dims, state fields and shapes
+    shapes      the shape function, and whether shapes need input data
+    llvm        codegen/cpu/aot_wrapper.py: entry + wrappers, one module
+    target      verify, internalize, optimize for the target machine
+    files       NAME.o NAME.h (default), libNAME.so, NAME.ll NAME.s NAME.theon
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...codegen.cheader import CArray, CEntry, CStateField, c_identifier, entry_name_problem, render_header
+from ...ir.printer import print_function
+from ...ir.verifier import VerifyError, verify_function
+from .shapes import shape_function, value_dependent_args
+from .source import SourceError
+
+EMITS = ("obj", "header", "shared", "llvm", "asm", "ir")
+DEFAULT_EMIT = ("obj", "header")
+GPU_TARGETS = ("cuda", "ptx", "nvptx", "nvptx64")
+
+
+class BuildError(Exception):
+    """A problem compiling an entry, reported as one message."""
+
+
+@dataclass
+class Options:
+    outdir: str
+    target: str = "host"                # 'host' or an LLVM triple
+    cpu: str = None
+    features: str = None
+    emit: tuple = DEFAULT_EMIT
+    opt_level: int = 3
+    pipeline: str = None                # theon passes, e.g. 'cse,dce'
+    print_ir_after_all: bool = False
+    log: object = None                  # file for --print-ir-after-all dumps (stderr)
+    source: str = ""
+    cc: str = field(default_factory=lambda: os.environ.get("CC", "cc"))
+
+
+class Target:
+    """The LLVM target machine of a build (made once)."""
+
+    def __init__(self, options):
+        from ...codegen.cpu import aot_wrapper
+        name = options.target
+        if name.lower() in GPU_TARGETS or name.lower().startswith("nvptx"):
+            raise BuildError(f"--target {name}: GPU code (PTX) is not yet supported by aot-compile "
+                             "(it comes with the GPU backend issue); use --target host or a CPU triple")
+        self.is_host = name in ("host", "native", aot_wrapper.host_triple())
+        triple = None if self.is_host else name
+        try:
+            self.machine = aot_wrapper.create_target_machine(triple, options.cpu, options.features,
+                                                             options.opt_level)
+        except ValueError as e:
+            raise BuildError(f"--target {name}: unknown target ({e}); give 'host' or an LLVM "
+                             "triple such as x86_64-unknown-linux-gnu or aarch64-unknown-linux-gnu") from None
+        self.triple = self.machine.triple
+        self.little_endian = str(self.machine.target_data).startswith("e")
+
+
+# --- the C interface -----------------------------------------------------------------------------
+def make_interface(entry, func, options, triple):
+    n_in = len(entry.input_labels)
+    taken = {entry.name, "state", f"{entry.name}_state"}
+    inputs = []
+    for k, (label, arg) in enumerate(zip(entry.input_labels, func.args[:n_in])):
+        name = c_identifier(label, f"in{k}", taken)
+        dims = tuple(c_identifier(f"{name}_dim{d}", f"{name}_dim{d}", taken) if s is None else None
+                     for d, s in enumerate(arg.type.shape))
+        inputs.append(CArray(name, arg.type.dtype, tuple(arg.type.shape), label, dims))
+    outputs = []
+    for k, (label, v) in enumerate(zip(entry.output_labels, func.outputs)):
+        name = c_identifier(label, f"out{k}", taken)
+        taken.add(f"{name}_shape")
+        outputs.append(CArray(name, v.type.dtype, tuple(v.type.shape), label))
+    state, fields_taken = [], set()
+    for j, (label, value, arg) in enumerate(zip(entry.shared_labels, entry.shared_values, func.args[n_in:])):
+        name = c_identifier(label, f"s{j}", fields_taken)
+        if value is None:
+            if None in arg.type.shape:
+                raise BuildError(f"{entry.name}: shared argument {label!r} has the dynamic type "
+                                 f"{arg.type}; in an IR source, shared arguments need static shapes "
+                                 "(the state struct has fixed-size arrays)")
+            shape = tuple(arg.type.shape)
+        else:
+            shape = tuple(int(d) for d in np.shape(value))
+            if not arg.type.accepts_shape(shape):
+                raise BuildError(f"{entry.name}: shared variable {label!r} holds shape {shape}, "
+                                 f"which its type {arg.type} does not accept")
+        state.append(CStateField(name, arg.type.dtype, shape, label, value))
+    updates = []
+    for arg_index in func.return_op.attrs.get("updates", ()):
+        s = arg_index - n_in
+        state[s].updated = True
+        updates.append((len(updates), s))
+    return CEntry(name=entry.name, inputs=inputs, outputs=outputs, state=state, updates=updates,
+                  single_output=entry.single_output, source=os.path.basename(options.source),
+                  target=triple, zero_state=entry.from_ir and bool(state))
+
+
+# --- the IR ----------------------------------------------------------------------------------------
+def run_passes(entry, func, options):
+    from ...passes import PassManager, parse_pipeline
+    from ..pipeline import PIPELINES, available
+    text = options.pipeline
+    if text is None:
+        text = ",".join(available(PIPELINES["fast_run"])) if entry.from_ir else ""
+    try:
+        passes = parse_pipeline(text)
+    except ValueError as e:
+        raise BuildError(f"-p/--pass-pipeline: {e}") from None
+    if passes:
+        PassManager(passes, print_ir_after_all=options.print_ir_after_all, out=options.log).run(func)
+    try:
+        verify_function(func)
+    except VerifyError as e:
+        raise BuildError(f"{entry.name}: invalid IR after the passes: {e}") from None
+    return func
+
+
+# --- one entry ---------------------------------------------------------------------------------------
+def compile_entry(entry, options, target):
+    """Write the files of ``entry``; returns their paths."""
+    from ...codegen.cpu import aot_wrapper
+    problem = entry_name_problem(entry.name)
+    if problem:
+        raise BuildError(f"cannot export an entry named {entry.name!r}: {problem}; rename the variable")
+    func = run_passes(entry, entry.func, options)
+    func.name = entry.name
+    centry = make_interface(entry, func, options, target.triple)
+    checked = [j for j, (_, s) in enumerate(centry.updates)
+               if tuple(func.return_op.operands[func.num_outputs + j].type.shape) != centry.state[s].shape]
+    shapes_func, results = shape_function(func, f"{entry.name}__shapes", set(checked))
+    roots = [v for v in func.outputs if v.type.ndim]
+    roots += [func.return_op.operands[func.num_outputs + j] for j in checked]
+    centry.shapes_need_data = bool(value_dependent_args(func, roots))
+    results = [(kind, centry.updates[i][1] if kind == "update" else i) for kind, i in results]
+    aot_wrapper.layout_state(centry, target.machine.target_data)
+    try:
+        module = aot_wrapper.emit_aot_module(centry, func, shapes_func, results, target.little_endian)
+    except NotImplementedError as e:
+        raise BuildError(f"{entry.name}: cannot compile: {e}") from None
+    llvm_module = aot_wrapper.finish_module(str(module), target.machine, aot_wrapper.exported_names(centry),
+                                            options.opt_level)
+    return _write_files(entry, centry, func, llvm_module, options, target)
+
+
+def _write_files(entry, centry, func, llvm_module, options, target):
+    emit, out, name = set(options.emit), options.outdir, entry.name
+    written = []
+
+    def path(filename):
+        p = os.path.join(out, filename)
+        written.append(p)
+        return p
+
+    obj_bytes = None
+    if "obj" in emit or "shared" in emit:
+        obj_bytes = target.machine.emit_object(llvm_module)
+    if "obj" in emit:
+        _write(path(f"{name}.o"), obj_bytes)
+    if "header" in emit:
+        _write(path(f"{name}.h"), render_header(centry).encode())
+    if "llvm" in emit:
+        _write(path(f"{name}.ll"), str(llvm_module).encode())
+    if "asm" in emit:
+        _write(path(f"{name}.s"), target.machine.emit_assembly(llvm_module).encode())
+    if "ir" in emit:
+        _write(path(f"{name}.theon"), print_function(func).encode())
+    if "shared" in emit:
+        if not target.is_host:
+            raise BuildError(f"--emit shared links with the system linker for this host; it is not "
+                             f"available for --target {options.target} (emit obj and link it there)")
+        _link_shared(options.cc, obj_bytes, path(f"lib{name}.so"))
+    return written
+
+
+def _write(path, data):
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise BuildError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _link_shared(cc, obj_bytes, so_path):
+    if shutil.which(cc) is None:
+        raise BuildError(f"--emit shared needs a C compiler driver to link ({cc!r} not found; set CC)")
+    with tempfile.TemporaryDirectory(prefix="theon-aot-") as tmp:
+        obj = os.path.join(tmp, "entry.o")
+        with open(obj, "wb") as f:
+            f.write(obj_bytes)
+        proc = subprocess.run([cc, "-shared", "-o", so_path, obj, "-lm"], capture_output=True, text=True)
+    if proc.returncode:
+        raise BuildError(f"linking {so_path} failed ({cc} -shared): {proc.stderr.strip()}")
+
+
+def select_entries(entries, names, source):
+    """The entries to build: all, or those named (in the order named)."""
+    if not entries:
+        raise SourceError(f"{source}: no entries: define theon functions at module level "
+                          "(f = theon.function(...)) or give an IR file with func definitions")
+    if not names:
+        return entries
+    by_name = {e.name: e for e in entries}
+    picked = []
+    for n in names:
+        if n not in by_name:
+            raise SourceError(f"{source}: no entry named {n!r}; its entries are: "
+                              f"{', '.join(sorted(by_name))}")
+        if by_name[n] not in picked:
+            picked.append(by_name[n])
+    return picked
