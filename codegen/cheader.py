@@ -88,6 +88,8 @@ C_LIBRARY_NAMES = frozenset("""
 """.split())
 
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# names a parameter or field must not take: the header uses them as types
+_HEADER_TYPES = frozenset(set(C_TYPES.values()) | {"uint16_t", "uint32_t", "uint64_t", "size_t"})
 
 
 def entry_name_problem(name):
@@ -107,7 +109,8 @@ def c_identifier(label, fallback, taken):
     """A C identifier for ``label`` (a user's name, or None), unique in ``taken``
     (a set it is added to): ``label`` sanitized, else ``fallback``."""
     base = re.sub(r"\W", "_", label, flags=re.ASCII) if label else ""
-    if not base or base[0].isdigit() or base in C_KEYWORDS or base.startswith("theon_"):
+    if (not base or base[0].isdigit() or base in C_KEYWORDS or base in _HEADER_TYPES
+            or base.startswith("theon_") or base.startswith("THEON_")):
         base = fallback
     name, k = base, 1
     while name in taken or name in C_KEYWORDS:
@@ -127,6 +130,7 @@ class CArray:
     shape: tuple
     label: str = None                   # the Python-side name, for documentation
     dim_names: tuple = ()
+    doc_shape: tuple = None             # outputs: dims as ints, input dim names or None
 
     @property
     def ndim(self):
@@ -184,6 +188,12 @@ class CStateField:
     @property
     def nbytes(self):
         return self.size * self.itemsize
+
+    @property
+    def c_size(self):
+        """Elements of the C field: a dim of size 0 is declared [1] (C has no
+        empty arrays)."""
+        return int(np.prod([max(d, 1) for d in self.shape], dtype=np.int64)) if self.shape else 1
 
     def initial_bytes(self):
         """The field's initial value as little/big-endian-native C bytes."""
@@ -329,6 +339,11 @@ def _shape_tuple(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _doc_shape(a):
+    dims = a.doc_shape if a.doc_shape is not None else a.shape
+    return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
 def _array_decl(f):
     dims = "".join(f"[{max(d, 1)}]" for d in f.shape)
     return f"{f.ctype} {f.name}{dims};"
@@ -435,7 +450,7 @@ def _entry_block(entry):
                               + (f" (input '{a.label}')" if a.label and a.label != a.name else "")))
     for k, a in enumerate(entry.outputs):
         head = "outputs: " if k == 0 else "         "
-        shape = "one element" if a.ndim == 0 else f"shape {_shape_tuple(a.shape)}"
+        shape = "one element" if a.ndim == 0 else f"shape {_doc_shape(a)}"
         lines.append(_comment(f" *   {head}{a.name}: {a.dtype}, {shape}"))
     if entry.state:
         reads = ", ".join(f.name for f in entry.state)
@@ -455,16 +470,16 @@ def _shapes_block(entry):
     n = entry.name
     if entry.shapes_need_data:
         lines = [f"/* The output shapes of `{n}` for these inputs. Some output shape depends on",
-                 " * input values (not only on dims), so this takes the same inputs as the",
-                 f" * entry and computes them (about the cost of a call; nothing is written",
-                 " * but the shapes, and the state is not changed)."]
+                 " * input values (not only on dims), so this takes the same arguments as the",
+                 " * entry (at most about the cost of a call; it writes only the shapes)."]
     else:
-        lines = [f"/* The output shapes of `{n}` for these input dims, without the input data",
-                 " * (the shapes depend only on dims). Also checks the dims: an error code here",
-                 " * (e.g. THEON_ERR_SHAPE_MISMATCH) is what the entry would return."]
+        lines = [f"/* The output shapes of `{n}` for these input dims. The shapes depend only on",
+                 " * dims: no input data is read and no elementwise work is done. It checks the",
+                 " * dims too: an error code here (e.g. THEON_ERR_SHAPE_MISMATCH) is what the",
+                 " * entry would return."]
     for out in entry.outputs:
         if out.ndim:
-            lines.append(f" *   {out.name}_shape: {out.ndim} int64_t, static shape {_shape_tuple(out.shape)}")
+            lines.append(f" *   {out.name}_shape: {out.ndim} int64_t, gets {_doc_shape(out)}")
     if not any(o.ndim for o in entry.outputs):
         lines.append(" *   (every output is 0-d: this only checks the dims)")
     lines.append(" */")

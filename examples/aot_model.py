@@ -35,11 +35,11 @@ lr = T.dscalar("lr")
 
 z = T.dot(X, w) + b
 p = T.nnet.sigmoid(z)
+p.name = "prob"
 loss = T.mean(T.nnet.softplus(z) - y * z)        # binary cross-entropy of sigmoid(z)
 loss.name = "loss"
-dz = (p - y) / T.cast(X.shape[0], "float64")     # d loss / d z, by hand
-train_step = theon.function([X, y, lr], loss,
-                            updates=[(w, w - lr * T.dot(X.T, dz)), (b, b - lr * dz.sum())])
+grad_w, grad_b = theon.grad(loss, [w, b])
+train_step = theon.function([X, y, lr], loss, updates=[(w, w - lr * grad_w), (b, b - lr * grad_b)])
 predict = theon.function([X], p)
 
 

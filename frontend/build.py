@@ -112,7 +112,7 @@ def build_function(inputs, outputs, updates=(), givens=None, name="f"):
         new_u = look(u)
         if new_u.type.dtype != s.type.dtype or new_u.type.ndim != s.type.ndim:
             raise TypeError(f"update of shared variable {_label(s)} ({s.type}) has type {new_u.type}: "
-                            "dtype and ndim must match (use .astype(...) or allow_input_downcast)")
+                            "dtype and ndim must match")
         for a, b in zip(s.type.shape, new_u.type.shape):
             if a is not None and b is not None and a != b:
                 raise ValueError(f"update of shared variable {_label(s)} has shape {new_u.type.shape}, "

@@ -3,11 +3,19 @@
 ``PASSES`` is the registry: command-line name -> pass class. Adding a pass
 means adding it here (nothing registers itself on import).
 """
+from .canonicalize import Canonicalize
 from .cse import CSE
 from .dce import DCE
+from .fold import ConstantFold
 from .manager import Pass, PassManager, format_pipeline, parse_pipeline, run_pipeline  # noqa: F401
+from .shapes import SimplifyShapes
+from .stabilize import Stabilize
 
 PASSES = {
+    "canonicalize": Canonicalize,
+    "constant-fold": ConstantFold,
+    "simplify-shapes": SimplifyShapes,
+    "stabilize": Stabilize,
     "cse": CSE,
     "dce": DCE,
 }

@@ -29,7 +29,6 @@ Every change goes through the Rewriter: it inserts new ops before the op
 being rewritten, redirects uses, erases ops that became dead, and puts the
 ops whose inputs changed back on the worklist.
 """
-import math
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.builder import make_op
-from ..ir.core import Operation
+from ..ir.core import DYN
 from ..ir.dialect import OPS
 from ..ir.opdef import const_value
 from ..ir.types import is_float
@@ -110,16 +109,15 @@ class Rewriter:
         return self.create("subtensor", self.create("shape", v), idx=(k,))
 
     def splat(self, value, like):
-        """``value`` broadcast to the shape of ``like`` (dtype of ``like``)."""
-        c = self.const(value, like.dtype)
-        if like.ndim == 0:
-            return c
+        """``value`` broadcast to the shape of ``like`` (dtype of ``like``), or
+        None when that shape cannot be computed before the anchor."""
         dims = [self.dim(like, k) for k in range(like.ndim)]
         if any(d is None for d in dims):
             return None
-        spec = tuple("?" if not isinstance(d, int) else d for d in dims)
-        from ..ir.core import DYN
-        spec = tuple(DYN if d == "?" else d for d in spec)
+        c = self.const(value, like.dtype)
+        if like.ndim == 0:
+            return c
+        spec = tuple(d if isinstance(d, int) else DYN for d in dims)
         return self.create("alloc", c, *[d for d in dims if not isinstance(d, int)], shape=spec)
 
     # changing
@@ -132,6 +130,8 @@ class Rewriter:
                 continue
             self.push_users(old)
             old.replace_all_uses_with(new)
+            if new.name is None:
+                new.name = old.name       # keep the user's names readable
             if new.owner is not None:
                 self.push(new.owner)
         self.changes += 1
@@ -216,8 +216,6 @@ class Rule:
             new = env[t.name]
             return new if rw.shapes.same(new, root) else None
         if isinstance(t, Num):
-            if not rw.shapes.same(root, root):
-                return None
             return rw.splat(t.value, root)
         floating = []
         new = _instantiate(t, env, root.dtype, floating)
@@ -446,8 +444,7 @@ def apply_rules(func, rule_list, options=None, shapes=None, max_rewrites=None):
             rw.erase_if_dead(op)
             continue
         rw.anchor = op
-        for rule in by_root.get(op.name, ()) + tuple(anywhere) if False else \
-                by_root.get(op.name, []) + anywhere:
+        for rule in by_root.get(op.name, []) + anywhere:
             if rule.apply(rw, op):
                 if rw.changes > limit:
                     raise RewriteError(f"@{func.name}: no fixed point after {rw.changes} rewrites "
@@ -459,21 +456,3 @@ def apply_rules(func, rule_list, options=None, shapes=None, max_rewrites=None):
 
 def is_const(v):
     return const_value(v) is not None
-
-
-def exact_reciprocal(c):
-    """1/c as an array of c's dtype if it is exact for every element, else None."""
-    with np.errstate(all="ignore"):
-        r = (np.ones((), c.dtype) / c).astype(c.dtype)
-    for a, b in zip(c.flat, r.flat):
-        if not (math.isfinite(a) and math.isfinite(b)) or a == 0:
-            return None
-        if float(a) * float(b) != 1.0 or math.frexp(float(a))[0] not in (0.5, -0.5):
-            return None
-        if abs(float(b)) < np.finfo(c.dtype).tiny:
-            return None
-    return r
-
-
-__all__ = ["Rewriter", "Rule", "PyRule", "rules", "apply_rules", "match", "splat_value",
-           "nonneg", "COMMUTATIVE", "RewriteError", "Operation"]

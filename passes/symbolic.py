@@ -60,10 +60,21 @@ class SymbolicShapes:
 
     def dims(self, v):
         known = self.memo.get(v)
-        if known is None:
-            known = self._merge_static(v, self._compute(v))
-            self.memo[v] = known
-        return known
+        if known is not None:
+            return known
+        stack = [v]             # operands first, without recursion: graphs can be deep
+        while stack:
+            w = stack[-1]
+            if w in self.memo:
+                stack.pop()
+                continue
+            pending = [o for o in (w.owner.operands if w.owner is not None else ()) if o not in self.memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            self.memo[w] = self._merge_static(w, self._compute(w))
+        return self.memo[v]
 
     def same(self, a, b):
         """Same dtype and the same run-time shape."""
@@ -174,6 +185,13 @@ def _matmul(s, op, v):
     return batch + ((ash[-2],) if len(a) > 1 else ()) + ((bsh[-1],) if len(b) > 1 else ())
 
 
+def _arange(s, op, v):
+    start, stop, step = (const_value(o) for o in op.operands)
+    if start is not None and step is not None and start == 0 and step == 1 and op.operands[1].dtype == "int64":
+        return (s.int_dim(op.operands[1]),)
+    return (_fresh(v, 0),)
+
+
 def _concatenate(s, op, v):
     first = s.dims(op.operands[0])
     axis = op.attrs["axis"]
@@ -192,6 +210,7 @@ _RULES = {
     "subtensor": _subtensor,
     "matmul": _matmul,
     "concatenate": _concatenate,
+    "arange": _arange,
 }
 
 

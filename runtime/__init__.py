@@ -9,4 +9,13 @@
     debug.py      DEBUG mode: native results checked against NumPy references
     profiling.py  per-op times (profile=True)
     opt_cli.py    the theon-opt command line
+    aot/          ahead-of-time compilation (aot_cli.py: aot-compile); load_library
 """
+
+
+def load_library(path, name=None):
+    """Load a shared library made by ``aot-compile --emit shared`` as a
+    callable (see ``theon.runtime.aot.library``)."""
+    from .aot.library import load_library as _load
+    return _load(path, name)
+

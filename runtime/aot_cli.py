@@ -2,7 +2,8 @@
 manner of a Halide generator.
 
     aot-compile SOURCE -o OUTDIR [--entry NAME]... [--target host|TRIPLE|cuda]
-                [--cpu NAME] [--features +avx2,...] [--emit obj,header,shared,llvm,asm,ir]
+                [--cpu NAME] [--features +avx2,...] [--sm sm_80]
+                [--emit obj,header,shared,llvm,asm,ir,ptx]
                 [-O0..-O3] [-p PIPELINE] [--print-ir-after-all]
 
 SOURCE is a Python file whose module-level ``theon.function`` objects are
@@ -21,7 +22,7 @@ import os
 import sys
 import time
 
-EMIT_CHOICES = ("obj", "header", "shared", "llvm", "asm", "ir")
+EMIT_CHOICES = ("obj", "header", "shared", "llvm", "asm", "ir", "ptx")
 
 
 class CliError(Exception):
@@ -44,8 +45,11 @@ def build_arg_parser():
                    help="target CPU (default: this machine's for host, generic otherwise)")
     p.add_argument("--features", default=None, metavar="+f1,-f2",
                    help="target features, e.g. +avx2,+fma (default: this machine's for host)")
+    p.add_argument("--sm", default=None, metavar="sm_80",
+                   help="GPU architecture for --target cuda (GPU code is not supported yet)")
     p.add_argument("--emit", default="obj,header", metavar="KINDS",
-                   help="comma-separated: obj, header, shared, llvm, asm, ir (default: obj,header)")
+                   help="comma-separated: obj, header, shared, llvm, asm, ir (default: obj,header); "
+                        "ptx needs --target cuda")
     p.add_argument("-O", dest="opt_level", type=int, choices=range(4), default=3, metavar="N",
                    help="LLVM optimization level -O0..-O3 (default: -O3)")
     p.add_argument("-p", "--pass-pipeline", dest="pipeline", default=None, metavar="PIPELINE",
@@ -86,15 +90,20 @@ def main(argv=None):
 
 
 def _run(args):
-    from .aot.build import BuildError, Options, Target, compile_entry, select_entries
+    from .aot.build import BuildError, Options, Target, compile_entry, parse_passes, select_entries
     from .aot.source import SourceError, UserCodeError, load_entries
     options = Options(outdir=args.outdir, target=args.target, cpu=args.cpu, features=args.features,
                       emit=_emit_kinds(args.emit), opt_level=args.opt_level, pipeline=args.pipeline,
                       print_ir_after_all=args.print_ir_after_all, log=sys.stderr, source=args.source)
+    if "ptx" in options.emit and args.target.lower() != "cuda":
+        raise CliError("aot-compile: --emit ptx needs --target cuda")
+    if args.sm is not None and args.target.lower() != "cuda":
+        raise CliError("aot-compile: --sm applies to --target cuda only")
     names = [n.strip() for item in args.entry for n in item.split(",") if n.strip()]
     progress = _Progress(sys.stderr)
     try:
-        target = Target(options)            # check the target before running SOURCE
+        target = Target(options)            # check the options before running SOURCE
+        parse_passes(options, from_ir=True)
         progress.note(f"loading {args.source}")
         entries = select_entries(load_entries(args.source), names, args.source)
         _make_dir(args.outdir)

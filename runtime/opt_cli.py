@@ -3,7 +3,7 @@ result -- in the manner of ``mlir-opt``.
 
     theon-opt FILE|- [-p/--pass-pipeline=TEXT] [--print-ir-after-all]
               [--print-ir-after=NAME] [--verify-each] [--time-passes]
-              [--emit=ir|dot|llvm|asm] [-o OUT]
+              [--emit=ir|dot|mlir|llvm|asm] [-o OUT]
 
 Diagnostics go to stderr as ``file:line:col: message`` (or one line naming
 the problem) and the exit status is 1 (2 for command-line usage errors, as
@@ -15,11 +15,12 @@ import argparse
 import sys
 
 from ..ir.dot import module_to_dot
+from ..ir.mlir import module_to_mlir
 from ..ir.parser import ParseError, parse_module
 from ..ir.printer import print_module
 from ..ir.verifier import VerifyError, verify_module
 
-EMITS = ("ir", "dot", "llvm", "asm")
+EMITS = ("ir", "dot", "mlir", "llvm", "asm")
 
 
 class CliError(Exception):
@@ -108,6 +109,8 @@ def _emit(module, emit):
         return print_module(module)
     if emit == "dot":
         return module_to_dot(module)
+    if emit == "mlir":
+        return module_to_mlir(module)
     compile_function = _backend(emit)
     chunks = []
     for func in module.functions:

@@ -10,8 +10,9 @@ runs. A named pass the pass registry does not (yet) have is skipped.
 import importlib
 
 PIPELINES = {
-    "fast_run": ("canonicalize", "cse", "stabilize", "fuse-elementwise", "dce"),
-    "fast_compile": ("dce",),
+    "fast_run": ("canonicalize", "cse", "simplify-shapes", "stabilize", "canonicalize", "cse",
+                 "fuse-elementwise", "dce"),
+    "fast_compile": ("constant-fold", "cse", "dce"),
     "none": (),
 }
 

@@ -20,15 +20,23 @@ Everything but these four exports gets internal linkage, so several entries
 link into one program. Only libc is called: malloc/free (by the entry) and
 memcpy (llvm.memcpy).
 """
+import difflib
+import os
+import re
+import sys
+import tempfile
+
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 import numpy as np
 
 from ..cheader import STATE_SHAPE
 from ..errors import NEGATIVE_SIZE
-from .context import I8, I8P, I32, I64, LLTYPE
-from .entry import entry_name, lower_function
+from .context import I8, I8P, I32, I64, LLTYPE, Buf, LowerCtx
+from .entry import _emit_results, entry_name, lower_function
 from .jit import optimize
+from .loops import broadcast
+from .lowering import LOWERINGS
 
 ERR_LEN = 5
 SCRATCH_BYTES = 64      # >= any element; stride-0 arrays read only this
@@ -54,6 +62,10 @@ def _init_targets():
         _targets_ready = True
 
 
+class UnknownTriple(ValueError):
+    """LLVM has no target for the triple."""
+
+
 def host_triple():
     return llvm.get_process_triple()
 
@@ -61,26 +73,66 @@ def host_triple():
 def create_target_machine(triple=None, cpu=None, features=None, opt_level=3):
     """A target machine for ``triple`` (None: this host) that makes
     position-independent code, so objects link into PIE programs and shared
-    libraries. The host default CPU and features are this machine's; other
-    triples default to the generic CPU. Raises ValueError for an unknown
-    triple."""
+    libraries. For the host, no ``cpu`` means this machine's CPU and
+    features; a ``cpu`` given means its own features (plus ``features``),
+    so ``cpu='x86-64'`` makes code for any x86-64. Other triples default to
+    the generic CPU. Raises ValueError for an unknown triple."""
     _init_targets()
     host = triple is None or triple == host_triple()
     triple = triple or host_triple()
     try:
         target = llvm.Target.from_triple(triple)
     except RuntimeError as e:
-        raise ValueError(str(e).strip()) from None
-    if host:
-        cpu = llvm.get_host_cpu_name() if cpu is None else cpu
+        raise UnknownTriple(str(e).strip()) from None
+    if host and cpu is None:
+        cpu = llvm.get_host_cpu_name()
         features = llvm.get_host_cpu_features().flatten() if features is None else features
-    return target.create_target_machine(cpu=cpu or "", features=features or "", opt=opt_level,
-                                        reloc="pic", codemodel="default")
+    tm, diagnostics = _llvm_stderr(lambda: target.create_target_machine(
+        cpu=cpu or "", features=features or "", opt=opt_level, reloc="pic", codemodel="default"))
+    if "not a recognized processor" in diagnostics:
+        raise ValueError(f"unknown CPU {cpu!r} for {triple}{_suggest(target, cpu)}")
+    bad = re.findall(r"'([^']*)' is not a recognized feature", diagnostics)
+    if bad:
+        raise ValueError(f"unknown target feature{'s' if len(set(bad)) > 1 else ''} "
+                         f"{', '.join(sorted(set(bad)))} for {triple} (features look like +avx2,-fma)")
+    return tm
 
 
-def finish_module(llvm_ir, tm, exports, opt_level=3):
+def _suggest(target, cpu):
+    """'; did you mean ...?' from LLVM's list of the target's CPUs."""
+    _, listing = _llvm_stderr(lambda: target.create_target_machine(cpu="help"))
+    names = re.findall(r"^\s+([\w.+-]+)\s+- Select the", listing, flags=re.M)
+    close = difflib.get_close_matches(cpu or "", names, n=3)
+    if close:
+        return f"; did you mean {' or '.join(close)}?"
+    return f"; known CPUs include {', '.join(names[:8])}, ..." if names else ""
+
+
+def _llvm_stderr(fn):
+    """(fn(), what LLVM wrote meanwhile to the process's stdout/stderr):
+    LLVM reports unknown CPUs and features by printing, not by failing."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        try:
+            os.dup2(tmp.fileno(), 1)
+            os.dup2(tmp.fileno(), 2)
+            result = fn()
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+        tmp.seek(0)
+        return result, tmp.read().decode(errors="replace")
+
+
+def finish_module(llvm_ir, tm, exports, opt_level=3, source_name=None):
     """Parse, verify, internalize all but ``exports``, and optimize for
     ``tm``; returns the binding module ready for ``emit_object``."""
+    if source_name:
+        llvm_ir = f'source_filename = "{source_name}"\n' + llvm_ir
     mod = llvm.parse_assembly(llvm_ir)
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)
@@ -106,7 +158,7 @@ def layout_state(entry, target_data):
         a = ty.get_abi_alignment(target_data)
         offset = -(-offset // a) * a
         f.offset = offset
-        offset += max(f.size, 1) * ty.get_abi_size(target_data)
+        offset += f.c_size * ty.get_abi_size(target_data)
         align = max(align, a)
     entry.state_size = -(-offset // align) * align if entry.state else 0
     entry.state_align = align
@@ -350,7 +402,8 @@ def _emit_entry(mod, entry, func, impl):
 
 def _emit_shapes(mod, entry, shapes_func, impl, shape_results):
     """``NAME_output_shapes``. ``shape_results`` names each result of the
-    shape function: ('output', k) or ('update', state field index)."""
+    shape function: ('output', k), ('update', state field index) to check
+    against the field's fixed shape, or ('checked', field index): static."""
     fn, b, values, params = _function(mod, f"{entry.name}_output_shapes", entry, entry.shape_params())
     _check_dims(b, params)
     scratch = None
@@ -368,8 +421,8 @@ def _emit_shapes(mod, entry, shapes_func, impl, shape_results):
         _free_results(mod, b, results, n_res)
         b.ret(i32(STATE_SHAPE))
     for r, (kind, index) in enumerate(shape_results):
-        if kind == "output":
-            out = entry.outputs[index]
+        out = entry.outputs[index] if kind == "output" else None
+        if out is not None and out.ndim:
             mod.memcpy(b, values[("shape", index)], b.load(b.gep(results, [i64(r)])), i64(8 * out.ndim))
     _free_results(mod, b, results, n_res)
     b.ret(i32(0))
@@ -396,6 +449,53 @@ def _emit_metadata(mod, entry):
     return fn
 
 
+# --- the shape function -------------------------------------------------------------------------------
+def lower_shape_function(func, module, shape_only=frozenset()):
+    """Emit ``theon_<func.name>`` like ``entry.lower_function`` (same ABI),
+    except that each elementwise op in ``shape_only`` (ops whose result
+    values nothing reads: only their shapes matter) computes just its
+    broadcast dims, with the same checks as its real lowering, and yields a
+    zeroed scratch element with stride 0 instead of a computed array."""
+    fnty = lir.FunctionType(I64, [I8P.as_pointer(), I64.as_pointer(), I8P.as_pointer(),
+                                  I64.as_pointer(), I64.as_pointer(), I64.as_pointer()])
+    fn = lir.Function(module, fnty, name=entry_name(func))
+    args_p, meta_p, res_p, rdims_p, err_p, _ = fn.args
+    b = lir.IRBuilder(fn.append_basic_block("entry"))
+    ctx = LowerCtx(module, fn, b, err_p)
+    b.store(i64(0), ctx.status)
+    scratch = _Module(module).constant_bytes("scratch", bytes(SCRATCH_BYTES), align=64)
+    env, off = {}, 0
+    for k, arg in enumerate(func.args):
+        t = arg.type
+        ptr = b.bitcast(b.load(b.gep(args_p, [i64(k)])), LLTYPE[t.dtype].as_pointer())
+        dims = [i64(t.shape[d]) if t.shape[d] is not None else b.load(b.gep(meta_p, [i64(off + d)]))
+                for d in range(t.ndim)]
+        strides = [b.load(b.gep(meta_p, [i64(off + t.ndim + d)])) for d in range(t.ndim)]
+        off += 2 * t.ndim
+        env[arg] = Buf(ptr, t.dtype, dims, strides)
+    for index, op in enumerate(func.body.ops):
+        if op.name == "return":
+            break
+        ctx.op_index = index
+        bufs = [env[v] for v in op.operands]
+        if op in shape_only:
+            out_t = op.results[0].type
+            dims, _ = broadcast(ctx, out_t, bufs, [v.type for v in op.operands])
+            ptr = b.bitcast(scratch, LLTYPE[out_t.dtype].as_pointer())
+            outs = [Buf(ptr, out_t.dtype, dims, [i64(0)] * len(dims))]
+        else:
+            lower = LOWERINGS.get(op.name)
+            if lower is None:
+                raise NotImplementedError(f"CPU codegen: no lowering for op {op.name!r}")
+            outs = lower(ctx, op, bufs)
+        for r, buf in zip(op.results, outs):
+            env[r] = buf
+    _emit_results(ctx, func, env, res_p, rdims_p)
+    b.branch(ctx.cleanup_block)
+    ctx.finish()
+    return fn
+
+
 def exported_names(entry):
     names = [entry.name, f"{entry.name}_output_shapes", f"{entry.name}_metadata"]
     if entry.state:
@@ -403,14 +503,15 @@ def exported_names(entry):
     return names
 
 
-def emit_aot_module(entry, func, shapes_func, shape_results, little_endian=True):
+def emit_aot_module(entry, func, shapes_func, shape_results, little_endian=True, shape_only=frozenset()):
     """The llvmlite module of one entry (see the module docstring).
     ``func`` and ``shapes_func`` are IR Functions whose names differ;
-    ``entry``'s state layout must already be set (``layout_state``)."""
+    ``entry``'s state layout must already be set (``layout_state``);
+    ``shape_only``: ops of ``shapes_func`` for ``lower_shape_function``."""
     module = lir.Module(name=entry.name)
     mod = _Module(module)
     lower_function(func, module=module)
-    lower_function(shapes_func, module=module)
+    lower_shape_function(shapes_func, module, shape_only)
     impl = module.globals[entry_name(func)]
     shapes_impl = module.globals[entry_name(shapes_func)]
     _emit_entry(mod, entry, func, impl)

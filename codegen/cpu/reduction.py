@@ -26,7 +26,7 @@ from ...ir.types import is_bool, is_float
 from ..errors import EMPTY_REDUCTION
 from .context import I64, LLTYPE, i64
 
-BLOCK = 2048          # elements per float-sum block (each block sum is compensated)
+BLOCK = 512           # elements per float-sum block (each block sum is compensated)
 
 
 class ReduceSpec:

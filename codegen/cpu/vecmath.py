@@ -31,6 +31,8 @@ nodes, relative error), one set per precision:
   polynomial in t = 2/(2+x) (x^2 split exactly with fma).
 - pow: float64 computes log|x| in double-double and exp of a double-double;
   float32 computes in float64 and rounds once. IEEE/C99 special cases.
+- fmod (for float floordiv/mod): exact; straight-line when the quotient is
+  below 2^mant, else a short loop (so those two ops are not vectorized).
 
 Measured accuracy (tests/test_vecmath.py) is within 4 ulp for every
 function and precision. ``fma`` is ``llvm.fma``: one instruction on FMA
@@ -400,7 +402,10 @@ def _trig(m, x, which):
     s, c = _sin_cos_poly(m, r)
     odd = b.trunc(b.and_(j, lir.Constant(I32, 1)), I1)
     if which == "tan":
-        res = m.sel(odd, m.div(m.neg(c), s), m.div(s, c))
+        num, den = m.sel(odd, m.neg(c), s), m.sel(odd, s, c)
+        # den is 0 only where r is 0 past the reduction's range: stay finite
+        tiny = m.pick(1.1754943508222875e-38, 2.2250738585072014e-308)
+        res = m.div(num, m.sel(m.eq(den, m.c(0.0)), tiny, den))
     else:
         if which == "cos":
             j = b.add(j, lir.Constant(I32, 1))
@@ -563,13 +568,18 @@ def _fmod_fast(m, x, y):
 def emit_fmod(m, a, c):
     """C fmod (exact). The common case, |a/c| < 2^mant, is straight-line;
     larger quotients run a short loop that removes about mant-1 bits of
-    quotient per step, dividing by c scaled to a's exponent."""
+    quotient per step by reducing modulo c * 2^e (a multiple of c, chosen
+    so that the quotient fits; scaling c up by powers of two is exact)."""
     b, p = m.b, m.p
     ax, ay = m.abs(a), m.abs(c)
     ok = b.and_(m.isfinite(ax), b.and_(m.gt(ay, m.c(0.0)), m.isfinite(ay)))
     x0 = m.sel(ok, ax, m.c(0.0))
     y = m.sel(ok, ay, m.c(1.0))
-    limit = m.c(2.0 ** p.mant)
+    # unbiased exponent of y (normalizing subnormals)
+    tiny = m.lt(y, m.pick(1.1754943508222875e-38, 2.2250738585072014e-308))
+    shift = p.mant + 2
+    ys = m.sel(tiny, m.mul(y, m.c(2.0 ** shift)), y)
+    ey = b.sub(b.lshr(m.bits(ys), m.ci(p.mant)), b.select(tiny, m.ci(p.bias + shift), m.ci(p.bias)))
     fn = b.function
     pre = b.block
     head = fn.append_basic_block("fmod.head")
@@ -579,13 +589,15 @@ def emit_fmod(m, a, c):
     b.position_at_end(head)
     x = b.phi(p.ty, name="fmod.x")
     x.add_incoming(x0, pre)
-    b.cbranch(m.lt(m.div(x, y), limit), done, body)
+    b.cbranch(m.lt(m.div(x, y), m.c(2.0 ** p.mant)), done, body)
     b.position_at_end(body)
-    ex = b.lshr(m.bits(x), m.ci(p.mant))                      # biased exponent, x normal
-    tiny = m.lt(y, m.pick(1.1754943508222875e-38, 2.2250738585072014e-308))
-    ys = m.sel(tiny, m.mul(y, m.c(2.0 ** (p.mant + 2))), y)
-    ymant = b.and_(m.bits(ys), m.ci((1 << p.mant) - 1))
-    d = m.from_bits(b.or_(ymant, b.shl(b.sub(ex, m.ci(p.mant - 1)), m.ci(p.mant))))
+    # here x >= 2^mant y, so x is normal and e >= 1
+    ex = b.sub(b.lshr(m.bits(x), m.ci(p.mant)), m.ci(p.bias))
+    e = b.sub(b.sub(ex, ey), m.ci(p.mant - 1))
+    e1 = b.sdiv(e, m.ci(3))
+    e2 = b.sdiv(b.sub(e, e1), m.ci(2))
+    e3 = b.sub(b.sub(e, e1), e2)
+    d = m.mul(m.mul(m.mul(y, m.pow2(e1)), m.pow2(e2)), m.pow2(e3))
     x.add_incoming(_fmod_fast(m, x, d), b.block)
     b.branch(head)
     b.position_at_end(done)

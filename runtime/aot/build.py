@@ -21,7 +21,7 @@ import numpy as np
 from ...codegen.cheader import CArray, CEntry, CStateField, c_identifier, entry_name_problem, render_header
 from ...ir.printer import print_function
 from ...ir.verifier import VerifyError, verify_function
-from .shapes import shape_function, value_dependent_args
+from .shapes import fix_arg_shapes, shape_function, shape_only_ops, symbolic_shapes, value_dependent_args
 from .source import SourceError
 
 EMITS = ("obj", "header", "shared", "llvm", "asm", "ir")
@@ -62,15 +62,43 @@ class Target:
         try:
             self.machine = aot_wrapper.create_target_machine(triple, options.cpu, options.features,
                                                              options.opt_level)
-        except ValueError as e:
+        except aot_wrapper.UnknownTriple as e:
             raise BuildError(f"--target {name}: unknown target ({e}); give 'host' or an LLVM "
                              "triple such as x86_64-unknown-linux-gnu or aarch64-unknown-linux-gnu") from None
+        except ValueError as e:
+            raise BuildError(f"--cpu/--features: {e}") from None
         self.triple = self.machine.triple
         self.little_endian = str(self.machine.target_data).startswith("e")
+        if "shared" in options.emit and not self.is_host:
+            raise BuildError(f"--emit shared links with this host's system linker; it is not available "
+                             f"for --target {name} (emit obj and link it on the target)")
 
 
 # --- the C interface -----------------------------------------------------------------------------
-def make_interface(entry, func, options, triple):
+def state_fields(entry, func):
+    """The state struct's fields: one per shared argument, its shape fixed
+    to the initial value's (IR sources: the argument's static shape)."""
+    n_in = len(entry.input_labels)
+    fields, taken = [], set()
+    for j, (label, value, arg) in enumerate(zip(entry.shared_labels, entry.shared_values, func.args[n_in:])):
+        name = c_identifier(label, f"s{j}", taken)
+        if value is None:
+            if None in arg.type.shape:
+                raise BuildError(f"{entry.name}: shared argument {label!r} has the dynamic type "
+                                 f"{arg.type}; in an IR source, shared arguments need static shapes "
+                                 "(the state struct has fixed-size arrays)")
+            shape = tuple(arg.type.shape)
+        else:
+            shape = tuple(int(d) for d in np.shape(value))
+            if not arg.type.accepts_shape(shape):
+                raise BuildError(f"{entry.name}: shared variable {label!r} holds shape {shape}, "
+                                 f"which its type {arg.type} does not accept")
+        fields.append(CStateField(name, arg.type.dtype, shape, label, value))
+    return fields
+
+
+def make_interface(entry, func, state, options, triple):
+    """The CEntry of ``entry`` compiled as ``func`` with ``state`` fields."""
     n_in = len(entry.input_labels)
     taken = {entry.name, "state", f"{entry.name}_state"}
     inputs = []
@@ -84,21 +112,6 @@ def make_interface(entry, func, options, triple):
         name = c_identifier(label, f"out{k}", taken)
         taken.add(f"{name}_shape")
         outputs.append(CArray(name, v.type.dtype, tuple(v.type.shape), label))
-    state, fields_taken = [], set()
-    for j, (label, value, arg) in enumerate(zip(entry.shared_labels, entry.shared_values, func.args[n_in:])):
-        name = c_identifier(label, f"s{j}", fields_taken)
-        if value is None:
-            if None in arg.type.shape:
-                raise BuildError(f"{entry.name}: shared argument {label!r} has the dynamic type "
-                                 f"{arg.type}; in an IR source, shared arguments need static shapes "
-                                 "(the state struct has fixed-size arrays)")
-            shape = tuple(arg.type.shape)
-        else:
-            shape = tuple(int(d) for d in np.shape(value))
-            if not arg.type.accepts_shape(shape):
-                raise BuildError(f"{entry.name}: shared variable {label!r} holds shape {shape}, "
-                                 f"which its type {arg.type} does not accept")
-        state.append(CStateField(name, arg.type.dtype, shape, label, value))
     updates = []
     for arg_index in func.return_op.attrs.get("updates", ()):
         s = arg_index - n_in
@@ -110,16 +123,22 @@ def make_interface(entry, func, options, triple):
 
 
 # --- the IR ----------------------------------------------------------------------------------------
-def run_passes(entry, func, options):
-    from ...passes import PassManager, parse_pipeline
+def parse_passes(options, from_ir):
+    """The passes to run on an entry: -p, else the default for its source."""
+    from ...passes import parse_pipeline
     from ..pipeline import PIPELINES, available
     text = options.pipeline
     if text is None:
-        text = ",".join(available(PIPELINES["fast_run"])) if entry.from_ir else ""
+        text = ",".join(available(PIPELINES["fast_run"])) if from_ir else ""
     try:
-        passes = parse_pipeline(text)
+        return parse_pipeline(text)
     except ValueError as e:
         raise BuildError(f"-p/--pass-pipeline: {e}") from None
+
+
+def run_passes(entry, func, options):
+    from ...passes import PassManager
+    passes = parse_passes(options, entry.from_ir)
     if passes:
         PassManager(passes, print_ir_after_all=options.print_ir_after_all, out=options.log).run(func)
     try:
@@ -136,24 +155,43 @@ def compile_entry(entry, options, target):
     problem = entry_name_problem(entry.name)
     if problem:
         raise BuildError(f"cannot export an entry named {entry.name!r}: {problem}; rename the variable")
-    func = run_passes(entry, entry.func, options)
+    func = entry.func
     func.name = entry.name
-    centry = make_interface(entry, func, options, target.triple)
-    checked = [j for j, (_, s) in enumerate(centry.updates)
-               if tuple(func.return_op.operands[func.num_outputs + j].type.shape) != centry.state[s].shape]
-    shapes_func, results = shape_function(func, f"{entry.name}__shapes", set(checked))
-    roots = [v for v in func.outputs if v.type.ndim]
-    roots += [func.return_op.operands[func.num_outputs + j] for j in checked]
-    centry.shapes_need_data = bool(value_dependent_args(func, roots))
-    results = [(kind, centry.updates[i][1] if kind == "update" else i) for kind, i in results]
+    state = state_fields(entry, func)
+    try:
+        fix_arg_shapes(func, [None] * len(entry.input_labels) + [f.shape for f in state])
+    except ValueError as e:
+        raise BuildError(f"{entry.name}: the state does not fit the IR: {e}") from None
+    func = run_passes(entry, func, options)
+    centry = make_interface(entry, func, state, options, target.triple)
+    shapes_func, results = _shapes(entry, func, centry)
     aot_wrapper.layout_state(centry, target.machine.target_data)
     try:
-        module = aot_wrapper.emit_aot_module(centry, func, shapes_func, results, target.little_endian)
+        module = aot_wrapper.emit_aot_module(centry, func, shapes_func, results, target.little_endian,
+                                             shape_only=shape_only_ops(shapes_func))
     except NotImplementedError as e:
         raise BuildError(f"{entry.name}: cannot compile: {e}") from None
     llvm_module = aot_wrapper.finish_module(str(module), target.machine, aot_wrapper.exported_names(centry),
-                                            options.opt_level)
+                                            options.opt_level, source_name=f"{entry.name}.theon")
     return _write_files(entry, centry, func, llvm_module, options, target)
+
+
+def _shapes(entry, func, centry):
+    """The shape function and what its results are; sets whether shapes
+    need input data and the outputs' documented shapes."""
+    n_out = func.num_outputs
+    update_values = func.return_op.operands[n_out:]
+    checked = [j for j, (_, s) in enumerate(centry.updates)
+               if tuple(update_values[j].type.shape) != centry.state[s].shape]
+    shapes_func, results = shape_function(func, f"{entry.name}__shapes", set(checked))
+    roots = list(func.return_op.operands)
+    centry.shapes_need_data = bool(value_dependent_args(func, roots))
+    results = [(kind, centry.updates[i][1] if kind != "output" else i) for kind, i in results]
+    arg_dims = [tuple(a.dim_names[d] if s is None else s for d, s in enumerate(a.shape)) for a in centry.inputs]
+    arg_dims += [f.shape for f in centry.state]
+    for out, dims in zip(centry.outputs, symbolic_shapes(func, arg_dims, func.outputs)):
+        out.doc_shape = dims
+    return shapes_func, results
 
 
 def _write_files(entry, centry, func, llvm_module, options, target):
@@ -179,9 +217,6 @@ def _write_files(entry, centry, func, llvm_module, options, target):
     if "ir" in emit:
         _write(path(f"{name}.theon"), print_function(func).encode())
     if "shared" in emit:
-        if not target.is_host:
-            raise BuildError(f"--emit shared links with the system linker for this host; it is not "
-                             f"available for --target {options.target} (emit obj and link it there)")
         _link_shared(options.cc, obj_bytes, path(f"lib{name}.so"))
     return written
 

@@ -16,6 +16,7 @@ from ...ir.builder import make_op
 from ...ir.core import DYN, Operation
 from ...ir.parser import parse_function
 from ...ir.printer import print_function
+from ...ir.types import TensorType
 
 # ops whose result shape is a function of their operands' shapes only
 SHAPE_ONLY = frozenset({
@@ -24,6 +25,26 @@ SHAPE_ONLY = frozenset({
 })
 # ops whose result shape needs the values of every operand
 VALUE_SHAPED = frozenset({"arange"})
+
+
+def fix_arg_shapes(func, shapes):
+    """Give argument i the static shape ``shapes[i]`` (None: leave it) and
+    re-infer every result type top to bottom, keeping what is more precise.
+    The state's shapes are fixed in an AOT build, so code generation and
+    the update checks see them."""
+    for arg, shape in zip(func.args, shapes):
+        if shape is not None:
+            if not arg.type.accepts_shape(shape):
+                raise ValueError(f"argument {arg.name or arg.index} of type {arg.type} cannot "
+                                 f"have shape {tuple(shape)}")
+            arg.type = TensorType(arg.type.dtype, tuple(shape))
+    for op in func.body.ops:
+        if op.name == "return" or op.regions:
+            continue
+        for r, t in zip(op.results, op.opdef.infer(op)):
+            if t.dtype == r.type.dtype and t.ndim == r.type.ndim:
+                r.type = TensorType(t.dtype, tuple(d if d is not None else t_d
+                                                   for d, t_d in zip(r.type.shape, t.shape)))
 
 
 def _count_dyn(attr):
@@ -48,11 +69,11 @@ def _operand_roles(op):
     return ["value"] * n       # an op this analysis does not know: assume the worst
 
 
-def value_dependent_args(func, roots):
-    """Indices of ``func``'s arguments whose values the shapes of ``roots``
-    (values of ``func``) depend on."""
-    need_shape, need_value, found = set(), set(), set()
-    stack = [("shape", v) for v in roots]
+def _needs(roots):
+    """(ids of values whose values are needed, argument indices among them)
+    to know the shapes of ``roots`` ('shape', v) and values ('value', v)."""
+    need_shape, need_value, args = set(), set(), set()
+    stack = list(roots)
     while stack:
         kind, v = stack.pop()
         seen = need_shape if kind == "shape" else need_value
@@ -62,7 +83,7 @@ def value_dependent_args(func, roots):
         op = v.owner
         if op is None:
             if kind == "value":
-                found.add(v.index)
+                args.add(v.index)
             continue
         if kind == "shape":
             stack.extend((role, o) for role, o in zip(_operand_roles(op), op.operands))
@@ -70,26 +91,36 @@ def value_dependent_args(func, roots):
             stack.append(("shape", op.operands[0]))
         elif op.name != "constant":
             stack.extend(("value", o) for o in op.operands)
-    return sorted(found)
+    return need_value, sorted(args)
+
+
+def value_dependent_args(func, roots):
+    """Indices of ``func``'s arguments whose values the shapes of ``roots``
+    (values of ``func``) depend on."""
+    return _needs([("shape", v) for v in roots])[1]
+
+
+def shape_only_ops(func):
+    """The elementwise ops of ``func`` whose result values nothing needs to
+    compute ``func``'s results (only their shapes matter): in a shape
+    function, all but the integer arithmetic on sizes."""
+    need_value, _ = _needs([("value", v) for v in func.return_op.operands])
+    return {op for op in func.body.ops
+            if op.opdef.elementwise and not op.regions and all(id(r) not in need_value for r in op.results)}
 
 
 def shape_function(func, name, checked_updates):
     """(shape function, results): the clone of ``func`` named ``name``
-    returning shape(v) per output that is not 0-d (('output', k)) and per
-    update position j in ``checked_updates`` ((('update', j)))."""
+    returning shape(v) per output (('output', k)) and per update value
+    (('update', j) for j in ``checked_updates``, else ('checked', j)), so
+    every shape check of the entry happens in it too."""
     clone = parse_function(print_function(func), f"<shapes of @{func.name}>")
     clone.name = name
     ret = clone.return_op
     n_out = clone.num_outputs
-    picked, results = [], []
-    for k, v in enumerate(ret.operands[:n_out]):
-        if v.type.ndim:
-            picked.append(v)
-            results.append(("output", k))
-    for j, v in enumerate(ret.operands[n_out:]):
-        if j in checked_updates and v.type.ndim:
-            picked.append(v)
-            results.append(("update", j))
+    picked = list(ret.operands)
+    results = [("output", k) for k in range(n_out)]
+    results += [("update" if j in checked_updates else "checked", j) for j in range(len(picked) - n_out)]
     body = clone.body
     body.remove(ret)
     shapes = []
@@ -101,3 +132,67 @@ def shape_function(func, name, checked_updates):
     from ...passes import PASSES
     PASSES["dce"]().run(clone)
     return clone, results
+
+
+# --- output shapes as text, for the header ----------------------------------------------------------
+def symbolic_shapes(func, arg_dims, values):
+    """Per value of ``values`` (of ``func``), its dims as ints, names of
+    input dims (``arg_dims[i]`` gives argument i's dims: ints or C names)
+    or None where this simple propagation cannot tell. For documentation;
+    ``NAME_output_shapes`` computes the real shapes."""
+    env = {id(a): tuple(dims) for a, dims in zip(func.args, arg_dims)}
+    for op in func.body.ops:
+        if op.name == "return":
+            break
+        ins = [env.get(id(v), tuple(v.type.shape)) for v in op.operands]
+        guess = _guess(op, ins)
+        for k, r in enumerate(op.results):
+            static = tuple(r.type.shape)
+            g = guess[k] if guess is not None and len(guess[k]) == len(static) else static
+            env[id(r)] = tuple(s if s is not None else d for s, d in zip(static, g))
+    return [env.get(id(v), tuple(v.type.shape)) for v in values]
+
+
+def _same(dims):
+    """Broadcast of several candidate sizes for one axis."""
+    rest = {d for d in dims if d != 1}
+    if not rest:
+        return 1
+    if len(rest) == 1:
+        return rest.pop()
+    return None
+
+
+def _guess(op, ins):
+    """[dims per result], or None."""
+    attrs = op.attrs
+    if op.opdef.elementwise:
+        nd = max((len(d) for d in ins), default=0)
+        padded = [(1,) * (nd - len(d)) + tuple(d) for d in ins]
+        return [tuple(_same([p[a] for p in padded]) for a in range(nd))]
+    if op.name in ("sum", "prod", "max", "min"):
+        x, axes = ins[0], attrs["axes"]
+        if attrs["keepdims"]:
+            return [tuple(1 if i in axes else d for i, d in enumerate(x))]
+        return [tuple(d for i, d in enumerate(x) if i not in axes)]
+    if op.name in ("argmax", "argmin"):
+        x, axis = ins[0], attrs.get("axis")
+        if axis is None:
+            return [(1,) * len(x) if attrs.get("keepdims") else ()]
+        if attrs.get("keepdims"):
+            return [tuple(1 if i == axis else d for i, d in enumerate(x))]
+        return [tuple(d for i, d in enumerate(x) if i != axis)]
+    if op.name == "dimshuffle":
+        return [tuple(1 if p == "x" else ins[0][p] for p in attrs["pattern"])]
+    if op.name == "matmul":
+        a, b = ins
+        a2 = a if len(a) > 1 else (1,) + tuple(a)
+        b2 = b if len(b) > 1 else tuple(b) + (1,)
+        nb = max(len(a2), len(b2)) - 2
+        pa = (1,) * (nb - (len(a2) - 2)) + tuple(a2[:-2])
+        pb = (1,) * (nb - (len(b2) - 2)) + tuple(b2[:-2])
+        batch = tuple(_same([x, y]) for x, y in zip(pa, pb))
+        return [batch + ((a2[-2],) if len(a) > 1 else ()) + ((b2[-1],) if len(b) > 1 else ())]
+    if op.name in ("stop_gradient", "set_subtensor", "inc_subtensor"):
+        return [tuple(ins[0])]
+    return None
