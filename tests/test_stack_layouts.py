@@ -127,7 +127,7 @@ def numpy_reference(name, A, B, v, t, i):
             "set_subtensor": lambda: _set(A, np.s_[::2], v),
             "inc_subtensor": lambda: _inc(t, np.s_[:, 1:], A[:-1]),
             "concatenate": lambda: np.concatenate([A, B, A], axis=1),
-            "reshape": lambda: t.reshape(-1), "flatten2": lambda: t.reshape(t.shape[0], t[0].size),
+            "reshape": lambda: t.reshape(-1), "flatten2": lambda: t.reshape(t.shape[0], t.shape[1] * t.shape[2]),
             "sum A 0": lambda: A.sum(axis=0), "sum A 1": lambda: A.sum(axis=1),
             "sum t (0,2)": lambda: t.sum(axis=(0, 2)), "max A": lambda: A.max(),
             "min t 1": lambda: t.min(axis=1), "argmax A 1": lambda: A.argmax(axis=1),

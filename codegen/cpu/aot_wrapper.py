@@ -234,6 +234,8 @@ class _Call:
             dims = [i64(s) if s is not None else self.values[("dim", (k, d))] for d, s in enumerate(a.shape)]
             value = self.values.get(("input", k))
             if a.ndim == 0 and value is not None:
+                if a.dtype == "bool":       # C may pass any nonzero byte for true
+                    value = b.zext(b.icmp_unsigned("!=", value, lir.Constant(I8, 0)), I8)
                 slot = _entry_alloca(b, value.type, f"{a.name}.slot")
                 b.store(value, slot)
                 value = slot

@@ -273,20 +273,18 @@ class Cast(Unary):
         dtype = np.dtype(op.results[0].dtype)
         if is_float(str(x.dtype)) and dtype.kind in "iu":
             info = np.iinfo(dtype)
-            with np.errstate(all="ignore"):
-                y = np.nan_to_num(np.trunc(x), nan=0.0)
-                y = np.clip(y, info.min, info.max)
-            return [y.astype(dtype)]
+            y = np.trunc(np.asarray(x, dtype=np.float64))
+            hi = y >= float(info.max) + 1.0       # exact: a power of two
+            lo = y < float(info.min)
+            mid = ~(hi | lo | np.isnan(y))
+            out = np.zeros(y.shape, dtype)
+            out[hi] = info.max
+            out[lo] = info.min
+            out[mid] = y[mid].astype(dtype)
+            return [out]
         if dtype == np.bool_:
-            return [x != 0]
+            return [np.asarray(x != 0)]
         return [np.asarray(x).astype(dtype)]
-
-    def grad(self, op, grads):
-        """float -> float passes the gradient back (cast to x's dtype); an
-        integer or bool operand has a zero gradient (float -> int outputs are
-        not differentiable and never reach a rule)."""
-        x = op.operands[0]
-        return [emitter(op).cast(grads[0], x.dtype) if is_float(x.dtype) else ZERO]
 
 
 # --- binary ------------------------------------------------------------------
