@@ -106,6 +106,12 @@ CASES["concatenate"] = func_text(f"%x: {F64}, %y: tensor<2x3xf64>", [
 CASES["alloc"] = func_text("%v: tensor<f64>, %n: tensor<i64>", [
     "%0 = alloc(%v, %n) {shape = [?, 3]} : tensor<?x3xf64>",
     "%1 = alloc(%v) {shape = [2, 3]} : tensor<2x3xf64>", "return(%0, %1)"])
+CASES["sum_to"] = func_text("%g: tensor<?x?x3xf64>, %n: tensor<i64>", [
+    "%0 = sum_to(%g, %n) {shape = [?, 1]} : tensor<?x1xf64>",
+    "%1 = sum_to(%g) {shape = [3]} : tensor<3xf64>", "return(%0, %1)"])
+CASES["stop_gradient"] = func_text("%x: tensor<?xf32>", [
+    '%0 = stop_gradient(%x) {kind = "zero"} : tensor<?xf32>',
+    '%1 = stop_gradient(%0) {kind = "disconnected"} : tensor<?xf32>', "return(%1)"])
 CASES["arange-const"] = func_text("", [
     "%0 = constant() {value = dense<0>} : tensor<i64>",
     "%1 = constant() {value = dense<10>} : tensor<i64>",
@@ -268,6 +274,8 @@ class AttrsOp(OpDef):
 
 
 def _attr_key(v):
+    if isinstance(v, float) and math.isnan(v):
+        return ("f", "nan")     # a NaN attribute's sign/payload carries no meaning
     if isinstance(v, float):
         return ("f", np.float64(v).tobytes())
     if isinstance(v, tuple):

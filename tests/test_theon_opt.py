@@ -89,7 +89,7 @@ def test_print_ir_after_named_and_time_passes(ir_file, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-p", "cse,frob"], "theon-opt: --pass-pipeline: unknown pass 'frob'; known passes: cse, dce"),
+    (["-p", "cse,frob"], "theon-opt: --pass-pipeline: unknown pass 'frob'; known passes: "),
     (["-p", "dce{x=1}"], "theon-opt: --pass-pipeline: pass 'dce' has no option 'x'"),
     (["--print-ir-after=frob"], "theon-opt: --print-ir-after=frob: unknown pass"),
 ])
