@@ -3,9 +3,9 @@
 Nothing registers itself on import; adding an op means adding it to a
 module's ``OPS`` list, which this file collects.
 """
-from .ops import autodiff_ops, elementwise, linalg, reduction, shape
+from .ops import autodiff_ops, elementwise, fused, linalg, reduction, shape
 
-OP_CLASSES = elementwise.OPS + reduction.OPS + linalg.OPS + shape.OPS + autodiff_ops.OPS
+OP_CLASSES = elementwise.OPS + reduction.OPS + linalg.OPS + shape.OPS + autodiff_ops.OPS + fused.OPS
 
 OPS = {}
 for _cls in OP_CLASSES:

@@ -33,7 +33,7 @@ from ..ir.types import is_float
 from .fold import FOLD
 from .manager import Pass
 from .patterns import ALGEBRA
-from .rewrite import PyRule, apply_rules
+from .rewrite import INVALID, PyRule, apply_rules
 from .shapes import SHAPE_RULES
 
 SWAPPABLE = ("add", "mul", "eq", "ne", "and", "or", "xor")
@@ -93,7 +93,10 @@ def reshape_reshape(rw, op):
     inner = op.operands[0].owner
     if inner is None or inner.name != "reshape":
         return False
-    new = Operation(op.opdef, [inner.operands[0]] + op.operands[1:], op.attrs)
+    try:
+        new = Operation(op.opdef, [inner.operands[0]] + op.operands[1:], op.attrs)
+    except INVALID:      # the inner reshape fails at run time: keep it failing
+        return False
     rw.replace(op, rw.insert(new).results)
     return True
 

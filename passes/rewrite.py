@@ -43,6 +43,8 @@ from ..ir.types import is_float
 from .dce import is_dead
 from .symbolic import SymbolicShapes, alive
 
+INVALID = (TypeError, ValueError, IndexError)   # what type inference raises for a bad op
+
 COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "eq", "ne", "and", "or", "xor"})
 
 
@@ -237,7 +239,7 @@ def _instantiate(t, env, dtype, floating):
     args = [_instantiate(a, env, dtype, floating) for a in t.args]
     try:
         op = make_op(t.name, args)
-    except (TypeError, ValueError):
+    except INVALID:
         return None
     floating.append(op)
     return op.result

@@ -26,7 +26,7 @@ import numpy as np
 from ..ir.core import DYN, Operation
 from ..ir.opdef import const_int
 from .manager import Pass
-from .rewrite import PyRule, apply_rules
+from .rewrite import INVALID, PyRule, apply_rules
 from .symbolic import SymbolicShapes, alive, broadcast_dims
 
 SIZE_ATTRS = {          # op name: (attribute holding sizes/indices, first dynamic operand)
@@ -44,7 +44,7 @@ def _same_shape_floating(rw, op, operands, attrs=None):
     result has the same dtype and symbolic shape as ``op``'s."""
     try:
         new = Operation(op.opdef, operands, op.attrs if attrs is None else attrs)
-    except (TypeError, ValueError):
+    except INVALID:
         return None
     if not rw.shapes.same(new.results[0], op.results[0]):
         return None
@@ -150,7 +150,7 @@ def broadcast_operand(rw, op):
         operands[i] = value
         try:
             new = Operation(op.opdef, operands, op.attrs)
-        except (TypeError, ValueError):
+        except INVALID:
             continue
         covered = broadcast_dims(*others) == out and value.ndim <= len(out)
         if not covered and not rw.shapes.same(new.results[0], op.results[0]):
@@ -181,7 +181,7 @@ def _sink_elementwise(rw, op):
         try:
             inner = Operation(op.opdef, operands, op.attrs)
             outer = Operation(alloc.opdef, [inner.result] + alloc.operands[1:], alloc.attrs)
-        except (TypeError, ValueError):
+        except INVALID:
             continue
         if rw.shapes.same(outer.result, op.results[0]):
             rw.insert(inner)

@@ -11,7 +11,8 @@ where the plain formula overflows, underflows or cancels.
     softmax-shift    exp(x)/sum(exp(x)) -> exp(x - m)/sum(exp(x - m))
     cancel           a product/quotient tree where a factor appears above and
                      below the line loses it: (a/p)*p -> a, (g/(e/s))/s*e -> g;
-                     its constant factors become one: (x*0.5)*2 -> x
+                     its constant factors become one: (x*0.5)*2 -> x. Something
+                     must remain: x/x stays (IEEE: NaN for 0, inf, NaN)
     distribute       (u + v)*w -> u*w + v*w when u*w cancels (gradients of log)
 
 The last two make gradients finite: the gradient of log(p) is g/p, which
@@ -73,6 +74,10 @@ class Monomial:
     @property
     def cancels(self):
         return bool(self.above & self.below)
+
+    def remaining(self):
+        """The non-constant factors left after cancelling."""
+        return [v for v in self.order if self.exps[v] and const_value(v) is None]
 
     def constants(self):
         """The constant factors (exponent not 0)."""
@@ -145,6 +150,8 @@ def cancel(rw, op):
     merged = m.merge_constants(root.dtype)
     if not m.cancels and not merged:
         return False
+    if not m.remaining():
+        return False          # x/x stays: it is NaN for 0, inf and NaN (IEEE)
     floating = []
     return _commit(rw, op, floating, m.build(root.dtype, floating))
 

@@ -7,12 +7,25 @@ the native entry ABI, call the native entry, turn an error code into an
 exception, wrap each malloc'd result as a fresh NumPy array, and only then
 replace the storage of every updated shared variable, all at once.
 Everything that does not depend on the arguments is precomputed here.
+
+Two implementations of that call, with the same behaviour:
+
+    fast path     a C function generated for the call signature
+                  (codegen/cpu/pywrap.py): for arguments that are already
+                  ndarrays of the right dtype, ndim, static dims and layout,
+                  the whole call runs in native code (about a microsecond)
+    Python path   ``_call_python``: everything else (lists, scalars, casts,
+                  keywords, errors) -- the fast path hands such calls to it
+
+DEBUG and profiled functions always take the Python path.
 """
 import ctypes
 import time
 
+import numpy as np
+
 from .errors import native_error
-from .native import ERR_LEN, ResultSpec, entry_point, free_results, wrap_result
+from .native import ERR_LEN, FastCall, ResultSpec, entry_point, fast_support, free_results, wrap_result
 
 _VoidP = ctypes.c_void_p
 _Int64 = ctypes.c_int64
@@ -55,9 +68,55 @@ class Function:
         self._n_args = max(len(ir.args), 1)
         self._entry = entry_point(native.address)
         self._prof = profile.buffer if profile is not None else None
+        self._fast = None
+        if profile is None and debug is None:
+            self._fast = self._make_fast_path()
+        self._call = self._call_python if self._fast is None else self._fast.callable
 
     # --- calling ---------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        return self._call(*args, **kwargs)
+
+    def _make_fast_path(self):
+        """The native fast path for this function, or None where it cannot
+        be used (unknown interpreter or NumPy layout, unusual signature)."""
+        support = fast_support()
+        if support is None:
+            return None
+        from ..codegen.cpu.compile import compile_wrapper
+        from ..codegen.cpu.pywrap import ArgSig, WrapperSig
+        layout, _ = support
+        ir = self.ir
+        args = []
+        for k, arg in enumerate(ir.args):
+            t = arg.type
+            itemsize = np.dtype(t.dtype).itemsize
+            if itemsize & (itemsize - 1):
+                return None
+            shape = tuple(t.shape)
+            if k < self._n_inputs:
+                spec = self._specs[k]
+                if spec.ndim != t.ndim or spec.dtype != np.dtype(t.dtype):
+                    return None
+                shape = tuple(s if s is not None else n for s, n in zip(shape, spec.static_shape))
+                if any(s is not None and n is not None and s != n for s, n in zip(shape, spec.static_shape)):
+                    return None
+            args.append(ArgSig(t.ndim, shape, itemsize, k >= self._n_inputs))
+        if len(args) != self._n_inputs + len(self.shared):
+            return None
+        n_out = self._n_outputs
+        shared_index = {id(v): i for i, v in enumerate(self.shared)}
+        targets = tuple(shared_index.get(id(v), -1) for v in self._update_targets)
+        if -1 in targets or self._n_results != n_out + len(targets):
+            return None
+        sig = WrapperSig(args=tuple(args), result_ndims=tuple(s.ndim for s in self._result_specs),
+                         n_outputs=n_out, single=self._single, update_targets=targets, layout=layout)
+        wrapper = compile_wrapper(sig)
+        return FastCall(wrapper, self.native.address, self._call_python,
+                        [a.type.dtype for a in ir.args], self.shared,
+                        [s.dtype for s in self._result_specs], keepalive=self.native)
+
+    def _call_python(self, *args, **kwargs):
         if kwargs:
             args = self._bind_keywords(args, kwargs)
         if len(args) != self._n_inputs:

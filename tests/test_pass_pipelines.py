@@ -109,6 +109,19 @@ def test_grad_of_square_compiles_to_as_few_ops_as_two_times_a():
     assert grad(3.0) == plain(3.0) == 6.0
 
 
+def test_fast_run_keeps_ieee_special_values():
+    x = T.vector("x")
+    f = theon.function([x], [x * 0, x - x, x / x, (x + 0) * 1])
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, 2.0])
+    times_zero, minus_self, over_self, same = f(special)
+    nan = np.nan
+    np.testing.assert_array_equal(times_zero, [nan, nan, nan, 0.0, 0.0])
+    np.testing.assert_array_equal(minus_self, [nan, nan, nan, 0.0, 0.0])
+    np.testing.assert_array_equal(over_self, [nan, nan, nan, nan, 1.0])
+    np.testing.assert_array_equal(same, special)
+    assert count_ops(f.ir) == 4       # a constant, mul, sub, div; x + 0 and * 1 are gone
+
+
 def test_repeated_subexpressions_are_computed_once():
     x = T.matrix("x")
     e = T.exp(x) * T.exp(x).sum() + T.exp(x)

@@ -66,6 +66,12 @@ CASES = {
                                    [f"%0 = div(%g, %z) : {F}", f"%1 = neg(%0) : {F}",
                                     f"%2 = mul(%z, %w) : {F}", f"%y = mul(%1, %2) : {F}", "return(%y)"],
                                    [f"%0 = mul(%g, %w) : {F}", f"%y = neg(%0) : {F}", "return(%y)"]),
+    "constant-factors-merge": ("%a: tensor<?xf64>",
+                               ["%h = constant() {value = dense<0.5>} : tensor<f64>",
+                                "%t = constant() {value = dense<6.0>} : tensor<f64>",
+                                f"%0 = mul(%a, %h) : {V}", f"%y = mul(%0, %t) : {V}", "return(%y)"],
+                               ["%0 = constant() {value = dense<3.0>} : tensor<f64>",
+                                f"%y = mul(%a, %0) : {V}", "return(%y)"]),
     "distribute-to-cancel": ("%g: tensor<4xf64>, %p: tensor<4xf64>, %b: tensor<4xf64>",
                              [f"%0 = div(%g, %p) : {F}", f"%1 = add(%0, %b) : {F}",
                               f"%y = mul(%1, %p) : {F}", "return(%y)"],
@@ -86,6 +92,8 @@ KEPT = {
                          f"%x = sub(%a, %m) : {M}", f"%e = exp(%x) : {M}",
                          "%s = sum(%e) {axes = [1], keepdims = true} : tensor<?x1xf64>",
                          f"%y = div(%e, %s) : {M}", "return(%y)"]),
+    # x/x is NaN for 0, inf and NaN: a quotient that would cancel to a constant stays
+    "self-quotient": ("%a: tensor<?xf64>", [f"%y = div(%a, %a) : {V}", "return(%y)"]),
     # nothing cancels
     "plain-quotient": ("%a: tensor<?xf64>, %b: tensor<?xf64>",
                        [f"%0 = div(%a, %b) : {V}", f"%y = mul(%0, %a) : {V}", "return(%y)"]),

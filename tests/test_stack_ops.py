@@ -348,6 +348,20 @@ def test_float_elementwise_0d_and_mixed_ndim(dtype):
             check_table(f, names, ZERO_D, float_arrays(rng, dtype, shapes), f"{dtype} {shapes}")
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_trig_large_arguments(dtype):
+    """sin/cos/tan of large finite arguments (NumPy reduces them exactly).
+    Known to fail: codegen/cpu/vecmath.py's 3-part Cody-Waite reduction
+    returns sin 0 / cos 1 past |x| ~ 2**21 (float32) and ~ 2**50 (float64)."""
+    x = T.tensor(dtype, shape=(None,))
+    f = theon.function([x], [T.sin(x), T.cos(x), T.tan(x)])
+    big = np.array([3e6, 1.2977836e7, 1e9, 3e38] if dtype == "float32" else
+                   [2e15, 4.6e15, 1e18, 9.2e18, 1e300], dtype=dtype)
+    for got, ref in zip(f(big), (np.sin(big), np.cos(big), np.tan(big))):
+        np.testing.assert_allclose(got, ref, rtol=1e-4 if dtype == "float32" else 1e-10,
+                                   atol=1e-6)
+
+
 # --- reductions -------------------------------------------------------------------------
 def _reductions():
     rows = []

@@ -5,7 +5,7 @@ are the operands' Bufs (see context.py). Every op of the dialect must have
 an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
 from ...ir.dialect import OPS
-from . import autodiff_ops, data, linalg, reduction, views
+from . import autodiff_ops, data, fused, linalg, reduction, views
 from .elementwise import lower_elementwise
 from .scalar import SCALAR
 
@@ -18,3 +18,4 @@ LOWERINGS.update(views.LOWERINGS)    # dimshuffle reshape subtensor
 LOWERINGS.update(data.LOWERINGS)     # shape set/inc_subtensor concatenate alloc arange constant
 LOWERINGS.update(reduction.REDUCTIONS)  # sum prod max min argmax argmin
 LOWERINGS.update(autodiff_ops.LOWERINGS)  # sum_to stop_gradient
+LOWERINGS.update(fused.LOWERINGS)    # fused (yield is part of it)

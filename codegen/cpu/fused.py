@@ -1,0 +1,538 @@
+"""Lowering of ``fused`` (``ir/ops/fused.py``): one loop nest over the
+iteration space evaluates the region with the SCALAR emitters per element,
+stores every elementwise result and accumulates every reduced one, so no
+intermediate value touches memory.
+
+In the entry, before any loop: the operands' broadcast (checked), the
+empty-axis checks of max/min, and every allocation. The loops themselves
+live in workers (``parallel.py``) that split the outermost loop across
+threads when the op's schedule says so. The loop orders:
+
+* *flat*: at run time every operand is C-contiguous with the iteration
+  space (or a static scalar): one unit-stride loop over all elements.
+  Elementwise results, and reductions over every axis.
+* *nd, elementwise*: dims in order, the outermost split across threads;
+  the innermost loop has a unit-stride copy (vectorized) and a strided one.
+* *inner reduction* (the last axis is reduced): the kept dims outside (the
+  first one split), the reduced dims inside, last innermost; each reduced
+  result lives in a register while the inner loop runs. Float sums add in
+  blocks of ``BLOCK`` (``reassoc``: vectorized) combined with Kahan
+  compensation, float32 in float64, as ``reduction.py``. With no kept dim
+  (reduce over all) the first reduced dim is split and each thread's
+  partial lands in a stack array that the entry combines in order.
+* *outer reduction* (the last axis is kept): accumulators shaped like the
+  result are updated while walking the space in order; the outermost dim
+  is split when it is kept (threads then own disjoint accumulators).
+
+Loads and stores carry scoped ``noalias`` metadata (results are fresh
+buffers, never aliasing the operands or each other), so the loop
+vectorizer needs no run-time alias checks however many operands there are.
+"""
+import llvmlite.ir as lir
+
+from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds
+from ...ir.types import TensorType
+from ..errors import EMPTY_REDUCTION
+from .context import I1, I64, LLTYPE, i64  # noqa: F401
+from .elementwise import operand_dtype
+from .loops import broadcast
+from .parallel import MAX_THREADS, outline, parallel_for
+from .reduction import BLOCK, ReduceSpec
+from .scalar import SCALAR, ScalarCtx
+
+
+def lower_fused(ctx, op, bufs):
+    return _Fused(ctx, op, bufs).lower()
+
+
+def lower_yield(ctx, op, bufs):
+    raise RuntimeError("yield is lowered with its fused op, never on its own")
+
+
+def is_zero(v):
+    return isinstance(v, lir.Constant) and int(v.constant) == 0
+
+
+def is_one(v):
+    return isinstance(v, lir.Constant) and int(v.constant) == 1
+
+
+class _Result:
+    """One result: its buffer, and for a reduction its spec and accumulators."""
+
+    def __init__(self, index, kind, dtype, buf):
+        self.index = index              # position among the yielded values
+        self.kind = kind                # None or sum/prod/max/min
+        self.buf = buf
+        self.spec = ReduceSpec(kind, dtype) if kind else None
+        self.acc = None                 # outer: accumulator Buf (maybe buf itself)
+        self.partials = None            # reduce-all: [MAX_THREADS] acc, comp arrays
+
+    @property
+    def kahan(self):
+        return self.spec is not None and self.spec.kahan
+
+
+class _Fused:
+    def __init__(self, ctx, op, bufs):
+        self.ctx = ctx
+        self.op = op
+        self.bufs = bufs
+        self.region = op.regions[0]
+        self.kinds = reduce_kinds(op)
+        self.axes = tuple(op.attrs.get("axes", ()))
+        self.keep = op.attrs.get("keepdims", False)
+        self.schedule = (op.attrs.get("parallel", 0), op.attrs.get("threads", 0))
+        self.scopes = None
+
+    # --- the entry: checks, allocation, dispatch ---------------------------------------
+    def lower(self):
+        ctx, op = self.ctx, self.op
+        shape = iteration_shape(op)
+        space_t = TensorType("int8", shape)
+        self.dims, self.strides = broadcast(ctx, space_t, self.bufs, [v.type for v in op.operands])
+        self.nd = len(shape)
+        for a in self.axes:
+            if any(k is not None and REDUCERS[k].identity is None for k in self.kinds):
+                ctx.check(ctx.b.icmp_signed("!=", self.dims[a], i64(0)), EMPTY_REDUCTION, [i64(a)])
+        self.results = [self._allocate(k, kind, r) for k, (kind, r) in enumerate(zip(self.kinds, op.results))]
+        self.elementwise = [r for r in self.results if r.kind is None]
+        self.reduced = [r for r in self.results if r.kind is not None]
+        self.scopes = _AliasScopes(ctx.module, f"{ctx.fn.name}.op{ctx.op_index}",
+                                   len(self.elementwise) + len(self.reduced))
+        if self.nd == 0:
+            self._scalar()
+        elif not self.reduced or not self.axes:
+            self._elementwise()
+        elif len(self.axes) == self.nd:
+            self._reduce_all()
+        elif self.nd - 1 in self.axes:
+            self._inner()
+        else:
+            self._outer()
+        return [r.buf for r in self.results]
+
+    def _allocate(self, k, kind, value):
+        ctx = self.ctx
+        dtype = value.type.dtype
+        if kind is None or not self.axes:
+            return _Result(k, None if not self.axes else kind, dtype, ctx.alloc(dtype, self.dims, name="fused"))
+        shape = [i64(1) if d in self.axes else self.dims[d]
+                 for d in range(self.nd) if self.keep or d not in self.axes]
+        return _Result(k, kind, dtype, ctx.alloc(dtype, shape, name=kind))
+
+    def _scalar(self):
+        """A 0-d iteration space: no loop."""
+        self._point(self.ctx, [buf.ptr for buf in self.bufs], [r.buf.ptr for r in self.elementwise])
+
+    def _contiguous(self):
+        """i1: every operand is C-contiguous over the iteration space (size-1
+        dims may have any stride) or statically a scalar."""
+        ctx, b = self.ctx, self.ctx.b
+        contig = ctx.contiguous_strides(self.dims)
+        ok = lir.Constant(I1, 1)
+        for strides in self.strides:
+            if all(is_zero(s) for s in strides):
+                continue
+            for d, s in enumerate(strides):
+                good = b.or_(b.icmp_signed("==", s, contig[d]), b.icmp_signed("==", self.dims[d], i64(1)))
+                ok = b.and_(ok, good)
+        return ok
+
+    def _elementwise(self):
+        ctx, b = self.ctx, self.ctx.b
+        total = ctx.product(self.dims)
+        if self.nd == 1:
+            self._run_parallel("nd", self.dims[0], total, self._emit_nd)
+            return
+        with b.if_else(self._contiguous(), likely=True) as (flat, strided):
+            with flat:
+                self._run_parallel("flat", total, total, self._emit_flat)
+            with strided:
+                self._run_parallel("nd", self.dims[0], total, self._emit_nd)
+
+    def _reduce_all(self):
+        """Every axis reduced: per-thread partials, combined here in order."""
+        ctx, b = self.ctx, self.ctx.b
+        total = ctx.product(self.dims)
+        with ctx.at_entry():
+            for r in self.reduced:
+                arr = lir.ArrayType(r.spec.acc_type, MAX_THREADS)
+                r.partials = (b.gep(b.alloca(arr, name="partial"), [i64(0), i64(0)]),
+                              b.gep(b.alloca(arr, name="partial.comp"), [i64(0), i64(0)]))
+        parts_slot = _slot(ctx, I64, "parts")
+        if self.nd == 1:
+            b.store(self._run_parallel("nd", self.dims[0], total, self._emit_inner), parts_slot)
+        else:
+            with b.if_else(self._contiguous(), likely=True) as (flat, strided):
+                with flat:
+                    b.store(self._run_parallel("flat", total, total, self._emit_flat), parts_slot)
+                with strided:
+                    b.store(self._run_parallel("nd", self.dims[self.axes[0]], total, self._emit_inner),
+                            parts_slot)
+        parts = b.load(parts_slot)
+        for r in self.reduced:
+            acc = _Accumulator(ctx, r.spec)
+            acc.reset()
+            with ctx.loop(parts, "part") as t:
+                value = b.load(b.gep(r.partials[0], [t]))
+                if r.kahan:
+                    acc.kahan_add(b.fsub(value, b.load(b.gep(r.partials[1], [t]))))
+                else:
+                    acc.combine(value)
+            b.store(acc.value(), r.buf.ptr)
+
+    def _inner(self):
+        ctx = self.ctx
+        kept = [d for d in range(self.nd) if d not in self.axes]
+        self._run_parallel("inner", self.dims[kept[0]], ctx.product(self.dims), self._emit_inner)
+
+    def _outer(self):
+        ctx, b = self.ctx, self.ctx.b
+        kept = [d for d in range(self.nd) if d not in self.axes]
+        kept_dims = [self.dims[d] for d in kept]
+        n_out = ctx.product(kept_dims)
+        for r in self.reduced:
+            r.acc = r.buf if r.spec.acc_dtype == r.spec.dtype else ctx.alloc(r.spec.acc_dtype, kept_dims, name="acc")
+            with ctx.loop(n_out, "init") as i:
+                b.store(r.spec.identity(), b.gep(r.acc.ptr, [i]))
+        if 0 in self.axes:          # threads would share accumulators: one thread
+            self.schedule = (0, 0)
+        self._run_parallel("outer", self.dims[0], ctx.product(self.dims), self._emit_nd)
+        for r in self.reduced:
+            if r.acc is not r.buf:
+                with ctx.loop(n_out, "fin") as i:
+                    v = b.load(b.gep(r.acc.ptr, [i]))
+                    b.store(r.spec.finish(ctx, v), b.gep(r.buf.ptr, [i]))
+
+    # --- workers ---------------------------------------------------------------------------
+    def _captured(self):
+        values = list(self.dims)
+        for buf, strides in zip(self.bufs, self.strides):
+            values += [buf.ptr] + list(strides)
+        for r in self.results:
+            values.append(r.buf.ptr)
+            if r.acc is not None:
+                values.append(r.acc.ptr)
+            if r.partials is not None:
+                values += list(r.partials)
+        return values
+
+    def _run_parallel(self, name, n, work, emit):
+        worker, data = outline(self.ctx, f"fused{self.ctx.op_index}.{name}", self._captured(),
+                               lambda w, lo, hi, part, inner: emit(_View(self, w, inner), lo, hi, part))
+        return parallel_for(self.ctx, worker, data, n, work, self.schedule)
+
+    def _emit_flat(self, v, lo, hi, part):
+        """One unit-stride loop over [lo, hi) of the flattened space."""
+        ins = [(ptr, i64(0) if all(is_zero(s) for s in strides) else i64(1))
+               for ptr, strides in zip(v.in_ptrs, v.in_strides)]
+        outs = [(ptr, i64(1)) for ptr in v.out_ptrs]
+        accs = v.accumulators()
+        v.run(lo, hi, ins, outs, accs, "flat")
+        v.store_partials(accs, part)
+
+    def _emit_nd(self, v, lo, hi, part):
+        """All dims in order, dim 0 over [lo, hi); elementwise results and
+        outer reductions (accumulators indexed by the kept dims)."""
+        nd = self.nd
+        out_strides = v.w.contiguous_strides(v.dims)
+        ptrsets = [(p, s) for p, s in zip(v.in_ptrs, v.in_strides)]
+        ptrsets += [(p, out_strides) for p in v.out_ptrs]
+        ptrsets += [(p, s) for p, s in zip(v.acc_ptrs, v.acc_strides())]
+        n_in, n_out = len(v.in_ptrs), len(v.out_ptrs)
+
+        def leaf(bases, _):
+            last = nd - 1
+            sets = [(p, s[last]) for p, (_, s) in zip(bases, ptrsets)]
+            start, stop = (lo, hi) if nd == 1 else (i64(0), v.dims[last])
+            v.run(start, stop, sets[:n_in], sets[n_in:n_in + n_out], [], "nd", acc_ptrs=sets[n_in + n_out:])
+
+        v.nest([(d, lo, hi) if d == 0 else (d, None, None) for d in range(nd - 1)], ptrsets, leaf)
+
+    def _emit_inner(self, v, lo, hi, part):
+        """Kept dims outside (the first over [lo, hi)), reduced dims inside;
+        with no kept dim, the first reduced dim is the split one."""
+        nd = self.nd
+        kept = [d for d in range(nd) if d not in self.axes]
+        red = [d for d in range(nd) if d in self.axes]
+        out_strides = v.w.contiguous_strides(v.dims)
+        ptrsets = [(p, s) for p, s in zip(v.in_ptrs, v.in_strides)]
+        ptrsets += [(p, out_strides) for p in v.out_ptrs]
+        n_in = len(v.in_ptrs)
+        kept_strides = v.w.contiguous_strides([v.dims[d] for d in kept])
+        split = kept[0] if kept else red[0]
+        b = v.w.b
+
+        def bounds(d):
+            return (d, lo, hi) if d == split else (d, None, None)
+
+        def kept_leaf(bases, kidx):
+            accs = v.accumulators()
+
+            def red_leaf(inner_bases, _):
+                last = nd - 1
+                sets = [(p, s[last]) for p, (_, s) in zip(inner_bases, ptrsets)]
+                start, stop = (lo, hi) if split == last else (i64(0), v.dims[last])
+                v.run(start, stop, sets[:n_in], sets[n_in:], accs, "red")
+
+            v.nest([bounds(d) for d in red[:-1]], ptrsets, red_leaf, bases)
+            if not kept:
+                v.store_partials(accs, part)
+                return
+            off = i64(0)
+            for i, s in zip(kidx, kept_strides):
+                off = b.add(off, b.mul(i, s))
+            for r, acc in zip(self.reduced, accs):
+                st = b.store(acc.value(), b.gep(v.inner(r.buf.ptr), [off]))
+                self.scopes.mark_store(st, len(self.elementwise) + self.reduced.index(r))
+
+        v.nest([bounds(d) for d in kept], ptrsets, kept_leaf)
+
+    # --- one point of the iteration space ----------------------------------------------------
+    def _point(self, w, in_ptrs, out_ptrs):
+        """Evaluate the region at one point: load operands, store elementwise
+        results; returns the yielded values."""
+        b = w.b
+        args = []
+        for p in in_ptrs:
+            ld = b.load(p)
+            self.scopes.mark_load(ld)
+            args.append(ld)
+        ys = evaluate_region(w, self.region, args)
+        for k, (r, p) in enumerate(zip(self.elementwise, out_ptrs)):
+            self.scopes.mark_store(b.store(ys[r.index], p), k)
+        return ys
+
+
+class _View:
+    """What a worker sees of a fused op: its copies of the captured values."""
+
+    def __init__(self, fused, w, inner):
+        self.f = fused
+        self.w = w
+        self.inner = inner
+        self.dims = [inner(d) for d in fused.dims]
+        self.in_ptrs = [inner(buf.ptr) for buf in fused.bufs]
+        self.in_strides = [[inner(s) for s in strides] for strides in fused.strides]
+        self.out_ptrs = [inner(r.buf.ptr) for r in fused.elementwise]
+        self.acc_ptrs = [inner(r.acc.ptr) for r in fused.reduced if r.acc is not None]
+
+    def acc_strides(self):
+        """Outer reductions: each accumulator's strides over the whole space."""
+        f = self.f
+        kept = [d for d in range(f.nd) if d not in f.axes]
+        ks = self.w.contiguous_strides([self.dims[d] for d in kept])
+        strides = [i64(0)] * f.nd
+        for d, s in zip(kept, ks):
+            strides[d] = s
+        return [strides for r in f.reduced if r.acc is not None]
+
+    def accumulators(self):
+        accs = [_Accumulator(self.w, r.spec) for r in self.f.reduced]
+        for acc in accs:
+            acc.reset()
+        return accs
+
+    def store_partials(self, accs, part):
+        b = self.w.b
+        for r, acc in zip(self.f.reduced, accs):
+            b.store(b.load(acc.acc), b.gep(self.inner(r.partials[0]), [part]))
+            comp = b.load(acc.comp) if acc.comp is not None else r.spec.identity()
+            b.store(comp, b.gep(self.inner(r.partials[1]), [part]))
+
+    def nest(self, levels, ptrsets, leaf, bases=None, idx=()):
+        """Loops over ``levels`` ((dim, lo, hi); lo None: the whole dim),
+        advancing each pointer set; ``leaf(bases, indices)`` innermost."""
+        b = self.w.b
+        bases = [p for p, _ in ptrsets] if bases is None else bases
+        if not levels:
+            leaf(bases, list(idx))
+            return
+        (d, lo, hi), rest = levels[0], levels[1:]
+        stop = self.dims[d] if hi is None else hi
+        with self.w.loop(stop, f"d{d}", start=lo) as i:
+            moved = [p if is_zero(s[d]) else b.gep(p, [b.mul(i, s[d])]) for p, (_, s) in zip(bases, ptrsets)]
+            self.nest(rest, ptrsets, leaf, moved, idx + (i,))
+
+    def run(self, lo, hi, ins, outs, accs, name, acc_ptrs=()):
+        """The innermost loop over [lo, hi): ``ins``/``outs``/``acc_ptrs`` are
+        (pointer, stride); ``accs`` the register accumulators of the
+        reduced results. A unit-stride copy runs when every stride is 1
+        (or a static 0)."""
+        b = self.w.b
+        strides = [s for _, s in list(ins) + list(outs) + list(acc_ptrs)]
+        dynamic = [s for s in strides if not is_zero(s) and not is_one(s)]
+        if not dynamic:
+            self._blocks(lo, hi, ins, outs, accs, acc_ptrs, f"{name}.vec", unit=True)
+            return
+        unit = lir.Constant(I1, 1)
+        for s in dynamic:
+            unit = b.and_(unit, b.icmp_signed("==", s, i64(1)))
+        with b.if_else(unit, likely=True) as (then, otherwise):
+            with then:
+                self._blocks(lo, hi, ins, outs, accs, acc_ptrs, f"{name}.vec", unit=True)
+            with otherwise:
+                self._blocks(lo, hi, ins, outs, accs, acc_ptrs, f"{name}.str", unit=False)
+
+    def _blocks(self, lo, hi, ins, outs, accs, acc_ptrs, name, unit):
+        """Float sums add ``BLOCK`` elements at a time into a partial that is
+        then Kahan-added; other accumulators take every element directly."""
+        w, b = self.w, self.w.b
+        if not any(acc.spec.kahan for acc in accs):
+            self._loop(lo, hi, ins, outs, accs, acc_ptrs, name, unit)
+            return
+        nblocks = b.sdiv(b.add(b.sub(hi, lo), i64(BLOCK - 1)), i64(BLOCK))
+        with w.loop(nblocks, f"{name}.blk") as k:
+            start = b.add(lo, b.mul(k, i64(BLOCK)))
+            stop = b.add(start, i64(BLOCK))
+            stop = b.select(b.icmp_signed("<", stop, hi), stop, hi)
+            for acc in accs:
+                acc.begin_block()
+            self._loop(start, stop, ins, outs, accs, acc_ptrs, name, unit)
+            for acc in accs:
+                acc.end_block()
+
+    def _loop(self, lo, hi, ins, outs, accs, acc_ptrs, name, unit):
+        w, b = self.w, self.w.b
+        f = self.f
+
+        def at(p, s, j):
+            if is_zero(s):
+                return p
+            return b.gep(p, [j if unit else b.mul(j, s)])
+
+        with w.loop(hi, name, start=lo) as j:
+            ys = f._point(w, [at(p, s, j) for p, s in ins], [at(p, s, j) for p, s in outs])
+            for r, acc in zip(f.reduced, accs):
+                acc.add(ys[r.index], reassoc=True)
+            first = len(f.elementwise)
+            outer = [r for r in f.reduced if r.acc is not None]
+            for k, (r, (p, s)) in enumerate(zip(outer, acc_ptrs)):
+                ptr = at(p, s, j)
+                ld = b.load(ptr)
+                f.scopes.mark(ld, first + f.reduced.index(r))
+                value = r.spec.combine(w, ld, _widen(w, r.spec, ys[r.index]))
+                f.scopes.mark_store(b.store(value, ptr), first + f.reduced.index(r))
+
+
+# --- accumulators, region evaluation, alias scopes ---------------------------------------------
+def _slot(ctx, ty, name):
+    with ctx.at_entry():
+        return ctx.b.alloca(ty, name=name)
+
+
+def _widen(ctx, spec, v):
+    if spec.acc_dtype != spec.dtype:
+        return ctx.b.fpext(v, spec.acc_type)
+    return v
+
+
+class _Accumulator:
+    """A reduced value held in registers (allocas SROA promotes): plain
+    combining, or for float sums blocks of reassociating adds whose sums
+    are Kahan-added."""
+
+    def __init__(self, ctx, spec):
+        self.ctx, self.spec = ctx, spec
+        ty = spec.acc_type
+        self.acc = _slot(ctx, ty, "acc")
+        self.part = _slot(ctx, ty, "part") if spec.kahan else None
+        self.comp = _slot(ctx, ty, "comp") if spec.kahan else None
+
+    def reset(self):
+        b = self.ctx.b
+        b.store(self.spec.identity(), self.acc)
+        if self.comp is not None:
+            b.store(lir.Constant(self.spec.acc_type, 0.0), self.comp)
+
+    def begin_block(self):
+        if self.part is not None:
+            self.ctx.b.store(self.spec.identity(), self.part)
+
+    def end_block(self):
+        if self.part is not None:
+            self.kahan_add(self.ctx.b.load(self.part))
+
+    def add(self, v, reassoc=False):
+        """Take one (unwidened) element."""
+        b = self.ctx.b
+        v = _widen(self.ctx, self.spec, v)
+        slot = self.part if self.part is not None else self.acc
+        b.store(self.spec.combine(self.ctx, b.load(slot), v, reassoc), slot)
+
+    def combine(self, v):
+        b = self.ctx.b
+        b.store(self.spec.combine(self.ctx, b.load(self.acc), v), self.acc)
+
+    def kahan_add(self, v):
+        b = self.ctx.b
+        s, c = b.load(self.acc), b.load(self.comp)
+        y = b.fsub(v, c)
+        t = b.fadd(s, y)
+        b.store(b.fsub(b.fsub(t, s), y), self.comp)
+        b.store(t, self.acc)
+
+    def value(self):
+        b = self.ctx.b
+        v = b.load(self.acc)
+        if self.comp is not None:
+            v = b.fsub(v, b.load(self.comp))
+        return self.spec.finish(self.ctx, v)
+
+
+def evaluate_region(ctx, block, args):
+    """LLVM values of a fused region's yielded values for one element
+    (``args``: one loaded value per block argument)."""
+    env = {id(a): v for a, v in zip(block.args, args)}
+    for inner in block.ops[:-1]:
+        r = inner.results[0]
+        if inner.name == "constant":
+            env[id(r)] = _constant(inner.attrs["value"], r.type.dtype)
+            continue
+        emit = SCALAR.get(inner.name)
+        if emit is None:
+            raise NotImplementedError(f"fused: no scalar emitter for {inner.name}")
+        sc = ScalarCtx(ctx, inner, operand_dtype(inner), r.type.dtype)
+        env[id(r)] = emit(sc, [env[id(v)] for v in inner.operands])
+    return [env[id(v)] for v in block.ops[-1].operands]
+
+
+def _constant(value, dtype):
+    ty = LLTYPE[dtype]
+    x = value[()]
+    if isinstance(ty, (lir.FloatType, lir.DoubleType)):
+        return lir.Constant(ty, float(x))
+    return lir.Constant(ty, int(x))
+
+
+class _AliasScopes:
+    """Scoped-noalias metadata: one scope per result buffer; operand loads
+    alias none of them, and results do not alias each other."""
+
+    def __init__(self, module, name, n):
+        self.module = module
+        self.n = n
+        if n == 0:
+            return
+        md = lir.MetaDataString
+        domain = module.add_metadata([md(module, f"{name}.domain")])
+        self.scopes = [module.add_metadata([md(module, f"{name}.out{k}"), domain]) for k in range(n)]
+        self.all = module.add_metadata(self.scopes)
+        self.own = [module.add_metadata([s]) for s in self.scopes]
+        self.others = [module.add_metadata([s for j, s in enumerate(self.scopes) if j != k])
+                       for k in range(n)]
+
+    def mark_load(self, instr):
+        if self.n:
+            instr.set_metadata("noalias", self.all)
+
+    def mark(self, instr, k):
+        instr.set_metadata("alias.scope", self.own[k])
+        if self.n > 1:
+            instr.set_metadata("noalias", self.others[k])
+
+    mark_store = mark
+
+
+LOWERINGS = {"fused": lower_fused, "yield": lower_yield}

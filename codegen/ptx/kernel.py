@@ -1,0 +1,168 @@
+"""Building one kernel: parameters, thread ids, grid-stride loops, indexing.
+
+A ``KernelBuilder`` is what the CPU backend's scalar emitters
+(``codegen/cpu/scalar.py``: ``SCALAR``, ``ScalarCtx``) expect of a lowering
+context -- ``.b`` (an llvmlite IRBuilder), ``.module`` and ``.declare`` --
+so GPU kernels compute every elementwise op with exactly the CPU's
+semantics, transcendental functions included (``codegen/cpu/vecmath.py``
+emits them as plain LLVM IR: no libdevice, no libm).
+
+Kernel parameters are typed pointers (device addresses) and i64 scalars;
+``KernelSpec.params`` lists them, and launchers pass values in that order.
+"""
+import contextlib
+
+import llvmlite.ir as lir
+
+from ..cpu.context import LLTYPE
+from .target import I64
+
+
+def i64(v):
+    return lir.Constant(I64, int(v))
+
+
+def ptr_type(dtype):
+    return LLTYPE[dtype].as_pointer()
+
+
+class KernelSpec:
+    """A kernel of a program: its name, its parameters ((name, kind) with
+    kind 'i64' or a dtype for a pointer to it), and how to emit it."""
+
+    def __init__(self, name, params, emit, doc=""):
+        self.name = name
+        self.params = tuple(params)
+        self.emit = emit            # emit(kb, schedule) fills the body
+        self.doc = doc
+
+    def param_types(self):
+        return [I64 if kind == "i64" else ptr_type(kind) for _, kind in self.params]
+
+    def build(self, module, target, schedule):
+        kb = KernelBuilder(module, target, self.name, self.params, self.param_types())
+        self.emit(kb, schedule)
+        kb.finish()
+        return kb.fn
+
+
+class KernelBuilder:
+    def __init__(self, module, target, name, params, param_types):
+        self.module = module
+        self.target = target
+        self.fn = target.declare_kernel(module, name, param_types)
+        # "entry" holds the prologue (ids, stack slots) and ends with a branch
+        # to "start", added by finish(); the body is built from "start" on
+        self.entry = self.fn.append_basic_block("entry")
+        self.b = lir.IRBuilder(self.entry)
+        self.p = {}
+        for (pname, _), arg in zip(params, self.fn.args):
+            arg.name = pname
+            self.p[pname] = arg
+        target.enter_kernel(self)
+        self._sregs = {}
+        self.start = self.fn.append_basic_block("start")
+        self.b.position_at_end(self.start)
+
+    # --- what ScalarCtx and ReduceSpec use ---------------------------------------
+    def declare(self, name, ret, args, var_arg=False):
+        if name in self.module.globals:
+            return self.module.globals[name]
+        return lir.Function(self.module, lir.FunctionType(ret, args, var_arg=var_arg), name=name)
+
+    # --- ids, barriers, shared memory ----------------------------------------------
+    def sreg(self, reg, axis="x"):
+        """Special register ``reg`` of ``axis`` as i64 (read once per kernel)."""
+        key = (reg, axis)
+        if key not in self._sregs:
+            with self.at_entry():
+                self._sregs[key] = self.b.zext(self.target.sreg(self, reg, axis), I64, name=f"{reg}.{axis}")
+        return self._sregs[key]
+
+    def barrier(self):
+        self.target.barrier(self)
+
+    def shared(self, dtype_or_type, count, name="smem"):
+        """Pointer to element 0 of a new block-shared array."""
+        ty = LLTYPE[dtype_or_type] if isinstance(dtype_or_type, str) else dtype_or_type
+        gv = self.target.shared_array(self.module, ty, count, f"{self.fn.name}.{name}")
+        return self.b.gep(gv, [i64(0), i64(0)], name=name)
+
+    @contextlib.contextmanager
+    def at_entry(self):
+        saved = self.b.block
+        self.b.position_at_end(self.entry)
+        yield
+        self.b.position_at_end(saved)
+
+    def slot(self, ty, name):
+        """A stack slot (alloca in the entry block; promoted to a register)."""
+        with self.at_entry():
+            return self.b.alloca(ty, name=name)
+
+    # --- loops --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def loop(self, start, stop, step, name="i"):
+        """``for (i = start; i < stop; i += step)`` (signed i64); yields i."""
+        b = self.b
+        pre = b.block
+        head = self.fn.append_basic_block(f"{name}.head")
+        body = self.fn.append_basic_block(f"{name}.body")
+        done = self.fn.append_basic_block(f"{name}.end")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64, name=name)
+        i.add_incoming(start, pre)
+        b.cbranch(b.icmp_signed("<", i, stop), body, done)
+        b.position_at_end(body)
+        yield i
+        i.add_incoming(b.add(i, step, name=f"{name}.next"), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+
+    def grid_stride(self, n, name="i", axis="x"):
+        """Every index below ``n`` once over the whole grid along ``axis``."""
+        b = self.b
+        first = b.add(b.mul(self.sreg("ctaid", axis), self.sreg("ntid", axis)), self.sreg("tid", axis))
+        step = b.mul(self.sreg("ntid", axis), self.sreg("nctaid", axis))
+        return self.loop(first, n, step, name)
+
+    def block_stride(self, n, name="blk", axis="x"):
+        """Block indices below ``n`` (uniform within a block: barriers allowed)."""
+        return self.loop(self.sreg("ctaid", axis), n, self.sreg("nctaid", axis), name)
+
+    @contextlib.contextmanager
+    def if_(self, cond):
+        with self.b.if_then(cond):
+            yield
+
+    # --- indexing --------------------------------------------------------------------------
+    def decompose(self, flat, dims):
+        """The multi-index of the C-order position ``flat`` in ``dims``
+        (i64 values, all >= 0); dim 0 needs no division."""
+        b = self.b
+        idx = [None] * len(dims)
+        rem = flat
+        for d in range(len(dims) - 1, 0, -1):
+            q = b.udiv(rem, dims[d])
+            idx[d] = b.sub(rem, b.mul(q, dims[d]))
+            rem = q
+        if dims:
+            idx[0] = rem
+        return idx
+
+    def offset(self, idx, strides):
+        """sum(idx[d] * strides[d]) in elements."""
+        b = self.b
+        off = i64(0)
+        for i, s in zip(idx, strides):
+            off = b.add(off, b.mul(i, s))
+        return off
+
+    def min(self, a, c):
+        return self.b.select(self.b.icmp_signed("<", a, c), a, c)
+
+    def finish(self):
+        self.b.ret_void()
+        self.b.position_at_end(self.entry)
+        self.b.branch(self.start)

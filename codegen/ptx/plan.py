@@ -1,0 +1,203 @@
+"""The launch plan of an IR Function on the GPU, top to bottom:
+
+    host values   which small values the host needs as sizes or indices
+                  (dynamic operands of reshape/alloc/subtensor/...), and
+                  which of those it can compute itself from input values,
+                  shapes and constants (shape arithmetic; the rest is read
+                  back from the device when needed)
+    fusion        elementwise ops whose result is used only by other
+                  elementwise ops of one group join that group: one kernel
+                  per group, intermediates never stored
+    steps         one step per remaining op, in IR order (``LOWERINGS``:
+                  op name -> step class); each lists its kernels
+
+``Plan.kernels`` is every kernel the steps launch (names unique per
+function), ``Plan.describe()`` the launch description of ``aot-compile
+--target cuda``. Running a plan is ``run_plan`` on a RunState.
+"""
+from ...ir.dialect import OPS
+from ...ir.printer import _Namer
+from ..cpu.scalar import SCALAR
+from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, HostStep, MapStep, MatmulStep,
+                    ReduceStep, SetSubtensorStep, ViewStep)
+
+HOST_MAX_ELEMENTS = 64          # host-evaluated values have at most this many elements
+MAX_GROUP_OPS = 48              # elementwise ops per fused kernel at most
+
+# first dynamic size/index operand of ops that take them (the host needs their values)
+DYN_FIRST = {"reshape": 1, "alloc": 1, "sum_to": 1, "subtensor": 1, "set_subtensor": 2,
+             "inc_subtensor": 2, "arange": 0}
+
+LOWERINGS = {name: MapStep for name, opdef in OPS.items() if opdef.elementwise and name in SCALAR}
+LOWERINGS.update({
+    "dimshuffle": ViewStep, "reshape": ViewStep, "subtensor": ViewStep, "stop_gradient": ViewStep,
+    "shape": HostStep, "constant": ConstantStep, "alloc": AllocStep,
+    "set_subtensor": SetSubtensorStep, "inc_subtensor": SetSubtensorStep,
+    "concatenate": ConcatenateStep, "arange": ArangeStep,
+    "sum": ReduceStep, "prod": ReduceStep, "max": ReduceStep, "min": ReduceStep,
+    "argmax": ReduceStep, "argmin": ReduceStep, "sum_to": ReduceStep,
+    "matmul": MatmulStep,
+})
+
+
+# --- host values ---------------------------------------------------------------------------------
+def host_needed(func):
+    """Values whose value (not only shape) the host needs."""
+    needed = []
+    for op in func.body.ops:
+        first = DYN_FIRST.get(op.name)
+        if first is not None:
+            needed.extend(v for v in op.operands[first:] if v not in needed)
+    return needed
+
+
+def _small(v):
+    shape = v.type.shape
+    if None in shape:
+        return False
+    n = 1
+    for d in shape:
+        n *= d
+    return n <= HOST_MAX_ELEMENTS
+
+
+def host_evaluated(func):
+    """Ops the host evaluates itself: those computing a needed value from
+    input values, shapes and constants through small values only."""
+    shared = {a for a, attrs in zip(func.args, func.arg_attrs) if "shared" in attrs}
+    memo = {}
+
+    def computable(v):
+        if v in memo:
+            return memo[v]
+        op = v.owner
+        if op is None:
+            ok = v not in shared
+        elif op.name in ("shape", "constant"):
+            ok = True
+        else:
+            ok = op.name != "return" and not op.regions and all(_small(r) for r in op.results) and \
+                all(computable(o) for o in op.operands)
+        memo[v] = ok
+        return ok
+
+    ops = set()
+
+    def mark(v):
+        op = v.owner
+        if op is None or op in ops:
+            return
+        ops.add(op)
+        if op.name not in ("shape", "constant"):
+            for o in op.operands:
+                mark(o)
+
+    for v in host_needed(func):
+        if computable(v):
+            mark(v)
+    return ops
+
+
+# --- fusion -------------------------------------------------------------------------------------------
+def group_elementwise(ops, excluded):
+    """{root op: [ops of its group, in order]}: an elementwise op joins the
+    group of its users when all of them are in one group."""
+    group_of, size = {}, {}
+    for op in reversed(ops):
+        if op in excluded or LOWERINGS.get(op.name) is not MapStep:
+            continue
+        users = {u for r in op.results for u, _ in r.uses}
+        roots = {group_of.get(u) for u in users}
+        if len(roots) == 1 and None not in roots and size[next(iter(roots))] < MAX_GROUP_OPS:
+            root = roots.pop()
+        else:
+            root = op
+        group_of[op] = root
+        size[root] = size.get(root, 0) + 1
+    groups = {}
+    for op in ops:
+        root = group_of.get(op)
+        if root is not None:
+            groups.setdefault(root, []).append(op)
+    return groups, group_of
+
+
+# --- the plan ------------------------------------------------------------------------------------------
+class Plan:
+    def __init__(self, func):
+        self.func = func
+        body = func.body.ops
+        if not body or body[-1].name != "return":
+            raise ValueError(f"GPU plan: function @{func.name} has no return")
+        ops = body[:-1]
+        index = {op: k for k, op in enumerate(body)}
+        self.host_ops = host_evaluated(func)
+        groups, group_of = group_elementwise(ops, self.host_ops)
+        self.steps = []
+        for op in ops:
+            k = index[op]
+            prefix = f"theon_{func.name}_{k}"
+            if op in self.host_ops:
+                self.steps.append(HostStep(k, op, prefix))
+            elif op in group_of:
+                if group_of[op] is op:
+                    step = MapStep(k, groups[op], prefix)
+                    step.op_indices = {o: index[o] for o in groups[op]}
+                    self.steps.append(step)
+            else:
+                cls = LOWERINGS.get(op.name)
+                if cls is None:
+                    raise NotImplementedError(f"PTX codegen: no lowering for op {op.name!r} "
+                                              f"(op #{k} of @{func.name})")
+                self.steps.append(cls(k, op, prefix))
+        self.kernels = {}
+        for step in self.steps:
+            for spec in step.kernels():
+                self.kernels.setdefault(spec.name, spec)
+
+    def describe(self, schedule, sm=None, ptx_file=None):
+        """The launch description: JSON-ready (see docs in ``aot.py``)."""
+        func = self.func
+        names = _Namer(func)
+        shared = [attrs.get("shared") for attrs in func.arg_attrs]
+        ret = func.return_op
+        n_out = func.num_outputs
+        return {
+            "format": "theon-launch/1",
+            "function": func.name,
+            "sm": sm,
+            "ptx": ptx_file,
+            "schedule": {k: getattr(schedule, k) for k in schedule.__dataclass_fields__},
+            "notes": [
+                "Every kernel parameter is 64 bits: a device address or an int64, in the listed order.",
+                "Strides are in elements. Shapes, strides and checks are computed on the host before "
+                "each launch, following the step's op (NumPy semantics).",
+                "Every kernel loops with grid strides: any grid size >= 1 computes the whole result; "
+                "the block size must be the one given.",
+                "Device buffers are never written after their step, so views may share them.",
+            ],
+            "arguments": [{"name": names[a], "type": str(a.type), "shared": s}
+                          for a, s in zip(func.args, shared)],
+            "results": [{"value": names[v], "type": str(v.type),
+                         "role": "output" if j < n_out else f"update of {shared[ret.attrs['updates'][j - n_out]]}"}
+                        for j, v in enumerate(ret.operands)],
+            "kernels": {name: {"params": [[p, "ptr " + kind if kind != "i64" else "i64"] for p, kind in spec.params],
+                               "what": spec.doc}
+                        for name, spec in self.kernels.items()},
+            "steps": [step.describe(names) for step in self.steps],
+        }
+
+
+def run_plan(plan, state, on_step=None):
+    """Run every step of ``plan`` on ``state``; a PlanError gets the index
+    of its op. ``on_step(step)`` is called after each step (profiling)."""
+    from .shapes import PlanError
+    for step in plan.steps:
+        try:
+            step.run(state)
+        except PlanError as e:
+            if e.op_index is None:
+                e.op_index = step.index
+            raise
+        if on_step is not None:
+            on_step(step)

@@ -1,0 +1,242 @@
+"""Reduction kernels: sum/prod/max/min, argmax/argmin, sum_to.
+
+The host sees a reduction as M outputs of R terms each: the input's dims
+split into *kept* dims (C order of the output) and *reduced* dims (C order
+of the input), each with its sizes and strides (collapsed where possible,
+padded with size-1 dims to the kernel's ndim). Which axes are reduced is a
+run-time decision, so ``sum_to`` (whose axes depend on run-time sizes) uses
+the same kernels. Term r of output m is at
+``offset(decompose(m, kd), ks) + offset(decompose(r, rd), rs)``; for
+argmax/argmin r is also the term's index (the flat index over the reduced
+axes, NumPy's).
+
+Kernels of one reduction op (ndim = the input's):
+
+    NAME_t   a thread per output, its terms in order (many small outputs)
+    NAME_bf  a block per (output, chunk of terms): threads stride over the
+             chunk, then a tree reduction in shared memory; final values
+    NAME_bp  the same, writing the partial of each of S chunks (M x S)
+    NAME_b2  a block per output reducing its S partials (ndim 1); final
+
+All have the parameters (src, [src_i], dst, [dst_i], M, R, S, chunk,
+kd0.., ks0.., rd0.., rs0..). Partials are in the accumulator dtype (float64
+for float32 sums, as on the CPU); argmax/argmin partials are (value, index)
+pairs and ties go to the smaller index, NaN counting as the extreme.
+"""
+import llvmlite.ir as lir
+
+from ...ir.types import is_float
+from ..cpu.context import LLTYPE
+from ..cpu.reduction import ReduceSpec
+from .kernel import KernelSpec, i64
+from .target import I64
+
+INDEX_NONE = (1 << 63) - 1      # index of the identity term of argmax/argmin
+
+
+class ArgSpec:
+    """How argmax/argmin compare (value, index) pairs."""
+
+    def __init__(self, name, dtype):
+        self.name = name
+        self.dtype = dtype
+        self.acc_dtype = dtype
+        self.pred = ">" if name == "argmax" else "<"
+
+    @property
+    def acc_type(self):
+        return LLTYPE[self.dtype]
+
+    def identity(self):
+        ty, dtype, top = self.acc_type, self.dtype, self.name == "argmin"
+        if is_float(dtype):
+            return lir.Constant(ty, float("inf") if top else float("-inf"))
+        if dtype in ("bool", "uint8"):
+            return lir.Constant(ty, (1 if dtype == "bool" else 255) if top else 0)
+        bits = ty.width
+        return lir.Constant(ty, (1 << (bits - 1)) - 1 if top else -(1 << (bits - 1)))
+
+    def better(self, kb, v, vi, best, best_i):
+        """i1: (v, vi) replaces (best, best_i)."""
+        b = kb.b
+        earlier = b.icmp_signed("<", vi, best_i)
+        if is_float(self.dtype):
+            v_nan = b.fcmp_unordered("uno", v, v)
+            best_nan = b.fcmp_unordered("uno", best, best)
+            wins = b.or_(b.fcmp_ordered(self.pred, v, best),
+                         b.and_(b.fcmp_ordered("==", v, best), earlier))
+            neither = b.and_(b.not_(v_nan), b.not_(best_nan))
+            return b.or_(b.and_(neither, wins), b.and_(v_nan, b.or_(b.not_(best_nan), earlier)))
+        cmp = b.icmp_unsigned if self.dtype in ("bool", "uint8") else b.icmp_signed
+        return b.or_(cmp(self.pred, v, best), b.and_(b.icmp_signed("==", v, best), earlier))
+
+
+def reduce_spec(opname, dtype):
+    if opname in ("argmax", "argmin"):
+        return ArgSpec(opname, dtype)
+    return ReduceSpec("sum" if opname == "sum_to" else opname, dtype)
+
+
+def is_arg(spec):
+    return isinstance(spec, ArgSpec)
+
+
+def final_dtype(spec):
+    return "int64" if is_arg(spec) else spec.dtype
+
+
+def reduce_params(spec, nd, src_partial, dst_partial):
+    params = [("src", spec.acc_dtype if src_partial else spec.dtype)]
+    if is_arg(spec) and src_partial:
+        params.append(("src_i", "int64"))
+    if dst_partial:
+        params.append(("dst", spec.acc_dtype))
+        if is_arg(spec):
+            params.append(("dst_i", "int64"))
+    else:
+        params.append(("dst", final_dtype(spec)))
+    params += [("M", "i64"), ("R", "i64"), ("S", "i64"), ("chunk", "i64")]
+    for group in ("kd", "ks", "rd", "rs"):
+        params += [(f"{group}{d}", "i64") for d in range(nd)]
+    return params
+
+
+class _Acc:
+    """The running value (and index) of one thread, in stack slots."""
+
+    def __init__(self, kb, spec, name):
+        self.kb, self.spec = kb, spec
+        self.v = kb.slot(spec.acc_type, f"{name}.v")
+        self.i = kb.slot(I64, f"{name}.i") if is_arg(spec) else None
+
+    def reset(self):
+        self.kb.b.store(self.spec.identity(), self.v)
+        if self.i is not None:
+            self.kb.b.store(i64(INDEX_NONE), self.i)
+
+    def add(self, v, vi=None):
+        kb, b = self.kb, self.kb.b
+        cur = b.load(self.v)
+        if self.i is None:
+            b.store(self.spec.combine(kb, cur, v), self.v)
+            return
+        cur_i = b.load(self.i)
+        take = self.spec.better(kb, v, vi, cur, cur_i)
+        b.store(b.select(take, v, cur), self.v)
+        b.store(b.select(take, vi, cur_i), self.i)
+
+    def load(self):
+        b = self.kb.b
+        return b.load(self.v), (b.load(self.i) if self.i is not None else None)
+
+
+class _Terms:
+    """Reads term r of output m from the kernel's source."""
+
+    def __init__(self, kb, spec, nd, src_partial):
+        self.kb, self.spec, self.nd, self.partial = kb, spec, nd, src_partial
+        p = kb.p
+        self.kd = [p[f"kd{d}"] for d in range(nd)]
+        self.ks = [p[f"ks{d}"] for d in range(nd)]
+        self.rd = [p[f"rd{d}"] for d in range(nd)]
+        self.rs = [p[f"rs{d}"] for d in range(nd)]
+
+    def base(self, m):
+        return self.kb.offset(self.kb.decompose(m, self.kd), self.ks)
+
+    def read(self, base, r):
+        """(value in the accumulator type, index or None)."""
+        kb, b, spec = self.kb, self.kb.b, self.spec
+        off = b.add(base, kb.offset(kb.decompose(r, self.rd), self.rs))
+        v = b.load(b.gep(kb.p["src"], [off]), name="term")
+        if not self.partial and spec.acc_dtype != spec.dtype:
+            v = b.fpext(v, spec.acc_type)
+        if not is_arg(spec):
+            return v, None
+        vi = b.load(b.gep(kb.p["src_i"], [off])) if self.partial else r
+        return v, vi
+
+
+def _store_result(kb, spec, at, v, vi, dst_partial):
+    b, p = kb.b, kb.p
+    if dst_partial:
+        b.store(v, b.gep(p["dst"], [at]))
+        if vi is not None:
+            b.store(vi, b.gep(p["dst_i"], [at]))
+    elif is_arg(spec):
+        b.store(vi, b.gep(p["dst"], [at]))
+    else:
+        b.store(spec.finish(kb, v), b.gep(p["dst"], [at]))
+
+
+def _emit_thread(spec, nd, src_partial):
+    def emit(kb, schedule):
+        p = kb.p
+        terms = _Terms(kb, spec, nd, src_partial)
+        acc = _Acc(kb, spec, "acc")
+        with kb.grid_stride(p["M"], "m") as m:
+            base = terms.base(m)
+            acc.reset()
+            with kb.loop(i64(0), p["R"], i64(1), "r") as r:
+                acc.add(*terms.read(base, r))
+            _store_result(kb, spec, m, *acc.load(), dst_partial=False)
+    return emit
+
+
+def _emit_block(spec, nd, src_partial, dst_partial):
+    def emit(kb, schedule):
+        b, p = kb.b, kb.p
+        width = schedule.block
+        tid = kb.sreg("tid")
+        terms = _Terms(kb, spec, nd, src_partial)
+        acc = _Acc(kb, spec, "acc")
+        sv = kb.shared(spec.acc_type, width, "sv")
+        si = kb.shared(I64, width, "si") if is_arg(spec) else None
+        with kb.block_stride(p["M"], "m", "x") as m:
+            base = terms.base(m)
+            with kb.block_stride(p["S"], "s", "y") as s:
+                lo = b.mul(s, p["chunk"])
+                hi = kb.min(p["R"], b.add(lo, p["chunk"]))
+                acc.reset()
+                with kb.loop(b.add(lo, tid), hi, kb.sreg("ntid"), "r") as r:
+                    acc.add(*terms.read(base, r))
+                v, vi = acc.load()
+                b.store(v, b.gep(sv, [tid]))
+                if si is not None:
+                    b.store(vi, b.gep(si, [tid]))
+                kb.barrier()
+                half = width // 2
+                while half >= 1:
+                    with kb.if_(b.icmp_unsigned("<", tid, i64(half))):
+                        mine, theirs = b.gep(sv, [tid]), b.gep(sv, [b.add(tid, i64(half))])
+                        b.store(b.load(mine), acc.v)
+                        if si is not None:
+                            b.store(b.load(b.gep(si, [tid])), acc.i)
+                            acc.add(b.load(theirs), b.load(b.gep(si, [b.add(tid, i64(half))])))
+                        else:
+                            acc.add(b.load(theirs))
+                        v, vi = acc.load()
+                        b.store(v, mine)
+                        if si is not None:
+                            b.store(vi, b.gep(si, [tid]))
+                    kb.barrier()
+                    half //= 2
+                with kb.if_(b.icmp_unsigned("==", tid, i64(0))):
+                    v = b.load(sv)
+                    vi = b.load(si) if si is not None else None
+                    _store_result(kb, spec, b.add(b.mul(m, p["S"]), s), v, vi, dst_partial)
+                kb.barrier()        # sv is reused by the next (m, s)
+    return emit
+
+
+def reduce_kernels(name, opname, dtype, nd):
+    """The four kernel specs of a reduction of a ``dtype`` input of ``nd`` dims."""
+    spec = reduce_spec(opname, dtype)
+    doc = f"{opname} {dtype}"
+    return [
+        KernelSpec(f"{name}_t", reduce_params(spec, nd, False, False), _emit_thread(spec, nd, False), doc),
+        KernelSpec(f"{name}_bf", reduce_params(spec, nd, False, False),
+                   _emit_block(spec, nd, False, False), doc),
+        KernelSpec(f"{name}_bp", reduce_params(spec, nd, False, True), _emit_block(spec, nd, False, True), doc),
+        KernelSpec(f"{name}_b2", reduce_params(spec, 1, True, False), _emit_block(spec, 1, True, False), doc),
+    ]

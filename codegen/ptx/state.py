@@ -1,0 +1,167 @@
+"""The host side of one GPU call: device tensors and the run state.
+
+A ``DeviceTensor`` is a device address plus dtype, shape and strides (in
+elements, maybe 0 or negative) and the device buffer it lives in (kept
+alive by the tensor). Views share their buffer. Device buffers are never
+written after the step that fills them, so views, shared variables and
+results may share memory freely.
+
+A ``RunState`` holds, while a plan runs, the device tensor and/or the host
+value (a small NumPy array: inputs, shapes, host-evaluated sizes) of every
+IR value, and launches kernels on a *device* object. A device (CUDA:
+``runtime/cuda.py``; CPU emulation: ``emulator.py``) provides:
+
+    schedule                        the Schedule its kernels were built with
+    alloc(nbytes) -> buffer         buffer.ptr is its device address
+    upload(c_contiguous_array) -> buffer
+    download(ptr, out_array)        fill a C-contiguous host array
+    launch(handle, grid, block, args)   args: one 64-bit int per kernel parameter
+"""
+import numpy as np
+
+from ..cpu.context import ITEMSIZE
+from .maps import copy_kernel_name
+from .shapes import c_strides, is_c_contiguous, numel
+
+Z_GRID_MAX = 65535
+
+
+class DeviceTensor:
+    __slots__ = ("buffer", "ptr", "dtype", "shape", "strides")
+
+    def __init__(self, buffer, ptr, dtype, shape, strides):
+        self.buffer = buffer
+        self.ptr = ptr
+        self.dtype = dtype
+        self.shape = tuple(shape)
+        self.strides = tuple(strides)
+
+    @property
+    def itemsize(self):
+        return ITEMSIZE[self.dtype]
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def numel(self):
+        return numel(self.shape)
+
+    @property
+    def c_contiguous(self):
+        return is_c_contiguous(self.shape, self.strides)
+
+    def view(self, offset=0, shape=None, strides=None):
+        """A view ``offset`` elements in, with new dims and strides."""
+        return DeviceTensor(self.buffer, self.ptr + offset * self.itemsize, self.dtype,
+                            self.shape if shape is None else shape,
+                            self.strides if strides is None else strides)
+
+    def __repr__(self):
+        return f"<DeviceTensor {self.dtype}{list(self.shape)} strides={list(self.strides)} at {self.ptr:#x}>"
+
+
+def flat_stride(strides, shape):
+    """1 if ``strides`` walk ``shape`` in C order, 0 if all 0, else None."""
+    if all(s == 0 for s in strides):
+        return 0
+    if is_c_contiguous(shape, strides) and 0 not in shape:
+        return 1
+    return None
+
+
+class RunState:
+    def __init__(self, loaded, device):
+        self.loaded = loaded        # the program loaded on ``device``
+        self.device = device
+        self.schedule = device.schedule
+        self.env = {}               # Value -> DeviceTensor
+        self.host = {}              # Value -> np.ndarray
+
+    # --- values ---------------------------------------------------------------------
+    def tensor(self, v):
+        """The device tensor of ``v`` (uploading its host value once)."""
+        t = self.env.get(v)
+        if t is None:
+            if v not in self.host:
+                raise RuntimeError(f"GPU plan: value {v} has neither a device tensor nor a host value")
+            t = self.upload(self.host[v])
+            self.env[v] = t
+        return t
+
+    def shape(self, v):
+        t = self.env.get(v)
+        return t.shape if t is not None else tuple(self.host[v].shape)
+
+    def host_value(self, v):
+        """The host value of ``v`` (read back from the device once if needed)."""
+        a = self.host.get(v)
+        if a is None:
+            a = self.download(self.env[v])
+            self.host[v] = a
+        return a
+
+    def dyn_ints(self, values):
+        return [int(self.host_value(v)) for v in values]
+
+    # --- memory ---------------------------------------------------------------------
+    def alloc(self, dtype, shape):
+        shape = tuple(int(d) for d in shape)
+        nbytes = numel(shape) * ITEMSIZE[dtype]
+        buf = self.device.alloc(nbytes)
+        return DeviceTensor(buf, buf.ptr, dtype, shape, c_strides(shape))
+
+    def upload(self, array):
+        array = np.ascontiguousarray(array)
+        buf = self.device.upload(array)
+        return DeviceTensor(buf, buf.ptr, array.dtype.name, array.shape, c_strides(array.shape))
+
+    def download(self, t):
+        """A fresh C-contiguous host array with the values of ``t``."""
+        src = t if t.c_contiguous else self.contiguous(t)
+        out = np.empty(t.shape, dtype=np.dtype(t.dtype))
+        if out.size:
+            self.device.download(src.ptr, out)
+        return out
+
+    def contiguous(self, t):
+        """``t`` if C-contiguous, else a contiguous copy."""
+        if t.c_contiguous:
+            return t
+        out = self.alloc(t.dtype, t.shape)
+        self.copy(t, out)
+        return out
+
+    def copy(self, src, dst, src_strides=None):
+        """dst[...] = src[...] (src_strides: src's strides broadcast to dst)."""
+        name = copy_kernel_name(dst.dtype, dst.ndim)
+        self.launch_map(name, dst, [(src, src.strides if src_strides is None else src_strides)])
+
+    # --- launches --------------------------------------------------------------------
+    def launch(self, name, grid, block, args):
+        cap = self.schedule.max_grid
+        grid = (max(1, min(grid[0], cap)), max(1, min(grid[1], cap)), max(1, min(grid[2], cap, Z_GRID_MAX)))
+        self.device.launch(self.loaded.kernel(name), grid, block, [int(a) for a in args])
+
+    def grid_1d(self, n, block):
+        return (-(-n // block), 1, 1)
+
+    def launch_map(self, name, out, inputs):
+        """Launch map kernel ``name`` (``_c`` or ``_s``) writing ``out`` from
+        ``inputs``: (tensor, strides broadcast to out's shape) pairs."""
+        n = out.numel
+        if n == 0:
+            return
+        block = self.schedule.block
+        flats = [flat_stride(s, out.shape) for _, s in inputs]
+        if out.ndim == 0 or (out.c_contiguous and None not in flats):
+            args = [n, out.ptr]
+            for (t, _), f in zip(inputs, flats):
+                args += [t.ptr, f if f is not None else 0]
+            self.launch(name + "_c", self.grid_1d(n, block), (block, 1, 1), args)
+            return
+        args = [n, *out.shape, out.ptr, *out.strides]
+        for t, s in inputs:
+            args += [t.ptr, *s]
+        self.launch(name + "_s", self.grid_1d(n, block), (block, 1, 1), args)

@@ -1,0 +1,444 @@
+"""The steps of a launch plan: what the host does for each op.
+
+A step knows its kernels (``kernels()``: KernelSpecs), runs on a RunState
+(``run``: shapes and checks on the host, allocation, launches) and
+describes itself for the launch description (``describe``). One class per
+kind of op; ``plan.py`` maps op names to them (``LOWERINGS``).
+"""
+import numpy as np
+
+from . import shapes as sh
+from .maps import MapProgram, arange_kernel, copy_kernel_name, copy_kernels, map_kernels
+from .matmul import matmul_kernel
+from .reduce import final_dtype, is_arg, reduce_kernels, reduce_spec
+
+THREAD_REDUCE_MAX_TERMS = 16       # reductions this short: a thread per output
+THREAD_REDUCE_MIN_OUTPUTS = 2048   # ... and with this many outputs, up to BLOCK_REDUCE_MIN_TERMS terms
+BLOCK_REDUCE_MIN_TERMS = 512
+TARGET_BLOCKS = 256                # blocks a split reduction aims for
+MAX_SPLITS = 1024
+
+
+def operand_dtype(op):
+    """The dtype an elementwise op computes in (where: its branches')."""
+    return op.operands[-1].type.dtype if op.name == "where" else op.operands[0].type.dtype
+
+
+class Step:
+    kind = "step"
+
+    def __init__(self, index, op, prefix):
+        self.index = index          # of the op in func.body.ops (errors, profiles)
+        self.op = op
+        self.prefix = prefix        # kernel name prefix of this step
+
+    @property
+    def results(self):
+        return self.op.results
+
+    def kernels(self):
+        return []
+
+    def run(self, state):
+        raise NotImplementedError
+
+    def describe(self, names):
+        return {"op": self.index, "name": self.op.name, "kind": self.kind,
+                "operands": [names[v] for v in self.op.operands],
+                "results": [names[v] for v in self.op.results]}
+
+
+def _map_launch(kernel, what):
+    return {"kernel": kernel + "_c | " + kernel + "_s", "block": "[block, 1, 1]",
+            "grid": "[min(ceil(numel(out) / block), max_grid), 1, 1]",
+            "variant": "_c when out is C-contiguous and every input is C-contiguous with out's shape "
+                       "or one broadcast element (s_k = 1 or 0); else _s with out's dims and each "
+                       "operand's strides (0 along broadcast dims)",
+            "what": what}
+
+
+# --- host-only steps ----------------------------------------------------------------------------
+class HostStep(Step):
+    """A small value needed on the host as a size or index (shape
+    arithmetic): shapes come from the host's records, constants from the
+    IR, anything else from the op's NumPy reference on host values."""
+    kind = "host"
+
+    def run(self, state):
+        op, r = self.op, self.op.results[0]
+        if op.name == "shape":
+            state.host[r] = np.array(state.shape(op.operands[0]), dtype=np.int64)
+        elif op.name == "constant":
+            state.host[r] = op.attrs["value"]
+        else:
+            outs = op.opdef.reference(op, *[state.host_value(v) for v in op.operands])
+            for res, a in zip(op.results, outs):
+                state.host[res] = np.asarray(a, dtype=res.type.np_dtype)
+
+
+class ConstantStep(Step):
+    """Uploaded once per loaded program, then shared by every call."""
+    kind = "constant"
+
+    def run(self, state):
+        r = self.op.results[0]
+        state.host[r] = self.op.attrs["value"]
+        state.env[r] = state.loaded.constant(self.op, lambda: state.upload(self.op.attrs["value"]))
+
+
+class ViewStep(Step):
+    """dimshuffle, subtensor, stop_gradient, and reshape of a C-contiguous
+    tensor: a new shape/strides over the same memory, no kernel."""
+    kind = "view"
+
+    def kernels(self):
+        if self.op.name == "reshape":
+            x = self.op.operands[0]
+            return copy_kernels(x.type.dtype, x.type.ndim)
+        return []
+
+    def run(self, state):
+        op = self.op
+        x = state.tensor(op.operands[0])
+        if op.name == "dimshuffle":
+            shape, strides = sh.dimshuffle(x.shape, x.strides, op.attrs["pattern"])
+            out = x.view(0, shape, strides)
+        elif op.name == "subtensor":
+            off, shape, strides = sh.index_view(x.shape, x.strides, op.attrs["idx"],
+                                                state.dyn_ints(op.operands[1:]))
+            out = x.view(off, shape, strides)
+        elif op.name == "reshape":
+            dims = sh.reshape(x.shape, sh.resolve(op.attrs["shape"], state.dyn_ints(op.operands[1:])))
+            out = state.contiguous(x).view(0, dims, sh.c_strides(dims))
+        else:                       # stop_gradient
+            out = x
+        state.env[op.results[0]] = out
+
+    def describe(self, names):
+        d = super().describe(names)
+        if self.op.name == "reshape":
+            d["launches"] = [_map_launch(copy_kernel_name(self.op.operands[0].type.dtype,
+                                                          self.op.operands[0].type.ndim),
+                                         "only when the operand is not C-contiguous: copy it first")]
+        return d
+
+
+# --- elementwise ------------------------------------------------------------------------------------
+class MapStep(Step):
+    """A group of elementwise ops fused into one kernel: ``ops`` in order,
+    the last is the root whose result is written; the others' results are
+    used only inside the group and never stored."""
+    kind = "elementwise"
+
+    def __init__(self, index, ops, prefix):
+        super().__init__(index, ops[-1], prefix)
+        self.ops = list(ops)
+        inside = {r for o in self.ops for r in o.results}
+        self.inputs = []
+        for o in self.ops:
+            for v in o.operands:
+                if v not in inside and v not in self.inputs:
+                    self.inputs.append(v)
+        refs = {v: k for k, v in enumerate(self.inputs)}
+        steps = []
+        for o in self.ops:
+            steps.append((o.name, tuple(refs[v] for v in o.operands), operand_dtype(o),
+                          o.results[0].type.dtype, o))
+            refs[o.results[0]] = len(self.inputs) + len(steps) - 1
+        root = self.op.results[0]
+        self.program = MapProgram([v.type.dtype for v in self.inputs], root.type.dtype, steps, refs[root])
+        self.name = f"{prefix}_{self.op.name}"
+        self.op_indices = {}        # op -> index, set by the plan
+
+    def kernels(self):
+        return map_kernels(self.name, self.program, self.op.results[0].type.ndim)
+
+    def run(self, state):
+        shapes = {}
+        for o in self.ops:
+            ins = [shapes[v] if v in shapes else state.shape(v) for v in o.operands]
+            try:
+                shapes[o.results[0]] = sh.broadcast(ins)
+            except sh.PlanError as e:
+                e.op_index = self.op_indices.get(o, self.index)
+                raise
+        root = self.op.results[0]
+        out = state.alloc(root.type.dtype, shapes[root])
+        state.env[root] = out
+        if out.numel == 0:
+            return
+        inputs = []
+        for v in self.inputs:
+            t = state.tensor(v)
+            inputs.append((t, sh.broadcast_strides(t.shape, t.strides, out.shape)))
+        state.launch_map(self.name, out, inputs)
+
+    def describe(self, names):
+        d = super().describe(names)
+        d["fused_ops"] = [self.op_indices.get(o, self.index) for o in self.ops]
+        d["inputs"] = [names[v] for v in self.inputs]
+        d["computes"] = self.program.describe()
+        d["launches"] = [_map_launch(self.name, "out = computes(in0, in1, ...) per element; out is new, "
+                                                "C-contiguous, of the broadcast shape of the group")]
+        return d
+
+
+class AllocStep(Step):
+    """alloc(value, dims...): the value broadcast into a new tensor."""
+    kind = "alloc"
+
+    def kernels(self):
+        return copy_kernels(self.op.results[0].type.dtype, self.op.results[0].type.ndim)
+
+    def run(self, state):
+        op = self.op
+        v = state.tensor(op.operands[0])
+        dims = sh.alloc_dims(sh.resolve(op.attrs["shape"], state.dyn_ints(op.operands[1:])))
+        strides = sh.broadcast_strides(v.shape, v.strides, dims, 0)
+        out = state.alloc(v.dtype, dims)
+        state.copy(v, out, strides)
+        state.env[op.results[0]] = out
+
+    def describe(self, names):
+        d = super().describe(names)
+        t = self.op.results[0].type
+        d["launches"] = [_map_launch(copy_kernel_name(t.dtype, t.ndim), "the value broadcast to the dims")]
+        return d
+
+
+class SetSubtensorStep(Step):
+    """set_subtensor/inc_subtensor: copy x, then write (or add) v into the
+    region of the copy."""
+    kind = "set_subtensor"
+
+    def _region_ndim(self):
+        return len(self.op.opdef._infer_shape(self.op))
+
+    def kernels(self):
+        t = self.op.results[0].type
+        nd = self._region_ndim()
+        specs = copy_kernels(t.dtype, t.ndim) + copy_kernels(t.dtype, nd)
+        if self.op.name == "inc_subtensor":
+            specs += map_kernels(self._inc_name(), MapProgram.add(t.dtype), nd)
+        return specs
+
+    def _inc_name(self):
+        return f"theon_inc_{self.op.results[0].type.dtype}_{self._region_ndim()}d"
+
+    def run(self, state):
+        op = self.op
+        x, v = state.tensor(op.operands[0]), state.tensor(op.operands[1])
+        out = state.alloc(x.dtype, x.shape)
+        off, shape, strides = sh.index_view(out.shape, out.strides, op.attrs["idx"],
+                                            state.dyn_ints(op.operands[2:]))
+        region = out.view(off, shape, strides)
+        v_strides = sh.broadcast_strides(v.shape, v.strides, region.shape, 1)
+        state.copy(x, out)
+        if op.name == "set_subtensor":
+            state.copy(v, region, v_strides)
+        else:
+            state.launch_map(self._inc_name(), region, [(region, region.strides), (v, v_strides)])
+        state.env[op.results[0]] = out
+
+    def describe(self, names):
+        d = super().describe(names)
+        t = self.op.results[0].type
+        d["launches"] = [_map_launch(copy_kernel_name(t.dtype, t.ndim), "out = copy of x"),
+                         _map_launch(self._inc_name() if self.op.name == "inc_subtensor"
+                                     else copy_kernel_name(t.dtype, self._region_ndim()),
+                                     "region of out (basic indexing, a strided view) = or += v")]
+        return d
+
+
+class ConcatenateStep(Step):
+    kind = "concatenate"
+
+    def kernels(self):
+        t = self.op.results[0].type
+        return copy_kernels(t.dtype, t.ndim)
+
+    def run(self, state):
+        op = self.op
+        axis = op.attrs["axis"]
+        parts = [state.tensor(v) for v in op.operands]
+        out = state.alloc(parts[0].dtype, sh.concatenate([p.shape for p in parts], axis))
+        start = 0
+        for p in parts:
+            state.copy(p, out.view(start * out.strides[axis], p.shape, out.strides))
+            start += p.shape[axis]
+        state.env[op.results[0]] = out
+
+    def describe(self, names):
+        d = super().describe(names)
+        t = self.op.results[0].type
+        d["launches"] = [_map_launch(copy_kernel_name(t.dtype, t.ndim),
+                                     "one launch per operand, into its slice of out along the axis")]
+        return d
+
+
+class ArangeStep(Step):
+    kind = "arange"
+
+    def kernels(self):
+        return [arange_kernel(f"{self.prefix}_arange", self.op.results[0].type.dtype)]
+
+    def run(self, state):
+        op = self.op
+        start, stop, step = (state.host_value(v) for v in op.operands)
+        n = sh.arange_length(start, stop, step)
+        out = state.alloc(op.results[0].type.dtype, (n,))
+        state.env[op.results[0]] = out
+        if n:
+            block = state.schedule.block
+            state.launch(f"{self.prefix}_arange", state.grid_1d(n, block), (block, 1, 1),
+                         [out.ptr, n, state.tensor(op.operands[0]).ptr, state.tensor(op.operands[2]).ptr])
+
+    def describe(self, names):
+        d = super().describe(names)
+        d["launches"] = [{"kernel": f"{self.prefix}_arange", "block": "[block, 1, 1]",
+                          "grid": "[min(ceil(n / block), max_grid), 1, 1]",
+                          "args": "out, n (NumPy's arange length, on the host), &start, &step"}]
+        return d
+
+
+# --- reductions ------------------------------------------------------------------------------------
+class ReduceStep(Step):
+    """sum/prod/max/min over axes, argmax/argmin over an axis or all, and
+    sum_to (axes decided at run time)."""
+    kind = "reduction"
+
+    def __init__(self, index, op, prefix):
+        super().__init__(index, op, prefix)
+        self.name = f"{prefix}_{op.name}"
+        self.x_type = op.operands[0].type
+        self.spec = reduce_spec(op.name, self.x_type.dtype)
+
+    def kernels(self):
+        specs = reduce_kernels(self.name, self.op.name, self.x_type.dtype, self.x_type.ndim)
+        if not is_arg(self.spec):
+            specs += copy_kernels(self.x_type.dtype, self.x_type.ndim)
+        return specs
+
+    def _plan(self, state, x):
+        """(reduced axes, result shape) of this op for ``x``."""
+        op = self.op
+        if op.name == "sum_to":
+            dims, axes = sh.sum_to(x.shape, state.dyn_ints(op.operands[1:]))
+            return axes, dims
+        if op.name in ("argmax", "argmin"):
+            axis, keep = op.attrs["axis"], op.attrs["keepdims"]
+            axes = tuple(range(x.ndim)) if axis is None else (axis,)
+            sh.check_nonempty(x.shape, axes)
+            if axis is None:
+                return axes, (1,) * x.ndim if keep else ()
+            return axes, sh.reduced_shape(x.shape, axes, keep)
+        axes = tuple(op.attrs["axes"])
+        if op.opdef.identity is None:
+            sh.check_nonempty(x.shape, axes)
+        return axes, sh.reduced_shape(x.shape, axes, op.attrs["keepdims"])
+
+    def run(self, state):
+        x = state.tensor(self.op.operands[0])
+        axes, out_shape = self._plan(state, x)
+        out = state.alloc(final_dtype(self.spec), out_shape)
+        state.env[self.op.results[0]] = out
+        if not axes and not is_arg(self.spec):
+            state.copy(x, out.view(0, x.shape, sh.c_strides(x.shape)))
+            return
+        kept = [(x.shape[d], x.strides[d]) for d in range(x.ndim) if d not in axes]
+        red = [(x.shape[d], x.strides[d]) for d in axes]
+        run_reduction(state, self.name, self.spec, self.x_type.ndim, x, kept, red, out)
+
+    def describe(self, names):
+        d = super().describe(names)
+        d["launches"] = [
+            {"kernel": f"{self.name}_t", "when": f"R <= {THREAD_REDUCE_MAX_TERMS}, or M >= "
+             f"{THREAD_REDUCE_MIN_OUTPUTS} and R < {BLOCK_REDUCE_MIN_TERMS}",
+             "block": "[block, 1, 1]", "grid": "[min(ceil(M / block), max_grid), 1, 1]", "S": 1},
+            {"kernel": f"{self.name}_bf", "when": "otherwise, with S == 1",
+             "block": "[block, 1, 1]", "grid": "[min(M, max_grid), 1, 1]", "S": 1, "chunk": "R"},
+            {"kernel": f"{self.name}_bp then {self.name}_b2",
+             "when": f"otherwise, S = min(ceil({TARGET_BLOCKS} / M), ceil(R / (4 block)), {MAX_SPLITS}) > 1",
+             "block": "[block, 1, 1]", "grid": "[min(M, max_grid), min(S, max_grid), 1], then "
+             "[min(M, max_grid), 1, 1] over the M x S partials (kd=[M], ks=[S], rd=[S], rs=[1])",
+             "chunk": "ceil(R / S)"}]
+        d["args"] = ("src, [src_i], dst, [dst_i], M, R, S, chunk, then kd/ks (kept dims, strides), rd/rs "
+                     "(reduced dims, strides), collapsed and padded with size-1 dims at the front "
+                     "to the kernel's ndim")
+        return d
+
+
+def _pad(dims, nd):
+    dims = sh.collapse(dims)
+    if len(dims) > nd:
+        raise RuntimeError(f"reduction: {len(dims)} dims do not fit a {nd}-d kernel")
+    return [(1, 0)] * (nd - len(dims)) + dims
+
+
+def run_reduction(state, name, spec, nd, x, kept, red, out):
+    """Launch the reduction kernels of ``name`` for ``x`` split into kept
+    and reduced (size, stride) dims, writing ``out`` (C-contiguous)."""
+    kept, red = _pad(kept, nd), _pad(red, nd)
+    M = sh.numel([s for s, _ in kept])
+    R = sh.numel([s for s, _ in red])
+    if M == 0:
+        return
+    block = state.schedule.block
+    dims = [s for s, _ in kept] + [t for _, t in kept] + [s for s, _ in red] + [t for _, t in red]
+    arg = is_arg(spec)
+    if R <= THREAD_REDUCE_MAX_TERMS or (M >= THREAD_REDUCE_MIN_OUTPUTS and R < BLOCK_REDUCE_MIN_TERMS):
+        state.launch(f"{name}_t", state.grid_1d(M, block), (block, 1, 1),
+                     [x.ptr, out.ptr, M, R, 1, R] + dims)
+        return
+    S = max(1, min(-(-TARGET_BLOCKS // M), -(-R // (4 * block)), MAX_SPLITS))
+    if S == 1:
+        state.launch(f"{name}_bf", (M, 1, 1), (block, 1, 1), [x.ptr, out.ptr, M, R, 1, R] + dims)
+        return
+    chunk = -(-R // S)
+    part = state.alloc(spec.acc_dtype, (M, S))
+    part_i = state.alloc("int64", (M, S)) if arg else None
+    dst = [part.ptr] + ([part_i.ptr] if arg else [])
+    state.launch(f"{name}_bp", (M, S, 1), (block, 1, 1), [x.ptr] + dst + [M, R, S, chunk] + dims)
+    src = [part.ptr] + ([part_i.ptr] if arg else [])
+    state.launch(f"{name}_b2", (M, 1, 1), (block, 1, 1), src + [out.ptr, M, S, 1, S, M, S, S, 1])
+
+
+# --- matrix product ----------------------------------------------------------------------------------------
+class MatmulStep(Step):
+    kind = "matmul"
+
+    def __init__(self, index, op, prefix):
+        super().__init__(index, op, prefix)
+        a, b = (v.type for v in op.operands)
+        self.nb = op.results[0].type.ndim - (a.ndim > 1) - (b.ndim > 1)
+        self.name = f"{prefix}_matmul"
+
+    def kernels(self):
+        return [matmul_kernel(self.name, self.op.results[0].type.dtype, self.nb)]
+
+    def run(self, state):
+        a, b = (state.tensor(v) for v in self.op.operands)
+        m, n, k, sam, sak, sbk, sbn, batch, bsa, bsb, shape = sh.matmul_operands(
+            a.shape, a.strides, b.shape, b.strides)
+        out = state.alloc(a.dtype, shape)
+        state.env[self.op.results[0]] = out
+        nbatch = sh.numel(batch)
+        if out.numel == 0:
+            return
+        sch = state.schedule
+        args = [a.ptr, b.ptr, out.ptr, m, n, k, sam, sak, sbk, sbn, nbatch]
+        for d in range(self.nb):
+            args += [batch[d], bsa[d], bsb[d]]
+        grid = (-(-n // sch.mm_bn), -(-m // sch.mm_bm), nbatch)
+        state.launch(self.name, grid, (sch.mm_threads, 1, 1), args)
+
+    def describe(self, names):
+        d = super().describe(names)
+        d["launches"] = [{"kernel": self.name, "block": "[(mm_bm / mm_tm) * (mm_bn / mm_tn), 1, 1]",
+                          "grid": "[min(ceil(N / mm_bn), max_grid), min(ceil(M / mm_bm), max_grid), "
+                                  "min(nbatch, 65535)]",
+                          "args": "A, B, C (new, C-contiguous), M, N, K, A's row/col strides, B's "
+                                  "row/col strides, nbatch, then per batch dim: size, A stride, B "
+                                  "stride (0 where broadcast); a 1-d A is 1 x K, a 1-d B is K x 1"}]
+        return d
+

@@ -1,0 +1,301 @@
+"""``fuse-elementwise``: elementwise ops and the reductions they feed become
+``fused`` ops (``ir/ops/fused.py``), one loop nest each, with no temporaries.
+
+Groups are grown greedily, consumers first (a union-find over the body's
+ops), then siblings are merged:
+
+1. *producer into consumer*: an elementwise op joins the group of an op
+   that uses it. A ``sum``/``prod``/``max``/``min`` joins as the group's
+   sink: its operand is reduced while the loop runs (never materialized).
+2. *siblings*: groups that read a common value and have the same
+   iteration space merge, so ``[exp(a), log(a), a*a]`` reads ``a`` once and
+   writes its three results in one pass over memory.
+
+A merge is legal when (``_Merger.legal``):
+
+* the group has at most ``max-ops`` ops, and its reductions share one
+  ``axes``/``keepdims``;
+* no op of the group uses a reduction of the group (that is complete only
+  after the loop);
+* every value the group exposes (used outside it, or returned) and every
+  reduced value has the group's iteration space as its symbolic shape
+  (``passes/symbolic.py``), so it is written at that shape; an internal
+  value may be smaller only where the types do not show it (a value
+  statically broadcast inside the group would be recomputed per element);
+* no op outside the group lies on a path between two of its ops (else the
+  fused op could not be placed).
+
+Lone elementwise ops with a 0-d result are left alone (no loop to save).
+``constant`` ops of 0-d values are copied into regions. The body is then
+reordered topologically (stable), since a group's results are defined
+where its last op was.
+
+Options: ``max-ops`` (ops per group), ``reductions`` (fuse reductions),
+and the schedule the pass writes on each fused op: ``parallel`` (minimum
+iteration-space size for several threads; 0: one thread) and ``threads``
+(0: every available core).
+"""
+import heapq
+from dataclasses import dataclass
+
+from ..ir.core import Block, Operation, Value
+from ..ir.dialect import OPS
+from ..ir.types import TensorType
+from .manager import Pass
+from .symbolic import SymbolicShapes, broadcast_dims
+
+REDUCTIONS = ("sum", "prod", "max", "min")
+
+
+@dataclass
+class FuseElementwise(Pass):
+    name = "fuse-elementwise"
+    max_ops: int = 32
+    reductions: bool = True
+    parallel: int = 65536
+    threads: int = 0
+
+    def run(self, func):
+        if self.max_ops < 1:
+            raise ValueError(f"fuse-elementwise: max-ops must be at least 1, got {self.max_ops}")
+        block = func.body
+        groups = _Merger(block, self.max_ops, self.reductions).groups()
+        schedule = {}
+        if self.parallel > 0:
+            schedule["parallel"] = self.parallel
+            if self.threads > 0:
+                schedule["threads"] = self.threads
+        for members in groups:
+            if _worth_fusing(members):
+                _emit(block, members, schedule)
+        _reorder(block)
+
+
+def is_fusable(op):
+    """An elementwise op of the top-level body (not a region op)."""
+    return op.opdef.elementwise and not op.regions
+
+
+def _is_reduction(op):
+    return op.name in REDUCTIONS and len(op.attrs["axes"]) > 0
+
+
+def _worth_fusing(members):
+    if len(members) > 1:
+        return True
+    (op,) = members
+    return _is_reduction(op) or op.results[0].type.ndim > 0
+
+
+# --- grouping ---------------------------------------------------------------------------
+class _Merger:
+    """Union-find over the candidate ops of one block."""
+
+    def __init__(self, block, max_ops, reductions):
+        self.block = block
+        self.max_ops = max_ops
+        self.ops = [op for op in block.ops if op.name != "return"]
+        self.pos = {op: i for i, op in enumerate(block.ops)}
+        self.sym = SymbolicShapes()
+        self.members = {}       # leader -> list of ops
+        self.leader = {}        # op -> leader
+        for op in self.ops:
+            if is_fusable(op) or (reductions and _is_reduction(op)):
+                self.leader[op] = op
+                self.members[op] = [op]
+
+    def find(self, op):
+        return self.leader.get(op)
+
+    def groups(self):
+        for op in reversed(self.ops):
+            if op in self.leader:
+                self._absorb_producers(op)
+        self._merge_siblings()
+        return [sorted(m, key=self.pos.get) for m in self.members.values()]
+
+    def _absorb_producers(self, root):
+        work = [root]
+        while work:
+            op = work.pop()
+            for v in op.operands:
+                p = v.owner
+                if p is None or not is_fusable(p) or self.find(p) is None:
+                    continue
+                a, b = self.find(op), self.find(p)
+                if a is not b and self.merge(a, b):
+                    work.append(p)
+
+    def _merge_siblings(self):
+        values = list(self.block.args) + [r for op in self.ops for r in op.results]
+        for v in values:
+            users = []
+            for user, _ in v.uses:
+                g = self.find(user)
+                if g is not None and g not in users:
+                    users.append(g)
+            if len(users) < 2:
+                continue
+            users.sort(key=self.pos.get)
+            for i, g in enumerate(users):
+                for h in users[i + 1:]:
+                    a, b = self.find(g), self.find(h)
+                    if a is not b:
+                        self.merge(a, b)
+
+    def merge(self, a, b):
+        group = self.members[a] + self.members[b]
+        if not self.legal(group):
+            return False
+        keep, gone = (a, b) if len(self.members[a]) >= len(self.members[b]) else (b, a)
+        for op in self.members[gone]:
+            self.leader[op] = keep
+        self.members[keep] = group
+        del self.members[gone]
+        return True
+
+    # legality
+    def legal(self, group):
+        if len(group) > self.max_ops:
+            return False
+        inside = set(group)
+        if len({(op.attrs["axes"], op.attrs["keepdims"]) for op in group if _is_reduction(op)}) > 1:
+            return False
+        for op in group:
+            for v in op.operands:
+                if v.owner in inside and _is_reduction(v.owner):
+                    return False
+        space = broadcast_dims(*[self.space(op) for op in group])
+        for op in group:
+            if _is_reduction(op):
+                if self.sym.dims(op.operands[0]) != space:
+                    return False
+                continue
+            dims = self.sym.dims(op.results[0])
+            exposed = any(user not in inside for r in op.results for user, _ in r.uses)
+            if exposed and dims != space:
+                return False
+            if not exposed and _statically_smaller(dims, space):
+                return False
+        return self.convex(inside)
+
+    def space(self, op):
+        return self.sym.dims(op.operands[0] if _is_reduction(op) else op.results[0])
+
+    def convex(self, inside):
+        """No path leaves the group and comes back into it."""
+        last = max(self.pos[op] for op in inside)
+        stack = [user for op in inside for r in op.results for user, _ in r.uses
+                 if user not in inside and self.pos.get(user, last) < last]
+        seen = set()
+        while stack:
+            op = stack.pop()
+            if op in inside:
+                return False
+            if op in seen:
+                continue
+            seen.add(op)
+            stack.extend(user for r in op.results for user, _ in r.uses
+                         if user in inside or self.pos.get(user, last) < last)
+        return True
+
+
+def _statically_smaller(dims, space):
+    """``dims`` broadcasts to ``space`` along an axis the types show."""
+    if len(dims) < len(space):
+        return True
+    return any(d == 1 and s != 1 for d, s in zip(dims, space))
+
+
+# --- rewriting ----------------------------------------------------------------------------
+def _is_scalar_constant(v):
+    return v.owner is not None and v.owner.name == "constant" and v.type.ndim == 0
+
+
+def _emit(block, members, schedule):
+    """Replace ``members`` (in block order) by one fused op placed where the
+    last of them was."""
+    inside = set(members)
+    operands, mapping = [], {}
+    region = Block()
+    inner_ops = []
+
+    def region_value(v):
+        if v in mapping:
+            return mapping[v]
+        if _is_scalar_constant(v):
+            c = v.owner
+            clone = Operation(c.opdef, [], c.attrs, result_types=[v.type])
+            inner_ops.append(clone)
+            mapping[v] = clone.results[0]
+        else:
+            operands.append(v)
+            arg = _add_arg(region, TensorType(v.type.dtype, ()))
+            mapping[v] = arg
+        return mapping[v]
+
+    results, yielded, kinds, reduce_attrs = [], [], [], {}
+    for op in members:
+        if _is_reduction(op):
+            yielded.append(op.operands[0])
+            results.append(op.results[0])
+            kinds.append(op.name)
+            reduce_attrs = {"axes": op.attrs["axes"], "keepdims": op.attrs["keepdims"]}
+            continue
+        ins = [region_value(v) for v in op.operands]
+        clone = Operation(op.opdef, ins, op.attrs, result_types=[TensorType(r.type.dtype, ()) for r in op.results])
+        inner_ops.append(clone)
+        for r, c in zip(op.results, clone.results):
+            mapping[r] = c
+            if any(user not in inside for user, _ in r.uses):
+                yielded.append(r)
+                results.append(r)
+                kinds.append(None)
+    yield_operands = [region_value(v) for v in yielded]
+    for inner in inner_ops:
+        region.append(inner)
+    region.append(Operation(OPS["yield"], yield_operands))
+    attrs = dict(schedule)
+    if reduce_attrs:
+        attrs.update(reduce_attrs, reduce=tuple(kinds))
+    fused = Operation(OPS["fused"], operands, attrs, result_types=[r.type for r in results],
+                      regions=[region], result_names=[r.name for r in results])
+    block.insert_before(members[-1], fused)
+    for old, new in zip(results, fused.results):
+        old.replace_all_uses_with(new)
+    for op in reversed(members):
+        block.remove(op)
+    return fused
+
+
+def _add_arg(block, ttype):
+    arg = Value(ttype, None, len(block.args))
+    block.args.append(arg)
+    return arg
+
+
+def _reorder(block):
+    """Topological order of the body, stable: an op moves only when a value
+    it uses is now defined after it."""
+    ops = list(block.ops)
+    index = {op: i for i, op in enumerate(ops)}
+    waiting = {op: 0 for op in ops}
+    users = {op: [] for op in ops}
+    for op in ops:
+        for v in set(op.operands):
+            if v.owner in index:
+                waiting[op] += 1
+                users[v.owner].append(op)
+    ready = [index[op] for op in ops if waiting[op] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        op = ops[heapq.heappop(ready)]
+        order.append(op)
+        for user in users[op]:
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                heapq.heappush(ready, index[user])
+    if len(order) != len(ops):
+        raise RuntimeError("fuse-elementwise: the fused body has a cycle")
+    block.ops[:] = order
