@@ -191,7 +191,11 @@ def dump(f, stage, file=None):
     if stage not in STAGES:
         raise ValueError(f"dump: stage must be one of {STAGES}, got {stage!r}")
     if stage == "ptx":
-        raise NotImplementedError("dump: 'ptx' needs the GPU backend, which is a later issue")
+        from .codegen.ptx import ptx_of
+        text = ptx_of(compiled)
+        if file is not None:
+            file.write(text)
+        return text
     if stage in ("input", "optimized"):
         from .ir.printer import print_function
         text = print_function(compiled.input_ir() if stage == "input" else compiled.ir)

@@ -237,6 +237,10 @@ class Function:
     def walk(self):
         return self.body.walk()
 
+    def __str__(self):
+        from .printer import print_function
+        return print_function(self)
+
 
 class Module:
     def __init__(self, functions=()):
@@ -247,3 +251,7 @@ class Module:
             if f.name == name:
                 return f
         raise KeyError(f"module has no function @{name}")
+
+    def __str__(self):
+        from .printer import print_module
+        return print_module(self)

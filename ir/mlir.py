@@ -1,14 +1,16 @@
 """Export to MLIR's generic form (``theon-opt --emit=mlir``).
 
 The output uses only MLIR's builtin types and attributes and the ``func``
-dialect, so LLVM's ``mlir-opt --allow-unregistered-dialect`` parses it::
+dialect, so LLVM's ``mlir-opt --allow-unregistered-dialect`` parses it
+(the attribute dictionary of ``func.func`` is on one line)::
 
     "builtin.module"() ({
       "func.func"() ({
       ^bb0(%arg0: tensor<?x3xf32>, %arg1: tensor<3xf32>):
         %0 = "theon.add"(%arg0, %arg1) : (tensor<?x3xf32>, tensor<3xf32>) -> tensor<?x3xf32>
         "func.return"(%0) : (tensor<?x3xf32>) -> ()
-      }) {arg_attrs = [{}, {theon.shared = "w"}], function_type = (tensor<?x3xf32>, tensor<3xf32>) -> tensor<?x3xf32>, sym_name = "f"} : () -> ()
+      }) {arg_attrs = [{}, {theon.shared = "w"}],
+          function_type = (tensor<?x3xf32>, tensor<3xf32>) -> tensor<?x3xf32>, sym_name = "f"} : () -> ()
     }) : () -> ()
 
 Mapping: each op is ``"theon.<name>"`` with its attributes; a dense

@@ -32,7 +32,8 @@ class OpDef:
 
     def check_arity(self, op):
         if self.num_operands is not None and len(op.operands) != self.num_operands:
-            raise ValueError(f"{self.name} takes {self.num_operands} operands, got {len(op.operands)}")
+            raise ValueError(f"{self.name} takes {self.num_operands} operand"
+                             f"{'' if self.num_operands == 1 else 's'}, got {len(op.operands)}")
         for a in self.required_attrs:
             if a not in op.attrs:
                 raise ValueError(f"{self.name} requires attribute {a!r}")

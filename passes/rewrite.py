@@ -278,9 +278,10 @@ def _match_all(pats, values, env):
 
 def splat_value(v):
     """The one number every element of ``v`` is known to hold, else None."""
+    dtype = v.type.np_dtype
     while v.owner is not None and v.owner.name in ("alloc", "dimshuffle", "cast"):
-        if v.owner.name == "cast" and v.dtype != v.owner.operands[0].dtype and not is_float(v.dtype):
-            return None
+        if v.owner.name == "cast" and not is_float(v.dtype) and is_float(v.owner.operands[0].dtype):
+            return None       # float -> int truncates and saturates
         v = v.owner.operands[0]
     c = const_value(v)
     if c is None or c.size == 0:
@@ -288,7 +289,8 @@ def splat_value(v):
     first = c.flat[0]
     if not np.all(c == first):
         return None
-    return first.item()
+    with np.errstate(all="ignore"):
+        return np.array(first).astype(dtype).item()     # as cast to v's dtype
 
 
 # --- guards --------------------------------------------------------------------------

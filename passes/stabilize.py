@@ -30,7 +30,7 @@ from ..ir.opdef import const_value
 from ..ir.types import is_float
 from .manager import Pass
 from .patterns import STABLE
-from .rewrite import PyRule, apply_rules
+from .rewrite import INVALID, PyRule, apply_rules
 
 MAX_FACTORS = 32
 
@@ -97,9 +97,12 @@ class Monomial:
             for v in consts:
                 c = const_value(v).astype(np.float64)
                 total = total * c if self.exps[v] > 0 else total / c
+            merged = np.asarray(total).astype(dtype)
+        if not np.all(np.isfinite(merged) & (merged != 0)):
+            return False      # x*1e-200*1e-200 is inf for x = inf; x*0 would be NaN
         for v in consts:
             self.exps[v] = 0
-        self.merged = None if np.all(total == 1) else np.asarray(total).astype(dtype)
+        self.merged = None if np.all(total == 1) else merged
         return True
 
     def build(self, dtype, floating):
@@ -133,6 +136,11 @@ class Monomial:
         return value
 
 
+def _cancels(m):
+    """A factor cancels, and something other than constants is left."""
+    return m.cancels and bool(m.remaining())
+
+
 def _commit(rw, op, floating, new):
     if not rw.shapes.same(new, op.results[0]):
         return False
@@ -148,9 +156,7 @@ def cancel(rw, op):
         return False
     m = Monomial().add(root, 1)
     merged = m.merge_constants(root.dtype)
-    if not m.cancels and not merged:
-        return False
-    if not m.remaining():
+    if not (_cancels(m) or merged and m.remaining()):
         return False          # x/x stays: it is NaN for 0, inf and NaN (IEEE)
     floating = []
     return _commit(rw, op, floating, m.build(root.dtype, floating))
@@ -167,16 +173,15 @@ def distribute(rw, op):
         inner = s.owner
         if inner is None or inner.name not in ("add", "sub") or len(s.uses) != 1:
             continue
-        if not any(Monomial().add(t, 1).add(w, power).cancels for t in inner.operands):
+        if not any(_cancels(Monomial().add(t, 1).add(w, power)) for t in inner.operands):
             continue
         floating = []
-        terms = []
-        for t in inner.operands:
-            f = make_op(op.name, [t, w])
-            floating.append(f)
-            terms.append(f.result)
-        new = make_op(inner.name, terms)
-        floating.append(new)
+        try:
+            terms = [make_op(op.name, [t, w]) for t in inner.operands]
+            new = make_op(inner.name, [t.result for t in terms])
+        except INVALID:
+            continue
+        floating += terms + [new]
         if _commit(rw, op, floating, new.result):
             return True
     return False

@@ -5,8 +5,6 @@ import theon
 import theon.tensor as T
 from tests.pass_helpers import fn, optimized, run_pass
 
-M = "tensor<?x?xf64>"
-
 CASES = {
     "shape-of-static": ("%a: tensor<2x3xf64>", ["%s = shape(%a) : tensor<2xi64>", "return(%s)"],
                         ["%s = constant() {value = dense<[2, 3]>} : tensor<2xi64>", "return(%s)"]),
@@ -41,7 +39,8 @@ CASES = {
         ["%e = exp(%a) : tensor<?x?xf64>", "return(%e)"]),
     "sum-to-own-shape": (
         "%a: tensor<?x?xf64>",
-        ["%b = max(%a) {axes = [1], keepdims = true} : tensor<?x1xf64>", "%g = div(%a, %b) : tensor<?x?xf64>", "%s = shape(%a) : tensor<2xi64>",
+        ["%b = max(%a) {axes = [1], keepdims = true} : tensor<?x1xf64>", "%g = div(%a, %b) : tensor<?x?xf64>",
+         "%s = shape(%a) : tensor<2xi64>",
          "%0 = subtensor(%s) {idx = [0]} : tensor<i64>", "%1 = subtensor(%s) {idx = [1]} : tensor<i64>",
          "%y = sum_to(%g, %0, %1) {shape = [?, ?]} : tensor<?x?xf64>", "return(%y)"],
         ["%b = max(%a) {axes = [1], keepdims = true} : tensor<?x1xf64>", "%g = div(%a, %b) : tensor<?x?xf64>",

@@ -362,6 +362,20 @@ def test_trig_large_arguments(dtype):
                                    atol=1e-6)
 
 
+def test_clip_python_bounds_outside_dtype_range():
+    """np.clip accepts Python bounds outside an int dtype's range (NumPy 2
+    clips with them and keeps the dtype); T.clip raises OverflowError while
+    building the graph (it lowers to maximum/minimum with a weak scalar)."""
+    x = T.tensor("uint8", shape=(None,))
+    y = T.tensor("int8", shape=(None,))
+    f = theon.function([x, y], [T.clip(x, -10, 10), T.clip(y, -1000, 50)])
+    a = np.array([0, 3, 200], np.uint8)
+    b = np.array([-128, 0, 127], np.int8)
+    for got, ref in zip(f(a, b), (np.clip(a, -10, 10), np.clip(b, -1000, 50))):
+        assert got.dtype == ref.dtype
+        np.testing.assert_array_equal(got, ref)
+
+
 # --- reductions -------------------------------------------------------------------------
 def _reductions():
     rows = []

@@ -33,7 +33,7 @@ import llvmlite.ir as lir
 from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds
 from ...ir.types import TensorType
 from ..errors import EMPTY_REDUCTION
-from .context import I1, I64, LLTYPE, i64  # noqa: F401
+from .context import I1, I8P, I32, I64, ITEMSIZE, LLTYPE, i64
 from .elementwise import operand_dtype
 from .loops import broadcast
 from .parallel import MAX_THREADS, outline, parallel_for
@@ -116,7 +116,9 @@ class _Fused:
         ctx = self.ctx
         dtype = value.type.dtype
         if kind is None or not self.axes:
-            return _Result(k, None if not self.axes else kind, dtype, ctx.alloc(dtype, self.dims, name="fused"))
+            buf = ctx.alloc(dtype, self.dims, name="fused")
+            _huge_pages(ctx, buf, ctx.product(self.dims), ITEMSIZE[dtype])
+            return _Result(k, None if not self.axes else kind, dtype, buf)
         shape = [i64(1) if d in self.axes else self.dims[d]
                  for d in range(self.nd) if self.keep or d not in self.axes]
         return _Result(k, kind, dtype, ctx.alloc(dtype, shape, name=kind))
@@ -414,6 +416,22 @@ class _View:
                 f.scopes.mark(ld, first + f.reduced.index(r))
                 value = r.spec.combine(w, ld, _widen(w, r.spec, ys[r.index]))
                 f.scopes.mark_store(b.store(value, ptr), first + f.reduced.index(r))
+
+
+HUGE_MIN_BYTES = 1 << 22
+
+
+def _huge_pages(ctx, buf, n, itemsize):
+    """madvise(MADV_HUGEPAGE) a large buffer (as NumPy does): far fewer page
+    faults when it is first written."""
+    b = ctx.b
+    nbytes = b.mul(n, i64(itemsize))
+    with b.if_then(b.icmp_signed(">=", nbytes, i64(HUGE_MIN_BYTES)), likely=False):
+        madvise = ctx.declare("madvise", I32, [I8P, I64, I32])
+        p = b.ptrtoint(buf.ptr, I64)
+        start = b.and_(b.add(p, i64(4095)), i64(~4095))
+        length = b.sub(nbytes, b.sub(start, p))
+        b.call(madvise, [b.inttoptr(start, I8P), length, lir.Constant(I32, 14)])
 
 
 # --- accumulators, region evaluation, alias scopes ---------------------------------------------

@@ -85,7 +85,7 @@ class KernelBuilder:
     def shared(self, dtype_or_type, count, name="smem"):
         """Pointer to element 0 of a new block-shared array."""
         ty = LLTYPE[dtype_or_type] if isinstance(dtype_or_type, str) else dtype_or_type
-        gv = self.target.shared_array(self.module, ty, count, f"{self.fn.name}.{name}")
+        gv = self.target.shared_array(self.module, ty, count, f"{self.fn.name}_{name}")
         return self.b.gep(gv, [i64(0), i64(0)], name=name)
 
     @contextlib.contextmanager

@@ -7,55 +7,99 @@ in-place increment (``inc_subtensor``) are all map programs.
 
 Each program gets two kernels:
 
-    NAME_c(n, out, in0, s0, in1, s1, ...)
-        contiguous: element i of the output is out[i], of input k in_k[i*s_k]
+    NAME_c(n, out0, out1, ..., in0, s0, in1, s1, ...)
+        contiguous: element i of output j is out_j[i], of input k in_k[i*s_k]
         with s_k 1 (same shape, C-contiguous) or 0 (one element broadcast).
-    NAME_s(n, d0..d{nd-1}, out, os0.., in0, s0_0.., in1, ...)
+    NAME_s(n, d0..d{nd-1}, out0, os0_0.., out1, ..., in0, s0_0.., in1, ...)
         strided: i is decomposed over the output dims d; every operand has
         its own strides in elements (0 along broadcast dims, maybe negative).
 
+All outputs of one launch have the same shape (a fused op's iteration space).
+
 The host picks ``_c`` when every operand allows it, else ``_s``.
 """
+import llvmlite.ir as lir
+
 from ...ir.types import is_float
+from ..cpu.context import LLTYPE
 from ..cpu.scalar import SCALAR, ScalarCtx
 from .kernel import KernelSpec, i64
+from .target import I64
 
 
 class MapProgram:
     """``steps``: (op name, operand refs, operand dtype, result dtype, op or
-    None); a ref below ``len(in_dtypes)`` is an input, else a step result."""
+    None); a ref below ``len(in_dtypes)`` is an input, else a step result.
+    ``results``: the refs stored, one per output. Op name "constant" is a
+    0-d constant op (its value attribute)."""
 
-    def __init__(self, in_dtypes, out_dtype, steps=(), result=0):
+    def __init__(self, in_dtypes, out_dtypes, steps=(), results=(0,)):
         self.in_dtypes = tuple(in_dtypes)
-        self.out_dtype = out_dtype
+        self.out_dtypes = tuple(out_dtypes)
         self.steps = tuple(steps)
-        self.result = result
+        self.results = tuple(results)
+        if len(self.out_dtypes) != len(self.results):
+            raise ValueError("MapProgram: one dtype per result")
 
     @classmethod
     def copy(cls, dtype):
-        return cls((dtype,), dtype)
+        return cls((dtype,), (dtype,))
 
     @classmethod
     def add(cls, dtype):
         """in0 + in1 with ``add``'s semantics (bool: or)."""
-        return cls((dtype, dtype), dtype, [("add", (0, 1), dtype, dtype, None)], 2)
+        return cls((dtype, dtype), (dtype,), [("add", (0, 1), dtype, dtype, None)], (2,))
+
+    @classmethod
+    def of_ops(cls, inputs, ops, results):
+        """The program of elementwise/constant ``ops`` (in order) reading
+        ``inputs`` (Values) and storing ``results`` (Values)."""
+        refs = {v: k for k, v in enumerate(inputs)}
+        steps = []
+        for o in ops:
+            r = o.results[0]
+            if o.name == "constant":
+                steps.append(("constant", (), r.type.dtype, r.type.dtype, o))
+            else:
+                steps.append((o.name, tuple(refs[v] for v in o.operands), operand_dtype(o), r.type.dtype, o))
+            refs[r] = len(inputs) + len(steps) - 1
+        return cls([v.type.dtype for v in inputs], [v.type.dtype for v in results], steps,
+                   [refs[v] for v in results])
+
+    def single(self, j):
+        """The program computing only result ``j``."""
+        return MapProgram(self.in_dtypes, (self.out_dtypes[j],), self.steps, (self.results[j],))
 
     def describe(self):
         names = [f"in{k}" for k in range(len(self.in_dtypes))]
-        for opname, refs, _, _, _ in self.steps:
-            names.append(f"{opname}({', '.join(names[r] for r in refs)})")
-        return names[self.result]
+        for opname, refs, _, _, op in self.steps:
+            if opname == "constant":
+                names.append(repr(op.attrs["value"][()].item()))
+            else:
+                names.append(f"{opname}({', '.join(names[r] for r in refs)})")
+        return ", ".join(names[r] for r in self.results)
 
     def evaluate(self, kb, loaded):
+        """The LLVM values of the results for one element."""
         vals = list(loaded)
         for opname, refs, in_dtype, out_dtype, op in self.steps:
+            if opname == "constant":
+                x = op.attrs["value"][()]
+                ty = LLTYPE[out_dtype]
+                vals.append(lir.Constant(ty, float(x) if is_float(out_dtype) else int(x)))
+                continue
             sc = ScalarCtx(kb, op, in_dtype, out_dtype)
             vals.append(SCALAR[opname](sc, [vals[r] for r in refs]))
-        return vals[self.result]
+        return [vals[r] for r in self.results]
+
+
+def operand_dtype(op):
+    """The dtype an elementwise op computes in (where: its branches')."""
+    return op.operands[-1].type.dtype if op.name == "where" else op.operands[0].type.dtype
 
 
 def contiguous_params(prog):
-    params = [("n", "i64"), ("out", prog.out_dtype)]
+    params = [("n", "i64")] + [(f"out{j}", dt) for j, dt in enumerate(prog.out_dtypes)]
     for k, dtype in enumerate(prog.in_dtypes):
         params += [(f"in{k}", dtype), (f"s{k}", "i64")]
     return params
@@ -63,7 +107,8 @@ def contiguous_params(prog):
 
 def strided_params(prog, nd):
     params = [("n", "i64")] + [(f"d{d}", "i64") for d in range(nd)]
-    params += [("out", prog.out_dtype)] + [(f"os{d}", "i64") for d in range(nd)]
+    for j, dtype in enumerate(prog.out_dtypes):
+        params += [(f"out{j}", dtype)] + [(f"os{j}_{d}", "i64") for d in range(nd)]
     for k, dtype in enumerate(prog.in_dtypes):
         params += [(f"in{k}", dtype)] + [(f"s{k}_{d}", "i64") for d in range(nd)]
     return params
@@ -75,7 +120,8 @@ def _emit_contiguous(prog):
         with kb.grid_stride(p["n"]) as i:
             loaded = [b.load(b.gep(p[f"in{k}"], [b.mul(i, p[f"s{k}"])]), name=f"v{k}")
                       for k in range(len(prog.in_dtypes))]
-            b.store(prog.evaluate(kb, loaded), b.gep(p["out"], [i]))
+            for j, value in enumerate(prog.evaluate(kb, loaded)):
+                b.store(value, b.gep(p[f"out{j}"], [i]))
     return emit
 
 
@@ -89,8 +135,9 @@ def _emit_strided(prog, nd):
             for k in range(len(prog.in_dtypes)):
                 off = kb.offset(idx, [p[f"s{k}_{d}"] for d in range(nd)])
                 loaded.append(b.load(b.gep(p[f"in{k}"], [off]), name=f"v{k}"))
-            out = b.gep(p["out"], [kb.offset(idx, [p[f"os{d}"] for d in range(nd)])])
-            b.store(prog.evaluate(kb, loaded), out)
+            for j, value in enumerate(prog.evaluate(kb, loaded)):
+                out = b.gep(p[f"out{j}"], [kb.offset(idx, [p[f"os{j}_{d}"] for d in range(nd)])])
+                b.store(value, out)
     return emit
 
 
@@ -126,8 +173,8 @@ def arange_kernel(name, dtype):
             delta = b.fsub(b.fadd(start, step), start, name="delta")
         else:
             ext = b.zext if dtype == "uint8" else b.sext
-            first = start if ty.width == 64 else ext(start, i64(0).type)
-            delta = step if ty.width == 64 else ext(step, i64(0).type)
+            first = start if ty.width == 64 else ext(start, I64)
+            delta = step if ty.width == 64 else ext(step, I64)
         with kb.grid_stride(p["n"]) as i:
             if is_float(dtype):
                 val = b.fadd(start, b.fmul(b.sitofp(i, ty), delta))

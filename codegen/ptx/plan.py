@@ -18,8 +18,8 @@ function), ``Plan.describe()`` the launch description of ``aot-compile
 from ...ir.dialect import OPS
 from ...ir.printer import _Namer
 from ..cpu.scalar import SCALAR
-from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, HostStep, MapStep, MatmulStep,
-                    ReduceStep, SetSubtensorStep, ViewStep)
+from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep,
+                    MatmulStep, ReduceStep, SetSubtensorStep, ViewStep)
 
 HOST_MAX_ELEMENTS = 64          # host-evaluated values have at most this many elements
 MAX_GROUP_OPS = 48              # elementwise ops per fused kernel at most
@@ -36,8 +36,9 @@ LOWERINGS.update({
     "concatenate": ConcatenateStep, "arange": ArangeStep,
     "sum": ReduceStep, "prod": ReduceStep, "max": ReduceStep, "min": ReduceStep,
     "argmax": ReduceStep, "argmin": ReduceStep, "sum_to": ReduceStep,
-    "matmul": MatmulStep,
+    "matmul": MatmulStep, "fused": FusedStep,
 })
+NOT_LOWERED = {"return", "yield"}       # the plan's end / part of their fused op
 
 
 # --- host values ---------------------------------------------------------------------------------

@@ -1,27 +1,34 @@
-"""Reduction kernels: sum/prod/max/min, argmax/argmin, sum_to.
+"""Reduction kernels: sum/prod/max/min, argmax/argmin, sum_to, and the
+reduced results of ``fused`` ops.
 
-The host sees a reduction as M outputs of R terms each: the input's dims
-split into *kept* dims (C order of the output) and *reduced* dims (C order
-of the input), each with its sizes and strides (collapsed where possible,
-padded with size-1 dims to the kernel's ndim). Which axes are reduced is a
-run-time decision, so ``sum_to`` (whose axes depend on run-time sizes) uses
-the same kernels. Term r of output m is at
-``offset(decompose(m, kd), ks) + offset(decompose(r, rd), rs)``; for
+The host sees a reduction as M outputs of R terms each over an iteration
+space whose dims split into *kept* dims (C order of the output) and
+*reduced* dims (C order of the space), collapsed where every input allows
+and padded with size-1 dims to the kernel's ndim. Which axes are reduced is
+a run-time decision, so ``sum_to`` (whose axes depend on run-time sizes)
+uses the same kernels. A term is a scalar program (``MapProgram``, one
+result) of the kernel's inputs: the input itself for a plain reduction, a
+fused op's region for a fused one; input k of term r of output m is at
+``offset(decompose(m, kd), ks_k) + offset(decompose(r, rd), rs_k)``. For
 argmax/argmin r is also the term's index (the flat index over the reduced
 axes, NumPy's).
 
-Kernels of one reduction op (ndim = the input's):
+Kernels of one reduction (ndim = the iteration space's):
 
     NAME_t   a thread per output, its terms in order (many small outputs)
     NAME_bf  a block per (output, chunk of terms): threads stride over the
              chunk, then a tree reduction in shared memory; final values
     NAME_bp  the same, writing the partial of each of S chunks (M x S)
-    NAME_b2  a block per output reducing its S partials (ndim 1); final
+    NAME_b2  a block per output reducing its S partials; final
 
-All have the parameters (src, [src_i], dst, [dst_i], M, R, S, chunk,
-kd0.., ks0.., rd0.., rs0..). Partials are in the accumulator dtype (float64
-for float32 sums, as on the CPU); argmax/argmin partials are (value, index)
-pairs and ties go to the smaller index, NaN counting as the extreme.
+    first pass:  (in0.., dst, [dst_i], M, R, S, chunk, kd0.., rd0..,
+                  ks0_0.., rs0_0.., ks1_0.., ...)
+    second pass: (src, [src_i], dst, M, R=S, S=1, chunk=S, kd0=M, rd0=S,
+                  ks0=S, rs0=1)
+
+Partials are in the accumulator dtype (float64 for float32 sums, as on the
+CPU); argmax/argmin partials are (value, index) pairs; ties go to the
+smaller index, NaN counting as the extreme.
 """
 import llvmlite.ir as lir
 
@@ -85,20 +92,28 @@ def final_dtype(spec):
     return "int64" if is_arg(spec) else spec.dtype
 
 
-def reduce_params(spec, nd, src_partial, dst_partial):
-    params = [("src", spec.acc_dtype if src_partial else spec.dtype)]
-    if is_arg(spec) and src_partial:
-        params.append(("src_i", "int64"))
-    if dst_partial:
-        params.append(("dst", spec.acc_dtype))
-        if is_arg(spec):
-            params.append(("dst_i", "int64"))
-    else:
-        params.append(("dst", final_dtype(spec)))
+def reduce_params(spec, prog, nd, dst_partial):
+    """Parameters of a first-pass kernel reading the terms ``prog`` computes."""
+    params = [(f"in{k}", dtype) for k, dtype in enumerate(prog.in_dtypes)]
+    params += _dst_params(spec, dst_partial)
     params += [("M", "i64"), ("R", "i64"), ("S", "i64"), ("chunk", "i64")]
-    for group in ("kd", "ks", "rd", "rs"):
-        params += [(f"{group}{d}", "i64") for d in range(nd)]
+    params += [(f"kd{d}", "i64") for d in range(nd)] + [(f"rd{d}", "i64") for d in range(nd)]
+    for k in range(len(prog.in_dtypes)):
+        params += [(f"ks{k}_{d}", "i64") for d in range(nd)] + [(f"rs{k}_{d}", "i64") for d in range(nd)]
     return params
+
+
+def partial_params(spec):
+    """Parameters of the second pass over the M x S partials."""
+    params = [("src", spec.acc_dtype)] + ([("src_i", "int64")] if is_arg(spec) else [])
+    params += _dst_params(spec, False)
+    return params + [(n, "i64") for n in ("M", "R", "S", "chunk", "kd0", "rd0", "ks0", "rs0")]
+
+
+def _dst_params(spec, dst_partial):
+    if not dst_partial:
+        return [("dst", final_dtype(spec))]
+    return [("dst", spec.acc_dtype)] + ([("dst_i", "int64")] if is_arg(spec) else [])
 
 
 class _Acc:
@@ -131,29 +146,48 @@ class _Acc:
 
 
 class _Terms:
-    """Reads term r of output m from the kernel's source."""
+    """Term r of output m: the program evaluated on its inputs there."""
 
-    def __init__(self, kb, spec, nd, src_partial):
-        self.kb, self.spec, self.nd, self.partial = kb, spec, nd, src_partial
+    def __init__(self, kb, spec, prog, nd):
+        self.kb, self.spec, self.prog = kb, spec, prog
         p = kb.p
+        n = len(prog.in_dtypes)
         self.kd = [p[f"kd{d}"] for d in range(nd)]
-        self.ks = [p[f"ks{d}"] for d in range(nd)]
         self.rd = [p[f"rd{d}"] for d in range(nd)]
-        self.rs = [p[f"rs{d}"] for d in range(nd)]
+        self.ks = [[p[f"ks{k}_{d}"] for d in range(nd)] for k in range(n)]
+        self.rs = [[p[f"rs{k}_{d}"] for d in range(nd)] for k in range(n)]
 
     def base(self, m):
-        return self.kb.offset(self.kb.decompose(m, self.kd), self.ks)
+        idx = self.kb.decompose(m, self.kd)
+        return [self.kb.offset(idx, ks) for ks in self.ks]
 
-    def read(self, base, r):
+    def read(self, bases, r):
         """(value in the accumulator type, index or None)."""
         kb, b, spec = self.kb, self.kb.b, self.spec
-        off = b.add(base, kb.offset(kb.decompose(r, self.rd), self.rs))
-        v = b.load(b.gep(kb.p["src"], [off]), name="term")
-        if not self.partial and spec.acc_dtype != spec.dtype:
+        idx = kb.decompose(r, self.rd)
+        loaded = []
+        for k, (base, rs) in enumerate(zip(bases, self.rs)):
+            loaded.append(b.load(b.gep(kb.p[f"in{k}"], [b.add(base, kb.offset(idx, rs))]), name=f"v{k}"))
+        (v,) = self.prog.evaluate(kb, loaded)
+        if spec.acc_dtype != spec.dtype:
             v = b.fpext(v, spec.acc_type)
-        if not is_arg(spec):
-            return v, None
-        vi = b.load(b.gep(kb.p["src_i"], [off])) if self.partial else r
+        return v, (r if is_arg(spec) else None)
+
+
+class _Partials:
+    """Term r of output m of the second pass: partial (m, r)."""
+
+    def __init__(self, kb, spec):
+        self.kb, self.spec = kb, spec
+
+    def base(self, m):
+        return self.kb.b.mul(m, self.kb.p["ks0"])
+
+    def read(self, base, r):
+        b, p = self.kb.b, self.kb.p
+        off = b.add(base, b.mul(r, p["rs0"]))
+        v = b.load(b.gep(p["src"], [off]), name="partial")
+        vi = b.load(b.gep(p["src_i"], [off])) if is_arg(self.spec) else None
         return v, vi
 
 
@@ -169,10 +203,10 @@ def _store_result(kb, spec, at, v, vi, dst_partial):
         b.store(spec.finish(kb, v), b.gep(p["dst"], [at]))
 
 
-def _emit_thread(spec, nd, src_partial):
+def _emit_thread(spec, prog, nd):
     def emit(kb, schedule):
         p = kb.p
-        terms = _Terms(kb, spec, nd, src_partial)
+        terms = _Terms(kb, spec, prog, nd)
         acc = _Acc(kb, spec, "acc")
         with kb.grid_stride(p["M"], "m") as m:
             base = terms.base(m)
@@ -183,12 +217,13 @@ def _emit_thread(spec, nd, src_partial):
     return emit
 
 
-def _emit_block(spec, nd, src_partial, dst_partial):
+def _emit_block(spec, prog, nd, dst_partial):
+    """prog None: the second pass over partials."""
     def emit(kb, schedule):
         b, p = kb.b, kb.p
         width = schedule.block
         tid = kb.sreg("tid")
-        terms = _Terms(kb, spec, nd, src_partial)
+        terms = _Partials(kb, spec) if prog is None else _Terms(kb, spec, prog, nd)
         acc = _Acc(kb, spec, "acc")
         sv = kb.shared(spec.acc_type, width, "sv")
         si = kb.shared(I64, width, "si") if is_arg(spec) else None
@@ -229,14 +264,14 @@ def _emit_block(spec, nd, src_partial, dst_partial):
     return emit
 
 
-def reduce_kernels(name, opname, dtype, nd):
-    """The four kernel specs of a reduction of a ``dtype`` input of ``nd`` dims."""
-    spec = reduce_spec(opname, dtype)
-    doc = f"{opname} {dtype}"
+def reduce_kernels(name, opname, prog, nd):
+    """The four kernel specs of reducing the terms ``prog`` computes (a
+    single-result MapProgram) over an iteration space of ``nd`` dims."""
+    spec = reduce_spec(opname, prog.out_dtypes[0])
+    doc = f"{opname} of {prog.describe()}"
     return [
-        KernelSpec(f"{name}_t", reduce_params(spec, nd, False, False), _emit_thread(spec, nd, False), doc),
-        KernelSpec(f"{name}_bf", reduce_params(spec, nd, False, False),
-                   _emit_block(spec, nd, False, False), doc),
-        KernelSpec(f"{name}_bp", reduce_params(spec, nd, False, True), _emit_block(spec, nd, False, True), doc),
-        KernelSpec(f"{name}_b2", reduce_params(spec, 1, True, False), _emit_block(spec, 1, True, False), doc),
+        KernelSpec(f"{name}_t", reduce_params(spec, prog, nd, False), _emit_thread(spec, prog, nd), doc),
+        KernelSpec(f"{name}_bf", reduce_params(spec, prog, nd, False), _emit_block(spec, prog, nd, False), doc),
+        KernelSpec(f"{name}_bp", reduce_params(spec, prog, nd, True), _emit_block(spec, prog, nd, True), doc),
+        KernelSpec(f"{name}_b2", partial_params(spec), _emit_block(spec, None, 1, False), doc),
     ]

@@ -214,16 +214,17 @@ def check_nonempty(shape, axes):
 
 
 def collapse(dims):
-    """Merge neighbouring (size, stride) pairs that walk memory as one
-    (outer stride == inner size * inner stride); drop size-1 dims."""
+    """Merge neighbouring (size, strides) dims that every operand walks as
+    one (outer stride == inner size * inner stride, per operand); drop
+    size-1 dims. ``strides`` holds one stride per operand."""
     out = []
-    for size, stride in dims:
+    for size, strides in dims:
         if size == 1:
             continue
-        if out and out[-1][1] == size * stride:
-            out[-1] = (out[-1][0] * size, stride)
+        if out and all(o == size * s for o, s in zip(out[-1][1], strides)):
+            out[-1] = (out[-1][0] * size, tuple(strides))
         else:
-            out.append((size, stride))
+            out.append((size, tuple(strides)))
     return out
 
 

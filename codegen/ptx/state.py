@@ -71,6 +71,29 @@ def flat_stride(strides, shape):
     return None
 
 
+class LoadedProgram:
+    """A plan's kernels loaded on a device: kernel handles by name, and the
+    device tensors of its constants (uploaded on first use, then reused)."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.handles = {}
+        self._constants = {}
+        self._ptx = None
+
+    def kernel(self, name):
+        try:
+            return self.handles[name]
+        except KeyError:
+            raise RuntimeError(f"GPU program of @{self.plan.func.name} has no kernel {name!r}") from None
+
+    def constant(self, op, make):
+        t = self._constants.get(op)
+        if t is None:
+            t = self._constants[op] = make()
+        return t
+
+
 class RunState:
     def __init__(self, loaded, device):
         self.loaded = loaded        # the program loaded on ``device``
@@ -113,7 +136,9 @@ class RunState:
         return DeviceTensor(buf, buf.ptr, dtype, shape, c_strides(shape))
 
     def upload(self, array):
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array)
+        if not array.flags.c_contiguous:
+            array = array.copy(order="C")       # (np.ascontiguousarray would make 0-d 1-d)
         buf = self.device.upload(array)
         return DeviceTensor(buf, buf.ptr, array.dtype.name, array.shape, c_strides(array.shape))
 
@@ -147,21 +172,27 @@ class RunState:
     def grid_1d(self, n, block):
         return (-(-n // block), 1, 1)
 
-    def launch_map(self, name, out, inputs):
-        """Launch map kernel ``name`` (``_c`` or ``_s``) writing ``out`` from
-        ``inputs``: (tensor, strides broadcast to out's shape) pairs."""
-        n = out.numel
+    def launch_map(self, name, outs, inputs):
+        """Launch map kernel ``name`` (``_c`` or ``_s``) writing ``outs``
+        (tensors of one shape) from ``inputs``: (tensor, its strides
+        broadcast to that shape) pairs."""
+        if isinstance(outs, DeviceTensor):
+            outs = [outs]
+        shape = outs[0].shape
+        n = numel(shape)
         if n == 0:
             return
         block = self.schedule.block
-        flats = [flat_stride(s, out.shape) for _, s in inputs]
-        if out.ndim == 0 or (out.c_contiguous and None not in flats):
-            args = [n, out.ptr]
+        flats = [flat_stride(s, shape) for _, s in inputs]
+        if len(shape) == 0 or (all(o.c_contiguous for o in outs) and None not in flats):
+            args = [n] + [o.ptr for o in outs]
             for (t, _), f in zip(inputs, flats):
                 args += [t.ptr, f if f is not None else 0]
             self.launch(name + "_c", self.grid_1d(n, block), (block, 1, 1), args)
             return
-        args = [n, *out.shape, out.ptr, *out.strides]
+        args = [n, *shape]
+        for o in outs:
+            args += [o.ptr, *o.strides]
         for t, s in inputs:
             args += [t.ptr, *s]
         self.launch(name + "_s", self.grid_1d(n, block), (block, 1, 1), args)

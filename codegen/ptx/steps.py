@@ -7,6 +7,7 @@ kind of op; ``plan.py`` maps op names to them (``LOWERINGS``).
 """
 import numpy as np
 
+from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds
 from . import shapes as sh
 from .maps import MapProgram, arange_kernel, copy_kernel_name, copy_kernels, map_kernels
 from .matmul import matmul_kernel
@@ -17,11 +18,6 @@ THREAD_REDUCE_MIN_OUTPUTS = 2048   # ... and with this many outputs, up to BLOCK
 BLOCK_REDUCE_MIN_TERMS = 512
 TARGET_BLOCKS = 256                # blocks a split reduction aims for
 MAX_SPLITS = 1024
-
-
-def operand_dtype(op):
-    """The dtype an elementwise op computes in (where: its branches')."""
-    return op.operands[-1].type.dtype if op.name == "where" else op.operands[0].type.dtype
 
 
 class Step:
@@ -139,14 +135,7 @@ class MapStep(Step):
             for v in o.operands:
                 if v not in inside and v not in self.inputs:
                     self.inputs.append(v)
-        refs = {v: k for k, v in enumerate(self.inputs)}
-        steps = []
-        for o in self.ops:
-            steps.append((o.name, tuple(refs[v] for v in o.operands), operand_dtype(o),
-                          o.results[0].type.dtype, o))
-            refs[o.results[0]] = len(self.inputs) + len(steps) - 1
-        root = self.op.results[0]
-        self.program = MapProgram([v.type.dtype for v in self.inputs], root.type.dtype, steps, refs[root])
+        self.program = MapProgram.of_ops(self.inputs, self.ops, [self.op.results[0]])
         self.name = f"{prefix}_{self.op.name}"
         self.op_indices = {}        # op -> index, set by the plan
 
@@ -180,6 +169,68 @@ class MapStep(Step):
         d["computes"] = self.program.describe()
         d["launches"] = [_map_launch(self.name, "out = computes(in0, in1, ...) per element; out is new, "
                                                 "C-contiguous, of the broadcast shape of the group")]
+        return d
+
+
+class FusedStep(Step):
+    """A ``fused`` op (``ir/ops/fused.py``): its region is one scalar
+    program. Its elementwise results are written together by one map
+    kernel over the iteration space; each reduced result by the reduction
+    kernels, with the region computing the terms (nothing is stored in
+    between)."""
+    kind = "fused"
+
+    def __init__(self, index, op, prefix):
+        super().__init__(index, op, prefix)
+        block = op.regions[0]
+        self.kinds = reduce_kinds(op)
+        self.program = MapProgram.of_ops(block.args, block.ops[:-1], block.ops[-1].operands)
+        self.mapped = [j for j, k in enumerate(self.kinds) if k is None]
+        self.reduced = [j for j, k in enumerate(self.kinds) if k is not None]
+        self.nd = len(iteration_shape(op))
+        self.name = f"{prefix}_fused"
+
+    def _map_program(self):
+        p = self.program
+        return MapProgram(p.in_dtypes, [p.out_dtypes[j] for j in self.mapped], p.steps,
+                          [p.results[j] for j in self.mapped])
+
+    def kernels(self):
+        specs = map_kernels(self.name, self._map_program(), self.nd) if self.mapped else []
+        for j in self.reduced:
+            specs += reduce_kernels(f"{self.name}_r{j}", self.kinds[j], self.program.single(j), self.nd)
+        return specs
+
+    def run(self, state):
+        op = self.op
+        ins = [state.tensor(v) for v in op.operands]
+        space = sh.broadcast([t.shape for t in ins])
+        pairs = [(t, sh.broadcast_strides(t.shape, t.strides, space, k)) for k, t in enumerate(ins)]
+        if self.mapped:
+            outs = [state.alloc(op.results[j].type.dtype, space) for j in self.mapped]
+            state.launch_map(self.name, outs, pairs)
+            for j, out in zip(self.mapped, outs):
+                state.env[op.results[j]] = out
+        if not self.reduced:
+            return
+        axes, keep = tuple(op.attrs["axes"]), op.attrs["keepdims"]
+        for j in self.reduced:
+            kind, dtype = self.kinds[j], op.results[j].type.dtype
+            if REDUCERS[kind].identity is None:
+                sh.check_nonempty(space, axes)
+            out = state.alloc(dtype, sh.reduced_shape(space, axes, keep))
+            run_reduction(state, f"{self.name}_r{j}", reduce_spec(kind, dtype), self.nd, space, pairs, axes, out)
+            state.env[op.results[j]] = out
+
+    def describe(self, names):
+        d = super().describe(names)
+        d["computes"] = self.program.describe()
+        d["reduce"] = list(self.kinds)
+        if self.mapped:
+            d["launches"] = [_map_launch(self.name, f"results {self.mapped} at every point of the "
+                                                    "iteration space (the operands' broadcast)")]
+        for j in self.reduced:
+            d.setdefault("reductions", {})[str(j)] = reduction_launches(f"{self.name}_r{j}")
         return d
 
 
@@ -314,9 +365,10 @@ class ReduceStep(Step):
         self.spec = reduce_spec(op.name, self.x_type.dtype)
 
     def kernels(self):
-        specs = reduce_kernels(self.name, self.op.name, self.x_type.dtype, self.x_type.ndim)
+        dtype, nd = self.x_type.dtype, self.x_type.ndim
+        specs = reduce_kernels(self.name, self.op.name, MapProgram.copy(dtype), nd)
         if not is_arg(self.spec):
-            specs += copy_kernels(self.x_type.dtype, self.x_type.ndim)
+            specs += copy_kernels(dtype, nd)
         return specs
 
     def _plan(self, state, x):
@@ -345,62 +397,68 @@ class ReduceStep(Step):
         if not axes and not is_arg(self.spec):
             state.copy(x, out.view(0, x.shape, sh.c_strides(x.shape)))
             return
-        kept = [(x.shape[d], x.strides[d]) for d in range(x.ndim) if d not in axes]
-        red = [(x.shape[d], x.strides[d]) for d in axes]
-        run_reduction(state, self.name, self.spec, self.x_type.ndim, x, kept, red, out)
+        run_reduction(state, self.name, self.spec, self.x_type.ndim, x.shape, [(x, x.strides)], axes, out)
 
     def describe(self, names):
         d = super().describe(names)
-        d["launches"] = [
-            {"kernel": f"{self.name}_t", "when": f"R <= {THREAD_REDUCE_MAX_TERMS}, or M >= "
-             f"{THREAD_REDUCE_MIN_OUTPUTS} and R < {BLOCK_REDUCE_MIN_TERMS}",
-             "block": "[block, 1, 1]", "grid": "[min(ceil(M / block), max_grid), 1, 1]", "S": 1},
-            {"kernel": f"{self.name}_bf", "when": "otherwise, with S == 1",
-             "block": "[block, 1, 1]", "grid": "[min(M, max_grid), 1, 1]", "S": 1, "chunk": "R"},
-            {"kernel": f"{self.name}_bp then {self.name}_b2",
-             "when": f"otherwise, S = min(ceil({TARGET_BLOCKS} / M), ceil(R / (4 block)), {MAX_SPLITS}) > 1",
-             "block": "[block, 1, 1]", "grid": "[min(M, max_grid), min(S, max_grid), 1], then "
-             "[min(M, max_grid), 1, 1] over the M x S partials (kd=[M], ks=[S], rd=[S], rs=[1])",
-             "chunk": "ceil(R / S)"}]
-        d["args"] = ("src, [src_i], dst, [dst_i], M, R, S, chunk, then kd/ks (kept dims, strides), rd/rs "
-                     "(reduced dims, strides), collapsed and padded with size-1 dims at the front "
-                     "to the kernel's ndim")
+        d.update(reduction_launches(self.name))
         return d
 
 
-def _pad(dims, nd):
-    dims = sh.collapse(dims)
-    if len(dims) > nd:
-        raise RuntimeError(f"reduction: {len(dims)} dims do not fit a {nd}-d kernel")
-    return [(1, 0)] * (nd - len(dims)) + dims
+def reduction_launches(name):
+    return {"launches": [
+        {"kernel": f"{name}_t", "when": f"R <= {THREAD_REDUCE_MAX_TERMS}, or M >= "
+         f"{THREAD_REDUCE_MIN_OUTPUTS} and R < {BLOCK_REDUCE_MIN_TERMS}",
+         "block": "[block, 1, 1]", "grid": "[min(ceil(M / block), max_grid), 1, 1]", "S": 1},
+        {"kernel": f"{name}_bf", "when": "otherwise, with S == 1",
+         "block": "[block, 1, 1]", "grid": "[min(M, max_grid), 1, 1]", "S": 1, "chunk": "R"},
+        {"kernel": f"{name}_bp then {name}_b2",
+         "when": f"otherwise, S = min(ceil({TARGET_BLOCKS} / M), ceil(R / (4 block)), {MAX_SPLITS}) > 1",
+         "block": "[block, 1, 1]", "grid": "[min(M, max_grid), min(S, max_grid), 1], then "
+         "[min(M, max_grid), 1, 1] over the M x S partials (kd0=M, rd0=S, ks0=S, rs0=1)",
+         "chunk": "ceil(R / S)"}],
+        "args": "inputs, dst, [dst_i], M, R, S, chunk, kd (kept dims), rd (reduced dims), then per "
+                "input its kept and reduced strides; dims collapsed where every input allows, padded "
+                "with size-1 dims at the front to the kernel's ndim"}
 
 
-def run_reduction(state, name, spec, nd, x, kept, red, out):
-    """Launch the reduction kernels of ``name`` for ``x`` split into kept
-    and reduced (size, stride) dims, writing ``out`` (C-contiguous)."""
-    kept, red = _pad(kept, nd), _pad(red, nd)
+def run_reduction(state, name, spec, nd, space, inputs, axes, out):
+    """Launch the reduction kernels ``name`` over the iteration space
+    ``space`` (dims), reducing ``axes``; ``inputs`` are (tensor, strides
+    broadcast to space) pairs; writes ``out`` (C-contiguous)."""
+    n_in = len(inputs)
+    dims = [(size, tuple(s[d] for _, s in inputs)) for d, size in enumerate(space)]
+    kept = _pad([dims[d] for d in range(len(space)) if d not in axes], nd, n_in)
+    red = _pad([dims[d] for d in axes], nd, n_in)
     M = sh.numel([s for s, _ in kept])
     R = sh.numel([s for s, _ in red])
     if M == 0:
         return
     block = state.schedule.block
-    dims = [s for s, _ in kept] + [t for _, t in kept] + [s for s, _ in red] + [t for _, t in red]
-    arg = is_arg(spec)
+    tail = [s for s, _ in kept] + [s for s, _ in red]
+    for k in range(n_in):
+        tail += [st[k] for _, st in kept] + [st[k] for _, st in red]
+    ptrs = [t.ptr for t, _ in inputs]
     if R <= THREAD_REDUCE_MAX_TERMS or (M >= THREAD_REDUCE_MIN_OUTPUTS and R < BLOCK_REDUCE_MIN_TERMS):
-        state.launch(f"{name}_t", state.grid_1d(M, block), (block, 1, 1),
-                     [x.ptr, out.ptr, M, R, 1, R] + dims)
+        state.launch(f"{name}_t", state.grid_1d(M, block), (block, 1, 1), ptrs + [out.ptr, M, R, 1, R] + tail)
         return
     S = max(1, min(-(-TARGET_BLOCKS // M), -(-R // (4 * block)), MAX_SPLITS))
     if S == 1:
-        state.launch(f"{name}_bf", (M, 1, 1), (block, 1, 1), [x.ptr, out.ptr, M, R, 1, R] + dims)
+        state.launch(f"{name}_bf", (M, 1, 1), (block, 1, 1), ptrs + [out.ptr, M, R, 1, R] + tail)
         return
     chunk = -(-R // S)
     part = state.alloc(spec.acc_dtype, (M, S))
-    part_i = state.alloc("int64", (M, S)) if arg else None
-    dst = [part.ptr] + ([part_i.ptr] if arg else [])
-    state.launch(f"{name}_bp", (M, S, 1), (block, 1, 1), [x.ptr] + dst + [M, R, S, chunk] + dims)
-    src = [part.ptr] + ([part_i.ptr] if arg else [])
-    state.launch(f"{name}_b2", (M, 1, 1), (block, 1, 1), src + [out.ptr, M, S, 1, S, M, S, S, 1])
+    part_i = state.alloc("int64", (M, S)) if is_arg(spec) else None
+    partials = [part.ptr] + ([part_i.ptr] if part_i is not None else [])
+    state.launch(f"{name}_bp", (M, S, 1), (block, 1, 1), ptrs + partials + [M, R, S, chunk] + tail)
+    state.launch(f"{name}_b2", (M, 1, 1), (block, 1, 1), partials + [out.ptr, M, S, 1, S, M, S, S, 1])
+
+
+def _pad(dims, nd, n_in):
+    dims = sh.collapse(dims)
+    if len(dims) > nd:
+        raise RuntimeError(f"reduction: {len(dims)} dims do not fit a {nd}-d kernel")
+    return [(1, (0,) * n_in)] * (nd - len(dims)) + dims
 
 
 # --- matrix product ----------------------------------------------------------------------------------------

@@ -286,6 +286,13 @@ class Cast(Unary):
             return [np.asarray(x != 0)]
         return [np.asarray(x).astype(dtype)]
 
+    def grad(self, op, grads):
+        """float -> float passes the gradient back (cast to x's dtype); an
+        integer or bool operand has a zero gradient (float -> int outputs are
+        not differentiable and never reach a rule)."""
+        x = op.operands[0]
+        return [emitter(op).cast(grads[0], x.dtype) if is_float(x.dtype) else ZERO]
+
 
 # --- binary ------------------------------------------------------------------
 class Add(Binary):

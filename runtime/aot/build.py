@@ -55,8 +55,9 @@ class Target:
         from ...codegen.cpu import aot_wrapper
         name = options.target
         if name.lower() in GPU_TARGETS or name.lower().startswith("nvptx"):
-            raise BuildError(f"--target {name}: GPU code (PTX) is not yet supported by aot-compile "
-                             "(it comes with the GPU backend issue); use --target host or a CPU triple")
+            from .ptx import setup_cuda_target      # PTX + launch description (runtime/aot/ptx.py)
+            setup_cuda_target(self, options)
+            return
         self.is_host = name in ("host", "native", aot_wrapper.host_triple())
         triple = None if self.is_host else name
         try:

@@ -1,0 +1,44 @@
+"""Timing helpers: medians of repeated runs, after a warm-up."""
+import statistics
+import time
+
+
+def median_time(fn, repeats, warmup=2):
+    """Median seconds of one ``fn()`` call over ``repeats`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def median_per_call(fn, calls, batches):
+    """Median seconds per call of ``fn()``, over ``batches`` loops of ``calls`` calls
+    (for sub-microsecond calls, where one timer read would dominate)."""
+    for _ in range(calls // 10 + 1):
+        fn()
+    per_call = []
+    for _ in range(batches):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        per_call.append((time.perf_counter() - t0) / calls)
+    return statistics.median(per_call)
+
+
+def interleaved(fns, repeats, warmup=2):
+    """{name: median seconds} for several ``fns`` timed in alternation, so a
+    change in machine load affects them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}

@@ -1,0 +1,197 @@
+"""The on-disk cache (runtime/cache.py): a new process reuses compiled code
+and gets identical results; keys follow the IR; corrupt or partial entries
+are ignored and rewritten, never fatal."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import theon
+import theon.tensor as T
+from theon.runtime import cache
+
+PROGRAM = """
+import json, numpy as np, theon, theon.tensor as T
+w = theon.shared(np.arange(4.0), name='w')
+x = T.vector('x')
+f = theon.function([x], [T.exp(x) * w, (x * w).sum()], updates=[(w, w + x)])
+outs = [f(np.linspace(0.0, 1.0, 4)) for _ in range(2)]
+print(json.dumps({'from_cache': f.native.from_cache,
+                  'outs': [[o.tolist() for o in out] for out in outs],
+                  'w': w.get_value().tolist(), 'cache_dir': theon.config.cache_dir}))
+"""
+
+
+@pytest.fixture
+def cache_dir(tmp_path):
+    saved = theon.config.cache_dir
+    theon.config.cache_dir = str(tmp_path)
+    yield tmp_path
+    theon.config.cache_dir = saved
+
+
+def entries(folder, kind):
+    return sorted(p for p in os.listdir(folder) if p.endswith("." + kind))
+
+
+def test_a_new_process_loads_from_the_cache_and_gets_identical_results(tmp_path, run_json):
+    env = {"THEON_CACHE_DIR": str(tmp_path)}
+    first = run_json(PROGRAM, env=env)
+    assert first["cache_dir"] == str(tmp_path) and not first["from_cache"]
+    assert entries(tmp_path, "obj")
+    second = run_json(PROGRAM, env=env)
+    assert second["from_cache"]
+    assert second["outs"] == first["outs"] and second["w"] == first["w"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip-a-byte", "empty"])
+def test_a_corrupt_entry_is_ignored_and_rewritten(tmp_path, run_json, damage):
+    env = {"THEON_CACHE_DIR": str(tmp_path)}
+    first = run_json(PROGRAM, env=env)
+    for name in entries(tmp_path, "obj"):
+        path = tmp_path / name
+        data = path.read_bytes()
+        if damage == "truncate":
+            data = data[:len(data) // 2]
+        elif damage == "garbage":
+            data = os.urandom(len(data))
+        elif damage == "flip-a-byte":
+            data = data[:-100] + bytes([data[-100] ^ 0xFF]) + data[-99:]
+        else:
+            data = b""
+        path.write_bytes(data)
+    second = run_json(PROGRAM, env=env)
+    assert not second["from_cache"]
+    assert second["outs"] == first["outs"]
+    third = run_json(PROGRAM, env=env)
+    assert third["from_cache"] and third["outs"] == first["outs"]
+
+
+def test_no_cache_when_the_folder_is_off_or_unwritable(tmp_path, run_json):
+    off = run_json(PROGRAM, env={"THEON_FLAGS": "cache_dir="})
+    assert off["cache_dir"] == "" and not off["from_cache"]
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        result = run_json(PROGRAM, env={"THEON_CACHE_DIR": str(locked / "sub")})
+        assert not result["from_cache"] and result["outs"] == off["outs"]
+    finally:
+        locked.chmod(0o700)
+
+
+def test_the_key_follows_the_ir_and_the_options():
+    k = cache.make_key("obj", "func @f() {}", ("entry", False, 3), "x86_64/cpu/+avx")
+    assert k == cache.make_key("obj", "func @f() {}", ("entry", False, 3), "x86_64/cpu/+avx")
+    assert k != cache.make_key("obj", "func @g() {}", ("entry", False, 3), "x86_64/cpu/+avx")
+    assert k != cache.make_key("obj", "func @f() {}", ("entry", True, 3), "x86_64/cpu/+avx")
+    assert k != cache.make_key("obj", "func @f() {}", ("entry", False, 3), "aarch64/cpu/")
+    assert k != cache.make_key("ir", "func @f() {}", ("entry", False, 3), "x86_64/cpu/+avx")
+    assert cache.make_key("a", "bc") != cache.make_key("a", "b", "c")
+
+
+def test_changing_the_graph_makes_a_new_entry(cache_dir):
+    x = T.vector("x")
+    f = theon.function([x], x * 2)
+    assert not f.native.from_cache
+    objects = entries(cache_dir, "obj")
+    g = theon.function([x], x * 3)
+    assert not g.native.from_cache
+    assert len(entries(cache_dir, "obj")) == len(objects) + 1
+    np.testing.assert_array_equal(g(np.ones(2)), [3, 3])
+
+
+def test_a_profiled_function_is_a_different_entry(cache_dir):
+    x = T.vector("x")
+    theon.function([x], x - 1)
+    before = entries(cache_dir, "obj")
+    f = theon.function([x], x - 1, profile=True)
+    assert len(entries(cache_dir, "obj")) == len(before) + 1
+    f(np.ones(3))
+    assert f.profile is not None
+
+
+def test_dumps_work_for_code_loaded_from_the_cache(tmp_path):
+    saved = theon.config.cache_dir
+    theon.config.cache_dir = str(tmp_path)
+    try:
+        from theon.codegen.cpu import compile as cc
+        x = T.fvector("x")
+        theon.function([x], T.exp(x) + 1)
+        cc._LOADED.clear()
+        f = theon.function([x], T.exp(x) + 1)
+        assert f.native.from_cache
+        assert "theon_f" in theon.printing.dump(f, "llvm")
+        assert theon.printing.dump(f, "asm").strip()
+        np.testing.assert_allclose(f(np.zeros(2, np.float32)), [2, 2])
+    finally:
+        theon.config.cache_dir = saved
+
+
+def test_entries_round_trip_and_reject_damage():
+    data = cache.encode({"kind": "obj", "n": 1}, b"\x00\x01payload")
+    assert cache.decode(data) == ({"kind": "obj", "n": 1}, b"\x00\x01payload")
+    assert cache.decode(data[:-1]) is None
+    assert cache.decode(data + b"x") is None
+    assert cache.decode(b"THEONC01") is None
+    assert cache.decode(data.replace(b"payload", b"paylaod")) is None
+    assert cache.decode(b"") is None
+
+
+def test_store_is_atomic_and_leaves_no_temporary_files(cache_dir):
+    assert cache.store("obj", "k" * 64, {"a": 1}, b"blob")
+    assert os.listdir(cache_dir) == ["k" * 64 + ".obj"]
+    assert cache.load("obj", "k" * 64) == ({"a": 1}, b"blob")
+    assert cache.load("obj", "missing") is None
+
+
+def test_prune_keeps_the_folder_under_its_limit(cache_dir):
+    for k in range(5):
+        cache.store("obj", f"{k:064d}", {}, b"x" * 1000)
+    (cache_dir / ".tmp-stale").write_bytes(b"partial")
+    cache.prune(str(cache_dir), max_bytes=2500)
+    left = os.listdir(cache_dir)
+    assert ".tmp-stale" not in left and 1 <= len(left) <= 2
+
+
+def test_pass_results_are_cached_by_the_ir_before_the_passes(cache_dir):
+    from theon.frontend.build import build_function
+    from theon.ir.printer import print_function
+    from theon.runtime import pipeline
+
+    calls = []
+
+    def run(func, names):
+        calls.append(names)
+        return pipeline.optimize(func, names)
+
+    def graph():
+        x = T.vector("x")
+        y = (x * 1 + 0) * (x * 1 + 0)
+        return build_function([x], [y], [], {}, name="f")[0]
+
+    names = pipeline.PIPELINES["fast_run"]
+    first = cache.optimize_cached(graph(), names, run)
+    second = cache.optimize_cached(graph(), names, run)
+    assert len(calls) == 1
+    assert print_function(second) == print_function(first)
+    assert second.args[0].name == "x"
+    assert entries(cache_dir, "ir")
+    other = cache.optimize_cached(graph(), names[:1], run)
+    assert len(calls) == 2 and other is not None
+
+
+def test_huge_constants_are_not_cached(cache_dir):
+    x = T.vector("x")
+    big = T.constant(np.arange(100_000.0))
+    f = theon.function([x], x.sum() + big.sum())
+    assert float(f(np.ones(3))) == 3 + np.arange(100_000.0).sum()
+    assert not entries(cache_dir, "obj") or not f.native.from_cache
+
+
+def test_the_fingerprint_is_stable_in_a_process():
+    assert cache.fingerprint() == cache.fingerprint()
+    assert len(json.dumps(cache.fingerprint())) > 10
