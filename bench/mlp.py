@@ -37,7 +37,7 @@ def theon_step(params):
     x, y = T.fmatrix("x"), T.ivector("y")
     h = nnet.relu(T.dot(x, w1) + b1)
     p = nnet.softmax(T.dot(h, w2) + b2)
-    cost = nnet.categorical_crossentropy(p, y).sum() / T.cast(x.shape[0], "float32")
+    cost = nnet.categorical_crossentropy(p, y).mean()
     grads = theon.grad(cost, shared)
     lr = np.float32(LR)
     step = theon.function([x, y], cost, updates=[(s, s - lr * g) for s, g in zip(shared, grads)],

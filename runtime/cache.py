@@ -3,6 +3,7 @@
     ~/.cache/theon (or THEON_CACHE_DIR, or theon.config.cache_dir; '' turns it off)
         <key>.ir     IR after the passes, for a hash of the IR before them
         <key>.obj    native object code, for a hash of the optimized IR
+        <key>.wrap   the CPython fast-path wrapper of one call signature
 
 A key is a hash of everything the stored bytes depend on: the IR text, the
 pass list or the codegen options, the target (triple, CPU, features), and

@@ -203,11 +203,12 @@ class CudaBuffer:
 
 
 class CudaDevice:
-    """One GPU: its primary context, a memory pool, module loading, launches."""
+    """One GPU: its primary context, a memory pool, module loading, launches.
+    ``drv``: the Driver to use (default: libcuda's)."""
 
-    def __init__(self, ordinal=0):
+    def __init__(self, ordinal=0, drv=None):
         from ..codegen.ptx.target import GPU_SCHEDULE
-        self.drv = driver()
+        self.drv = drv or driver()
         call = self.drv.call
         dev = ctypes.c_int()
         call("cuDeviceGet", ctypes.byref(dev), ordinal)

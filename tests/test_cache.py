@@ -71,16 +71,10 @@ def test_a_corrupt_entry_is_ignored_and_rewritten(tmp_path, run_json, damage):
 def test_no_cache_when_the_folder_is_off_or_unwritable(tmp_path, run_json):
     off = run_json(PROGRAM, env={"THEON_FLAGS": "cache_dir="})
     assert off["cache_dir"] == "" and not off["from_cache"]
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as a user who can write anywhere")
-        result = run_json(PROGRAM, env={"THEON_CACHE_DIR": str(locked / "sub")})
-        assert not result["from_cache"] and result["outs"] == off["outs"]
-    finally:
-        locked.chmod(0o700)
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_bytes(b"")                  # even root cannot make a folder inside a file
+    result = run_json(PROGRAM, env={"THEON_CACHE_DIR": str(not_a_folder / "sub")})
+    assert not result["from_cache"] and result["outs"] == off["outs"]
 
 
 def test_the_key_follows_the_ir_and_the_options():
@@ -160,20 +154,21 @@ def test_prune_keeps_the_folder_under_its_limit(cache_dir):
 def test_pass_results_are_cached_by_the_ir_before_the_passes(cache_dir):
     from theon.frontend.build import build_function
     from theon.ir.printer import print_function
+    from theon.passes import run_pipeline
     from theon.runtime import pipeline
 
     calls = []
 
     def run(func, names):
         calls.append(names)
-        return pipeline.optimize(func, names)
+        return run_pipeline(func, ",".join(names)) or func
 
     def graph():
         x = T.vector("x")
         y = (x * 1 + 0) * (x * 1 + 0)
         return build_function([x], [y], [], {}, name="f")[0]
 
-    names = pipeline.PIPELINES["fast_run"]
+    names = pipeline.available(pipeline.PIPELINES["fast_run"])
     first = cache.optimize_cached(graph(), names, run)
     second = cache.optimize_cached(graph(), names, run)
     assert len(calls) == 1
@@ -187,9 +182,9 @@ def test_pass_results_are_cached_by_the_ir_before_the_passes(cache_dir):
 def test_huge_constants_are_not_cached(cache_dir):
     x = T.vector("x")
     big = T.constant(np.arange(100_000.0))
-    f = theon.function([x], x.sum() + big.sum())
-    assert float(f(np.ones(3))) == 3 + np.arange(100_000.0).sum()
-    assert not entries(cache_dir, "obj") or not f.native.from_cache
+    f = theon.function([x], x + big)
+    np.testing.assert_array_equal(f(np.ones(100_000)), np.arange(100_000.0) + 1)
+    assert not entries(cache_dir, "obj") and not entries(cache_dir, "ir")
 
 
 def test_the_fingerprint_is_stable_in_a_process():

@@ -17,6 +17,11 @@ import theon.tensor as T
 import theon.tensor.nnet as NN
 
 EPS = 1e-6
+# The finite-difference table runs every pass of FAST_RUN but LLVM at -O1:
+# LLVM's -O3 costs ~4x the compile time, and O3 code generation is covered by
+# the op tests (test_stack_ops, test_stack_layouts); the MLP step below uses
+# the default mode.
+TABLE_MODE = theon.Mode(optimizer="fast_run", opt_level=1)
 
 
 def _np_logsumexp(x, axis=None, keepdims=False):
@@ -187,10 +192,13 @@ def compile_grads(table):
         cost = fn(TT, a)
         outs.append(cost)
         outs.extend(theon.grad(cost, [vs[n] for n in wrt]))
-    return theon.function(list(vs.values()), outs, on_unused_input="ignore"), list(vs)
+    return theon.function(list(vs.values()), outs, on_unused_input="ignore",
+                          mode=TABLE_MODE), list(vs)
 
 
 def check_grads(table, seeds=(0, 1)):
+    """Compile ``table`` (one function: compile time grows faster than linearly
+    with function size, so tables are small) and compare with finite differences."""
     f, names = compile_grads(table)
     for seed in seeds:
         values = arrays(seed)
@@ -212,15 +220,17 @@ def check_grads(table, seeds=(0, 1)):
                                            err_msg=f"{label}: d/d{n} (seed {seed})")
 
 
-@pytest.mark.parametrize("table", [ELEMWISE, REDUCE_SHAPE, PRODUCTS_NNET],
-                         ids=["elementwise", "reduce_shape_index", "products_nnet"])
-def test_native_gradients_match_finite_differences(table):
-    check_grads(table)
+ROWS = ELEMWISE + REDUCE_SHAPE + PRODUCTS_NNET
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
+def test_native_gradient_matches_finite_differences(row):
+    check_grads([row])
 
 
 def test_runtime_one_dims_in_gradients():
     """The same compiled gradient, fed shapes where more dims turn out 1."""
-    table = [row for row in ELEMWISE if row[0] in ("exp*sin", "vector bcast", "where", "pow")]
+    table = [row for row in ELEMWISE if row[0] in ("vector bcast", "where")]
     f, names = compile_grads(table)
     rng = np.random.default_rng(5)
     for xs, ys, vs in [((1, 4), (3, 4), (4,)), ((3, 1), (1, 1), (1,)), ((1, 1), (1, 5), (5,))]:

@@ -191,12 +191,32 @@ def assert_matches(label, got, ref, ref64=None):
                                equal_nan=True, err_msg=label)
 
 
+# Compile time grows faster than linearly with the size of one function (see
+# the report on compile times), so a table is compiled as functions of CHUNK outputs.
+CHUNK = 12
+
+
+class Chunked:
+    """Several compiled functions of the same inputs, called as one."""
+
+    def __init__(self, functions):
+        self.functions = functions
+
+    def __call__(self, *args):
+        out = []
+        for f in self.functions:
+            out.extend(f(*args))
+        return out
+
+
 def compile_table(table, specs, mode=None):
-    """(function, variables) computing every expression of ``table`` from
+    """(callable, input names) computing every expression of ``table`` from
     inputs ``specs`` = {name: (dtype, static shape)}."""
     vs = {n: T.tensor(dt, shape=shape, name=n) for n, (dt, shape) in specs.items()}
     outs = [fn(TT, SimpleNamespace(**vs)) for _, fn in table]
-    return theon.function(list(vs.values()), outs, on_unused_input="ignore", mode=mode), list(vs)
+    functions = [theon.function(list(vs.values()), outs[k:k + CHUNK], on_unused_input="ignore",
+                                mode=mode) for k in range(0, len(outs), CHUNK)]
+    return Chunked(functions), list(vs)
 
 
 def check_table(f, names, table, arrays, tag=""):

@@ -3,9 +3,11 @@
 ``EmulatedDevice`` has the interface of the CUDA device
 (``runtime/cuda.py``; see ``state.py``) but its memory is host memory and
 its kernels are the *same kernel specs* compiled for the host
-(``HostTarget``) with a small ``EMU_SCHEDULE``: each GPU thread of a block
-is an OS thread calling the kernel (ctypes releases the GIL), barriers are
-``pthread_barrier_wait``, blocks run one after another (so a plain global is
+(``HostTarget``) with a small ``EMU_SCHEDULE``. In a kernel with barriers
+each GPU thread of a block is an OS thread calling the kernel (ctypes
+releases the GIL) and a barrier is ``pthread_barrier_wait``; the threads of
+a kernel without barriers are independent and run one after another.
+Blocks run one after another (so a plain global is
 their shared memory), and grids are capped at ``EMU_SCHEDULE.max_grid``
 per dimension, which exercises every kernel's grid-stride loops.
 
@@ -65,7 +67,7 @@ class EmuProgram(LoadedProgram):
         for name, spec in plan.kernels.items():
             proto = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * len(spec.params)),
                                      ctypes.c_void_p, ctypes.c_void_p)
-            self.handles[name] = proto(self.engine.get_function_address(name))
+            self.handles[name] = (proto(self.engine.get_function_address(name)), spec.barriers)
 
     @property
     def ptx(self):
@@ -113,6 +115,10 @@ class EmulatedDevice:
 
     def launch(self, kernel, grid, block, args):
         self.launches += 1
+        kernel, barriers = kernel
+        if not barriers:
+            self._run_serially(kernel, grid, block, args)
+            return
         threads = block[0] * block[1] * block[2]
         barrier = np.zeros(BARRIER_BYTES, dtype=np.uint8)
         bar_ptr = barrier.ctypes.data
@@ -125,6 +131,23 @@ class EmulatedDevice:
                         self._run_block(kernel, (bx, by, bz), grid, block, args, bar_ptr)
                     finally:
                         _barrier_destroy(bar_ptr)
+
+    @staticmethod
+    def _run_serially(kernel, grid, block, args):
+        """A kernel without barriers: its threads are independent, so they
+        run one after another on this thread."""
+        ids = (ctypes.c_int32 * 12)()
+        ids[6:12] = [*block, *grid]
+        at = ctypes.addressof(ids)
+        for bz in range(grid[2]):
+            for by in range(grid[1]):
+                for bx in range(grid[0]):
+                    ids[3:6] = [bx, by, bz]
+                    for tz in range(block[2]):
+                        for ty in range(block[1]):
+                            for tx in range(block[0]):
+                                ids[0:3] = [tx, ty, tz]
+                                kernel(*args, at, None)
 
     @staticmethod
     def _run_block(kernel, ctaid, grid, block, args, bar_ptr):

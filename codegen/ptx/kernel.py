@@ -30,11 +30,12 @@ class KernelSpec:
     """A kernel of a program: its name, its parameters ((name, kind) with
     kind 'i64' or a dtype for a pointer to it), and how to emit it."""
 
-    def __init__(self, name, params, emit, doc=""):
+    def __init__(self, name, params, emit, doc="", barriers=False):
         self.name = name
         self.params = tuple(params)
         self.emit = emit            # emit(kb, schedule) fills the body
         self.doc = doc
+        self.barriers = barriers    # its threads synchronize (bar.sync)
 
     def param_types(self):
         return [I64 if kind == "i64" else ptr_type(kind) for _, kind in self.params]

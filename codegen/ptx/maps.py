@@ -70,6 +70,12 @@ class MapProgram:
         """The program computing only result ``j``."""
         return MapProgram(self.in_dtypes, (self.out_dtypes[j],), self.steps, (self.results[j],))
 
+    def key(self):
+        """Equal keys compute equal values (kernels may be shared)."""
+        steps = tuple((name, refs, i, o, op.attrs["value"].tobytes() if name == "constant" else None)
+                      for name, refs, i, o, op in self.steps)
+        return (self.in_dtypes, self.out_dtypes, steps, self.results)
+
     def describe(self):
         names = [f"in{k}" for k in range(len(self.in_dtypes))]
         for opname, refs, _, _, op in self.steps:

@@ -112,4 +112,5 @@ def _stage(kb, src, dst, tid, threads, count, width, zero, base, rows, cols, to_
 
 
 def matmul_kernel(name, dtype, nb):
-    return KernelSpec(name, matmul_params(dtype, nb), _emit(dtype, nb), f"matmul {dtype} batch-dims={nb}")
+    return KernelSpec(name, matmul_params(dtype, nb), _emit(dtype, nb), f"matmul {dtype} batch-dims={nb}",
+                      barriers=True)

@@ -18,6 +18,7 @@ function), ``Plan.describe()`` the launch description of ``aot-compile
 from ...ir.dialect import OPS
 from ...ir.printer import _Namer
 from ..cpu.scalar import SCALAR
+from .maps import copy_kernels
 from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep,
                     MatmulStep, ReduceStep, SetSubtensorStep, ViewStep)
 
@@ -151,9 +152,17 @@ class Plan:
                     raise NotImplementedError(f"PTX codegen: no lowering for op {op.name!r} "
                                               f"(op #{k} of @{func.name})")
                 self.steps.append(cls(k, op, prefix))
+        named = {}
+        for step in self.steps:
+            if isinstance(step, MapStep):
+                step.name = named.setdefault(step.signature(), step.name)
         self.kernels = {}
         for step in self.steps:
             for spec in step.kernels():
+                self.kernels.setdefault(spec.name, spec)
+        # results and read-back sizes may be views: copies make them C-contiguous
+        for v in list(body[-1].operands) + host_needed(func):
+            for spec in copy_kernels(v.type.dtype, v.type.ndim):
                 self.kernels.setdefault(spec.name, spec)
 
     def describe(self, schedule, sm=None, ptx_file=None):

@@ -271,7 +271,9 @@ def reduce_kernels(name, opname, prog, nd):
     doc = f"{opname} of {prog.describe()}"
     return [
         KernelSpec(f"{name}_t", reduce_params(spec, prog, nd, False), _emit_thread(spec, prog, nd), doc),
-        KernelSpec(f"{name}_bf", reduce_params(spec, prog, nd, False), _emit_block(spec, prog, nd, False), doc),
-        KernelSpec(f"{name}_bp", reduce_params(spec, prog, nd, True), _emit_block(spec, prog, nd, True), doc),
-        KernelSpec(f"{name}_b2", partial_params(spec), _emit_block(spec, None, 1, False), doc),
+        KernelSpec(f"{name}_bf", reduce_params(spec, prog, nd, False), _emit_block(spec, prog, nd, False), doc,
+                   barriers=True),
+        KernelSpec(f"{name}_bp", reduce_params(spec, prog, nd, True), _emit_block(spec, prog, nd, True), doc,
+                   barriers=True),
+        KernelSpec(f"{name}_b2", partial_params(spec), _emit_block(spec, None, 1, False), doc, barriers=True),
     ]

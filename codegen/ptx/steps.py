@@ -136,8 +136,12 @@ class MapStep(Step):
                 if v not in inside and v not in self.inputs:
                     self.inputs.append(v)
         self.program = MapProgram.of_ops(self.inputs, self.ops, [self.op.results[0]])
-        self.name = f"{prefix}_{self.op.name}"
+        self.name = f"{prefix}_{self.op.name}"      # the plan may share an equal group's kernels
         self.op_indices = {}        # op -> index, set by the plan
+
+    def signature(self):
+        """What the kernels compute: equal signatures, equal kernels."""
+        return (self.program.key(), self.op.results[0].type.ndim)
 
     def kernels(self):
         return map_kernels(self.name, self.program, self.op.results[0].type.ndim)
@@ -360,9 +364,11 @@ class ReduceStep(Step):
 
     def __init__(self, index, op, prefix):
         super().__init__(index, op, prefix)
-        self.name = f"{prefix}_{op.name}"
         self.x_type = op.operands[0].type
         self.spec = reduce_spec(op.name, self.x_type.dtype)
+        # named by what they compute, so equal reductions share kernels
+        kind = "sum" if op.name == "sum_to" else op.name
+        self.name = f"theon_{kind}_{self.x_type.dtype}_{self.x_type.ndim}d"
 
     def kernels(self):
         dtype, nd = self.x_type.dtype, self.x_type.ndim
@@ -469,7 +475,7 @@ class MatmulStep(Step):
         super().__init__(index, op, prefix)
         a, b = (v.type for v in op.operands)
         self.nb = op.results[0].type.ndim - (a.ndim > 1) - (b.ndim > 1)
-        self.name = f"{prefix}_matmul"
+        self.name = f"theon_matmul_{op.results[0].type.dtype}_{self.nb}b"
 
     def kernels(self):
         return [matmul_kernel(self.name, self.op.results[0].type.dtype, self.nb)]
