@@ -52,6 +52,7 @@ class FuseElementwise(Pass):
     name = "fuse-elementwise"
     max_ops: int = 32
     reductions: bool = True
+    recompute: int = 8
     parallel: int = 65536
     threads: int = 0
 
@@ -59,7 +60,7 @@ class FuseElementwise(Pass):
         if self.max_ops < 1:
             raise ValueError(f"fuse-elementwise: max-ops must be at least 1, got {self.max_ops}")
         block = func.body
-        groups = _Merger(block, self.max_ops, self.reductions).groups()
+        groups = _Merger(block, self.max_ops, self.reductions, self.recompute).groups()
         schedule = {}
         if self.parallel > 0:
             schedule["parallel"] = self.parallel
@@ -91,9 +92,10 @@ def _worth_fusing(members):
 class _Merger:
     """Union-find over the candidate ops of one block."""
 
-    def __init__(self, block, max_ops, reductions):
+    def __init__(self, block, max_ops, reductions, recompute):
         self.block = block
         self.max_ops = max_ops
+        self.recompute = recompute
         self.ops = [op for op in block.ops if op.name != "return"]
         self.pos = {op: i for i, op in enumerate(block.ops)}
         self.sym = SymbolicShapes()
@@ -111,6 +113,11 @@ class _Merger:
         for op in reversed(self.ops):
             if op in self.leader:
                 self._absorb_producers(op)
+        if self.recompute:
+            for leader in list(self.members):
+                if leader in self.members:
+                    self._recompute_outputs(leader)
+            self._drop_dead()
         self._merge_siblings()
         return [sorted(m, key=self.pos.get) for m in self.members.values()]
 
@@ -142,6 +149,94 @@ class _Merger:
                     a, b = self.find(g), self.find(h)
                     if a is not b:
                         self.merge(a, b)
+
+    # recomputation
+    def _recompute_outputs(self, leader):
+        """Each value the group writes only for other groups is computed
+        again inside them instead, when that is cheap: no temporary."""
+        group = self.members[leader]
+        inside = set(group)
+        for op in list(group):
+            if _is_reduction(op):
+                continue
+            v = op.results[0]
+            users = [u for u, _ in v.uses if u not in inside]
+            if not users or any(self.find(u) is None for u in users):
+                continue
+            cone = self._cone(op, inside)
+            if len(cone) > self.recompute:
+                continue
+            consumers = []
+            for u in users:
+                if self.find(u) not in consumers:
+                    consumers.append(self.find(u))
+            if all(self._can_take(h, cone, v) for h in consumers):
+                for h in consumers:
+                    self._copy_into(h, cone, v)
+
+    def _cone(self, op, inside):
+        """The ops of the group ``op``'s value is computed from, in order."""
+        cone, stack = set(), [op]
+        while stack:
+            o = stack.pop()
+            if o in cone:
+                continue
+            cone.add(o)
+            stack.extend(v.owner for v in o.operands if v.owner in inside)
+        return sorted(cone, key=self.pos.get)
+
+    def _can_take(self, h, cone, v):
+        group = self.members[h]
+        if len(group) + len(cone) > self.max_ops:
+            return False
+        space = broadcast_dims(*[self.space(op) for op in group])
+        if any(_statically_smaller(self.sym.dims(op.results[0]), space) for op in cone):
+            return False
+        read = {id(x) for op in group for x in op.operands}
+        cone_set = set(cone)
+        new_inputs = {id(x): x for op in cone for x in op.operands
+                      if x.owner not in cone_set and id(x) not in read}
+        big = [x for x in new_inputs.values() if not _statically_smaller(self.sym.dims(x), space)]
+        return len(big) <= 1
+
+    def _copy_into(self, h, cone, v):
+        """Clone ``cone`` before the first op of group ``h`` that uses ``v``
+        and make ``h`` use the clone of ``v``."""
+        group = self.members[h]
+        first = min((u for u, _ in v.uses if u in group), key=self.pos.get)
+        mapping = {}
+        clones = []
+        for op in cone:
+            ins = [mapping.get(x, x) for x in op.operands]
+            clone = Operation(op.opdef, ins, op.attrs, result_types=[r.type for r in op.results])
+            self.block.insert_before(first, clone)
+            for r, c in zip(op.results, clone.results):
+                mapping[r] = c
+            clones.append(clone)
+        base = self.pos[first]
+        for k, clone in enumerate(clones):
+            self.pos[clone] = base - 1 + (k + 1) / (len(clones) + 1)
+            self.leader[clone] = h
+        group.extend(clones)
+        for user, i in list(v.uses):
+            if user in group and user not in clones:
+                user.set_operand(i, mapping[v])
+
+    def _drop_dead(self):
+        """Erase group ops that nothing uses any more (recomputed elsewhere)."""
+        for leader in list(self.members):
+            group = self.members[leader]
+            for op in sorted(group, key=self.pos.get, reverse=True):
+                if all(not r.uses for r in op.results):
+                    group.remove(op)
+                    del self.leader[op]
+                    self.block.remove(op)
+            if not group:
+                del self.members[leader]
+            elif leader not in group:
+                self.members[group[0]] = self.members.pop(leader)
+                for op in group:
+                    self.leader[op] = group[0]
 
     def merge(self, a, b):
         group = self.members[a] + self.members[b]

@@ -17,7 +17,9 @@ Two implementations of that call, with the same behaviour:
     Python path   ``_call_python``: everything else (lists, scalars, casts,
                   keywords, errors) -- the fast path hands such calls to it
 
-DEBUG and profiled functions always take the Python path.
+DEBUG and profiled functions always take the Python path. A big function
+may start on quickly compiled code; when the fully optimized code arrives
+(codegen/cpu/tierup.py), the next call switches to it (``_tier_up``).
 """
 import ctypes
 import time
@@ -75,7 +77,17 @@ class Function:
 
     # --- calling ---------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if self.native.pending is not None:
+            self._tier_up()
         return self._call(*args, **kwargs)
+
+    def _tier_up(self):
+        """Switch to the fully optimized code the background compile produced."""
+        address = self.native.adopt_pending()
+        if address:
+            self._entry = entry_point(address)
+            if self._fast is not None:
+                self._fast.set_entry(address)
 
     def _make_fast_path(self):
         """The native fast path for this function, or None where it cannot

@@ -219,3 +219,8 @@ class FastCall:
         self.owner = (capsule, self.ctx, fallback, attr, descrs, tuple(shared_vars), self.method,
                       wrapper, keepalive)
         self.callable = _PyCFunction_NewEx(ctypes.addressof(self.method), self.owner, None)
+
+    def set_entry(self, address):
+        """Call the entry at ``address`` from now on (an aligned 8-byte store)."""
+        from ..codegen.cpu.pywrap import CTX_ENTRY
+        self.ctx[CTX_ENTRY] = address

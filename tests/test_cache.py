@@ -190,3 +190,70 @@ def test_huge_constants_are_not_cached(cache_dir):
 def test_the_fingerprint_is_stable_in_a_process():
     assert cache.fingerprint() == cache.fingerprint()
     assert len(json.dumps(cache.fingerprint())) > 10
+
+
+# --- tiered compilation of big modules (codegen/cpu/tierup.py) -------------------------------
+def big_graph(salt=0.5):
+    """A function whose module is over jit.BIG_MODULE_INSTRUCTIONS (``salt``
+    makes a different one: identical graphs share code within a process)."""
+    x, y = T.matrix("x"), T.matrix("y")
+    e = x
+    for k in range(40):
+        e = T.tanh(e * y + salt) if k % 3 == 0 else (e * 1.01 - y) if k % 3 == 1 else T.maximum(e, y * 0.1)
+    return [x, y], [e, e.sum(axis=1)]
+
+
+def big_args():
+    rng = np.random.default_rng(3)
+    return rng.random((7, 5)), rng.random((7, 5))
+
+
+def test_a_big_module_starts_quick_and_switches_to_full_code(cache_dir):
+    from theon.codegen.cpu import tierup
+    inputs, outputs = big_graph()
+    f = theon.function(inputs, outputs)
+    assert f.native.tier == 0 and not f.native.from_cache
+    before = f(*big_args())
+    assert tierup.wait(300)
+    assert f.native.pending is not None
+    after = f(*big_args())                       # this call adopts the tier-1 code
+    assert f.native.tier == 1 and f.native.pending is None
+    for a, b in zip(before, after):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    slow = f._call_python(*big_args())
+    for a, b in zip(after, slow):
+        np.testing.assert_array_equal(a, b)
+    assert entries(cache_dir, "obj")             # tier 1 went to the cache, tier 0 never does
+    g = theon.function(*big_graph())
+    assert g.native.tier == 1 and g.native.from_cache
+
+
+def test_tiering_can_be_turned_off(cache_dir, monkeypatch):
+    from theon.codegen.cpu import compile as cc
+    monkeypatch.setattr(cc, "TIERED", False)
+    f = theon.function(*big_graph(0.25))
+    assert f.native.tier == 1
+    assert all(np.all(np.isfinite(o)) for o in f(*big_args()))
+
+
+def test_a_failing_helper_keeps_the_quick_code(cache_dir, monkeypatch):
+    from theon.codegen.cpu import tierup
+
+    def broken(job):
+        raise RuntimeError("no helper today")
+    monkeypatch.setattr(tierup, "_run_helper", broken)
+    f = theon.function(*big_graph(0.125))
+    assert tierup.wait(60)
+    out = f(*big_args())
+    assert f.native.tier == 0 and f.native.pending is None
+    assert not entries(cache_dir, "obj")
+    for a, b in zip(out, f._call_python(*big_args())):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_full_queue_compiles_synchronously(cache_dir, monkeypatch):
+    from theon.codegen.cpu import tierup
+    monkeypatch.setattr(tierup, "MAX_QUEUED", 0)
+    f = theon.function(*big_graph(0.0625))
+    assert f.native.tier == 1
+    assert entries(cache_dir, "obj")

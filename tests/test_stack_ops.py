@@ -180,7 +180,8 @@ def assert_matches(label, got, ref, ref64=None):
     if got.dtype.kind in "biu":
         np.testing.assert_array_equal(got, ref.astype(got.dtype), err_msg=label)
         return
-    target = ref if ref64 is None else ref64
+    # float64 values of float32 inputs, except where float32 itself overflows (or is NaN)
+    target = ref if ref64 is None else np.where(np.isfinite(ref), ref64, ref)
     finite = np.abs(target[np.isfinite(target)])
     scale = max(1.0, float(finite.max())) if finite.size else 1.0
     if got.dtype == np.float32 or ref.dtype == np.float16:
@@ -219,11 +220,13 @@ def compile_table(table, specs, mode=None):
     return Chunked(functions), list(vs)
 
 
-def check_table(f, names, table, arrays, tag=""):
+def check_table(f, names, table, arrays, tag="", skip=()):
     got = f(*[arrays[n] for n in names])
     assert len(got) == len(table)
     a64 = _as64(arrays)
     for (label, fn), g in zip(table, got):
+        if label in skip:
+            continue
         ref = _np_eval(fn, arrays)
         ref64 = _np_eval(fn, a64) if a64 is not arrays else None
         assert_matches(f"{label} {tag}", g, ref, ref64)
@@ -346,6 +349,24 @@ def test_float_elementwise_2d(dtype):
     rng = np.random.default_rng(1)
     for shapes in ELEMWISE_SHAPES:
         check_table(f, names, FLOAT_ELEMWISE, float_arrays(rng, dtype, shapes), f"{dtype} {shapes}")
+    # sin/cos of huge values: test_trig_large_arguments; float -> int casts of NaN,
+    # inf and out-of-range values are undefined in NumPy (theon saturates, documented)
+    check_table(f, names, FLOAT_ELEMWISE, special_arrays(dtype), f"{dtype} special values",
+                skip=("sin", "cos", "fused", "cast int32", "cast int8", "cast uint8"))
+
+
+def special_arrays(dtype):
+    """NaN, infinities, signed zeros, huge and tiny values in every input."""
+    fi = np.finfo(dtype)
+    xs = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -2.5, float(fi.max), -float(fi.max),
+          float(fi.tiny), 1e-30, 50.0, -50.0, 0.5, 3.0, -1.0]
+    x = np.array(xs, dtype=dtype).reshape(4, 4)
+    y = np.array(xs[::-1], dtype=dtype).reshape(4, 4)
+    p = np.array([np.inf, 0.5, 1.0, 2.0, float(fi.max), float(fi.tiny), 3.0, 1e-3,
+                  np.nan, 7.0, 0.25, 1.5, 4.0, 100.0, 1e10, 2.5], dtype=dtype).reshape(4, 4)
+    u = np.array([0.0, -0.0, 0.5, -0.5, 0.9, -0.9, np.nan, 1e-20,
+                  -1e-20, 0.25, 0.75, -0.75, 0.1, -0.1, 0.0, 0.3], dtype=dtype).reshape(4, 4)
+    return {"x": x, "y": y, "p": p, "u": u}
 
 
 # 0-d operands take the same loops with no dims; a representative subset
@@ -394,6 +415,20 @@ def test_clip_python_bounds_outside_dtype_range():
     for got, ref in zip(f(a, b), (np.clip(a, -10, 10), np.clip(b, -1000, 50))):
         assert got.dtype == ref.dtype
         np.testing.assert_array_equal(got, ref)
+
+
+def test_abs_of_negated_unsigned():
+    """abs is the identity on unsigned ints, so abs(-x) is -x (mod 256) for uint8.
+    Known to fail: the canonicalize pass rewrites abs(neg(x)) to abs(x) for
+    every dtype (FAST_RUN gives x; FAST_COMPILE and NumPy give -x)."""
+    x = T.tensor("uint8", shape=(None,))
+    a = np.array([0, 1, 5, 128, 251, 255], np.uint8)
+    expected = np.abs(-a)
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        got = theon.function([x], [abs(-x), abs(0 - x)], mode=mode)(a)
+        for g in got:
+            assert g.dtype == np.uint8
+            np.testing.assert_array_equal(g, expected, err_msg=mode)
 
 
 # --- reductions -------------------------------------------------------------------------
@@ -456,10 +491,17 @@ def test_float_reductions(dtype):
                           dtype=dtype),
             "y": np.zeros((1, 5), dtype), "t": np.ones((2, 2, 2), dtype)}
     check_table(f, names, REDUCTIONS, ties, f"{dtype} ties")
+    # NaN propagates through max/min/sum, argmax/argmin point at the first NaN; infinities
+    specials = {"x": np.array([[1, np.nan, 3, 0, -1], [np.inf, 2, -np.inf, 0, 1],
+                               [-np.inf, -np.inf, -1, -2, -3], [0, 1, np.nan, np.inf, 2]],
+                              dtype=dtype),
+                "y": np.zeros((1, 5), dtype), "t": np.array([np.nan, 1, np.inf, -np.inf] * 2,
+                                                            dtype=dtype).reshape(2, 2, 2)}
+    check_table(f, names, REDUCTIONS, specials, f"{dtype} NaN and inf")
     g, gnames = compile_table(EMPTY_REDUCTIONS, {"x": (dtype, (None, None))})
     check_table(g, gnames, EMPTY_REDUCTIONS, {"x": np.zeros((0, 5), dtype)}, f"{dtype} empty (0, 5)")
     # an empty axis for max/min/argmax is an error (NumPy raises too), never a crash
-    with pytest.raises((ValueError, IndexError, RuntimeError)):
+    with pytest.raises(ValueError):
         g(np.zeros((5, 0), dtype))
 
 

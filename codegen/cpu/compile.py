@@ -11,11 +11,17 @@ looked up in this process, then in the on-disk cache (``runtime/cache.py``),
 and only then compiled: lower -> LLVM IR text -> parse -> optimize -> object.
 A hit skips lowering and LLVM entirely; ``.llvm_ir``/``.asm`` then compile
 the module again on first use (the same code: compilation is deterministic).
+
+Big modules compile in two tiers (``TIERED``, ``tierup.py``): quick code
+first, fully optimized code from a helper process shortly after; only
+tier-1 code is ever cached.
 """
 import weakref
 
+from . import tierup
 from .entry import entry_name, lower_function
-from .jit import compile_object, host_target_key, load_object
+from .jit import (BIG_MODULE_INSTRUCTIONS, compile_object, compile_object_quick, count_instructions,
+                  host_target_key, load_object)
 
 _LOADED = weakref.WeakValueDictionary()   # object key -> LoadedObject: identical code shared in a process
 
@@ -33,6 +39,19 @@ def _cache():
 
 def _object_key(kind, text, options):
     return _cache().make_key(kind, text, repr(options), host_target_key())
+
+
+def _load_entry(key):
+    """The loaded entry object stored under ``key`` on disk, or None."""
+    hit = _cache().load("obj", key)
+    if hit is None:
+        return None
+    try:
+        loaded = load_object(hit[1])
+    except Exception:  # noqa: BLE001 - an unloadable entry is a miss; it is rewritten
+        return None
+    _LOADED[key] = loaded
+    return loaded
 
 
 def _cached_object(kind, key, build):
@@ -57,37 +76,79 @@ def _cached_object(kind, key, build):
     return loaded, header, (module, tm)
 
 
+# Big modules (over jit.BIG_MODULE_INSTRUCTIONS) compile in two tiers: the
+# quick tier-0 pipeline now, the full pipeline in a helper process
+# (tierup.py) whose code the runtime adopts at a later call boundary.
+TIERED = True
+
+
 class CompiledFunction:
-    """Native code of one IR Function, loaded and kept alive."""
+    """Native code of one IR Function, loaded and kept alive.
+
+    ``tier`` is 1 for fully optimized code, 0 while the quick code runs and
+    the full code is being compiled in the background; ``pending`` then
+    receives its object bytes and ``adopt_pending()`` switches to it.
+    """
+
+    pending = None
 
     def __init__(self, func, profile=False, opt_level=3):
         self.name = entry_name(func)
         self.num_ops = len(func.body.ops)
         self.profile = profile
         self.opt_level = opt_level
+        self.tier = 1
         self._func = func
         self._module = self._tm = self._llvm_module = None
+        self._retired = []          # replaced code: another thread may still be running it
         self.from_cache = False
         key = None
         cache = _cache()
         if cache.cache_dir() is not None and cache.cacheable(func):
             from ...ir.printer import print_function
             key = _object_key("obj", print_function(func), ("entry", profile, opt_level))
+        self._key = key
         loaded = _LOADED.get(key) if key else None
+        if loaded is None and key:
+            loaded = _load_entry(key)
+        self.from_cache = loaded is not None
         if loaded is None:
-            loaded, _, compiled = _cached_object("obj", key, self._build)
-            self.from_cache = compiled is None
-            if compiled is not None:
-                self._module, self._tm = compiled
-        else:
-            self.from_cache = True
+            loaded = self._compile_now(key)
         self.jit = loaded
         self.address = loaded.address(self.name)
 
-    def _build(self):
+    def _compile_now(self, key):
+        cache = _cache()
         self._llvm_module = emit_llvm_module(self._func, profile=self.profile)
-        module, obj, tm = compile_object(str(self._llvm_module), self.opt_level)
-        return {"kind": "entry", "name": self.name}, obj, module, tm
+        text = str(self._llvm_module)
+        if TIERED and self.opt_level >= 2 and count_instructions(text) > BIG_MODULE_INSTRUCTIONS:
+            _, obj, _ = compile_object_quick(text)      # before the helper starts competing for the CPU
+            if tierup.submit(key, text, self.opt_level, self.name, cache.cache_dir(), self._tier1_ready):
+                self.tier = 0
+                return load_object(obj)
+        self._module, obj, self._tm = compile_object(text, self.opt_level)
+        loaded = load_object(obj)
+        if key:
+            cache.store("obj", key, {"kind": "entry", "name": self.name}, obj)
+            _LOADED[key] = loaded
+        return loaded
+
+    def _tier1_ready(self, obj):
+        """Called by the tier-up thread: no LLVM work here, just hand over."""
+        self.pending = obj
+
+    def adopt_pending(self):
+        """Load the tier-1 code that arrived; its entry address, or None."""
+        obj, self.pending = self.pending, None
+        if obj is None:
+            return None
+        loaded = load_object(obj)
+        address = loaded.address(self.name)
+        self._retired.append(self.jit)
+        self.jit, self.address, self.tier = loaded, address, 1
+        if self._key:
+            _LOADED[self._key] = loaded
+        return address
 
     def _compiled_module(self):
         if self._module is None:
@@ -140,8 +201,8 @@ def compile_wrapper(sig):
     from .pywrap import wrapper_module
 
     def build():
-        # straight-line code full of calls: -O1 makes it as fast as -O2, in half the time
-        module, obj, tm = compile_object(str(wrapper_module(sig)), opt_level=1, cheap=True)
+        # straight-line code full of calls: as fast at -O0 (measured), in a fifth of the time
+        module, obj, tm = compile_object(str(wrapper_module(sig)), opt_level=0)
         return {"kind": "wrapper"}, obj, module, tm
 
     key = _object_key("wrap", repr(sig), ()) if _cache().cache_dir() is not None else None

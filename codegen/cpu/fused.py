@@ -36,7 +36,7 @@ from ..errors import EMPTY_REDUCTION
 from .context import I1, I8P, I32, I64, ITEMSIZE, LLTYPE, i64
 from .elementwise import operand_dtype
 from .loops import broadcast
-from .parallel import MAX_THREADS, outline, parallel_for
+from .parallel import MAX_THREADS, outline, parallel_for, plan_parts, run_parts
 from .reduction import BLOCK, ReduceSpec
 from .scalar import SCALAR, ScalarCtx
 
@@ -66,6 +66,7 @@ class _Result:
         self.buf = buf
         self.spec = ReduceSpec(kind, dtype) if kind else None
         self.acc = None                 # outer: accumulator Buf (maybe buf itself)
+        self.private = False            # outer: one accumulator copy per part
         self.partials = None            # reduce-all: [MAX_THREADS] acc, comp arrays
 
     @property
@@ -190,18 +191,37 @@ class _Fused:
         self._run_parallel("inner", self.dims[kept[0]], ctx.product(self.dims), self._emit_inner)
 
     def _outer(self):
+        """Accumulators shaped like the results. When the outermost dim is
+        reduced, each part accumulates into its own copy (``parts`` of them,
+        allocated here) and the copies are combined in order afterwards."""
         ctx, b = self.ctx, self.ctx.b
         kept = [d for d in range(self.nd) if d not in self.axes]
         kept_dims = [self.dims[d] for d in kept]
         n_out = ctx.product(kept_dims)
+        total = ctx.product(self.dims)
+        private = 0 in self.axes
+        parts = plan_parts(ctx, self.dims[0], total, self.schedule) if private else None
         for r in self.reduced:
-            r.acc = r.buf if r.spec.acc_dtype == r.spec.dtype else ctx.alloc(r.spec.acc_dtype, kept_dims, name="acc")
-            with ctx.loop(n_out, "init") as i:
-                b.store(r.spec.identity(), b.gep(r.acc.ptr, [i]))
-        if 0 in self.axes:          # threads would share accumulators: one thread
-            self.schedule = (0, 0)
-        self._run_parallel("outer", self.dims[0], ctx.product(self.dims), self._emit_nd)
+            if private:
+                r.acc = ctx.alloc(r.spec.acc_dtype, [parts] + kept_dims, name="acc")
+                r.private = True
+            else:
+                r.acc = r.buf if r.spec.acc_dtype == r.spec.dtype else ctx.alloc(r.spec.acc_dtype, kept_dims,
+                                                                                    name="acc")
+                with ctx.loop(n_out, "init") as i:
+                    b.store(r.spec.identity(), b.gep(r.acc.ptr, [i]))
+        worker, data = self._outline("outer", self._emit_nd)
+        if private:
+            run_parts(ctx, worker, data, self.dims[0], parts)
+        else:
+            parallel_for(ctx, worker, data, self.dims[0], total, self.schedule)
         for r in self.reduced:
+            if private:
+                with ctx.loop(parts, "part", start=i64(1)) as t:
+                    other = b.gep(r.acc.ptr, [b.mul(t, n_out)])
+                    with ctx.loop(n_out, "comb") as i:
+                        p = b.gep(r.acc.ptr, [i])
+                        b.store(r.spec.combine(ctx, b.load(p), b.load(b.gep(other, [i]))), p)
             if r.acc is not r.buf:
                 with ctx.loop(n_out, "fin") as i:
                     v = b.load(b.gep(r.acc.ptr, [i]))
@@ -220,9 +240,12 @@ class _Fused:
                 values += list(r.partials)
         return values
 
+    def _outline(self, name, emit):
+        return outline(self.ctx, f"fused{self.ctx.op_index}.{name}", self._captured(),
+                       lambda w, lo, hi, part, inner: emit(_View(self, w, inner), lo, hi, part))
+
     def _run_parallel(self, name, n, work, emit):
-        worker, data = outline(self.ctx, f"fused{self.ctx.op_index}.{name}", self._captured(),
-                               lambda w, lo, hi, part, inner: emit(_View(self, w, inner), lo, hi, part))
+        worker, data = self._outline(name, emit)
         return parallel_for(self.ctx, worker, data, n, work, self.schedule)
 
     def _emit_flat(self, v, lo, hi, part):
@@ -241,7 +264,7 @@ class _Fused:
         out_strides = v.w.contiguous_strides(v.dims)
         ptrsets = [(p, s) for p, s in zip(v.in_ptrs, v.in_strides)]
         ptrsets += [(p, out_strides) for p in v.out_ptrs]
-        ptrsets += [(p, s) for p, s in zip(v.acc_ptrs, v.acc_strides())]
+        ptrsets += [(p, s) for p, s in zip(v.private_accumulators(part), v.acc_strides())]
         n_in, n_out = len(v.in_ptrs), len(v.out_ptrs)
 
         def leaf(bases, _):
@@ -329,6 +352,21 @@ class _View:
         for d, s in zip(kept, ks):
             strides[d] = s
         return [strides for r in f.reduced if r.acc is not None]
+
+    def private_accumulators(self, part):
+        """Outer reductions: each accumulator's base for this part (its own
+        copy, set to the identity here, when the outermost dim is reduced)."""
+        f, b = self.f, self.w.b
+        kept = [self.dims[d] for d in range(f.nd) if d not in f.axes]
+        n_out = self.w.product(kept)
+        out = []
+        for r, p in zip([r for r in f.reduced if r.acc is not None], self.acc_ptrs):
+            if r.private:
+                p = b.gep(p, [b.mul(part, n_out)])
+                with self.w.loop(n_out, "init") as i:
+                    b.store(r.spec.identity(), b.gep(p, [i]))
+            out.append(p)
+        return out
 
     def accumulators(self):
         accs = [_Accumulator(self.w, r.spec) for r in self.f.reduced]

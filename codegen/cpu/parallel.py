@@ -57,7 +57,7 @@ class WorkerCtx(LowerCtx):
         raise RuntimeError("a check inside a parallel worker could return while other threads "
                            "run; emit it before the parallel region")
 
-    def malloc(self, nbytes):
+    def malloc(self, *args, **kwargs):
         raise RuntimeError("allocate before the parallel region, not in a worker")
 
     alloc = malloc
@@ -123,17 +123,34 @@ def parallel_for(ctx, worker, data, n, work, schedule):
 
     ``work`` (i64) is what the threshold compares with; ``schedule`` is
     ``(parallel, threads)`` from the op's attributes."""
+    parts = plan_parts(ctx, n, work, schedule)
+    run_parts(ctx, worker, data, n, parts)
+    return parts
+
+
+def plan_parts(ctx, n, work, schedule):
+    """i64: how many slices ``[0, n)`` runs in (1 below the threshold);
+    computed before the parallel region, so that per-part buffers can be
+    allocated first."""
     min_work, threads = schedule
     b = ctx.b
     if min_work <= 0:
-        b.call(worker, [data, i64(0), n, i64(0)])
         return i64(1)
-    slots = _slots(ctx)
     cores = i64(min(threads, MAX_THREADS)) if threads > 0 else _num_threads(ctx)
     big = b.icmp_signed(">=", work, i64(min_work))
     parts = b.select(big, cores, i64(1))
     parts = b.select(b.icmp_signed("<", n, parts), n, parts)
-    parts = b.select(b.icmp_signed("<", parts, i64(1)), i64(1), parts, name="parts")
+    return b.select(b.icmp_signed("<", parts, i64(1)), i64(1), parts, name="parts")
+
+
+def run_parts(ctx, worker, data, n, parts):
+    """Call ``worker`` on ``parts`` slices of ``[0, n)``, slice 0 on this
+    thread and the others on new threads, then wait for all of them."""
+    b = ctx.b
+    if isinstance(parts, lir.Constant) and int(parts.constant) == 1:
+        b.call(worker, [data, i64(0), n, i64(0)])
+        return
+    slots = _slots(ctx)
     chunk = b.sdiv(b.add(n, b.sub(parts, i64(1))), parts, name="chunk")
 
     def bounds(t):
@@ -167,7 +184,6 @@ def parallel_for(ctx, worker, data, n, work, schedule):
                     b.call(join, [b.load(b.gep(slots.tids, [i64(0), t])), lir.Constant(I8P.as_pointer(), None)])
         with one:
             b.call(worker, [data, i64(0), n, i64(0)])
-    return parts
 
 
 class _Slots:

@@ -87,10 +87,10 @@ def host_evaluated(func):
 
     def mark(v):
         op = v.owner
-        if op is None or op in ops:
+        if op is None or op in ops or op.name == "constant":     # constants give both anyway
             return
         ops.add(op)
-        if op.name not in ("shape", "constant"):
+        if op.name != "shape":
             for o in op.operands:
                 mark(o)
 

@@ -1,0 +1,162 @@
+"""Tier 1 in the background: the full LLVM pipeline in a helper process.
+
+A big module is first compiled with the quick tier-0 pipeline
+(``jit.compile_object_quick``) so ``theon.function`` returns fast. Its LLVM
+IR text is then handed to a helper Python process that runs the full
+pipeline (``jit.compile_object``), stores the object in the on-disk cache
+(so later processes load tier-1 code directly) and writes it to a file.
+A waiter thread reads that file and hands the bytes to ``on_done``; the
+runtime swaps the entry at the next call boundary (``Function.__call__``).
+
+No LLVM work happens off the main thread of this process (llvmlite is not
+thread safe); the helper is a separate process, one at a time, fed from a
+short queue. A job that cannot be queued (queue full) is refused, and the
+caller compiles at full optimization synchronously instead. A helper that
+fails changes nothing: the function keeps its tier-0 code.
+
+    python -c BOOTSTRAP PKG_DIR IN_FILE OUT_FILE CACHE_DIR KEY OPT_LEVEL NAME PARENT_PID
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+
+MAX_QUEUED = 8
+
+BOOTSTRAP = (
+    "import sys, importlib.util\n"
+    "pkg = sys.argv[1]\n"
+    "spec = importlib.util.spec_from_file_location('theon', pkg + '/__init__.py', "
+    "submodule_search_locations=[pkg])\n"
+    "mod = importlib.util.module_from_spec(spec)\n"
+    "sys.modules['theon'] = mod\n"
+    "spec.loader.exec_module(mod)\n"
+    "from theon.codegen.cpu.tierup import child_main\n"
+    "sys.exit(child_main(sys.argv[2:]))\n")
+
+PKG_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class _Job:
+    def __init__(self, key, text, opt_level, name, cache_dir):
+        self.key, self.text, self.opt_level, self.name, self.cache_dir = key, text, opt_level, name, cache_dir
+        self.callbacks = []
+        self.done = threading.Event()
+        self.error = None
+
+
+class _Scheduler:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.queue = []
+        self.by_key = {}
+        self.thread = None
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def submit(self, key, text, opt_level, name, cache_dir, on_done):
+        """Queue a tier-1 compile; False when the queue is full."""
+        with self.lock:
+            job = self.by_key.get(key) if key else None
+            if job is None:
+                if len(self.queue) >= MAX_QUEUED:
+                    return False
+                job = _Job(key, text, opt_level, name, cache_dir)
+                if key:
+                    self.by_key[key] = job
+                self.queue.append(job)
+                self.idle.clear()
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._work, name="theon-tier-up", daemon=True)
+                    self.thread.start()
+            job.callbacks.append(on_done)
+            return True
+
+    def _work(self):
+        while True:
+            with self.lock:
+                if not self.queue:
+                    self.thread = None
+                    self.idle.set()
+                    return
+                job = self.queue[0]
+            obj = None
+            try:
+                obj = _run_helper(job)
+            except Exception as e:  # noqa: BLE001 - a failed helper leaves tier 0 in place
+                job.error = e
+            with self.lock:
+                self.queue.pop(0)
+                if job.key:
+                    self.by_key.pop(job.key, None)
+                callbacks = list(job.callbacks)
+            if obj is not None:
+                for cb in callbacks:
+                    try:
+                        cb(obj)
+                    except Exception as e:  # noqa: BLE001 - one bad callback must not stop the others
+                        job.error = e
+            job.done.set()
+
+    def wait(self, timeout=None):
+        """Block until every queued job finished; True if they did."""
+        return self.idle.wait(timeout)
+
+
+_scheduler = _Scheduler()
+submit = _scheduler.submit
+wait = _scheduler.wait
+
+
+def _run_helper(job):
+    """Run the helper process for ``job``; the object bytes, or None."""
+    folder = tempfile.mkdtemp(prefix="theon-tierup-")
+    src, out = os.path.join(folder, "module.ll"), os.path.join(folder, "module.o")
+    try:
+        with open(src, "w") as fh:
+            fh.write(job.text)
+        job.text = None
+        args = [sys.executable, "-c", BOOTSTRAP, PKG_DIR, src, out, job.cache_dir or "", job.key or "",
+                str(job.opt_level), job.name, str(os.getpid())]
+        env = dict(os.environ)
+        env.pop("THEON_FLAGS", None)
+        proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, env=env, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"tier-up helper failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+        with open(out, "rb") as fh:
+            return fh.read()
+    finally:
+        for path in (src, out):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+def child_main(argv):
+    """The helper: full pipeline on IN_FILE, store in the cache, write OUT_FILE
+    (unless the parent process is gone: then only the cache gets it)."""
+    src, out, cache_dir, key, opt_level, name, parent = argv
+    with open(src) as fh:
+        text = fh.read()
+    os.unlink(src)
+    from ...config import config
+    from ...runtime import cache
+    from .jit import compile_object
+    _, obj, _ = compile_object(text, int(opt_level))
+    if key and cache_dir:
+        config.cache_dir = cache_dir
+        cache.store("obj", key, {"kind": "entry", "name": name}, obj)
+    if os.getppid() != int(parent):
+        return 0
+    tmp = out + ".part"
+    with open(tmp, "wb") as fh:
+        fh.write(obj)
+    os.replace(tmp, out)
+    return 0

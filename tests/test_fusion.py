@@ -1,0 +1,342 @@
+"""fuse-elementwise and the fused op: IR text in and out (round trips
+included), the verifier's rules, the NumPy reference, and native fused code
+against the unfused graph's reference on many graphs."""
+import re
+import numpy as np
+import pytest
+
+import theon
+import theon.tensor as T
+from theon import printing
+from theon.frontend.build import build_function
+from theon.ir.interpreter import evaluate
+from theon.ir.parser import ParseError, parse_function
+from theon.ir.printer import print_function
+from theon.passes import PASSES, PassManager, parse_pipeline
+from theon.passes.fusion import FuseElementwise
+from tests.pass_helpers import fn, run_pass
+
+REGISTRY = {**PASSES, "fuse-elementwise": FuseElementwise}
+PIPELINE = "canonicalize,cse,simplify-shapes,stabilize,canonicalize,cse,fuse-elementwise,dce"
+V = "tensor<?xf32>"
+M = "tensor<?x?xf64>"
+
+
+def fuse(text, options=""):
+    return run_pass(f"fuse-elementwise{options},dce", text, registry=REGISTRY)
+
+
+def top_ops(text):
+    """Names of the function body's ops (not those inside regions)."""
+    return re.findall(r"^  (?:%[\w.]+(?:, %[\w.]+)* = )?(\w+)\(", text, re.M)
+
+
+# --- the pass, IR text in and out ---------------------------------------------------------------
+def test_a_chain_becomes_one_loop():
+    text = fn(f"%a: {V}, %b: {V}, %c: {V}",
+              f"%0 = exp(%a) : {V}", f"%1 = mul(%0, %b) : {V}", f"%2 = mul(%c, %c) : {V}",
+              f"%3 = log1p(%2) : {V}", f"%y = add(%1, %3) : {V}", "return(%y)")
+    assert fuse(text) == (
+        "func @f(%a: tensor<?xf32>, %b: tensor<?xf32>, %c: tensor<?xf32>) {\n"
+        "  %y = fused(%a, %b, %c) ({\n"
+        "    ^bb(%0: tensor<f32>, %1: tensor<f32>, %2: tensor<f32>):\n"
+        "      %3 = exp(%0) : tensor<f32>\n"
+        "      %4 = mul(%3, %1) : tensor<f32>\n"
+        "      %5 = mul(%2, %2) : tensor<f32>\n"
+        "      %6 = log1p(%5) : tensor<f32>\n"
+        "      %7 = add(%4, %6) : tensor<f32>\n"
+        "      yield(%7)\n"
+        "  }) {parallel = 65536} : tensor<?xf32>\n"
+        "  return(%y)\n"
+        "}\n")
+
+
+def test_siblings_reading_one_input_write_all_results_in_one_loop():
+    text = fn(f"%a: {M}", f"%0 = exp(%a) : {M}", f"%1 = log(%a) : {M}", f"%2 = mul(%a, %a) : {M}",
+              "return(%0, %1, %2)")
+    out = fuse(text, "{parallel=0}")
+    assert top_ops(out) == ["fused", "return"]
+    assert "yield(%4, %5, %6)" in out and "parallel" not in out
+    assert f") : {M}, {M}, {M}\n" in out
+
+
+def test_a_reduction_takes_its_producers_without_a_temporary():
+    text = fn(f"%a: {V}, %b: {V}", f"%0 = mul(%a, %b) : {V}",
+              "%s = sum(%0) {axes = [0], keepdims = false} : tensor<f32>", "return(%s)")
+    assert fuse(text, "{threads=4}") == (
+        "func @f(%a: tensor<?xf32>, %b: tensor<?xf32>) {\n"
+        "  %s = fused(%a, %b) ({\n"
+        "    ^bb(%0: tensor<f32>, %1: tensor<f32>):\n"
+        "      %2 = mul(%0, %1) : tensor<f32>\n"
+        "      yield(%2)\n"
+        '  }) {axes = [0], keepdims = false, parallel = 65536, reduce = ["sum"], threads = 4} : tensor<f32>\n'
+        "  return(%s)\n"
+        "}\n")
+
+
+SOFTMAX = fn(f"%x: {M}",
+             "%0 = max(%x) {axes = [1], keepdims = true} : tensor<?x1xf64>",
+             f"%1 = sub(%x, %0) : {M}", f"%2 = exp(%1) : {M}",
+             "%3 = sum(%2) {axes = [1], keepdims = true} : tensor<?x1xf64>",
+             f"%4 = div(%2, %3) : {M}", "return(%4)")
+
+
+def test_softmax_recomputes_exp_instead_of_writing_it():
+    out = fuse(SOFTMAX)
+    assert top_ops(out) == ["fused", "fused", "fused", "return"]
+    assert out.count("exp(") == 2 and 'reduce = ["max"]' in out and 'reduce = ["sum"]' in out
+    assert len(re.findall(r"\) \{[^}]*\} : tensor<\?x\?xf64>\n", out)) == 1     # only the result is full size
+
+
+def test_without_recompute_the_shared_value_is_a_second_result():
+    out = fuse(SOFTMAX, "{recompute=0}")
+    assert top_ops(out) == ["fused", "fused", "fused", "return"]
+    assert out.count("exp(") == 1
+    assert 'reduce = [none, "sum"]} : tensor<?x?xf64>, tensor<?x1xf64>' in out
+
+
+def test_a_value_other_ops_need_is_written_too():
+    text = fn(f"%a: {M}, %w: {M}", f"%0 = tanh(%a) : {M}", f"%1 = matmul(%0, %w) : {M}",
+              f"%2 = mul(%0, %0) : {M}", "return(%1, %2)")
+    out = fuse(text)
+    assert top_ops(out) == ["fused", "matmul", "return"]
+    assert f"yield(%3, %4)\n  }}) {{parallel = 65536}} : {M}, {M}" in out
+
+
+def test_no_group_spans_a_path_through_an_outside_op():
+    text = fn(f"%a: {M}, %w: {M}", f"%0 = exp(%a) : {M}", f"%1 = matmul(%0, %w) : {M}",
+              f"%2 = add(%0, %1) : {M}", "return(%2)")
+    assert top_ops(fuse(text)) == ["fused", "matmul", "fused", "return"]
+
+
+def test_a_statically_broadcast_producer_is_not_recomputed_per_element():
+    text = fn(f"%x: {M}, %r: tensor<?x1xf64>", "%0 = exp(%r) : tensor<?x1xf64>",
+              f"%1 = add(%x, %0) : {M}", "return(%1)")
+    out = fuse(text)
+    assert top_ops(out) == ["fused", "fused", "return"]
+    assert "exp(%" in out.split("fused(")[1] and "add(%" in out.split("fused(")[2]
+
+
+def test_options_limit_groups():
+    text = fn(f"%a: {V}", f"%0 = exp(%a) : {V}", f"%1 = neg(%0) : {V}", f"%2 = abs(%1) : {V}",
+              "%3 = sum(%2) {axes = [0], keepdims = false} : tensor<f32>", "return(%3)")
+    assert top_ops(fuse(text, "{max-ops=2}")) == ["fused", "fused", "return"]
+    out = fuse(text, "{reductions=false}")
+    assert top_ops(out) == ["fused", "sum", "return"]
+
+
+def test_scalar_work_is_left_alone_but_scalar_chains_fuse():
+    one = fn("%s: tensor<f64>", "%0 = mul(%s, %s) : tensor<f64>", "return(%0)")
+    assert fuse(one) == one
+    two = fn("%s: tensor<f64>", "%0 = mul(%s, %s) : tensor<f64>", "%1 = exp(%0) : tensor<f64>", "return(%1)")
+    assert top_ops(fuse(two)) == ["fused", "return"]
+
+
+def test_scalar_constants_move_into_the_region():
+    text = fn(f"%a: {M}", "%c = constant() {value = dense<2.0>} : tensor<f64>", f"%0 = mul(%a, %c) : {M}",
+              "%1 = sum(%0) {axes = [0], keepdims = true} : tensor<1x?xf64>", "return(%0, %1)")
+    out = fuse(text)
+    assert top_ops(out) == ["fused", "return"]
+    assert "constant() {value = dense<2.0>} : tensor<f64>" in out.split("^bb")[1]
+    assert 'reduce = [none, "sum"]' in out
+
+
+def test_reductions_over_other_axes_and_argmax_stay_apart():
+    text = fn(f"%a: {M}", f"%0 = exp(%a) : {M}",
+              "%1 = sum(%0) {axes = [0], keepdims = false} : tensor<?xf64>",
+              "%2 = max(%0) {axes = [1], keepdims = false} : tensor<?xf64>",
+              "%3 = argmax(%0) {axis = 1, keepdims = false} : tensor<?xi64>", "return(%1, %2, %3)")
+    out = fuse(text)
+    assert top_ops(out).count("fused") >= 2 and "argmax" in top_ops(out)
+
+
+def test_fused_ir_round_trips_through_text():
+    func, _ = build_function(*_mlp_like())
+    PassManager(parse_pipeline(PIPELINE, REGISTRY), verify_each=True).run(func)
+    text = print_function(func)
+    assert "fused(" in text and "yield(" in text
+    assert print_function(parse_function(text)) == text
+
+
+def _mlp_like():
+    x, w, y = T.dmatrix("x"), T.dmatrix("w"), T.dmatrix("y")
+    h = T.tanh(T.dot(x, w) + 1.0)
+    cost = ((nnet_softmax(h) - y) ** 2).sum()
+    return [x, w, y], [cost] + theon.grad(cost, [w]), []
+
+
+def nnet_softmax(h):
+    return T.nnet.softmax(h)
+
+
+# --- the verifier ---------------------------------------------------------------------------------
+GOOD = """\
+func @f(%x: tensor<?x?xf32>, %m: tensor<?x1xf32>) {
+  %e, %s = fused(%x, %m) ({
+    ^bb(%a: tensor<f32>, %b: tensor<f32>):
+      %0 = sub(%a, %b) : tensor<f32>
+      %c = constant() {value = dense<2.0>} : tensor<f32>
+      %1 = exp(%0) : tensor<f32>
+      %2 = mul(%1, %c) : tensor<f32>
+      yield(%2, %1)
+  }) {axes = [1], keepdims = true, parallel = 65536, reduce = [none, "sum"]} : tensor<?x?xf32>, tensor<?x1xf32>
+  return(%e, %s)
+}
+"""
+
+
+def test_good_fused_text_round_trips():
+    assert print_function(parse_function(GOOD)) == GOOD
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("      yield(%2, %1)\n", "      yield(%2, %1)\n      %9 = neg(%2) : tensor<f32>\n", "must end with yield"),
+    ("%0 = sub(%a, %b)", "%0 = sub(%a, %a)", None),
+    ('reduce = [none, "sum"]', 'reduce = [none, "mean"]', "reduce entries"),
+    ('reduce = [none, "sum"]', 'reduce = ["sum"]', "one entry per yielded value"),
+    ("axes = [1], keepdims = true, ", "", "needs the attributes axes and keepdims"),
+    ("axes = [1]", "axes = [2]", "axis 2 is out of range"),
+    ("parallel = 65536", "parallel = -1", "parallel must be a non-negative int"),
+    ("%1 = exp(%0) : tensor<f32>", "%1 = sum(%0) {axes = [], keepdims = false} : tensor<f32>",
+     "only elementwise ops"),
+])
+def test_verifier_rejects_malformed_fused_ops(old, new, message):
+    assert old in GOOD
+    bad = GOOD.replace(old, new)
+    if message is None:      # a legal variant
+        parse_function(bad)
+        return
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse_function(bad, "bad.ir")
+
+
+@pytest.mark.parametrize("region,message", [
+    ("^bb(%a: tensor<f64>):\n      yield(%a)", "region argument 0 must be tensor of float32"),
+    ("^bb(%a: tensor<f32>):\n      %1 = mul(%a, %s) : tensor<f32>\n      yield(%1)", "defined outside"),
+    ("^bb(%a: tensor<f32>, %b: tensor<f32>):\n      yield(%a)", "takes 2 arguments for 1 operands"),
+    ("^bb(%a: tensor<f32>):\n      yield(%s)", "defined outside"),
+])
+def test_regions_see_only_their_arguments(region, message):
+    result = "tensor<?xf64>" if "f64" in region else "tensor<?xf32>"
+    text = (f"func @f(%x: tensor<?xf32>, %s: tensor<f32>) {{\n  %0 = fused(%x) ({{\n    {region}\n  }})"
+            f" : {result}\n  return(%0)\n}}\n")
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse_function(text)
+
+
+def test_yield_only_ends_a_fused_region():
+    with pytest.raises(ParseError, match="yield is only allowed"):
+        parse_function("func @f(%x: tensor<f32>) {\n  yield(%x)\n  return(%x)\n}\n")
+
+
+# --- the reference ----------------------------------------------------------------------------------
+def test_reference_of_fused_ops_equals_the_unfused_graph():
+    rng = np.random.default_rng(0)
+    fused = parse_function(fuse(SOFTMAX, "{recompute=0}"))
+    plain = parse_function(SOFTMAX)
+    x = rng.standard_normal((5, 7))
+    np.testing.assert_allclose(evaluate(fused, [x])[0][0], evaluate(plain, [x])[0][0], rtol=1e-12)
+    op = fused.body.ops[1]
+    mags = op.opdef.magnitude(op, x, x.max(axis=1, keepdims=True))
+    assert mags[1].shape == (5, 1) and np.all(mags[1] > 0)
+
+
+# --- native code --------------------------------------------------------------------------------------
+@pytest.fixture
+def fused_function(monkeypatch):
+    """theon.function with the FAST_RUN passes plus fuse-elementwise."""
+    monkeypatch.setitem(PASSES, "fuse-elementwise", FuseElementwise)
+
+    def make(inputs, outputs):
+        return theon.function(inputs, outputs, mode=theon.Mode(passes=PIPELINE))
+    return make
+
+
+def _reference(inputs, outputs, values):
+    func, _ = build_function(inputs, outputs, [])
+    return evaluate(func, [np.asarray(v, dtype=i.type.np_dtype) for v, i in zip(values, inputs)])[0]
+
+
+def _same(got, want):
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
+        if g.dtype.kind == "f":
+            tol = 2e-5 if g.dtype == np.float32 else 1e-10
+            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+        else:
+            np.testing.assert_array_equal(g, w)
+
+
+RNG = np.random.default_rng(7)
+X = RNG.standard_normal((37, 53))
+Y = RNG.standard_normal((37, 53))
+VEC = RNG.standard_normal(53)
+Z = RNG.standard_normal((74, 106))
+CUBE = RNG.standard_normal((6, 7, 8))
+INTS = RNG.integers(-5, 5, (37, 53))
+
+
+def _cases():
+    x, y, v, s = T.dmatrix("x"), T.dmatrix("y"), T.dvector("v"), T.dscalar("s")
+    t3, i = T.dtensor3("t3"), T.lmatrix("i")
+    xf, vf = T.fmatrix("xf"), T.fvector("vf")
+    return {
+        "chain": ([x, y], [T.exp(x) * y + T.log1p(y * y)], [X, Y]),
+        "broadcast-and-reductions": ([x, v], [T.tanh(x + v), (x * v).sum(axis=1), (x * v).max(axis=0)], [X, VEC]),
+        "softmax": ([x], [T.nnet.softmax(x)], [X]),
+        "log-softmax": ([x], [T.nnet.log_softmax(x)], [X]),
+        "reduce-all": ([x, y], [(x * y).sum(), (x * 0.1 + 1).prod(), T.maximum(x, y).min()], [X, Y]),
+        "transposed-and-reversed": ([x, y], [T.sin(x) * T.cos(y) + 1, (x * y).sum(axis=0)], [X.T.copy().T, Y[:, ::-1]]),
+        "fortran-order": ([x, y], [T.sin(x) * T.cos(y) + 1, (x * y).sum(axis=1)], [np.asfortranarray(X), Y]),
+        "strided": ([x, y], [T.exp(x) + y, (x + y).sum(axis=1, keepdims=True)], [Z[::2, ::2], Z[1::2, ::2]]),
+        "runtime-1-rows": ([x, y], [x * y + 2, (x * y).sum(axis=0)], [X, Y[:1]]),
+        "runtime-1-cols": ([x, y], [x * y + 2, (x * y).sum(axis=1)], [X[:, :1], Y]),
+        "runtime-1-both": ([x, y], [x * y, T.exp(x - y).max(axis=1)], [X[:1, :1], Y]),
+        "cube-axes-0": ([t3], [(T.exp(t3) * 2).sum(axis=0), abs(t3).max(axis=0, keepdims=True)], [CUBE]),
+        "cube-axes-02": ([t3], [(T.exp(t3) * 2).sum(axis=(0, 2)), abs(t3).min(axis=(0, 2))], [CUBE]),
+        "cube-axes-12": ([t3], [(T.exp(t3) * 2).sum(axis=(1, 2), keepdims=True), abs(t3).max(axis=(1, 2))],
+                         [CUBE.transpose(2, 0, 1)]),
+        "cube-siblings": ([t3], [T.exp(t3), T.log(abs(t3)), t3 ** 2], [CUBE.transpose(2, 0, 1)]),
+        "ints-bools-casts": ([i, x], [(i * 3 + 1).sum(axis=1), T.switch(T.gt(x, 0), x, i.astype("float64") * 2),
+                                      (i > 0).sum()], [INTS, X]),
+        "int-division": ([i], [i // 2 + i % 3, T.maximum(i, 0).max(axis=0), (i * 2).prod(axis=1)], [INTS]),
+        "scalar-operand": ([x, s], [x * s + s, (x * s).sum(axis=0)], [X, 2.5]),
+        "empty": ([x, y], [x + y, (x * y).sum(axis=0), (x * y).sum(axis=1)], [np.zeros((0, 5)), np.zeros((0, 5))]),
+        "float32": ([xf, vf], [T.exp(xf) * vf + T.log1p(xf * xf), (xf * vf).sum(), T.nnet.softmax(xf)],
+                    [X.astype("f4"), VEC.astype("f4")]),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_cases()))
+def test_fused_native_code_equals_the_unfused_graph(fused_function, case):
+    inputs, outputs, values = _cases()[case]
+    f = fused_function(inputs, outputs)
+    assert "fused(" in printing.dump(f, "optimized")
+    _same(f(*values), _reference(inputs, outputs, values))
+
+
+def test_float32_fused_code_is_vectorized_without_libm_calls(fused_function):
+    a, b, c = T.fvector("a"), T.fvector("b"), T.fvector("c")
+    f = fused_function([a, b, c], T.exp(a) * b + T.log1p(c * c))
+    asm = printing.dump(f, "asm")
+    assert re.search(r"%[yz]mm\d+", asm)
+    calls = [line for line in asm.splitlines() if "call" in line]
+    assert not [line for line in calls if re.search(r"exp|log", line)], calls
+    assert not re.search(r"declare .*@(expf?|logf?|log1pf?)\(", printing.dump(f, "llvm"))
+
+
+def test_fused_shape_errors_are_reported_not_crashes(fused_function):
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    f = fused_function([x, y], [T.exp(x) + y, (x * y).max(axis=1)])
+    with pytest.raises(ValueError):
+        f(np.ones((4, 3)), np.ones((5, 3)))
+    g = fused_function([x], [(x * 2).max(axis=1)])
+    with pytest.raises(ValueError):
+        g(np.ones((4, 0)))
+
+
+def test_fused_ops_check_in_debug_mode(monkeypatch):
+    monkeypatch.setitem(PASSES, "fuse-elementwise", FuseElementwise)
+    x = T.dmatrix("x")
+    f = theon.function([x], [T.exp(x) * 2, T.tanh(x).max(axis=1)], mode=theon.Mode(passes=PIPELINE, debug=True))
+    _same(f(X), [np.exp(X) * 2, np.tanh(X).max(axis=1)])
