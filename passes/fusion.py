@@ -31,8 +31,11 @@ reordered topologically (stable), since a group's results are defined
 where its last op was.
 
 Options: ``max-ops`` (ops per group), ``reductions`` (fuse reductions),
-and the schedule the pass writes on each fused op: ``parallel`` (minimum
-iteration-space size for several threads; 0: one thread) and ``threads``
+``recompute`` (the most ops copied into a consumer instead of writing a
+temporary; 0: never), and the schedule the pass writes on each fused op:
+``parallel`` (how many elements of ``a*b+1`` are worth several threads;
+each fused op gets this scaled by its ``element_cost``, so a loop of
+transcendental functions splits sooner; 0: one thread) and ``threads``
 (0: every available core).
 """
 import heapq
@@ -53,7 +56,7 @@ class FuseElementwise(Pass):
     max_ops: int = 32
     reductions: bool = True
     recompute: int = 8
-    parallel: int = 65536
+    parallel: int = 262144
     threads: int = 0
 
     def run(self, func):
@@ -61,15 +64,39 @@ class FuseElementwise(Pass):
             raise ValueError(f"fuse-elementwise: max-ops must be at least 1, got {self.max_ops}")
         block = func.body
         groups = _Merger(block, self.max_ops, self.reductions, self.recompute).groups()
-        schedule = {}
-        if self.parallel > 0:
-            schedule["parallel"] = self.parallel
-            if self.threads > 0:
-                schedule["threads"] = self.threads
         for members in groups:
             if _worth_fusing(members):
-                _emit(block, members, schedule)
+                _emit(block, members, self._schedule)
         _reorder(block)
+
+    def _schedule(self, fused):
+        """The schedule attributes of a new fused op: ``parallel`` scaled
+        down from the option by how much heavier than ``a*b+1`` one element
+        of its body is (``element_cost``)."""
+        if self.parallel <= 0:
+            return {}
+        attrs = {"parallel": max(1, -(-self.parallel * CHEAP_ELEMENT // element_cost(fused)))}
+        if self.threads > 0:
+            attrs["threads"] = self.threads
+        return attrs
+
+
+# Relative cost of one element of a region op (plain arithmetic: 1), and of
+# each operand read and result written; a*b+1 costs CHEAP_ELEMENT.
+OP_COST = {**{name: 8 for name in ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan",
+                                   "sigmoid", "softplus", "erf", "floordiv", "mod")},
+           "pow": 16, "div": 4, "sqrt": 4, "constant": 0}
+STREAM_COST = 1
+CHEAP_ELEMENT = 5
+
+
+def element_cost(fused):
+    """The work of one point of a fused op's iteration space, in units of
+    one arithmetic op (see OP_COST)."""
+    body = fused.regions[0].ops[:-1]
+    streams = len(fused.operands) + len(fused.results)
+    reductions = sum(k is not None for k in fused.attrs.get("reduce", ()))
+    return STREAM_COST * streams + reductions + sum(OP_COST.get(op.name, 1) for op in body)
 
 
 def is_fusable(op):
@@ -278,10 +305,11 @@ class _Merger:
         return self.sym.dims(op.operands[0] if _is_reduction(op) else op.results[0])
 
     def convex(self, inside):
-        """No path leaves the group and comes back into it."""
+        """No path leaves the group and comes back into it, counting every
+        other group as one node (so merges never make groups depend on each
+        other in a cycle)."""
         last = max(self.pos[op] for op in inside)
-        stack = [user for op in inside for r in op.results for user, _ in r.uses
-                 if user not in inside and self.pos.get(user, last) < last]
+        stack = [user for op in inside for r in op.results for user, _ in r.uses if user not in inside]
         seen = set()
         while stack:
             op = stack.pop()
@@ -289,9 +317,12 @@ class _Merger:
                 return False
             if op in seen:
                 continue
-            seen.add(op)
-            stack.extend(user for r in op.results for user, _ in r.uses
-                         if user in inside or self.pos.get(user, last) < last)
+            leader = self.find(op)
+            nodes = self.members[leader] if leader is not None else [op]
+            seen.update(nodes)
+            if min(self.pos.get(n, last) for n in nodes) >= last:
+                continue        # everything there comes after the group
+            stack.extend(user for n in nodes for r in n.results for user, _ in r.uses)
         return True
 
 
@@ -350,11 +381,10 @@ def _emit(block, members, schedule):
     for inner in inner_ops:
         region.append(inner)
     region.append(Operation(OPS["yield"], yield_operands))
-    attrs = dict(schedule)
-    if reduce_attrs:
-        attrs.update(reduce_attrs, reduce=tuple(kinds))
+    attrs = dict(reduce_attrs, reduce=tuple(kinds)) if reduce_attrs else {}
     fused = Operation(OPS["fused"], operands, attrs, result_types=[r.type for r in results],
                       regions=[region], result_names=[r.name for r in results])
+    fused.attrs.update(schedule(fused))
     block.insert_before(members[-1], fused)
     for old, new in zip(results, fused.results):
         old.replace_all_uses_with(new)

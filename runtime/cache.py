@@ -28,7 +28,7 @@ import tempfile
 MAGIC = b"THEONC01"
 _HEAD = struct.Struct("<8s32sQI")       # magic, sha256(payload), payload length, header length
 MAX_CONSTANT_ELEMENTS = 4096            # larger constants make printing the IR (the key) too slow
-PRUNE_EVERY = 64                        # stores between two size checks
+PRUNE_EVERY = 256                       # stores between two size checks
 MAX_BYTES = 1 << 30                     # prune the oldest entries above this total size
 
 _fingerprint = None

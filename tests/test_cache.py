@@ -193,14 +193,21 @@ def test_the_fingerprint_is_stable_in_a_process():
 
 
 # --- tiered compilation of big modules (codegen/cpu/tierup.py) -------------------------------
+@pytest.fixture
+def tier_everything(monkeypatch):
+    """Every module counts as big (whatever fusion makes of the graph)."""
+    from theon.codegen.cpu import compile as cc
+    monkeypatch.setattr(cc, "BIG_MODULE_INSTRUCTIONS", 10)
+
+
 def big_graph(salt=0.5):
-    """A function whose module is over jit.BIG_MODULE_INSTRUCTIONS (``salt``
-    makes a different one: identical graphs share code within a process)."""
+    """A function to tier (``salt`` makes a different one: identical graphs
+    share code within a process)."""
     x, y = T.matrix("x"), T.matrix("y")
     e = x
-    for k in range(40):
+    for k in range(6):
         e = T.tanh(e * y + salt) if k % 3 == 0 else (e * 1.01 - y) if k % 3 == 1 else T.maximum(e, y * 0.1)
-    return [x, y], [e, e.sum(axis=1)]
+    return [x, y], [e, T.dot(e, y.T).sum(axis=1)]
 
 
 def big_args():
@@ -208,7 +215,7 @@ def big_args():
     return rng.random((7, 5)), rng.random((7, 5))
 
 
-def test_a_big_module_starts_quick_and_switches_to_full_code(cache_dir):
+def test_a_big_module_starts_quick_and_switches_to_full_code(cache_dir, tier_everything):
     from theon.codegen.cpu import tierup
     inputs, outputs = big_graph()
     f = theon.function(inputs, outputs)
@@ -228,7 +235,7 @@ def test_a_big_module_starts_quick_and_switches_to_full_code(cache_dir):
     assert g.native.tier == 1 and g.native.from_cache
 
 
-def test_tiering_can_be_turned_off(cache_dir, monkeypatch):
+def test_tiering_can_be_turned_off(cache_dir, tier_everything, monkeypatch):
     from theon.codegen.cpu import compile as cc
     monkeypatch.setattr(cc, "TIERED", False)
     f = theon.function(*big_graph(0.25))
@@ -236,7 +243,7 @@ def test_tiering_can_be_turned_off(cache_dir, monkeypatch):
     assert all(np.all(np.isfinite(o)) for o in f(*big_args()))
 
 
-def test_a_failing_helper_keeps_the_quick_code(cache_dir, monkeypatch):
+def test_a_failing_helper_keeps_the_quick_code(cache_dir, tier_everything, monkeypatch):
     from theon.codegen.cpu import tierup
 
     def broken(job):
@@ -251,7 +258,7 @@ def test_a_failing_helper_keeps_the_quick_code(cache_dir, monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_full_queue_compiles_synchronously(cache_dir, monkeypatch):
+def test_a_full_queue_compiles_synchronously(cache_dir, tier_everything, monkeypatch):
     from theon.codegen.cpu import tierup
     monkeypatch.setattr(tierup, "MAX_QUEUED", 0)
     f = theon.function(*big_graph(0.0625))

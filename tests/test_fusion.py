@@ -46,7 +46,7 @@ def test_a_chain_becomes_one_loop():
         "      %6 = log1p(%5) : tensor<f32>\n"
         "      %7 = add(%4, %6) : tensor<f32>\n"
         "      yield(%7)\n"
-        "  }) {parallel = 65536} : tensor<?xf32>\n"
+        "  }) {parallel = 56988} : tensor<?xf32>\n"
         "  return(%y)\n"
         "}\n")
 
@@ -63,13 +63,13 @@ def test_siblings_reading_one_input_write_all_results_in_one_loop():
 def test_a_reduction_takes_its_producers_without_a_temporary():
     text = fn(f"%a: {V}, %b: {V}", f"%0 = mul(%a, %b) : {V}",
               "%s = sum(%0) {axes = [0], keepdims = false} : tensor<f32>", "return(%s)")
-    assert fuse(text, "{threads=4}") == (
+    assert fuse(text, "{parallel=1000, threads=4}") == (
         "func @f(%a: tensor<?xf32>, %b: tensor<?xf32>) {\n"
         "  %s = fused(%a, %b) ({\n"
         "    ^bb(%0: tensor<f32>, %1: tensor<f32>):\n"
         "      %2 = mul(%0, %1) : tensor<f32>\n"
         "      yield(%2)\n"
-        '  }) {axes = [0], keepdims = false, parallel = 65536, reduce = ["sum"], threads = 4} : tensor<f32>\n'
+        '  }) {axes = [0], keepdims = false, parallel = 1000, reduce = ["sum"], threads = 4} : tensor<f32>\n'
         "  return(%s)\n"
         "}\n")
 
@@ -100,7 +100,7 @@ def test_a_value_other_ops_need_is_written_too():
               f"%2 = mul(%0, %0) : {M}", "return(%1, %2)")
     out = fuse(text)
     assert top_ops(out) == ["fused", "matmul", "return"]
-    assert f"yield(%3, %4)\n  }}) {{parallel = 65536}} : {M}, {M}" in out
+    assert f"yield(%3, %4)\n  }}) {{parallel = 109227}} : {M}, {M}" in out
 
 
 def test_no_group_spans_a_path_through_an_outside_op():
@@ -115,6 +115,15 @@ def test_a_statically_broadcast_producer_is_not_recomputed_per_element():
     out = fuse(text)
     assert top_ops(out) == ["fused", "fused", "return"]
     assert "exp(%" in out.split("fused(")[1] and "add(%" in out.split("fused(")[2]
+
+
+def test_heavier_loops_split_across_threads_sooner():
+    text = fn(f"%a: {V}, %b: {V}", f"%0 = mul(%a, %b) : {V}", f"%1 = exp(%a) : {V}", f"%2 = tanh(%1) : {V}",
+              "return(%0, %2)")
+    out = fuse(text, "{parallel=1000}")
+    cheap, heavy = re.findall(r"parallel = (\d+)", out)
+    assert int(cheap) == 1000 * 5 // 4 and int(heavy) == -(-1000 * 5 // 18)     # costs 4 and 8+8+2
+    assert "parallel" not in fuse(text, "{parallel=0}")
 
 
 def test_options_limit_groups():
@@ -254,7 +263,8 @@ def fused_function(monkeypatch):
 
 def _reference(inputs, outputs, values):
     func, _ = build_function(inputs, outputs, [])
-    return evaluate(func, [np.asarray(v, dtype=i.type.np_dtype) for v, i in zip(values, inputs)])[0]
+    with np.errstate(all="ignore"):
+        return evaluate(func, [np.asarray(v, dtype=i.type.np_dtype) for v, i in zip(values, inputs)])[0]
 
 
 def _same(got, want):
@@ -276,6 +286,13 @@ CUBE = RNG.standard_normal((6, 7, 8))
 INTS = RNG.integers(-5, 5, (37, 53))
 
 
+SPECIAL = RNG.standard_normal((4, 1500))
+SPECIAL[0, 700] = -np.inf
+SPECIAL[1, [3, 1400]] = [np.inf, -np.inf]
+SPECIAL[2, 900] = np.nan
+SPECIAL[3, [10, 1100]] = np.inf
+
+
 def _cases():
     x, y, v, s = T.dmatrix("x"), T.dmatrix("y"), T.dvector("v"), T.dscalar("s")
     t3, i = T.dtensor3("t3"), T.lmatrix("i")
@@ -285,6 +302,8 @@ def _cases():
         "broadcast-and-reductions": ([x, v], [T.tanh(x + v), (x * v).sum(axis=1), (x * v).max(axis=0)], [X, VEC]),
         "softmax": ([x], [T.nnet.softmax(x)], [X]),
         "log-softmax": ([x], [T.nnet.log_softmax(x)], [X]),
+        "softmax-both-axes": ([x], [T.nnet.softmax(x), T.nnet.softmax(x, axis=0), T.nnet.log_softmax(x),
+                                    T.nnet.sigmoid(x), T.nnet.softplus(x), T.maximum(x, 0)], [X]),
         "reduce-all": ([x, y], [(x * y).sum(), (x * 0.1 + 1).prod(), T.maximum(x, y).min()], [X, Y]),
         "transposed-and-reversed": ([x, y], [T.sin(x) * T.cos(y) + 1, (x * y).sum(axis=0)], [X.T.copy().T, Y[:, ::-1]]),
         "fortran-order": ([x, y], [T.sin(x) * T.cos(y) + 1, (x * y).sum(axis=1)], [np.asfortranarray(X), Y]),
@@ -301,6 +320,8 @@ def _cases():
                                       (i > 0).sum()], [INTS, X]),
         "int-division": ([i], [i // 2 + i % 3, T.maximum(i, 0).max(axis=0), (i * 2).prod(axis=1)], [INTS]),
         "scalar-operand": ([x, s], [x * s + s, (x * s).sum(axis=0)], [X, 2.5]),
+        "inf-and-nan": ([x], [(x * 2).sum(axis=1), (x * 2).sum(), (x + 1).max(axis=1), (x - 1).min(axis=0),
+                              (x * 2).sum(axis=0)], [SPECIAL]),
         "empty": ([x, y], [x + y, (x * y).sum(axis=0), (x * y).sum(axis=1)], [np.zeros((0, 5)), np.zeros((0, 5))]),
         "float32": ([xf, vf], [T.exp(xf) * vf + T.log1p(xf * xf), (xf * vf).sum(), T.nnet.softmax(xf)],
                     [X.astype("f4"), VEC.astype("f4")]),

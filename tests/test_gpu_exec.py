@@ -142,9 +142,9 @@ def test_strided_and_transposed_inputs(device):
 def test_fused_chain_writes_one_result(device):
     x, y = T.vectors("x", "y")
     out = T.tanh(x * y + T.exp(-x)) / (1 + y * y)
-    f, g = on_gpu(device, [x, y], out)
-    kernels = [s for s in g.plan.steps if s.kind == "elementwise"]
-    assert len(kernels) == 1 and len(kernels[0].ops) >= 5
+    f, g = on_gpu(device, [x, y], out, mode="FAST_COMPILE")
+    kernels = [s for s in g.plan.steps if s.kernels()]
+    assert len(kernels) == 1 and kernels[0].kind == "elementwise" and len(kernels[0].ops) >= 5
     a, b = RNG.standard_normal(300), RNG.standard_normal(300)
     assert_same(g(a, b), f(a, b))
 
@@ -369,7 +369,8 @@ def test_profile_summary(device, capsys):
     g(np.ones(100))
     g.profile.summary()
     out = capsys.readouterr().out
-    assert "calls: 2" in out and "sum" in out
+    assert "calls: 2" in out and ("sum" in out or "fused" in out)
+    assert sum(g.profile.buffer) > 0
 
 
 def test_gpu_function_api(device):

@@ -75,6 +75,8 @@ def _cases():
         "outer-reduced-first": ([t3], [(t3 * 2).sum(axis=0), abs(t3).min(axis=(0, 1))],
                                 [RNG.standard_normal((7, 5, 9))]),
         "middle-axes": ([t3], [(t3 * t3).sum(axis=(0, 2)), t3.max(axis=2)], [RNG.standard_normal((4, 6, 8))]),
+        "inf-and-nan": ([af], [(af * 2).sum(), (af + 1).max(), (af * af).sum()],
+                        [np.array([1, -np.inf, 2, 3, np.inf, 5, 6, np.nan, 1, 1] * 50, "f4")]),
         "ints": ([i], [i * 3 - 1, (i * 2).sum(axis=0), (i % 5).max()], [RNG.integers(-9, 9, (33, 17))]),
     }
 

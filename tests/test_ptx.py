@@ -189,8 +189,10 @@ def test_plan_fuses_elementwise_chains():
     x = T.vector("x")
     f = theon.function([x], T.exp(x) * 2 + T.sin(x))
     plan = Plan(f.ir)
-    kinds = [s.kind for s in plan.steps]
-    assert kinds.count("elementwise") == 1, kinds
+    kinds = [s.kind for s in plan.steps if s.kernels()]
+    assert kinds in (["elementwise"], ["fused"]), kinds     # (FAST_RUN may run fuse-elementwise)
+    f = theon.function([x], T.exp(x) * 2 + T.sin(x), mode="FAST_COMPILE")
+    assert [s.kind for s in Plan(f.ir).steps if s.kernels()] == ["elementwise"]
 
 
 def test_host_evaluates_only_sizes():

@@ -33,7 +33,7 @@ import llvmlite.ir as lir
 from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds
 from ...ir.types import TensorType
 from ..errors import EMPTY_REDUCTION
-from .context import I1, I8P, I32, I64, ITEMSIZE, LLTYPE, i64
+from .context import F64, I1, I8P, I32, I64, ITEMSIZE, LLTYPE, i64
 from .elementwise import operand_dtype
 from .loops import broadcast
 from .parallel import MAX_THREADS, outline, parallel_for, plan_parts, run_parts
@@ -487,13 +487,17 @@ def _widen(ctx, spec, v):
 class _Accumulator:
     """A reduced value held in registers (allocas SROA promotes): plain
     combining, or for float sums blocks of reassociating adds whose sums
-    are Kahan-added."""
+    are Kahan-added. A float32 block adds in float32 (its terms stay as wide
+    as the loop's other float32 work, so the loop vectorizes at full width;
+    the vectorized adds keep many partial sums, about a pairwise sum's
+    error) and blocks are Kahan-added in float64."""
 
     def __init__(self, ctx, spec):
         self.ctx, self.spec = ctx, spec
         ty = spec.acc_type
         self.acc = _slot(ctx, ty, "acc")
-        self.part = _slot(ctx, ty, "part") if spec.kahan else None
+        self.part_type = LLTYPE[spec.dtype] if spec.kahan else None
+        self.part = _slot(ctx, self.part_type, "part") if spec.kahan else None
         self.comp = _slot(ctx, ty, "comp") if spec.kahan else None
 
     def reset(self):
@@ -504,29 +508,36 @@ class _Accumulator:
 
     def begin_block(self):
         if self.part is not None:
-            self.ctx.b.store(self.spec.identity(), self.part)
+            self.ctx.b.store(lir.Constant(self.part_type, 0.0), self.part)
 
     def end_block(self):
         if self.part is not None:
-            self.kahan_add(self.ctx.b.load(self.part))
+            self.kahan_add(_widen(self.ctx, self.spec, self.ctx.b.load(self.part)))
 
     def add(self, v, reassoc=False):
         """Take one (unwidened) element."""
         b = self.ctx.b
+        if self.part is not None:
+            b.store(b.fadd(b.load(self.part), v, flags=("reassoc",) if reassoc else ()), self.part)
+            return
         v = _widen(self.ctx, self.spec, v)
-        slot = self.part if self.part is not None else self.acc
-        b.store(self.spec.combine(self.ctx, b.load(slot), v, reassoc), slot)
+        b.store(self.spec.combine(self.ctx, b.load(self.acc), v, reassoc), self.acc)
 
     def combine(self, v):
         b = self.ctx.b
         b.store(self.spec.combine(self.ctx, b.load(self.acc), v), self.acc)
 
     def kahan_add(self, v):
+        """acc += v with compensation; once the sum is infinite or NaN the
+        compensation is 0, so inf - inf never turns a sum of -inf into NaN."""
         b = self.ctx.b
         s, c = b.load(self.acc), b.load(self.comp)
         y = b.fsub(v, c)
         t = b.fadd(s, y)
-        b.store(b.fsub(b.fsub(t, s), y), self.comp)
+        ty = self.spec.acc_type
+        fabs = self.ctx.declare(f"llvm.fabs.{'f64' if ty == F64 else 'f32'}", ty, [ty])
+        finite = b.fcmp_ordered("<", b.call(fabs, [t]), lir.Constant(ty, float("inf")))
+        b.store(b.select(finite, b.fsub(b.fsub(t, s), y), lir.Constant(ty, 0.0)), self.comp)
         b.store(t, self.acc)
 
     def value(self):

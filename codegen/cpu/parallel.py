@@ -71,6 +71,7 @@ def outline(ctx, name, captured, emit):
     fn = lir.Function(module, WORKER_TYPE, name=module.get_unique_name(f"{ctx.fn.name}.{name}"))
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")       # called from the entry and a thread: one copy of the loops
     data, begin, end, part = fn.args
     for a, n in zip(fn.args, ("data", "begin", "end", "part")):
         a.name = n

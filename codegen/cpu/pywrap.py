@@ -199,12 +199,11 @@ class _Emitter:
         self.check(b.icmp_signed("==", code, _const(0)), fallback, "entry_ok")
 
         self.emit_wrap_results(results, rdims, arrays, capsule_free, res_fail)
-        new_attr = attr
         for u, target in enumerate(sig.update_targets):
             j = sig.n_outputs + u
             var = self.ctx_at(CTX_FIXED + n_args + target)
             arr = b.load(b.gep(arrays, [_const(j)]))
-            rc = self.call("PyObject_SetAttr", var, new_attr, arr)
+            rc = self.call("PyObject_SetAttr", var, attr, arr)     # takes its own reference
             self.check(b.icmp_signed("==", rc, lir.Constant(I32, 0)), res_fail, f"update{u}")
         for u in range(len(sig.update_targets)):
             slot = b.gep(arrays, [_const(sig.n_outputs + u)])

@@ -56,7 +56,10 @@ class _Scheduler:
         self.idle.set()
 
     def submit(self, key, text, opt_level, name, cache_dir, on_done):
-        """Queue a tier-1 compile; False when the queue is full."""
+        """Queue a tier-1 compile; False when the queue is full (or there is
+        no Python executable to run the helper with, e.g. when embedded)."""
+        if not sys.executable:
+            return False
         with self.lock:
             job = self.by_key.get(key) if key else None
             if job is None:

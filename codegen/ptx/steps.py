@@ -28,10 +28,6 @@ class Step:
         self.op = op
         self.prefix = prefix        # kernel name prefix of this step
 
-    @property
-    def results(self):
-        return self.op.results
-
     def kernels(self):
         return []
 

@@ -152,7 +152,8 @@ class Fused(OpDef):
         results = []
         for value, kind, r in zip(yielded_values(op, args), reduce_kinds(op), op.results):
             if kind is not None:
-                value = REDUCERS[kind].np_fn(value, axis=axes, keepdims=keep)
+                with np.errstate(all="ignore"):
+                    value = REDUCERS[kind].np_fn(value, axis=axes, keepdims=keep)
             results.append(np.array(value, dtype=r.type.np_dtype))
         return results
 
