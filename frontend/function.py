@@ -159,9 +159,6 @@ def function(inputs, outputs=None, updates=None, givens=None, allow_input_downca
     given = _check_givens(_pairs(givens, "givens"))
     mode = get_mode(mode)
     device = mode.resolved_device()
-    if device != "cpu":
-        raise NotImplementedError(f"theon.function: device {device!r} is not supported yet "
-                                  "(only 'cpu'); the GPU backend is a later issue")
     ir_name = _ir_name(name)
 
     def build():
@@ -171,6 +168,14 @@ def function(inputs, outputs=None, updates=None, givens=None, allow_input_downca
     _check_unused(func, inputs, on_unused_input)
     func = pipeline.optimize(func, mode.pipeline)
     pipeline.verify(func)
+    if device == "cuda":
+        from ..runtime.gpu_function import GpuFunction
+        do_profile = bool(mode.profile if profile is None else profile)
+        specs = [InputSpec(i, v, allow_input_downcast, config.floatX) for i, v in enumerate(inputs)]
+        return GpuFunction(
+            name=name, inputs=inputs, outputs=outputs, single_output=single, updates=update_pairs,
+            shared=shared, specs=specs, ir=func, mode=mode, input_ir=lambda: build()[0],
+            profile=ProfileStats(name or ir_name, func) if do_profile else None)
     debug = None
     if mode.debug:
         checked = add_intermediates(func)

@@ -46,7 +46,7 @@ def build_arg_parser():
     p.add_argument("--features", default=None, metavar="+f1,-f2",
                    help="target features, e.g. +avx2,+fma (default: this machine's for host)")
     p.add_argument("--sm", default=None, metavar="sm_80",
-                   help="GPU architecture for --target cuda (GPU code is not supported yet)")
+                   help="GPU architecture for --target cuda (default: sm_80)")
     p.add_argument("--emit", default="obj,header", metavar="KINDS",
                    help="comma-separated: obj, header, shared, llvm, asm, ir (default: obj,header); "
                         "ptx needs --target cuda")
@@ -95,6 +95,7 @@ def _run(args):
     options = Options(outdir=args.outdir, target=args.target, cpu=args.cpu, features=args.features,
                       emit=_emit_kinds(args.emit), opt_level=args.opt_level, pipeline=args.pipeline,
                       print_ir_after_all=args.print_ir_after_all, log=sys.stderr, source=args.source)
+    options.sm = args.sm
     if "ptx" in options.emit and args.target.lower() != "cuda":
         raise CliError("aot-compile: --emit ptx needs --target cuda")
     if args.sm is not None and args.target.lower() != "cuda":

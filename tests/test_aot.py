@@ -5,6 +5,7 @@ objects with ``cc`` and must print the numbers the Python calls give, shared
 state updates included. The same entries built as shared libraries are
 called back from Python through ``theon.runtime.load_library``.
 """
+import json
 import os
 import re
 import runpy
@@ -233,9 +234,15 @@ def test_cross_compiles_an_aarch64_object(tmp_path):
     assert "fmul" in (tmp_path / "train_step.s").read_text()
 
 
-def test_cuda_target_is_not_supported_yet(tmp_path, capsys):
-    assert _aot(MODEL, "-o", tmp_path, "--target", "cuda") == 1
-    assert "not yet supported" in capsys.readouterr().err
+def test_cuda_target_writes_ptx_and_launch_description(tmp_path):
+    assert _aot(MODEL, "-o", tmp_path, "--target", "cuda", "--sm", "sm_86") == 0
+    ptx = tmp_path / "train_step.ptx"
+    launch = json.loads((tmp_path / "train_step.launch.json").read_text())
+    assert ".entry " in ptx.read_text() and launch
+    if shutil.which("ptxas"):
+        proc = subprocess.run(["ptxas", "--gpu-name", "sm_86", "-o", os.devnull, str(ptx)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
 
 
 # --- IR sources, data-dependent shapes, state shape errors ------------------------------------------

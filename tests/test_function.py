@@ -357,10 +357,19 @@ def test_unknown_mode():
         function([x], x, mode="TURBO")
 
 
-def test_cuda_device_is_not_implemented_yet():
+def _expect_cuda_function(make):
+    from theon.runtime.cuda import CudaUnavailableError, cuda_available
+    if cuda_available():
+        from theon.runtime.gpu_function import GpuFunction
+        assert isinstance(make(), GpuFunction)
+    else:
+        with pytest.raises(CudaUnavailableError, match="CUDA is not available"):
+            make()
+
+
+def test_cuda_device_gives_a_gpu_function_or_a_clear_error():
     x = T.vector("x")
-    with pytest.raises(NotImplementedError, match="cuda"):
-        function([x], x * 2, mode=theon.Mode(device="cuda"))
+    _expect_cuda_function(lambda: function([x], x * 2, mode=theon.Mode(device="cuda")))
 
 
 def test_debug_mode_updates_and_shared():
@@ -473,13 +482,12 @@ def test_default_mode_follows_config():
         theon.config.mode = saved
 
 
-def test_config_device_cuda_is_not_implemented_yet():
+def test_config_device_cuda_gives_a_gpu_function_or_a_clear_error():
     x = T.vector("x")
     saved = theon.config.device
     try:
         theon.config.device = "cuda"
-        with pytest.raises(NotImplementedError, match="cuda"):
-            function([x], x * 2)
+        _expect_cuda_function(lambda: function([x], x * 2))
     finally:
         theon.config.device = saved
 

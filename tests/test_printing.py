@@ -118,8 +118,7 @@ def test_dump_stages():
 def test_dump_ptx_not_yet_and_bad_stage():
     x = T.vector("x")
     f = theon.function([x], x * 2)
-    with pytest.raises(NotImplementedError, match="ptx"):
-        printing.dump(f, "ptx")
+    assert ".entry " in printing.dump(f, "ptx")
     with pytest.raises(ValueError, match="stage"):
         printing.dump(f, "bytecode")
     with pytest.raises(TypeError, match="compiled"):

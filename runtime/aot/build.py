@@ -152,6 +152,9 @@ def run_passes(entry, func, options):
 # --- one entry ---------------------------------------------------------------------------------------
 def compile_entry(entry, options, target):
     """Write the files of ``entry``; returns their paths."""
+    if getattr(target, "is_gpu", False):
+        from .ptx import compile_cuda_entry
+        return compile_cuda_entry(entry, options, target)
     from ...codegen.cpu import aot_wrapper
     problem = entry_name_problem(entry.name)
     if problem:
