@@ -276,8 +276,15 @@ switch = where
 
 
 def clip(x, a_min, a_max):
-    """``minimum(maximum(x, a_min), a_max)``; None skips a bound."""
+    """``minimum(maximum(x, a_min), a_max)``; None skips a bound. Python int
+    bounds outside an integer dtype's range are clamped to it first, as
+    NumPy 2's clip keeps the tensor's dtype."""
     x = as_tensor_variable(x)
+    if np.dtype(x.dtype).kind in "iu":
+        info = np.iinfo(x.dtype)
+        a_min, a_max = (min(max(b, int(info.min)), int(info.max))
+                        if isinstance(b, int) and not isinstance(b, bool) else b
+                        for b in (a_min, a_max))
     if a_min is not None:
         x = maximum(x, a_min)
     if a_max is not None:

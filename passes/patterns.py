@@ -32,7 +32,7 @@ ALGEBRA = rules("""
     neg-sub:        neg(sub(x, y)) -> sub(y, x)
     mul-neg-neg:    mul(neg(x), neg(y)) -> mul(x, y)
     div-neg-neg:    div(neg(x), neg(y)) -> div(x, y)
-    abs-neg:        abs(neg(x)) -> abs(x)
+    abs-neg:        abs(neg(x)) -> abs(x)           if signed(x)   # uint8: -x wraps
     abs-abs:        abs(abs(x)) -> abs(x)
     # powers
     pow-two:        pow(x, 2) -> mul(x, x)

@@ -321,6 +321,7 @@ def nonneg(v, depth=8):
 GUARDS = {
     "float": lambda v: is_float(v.dtype),
     "int": lambda v: not is_float(v.dtype),
+    "signed": lambda v: v.dtype not in ("uint8", "bool"),
     "nonneg": nonneg,
 }
 

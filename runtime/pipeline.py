@@ -64,6 +64,11 @@ def optimize(func, names):
     names = available(names)
     if not names:
         return func
+    from .cache import optimize_cached
+    return optimize_cached(func, names, _run_passes)
+
+
+def _run_passes(func, names):
     from ..passes import run_pipeline
     result = run_pipeline(func, ",".join(names))
     return func if result is None else result

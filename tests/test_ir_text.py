@@ -469,7 +469,7 @@ DAMAGED = [
      "2:8: @f op 0 (add): result 0 is declared tensor<?x3xf32> but inference gives tensor<?x3xf64>"),
     ("add(%a, %w) : tensor<?x3xf64>", "add(%a, %w) : tensor<?x4xf64>",
      "2:8: @f op 0 (add): result 0 is declared tensor<?x4xf64> but inference gives tensor<?x3xf64>"),
-    ("add(%a, %w)", "exp(%a, %w)", "2:8: @f op 0 (exp): exp takes 1 operands, got 2"),
+    ("add(%a, %w)", "exp(%a, %w)", "2:8: @f op 0 (exp): exp takes 1 operand, got 2"),
     ("{axes = [1], keepdims = false}", "{axes = [1]}", "3:8: @f op 1 (sum): sum requires attribute 'keepdims'"),
     (" : tensor<?xf64>", "", "3:8: sum names 1 results but declares 0 result types"),
     ("return(%1)", "return(%1) {updates = [0]}",

@@ -405,8 +405,7 @@ def test_trig_large_arguments(dtype):
 
 def test_clip_python_bounds_outside_dtype_range():
     """np.clip accepts Python bounds outside an int dtype's range (NumPy 2
-    clips with them and keeps the dtype); T.clip raises OverflowError while
-    building the graph (it lowers to maximum/minimum with a weak scalar)."""
+    clips with them and keeps the dtype); T.clip clamps them to the dtype's range."""
     x = T.tensor("uint8", shape=(None,))
     y = T.tensor("int8", shape=(None,))
     f = theon.function([x, y], [T.clip(x, -10, 10), T.clip(y, -1000, 50)])
@@ -418,9 +417,8 @@ def test_clip_python_bounds_outside_dtype_range():
 
 
 def test_abs_of_negated_unsigned():
-    """abs is the identity on unsigned ints, so abs(-x) is -x (mod 256) for uint8.
-    Known to fail: the canonicalize pass rewrites abs(neg(x)) to abs(x) for
-    every dtype (FAST_RUN gives x; FAST_COMPILE and NumPy give -x)."""
+    """abs is the identity on unsigned ints, so abs(-x) is -x (mod 256) for
+    uint8: canonicalize must not rewrite abs(neg(x)) to abs(x) there."""
     x = T.tensor("uint8", shape=(None,))
     a = np.array([0, 1, 5, 128, 251, 255], np.uint8)
     expected = np.abs(-a)

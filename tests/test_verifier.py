@@ -86,7 +86,7 @@ def test_operand_dtype_mismatch_from_inference():
 def test_wrong_operand_count_and_missing_attr():
     def count(f, b):
         b.create("return", [b.create("exp", [f.args[0], f.args[0]], result_types=[F64]).result])
-    reject(make(count), "@f op 0 (exp): exp takes 1 operands, got 2")
+    reject(make(count), "@f op 0 (exp): exp takes 1 operand, got 2")
 
     def attr(f, b):
         b.create("return", [b.create("sum", [f.args[0]], {"axes": (0,)}, result_types=[F64]).result])
@@ -220,5 +220,5 @@ def test_return_inside_region_and_bad_region_op():
     def bad(f, region):
         region.append(Operation(OPS["exp"], [region.args[0], region.args[0]], result_types=[region.args[0].type]))
         region.append(Operation(Yield(), [region.args[0]]))
-    e = reject(region_function(bad), "@f op 0 (fused) region 0 op 0 (exp): exp takes 1 operands")
+    e = reject(region_function(bad), "@f op 0 (fused) region 0 op 0 (exp): exp takes 1 operand")
     assert e.op_index == 0 and e.op.name == "exp"

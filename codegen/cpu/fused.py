@@ -16,13 +16,15 @@ threads when the op's schedule says so. The loop orders:
 * *inner reduction* (the last axis is reduced): the kept dims outside (the
   first one split), the reduced dims inside, last innermost; each reduced
   result lives in a register while the inner loop runs. Float sums add in
-  blocks of ``BLOCK`` (``reassoc``: vectorized) combined with Kahan
-  compensation, float32 in float64, as ``reduction.py``. With no kept dim
+  blocks of ``BLOCK`` (``reassoc``: vectorized, in the operand's precision
+  so float32 loops stay at full vector width) and the block sums are
+  Kahan-added in float64 for float32 (``_Accumulator``). With no kept dim
   (reduce over all) the first reduced dim is split and each thread's
   partial lands in a stack array that the entry combines in order.
 * *outer reduction* (the last axis is kept): accumulators shaped like the
   result are updated while walking the space in order; the outermost dim
-  is split when it is kept (threads then own disjoint accumulators).
+  is split, and when it is reduced every thread has its own accumulators,
+  combined in order afterwards.
 
 Loads and stores carry scoped ``noalias`` metadata (results are fresh
 buffers, never aliasing the operands or each other), so the loop
