@@ -56,6 +56,7 @@ class FuseElementwise(Pass):
     max_ops: int = 32
     reductions: bool = True
     recompute: int = 8
+    stages: bool = True
     parallel: int = 262144
     threads: int = 0
 
@@ -63,10 +64,10 @@ class FuseElementwise(Pass):
         if self.max_ops < 1:
             raise ValueError(f"fuse-elementwise: max-ops must be at least 1, got {self.max_ops}")
         block = func.body
-        groups = _Merger(block, self.max_ops, self.reductions, self.recompute).groups()
-        for members in groups:
-            if _worth_fusing(members):
-                _emit(block, members, self._schedule)
+        merger = _Merger(block, self.max_ops, self.reductions, self.recompute)
+        for stages in merger.chains(self.stages):
+            if len(stages) > 1 or _worth_fusing(stages[0]):
+                _emit(block, stages, self._schedule)
         _reorder(block)
 
     def _schedule(self, fused):
@@ -93,7 +94,7 @@ CHEAP_ELEMENT = 5
 def element_cost(fused):
     """The work of one point of a fused op's iteration space, in units of
     one arithmetic op (see OP_COST)."""
-    body = fused.regions[0].ops[:-1]
+    body = [op for region in fused.regions for op in region.ops[:-1]]
     streams = len(fused.operands) + len(fused.results)
     reductions = sum(k is not None for k in fused.attrs.get("reduce", ()))
     return STREAM_COST * streams + reductions + sum(OP_COST.get(op.name, 1) for op in body)
@@ -176,6 +177,81 @@ class _Merger:
                     a, b = self.find(g), self.find(h)
                     if a is not b:
                         self.merge(a, b)
+
+    # stages
+    def chains(self, stages=True):
+        """The groups as chains of stages, [[group, ...], ...]: a group that
+        uses row reductions of a chain over the same rows joins it as its
+        next stage (see ``_can_stage``)."""
+        groups = self._topological(self.groups())
+        if not stages:
+            return [[g] for g in groups]
+        chains, chain_of = [], {}
+        for g in groups:
+            used = {chain_of[id(v.owner)] for op in g for v in op.operands
+                    if v.owner is not None and id(v.owner) in chain_of and _is_reduction(v.owner)
+                    and v.owner not in g}
+            target = chains[used.pop()] if len(used) == 1 else None
+            if target is None or not self._can_stage(target, g):
+                target = []
+                chains.append(target)
+            target.append(g)
+            for op in g:
+                chain_of[id(op)] = chains.index(target)
+        return chains
+
+    def _can_stage(self, chain, g):
+        """``g`` may run after ``chain``'s stages, row by row: every reduction
+        of both has one ``axes``/``keepdims`` that reduces the last axis and
+        keeps one, the iteration spaces are equal, ``g`` uses no elementwise
+        result of the chain, and no outside op lies between them."""
+        ops = [op for stage in chain for op in stage]
+        inside = set(ops)
+        if len(ops) + len(g) > self.max_ops:
+            return False
+        rows = {(op.attrs["axes"], op.attrs["keepdims"]) for op in ops + g if _is_reduction(op)}
+        if len(rows) != 1:
+            return False
+        (axes, _), = rows
+        space = broadcast_dims(*[self.space(op) for op in ops])
+        if len(space) - 1 not in axes or len(axes) == len(space):
+            return False
+        if broadcast_dims(*[self.space(op) for op in g]) != space:
+            return False
+        if any(v.owner in inside and not _is_reduction(v.owner) for op in g for v in op.operands):
+            return False
+        return self.convex(inside | set(g))
+
+    def _topological(self, groups):
+        """Groups ordered so that each comes after the groups it uses."""
+        group_of = {op: k for k, g in enumerate(groups) for op in g}
+        needs = [set() for _ in groups]
+        for k, g in enumerate(groups):
+            for op in g:
+                needs[k].update(self._group_inputs(op, group_of, k))
+        done, order = set(), []
+        pending = sorted(range(len(groups)), key=lambda k: self.pos[groups[k][-1]])
+        while pending:
+            k = next(k for k in pending if needs[k] <= done)
+            pending.remove(k)
+            done.add(k)
+            order.append(groups[k])
+        return order
+
+    def _group_inputs(self, op, group_of, k):
+        """Groups whose results ``op`` needs, also through ungrouped ops."""
+        out, stack, seen = set(), [v.owner for v in op.operands], set()
+        while stack:
+            p = stack.pop()
+            if p is None or p in seen:
+                continue
+            seen.add(p)
+            j = group_of.get(p)
+            if j is None:
+                stack.extend(v.owner for v in p.operands)
+            elif j != k:
+                out.add(j)
+        return out
 
     # recomputation
     def _recompute_outputs(self, leader):
@@ -338,52 +414,45 @@ def _is_scalar_constant(v):
     return v.owner is not None and v.owner.name == "constant" and v.type.ndim == 0
 
 
-def _emit(block, members, schedule):
-    """Replace ``members`` (in block order) by one fused op placed where the
-    last of them was."""
+def _emit(block, stages, schedule):
+    """Replace the ops of ``stages`` (groups, each in block order) by one
+    fused op with a region per stage, placed where the last of them was."""
+    members = sorted((op for g in stages for op in g), key=block.ops.index)
     inside = set(members)
-    operands, mapping = [], {}
-    region = Block()
-    inner_ops = []
-
-    def region_value(v):
-        if v in mapping:
-            return mapping[v]
-        if _is_scalar_constant(v):
-            c = v.owner
-            clone = Operation(c.opdef, [], c.attrs, result_types=[v.type])
-            inner_ops.append(clone)
-            mapping[v] = clone.results[0]
-        else:
-            operands.append(v)
-            arg = _add_arg(region, TensorType(v.type.dtype, ()))
-            mapping[v] = arg
-        return mapping[v]
-
-    results, yielded, kinds, reduce_attrs = [], [], [], {}
+    operands = []
     for op in members:
-        if _is_reduction(op):
-            yielded.append(op.operands[0])
-            results.append(op.results[0])
-            kinds.append(op.name)
-            reduce_attrs = {"axes": op.attrs["axes"], "keepdims": op.attrs["keepdims"]}
-            continue
-        ins = [region_value(v) for v in op.operands]
-        clone = Operation(op.opdef, ins, op.attrs, result_types=[TensorType(r.type.dtype, ()) for r in op.results])
-        inner_ops.append(clone)
-        for r, c in zip(op.results, clone.results):
-            mapping[r] = c
-            if any(user not in inside for user, _ in r.uses):
-                yielded.append(r)
-                results.append(r)
-                kinds.append(None)
-    yield_operands = [region_value(v) for v in yielded]
-    for inner in inner_ops:
-        region.append(inner)
-    region.append(Operation(OPS["yield"], yield_operands))
+        for v in op.operands:
+            if v.owner not in inside and not _is_scalar_constant(v) and v not in operands:
+                operands.append(v)
+    regions, results, kinds, reduce_attrs = [], [], [], {}
+    earlier = []            # reduced values of the stages so far
+    for group in stages:
+        region = Block()
+        mapping = {v: _add_arg(region, TensorType(v.type.dtype, ())) for v in operands + earlier}
+        yielded = []
+        for op in group:
+            if _is_reduction(op):
+                yielded.append(op.operands[0])
+                results.append(op.results[0])
+                kinds.append(op.name)
+                reduce_attrs = {"axes": op.attrs["axes"], "keepdims": op.attrs["keepdims"]}
+                continue
+            ins = [_region_value(region, mapping, v) for v in op.operands]
+            clone = Operation(op.opdef, ins, op.attrs,
+                              result_types=[TensorType(r.type.dtype, ()) for r in op.results])
+            region.append(clone)
+            for r, c in zip(op.results, clone.results):
+                mapping[r] = c
+                if any(user not in inside for user, _ in r.uses):
+                    yielded.append(r)
+                    results.append(r)
+                    kinds.append(None)
+        region.append(Operation(OPS["yield"], [_region_value(region, mapping, v) for v in yielded]))
+        regions.append(region)
+        earlier += [op.results[0] for op in group if _is_reduction(op)]
     attrs = dict(reduce_attrs, reduce=tuple(kinds)) if reduce_attrs else {}
     fused = Operation(OPS["fused"], operands, attrs, result_types=[r.type for r in results],
-                      regions=[region], result_names=[r.name for r in results])
+                      regions=regions, result_names=[r.name for r in results])
     fused.attrs.update(schedule(fused))
     block.insert_before(members[-1], fused)
     for old, new in zip(results, fused.results):
@@ -391,6 +460,16 @@ def _emit(block, members, schedule):
     for op in reversed(members):
         block.remove(op)
     return fused
+
+
+def _region_value(region, mapping, v):
+    """``v`` inside ``region``: mapped, or a copy of a 0-d constant."""
+    if v not in mapping:
+        c = v.owner
+        clone = Operation(c.opdef, [], c.attrs, result_types=[v.type])
+        region.append(clone)
+        mapping[v] = clone.results[0]
+    return mapping[v]
 
 
 def _add_arg(block, ttype):

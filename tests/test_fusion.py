@@ -81,15 +81,39 @@ SOFTMAX = fn(f"%x: {M}",
              f"%4 = div(%2, %3) : {M}", "return(%4)")
 
 
+def test_softmax_is_one_op_whose_stages_run_row_by_row():
+    out = fuse(SOFTMAX, "{parallel=0}")
+    assert out == (
+        "func @f(%x: tensor<?x?xf64>) {\n"
+        "  %0, %1, %2 = fused(%x) ({\n"
+        "    ^bb(%3: tensor<f64>):\n"
+        "      yield(%3)\n"
+        "  }, {\n"
+        "    ^bb(%4: tensor<f64>, %5: tensor<f64>):\n"
+        "      %6 = sub(%4, %5) : tensor<f64>\n"
+        "      %7 = exp(%6) : tensor<f64>\n"
+        "      yield(%7)\n"
+        "  }, {\n"
+        "    ^bb(%8: tensor<f64>, %9: tensor<f64>, %10: tensor<f64>):\n"
+        "      %11 = sub(%8, %9) : tensor<f64>\n"
+        "      %12 = exp(%11) : tensor<f64>\n"
+        "      %13 = div(%12, %10) : tensor<f64>\n"
+        "      yield(%13)\n"
+        '  }) {axes = [1], keepdims = true, reduce = ["max", "sum", none]} '
+        ": tensor<?x1xf64>, tensor<?x1xf64>, tensor<?x?xf64>\n"
+        "  return(%2)\n"
+        "}\n")
+
+
 def test_softmax_recomputes_exp_instead_of_writing_it():
-    out = fuse(SOFTMAX)
+    out = fuse(SOFTMAX, "{stages=false}")
     assert top_ops(out) == ["fused", "fused", "fused", "return"]
     assert out.count("exp(") == 2 and 'reduce = ["max"]' in out and 'reduce = ["sum"]' in out
     assert len(re.findall(r"\) \{[^}]*\} : tensor<\?x\?xf64>\n", out)) == 1     # only the result is full size
 
 
 def test_without_recompute_the_shared_value_is_a_second_result():
-    out = fuse(SOFTMAX, "{recompute=0}")
+    out = fuse(SOFTMAX, "{recompute=0, stages=false}")
     assert top_ops(out) == ["fused", "fused", "fused", "return"]
     assert out.count("exp(") == 1
     assert 'reduce = [none, "sum"]} : tensor<?x?xf64>, tensor<?x1xf64>' in out
@@ -220,7 +244,7 @@ def test_verifier_rejects_malformed_fused_ops(old, new, message):
 
 
 @pytest.mark.parametrize("region,message", [
-    ("^bb(%a: tensor<f64>):\n      yield(%a)", "region argument 0 must be tensor of float32"),
+    ("^bb(%a: tensor<f64>):\n      yield(%a)", "argument 0 must be tensor of float32"),
     ("^bb(%a: tensor<f32>):\n      %1 = mul(%a, %s) : tensor<f32>\n      yield(%1)", "defined outside"),
     ("^bb(%a: tensor<f32>, %b: tensor<f32>):\n      yield(%a)", "takes 2 arguments for 1 operands"),
     ("^bb(%a: tensor<f32>):\n      yield(%s)", "defined outside"),
@@ -238,10 +262,51 @@ def test_yield_only_ends_a_fused_region():
         parse_function("func @f(%x: tensor<f32>) {\n  yield(%x)\n  return(%x)\n}\n")
 
 
+STAGES = """\
+func @f(%x: tensor<?x?xf64>) {
+  %m, %s, %y = fused(%x) ({
+    ^bb(%a: tensor<f64>):
+      yield(%a)
+  }, {
+    ^bb(%b: tensor<f64>, %c: tensor<f64>):
+      %0 = sub(%b, %c) : tensor<f64>
+      %1 = exp(%0) : tensor<f64>
+      yield(%1)
+  }, {
+    ^bb(%d: tensor<f64>, %e: tensor<f64>, %f: tensor<f64>):
+      %2 = sub(%d, %e) : tensor<f64>
+      %3 = exp(%2) : tensor<f64>
+      %4 = div(%3, %f) : tensor<f64>
+      yield(%4)
+  }) {axes = [1], keepdims = false, reduce = ["max", "sum", none]} : tensor<?xf64>, tensor<?xf64>, tensor<?x?xf64>
+  return(%y)
+}
+"""
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("^bb(%b: tensor<f64>, %c: tensor<f64>)", "^bb(%b: tensor<f64>, %c: tensor<f64>, %z: tensor<f64>)",
+     "region 1 takes 3 arguments for 2 operands and earlier reduced results"),
+    ("axes = [1]", "axes = [0]", "several stages (regions) need a reduction over the last axis"),
+])
+def test_stages_take_the_reductions_of_the_stages_before(old, new, message):
+    assert print_function(parse_function(STAGES)) == STAGES
+    assert old in STAGES
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse_function(STAGES.replace(old, new))
+
+
+def test_reference_of_stages_broadcasts_earlier_reductions_back():
+    x = np.random.default_rng(1).standard_normal((4, 6))
+    (y,), _ = evaluate(parse_function(STAGES), [x])
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(y, e / e.sum(axis=1, keepdims=True), rtol=1e-14)
+
+
 # --- the reference ----------------------------------------------------------------------------------
 def test_reference_of_fused_ops_equals_the_unfused_graph():
     rng = np.random.default_rng(0)
-    fused = parse_function(fuse(SOFTMAX, "{recompute=0}"))
+    fused = parse_function(fuse(SOFTMAX, "{recompute=0, stages=false}"))
     plain = parse_function(SOFTMAX)
     x = rng.standard_normal((5, 7))
     np.testing.assert_allclose(evaluate(fused, [x])[0][0], evaluate(plain, [x])[0][0], rtol=1e-12)

@@ -278,7 +278,16 @@ def graph_cases(draw):
             choices.append("sub")
         if a.kind in INT_KINDS and b.kind in INT_KINDS:
             choices += ["and_", "or_", "xor"]
+        if a.kind == "f":
+            choices.append("pow")
         op = draw(st.sampled_from(choices))
+        if op == "pow":   # a positive float base, a bounded exponent of any dtype
+            lo, hi = _bounds(b, 3)
+            if lo is None:
+                return Node(f"((abs({a.text}) + 0.5) ** {b.text})",
+                            lambda m, e: (m.abs(a.fn(m, e)) + 0.5) ** b.fn(m, e), env)
+            return Node(f"((abs({a.text}) + 0.5) ** clip({b.text}, {lo}, {hi}))",
+                        lambda m, e: (m.abs(a.fn(m, e)) + 0.5) ** m.clip(b.fn(m, e), lo, hi), env)
         if op == "where":
             c = expr(1)
             if not compatible(a, b, c):

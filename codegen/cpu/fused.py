@@ -16,9 +16,8 @@ threads when the op's schedule says so. The loop orders:
 * *inner reduction* (the last axis is reduced): the kept dims outside (the
   first one split), the reduced dims inside, last innermost; each reduced
   result lives in a register while the inner loop runs. Float sums add in
-  blocks of ``BLOCK`` (``reassoc``: vectorized, in the operand's precision
-  so float32 loops stay at full vector width) and the block sums are
-  Kahan-added in float64 for float32 (``_Accumulator``). With no kept dim
+  blocks of ``BLOCK`` (``reassoc``: vectorized) combined with Kahan
+  compensation, float32 in float64, as ``reduction.py``. With no kept dim
   (reduce over all) the first reduced dim is split and each thread's
   partial lands in a stack array that the entry combines in order.
 * *outer reduction* (the last axis is kept): accumulators shaped like the
@@ -32,7 +31,7 @@ vectorizer needs no run-time alias checks however many operands there are.
 """
 import llvmlite.ir as lir
 
-from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds
+from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds, stage_results
 from ...ir.types import TensorType
 from ..errors import EMPTY_REDUCTION
 from .context import F64, I1, I8P, I32, I64, ITEMSIZE, LLTYPE, i64
@@ -63,7 +62,7 @@ class _Result:
     """One result: its buffer, and for a reduction its spec and accumulators."""
 
     def __init__(self, index, kind, dtype, buf):
-        self.index = index              # position among the yielded values
+        self.index = index              # position among its region's yielded values
         self.kind = kind                # None or sum/prod/max/min
         self.buf = buf
         self.spec = ReduceSpec(kind, dtype) if kind else None
@@ -76,12 +75,23 @@ class _Result:
         return self.spec is not None and self.spec.kahan
 
 
+class _Stage:
+    """One region and the results it yields."""
+
+    def __init__(self, region, results):
+        self.region = region
+        self.results = results
+        self.elementwise = [r for r in results if r.kind is None]
+        self.reduced = [r for r in results if r.kind is not None]
+        for k, r in enumerate(results):
+            r.index = k
+
+
 class _Fused:
     def __init__(self, ctx, op, bufs):
         self.ctx = ctx
         self.op = op
         self.bufs = bufs
-        self.region = op.regions[0]
         self.kinds = reduce_kinds(op)
         self.axes = tuple(op.attrs.get("axes", ()))
         self.keep = op.attrs.get("keepdims", False)
@@ -99,11 +109,15 @@ class _Fused:
             if any(k is not None and REDUCERS[k].identity is None for k in self.kinds):
                 ctx.check(ctx.b.icmp_signed("!=", self.dims[a], i64(0)), EMPTY_REDUCTION, [i64(a)])
         self.results = [self._allocate(k, kind, r) for k, (kind, r) in enumerate(zip(self.kinds, op.results))]
+        self.stages = [_Stage(region, [self.results[i] for i in indices])
+                       for region, indices in zip(op.regions, stage_results(op))]
         self.elementwise = [r for r in self.results if r.kind is None]
         self.reduced = [r for r in self.results if r.kind is not None]
-        self.scopes = _AliasScopes(ctx.module, f"{ctx.fn.name}.op{ctx.op_index}",
-                                   len(self.elementwise) + len(self.reduced))
-        if self.nd == 0:
+        self.scope = {id(r): k for k, r in enumerate(self.elementwise + self.reduced)}
+        self.scopes = _AliasScopes(ctx.module, f"{ctx.fn.name}.op{ctx.op_index}", len(self.scope))
+        if len(self.stages) > 1:        # the verifier asks for rows: the last axis reduced, one kept
+            self._inner()
+        elif self.nd == 0:
             self._scalar()
         elif not self.reduced or not self.axes:
             self._elementwise()
@@ -128,7 +142,7 @@ class _Fused:
 
     def _scalar(self):
         """A 0-d iteration space: no loop."""
-        self._point(self.ctx, [buf.ptr for buf in self.bufs], [r.buf.ptr for r in self.elementwise])
+        self._point(self.ctx, self.stages[0], [buf.ptr for buf in self.bufs], [r.buf.ptr for r in self.elementwise])
 
     def _contiguous(self):
         """i1: every operand is C-contiguous over the iteration space (size-1
@@ -255,8 +269,8 @@ class _Fused:
         ins = [(ptr, i64(0) if all(is_zero(s) for s in strides) else i64(1))
                for ptr, strides in zip(v.in_ptrs, v.in_strides)]
         outs = [(ptr, i64(1)) for ptr in v.out_ptrs]
-        accs = v.accumulators()
-        v.run(lo, hi, ins, outs, accs, "flat")
+        accs = v.accumulators(self.stages[0])
+        v.run(lo, hi, ins, outs, accs, "flat", self.stages[0])
         v.store_partials(accs, part)
 
     def _emit_nd(self, v, lo, hi, part):
@@ -273,7 +287,8 @@ class _Fused:
             last = nd - 1
             sets = [(p, s[last]) for p, (_, s) in zip(bases, ptrsets)]
             start, stop = (lo, hi) if nd == 1 else (i64(0), v.dims[last])
-            v.run(start, stop, sets[:n_in], sets[n_in:n_in + n_out], [], "nd", acc_ptrs=sets[n_in + n_out:])
+            v.run(start, stop, sets[:n_in], sets[n_in:n_in + n_out], [], "nd", self.stages[0],
+                  acc_ptrs=sets[n_in + n_out:])
 
         v.nest([(d, lo, hi) if d == 0 else (d, None, None) for d in range(nd - 1)], ptrsets, leaf)
 
@@ -295,40 +310,45 @@ class _Fused:
             return (d, lo, hi) if d == split else (d, None, None)
 
         def kept_leaf(bases, kidx):
-            accs = v.accumulators()
-
-            def red_leaf(inner_bases, _):
-                last = nd - 1
-                sets = [(p, s[last]) for p, (_, s) in zip(inner_bases, ptrsets)]
-                start, stop = (lo, hi) if split == last else (i64(0), v.dims[last])
-                v.run(start, stop, sets[:n_in], sets[n_in:], accs, "red")
-
-            v.nest([bounds(d) for d in red[:-1]], ptrsets, red_leaf, bases)
-            if not kept:
-                v.store_partials(accs, part)
-                return
             off = i64(0)
             for i, s in zip(kidx, kept_strides):
                 off = b.add(off, b.mul(i, s))
-            for r, acc in zip(self.reduced, accs):
-                st = b.store(acc.value(), b.gep(v.inner(r.buf.ptr), [off]))
-                self.scopes.mark_store(st, len(self.elementwise) + self.reduced.index(r))
+            row = []            # the reduced values of the stages so far, for this row
+            for stage in self.stages:
+                accs = v.accumulators(stage)
+                outs = [n_in + self.elementwise.index(r) for r in stage.elementwise]
+
+                def red_leaf(inner_bases, _, stage=stage, accs=accs, outs=outs, row=list(row)):
+                    last = nd - 1
+                    sets = [(p, s[last]) for p, (_, s) in zip(inner_bases, ptrsets)]
+                    start, stop = (lo, hi) if split == last else (i64(0), v.dims[last])
+                    v.run(start, stop, sets[:n_in], [sets[k] for k in outs], accs, "red", stage, extra=row)
+
+                v.nest([bounds(d) for d in red[:-1]], ptrsets, red_leaf, bases)
+                if not kept:
+                    v.store_partials(accs, part)
+                    return
+                values = [acc.value() for acc in accs]
+                for r, value in zip(stage.reduced, values):
+                    self.scopes.mark_store(b.store(value, b.gep(v.inner(r.buf.ptr), [off])), self.scope[id(r)])
+                row += values
 
         v.nest([bounds(d) for d in kept], ptrsets, kept_leaf)
 
     # --- one point of the iteration space ----------------------------------------------------
-    def _point(self, w, in_ptrs, out_ptrs):
-        """Evaluate the region at one point: load operands, store elementwise
-        results; returns the yielded values."""
+    def _point(self, w, stage, in_ptrs, out_ptrs, extra=()):
+        """Evaluate ``stage``'s region at one point (``extra``: the row's
+        reduced values of earlier stages): load the operands, store the
+        stage's elementwise results; returns its yielded values."""
         b = w.b
         args = []
         for p in in_ptrs:
             ld = b.load(p)
             self.scopes.mark_load(ld)
             args.append(ld)
-        ys = evaluate_region(w, self.region, args)
-        for k, (r, p) in enumerate(zip(self.elementwise, out_ptrs)):
-            self.scopes.mark_store(b.store(ys[r.index], p), k)
+        ys = evaluate_region(w, stage.region, args + list(extra))
+        for r, p in zip(stage.elementwise, out_ptrs):
+            self.scopes.mark_store(b.store(ys[r.index], p), self.scope[id(r)])
         return ys
 
 
@@ -370,8 +390,8 @@ class _View:
             out.append(p)
         return out
 
-    def accumulators(self):
-        accs = [_Accumulator(self.w, r.spec) for r in self.f.reduced]
+    def accumulators(self, stage):
+        accs = [_Accumulator(self.w, r.spec) for r in stage.reduced]
         for acc in accs:
             acc.reset()
         return accs
@@ -397,32 +417,35 @@ class _View:
             moved = [p if is_zero(s[d]) else b.gep(p, [b.mul(i, s[d])]) for p, (_, s) in zip(bases, ptrsets)]
             self.nest(rest, ptrsets, leaf, moved, idx + (i,))
 
-    def run(self, lo, hi, ins, outs, accs, name, acc_ptrs=()):
+    def run(self, lo, hi, ins, outs, accs, name, stage, acc_ptrs=(), extra=()):
         """The innermost loop over [lo, hi): ``ins``/``outs``/``acc_ptrs`` are
         (pointer, stride); ``accs`` the register accumulators of the
-        reduced results. A unit-stride copy runs when every stride is 1
-        (or a static 0)."""
+        reduced results of ``stage``; ``extra`` the row values its region
+        takes after the operands. A unit-stride copy runs when every stride
+        is 1 (or a static 0)."""
         b = self.w.b
         strides = [s for _, s in list(ins) + list(outs) + list(acc_ptrs)]
         dynamic = [s for s in strides if not is_zero(s) and not is_one(s)]
+        job = (ins, outs, accs, acc_ptrs, stage, extra)
         if not dynamic:
-            self._blocks(lo, hi, ins, outs, accs, acc_ptrs, f"{name}.vec", unit=True)
+            self._blocks(lo, hi, job, f"{name}.vec", unit=True)
             return
         unit = lir.Constant(I1, 1)
         for s in dynamic:
             unit = b.and_(unit, b.icmp_signed("==", s, i64(1)))
         with b.if_else(unit, likely=True) as (then, otherwise):
             with then:
-                self._blocks(lo, hi, ins, outs, accs, acc_ptrs, f"{name}.vec", unit=True)
+                self._blocks(lo, hi, job, f"{name}.vec", unit=True)
             with otherwise:
-                self._blocks(lo, hi, ins, outs, accs, acc_ptrs, f"{name}.str", unit=False)
+                self._blocks(lo, hi, job, f"{name}.str", unit=False)
 
-    def _blocks(self, lo, hi, ins, outs, accs, acc_ptrs, name, unit):
+    def _blocks(self, lo, hi, job, name, unit):
         """Float sums add ``BLOCK`` elements at a time into a partial that is
         then Kahan-added; other accumulators take every element directly."""
         w, b = self.w, self.w.b
+        accs = job[2]
         if not any(acc.spec.kahan for acc in accs):
-            self._loop(lo, hi, ins, outs, accs, acc_ptrs, name, unit)
+            self._loop(lo, hi, job, name, unit)
             return
         nblocks = b.sdiv(b.add(b.sub(hi, lo), i64(BLOCK - 1)), i64(BLOCK))
         with w.loop(nblocks, f"{name}.blk") as k:
@@ -431,13 +454,14 @@ class _View:
             stop = b.select(b.icmp_signed("<", stop, hi), stop, hi)
             for acc in accs:
                 acc.begin_block()
-            self._loop(start, stop, ins, outs, accs, acc_ptrs, name, unit)
+            self._loop(start, stop, job, name, unit)
             for acc in accs:
                 acc.end_block()
 
-    def _loop(self, lo, hi, ins, outs, accs, acc_ptrs, name, unit):
+    def _loop(self, lo, hi, job, name, unit):
         w, b = self.w, self.w.b
         f = self.f
+        ins, outs, accs, acc_ptrs, stage, extra = job
 
         def at(p, s, j):
             if is_zero(s):
@@ -445,17 +469,16 @@ class _View:
             return b.gep(p, [j if unit else b.mul(j, s)])
 
         with w.loop(hi, name, start=lo) as j:
-            ys = f._point(w, [at(p, s, j) for p, s in ins], [at(p, s, j) for p, s in outs])
-            for r, acc in zip(f.reduced, accs):
+            ys = f._point(w, stage, [at(p, s, j) for p, s in ins], [at(p, s, j) for p, s in outs], extra)
+            for r, acc in zip(stage.reduced, accs):
                 acc.add(ys[r.index], reassoc=True)
-            first = len(f.elementwise)
-            outer = [r for r in f.reduced if r.acc is not None]
-            for k, (r, (p, s)) in enumerate(zip(outer, acc_ptrs)):
+            outer = [r for r in stage.reduced if r.acc is not None]
+            for r, (p, s) in zip(outer, acc_ptrs):
                 ptr = at(p, s, j)
                 ld = b.load(ptr)
-                f.scopes.mark(ld, first + f.reduced.index(r))
+                f.scopes.mark(ld, f.scope[id(r)])
                 value = r.spec.combine(w, ld, _widen(w, r.spec, ys[r.index]))
-                f.scopes.mark_store(b.store(value, ptr), first + f.reduced.index(r))
+                f.scopes.mark_store(b.store(value, ptr), f.scope[id(r)])
 
 
 HUGE_MIN_BYTES = 1 << 22
@@ -488,18 +511,14 @@ def _widen(ctx, spec, v):
 
 class _Accumulator:
     """A reduced value held in registers (allocas SROA promotes): plain
-    combining, or for float sums blocks of reassociating adds whose sums
-    are Kahan-added. A float32 block adds in float32 (its terms stay as wide
-    as the loop's other float32 work, so the loop vectorizes at full width;
-    the vectorized adds keep many partial sums, about a pairwise sum's
-    error) and blocks are Kahan-added in float64."""
+    combining, or for float sums blocks of reassociating adds (in float64
+    for float32, as ``reduction.py``) whose sums are Kahan-added."""
 
     def __init__(self, ctx, spec):
         self.ctx, self.spec = ctx, spec
         ty = spec.acc_type
         self.acc = _slot(ctx, ty, "acc")
-        self.part_type = LLTYPE[spec.dtype] if spec.kahan else None
-        self.part = _slot(ctx, self.part_type, "part") if spec.kahan else None
+        self.part = _slot(ctx, ty, "part") if spec.kahan else None
         self.comp = _slot(ctx, ty, "comp") if spec.kahan else None
 
     def reset(self):
@@ -510,20 +529,18 @@ class _Accumulator:
 
     def begin_block(self):
         if self.part is not None:
-            self.ctx.b.store(lir.Constant(self.part_type, 0.0), self.part)
+            self.ctx.b.store(self.spec.identity(), self.part)
 
     def end_block(self):
         if self.part is not None:
-            self.kahan_add(_widen(self.ctx, self.spec, self.ctx.b.load(self.part)))
+            self.kahan_add(self.ctx.b.load(self.part))
 
     def add(self, v, reassoc=False):
         """Take one (unwidened) element."""
         b = self.ctx.b
-        if self.part is not None:
-            b.store(b.fadd(b.load(self.part), v, flags=("reassoc",) if reassoc else ()), self.part)
-            return
         v = _widen(self.ctx, self.spec, v)
-        b.store(self.spec.combine(self.ctx, b.load(self.acc), v, reassoc), self.acc)
+        slot = self.part if self.part is not None else self.acc
+        b.store(self.spec.combine(self.ctx, b.load(slot), v, reassoc), slot)
 
     def combine(self, v):
         b = self.ctx.b

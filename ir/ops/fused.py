@@ -1,6 +1,6 @@
-"""Fused loops: ``fused`` applies a region of scalar elementwise ops to every
+"""Fused loops: ``fused`` applies regions of scalar elementwise ops to every
 element of its operands' broadcast, in one pass over memory, and may reduce
-some of its results on the way; ``yield`` ends the region.
+some of its results on the way; ``yield`` ends each region.
 
     %e, %s = fused(%x, %m) ({
       ^bb(%a: tensor<f32>, %b: tensor<f32>):
@@ -12,13 +12,22 @@ some of its results on the way; ``yield`` ends the region.
 
 Semantics. The *iteration space* is the NumPy broadcast of the operands'
 shapes. Block argument ``i`` is a 0-d tensor of operand ``i``'s dtype
-standing for one element of operand ``i`` (broadcast); the region holds
+standing for one element of operand ``i`` (broadcast); a region holds
 elementwise ops and 0-d ``constant`` ops on 0-d values only, uses nothing
-defined outside it, and ends with ``yield``, one operand per result.
-Result ``i`` is yielded value ``i`` at every point of the iteration space
-(``reduce[i]`` none), or its ``sum``/``prod``/``max``/``min`` over ``axes``
-of the iteration space (with ``keepdims``), exactly as the op of that name
-applied to the unreduced values.
+defined outside it, and ends with ``yield``. The op's results are the
+yielded values of its regions, in order: result ``i`` is its yielded value
+at every point of the iteration space (``reduce[i]`` none), or its
+``sum``/``prod``/``max``/``min`` over ``axes`` of the iteration space (with
+``keepdims``), exactly as the op of that name applied to the unreduced
+values.
+
+*Stages.* With several regions, region ``k`` also takes, after the operand
+elements, one argument per reduced result of the regions before it: that
+result broadcast back over the reduced axes. So a row softmax is one op
+whose stages are the row max, the row sum of ``exp(x - max)``, and
+``exp(x - max) / sum``; code runs the stages one after the other on each
+row while the row is in cache. Several stages need a reduction over the
+last axis that keeps at least one axis (rows).
 
 Attributes (all optional):
   reduce    per result: none or "sum"/"prod"/"max"/"min"; absent: all none
@@ -42,20 +51,35 @@ REDUCERS = {"sum": Sum, "prod": Prod, "max": Max, "min": Min}
 SCHEDULE_ATTRS = ("parallel", "threads")
 
 
-def _region(op):
-    if len(op.regions) != 1:
-        raise ValueError(f"fused: needs exactly one region, got {len(op.regions)}")
-    block = op.regions[0]
-    if not block.ops or block.ops[-1].name != "yield":
-        raise ValueError("fused: the region must end with yield")
-    return block
+def _regions(op):
+    if not op.regions:
+        raise ValueError("fused: needs at least one region")
+    for k, block in enumerate(op.regions):
+        if not block.ops or block.ops[-1].name != "yield":
+            raise ValueError(f"fused: region {k} must end with yield")
+    return op.regions
+
+
+def yielded(op):
+    """Every region's yielded values, in result order."""
+    return [v for block in op.regions for v in block.ops[-1].operands]
+
+
+def stage_results(op):
+    """Per region, the indices of the results it yields."""
+    out, start = [], 0
+    for block in op.regions:
+        n = len(block.ops[-1].operands)
+        out.append(list(range(start, start + n)))
+        start += n
+    return out
 
 
 def reduce_kinds(op):
     """Per result: None (elementwise) or the reduction's name."""
     kinds = op.attrs.get("reduce")
     if kinds is None:
-        return (None,) * len(op.regions[0].ops[-1].operands)
+        return (None,) * len(yielded(op))
     return tuple(kinds)
 
 
@@ -70,13 +94,13 @@ class Fused(OpDef):
     num_results = None
 
     def infer(self, op):
-        block = _region(op)
-        yielded = block.ops[-1].operands
+        _regions(op)
+        values = yielded(op)
         shape = iteration_shape(op)
-        kinds = self._kinds(op, len(yielded))
+        kinds = self._kinds(op, len(values))
         axes, keep = self._axes(op, kinds, len(shape))
         out = []
-        for v, kind in zip(yielded, kinds):
+        for v, kind in zip(values, kinds):
             if v.type.ndim != 0:
                 raise TypeError(f"fused: yielded values must be 0-d, got {v.type}")
             if kind is None:
@@ -117,52 +141,60 @@ class Fused(OpDef):
         return tuple(axes), keep
 
     def verify(self, op):
-        block = _region(op)
-        if len(block.args) != len(op.operands):
-            raise ValueError(f"fused: the region takes {len(block.args)} arguments for "
-                             f"{len(op.operands)} operands")
-        for i, (arg, v) in enumerate(zip(block.args, op.operands)):
-            if arg.type != TensorType(v.type.dtype, ()):
-                raise TypeError(f"fused: region argument {i} must be tensor of {v.type.dtype} "
-                                f"with no dims (an element of operand {i}), got {arg.type}")
-        defined = {id(a) for a in block.args}
-        for inner in block.ops:
-            if inner.name == "yield" and inner is not block.ops[-1]:
-                raise ValueError("fused: yield must be the last op of the region")
-            if inner.name not in ("yield", "constant") and not inner.opdef.elementwise:
-                raise ValueError(f"fused: the region may hold only elementwise ops and constants, "
-                                 f"not {inner.name}")
-            for v in inner.operands:
-                if id(v) not in defined:
-                    raise ValueError(f"fused: {inner.name} in the region uses a value defined outside "
-                                     "it (pass it as an operand)")
-            for r in inner.results:
-                if r.type.ndim != 0:
-                    raise TypeError(f"fused: {inner.name} in the region must give a 0-d value, "
-                                    f"got {r.type}")
-                defined.add(id(r))
+        regions = _regions(op)
+        kinds = reduce_kinds(op)
+        ndim = len(iteration_shape(op))
+        if len(regions) > 1:
+            axes = op.attrs.get("axes", ())
+            if ndim - 1 not in axes or len(axes) == ndim:
+                raise ValueError("fused: several stages (regions) need a reduction over the last axis "
+                                 "that keeps at least one axis")
+        earlier = []          # reduced results of the stages so far
+        for k, (block, indices) in enumerate(zip(regions, stage_results(op))):
+            if not indices:
+                raise ValueError(f"fused: region {k} yields nothing")
+            expected = [v.type.dtype for v in op.operands] + [op.results[i].type.dtype for i in earlier]
+            self._verify_region(k, block, expected)
+            earlier += [i for i in indices if kinds[i] is not None]
         for key in SCHEDULE_ATTRS:
             value = op.attrs.get(key, 0)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"fused: {key} must be a non-negative int, got {value!r}")
 
+    def _verify_region(self, k, block, dtypes):
+        where = f"fused: region {k}" if k else "fused: the region"
+        if len(block.args) != len(dtypes):
+            raise ValueError(f"{where} takes {len(block.args)} arguments for {len(dtypes)} operands"
+                             + (" and earlier reduced results" if k else ""))
+        for i, (arg, dtype) in enumerate(zip(block.args, dtypes)):
+            if arg.type != TensorType(dtype, ()):
+                raise TypeError(f"{where}: argument {i} must be tensor of {dtype} with no dims "
+                                f"(one element), got {arg.type}")
+        defined = {id(a) for a in block.args}
+        for inner in block.ops:
+            if inner.name == "yield" and inner is not block.ops[-1]:
+                raise ValueError(f"{where}: yield must be its last op")
+            if inner.name not in ("yield", "constant") and not inner.opdef.elementwise:
+                raise ValueError(f"{where} may hold only elementwise ops and constants, not {inner.name}")
+            for v in inner.operands:
+                if id(v) not in defined:
+                    raise ValueError(f"{where}: {inner.name} uses a value defined outside the region "
+                                     "(pass it as an operand)")
+            for r in inner.results:
+                if r.type.ndim != 0:
+                    raise TypeError(f"{where}: {inner.name} must give a 0-d value, got {r.type}")
+                defined.add(id(r))
+
     def reference(self, op, *args):
         """Every region op's NumPy reference on whole (broadcast) arrays."""
-        axes, keep = op.attrs.get("axes", ()), op.attrs.get("keepdims", False)
-        results = []
-        for value, kind, r in zip(yielded_values(op, args), reduce_kinds(op), op.results):
-            if kind is not None:
-                with np.errstate(all="ignore"):
-                    value = REDUCERS[kind].np_fn(value, axis=axes, keepdims=keep)
-            results.append(np.array(value, dtype=r.type.np_dtype))
-        return results
+        return [r for r, _ in _evaluate(op, args)]
 
     def magnitude(self, op, *args):
         """Per result, the size its rounding errors scale with (for DEBUG
         mode's tolerances): the sum of |terms| for float sums, else |result|."""
         axes, keep = op.attrs.get("axes", ()), op.attrs.get("keepdims", False)
         out = []
-        for value, kind, r in zip(yielded_values(op, args), reduce_kinds(op), self.reference(op, *args)):
+        for (r, value), kind in zip(_evaluate(op, args), reduce_kinds(op)):
             if kind == "sum" and r.dtype.kind == "f":
                 out.append(np.sum(np.abs(value), axis=axes, keepdims=keep, dtype=np.float64))
             else:
@@ -170,11 +202,28 @@ class Fused(OpDef):
         return out
 
 
-def yielded_values(op, args):
-    """The yielded values of a fused op at every point of its iteration
-    space (read-only broadcast views), from the region ops' references."""
-    block = op.regions[0]
+def _evaluate(op, args):
+    """[(result, its unreduced values)] of a fused op, stage by stage."""
     shape = np.broadcast_shapes(*[np.shape(a) for a in args])
+    axes, keep = op.attrs.get("axes", ()), op.attrs.get("keepdims", False)
+    kinds = reduce_kinds(op)
+    out, earlier = [], []
+    for block, indices in zip(op.regions, stage_results(op)):
+        values = _region_values(block, list(args) + earlier, shape)
+        for i, value in zip(indices, values):
+            kind = kinds[i]
+            result = value
+            if kind is not None:
+                with np.errstate(all="ignore"):
+                    result = REDUCERS[kind].np_fn(value, axis=axes, keepdims=keep)
+            result = np.array(result, dtype=op.results[i].type.np_dtype)
+            out.append((result, value))
+            if kind is not None:
+                earlier.append(result if keep else np.expand_dims(result, axes))
+    return out
+
+
+def _region_values(block, args, shape):
     env = {id(a): np.asarray(x) for a, x in zip(block.args, args)}
     for inner in block.ops[:-1]:
         outs = inner.opdef.reference(inner, *[env[id(v)] for v in inner.operands])
