@@ -7,9 +7,19 @@ ops), then siblings are merged:
 1. *producer into consumer*: an elementwise op joins the group of an op
    that uses it. A ``sum``/``prod``/``max``/``min`` joins as the group's
    sink: its operand is reduced while the loop runs (never materialized).
-2. *siblings*: groups that read a common value and have the same
+2. *recompute*: a value a group writes only for other groups is computed
+   again inside them when its ops are few (``recompute``): softmax's
+   ``exp(x - max)`` feeds both the row sum and the division without a
+   temporary.
+3. *siblings*: groups that read a common value and have the same
    iteration space merge, so ``[exp(a), log(a), a*a]`` reads ``a`` once and
    writes its three results in one pass over memory.
+4. *stages*: a group that uses only the row reductions (last axis reduced,
+   one axis kept) of a chain of groups over the same rows becomes the
+   chain's next stage: one fused op with a region per stage, whose code
+   runs the stages one after the other on each row while it is in cache
+   (row softmax: max, sum of exp, division). ``split-fused-stages`` undoes
+   this for backends that want one region per op.
 
 A merge is legal when (``_Merger.legal``):
 
@@ -32,7 +42,8 @@ where its last op was.
 
 Options: ``max-ops`` (ops per group), ``reductions`` (fuse reductions),
 ``recompute`` (the most ops copied into a consumer instead of writing a
-temporary; 0: never), and the schedule the pass writes on each fused op:
+temporary; 0: never), ``stages`` (chain row stages), and the schedule the
+pass writes on each fused op:
 ``parallel`` (how many elements of ``a*b+1`` are worth several threads;
 each fused op gets this scaled by its ``element_cost``, so a loop of
 transcendental functions splits sooner; 0: one thread) and ``threads``
@@ -98,6 +109,56 @@ def element_cost(fused):
     streams = len(fused.operands) + len(fused.results)
     reductions = sum(k is not None for k in fused.attrs.get("reduce", ()))
     return STREAM_COST * streams + reductions + sum(OP_COST.get(op.name, 1) for op in body)
+
+
+@dataclass
+class SplitFusedStages(Pass):
+    """``split-fused-stages``: every fused op with several stages becomes one
+    fused op per stage (each later one takes the earlier reductions as
+    operands, broadcast back over the reduced axes): for backends that run
+    one region per loop nest."""
+    name = "split-fused-stages"
+
+    def run(self, func):
+        for op in [op for op in func.body.ops if op.name == "fused" and len(op.regions) > 1]:
+            split_stages(func.body, op)
+
+
+def split_stages(block, op):
+    """Replace the staged fused ``op`` of ``block`` by single-stage ones."""
+    from ..ir.ops.fused import reduce_kinds, stage_results
+    kinds = reduce_kinds(op)
+    axes, keep = op.attrs.get("axes", ()), op.attrs.get("keepdims", False)
+    schedule = {k: v for k, v in op.attrs.items() if k in ("parallel", "threads")}
+    ndim = max((v.type.ndim for v in op.operands), default=0)
+    earlier, new_results = [], []
+    for region, indices in zip(list(op.regions), stage_results(op)):
+        stage_kinds = tuple(kinds[i] for i in indices)
+        attrs = dict(schedule)
+        if any(k is not None for k in stage_kinds):
+            attrs.update(axes=axes, keepdims=keep, reduce=stage_kinds)
+        region.parent = None
+        stage = Operation(OPS["fused"], list(op.operands) + earlier, attrs,
+                          result_types=[op.results[i].type for i in indices], regions=[region],
+                          result_names=[op.results[i].name for i in indices])
+        block.insert_before(op, stage)
+        new_results += stage.results
+        for i, r in zip(indices, stage.results):
+            if kinds[i] is not None:
+                earlier.append(r if keep else _expand(block, op, r, axes, ndim))
+    op.regions = []
+    for old, new in zip(op.results, new_results):
+        old.replace_all_uses_with(new)
+    block.remove(op)
+
+
+def _expand(block, anchor, v, axes, ndim):
+    """``v`` (reduced over ``axes``, keepdims false) with those axes back as 1s."""
+    kept = iter(range(v.type.ndim))
+    pattern = tuple("x" if d in axes else next(kept) for d in range(ndim))
+    op = Operation(OPS["dimshuffle"], [v], {"pattern": pattern})
+    block.insert_before(anchor, op)
+    return op.results[0]
 
 
 def is_fusable(op):

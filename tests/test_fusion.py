@@ -13,7 +13,7 @@ from theon.ir.interpreter import evaluate
 from theon.ir.parser import ParseError, parse_function
 from theon.ir.printer import print_function
 from theon.passes import PASSES, PassManager, parse_pipeline
-from theon.passes.fusion import FuseElementwise
+from theon.passes.fusion import FuseElementwise, SplitFusedStages
 from tests.pass_helpers import fn, run_pass
 
 REGISTRY = {**PASSES, "fuse-elementwise": FuseElementwise}
@@ -301,6 +301,17 @@ def test_reference_of_stages_broadcasts_earlier_reductions_back():
     (y,), _ = evaluate(parse_function(STAGES), [x])
     e = np.exp(x - x.max(axis=1, keepdims=True))
     np.testing.assert_allclose(y, e / e.sum(axis=1, keepdims=True), rtol=1e-14)
+
+
+def test_split_fused_stages_gives_one_op_per_stage():
+    registry = {"split-fused-stages": SplitFusedStages}
+    out = run_pass("split-fused-stages", STAGES, registry=registry)
+    assert top_ops(out) == ["fused", "dimshuffle", "fused", "dimshuffle", "fused", "return"]
+    assert '%0 = dimshuffle(%m) {pattern = [0, "x"]} : tensor<?x1xf64>' in out
+    x = np.random.default_rng(2).standard_normal((3, 5))
+    np.testing.assert_allclose(evaluate(parse_function(out), [x])[0][0],
+                               evaluate(parse_function(STAGES), [x])[0][0], rtol=1e-15)
+    assert run_pass("split-fused-stages", GOOD, registry=registry) == GOOD
 
 
 # --- the reference ----------------------------------------------------------------------------------

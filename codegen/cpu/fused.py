@@ -454,11 +454,11 @@ class _View:
             stop = b.select(b.icmp_signed("<", stop, hi), stop, hi)
             for acc in accs:
                 acc.begin_block()
-            self._loop(start, stop, job, name, unit)
+            self._loop(start, stop, job, name, unit, block_start=start)
             for acc in accs:
-                acc.end_block()
+                acc.end_block(b.sub(stop, start))
 
-    def _loop(self, lo, hi, job, name, unit):
+    def _loop(self, lo, hi, job, name, unit, block_start=None):
         w, b = self.w, self.w.b
         f = self.f
         ins, outs, accs, acc_ptrs, stage, extra = job
@@ -471,7 +471,7 @@ class _View:
         with w.loop(hi, name, start=lo) as j:
             ys = f._point(w, stage, [at(p, s, j) for p, s in ins], [at(p, s, j) for p, s in outs], extra)
             for r, acc in zip(stage.reduced, accs):
-                acc.add(ys[r.index], reassoc=True)
+                acc.add(ys[r.index], reassoc=True, at=None if block_start is None else b.sub(j, block_start))
             outer = [r for r in stage.reduced if r.acc is not None]
             for r, (p, s) in zip(outer, acc_ptrs):
                 ptr = at(p, s, j)
@@ -512,7 +512,12 @@ def _widen(ctx, spec, v):
 class _Accumulator:
     """A reduced value held in registers (allocas SROA promotes): plain
     combining, or for float sums blocks of reassociating adds (in float64
-    for float32, as ``reduction.py``) whose sums are Kahan-added."""
+    for float32, as ``reduction.py``) whose sums are Kahan-added.
+
+    The float32 terms of a block are first stored to a small stack array
+    (``scratch``, in L1) and summed in float64 by a loop of their own: the
+    loop computing them then has only float32 values and vectorizes at the
+    full float32 width instead of the float64 one."""
 
     def __init__(self, ctx, spec):
         self.ctx, self.spec = ctx, spec
@@ -520,6 +525,11 @@ class _Accumulator:
         self.acc = _slot(ctx, ty, "acc")
         self.part = _slot(ctx, ty, "part") if spec.kahan else None
         self.comp = _slot(ctx, ty, "comp") if spec.kahan else None
+        self.scratch = None
+        if spec.kahan and spec.acc_dtype != spec.dtype:
+            with ctx.at_entry():
+                array = ctx.b.alloca(lir.ArrayType(LLTYPE[spec.dtype], BLOCK), name="terms")
+            self.scratch = array
 
     def reset(self):
         b = self.ctx.b
@@ -531,14 +541,27 @@ class _Accumulator:
         if self.part is not None:
             self.ctx.b.store(self.spec.identity(), self.part)
 
-    def end_block(self):
-        if self.part is not None:
-            self.kahan_add(self.ctx.b.load(self.part))
-
-    def add(self, v, reassoc=False):
-        """Take one (unwidened) element."""
+    def end_block(self, n):
+        """Add the block's ``n`` terms (from ``scratch``) and Kahan-add the sum."""
+        if self.part is None:
+            return
         b = self.ctx.b
-        v = _widen(self.ctx, self.spec, v)
+        if self.scratch is not None:
+            with self.ctx.loop(n, "terms") as k:
+                term = b.load(b.gep(self.scratch, [i64(0), k]))
+                self._add_widened(_widen(self.ctx, self.spec, term), True)
+        self.kahan_add(b.load(self.part))
+
+    def add(self, v, reassoc=False, at=None):
+        """Take one (unwidened) element; ``at`` is its index in the block."""
+        b = self.ctx.b
+        if self.scratch is not None and at is not None:
+            b.store(v, b.gep(self.scratch, [i64(0), at]))
+            return
+        self._add_widened(_widen(self.ctx, self.spec, v), reassoc)
+
+    def _add_widened(self, v, reassoc):
+        b = self.ctx.b
         slot = self.part if self.part is not None else self.acc
         b.store(self.spec.combine(self.ctx, b.load(slot), v, reassoc), slot)
 
