@@ -11,6 +11,7 @@ from theon import printing
 from theon.frontend.build import build_function
 from theon.ir.interpreter import evaluate
 from theon.ir.parser import ParseError, parse_function
+from theon.ir.ops.fused import summary
 from theon.ir.printer import print_function
 from theon.passes import PASSES, PassManager, parse_pipeline
 from theon.passes.fusion import FuseElementwise, SplitFusedStages
@@ -294,6 +295,11 @@ def test_stages_take_the_reductions_of_the_stages_before(old, new, message):
     assert old in STAGES
     with pytest.raises(ParseError, match=re.escape(message)):
         parse_function(STAGES.replace(old, new))
+
+
+def test_summary_names_each_stage():
+    op = parse_function(STAGES).body.ops[0]
+    assert summary(op) == "fused[copy -> max | sub, exp -> sum | sub, exp, div]"
 
 
 def test_reference_of_stages_broadcasts_earlier_reductions_back():

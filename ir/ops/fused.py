@@ -83,6 +83,18 @@ def reduce_kinds(op):
     return tuple(kinds)
 
 
+def summary(op):
+    """A one-line description for reports (profiles, DEBUG messages, debugprint):
+    ``fused[sub, exp -> sum | div]``: each stage's ops, then its reductions."""
+    parts = []
+    kinds = reduce_kinds(op)
+    for block, indices in zip(op.regions, stage_results(op)):
+        names = ", ".join(inner.name for inner in block.ops[:-1] if inner.name != "constant") or "copy"
+        reduced = [kinds[i] for i in indices if kinds[i] is not None]
+        parts.append(names + (" -> " + ", ".join(reduced) if reduced else ""))
+    return "fused[" + " | ".join(parts) + "]"
+
+
 def iteration_shape(op):
     """The static broadcast of the operands' shapes."""
     return broadcast_shapes(*[v.type.shape for v in op.operands], what="fused's operands")
