@@ -445,7 +445,6 @@ class _Merger:
         """No path leaves the group and comes back into it, counting every
         other group as one node (so merges never make groups depend on each
         other in a cycle)."""
-        last = max(self.pos[op] for op in inside)
         stack = [user for op in inside for r in op.results for user, _ in r.uses if user not in inside]
         seen = set()
         while stack:
@@ -457,8 +456,7 @@ class _Merger:
             leader = self.find(op)
             nodes = self.members[leader] if leader is not None else [op]
             seen.update(nodes)
-            if min(self.pos.get(n, last) for n in nodes) >= last:
-                continue        # everything there comes after the group
+            # no pruning by position: a group reached late may have ops early on
             stack.extend(user for n in nodes for r in n.results for user, _ in r.uses)
         return True
 

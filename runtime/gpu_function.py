@@ -135,6 +135,7 @@ class GpuFunction(Function):
         self.input_ir = input_ir
         self.device = _resolve_device(device)
         self.plan = plan or Plan(ir)
+        self.ir = ir = self.plan.func     # the IR the plan runs (fused stages split)
         self.device.activate()
         self.native = self.device.load(self.plan)
         self._specs = tuple(specs)

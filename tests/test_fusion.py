@@ -203,6 +203,56 @@ def nnet_softmax(h):
     return T.nnet.softmax(h)
 
 
+def _random_graph(rng, x, v):
+    """A random DAG over a matrix and a vector: elementwise ops, reductions
+    with and without keepdims, values used several times, several outputs."""
+    pool = [x, v, x * 2.0]
+    for _ in range(rng.integers(4, 14)):
+        a = pool[rng.integers(len(pool))]
+        b = pool[rng.integers(len(pool))]
+        kind = rng.integers(7)
+        if kind == 0:
+            new = T.exp(-abs(a)) + b
+        elif kind == 1:
+            new = a * b - 1.5
+        elif kind == 2:
+            new = T.tanh(a) / (1.0 + b * b)
+        elif kind in (3, 4) and a.ndim == 2:
+            axis = int(rng.integers(2))
+            reduce = [T.sum, T.max, T.min][rng.integers(3)]
+            new = reduce(a, axis=axis, keepdims=bool(rng.integers(2))) + 0.5
+        elif kind == 5 and a.ndim == 2:
+            new = T.nnet.softmax(a, axis=int(rng.integers(2)))
+        else:
+            new = T.maximum(a, b) if a.ndim == b.ndim else a + 1.0
+        pool.append(new)
+    picks = rng.choice(np.arange(2, len(pool)), size=min(3, len(pool) - 2), replace=False)
+    return [pool[k] for k in picks]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_graphs_keep_their_values(seed):
+    rng = np.random.default_rng(seed)
+    x, v = T.dmatrix("x"), T.dvector("v")
+    outputs = _random_graph(rng, x, v)
+    values = [rng.standard_normal((4, 3)), rng.standard_normal(3)]
+    try:
+        plain, _ = build_function([x, v], outputs, [])
+        want = evaluate(plain, values)[0]
+    except ValueError:           # a reduced axis broadcast against a kept one: an invalid program
+        return
+    for options in ("", "{recompute=0}", "{stages=false}", "{max-ops=3}"):
+        func, _ = build_function([x, v], outputs, [])
+        PassManager(parse_pipeline(f"canonicalize,cse,fuse-elementwise{options},dce", REGISTRY),
+                    verify_each=True).run(func)
+        text = print_function(func)
+        assert print_function(parse_function(text)) == text
+        with np.errstate(all="ignore"):
+            got = evaluate(func, values)[0]
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
 # --- the verifier ---------------------------------------------------------------------------------
 GOOD = """\
 func @f(%x: tensor<?x?xf32>, %m: tensor<?x1xf32>) {
@@ -375,6 +425,11 @@ SPECIAL[2, 900] = np.nan
 SPECIAL[3, [10, 1100]] = np.inf
 
 
+def _softmax_over(x, axes):
+    e = T.exp(x - x.max(axis=axes, keepdims=True))
+    return e / e.sum(axis=axes, keepdims=True)
+
+
 def _cases():
     x, y, v, s = T.dmatrix("x"), T.dmatrix("y"), T.dvector("v"), T.dscalar("s")
     t3, i = T.dtensor3("t3"), T.lmatrix("i")
@@ -397,6 +452,8 @@ def _cases():
         "cube-axes-02": ([t3], [(T.exp(t3) * 2).sum(axis=(0, 2)), abs(t3).min(axis=(0, 2))], [CUBE]),
         "cube-axes-12": ([t3], [(T.exp(t3) * 2).sum(axis=(1, 2), keepdims=True), abs(t3).max(axis=(1, 2))],
                          [CUBE.transpose(2, 0, 1)]),
+        "cube-staged": ([t3], [_softmax_over(t3, (1, 2)), _softmax_over(t3, (2,)) * 2],
+                        [CUBE.transpose(0, 2, 1)]),
         "cube-siblings": ([t3], [T.exp(t3), T.log(abs(t3)), t3 ** 2], [CUBE.transpose(2, 0, 1)]),
         "ints-bools-casts": ([i, x], [(i * 3 + 1).sum(axis=1), T.switch(T.gt(x, 0), x, i.astype("float64") * 2),
                                       (i > 0).sum()], [INTS, X]),
@@ -416,6 +473,17 @@ def test_fused_native_code_equals_the_unfused_graph(fused_function, case):
     f = fused_function(inputs, outputs)
     assert "fused(" in printing.dump(f, "optimized")
     _same(f(*values), _reference(inputs, outputs, values))
+
+
+def test_later_stages_reuse_the_exp_an_earlier_stage_computed(fused_function):
+    x = T.fmatrix("x")
+    softmax = fused_function([x], T.nnet.softmax(x))
+    row_sums = fused_function([x], T.exp(x).sum(axis=1))
+    exp_calls = re.compile(r'call float @"theon\.exp\.f32"')
+    assert len(exp_calls.findall(softmax.native.unoptimized_llvm_ir)) == \
+        len(exp_calls.findall(row_sums.native.unoptimized_llvm_ir))        # stage 2 loads exp(x - max)
+    values = RNG.standard_normal((70, 300)).astype("f4")
+    _same([softmax(values)], _reference([x], [T.nnet.softmax(x)], [values]))
 
 
 def test_float32_fused_code_is_vectorized_without_libm_calls(fused_function):

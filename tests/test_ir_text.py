@@ -106,6 +106,14 @@ CASES["concatenate"] = func_text(f"%x: {F64}, %y: tensor<2x3xf64>", [
 CASES["alloc"] = func_text("%v: tensor<f64>, %n: tensor<i64>", [
     "%0 = alloc(%v, %n) {shape = [?, 3]} : tensor<?x3xf64>",
     "%1 = alloc(%v) {shape = [2, 3]} : tensor<2x3xf64>", "return(%0, %1)"])
+CASES["fused"] = func_text("%a: tensor<?x3xf32>, %b: tensor<3xf32>", [
+    "%0, %1 = fused(%a, %b) ({",
+    "  ^bb(%2: tensor<f32>, %3: tensor<f32>):",
+    "    %4 = mul(%2, %3) : tensor<f32>",
+    "    %5 = exp(%4) : tensor<f32>",
+    "    yield(%5, %5)",
+    '}) {axes = [1], keepdims = false, parallel = 93623, reduce = [none, "sum"]} : tensor<?x3xf32>, tensor<?xf32>',
+    "return(%0, %1)"])
 CASES["sum_to"] = func_text("%g: tensor<?x?x3xf64>, %n: tensor<i64>", [
     "%0 = sum_to(%g, %n) {shape = [?, 1]} : tensor<?x1xf64>",
     "%1 = sum_to(%g) {shape = [3]} : tensor<3xf64>", "return(%0, %1)"])

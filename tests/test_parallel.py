@@ -52,6 +52,11 @@ def compile_with(monkeypatch):
 RNG = np.random.default_rng(3)
 
 
+def _softmax_over(x, axes):
+    e = T.exp(x - x.max(axis=axes, keepdims=True))
+    return e / e.sum(axis=axes, keepdims=True)
+
+
 def _cases():
     x, y, v = T.dmatrix("x"), T.dmatrix("y"), T.dvector("v")
     t3, i = T.dtensor3("t3"), T.lmatrix("i")
@@ -77,6 +82,8 @@ def _cases():
         "middle-axes": ([t3], [(t3 * t3).sum(axis=(0, 2)), t3.max(axis=2)], [RNG.standard_normal((4, 6, 8))]),
         "inf-and-nan": ([af], [(af * 2).sum(), (af + 1).max(), (af * af).sum()],
                         [np.array([1, -np.inf, 2, 3, np.inf, 5, 6, np.nan, 1, 1] * 50, "f4")]),
+        "staged-two-axes": ([t3], [_softmax_over(t3, (1, 2)), T.nnet.log_softmax(t3)],
+                            [RNG.standard_normal((5, 9, 4)).transpose(0, 2, 1)]),
         "ints": ([i], [i * 3 - 1, (i * 2).sum(axis=0), (i % 5).max()], [RNG.integers(-9, 9, (33, 17))]),
     }
 

@@ -30,6 +30,7 @@ buffers, never aliasing the operands or each other), so the loop
 vectorizer needs no run-time alias checks however many operands there are.
 """
 import llvmlite.ir as lir
+import numpy as np
 
 from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds, stage_results
 from ...ir.types import TensorType
@@ -83,8 +84,66 @@ class _Stage:
         self.results = results
         self.elementwise = [r for r in results if r.kind is None]
         self.reduced = [r for r in results if r.kind is not None]
+        self.stores = []        # [(region value, _Cached)] this stage writes to its row cache
+        self.loads = []         # [(region value, _Cached)] this stage reads instead of computing
         for k, r in enumerate(results):
             r.index = k
+
+
+class _Cached:
+    """A value an earlier stage computes and later stages need again: kept
+    per row in a scratch buffer (one row per thread, in L1/L2)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.buf = None
+
+
+# ops worth keeping instead of computing again in a later stage
+HEAVY = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan", "sigmoid",
+                   "softplus", "erf", "pow", "div", "sqrt", "floordiv", "mod"})
+
+
+def _value_keys(block):
+    """id(value) -> a key equal for values computed alike from the same
+    block arguments (stage k's arguments extend stage j's, j < k)."""
+    keys = {id(a): ("arg", i) for i, a in enumerate(block.args)}
+    for op in block.ops[:-1]:
+        attrs = tuple(sorted((k, v.dtype.str + v.tobytes().hex() if isinstance(v, np.ndarray) else repr(v))
+                             for k, v in op.attrs.items()))
+        keys[id(op.results[0])] = (op.name, attrs, tuple(keys[id(v)] for v in op.operands),
+                                   op.results[0].type.dtype)
+    return keys
+
+
+def plan_row_cache(stages):
+    """Mark, in each later stage, the heavy values an earlier stage computes
+    too: the earlier one stores them per row, the later one loads them."""
+    first = {}              # key -> (stage, value)
+    cached = {}             # key -> _Cached
+    for k, stage in enumerate(stages):
+        block = stage.region
+        keys = _value_keys(block)
+        ops = block.ops[:-1]
+        shared = {id(op.results[0]) for op in ops if keys[id(op.results[0])] in first}
+        heavy = set()
+        for op in ops:
+            if op.name in HEAVY or any(id(v) in heavy for v in op.operands):
+                heavy.add(id(op.results[0]))
+        needed = {id(v) for op in block.ops for v in op.operands
+                  if op.name == "yield" or id(op.results[0]) not in shared}
+        for op in ops:
+            r = op.results[0]
+            key = keys[id(r)]
+            if id(r) in shared and id(r) in needed and id(r) in heavy:
+                if key not in cached:
+                    cached[key] = _Cached(r.type.dtype)
+                    producer, value = first[key]
+                    producer.stores.append((value, cached[key]))
+                stage.loads.append((r, cached[key]))
+        for op in ops:
+            first.setdefault(keys[id(op.results[0])], (stage, op.results[0]))
+    return list(cached.values())
 
 
 class _Fused:
@@ -113,7 +172,8 @@ class _Fused:
                        for region, indices in zip(op.regions, stage_results(op))]
         self.elementwise = [r for r in self.results if r.kind is None]
         self.reduced = [r for r in self.results if r.kind is not None]
-        self.scope = {id(r): k for k, r in enumerate(self.elementwise + self.reduced)}
+        self.cache = plan_row_cache(self.stages) if len(self.stages) > 1 else []
+        self.scope = {id(r): k for k, r in enumerate(self.elementwise + self.reduced + self.cache)}
         self.scopes = _AliasScopes(ctx.module, f"{ctx.fn.name}.op{ctx.op_index}", len(self.scope))
         if len(self.stages) > 1:        # the verifier asks for rows: the last axis reduced, one kept
             self._inner()
@@ -204,7 +264,16 @@ class _Fused:
     def _inner(self):
         ctx = self.ctx
         kept = [d for d in range(self.nd) if d not in self.axes]
-        self._run_parallel("inner", self.dims[kept[0]], ctx.product(self.dims), self._emit_inner)
+        n, work = self.dims[kept[0]], ctx.product(self.dims)
+        if not self.cache:
+            self._run_parallel("inner", n, work, self._emit_inner)
+            return
+        parts = plan_parts(ctx, n, work, self.schedule)
+        row = ctx.product([self.dims[d] for d in self.axes])
+        for c in self.cache:
+            c.buf = ctx.alloc(c.dtype, [parts, row], name="rowcache")
+        worker, data = self._outline("inner", self._emit_inner)
+        run_parts(ctx, worker, data, n, parts)
 
     def _outer(self):
         """Accumulators shaped like the results. When the outermost dim is
@@ -254,6 +323,7 @@ class _Fused:
                 values.append(r.acc.ptr)
             if r.partials is not None:
                 values += list(r.partials)
+        values += [c.buf.ptr for c in self.cache if c.buf is not None]
         return values
 
     def _outline(self, name, emit):
@@ -305,6 +375,14 @@ class _Fused:
         kept_strides = v.w.contiguous_strides([v.dims[d] for d in kept])
         split = kept[0] if kept else red[0]
         b = v.w.b
+        first_cache = len(ptrsets)
+        if self.cache:
+            row_strides = v.w.contiguous_strides([v.dims[d] for d in red])
+            strides = [i64(0)] * nd
+            for d, st in zip(red, row_strides):
+                strides[d] = st
+            row = v.w.product([v.dims[d] for d in red])
+            ptrsets += [(b.gep(v.inner(c.buf.ptr), [b.mul(part, row)]), strides) for c in self.cache]
 
         def bounds(d):
             return (d, lo, hi) if d == split else (d, None, None)
@@ -322,7 +400,9 @@ class _Fused:
                     last = nd - 1
                     sets = [(p, s[last]) for p, (_, s) in zip(inner_bases, ptrsets)]
                     start, stop = (lo, hi) if split == last else (i64(0), v.dims[last])
-                    v.run(start, stop, sets[:n_in], [sets[k] for k in outs], accs, "red", stage, extra=row)
+                    cached = {id(c): sets[first_cache + k] for k, c in enumerate(self.cache)}
+                    v.run(start, stop, sets[:n_in], [sets[k] for k in outs], accs, "red", stage, extra=row,
+                          cached=cached)
 
                 v.nest([bounds(d) for d in red[:-1]], ptrsets, red_leaf, bases)
                 if not kept:
@@ -336,19 +416,28 @@ class _Fused:
         v.nest([bounds(d) for d in kept], ptrsets, kept_leaf)
 
     # --- one point of the iteration space ----------------------------------------------------
-    def _point(self, w, stage, in_ptrs, out_ptrs, extra=()):
+    def _point(self, w, stage, in_ptrs, out_ptrs, extra=(), rows=None):
         """Evaluate ``stage``'s region at one point (``extra``: the row's
-        reduced values of earlier stages): load the operands, store the
-        stage's elementwise results; returns its yielded values."""
+        reduced values of earlier stages; ``rows``: pointers into the row
+        caches): load the operands, store the stage's elementwise results
+        and the values it caches; returns its yielded values."""
         b = w.b
         args = []
         for p in in_ptrs:
             ld = b.load(p)
             self.scopes.mark_load(ld)
             args.append(ld)
-        ys = evaluate_region(w, stage.region, args + list(extra))
+        known = {}
+        for value, c in stage.loads:
+            ld = b.load(rows[id(c)])
+            self.scopes.mark(ld, self.scope[id(c)])
+            known[id(value)] = ld
+        env = evaluate_region(w, stage.region, args + list(extra), known)
+        ys = [env[id(v)] for v in stage.region.ops[-1].operands]
         for r, p in zip(stage.elementwise, out_ptrs):
             self.scopes.mark_store(b.store(ys[r.index], p), self.scope[id(r)])
+        for value, c in stage.stores:
+            self.scopes.mark_store(b.store(env[id(value)], rows[id(c)]), self.scope[id(c)])
         return ys
 
 
@@ -417,16 +506,17 @@ class _View:
             moved = [p if is_zero(s[d]) else b.gep(p, [b.mul(i, s[d])]) for p, (_, s) in zip(bases, ptrsets)]
             self.nest(rest, ptrsets, leaf, moved, idx + (i,))
 
-    def run(self, lo, hi, ins, outs, accs, name, stage, acc_ptrs=(), extra=()):
+    def run(self, lo, hi, ins, outs, accs, name, stage, acc_ptrs=(), extra=(), cached=None):
         """The innermost loop over [lo, hi): ``ins``/``outs``/``acc_ptrs`` are
         (pointer, stride); ``accs`` the register accumulators of the
         reduced results of ``stage``; ``extra`` the row values its region
         takes after the operands. A unit-stride copy runs when every stride
         is 1 (or a static 0)."""
         b = self.w.b
-        strides = [s for _, s in list(ins) + list(outs) + list(acc_ptrs)]
+        cached = cached or {}
+        strides = [s for _, s in list(ins) + list(outs) + list(acc_ptrs) + list(cached.values())]
         dynamic = [s for s in strides if not is_zero(s) and not is_one(s)]
-        job = (ins, outs, accs, acc_ptrs, stage, extra)
+        job = (ins, outs, accs, acc_ptrs, stage, extra, cached)
         if not dynamic:
             self._blocks(lo, hi, job, f"{name}.vec", unit=True)
             return
@@ -461,7 +551,7 @@ class _View:
     def _loop(self, lo, hi, job, name, unit, block_start=None):
         w, b = self.w, self.w.b
         f = self.f
-        ins, outs, accs, acc_ptrs, stage, extra = job
+        ins, outs, accs, acc_ptrs, stage, extra, cached = job
 
         def at(p, s, j):
             if is_zero(s):
@@ -469,7 +559,8 @@ class _View:
             return b.gep(p, [j if unit else b.mul(j, s)])
 
         with w.loop(hi, name, start=lo) as j:
-            ys = f._point(w, stage, [at(p, s, j) for p, s in ins], [at(p, s, j) for p, s in outs], extra)
+            rows = {key: at(p, s, j) for key, (p, s) in cached.items()}
+            ys = f._point(w, stage, [at(p, s, j) for p, s in ins], [at(p, s, j) for p, s in outs], extra, rows)
             for r, acc in zip(stage.reduced, accs):
                 acc.add(ys[r.index], reassoc=True, at=None if block_start is None else b.sub(j, block_start))
             outer = [r for r in stage.reduced if r.acc is not None]
@@ -590,12 +681,15 @@ class _Accumulator:
         return self.spec.finish(self.ctx, v)
 
 
-def evaluate_region(ctx, block, args):
-    """LLVM values of a fused region's yielded values for one element
-    (``args``: one loaded value per block argument)."""
+def evaluate_region(ctx, block, args, known=None):
+    """id(region value) -> its LLVM value for one element (``args``: one
+    value per block argument; ``known``: values given, not computed)."""
     env = {id(a): v for a, v in zip(block.args, args)}
+    env.update(known or {})
     for inner in block.ops[:-1]:
         r = inner.results[0]
+        if id(r) in env:
+            continue
         if inner.name == "constant":
             env[id(r)] = _constant(inner.attrs["value"], r.type.dtype)
             continue
@@ -604,7 +698,7 @@ def evaluate_region(ctx, block, args):
             raise NotImplementedError(f"fused: no scalar emitter for {inner.name}")
         sc = ScalarCtx(ctx, inner, operand_dtype(inner), r.type.dtype)
         env[id(r)] = emit(sc, [env[id(v)] for v in inner.operands])
-    return [env[id(v)] for v in block.ops[-1].operands]
+    return env
 
 
 def _constant(value, dtype):

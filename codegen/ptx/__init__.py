@@ -56,6 +56,7 @@ def compile_ptx(func, sm=DEFAULT_SM, opt_level=3, schedule=GPU_SCHEDULE):
     return PtxModule(Plan(func), sm=sm, opt_level=opt_level, schedule=schedule)
 
 
+
 def ptx_of(compiled, sm=DEFAULT_SM):
     """The PTX of a compiled theon function (``theon.printing.dump(f, 'ptx')``):
     its own for a GPU function, else its optimized IR compiled for ``sm``."""

@@ -125,8 +125,23 @@ def group_elementwise(ops, excluded):
 
 
 # --- the plan ------------------------------------------------------------------------------------------
+def single_stage(func):
+    """``func`` itself, or, when it holds multi-stage fused ops (one region
+    per stage), a copy where ``split-fused-stages`` made them single-stage:
+    a GPU fused kernel runs one region."""
+    if not any(op.name == "fused" and len(op.regions) > 1 for op in func.body.ops):
+        return func
+    from ...ir.parser import parse_function
+    from ...ir.printer import print_function
+    from ...passes.fusion import SplitFusedStages
+    copy = parse_function(print_function(func))
+    SplitFusedStages().run(copy)
+    return copy
+
+
 class Plan:
     def __init__(self, func):
+        func = single_stage(func)
         self.func = func
         body = func.body.ops
         if not body or body[-1].name != "return":
