@@ -46,6 +46,6 @@ class Config:
 
 
 config = Config()
-config.parse_flags(os.environ.get("THEON_FLAGS", ""))
 if os.environ.get("THEON_CACHE_DIR"):
     config.cache_dir = os.environ["THEON_CACHE_DIR"]
+config.parse_flags(os.environ.get("THEON_FLAGS", ""))   # THEON_FLAGS wins
