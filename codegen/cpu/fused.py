@@ -20,6 +20,12 @@ threads when the op's schedule says so. The loop orders:
   compensation, float32 in float64, as ``reduction.py``. With no kept dim
   (reduce over all) the first reduced dim is split and each thread's
   partial lands in a stack array that the entry combines in order.
+* *stages* (several regions, always rows): per row, each stage's reduced
+  loops run in turn, its reductions becoming the next stages' arguments;
+  a heavy value two stages compute (softmax's ``exp(x - max)``) is kept
+  per row in a scratch buffer by the first and loaded by the later ones
+  (``plan_row_cache``), so the row is read from memory once and ``exp``
+  runs once per element.
 * *outer reduction* (the last axis is kept): accumulators shaped like the
   result are updated while walking the space in order; the outermost dim
   is split, and when it is reduced every thread has its own accumulators,
