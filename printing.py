@@ -89,7 +89,11 @@ class _TreePrinter:
         name = f" '{v.name}'" if v.name else ""
         op = v.owner
         which = f".{v.index}" if len(op.results) > 1 else ""
-        return f"{op.name}{which}{_attr_text(op)} [id {ident}] <{v.type}>{name}", shown
+        label = op.name
+        if op.name == "fused":
+            from .ir.ops.fused import summary
+            label = summary(op)
+        return f"{label}{which}{_attr_text(op)} [id {ident}] <{v.type}>{name}", shown
 
     def print_tree(self, root, note):
         stack = [(root, "", note)]

@@ -7,6 +7,7 @@ from .canonicalize import Canonicalize
 from .cse import CSE
 from .dce import DCE
 from .fold import ConstantFold
+from .fusion import FuseElementwise, SplitFusedStages
 from .manager import Pass, PassManager, format_pipeline, parse_pipeline, run_pipeline  # noqa: F401
 from .shapes import SimplifyShapes
 from .stabilize import Stabilize
@@ -18,4 +19,6 @@ PASSES = {
     "stabilize": Stabilize,
     "cse": CSE,
     "dce": DCE,
+    "fuse-elementwise": FuseElementwise,
+    "split-fused-stages": SplitFusedStages,
 }

@@ -82,6 +82,9 @@ def worst_mismatch(native, ref, scale=None):
 
 
 def _op_text(index, op, func):
+    if op.name == "fused":
+        from ..ir.ops.fused import summary
+        return f"op #{index} {summary(op)} of @{func.name}"
     return f"op #{index} {op.name}{dict(op.attrs) if op.attrs and op.name != 'constant' else ''} of @{func.name}"
 
 
@@ -114,6 +117,8 @@ class DebugChecker:
             scales = None
             if op.name in ACCUMULATING:
                 scales = op.opdef.reference(op, *[np.abs(x) for x in ins])
+            elif op.name == "fused":
+                scales = op.opdef.magnitude(op, *ins)
         except Exception as e:  # noqa: BLE001 - any reference failure is a finding
             raise DebugModeError(
                 f"DEBUG: {_op_text(index, op, self.func)} ran natively, but its NumPy reference "

@@ -24,6 +24,9 @@ def _fmt_ns(ns):
 def _op_label(index, op, func):
     """'#3 %2 = mul(%x, %1) : tensor<?xf64>', as ``dump(f, 'optimized')`` names values."""
     from ..ir.printer import print_op
+    if op.name == "fused":
+        from ..ir.ops.fused import summary
+        return f"#{index} {summary(op)}"
     text = print_op(op, func).strip()
     if len(text) > MAX_LABEL:
         text = text[:MAX_LABEL - 3] + "..."

@@ -119,13 +119,17 @@ def test_fast_run_keeps_ieee_special_values():
     np.testing.assert_array_equal(minus_self, [nan, nan, nan, 0.0, 0.0])
     np.testing.assert_array_equal(over_self, [nan, nan, nan, nan, 1.0])
     np.testing.assert_array_equal(same, special)
-    assert count_ops(f.ir) == 4       # a constant, mul, sub, div; x + 0 and * 1 are gone
+    names = [op.name for op in f.ir.walk() if op.name not in ("fused", "yield", "return")]
+    assert sorted(names) == ["constant", "div", "mul", "sub"]   # x + 0 and * 1 are gone
 
 
 def test_repeated_subexpressions_are_computed_once():
     x = T.matrix("x")
     e = T.exp(x) * T.exp(x).sum() + T.exp(x)
-    names = [op.name for op in optimized([x], [e, T.exp(x) * 2], FAST_RUN).body.ops]
+    # before fusion, which may deliberately recompute cheap values inside
+    # each fused loop rather than store them
+    before_fusion = FAST_RUN.replace("fuse-elementwise,", "")
+    names = [op.name for op in optimized([x], [e, T.exp(x) * 2], before_fusion).body.ops]
     assert names.count("exp") == 1 and names.count("sum") == 1
 
 
