@@ -110,7 +110,10 @@ class LoadedObject:
     """Object code loaded into this process by its own MCJIT engine; keep it
     alive as long as any of its code may run."""
 
-    def __init__(self, obj_bytes):
+    def __init__(self, obj_bytes, _runtime=False):
+        if not _runtime:            # entry objects call theon_rt_* functions (rtlib.py)
+            from . import rtlib
+            rtlib.ensure_loaded()
         tm = host_target_machine(0)
         empty = llvm.parse_assembly("")
         empty.triple = tm.triple

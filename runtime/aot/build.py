@@ -52,7 +52,7 @@ class Target:
     """The LLVM target machine of a build (made once)."""
 
     def __init__(self, options):
-        from ...codegen.cpu import aot_wrapper
+        from ...codegen.cpu import aot_wrapper, rtlib
         name = options.target
         if name.lower() in GPU_TARGETS or name.lower().startswith("nvptx"):
             from .ptx import setup_cuda_target      # PTX + launch description (runtime/aot/ptx.py)
@@ -155,7 +155,7 @@ def compile_entry(entry, options, target):
     if getattr(target, "is_gpu", False):
         from .ptx import compile_cuda_entry
         return compile_cuda_entry(entry, options, target)
-    from ...codegen.cpu import aot_wrapper
+    from ...codegen.cpu import aot_wrapper, rtlib
     problem = entry_name_problem(entry.name)
     if problem:
         raise BuildError(f"cannot export an entry named {entry.name!r}: {problem}; rename the variable")
@@ -175,6 +175,7 @@ def compile_entry(entry, options, target):
                                              shape_only=shape_only_ops(shapes_func))
     except NotImplementedError as e:
         raise BuildError(f"{entry.name}: cannot compile: {e}") from None
+    rtlib.define_into(module)       # the runtime library's bodies, internal to this object
     llvm_module = aot_wrapper.finish_module(str(module), target.machine, aot_wrapper.exported_names(centry),
                                             options.opt_level, source_name=f"{entry.name}.theon")
     return _write_files(entry, centry, func, llvm_module, options, target)

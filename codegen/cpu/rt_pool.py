@@ -1,0 +1,2 @@
+"""The persistent thread pool of theon's native runtime library (rtlib.py)."""
+from .rtlib import part  # noqa: F401

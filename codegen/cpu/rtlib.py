@@ -1,0 +1,148 @@
+"""theon's native runtime library: process-wide native functions that
+compiled code calls (the persistent thread pool, the buffer cache).
+
+Every function of the library is named ``theon_rt_<what>`` and emitted with
+llvmlite by a *part*: a callable ``emit(module)`` registered with
+``@part``. A part defines its functions with ``define(module, name, ftype)``
+(which returns None when the module already has a body for the name) and
+keeps its state in module globals named ``theon_rt.<what>`` (internal).
+
+Compiled code uses the library through ``declare(module, name, ftype)``;
+how the call resolves depends on where the code runs:
+
+* **JIT** (``theon.function``): the library is one LLVM module compiled once
+  per process at -O3 (its object cached on disk like any other) and loaded
+  by ``ensure_loaded()``, which registers every ``theon_rt_*`` function with
+  ``llvm.add_symbol``. Entry objects, compiled now or read back from the
+  cache, resolve their declarations against those addresses, so the whole
+  process shares one pool and one buffer cache. ``jit.LoadedObject`` calls
+  ``ensure_loaded()`` before loading any object.
+* **AOT** (``aot-compile``): ``define_into(module)`` emits the bodies of the
+  library into the entry's own module with internal linkage, so the object
+  a C program links needs nothing from theon.
+"""
+import threading
+
+import llvmlite.ir as lir
+
+PREFIX = "theon_rt_"
+_PARTS = []
+_lock = threading.Lock()
+_loaded = None              # the LoadedObject holding the library (kept alive)
+_addresses = {}             # name -> address in this process
+
+
+def part(emit):
+    """Register ``emit(module)`` as a part of the library (decorator)."""
+    _PARTS.append(emit)
+    return emit
+
+
+def declare(module, name, ftype):
+    """The function ``name`` of the library in ``module`` (a declaration
+    unless the module defines it)."""
+    if not name.startswith(PREFIX):
+        raise ValueError(f"runtime library functions are named {PREFIX}*, not {name!r}")
+    fn = module.globals.get(name)
+    if fn is None:
+        fn = lir.Function(module, ftype, name=name)
+    elif fn.function_type != ftype:
+        raise TypeError(f"{name}: declared as {fn.function_type}, used as {ftype}")
+    return fn
+
+
+def define(module, name, ftype, linkage=""):
+    """A function to emit the body of, or None when ``module`` already has
+    it (parts may be emitted into a module that defines some of them)."""
+    fn = declare(module, name, ftype)
+    if fn.blocks:
+        return None
+    if linkage:
+        fn.linkage = linkage
+    return fn
+
+
+def state(module, name, ty, init=None):
+    """The module global ``theon_rt.<name>`` (internal), created once."""
+    full = f"theon_rt.{name}"
+    gv = module.globals.get(full)
+    if gv is None:
+        gv = lir.GlobalVariable(module, ty, name=full)
+        gv.linkage = "internal"
+        gv.initializer = init if init is not None else lir.Constant(ty, None)
+    return gv
+
+
+def _import_parts():
+    """The modules whose import registers the parts."""
+    from . import rt_alloc, rt_pool  # noqa: F401
+
+
+def emit_module(module=None):
+    """An llvmlite module defining the whole library (``module``: add to it)."""
+    _import_parts()
+    if module is None:
+        module = lir.Module(name="theon_rt")
+    for emit in _PARTS:
+        emit(module)
+    return module
+
+
+def define_into(module):
+    """AOT: give ``module`` the bodies of the library, internal to it."""
+    emit_module(module)
+    for gv in module.globals.values():
+        if isinstance(gv, lir.Function) and gv.name.startswith(PREFIX) and gv.blocks:
+            gv.linkage = "internal"
+    return module
+
+
+def library_names(module):
+    return [f.name for f in module.functions if f.name.startswith(PREFIX) and f.blocks]
+
+
+def ensure_loaded():
+    """JIT: compile (or read from the cache) and load the library once per
+    process; register its functions for the objects loaded after it."""
+    global _loaded
+    if _loaded is not None:
+        return _addresses
+    with _lock:
+        if _loaded is not None:
+            return _addresses
+        import llvmlite.binding as llvm
+
+        from . import jit
+        module = emit_module()
+        text = str(module)
+        names = library_names(module)
+        obj = None
+        key = None
+        try:
+            from ...runtime import cache
+            if cache.cache_dir() is not None:
+                key = cache.make_key("rt", text, jit.host_target_key())
+                hit = cache.load("rt", key)
+                if hit is not None:
+                    obj = hit[1]
+        except Exception:  # noqa: BLE001 - the cache never fails a compile
+            key = None
+        if obj is None:
+            _, obj, _ = jit.compile_object(text, opt_level=3, cheap=False)
+            if key is not None:
+                try:
+                    cache.store("rt", key, {"kind": "rt", "name": "theon_rt"}, obj)
+                except Exception:  # noqa: BLE001
+                    pass
+        loaded = jit.LoadedObject(obj, _runtime=True)
+        addresses = {n: loaded.address(n) for n in names}
+        for n, a in addresses.items():
+            llvm.add_symbol(n, a)
+        _addresses.update(addresses)
+        _loaded = loaded
+    return _addresses
+
+
+def address(name):
+    """The address of library function ``name`` in this process."""
+    return ensure_loaded()[name]
