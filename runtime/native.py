@@ -3,12 +3,13 @@
     int64_t theon_f(void **args, const int64_t *meta, void **results,
                     int64_t *result_dims, int64_t *err, int64_t *prof)
 
-(see "Native entry ABI" in ARCHITECTURE.md). Each result is a malloc'd
-buffer the caller owns; ``wrap_result`` turns it into a NumPy array that
-frees the buffer with libc ``free`` when the array is collected.
+(see "Native entry ABI" in ARCHITECTURE.md). Each result is a buffer the
+caller owns, from theon's caching allocator (``theon_rt_alloc``,
+codegen/cpu/rt_alloc.py); ``wrap_result`` turns it into a NumPy array that
+gives the buffer back with ``free_result`` (``theon_rt_free``) when the
+array is collected. ``release_memory`` empties the allocator's cache.
 """
 import ctypes
-import ctypes.util
 
 import numpy as np
 
@@ -17,19 +18,54 @@ ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, 
 ERR_LEN = 5     # err[0] = op index, err[1..4] = details
 
 
-def _load_libc():
-    try:
-        lib = ctypes.CDLL(None)
-        lib.free  # noqa: B018 - probe the symbol
-        return lib
-    except (OSError, AttributeError):
-        return ctypes.CDLL(ctypes.util.find_library("c"))
+# --- theon's allocator (runtime library functions, bound on first use) -------------------------
+_RT_TYPES = {
+    "theon_rt_free": ctypes.CFUNCTYPE(None, ctypes.c_void_p),
+    "theon_rt_trim": ctypes.CFUNCTYPE(ctypes.c_int64),
+    "theon_rt_alloc_stats": ctypes.CFUNCTYPE(None, ctypes.c_void_p),
+}
+_rt = {}
 
 
-_libc = _load_libc()
-libc_free = _libc.free
-libc_free.argtypes = [ctypes.c_void_p]
-libc_free.restype = None
+def _rt_function(name):
+    fn = _rt.get(name)
+    if fn is None:
+        from ..codegen.cpu import rtlib
+        fn = _rt[name] = _RT_TYPES[name](rtlib.address(name))
+    return fn
+
+
+def _rt_loaded():
+    """Whether this process loaded the runtime library (else nothing was
+    ever allocated from it: no need to compile it just to look)."""
+    from ..codegen.cpu import rtlib
+    return bool(_rt) or rtlib._loaded is not None      # noqa: SLF001
+
+
+def free_result(ptr):
+    """Give a result buffer of a JIT entry back (``theon_rt_free``; 0/None: nothing)."""
+    if ptr:
+        _rt_function("theon_rt_free")(ptr)
+
+
+def release_memory():
+    """Return the big buffers theon's allocator keeps for reuse to the
+    system; the number of bytes given back (see ``theon.runtime.release_memory``)."""
+    if not _rt_loaded():
+        return 0
+    return int(_rt_function("theon_rt_trim")())
+
+
+def memory_stats():
+    """The allocator's counters as a dict (``rt_alloc.STATS``): cache hits
+    and misses of big requests, cached blocks and bytes, bytes of big blocks
+    in use and their peak since the last trim, and the operation clock."""
+    from ..codegen.cpu.rt_alloc import STATS
+    if not _rt_loaded():
+        return dict.fromkeys(STATS, 0)
+    out = (ctypes.c_int64 * len(STATS))()
+    _rt_function("theon_rt_alloc_stats")(out)
+    return dict(zip(STATS, out))
 
 
 def entry_point(address):
@@ -39,20 +75,21 @@ def entry_point(address):
     return ENTRY_TYPE(address)
 
 
-class MallocBuffer:
-    """Owns one malloc'd result buffer; NumPy arrays keep it alive as their base."""
+class ResultBuffer:
+    """Owns one result buffer; NumPy arrays keep it alive as their base."""
 
-    __slots__ = ("ptr", "__array_interface__")
+    __slots__ = ("ptr", "_free", "__array_interface__")
 
     def __init__(self, ptr, shape, typestr):
         self.ptr = ptr
+        self._free = _rt_function("theon_rt_free")      # held: usable even while the module is torn down
         self.__array_interface__ = {"data": (ptr, False), "shape": shape, "typestr": typestr,
                                     "version": 3}
 
     def __del__(self):
         ptr, self.ptr = self.ptr, None
         if ptr:
-            libc_free(ptr)
+            self._free(ptr)
 
 
 class ResultSpec:
@@ -68,15 +105,14 @@ class ResultSpec:
 
 
 def wrap_result(ptr, shape, spec):
-    """A fresh array the caller owns, over the malloc'd buffer at ``ptr``."""
-    return np.asarray(MallocBuffer(ptr, shape, spec.typestr))
+    """A fresh array the caller owns, over the result buffer at ``ptr``."""
+    return np.asarray(ResultBuffer(ptr, shape, spec.typestr))
 
 
 def free_results(results, count):
     """Free the first ``count`` result buffers (used when wrapping fails)."""
     for k in range(count):
-        if results[k]:
-            libc_free(results[k])
+        free_result(results[k])
 
 
 # --- the CPython fast path (codegen/cpu/pywrap.py) ----------------------------------------------

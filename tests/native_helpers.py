@@ -9,9 +9,8 @@ from theon.ir.builder import Builder
 from theon.ir.core import Function
 from theon.ir.interpreter import evaluate
 from theon.ir.types import TensorType
+from theon.runtime.native import free_result
 
-_libc = ctypes.CDLL(None)
-_libc.free.argtypes = [ctypes.c_void_p]
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                           ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
@@ -48,7 +47,7 @@ def run_native(func, args, compiled=None):
         n = int(np.prod(shape, dtype=np.int64)) * v.type.np_dtype.itemsize
         buf = (ctypes.c_char * max(n, 1)).from_address(res[j])
         arr = np.frombuffer(buf, dtype=v.type.np_dtype, count=n // v.type.np_dtype.itemsize).reshape(shape).copy()
-        _libc.free(res[j])
+        free_result(res[j])                     # JIT results come from theon_rt_alloc
         outs.append(arr)
     return outs
 

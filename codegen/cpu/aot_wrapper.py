@@ -463,7 +463,7 @@ def lower_shape_function(func, module, shape_only=frozenset()):
     fn = lir.Function(module, fnty, name=entry_name(func))
     args_p, meta_p, res_p, rdims_p, err_p, _ = fn.args
     b = lir.IRBuilder(fn.append_basic_block("entry"))
-    ctx = LowerCtx(module, fn, b, err_p)
+    ctx = LowerCtx(module, fn, b, err_p, allocator="libc")
     b.store(i64(0), ctx.status)
     scratch = _Module(module).constant_bytes("scratch", bytes(SCRATCH_BYTES), align=64)
     env, off = {}, 0
@@ -512,7 +512,7 @@ def emit_aot_module(entry, func, shapes_func, shape_results, little_endian=True,
     ``shape_only``: ops of ``shapes_func`` for ``lower_shape_function``."""
     module = lir.Module(name=entry.name)
     mod = _Module(module)
-    lower_function(func, module=module)
+    lower_function(func, module=module, allocator="libc")     # a C program links nothing of theon's
     lower_shape_function(shapes_func, module, shape_only)
     impl = module.globals[entry_name(func)]
     shapes_impl = module.globals[entry_name(shapes_func)]

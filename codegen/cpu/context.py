@@ -8,6 +8,12 @@ Every ``LowerCtx.alloc`` gets a slot in a stack array of pointers that the
 function's single cleanup block frees; results handed to the caller are
 taken out of their slot. ``LowerCtx.check`` branches to that cleanup block
 with an error code, so a failing call frees everything and writes nothing.
+
+Memory comes from the context's ``allocator`` (``ALLOCATORS``): 'rt', the
+caching allocator of theon's runtime library (``theon_rt_alloc`` /
+``theon_rt_free``, rt_alloc.py), for JIT code, whose results the runtime
+frees; 'libc', plain ``malloc``/``free``, for AOT code, which links nothing
+from theon. Whatever ``malloc`` returns must be given back with ``free``.
 """
 import contextlib
 
@@ -32,9 +38,15 @@ ITEMSIZE = {"bool": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
 
 MAX_BYTES = 1 << 48     # larger allocations fail with OUT_OF_MEMORY before malloc
 
+# allocator name -> (allocation function, deallocation function)
+ALLOCATORS = {"rt": ("theon_rt_alloc", "theon_rt_free"), "libc": ("malloc", "free")}
+
 
 def i64(v):
     return lir.Constant(I64, int(v))
+
+
+_ZERO = i64(0)
 
 
 class Buf:
@@ -68,7 +80,10 @@ class Buf:
 class LowerCtx:
     """What an op lowering needs: the builder, allocation, checks, loops."""
 
-    def __init__(self, module, fn, builder, err_ptr):
+    def __init__(self, module, fn, builder, err_ptr, allocator="rt"):
+        if allocator not in ALLOCATORS:
+            raise ValueError(f"allocator must be one of {sorted(ALLOCATORS)}, not {allocator!r}")
+        self.allocator = allocator
         self.module = module
         self.fn = fn
         self.b = builder
@@ -108,27 +123,76 @@ class LowerCtx:
 
     # --- errors -------------------------------------------------------------
     def check(self, ok, code, details=()):
-        """If the i1 ``ok`` is false: record (op index, details), return ``code``."""
+        """If the i1 ``ok`` is false: record (op index, details), return ``code``.
+
+        All checks of a function branch to one shared failure block whose
+        phis receive (op index, details, code) and which stores them and
+        goes to cleanup (details a check does not give are stored as 0):
+        a check costs one branch instead of a dozen instructions, which
+        keeps the entry small to build, print and compile."""
         b = self.b
-        with b.if_then(b.not_(ok), likely=False):
-            b.store(i64(self.op_index), self.err_ptr)
-            for k, d in enumerate(details[:4], start=1):
-                if d.type != I64:
-                    d = b.sext(d, I64) if isinstance(d.type, lir.IntType) else d
-                b.store(d, b.gep(self.err_ptr, [i64(k)]))
-            b.store(i64(code), self.status)
-            b.branch(self.cleanup_block)
+        values = [i64(self.op_index)]
+        for d in details[:4]:
+            if d.type != I64:
+                d = b.sext(d, I64) if isinstance(d.type, lir.IntType) else d
+            values.append(d)
+        values += [_ZERO] * (5 - len(values))
+        values.append(i64(code))
+        fail, phis = self._failure_block()
+        here = b.block
+        ok_block = self.fn.append_basic_block(f"{here.name}.ok")
+        b.cbranch(ok, ok_block, fail).set_weights([99, 1])
+        for phi, v in zip(phis, values):
+            phi.add_incoming(v, here)
+        b.position_at_end(ok_block)
+
+    def _failure_block(self):
+        """(the shared failure block, its phis: op index, 4 details, code)."""
+        fail = getattr(self, "_fail", None)
+        if fail is None:
+            block = self.fn.append_basic_block("fail")
+            fb = lir.IRBuilder(block)
+            phis = [fb.phi(I64, name=n) for n in ("fail.op", "fail.d1", "fail.d2", "fail.d3", "fail.d4",
+                                                  "fail.code")]
+            fb.store(phis[0], self.err_ptr)
+            for k in range(1, 5):
+                fb.store(phis[k], fb.gep(self.err_ptr, [i64(k)]))
+            fb.store(phis[5], self.status)
+            fb.branch(self.cleanup_block)
+            fail = self._fail = (block, phis)
+        return fail
 
     # --- memory -------------------------------------------------------------
+    def _memory_function(self, which):
+        """The allocator's allocation (0) or deallocation (1) function."""
+        name = ALLOCATORS[self.allocator][which]
+        ftype = lir.FunctionType(I8P, [I64]) if which == 0 else lir.FunctionType(lir.VoidType(), [I8P])
+        if self.allocator == "rt":
+            from .rtlib import declare
+            fn = declare(self.module, name, ftype)
+        else:
+            fn = self.declare(name, ftype.return_type, list(ftype.args))
+        if which == 0 and "noalias" not in fn.return_value.attributes:
+            fn.return_value.add_attribute("noalias")
+        return fn
+
     def malloc(self, nbytes):
+        """``nbytes`` (i64, may be 0) of new memory from the allocator (at
+        least 16-byte aligned; 64 with 'rt'); fails with OUT_OF_MEMORY.
+        Give it back with ``free``, never with libc ``free``."""
         from ..errors import OUT_OF_MEMORY
         b = self.b
-        malloc = self.declare("malloc", I8P, [I64])
-        malloc.return_value.add_attribute("noalias")
-        size = b.select(b.icmp_signed("==", nbytes, i64(0)), i64(1), nbytes)
-        raw = b.call(malloc, [size])
+        if self.allocator == "libc":
+            nbytes_or_1 = b.select(b.icmp_signed("==", nbytes, i64(0)), i64(1), nbytes)
+        else:
+            nbytes_or_1 = nbytes            # theon_rt_alloc(0) is a valid block
+        raw = b.call(self._memory_function(0), [nbytes_or_1])
         self.check(b.icmp_unsigned("!=", raw, lir.Constant(I8P, None)), OUT_OF_MEMORY, [nbytes])
         return raw
+
+    def free(self, ptr):
+        """Give memory from ``malloc`` back (NULL: nothing)."""
+        self.b.call(self._memory_function(1), [ptr])
 
     def alloc(self, dtype, shape, name="buf"):
         """A new C-contiguous buffer of ``shape`` (list of i64), freed at exit
@@ -256,7 +320,6 @@ class LowerCtx:
             b.position_at_end(saved)
         b.position_at_end(self.cleanup_block)
         if self._slot_array is not None:
-            free = self.declare("free", lir.VoidType(), [I8P])
             for k in range(self.n_slots):
-                b.call(free, [b.load(b.gep(self._slot_array, [i64(k)]))])
+                self.free(b.load(b.gep(self._slot_array, [i64(k)])))
         b.ret(b.load(self.status))

@@ -5,7 +5,7 @@
 
 Arguments are unpacked into Bufs (static dims become constants), every op is
 lowered in order through ``LOWERINGS``, and each result is handed to the
-caller as a fresh C-contiguous malloc'd buffer.
+caller as a fresh C-contiguous buffer of the module's allocator.
 """
 import llvmlite.ir as lir
 
@@ -32,8 +32,10 @@ def _timer(ctx):
     return b.add(b.mul(sec, i64(1_000_000_000)), nsec)
 
 
-def lower_function(func, module=None, profile=False):
-    """Emit ``theon_<func.name>`` into ``module`` (a new one if None)."""
+def lower_function(func, module=None, profile=False, allocator="rt"):
+    """Emit ``theon_<func.name>`` into ``module`` (a new one if None).
+    ``allocator``: 'rt' (JIT: theon's caching allocator) or 'libc' (AOT:
+    malloc/free), see ``context.ALLOCATORS``."""
     module = module or lir.Module(name=func.name)
     fnty = lir.FunctionType(I64, [I8P.as_pointer(), I64.as_pointer(), I8P.as_pointer(),
                                   I64.as_pointer(), I64.as_pointer(), I64.as_pointer()])
@@ -42,7 +44,7 @@ def lower_function(func, module=None, profile=False):
     for a, n in zip(fn.args, ("args", "meta", "results", "result_dims", "err", "prof")):
         a.name = n
     b = lir.IRBuilder(fn.append_basic_block("entry"))
-    ctx = LowerCtx(module, fn, b, err_p)
+    ctx = LowerCtx(module, fn, b, err_p, allocator=allocator)
     b.store(i64(0), ctx.status)
 
     env = {}

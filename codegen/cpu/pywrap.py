@@ -15,9 +15,11 @@ The wrapper does, in native code, what ``runtime.function.Function`` does
 in Python for the common case: every input is exactly an ndarray with the
 expected dtype object, ndim and static dims, aligned, with strides a
 multiple of its item size. It reads each shared variable's ``_storage``,
-packs args/meta per the entry ABI, calls the entry, wraps each malloc'd
-result as an ndarray whose base is a capsule that frees it, then sets the
-updated shared variables' ``_storage`` and returns the output(s).
+packs args/meta per the entry ABI, calls the entry, wraps each result
+buffer as an ndarray whose base is a capsule that frees it (with
+``theon_rt_free``: JIT entries allocate with theon's runtime library,
+rt_alloc.py), then sets the updated shared variables' ``_storage`` and
+returns the output(s).
 
 Anything else -- keywords, a wrong count, a list or scalar argument, another
 dtype or layout, a nonzero error code from the entry -- calls the fallback
@@ -28,6 +30,8 @@ raises exactly as before. The code depends only on the call signature
 from dataclasses import dataclass
 
 import llvmlite.ir as lir
+
+from .rtlib import declare
 
 WRAPPER_NAME = "theon_pywrap"
 CAPSULE_FREE_NAME = "theon_capsule_free"
@@ -102,7 +106,8 @@ class _Emitter:
         for name, (ret, params) in CAPI.items():
             fnty = lir.FunctionType(_TYPES[ret], [_TYPES[t] for t in params])
             self.fns[name] = lir.Function(module, fnty, name=name)
-        self.fns["free"] = lir.Function(module, lir.FunctionType(lir.VoidType(), [P]), name="free")
+        # result buffers come from theon_rt_alloc (context.ALLOCATORS['rt'])
+        self.fns["free"] = declare(module, "theon_rt_free", lir.FunctionType(lir.VoidType(), [P]))
 
     def call(self, name, *args):
         return self.b.call(self.fns[name], list(args))
