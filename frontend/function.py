@@ -8,9 +8,12 @@ Steps: check the arguments; clone the graph into an IR Function
 wrap in a ``runtime.function.Function`` that checks inputs, calls native
 code and applies the updates.
 """
+import contextlib
+import gc
 import re
+import sys
+import threading
 import warnings
-
 
 from ..config import config
 from ..ir.builder import make_op
@@ -18,7 +21,7 @@ from ..ir.core import Value
 from ..runtime import pipeline
 from ..runtime.convert import InputSpec, to_dtype
 from ..runtime.debug import DebugChecker, add_intermediates
-from ..runtime.function import Function
+from ..runtime.function import Function, fast_path_signature
 from ..runtime.mode import get_mode
 from ..runtime.profiling import ProfileStats
 from .build import build_function
@@ -140,6 +143,41 @@ def _check_unused(func, inputs, policy):
         warnings.warn(message, UserWarning, stacklevel=3)
 
 
+# While compiling: no cyclic garbage collection (a compile allocates some
+# 10^5 small objects, graph, IR and llvmlite values, that mostly live until
+# it ends and that the collector would traverse again and again, a tenth of
+# a cold compile; they are collected once, afterwards), and a short GIL
+# switch interval (LLVM compiles on another thread, codegen/cpu/compile.py,
+# and needs the GIL back after each of its calls into LLVM: at the default
+# 5 ms it would wait longer for the GIL than LLVM works). Nested and
+# concurrent compiles share one setting, restored when the last one ends.
+COMPILE_SWITCH_INTERVAL = 0.0002
+_compiling_lock = threading.Lock()
+_compiling_depth = 0
+_compiling_saved = None
+
+
+@contextlib.contextmanager
+def _compiling():
+    global _compiling_depth, _compiling_saved
+    with _compiling_lock:
+        if _compiling_depth == 0:
+            _compiling_saved = (gc.isenabled(), sys.getswitchinterval())
+            gc.disable()
+            sys.setswitchinterval(min(_compiling_saved[1], COMPILE_SWITCH_INTERVAL))
+        _compiling_depth += 1
+    try:
+        yield
+    finally:
+        with _compiling_lock:
+            _compiling_depth -= 1
+            if _compiling_depth == 0:
+                gc_enabled, interval = _compiling_saved
+                sys.setswitchinterval(interval)
+                if gc_enabled:
+                    gc.enable()
+
+
 def function(inputs, outputs=None, updates=None, givens=None, allow_input_downcast=None, mode=None,
              profile=None, name=None, on_unused_input="raise"):
     """Compile ``outputs`` (and ``updates``) as a function of ``inputs``.
@@ -147,6 +185,12 @@ def function(inputs, outputs=None, updates=None, givens=None, allow_input_downca
     See SPEC.md, "Compiling and calling". Returns a callable
     ``runtime.function.Function``.
     """
+    with _compiling():
+        return _function(inputs, outputs, updates, givens, allow_input_downcast, mode, profile, name,
+                         on_unused_input)
+
+
+def _function(inputs, outputs, updates, givens, allow_input_downcast, mode, profile, name, on_unused_input):
     if on_unused_input not in UNUSED_CHOICES:
         raise ValueError(f"theon.function: on_unused_input must be one of {UNUSED_CHOICES}, "
                          f"got {on_unused_input!r}")
@@ -160,6 +204,8 @@ def function(inputs, outputs=None, updates=None, givens=None, allow_input_downca
     mode = get_mode(mode)
     device = mode.resolved_device()
     ir_name = _ir_name(name)
+    if device != "cuda":
+        pipeline.prefetch_native()
 
     def build():
         return build_function(inputs, outputs, update_pairs, given, name=ir_name)
@@ -182,8 +228,11 @@ def function(inputs, outputs=None, updates=None, givens=None, allow_input_downca
         pipeline.verify(func)
         debug = DebugChecker(func, checked, len(outputs), lambda: build()[0])
     do_profile = bool(mode.profile if profile is None else profile)
-    native = pipeline.compile_native(func, profile=do_profile, opt_level=mode.opt_level)
     specs = [InputSpec(i, v, allow_input_downcast, config.floatX) for i, v in enumerate(inputs)]
+    if not do_profile and debug is None:       # the fast path's wrapper compiles while the graph is lowered
+        pipeline.prefetch_wrapper(fast_path_signature(func, specs, shared, [s for s, _ in update_pairs],
+                                                      len(outputs), single))
+    native = pipeline.compile_native(func, profile=do_profile, opt_level=mode.opt_level)
     return Function(
         name=name, inputs=inputs, outputs=outputs, single_output=single, updates=update_pairs,
         shared=shared, specs=specs, ir=func, native=native, mode=mode,

@@ -212,8 +212,11 @@ def optimize_cached(func, names, run_passes):
 
     The key is the IR text before the passes plus the pass names; the entry
     holds the IR text after them, which is parsed back (with the original
-    argument names and attributes). A result whose text does not survive a
-    print/parse round trip is not stored.
+    argument names and attributes). A hit whose parse does not print back
+    to the stored text is a miss: a function that does not survive a
+    print/parse round trip is never taken from the cache. (The check is
+    made when loading, where the parse is needed anyway, so that storing
+    costs a compile no parse.)
     """
     from ..ir.parser import parse_function
     from ..ir.printer import print_function
@@ -223,14 +226,15 @@ def optimize_cached(func, names, run_passes):
     hit = load("ir", key)
     if hit is not None:
         try:
-            return _restore_args(parse_function(hit[1].decode()), func)
+            text = hit[1].decode()
+            parsed = parse_function(text)
+            if print_function(parsed) == text:
+                return _restore_args(parsed, func)
         except Exception:  # noqa: BLE001 - a bad entry is a miss; it is rewritten below
             pass
     result = run_passes(func, names)
     try:
-        text = print_function(result)
-        if print_function(parse_function(text)) == text:
-            store("ir", key, {"kind": "ir", "name": result.name}, text.encode())
+        store("ir", key, {"kind": "ir", "name": result.name}, print_function(result).encode())
     except Exception:  # noqa: BLE001 - never fail a compile because of the cache
         pass
     return result

@@ -68,11 +68,12 @@ class Function:
         self._n_dims = max(sum(v.type.ndim for v in results), 1)
         self._n_meta = max(2 * sum(a.type.ndim for a in ir.args), 1)
         self._n_args = max(len(ir.args), 1)
-        self._entry = entry_point(native.address)
         self._prof = profile.buffer if profile is not None else None
         self._fast = None
         if profile is None and debug is None:
+            # first: its wrapper is built while the native code may still be compiling
             self._fast = self._make_fast_path()
+        self._entry = entry_point(native.address)
         self._call = self._call_python if self._fast is None else self._fast.callable
 
     # --- calling ---------------------------------------------------------------
@@ -92,40 +93,14 @@ class Function:
     def _make_fast_path(self):
         """The native fast path for this function, or None where it cannot
         be used (unknown interpreter or NumPy layout, unusual signature)."""
-        support = fast_support()
-        if support is None:
+        sig = fast_path_signature(self.ir, self._specs, self.shared, self._update_targets,
+                                  self._n_outputs, self._single)
+        if sig is None:
             return None
         from ..codegen.cpu.compile import compile_wrapper
-        from ..codegen.cpu.pywrap import ArgSig, WrapperSig
-        layout, _ = support
-        ir = self.ir
-        args = []
-        for k, arg in enumerate(ir.args):
-            t = arg.type
-            itemsize = np.dtype(t.dtype).itemsize
-            if itemsize & (itemsize - 1):
-                return None
-            shape = tuple(t.shape)
-            if k < self._n_inputs:
-                spec = self._specs[k]
-                if spec.ndim != t.ndim or spec.dtype != np.dtype(t.dtype):
-                    return None
-                shape = tuple(s if s is not None else n for s, n in zip(shape, spec.static_shape))
-                if any(s is not None and n is not None and s != n for s, n in zip(shape, spec.static_shape)):
-                    return None
-            args.append(ArgSig(t.ndim, shape, itemsize, k >= self._n_inputs))
-        if len(args) != self._n_inputs + len(self.shared):
-            return None
-        n_out = self._n_outputs
-        shared_index = {id(v): i for i, v in enumerate(self.shared)}
-        targets = tuple(shared_index.get(id(v), -1) for v in self._update_targets)
-        if -1 in targets or self._n_results != n_out + len(targets):
-            return None
-        sig = WrapperSig(args=tuple(args), result_ndims=tuple(s.ndim for s in self._result_specs),
-                         n_outputs=n_out, single=self._single, update_targets=targets, layout=layout)
         wrapper = compile_wrapper(sig)
         return FastCall(wrapper, self.native.address, self._call_python,
-                        [a.type.dtype for a in ir.args], self.shared,
+                        [a.type.dtype for a in self.ir.args], self.shared,
                         [s.dtype for s in self._result_specs], keepalive=self.native)
 
     def _call_python(self, *args, **kwargs):
@@ -210,6 +185,44 @@ class Function:
 
     def __repr__(self):
         return f"<theon.Function {self.name or '@' + self.ir.name}: {self._n_inputs} inputs>"
+
+
+def fast_path_signature(ir, specs, shared, update_targets, n_outputs, single):
+    """The ``pywrap.WrapperSig`` of the fast path of a function compiled
+    from ``ir`` (inputs described by ``specs``, then the ``shared``
+    variables; ``update_targets`` the shared variables its updates
+    replace), or None where the fast path cannot be used. Needs nothing
+    native, so ``theon.function`` can start compiling the wrapper early."""
+    support = fast_support()
+    if support is None:
+        return None
+    from ..codegen.cpu.pywrap import ArgSig, WrapperSig
+    layout, _ = support
+    n_inputs = len(specs)
+    args = []
+    for k, arg in enumerate(ir.args):
+        t = arg.type
+        itemsize = np.dtype(t.dtype).itemsize
+        if itemsize & (itemsize - 1):
+            return None
+        shape = tuple(t.shape)
+        if k < n_inputs:
+            spec = specs[k]
+            if spec.ndim != t.ndim or spec.dtype != np.dtype(t.dtype):
+                return None
+            shape = tuple(s if s is not None else n for s, n in zip(shape, spec.static_shape))
+            if any(s is not None and n is not None and s != n for s, n in zip(shape, spec.static_shape)):
+                return None
+        args.append(ArgSig(t.ndim, shape, itemsize, k >= n_inputs))
+    if len(args) != n_inputs + len(shared):
+        return None
+    results = ir.return_op.operands
+    shared_index = {id(v): i for i, v in enumerate(shared)}
+    targets = tuple(shared_index.get(id(v), -1) for v in update_targets)
+    if -1 in targets or len(results) != n_outputs + len(targets):
+        return None
+    return WrapperSig(args=tuple(args), result_ndims=tuple(v.type.ndim for v in results),
+                      n_outputs=n_outputs, single=single, update_targets=targets, layout=layout)
 
 
 class _Missing:

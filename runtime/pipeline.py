@@ -3,6 +3,7 @@
     optimize   run the mode's pass pipeline (FAST_RUN, FAST_COMPILE, ...)
     verify     the IR verifier, after the passes
     compile    the backend: theon.codegen.cpu.compile_function
+               (``prefetch_native`` first starts what it needs in the background)
 
 The pass lists below are the only place that says which passes a mode
 runs. A named pass the pass registry does not (yet) have is skipped.
@@ -78,6 +79,25 @@ def verify(func):
     verifier = _module("theon.ir.verifier")
     if verifier is not None:
         verifier.verify_function(func)
+
+
+def prefetch_native():
+    """Start what every native compile of this process needs (the runtime
+    library) in the background, before the graph is built. The fast path's
+    C-API symbols are bound first: LLVM calls made here while the LLVM
+    thread compiles would wait for it."""
+    from .native import fast_support
+    fast_support()
+    from ..codegen.cpu.compile import prefetch_runtime_library
+    prefetch_runtime_library()
+
+
+def prefetch_wrapper(sig):
+    """Start compiling the call wrapper of signature ``sig`` in the
+    background (None: no fast path)."""
+    if sig is not None:
+        from ..codegen.cpu.compile import prefetch_wrapper as prefetch
+        prefetch(sig)
 
 
 def compile_native(func, profile=False, opt_level=3):

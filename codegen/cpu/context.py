@@ -140,7 +140,7 @@ class LowerCtx:
         values.append(i64(code))
         fail, phis = self._failure_block()
         here = b.block
-        ok_block = self.fn.append_basic_block(f"{here.name}.ok")
+        ok_block = self.fn.append_basic_block("ok")
         b.cbranch(ok, ok_block, fail).set_weights([99, 1])
         for phi, v in zip(phis, values):
             phi.add_incoming(v, here)
@@ -222,15 +222,32 @@ class LowerCtx:
                 return i64(max(n, 0))
             self.check(lir.Constant(I1, 0), OUT_OF_MEMORY, [i64(-1)])
             return i64(0)
+        # The static dims are multiplied here (the product is the same in any
+        # order, and with every dim >= 1 a step overflows iff the whole product
+        # does), so only the run-time dims cost instructions.
+        static = [int(d.constant) for d in shape if isinstance(d, lir.Constant)]
+        if 0 in static:
+            return i64(0)
+        const = itemsize
+        for d in static:
+            const *= d
         b = self.b
-        nbytes, bad, zero = i64(itemsize), lir.Constant(I1, 0), lir.Constant(I1, 0)
+        false = lir.Constant(I1, 0)
+        static_bad = min(static, default=0) < 0 or const > MAX_BYTES    # (then nbytes is never used)
+        bad, zero = (lir.Constant(I1, 1) if static_bad else false), false
+        nbytes = i64(1 if static_bad else const)
+
+        def either(acc, v):
+            return v if acc is false else b.or_(acc, v)
         for d in shape:
-            bad = b.or_(bad, b.icmp_signed("<", d, i64(0)))
-            zero = b.or_(zero, b.icmp_signed("==", d, i64(0)))
+            if isinstance(d, lir.Constant):
+                continue
+            bad = either(bad, b.icmp_signed("<", d, i64(0)))
+            zero = either(zero, b.icmp_signed("==", d, i64(0)))
             prod = b.umul_with_overflow(nbytes, d)
             nbytes = b.extract_value(prod, 0)
-            bad = b.or_(bad, b.extract_value(prod, 1))
-        bad = b.or_(bad, b.icmp_unsigned(">", nbytes, i64(MAX_BYTES)))
+            bad = either(bad, b.extract_value(prod, 1))
+        bad = either(bad, b.icmp_unsigned(">", nbytes, i64(MAX_BYTES)))
         self.check(b.or_(zero, b.not_(bad)), OUT_OF_MEMORY, [b.select(bad, i64(-1), nbytes)])
         return b.select(zero, i64(0), nbytes, name="nbytes")
 
@@ -248,9 +265,14 @@ class LowerCtx:
         self.b.store(lir.Constant(I8P, None), self._slot(buf.slot))
 
     def mul(self, a, c):
-        """i64 product, folded when both are constants."""
-        if isinstance(a, lir.Constant) and isinstance(c, lir.Constant):
-            return i64(int(a.constant) * int(c.constant))
+        """i64 product, folded when both are constants or one is 1."""
+        if isinstance(a, lir.Constant):
+            if isinstance(c, lir.Constant):
+                return i64(int(a.constant) * int(c.constant))
+            if int(a.constant) == 1:
+                return c
+        elif isinstance(c, lir.Constant) and int(c.constant) == 1:
+            return a
         return self.b.mul(a, c)
 
     def contiguous_strides(self, shape):

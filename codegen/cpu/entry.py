@@ -32,10 +32,13 @@ def _timer(ctx):
     return b.add(b.mul(sec, i64(1_000_000_000)), nsec)
 
 
-def lower_function(func, module=None, profile=False, allocator="rt"):
-    """Emit ``theon_<func.name>`` into ``module`` (a new one if None).
+def lower_function(func, module=None, profile=False, allocator="rt", after_op=None):
+    """Emit ``theon_<func.name>`` into ``module`` (a new one if None);
+    returns (module, the entry function).
     ``allocator``: 'rt' (JIT: theon's caching allocator) or 'libc' (AOT:
-    malloc/free), see ``context.ALLOCATORS``."""
+    malloc/free), see ``context.ALLOCATORS``. ``after_op(module, entry)``
+    is called after each op is lowered (compile.py compiles the functions
+    already complete meanwhile)."""
     module = module or lir.Module(name=func.name)
     fnty = lir.FunctionType(I64, [I8P.as_pointer(), I64.as_pointer(), I8P.as_pointer(),
                                   I64.as_pointer(), I64.as_pointer(), I64.as_pointer()])
@@ -78,6 +81,8 @@ def lower_function(func, module=None, profile=False, allocator="rt"):
             env[r] = buf
         if profile:
             _accumulate(ctx, prof_p, index, t0)
+        if after_op is not None:
+            after_op(module, fn)
 
     _emit_results(ctx, func, env, res_p, rdims_p)
     b.branch(ctx.cleanup_block)

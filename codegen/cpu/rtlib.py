@@ -11,7 +11,8 @@ Compiled code uses the library through ``declare(module, name, ftype)``;
 how the call resolves depends on where the code runs:
 
 * **JIT** (``theon.function``): the library is one LLVM module compiled once
-  per process at -O3 (its object cached on disk like any other) and loaded
+  per process (at -O0 when the on-disk cache lacks it, whose quick build
+  the tier-up helper stores: ``compile.runtime_library_object``) and loaded
   by ``ensure_loaded()``, which registers every ``theon_rt_*`` function with
   ``llvm.add_symbol``. Entry objects, compiled now or read back from the
   cache, resolve their declarations against those addresses, so the whole
@@ -113,27 +114,8 @@ def ensure_loaded():
         import llvmlite.binding as llvm
 
         from . import jit
-        module = emit_module()
-        text = str(module)
-        names = library_names(module)
-        obj = None
-        key = None
-        try:
-            from ...runtime import cache
-            if cache.cache_dir() is not None:
-                key = cache.make_key("rt", text, jit.host_target_key())
-                hit = cache.load("rt", key)
-                if hit is not None:
-                    obj = hit[1]
-        except Exception:  # noqa: BLE001 - the cache never fails a compile
-            key = None
-        if obj is None:
-            _, obj, _ = jit.compile_object(text, opt_level=3, cheap=False)
-            if key is not None:
-                try:
-                    cache.store("rt", key, {"kind": "rt", "name": "theon_rt"}, obj)
-                except Exception:  # noqa: BLE001
-                    pass
+        from .compile import runtime_library_object     # the on-disk cache, the pipeline
+        obj, names = runtime_library_object(emit_module, library_names)
         loaded = jit.LoadedObject(obj, _runtime=True)
         addresses = {n: loaded.address(n) for n in names}
         for n, a in addresses.items():

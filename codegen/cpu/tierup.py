@@ -1,16 +1,19 @@
 """Tier 1 in the background: the full LLVM pipeline in a helper process.
 
-A big module is first compiled with the quick tier-0 pipeline
-(``jit.compile_object_quick``) so ``theon.function`` returns fast. Its LLVM
-IR text is then handed to a helper Python process that runs the full
+A big module is first compiled at tier 0 (compile.py: its kernels with the
+quick pipeline, ``jit.compile_object_quick``, its entry at -O0) so
+``theon.function`` returns fast. Its LLVM IR text (the whole module, as
+one) is then handed to a helper Python process that runs the full
 pipeline (``jit.compile_object``), stores the object in the on-disk cache
-(so later processes load tier-1 code directly) and writes it to a file.
+(so later processes load tier-1 code directly; the runtime library's
+quick build too, when the cache lacks it) and writes it to a file.
 A waiter thread reads that file and hands the bytes to ``on_done``; the
 runtime swaps the entry at the next call boundary (``Function.__call__``).
 
-No LLVM work happens off the main thread of this process (llvmlite is not
-thread safe); the helper is a separate process, one at a time, fed from a
-short queue. A job that cannot be queued (queue full) is refused, and the
+No LLVM work happens on this module's thread (the tier-0 compiles run on
+compile.py's LLVM thread); the helper is a separate process, one at a
+time, fed from a short queue, and a job is submitted once its tier-0 code
+is loaded. A job that cannot be queued (queue full) is refused, and the
 caller compiles at full optimization synchronously instead. A helper that
 fails changes nothing: the function keeps its tier-0 code.
 
@@ -144,7 +147,8 @@ def _run_helper(job):
 
 def child_main(argv):
     """The helper: full pipeline on IN_FILE, store in the cache, write OUT_FILE
-    (unless the parent process is gone: then only the cache gets it)."""
+    (unless the parent process is gone: then only the cache gets it); then
+    the runtime library's quick build to the cache, if it lacks it."""
     src, out, cache_dir, key, opt_level, name, parent = argv
     with open(src) as fh:
         text = fh.read()
@@ -156,10 +160,15 @@ def child_main(argv):
     if key and cache_dir:
         config.cache_dir = cache_dir
         cache.store("obj", key, {"kind": "entry", "name": name}, obj)
-    if os.getppid() != int(parent):
-        return 0
-    tmp = out + ".part"
-    with open(tmp, "wb") as fh:
-        fh.write(obj)
-    os.replace(tmp, out)
+    if os.getppid() == int(parent):
+        tmp = out + ".part"
+        with open(tmp, "wb") as fh:
+            fh.write(obj)
+        os.replace(tmp, out)
+    if key and cache_dir:
+        try:
+            from .compile import store_runtime_library
+            store_runtime_library()
+        except Exception:  # noqa: BLE001 - the module's object is what this helper is for
+            pass
     return 0

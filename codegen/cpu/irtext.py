@@ -1,0 +1,169 @@
+"""The LLVM IR text of a lowered module, each global printed once.
+
+    text = ModuleText(module, entry)
+    text.kernels()          tier 0: the functions besides the entry defined
+                            since the last call, exported (None: none new)
+    text.glue()             tier 0: the entry, every kernel declared
+    text.whole()            the module as it is, exactly ``str(module)``:
+                            what the full pipeline compiles (tier 1)
+    text.unchanged()        whether every kernel printed by ``kernels()``
+                            still has the instructions it had then
+
+Printing an llvmlite module costs about as much as building it (a few
+microseconds per instruction), so every global is printed once, on first
+use, and all texts are assembled from those pieces.
+
+The split. The *glue* is the entry function: argument unpacking, shape
+checks, allocation, and the calls into the loops; thousands of
+instructions that each run once per call. The *kernels* are every other
+function the module defines (outlined loop workers, GEMM, math helpers):
+little code, where the time goes. LLVM's -O0 code generation (FastISel)
+costs a tenth of its -O1 code generation per instruction, so tier 0
+compiles the glue at -O0 without IR passes and the kernels with the quick
+pipeline, as objects loaded into one engine (``jit.LoadedObject``).
+Lowering creates every kernel whole (a worker when its op is lowered, a
+helper on first use) and never changes it afterwards, so ``kernels()``
+can be called while the entry is still being lowered: compile.py compiles
+each batch on the LLVM thread as soon as it is printed (``unchanged()``
+checks the assumption before the objects are used).
+
+What crosses the cuts links by name: in a kernels text every function and
+every mutable global it defines has external linkage; every other text
+declares them. Names are unique within a module, and the objects of a
+module get an engine of their own, whose symbols resolve before the
+process's, so equal names in other modules never meet. Constant globals
+are copied into every text; declarations and metadata too (LLVM drops
+what a text does not use).
+"""
+import llvmlite.ir as lir
+
+
+class ModuleText:
+    """The text of one lowered module; ``entry`` is its glue function."""
+
+    def __init__(self, module, entry):
+        self.module = module
+        self.entry = entry
+        self._texts = {}            # id(global) -> its text, printed once
+        self._defined = {}          # id(kernel) -> its size when a kernels text defined it
+
+    @property
+    def instructions(self):
+        """LLVM instructions in the module."""
+        return sum(_size(fn)[1] for fn in self.module.functions)
+
+    def _text(self, gv):
+        text = self._texts.get(id(gv))
+        if text is None:
+            text = self._texts[id(gv)] = str(gv)
+        return text
+
+    def _assemble(self, pieces):
+        module = self.module
+        lines = [f'; ModuleID = "{module.name}"', f'target triple = "{module.triple}"',
+                 f'target datalayout = "{module.data_layout}"', ""]
+        lines += [t.get_declaration() for t in module.get_identified_types().values()]
+        lines += pieces
+        lines += module._get_metadata_lines()       # noqa: SLF001 - the printer's own metadata lines
+        return "\n".join(lines)
+
+    def whole(self):
+        """The text of the whole module (the same as ``str(module)``)."""
+        return self._assemble([self._text(gv) for gv in self.module.globals.values()])
+
+    def _crossing(self, gv):
+        """Whether ``gv`` is a kernel: defined in a kernels text, linked to by name."""
+        if gv is self.entry:
+            return False
+        if isinstance(gv, lir.Function):
+            return not gv.is_declaration
+        return isinstance(gv, lir.GlobalVariable) and not gv.global_constant
+
+    def kernels(self):
+        """A text defining the kernels no earlier call defined, declaring the
+        others (never prints the entry); None when no function is new."""
+        new = [gv for gv in self.module.globals.values()
+               if self._crossing(gv) and id(gv) not in self._defined]
+        if not any(isinstance(gv, lir.Function) for gv in new):
+            return None
+        fresh = {id(gv) for gv in new}
+        pieces = []
+        for gv in self.module.globals.values():
+            if gv is self.entry:
+                continue
+            if id(gv) in fresh:
+                pieces.append(_exported(gv, self._text(gv)))
+                self._defined[id(gv)] = (gv, _size(gv))
+            elif self._crossing(gv):
+                pieces.append(_declaration(gv))
+            else:
+                pieces.append(self._text(gv))
+        return self._assemble(pieces)
+
+    @property
+    def defined_instructions(self):
+        """Instructions in the kernels the kernels texts so far defined."""
+        return sum(size[1] for _, size in self._defined.values())
+
+    def new_instructions(self):
+        """Instructions in the functions the next ``kernels()`` would define."""
+        return sum(_size(gv)[1] for gv in self.module.functions
+                   if gv is not self.entry and id(gv) not in self._defined)
+
+    def glue(self):
+        """The glue's text: the entry, with every kernel declared."""
+        pieces = []
+        for gv in self.module.globals.values():
+            if self._crossing(gv):
+                pieces.append(_declaration(gv))
+            else:
+                pieces.append(self._text(gv))
+        return self._assemble(pieces)
+
+    def unchanged(self):
+        """Whether every kernel a kernels text defined is still as it was
+        (its blocks and instructions; lowering never edits one, this
+        catches a lowering that starts to)."""
+        return all(_size(gv) == size for gv, size in self._defined.values())
+
+    def restart(self):
+        """Forget what was printed and defined (llvmlite's cached strings
+        too), so that the next ``kernels()`` defines every kernel anew."""
+        for gv in self.module.globals.values():
+            gv._clear_string_cache()             # noqa: SLF001 - llvmlite caches str() per value
+        self._texts.clear()
+        self._defined.clear()
+
+
+def _size(gv):
+    """(blocks, instructions) of a function; (0, 0) for anything else."""
+    blocks = getattr(gv, "blocks", None)
+    if not blocks:
+        return 0, 0
+    return len(blocks), sum(len(block.instructions) for block in blocks)
+
+
+def _with_external_linkage(gv, describe):
+    saved = gv.linkage
+    gv.linkage = ""
+    try:
+        buf = []
+        describe(buf)
+        return "".join(buf)
+    finally:
+        gv.linkage = saved
+
+
+def _exported(gv, text):
+    """``text`` (the definition of ``gv``) with external linkage."""
+    if isinstance(gv, lir.Function):
+        prototype = _with_external_linkage(gv, gv.descr_prototype)
+        return prototype + text[text.index("\n") + 1:]
+    return f"{gv.get_reference()} = " + _with_external_linkage(gv, gv.descr)
+
+
+def _declaration(gv):
+    """An external declaration of the function or global variable ``gv``."""
+    if isinstance(gv, lir.Function):
+        return "declare" + _with_external_linkage(gv, gv.descr_prototype)[len("define"):]
+    return f"{gv.get_reference()} = external global {gv.value_type}\n"
