@@ -3,12 +3,13 @@ strides, int and float dtypes) on top of one GEMM helper per dtype.
 
 The op lowering (``lower_matmul``) normalizes operands to (M, K) @ (K, N)
 matrices with element strides, checks the inner dims and broadcasts the
-batch dims, zeroes a fresh C-contiguous result and calls, per batch
-element, the module-internal function
+batch dims, allocates a C-contiguous result (zeroed unless the blocked
+kernel runs: it stores its first K slice) and calls, per batch element,
+the module-internal function
 
     void theon.gemm.<dtype>(i64 M, i64 N, i64 K, T* A, i64 sam, i64 sak,
                             T* B, i64 sbk, i64 sbn, T* C, i64 ldc,
-                            T* packA, T* packB)          // C += A @ B
+                            T* packA, T* packB, i64 parts)   // C = A @ B
 
 which ``emit_gemm`` builds with the schedule in ``GemmSchedule``. It picks,
 at run time: a dot-product loop (N == 1), a row-update loop with a
@@ -17,7 +18,34 @@ blocked kernel: A and B are packed into zero-padded MR-row / NR-column
 panels (any input strides, transposed included), and an MR x NR register
 tile of vectors accumulates over a KC-long slice of K. Float types
 accumulate in their own precision, as BLAS does; integer products wrap.
-A later issue replaces ``emit_gemm`` by a BLIS-style multi-threaded kernel.
+
+The blocked kernel, in two fork-join regions on the runtime library's
+thread pool (``theon_rt_parallel``, rt_pool.py) per chunk of B's columns
+(NC: all of N, at most ``nc`` and fewer if K x NC elements would pass
+``b_bytes``):
+
+    for jc in N step NC:                     # the calling thread
+      parallel: pack B[:, jc:jc+NC], every KC slice of it, into NR-column
+                panels                       (theon.gemm.<dtype>.pack_b, a range of panels per part)
+      parallel: claim units of C until none is left: a unit is ROWS rows
+                (a multiple of MR, at most MC) by a range of panels; for
+                each KC slice, pack the unit's rows of A into the part's
+                own A block (packA + part * MC*KC), then run the
+                micro-kernel over the unit's tiles   (theon.gemm.<dtype>.block)
+
+Units are claimed from a counter in the job (an atomic add), so a thread
+that gets less of a core (another process, or NumPy's BLAS threads
+spinning after a call) simply does fewer units, and whoever finishes
+first waits for at most one unit; the whole K loop of a unit stays in one
+thread, so no two threads write a C tile and a tile's sums are added in
+the same order as on one thread (threaded results are bit-identical). A
+product of at least ``threaded`` M*N*K uses ``threads`` parts (0: every
+core) and about ``split`` units per part: ROWS is cut down towards MR for
+short products, and units split the columns too when there are still
+fewer row blocks than that. Smaller products run the same two workers
+directly on this thread, with one part and MC-row units. The packed
+buffers are allocated by ``lower_matmul`` before the call (workers cannot
+allocate, see parallel.py): the packed B chunk and one A block per part.
 """
 import contextlib
 from dataclasses import dataclass
@@ -26,8 +54,10 @@ import llvmlite.ir as lir
 
 from ...ir.types import TensorType, is_float
 from ..errors import MATMUL_MISMATCH
+from . import rt_pool, rtlib
 from .context import I1, I8, I64, ITEMSIZE, LLTYPE, i64
 from .loops import broadcast
+from .parallel import WORKER_TYPE, num_threads
 
 
 @dataclass(frozen=True)
@@ -38,8 +68,12 @@ class GemmSchedule:
     nr_vectors: int = 2         # vectors per row of the register tile (NR = nr_vectors * lanes)
     kc: int = 256               # K slice shared by packed panels (L1)
     mc: int = 96                # rows of A packed at once (L2); a multiple of mr
-    nc: int = 4096              # columns of B packed at once (L3)
+    nc: int = 4096              # columns of B packed at once (with all of K: a chunk), at most
+    b_bytes: int = 16 << 20     # and few enough that the packed chunk (K x NC) stays below this
     small: int = 4096           # M*N*K at or below this use the row-update loop
+    threaded: int = 1 << 21     # blocked products of at least this M*N*K run on several threads (0: never)
+    threads: int = 0            # threads of a threaded product (0: the cores this process may use)
+    split: int = 4              # units of work per thread of a threaded product (load balance)
 
     def lanes(self, dtype):
         return max(1, min(self.vector_bits // (8 * ITEMSIZE[dtype]), 16))
@@ -49,7 +83,8 @@ DEFAULT_SCHEDULE = GemmSchedule()
 
 
 # --- the op lowering --------------------------------------------------------------
-def lower_matmul(ctx, op, bufs, schedule=DEFAULT_SCHEDULE):
+def lower_matmul(ctx, op, bufs, schedule=None):
+    schedule = schedule or DEFAULT_SCHEDULE      # read at lowering time (tests replace it)
     a, c = bufs
     at, bt = (v.type for v in op.operands)
     out_t = op.results[0].type
@@ -79,9 +114,11 @@ def lower_matmul(ctx, op, bufs, schedule=DEFAULT_SCHEDULE):
     out_dims = list(batch_dims) + ([m] if a.ndim > 1 else []) + ([n] if c.ndim > 1 else [])
     out_dims = [i64(s) if s is not None else d for d, s in zip(out_dims, out_t.shape)]
     out = ctx.alloc(dtype, out_dims, name="matmul")
-    _memset_zero(ctx, out)
+    with b.if_then(b.not_(_use_blocked(b, m, n, ka, schedule))):
+        _memset_zero(ctx, out)          # the blocked kernel stores its first K slice
     ldc = n if c.ndim > 1 else i64(1)
-    pack_a, pack_b = _pack_buffers(ctx, dtype, m, n, ka, schedule)
+    parts = _plan_parts(ctx, m, n, ka, schedule)
+    pack_a, pack_b = _pack_buffers(ctx, dtype, m, n, ka, parts, schedule)
     gemm = emit_gemm(ctx.module, dtype, schedule)
 
     with ctx.loop_nest(batch_dims, "mm.batch") as idx:
@@ -90,7 +127,7 @@ def lower_matmul(ctx, op, bufs, schedule=DEFAULT_SCHEDULE):
             pa = b.gep(pa, [b.mul(i, batch_strides[0][d])])
             pb = b.gep(pb, [b.mul(i, batch_strides[1][d])])
             pc = b.gep(pc, [b.mul(i, out.strides[d])])
-        b.call(gemm, [m, n, ka, pa, sam, sak, pb, sbk, sbn, pc, ldc, pack_a, pack_b])
+        b.call(gemm, [m, n, ka, pa, sam, sak, pb, sbk, sbn, pc, ldc, pack_a, pack_b, parts])
     return [out]
 
 
@@ -101,22 +138,58 @@ def _memset_zero(ctx, buf):
     b.call(memset, [b.bitcast(buf.ptr, I8.as_pointer()), lir.Constant(I8, 0), nbytes, lir.Constant(I1, 0)])
 
 
-def _pack_buffers(ctx, dtype, m, n, k, s):
-    """Scratch panels for the blocked kernel, sized for this product (one
-    element when the kernel will not use them)."""
+def _plan_parts(ctx, m, n, k, s):
+    """i64: how many threads the blocked kernel runs on (1: this thread)."""
+    if s.threaded <= 0 or s.threads == 1:
+        return i64(1)
     b = ctx.b
-    nr = s.nr_vectors * s.lanes(dtype)
+    big = b.and_(_use_blocked(b, m, n, k, s), b.icmp_unsigned(">=", b.mul(b.mul(m, n), k), i64(s.threaded)))
+    cores = i64(min(s.threads, rt_pool.MAX_THREADS)) if s.threads > 0 else num_threads(ctx.module, b)
+    return b.select(big, cores, i64(1), name="gemm.parts")
 
-    def rounded(x, step, cap):
-        r = b.mul(b.sdiv(b.add(x, i64(step - 1)), i64(step)), i64(step))
-        return b.select(b.icmp_signed("<", r, i64(cap)), r, i64(cap))
 
-    kc = b.select(b.icmp_signed("<", k, i64(s.kc)), k, i64(s.kc))
+def _pack_buffers(ctx, dtype, m, n, k, parts, s):
+    """Scratch panels for the blocked kernel, sized for this product (one
+    element when the kernel will not use them): ``parts`` A blocks of
+    ``_a_block`` elements and the packed B chunk (``_b_columns`` x K)."""
+    b = ctx.b
     blocked = _use_blocked(b, m, n, k, s)
-    size_a = b.select(blocked, b.mul(rounded(m, s.mr, s.mc), kc), i64(1))
-    size_b = b.select(blocked, b.mul(rounded(n, nr, s.nc), kc), i64(1))
+    size_a = b.select(blocked, b.mul(parts, _a_block(b, m, k, s)), i64(1))
+    size_b = b.select(blocked, b.mul(_b_columns(b, n, k, dtype, s), k), i64(1))
     return (ctx.alloc(dtype, [size_a], name="pack_a").ptr,
             ctx.alloc(dtype, [size_b], name="pack_b").ptr)
+
+
+def _a_block(b, m, k, s):
+    """Elements of one part's packed A block: min(M rounded up to MR, MC) x min(K, KC)."""
+    return b.mul(_min(b, _round_up(b, m, s.mr), i64(s.mc)), _min(b, k, i64(s.kc)))
+
+
+def _b_columns(b, n, k, dtype, s):
+    """Columns of B packed at once (NC): N rounded up to NR, at most ``nc``
+    and few enough that NC x K elements stay within ``b_bytes`` (at least NR)."""
+    nr = s.nr_vectors * s.lanes(dtype)
+    fit = b.mul(b.sdiv(b.sdiv(i64(s.b_bytes // ITEMSIZE[dtype]), _max(b, k, i64(1))), i64(nr)), i64(nr))
+    fit = _min(b, fit, i64(s.nc // nr * nr))
+    return _min(b, _round_up(b, n, nr), _max(b, fit, i64(nr)))
+
+
+def _round_up(b, x, step):
+    return b.mul(b.sdiv(b.add(x, i64(step - 1)), i64(step)), i64(step))
+
+
+def _ceil_div(b, x, step):
+    """ceil(x / step), x >= 0; step an int or an i64 value > 0."""
+    step = i64(step) if isinstance(step, int) else step
+    return b.sdiv(b.add(x, b.sub(step, i64(1))), step)
+
+
+def _min(b, x, y, name=""):
+    return b.select(b.icmp_signed("<", x, y), x, y, name=name)
+
+
+def _max(b, x, y, name=""):
+    return b.select(b.icmp_signed(">", x, y), x, y, name=name)
 
 
 def _use_blocked(b, m, n, k, s):
@@ -136,7 +209,8 @@ class _Fn:
 
     @contextlib.contextmanager
     def loop(self, stop, name, start=None, step=1, carried=()):
-        """``for i in range(start, stop, step)``; yields (i, phis) where
+        """``for i in range(start, stop, step)`` (step > 0: an int or an i64
+        value); yields (i, phis) where
         ``phis`` are loop-carried values started at ``carried``; the body
         sets ``self.next_values`` to their next values."""
         b = self.b
@@ -157,15 +231,15 @@ class _Fn:
         b.position_at_end(body)
         self.next_values = list(phis)
         yield i, phis
-        nxt = b.add(i, i64(step), name=f"{name}.next")
+        nxt = b.add(i, i64(step) if isinstance(step, int) else step, name=f"{name}.next")
         i.add_incoming(nxt, b.block)
         for p, v in zip(phis, self.next_values):
             p.add_incoming(v, b.block)
         b.branch(head)
         b.position_at_end(done)
 
-    def min(self, x, y):
-        return self.b.select(self.b.icmp_signed("<", x, y), x, y)
+    def min(self, x, y, name=""):
+        return _min(self.b, x, y, name=name)
 
 
 class _Arith:
@@ -200,6 +274,9 @@ def _short(ty):
     return "f32" if isinstance(ty, lir.FloatType) else "f64"
 
 
+GEMM_ARGS = ("M", "N", "K", "A", "sam", "sak", "B", "sbk", "sbn", "C", "ldc", "packA", "packB")
+
+
 def emit_gemm(module, dtype, s=DEFAULT_SCHEDULE):
     """``theon.gemm.<dtype>`` in ``module`` (created once per module)."""
     name = f"theon.gemm.{dtype}"
@@ -207,12 +284,11 @@ def emit_gemm(module, dtype, s=DEFAULT_SCHEDULE):
         return module.globals[name]
     t = LLTYPE[dtype]
     tp = t.as_pointer()
-    fnty = lir.FunctionType(lir.VoidType(), [I64, I64, I64, tp, I64, I64, tp, I64, I64, tp, I64, tp, tp])
+    fnty = lir.FunctionType(lir.VoidType(), [I64, I64, I64, tp, I64, I64, tp, I64, I64, tp, I64, tp, tp, I64])
     fn = lir.Function(module, fnty, name=name)
     fn.linkage = "internal"
     fn.attributes.add("noinline")     # one copy per module, replaceable, readable in asm
-    names = ("M", "N", "K", "A", "sam", "sak", "B", "sbk", "sbn", "C", "ldc", "packA", "packB")
-    for arg, n in zip(fn.args, names):
+    for arg, n in zip(fn.args, GEMM_ARGS + ("parts",)):
         arg.name = n
     for k in (9, 11, 12):          # C and the panels are fresh memory no other pointer reaches
         fn.args[k].add_attribute("noalias")
@@ -223,7 +299,7 @@ def emit_gemm(module, dtype, s=DEFAULT_SCHEDULE):
     blocked = _use_blocked(b, M, N, K, s)
     with b.if_else(blocked) as (then, otherwise):
         with then:
-            _blocked(f, ar, fn.args, s)
+            _blocked(f, module, dtype, fn.args, s)
         with otherwise:
             with b.if_else(b.icmp_signed("==", N, i64(1))) as (dot, rows):
                 with dot:
@@ -279,32 +355,170 @@ def _row_loop(f, ar, args):
 
 
 # --- the blocked kernel --------------------------------------------------------------
-def _blocked(f, ar, args, s):
-    M, N, K, A, sam, sak, B, sbk, sbn, C, ldc, packA, packB = args
+# the job the two workers read: the helper's arguments, then the plan and the current chunk
+SLOTS = GEMM_ARGS + ("a_block", "rows", "row_blocks", "col_chunks", "jc", "nc", "panels", "chunk_panels", "next")
+MIN_CHUNK_COLUMNS = 128     # a unit spans at least this many columns (A is packed again per unit)
+PACK_ELEMENTS = 1 << 15     # a part of the packing copies at least this many elements of B
+
+
+def _blocked(f, module, dtype, args, s):
+    """The blocked product: per chunk of columns, ``pack_b`` then ``block``
+    on ``parts`` threads (see the module docstring)."""
+    M, N, K = args[:3]
+    parts = _max(f.b, args[13], i64(1))
     b = f.b
-    lanes = s.lanes(ar.dtype)
-    mr, nr = s.mr, s.nr_vectors * lanes
+    mr, nr = s.mr, s.nr_vectors * s.lanes(dtype)
     with b.goto_entry_block():
-        tile = b.alloca(packA.type.pointee, size=i64(mr * nr), name="tile")
+        job = b.alloca(I64, size=i64(len(SLOTS)), name="job")
+    slot = {name: b.gep(job, [i64(k)]) for k, name in enumerate(SLOTS)}
+    for name, v in zip(GEMM_ARGS, args):
+        b.store(b.ptrtoint(v, I64) if isinstance(v.type, lir.PointerType) else v, slot[name])
+    b.store(_a_block(b, M, K, s), slot["a_block"])
+    # the plan: about `split` units per part (one unit of MC rows on one thread)
+    nc = _b_columns(b, N, K, dtype, s)
+    many = b.icmp_signed(">", parts, i64(1))
+    want = b.select(many, b.mul(parts, i64(max(s.split, 1))), i64(1), name="want")
+    rows = _round_up(b, _ceil_div(b, M, want), mr)
+    rows = _min(b, _max(b, rows, i64(mr)), i64(s.mc), name="rows")
+    row_blocks = _ceil_div(b, M, rows)
+    most = _max(b, b.sdiv(nc, i64(max(MIN_CHUNK_COLUMNS, nr))), i64(1))
+    col_chunks = _min(b, _max(b, _ceil_div(b, want, row_blocks), i64(1)), most, name="col_chunks")
+    for name, v in (("rows", rows), ("row_blocks", row_blocks), ("col_chunks", col_chunks)):
+        b.store(v, slot[name])
+    units = b.mul(row_blocks, col_chunks, name="units")
+    parts = _min(b, parts, units)
+    pack_b = _emit_pack_b(module, dtype, s)
+    block = _emit_block(module, dtype, s)
+    data = b.bitcast(job, I8.as_pointer())
+    with f.loop(N, "jc", step=nc) as (jc, _):
+        width = f.min(b.sub(N, jc), nc)
+        panels = _ceil_div(b, width, nr)
+        b.store(jc, slot["jc"])
+        b.store(width, slot["nc"])
+        b.store(panels, slot["panels"])
+        b.store(_ceil_div(b, panels, col_chunks), slot["chunk_panels"])
+        # packing: `split` parts per thread too, each of at least PACK_ELEMENTS
+        small = _max(b, b.sdiv(b.mul(width, K), i64(PACK_ELEMENTS)), i64(1))
+        _run(b, module, pack_b, data, panels, _min(b, b.select(many, want, i64(1)), small))
+        b.store(i64(0), slot["next"])
+        _run(b, module, block, data, parts, parts)
+
+
+def _run(b, module, worker, data, n, parts):
+    """worker over [0, n) in min(parts, n) parts: on the pool, or here."""
+    parts = _min(b, parts, n)
+    with b.if_else(b.icmp_signed(">", parts, i64(1))) as (many, one):
+        with many:
+            parallel = rtlib.declare(module, "theon_rt_parallel", rt_pool.PARALLEL_TYPE)
+            b.call(parallel, [worker, data, n, parts])
+        with one:
+            b.call(worker, [data, i64(0), n, i64(0)])
+
+
+def _worker(module, name):
+    """(function, _Fn, job fields, job pointer, begin, end, part) of a new
+    GEMM worker, or (function, None, ...) when the module already has it."""
+    fn = module.globals.get(name)
+    if fn is not None:
+        return (fn,) + (None,) * 6
+    fn = lir.Function(module, WORKER_TYPE, name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")       # called directly and from the pool: one copy
+    data, begin, end, part = fn.args
+    for a, n in zip(fn.args, ("data", "begin", "end", "part")):
+        a.name = n
+    f = _Fn(fn)
+    b = f.b
+    job = b.bitcast(data, I64.as_pointer())
+    fields = {n: b.load(b.gep(job, [i64(k)]), name=n) for k, n in enumerate(SLOTS) if n != "next"}
+    return fn, f, fields, job, begin, end, part
+
+
+def _typed(b, fields, name, t):
+    return b.inttoptr(fields[name], t.as_pointer(), name=f"{name}.p")
+
+
+def _emit_pack_b(module, dtype, s):
+    """``theon.gemm.<dtype>.pack_b``: pack NR-column panels [begin, end)
+    of the current chunk of B, every KC slice of K: slice q at packB +
+    q*KC*NC, its panel p at + p*NR*kc (kc = that slice's length)."""
+    fn, f, v, _, begin, end, _ = _worker(module, f"theon.gemm.{dtype}.pack_b")
+    if f is None:
+        return fn
+    b = f.b
+    t = LLTYPE[dtype]
+    nr = s.nr_vectors * s.lanes(dtype)
+    B, packB = _typed(b, v, "B", t), _typed(b, v, "packB", t)
+    K, jc, nc, sbk, sbn = (v[n] for n in ("K", "jc", "nc", "sbk", "sbn"))
+    stride = b.mul(_round_up(b, nc, nr), i64(s.kc), name="slice_stride")
+    col0 = b.mul(begin, i64(nr), name="col0")
+    count = f.min(b.sub(nc, col0), b.mul(b.sub(end, begin), i64(nr)))
+    first_col = b.add(jc, col0, name="first_col")
+    unit = b.icmp_signed("==", sbn, i64(1))
+    ar = _Arith(f, module, dtype)
+    with f.loop(K, "pc", step=s.kc) as (pc, _):
+        kc = f.min(b.sub(K, pc), i64(s.kc))
+        dst = b.gep(packB, [b.add(b.mul(b.sdiv(pc, i64(s.kc)), stride), b.mul(col0, kc))])
+        _pack(f, ar, dst, count, kc, nr, lambda j, k: _at(b, B, (b.add(pc, k), sbk), (b.add(first_col, j), sbn)),
+              unit, "pb")
+    b.ret_void()
+    return fn
+
+
+def _emit_block(module, dtype, s):
+    """``theon.gemm.<dtype>.block``: claim units of C (``next`` in the job)
+    until none is left; for each, C[rows, cols] += A[rows, :] @ B[:, cols]
+    over every KC slice, packing A into this part's own block."""
+    fn, f, v, job, _, _, part = _worker(module, f"theon.gemm.{dtype}.block")
+    if f is None:
+        return fn
+    b = f.b
+    t = LLTYPE[dtype]
+    ar = _Arith(f, module, dtype)
+    mr, nr = s.mr, s.nr_vectors * s.lanes(dtype)
+    A, C, packB = (_typed(b, v, n, t) for n in ("A", "C", "packB"))
+    packA = b.gep(_typed(b, v, "packA", t), [b.mul(part, v["a_block"])], name="packA.part")
+    M, K, ldc, sam, sak = v["M"], v["K"], v["ldc"], v["sam"], v["sak"]
+    jc, nc, panels, chunk_panels = v["jc"], v["nc"], v["panels"], v["chunk_panels"]
+    rows, col_chunks = v["rows"], v["col_chunks"]
+    units = b.mul(v["row_blocks"], col_chunks, name="units")
+    stride = b.mul(_round_up(b, nc, nr), i64(s.kc), name="slice_stride")
+    counter = b.gep(job, [i64(SLOTS.index("next"))], name="next")
+    with b.goto_entry_block():
+        tile = b.alloca(t, size=i64(mr * nr), name="tile")
     a_unit = b.icmp_signed("==", sam, i64(1))
-    b_unit = b.icmp_signed("==", sbn, i64(1))
-    with f.loop(N, "jc", step=s.nc) as (jc, _):
-        nc = f.min(b.sub(N, jc), i64(s.nc))
-        with f.loop(K, "pc", step=s.kc) as (pc, _):
-            kc = f.min(b.sub(K, pc), i64(s.kc))
-            _pack(f, ar, packB, nc, kc, nr, lambda j, k: _at(b, B, (b.add(pc, k), sbk), (b.add(jc, j), sbn)),
-                  b_unit, "pb")
-            with f.loop(M, "ic", step=s.mc) as (ic, _):
-                mc = f.min(b.sub(M, ic), i64(s.mc))
-                _pack(f, ar, packA, mc, kc, mr, lambda r, k: _at(b, A, (b.add(ic, r), sam), (b.add(pc, k), sak)),
-                      a_unit, "pa")
-                with f.loop(nc, "jr", step=nr) as (jr, _):
-                    with f.loop(mc, "ir", step=mr) as (ir, _):
-                        pa = b.gep(packA, [b.mul(ir, kc)])
-                        pb = b.gep(packB, [b.mul(jr, kc)])
-                        ctile = _at(b, C, (b.add(ic, ir), ldc), (b.add(jc, jr), i64(1)))
-                        _microkernel(f, ar, s, kc, pa, pb, ctile, ldc,
-                                     f.min(b.sub(mc, ir), i64(mr)), f.min(b.sub(nc, jr), i64(nr)), tile)
+    head, body, done = (f.fn.append_basic_block(n) for n in ("claim", "unit", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    u = b.atomic_rmw("add", counter, i64(1), "monotonic", name="u")
+    b.cbranch(b.icmp_signed("<", u, units), body, done)
+    b.position_at_end(body)
+    r0 = b.mul(b.sdiv(u, col_chunks), rows, name="r0")
+    mc = f.min(b.sub(M, r0), rows)
+    p0 = b.mul(b.srem(u, col_chunks), chunk_panels)
+    c0 = b.mul(f.min(p0, panels), i64(nr), name="c0")
+    c1 = f.min(b.mul(b.add(p0, chunk_panels), i64(nr)), nc, name="c1")
+    work = f.fn.append_basic_block("unit.work")
+    b.cbranch(b.icmp_signed("<", c0, c1), work, head)      # the last column chunks may be empty
+    b.position_at_end(work)
+    with f.loop(K, "pc", step=s.kc) as (pc, _):
+        kc = f.min(b.sub(K, pc), i64(s.kc))
+        _pack(f, ar, packA, mc, kc, mr, lambda r, k: _at(b, A, (b.add(r0, r), sam), (b.add(pc, k), sak)),
+              a_unit, "pa")
+        slice_b = b.gep(packB, [b.mul(b.sdiv(pc, i64(s.kc)), stride)])
+        first = b.icmp_signed("==", pc, i64(0), name="first")
+        with f.loop(c1, "jr", start=c0, step=nr) as (jr, _):
+            with f.loop(mc, "ir", step=mr) as (ir, _):
+                pa = b.gep(packA, [b.mul(ir, kc)])
+                pb = b.gep(slice_b, [b.mul(jr, kc)])
+                ctile = _at(b, C, (b.add(r0, ir), ldc), (b.add(jc, jr), i64(1)))
+                _microkernel(f, ar, s, kc, pa, pb, ctile, ldc,
+                             f.min(b.sub(mc, ir), i64(mr)), f.min(b.sub(c1, jr), i64(nr)), tile, first)
+    b.branch(head)
+    b.position_at_end(done)
+    b.ret_void()
+    return fn
 
 
 def _pack(f, ar, dst, count, kc, width, src_ptr, unit, name):
@@ -335,10 +549,12 @@ def _pack(f, ar, dst, count, kc, width, src_ptr, unit, name):
                         b.store(ar.zero(t), b.gep(row, [r]))
 
 
-def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile):
+def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, first):
     """C tile (mr_valid x nr_valid at ``ctile``, row stride ldc) += the
-    product of one packed A panel (kc x MR) and one packed B panel (kc x NR).
-    ``tile`` is MR*NR elements of scratch for partial tiles."""
+    product of one packed A panel (kc x MR) and one packed B panel (kc x NR);
+    where the i1 ``first`` holds (the first KC slice) the tile is stored,
+    not added to, so C need not be zeroed first. ``tile`` is MR*NR
+    elements of scratch for partial tiles."""
     b = f.b
     t = pa.type.pointee
     lanes = s.lanes(ar.dtype)
@@ -360,11 +576,15 @@ def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile):
     full = b.and_(b.icmp_signed("==", mr_valid, i64(mr)), b.icmp_signed("==", nr_valid, i64(nr)))
     with b.if_else(full, likely=True) as (whole, edge):
         with whole:
-            for r in range(mr):
-                crow = b.gep(ctile, [b.mul(i64(r), ldc)])
-                for v in range(nv):
-                    p = b.bitcast(b.gep(crow, [i64(v * lanes)]), vt.as_pointer())
-                    b.store(ar.add(b.load(p, align=align), accs[r * nv + v]), p, align=align)
+            with b.if_else(first) as (store, add):
+                for branch, accumulate in ((store, False), (add, True)):
+                    with branch:
+                        for r in range(mr):
+                            crow = b.gep(ctile, [b.mul(i64(r), ldc)])
+                            for v in range(nv):
+                                p = b.bitcast(b.gep(crow, [i64(v * lanes)]), vt.as_pointer())
+                                x = accs[r * nv + v]
+                                b.store(ar.add(b.load(p, align=align), x) if accumulate else x, p, align=align)
         with edge:
             for r in range(mr):
                 for v in range(nv):
@@ -375,7 +595,12 @@ def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile):
                 trow = b.gep(tile, [b.mul(r, i64(nr))])
                 with f.loop(nr_valid, "ue.j") as (j, _):
                     pc = b.gep(crow, [j])
-                    b.store(ar.add(b.load(pc), b.load(b.gep(trow, [j]))), pc)
+                    x = b.load(b.gep(trow, [j]))
+                    with b.if_else(first) as (store, add):
+                        with store:
+                            b.store(x, pc)
+                        with add:
+                            b.store(ar.add(b.load(pc), x), pc)
 
 
 def _load_vec(b, ptr, vt, ar):
