@@ -161,12 +161,20 @@ def _arange_int(ctx, dtype, start, stop, step):
 
 
 def _arange_float(ctx, dtype, start, stop, step):
-    """NumPy's length ceil((stop - start) / step) computed in the dtype;
-    NaN -> ARANGE_LENGTH; values start + i*delta with delta = (start+step)-start."""
+    """NumPy's length ceil((stop - start) / step), the quotient computed in
+    the dtype (so 1/0.01f gives 100 elements, as NumPy does), except that a
+    float32 quotient that underflows to 0 counts as the tiny positive number
+    it is (NumPy gives one element there); NaN -> ARANGE_LENGTH; values
+    start + i*delta with delta = (start+step)-start, in the dtype."""
     b = ctx.b
     q = b.fdiv(b.fsub(stop, start), step)
     if q.type != F64:
+        wide = [b.fpext(x, F64) for x in (start, stop, step)]
+        q_wide = b.fdiv(b.fsub(wide[1], wide[0]), wide[2])
         q = b.fpext(q, F64)
+        underflow = b.and_(b.fcmp_ordered("==", q, lir.Constant(F64, 0.0)),
+                           b.fcmp_ordered(">", q_wide, lir.Constant(F64, 0.0)))
+        q = b.select(underflow, q_wide, q)
     ceil = ctx.intrinsic("llvm.ceil.f64", F64, [F64])
     q = b.call(ceil, [q])
     ctx.check(b.fcmp_ordered("ord", q, q), ARANGE_LENGTH, [])
