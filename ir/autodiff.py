@@ -33,21 +33,13 @@ import weakref
 
 import numpy as np
 
-from .core import DYN, Operation, Value
+from .core import DYN, Operation, Singleton, Value
 from .types import is_float
 
 
-class _Zero:
+class _Zero(Singleton):
     """Gradient that is known to be zero, while the operand stays connected."""
-    _instance = None
-
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self):
-        return "ZERO"
+    text = "ZERO"
 
 
 ZERO = _Zero()

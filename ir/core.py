@@ -13,20 +13,27 @@ import numpy as np
 from .types import TensorType
 
 
-class _Dynamic:
-    """Marker in int-list attributes: 'this entry is the next dynamic operand'."""
+class Singleton:
+    """Base of marker classes with exactly one instance, which prints as
+    ``text`` and survives pickling as that same instance."""
     _instance = None
+    text = None
 
     def __new__(cls):
-        if cls._instance is None:
+        if cls.__dict__.get("_instance") is None:
             cls._instance = super().__new__(cls)
         return cls._instance
 
     def __repr__(self):
-        return "?"
+        return self.text
 
     def __reduce__(self):
-        return (_Dynamic, ())
+        return (type(self), ())
+
+
+class _Dynamic(Singleton):
+    """Marker in int-list attributes: 'this entry is the next dynamic operand'."""
+    text = "?"
 
 
 DYN = _Dynamic()
@@ -134,6 +141,37 @@ class Operation:
             new.uses.append((self, i))
         self.operands[i] = new
 
+    def walk(self, order="pre"):
+        """This op and every op nested in its regions, in text order:
+        ``order="pre"`` yields an op before the ops of its regions,
+        ``"post"`` after them (erase-safe: an op comes after its body)."""
+        if order == "pre":
+            yield self
+        for region in self.regions:
+            yield from region.walk(order)
+        if order == "post":
+            yield self
+        elif order != "pre":
+            raise ValueError(f"walk order must be 'pre' or 'post', got {order!r}")
+
+    def clone(self, mapping=None):
+        """A floating copy of this op, its regions cloned (new block
+        arguments, new ops). Operands are ``mapping.get(v, v)``; ``mapping``
+        (old Value -> new Value) then also holds this op's results and every
+        value defined in its regions. Result types, names, attributes and
+        the source location are kept; nothing is re-inferred."""
+        if mapping is None:
+            mapping = {}
+        regions = [region.clone(mapping) for region in self.regions]
+        value_cls = type(self.results[0]) if self.results else Value
+        new = Operation(self.opdef, [mapping.get(v, v) for v in self.operands], None,
+                        [r.type for r in self.results], regions, value_cls,
+                        [r.name for r in self.results])
+        new.attrs = dict(self.attrs)        # already frozen: no copy of constant arrays
+        new.loc = self.loc
+        mapping.update(zip(self.results, new.results))
+        return new
+
     def _attach(self):
         for i, v in enumerate(self.operands):
             v.uses.append((self, i))
@@ -182,12 +220,23 @@ class Block:
     def terminator(self):
         return self.ops[-1] if self.ops else None
 
-    def walk(self):
-        """Every operation, nested regions included, in order."""
+    def walk(self, order="pre"):
+        """Every operation, nested regions included, in text order (see
+        ``Operation.walk`` for ``order``). The ops are listed before the walk
+        starts at each level, so the walk may erase the op it is given."""
+        for op in list(self.ops):
+            yield from op.walk(order)
+
+    def clone(self, mapping=None):
+        """A new block with new arguments and a clone of every op (see
+        ``Operation.clone``); ``mapping`` gains old -> new for every value."""
+        if mapping is None:
+            mapping = {}
+        new = Block([a.type for a in self.args], [a.name for a in self.args])
+        mapping.update(zip(self.args, new.args))
         for op in self.ops:
-            yield op
-            for region in op.regions:
-                yield from region.walk()
+            new.append(op.clone(mapping))
+        return new
 
 
 class Function:
@@ -234,8 +283,18 @@ class Function:
     def shared_args(self):
         return [a for a, attr in zip(self.args, self.arg_attrs) if "shared" in attr]
 
-    def walk(self):
-        return self.body.walk()
+    def walk(self, order="pre"):
+        return self.body.walk(order)
+
+    def clone(self, name=None):
+        """An independent copy (new values and ops, same names, types,
+        attributes and argument attributes), named ``name`` or the same."""
+        new = Function(self.name if name is None else name, [a.type for a in self.args],
+                       [a.name for a in self.args], [dict(a) for a in self.arg_attrs])
+        mapping = dict(zip(self.args, new.args))
+        for op in self.body.ops:
+            new.body.append(op.clone(mapping))
+        return new
 
     def __str__(self):
         from .printer import print_function

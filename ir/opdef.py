@@ -19,6 +19,18 @@ class OpDef:
     elementwise = False
     pure = True               # no side effects: CSE/DCE may touch it
 
+    # --- regions (ARCHITECTURE.md "Regions"; checked by ir/verifier.py) -----
+    # A region is one Block owned by the op, isolated from above: its ops use
+    # only its block arguments and values defined inside it.
+    num_regions = 0           # regions per op: an int, or None for one or more
+    terminator = None         # name of the op that must end each region's block
+
+    def region_arg_types(self, op, k):
+        """The types the block arguments of region ``k`` must have (a list
+        of TensorType), or None to leave them to ``verify``."""
+        return None
+    # --- end of regions ---------------------------------------------------
+
     def infer(self, op):
         """Result types of ``op`` from its operands' types and its attributes."""
         raise NotImplementedError(f"{self.name}: infer")
@@ -40,6 +52,19 @@ class OpDef:
 
     def __repr__(self):
         return f"<op {self.name}>"
+
+
+def has_side_effects(op):
+    """``op`` is impure, or an op of one of its regions (terminators aside) is:
+    DCE keeps it and CSE never merges it."""
+    if not op.opdef.pure:
+        return True
+    for region in op.regions:
+        for inner in region.ops:
+            if inner is not region.ops[-1] or inner.name != op.opdef.terminator:
+                if has_side_effects(inner):
+                    return True
+    return False
 
 
 def const_value(value):

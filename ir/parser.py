@@ -277,21 +277,8 @@ class _Parser:
         start = self.expect("ident", "func", "'func'")
         name = self.expect("symbol", what="a function name like @f").value
         self.expect("punct", "(", "'(' after the function name")
-        arg_toks, types, attrs = [], [], []
-        if not self.accept("punct", ")"):
-            while True:
-                tok = self.expect("value", what="an argument like %x")
-                self.check_new(tok, {t.value for t in arg_toks})
-                self.expect("punct", ":", "':' and the argument's type")
-                arg_toks.append(tok)
-                types.append(self.type())
-                arg_attrs = self.attr_dict() if self.at("punct", "{") else {}
-                attrs.append({k: self.resolve_dense(v, [], "an argument") for k, v in arg_attrs.items()})
-                if self.accept("punct", ")"):
-                    break
-                self.expect("punct", ",", "',' or ')' in the argument list")
-        names = [None if t.value.isdigit() else t.value for t in arg_toks]
-        func = Function(name, types, names, attrs)
+        arg_toks, types, attrs = self.arg_list("argument", "the argument list", with_attrs=True)
+        func = Function(name, types, _names(arg_toks), attrs)
         self.func_locs[id(func)] = self.loc(start)
         self.scopes = [{}]
         for tok, arg in zip(arg_toks, func.args):
@@ -300,6 +287,25 @@ class _Parser:
         self.ops_until_close(func.body, f"function @{name}")
         self.scopes = []
         return func
+
+    def arg_list(self, noun, where, with_attrs):
+        """``%x: type [attrs], ...)`` after the '(': (name tokens, types, attr dicts)."""
+        what = ("an " if noun[0] in "aeiou" else "a ") + noun
+        toks, types, attrs = [], [], []
+        if self.accept("punct", ")"):
+            return toks, types, attrs
+        while True:
+            tok = self.expect("value", what=f"{what} like %x")
+            self.check_new(tok, {t.value for t in toks})
+            self.expect("punct", ":", f"':' and the {noun}'s type")
+            toks.append(tok)
+            types.append(self.type())
+            if with_attrs:
+                raw = self.attr_dict() if self.at("punct", "{") else {}
+                attrs.append({k: self.resolve_dense(v, [], "an argument") for k, v in raw.items()})
+            if self.accept("punct", ")"):
+                return toks, types, attrs
+            self.expect("punct", ",", f"',' or ')' in {where}")
 
     def ops_until_close(self, block, what):
         while not self.accept("punct", "}"):
@@ -337,8 +343,8 @@ class _Parser:
             raise self.error(f"{name_tok.value} names {len(result_toks)} results but declares "
                              f"{len(types)} result types", colon or name_tok)
         attrs = {k: self.resolve_dense(v, types, name_tok.value) for k, v in attrs.items()}
-        names = [None if t.value.isdigit() else t.value for t in result_toks]
-        op = Operation(opdef, operands, attrs, result_types=types, regions=regions, result_names=names)
+        op = Operation(opdef, operands, attrs, result_types=types, regions=regions,
+                       result_names=_names(result_toks))
         op.loc = self.loc(name_tok)
         block.append(op)
         for tok, r in zip(result_toks, op.results):
@@ -368,19 +374,9 @@ class _Parser:
         self.expect("punct", "{", "'{' to open a region")
         self.expect("caret", what="a block label like ^bb")
         self.expect("punct", "(", "'(' after the block label")
-        arg_toks, types = [], []
-        if not self.accept("punct", ")"):
-            while True:
-                tok = self.expect("value", what="a block argument like %x")
-                self.check_new(tok, {t.value for t in arg_toks})
-                self.expect("punct", ":", "':' and the block argument's type")
-                arg_toks.append(tok)
-                types.append(self.type())
-                if self.accept("punct", ")"):
-                    break
-                self.expect("punct", ",", "',' or ')' in the block arguments")
+        arg_toks, types, _ = self.arg_list("block argument", "the block arguments", with_attrs=False)
         self.expect("punct", ":", "':' after the block label")
-        block = Block(types, [None if t.value.isdigit() else t.value for t in arg_toks])
+        block = Block(types, _names(arg_toks))
         self.scopes.append({})
         for tok, arg in zip(arg_toks, block.args):
             self.define(tok, arg)
@@ -466,6 +462,11 @@ class _Parser:
                                  f"(there are {len(result_types)} result types to take it from)", value.token)
             ttype = result_types[0]
         return _DenseBuilder(self, value, ttype).array()
+
+
+def _names(toks):
+    """Value names of ``%name`` tokens (None for numbers like ``%0``)."""
+    return [None if t.value.isdigit() else t.value for t in toks]
 
 
 _KEYWORDS = {"true": True, "false": False, "none": None,

@@ -32,7 +32,8 @@ Grammar (``//`` starts a comment that runs to the end of the line)::
   exactly, else as the float64 repr of the exact value; a NaN whose bits are
   not the dtype's default quiet NaN prints as its hex bit pattern
   (``0x7FC00001``), which the parser reinterprets for float dtypes.
-* Operations with regions (fusion) print each region as one block::
+* Operations with regions (``fused``, any op whose class declares
+  ``num_regions``) print each region as one block, generically::
 
       %r = fused(%a) ({
         ^bb(%x: tensor<f32>):
@@ -40,8 +41,9 @@ Grammar (``//`` starts a comment that runs to the end of the line)::
           yield(%0)
       }) {attr = 1} : tensor<?xf32>
 
-  The block label is always ``^bb`` with a (possibly empty) argument list;
-  region bodies may use values of the enclosing scopes defined before the op.
+  The block label is always ``^bb`` with a (possibly empty) argument list.
+  Region bodies are isolated from above: they use only their block
+  arguments and their own values (the verifier rejects anything else).
 """
 import json
 import re

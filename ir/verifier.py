@@ -1,9 +1,14 @@
 """The IR verifier: is a Function well formed?
 
 Checks, for every op (nested regions included):
-* SSA dominance: each operand is an argument of the function, a result of
-  an earlier op of the same block, or (inside a region) a value visible in
-  an enclosing scope before the region's op;
+* SSA dominance: each operand is an argument of the function (a block
+  argument of its region) or a result of an earlier op of the same block;
+* regions are isolated from above: no op in a region uses a value defined
+  outside it (pass it as an operand of the region's op instead);
+* region structure: as many regions as the op class declares
+  (``OpDef.num_regions``), each one Block owned by the op, ending with the
+  class's ``terminator`` (which appears nowhere else in it), with block
+  arguments of the types ``OpDef.region_arg_types`` gives;
 * the op's arity and required attributes, attribute value types, and its
   type inference (``opdef.infer``), whose errors become VerifyErrors;
 * declared result types agree with inference: the same number of results,
@@ -17,7 +22,7 @@ from collections import Counter
 
 import numpy as np
 
-from .core import DYN
+from .core import DYN, Block
 
 _SCALAR_ATTR_TYPES = (bool, int, float, str, np.dtype)
 
@@ -99,37 +104,78 @@ class _Checker:
     def fail(self, reason, op, where):
         raise VerifyError(reason, self.func, op, self.top_index, where=where) from None
 
-    def block(self, block, visible, prefix):
+    def block(self, block, visible, prefix, outer=frozenset(), owner=None):
+        """Check ``block``: ``visible`` holds its arguments, ``outer`` the
+        values of the enclosing scopes (which it must not use), ``owner`` the
+        op whose region it is (None for the function body)."""
         visible = set(visible)
-        nested = bool(prefix)
+        nested = owner is not None
         for i, op in enumerate(block.ops):
             if not nested:
                 self.top_index = i
             where = f"@{self.func.name} {prefix}op {i} ({op.name})"
             if op.parent is not block:
                 self.fail("op's parent is not the block that holds it", op, where)
-            self.operands(op, visible, where)
+            self.operands(op, visible, outer, owner, where)
             if op.name == "return":
                 if nested:
                     self.fail("return is not allowed inside a region", op, where)
                 if i != len(block.ops) - 1:
                     self.fail(f"return must be the last op of the body, but {len(block.ops) - 1 - i} "
                               "ops follow it", op, where)
+            self.region_structure(op, where)
             for r, region in enumerate(op.regions):
-                if region.parent is not op:
-                    self.fail(f"region {r}'s parent is not this op", op, where)
-                inner = visible | {id(a) for a in region.args}
-                self.block(region, inner, f"{prefix}op {i} ({op.name}) region {r} ")
+                self.block(region, {id(a) for a in region.args}, f"{prefix}op {i} ({op.name}) region {r} ",
+                           outer | visible, op)
                 if not nested:
                     self.top_index = i
             self.op(op, where)
             visible.update(id(r) for r in op.results)
 
-    def operands(self, op, visible, where):
+    def region_structure(self, op, where):
+        opdef = op.opdef
+        want, got = opdef.num_regions, len(op.regions)
+        if want is None and got == 0:
+            self.fail(f"{op.name} needs at least one region, got none", op, where)
+        if want is not None and got != want:
+            self.fail(f"{op.name} takes {want} region{'' if want == 1 else 's'}, got {got}", op, where)
+        term = opdef.terminator
+        for r, region in enumerate(op.regions):
+            label = f"region {r} of {op.name}"
+            if not isinstance(region, Block):
+                self.fail(f"{label} must be one Block, got {type(region).__name__}", op, where)
+            if region.parent is not op:
+                self.fail(f"region {r}'s parent is not this op", op, where)
+            if term is not None:
+                ops = region.ops
+                if not ops or ops[-1].name != term:
+                    last = f"its last op is {ops[-1].name}" if ops else "it is empty"
+                    self.fail(f"{label} must end with {term}, but {last}", op, where)
+                for k, inner in enumerate(ops[:-1]):
+                    if inner.name == term:
+                        self.fail(f"{label}: {term} must be its last op, but op {k} of {len(ops)} is a {term}",
+                                  op, where)
+            try:
+                types = opdef.region_arg_types(op, r)
+            except Exception as e:  # a malformed op may break it in any way
+                self.fail(_reason(e), op, where)
+            if types is None:
+                continue
+            if len(types) != len(region.args):
+                self.fail(f"{label} has {len(region.args)} block arguments, expected {len(types)}", op, where)
+            for k, (arg, t) in enumerate(zip(region.args, types)):
+                if arg.type != t:
+                    self.fail(f"{label}: block argument {k} is {arg.type}, expected {t}", op, where)
+
+    def operands(self, op, visible, outer, owner, where):
         for j, v in enumerate(op.operands):
             if id(v) in visible:
                 continue
             label = f"operand {j} ({_label(v)})"
+            if id(v) in outer:
+                self.fail(f"{label} is defined outside the region of {owner.name}: region bodies are "
+                          f"isolated from above (pass the value as an operand of {owner.name} and use "
+                          "its block argument)", op, where)
             if id(v) in self.defined:
                 self.fail(f"{label} is used before its definition (or outside its region)", op, where)
             self.fail(f"{label} is not defined in @{self.func.name}", op, where)

@@ -373,6 +373,8 @@ class Fused(OpDef):
     """Test-only: applies its region elementwise; result = first operand's
     shape, the yielded dtype."""
     name = "fused"
+    num_regions = None
+    terminator = "yield"
 
     def infer(self, op):
         yielded = op.regions[0].ops[-1].operands[0].type
@@ -393,9 +395,9 @@ REGION_OPS = {**OPS, "fused": Fused(), "yield": Yield()}
 REGION_TEXT = """\
 func @f(%a: tensor<?xf32>, %s: tensor<f32>) {
   %0 = neg(%s) : tensor<f32>
-  %r = fused(%a, %0) ({
-    ^bb(%x: tensor<f32>, %y: tensor<f32>):
-      %1 = mul(%x, %s) : tensor<f32>
+  %r = fused(%a, %0, %s) ({
+    ^bb(%x: tensor<f32>, %y: tensor<f32>, %t: tensor<f32>):
+      %1 = mul(%x, %t) : tensor<f32>
       %2 = fused(%1) ({
         ^bb(%z: tensor<f32>):
           %3 = exp(%z) : tensor<f32>
@@ -404,8 +406,8 @@ func @f(%a: tensor<?xf32>, %s: tensor<f32>) {
       %4 = add(%2, %y) : tensor<f32>
       yield(%4)
   }, {
-    ^bb():
-      yield(%0)
+    ^bb(%u: tensor<f32>):
+      yield(%u)
   }) {kind = "loop"} : tensor<?xf32>
   return(%r)
 }
@@ -415,9 +417,9 @@ func @f(%a: tensor<?xf32>, %s: tensor<f32>) {
 def test_region_roundtrip():
     m = roundtrip(REGION_TEXT, ops=REGION_OPS)
     fused = m.functions[0].body.ops[1]
-    assert len(fused.regions) == 2 and [a.name for a in fused.regions[0].args] == ["x", "y"]
+    assert len(fused.regions) == 2 and [a.name for a in fused.regions[0].args] == ["x", "y", "t"]
     inner = fused.regions[0].ops[0]
-    assert inner.parent is fused.regions[0] and inner.operands[1] is m.functions[0].args[1]
+    assert inner.parent is fused.regions[0] and inner.operands[1] is fused.regions[0].args[2]
     assert fused.attrs == {"kind": "loop"}
 
 

@@ -171,6 +171,8 @@ def test_error_carries_location_of_parsed_op():
 # --- regions -----------------------------------------------------------------------
 class Fused(OpDef):
     name = "fused"
+    num_regions = 1
+    terminator = "yield"
 
     def infer(self, op):
         return [op.operands[0].type]
@@ -195,12 +197,13 @@ def region_function(region_body):
     return f
 
 
-def test_region_may_use_enclosing_values():
+def test_region_must_not_use_enclosing_values():
     def body(f, region):
         y = Operation(OPS["mul"], [region.args[0], f.args[1]])
         region.append(y)
         region.append(Operation(Yield(), [y.result]))
-    verify_function(region_function(body))
+    reject(region_function(body), "@f op 0 (fused) region 0 op 0 (mul): operand 1 (%s: tensor<f64>) is defined "
+           "outside the region of fused: region bodies are isolated from above")
 
 
 def test_region_value_used_outside_its_region():
@@ -215,6 +218,7 @@ def test_region_value_used_outside_its_region():
 def test_return_inside_region_and_bad_region_op():
     def body(f, region):
         region.append(Operation(OPS["return"], [region.args[0]]))
+        region.append(Operation(Yield(), [region.args[0]]))
     reject(region_function(body), "@f op 0 (fused) region 0 op 0 (return): return is not allowed inside a region")
 
     def bad(f, region):

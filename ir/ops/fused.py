@@ -104,6 +104,8 @@ class Fused(OpDef):
     name = "fused"
     num_operands = None
     num_results = None
+    num_regions = None          # one per stage
+    terminator = "yield"
 
     def infer(self, op):
         _regions(op)
@@ -244,7 +246,8 @@ def _region_values(block, args, shape):
 
 
 class Yield(OpDef):
-    """The results of a ``fused`` region: one operand per result."""
+    """The terminator of ``fused`` regions (and of any region op that
+    declares ``terminator = "yield"``): its operands are the region's results."""
     name = "yield"
     num_operands = None
     num_results = 0
@@ -255,8 +258,9 @@ class Yield(OpDef):
 
     def verify(self, op):
         owner = getattr(op.parent, "parent", None)
-        if not isinstance(owner, Operation) or owner.name != "fused":
-            raise ValueError("yield is only allowed at the end of a fused region")
+        if not isinstance(owner, Operation) or owner.opdef.terminator != "yield":
+            raise ValueError("yield is only allowed at the end of a region of an op whose "
+                             "terminator is yield (such as fused)")
 
 
 OPS = [Fused, Yield]
