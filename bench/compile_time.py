@@ -39,7 +39,7 @@ def measure_here():
     # A big step starts on quickly compiled code while the fully optimized code
     # is compiled in a helper process (codegen/cpu/tierup.py), which also stores
     # it in the cache: let it finish, as any run longer than a few seconds would.
-    from theon.codegen.cpu import tierup
+    from theon.codegen.cpu.driver import tierup
     tierup.wait(600)
     return {"seconds": seconds, "from_cache": bool(step.native.from_cache), "cost": cost,
             "tier": tier, "cache_dir": theon.config.cache_dir}

@@ -115,7 +115,7 @@ def w6(rng):
     X, Y = mlp.batch()
     step, _ = mlp.theon_step(params)
     step(X, Y)              # the first call loads the code and starts the tier-up compile
-    from theon.codegen.cpu import tierup
+    from theon.codegen.cpu.driver import tierup
     tierup.wait(600)        # time the steady state: the fully optimized code (see W8 for compile time)
     np_step = mlp.NumpyStep(params)
     fns = {"numpy": lambda: np_step(X, Y), "theon": lambda: step(X, Y)}

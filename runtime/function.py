@@ -20,9 +20,18 @@ Two implementations of that call, with the same behaviour:
 DEBUG and profiled functions always take the Python path. A big function
 may start on quickly compiled code; when the fully optimized code arrives
 (codegen/cpu/tierup.py), the next call switches to it (``_tier_up``).
+
+Threads: a call that updates shared variables holds the update lock of
+each of them (``update_lock``; taken in the variables' creation order, so
+two functions updating overlapping sets never deadlock) from reading
+their storage to replacing it, so concurrent updates are never lost.
+Calls that update nothing take no lock and run fully concurrently (they
+read each shared variable's storage once, before or after an update).
 """
 import ctypes
+import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -62,6 +71,7 @@ class Function:
         self._single = single_output
         self._n_outputs = len(outputs)
         self._update_targets = tuple(s for s, _ in updates)
+        self._update_locks = update_locks(self._update_targets)
         results = ir.return_op.operands
         self._result_specs = tuple(ResultSpec(v.type) for v in results)
         self._n_results = len(results)
@@ -80,7 +90,19 @@ class Function:
     def __call__(self, *args, **kwargs):
         if self.native.pending is not None:
             self._tier_up()
-        return self._call(*args, **kwargs)
+        locks = self._update_locks
+        if not locks:
+            return self._call(*args, **kwargs)
+        if len(locks) == 1:
+            with locks[0]:
+                return self._call(*args, **kwargs)
+        for lock in locks:
+            lock.acquire()
+        try:
+            return self._call(*args, **kwargs)
+        finally:
+            for lock in reversed(locks):
+                lock.release()
 
     def _tier_up(self):
         """Switch to the fully optimized code the background compile produced."""
@@ -97,7 +119,7 @@ class Function:
                                   self._n_outputs, self._single)
         if sig is None:
             return None
-        from ..codegen.cpu.compile import compile_wrapper
+        from ..codegen.cpu.driver.compile import compile_wrapper
         wrapper = compile_wrapper(sig)
         return FastCall(wrapper, self.native.address, self._call_python,
                         [a.type.dtype for a in self.ir.args], self.shared,
@@ -187,6 +209,32 @@ class Function:
         return f"<theon.Function {self.name or '@' + self.ir.name}: {self._n_inputs} inputs>"
 
 
+_update_locks = {}              # Value.id of a shared variable -> its update lock
+_update_locks_guard = threading.Lock()
+
+
+def update_lock(var):
+    """The lock every call updating shared variable ``var`` holds across its
+    read-compute-replace of ``var``'s storage (re-entrant: converting an
+    argument may run user code that calls another theon function)."""
+    key = var.id
+    lock = _update_locks.get(key)
+    if lock is None:
+        with _update_locks_guard:
+            lock = _update_locks.get(key)
+            if lock is None:
+                lock = _update_locks[key] = threading.RLock()
+                weakref.finalize(var, _update_locks.pop, key, None)
+    return lock
+
+
+def update_locks(targets):
+    """The update locks of the shared variables ``targets``, once each, in
+    one global order (creation order of the variables)."""
+    unique = {v.id: v for v in targets}
+    return tuple(update_lock(unique[k]) for k in sorted(unique))
+
+
 def fast_path_signature(ir, specs, shared, update_targets, n_outputs, single):
     """The ``pywrap.WrapperSig`` of the fast path of a function compiled
     from ``ir`` (inputs described by ``specs``, then the ``shared``
@@ -196,7 +244,7 @@ def fast_path_signature(ir, specs, shared, update_targets, n_outputs, single):
     support = fast_support()
     if support is None:
         return None
-    from ..codegen.cpu.pywrap import ArgSig, WrapperSig
+    from ..codegen.cpu.driver.pywrap import ArgSig, WrapperSig
     layout, _ = support
     n_inputs = len(specs)
     args = []

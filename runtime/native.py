@@ -30,16 +30,16 @@ _rt = {}
 def _rt_function(name):
     fn = _rt.get(name)
     if fn is None:
-        from ..codegen.cpu import rtlib
-        fn = _rt[name] = _RT_TYPES[name](rtlib.address(name))
+        from ..codegen.cpu.driver import rtload
+        fn = _rt[name] = _RT_TYPES[name](rtload.address(name))
     return fn
 
 
 def _rt_loaded():
     """Whether this process loaded the runtime library (else nothing was
     ever allocated from it: no need to compile it just to look)."""
-    from ..codegen.cpu import rtlib
-    return bool(_rt) or rtlib._loaded is not None      # noqa: SLF001
+    from ..codegen.cpu.driver import rtload
+    return bool(_rt) or rtload.is_loaded()
 
 
 def free_result(ptr):
@@ -60,7 +60,7 @@ def memory_stats():
     """The allocator's counters as a dict (``rt_alloc.STATS``): cache hits
     and misses of big requests, cached blocks and bytes, bytes of big blocks
     in use and their peak since the last trim, and the operation clock."""
-    from ..codegen.cpu.rt_alloc import STATS
+    from ..codegen.cpu.rtlib.alloc import STATS
     if not _rt_loaded():
         return dict.fromkeys(STATS, 0)
     out = (ctypes.c_int64 * len(STATS))()
@@ -228,7 +228,7 @@ def _bind_capi():
     """Give the JIT the addresses of the C-API functions wrappers call."""
     import llvmlite.binding as llvm
 
-    from ..codegen.cpu.pywrap import CAPI
+    from ..codegen.cpu.driver.pywrap import CAPI
     for name in CAPI:
         llvm.add_symbol(name, _addr(getattr(_api, name)))
 
@@ -258,5 +258,5 @@ class FastCall:
 
     def set_entry(self, address):
         """Call the entry at ``address`` from now on (an aligned 8-byte store)."""
-        from ..codegen.cpu.pywrap import CTX_ENTRY
+        from ..codegen.cpu.driver.pywrap import CTX_ENTRY
         self.ctx[CTX_ENTRY] = address

@@ -88,7 +88,7 @@ def prefetch_native():
     thread compiles would wait for it."""
     from .native import fast_support
     fast_support()
-    from ..codegen.cpu.compile import prefetch_runtime_library
+    from ..codegen.cpu.driver.compile import prefetch_runtime_library
     prefetch_runtime_library()
 
 
@@ -96,7 +96,7 @@ def prefetch_wrapper(sig):
     """Start compiling the call wrapper of signature ``sig`` in the
     background (None: no fast path)."""
     if sig is not None:
-        from ..codegen.cpu.compile import prefetch_wrapper as prefetch
+        from ..codegen.cpu.driver.compile import prefetch_wrapper as prefetch
         prefetch(sig)
 
 

@@ -112,7 +112,7 @@ def test_dumps_work_for_code_loaded_from_the_cache(tmp_path):
     saved = theon.config.cache_dir
     theon.config.cache_dir = str(tmp_path)
     try:
-        from theon.codegen.cpu import compile as cc
+        from theon.codegen.cpu.driver import compile as cc
         x = T.fvector("x")
         theon.function([x], T.exp(x) + 1)
         cc._LOADED.clear()
@@ -196,7 +196,7 @@ def test_the_fingerprint_is_stable_in_a_process():
 @pytest.fixture
 def tier_everything(monkeypatch):
     """Every module counts as big (whatever fusion makes of the graph)."""
-    from theon.codegen.cpu import compile as cc
+    from theon.codegen.cpu.driver import compile as cc
     monkeypatch.setattr(cc, "BIG_MODULE_INSTRUCTIONS", 10)
 
 
@@ -216,7 +216,7 @@ def big_args():
 
 
 def test_a_big_module_starts_quick_and_switches_to_full_code(cache_dir, tier_everything):
-    from theon.codegen.cpu import tierup
+    from theon.codegen.cpu.driver import tierup
     inputs, outputs = big_graph()
     f = theon.function(inputs, outputs)
     assert f.native.tier == 0 and not f.native.from_cache
@@ -236,7 +236,7 @@ def test_a_big_module_starts_quick_and_switches_to_full_code(cache_dir, tier_eve
 
 
 def test_tiering_can_be_turned_off(cache_dir, tier_everything, monkeypatch):
-    from theon.codegen.cpu import compile as cc
+    from theon.codegen.cpu.driver import compile as cc
     monkeypatch.setattr(cc, "TIERED", False)
     f = theon.function(*big_graph(0.25))
     assert f.native.tier == 1
@@ -244,7 +244,7 @@ def test_tiering_can_be_turned_off(cache_dir, tier_everything, monkeypatch):
 
 
 def test_a_failing_helper_keeps_the_quick_code(cache_dir, tier_everything, monkeypatch):
-    from theon.codegen.cpu import tierup
+    from theon.codegen.cpu.driver import tierup
 
     def broken(job):
         raise RuntimeError("no helper today")
@@ -259,7 +259,7 @@ def test_a_failing_helper_keeps_the_quick_code(cache_dir, tier_everything, monke
 
 
 def test_a_full_queue_compiles_synchronously(cache_dir, tier_everything, monkeypatch):
-    from theon.codegen.cpu import tierup
+    from theon.codegen.cpu.driver import tierup
     monkeypatch.setattr(tierup, "MAX_QUEUED", 0)
     f = theon.function(*big_graph(0.0625))
     assert f.native.tier == 1

@@ -13,8 +13,8 @@ import pytest
 
 from theon.codegen import errors
 from theon.codegen.cpu import compile_function
-from theon.codegen.cpu.lowering import LOWERINGS
-from theon.codegen.cpu.scalar import SCALAR
+from theon.codegen.cpu.lower.lowering import LOWERINGS
+from theon.codegen.scalar import SCALAR
 from theon.ir.dialect import OPS
 from theon.ir.interpreter import evaluate
 from theon.ir.ops.elementwise import BOOL, FLOAT, INT

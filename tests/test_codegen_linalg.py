@@ -8,7 +8,7 @@ import pytest
 
 from theon.codegen import errors
 from theon.codegen.cpu import compile_function
-from theon.codegen.cpu.linalg import DEFAULT_SCHEDULE
+from theon.codegen.cpu.lower.linalg import DEFAULT_SCHEDULE
 from theon.ir.interpreter import evaluate
 from theon.tests.native_helpers import NativeError, make_func, run_native
 

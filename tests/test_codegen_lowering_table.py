@@ -1,6 +1,6 @@
 """Every op of the dialect has a CPU lowering (STYLE.md: one table per
 backend, checked against the op registry)."""
-from theon.codegen.cpu.lowering import LOWERINGS
+from theon.codegen.cpu.lower.lowering import LOWERINGS
 from theon.ir.dialect import OPS
 
 NOT_LOWERED = {"return"}     # the entry emits the results itself

@@ -11,7 +11,7 @@ import pytest
 
 from theon.codegen import errors
 from theon.codegen.cpu import compile_function
-from theon.codegen.cpu.reduction import BLOCK
+from theon.codegen.cpu.lower.reduction import BLOCK
 from theon.ir.interpreter import evaluate
 from theon.tests.native_helpers import NativeError, make_func, run_native
 

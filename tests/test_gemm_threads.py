@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 import theon
 import theon.tensor as T
-from theon.codegen.cpu import compile_function, linalg
+from theon.codegen.cpu import compile_function
+from theon.codegen.cpu.lower import linalg
 from theon.config import config
 from theon.tests.native_helpers import make_func, run_native
 

@@ -11,7 +11,7 @@ import pytest
 import theon
 import theon.tensor as T
 from theon import printing
-from theon.codegen.cpu.parallel import WorkerCtx
+from theon.codegen.cpu.lower.parallel import WorkerCtx
 from theon.passes import PASSES
 from theon.passes.fusion import FuseElementwise
 

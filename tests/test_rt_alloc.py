@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import theon
 import theon.tensor as T
-from theon.codegen.cpu import rt_alloc, rtlib
+from theon.codegen.cpu.rtlib import alloc as rt_alloc
+from theon.codegen.cpu.driver import rtload
 from theon.runtime import memory_stats, release_memory
 
 ALLOC = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64)
@@ -24,7 +25,7 @@ FREE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 @pytest.fixture(scope="module")
 def rt():
     """(theon_rt_alloc, theon_rt_free) as ctypes functions (they release the GIL)."""
-    return ALLOC(rtlib.address("theon_rt_alloc")), FREE(rtlib.address("theon_rt_free"))
+    return ALLOC(rtload.address("theon_rt_alloc")), FREE(rtload.address("theon_rt_free"))
 
 
 @pytest.fixture(scope="module")
@@ -307,8 +308,8 @@ def test_release_memory_gives_cached_blocks_back(three):
 def test_release_memory_without_the_library_loaded():
     """release_memory/memory_stats do not compile the runtime library just to look."""
     import subprocess
-    code = ("import theon.runtime as r; from theon.codegen.cpu import rtlib; "
-            "print(r.release_memory(), r.memory_stats()['hits'], rtlib._loaded is None)")
+    code = ("import theon.runtime as r; from theon.codegen.cpu.driver import rtload; "
+            "print(r.release_memory(), r.memory_stats()['hits'], not rtload.is_loaded())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "0", "True"]

@@ -21,7 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theon.codegen.cpu import jit, rt_pool, rtlib
+from theon.codegen.cpu.driver import jit, rtload
+from theon.codegen.cpu.rtlib import pool as rt_pool
+from theon.codegen.cpu import rtlib
 from theon.runtime.aot_cli import main as aot_main
 
 I32 = lir.IntType(32)
@@ -78,7 +80,7 @@ def probe():
     module = jit.JitModule(str(_emit_probe()))
     go = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)(
         module.address("go"))
-    num_threads = ctypes.CFUNCTYPE(ctypes.c_int64)(rtlib.address("theon_rt_num_threads"))
+    num_threads = ctypes.CFUNCTYPE(ctypes.c_int64)(rtload.address("theon_rt_num_threads"))
     return Probe(module, go, num_threads)
 
 

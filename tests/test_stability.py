@@ -9,7 +9,7 @@ import pytest
 
 import theon
 import theon.tensor as T
-from theon.codegen.cpu.lowering import LOWERINGS
+from theon.codegen.cpu.lower.lowering import LOWERINGS
 from theon.runtime.pipeline import PIPELINES, available
 from theon.tensor import nnet
 from tests.pass_helpers import evaluate_outputs, optimized

@@ -29,8 +29,8 @@ def tier0(monkeypatch, no_cache):
     """``compile(inputs, outputs, **kw)`` -> (tier-0 function, tier-1 function)
     of the same graph: every module counts as big, and no tier-up ever
     replaces the tier-0 code."""
-    from theon.codegen.cpu import compile as cc
-    from theon.codegen.cpu import tierup
+    from theon.codegen.cpu.driver import compile as cc
+    from theon.codegen.cpu.driver import tierup
 
     def compile_both(inputs, outputs, **kw):
         with monkeypatch.context() as m:
@@ -129,7 +129,7 @@ def test_errors_are_reported_as_at_tier_1(tier0):
 
 
 def test_kernels_compile_in_batches_while_lowering(tier0, monkeypatch):
-    from theon.codegen.cpu import compile as cc
+    from theon.codegen.cpu.driver import compile as cc
     counts = []
     load = cc.load_object
 
@@ -147,7 +147,7 @@ def test_kernels_compile_in_batches_while_lowering(tier0, monkeypatch):
 
 
 def test_a_module_that_ends_small_drops_its_early_kernels(no_cache, monkeypatch):
-    from theon.codegen.cpu import compile as cc
+    from theon.codegen.cpu.driver import compile as cc
     monkeypatch.setattr(cc._Tier0, "START", 0.0)          # kernels start compiling at once...
     monkeypatch.setattr(cc._Tier0, "BATCH_INSTRUCTIONS", 1)
     monkeypatch.setattr(cc, "BIG_MODULE_INSTRUCTIONS", 10 ** 9)   # ...but the module is small
@@ -173,7 +173,7 @@ def test_functions_of_the_same_name_do_not_meet(tier0):
 
 # --- the module text --------------------------------------------------------------------------
 def lowered(graph_outputs, inputs):
-    from theon.codegen.cpu.entry import lower_function
+    from theon.codegen.cpu.lower.entry import lower_function
     from theon.frontend.build import build_function
     from theon.runtime import pipeline
     func, _ = build_function(inputs, graph_outputs, [], {}, name="g")
@@ -182,7 +182,7 @@ def lowered(graph_outputs, inputs):
 
 
 def test_the_whole_text_is_the_module_printed(no_cache):
-    from theon.codegen.cpu.irtext import ModuleText
+    from theon.codegen.cpu.driver.irtext import ModuleText
     x = T.matrix("x")
     module, entry = lowered([T.exp(x).sum(axis=1), T.dot(x, x), T.sin(x)], [x])
     text = ModuleText(module, entry)
@@ -205,8 +205,8 @@ def test_the_whole_text_is_the_module_printed(no_cache):
 
 
 def test_the_split_objects_link_in_one_engine(no_cache):
-    from theon.codegen.cpu import jit
-    from theon.codegen.cpu.irtext import ModuleText
+    from theon.codegen.cpu.driver import jit
+    from theon.codegen.cpu.driver.irtext import ModuleText
     x = T.matrix("x")
     module, entry = lowered([T.exp(x).sum(axis=1)], [x])
     text = ModuleText(module, entry)
@@ -218,7 +218,7 @@ def test_the_split_objects_link_in_one_engine(no_cache):
 
 
 def test_a_kernel_changed_after_printing_is_noticed():
-    from theon.codegen.cpu.irtext import ModuleText
+    from theon.codegen.cpu.driver.irtext import ModuleText
     i64 = lir.IntType(64)
     module = lir.Module(name="m")
     kernel = lir.Function(module, lir.FunctionType(i64, [i64]), name="m.kernel")
@@ -258,7 +258,8 @@ def test_a_compile_restores_gc_and_the_switch_interval(no_cache):
 
 RUNTIME_FROM_CACHE = """
 import json, numpy as np, theon, theon.tensor as T
-from theon.codegen.cpu import compile as cc, rtlib, tierup
+from theon.codegen.cpu import rtlib
+from theon.codegen.cpu.driver import compile as cc, tierup
 if {forbid_emit}:
     def refuse(*a, **k):
         raise AssertionError("the runtime library was built although the cache has it")

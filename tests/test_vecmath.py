@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from theon.codegen.cpu import compile_function
-from theon.codegen.cpu.vecmath import FUNCTIONS
+from theon.codegen.vecmath import FUNCTIONS
 from theon.tests.native_helpers import make_func, run_native
 
 UNARY = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan", "sigmoid",

@@ -14,7 +14,7 @@ import contextlib
 
 import llvmlite.ir as lir
 
-from ..cpu.context import LLTYPE
+from ..llvm_util import LLTYPE
 from .target import I64
 
 

@@ -21,8 +21,8 @@ The host picks ``_c`` when every operand allows it, else ``_s``.
 import llvmlite.ir as lir
 
 from ...ir.types import is_float
-from ..cpu.context import LLTYPE
-from ..cpu.scalar import SCALAR, ScalarCtx
+from ..llvm_util import LLTYPE
+from ..scalar import SCALAR, ScalarCtx
 from .kernel import KernelSpec, i64
 from .target import I64
 

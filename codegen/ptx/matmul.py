@@ -15,7 +15,7 @@ and batches are walked with grid strides, so any grid computes all of C.
 import llvmlite.ir as lir
 
 from ...ir.types import is_float
-from ..cpu.context import LLTYPE
+from ..llvm_util import LLTYPE
 from .kernel import KernelSpec, i64
 
 

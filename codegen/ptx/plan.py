@@ -17,10 +17,9 @@ function), ``Plan.describe()`` the launch description of ``aot-compile
 """
 from ...ir.dialect import OPS
 from ...ir.printer import _Namer
-from ..cpu.scalar import SCALAR
+from ..scalar import SCALAR
 from .maps import copy_kernels
-from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep,
-                    MatmulStep, ReduceStep, SetSubtensorStep, ViewStep)
+from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep)
 
 HOST_MAX_ELEMENTS = 64          # host-evaluated values have at most this many elements
 MAX_GROUP_OPS = 48              # elementwise ops per fused kernel at most

@@ -33,8 +33,8 @@ smaller index, NaN counting as the extreme.
 import llvmlite.ir as lir
 
 from ...ir.types import is_float
-from ..cpu.context import LLTYPE
-from ..cpu.reduction import ReduceSpec
+from ..llvm_util import LLTYPE
+from ..accumulate import ReduceSpec
 from .kernel import KernelSpec, i64
 from .target import I64
 

@@ -19,7 +19,7 @@ IR value, and launches kernels on a *device* object. A device (CUDA:
 """
 import numpy as np
 
-from ..cpu.context import ITEMSIZE
+from ..llvm_util import ITEMSIZE
 from .maps import copy_kernel_name
 from .shapes import c_strides, is_c_contiguous, numel
 

@@ -24,10 +24,7 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
-I8 = lir.IntType(8)
-I32 = lir.IntType(32)
-I64 = lir.IntType(64)
-I8P = I8.as_pointer()
+from ..llvm_util import I8, I8P, I32, I64, init_llvm  # noqa: F401
 
 PTX_TRIPLE = "nvptx64-nvidia-cuda"
 DEFAULT_SM = "sm_80"
@@ -66,15 +63,8 @@ class Schedule:
 GPU_SCHEDULE = Schedule()
 
 
-@functools.lru_cache(maxsize=None)
 def _init_all():
-    try:  # llvmlite < 0.45 needs this; newer versions initialize themselves
-        llvm.initialize()
-    except Exception:  # noqa: BLE001 - newer llvmlite raises to say it is not needed
-        pass
-    llvm.initialize_all_targets()
-    llvm.initialize_all_asmprinters()
-    return True
+    return init_llvm(all_targets=True)
 
 
 def nvptx_available():

@@ -52,7 +52,7 @@ class Target:
     """The LLVM target machine of a build (made once)."""
 
     def __init__(self, options):
-        from ...codegen.cpu import aot_wrapper, rtlib
+        from ...codegen.cpu.driver import aot_wrapper
         name = options.target
         if name.lower() in GPU_TARGETS or name.lower().startswith("nvptx"):
             from .ptx import setup_cuda_target      # PTX + launch description (runtime/aot/ptx.py)
@@ -155,7 +155,8 @@ def compile_entry(entry, options, target):
     if getattr(target, "is_gpu", False):
         from .ptx import compile_cuda_entry
         return compile_cuda_entry(entry, options, target)
-    from ...codegen.cpu import aot_wrapper, rtlib
+    from ...codegen.cpu.driver import aot_wrapper
+    from ...codegen.cpu import rtlib
     problem = entry_name_problem(entry.name)
     if problem:
         raise BuildError(f"cannot export an entry named {entry.name!r}: {problem}; rename the variable")

@@ -15,9 +15,9 @@ the emitters calls libm.
 """
 import llvmlite.ir as lir
 
-from ...ir.types import is_bool, is_float
+from ..ir.types import is_bool, is_float
 from . import vecmath
-from .context import I1, I8, LLTYPE
+from .llvm_util import I1, I8, LLTYPE
 
 INT_BITS = {"bool": 8, "int8": 8, "int16": 16, "int32": 32, "int64": 64, "uint8": 8}
 

@@ -30,20 +30,16 @@ import llvmlite.binding as llvm
 import llvmlite.ir as lir
 import numpy as np
 
-from ..cheader import STATE_SHAPE
-from ..errors import NEGATIVE_SIZE
-from .context import I8, I8P, I32, I64, LLTYPE, Buf, LowerCtx
-from .entry import _emit_results, entry_name, lower_function
+from ...cheader import STATE_SHAPE
+from ...errors import NEGATIVE_SIZE
+from ...llvm_util import I8, I8P, I32, I64, LLTYPE, i64
+from ..lower.context import Buf
+from ..lower.entry import _emit_results, begin_entry, entry_name, lower_block, lower_function, lower_op, unpack_args
+from ..lower.loops import broadcast
 from .jit import optimize
-from .loops import broadcast
-from .lowering import LOWERINGS
 
 ERR_LEN = 5
 SCRATCH_BYTES = 64      # >= any element; stride-0 arrays read only this
-
-
-def i64(v):
-    return lir.Constant(I64, int(v))
 
 
 def i32(v):
@@ -458,41 +454,21 @@ def lower_shape_function(func, module, shape_only=frozenset()):
     values nothing reads: only their shapes matter) computes just its
     broadcast dims, with the same checks as its real lowering, and yields a
     zeroed scratch element with stride 0 instead of a computed array."""
-    fnty = lir.FunctionType(I64, [I8P.as_pointer(), I64.as_pointer(), I8P.as_pointer(),
-                                  I64.as_pointer(), I64.as_pointer(), I64.as_pointer()])
-    fn = lir.Function(module, fnty, name=entry_name(func))
-    args_p, meta_p, res_p, rdims_p, err_p, _ = fn.args
-    b = lir.IRBuilder(fn.append_basic_block("entry"))
-    ctx = LowerCtx(module, fn, b, err_p, allocator="libc")
-    b.store(i64(0), ctx.status)
+    fn, ctx = begin_entry(func, module, "libc")
+    args_p, meta_p, res_p, rdims_p, _, _ = fn.args
+    b = ctx.b
     scratch = _Module(module).constant_bytes("scratch", bytes(SCRATCH_BYTES), align=64)
-    env, off = {}, 0
-    for k, arg in enumerate(func.args):
-        t = arg.type
-        ptr = b.bitcast(b.load(b.gep(args_p, [i64(k)])), LLTYPE[t.dtype].as_pointer())
-        dims = [i64(t.shape[d]) if t.shape[d] is not None else b.load(b.gep(meta_p, [i64(off + d)]))
-                for d in range(t.ndim)]
-        strides = [b.load(b.gep(meta_p, [i64(off + t.ndim + d)])) for d in range(t.ndim)]
-        off += 2 * t.ndim
-        env[arg] = Buf(ptr, t.dtype, dims, strides)
-    for index, op in enumerate(func.body.ops):
-        if op.name == "return":
-            break
-        ctx.op_index = index
-        bufs = [env[v] for v in op.operands]
-        if op in shape_only:
-            out_t = op.results[0].type
-            dims, _ = broadcast(ctx, out_t, bufs, [v.type for v in op.operands])
-            ptr = b.bitcast(scratch, LLTYPE[out_t.dtype].as_pointer())
-            outs = [Buf(ptr, out_t.dtype, dims, [i64(0)] * len(dims))]
-        else:
-            lower = LOWERINGS.get(op.name)
-            if lower is None:
-                raise NotImplementedError(f"CPU codegen: no lowering for op {op.name!r}")
-            outs = lower(ctx, op, bufs)
-        for r, buf in zip(op.results, outs):
-            env[r] = buf
-    _emit_results(ctx, func, env, res_p, rdims_p)
+
+    def lower(ctx, op, bufs):
+        if op not in shape_only:
+            return lower_op(ctx, op, bufs)
+        out_t = op.results[0].type
+        dims, _ = broadcast(ctx, out_t, bufs, [v.type for v in op.operands])
+        ptr = b.bitcast(scratch, LLTYPE[out_t.dtype].as_pointer())
+        return [Buf(ptr, out_t.dtype, dims, [i64(0)] * len(dims))]
+
+    results = lower_block(ctx, func.body, unpack_args(ctx, func, args_p, meta_p), lower=lower)
+    _emit_results(ctx, results, res_p, rdims_p)
     b.branch(ctx.cleanup_block)
     ctx.finish()
     return fn

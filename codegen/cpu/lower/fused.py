@@ -38,15 +38,15 @@ vectorizer needs no run-time alias checks however many operands there are.
 import llvmlite.ir as lir
 import numpy as np
 
-from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds, stage_results
-from ...ir.types import TensorType
-from ..errors import EMPTY_REDUCTION
+from ....ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds, stage_results
+from ....ir.types import TensorType
+from ...errors import EMPTY_REDUCTION
 from .context import F64, I1, I8P, I32, I64, ITEMSIZE, LLTYPE, i64
 from .elementwise import operand_dtype
 from .loops import broadcast
 from .parallel import MAX_THREADS, outline, parallel_for, plan_parts, run_parts
 from .reduction import BLOCK, ReduceSpec
-from .scalar import SCALAR, ScalarCtx
+from ...scalar import SCALAR, ScalarCtx
 
 
 def lower_fused(ctx, op, bufs):

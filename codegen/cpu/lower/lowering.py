@@ -4,10 +4,10 @@ A lowering is ``lower(ctx, op, bufs) -> [Buf per result]`` where ``bufs``
 are the operands' Bufs (see context.py). Every op of the dialect must have
 an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
-from ...ir.dialect import OPS
+from ....ir.dialect import OPS
 from . import autodiff_ops, data, fused, linalg, reduction, views
 from .elementwise import lower_elementwise
-from .scalar import SCALAR
+from ...scalar import SCALAR
 
 LOWERINGS = {}
 for _name, _opdef in OPS.items():

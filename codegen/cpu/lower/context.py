@@ -19,31 +19,12 @@ import contextlib
 
 import llvmlite.ir as lir
 
-I1 = lir.IntType(1)
-I8 = lir.IntType(8)
-I16 = lir.IntType(16)
-I32 = lir.IntType(32)
-I64 = lir.IntType(64)
-F32 = lir.FloatType()
-F64 = lir.DoubleType()
-I8P = I8.as_pointer()
-
-LLTYPE = {
-    "bool": I8, "int8": I8, "int16": I16, "int32": I32, "int64": I64,
-    "uint8": I8, "float32": F32, "float64": F64,
-}
-ITEMSIZE = {"bool": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
-            "uint8": 1, "float32": 4, "float64": 8}
-
+from ...llvm_util import F32, F64, I1, I8, I8P, I16, I32, I64, ITEMSIZE, LLTYPE, i64  # noqa: F401
 
 MAX_BYTES = 1 << 48     # larger allocations fail with OUT_OF_MEMORY before malloc
 
 # allocator name -> (allocation function, deallocation function)
 ALLOCATORS = {"rt": ("theon_rt_alloc", "theon_rt_free"), "libc": ("malloc", "free")}
-
-
-def i64(v):
-    return lir.Constant(I64, int(v))
 
 
 _ZERO = i64(0)
@@ -168,7 +149,7 @@ class LowerCtx:
         name = ALLOCATORS[self.allocator][which]
         ftype = lir.FunctionType(I8P, [I64]) if which == 0 else lir.FunctionType(lir.VoidType(), [I8P])
         if self.allocator == "rt":
-            from .rtlib import declare
+            from ..rtlib import declare
             fn = declare(self.module, name, ftype)
         else:
             fn = self.declare(name, ftype.return_type, list(ftype.args))
@@ -180,7 +161,7 @@ class LowerCtx:
         """``nbytes`` (i64, may be 0) of new memory from the allocator (at
         least 16-byte aligned; 64 with 'rt'); fails with OUT_OF_MEMORY.
         Give it back with ``free``, never with libc ``free``."""
-        from ..errors import OUT_OF_MEMORY
+        from ...errors import OUT_OF_MEMORY
         b = self.b
         if self.allocator == "libc":
             nbytes_or_1 = b.select(b.icmp_signed("==", nbytes, i64(0)), i64(1), nbytes)
@@ -213,7 +194,7 @@ class LowerCtx:
         fails with OUT_OF_MEMORY (err[1] = bytes, or -1 when not computable)
         instead of wrapping around to a small allocation. Dims may be huge
         when inputs have stride-0 (broadcast) dims."""
-        from ..errors import OUT_OF_MEMORY
+        from ...errors import OUT_OF_MEMORY
         if all(isinstance(d, lir.Constant) for d in shape):
             n = itemsize
             for d in shape:

@@ -32,25 +32,25 @@ def _timer(ctx):
     return b.add(b.mul(sec, i64(1_000_000_000)), nsec)
 
 
-def lower_function(func, module=None, profile=False, allocator="rt", after_op=None):
-    """Emit ``theon_<func.name>`` into ``module`` (a new one if None);
-    returns (module, the entry function).
-    ``allocator``: 'rt' (JIT: theon's caching allocator) or 'libc' (AOT:
-    malloc/free), see ``context.ALLOCATORS``. ``after_op(module, entry)``
-    is called after each op is lowered (compile.py compiles the functions
-    already complete meanwhile)."""
-    module = module or lir.Module(name=func.name)
+def begin_entry(func, module, allocator):
+    """The entry function ``theon_<func.name>`` (the ABI above) declared in
+    ``module``, and a LowerCtx at its first block with status 0."""
     fnty = lir.FunctionType(I64, [I8P.as_pointer(), I64.as_pointer(), I8P.as_pointer(),
                                   I64.as_pointer(), I64.as_pointer(), I64.as_pointer()])
     fn = lir.Function(module, fnty, name=entry_name(func))
-    args_p, meta_p, res_p, rdims_p, err_p, prof_p = fn.args
     for a, n in zip(fn.args, ("args", "meta", "results", "result_dims", "err", "prof")):
         a.name = n
     b = lir.IRBuilder(fn.append_basic_block("entry"))
-    ctx = LowerCtx(module, fn, b, err_p, allocator=allocator)
+    ctx = LowerCtx(module, fn, b, fn.args[4], allocator=allocator)
     b.store(i64(0), ctx.status)
+    return fn, ctx
 
-    env = {}
+
+def unpack_args(ctx, func, args_p, meta_p):
+    """A Buf per argument of ``func`` from the entry's ``args`` and ``meta``
+    arrays (static dims become constants)."""
+    b = ctx.b
+    bufs = []
     off = 0
     for k, arg in enumerate(func.args):
         t = arg.type
@@ -63,28 +63,45 @@ def lower_function(func, module=None, profile=False, allocator="rt", after_op=No
         for d in range(t.ndim):
             strides.append(b.load(b.gep(meta_p, [i64(off + t.ndim + d)]), name=f"arg{k}.s{d}"))
         off += 2 * t.ndim
-        env[arg] = Buf(ptr, t.dtype, shape, strides)
+        bufs.append(Buf(ptr, t.dtype, shape, strides))
+    return bufs
 
-    ops = func.body.ops
-    for index, op in enumerate(ops):
-        if op.name == "return":
-            break
-        ctx.op_index = index
-        lower = LOWERINGS.get(op.name)
-        if lower is None:
-            raise NotImplementedError(f"CPU codegen: no lowering for op {op.name!r}")
-        t0 = _timer(ctx) if profile else None
-        outs = lower(ctx, op, [env[v] for v in op.operands])
-        if len(outs) != len(op.results):
-            raise RuntimeError(f"lowering of {op.name} returned {len(outs)} buffers for {len(op.results)} results")
-        for r, buf in zip(op.results, outs):
-            env[r] = buf
+
+def lower_op(ctx, op, bufs):
+    """The Bufs of ``op``'s results, lowered through ``LOWERINGS``."""
+    lower = LOWERINGS.get(op.name)
+    if lower is None:
+        raise NotImplementedError(f"CPU codegen: no lowering for op {op.name!r}")
+    outs = lower(ctx, op, bufs)
+    if len(outs) != len(op.results):
+        raise RuntimeError(f"lowering of {op.name} returned {len(outs)} buffers for {len(op.results)} results")
+    return outs
+
+
+def lower_function(func, module=None, profile=False, allocator="rt", after_op=None):
+    """Emit ``theon_<func.name>`` into ``module`` (a new one if None);
+    returns (module, the entry function).
+    ``allocator``: 'rt' (JIT: theon's caching allocator) or 'libc' (AOT:
+    malloc/free), see ``context.ALLOCATORS``. ``after_op(module, entry)``
+    is called after each op is lowered (compile.py compiles the functions
+    already complete meanwhile)."""
+    module = module or lir.Module(name=func.name)
+    fn, ctx = begin_entry(func, module, allocator)
+    args_p, meta_p, res_p, rdims_p, err_p, prof_p = fn.args
+    b = ctx.b
+    args = unpack_args(ctx, func, args_p, meta_p)
+
+    def before(index, op):
+        return _timer(ctx) if profile else None
+
+    def after(index, op, t0):
         if profile:
             _accumulate(ctx, prof_p, index, t0)
         if after_op is not None:
             after_op(module, fn)
 
-    _emit_results(ctx, func, env, res_p, rdims_p)
+    results = lower_block(ctx, func.body, args, before=before, after=after)
+    _emit_results(ctx, results, res_p, rdims_p)
     b.branch(ctx.cleanup_block)
     ctx.finish()
     return module, fn
@@ -98,14 +115,39 @@ def _accumulate(ctx, prof_p, index, t0):
         b.store(b.add(b.load(slot), dt), slot)
 
 
-def _emit_results(ctx, func, env, res_p, rdims_p):
+def lower_block(ctx, block, args, before=None, after=None, lower=lower_op):
+    """Lower the ops of ``block`` into ``ctx`` (a ``LowerCtx``, its builder
+    where the code goes) with ``args`` the Bufs of the block's arguments;
+    returns the Bufs of its terminator's operands. Region ops lower their
+    bodies with it. ``before(index, op)`` runs before each op is lowered and
+    ``after(index, op, what before returned)`` after it (profiling, tier 0).
+    ``lower(ctx, op, bufs)`` lowers one op (default ``lower_op``: the
+    table); ``ctx.op_index`` names the op being lowered in error reports."""
+    if len(args) != len(block.args):
+        raise ValueError(f"lower_block: the block has {len(block.args)} arguments, {len(args)} Bufs given")
+    env = dict(zip(block.args, args))
+    ops = block.ops
+    term = block.terminator
+    for index, op in enumerate(ops):
+        if op is term:
+            break
+        ctx.op_index = index
+        token = before(index, op) if before is not None else None
+        outs = lower(ctx, op, [env[v] for v in op.operands])
+        for r, buf in zip(op.results, outs):
+            env[r] = buf
+        if after is not None:
+            after(index, op, token)
+    return [env[v] for v in term.operands] if term is not None else []
+
+
+def _emit_results(ctx, bufs, res_p, rdims_p):
     """Store each result's buffer and dims; copy views, inputs, and buffers
     already handed out, so results never alias anything. All copies are made
     before anything is released, so a failed copy leaks nothing."""
     b = ctx.b
     outs, taken = [], set()
-    for j, v in enumerate(func.return_op.operands):
-        buf = env[v]
+    for j, buf in enumerate(bufs):
         if buf.slot is not None and buf.contiguous and buf.slot not in taken:
             out = buf
         else:

@@ -7,8 +7,8 @@ size at run time; allocation sizes are overflow-checked by ``ctx.alloc``.
 """
 import llvmlite.ir as lir
 
-from ...ir.types import is_float
-from ..errors import ARANGE_LENGTH, ARANGE_ZERO_STEP, CONCAT_MISMATCH, NEGATIVE_SIZE, SHAPE_MISMATCH
+from ....ir.types import is_float
+from ...errors import ARANGE_LENGTH, ARANGE_ZERO_STEP, CONCAT_MISMATCH, NEGATIVE_SIZE, SHAPE_MISMATCH
 from .context import F64, I8, I64, ITEMSIZE, LLTYPE, Buf, i64
 from .loops import strided_loop
 from .views import as_i64, dyn_values, index_view, resolve, static_dims

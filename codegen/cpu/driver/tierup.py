@@ -35,7 +35,7 @@ BOOTSTRAP = (
     "mod = importlib.util.module_from_spec(spec)\n"
     "sys.modules['theon'] = mod\n"
     "spec.loader.exec_module(mod)\n"
-    "from theon.codegen.cpu.tierup import child_main\n"
+    "from theon.codegen.cpu.driver.tierup import child_main\n"
     "sys.exit(child_main(sys.argv[2:]))\n")
 
 PKG_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -153,8 +153,8 @@ def child_main(argv):
     with open(src) as fh:
         text = fh.read()
     os.unlink(src)
-    from ...config import config
-    from ...runtime import cache
+    from ....config import config
+    from ....runtime import cache
     from .jit import compile_object
     _, obj, _ = compile_object(text, int(opt_level))
     if key and cache_dir:

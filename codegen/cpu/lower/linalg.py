@@ -52,9 +52,10 @@ from dataclasses import dataclass
 
 import llvmlite.ir as lir
 
-from ...ir.types import TensorType, is_float
-from ..errors import MATMUL_MISMATCH
-from . import rt_pool, rtlib
+from ....ir.types import TensorType, is_float
+from ...errors import MATMUL_MISMATCH
+from ..rtlib import pool as rt_pool
+from .. import rtlib
 from .context import I1, I8, I64, ITEMSIZE, LLTYPE, i64
 from .loops import broadcast
 from .parallel import WORKER_TYPE, num_threads

@@ -11,7 +11,7 @@ broadcast along the last dim has stride 1, and a general strided version.
 """
 import llvmlite.ir as lir
 
-from ..errors import SHAPE_MISMATCH
+from ...errors import SHAPE_MISMATCH
 from .context import I1, i64
 
 

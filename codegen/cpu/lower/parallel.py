@@ -30,7 +30,8 @@ use, from ``sched_getaffinity``), or the schedule's ``threads``.
 """
 import llvmlite.ir as lir
 
-from . import rt_pool, rtlib
+from ..rtlib import pool as rt_pool
+from .. import rtlib
 from .context import I8P, I64, LowerCtx, i64
 
 VOID = lir.VoidType()

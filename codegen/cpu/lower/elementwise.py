@@ -1,6 +1,6 @@
 """Lowering of elementwise ops: broadcasting loop + the op's scalar emitter."""
 from .loops import broadcast, strided_loop
-from .scalar import SCALAR, ScalarCtx
+from ...scalar import SCALAR, ScalarCtx
 
 
 def operand_dtype(op):

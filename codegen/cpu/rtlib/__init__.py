@@ -12,25 +12,20 @@ how the call resolves depends on where the code runs:
 
 * **JIT** (``theon.function``): the library is one LLVM module compiled once
   per process (at -O0 when the on-disk cache lacks it, whose quick build
-  the tier-up helper stores: ``compile.runtime_library_object``) and loaded
-  by ``ensure_loaded()``, which registers every ``theon_rt_*`` function with
+  the tier-up helper stores: ``driver.compile.runtime_library_object``) and
+  loaded by ``driver.rtload.ensure_loaded()``, which registers every ``theon_rt_*`` function with
   ``llvm.add_symbol``. Entry objects, compiled now or read back from the
   cache, resolve their declarations against those addresses, so the whole
-  process shares one pool and one buffer cache. ``jit.LoadedObject`` calls
+  process shares one pool and one buffer cache. ``driver.jit.LoadedObject`` calls
   ``ensure_loaded()`` before loading any object.
 * **AOT** (``aot-compile``): ``define_into(module)`` emits the bodies of the
   library into the entry's own module with internal linkage, so the object
   a C program links needs nothing from theon.
 """
-import threading
-
 import llvmlite.ir as lir
 
 PREFIX = "theon_rt_"
 _PARTS = []
-_lock = threading.Lock()
-_loaded = None              # the LoadedObject holding the library (kept alive)
-_addresses = {}             # name -> address in this process
 
 
 def part(emit):
@@ -76,7 +71,7 @@ def state(module, name, ty, init=None):
 
 def _import_parts():
     """The modules whose import registers the parts."""
-    from . import rt_alloc, rt_pool  # noqa: F401
+    from . import alloc, pool  # noqa: F401
 
 
 def emit_module(module=None):
@@ -100,31 +95,3 @@ def define_into(module):
 
 def library_names(module):
     return [f.name for f in module.functions if f.name.startswith(PREFIX) and f.blocks]
-
-
-def ensure_loaded():
-    """JIT: compile (or read from the cache) and load the library once per
-    process; register its functions for the objects loaded after it."""
-    global _loaded
-    if _loaded is not None:
-        return _addresses
-    with _lock:
-        if _loaded is not None:
-            return _addresses
-        import llvmlite.binding as llvm
-
-        from . import jit
-        from .compile import runtime_library_object     # the on-disk cache, the pipeline
-        obj, names = runtime_library_object(emit_module, library_names)
-        loaded = jit.LoadedObject(obj, _runtime=True)
-        addresses = {n: loaded.address(n) for n in names}
-        for n, a in addresses.items():
-            llvm.add_symbol(n, a)
-        _addresses.update(addresses)
-        _loaded = loaded
-    return _addresses
-
-
-def address(name):
-    """The address of library function ``name`` in this process."""
-    return ensure_loaded()[name]

@@ -30,7 +30,7 @@ import weakref
 from concurrent.futures import Future
 
 from . import tierup
-from .entry import entry_name, lower_function
+from ..lower.entry import entry_name, lower_function
 from .irtext import ModuleText
 from .jit import (BIG_MODULE_INSTRUCTIONS, compile_object, compile_object_quick, compile_object_unoptimized,
                   host_target_key, load_object)
@@ -42,7 +42,7 @@ _LOADED = weakref.WeakValueDictionary()   # object key -> LoadedObject: identica
 # llvmlite runs one binding call at a time (a global lock) and releases the
 # GIL inside each, so LLVM work cannot run in parallel with LLVM work, but
 # a compile can run on another thread while this one does Python work:
-# the runtime library (rtlib.py) compiles there while the graph is built
+# the runtime library (cpu/rtlib) compiles there while the graph is built
 # and optimized, the call wrapper and tier 0's kernels while the module is
 # lowered, the entry last. One thread runs the jobs in submission order
 # (and ends when it has none); only object bytes come back: engines are
@@ -228,7 +228,7 @@ def _rt_tier0_object(text):
 
 def runtime_library_object(emit_module, library_names):
     """(object bytes, names of its functions) of the runtime library
-    (rtlib.py, whose ``ensure_loaded`` loads them): the prefetched one,
+    (cpu/rtlib, which ``rtload.ensure_loaded`` loads): the prefetched one,
     else the on-disk cache's, else compiled now at -O0."""
     global _rt_pending
     with _rt_lock:
@@ -252,7 +252,7 @@ def store_runtime_library():
     key, hit = _rt_cached()
     if key is None or hit is not None:
         return
-    from . import rtlib
+    from .. import rtlib
     module = rtlib.emit_module()
     _rt_store(key, _quick_object(str(module)), rtlib.library_names(module))
 
@@ -264,8 +264,9 @@ def prefetch_runtime_library():
     so LLVM compiles it while this thread builds the graph, runs the
     passes and lowers."""
     global _rt_pending
-    from . import rtlib
-    if rtlib._loaded is not None or _rt_pending is not None:      # noqa: SLF001
+    from .. import rtlib
+    from . import rtload
+    if rtload.is_loaded() or _rt_pending is not None:
         return
     _, hit = _rt_cached()
     if hit is not None:
@@ -276,12 +277,12 @@ def prefetch_runtime_library():
         names = rtlib.library_names(module)
         future = in_background(_rt_tier0_object, str(module))
     with _rt_lock:
-        if _rt_pending is None and rtlib._loaded is None:        # noqa: SLF001
+        if _rt_pending is None and not rtload.is_loaded():
             _rt_pending = (future, names)
 
 
 def _cache():
-    from ...runtime import cache
+    from ....runtime import cache
     return cache
 
 
@@ -345,7 +346,7 @@ class CompiledFunction:
         key = None
         cache = _cache()
         if cache.cache_dir() is not None and cache.cacheable(func):
-            from ...ir.printer import print_function
+            from ....ir.printer import print_function
             key = _object_key("obj", print_function(func), ("entry", profile, opt_level))
         self._key = key
         loaded = (_LOADED.get(key) or _load("obj", key)) if key else None

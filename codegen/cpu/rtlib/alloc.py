@@ -46,7 +46,7 @@ import sys
 
 import llvmlite.ir as lir
 
-from .rtlib import declare, define, part, state
+from . import declare, define, part, state
 
 I8 = lir.IntType(8)
 I32 = lir.IntType(32)

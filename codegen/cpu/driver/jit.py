@@ -14,12 +14,9 @@ import functools
 
 import llvmlite.binding as llvm
 
-try:  # llvmlite < 0.45 needs this; newer versions initialize themselves
-    llvm.initialize()
-except Exception:  # noqa: BLE001 - newer llvmlite raises to say it is not needed
-    pass
-llvm.initialize_native_target()
-llvm.initialize_native_asmprinter()
+from ...llvm_util import init_llvm
+
+init_llvm()
 
 # Above this many LLVM instructions (before optimization) a module gets the
 # cheaper -O2 pipeline without unrolling and interleaving: LLVM's time grows
@@ -172,9 +169,9 @@ class LoadedObject:
     names need only be unique among the objects of one engine."""
 
     def __init__(self, obj_bytes, _runtime=False):
-        if not _runtime:            # entry objects call theon_rt_* functions (rtlib.py)
-            from . import rtlib
-            rtlib.ensure_loaded()
+        if not _runtime:            # entry objects call theon_rt_* functions (cpu/rtlib)
+            from .rtload import ensure_loaded
+            ensure_loaded()
         objects = obj_bytes if isinstance(obj_bytes, (list, tuple)) else [obj_bytes]
         tm = host_target_machine(0)
         empty = llvm.parse_assembly("")

@@ -1,7 +1,7 @@
 """Lowering of the ops gradient graphs add: ``sum_to`` and ``stop_gradient``."""
 import llvmlite.ir as lir
 
-from ..errors import NEGATIVE_SIZE, SHAPE_MISMATCH
+from ...errors import NEGATIVE_SIZE, SHAPE_MISMATCH
 from .context import LLTYPE, i64
 from .data import _add
 from .loops import strided_loop

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as lir
 
-from .rtlib import declare
+from ..rtlib import declare
 
 WRAPPER_NAME = "theon_pywrap"
 CAPSULE_FREE_NAME = "theon_capsule_free"

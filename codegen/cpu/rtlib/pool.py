@@ -74,7 +74,7 @@ with the job's read-mostly fields.
 """
 import llvmlite.ir as lir
 
-from .rtlib import declare, define, part, state
+from . import declare, define, part, state
 
 VOID = lir.VoidType()
 I1 = lir.IntType(1)

@@ -46,7 +46,7 @@ hardware (x86-64-v3+, AArch64).
 """
 import llvmlite.ir as lir
 
-from .context import F32, F64, I1, I32, I64
+from .llvm_util import F32, F64, I1, I32, I64
 
 # --- coefficients (fits described in the module docstring) -------------------
 EXP_F32 = (0.4999999403953552, 0.1666652113199234, 0.04166838899254799, 0.008368716575205326,

@@ -11,8 +11,8 @@ The index arithmetic here (``index_view``) also serves ``set_subtensor`` and
 """
 import llvmlite.ir as lir
 
-from ...ir.core import DYN
-from ..errors import DIMSHUFFLE_DROP, INDEX_ERROR, RESHAPE_ERROR, ZERO_STEP
+from ....ir.core import DYN
+from ...errors import DIMSHUFFLE_DROP, INDEX_ERROR, RESHAPE_ERROR, ZERO_STEP
 from .context import I1, I64, i64
 
 
