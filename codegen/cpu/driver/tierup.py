@@ -38,7 +38,7 @@ BOOTSTRAP = (
     "from theon.codegen.cpu.driver.tierup import child_main\n"
     "sys.exit(child_main(sys.argv[2:]))\n")
 
-PKG_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PKG_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))   # theon's root
 
 
 class _Job:
