@@ -30,7 +30,7 @@ from ..ir.opdef import const_value
 from ..ir.types import is_float
 from .manager import Pass
 from .patterns import STABLE
-from .rewrite import INVALID, PyRule, apply_rules
+from .rewrite import INVALID, PyRule, apply_rules, rules, splat_value
 
 MAX_FACTORS = 32
 
@@ -248,7 +248,282 @@ def softmax_shift(rw, op):
     return True
 
 
-STABILIZE = STABLE + [
+# --- sigmoids written by hand (Theano's local_exp_over_1_plus_exp, local_sigm_times_exp) --
+def _existing_or_create(rw, name, *operands, **attrs):
+    """The result of a ``name(*operands) {attrs}`` op already before the
+    anchor, else of a new one (so factors built by different rules are one
+    value, and cancel)."""
+    pos = None
+    for user, _ in operands[0].uses:
+        if (user.name == name and user.parent is rw.block and user.attrs == attrs
+                and tuple(user.operands) == operands and len(user.results) == 1):
+            if pos is None:
+                pos = rw.block.ops.index(rw.anchor)
+            if rw.block.ops.index(user) < pos:
+                return user.results[0]
+    return rw.create(name, *operands, **attrs)
+
+
+def _negated(rw, v):
+    """A value equal to -v: neg(x) -> x, sub(a, b) -> sub(b, a), else neg(v)."""
+    op = v.owner
+    if op is not None and op.name == "neg":
+        return op.operands[0]
+    if op is not None and op.name == "sub":
+        return _existing_or_create(rw, "sub", op.operands[1], op.operands[0])
+    return _existing_or_create(rw, "neg", v)
+
+
+def _is_negation(a, b):
+    """a == -b, read off the ops (neg either way, sub with swapped operands)."""
+    for u, v in ((a, b), (b, a)):
+        if u.owner is not None and u.owner.name == "neg" and u.owner.operands[0] is v:
+            return True
+    oa, ob = a.owner, b.owner
+    return (oa is not None and ob is not None and oa.name == ob.name == "sub"
+            and oa.operands[0] is ob.operands[1] and oa.operands[1] is ob.operands[0])
+
+
+def _one_plus_exp(v):
+    """The exp(t) value if v is 1 + exp(t) (either order), else None."""
+    op = v.owner
+    if op is None or op.name != "add":
+        return None
+    for a, b in (op.operands, op.operands[::-1]):
+        if b.owner is not None and b.owner.name == "exp" and splat_value(a) == 1:
+            return b
+    return None
+
+
+def _of(v, name):
+    return v.owner is not None and v.owner.name == name
+
+
+def _factor(m, v, power):
+    if v not in m.exps:
+        m.order.append(v)
+        m.exps[v] = 0
+    m.exps[v] += power
+
+
+def sigmoid_products(rw, op):
+    """In a product: exp(t)/(1+exp(t)) -> sigmoid(t), 1/(1+exp(t)) ->
+    sigmoid(-t), sigmoid(x)*exp(-x) -> sigmoid(-x), sigmoid(x)/exp(x) ->
+    sigmoid(-x). The hand-written sigmoid and the gradients autodiff builds
+    from it (exp(-z)/(1+exp(-z))^2...) become sigmoids, finite for any z."""
+    root = op.results[0]
+    if not is_float(root.dtype):
+        return False
+    m = Monomial().add(root, 1)
+    changed = False
+    for f in list(m.order):
+        e = _one_plus_exp(f)
+        while e is not None and m.exps[f] < 0:
+            t = e.owner.operands[0]
+            m.exps[f] += 1
+            if m.exps.get(e, 0) > 0:
+                m.exps[e] -= 1
+                _factor(m, _existing_or_create(rw, "sigmoid", t), 1)
+            else:
+                _factor(m, _existing_or_create(rw, "sigmoid", _negated(rw, t)), 1)
+            changed = True
+    for s in list(m.order):
+        if not _of(s, "sigmoid"):
+            continue
+        x = s.owner.operands[0]
+        for e in list(m.order):
+            if not _of(e, "exp"):
+                continue
+            t = e.owner.operands[0]
+            while m.exps[s] > 0 and ((m.exps[e] > 0 and _is_negation(t, x)) or (m.exps[e] < 0 and t is x)):
+                m.exps[s] -= 1
+                m.exps[e] += -1 if m.exps[e] > 0 else 1
+                _factor(m, _existing_or_create(rw, "sigmoid", _negated(rw, x)), 1)
+                changed = True
+    if not changed or not m.remaining():
+        return False
+    m.merge_constants(root.dtype)
+    floating = []
+    return _commit(rw, op, floating, m.build(root.dtype, floating))
+
+
+def one_minus_sigmoid(rw, op):
+    """1 - sigmoid(x) -> sigmoid(-x) (Theano's local_1msigmoid): exact where
+    sigmoid(x) is near 1."""
+    one, s = op.operands
+    if splat_value(one) != 1 or not _of(s, "sigmoid"):
+        return False
+    new = _existing_or_create(rw, "sigmoid", _negated(rw, s.owner.operands[0]))
+    if not rw.shapes.same(new, op.results[0]):
+        return False
+    rw.replace(op, new)
+    return True
+
+
+def _signature(m):
+    return m.sign, {v: p for v, p in m.exps.items() if p}
+
+
+def sigmoid_difference(rw, op):
+    """a - a*sigmoid(x) -> a*sigmoid(-x), in any order and with any signs
+    (a + -(a*sigmoid(x)), a*sigmoid(x) - a -> -(a*sigmoid(-x))): what autodiff
+    makes of the quotient rule on a hand-written sigmoid, exact where
+    sigmoid(x) is near 1."""
+    root = op.results[0]
+    if not is_float(root.dtype):
+        return False
+    signs = (1, -1 if op.name == "sub" else 1)
+    for i in (0, 1):
+        ma, mb = Monomial().add(op.operands[i], 1), Monomial().add(op.operands[1 - i], 1)
+        ma.sign *= signs[i]
+        mb.sign *= -signs[1 - i]       # -b: equal to a*sigmoid(x) when it matches
+        sign, rest = _signature(ma)
+        for s in mb.order:
+            if not _of(s, "sigmoid") or mb.exps[s] <= 0:
+                continue
+            mb.exps[s] -= 1
+            same = _signature(mb) == (sign, rest)
+            mb.exps[s] += 1
+            if same:
+                break
+        else:
+            continue
+        _factor(ma, _existing_or_create(rw, "sigmoid", _negated(rw, s.owner.operands[0])), 1)
+        floating = []
+        if _commit(rw, op, floating, ma.build(root.dtype, floating)):
+            return True
+    return False
+
+
+# --- softmaxes written by hand, and their gradients ----------------------------------------
+def _keepdims_pattern(ndim, axes):
+    """The dimshuffle pattern that puts reduced ``axes`` back as broadcast dims."""
+    out, k = [], 0
+    for i in range(ndim):
+        if i in axes:
+            out.append("x")
+        else:
+            out.append(k)
+            k += 1
+    return tuple(out)
+
+
+def _kept_sum(total, pattern=None):
+    """(exp value, axes) if ``total`` is sum(exp(x), axes) with the reduced
+    axes kept: by keepdims, or (``pattern`` given) by a dimshuffle with that
+    pattern; else None."""
+    op = total.owner
+    if op is None or op.name != "sum" or not op.attrs["axes"]:
+        return None
+    axes = tuple(op.attrs["axes"])
+    if pattern is None:
+        if not op.attrs["keepdims"]:
+            return None
+    elif op.attrs["keepdims"] or tuple(pattern) != _keepdims_pattern(len(pattern), axes):
+        return None
+    e = op.operands[0]
+    if not _of(e, "exp") or _shifted(e.owner.operands[0]):
+        return None
+    return e, axes
+
+
+def _exp_total(d):
+    """_kept_sum of ``d`` or of what the dimshuffle ``d`` shuffles."""
+    if _of(d, "dimshuffle"):
+        return _kept_sum(d.owner.operands[0], d.owner.attrs["pattern"])
+    return _kept_sum(d)
+
+
+def _softmax(rw, x, axes):
+    """exp(x - max)/sum(exp(x - max)) over ``axes`` (reusing ops already built)."""
+    m = _existing_or_create(rw, "max", x, axes=axes, keepdims=True)
+    shifted = _existing_or_create(rw, "exp", _existing_or_create(rw, "sub", x, m))
+    total = _existing_or_create(rw, "sum", shifted, axes=axes, keepdims=True)
+    return _existing_or_create(rw, "div", shifted, total)
+
+
+def softmax_products(rw, op):
+    """In a product: exp(x) / sum(exp(x), axes) (the sum broadcast back over
+    ``axes``) -> the max-shifted softmax. Catches softmaxes written by hand
+    inside products and the gradients of log(sum(exp(x))) and of a
+    hand-written softmax, which are g * exp(x) / sum(exp(x))."""
+    root = op.results[0]
+    if not is_float(root.dtype):
+        return False
+    m = Monomial().add(root, 1)
+    changed = False
+    for d in list(m.order):
+        found = _exp_total(d) if m.exps[d] < 0 else None
+        while found is not None and m.exps[d] < 0 and m.exps.get(found[0], 0) > 0:
+            e, axes = found
+            m.exps[d] += 1
+            m.exps[e] -= 1
+            _factor(m, _softmax(rw, e.owner.operands[0], axes), 1)
+            changed = True
+    if not changed or not m.remaining():
+        return False
+    floating = []
+    return _commit(rw, op, floating, m.build(root.dtype, floating))
+
+
+def sum_of_exp_quotient(rw, op):
+    """sum(a / sum(exp(x)), axes) -> sum(a, axes) / sum(exp(x)) (keepdims,
+    the same axes: the divisor is constant along them), so the gradient of a
+    hand-written softmax, exp(x) * sum(-g*p / s), has s beside exp(x)."""
+    if not op.attrs["keepdims"] or not is_float(op.results[0].dtype):
+        return False
+    axes = tuple(op.attrs["axes"])
+    m = Monomial().add(op.operands[0], 1)
+    out = [d for d in m.order if m.exps[d] and (_exp_total(d) or (None, None))[1] == axes]
+    if not out:
+        return False
+    inner = Monomial()
+    inner.sign = m.sign
+    for v in m.order:
+        if m.exps[v] and v not in out:
+            _factor(inner, v, m.exps[v])
+    if not inner.remaining():
+        return False
+    floating = []
+    rest = inner.build(op.results[0].dtype, floating)
+    for f in floating:
+        rw.insert(f)
+    total = Monomial()
+    _factor(total, rw.create("sum", rest, axes=axes, keepdims=True), 1)
+    for d in out:
+        _factor(total, d, m.exps[d])
+    floating = []
+    return _commit(rw, op, floating, total.build(op.results[0].dtype, floating))
+
+
+def dimshuffle_of_exp_quotient(rw, op):
+    """dimshuffle(a / sum(exp(x))) -> dimshuffle(a) / dimshuffle(sum(exp(x)))
+    when the dimshuffle only puts reduced axes back: so the product it is
+    broadcast into sees the sum below the line (softmax-products)."""
+    q = op.operands[0]
+    if not _of(q, "div") or len(q.uses) != 1 or _exp_total(op.results[0]) is not None:
+        return False
+    a, total = q.owner.operands
+    if _kept_sum(total, op.attrs["pattern"]) is None:
+        return False
+    pattern = op.attrs["pattern"]
+    new = rw.create("div", rw.create("dimshuffle", a, pattern=pattern),
+                    rw.create("dimshuffle", total, pattern=pattern))
+    if not rw.shapes.same(new, op.results[0]):
+        return False
+    rw.replace(op, new)
+    return True
+
+
+STABILIZE = STABLE + rules("""
+    neg-neg:        neg(neg(x)) -> x        # log(sigmoid(-x)) after one-minus-sigmoid
+""") + [
+    PyRule("sigmoid-products", ("mul", "div"), sigmoid_products),
+    PyRule("one-minus-sigmoid", ("sub",), one_minus_sigmoid),
+    PyRule("sigmoid-difference", ("add", "sub"), sigmoid_difference),
+    PyRule("softmax-products", ("mul", "div"), softmax_products),
+    PyRule("dimshuffle-of-exp-quotient", ("dimshuffle",), dimshuffle_of_exp_quotient),
+    PyRule("sum-of-exp-quotient", ("sum",), sum_of_exp_quotient),
     PyRule("logsumexp-shift", ("log",), logsumexp_shift),
     PyRule("softmax-shift", ("div",), softmax_shift),
     PyRule("cancel", ("mul", "div"), cancel),
