@@ -27,6 +27,7 @@ dtype or layout, a nonzero error code from the entry -- calls the fallback
 raises exactly as before. The code depends only on the call signature
 (``WrapperSig``), so one compiled wrapper serves every function with it.
 """
+import ctypes
 from dataclasses import dataclass
 
 import llvmlite.ir as lir
@@ -49,7 +50,6 @@ CAPI = {
     "PyCapsule_New": ("p", ["p", "p", "p"]),
     "PyObject_GetAttr": ("p", ["p", "p"]),
     "PyObject_SetAttr": ("i32", ["p", "p", "p"]),
-    "PyObject_Vectorcall": ("p", ["p", "p", "i64", "p"]),
     "PyList_New": ("p", ["i64"]),
     "PyList_SetItem": ("i32", ["p", "i64", "p"]),
     "Py_IncRef": ("void", ["p"]),
@@ -57,6 +57,15 @@ CAPI = {
     "PyEval_SaveThread": ("p", []),
     "PyEval_RestoreThread": ("void", ["p"]),
 }
+# The fallback call: PyObject_Vectorcall is an exported function from
+# Python 3.11 on; before, it is inline and _PyObject_MakeTpCall (with the
+# thread state first) is the exported function that calls any callable.
+HAS_VECTORCALL = hasattr(ctypes.pythonapi, "PyObject_Vectorcall")
+if HAS_VECTORCALL:
+    CAPI["PyObject_Vectorcall"] = ("p", ["p", "p", "i64", "p"])
+else:
+    CAPI["PyThreadState_Get"] = ("p", [])
+    CAPI["_PyObject_MakeTpCall"] = ("p", ["p", "p", "p", "i64", "p"])
 
 I8 = lir.IntType(8)
 I32 = lir.IntType(32)
@@ -228,7 +237,11 @@ class _Emitter:
         # fallback: the Python path, with the caller's arguments as they came
         b.position_at_end(fallback)
         fb = self.ctx_at(CTX_FALLBACK)
-        b.ret(self.call("PyObject_Vectorcall", fb, b.bitcast(args, P), nargs, kwnames))
+        if HAS_VECTORCALL:
+            b.ret(self.call("PyObject_Vectorcall", fb, b.bitcast(args, P), nargs, kwnames))
+        else:
+            tstate = self.call("PyThreadState_Get")
+            b.ret(self.call("_PyObject_MakeTpCall", tstate, fb, b.bitcast(args, P), nargs, kwnames))
 
         b.position_at_end(drop_fallback)
         self.emit_drop_storages(held, n_shared)
