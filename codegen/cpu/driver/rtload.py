@@ -29,8 +29,15 @@ def ensure_loaded():
         from . import jit
         from .compile import runtime_library_object     # the on-disk cache, the pipeline
         obj, names = runtime_library_object(rtlib.emit_module, rtlib.library_names)
-        loaded = jit.LoadedObject(obj, _runtime=True)
-        addresses = {n: loaded.address(n) for n in names}
+        try:
+            loaded = jit.LoadedObject(obj, _runtime=True)
+            addresses = {n: loaded.address(n) for n in names}
+        except Exception:  # noqa: BLE001 - a cached library that does not load is a miss: build it here
+            from .compile import _rt_tier0_object
+            module = rtlib.emit_module()
+            names = rtlib.library_names(module)
+            loaded = jit.LoadedObject(_rt_tier0_object(str(module)), _runtime=True)
+            addresses = {n: loaded.address(n) for n in names}
         for n, a in addresses.items():
             llvm.add_symbol(n, a)
         _addresses.update(addresses)
