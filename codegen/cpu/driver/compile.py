@@ -207,11 +207,13 @@ def _rt_cached():
             return None, None
         key = cache.make_key("rt", "quick", host_target_key())
         hit = cache.load("rt", key)
+        names = hit[0].get("names") if hit is not None else None
+        if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)
+                and cache.check_object(hit[1], names) is None):
+            return key, None
     except Exception:  # noqa: BLE001 - the cache never fails a compile
         return None, None
-    if hit is not None and isinstance(hit[0].get("names"), list):
-        return key, (hit[1], hit[0]["names"])
-    return key, None
+    return key, (hit[1], names)
 
 
 def _rt_store(key, obj, names):
@@ -290,14 +292,17 @@ def _object_key(kind, text, options):
     return _cache().make_key(kind, text, repr(options), host_target_key())
 
 
-def _load(kind, key):
-    """The object stored on disk as ``kind``/``key``, loaded; None on a miss
-    (an entry that does not load is a miss too: the next store rewrites it)."""
-    hit = _cache().load(kind, key)
+def _load(kind, key, symbol):
+    """The object stored on disk as ``kind``/``key``, loaded; None on a miss.
+    The bytes are checked (``cache.load_code``: an object of this machine
+    defining ``symbol``) before LLVM sees them, and an entry that does not
+    load or lacks ``symbol`` is a miss too: the caller's store rewrites it."""
+    hit = _cache().load_code(kind, key, [symbol])
     if hit is None:
         return None
     try:
         loaded = load_object(hit[1])
+        loaded.address(symbol)
     except Exception:  # noqa: BLE001 - a bad entry must never fail a compile
         return None
     _LOADED[key] = loaded
@@ -349,7 +354,7 @@ class CompiledFunction:
             from ....ir.printer import print_function
             key = _object_key("obj", print_function(func), ("entry", profile, opt_level))
         self._key = key
-        loaded = (_LOADED.get(key) or _load("obj", key)) if key else None
+        loaded = (_LOADED.get(key) or _load("obj", key, self.name)) if key else None
         self.from_cache = loaded is not None
         if loaded is None:
             loaded = self._compile_now(key)
@@ -489,9 +494,9 @@ def prefetch_wrapper(sig):
     if sig in _WRAPPERS or sig in _PENDING_WRAPPERS:
         return
     key = _wrapper_key(sig)
-    if key is not None and (key in _LOADED or _cache().load("wrap", key) is not None):
+    from .pywrap import WRAPPER_NAME, wrapper_module
+    if key is not None and (key in _LOADED or _cache().load_code("wrap", key, [WRAPPER_NAME]) is not None):
         return
-    from .pywrap import wrapper_module
     future = in_background(_wrapper_object, str(wrapper_module(sig)))
     with _wrappers_lock:
         _PENDING_WRAPPERS.setdefault(sig, (future, key))
@@ -514,7 +519,7 @@ def compile_wrapper(sig):
             _store("wrap", key, WRAPPER_NAME, obj, loaded)
     else:
         key = _wrapper_key(sig)
-        loaded = (_LOADED.get(key) or _load("wrap", key)) if key else None
+        loaded = (_LOADED.get(key) or _load("wrap", key, WRAPPER_NAME)) if key else None
         if loaded is None:
             obj = _wrapper_object(str(wrapper_module(sig)))
             loaded = load_object(obj)
