@@ -5,7 +5,7 @@ values need into a new ``ir.Function``, substituting ``givens`` on the way;
 the user's graph is never changed. The Function's arguments are the given
 inputs, then every shared variable the graph reads (in discovery order).
 """
-from ..ir.core import Function, Operation
+from ..ir.core import Function, Operation, Value
 from ..ir.dialect import get_op
 
 
@@ -97,9 +97,7 @@ def build_function(inputs, outputs, updates=(), givens=None, name="f"):
         if v in env or v.owner is None:
             continue
         op = v.owner
-        new_operands = [env[givens.get(o, o)] for o in op.operands]
-        new = Operation(op.opdef, new_operands, op.attrs,
-                        result_names=[r.name for r in op.results])
+        new = op.clone({o: env[givens.get(o, o)] for o in op.operands}, infer=True, value_cls=Value)
         func.body.append(new)
         for old_r, new_r in zip(op.results, new.results):
             env[old_r] = new_r

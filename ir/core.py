@@ -46,6 +46,8 @@ def freeze_attr(value):
     if isinstance(value, (list, tuple)):
         return tuple(freeze_attr(v) for v in value)
     if isinstance(value, np.ndarray):
+        if not value.flags.writeable and value.base is None:
+            return value            # already frozen (a clone's attributes): no copy
         value = value.copy()
         value.setflags(write=False)
         return value
@@ -154,20 +156,22 @@ class Operation:
         elif order != "pre":
             raise ValueError(f"walk order must be 'pre' or 'post', got {order!r}")
 
-    def clone(self, mapping=None):
+    def clone(self, mapping=None, *, infer=False, value_cls=None):
         """A floating copy of this op, its regions cloned (new block
         arguments, new ops). Operands are ``mapping.get(v, v)``; ``mapping``
         (old Value -> new Value) then also holds this op's results and every
-        value defined in its regions. Result types, names, attributes and
-        the source location are kept; nothing is re-inferred."""
+        value defined in its regions. Result names, attributes and the
+        source location are kept; result types too, unless ``infer`` (then
+        they are inferred from the new operands). Results are of
+        ``value_cls`` (default: the class of this op's results)."""
         if mapping is None:
             mapping = {}
         regions = [region.clone(mapping) for region in self.regions]
-        value_cls = type(self.results[0]) if self.results else Value
-        new = Operation(self.opdef, [mapping.get(v, v) for v in self.operands], None,
-                        [r.type for r in self.results], regions, value_cls,
+        if value_cls is None:
+            value_cls = type(self.results[0]) if self.results else Value
+        new = Operation(self.opdef, [mapping.get(v, v) for v in self.operands], self.attrs,
+                        None if infer else [r.type for r in self.results], regions, value_cls,
                         [r.name for r in self.results])
-        new.attrs = dict(self.attrs)        # already frozen: no copy of constant arrays
         new.loc = self.loc
         mapping.update(zip(self.results, new.results))
         return new

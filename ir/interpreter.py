@@ -8,10 +8,17 @@ import numpy as np
 
 def evaluate_block(block, args, on_op=None):
     """Run ``block`` on argument arrays; returns {Value: array}.
-    ``on_op(op, inputs, outputs)`` is called after every op."""
+    ``on_op(op, inputs, outputs)`` is called after every op. The block's
+    terminator (``return``, or the ``terminator`` its region's op declares)
+    is not run: its operands are the block's results (``run_region``). Ops
+    with regions run through their reference, which evaluates their bodies
+    with ``run_region`` (isolated from above, a body needs no outer values)."""
+    if len(args) != len(block.args):
+        raise ValueError(f"block takes {len(block.args)} arguments, got {len(args)}")
     env = dict(zip(block.args, args))
+    terminator = _terminator(block)
     for op in block.ops:
-        if op.name == "return":
+        if op is terminator:
             continue
         ins = [env[v] for v in op.operands]
         outs = op.opdef.reference(op, *ins)
@@ -26,6 +33,27 @@ def evaluate_block(block, args, on_op=None):
         if on_op is not None:
             on_op(op, ins, outs)
     return env
+
+
+def _terminator(block):
+    last = block.terminator
+    owner = block.parent
+    if last is None:
+        return None
+    if last.name == "return" or (hasattr(owner, "opdef") and last.name == owner.opdef.terminator):
+        return last
+    return None
+
+
+def run_region(block, args):
+    """The values of a region's terminator operands when its block runs on
+    ``args`` (arrays, one per block argument): what a region op's reference
+    calls to evaluate its body."""
+    env = evaluate_block(block, [np.asarray(a) for a in args])
+    terminator = _terminator(block)
+    if terminator is None:
+        raise ValueError("run_region: the block has no terminator")
+    return [env[v] for v in terminator.operands]
 
 
 def evaluate(func, args):

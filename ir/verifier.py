@@ -8,7 +8,8 @@ Checks, for every op (nested regions included):
 * region structure: as many regions as the op class declares
   (``OpDef.num_regions``), each one Block owned by the op, ending with the
   class's ``terminator`` (which appears nowhere else in it), with block
-  arguments of the types ``OpDef.region_arg_types`` gives;
+  arguments of the types ``OpDef.region_arg_types`` gives (a ``?`` may
+  stand for a known size: passes refine operand types, not block arguments);
 * the op's arity and required attributes, attribute value types, and its
   type inference (``opdef.infer``), whose errors become VerifyErrors;
 * declared result types agree with inference: the same number of results,
@@ -45,9 +46,8 @@ class VerifyError(ValueError):
         self.where = where
         self.detail = f"{where}: {reason}"
         text = self.detail
-        if self.loc is not None:
-            filename, line, col = self.loc
-            text = f"{filename}:{line}:{col}: {text}"
+        if self.loc is not None:        # (file, line, col) from IR text, or a SourceLoc (file, line)
+            text = ":".join(str(part) for part in self.loc) + f": {text}"
         super().__init__(text)
 
 
@@ -164,7 +164,7 @@ class _Checker:
             if len(types) != len(region.args):
                 self.fail(f"{label} has {len(region.args)} block arguments, expected {len(types)}", op, where)
             for k, (arg, t) in enumerate(zip(region.args, types)):
-                if arg.type != t:
+                if not _at_most_as_precise(arg.type, t):
                     self.fail(f"{label}: block argument {k} is {arg.type}, expected {t}", op, where)
 
     def operands(self, op, visible, outer, owner, where):
@@ -209,6 +209,14 @@ def _agrees(declared, inferred):
     if declared.dtype != inferred.dtype or declared.ndim != inferred.ndim:
         return False
     return all(d is None or i is None or d == i for d, i in zip(declared.shape, inferred.shape))
+
+
+def _at_most_as_precise(declared, expected):
+    """``declared`` may stand for ``expected``: the same dtype and ndim, and
+    each dim either ``?`` or the expected one (a block argument may know less
+    about its operand than the operand's type, never more)."""
+    return (declared.dtype == expected.dtype and declared.ndim == expected.ndim
+            and all(d is None or d == e for d, e in zip(declared.shape, expected.shape)))
 
 
 def _check_attr(opname, key, value):

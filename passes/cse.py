@@ -5,9 +5,13 @@ equal attributes and equal result types compute the same values: the later
 one's results are replaced by the earlier one's and the later op is removed.
 Attributes compare exactly: floats by their bits (so ``-0.0`` differs from
 ``0.0`` and a NaN equals itself), numpy arrays by dtype, shape and bytes,
-``True`` differs from ``1``. Inside a region, ops may reuse equal ops of the
-enclosing scopes; ops that carry regions, impure ops and ``return`` are
-never merged.
+``True`` differs from ``1``.
+
+Scopes: each block is its own scope -- the body, and every region's block,
+which starts empty (regions are isolated from above: an op inside a region
+is never replaced by an equal op outside it, nor the other way round).
+Ops that carry regions, ops with side effects (or random ones) and
+terminators are never merged.
 """
 import struct
 from dataclasses import dataclass
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.core import DYN
+from ..ir.opdef import has_side_effects
 from .manager import Pass
 
 
@@ -23,16 +28,17 @@ class CSE(Pass):
     name = "cse"
 
     def run(self, func):
-        cse_block(func.body, {})
+        cse_block(func.body)
 
 
-def cse_block(block, known):
-    """``known`` maps op keys of the enclosing scopes to their ops."""
-    known = dict(known)
+def cse_block(block):
+    """Merge equal ops of ``block``, then of each region's block, each in
+    its own scope."""
+    known = {}
     for op in list(block.ops):
         for region in op.regions:
-            cse_block(region, known)
-        if op.regions or op.name == "return" or not op.opdef.pure:
+            cse_block(region)
+        if op.regions or not op.results or has_side_effects(op) or getattr(op.opdef, "random", False):
             continue
         key = op_key(op)
         first = known.get(key)

@@ -1,10 +1,13 @@
 """Dead code elimination: remove pure ops whose results nobody uses.
 
 Ops are visited in reverse order, so a chain of dead ops goes in one sweep;
-regions are cleaned too. ``return`` and impure ops always stay.
+the blocks of regions are cleaned too (a region's terminator uses what the
+body computes for the op's results). ``return``, terminators, impure ops,
+and ops with a region whose body has side effects always stay.
 """
 from dataclasses import dataclass
 
+from ..ir.opdef import has_side_effects
 from .manager import Pass
 
 
@@ -27,15 +30,12 @@ def sweep_block(block):
 
 
 def is_dead(op):
-    if op.name == "return" or not op.opdef.pure:
+    if op.name == "return" or has_side_effects(op):
         return False
     return all(not r.uses for r in op.results)
 
 
 def erase_op(op):
-    """Remove an unused op from its block, the ops of its regions first, last
-    to first, so no use of an enclosing value is left behind."""
-    for region in op.regions:
-        for inner in reversed(list(region.ops)):
-            erase_op(inner)
+    """Remove an unused op from its block (its regions go with it: they are
+    isolated from above, so they hold no use of an outer value)."""
     op.parent.remove(op)
