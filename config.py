@@ -8,8 +8,16 @@ import os
 _VALID = {
     "floatX": ("float64", "float32"),
     "device": ("cpu", "cuda"),
-    "mode": ("FAST_RUN", "FAST_COMPILE", "DEBUG"),
+    "mode": ("FAST_RUN", "FAST_COMPILE", "DEBUG", "DebugMode", "DEBUG_MODE", "Mode", "NanGuardMode"),
+    "optimizer": ("fast_run", "fast_compile", "merge", "None", "o1", "o2", "o3", "o4", "unsafe",
+                  "stabilize"),
+    "compute_test_value": ("off", "ignore", "warn", "raise", "pdb"),
+    "compute_test_value_opt": ("off", "ignore", "warn", "raise", "pdb"),
+    "exception_verbosity": ("low", "high"),
+    "on_unused_input": ("raise", "warn", "ignore"),
 }
+# options read as booleans (THEON_FLAGS gives them as text)
+_BOOL = ("print_test_value", "allow_gc", "profile", "optimizer_verbose", "openmp")
 
 
 class Config:
@@ -19,6 +27,21 @@ class Config:
             "device": "cpu",
             "mode": "FAST_RUN",
             "cache_dir": os.path.join(os.path.expanduser("~"), ".cache", "theon"),
+            # Theano's options that theon programs set (runtime/mode.py, frontend/debug.py)
+            "optimizer": "fast_run",
+            "optimizer_including": "",
+            "optimizer_excluding": "",
+            "optimizer_requiring": "",
+            "compute_test_value": "off",
+            "compute_test_value_opt": "off",
+            "print_test_value": False,
+            "exception_verbosity": "low",
+            "on_unused_input": "raise",
+            "linker": "cvm",                # accepted: theon has one linker
+            "allow_gc": True,               # accepted: native code frees as it goes
+            "profile": False,
+            "optimizer_verbose": False,
+            "openmp": False,                # accepted: theon's loops use its own thread pool
         })
 
     def __getattr__(self, name):
@@ -32,6 +55,12 @@ class Config:
         if name not in self._values:
             raise AttributeError(f"theon.config has no option {name!r}; "
                                  f"known: {sorted(self._values)}")
+        if name in _BOOL and isinstance(value, str):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"theon.config.{name} must be True or False, got {value!r}")
+            value = value.lower() in ("true", "1")
+        if name == "optimizer" and value is None:
+            value = "None"
         if name in _VALID and value not in _VALID[name]:
             raise ValueError(f"theon.config.{name} must be one of {_VALID[name]}, got {value!r}")
         self._values[name] = value

@@ -53,31 +53,53 @@ def _id_text(n):
             return "".join(reversed(digits))
 
 
+# attributes that schedule code, not meaning: not shown by debugprint/pp
+def _internal_attrs():
+    from .ir.ops.fused import SCHEDULE_ATTRS
+    return frozenset(SCHEDULE_ATTRS)
+
+
 def _attr_text(op):
     if op.name == "constant":
         value = op.attrs["value"]
         if value.size <= 8:
             return "{" + repr(value.tolist()) + "}"
         return "{" + f"shape={value.shape}" + "}"
-    if not op.attrs:
+    hidden = _internal_attrs()
+    shown = sorted((k, v) for k, v in op.attrs.items() if k not in hidden)
+    if not shown:
         return ""
-    return "{" + ", ".join(f"{k}={v}" for k, v in sorted(op.attrs.items())) + "}"
+    return "{" + ", ".join(f"{k}={v}" for k, v in shown) + "}"
+
+
+IDS = ("CHAR", "id", "int", "")
 
 
 class _TreePrinter:
-    def __init__(self, func):
+    def __init__(self, func, print_type=False, ids="CHAR", depth=-1, stop_on_name=False, used_ids=None):
+        if ids not in IDS:
+            raise ValueError(f"debugprint: ids must be one of {IDS}, got {ids!r}")
         self.func = func
-        self.ids = {}
+        self.ids = used_ids if used_ids is not None else {}
         self.lines = []
+        self.print_type = print_type
+        self.id_kind = ids
+        self.depth = depth
+        self.stop_on_name = stop_on_name
 
     def _ident(self, v):
         if v not in self.ids:
-            self.ids[v] = _id_text(len(self.ids))
+            n = len(self.ids)
+            self.ids[v] = (_id_text(n) if self.id_kind == "CHAR" else str(n) if self.id_kind == "int"
+                           else str(id(v)) if self.id_kind == "id" else "")
         return self.ids[v]
 
     def _label(self, v):
         shown = v in self.ids
         ident = self._ident(v)
+        tail = f" [id {ident}]" if self.id_kind else ""
+        if self.print_type:
+            tail += f" <{v.type}>"
         if v.owner is None:
             name, shared = v.name, getattr(v, "is_shared", False)
             if self.func is not None and v.index < len(self.func.args) and self.func.args[v.index] is v:
@@ -85,7 +107,7 @@ class _TreePrinter:
                 shared = "shared" in attrs
                 name = attrs.get("shared", name)
             mark = " (shared)" if shared else ""
-            return f"{name or 'input'} [id {ident}] <{v.type}>{mark}", True
+            return f"{name or 'input'}{tail}{mark}", True
         name = f" '{v.name}'" if v.name else ""
         op = v.owner
         which = f".{v.index}" if len(op.results) > 1 else ""
@@ -93,32 +115,47 @@ class _TreePrinter:
         if op.name == "fused":
             from .ir.ops.fused import summary
             label = summary(op)
-        return f"{label}{which}{_attr_text(op)} [id {ident}] <{v.type}>{name}", shown
+        return f"{label}{which}{_attr_text(op)}{tail}{name}", shown
 
     def print_tree(self, root, note):
-        stack = [(root, "", note)]
+        stack = [(root, "", note, 0)]
         while stack:
-            v, prefix, note = stack.pop()
+            v, prefix, note, level = stack.pop()
             label, shown = self._label(v)
             suffix = f"   ({note})" if note else ""
             self.lines.append(f"{prefix}{label}{' ...' if shown and v.owner is not None else ''}{suffix}")
             if shown or v.owner is None:
                 continue
+            if self.depth >= 0 and level + 1 >= self.depth:
+                continue
+            if self.stop_on_name and level > 0 and v.name:
+                continue
             child_prefix = prefix + " |"
             for o in reversed(v.owner.operands):
-                stack.append((o, child_prefix, None))
+                stack.append((o, child_prefix, None, level + 1))
 
 
-def debugprint(obj, file=None):
+def debugprint(obj, depth=-1, print_type=False, file=None, ids="CHAR", stop_on_name=False, done=None,
+               print_storage=False, print_clients=False, used_ids=None):
     """Print the graph of a variable (or list of them) or of a compiled
-    function as an indented tree: op name, attributes, type and a [id X]
-    per value (a value printed before shows its id and '...'); graph
-    inputs print as 'input', shared variables as 'shared'.
+    function as an indented tree, as Theano's debugprint: op name and
+    attributes, a [id X] per value (a value printed before shows its id and
+    '...'), the value's name; graph inputs print by name (or 'input'),
+    shared variables with '(shared)'.
 
-    ``file``: None (stdout), a writable file, or 'str' to get the text back.
+    depth:        levels to print (-1: all)
+    print_type:   also print each value's type
+    file:         None (stdout), a writable file, or 'str' to get the text back
+    ids:          'CHAR' (A, B, ...), 'int', 'id' (Python ids) or '' (none)
+    stop_on_name: do not expand named values below the roots
+    done, used_ids: a dict shared between calls keeps ids consistent
+    print_storage, print_clients: accepted (theon has nothing to add)
     """
+    if isinstance(depth, str) and file is None:         # debugprint(x, 'str')
+        depth, file = -1, depth
     roots, notes, func = _roots(obj)
-    printer = _TreePrinter(func)
+    printer = _TreePrinter(func, print_type=print_type, ids=ids, depth=depth, stop_on_name=stop_on_name,
+                           used_ids=used_ids if used_ids is not None else done)
     for root, note in zip(roots, notes):
         printer.print_tree(root, note)
     text = "\n".join(printer.lines) + "\n"
@@ -127,6 +164,70 @@ def debugprint(obj, file=None):
     out = sys.stdout if file is None else file
     out.write(text)
     return None
+
+
+# --- pp -----------------------------------------------------------------------------
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//", "mod": "%", "pow": "**",
+          "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=", "and": "&", "or": "|",
+          "xor": "^", "matmul": "\\dot"}
+
+
+def _constant_text(value):
+    if value.ndim == 0:
+        return f"TensorConstant{{{value.item()!r}}}"
+    if value.size <= 8:
+        return f"TensorConstant{{{value.tolist()!r}}}"
+    return f"TensorConstant{{shape={value.shape}}}"
+
+
+def pp(obj):
+    """A one-line expression for a variable (Theano's ``theano.pp``), e.g.
+    ``((x + y) * TensorConstant{2.0})``: infix operators in parentheses,
+    other ops as ``name{attributes}(operands)``; a named intermediate value
+    prints as its name. A compiled function prints its outputs, one a line."""
+    compiled = _compiled(obj)
+    if compiled is not None:
+        return "\n".join(_pp(v, set()) for v in compiled.outputs)
+    if isinstance(obj, (list, tuple)):
+        return "\n".join(pp(v) for v in obj)
+    if not isinstance(obj, Value):
+        raise TypeError(f"pp: expected a variable or a compiled function, got {type(obj).__name__}")
+    return _pp(obj, set())
+
+
+def _pp(root, _unused):
+    memo = {}
+    stack = [(root, False)]
+    while stack:                      # iterative: deep graphs do not hit the recursion limit
+        v, ready = stack.pop()
+        if v in memo:
+            continue
+        op = v.owner
+        if op is None:
+            memo[v] = v.name or f"<{v.type}>"
+            continue
+        if v is not root and v.name:
+            memo[v] = v.name
+            continue
+        if op.name == "constant":
+            memo[v] = v.name or _constant_text(op.attrs["value"])
+            continue
+        if not ready:
+            stack.append((v, True))
+            stack.extend((o, False) for o in op.operands if o not in memo)
+            continue
+        args = [memo[o] for o in op.operands]
+        if op.name in _INFIX and len(args) == 2:
+            memo[v] = f"({args[0]} {_INFIX[op.name]} {args[1]})"
+        elif op.name == "neg" and len(args) == 1:
+            memo[v] = f"-{args[0]}"
+        else:
+            which = f".{v.index}" if len(op.results) > 1 else ""
+            memo[v] = f"{op.name}{_attr_text(op)}({', '.join(args)}){which}"
+    return memo[root]
+
+
+pprint = pp
 
 
 # --- pydotprint -------------------------------------------------------------------

@@ -7,6 +7,11 @@ Steps: check the arguments; clone the graph into an IR Function
 (unless told otherwise); run the mode's passes; verify; compile natively;
 wrap in a ``runtime.function.Function`` that checks inputs, calls native
 code and applies the updates.
+
+Theano's interface on top (``frontend/io.py``, ``frontend/compiled.py``):
+``theon.In`` inputs with defaults, names and state, ``theon.Out``, dict
+outputs, ``output_subset``, default updates of shared variables,
+``f.maker.fgraph``, ``f.copy``, pickling.
 """
 import contextlib
 import gc
@@ -25,6 +30,7 @@ from ..runtime.function import Function, fast_path_signature
 from ..runtime.mode import get_mode
 from ..runtime.profiling import ProfileStats
 from .build import build_function
+from .io import as_in, as_out
 from .variable import TensorVariable
 
 UNUSED_CHOICES = ("raise", "warn", "ignore")
@@ -56,17 +62,25 @@ def _check_inputs(inputs):
 
 
 def _check_outputs(outputs):
-    """(list of output variables, whether the call returns one array)."""
+    """(list of output variables, whether the call returns one array, the
+    sorted keys of dict outputs or None)."""
     if outputs is None:
-        return [], False
+        return [], False, None
+    keys = None
+    if isinstance(outputs, dict):
+        for k in outputs:
+            if not isinstance(k, str):
+                raise TypeError(f"theon.function: the keys of dict outputs must be str, got {k!r}")
+        keys = sorted(outputs)
+        outputs = [outputs[k] for k in keys]
     single = not isinstance(outputs, (list, tuple))
-    outs = [outputs] if single else list(outputs)
+    outs = [as_out(o)[0] for o in ([outputs] if single else list(outputs))]
     for i, v in enumerate(outs):
         if not isinstance(v, Value):
-            where = "outputs" if single else f"outputs[{i}]"
+            where = "outputs" if single else f"outputs[{keys[i]!r}]" if keys else f"outputs[{i}]"
             raise TypeError(f"theon.function: {where} must be a symbolic variable, "
                             f"got {type(v).__name__} {v!r:.60}")
-    return outs, single
+    return outs, single, keys
 
 
 def _pairs(value, what):
@@ -179,65 +193,140 @@ def _compiling():
 
 
 def function(inputs, outputs=None, updates=None, givens=None, allow_input_downcast=None, mode=None,
-             profile=None, name=None, on_unused_input="raise"):
+             profile=None, name=None, on_unused_input=None, no_default_updates=False,
+             accept_inplace=False, rebuild_strict=True, trust_input=False):
     """Compile ``outputs`` (and ``updates``) as a function of ``inputs``.
 
-    See SPEC.md, "Compiling and calling". Returns a callable
-    ``runtime.function.Function``.
+    inputs:  a list of variables, ``theon.In`` objects or Theano's tuple
+             shortcuts (``(x, default)``, ``((s, update), initial)``)
+    outputs: a variable, a list, a dict of str -> variable (the call
+             returns a dict), ``theon.Out`` objects, or None (returns [])
+    no_default_updates: True, or a list of shared variables whose
+             ``default_update`` is not applied
+    accept_inplace, rebuild_strict: accepted (theon's user graphs hold no
+             in-place ops; givens must keep the type)
+    Returns a callable compiled function (see ``frontend/compiled.py``).
     """
     with _compiling():
         return _function(inputs, outputs, updates, givens, allow_input_downcast, mode, profile, name,
-                         on_unused_input)
+                         on_unused_input, no_default_updates, trust_input)
 
 
-def _function(inputs, outputs, updates, givens, allow_input_downcast, mode, profile, name, on_unused_input):
+def _default_updates(roots, update_pairs, givens, no_default_updates):
+    """Pairs (shared, shared.default_update) for the shared variables the
+    graph reads that have a default update and no explicit one."""
+    if no_default_updates is True:
+        return []
+    skip = set(no_default_updates or ())
+    explicit = {s for s, _ in update_pairs}
+    added, seen, stack = [], set(), list(roots)
+    while stack:
+        v = stack.pop()
+        v = givens.get(v, v)
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if v.owner is not None:
+            stack.extend(v.owner.operands)
+            continue
+        default = getattr(v, "default_update", None) if getattr(v, "is_shared", False) else None
+        if default is not None and v not in explicit and v not in skip:
+            explicit.add(v)
+            added.append((v, default))
+            stack.append(default)
+    return added
+
+
+def _function(inputs, outputs, updates, givens, allow_input_downcast, mode, profile, name, on_unused_input,
+              no_default_updates=False, trust_input=False):
+    if on_unused_input is None:
+        on_unused_input = config.on_unused_input
     if on_unused_input not in UNUSED_CHOICES:
         raise ValueError(f"theon.function: on_unused_input must be one of {UNUSED_CHOICES}, "
                          f"got {on_unused_input!r}")
     if allow_input_downcast not in (None, True, False):
         raise TypeError(f"theon.function: allow_input_downcast must be None, True or False, "
                         f"got {allow_input_downcast!r}")
-    inputs = _check_inputs(inputs)
-    outputs, single = _check_outputs(outputs)
+    if not isinstance(inputs, (list, tuple)):
+        _check_inputs(inputs)
+    ins = [as_in(item, i) for i, item in enumerate(inputs)]
+    input_vars = _check_inputs([i.variable for i in ins])
+    outputs, single, output_keys = _check_outputs(outputs)
     update_pairs = _check_updates(_pairs(updates, "updates"))
     given = _check_givens(_pairs(givens, "givens"))
+    state = [(k, i) for k, i in enumerate(ins) if i.update is not None]
+    state_outputs = [_check_updates([(_StateTarget(i.variable), i.update)])[0][1] for _, i in state]
+    compiled_outputs = outputs + state_outputs
+    update_pairs += _check_updates(_default_updates(compiled_outputs + [u for _, u in update_pairs],
+                                                    update_pairs, given, no_default_updates))
     mode = get_mode(mode)
-    device = mode.resolved_device()
     ir_name = _ir_name(name)
-    if device != "cuda":
+    if mode.resolved_device() != "cuda":
         pipeline.prefetch_native()
 
     def build():
-        return build_function(inputs, outputs, update_pairs, given, name=ir_name)
+        return build_function(input_vars, compiled_outputs, update_pairs, given, name=ir_name)
 
     func, shared = build()
-    _check_unused(func, inputs, on_unused_input)
+    _check_unused(func, input_vars, on_unused_input)
+    from .compiled import Signature, assemble
+    sig = Signature(name=name, ins=ins, n_outputs=len(outputs), single=single, output_keys=output_keys,
+                    allow_input_downcast=allow_input_downcast, trust_input=trust_input)
+    recipe = dict(inputs=list(inputs), outputs=outputs, updates=update_pairs, givens=given,
+                  allow_input_downcast=allow_input_downcast, name=name, on_unused_input=on_unused_input,
+                  profile=profile)
+    return assemble(sig, func, lambda: build()[0], input_vars, compiled_outputs, update_pairs, shared,
+                    mode, profile, recipe=recipe)
+
+
+class _StateTarget:
+    """Stands for a stateful input in the update type check."""
+    is_shared = True
+
+    def __init__(self, var):
+        self.type = var.type
+        self.name = var.name
+
+
+def compile_ir(func, make_input_ir, input_vars, specs, outputs, single, update_pairs, shared, mode,
+               profile, name, cls_cpu, cls_gpu, extra):
+    """Optimize, verify and compile the input IR ``func``; construct the
+    compiled function object (``cls_cpu`` or ``cls_gpu`` with ``extra``
+    keyword arguments)."""
+    ir_name = func.name
     func = pipeline.optimize(func, mode.pipeline)
     pipeline.verify(func)
-    if device == "cuda":
-        from ..runtime.gpu_function import GpuFunction
-        do_profile = bool(mode.profile if profile is None else profile)
-        specs = [InputSpec(i, v, allow_input_downcast, config.floatX) for i, v in enumerate(inputs)]
-        return GpuFunction(
-            name=name, inputs=inputs, outputs=outputs, single_output=single, updates=update_pairs,
-            shared=shared, specs=specs, ir=func, mode=mode, input_ir=lambda: build()[0],
-            profile=ProfileStats(name or ir_name, func) if do_profile else None)
+    do_profile = bool(mode.profile if profile is None else profile)
+    if mode.resolved_device() == "cuda":
+        return cls_gpu(
+            name=name, inputs=input_vars, outputs=outputs, single_output=single, updates=update_pairs,
+            shared=shared, specs=specs, ir=func, mode=mode, input_ir=make_input_ir,
+            profile=ProfileStats(name or ir_name, func) if do_profile else None, **extra)
     debug = None
-    if mode.debug:
+    checker = getattr(mode, "make_checker", None)
+    if checker is not None:
         checked = add_intermediates(func)
         pipeline.verify(func)
-        debug = DebugChecker(func, checked, len(outputs), lambda: build()[0])
-    do_profile = bool(mode.profile if profile is None else profile)
-    specs = [InputSpec(i, v, allow_input_downcast, config.floatX) for i, v in enumerate(inputs)]
+        debug = checker(func, checked, len(outputs), make_input_ir)
+    elif mode.debug:
+        checked = add_intermediates(func)
+        pipeline.verify(func)
+        debug = DebugChecker(func, checked, len(outputs), make_input_ir)
     if not do_profile and debug is None:       # the fast path's wrapper compiles while the graph is lowered
         pipeline.prefetch_wrapper(fast_path_signature(func, specs, shared, [s for s, _ in update_pairs],
                                                       len(outputs), single))
     native = pipeline.compile_native(func, profile=do_profile, opt_level=mode.opt_level)
-    return Function(
-        name=name, inputs=inputs, outputs=outputs, single_output=single, updates=update_pairs,
-        shared=shared, specs=specs, ir=func, native=native, mode=mode,
-        input_ir=lambda: build()[0],
-        profile=ProfileStats(name or ir_name, func) if do_profile else None, debug=debug)
+    return cls_cpu(
+        name=name, inputs=input_vars, outputs=outputs, single_output=single, updates=update_pairs,
+        shared=shared, specs=specs, ir=func, native=native, mode=mode, input_ir=make_input_ir,
+        profile=ProfileStats(name or ir_name, func) if do_profile else None, debug=debug, **extra)
 
 
-
+def make_specs(ins, input_vars, allow_input_downcast):
+    specs = [InputSpec(i, v, allow_input_downcast, config.floatX) for i, v in enumerate(input_vars)]
+    for spec, i in zip(specs, ins):
+        spec.name = i.name
+        if i.name:
+            spec.label = repr(i.name)
+            spec.what = f"input {spec.label} (argument {spec.position})"
+    return specs
