@@ -3,8 +3,11 @@
 An op class states, side by side: its name, operand count, type/shape
 inference (``infer``), extra verification, and its NumPy reference
 (``reference``), which is the semantic oracle used by DEBUG mode, constant
-folding and the tests. Backends keep their own lowering tables keyed by
-``name`` (see ``codegen/``); gradient rules are added by the autodiff work.
+folding and the tests; its gradient rule (``grad``); and every fact the
+rest of theon asks about it (the "facts" block: traits, cost, reduction
+identity, output-shape rule). Nothing outside ``ir/ops/`` keeps lists of op
+names; backends keep only their lowering tables keyed by ``name`` (see
+``codegen/``).
 """
 import numpy as np
 
@@ -30,6 +33,76 @@ class OpDef:
         of TensorType), or None to leave them to ``verify``."""
         return None
     # --- end of regions ---------------------------------------------------
+
+    # --- facts: what passes, codegen, AOT and the runtime ask the op ---------
+    # (tests/ir/test_op_facts.py checks every registered op against them;
+    # ARCHITECTURE.md "Adding an op" lists which part reads which)
+    random = False            # draws random numbers: never folded, merged or duplicated
+    commutative = False       # binary: f(a, b) == f(b, a) as numbers (pattern matching
+                              # tries both operand orders)
+    bit_commutative = False   # ... bit for bit, signed zeros and NaNs included, so
+                              # canonicalize may reorder operands
+    associative = False       # binary: f(f(a, b), c) == f(a, f(b, c)) in exact arithmetic
+    idempotent = False        # binary: f(x, x) == x
+    nonneg = None             # result never below zero (NaN allowed): "always", or
+                              # "all"/"any" when all/any data operands are (see nonnegative)
+    cost = 1                  # work of one element relative to an add (fusion's thread
+                              # threshold; > 1: worth caching rather than recomputing)
+    reduces = False           # reduces over ``axes`` (keepdims) with ``identity``/``start``;
+                              # fused ops may carry it as a ``reduce`` entry
+    identity = None           # reductions: the value of an empty reduction (None: an error)
+    accumulates = False       # sums many terms: DEBUG tolerances scale with magnitude()
+    moves_elements = False    # every result element is an element of operand 0 (views,
+                              # broadcasts): a splat stays a splat
+    first_dyn = None          # index of the first dynamic int operand (sizes/indices,
+                              # filling the ``?`` of attribute ``size_attr``), else None
+    size_attr = None
+    shape_from_values = False  # the result shape needs the value of every operand (arange)
+    has_grad = False          # defines grad(op, output_grads) (ir/autodiff.py)
+
+    def dims(self, op, shapes):
+        """The output-shape rule: per result, its dims as ``shapes`` (a dim
+        algebra: passes/symbolic.py, runtime/aot/shapes.py) builds them from
+        the operands' dims, or None when this op cannot say. ``shapes``
+        gives ``of(v)`` (operand v's dims), ``broadcast(*dim_tuples)``,
+        ``size(v)`` (the dim a 0-d int operand stands for) and ``fresh(k)``
+        (an unknown dim k of the result); ints stand for static sizes."""
+        return None
+
+    def data_operands(self, op):
+        """The operands that are data (not dynamic size/index operands)."""
+        return op.operands if self.first_dyn is None else op.operands[:self.first_dyn]
+
+    def value_operands(self, op):
+        """The operands whose values (not only shapes) the result shape needs."""
+        if self.shape_from_values:
+            return op.operands
+        return () if self.first_dyn is None else op.operands[self.first_dyn:]
+
+    def nonnegative(self, op, operand_nonneg):
+        """Whether ``op``'s result is never below zero (NaN allowed), given
+        ``operand_nonneg(v)`` for its operands."""
+        if self.nonneg == "always":
+            return True
+        data = self.data_operands(op)
+        if self.nonneg == "all":
+            return all(operand_nonneg(v) for v in data)
+        if self.nonneg == "any":
+            return any(operand_nonneg(v) for v in data)
+        return False
+
+    def start(self, dtype):
+        """Reductions: the accumulator's start value for ``dtype`` (the
+        identity, or the extreme of the dtype for max/min)."""
+        raise NotImplementedError(f"{self.name}: start")
+
+    def magnitude(self, op, *args):
+        """Per result, the size its rounding errors scale with (DEBUG mode's
+        tolerances), or None: the result itself."""
+        if not self.accumulates:
+            return None
+        return self.reference(op, *[np.abs(a) for a in args])
+    # --- end of facts -------------------------------------------------------
 
     def infer(self, op):
         """Result types of ``op`` from its operands' types and its attributes."""

@@ -36,9 +36,6 @@ from .patterns import ALGEBRA
 from .rewrite import INVALID, PyRule, apply_rules
 from .shapes import SHAPE_RULES
 
-SWAPPABLE = ("add", "mul", "eq", "ne", "and", "or", "xor")
-
-
 def _order_key(v):
     return (const_value(v) is not None, v.id)
 
@@ -180,7 +177,7 @@ def where_same(rw, op):
 
 
 CANONICAL = [
-    PyRule("commute", SWAPPABLE, commute),
+    PyRule("commute", lambda d: d.bit_commutative, commute),
     PyRule("cast-same", ("cast",), cast_same),
     PyRule("cast-cast", ("cast",), cast_cast),
     PyRule("dimshuffle-id", ("dimshuffle",), dimshuffle_identity),
@@ -188,7 +185,7 @@ CANONICAL = [
     PyRule("reshape-reshape", ("reshape",), reshape_reshape),
     PyRule("div-const", ("div",), div_const),
     PyRule("sum-alloc", ("sum",), sum_alloc),
-    PyRule("reduce-none", ("sum", "prod", "max", "min"), reduce_none),
+    PyRule("reduce-none", lambda d: d.reduces, reduce_none),
     PyRule("stop-gradient", ("stop_gradient",), forward_operand),
     PyRule("where-same", ("where",), where_same),
 ]

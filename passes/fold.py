@@ -15,11 +15,8 @@ from ..ir.opdef import const_value
 from .manager import Pass
 from .rewrite import PyRule, apply_rules
 
-NEVER_FOLD = ("constant", "return")
-
-
 def fold_op(rw, op):
-    if op.name in NEVER_FOLD or op.regions or not op.opdef.pure or not op.results:
+    if op.name == "constant" or op.regions or not op.opdef.pure or op.opdef.random or not op.results:
         return False
     values = [const_value(v) for v in op.operands]
     if any(c is None for c in values):

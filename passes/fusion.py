@@ -58,8 +58,6 @@ from ..ir.types import TensorType
 from .manager import Pass
 from .symbolic import SymbolicShapes, broadcast_dims
 
-REDUCTIONS = ("sum", "prod", "max", "min")
-
 
 @dataclass
 class FuseElementwise(Pass):
@@ -93,22 +91,19 @@ class FuseElementwise(Pass):
         return attrs
 
 
-# Relative cost of one element of a region op (plain arithmetic: 1), and of
-# each operand read and result written; a*b+1 costs CHEAP_ELEMENT.
-OP_COST = {**{name: 8 for name in ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan",
-                                   "sigmoid", "softplus", "erf", "floordiv", "mod")},
-           "pow": 16, "div": 4, "sqrt": 4, "constant": 0}
+# Relative cost of each operand read and result written (a region op costs
+# its ``OpDef.cost``: plain arithmetic 1); a*b+1 costs CHEAP_ELEMENT.
 STREAM_COST = 1
 CHEAP_ELEMENT = 5
 
 
 def element_cost(fused):
     """The work of one point of a fused op's iteration space, in units of
-    one arithmetic op (see OP_COST)."""
+    one arithmetic op (``OpDef.cost``)."""
     body = [op for region in fused.regions for op in region.ops[:-1]]
     streams = len(fused.operands) + len(fused.results)
     reductions = sum(k is not None for k in fused.attrs.get("reduce", ()))
-    return STREAM_COST * streams + reductions + sum(OP_COST.get(op.name, 1) for op in body)
+    return STREAM_COST * streams + reductions + sum(op.opdef.cost for op in body)
 
 
 @dataclass
@@ -167,7 +162,7 @@ def is_fusable(op):
 
 
 def _is_reduction(op):
-    return op.name in REDUCTIONS and len(op.attrs["axes"]) > 0
+    return op.opdef.reduces and len(op.attrs["axes"]) > 0
 
 
 def _worth_fusing(members):
@@ -499,6 +494,7 @@ def _emit(block, stages, schedule):
             ins = [_region_value(region, mapping, v) for v in op.operands]
             clone = Operation(op.opdef, ins, op.attrs,
                               result_types=[TensorType(r.type.dtype, ()) for r in op.results])
+            clone.loc = op.loc          # the user's line, for error messages (ir/location.py)
             region.append(clone)
             for r, c in zip(op.results, clone.results):
                 mapping[r] = c

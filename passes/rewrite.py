@@ -37,15 +37,13 @@ import numpy as np
 
 from ..ir.builder import make_op
 from ..ir.core import DYN
-from ..ir.dialect import OPS
+from ..ir.dialect import OPS, ops_where
 from ..ir.opdef import const_value
 from ..ir.types import is_float
 from .dce import is_dead
 from .symbolic import SymbolicShapes, alive
 
 INVALID = (TypeError, ValueError, IndexError)   # what type inference raises for a bad op
-
-COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "eq", "ne", "and", "or", "xor"})
 
 
 class RewriteError(RuntimeError):
@@ -83,7 +81,10 @@ class Rewriter:
 
     # creating
     def insert(self, op):
-        """Insert a floating op before the anchor."""
+        """Insert a floating op before the anchor (it takes the anchor's
+        source location, ir/location.py, unless it has one)."""
+        if op.loc is None:
+            op.loc = self.anchor.loc
         self.block.insert_before(self.anchor, op)
         self.push(op)
         return op
@@ -158,7 +159,9 @@ class PyRule:
 
     def __init__(self, name, roots, fn):
         self.name = name
-        self.roots = tuple(roots)     # op names it looks at; () for every op
+        # op names it looks at, () for every op, or a predicate on OpDef
+        # (a trait: the ops registered when the rules run that have it)
+        self.roots = roots if callable(roots) else tuple(roots)
         self.fn = fn
 
     def apply(self, rw, op):
@@ -262,7 +265,7 @@ def match(p, v, env):
     if op is None or op.name != p.name or len(op.operands) != len(p.args) or len(op.results) != 1:
         return
     orders = [op.operands]
-    if p.name in COMMUTATIVE and len(op.operands) == 2:
+    if op.opdef.commutative and len(op.operands) == 2:
         orders.append(op.operands[::-1])
     for operands in orders:
         yield from _match_all(p.args, operands, env)
@@ -279,7 +282,7 @@ def _match_all(pats, values, env):
 def splat_value(v):
     """The one number every element of ``v`` is known to hold, else None."""
     dtype = v.type.np_dtype
-    while v.owner is not None and v.owner.name in ("alloc", "dimshuffle", "cast"):
+    while v.owner is not None and (v.owner.opdef.moves_elements or v.owner.name == "cast"):
         if v.owner.name == "cast" and not is_float(v.dtype) and is_float(v.owner.operands[0].dtype):
             return None       # float -> int truncates and saturates
         v = v.owner.operands[0]
@@ -294,28 +297,13 @@ def splat_value(v):
 
 
 # --- guards --------------------------------------------------------------------------
-_NONNEG_OPS = ("exp", "sqrt", "abs", "sigmoid", "softplus")
-
-
 def nonneg(v, depth=8):
-    """``v`` is never below zero (NaN allowed)."""
+    """``v`` is never below zero (NaN allowed): its op says so (``nonneg``
+    fact, ``OpDef.nonnegative``), looking at most ``depth`` ops up."""
     op = v.owner
     if op is None or depth == 0:
         return False
-    if op.name in _NONNEG_OPS:
-        return True
-    c = const_value(v)
-    if c is not None:
-        return bool(np.all(np.isnan(c) | (c >= 0))) if c.dtype.kind == "f" else bool(np.all(c >= 0))
-    if op.name == "mul" and op.operands[0] is op.operands[1]:
-        return True
-    if op.name in ("mul", "div", "add", "maximum", "minimum", "sum", "max", "min",
-                   "alloc", "dimshuffle", "reshape"):
-        data = op.operands[:2] if op.opdef.elementwise else op.operands[:1]
-        if op.name == "maximum":
-            return any(nonneg(o, depth - 1) for o in data)
-        return all(nonneg(o, depth - 1) for o in data)
-    return False
+    return op.opdef.nonnegative(op, lambda o: nonneg(o, depth - 1))
 
 
 GUARDS = {
@@ -433,7 +421,7 @@ def apply_rules(func, rule_list, options=None, shapes=None, max_rewrites=None):
     by_root, anywhere = {}, []
     for r in rule_list:
         if r.roots:
-            for name in r.roots:
+            for name in ops_where(r.roots) if callable(r.roots) else r.roots:
                 by_root.setdefault(name, []).append(r)
         else:
             anywhere.append(r)

@@ -29,16 +29,6 @@ from .manager import Pass
 from .rewrite import INVALID, PyRule, apply_rules
 from .symbolic import SymbolicShapes, alive, broadcast_dims
 
-SIZE_ATTRS = {          # op name: (attribute holding sizes/indices, first dynamic operand)
-    "alloc": ("shape", 1),
-    "reshape": ("shape", 1),
-    "sum_to": ("shape", 1),
-    "subtensor": ("idx", 1),
-    "set_subtensor": ("idx", 2),
-    "inc_subtensor": ("idx", 2),
-}
-
-
 def _same_shape_floating(rw, op, operands, attrs=None):
     """Build ``op`` with new operands as a floating op; keep it only if its
     result has the same dtype and symbolic shape as ``op``'s."""
@@ -87,7 +77,7 @@ def dim_known(rw, op):
 
 
 def static_sizes(rw, op):
-    key, first = SIZE_ATTRS[op.name]
+    key, first = op.opdef.size_attr, op.opdef.first_dyn
     dyn = op.operands[first:]
     consts = [const_int(v) for v in dyn]
     if all(c is None for c in consts):
@@ -116,7 +106,8 @@ def static_sizes(rw, op):
 
 
 def size_noop(rw, op):
-    """alloc/reshape/sum_to whose result has the operand's shape."""
+    """An op sized by a ``shape`` attribute (alloc/reshape/sum_to: operand 0
+    broadcast, reshaped or summed to it) whose result has operand 0's shape."""
     x = op.operands[0]
     if not rw.shapes.same(x, op.results[0]):
         return False
@@ -209,8 +200,8 @@ def _sink_dimshuffle(rw, op):
 SHAPE_RULES = [
     PyRule("shape-static", ("shape",), shape_static),
     PyRule("dim-known", ("subtensor",), dim_known),
-    PyRule("static-sizes", tuple(SIZE_ATTRS), static_sizes),
-    PyRule("alloc-noop", ("alloc", "reshape", "sum_to"), size_noop),
+    PyRule("static-sizes", lambda d: d.size_attr is not None, static_sizes),
+    PyRule("alloc-noop", lambda d: d.size_attr == "shape", size_noop),
     PyRule("alloc-alloc", ("alloc",), alloc_alloc),
     PyRule("broadcast-operand", (), broadcast_operand),
     PyRule("alloc-sink", (), alloc_sink),

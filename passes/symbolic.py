@@ -19,7 +19,6 @@ Atoms name values that existed when they were computed; values replaced
 later still name the same run-time size, so a stale atom is never wrong,
 only less useful. ``alive`` tells whether its value can still be used.
 """
-from ..ir.core import DYN
 from ..ir.opdef import const_value
 
 
@@ -106,11 +105,6 @@ class SymbolicShapes:
             return self.int_dim(owner.operands[0])
         return frozenset({("int", n)})
 
-    def spec_dims(self, op, key, first_dyn):
-        """Dims of a size list attribute (``shape`` of alloc/reshape/sum_to)."""
-        dyn = iter(op.operands[first_dyn:])
-        return tuple(self.int_dim(next(dyn)) if d is DYN else d for d in op.attrs[key])
-
     # --- per op ---------------------------------------------------------------------
     def _merge_static(self, v, dims):
         """Static sizes of the value's type win; unknown ones stay symbolic."""
@@ -123,95 +117,29 @@ class SymbolicShapes:
         op = v.owner
         if op is None or len(op.results) != 1:
             return tuple(_fresh(v, k) for k in range(v.type.ndim))
-        rule = _RULES.get(op.name)
-        if rule is None and op.opdef.elementwise:
-            rule = _elementwise
-        if rule is None:
+        dims = op.opdef.dims(op, _Algebra(self, v))
+        if dims is None:
             return tuple(_fresh(v, k) for k in range(v.type.ndim))
-        return rule(self, op, v)
+        return tuple(dims[v.index])
 
 
-def _elementwise(s, op, v):
-    return broadcast_dims(*[s.dims(o) for o in op.operands])
+class _Algebra:
+    """The dim algebra an op's output-shape rule (``OpDef.dims``) builds
+    symbolic dims with, for result ``v``."""
 
+    def __init__(self, shapes, v):
+        self.shapes, self.v = shapes, v
 
-def _same_as_first(s, op, v):
-    return s.dims(op.operands[0])
+    def of(self, w):
+        return self.shapes.dims(w)
 
+    broadcast = staticmethod(broadcast_dims)
 
-def _reduce(s, op, v):
-    dims = s.dims(op.operands[0])
-    axes = op.attrs["axes"]
-    if op.attrs["keepdims"]:
-        return tuple(1 if i in axes else d for i, d in enumerate(dims))
-    return tuple(d for i, d in enumerate(dims) if i not in axes)
+    def size(self, n):
+        return self.shapes.int_dim(n)
 
-
-def _arg_reduce(s, op, v):
-    dims = s.dims(op.operands[0])
-    axis, keep = op.attrs["axis"], op.attrs["keepdims"]
-    if axis is None:
-        return (1,) * len(dims) if keep else ()
-    if keep:
-        return tuple(1 if i == axis else d for i, d in enumerate(dims))
-    return tuple(d for i, d in enumerate(dims) if i != axis)
-
-
-def _dimshuffle(s, op, v):
-    dims = s.dims(op.operands[0])
-    return tuple(1 if p == "x" else dims[p] for p in op.attrs["pattern"])
-
-
-def _sized(s, op, v):
-    dims = s.spec_dims(op, "shape", 1)
-    return tuple(_fresh(v, k) if d == -1 else d for k, d in enumerate(dims))
-
-
-def _subtensor(s, op, v):
-    dims = s.dims(op.operands[0])
-    out = []
-    for k, e in enumerate(op.attrs["idx"]):
-        if isinstance(e, tuple):
-            whole = e[0] in (None, 0) and e[1] is None and e[2] in (None, 1)
-            out.append(dims[k] if whole else _fresh(v, len(out)))
-    return tuple(out) + tuple(dims[len(op.attrs["idx"]):])
-
-
-def _matmul(s, op, v):
-    a, b = (s.dims(o) for o in op.operands)
-    ash = a if len(a) > 1 else (1,) + a
-    bsh = b if len(b) > 1 else b + (1,)
-    batch = broadcast_dims(ash[:-2], bsh[:-2])
-    return batch + ((ash[-2],) if len(a) > 1 else ()) + ((bsh[-1],) if len(b) > 1 else ())
-
-
-def _arange(s, op, v):
-    start, stop, step = (const_value(o) for o in op.operands)
-    if start is not None and step is not None and start == 0 and step == 1 and op.operands[1].dtype == "int64":
-        return (s.int_dim(op.operands[1]),)
-    return (_fresh(v, 0),)
-
-
-def _concatenate(s, op, v):
-    first = s.dims(op.operands[0])
-    axis = op.attrs["axis"]
-    return tuple(_fresh(v, k) if k == axis else d for k, d in enumerate(first))
-
-
-_RULES = {
-    "cast": _same_as_first,
-    "stop_gradient": _same_as_first,
-    "set_subtensor": _same_as_first,
-    "inc_subtensor": _same_as_first,
-    "sum": _reduce, "prod": _reduce, "max": _reduce, "min": _reduce,
-    "argmax": _arg_reduce, "argmin": _arg_reduce,
-    "dimshuffle": _dimshuffle,
-    "alloc": _sized, "reshape": _sized, "sum_to": _sized,
-    "subtensor": _subtensor,
-    "matmul": _matmul,
-    "concatenate": _concatenate,
-    "arange": _arange,
-}
+    def fresh(self, k):
+        return _fresh(self.v, k)
 
 
 def alive(v, func):

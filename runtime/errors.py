@@ -55,11 +55,7 @@ def describe_value(value, func, arrays):
 
 
 def _context(op, func, arrays):
-    data = op.operands
-    if op.name in ("subtensor", "reshape", "alloc", "dimshuffle"):
-        data = op.operands[:1]
-    elif op.name in ("set_subtensor", "inc_subtensor"):
-        data = op.operands[:2]
+    data = op.opdef.data_operands(op)
     return "; ".join(describe_value(v, func, arrays) for v in data)
 
 
@@ -70,7 +66,38 @@ def _operand(op, k, func, arrays):
 
 
 def native_error(code, err, func, arrays):
-    """The exception for a nonzero entry ``code`` with details ``err``."""
+    """The exception for a nonzero entry ``code`` with details ``err``;
+    its message ends with the line of user code that built the failing op
+    (and, with ``theon.config.exception_verbosity='high'``, the op's graph)."""
+    exc = _error_for(code, err, func, arrays)
+    ops = func.body.ops
+    if exc.args and isinstance(exc.args[0], str) and 0 <= err[0] < len(ops):
+        exc.args = (exc.args[0] + op_origin(ops[err[0]], verbose=True),) + exc.args[1:]
+    return exc
+
+
+def op_origin(op, verbose=False):
+    """Text naming the user code that built ``op`` ('' if unknown); with
+    ``verbose``, Theano's hints and (exception_verbosity='high') the op's
+    graph."""
+    from ..config import config
+    from ..ir.location import op_location
+    loc = op_location(op)
+    text = f"\nThe op was built at (most recent call last):\n  {loc.describe()}" if loc else ""
+    if not verbose:
+        return text
+    if not loc:
+        text += ("\nHINT: the line that built this op is not known (it was made by a pass or by "
+                 "theon.grad); compiling with theon.config.optimizer='None' keeps the graph as written.")
+    if config.exception_verbosity == "high":
+        from ..printing import debugprint
+        text += "\nDebugprint of the failing op:\n" + debugprint(list(op.results), file="str", print_type=True)
+    else:
+        text += "\nHINT: set theon.config.exception_verbosity='high' for a debugprint of this op."
+    return text
+
+
+def _error_for(code, err, func, arrays):
     index = err[0]
     ops = func.body.ops
     if not 0 <= index < len(ops):

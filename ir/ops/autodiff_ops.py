@@ -12,12 +12,12 @@ after autodiff needs it: canonicalization may replace it by its operand.
 import numpy as np
 
 from ..autodiff import ZERO, batch_ndim, emitter
-from ..opdef import OpDef, const_int, result
+from ..opdef import OpDef, result
 from ..types import is_bool
-from .shape import _count_dyn, _dyn_operands, _resolve
+from .shape import Sized, _resolve, _size_entries
 
 
-class SumTo(OpDef):
+class SumTo(Sized):
     """sum_to(g, dyn...) {shape = [2, ?, 1]}: ``g`` summed down to ``shape``.
 
     With ``k = g.ndim - len(shape)`` (>= 0): the result sums ``g`` over its
@@ -28,17 +28,14 @@ class SumTo(OpDef):
     ``c`` of that shape. Bool ``g`` reduces with logical or, as ``sum``.
     """
     name = "sum_to"
-    required_attrs = ("shape",)
+    accumulates = True
+    has_grad = True
 
     def infer(self, op):
         if not op.operands:
             raise ValueError("sum_to takes a gradient operand")
         g = op.operands[0].type
-        spec = op.attrs["shape"]
-        dyn = _dyn_operands(op, 1)
-        if _count_dyn(spec) != len(dyn):
-            raise ValueError(f"sum_to: shape {spec} needs {_count_dyn(spec)} dynamic operands, got {len(dyn)}")
-        dims = _resolve(spec, [const_int(v) for v in dyn])
+        dims = _size_entries(op)
         if len(dims) > g.ndim:
             raise ValueError(f"sum_to: shape {tuple(dims)} has more dims than the operand {g}")
         lead = g.ndim - len(dims)
@@ -85,9 +82,14 @@ class StopGradient(OpDef):
     variable reached only through it raises DisconnectedInputError).
     """
     name = "stop_gradient"
+    moves_elements = True
     num_operands = 1
     required_attrs = ("kind",)
     KINDS = ("zero", "disconnected")
+    has_grad = True
+
+    def dims(self, op, shapes):
+        return [shapes.of(op.operands[0])]
 
     def infer(self, op):
         self.check_arity(op)

@@ -3,6 +3,14 @@
 The IR never promotes implicitly: the DSL inserts ``cast`` so that every
 operand of an elementwise op has the same dtype (``where``'s condition is
 bool). Comparisons return bool.
+
+Most ops are one line of data (``unary``/``binary``): name, NumPy function,
+accepted dtype kinds, gradient and facts (``ir/opdef.py``). A gradient is
+given as ``d(e, g, x, z)`` (unary: the gradient of ``x``) or
+``d(e, g, x, y, z)`` (binary: the gradients of ``x`` and ``y`` before
+summing away broadcast dims), ``e`` being the gradient graph's emitter,
+``g`` the output gradient and ``z`` the result; ``PIECEWISE`` for a
+piecewise constant op (zero gradient).
 """
 import math
 
@@ -13,6 +21,8 @@ from ..opdef import OpDef, result
 from ..types import broadcast_shapes, is_bool, is_float, is_int, canonical_dtype
 
 FLOAT, INT, BOOL = "float", "int", "bool"
+PIECEWISE = "piecewise constant"
+TRANSCENDENTAL = 8      # cost of one vecmath function element (add: 1)
 
 
 def _kind(dtype):
@@ -42,6 +52,9 @@ class Elementwise(OpDef):
         shape = broadcast_shapes(*[t.shape for t in types], what=f"{self.name}'s operands")
         return result(self.out_dtype or dtype, shape)
 
+    def dims(self, op, shapes):
+        return [shapes.broadcast(*[shapes.of(v) for v in op.operands])]
+
     def np_fn(self, *args):
         raise NotImplementedError
 
@@ -55,207 +68,99 @@ class Unary(Elementwise):
     num_operands = 1
 
 
-class FloatUnary(Unary):
-    kinds = (FLOAT,)
-
-
 class Binary(Elementwise):
     num_operands = 2
 
 
-class Compare(Binary):
-    out_dtype = "bool"
+def _piecewise_grad(self, op, grads):
+    return [ZERO] * len(op.operands)
+
+
+def _unary_grad(d):
+    def grad(self, op, grads):
+        return [d(emitter(op), grads[0], op.operands[0], op.results[0])]
+    return grad
+
+
+def _binary_grad(d):
+    def grad(self, op, grads):
+        g, e = grads[0], emitter(op)
+        nb = batch_ndim(op, g)
+        gx, gy = d(e, g, *op.operands, op.results[0])
+        return [e.unbroadcast_operand(gx, op, 0, nb), e.unbroadcast_operand(gy, op, 1, nb)]
+    return grad
+
+
+def define(base, name, np_fn, grad=None, doc=None, **facts):
+    """A new elementwise op class ``base`` + ``name``, NumPy function
+    ``np_fn``, gradient ``grad`` (see the module doc; None: no gradient)
+    and class attributes ``facts`` (``kinds``, ``cost``, ``commutative``...)."""
+    ns = {"name": name, "np_fn": staticmethod(np_fn), "__doc__": doc, "__module__": base.__module__, **facts}
+    if grad is not None:
+        wrap = _unary_grad if base.num_operands == 1 else _binary_grad
+        ns["grad"] = _piecewise_grad if grad is PIECEWISE else wrap(grad)
+        ns["has_grad"] = True
+    cls_name = "".join(part.capitalize() for part in name.split("_"))
+    return type(cls_name, (base,), ns)
+
+
+def unary(name, np_fn, grad=None, doc=None, kinds=(FLOAT,), **facts):
+    return define(Unary, name, np_fn, grad, doc, kinds=kinds, **facts)
+
+
+def binary(name, np_fn, grad=None, doc=None, kinds=(FLOAT, INT), **facts):
+    return define(Binary, name, np_fn, grad, doc, kinds=kinds, **facts)
+
+
+def compare(name, np_fn, **facts):
+    return define(Binary, name, np_fn, kinds=(FLOAT, INT, BOOL), out_dtype="bool", **facts)
+
+
+def _sigmoid(x):
+    # exp(-|x|) never overflows: 1/(1+e^-x) for x>=0, e^x/(1+e^x) for x<0
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _erf(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
+
+
+def _one(e, x):
+    return e.const(1, x.dtype)
 
 
 # --- unary -------------------------------------------------------------------
-class Neg(Unary):
-    name = "neg"
-    kinds = (FLOAT, INT)
-    np_fn = staticmethod(np.negative)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("neg", grads[0])]
-
-
-class Abs(Unary):
-    name = "abs"
-    kinds = (FLOAT, INT)
-    np_fn = staticmethod(np.abs)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("mul", grads[0], e("sign", x))]
-
-
-class Sign(Unary):
-    name = "sign"
-    kinds = (FLOAT, INT)
-    np_fn = staticmethod(np.sign)
-
-    def grad(self, op, grads):
-        return [ZERO]      # piecewise constant
-
-
-class Exp(FloatUnary):
-    name = "exp"
-    np_fn = staticmethod(np.exp)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("mul", grads[0], z)]
-
-
-class Log(FloatUnary):
-    name = "log"
-    np_fn = staticmethod(np.log)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("div", grads[0], x)]
-
-
-class Log1p(FloatUnary):
-    name = "log1p"
-    np_fn = staticmethod(np.log1p)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("div", grads[0], e("add", x, e.const(1, x.dtype)))]
-
-
-class Expm1(FloatUnary):
-    name = "expm1"
-    np_fn = staticmethod(np.expm1)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("mul", grads[0], e("add", z, e.const(1, x.dtype)))]
-
-
-class Sqrt(FloatUnary):
-    name = "sqrt"
-    np_fn = staticmethod(np.sqrt)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("div", grads[0], e("mul", z, e.const(2, x.dtype)))]
-
-
-class Sin(FloatUnary):
-    name = "sin"
-    np_fn = staticmethod(np.sin)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("mul", grads[0], e("cos", x))]
-
-
-class Cos(FloatUnary):
-    name = "cos"
-    np_fn = staticmethod(np.cos)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("mul", grads[0], e("neg", e("sin", x)))]
-
-
-class Tan(FloatUnary):
-    name = "tan"
-    np_fn = staticmethod(np.tan)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("mul", grads[0], e("add", e.const(1, x.dtype), e("mul", z, z)))]
-
-
-class Tanh(FloatUnary):
-    name = "tanh"
-    np_fn = staticmethod(np.tanh)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("mul", grads[0], e("sub", e.const(1, x.dtype), e("mul", z, z)))]
-
-
-class Arctan(FloatUnary):
-    name = "arctan"
-    np_fn = staticmethod(np.arctan)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("div", grads[0], e("add", e.const(1, x.dtype), e("mul", x, x)))]
-
-
-class Sigmoid(FloatUnary):
-    name = "sigmoid"
-
-    @staticmethod
-    def np_fn(x):
-        # exp(-|x|) never overflows: 1/(1+e^-x) for x>=0, e^x/(1+e^x) for x<0
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("mul", grads[0], e("mul", z, e("sub", e.const(1, x.dtype), z)))]
-
-
-class Softplus(FloatUnary):
-    name = "softplus"
-
-    @staticmethod
-    def np_fn(x):
-        return np.logaddexp(np.zeros((), x.dtype), x)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("mul", grads[0], e("sigmoid", x))]
-
-
-class Erf(FloatUnary):
-    name = "erf"
-
-    @staticmethod
-    def np_fn(x):
-        return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
-
-    def grad(self, op, grads):
-        (x,), z, e = op.operands, op.results[0], emitter(op)
-        return [e("mul", grads[0], e("mul", e.const(2 / math.sqrt(math.pi), x.dtype),
-                                  e("exp", e("neg", e("mul", x, x)))))]
-
-
-class Floor(FloatUnary):
-    name = "floor"
-    np_fn = staticmethod(np.floor)
-
-    def grad(self, op, grads):
-        return [ZERO]      # piecewise constant
-
-
-class Ceil(FloatUnary):
-    name = "ceil"
-    np_fn = staticmethod(np.ceil)
-
-    def grad(self, op, grads):
-        return [ZERO]      # piecewise constant
-
-
-class Round(FloatUnary):
-    """Round half to even, as np.round."""
-    name = "round"
-    np_fn = staticmethod(np.round)
-
-    def grad(self, op, grads):
-        return [ZERO]      # piecewise constant
-
-
-class Not(Unary):
-    """Logical not for bool, bitwise invert for ints (NumPy's ``~``)."""
-    name = "not"
-    kinds = (INT, BOOL)
-    np_fn = staticmethod(np.invert)
+NUMERIC = (FLOAT, INT)
+Neg = unary("neg", np.negative, lambda e, g, x, z: e("neg", g), kinds=NUMERIC)
+Abs = unary("abs", np.abs, lambda e, g, x, z: e("mul", g, e("sign", x)), kinds=NUMERIC, nonneg="always")
+Sign = unary("sign", np.sign, PIECEWISE, kinds=NUMERIC)
+Exp = unary("exp", np.exp, lambda e, g, x, z: e("mul", g, z), nonneg="always", cost=TRANSCENDENTAL)
+Log = unary("log", np.log, lambda e, g, x, z: e("div", g, x), cost=TRANSCENDENTAL)
+Log1p = unary("log1p", np.log1p, lambda e, g, x, z: e("div", g, e("add", x, _one(e, x))), cost=TRANSCENDENTAL)
+Expm1 = unary("expm1", np.expm1, lambda e, g, x, z: e("mul", g, e("add", z, _one(e, x))), cost=TRANSCENDENTAL)
+Sqrt = unary("sqrt", np.sqrt, lambda e, g, x, z: e("div", g, e("mul", z, e.const(2, x.dtype))),
+             nonneg="always", cost=4)
+Sin = unary("sin", np.sin, lambda e, g, x, z: e("mul", g, e("cos", x)), cost=TRANSCENDENTAL)
+Cos = unary("cos", np.cos, lambda e, g, x, z: e("mul", g, e("neg", e("sin", x))), cost=TRANSCENDENTAL)
+Tan = unary("tan", np.tan, lambda e, g, x, z: e("mul", g, e("add", _one(e, x), e("mul", z, z))),
+            cost=TRANSCENDENTAL)
+Tanh = unary("tanh", np.tanh, lambda e, g, x, z: e("mul", g, e("sub", _one(e, x), e("mul", z, z))),
+             cost=TRANSCENDENTAL)
+Arctan = unary("arctan", np.arctan, lambda e, g, x, z: e("div", g, e("add", _one(e, x), e("mul", x, x))),
+               cost=TRANSCENDENTAL)
+Sigmoid = unary("sigmoid", _sigmoid, lambda e, g, x, z: e("mul", g, e("mul", z, e("sub", _one(e, x), z))),
+                nonneg="always", cost=TRANSCENDENTAL)
+Softplus = unary("softplus", lambda x: np.logaddexp(np.zeros((), x.dtype), x),
+                 lambda e, g, x, z: e("mul", g, e("sigmoid", x)), nonneg="always", cost=TRANSCENDENTAL)
+Erf = unary("erf", _erf, lambda e, g, x, z: e("mul", g, e("mul", e.const(2 / math.sqrt(math.pi), x.dtype),
+                                                           e("exp", e("neg", e("mul", x, x))))),
+            cost=TRANSCENDENTAL)
+Floor = unary("floor", np.floor, PIECEWISE)
+Ceil = unary("ceil", np.ceil, PIECEWISE)
+Round = unary("round", np.round, PIECEWISE, doc="Round half to even, as np.round.")
+Not = unary("not", np.invert, doc="Logical not for bool, bitwise invert for ints (NumPy's ``~``).",
+            kinds=(INT, BOOL))
 
 
 class Cast(Unary):
@@ -263,6 +168,7 @@ class Cast(Unary):
     (NaN gives 0); anything to bool is ``!= 0``."""
     name = "cast"
     required_attrs = ("dtype",)
+    has_grad = True
 
     def infer(self, op):
         self.check_arity(op)
@@ -295,179 +201,84 @@ class Cast(Unary):
 
 
 # --- binary ------------------------------------------------------------------
-class Add(Binary):
-    name = "add"
-    kinds = (FLOAT, INT, BOOL)
-
-    @staticmethod
-    def np_fn(a, b):
-        return np.logical_or(a, b) if a.dtype == np.bool_ else np.add(a, b)
-
-    def grad(self, op, grads):
-        (x, y), z, g, e = op.operands, op.results[0], grads[0], emitter(op)
-        nb = batch_ndim(op, g)
-        return [e.unbroadcast_operand(g, op, 0, nb),
-                e.unbroadcast_operand(g, op, 1, nb)]
+def _or_if_bool(logical, numeric):
+    """``numeric``, or ``logical`` for bool operands (bool add is or, mul and)."""
+    return lambda a, b: logical(a, b) if a.dtype == np.bool_ else numeric(a, b)
 
 
-class Sub(Binary):
-    name = "sub"
-    kinds = (FLOAT, INT)
-    np_fn = staticmethod(np.subtract)
-
-    def grad(self, op, grads):
-        (x, y), z, g, e = op.operands, op.results[0], grads[0], emitter(op)
-        nb = batch_ndim(op, g)
-        return [e.unbroadcast_operand(g, op, 0, nb),
-                e.unbroadcast_operand(e("neg", g), op, 1, nb)]
-
-
-class Mul(Binary):
-    name = "mul"
-    kinds = (FLOAT, INT, BOOL)
-
-    @staticmethod
-    def np_fn(a, b):
-        return np.logical_and(a, b) if a.dtype == np.bool_ else np.multiply(a, b)
-
-    def grad(self, op, grads):
-        (x, y), z, g, e = op.operands, op.results[0], grads[0], emitter(op)
-        nb = batch_ndim(op, g)
-        return [e.unbroadcast_operand(e("mul", g, y), op, 0, nb),
-                e.unbroadcast_operand(e("mul", g, x), op, 1, nb)]
+def _int_pow(a, b):
+    if a.dtype.kind in "iu":
+        # NumPy refuses negative integer powers; theon gives the
+        # truncated result (0, or +-1 for a base of +-1).
+        b = np.asarray(b)
+        neg = b < 0
+        safe = np.power(a, np.where(neg, 0, b))
+        inv = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
+        return np.where(neg, inv, safe).astype(a.dtype)
+    return np.power(a, b)
 
 
-class Div(Binary):
-    """True division; float operands only (the DSL casts ints)."""
-    name = "div"
-    kinds = (FLOAT,)
-    np_fn = staticmethod(np.true_divide)
-
-    def grad(self, op, grads):
-        (x, y), z, g, e = op.operands, op.results[0], grads[0], emitter(op)
-        nb = batch_ndim(op, g)
-        return [e.unbroadcast_operand(e("div", g, y), op, 0, nb),
-                e.unbroadcast_operand(e("neg", e("div", e("mul", g, z), y)), op, 1, nb)]
+def _pow_grad(e, g, x, y, z):
+    # d/dy = x**y * log(x), taken as 0 where x == 0 (as Theano)
+    one, zero = e.const(1, x.dtype), e.const(0, x.dtype)
+    dx = e("mul", y, e("pow", x, e("sub", y, one)))
+    dy = e("where", e("eq", x, zero), zero, e("mul", z, e("log", x)))
+    return e("mul", g, dx), e("mul", g, dy)
 
 
-class FloorDiv(Binary):
-    """NumPy floor_divide; integer division by zero gives 0."""
-    name = "floordiv"
-    kinds = (FLOAT, INT)
-    np_fn = staticmethod(np.floor_divide)
-
-    def grad(self, op, grads):
-        return [ZERO, ZERO]      # piecewise constant
-
-
-class Mod(Binary):
-    """NumPy remainder (sign of the divisor); integer x % 0 gives 0."""
-    name = "mod"
-    kinds = (FLOAT, INT)
-    np_fn = staticmethod(np.remainder)
-
-    def grad(self, op, grads):
-        (x, y), z, g, e = op.operands, op.results[0], grads[0], emitter(op)
-        nb = batch_ndim(op, g)
-        return [e.unbroadcast_operand(g, op, 0, nb),
-                e.unbroadcast_operand(e("neg", e("mul", g, e("floordiv", x, y))), op, 1, nb)]
+def _select_grad(cmp):
+    """Gradients of maximum (cmp "gt") / minimum (cmp "lt"): the selected
+    operand takes g, a tie splits it in halves (as JAX), so the two
+    gradients always sum to the output's."""
+    def d(e, g, x, y, z):
+        c = lambda v: e.const(v, x.dtype)  # noqa: E731
+        wx = e("where", e(cmp, x, y), c(1), e("where", e("eq", x, y), c(0.5), c(0)))
+        return e("mul", g, wx), e("mul", g, e("sub", c(1), wx))
+    return d
 
 
-class Pow(Binary):
-    name = "pow"
-    kinds = (FLOAT, INT)
-
-    @staticmethod
-    def np_fn(a, b):
-        if a.dtype.kind in "iu":
-            # NumPy refuses negative integer powers; theon gives the
-            # truncated result (0, or +-1 for a base of +-1).
-            b = np.asarray(b)
-            neg = b < 0
-            safe = np.power(a, np.where(neg, 0, b))
-            inv = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
-            return np.where(neg, inv, safe).astype(a.dtype)
-        return np.power(a, b)
-
-    def grad(self, op, grads):
-        """d/dx = y * x**(y-1); d/dy = x**y * log(x), taken as 0 where x == 0
-        (as Theano) so that a zero base does not give NaN."""
-        (x, y), z, g, e = op.operands, op.results[0], grads[0], emitter(op)
-        nb = batch_ndim(op, g)
-        one, zero = e.const(1, x.dtype), e.const(0, x.dtype)
-        dx = e("mul", y, e("pow", x, e("sub", y, one)))
-        dy = e("where", e("eq", x, zero), zero, e("mul", z, e("log", x)))
-        return [e.unbroadcast_operand(e("mul", g, dx), op, 0, nb),
-                e.unbroadcast_operand(e("mul", g, dy), op, 1, nb)]
+ANY = (FLOAT, INT, BOOL)
+SYMMETRIC = dict(commutative=True, bit_commutative=True, associative=True)
+Add = binary("add", _or_if_bool(np.logical_or, np.add), lambda e, g, x, y, z: (g, g), kinds=ANY,
+             nonneg="all", **SYMMETRIC)
+Sub = binary("sub", np.subtract, lambda e, g, x, y, z: (g, e("neg", g)))
 
 
-class Maximum(Binary):
-    """NaN-propagating, as np.maximum."""
-    name = "maximum"
-    np_fn = staticmethod(np.maximum)
-
-    def grad(self, op, grads):
-        """The larger operand gets the gradient; at a tie each gets half (as
-        JAX), so the two gradients always sum to the output's."""
-        return _select_grad(op, grads[0], "gt")
+def _square_or_all(self, op, operand_nonneg):
+    return op.operands[0] is op.operands[1] or OpDef.nonnegative(self, op, operand_nonneg)   # x * x
 
 
-class Minimum(Binary):
-    name = "minimum"
-    np_fn = staticmethod(np.minimum)
+Mul = binary("mul", _or_if_bool(np.logical_and, np.multiply),
+             lambda e, g, x, y, z: (e("mul", g, y), e("mul", g, x)), kinds=ANY, nonneg="all",
+             nonnegative=_square_or_all, **SYMMETRIC)
+Div = binary("div", np.true_divide,
+             lambda e, g, x, y, z: (e("div", g, y), e("neg", e("div", e("mul", g, z), y))),
+             doc="True division; float operands only (the DSL casts ints).", kinds=(FLOAT,),
+             nonneg="all", cost=4)
+FloorDiv = binary("floordiv", np.floor_divide, PIECEWISE,
+                  doc="NumPy floor_divide; integer division by zero gives 0.", cost=TRANSCENDENTAL)
+Mod = binary("mod", np.remainder, lambda e, g, x, y, z: (g, e("neg", e("mul", g, e("floordiv", x, y)))),
+             doc="NumPy remainder (sign of the divisor); integer x % 0 gives 0.", cost=TRANSCENDENTAL)
+Pow = binary("pow", _int_pow, _pow_grad, cost=2 * TRANSCENDENTAL,
+             doc="x ** y; d/dx = y * x**(y-1), d/dy = x**y * log(x) (0 where x == 0).")
+# NaN-propagating, as np.maximum. Commutative as numbers, not bit for bit:
+# maximum(-0.0, 0.0) is 0.0 but maximum(0.0, -0.0) is -0.0, so canonicalize
+# keeps their operand order.
+MINMAX = dict(kinds=ANY, commutative=True, associative=True, idempotent=True)
+Maximum = binary("maximum", np.maximum, _select_grad("gt"), nonneg="any", **MINMAX)
+Minimum = binary("minimum", np.minimum, _select_grad("lt"), nonneg="all", **MINMAX)
 
-    def grad(self, op, grads):
-        """The smaller operand gets the gradient; at a tie each gets half."""
-        return _select_grad(op, grads[0], "lt")
+Eq = compare("eq", np.equal, commutative=True, bit_commutative=True)
+Ne = compare("ne", np.not_equal, commutative=True, bit_commutative=True)
+Lt = compare("lt", np.less)
+Le = compare("le", np.less_equal)
+Gt = compare("gt", np.greater)
+Ge = compare("ge", np.greater_equal)
 
-
-class Eq(Compare):
-    name = "eq"
-    np_fn = staticmethod(np.equal)
-
-
-class Ne(Compare):
-    name = "ne"
-    np_fn = staticmethod(np.not_equal)
-
-
-class Lt(Compare):
-    name = "lt"
-    np_fn = staticmethod(np.less)
-
-
-class Le(Compare):
-    name = "le"
-    np_fn = staticmethod(np.less_equal)
-
-
-class Gt(Compare):
-    name = "gt"
-    np_fn = staticmethod(np.greater)
-
-
-class Ge(Compare):
-    name = "ge"
-    np_fn = staticmethod(np.greater_equal)
-
-
-class And(Binary):
-    """Logical for bool, bitwise for ints."""
-    name = "and"
-    kinds = (INT, BOOL)
-    np_fn = staticmethod(np.bitwise_and)
-
-
-class Or(Binary):
-    name = "or"
-    kinds = (INT, BOOL)
-    np_fn = staticmethod(np.bitwise_or)
-
-
-class Xor(Binary):
-    name = "xor"
-    kinds = (INT, BOOL)
-    np_fn = staticmethod(np.bitwise_xor)
+LOGICAL = dict(kinds=(INT, BOOL), **SYMMETRIC)
+And = binary("and", np.bitwise_and, doc="Logical for bool, bitwise for ints.", idempotent=True, **LOGICAL)
+Or = binary("or", np.bitwise_or, idempotent=True, **LOGICAL)
+Xor = binary("xor", np.bitwise_xor, **LOGICAL)
 
 
 # --- ternary -----------------------------------------------------------------
@@ -475,6 +286,7 @@ class Where(Elementwise):
     """where(cond, a, b): cond is bool, a and b share a dtype."""
     name = "where"
     num_operands = 3
+    has_grad = True
 
     def infer(self, op):
         self.check_arity(op)
@@ -495,17 +307,6 @@ class Where(Elementwise):
         return [ZERO,
                 e.unbroadcast_operand(e("where", c, g, zero), op, 1, nb),
                 e.unbroadcast_operand(e("where", c, zero, g), op, 2, nb)]
-
-
-def _select_grad(op, g, cmp):
-    """Gradients of maximum (cmp "gt") / minimum (cmp "lt"): the selected
-    operand takes g, a tie splits it in halves."""
-    (x, y), e = op.operands, emitter(op)
-    nb = batch_ndim(op, g)
-    c = lambda v: e.const(v, x.dtype)  # noqa: E731
-    wx = e("where", e(cmp, x, y), c(1), e("where", e("eq", x, y), c(0.5), c(0)))
-    return [e.unbroadcast_operand(e("mul", g, wx), op, 0, nb),
-            e.unbroadcast_operand(e("mul", g, e("sub", c(1), wx)), op, 1, nb)]
 
 
 OPS = [Neg, Abs, Sign, Exp, Log, Log1p, Expm1, Sqrt, Sin, Cos, Tan, Tanh, Arctan,

@@ -40,14 +40,36 @@ Attributes (all optional):
 Made by the ``fuse-elementwise`` pass (``passes/fusion.py``); lowered to one
 loop nest by ``codegen/cpu/fused.py``.
 """
+from collections.abc import Mapping
+
 import numpy as np
 
 from ..core import Operation
 from ..opdef import OpDef
 from ..types import TensorType, broadcast_shapes
-from .reduction import Max, Min, Prod, Sum, normalize_axes, reduced_shape
+from .reduction import normalize_axes, reduced_shape
 
-REDUCERS = {"sum": Sum, "prod": Prod, "max": Max, "min": Min}
+
+class _Reducers(Mapping):
+    """kind -> the reduction op of that name: every registered op whose
+    ``reduces`` fact is set (``sum prod max min``)."""
+
+    @staticmethod
+    def _ops():
+        from ..dialect import OPS
+        return {name: d for name, d in OPS.items() if d.reduces}
+
+    def __getitem__(self, kind):
+        return self._ops()[kind]
+
+    def __iter__(self):
+        return iter(self._ops())
+
+    def __len__(self):
+        return len(self._ops())
+
+
+REDUCERS = _Reducers()
 SCHEDULE_ATTRS = ("parallel", "threads")
 
 
@@ -126,6 +148,11 @@ class Fused(OpDef):
                         raise ValueError(f"fused: {kind} over an empty axis {a} has no identity")
             out.append(TensorType(v.type.dtype, reduced_shape(shape, axes, keep)))
         return out
+
+    def dims(self, op, shapes):
+        space = shapes.broadcast(*[shapes.of(v) for v in op.operands])
+        axes, keep = op.attrs.get("axes", ()), op.attrs.get("keepdims", False)
+        return [space if kind is None else reduced_shape(space, axes, keep) for kind in reduce_kinds(op)]
 
     def _kinds(self, op, n):
         kinds = op.attrs.get("reduce")

@@ -20,6 +20,8 @@ def _merge(a, b, what):
 class Matmul(OpDef):
     name = "matmul"
     num_operands = 2
+    accumulates = True
+    has_grad = True
 
     def infer(self, op):
         self.check_arity(op)
@@ -37,6 +39,13 @@ class Matmul(OpDef):
         batch = broadcast_shapes(ash[:-2], bsh[:-2], what="matmul's batch dims")
         out = batch + ((ash[-2],) if a.ndim > 1 else ()) + ((bsh[-1],) if b.ndim > 1 else ())
         return result(a.dtype, out)
+
+    def dims(self, op, shapes):
+        a, b = (shapes.of(v) for v in op.operands)
+        ash = a if len(a) > 1 else (1,) + a
+        bsh = b if len(b) > 1 else b + (1,)
+        batch = shapes.broadcast(ash[:-2], bsh[:-2])
+        return [batch + ((ash[-2],) if len(a) > 1 else ()) + ((bsh[-1],) if len(b) > 1 else ())]
 
     def reference(self, op, a, b):
         return [np.asarray(np.matmul(a, b)).astype(op.results[0].dtype, copy=False)]

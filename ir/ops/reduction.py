@@ -31,6 +31,8 @@ def reduced_shape(shape, axes, keepdims):
 class Reduce(OpDef):
     num_operands = 1
     required_attrs = ("axes", "keepdims")
+    reduces = True
+    nonneg = "all"
     identity = None    # None: reducing an empty axis is an error
 
     def infer(self, op):
@@ -45,21 +47,33 @@ class Reduce(OpDef):
                     raise ValueError(f"{self.name}: reduction over an empty axis {a} has no identity")
         return result(t.dtype, reduced_shape(t.shape, axes, op.attrs["keepdims"]))
 
+    def dims(self, op, shapes):
+        return [reduced_shape(shapes.of(op.operands[0]), op.attrs["axes"], op.attrs["keepdims"])]
+
+    def start(self, dtype):
+        return np.array(self.identity).astype(dtype)
+
     def reference(self, op, x):
         axes = op.attrs["axes"]
         out = self.np_fn(x, axis=axes, keepdims=op.attrs["keepdims"])
         return [np.asarray(out).astype(op.results[0].dtype, copy=False)]
 
 
+def _accumulate(logical, numeric):
+    """``numeric`` accumulating in the operand's dtype, ``logical`` for bool."""
+    def np_fn(x, axis, keepdims):
+        if is_bool(str(x.dtype)):
+            return logical(x, axis=axis, keepdims=keepdims)
+        return numeric(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    return staticmethod(np_fn)
+
+
 class Sum(Reduce):
     name = "sum"
     identity = 0
-
-    @staticmethod
-    def np_fn(x, axis, keepdims):
-        if is_bool(str(x.dtype)):
-            return np.any(x, axis=axis, keepdims=keepdims)
-        return np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    accumulates = True
+    has_grad = True
+    np_fn = _accumulate(np.any, np.sum)
 
     def grad(self, op, grads):
         (x,), g, e = op.operands, grads[0], emitter(op)
@@ -71,12 +85,8 @@ class Sum(Reduce):
 class Prod(Reduce):
     name = "prod"
     identity = 1
-
-    @staticmethod
-    def np_fn(x, axis, keepdims):
-        if is_bool(str(x.dtype)):
-            return np.all(x, axis=axis, keepdims=keepdims)
-        return np.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    has_grad = True
+    np_fn = _accumulate(np.all, np.prod)
 
     def grad(self, op, grads):
         """Each element gets the product of the others in its group, exactly,
@@ -97,32 +107,39 @@ class Prod(Reduce):
         return [e("mul", kept, factor)]
 
 
-class Max(Reduce):
-    """NaN-propagating maximum."""
+class Extreme(Reduce):
+    """max/min, NaN-propagating; the gradient goes to the positions of the
+    extreme, ties sharing it equally (as JAX)."""
+    has_grad = True
+    lowest = True      # max: starts from the lowest value of the dtype
+
+    def start(self, dtype):
+        dt = np.dtype(dtype)
+        if dt.kind == "f":
+            return np.array(-np.inf if self.lowest else np.inf, dt)
+        if dt.kind == "b":
+            return np.array(not self.lowest)
+        info = np.iinfo(dt)
+        return np.array(info.min if self.lowest else info.max, dt)
+
+    def grad(self, op, grads):
+        (x,), g, z, e = op.operands, grads[0], op.results[0], emitter(op)
+        nb = batch_ndim(op, g)
+        axes, keep = op.attrs["axes"], op.attrs["keepdims"]
+        hit = e.cast(e("eq", x, expand_reduced(e, z, axes, keep, 0)), x.dtype)
+        share = e("div", hit, e("sum", hit, axes=axes, keepdims=True))
+        return [e("mul", expand_reduced(e, g, axes, keep, nb), share)]
+
+
+class Max(Extreme):
     name = "max"
     np_fn = staticmethod(np.max)
 
-    def grad(self, op, grads):
-        """To the positions of the maximum; ties share it equally (as JAX)."""
-        return _extreme_grad(op, grads[0])
 
-
-class Min(Reduce):
+class Min(Extreme):
     name = "min"
+    lowest = False
     np_fn = staticmethod(np.min)
-
-    def grad(self, op, grads):
-        """To the positions of the minimum; ties share it equally."""
-        return _extreme_grad(op, grads[0])
-
-
-def _extreme_grad(op, g):
-    (x,), z, e = op.operands, op.results[0], emitter(op)
-    nb = batch_ndim(op, g)
-    axes, keep = op.attrs["axes"], op.attrs["keepdims"]
-    hit = e.cast(e("eq", x, expand_reduced(e, z, axes, keep, 0)), x.dtype)
-    share = e("div", hit, e("sum", hit, axes=axes, keepdims=True))
-    return [e("mul", expand_reduced(e, g, axes, keep, nb), share)]
 
 
 class ArgReduce(OpDef):
@@ -145,6 +162,12 @@ class ArgReduce(OpDef):
         if t.shape[axis] == 0:
             raise ValueError(f"{self.name}: axis {axis} is empty")
         return result("int64", reduced_shape(t.shape, (axis,), keep))
+
+    def dims(self, op, shapes):
+        x, axis, keep = shapes.of(op.operands[0]), op.attrs["axis"], op.attrs["keepdims"]
+        if axis is None:
+            return [(1,) * len(x) if keep else ()]
+        return [reduced_shape(x, (axis,), keep)]
 
     def reference(self, op, x):
         out = self.np_fn(x, axis=op.attrs["axis"], keepdims=op.attrs["keepdims"])

@@ -42,6 +42,32 @@ def _resolve(entries, values):
     return sub(entries)
 
 
+def _size_entries(op, unknown=None):
+    """``op``'s size/index attribute (``size_attr``) with each ``?`` replaced
+    by the constant value of its dynamic operand, ``unknown`` where not constant."""
+    d = op.opdef
+    spec = op.attrs[d.size_attr]
+    dyn = _dyn_operands(op, d.first_dyn)
+    if _count_dyn(spec) != len(dyn):
+        raise ValueError(f"{op.name}: {d.size_attr} {spec} needs {_count_dyn(spec)} dynamic operands, "
+                         f"got {len(dyn)}")
+    return _resolve(spec, [unknown if c is None else c for c in map(const_int, dyn)])
+
+
+class Sized(OpDef):
+    """An op whose result shape is its ``shape`` attribute, each ``?`` the
+    value of the next dynamic operand after the data operand (-1: reshape's
+    inferred size)."""
+    required_attrs = ("shape",)
+    first_dyn = 1
+    size_attr = "shape"
+
+    def dims(self, op, shapes):
+        dyn = iter(op.operands[self.first_dyn:])
+        spec = [shapes.size(next(dyn)) if d is DYN else d for d in op.attrs["shape"]]
+        return [tuple(shapes.fresh(k) if isinstance(d, int) and d == -1 else d for k, d in enumerate(spec))]
+
+
 # --- shape -------------------------------------------------------------------
 class Shape(OpDef):
     """The shape of x as a 1-d int64 tensor of length ndim."""
@@ -52,6 +78,9 @@ class Shape(OpDef):
         self.check_arity(op)
         return result("int64", (op.operands[0].type.ndim,))
 
+    def dims(self, op, shapes):
+        return [(op.operands[0].type.ndim,)]
+
     def reference(self, op, x):
         return [np.array(x.shape, dtype=np.int64)]
 
@@ -61,8 +90,11 @@ class Dimshuffle(OpDef):
     """Theano's dimshuffle: ``pattern`` lists input dims in output order and
     ``"x"`` for a new broadcastable dim; input dims left out must be 1."""
     name = "dimshuffle"
+    moves_elements = True
     num_operands = 1
     required_attrs = ("pattern",)
+    nonneg = "all"
+    has_grad = True
 
     def infer(self, op):
         self.check_arity(op)
@@ -75,6 +107,10 @@ class Dimshuffle(OpDef):
             if i not in dims and t.shape[i] not in (1, None):
                 raise ValueError(f"dimshuffle: pattern {pattern} drops dim {i} of size {t.shape[i]} (must be 1)")
         return result(t.dtype, tuple(1 if p == "x" else t.shape[p] for p in pattern))
+
+    def dims(self, op, shapes):
+        x = shapes.of(op.operands[0])
+        return [tuple(1 if p == "x" else x[p] for p in op.attrs["pattern"])]
 
     def reference(self, op, x):
         pattern = op.attrs["pattern"]
@@ -97,18 +133,17 @@ class Dimshuffle(OpDef):
 
 
 # --- reshape --------------------------------------------------------------------
-class Reshape(OpDef):
+class Reshape(Sized):
     """reshape(x, dyn...) {shape = [2, ?, -1]}: at most one -1."""
     name = "reshape"
-    required_attrs = ("shape",)
+    moves_elements = True
+    nonneg = "all"
+    has_grad = True
 
     def infer(self, op):
         x = op.operands[0].type
         spec = op.attrs["shape"]
-        dyn = _dyn_operands(op, 1)
-        if _count_dyn(spec) != len(dyn):
-            raise ValueError(f"reshape: shape {spec} needs {_count_dyn(spec)} dynamic operands, got {len(dyn)}")
-        dims = list(_resolve(spec, [const_int(v) for v in dyn]))
+        dims = list(_size_entries(op))
         if sum(1 for d in dims if d == -1) > 1:
             raise ValueError(f"reshape: more than one -1 in {spec}")
         if any(d is not None and d < -1 for d in dims):
@@ -142,12 +177,12 @@ class Reshape(OpDef):
 _UNKNOWN = object()
 
 
-def _index_static(idx, shape, dyn_consts, opname):
+def _index_static(entries, shape, opname):
     """Static result shape of basic indexing; also checks constant indices.
-    ``dyn_consts`` holds the known values of the dynamic operands, or None."""
-    if len(idx) > len(shape):
-        raise IndexError(f"{opname}: too many indices ({len(idx)}) for a {len(shape)}-d tensor")
-    entries = _resolve(idx, [_UNKNOWN if c is None else c for c in dyn_consts])
+    ``entries``: the index with the known values of dynamic operands,
+    ``_UNKNOWN`` for the others."""
+    if len(entries) > len(shape):
+        raise IndexError(f"{opname}: too many indices ({len(entries)}) for a {len(shape)}-d tensor")
     out = []
     for axis, (e, n) in enumerate(zip(entries, shape)):
         if isinstance(e, tuple):
@@ -159,7 +194,7 @@ def _index_static(idx, shape, dyn_consts, opname):
                 out.append(len(range(*slice(*e).indices(n))))
         elif e is not _UNKNOWN and n is not None and not -n <= e < n:
             raise IndexError(f"{opname}: index {e} is out of bounds for axis {axis} with size {n}")
-    return tuple(out) + tuple(shape[len(idx):])
+    return tuple(out) + tuple(shape[len(entries):])
 
 
 def _is_int(v):
@@ -184,20 +219,29 @@ class Subtensor(OpDef):
     """Basic indexing x[idx]. ``idx`` lists, for leading dims, an integer
     index (int or ?) or a slice [start, stop, step] (each int, none or ?)."""
     name = "subtensor"
+    moves_elements = True
     required_attrs = ("idx",)
     first_dyn = 1
+    size_attr = "idx"
+    has_grad = True
 
     def _infer_shape(self, op):
-        x = op.operands[0].type
-        idx = op.attrs["idx"]
-        _check_idx(idx)
-        dyn = _dyn_operands(op, self.first_dyn)
-        if _count_dyn(idx) != len(dyn):
-            raise ValueError(f"{self.name}: idx {idx} needs {_count_dyn(idx)} dynamic operands, got {len(dyn)}")
-        return _index_static(idx, x.shape, [const_int(v) for v in dyn], self.name)
+        _check_idx(op.attrs["idx"])
+        entries = _size_entries(op, _UNKNOWN)
+        return _index_static(entries, op.operands[0].type.shape, self.name)
 
     def infer(self, op):
         return result(op.operands[0].type.dtype, self._infer_shape(op))
+
+    def dims(self, op, shapes):
+        """A whole slice keeps the dim; any other slice gives a new one."""
+        x, idx = shapes.of(op.operands[0]), op.attrs["idx"]
+        out = []
+        for k, e in enumerate(idx):
+            if isinstance(e, tuple):
+                whole = e[0] in (None, 0) and e[1] is None and e[2] in (None, 1)
+                out.append(x[k] if whole else shapes.fresh(len(out)))
+        return [tuple(out) + tuple(x[len(idx):])]
 
     def reference(self, op, x, *dyn):
         return [np.array(x[_np_index(op.attrs["idx"], dyn)])]
@@ -215,6 +259,10 @@ class SetSubtensor(Subtensor):
     """A copy of x with x[idx] = v (v broadcasts to the indexed shape)."""
     name = "set_subtensor"
     first_dyn = 2
+    moves_elements = False      # its value operand's elements too
+
+    def dims(self, op, shapes):
+        return [shapes.of(op.operands[0])]
 
     def infer(self, op):
         x, v = op.operands[0].type, op.operands[1].type
@@ -280,6 +328,7 @@ def _as_index(e, d):
 class Concatenate(OpDef):
     name = "concatenate"
     required_attrs = ("axis",)
+    has_grad = True
 
     def infer(self, op):
         if not op.operands:
@@ -304,6 +353,10 @@ class Concatenate(OpDef):
             out.append(known.pop() if known else None)
         return result(t0.dtype, out)
 
+    def dims(self, op, shapes):
+        first, axis = shapes.of(op.operands[0]), op.attrs["axis"]
+        return [tuple(shapes.fresh(k) if k == axis else d for k, d in enumerate(first))]
+
     def reference(self, op, *xs):
         return [np.concatenate(xs, axis=op.attrs["axis"])]
 
@@ -327,18 +380,16 @@ class Concatenate(OpDef):
 
 
 # --- creation ----------------------------------------------------------------------
-class Alloc(OpDef):
+class Alloc(Sized):
     """alloc(value, dyn...) {shape}: value broadcast to shape (a new array)."""
     name = "alloc"
-    required_attrs = ("shape",)
+    moves_elements = True
+    nonneg = "all"
+    has_grad = True
 
     def infer(self, op):
         v = op.operands[0].type
-        spec = op.attrs["shape"]
-        dyn = _dyn_operands(op, 1)
-        if _count_dyn(spec) != len(dyn):
-            raise ValueError(f"alloc: shape {spec} needs {_count_dyn(spec)} dynamic operands, got {len(dyn)}")
-        dims = _resolve(spec, [const_int(x) for x in dyn])
+        dims = _size_entries(op)
         if any(d is not None and d < 0 for d in dims):
             raise ValueError(f"alloc: negative dimension in {dims}")
         if v.ndim > len(dims):
@@ -367,6 +418,15 @@ class Arange(OpDef):
     """arange(start, stop, step): 0-d operands of the result dtype."""
     name = "arange"
     num_operands = 3
+    shape_from_values = True
+    has_grad = True
+
+    def dims(self, op, shapes):
+        """arange(0, n, 1) of int64 is n long."""
+        start, stop, step = (const_value(o) for o in op.operands)
+        if start is not None and step is not None and start == 0 and step == 1 and op.operands[1].dtype == "int64":
+            return [(shapes.size(op.operands[1]),)]
+        return [(shapes.fresh(0),)]
 
     def infer(self, op):
         self.check_arity(op)
@@ -407,6 +467,14 @@ class Constant(OpDef):
     name = "constant"
     num_operands = 0
     required_attrs = ("value",)
+    cost = 0
+
+    def dims(self, op, shapes):
+        return [op.attrs["value"].shape]
+
+    def nonnegative(self, op, operand_nonneg):
+        c = op.attrs["value"]
+        return bool(np.all(np.isnan(c) | (c >= 0))) if c.dtype.kind == "f" else bool(np.all(c >= 0))
 
     def infer(self, op):
         self.check_arity(op)

@@ -13,19 +13,10 @@ the shape function is called with a zeroed scratch element broadcast to
 each argument's dims (stride 0), so C code asks for shapes by dims alone.
 """
 from ...ir.builder import make_op
-from ...ir.core import DYN, Operation
+from ...ir.core import Operation
 from ...ir.parser import parse_function
 from ...ir.printer import print_function
 from ...ir.types import TensorType
-
-# ops whose result shape is a function of their operands' shapes only
-SHAPE_ONLY = frozenset({
-    "sum", "prod", "max", "min", "argmax", "argmin", "matmul", "dimshuffle", "concatenate",
-    "shape", "constant", "stop_gradient", "fused", "return",
-})
-# ops whose result shape needs the values of every operand
-VALUE_SHAPED = frozenset({"arange"})
-
 
 def fix_arg_shapes(func, shapes):
     """Give argument i the static shape ``shapes[i]`` (None: leave it) and
@@ -47,26 +38,11 @@ def fix_arg_shapes(func, shapes):
                                                    for d, t_d in zip(r.type.shape, t.shape)))
 
 
-def _count_dyn(attr):
-    if attr is DYN:
-        return 1
-    if isinstance(attr, tuple):
-        return sum(_count_dyn(a) for a in attr)
-    return 0
-
-
 def _operand_roles(op):
     """Per operand of ``op``: 'shape' if the result shape needs only its
     shape, 'value' if it needs its value."""
-    n = len(op.operands)
-    if op.opdef.elementwise or op.name in SHAPE_ONLY:
-        return ["shape"] * n
-    if op.name in VALUE_SHAPED:
-        return ["value"] * n
-    n_dyn = sum(_count_dyn(v) for v in op.attrs.values())
-    if n_dyn:
-        return ["shape"] * (n - n_dyn) + ["value"] * n_dyn
-    return ["value"] * n       # an op this analysis does not know: assume the worst
+    values = {id(v) for v in op.opdef.value_operands(op)}
+    return ["value" if id(v) in values else "shape" for v in op.operands]
 
 
 def _needs(roots):
@@ -144,13 +120,38 @@ def symbolic_shapes(func, arg_dims, values):
     for op in func.body.ops:
         if op.name == "return":
             break
-        ins = [env.get(id(v), tuple(v.type.shape)) for v in op.operands]
-        guess = _guess(op, ins)
+        ins = {v: env.get(id(v), tuple(v.type.shape)) for v in op.operands}
+        guess = op.opdef.dims(op, _Guess(ins))
         for k, r in enumerate(op.results):
             static = tuple(r.type.shape)
             g = guess[k] if guess is not None and len(guess[k]) == len(static) else static
             env[id(r)] = tuple(s if s is not None else d for s, d in zip(static, g))
     return [env.get(id(v), tuple(v.type.shape)) for v in values]
+
+
+class _Guess:
+    """The dim algebra of ``symbolic_shapes`` for an op's output-shape rule
+    (``OpDef.dims``): dims are ints, C names or None (unknown)."""
+
+    def __init__(self, ins):
+        self.ins = ins
+
+    def of(self, v):
+        return self.ins[v]
+
+    @staticmethod
+    def broadcast(*dim_lists):
+        nd = max((len(d) for d in dim_lists), default=0)
+        padded = [(1,) * (nd - len(d)) + tuple(d) for d in dim_lists]
+        return tuple(_same([p[a] for p in padded]) for a in range(nd))
+
+    @staticmethod
+    def size(n):
+        return None
+
+    @staticmethod
+    def fresh(k):
+        return None
 
 
 def _same(dims):
@@ -160,39 +161,4 @@ def _same(dims):
         return 1
     if len(rest) == 1:
         return rest.pop()
-    return None
-
-
-def _guess(op, ins):
-    """[dims per result], or None."""
-    attrs = op.attrs
-    if op.opdef.elementwise:
-        nd = max((len(d) for d in ins), default=0)
-        padded = [(1,) * (nd - len(d)) + tuple(d) for d in ins]
-        return [tuple(_same([p[a] for p in padded]) for a in range(nd))]
-    if op.name in ("sum", "prod", "max", "min"):
-        x, axes = ins[0], attrs["axes"]
-        if attrs["keepdims"]:
-            return [tuple(1 if i in axes else d for i, d in enumerate(x))]
-        return [tuple(d for i, d in enumerate(x) if i not in axes)]
-    if op.name in ("argmax", "argmin"):
-        x, axis = ins[0], attrs.get("axis")
-        if axis is None:
-            return [(1,) * len(x) if attrs.get("keepdims") else ()]
-        if attrs.get("keepdims"):
-            return [tuple(1 if i == axis else d for i, d in enumerate(x))]
-        return [tuple(d for i, d in enumerate(x) if i != axis)]
-    if op.name == "dimshuffle":
-        return [tuple(1 if p == "x" else ins[0][p] for p in attrs["pattern"])]
-    if op.name == "matmul":
-        a, b = ins
-        a2 = a if len(a) > 1 else (1,) + tuple(a)
-        b2 = b if len(b) > 1 else tuple(b) + (1,)
-        nb = max(len(a2), len(b2)) - 2
-        pa = (1,) * (nb - (len(a2) - 2)) + tuple(a2[:-2])
-        pb = (1,) * (nb - (len(b2) - 2)) + tuple(b2[:-2])
-        batch = tuple(_same([x, y]) for x, y in zip(pa, pb))
-        return [batch + ((a2[-2],) if len(a) > 1 else ()) + ((b2[-1],) if len(b) > 1 else ())]
-    if op.name in ("stop_gradient", "set_subtensor", "inc_subtensor"):
-        return [tuple(ins[0])]
     return None
