@@ -11,7 +11,7 @@ Everything that does not depend on the arguments is precomputed here.
 Two implementations of that call, with the same behaviour:
 
     fast path     a C function generated for the call signature
-                  (codegen/cpu/pywrap.py): for arguments that are already
+                  (codegen/cpu/driver/pywrap.py): for arguments that are already
                   ndarrays of the right dtype, ndim, static dims and layout,
                   the whole call runs in native code (about a microsecond)
     Python path   ``_call_python``: everything else (lists, scalars, casts,
@@ -19,7 +19,7 @@ Two implementations of that call, with the same behaviour:
 
 DEBUG and profiled functions always take the Python path. A big function
 may start on quickly compiled code; when the fully optimized code arrives
-(codegen/cpu/tierup.py), the next call switches to it (``_tier_up``).
+(codegen/cpu/driver/tierup.py), the next call switches to it (``_tier_up``).
 
 Threads: a call that updates shared variables holds the update lock of
 each of them (``update_lock``; taken in the variables' creation order, so
@@ -54,23 +54,10 @@ class Function:
 
     def __init__(self, *, name, inputs, outputs, single_output, updates, shared, specs, ir,
                  native, mode, input_ir, profile=None, debug=None):
-        self.name = name
-        self.inputs = list(inputs)
-        self.outputs = list(outputs)
-        self.updates = list(updates)
-        self.shared = list(shared)          # shared variables, in argument order
-        self.mode = mode
-        self.ir = ir
+        self._set_signature(name, inputs, outputs, single_output, updates, shared, specs, ir,
+                            mode, input_ir, profile)
         self.native = native
-        self.profile = profile
-        self.input_ir = input_ir            # () -> the IR before the passes (rebuilt)
         self._debug = debug
-        self._specs = tuple(specs)
-        self._n_inputs = len(specs)
-        self._positions = {s.name: s.position for s in specs if s.name}
-        self._single = single_output
-        self._n_outputs = len(outputs)
-        self._update_targets = tuple(s for s, _ in updates)
         self._update_locks = update_locks(self._update_targets)
         results = ir.return_op.operands
         self._result_specs = tuple(ResultSpec(v.type) for v in results)
@@ -85,6 +72,25 @@ class Function:
             self._fast = self._make_fast_path()
         self._entry = entry_point(native.address)
         self._call = self._call_python if self._fast is None else self._fast.callable
+
+    def _set_signature(self, name, inputs, outputs, single_output, updates, shared, specs, ir,
+                       mode, input_ir, profile):
+        """What every theon function (CPU or GPU) knows of its signature."""
+        self.name = name
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.updates = list(updates)
+        self.shared = list(shared)          # shared variables, in argument order
+        self.mode = mode
+        self.ir = ir
+        self.profile = profile
+        self.input_ir = input_ir            # () -> the IR before the passes (rebuilt)
+        self._specs = tuple(specs)
+        self._n_inputs = len(specs)
+        self._positions = {s.name: s.position for s in specs if s.name}
+        self._single = single_output
+        self._n_outputs = len(outputs)
+        self._update_targets = tuple(s for s, _ in updates)
 
     # --- calling ---------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -119,18 +125,14 @@ class Function:
                                   self._n_outputs, self._single)
         if sig is None:
             return None
-        from ..codegen.cpu.driver.compile import compile_wrapper
-        wrapper = compile_wrapper(sig)
+        from .native import cpu_compiler
+        wrapper = cpu_compiler().compile_wrapper(sig)
         return FastCall(wrapper, self.native.address, self._call_python,
                         [a.type.dtype for a in self.ir.args], self.shared,
                         [s.dtype for s in self._result_specs], keepalive=self.native)
 
     def _call_python(self, *args, **kwargs):
-        if kwargs:
-            args = self._bind_keywords(args, kwargs)
-        if len(args) != self._n_inputs:
-            raise TypeError(self._count_message(len(args)))
-        arrays = [spec.convert(a) for spec, a in zip(self._specs, args)]
+        arrays = self._convert_inputs(args, kwargs)
         for var in self.shared:
             arrays.append(var._storage)
         results = self._run(arrays)
@@ -177,6 +179,15 @@ class Function:
             free_results(results[len(out):], self._n_results - len(out))
             raise
         return out
+
+    def _convert_inputs(self, args, kwargs):
+        """The inputs of a call (positional ``args``, named ``kwargs``) as
+        checked arrays, in input order (``InputSpec.convert``)."""
+        if kwargs:
+            args = self._bind_keywords(args, kwargs)
+        if len(args) != self._n_inputs:
+            raise TypeError(self._count_message(len(args)))
+        return [spec.convert(a) for spec, a in zip(self._specs, args)]
 
     def _bind_keywords(self, args, kwargs):
         """Positional arguments from ``args`` plus inputs given by name."""

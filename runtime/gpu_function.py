@@ -11,12 +11,9 @@ every updated shared variable its new device value, all at once (a
 failed call changes nothing). A failed run-time check raises the same
 exception, with the same message, as on the CPU.
 
-Shared variables used by GPU functions live on the device between calls:
+Shared variables used by GPU functions keep a device copy between calls:
 a call uploads one only when its host value changed (``set_value``, a CPU
-function's update). Where ``frontend/shared.py`` keeps a device value
-(``SharedVariable._device`` and a ``_storage`` property), an update stays
-on the device until ``get_value`` (or a CPU function) reads it; otherwise
-each update is also copied back to the host at once.
+function's update); each update is also copied back to the host at once.
 
 ``from_function(f)`` makes a GPU function of an already compiled CPU
 function (same inputs, outputs, updates and IR). ``device`` may be any
@@ -60,29 +57,15 @@ class DeviceValue:
         return out
 
 
-def _lazy_shared():
-    """True if SharedVariable keeps a device value (``_storage`` is a property)."""
-    from ..frontend.shared import SharedVariable
-    return isinstance(getattr(SharedVariable, "_storage", None), property) and \
-        "_device" in getattr(SharedVariable, "__slots__", ())
-
-
 class _Residency:
-    """Where the value of each shared variable lives (see the module docstring)."""
+    """Where the value of each shared variable lives: a device copy of its
+    host value, uploaded again when the host value changed."""
 
     def __init__(self):
-        self.lazy = _lazy_shared()
-        self.mirrors = weakref.WeakKeyDictionary()   # eager mode: var -> (DeviceValue, host array)
+        self.mirrors = weakref.WeakKeyDictionary()   # var -> (DeviceValue, host array)
 
     def tensor(self, var, state):
         """The device tensor holding ``var``'s current value on ``state.device``."""
-        if self.lazy:
-            dv = var._device
-            if dv is not None and dv.device is state.device:
-                return dv.tensor
-            t = state.upload(var._storage)
-            var._device = DeviceValue(state.device, t)
-            return t
         entry = self.mirrors.get(var)
         if entry is not None and entry[0].device is state.device and entry[1] is var._storage:
             return entry[0].tensor
@@ -92,15 +75,11 @@ class _Residency:
         return t
 
     def publish(self, var, tensor, state):
-        """``var``'s new value is ``tensor`` (C-contiguous, on state.device)."""
-        dv = DeviceValue(state.device, tensor)
-        if self.lazy:
-            var._device = dv
-            var._host = None            # read back on first use (SharedVariable._storage)
-            return
+        """``var``'s new value is ``tensor`` (C-contiguous, on state.device):
+        copied back to the host at once, the device copy kept as its mirror."""
         host = state.download(tensor)
         var._storage = host
-        self.mirrors[var] = (dv, host)
+        self.mirrors[var] = (DeviceValue(state.device, tensor), host)
 
 
 _RESIDENCY = None
@@ -124,35 +103,18 @@ class GpuFunction(Function):
     def __init__(self, *, name, inputs, outputs, single_output, updates, shared, specs, ir,
                  mode, input_ir, profile=None, device=None, plan=None):
         # Function.__init__ binds a native CPU entry point; a GPU function has none
-        self.name = name
-        self.inputs = list(inputs)
-        self.outputs = list(outputs)
-        self.updates = list(updates)
-        self.shared = list(shared)
-        self.mode = mode
-        self.ir = ir
-        self.profile = profile
-        self.input_ir = input_ir
         self.device = _resolve_device(device)
         self.plan = plan or Plan(ir)
-        self.ir = ir = self.plan.func     # the IR the plan runs (fused stages split)
+        ir = self.plan.func                 # the IR the plan runs (fused stages split)
+        self._set_signature(name, inputs, outputs, single_output, updates, shared, specs, ir,
+                            mode, input_ir, profile)
         self.device.activate()
         self.native = self.device.load(self.plan)
-        self._specs = tuple(specs)
-        self._n_inputs = len(specs)
-        self._positions = {s.name: s.position for s in specs if s.name}
-        self._single = single_output
-        self._n_outputs = len(outputs)
-        self._update_targets = tuple(s for s, _ in updates)
         self._results = tuple(ir.return_op.operands)
         self._residency = residency()
 
     def __call__(self, *args, **kwargs):
-        if kwargs:
-            args = self._bind_keywords(args, kwargs)
-        if len(args) != self._n_inputs:
-            raise TypeError(self._count_message(len(args)))
-        arrays = [spec.convert(a) for spec, a in zip(self._specs, args)]
+        arrays = self._convert_inputs(args, kwargs)
         self.device.activate()
         state = RunState(self.native, self.device)
         ir_args = self.ir.args
@@ -200,42 +162,8 @@ class GpuFunction(Function):
             last[0] = now
         return on_step
 
-    # --- argument binding (as the CPU function's) -------------------------------------
-    def _bind_keywords(self, args, kwargs):
-        if len(args) > self._n_inputs:
-            raise TypeError(self._count_message(len(args) + len(kwargs)))
-        bound = list(args) + [_MISSING] * (self._n_inputs - len(args))
-        for key, value in kwargs.items():
-            pos = self._positions.get(key)
-            if pos is None:
-                raise TypeError(f"{self._label}() got an unexpected keyword argument {key!r}; "
-                                f"its named inputs are {sorted(self._positions)}")
-            if bound[pos] is not _MISSING:
-                raise TypeError(f"{self._label}() got multiple values for input {key!r}")
-            bound[pos] = value
-        missing = [self._specs[i].what for i, v in enumerate(bound) if v is _MISSING]
-        if missing:
-            raise TypeError(f"{self._label}() is missing {', '.join(missing)}")
-        return bound
-
-    @property
-    def _label(self):
-        return f"theon function {self.name!r}" if self.name else "theon function"
-
-    def _count_message(self, got):
-        names = ", ".join(s.label for s in self._specs) or "none"
-        return f"{self._label}() takes {self._n_inputs} input(s) ({names}) but {got} were given"
-
     def __repr__(self):
         return f"<theon.GpuFunction {self.name or '@' + self.ir.name} on {getattr(self.device, 'name', 'GPU')}>"
-
-
-class _Missing:
-    def __repr__(self):
-        return "<missing>"
-
-
-_MISSING = _Missing()
 
 
 def from_function(f, device=None):

@@ -5,7 +5,7 @@
 
 (see "Native entry ABI" in ARCHITECTURE.md). Each result is a buffer the
 caller owns, from theon's caching allocator (``theon_rt_alloc``,
-codegen/cpu/rt_alloc.py); ``wrap_result`` turns it into a NumPy array that
+codegen/cpu/rtlib/alloc.py); ``wrap_result`` turns it into a NumPy array that
 gives the buffer back with ``free_result`` (``theon_rt_free``) when the
 array is collected. ``release_memory`` empties the allocator's cache.
 """
@@ -16,6 +16,21 @@ import numpy as np
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                               ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 ERR_LEN = 5     # err[0] = op index, err[1..4] = details
+
+
+def cpu_compiler():
+    """The CPU backend's compile driver (``codegen/cpu/driver/compile.py``)
+    with the runtime's on-disk cache (``runtime/cache.py``) installed in it:
+    the runtime reaches native compilation only through here."""
+    from ..codegen.cpu.driver import compile as driver
+    if driver._cache() is not _cache_module():               # noqa: SLF001
+        driver.set_object_cache(_cache_module())
+    return driver
+
+
+def _cache_module():
+    from . import cache
+    return cache
 
 
 # --- theon's allocator (runtime library functions, bound on first use) -------------------------
@@ -30,6 +45,7 @@ _rt = {}
 def _rt_function(name):
     fn = _rt.get(name)
     if fn is None:
+        cpu_compiler()
         from ..codegen.cpu.driver import rtload
         fn = _rt[name] = _RT_TYPES[name](rtload.address(name))
     return fn

@@ -86,20 +86,19 @@ def prefetch_native():
     library) in the background, before the graph is built. The fast path's
     C-API symbols are bound first: LLVM calls made here while the LLVM
     thread compiles would wait for it."""
-    from .native import fast_support
+    from .native import cpu_compiler, fast_support
     fast_support()
-    from ..codegen.cpu.driver.compile import prefetch_runtime_library
-    prefetch_runtime_library()
+    cpu_compiler().prefetch_runtime_library()
 
 
 def prefetch_wrapper(sig):
     """Start compiling the call wrapper of signature ``sig`` in the
     background (None: no fast path)."""
     if sig is not None:
-        from ..codegen.cpu.driver.compile import prefetch_wrapper as prefetch
-        prefetch(sig)
+        from .native import cpu_compiler
+        cpu_compiler().prefetch_wrapper(sig)
 
 
 def compile_native(func, profile=False, opt_level=3):
-    from ..codegen.cpu import compile_function
-    return compile_function(func, profile=profile, opt_level=opt_level)
+    from .native import cpu_compiler
+    return cpu_compiler().compile_function(func, profile=profile, opt_level=opt_level)

@@ -283,9 +283,33 @@ def prefetch_runtime_library():
             _rt_pending = (future, names)
 
 
+class NoObjectCache:
+    """The object cache until the runtime installs one: caches nothing."""
+
+    @staticmethod
+    def cache_dir():
+        return None
+
+    @staticmethod
+    def cacheable(func):
+        return False
+
+
+_object_cache = NoObjectCache()
+
+
+def set_object_cache(cache):
+    """Keep compiled objects in ``cache`` (the runtime's on-disk cache,
+    ``theon.runtime.cache``: ``cache_dir()``, ``cacheable(func)``,
+    ``make_key``, ``load``, ``store``). codegen never imports the runtime:
+    the runtime installs its cache here (``runtime/native.cpu_compiler``),
+    and the tier-up helper process imports the same module by name."""
+    global _object_cache
+    _object_cache = cache
+
+
 def _cache():
-    from ....runtime import cache
-    return cache
+    return _object_cache
 
 
 def _object_key(kind, text, options):

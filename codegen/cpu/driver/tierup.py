@@ -17,7 +17,10 @@ is loaded. A job that cannot be queued (queue full) is refused, and the
 caller compiles at full optimization synchronously instead. A helper that
 fails changes nothing: the function keeps its tier-0 code.
 
-    python -c BOOTSTRAP PKG_DIR IN_FILE OUT_FILE CACHE_DIR KEY OPT_LEVEL NAME PARENT_PID
+    python -c BOOTSTRAP PKG_DIR IN_FILE OUT_FILE CACHE_DIR KEY OPT_LEVEL NAME PARENT_PID CACHE_MODULE
+
+(CACHE_MODULE: the module of the object cache the runtime installed in
+compile.py, imported by name so that codegen never imports the runtime.)
 """
 import os
 import subprocess
@@ -124,7 +127,7 @@ def _run_helper(job):
             fh.write(job.text)
         job.text = None
         args = [sys.executable, "-c", BOOTSTRAP, PKG_DIR, src, out, job.cache_dir or "", job.key or "",
-                str(job.opt_level), job.name, str(os.getpid())]
+                str(job.opt_level), job.name, str(os.getpid()), _cache_module()]
         env = dict(os.environ)
         env.pop("THEON_FLAGS", None)
         proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -145,19 +148,28 @@ def _run_helper(job):
             pass
 
 
+def _cache_module():
+    from .compile import _cache
+    return getattr(_cache(), "__name__", "") if _cache().cache_dir() is not None else ""
+
+
 def child_main(argv):
     """The helper: full pipeline on IN_FILE, store in the cache, write OUT_FILE
     (unless the parent process is gone: then only the cache gets it); then
     the runtime library's quick build to the cache, if it lacks it."""
-    src, out, cache_dir, key, opt_level, name, parent = argv
+    src, out, cache_dir, key, opt_level, name, parent, cache_module = argv
     with open(src) as fh:
         text = fh.read()
     os.unlink(src)
+    import importlib
+
     from ....config import config
-    from ....runtime import cache
     from .jit import compile_object
     _, obj, _ = compile_object(text, int(opt_level))
-    if key and cache_dir:
+    if key and cache_dir and cache_module:
+        from .compile import set_object_cache
+        cache = importlib.import_module(cache_module)
+        set_object_cache(cache)
         config.cache_dir = cache_dir
         cache.store("obj", key, {"kind": "entry", "name": name}, obj)
     if os.getppid() == int(parent):
@@ -165,7 +177,7 @@ def child_main(argv):
         with open(tmp, "wb") as fh:
             fh.write(obj)
         os.replace(tmp, out)
-    if key and cache_dir:
+    if key and cache_dir and cache_module:
         try:
             from .compile import store_runtime_library
             store_runtime_library()
