@@ -13,16 +13,28 @@ from ..config import config
 from ..ir.builder import make_op
 from ..ir.core import Value
 from ..ir.opdef import const_value
-from ..ir.types import canonical_dtype
-from .variable import TensorVariable
+from ..ir.types import canonical_dtype as _ir_dtype
+from .debug import built
+from .variable import TensorConstant, TensorVariable
 
 # NumPy computes some float math on small ints in float16; theon uses float32.
 _SUBSTITUTE = {"float16": "float32"}
 
 
+def canonical_dtype(dtype):
+    """theon's name of a user's dtype (anything NumPy understands);
+    ``'floatX'`` means ``config.floatX``, as in Theano."""
+    if isinstance(dtype, str) and dtype == "floatX":
+        dtype = config.floatX
+    return _ir_dtype(dtype)
+
+
 def apply_op(name, *operands, **attrs):
     """The single TensorVariable result of a new floating ``name`` op."""
-    return make_op(name, operands, attrs, value_cls=TensorVariable).result
+    op = make_op(name, operands, attrs,
+                 value_cls=TensorConstant if name == "constant" else TensorVariable)
+    built(op)           # source location, test values (frontend/debug.py)
+    return op.result
 
 
 def is_weak(x):

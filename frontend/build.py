@@ -13,13 +13,15 @@ class MissingInputError(ValueError):
     pass
 
 
-def _check_replacement(var, rep):
+def check_replacement(var, rep, what="givens"):
+    """A replacement must have its variable's dtype and ndim and a
+    compatible static shape (TypeError / ValueError naming ``what``)."""
     if rep.type.dtype != var.type.dtype or rep.type.ndim != var.type.ndim:
-        raise TypeError(f"givens: replacement for {_label(var)} has type {rep.type}, "
+        raise TypeError(f"{what}: replacement for {_label(var)} has type {rep.type}, "
                         f"expected dtype {var.type.dtype} and ndim {var.type.ndim}")
     for a, b in zip(var.type.shape, rep.type.shape):
         if a is not None and b is not None and a != b:
-            raise ValueError(f"givens: replacement for {_label(var)} has shape {rep.type.shape}, "
+            raise ValueError(f"{what}: replacement for {_label(var)} has shape {rep.type.shape}, "
                              f"incompatible with {var.type.shape}")
 
 
@@ -62,7 +64,7 @@ def build_function(inputs, outputs, updates=(), givens=None, name="f"):
     """
     givens = dict(givens or {})
     for var, rep in givens.items():
-        _check_replacement(var, rep)
+        check_replacement(var, rep)
     for i, v in enumerate(inputs):
         if v.owner is not None:
             raise TypeError(f"input {i} ({_label(v)}) is not a free variable: it is computed by "

@@ -9,8 +9,8 @@ import numpy as np
 
 from ..ir.opdef import normalize_axis
 from ..ir.ops.reduction import normalize_axes
-from ..ir.types import canonical_dtype, is_float
-from .basic import apply_op, as_tensor_variable, cast
+from ..ir.types import is_float
+from .basic import apply_op, as_tensor_variable, canonical_dtype, cast
 from . import elemwise as E
 from . import shape_ops as S
 
@@ -43,7 +43,10 @@ def sum(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
     return _accumulate("sum", x, axis, dtype, keepdims, acc_dtype)
 
 
-def prod(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+def prod(x, axis=None, dtype=None, keepdims=False, acc_dtype=None, no_zeros_in_input=False):
+    """Product over ``axis``. Its gradient is exact with zeros in ``x`` (each
+    element gets the product of the others); ``no_zeros_in_input`` (Theano's
+    promise that there are none) is accepted and changes nothing."""
     return _accumulate("prod", x, axis, dtype, keepdims, acc_dtype)
 
 
@@ -95,17 +98,31 @@ def mean(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
 
 
 def var(x, axis=None, ddof=0, keepdims=False, corrected=False):
-    """Variance ``mean((x - mean(x))**2)`` with ``ddof`` (``corrected=True`` means ddof=1)."""
+    """Variance over ``axis``: ``sum((x - mean(x))**2) / (N - ddof)`` as
+    NumPy's var (N: the number of elements reduced; ``ddof`` is a keyword
+    of Theano 1.0's var too).
+
+    corrected: Theano's "corrected two-pass" algorithm (Chan, Golub and
+    LeVeque): the same variance, with the rounding error of the mean taken
+    out, ``(sum(c**2) - sum(c)**2 / N) / (N - ddof)`` for ``c = x - mean(x)``.
+    """
+    if isinstance(ddof, bool):
+        raise TypeError("var: ddof must be an int (keepdims is the fourth argument: "
+                        "var(x, axis, ddof, keepdims, corrected))")
     x = as_tensor_variable(x)
     axes = reduce_axes(x, axis, "var")
     dtype = _float_dtype(x, None)
     xf = cast(x, dtype)
     centered = E.sub(xf, mean(xf, axes, keepdims=True))
     total = sum(E.mul(centered, centered), axes, keepdims=keepdims)
-    return _divide_by_count(total, x, axes, dtype, ddof=1 if corrected else ddof)
+    if corrected:
+        drift = sum(centered, axes, keepdims=keepdims)
+        total = E.sub(total, _divide_by_count(E.mul(drift, drift), x, axes, dtype))
+    return _divide_by_count(total, x, axes, dtype, ddof=ddof)
 
 
 def std(x, axis=None, ddof=0, keepdims=False, corrected=False):
+    """``sqrt(var(x, axis, ddof, keepdims, corrected))``."""
     return E.sqrt(var(x, axis, ddof=ddof, keepdims=keepdims, corrected=corrected))
 
 

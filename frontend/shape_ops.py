@@ -11,9 +11,9 @@ import numpy as np
 from ..config import config
 from ..ir.core import DYN
 from ..ir.opdef import const_value, normalize_axis
-from ..ir.types import canonical_dtype, is_bool, is_int
-from .basic import (apply_op, as_tensor_variable, cast, constant, is_variable, is_weak,
-                    result_dtype, static_int, to_dtype)
+from ..ir.types import is_bool, is_int
+from .basic import (apply_op, as_tensor_variable, canonical_dtype, cast, constant, is_variable,
+                    is_weak, result_dtype, static_int, to_dtype)
 from .variable import TensorVariable
 
 
@@ -191,6 +191,50 @@ def shape_padleft(x, n_ones=1):
 def shape_padright(x, n_ones=1):
     x = as_tensor_variable(x)
     return dimshuffle(x, tuple(range(x.ndim)) + ("x",) * n_ones)
+
+
+# --- broadcastable patterns (Theano's Rebroadcast) ------------------------------------------
+def _broadcast_axes(x, axes, fname):
+    axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (list, tuple)) else axes
+    return sorted({normalize_axis(a, x.ndim, fname) for a in axes})
+
+
+def addbroadcast(x, *axes):
+    """``x`` with dims ``axes`` made broadcastable (statically 1); a size
+    other than 1 there is an error when the function runs."""
+    x = as_tensor_variable(x)
+    axes = [a for a in _broadcast_axes(x, axes, "addbroadcast") if x.type.shape[a] != 1]
+    for a in axes:
+        if x.type.shape[a] is not None:
+            raise ValueError(f"addbroadcast: dim {a} of {x.type} has size {x.type.shape[a]}, "
+                             "not 1: it cannot be broadcastable")
+    if not axes:
+        return x
+    # dropping a dim of unknown size checks that it is 1; 'x' puts it back as a static 1
+    return dimshuffle(x, tuple("x" if i in axes else i for i in range(x.ndim)))
+
+
+def unbroadcast(x, *axes):
+    """``x`` with dims ``axes`` no longer broadcastable (their static size
+    1 forgotten); the value is unchanged."""
+    x = as_tensor_variable(x)
+    axes = [a for a in _broadcast_axes(x, axes, "unbroadcast") if x.type.shape[a] == 1]
+    if not axes:
+        return x
+    entries = [apply_op("subtensor", shape(x), idx=(i,)) if i in axes else dim(x, i)
+               for i in range(x.ndim)]
+    spec, dyn = dyn_attr(entries)
+    return apply_op("reshape", x, *dyn, shape=spec)
+
+
+def patternbroadcast(x, broadcastable):
+    """``x`` with the broadcastable pattern ``broadcastable`` (one bool per dim)."""
+    x = as_tensor_variable(x)
+    if len(broadcastable) != x.ndim:
+        raise ValueError(f"patternbroadcast: pattern {tuple(broadcastable)} has "
+                         f"{len(broadcastable)} entries for a {x.ndim}-d tensor")
+    x = unbroadcast(x, [i for i, b in enumerate(broadcastable) if not b])
+    return addbroadcast(x, [i for i, b in enumerate(broadcastable) if b])
 
 
 # --- joining ---------------------------------------------------------------------------

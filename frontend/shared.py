@@ -5,8 +5,9 @@ in the call's arguments. Every function that uses it reads the current
 storage at call time, so ``set_value`` between calls is seen, and a call's
 updates replace the storage (all at once, after the call succeeded).
 
-Its static type fixes the dtype and ndim only; each dim is unknown, since
-``set_value`` may change the shape, as in Theano.
+Its static type fixes the dtype and ndim; each dim is unknown, since
+``set_value`` may change the shape, as in Theano, except the dims made
+broadcastable (``shared(v, broadcastable=(True, False))``), which stay 1.
 """
 import numpy as np
 
@@ -20,8 +21,9 @@ class SharedVariable(TensorVariable):
     __slots__ = ("_storage", "strict", "allow_downcast")
     is_shared = True
 
-    def __init__(self, storage, name=None, strict=False, allow_downcast=None):
-        super().__init__(TensorType(canonical_dtype(storage.dtype), (None,) * storage.ndim), name=name)
+    def __init__(self, storage, name=None, strict=False, allow_downcast=None, shape=None):
+        shape = (None,) * storage.ndim if shape is None else tuple(shape)
+        super().__init__(TensorType(canonical_dtype(storage.dtype), shape), name=name)
         self._storage = storage         # C-contiguous, aligned, owned by the runtime
         self.strict = strict
         self.allow_downcast = allow_downcast
@@ -48,7 +50,16 @@ class SharedVariable(TensorVariable):
         if arr.ndim != self.type.ndim:
             raise TypeError(f"{self._what} is {self.type.ndim}-d ({self.type}); "
                             f"set_value got a {arr.ndim}-d value of shape {arr.shape}")
+        if not self.type.accepts_shape(arr.shape):
+            raise ValueError(f"{self._what} has broadcastable pattern {self.broadcastable}; "
+                             f"set_value got shape {arr.shape}")
         self._storage = owned_copy(arr, borrow=borrow and arr is value)
+
+    def copy_variable(self):
+        """A new shared variable like this one (type, name, strictness)
+        holding a copy of the current value (``copy.deepcopy`` uses it)."""
+        return type(self)(self._storage.copy(), name=self.name, strict=self.strict,
+                          allow_downcast=self.allow_downcast, shape=self.type.shape)
 
     def __repr__(self):
         return f"<SharedVariable {self.name or ''}: {self.type}>"
@@ -72,15 +83,37 @@ def _initial_array(value, name):
     return arr
 
 
-def shared(value, name=None, strict=False, allow_downcast=None, borrow=False):
+def _static_shape(broadcastable, arr):
+    if broadcastable is None:
+        return None
+    if not isinstance(broadcastable, (tuple, list)) or len(broadcastable) != arr.ndim or not all(
+            isinstance(b, (bool, np.bool_)) for b in broadcastable):
+        raise TypeError(f"theon.shared: broadcastable must be a tuple of {arr.ndim} bools (one "
+                        f"per dim of the value), got {broadcastable!r}")
+    shape = tuple(1 if b else None for b in broadcastable)
+    for i, b in enumerate(broadcastable):
+        if b and arr.shape[i] != 1:
+            raise ValueError(f"theon.shared: dim {i} is broadcastable but the value has size "
+                             f"{arr.shape[i]} there (shape {arr.shape})")
+    return shape
+
+
+def shared(value, name=None, strict=False, allow_downcast=None, borrow=False, broadcastable=None):
     """A new shared variable holding ``value``.
 
     Python floats become floatX 0-d tensors, ints int64, bools bool; NumPy
     arrays and scalars keep their dtype. With ``borrow=True`` a C-contiguous
-    array is used as is instead of copied.
+    array is used as is instead of copied. ``strict``/``allow_downcast``
+    govern ``set_value`` (see there); ``broadcastable`` (one bool per dim)
+    makes the True dims statically 1, for the life of the variable.
     """
     if name is not None and not isinstance(name, str):
         raise TypeError(f"theon.shared: name must be a str or None, got {type(name).__name__}")
     arr = _initial_array(value, name)
+    shape = _static_shape(broadcastable, arr)
     storage = owned_copy(arr, borrow=borrow and arr is value)
-    return SharedVariable(storage, name=name, strict=strict, allow_downcast=allow_downcast)
+    return SharedVariable(storage, name=name, strict=strict, allow_downcast=allow_downcast,
+                          shape=shape)
+
+
+TensorSharedVariable = SharedVariable   # Theano's name for a shared tensor

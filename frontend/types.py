@@ -6,8 +6,11 @@ given; the prefixes are f/d (float32/float64), i/l (int32/int64), b/w
 (int8/int16), as in Theano. ``row`` is shape (1, None), ``col`` (None, 1).
 Plural forms (``T.matrices('a', 'b')`` or ``T.matrices('a,b')``) return a list.
 """
+import numpy as np
+
 from ..config import config
-from ..ir.types import TensorType, canonical_dtype
+from ..ir import types as ir_types
+from .basic import canonical_dtype
 from .variable import TensorVariable
 
 PREFIX_DTYPES = {"f": "float32", "d": "float64", "i": "int32", "l": "int64",
@@ -26,7 +29,7 @@ def _check_name(name, fname):
 def _input(kind, name, dtype, fname):
     _check_name(name, fname)
     dtype = canonical_dtype(dtype if dtype is not None else config.floatX)
-    return TensorVariable(TensorType(dtype, SHAPES[kind]), name=name)
+    return TensorVariable(ir_types.TensorType(dtype, SHAPES[kind]), name=name)
 
 
 def _split_names(names, fname):
@@ -85,7 +88,41 @@ def tensor(dtype=None, shape=None, name=None, broadcastable=None):
                         "T.tensor('float32', shape=(None, 3))")
     _check_name(name, "tensor")
     dtype = canonical_dtype(dtype if dtype is not None else config.floatX)
-    return TensorVariable(TensorType(dtype, tuple(shape)), name=name)
+    return TensorVariable(ir_types.TensorType(dtype, tuple(shape)), name=name)
+
+
+class _TensorTypeMeta(type):
+    """Makes ``TensorType`` a factory of the IR's TensorType that
+    ``isinstance`` also recognizes."""
+
+    def __call__(cls, dtype, broadcastable=None, name=None, shape=None, sparse_grad=False):
+        if (broadcastable is None) == (shape is None):
+            raise TypeError("TensorType: give broadcastable (a tuple of bools) or shape "
+                            "(ints or None), one of them")
+        if broadcastable is not None:
+            if not isinstance(broadcastable, (tuple, list)) or not all(
+                    isinstance(b, (bool, np.bool_)) for b in broadcastable):
+                raise TypeError(f"TensorType: broadcastable must be a tuple of bools, got "
+                                f"{broadcastable!r}")
+            shape = tuple(1 if b else None for b in broadcastable)
+        elif not isinstance(shape, (tuple, list)):
+            raise TypeError(f"TensorType: shape must be a tuple of ints or None, got {shape!r}")
+        return ir_types.TensorType(canonical_dtype(dtype), tuple(shape))
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, ir_types.TensorType)
+
+    def __subclasscheck__(cls, sub):
+        return isinstance(sub, type) and issubclass(sub, ir_types.TensorType)
+
+
+class TensorType(metaclass=_TensorTypeMeta):
+    """Theano's ``TensorType(dtype, broadcastable)``: the type of a tensor
+    variable, a dtype (``'floatX'`` allowed) and one bool per dim (True: the
+    dim is statically 1). Calling a type makes a free variable:
+    ``T.TensorType('float64', (False,) * 3)('t')``. Instances are the IR's
+    ``TensorType`` (``x.type``); ``shape=`` (ints or None) works instead of
+    ``broadcastable``."""
 
 
 scalar = _maker("scalar")

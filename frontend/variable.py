@@ -25,8 +25,15 @@ def _operand(other):
     return isinstance(other, (Value, int, float, bool, list, tuple, np.ndarray, np.generic))
 
 
+class Tag:
+    """``x.tag``: a free namespace for user data (``x.tag.test_value``)."""
+
+    def __repr__(self):
+        return f"Tag({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
 class TensorVariable(Value):
-    __slots__ = ()
+    # No __slots__: variables take user attributes (``x._keras_shape = ...``).
     is_shared = False     # SharedVariable (frontend/shared.py) sets True
     __array_priority__ = 1000
     __array_ufunc__ = None   # NumPy defers: np.ones(3) + x calls x.__radd__
@@ -160,7 +167,19 @@ class TensorVariable(Value):
 
     @property
     def broadcastable(self):
+        """Theano's view of the static shape: True where the dim is statically 1."""
         return self.type.broadcastable
+
+    @property
+    def tag(self):
+        tag = self.__dict__.get("tag")
+        if tag is None:
+            tag = self.__dict__["tag"] = Tag()
+        return tag
+
+    @tag.setter
+    def tag(self, value):
+        self.__dict__["tag"] = value
 
     @property
     def size(self):
@@ -201,29 +220,11 @@ class TensorVariable(Value):
     def sum(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
         return R.sum(self, axis, dtype=dtype, keepdims=keepdims, acc_dtype=acc_dtype)
 
-    def prod(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+    def prod(self, axis=None, dtype=None, keepdims=False, acc_dtype=None, no_zeros_in_input=False):
         return R.prod(self, axis, dtype=dtype, keepdims=keepdims, acc_dtype=acc_dtype)
 
     def mean(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
         return R.mean(self, axis, dtype=dtype, keepdims=keepdims, acc_dtype=acc_dtype)
-
-    def max(self, axis=None, keepdims=False):
-        return R.max(self, axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return R.min(self, axis, keepdims=keepdims)
-
-    def any(self, axis=None, keepdims=False):
-        return R.any(self, axis, keepdims=keepdims)
-
-    def all(self, axis=None, keepdims=False):
-        return R.all(self, axis, keepdims=keepdims)
-
-    def argmax(self, axis=None, keepdims=False):
-        return R.argmax(self, axis, keepdims=keepdims)
-
-    def argmin(self, axis=None, keepdims=False):
-        return R.argmin(self, axis, keepdims=keepdims)
 
     def var(self, axis=None, ddof=0, keepdims=False, corrected=False):
         return R.var(self, axis, ddof=ddof, keepdims=keepdims, corrected=corrected)
@@ -246,6 +247,13 @@ class TensorVariable(Value):
         out.name = name
         return out
 
+    def __deepcopy__(self, memo):
+        """A copy of the whole graph of this variable, inputs and shared
+        variables (their values copied) included; ``memo`` keeps the copies
+        of one ``copy.deepcopy`` call shared."""
+        from ..graph.basic import deepcopy_graph
+        return deepcopy_graph([self], memo)[0]
+
     def eval(self, inputs_to_values=None):
         """Compile (once per set of inputs) and run: ``x.eval({a: 1.0})``."""
         inputs_to_values = dict(inputs_to_values or {})
@@ -257,6 +265,39 @@ class TensorVariable(Value):
         if inputs not in per_var:
             per_var[inputs] = _compile(list(inputs), self)
         return per_var[inputs](*[inputs_to_values[k] for k in inputs])
+
+
+def _axis_method(name):
+    def method(self, axis=None, keepdims=False):
+        return getattr(R, name)(self, axis, keepdims=keepdims)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``T.{name}(self, axis, keepdims)``."
+    return method
+
+
+for _name in ("max", "min", "any", "all", "argmax", "argmin"):
+    setattr(TensorVariable, _name, _axis_method(_name))
+
+
+class _ConstantMeta(type):
+    def __instancecheck__(cls, obj):
+        """Every result of a ``constant`` op counts, whoever built it."""
+        return type.__instancecheck__(cls, obj) or (
+            isinstance(obj, TensorVariable) and obj.owner is not None and obj.owner.name == "constant")
+
+
+class TensorConstant(TensorVariable, metaclass=_ConstantMeta):
+    """A variable whose value is known when the graph is built (``T.constant``)."""
+
+    @property
+    def data(self):
+        """The value: a read-only NumPy array."""
+        return self.owner.attrs["value"]
+
+    value = data
+
+    def signature(self):
+        return (self.type, self.data.tobytes())
 
 
 def _compile(inputs, output):

@@ -87,6 +87,10 @@ class Value:
     def static_shape(self):
         return self.type.shape
 
+    def __reduce_ex__(self, protocol):
+        from .pickling import reduce_value      # pickle/deepcopy of graphs: ir/pickling.py
+        return reduce_value(self)
+
     def replace_all_uses_with(self, new):
         if new is self:
             return
@@ -129,6 +133,15 @@ class Operation:
     @property
     def name(self):
         return self.opdef.name
+
+    def __reduce_ex__(self, protocol):
+        from .pickling import reduce_operation
+        return reduce_operation(self)
+
+    # Theano's Apply-node names: ``x.owner.op``, ``.inputs``, ``.outputs``
+    op = property(lambda self: self.opdef)
+    inputs = property(lambda self: self.operands)
+    outputs = property(lambda self: self.results)
 
     @property
     def result(self):

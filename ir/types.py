@@ -57,7 +57,9 @@ class TensorType:
 
     def __post_init__(self):
         object.__setattr__(self, "dtype", canonical_dtype(self.dtype))
-        shape = tuple(self.shape)
+        # a Theano broadcastable pattern: True is a static 1, False unknown
+        shape = tuple((1 if d else None) if isinstance(d, (bool, np.bool_)) else d
+                      for d in self.shape)
         for d in shape:
             if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
                 raise ValueError(f"tensor dims must be non-negative ints or None, got {shape}")
@@ -75,6 +77,14 @@ class TensorType:
     @property
     def np_dtype(self):
         return np.dtype(self.dtype)
+
+    def __call__(self, name=None):
+        """A new free variable of this type (Theano's ``TensorType(...)('x')``,
+        ``x.type()``)."""
+        from ..frontend.variable import TensorVariable   # the DSL sits above the IR
+        return TensorVariable(self, name=name)
+
+    make_variable = __call__
 
     def with_shape(self, shape):
         return TensorType(self.dtype, shape)

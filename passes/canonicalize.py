@@ -14,7 +14,7 @@ Rules, in the order tried:
                    is exact (powers of two); any c with ``fast-math``
     sum-alloc      sum of a broadcast scalar -> scalar * count
     reduce-none    a reduction over no axes -> its operand
-    stop-gradient  stop_gradient(x) -> x (only autodiff needed it)
+    stop-gradient  stop_gradient(x), grad_override(x, ...) -> x (only autodiff needed them)
     where-same     where(c, x, x) -> x
     SHAPE_RULES    alloc/reshape/sum_to no-ops, static sizes (``passes/shapes.py``)
     fold           constant folding (``passes/fold.py``), unless ``fold=false``
@@ -186,7 +186,7 @@ CANONICAL = [
     PyRule("div-const", ("div",), div_const),
     PyRule("sum-alloc", ("sum",), sum_alloc),
     PyRule("reduce-none", lambda d: d.reduces, reduce_none),
-    PyRule("stop-gradient", ("stop_gradient",), forward_operand),
+    PyRule("stop-gradient", ("stop_gradient", "grad_override"), forward_operand),
     PyRule("where-same", ("where",), where_same),
 ]
 

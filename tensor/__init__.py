@@ -3,10 +3,9 @@
 A thin re-export of ``theon.frontend``'s DSL modules; ``T.nnet`` holds the
 neural-network helpers.
 """
-from ..ir.types import TensorType  # noqa: F401
-from ..frontend.variable import TensorVariable  # noqa: F401
+from ..frontend.variable import TensorConstant, TensorVariable  # noqa: F401
 from ..frontend.types import (  # noqa: F401
-    tensor, scalar, vector, row, col, matrix, tensor3, tensor4, tensor5,
+    TensorType, tensor, scalar, vector, row, col, matrix, tensor3, tensor4, tensor5,
     fscalar, dscalar, iscalar, lscalar, bscalar, wscalar,
     fvector, dvector, ivector, lvector, bvector, wvector,
     frow, drow, irow, lrow, brow, wrow,
@@ -29,17 +28,20 @@ from ..frontend.reduce import (  # noqa: F401
     sum, prod, max, min, any, all, mean, var, std, logsumexp, argmax, argmin,
 )
 from ..frontend.shape_ops import (  # noqa: F401
-    shape, reshape, flatten, dimshuffle, transpose, squeeze, expand_dims, shape_padleft,
+    addbroadcast, unbroadcast, patternbroadcast, shape, reshape, flatten, dimshuffle, transpose, squeeze, expand_dims, shape_padleft,
     shape_padright, concatenate, join, stack, alloc, fill, full, zeros, ones, zeros_like,
     ones_like, arange,
 )
 from ..frontend.indexing import set_subtensor, inc_subtensor  # noqa: F401
 from ..frontend.linalg import dot, matmul, tensordot, outer  # noqa: F401
-from . import nnet  # noqa: F401
+from ..frontend.shared import TensorSharedVariable  # noqa: F401
+from ..gradient import grad, Lop, Rop, jacobian, hessian, grad_clip, grad_scale  # noqa: F401
+from . import nnet, sharedvar, xlogx  # noqa: F401
 
 # Theano / NumPy aliases
 as_tensor = as_tensor_variable
 square = sqr
+sgn = sign
 power = pow
 abs_ = abs
 negative = neg

@@ -31,6 +31,7 @@ DYN_FIRST = {"reshape": 1, "alloc": 1, "sum_to": 1, "subtensor": 1, "set_subtens
 LOWERINGS = {name: MapStep for name, opdef in OPS.items() if opdef.elementwise and name in SCALAR}
 LOWERINGS.update({
     "dimshuffle": ViewStep, "reshape": ViewStep, "subtensor": ViewStep, "stop_gradient": ViewStep,
+    "grad_override": ViewStep,
     "shape": HostStep, "constant": ConstantStep, "alloc": AllocStep,
     "set_subtensor": SetSubtensorStep, "inc_subtensor": SetSubtensorStep,
     "concatenate": ConcatenateStep, "arange": ArangeStep,

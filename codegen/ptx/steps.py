@@ -102,7 +102,7 @@ class ViewStep(Step):
         elif op.name == "reshape":
             dims = sh.reshape(x.shape, sh.resolve(op.attrs["shape"], state.dyn_ints(op.operands[1:])))
             out = state.contiguous(x).view(0, dims, sh.c_strides(dims))
-        else:                       # stop_gradient
+        else:                       # stop_gradient, grad_override: operand 0
             out = x
         state.env[op.results[0]] = out
 

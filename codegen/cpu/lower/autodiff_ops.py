@@ -43,4 +43,5 @@ def lower_stop_gradient(ctx, op, bufs):
 LOWERINGS = {
     "sum_to": lower_sum_to,
     "stop_gradient": lower_stop_gradient,
+    "grad_override": lower_stop_gradient,     # the value of operand 0
 }

@@ -1,0 +1,262 @@
+"""The gradient of every differentiable op against central finite
+differences: one table row per op and shape case, in float64, each checked
+with static shapes and with every dim unknown (so that run-time
+broadcasting goes through ``sum_to``), for the first derivative, the
+batched backward pass (jacobian) and second derivatives (hessian blocks)."""
+import numpy as np
+import pytest
+
+from theon.frontend.build import _postorder
+from theon.ir.core import DYN
+from theon.ir.dialect import OPS
+from theon.ir.ops import autodiff_ops
+
+from ..grad_helpers import check_first_order, check_jacobian, check_second_order, const, input_vars, op, var
+
+RNG = np.random.default_rng(20240601)
+
+
+def sym(*shape, low=0.2):
+    """Values in [-1, -low] u [low, 1]."""
+    return RNG.uniform(low, 1.0, shape) * RNG.choice([-1.0, 1.0], shape)
+
+
+def pos(*shape):
+    return RNG.uniform(0.5, 2.0, shape)
+
+
+def frac(*shape):
+    """Values at least 0.1 away from any integer."""
+    return RNG.integers(-3, 3, shape) + RNG.uniform(0.1, 0.9, shape)
+
+
+def spread(*shape):
+    """Distinct values, pairwise at least 0.05 apart (no ties for max/min)."""
+    n = int(np.prod(shape, dtype=int))
+    return (RNG.permutation(n) * 0.1 - 0.05 * n + RNG.uniform(0, 0.04, n)).reshape(shape)
+
+
+def away_from_kinks(x, y, kinks):
+    """Resample until x / y is at least 0.05 away from every integer."""
+    while True:
+        q = np.asarray(x / y)
+        if np.all(np.abs(q - np.round(q)) > 0.05):
+            return x, y
+        x = kinks(x.shape)
+
+
+class Row:
+    def __init__(self, name, fn, arrays, wrt=None, order2=True):
+        self.name, self.fn, self.arrays = name, fn, [np.asarray(a, dtype=np.float64)
+                                                   if np.asarray(a).dtype.kind == "f" else np.asarray(a)
+                                                   for a in arrays]
+        self.wrt = wrt if wrt is not None else [i for i, a in enumerate(self.arrays) if a.dtype.kind == "f"]
+        self.order2 = order2
+
+    def __repr__(self):
+        return self.name
+
+
+def u(name):
+    return lambda x: op(name, x)
+
+
+def b(name):
+    return lambda x, y: op(name, x, y)
+
+
+UNARY = [("neg", sym), ("abs", sym), ("exp", sym), ("log", pos), ("log1p", pos), ("expm1", sym),
+         ("sqrt", pos), ("sin", sym), ("cos", sym), ("tan", sym), ("tanh", sym), ("arctan", sym),
+         ("sigmoid", sym), ("softplus", sym), ("erf", sym),
+         ("sign", sym), ("floor", frac), ("ceil", frac), ("round", frac)]
+UNARY_SHAPES = [(), (3,), (2, 3)]
+
+BINARY_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ()),
+                 ((2, 1, 3), (4, 1))]
+BINARY = [("add", sym, sym), ("sub", sym, sym), ("mul", sym, sym), ("div", sym, sym),
+          ("pow", pos, sym), ("maximum", sym, sym), ("minimum", sym, sym)]
+PIECEWISE = [("floordiv", lambda s: RNG.uniform(-3, 3, s), pos), ("mod", lambda s: RNG.uniform(-3, 3, s), pos)]
+
+ROWS = []
+for name, gen in UNARY:
+    for shape in UNARY_SHAPES:
+        ROWS.append(Row(f"{name}-{shape}", u(name), [gen(*shape)]))
+for name, gx, gy in BINARY:
+    for sx, sy in BINARY_SHAPES:
+        ROWS.append(Row(f"{name}-{sx}-{sy}", b(name), [gx(*sx), gy(*sy)]))
+for name, gx, gy in PIECEWISE:
+    for sx, sy in [((3,), (3,)), ((2, 3), (3,)), ((2, 3), ()), ((), (2, 3))]:
+        x, y = away_from_kinks(gx(sx), gy(*sy), gx)
+        ROWS.append(Row(f"{name}-{sx}-{sy}", b(name), [x, y]))
+
+ROWS += [
+    Row("maximum-relu", lambda x: op("maximum", x, const(0.0)), [sym(2, 3)]),
+    Row("cast-f64-f64", lambda x: op("cast", x, dtype="float64"), [sym(3)]),
+    Row("cast-int-path", lambda x: op("mul", x, op("cast", op("cast", x, dtype="int64"), dtype="float64")),
+        [frac(2, 3)]),
+    Row("where-const-cond", lambda a, c: op("where", const(np.array([[True, False, True], [False, True, True]])), a, c),
+        [sym(3), sym(2, 1)]),
+    Row("where-leaky-relu", lambda x: op("where", op("gt", x, const(0.0)), x, op("mul", x, const(0.1))),
+        [sym(2, 3)]),
+    Row("where-bcast", lambda a, c: op("where", op("lt", a, c), a, c), [spread(2, 1), spread(3)]),
+    Row("argmax-path", lambda x: op("mul", x, op("cast", op("argmax", x, axis=1, keepdims=True), dtype="float64")),
+        [spread(2, 3)]),
+    Row("compare-path", lambda x: op("mul", x, op("cast", op("gt", x, const(0.0)), dtype="float64")), [sym(2, 3)]),
+]
+
+for axes in [(0,), (1, 2), (0, 2), (0, 1, 2)]:
+    for keep in (False, True):
+        for name, gen in [("sum", sym), ("prod", sym), ("max", spread), ("min", spread)]:
+            ROWS.append(Row(f"{name}-{axes}-keep{keep}",
+                            lambda x, name=name, axes=axes, keep=keep: op(name, x, axes=axes, keepdims=keep),
+                            [gen(2, 3, 4)]))
+ROWS += [
+    Row("sum-0d", lambda x: op("sum", x, axes=(), keepdims=False), [sym()]),
+    Row("max-ties", lambda x: op("max", x, axes=(0,), keepdims=False),
+        [np.array([[1.0, 2.0], [0.5, 2.0]])], order2=False),
+    Row("prod-zeros", lambda x: op("prod", x, axes=(1,), keepdims=False),
+        [np.array([[0.7, 0.0, -1.3, 0.9], [0.0, 1.2, 0.0, 0.8], [1.1, -0.6, 0.5, 1.4]])], order2=False),
+]
+
+MATMUL_SHAPES = [((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,)), ((2, 2, 3), (3, 4)),
+                 ((2, 1, 2, 3), (3, 3, 2)), ((3,), (2, 3, 4)), ((2, 2, 3), (3,)), ((1, 2, 3), (2, 3, 2))]
+for sa, sb in MATMUL_SHAPES:
+    ROWS.append(Row(f"matmul-{sa}-{sb}", b("matmul"), [sym(*sa), sym(*sb)]))
+
+ROWS += [
+    Row("dimshuffle-transpose", lambda x: op("dimshuffle", x, pattern=(1, 0)), [sym(2, 3)]),
+    Row("dimshuffle-expand", lambda x: op("dimshuffle", x, pattern=("x", 0, "x")), [sym(3)]),
+    Row("dimshuffle-drop", lambda x: op("dimshuffle", x, pattern=(2, "x", 0)), [sym(2, 1, 3)]),
+    Row("reshape", lambda x: op("reshape", x, shape=(3, 2)), [sym(2, 3)]),
+    Row("reshape-infer", lambda x: op("reshape", x, shape=(2, -1, 1)), [sym(6)]),
+    Row("reshape-dyn", lambda x, n: op("reshape", x, n, shape=(-1, DYN, 1)),
+        [sym(2, 3, 2), np.array(2, dtype=np.int64)]),
+    Row("subtensor-int", lambda x: op("subtensor", x, idx=(1,)), [sym(4, 3)]),
+    Row("subtensor-slice", lambda x: op("subtensor", x, idx=((None, None, None), (1, 3, 1))), [sym(4, 3)]),
+    Row("subtensor-reverse", lambda x: op("subtensor", x, idx=((None, None, -1), 1)), [sym(4, 3)]),
+    Row("subtensor-step", lambda x: op("subtensor", x, idx=((None, None, 2), (0, 2, 1))), [sym(5, 3)]),
+    Row("subtensor-dyn", lambda x, i: op("subtensor", x, i, idx=((DYN, None, None),)),
+        [sym(4, 3), np.array(1, dtype=np.int64)]),
+    Row("subtensor-dyn-stop", lambda x, i: op("subtensor", x, i, idx=((1, DYN, 1), -2)),
+        [sym(4, 3), np.array(3, dtype=np.int64)]),
+]
+for name in ("set_subtensor", "inc_subtensor"):
+    for idx, sv in [(((1, 3, 1),), (3,)), (((1, 3, 1),), (2, 1)), (((1, 3, 1),), ()), ((2,), (3,)),
+                    (((None, None, 2), 1), ())]:
+        ROWS.append(Row(f"{name}-{idx}-{sv}", lambda x, v, name=name, idx=idx: op(name, x, v, idx=idx),
+                        [sym(4, 3), sym(*sv)]))
+    ROWS.append(Row(f"{name}-dyn", lambda x, v, i, name=name: op(name, x, v, i, idx=((DYN, None, None),)),
+                    [sym(4, 3), sym(3), np.array(2, dtype=np.int64)]))
+ROWS += [
+    Row("concatenate-0", lambda x, y, z: op("concatenate", x, y, z, axis=0), [sym(2, 3), sym(1, 3), sym(3, 3)]),
+    Row("concatenate-1", lambda x, y: op("concatenate", x, y, axis=1), [sym(2, 1), sym(2, 2)]),
+    Row("alloc-row", lambda v: op("alloc", v, shape=(2, 3)), [sym(3)]),
+    Row("alloc-scalar", lambda v: op("alloc", v, shape=(2, 2)), [sym()]),
+    Row("alloc-col", lambda v: op("alloc", v, shape=(3, 2, 4)), [sym(2, 1)]),
+    Row("alloc-dyn", lambda v, n: op("alloc", v, n, shape=(DYN, 3)), [sym(1, 3), np.array(2, dtype=np.int64)]),
+    Row("arange", lambda s, d: op("arange", s, const(5.0), d), [np.array(0.3), np.array(0.7)]),
+    Row("sum_to-lead", lambda x: op("sum_to", x, shape=(4,)), [sym(2, 3, 4)]),
+    Row("sum_to-ones", lambda x: op("sum_to", x, shape=(3, 1)), [sym(2, 3, 4)]),
+    Row("sum_to-dyn", lambda x, n: op("sum_to", x, n, shape=(2, DYN, 4)), [sym(2, 3, 4), np.array(1, dtype=np.int64)]),
+    Row("stop_gradient", lambda x, y: op("add", op("mul", y, op("stop_gradient", op("mul", x, const(0.0)),
+                                                                  kind="zero")), x), [sym(3), sym(3)]),
+    # grad_override with the true derivatives (or neutral clip/scale) agrees with finite differences
+    Row("grad_override-chain", lambda x: op("grad_override", op("mul", x, op("log", x)), x,
+                                            op("add", const(1.0), op("log", x)), kind="chain"), [pos(2, 3)]),
+    Row("grad_override-chain-bcast", lambda x, w: op("grad_override", op("mul", x, w), x, w, w, x, kind="chain"),
+        [sym(2, 1), sym(2, 3)]),
+    Row("grad_override-scale", lambda x: op("mul", op("grad_override", x, const(1.0), kind="scale"), x), [sym(3)]),
+    Row("grad_override-clip", lambda x: op("mul", op("grad_override", x, const(-1e9), const(1e9), kind="clip"), x),
+        [sym(2, 3)]),
+]
+
+
+# --- composites (no rules of their own) --------------------------------------------------------
+def softmax(x):
+    z = op("exp", op("sub", x, op("max", x, axes=(x.ndim - 1,), keepdims=True)))
+    return op("div", z, op("sum", z, axes=(x.ndim - 1,), keepdims=True))
+
+
+def logsumexp(x):
+    m = op("max", x, axes=(x.ndim - 1,), keepdims=True)
+    s = op("sum", op("exp", op("sub", x, m)), axes=(x.ndim - 1,), keepdims=True)
+    return op("add", op("log", s), m)
+
+
+ROWS += [
+    Row("softmax", softmax, [sym(2, 4)]),
+    Row("logsumexp", logsumexp, [sym(2, 4)]),
+    Row("log_softmax", lambda x: op("sub", x, logsumexp(x)), [sym(3, 4)]),
+    Row("clip", lambda x: op("minimum", op("maximum", x, const(-0.5)), const(0.5)), [sym(2, 4)]),
+    Row("fan-out", lambda x, y: op("mul", op("sin", op("mul", x, y)), op("add", x, op("exp", x))), [sym(3), sym(2, 1)]),
+]
+
+IDS = [r.name for r in ROWS]
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("row", ROWS, ids=IDS)
+def test_first_order(row, dynamic):
+    check_first_order(row.fn, row.arrays, row.wrt, dynamic)
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("row", ROWS, ids=IDS)
+def test_jacobian(row, dynamic):
+    check_jacobian(row.fn, row.arrays, row.wrt, dynamic)
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("row", [r for r in ROWS if r.order2], ids=[r.name for r in ROWS if r.order2])
+def test_second_order(row, dynamic):
+    check_second_order(row.fn, row.arrays, row.wrt, dynamic)
+
+
+# --- the registry -------------------------------------------------------------------------------
+# Ops whose results are never float: the driver gives their operands a zero
+# gradient, and no rule is needed.
+NON_FLOAT_RESULTS = {"shape", "argmax", "argmin", "eq", "ne", "lt", "le", "gt", "ge",
+                     "and", "or", "xor", "not", "return"}
+NO_OPERANDS = {"constant"}
+# Ops only the fusion pass creates, after autodiff: the driver never meets them.
+AFTER_AUTODIFF = {"fused", "yield"}
+
+
+def all_ops():
+    ops = dict(OPS)
+    for cls in autodiff_ops.OPS:
+        ops.setdefault(cls.name, cls())
+    return ops
+
+
+def test_every_float_op_has_a_rule():
+    missing = [name for name, opdef in all_ops().items()
+               if name not in NON_FLOAT_RESULTS | NO_OPERANDS | AFTER_AUTODIFF
+               and not hasattr(opdef, "grad")]
+    assert not missing, f"ops without a gradient rule: {missing}"
+
+
+def test_non_float_ops_give_no_float_results():
+    x = var((2, 3))
+    samples = {"shape": op("shape", x), "argmax": op("argmax", x, axis=0, keepdims=False),
+               "argmin": op("argmin", x, axis=None, keepdims=False)}
+    for name in ("eq", "ne", "lt", "le", "gt", "ge"):
+        samples[name] = op(name, x, x)
+    for name in ("and", "or", "xor"):
+        samples[name] = op(name, op("gt", x, x), op("lt", x, x))
+    samples["not"] = op("not", op("gt", x, x))
+    assert set(samples) == NON_FLOAT_RESULTS - {"return"}
+    for name, value in samples.items():
+        assert value.dtype in ("bool", "int64"), name
+    for name in ("and", "or", "xor", "not"):   # float operands are refused
+        with pytest.raises(TypeError):
+            op(name, *[x] * (1 if name == "not" else 2))
+
+
+def test_table_covers_every_differentiable_op():
+    used = set()
+    for row in ROWS:
+        out = row.fn(*input_vars(row.arrays, False))
+        used |= {v.owner.name for v in _postorder([out], {}) if v.owner is not None}
+    differentiable = {name for name, opdef in all_ops().items() if hasattr(opdef, "grad")}
+    assert differentiable - used == set()
