@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
+
 from .ir.core import Function as IRFunction
 from .ir.core import Value
 
@@ -285,11 +287,22 @@ def pydotprint(obj, outfile="graph.png", print_output_file=True):
 
 
 # --- dump ---------------------------------------------------------------------------
+def _state_shapes(func, compiled):
+    """``func.arg_attrs`` with each shared argument's current shape added."""
+    attrs = [dict(a) for a in func.arg_attrs]
+    shared = [a for a in attrs if "shared" in a]
+    for a, var in zip(shared, getattr(compiled, "shared", ())):
+        a["shape"] = tuple(int(d) for d in np.shape(var.get_value(borrow=True)))
+    return attrs
+
+
 def dump(f, stage, file=None):
     """The text of compiled function ``f`` at ``stage``: 'input' (IR before
     the passes), 'optimized' (IR after them), 'llvm' (optimized LLVM IR),
-    'asm' (host assembly), 'ptx' (GPU, not yet). Written to ``file`` too
-    when one is given."""
+    'asm' (host assembly), 'ptx' (the GPU kernels). Written to ``file`` too
+    when one is given. In IR text each shared argument records the shape
+    its variable holds now (``{shared = "w", shape = [4, 3]}``), which
+    ``aot-compile`` uses for the state struct of an IR source."""
     compiled = _compiled(f)
     if compiled is None:
         raise TypeError(f"dump: f must be a compiled function (theon.function(...)), got {type(f).__name__}")
@@ -303,7 +316,13 @@ def dump(f, stage, file=None):
         return text
     if stage in ("input", "optimized"):
         from .ir.printer import print_function
-        text = print_function(compiled.input_ir() if stage == "input" else compiled.ir)
+        func = compiled.input_ir() if stage == "input" else compiled.ir
+        saved = func.arg_attrs
+        func.arg_attrs = _state_shapes(func, compiled)
+        try:
+            text = print_function(func)
+        finally:
+            func.arg_attrs = saved
     else:
         text = compiled.native.llvm_ir if stage == "llvm" else compiled.native.asm
     if file is not None:

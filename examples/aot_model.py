@@ -11,8 +11,8 @@ Its module-level theon functions are the entries (named by their variable):
                               loss and updates the shared weights w, b
     predict(X)                probabilities with the current w, b
 
-``python examples/aot_model.py`` runs the same steps in Python, for
-comparison with the C program's output.
+``python examples/aot_model.py`` runs the same steps in Python and prints
+the same lines as the C program (same format, same numbers).
 """
 import numpy as np
 
@@ -53,8 +53,8 @@ def example_batch():
 
 if __name__ == "__main__":
     data, labels = example_batch()
-    print("activate:", activate(np.array([-1.0, 0.0, 0.5, 2.0]), 2.0))
     for step in range(5):
         print(f"step {step}: loss {float(train_step(data, labels, 0.5)):.6f}")
-    print("w:", w.get_value(), "b:", float(b.get_value()))
-    print("predict:", predict(data[:2]))
+    print("w: [" + " ".join(f"{v:.8f}" for v in w.get_value()) + f"] b: {float(b.get_value()):.8f}")
+    probs = predict(data[:2])
+    print(f"predict ({len(probs)} rows): [" + " ".join(f"{v:.8f}" for v in probs) + "]")

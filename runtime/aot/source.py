@@ -143,6 +143,22 @@ def _from_function(name, f):
 
 
 # --- IR sources ------------------------------------------------------------------------------------
+def _zero_state(path, func, i):
+    """Zeros of the shape recorded for shared argument ``i`` (``shape =
+    [...]``, as ``theon.printing.dump`` writes it), or None (then the
+    argument's type must be static)."""
+    shape = func.arg_attrs[i].get("shape")
+    if shape is None:
+        return None
+    if not (isinstance(shape, tuple) and all(isinstance(d, int) and d >= 0 for d in shape)):
+        raise SourceError(f"{path}: @{func.name}: shared argument {func.args[i].name!r}: shape must be a "
+                          f"list of sizes, got {shape!r}")
+    if not func.args[i].type.accepts_shape(shape):
+        raise SourceError(f"{path}: @{func.name}: shared argument {func.args[i].name!r}: shape {list(shape)} "
+                          f"does not fit its type {func.args[i].type}")
+    return np.zeros(shape, dtype=func.args[i].type.dtype)
+
+
 def _ir_entries(path):
     try:
         with open(path, encoding="utf-8") as f:
@@ -166,7 +182,7 @@ def _ir_entries(path):
             input_labels=[a.name for a in func.args[:n_in]],
             output_labels=[v.name for v in func.outputs],
             shared_labels=[func.arg_attrs[i]["shared"] for i in shared],
-            shared_values=[None] * len(shared),
+            shared_values=[_zero_state(path, func, i) for i in shared],
             single_output=func.num_outputs == 1,
             from_ir=True))
     return entries
