@@ -22,7 +22,7 @@ function with updates carries ``{theon.updates = [...]}``.
 """
 import numpy as np
 
-from .core import DYN
+from .printer import SCALAR_TEXT, attr_kind, nested_elements
 from .types import TensorType
 
 INDENT = "  "
@@ -139,24 +139,20 @@ def _dict(attrs):
 
 
 # --- attributes ----------------------------------------------------------------------------
+_SCALAR_TEXT = {**{k: f for k, f in SCALAR_TEXT.items() if k in ("bool", "int")},
+                "dyn": lambda v: '"?"', "none": lambda v: "unit", "str": lambda v: _string(v),
+                "float": lambda v: _float(float(v), np.dtype("float64"))}
+
+
 def attr(value):
     """MLIR text of one theon attribute value."""
-    if value is DYN:
-        return '"?"'
-    if value is None:
-        return "unit"
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return _float(float(value), np.dtype("float64"))
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, (tuple, list)):
+    kind = attr_kind(value)
+    if kind == "list":
         return "[" + ", ".join(attr(v) for v in value) + "]"
-    if isinstance(value, np.ndarray):
+    if kind == "array":
         return _dense(value)
+    if kind in _SCALAR_TEXT:
+        return _SCALAR_TEXT[kind](value)
     raise TypeError(f"no MLIR form for attribute value {value!r}")
 
 
@@ -195,10 +191,4 @@ def _elements(array):
         fmt = lambda x: str(int(x))  # noqa: E731
     else:
         fmt = lambda x: _float(x, array.dtype)  # noqa: E731
-    return _nested(array, fmt)
-
-
-def _nested(array, fmt):
-    if array.ndim == 0:
-        return fmt(array[()])
-    return "[" + ", ".join(_nested(sub, fmt) for sub in array) + "]"
+    return nested_elements(array, fmt)

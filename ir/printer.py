@@ -177,30 +177,47 @@ def format_attr_dict(attrs, op=None):
     return "{" + ", ".join(items) + "}"
 
 
-def format_attr(value, op=None, key="?"):
-    """Text of one attribute value; ``op`` gives dense arrays their type."""
+def attr_kind(value):
+    """The kind of an attribute value, which each text form (this printer,
+    ``ir/mlir.py``) maps to its own syntax: 'dyn', 'none', 'bool', 'int',
+    'float', 'str', 'dtype', 'list' or 'array'; None if unsupported."""
     if value is DYN:
-        return "?"
+        return "dyn"
     if value is None:
         return "none"
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, np.dtype):
-        return json.dumps(value.name)
-    if isinstance(value, (tuple, list)):
+    for kind, types in _ATTR_TYPES:
+        if isinstance(value, types):
+            return kind
+    return None
+
+
+_ATTR_TYPES = (("bool", (bool, np.bool_)), ("int", (int, np.integer)), ("float", (float, np.floating)),
+               ("str", str), ("dtype", np.dtype), ("list", (tuple, list)), ("array", np.ndarray))
+
+SCALAR_TEXT = {
+    "dyn": lambda v: "?",
+    "none": lambda v: "none",
+    "bool": lambda v: "true" if v else "false",
+    "int": lambda v: str(int(v)),
+    "float": lambda v: repr(float(v)),
+    "str": json.dumps,
+    "dtype": lambda v: json.dumps(v.name),
+}
+
+
+def format_attr(value, op=None, key="?"):
+    """Text of one attribute value; ``op`` gives dense arrays their type."""
+    kind = attr_kind(value)
+    if kind == "list":
         return "[" + ", ".join(format_attr(v, op, key) for v in value) + "]"
-    if isinstance(value, np.ndarray):
+    if kind == "array":
         return _format_dense(value, op)
     where = f" of {op.name}" if op is not None else ""
     raise TypeError(f"attribute {key!r}{where} has a value of unsupported type "
                     f"{type(value).__name__}: {value!r}")
 
+    if kind in SCALAR_TEXT:
+        return SCALAR_TEXT[kind](value)
 
 def _format_dense(array, op):
     text = "dense<" + format_dense_elements(array) + ">"
@@ -212,15 +229,16 @@ def _format_dense(array, op):
 
 def format_dense_elements(array):
     fmt = _element_formatter(array.dtype)
-    return _nested(array, fmt)
+    return nested_elements(array, fmt)
 
 
-def _nested(array, fmt):
+def nested_elements(array, fmt):
+    """Nested ``[...]`` lists of ``fmt(element)`` (0-d: the bare element)."""
     if array.ndim == 0:
         return fmt(array[()])
     if array.ndim == 1:
         return "[" + ", ".join(fmt(x) for x in array) + "]"
-    return "[" + ", ".join(_nested(sub, fmt) for sub in array) + "]"
+    return "[" + ", ".join(nested_elements(sub, fmt) for sub in array) + "]"
 
 
 def _element_formatter(dtype):

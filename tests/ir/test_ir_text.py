@@ -14,6 +14,7 @@ from theon.ir.dialect import OPS
 from theon.ir.opdef import OpDef
 from theon.ir.parser import ParseError, parse_function, parse_module
 from theon.ir.printer import format_attr, print_function, print_module
+from tests.region_helpers import LooseFused
 
 
 def roundtrip(text, ops=None):
@@ -372,29 +373,8 @@ def test_parser_accepts_free_layout():
                                                                                "return(%0)"])
 
 
-# --- regions (future fusion ops), through test-only ops -----------------------------
-class Fused(OpDef):
-    """Test-only: applies its region elementwise; result = first operand's
-    shape, the yielded dtype."""
-    name = "fused"
-    num_regions = None
-    terminator = "yield"
-
-    def infer(self, op):
-        yielded = op.regions[0].ops[-1].operands[0].type
-        return [TensorType(yielded.dtype, op.operands[0].type.shape)]
-
-
-class Yield(OpDef):
-    name = "yield"
-    num_results = 0
-    pure = False
-
-    def infer(self, op):
-        return []
-
-
-REGION_OPS = {**OPS, "fused": Fused(), "yield": Yield()}
+# --- regions, through a test-only stand-in for fused (tests/region_helpers.py) -----
+REGION_OPS = {**OPS, "fused": LooseFused()}
 
 REGION_TEXT = """\
 func @f(%a: tensor<?xf32>, %s: tensor<f32>) {
