@@ -119,15 +119,16 @@ def _check_return_disconnected(return_disconnected):
     return return_disconnected
 
 
-def _disconnected(w, disconnected_inputs, what):
-    message = (f"{what} was asked for the gradient with respect to {_label(w)}, which is not part of "
-               "the computational graph of the cost, or is used only through a non-differentiable "
-               "path (consider_constant, disconnected_grad, an index). Pass "
-               "disconnected_inputs='ignore' (or 'warn') to get zeros instead.")
-    if disconnected_inputs == "raise":
+def _disconnected(message, mode, return_disconnected):
+    """Report a disconnected entry as ``mode`` says; returns what it gets:
+    None, a Disconnected gradient, or ZERO (zeros of its shape)."""
+    if mode == "raise":
         raise DisconnectedInputError(message)
-    if disconnected_inputs == "warn":
+    if mode == "warn":
         warnings.warn(message, stacklevel=4)
+    if return_disconnected == "None":
+        return None
+    return disconnected_type() if return_disconnected == "Disconnected" else ZERO
 
 
 def _finish(raw, wrt, batch, float_dtype, emit, disconnected_inputs, return_disconnected, what):
@@ -137,12 +138,14 @@ def _finish(raw, wrt, batch, float_dtype, emit, disconnected_inputs, return_disc
     out = []
     for g, w in zip(raw, wrt):
         if g is None:
-            _disconnected(w, disconnected_inputs, what)
-            if return_disconnected == "None":
-                out.append(None)
-                continue
-            if return_disconnected == "Disconnected":
-                out.append(disconnected_type())
+            g = _disconnected(
+                f"{what} was asked for the gradient with respect to {_label(w)}, which is not part "
+                "of the computational graph of the cost, or is used only through a "
+                "non-differentiable path (consider_constant, disconnected_grad, an index). Pass "
+                "disconnected_inputs='ignore' (or 'warn') to get zeros instead.",
+                disconnected_inputs, return_disconnected)
+            if g is not ZERO:
+                out.append(g)
                 continue
         dtype = w.dtype if is_float(w.dtype) else float_dtype
         if isinstance(g, Value):
@@ -284,28 +287,18 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="
             continue
         r = _jvp(y, wrts, points) if is_float(y.dtype) else None
         if r is None:
-            _disconnected_output(y, disconnected_outputs)
-            if return_disconnected == "None":
-                out.append(None)
+            r = _disconnected(
+                f"Rop was asked for the derivative of {_label(y)}, which does not depend on the "
+                "variables in wrt (or only through a non-differentiable path)",
+                disconnected_outputs, return_disconnected)
+            if r is not ZERO:
+                out.append(r)
                 continue
-            if return_disconnected == "Disconnected":
-                out.append(disconnected_type())
-                continue
-            r = ZERO
         if r is ZERO:
             emit = Emitter(_value_cls(y))
             r = emit.zeros(emit.dims(y), y.dtype if is_float(y.dtype) else "float64")
         out.append(r)
     return _format_as(f, out)
-
-
-def _disconnected_output(y, disconnected_outputs):
-    message = (f"Rop was asked for the derivative of {_label(y)}, which does not depend on the "
-               "variables in wrt (or only through a non-differentiable path)")
-    if disconnected_outputs == "raise":
-        raise DisconnectedInputError(message)
-    if disconnected_outputs == "warn":
-        warnings.warn(message, stacklevel=4)
 
 
 def _jvp(y, wrts, points):

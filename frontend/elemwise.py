@@ -21,49 +21,50 @@ def _ufunc_op(opname, ufunc, fname, *args):
     return apply_op(opname, *[to_dtype(a, dtype, fname) for a in args])
 
 
-# --- arithmetic ----------------------------------------------------------------------
-def add(a, b):
-    return _ufunc_op("add", np.add, "add", a, b)
+# --- arithmetic, comparisons and logic ----------------------------------------------
+def _binary(opname, ufunc, fname, doc=None):
+    """The DSL function ``fname(a, b)``: IR op ``opname`` in the dtype
+    NumPy's ``ufunc`` computes in."""
+    def fn(a, b):
+        return _ufunc_op(opname, ufunc, fname, a, b)
+    fn.__name__ = fn.__qualname__ = fname
+    fn.__doc__ = doc or f"``np.{ufunc.__name__}(a, b)`` elementwise, with broadcasting."
+    return fn
 
 
-def sub(a, b):
-    return _ufunc_op("sub", np.subtract, "sub", a, b)
+def _unary(opname, ufunc, fname, doc=None):
+    def fn(x):
+        return _ufunc_op(opname, ufunc, fname, x)
+    fn.__name__ = fn.__qualname__ = fname
+    fn.__doc__ = doc or f"``np.{ufunc.__name__}(x)`` elementwise."
+    return fn
 
 
-def mul(a, b):
-    return _ufunc_op("mul", np.multiply, "mul", a, b)
+add = _binary("add", np.add, "add")
+sub = _binary("sub", np.subtract, "sub")
+mul = _binary("mul", np.multiply, "mul")
+true_div = _binary("div", np.true_divide, "true_div",
+                   "``a / b``; integer operands divide in float64, as in NumPy.")
+floor_div = _binary("floordiv", np.floor_divide, "floor_div",
+                    "``a // b`` (NumPy floor_divide; integer division by zero gives 0).")
+mod = _binary("mod", np.remainder, "mod", "``a % b`` with the sign of the divisor, as NumPy.")
+pow = _binary("pow", np.power, "pow")
+maximum = _binary("maximum", np.maximum, "maximum", "Elementwise maximum, NaN-propagating.")
+minimum = _binary("minimum", np.minimum, "minimum", "Elementwise minimum, NaN-propagating.")
+neg = _unary("neg", np.negative, "neg")
+sign = _unary("sign", np.sign, "sign")
 
-
-def true_div(a, b):
-    """``a / b``; integer operands divide in float64, as in NumPy."""
-    return _ufunc_op("div", np.true_divide, "true_div", a, b)
-
-
-def floor_div(a, b):
-    """``a // b`` (NumPy floor_divide; integer division by zero gives 0)."""
-    return _ufunc_op("floordiv", np.floor_divide, "floor_div", a, b)
-
-
-def mod(a, b):
-    """``a % b`` with the sign of the divisor, as NumPy."""
-    return _ufunc_op("mod", np.remainder, "mod", a, b)
-
-
-def pow(a, b):
-    return _ufunc_op("pow", np.power, "pow", a, b)
-
-
-def maximum(a, b):
-    """Elementwise maximum, NaN-propagating."""
-    return _ufunc_op("maximum", np.maximum, "maximum", a, b)
-
-
-def minimum(a, b):
-    return _ufunc_op("minimum", np.minimum, "minimum", a, b)
-
-
-def neg(x):
-    return _ufunc_op("neg", np.negative, "neg", x)
+eq = _binary("eq", np.equal, "eq",
+             "``a == b`` elementwise (a bool tensor). The ``==`` operator is identity.")
+neq = _binary("ne", np.not_equal, "neq")
+lt = _binary("lt", np.less, "lt")
+le = _binary("le", np.less_equal, "le")
+gt = _binary("gt", np.greater, "gt")
+ge = _binary("ge", np.greater_equal, "ge")
+and_ = _binary("and", np.bitwise_and, "and_", "``a & b``: logical for bool, bitwise for ints.")
+or_ = _binary("or", np.bitwise_or, "or_", "``a | b``: logical for bool, bitwise for ints.")
+xor = _binary("xor", np.bitwise_xor, "xor", "``a ^ b``: logical for bool, bitwise for ints.")
+invert = _unary("not", np.invert, "invert", "``~x``: logical not for bool, bitwise not for ints.")
 
 
 def abs(x):
@@ -73,58 +74,10 @@ def abs(x):
     return _ufunc_op("abs", np.absolute, "abs", x)
 
 
-def sign(x):
-    return _ufunc_op("sign", np.sign, "sign", x)
-
-
 def sqr(x):
     """``x * x``."""
     x = as_tensor_variable(x)
     return mul(x, x)
-
-
-# --- comparisons and logic -------------------------------------------------------------
-def eq(a, b):
-    """``a == b`` elementwise (a bool tensor). The ``==`` operator is identity."""
-    return _ufunc_op("eq", np.equal, "eq", a, b)
-
-
-def neq(a, b):
-    return _ufunc_op("ne", np.not_equal, "neq", a, b)
-
-
-def lt(a, b):
-    return _ufunc_op("lt", np.less, "lt", a, b)
-
-
-def le(a, b):
-    return _ufunc_op("le", np.less_equal, "le", a, b)
-
-
-def gt(a, b):
-    return _ufunc_op("gt", np.greater, "gt", a, b)
-
-
-def ge(a, b):
-    return _ufunc_op("ge", np.greater_equal, "ge", a, b)
-
-
-def and_(a, b):
-    """``a & b``: logical for bool, bitwise for ints."""
-    return _ufunc_op("and", np.bitwise_and, "and_", a, b)
-
-
-def or_(a, b):
-    return _ufunc_op("or", np.bitwise_or, "or_", a, b)
-
-
-def xor(a, b):
-    return _ufunc_op("xor", np.bitwise_xor, "xor", a, b)
-
-
-def invert(x):
-    """``~x``: logical not for bool, bitwise not for ints."""
-    return _ufunc_op("not", np.invert, "invert", x)
 
 
 def not_(x):
@@ -150,58 +103,20 @@ def as_float(x, fname="as_float"):
     return to_dtype(x, loop_dtype(np.exp, [x], fname), fname)
 
 
-def exp(x):
-    return _float_op("exp", x, np.exp)
-
-
-def log(x):
-    return _float_op("log", x, np.log)
-
-
-def log1p(x):
-    return _float_op("log1p", x, np.log1p)
-
-
-def expm1(x):
-    return _float_op("expm1", x, np.expm1)
-
-
-def sqrt(x):
-    return _float_op("sqrt", x, np.sqrt)
-
-
-def sin(x):
-    return _float_op("sin", x, np.sin)
-
-
-def cos(x):
-    return _float_op("cos", x, np.cos)
-
-
-def tan(x):
-    return _float_op("tan", x, np.tan)
-
-
-def tanh(x):
-    return _float_op("tanh", x, np.tanh)
-
-
-def arctan(x):
-    return _float_op("arctan", x, np.arctan)
-
-
-def sigmoid(x):
-    """``1 / (1 + exp(-x))``, computed without overflow."""
-    return _float_op("sigmoid", x)
-
-
-def softplus(x):
-    """``log(1 + exp(x))``, computed without overflow."""
-    return _float_op("softplus", x)
-
-
-def erf(x):
-    return _float_op("erf", x)
+exp = _unary("exp", np.exp, "exp")
+log = _unary("log", np.log, "log")
+log1p = _unary("log1p", np.log1p, "log1p")
+expm1 = _unary("expm1", np.expm1, "expm1")
+sqrt = _unary("sqrt", np.sqrt, "sqrt")
+sin = _unary("sin", np.sin, "sin")
+cos = _unary("cos", np.cos, "cos")
+tan = _unary("tan", np.tan, "tan")
+tanh = _unary("tanh", np.tanh, "tanh")
+arctan = _unary("arctan", np.arctan, "arctan")
+# no ufunc of their own: NumPy's float dtype for them is that of exp
+sigmoid = _unary("sigmoid", np.exp, "sigmoid", "``1 / (1 + exp(-x))``, computed without overflow.")
+softplus = _unary("softplus", np.exp, "softplus", "``log(1 + exp(x))``, computed without overflow.")
+erf = _unary("erf", np.exp, "erf", "The error function.")
 
 
 def log2(x):

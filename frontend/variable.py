@@ -15,6 +15,7 @@ import weakref
 import numpy as np
 
 from ..ir.core import Value
+from ..ir.types import TensorType
 
 # variable -> {tuple of input variables: compiled function} for .eval()
 _EVAL_CACHE = weakref.WeakKeyDictionary()
@@ -265,6 +266,9 @@ class TensorVariable(Value):
         if inputs not in per_var:
             per_var[inputs] = _compile(list(inputs), self)
         return per_var[inputs](*[inputs_to_values[k] for k in inputs])
+
+
+TensorType.variable_class = TensorVariable     # x.type() makes a TensorVariable
 
 
 def _axis_method(name):

@@ -78,11 +78,16 @@ class TensorType:
     def np_dtype(self):
         return np.dtype(self.dtype)
 
+    # the class __call__ makes: the DSL (frontend/variable.py) sets TensorVariable
+    variable_class = None
+
     def __call__(self, name=None):
         """A new free variable of this type (Theano's ``TensorType(...)('x')``,
         ``x.type()``)."""
-        from ..frontend.variable import TensorVariable   # the DSL sits above the IR
-        return TensorVariable(self, name=name)
+        cls = TensorType.variable_class
+        if cls is None:
+            from .core import Value as cls
+        return cls(self, name=name)
 
     make_variable = __call__
 
