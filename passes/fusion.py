@@ -72,12 +72,14 @@ class FuseElementwise(Pass):
     def run(self, func):
         if self.max_ops < 1:
             raise ValueError(f"fuse-elementwise: max-ops must be at least 1, got {self.max_ops}")
-        block = func.body
-        merger = _Merger(block, self.max_ops, self.reductions, self.recompute)
-        for stages in merger.chains(self.stages):
-            if len(stages) > 1 or _worth_fusing(stages[0]):
-                _emit(block, stages, self._schedule)
-        _reorder(block)
+        for block in _blocks(func.body):
+            merger = _Merger(block, self.max_ops, self.reductions, self.recompute)
+            chains = merger.chains(self.stages)
+            position = {op: i for i, op in enumerate(block.ops)}
+            for stages in chains:
+                if len(stages) > 1 or _worth_fusing(stages[0]):
+                    _emit(block, stages, self._schedule, position.get)
+            _reorder(block)
 
     def _schedule(self, fused):
         """The schedule attributes of a new fused op: ``parallel`` scaled
@@ -89,6 +91,18 @@ class FuseElementwise(Pass):
         if self.threads > 0:
             attrs["threads"] = self.threads
         return attrs
+
+
+def _blocks(block):
+    """``block`` and every region's block inside it, except the bodies of
+    fused ops (already one loop). Each is fused on its own: regions are
+    isolated from above, so no value crosses a region boundary."""
+    out = [block]
+    for op in block.ops:
+        if op.name != "fused":
+            for region in op.regions:
+                out += _blocks(region)
+    return out
 
 
 # Relative cost of each operand read and result written (a region op costs
@@ -115,8 +129,8 @@ class SplitFusedStages(Pass):
     name = "split-fused-stages"
 
     def run(self, func):
-        for op in [op for op in func.body.ops if op.name == "fused" and len(op.regions) > 1]:
-            split_stages(func.body, op)
+        for op in [op for op in func.walk() if op.name == "fused" and len(op.regions) > 1]:
+            split_stages(op.parent, op)
 
 
 def split_stages(block, op):
@@ -185,6 +199,10 @@ class _Merger:
         self.sym = SymbolicShapes()
         self.members = {}       # leader -> list of ops
         self.leader = {}        # op -> leader
+        # A topological order of the graph whose nodes are the groups (keyed
+        # by leader) and the other ops: each merge keeps it one (``_contract``),
+        # so ``convex`` searches only the ops ranked between a group's nodes.
+        self.rank = {op: i for i, op in enumerate(self.ops)}
         for op in self.ops:
             if is_fusable(op) or (reductions and _is_reduction(op)):
                 self.leader[op] = op
@@ -220,15 +238,18 @@ class _Merger:
     def _merge_siblings(self):
         values = list(self.block.args) + [r for op in self.ops for r in op.results]
         for v in values:
-            users = []
+            users = {}
             for user, _ in v.uses:
                 g = self.find(user)
-                if g is not None and g not in users:
-                    users.append(g)
+                if g is not None:
+                    users[g] = None
             if len(users) < 2:
                 continue
-            users.sort(key=self.pos.get)
+            users = sorted(users, key=self.pos.get)
+            smallest = min(len(self.members[g]) for g in users)
             for i, g in enumerate(users):
+                if len(self.members[self.find(g)]) + smallest > self.max_ops:
+                    continue        # full: no sibling fits (sizes only grow)
                 for h in users[i + 1:]:
                     a, b = self.find(g), self.find(h)
                     if a is not b:
@@ -242,7 +263,7 @@ class _Merger:
         groups = self._topological(self.groups())
         if not stages:
             return [[g] for g in groups]
-        chains, chain_of = [], {}
+        chains, chain_of, index = [], {}, {}
         for g in groups:
             used = {chain_of[id(v.owner)] for op in g for v in op.operands
                     if v.owner is not None and id(v.owner) in chain_of and _is_reduction(v.owner)
@@ -250,10 +271,11 @@ class _Merger:
             target = chains[used.pop()] if len(used) == 1 else None
             if target is None or not self._can_stage(target, g):
                 target = []
+                index[id(target)] = len(chains)
                 chains.append(target)
             target.append(g)
             for op in g:
-                chain_of[id(op)] = chains.index(target)
+                chain_of[id(op)] = index[id(target)]
         return chains
 
     def _can_stage(self, chain, g):
@@ -279,35 +301,9 @@ class _Merger:
         return self.convex(inside | set(g))
 
     def _topological(self, groups):
-        """Groups ordered so that each comes after the groups it uses."""
-        group_of = {op: k for k, g in enumerate(groups) for op in g}
-        needs = [set() for _ in groups]
-        for k, g in enumerate(groups):
-            for op in g:
-                needs[k].update(self._group_inputs(op, group_of, k))
-        done, order = set(), []
-        pending = sorted(range(len(groups)), key=lambda k: self.pos[groups[k][-1]])
-        while pending:
-            k = next(k for k in pending if needs[k] <= done)
-            pending.remove(k)
-            done.add(k)
-            order.append(groups[k])
-        return order
-
-    def _group_inputs(self, op, group_of, k):
-        """Groups whose results ``op`` needs, also through ungrouped ops."""
-        out, stack, seen = set(), [v.owner for v in op.operands], set()
-        while stack:
-            p = stack.pop()
-            if p is None or p in seen:
-                continue
-            seen.add(p)
-            j = group_of.get(p)
-            if j is None:
-                stack.extend(v.owner for v in p.operands)
-            elif j != k:
-                out.add(j)
-        return out
+        """Groups ordered so that each comes after the groups it uses: by
+        rank (a topological order of groups and other ops)."""
+        return sorted(groups, key=lambda g: self.rank[self.find(g[0])])
 
     # recomputation
     def _recompute_outputs(self, leader):
@@ -366,11 +362,8 @@ class _Merger:
         mapping = {}
         clones = []
         for op in cone:
-            ins = [mapping.get(x, x) for x in op.operands]
-            clone = Operation(op.opdef, ins, op.attrs, result_types=[r.type for r in op.results])
+            clone = op.clone(mapping)
             self.block.insert_before(first, clone)
-            for r, c in zip(op.results, clone.results):
-                mapping[r] = c
             clones.append(clone)
         base = self.pos[first]
         for k, clone in enumerate(clones):
@@ -392,12 +385,16 @@ class _Merger:
                     self.block.remove(op)
             if not group:
                 del self.members[leader]
+                del self.rank[leader]
             elif leader not in group:
                 self.members[group[0]] = self.members.pop(leader)
+                self.rank[group[0]] = self.rank.pop(leader)
                 for op in group:
                     self.leader[op] = group[0]
 
     def merge(self, a, b):
+        if len(self.members[a]) + len(self.members[b]) > self.max_ops:
+            return False
         group = self.members[a] + self.members[b]
         if not self.legal(group):
             return False
@@ -406,7 +403,56 @@ class _Merger:
             self.leader[op] = keep
         self.members[keep] = group
         del self.members[gone]
+        self._contract((a, b), keep)
         return True
+
+    def _node(self, op):
+        """The node of the contracted graph ``op`` belongs to."""
+        return self.leader.get(op, op)
+
+    def _node_ops(self, node):
+        return self.members.get(node) or [node]
+
+    def _contract(self, nodes, new):
+        """Rank the group ``new``, just merged from ``nodes``, keeping ranks a
+        topological order (Pearce and Kelly's reordering, for a contraction):
+        between the lowest and the highest of the merged ranks, the nodes
+        that reach the group move down, below it, the nodes it reaches move
+        up, above it; they share the ranks they had with the merged ones.
+        The two sets are disjoint because the merge was convex."""
+        ranks = [self.rank.pop(n) for n in nodes]
+        lo, hi = min(ranks), max(ranks)
+        group = self.members[new]
+        after = self._reach(group, True, lambda r: r < hi)
+        before = self._reach(group, False, lambda r: r > lo)
+        pool = sorted(ranks + [self.rank[n] for n in after] + [self.rank[n] for n in before])
+        order = sorted(before, key=self.rank.get) + [new] + sorted(after, key=self.rank.get)
+        for node, r in zip(order, pool):
+            self.rank[node] = r
+
+    def _reach(self, group, forward, within):
+        """The nodes (other than ``group``'s) reachable from ``group`` along
+        uses (``forward``) or operands, through nodes whose rank satisfies
+        ``within``."""
+        inside = set(group)
+        found = {}
+        stack = list(group)
+        while stack:
+            op = stack.pop()
+            if forward:
+                nexts = [u for r in op.results for u, _ in r.uses]
+            else:
+                nexts = [v.owner for v in op.operands if v.owner is not None]
+            for n in nexts:
+                if n in inside:
+                    continue
+                node = self._node(n)
+                r = self.rank.get(node)
+                if node in found or r is None or not within(r):
+                    continue
+                found[node] = None
+                stack.extend(self._node_ops(node))
+        return list(found)
 
     # legality
     def legal(self, group):
@@ -439,20 +485,25 @@ class _Merger:
     def convex(self, inside):
         """No path leaves the group and comes back into it, counting every
         other group as one node (so merges never make groups depend on each
-        other in a cycle)."""
+        other in a cycle). ``inside`` is a union of whole groups; a path
+        back into it only passes nodes ranked below its highest node, so
+        the search stops at that rank: a merge costs the ops between its
+        groups, not the rest of the graph."""
+        hi = max(self.rank[self._node(op)] for op in inside)
         stack = [user for op in inside for r in op.results for user, _ in r.uses if user not in inside]
         seen = set()
         while stack:
             op = stack.pop()
             if op in inside:
                 return False
-            if op in seen:
+            node = self._node(op)
+            if node in seen:
                 continue
-            leader = self.find(op)
-            nodes = self.members[leader] if leader is not None else [op]
-            seen.update(nodes)
-            # no pruning by position: a group reached late may have ops early on
-            stack.extend(user for n in nodes for r in n.results for user, _ in r.uses)
+            seen.add(node)
+            r = self.rank.get(node)
+            if r is None or r >= hi:
+                continue
+            stack.extend(user for n in self._node_ops(node) for res in n.results for user, _ in res.uses)
         return True
 
 
@@ -468,10 +519,11 @@ def _is_scalar_constant(v):
     return v.owner is not None and v.owner.name == "constant" and v.type.ndim == 0
 
 
-def _emit(block, stages, schedule):
+def _emit(block, stages, schedule, position=None):
     """Replace the ops of ``stages`` (groups, each in block order) by one
-    fused op with a region per stage, placed where the last of them was."""
-    members = sorted((op for g in stages for op in g), key=block.ops.index)
+    fused op with a region per stage, placed where the last of them was
+    (``position``: op -> its index in the block, for ordering)."""
+    members = sorted((op for g in stages for op in g), key=position or block.ops.index)
     inside = set(members)
     operands = []
     for op in members:
@@ -520,8 +572,7 @@ def _emit(block, stages, schedule):
 def _region_value(region, mapping, v):
     """``v`` inside ``region``: mapped, or a copy of a 0-d constant."""
     if v not in mapping:
-        c = v.owner
-        clone = Operation(c.opdef, [], c.attrs, result_types=[v.type])
+        clone = v.owner.clone()
         region.append(clone)
         mapping[v] = clone.results[0]
     return mapping[v]

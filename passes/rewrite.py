@@ -56,17 +56,23 @@ class Rewriter:
 
     def __init__(self, func, options=None, shapes=None):
         self.func = func
-        self.block = func.body
         self.options = options
         self.shapes = shapes or SymbolicShapes()
-        self.anchor = None          # new ops go right before this op
+        self.anchor = None          # new ops go right before this op, in its block
         self.queue = deque()
         self.queued = set()
         self.changes = 0
 
+    @property
+    def block(self):
+        """The block being rewritten: the anchor's (the function body or a
+        region's block). Regions are isolated from above, so a rule sees and
+        creates values of this block only."""
+        return self.func.body if self.anchor is None else self.anchor.parent
+
     # worklist
     def push(self, op):
-        if op is not None and op not in self.queued and op.parent is self.block:
+        if op is not None and op not in self.queued and op.parent is not None:
             self.queue.append(op)
             self.queued.add(op)
 
@@ -103,9 +109,9 @@ class Rewriter:
             return d
         if len(d) == 1:
             atom = next(iter(d))
-            if atom[0] == "int" and alive(atom[1], self.func) and atom[1].dtype == "int64":
+            if atom[0] == "int" and alive(atom[1], self.block) and atom[1].dtype == "int64":
                 return atom[1]
-            if atom[0] == "dim" and alive(atom[1], self.func) and atom[1].owner is not self.anchor:
+            if atom[0] == "dim" and alive(atom[1], self.block) and atom[1].owner is not self.anchor:
                 return self.create("subtensor", self.create("shape", atom[1]), idx=(atom[2],))
         if v.owner is self.anchor:
             return None
@@ -145,10 +151,10 @@ class Rewriter:
         stack = [op]
         while stack:
             op = stack.pop()
-            if op.parent is not self.block or not is_dead(op):
+            if op.parent is None or not is_dead(op):
                 continue
             owners = [v.owner for v in op.operands]
-            self.block.remove(op)
+            op.parent.remove(op)
             self.queued.discard(op)
             stack.extend(o for o in owners if o is not None)
 
@@ -417,7 +423,12 @@ def _variables(t):
 # --- the driver -------------------------------------------------------------------------
 def apply_rules(func, rule_list, options=None, shapes=None, max_rewrites=None):
     """Apply ``rule_list`` to ``func`` until no rule matches; erase dead ops.
-    Returns the number of rewrites. Rules are tried in list order."""
+    Returns the number of rewrites. Rules are tried in list order.
+
+    Every block is rewritten: the body and, nested, each region's block
+    (one worklist; a rule's new ops go into the block of the op it
+    rewrites). Ops with regions, and ops without results (terminators),
+    are never roots."""
     by_root, anywhere = {}, []
     for r in rule_list:
         if r.roots:
@@ -426,12 +437,12 @@ def apply_rules(func, rule_list, options=None, shapes=None, max_rewrites=None):
         else:
             anywhere.append(r)
     rw = Rewriter(func, options, shapes)
-    for op in func.body.ops:
+    for op in func.walk():
         rw.push(op)
-    limit = max_rewrites if max_rewrites is not None else 50 * len(func.body.ops) + 1000
+    limit = max_rewrites if max_rewrites is not None else 50 * len(rw.queue) + 1000
     while rw.queue:
         op = rw.pop()
-        if op.parent is not func.body or op.name == "return" or op.regions:
+        if op.regions or not op.results or not _in_function(op, func):
             continue
         if is_dead(op):
             rw.erase_if_dead(op)
@@ -445,6 +456,18 @@ def apply_rules(func, rule_list, options=None, shapes=None, max_rewrites=None):
                 break
     rw.anchor = None
     return rw.changes
+
+
+def _in_function(op, func):
+    """``op`` is still in ``func`` (not erased, nor inside an erased op)."""
+    while op is not None:
+        block = op.parent
+        if block is None:
+            return False
+        if block is func.body:
+            return True
+        op = block.parent
+    return False
 
 
 def is_const(v):

@@ -65,7 +65,7 @@ def dim_known(rw, op):
     if len(d) != 1:
         return False
     kind, w, *j = next(iter(d))
-    if not alive(w, rw.func):
+    if not alive(w, rw.block):
         return False
     if kind == "int" and w.dtype == "int64" and w.ndim == 0:
         rw.replace(op, w)
@@ -213,7 +213,7 @@ def refine_types(func):
     """Re-infer result types top to bottom; a result's type gains every size
     that inference now knows. Returns the number of types refined."""
     count = 0
-    for op in func.body.ops:
+    for op in func.walk("post"):      # a region op after its body (fused infers from it)
         if not op.results:
             continue
         try:

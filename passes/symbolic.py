@@ -142,8 +142,11 @@ class _Algebra:
         return _fresh(self.v, k)
 
 
-def alive(v, func):
-    """``v`` is an argument of ``func`` or a result of an op in its body."""
+def alive(v, scope):
+    """``v`` is an argument of ``scope`` (a Function or a Block: the body or
+    a region's block) or a result of an op in it -- usable there (regions are
+    isolated from above, so values of other blocks are not)."""
+    block = getattr(scope, "body", scope)
     if v.owner is None:
-        return v.index < len(func.args) and func.args[v.index] is v
-    return v.owner.parent is func.body
+        return v.index < len(block.args) and block.args[v.index] is v
+    return v.owner.parent is block
