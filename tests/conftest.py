@@ -1,4 +1,8 @@
-"""Shared test helpers: running Python snippets in a fresh interpreter.
+"""Shared test helpers: the tier markers, and running Python snippets in a
+fresh interpreter.
+
+Tests live in one folder per tier (ir, native, gpu); each test gets its
+folder's marker, so `-m "not gpu"` and the like select by tier too.
 
 A snippet that feeds native code bad input runs in a subprocess, so a
 crash shows as a signal exit instead of killing the test run.
@@ -12,6 +16,16 @@ import textwrap
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIERS = ("ir", "native", "gpu")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with the tier its folder (tests/<tier>/) names."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        rel = os.path.relpath(str(item.path), here).split(os.sep)
+        if len(rel) > 1 and rel[0] in TIERS:
+            item.add_marker(rel[0])
 
 
 def _run_python(code, timeout=120, env=None, cwd=None):
