@@ -14,8 +14,6 @@ each argument's dims (stride 0), so C code asks for shapes by dims alone.
 """
 from ...ir.builder import make_op
 from ...ir.core import Operation
-from ...ir.parser import parse_function
-from ...ir.printer import print_function
 from ...ir.types import TensorType
 
 def fix_arg_shapes(func, shapes):
@@ -90,8 +88,7 @@ def shape_function(func, name, checked_updates):
     returning shape(v) per output (('output', k)) and per update value
     (('update', j) for j in ``checked_updates``, else ('checked', j)), so
     every shape check of the entry happens in it too."""
-    clone = parse_function(print_function(func), f"<shapes of @{func.name}>")
-    clone.name = name
+    clone = func.clone(name)
     ret = clone.return_op
     n_out = clone.num_outputs
     picked = list(ret.operands)

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Operation
-from ...ir.parser import ParseError, parse_function, parse_module
-from ...ir.printer import print_function
+from ...ir.parser import ParseError, parse_module
 
 IR_SUFFIXES = (".theon", ".mlir", ".ir")
 RUN_NAME = "__aot_compile__"
@@ -125,7 +124,7 @@ def _python_entries(path):
 
 
 def _from_function(name, f):
-    func = parse_function(print_function(f.ir), f"<IR of {name}>")
+    func = f.ir.clone()
     n_out = len(f.outputs)
     if func.num_outputs != n_out:       # DEBUG mode returns intermediates after the outputs
         ret = func.return_op
