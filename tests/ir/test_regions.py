@@ -327,9 +327,14 @@ def _cse_after_fusion(func):
 
 
 @pytest.mark.parametrize("name", sorted(FUSED_TEXTS))
-def test_fuse_then_cse_gives_valid_ir_on_fused_texts(name):
+def test_fuse_then_cse_gives_valid_ir_on_fused_texts(name, tmp_path, capsys):
     func = parse_function(FUSED_TEXTS[name])
     _cse_after_fusion(func)
+    path = tmp_path / f"{name}.ir"             # the command of the issue, in-process
+    path.write_text(FUSED_TEXTS[name])
+    assert opt_cli.main([str(path), "-p", "fuse-elementwise,cse", "--verify-each"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert print_function(parse_function(out)) == out
 
 
 def test_fuse_then_cse_does_not_pull_an_outer_constant_into_a_region():
