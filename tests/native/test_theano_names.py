@@ -331,21 +331,22 @@ def test_addbroadcast_checks_the_size_at_run_time():
 
 
 def test_corrected_variance_is_more_accurate_in_float32():
-    """Theano's corrected two-pass variance: with a large offset the plain
-    two-pass result in float32 carries the mean's rounding error, the
-    corrected one much less."""
+    """Theano's corrected two-pass variance: with an offset large against the
+    spread, the plain two-pass result in float32 carries the rounding error
+    of the mean (as NumPy's float32 var: ~2e-4 relative here), the
+    corrected one does not (~2e-8)."""
     x = T.fvector("x")
     f = fn([x], [T.var(x), T.var(x, corrected=True)])
     rng = np.random.default_rng(7)
     plain_err, corrected_err = [], []
     for _ in range(20):
-        data = (3000.0 + rng.standard_normal(4097)).astype(np.float32)
+        data = (1e4 + 0.01 * rng.standard_normal(4097)).astype(np.float32)
         truth = np.var(data.astype(np.float64))
         plain, corrected = f(data)
         plain_err.append(abs(float(plain) - truth) / truth)
         corrected_err.append(abs(float(corrected) - truth) / truth)
-    assert np.mean(corrected_err) <= np.mean(plain_err)
-    assert max(corrected_err) < 1e-3
+    assert np.mean(corrected_err) < np.mean(plain_err) / 100
+    assert max(corrected_err) < 1e-6
 
 
 def test_prod_gradient_against_finite_differences():
