@@ -99,15 +99,16 @@ def mean(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
 
 def var(x, axis=None, ddof=0, keepdims=False, corrected=False):
     """Variance over ``axis``: ``sum((x - mean(x))**2) / (N - ddof)`` as
-    NumPy's var (N: the number of elements reduced; ``ddof`` is a keyword
-    of Theano 1.0's var too).
+    NumPy's var (N: the number of elements reduced; Theano 1.0's var has
+    ``ddof`` too, but over several axes divides by the product of each
+    axis's ``n - ddof``, which theon does not copy).
 
     corrected: Theano's "corrected two-pass" algorithm (Chan, Golub and
     LeVeque): the same variance, with the rounding error of the mean taken
     out, ``(sum(c**2) - sum(c)**2 / N) / (N - ddof)`` for ``c = x - mean(x)``.
     """
     if isinstance(ddof, bool):
-        raise TypeError("var: ddof must be an int (keepdims is the fourth argument: "
+        raise ValueError("var: ddof must be an int (keepdims is the fourth argument: "
                         "var(x, axis, ddof, keepdims, corrected))")
     x = as_tensor_variable(x)
     axes = reduce_axes(x, axis, "var")
