@@ -2,6 +2,7 @@
 ``ReduceSpec`` (identity, combine, accumulator dtype of one (op, dtype))."""
 import llvmlite.ir as lir
 
+from ..ir.dialect import OPS
 from ..ir.types import is_bool, is_float
 from .llvm_util import LLTYPE
 
@@ -24,20 +25,10 @@ class ReduceSpec:
         return LLTYPE[self.acc_dtype]
 
     def identity(self):
-        ty = self.acc_type
-        name, dtype = self.name, self.dtype
-        if is_bool(dtype):
-            return lir.Constant(ty, 0 if name in ("sum", "max") else 1)
-        if name == "sum":
-            return lir.Constant(ty, 0.0 if self.float else 0)
-        if name == "prod":
-            return lir.Constant(ty, 1.0 if self.float else 1)
-        if self.float:
-            return lir.Constant(ty, float("-inf") if name == "max" else float("inf"))
-        if self.unsigned:
-            return lir.Constant(ty, 0 if name == "max" else 255)
-        bits = ty.width
-        return lir.Constant(ty, -(1 << (bits - 1)) if name == "max" else (1 << (bits - 1)) - 1)
+        """The accumulator's start value: the op's ``start`` fact (the sum/prod
+        identity, the lowest/highest value of the dtype for max/min)."""
+        value = OPS[self.name].start(self.dtype).item()
+        return lir.Constant(self.acc_type, float(value) if self.float else int(value))
 
     def load(self, ctx, ptr):
         v = ctx.b.load(ptr)
@@ -50,8 +41,8 @@ class ReduceSpec:
         flags = ("reassoc",) if reassoc else ()
         name = self.name
         if is_bool(self.dtype):
-            # sum/max: any; prod/min: all (values are 0/1)
-            return b.or_(acc, v) if name in ("sum", "max") else b.and_(acc, v)
+            # values are 0/1: any (sum, max: start false) or all (prod, min: start true)
+            return b.and_(acc, v) if OPS[name].start("bool") else b.or_(acc, v)
         if name == "sum":
             return b.fadd(acc, v, flags=flags) if self.float else b.add(acc, v)
         if name == "prod":

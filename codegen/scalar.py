@@ -15,6 +15,7 @@ the emitters calls libm.
 """
 import llvmlite.ir as lir
 
+from ..ir.dialect import OPS
 from ..ir.types import is_bool, is_float
 from . import vecmath
 from .llvm_util import I1, I8, LLTYPE
@@ -343,3 +344,48 @@ SCALAR = {
     # ternary
     "where": _where,
 }
+
+
+def register_scalar(name, emitter):
+    """Give elementwise op ``name`` (registered with ``ir.dialect.register_op``)
+    its scalar emitter ``emitter(sc, args) -> LLVM value``: the CPU loops,
+    fused loop bodies and the PTX map kernels all lower it with this."""
+    if name in SCALAR:
+        raise ValueError(f"register_scalar: op {name!r} already has a scalar emitter")
+    if not callable(emitter):
+        raise TypeError(f"register_scalar: emitter must be callable, got {emitter!r}")
+    SCALAR[name] = emitter
+
+
+def unregister_scalar(name):
+    """Remove the emitter ``register_scalar`` gave ``name``."""
+    SCALAR.pop(name, None)
+
+
+class LoweringTable(dict):
+    """A backend's table op name -> lowering, where every elementwise op of
+    the dialect with a scalar emitter in ``SCALAR`` and no entry of its own
+    lowers with ``elementwise`` -- so ops added later (``register_op`` +
+    ``register_scalar``) need no entry. It starts with an entry for each
+    such op registered now."""
+
+    def __init__(self, elementwise):
+        super().__init__()
+        self.elementwise = elementwise
+        self.update({name: elementwise for name in OPS if self._default(name) is not None})
+
+    def _default(self, name):
+        opdef = OPS.get(name)
+        return self.elementwise if opdef is not None and opdef.elementwise and name in SCALAR else None
+
+    def __missing__(self, name):
+        default = self._default(name)
+        if default is None:
+            raise KeyError(name)
+        return default
+
+    def __contains__(self, name):
+        return dict.__contains__(self, name) or self._default(name) is not None
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default

@@ -50,6 +50,7 @@ class OpDef:
                               # threshold; > 1: worth caching rather than recomputing)
     reduces = False           # reduces over ``axes`` (keepdims) with ``identity``/``start``;
                               # fused ops may carry it as a ``reduce`` entry
+    arg_reduces = False       # the index (int64) of the extreme along ``axis`` (argmax/argmin)
     identity = None           # reductions: the value of an empty reduction (None: an error)
     accumulates = False       # sums many terms: DEBUG tolerances scale with magnitude()
     moves_elements = False    # every result element is an element of operand 0 (views,
@@ -58,6 +59,7 @@ class OpDef:
                               # filling the ``?`` of attribute ``size_attr``), else None
     size_attr = None
     shape_from_values = False  # the result shape needs the value of every operand (arange)
+    value_from_shapes = False  # the result value needs only the operands' shapes (shape)
     has_grad = False          # defines grad(op, output_grads) (ir/autodiff.py)
 
     def dims(self, op, shapes):

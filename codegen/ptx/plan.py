@@ -15,20 +15,17 @@
 function), ``Plan.describe()`` the launch description of ``aot-compile
 --target cuda``. Running a plan is ``run_plan`` on a RunState.
 """
-from ...ir.dialect import OPS
+from ...ir.dialect import ops_where
 from ...ir.printer import _Namer
-from ..scalar import SCALAR
+from ..scalar import LoweringTable
 from .maps import copy_kernels
 from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep)
 
 HOST_MAX_ELEMENTS = 64          # host-evaluated values have at most this many elements
 MAX_GROUP_OPS = 48              # elementwise ops per fused kernel at most
 
-# first dynamic size/index operand of ops that take them (the host needs their values)
-DYN_FIRST = {"reshape": 1, "alloc": 1, "sum_to": 1, "subtensor": 1, "set_subtensor": 2,
-             "inc_subtensor": 2, "arange": 0}
 
-LOWERINGS = {name: MapStep for name, opdef in OPS.items() if opdef.elementwise and name in SCALAR}
+LOWERINGS = LoweringTable(MapStep)     # every elementwise op with a scalar emitter (SCALAR)
 LOWERINGS.update({
     "dimshuffle": ViewStep, "reshape": ViewStep, "subtensor": ViewStep, "stop_gradient": ViewStep,
     "grad_override": ViewStep,
@@ -39,17 +36,16 @@ LOWERINGS.update({
     "argmax": ReduceStep, "argmin": ReduceStep, "sum_to": ReduceStep,
     "matmul": MatmulStep, "fused": FusedStep,
 })
-NOT_LOWERED = {"return", "yield"}       # the plan's end / part of their fused op
+NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the plan's end / part of fused
 
 
 # --- host values ---------------------------------------------------------------------------------
 def host_needed(func):
-    """Values whose value (not only shape) the host needs."""
+    """Values whose value (not only shape) the host needs: the operands
+    result shapes depend on (``OpDef.value_operands``: sizes, indices)."""
     needed = []
     for op in func.body.ops:
-        first = DYN_FIRST.get(op.name)
-        if first is not None:
-            needed.extend(v for v in op.operands[first:] if v not in needed)
+        needed.extend(v for v in op.opdef.value_operands(op) if v not in needed)
     return needed
 
 
@@ -75,7 +71,7 @@ def host_evaluated(func):
         op = v.owner
         if op is None:
             ok = v not in shared
-        elif op.name in ("shape", "constant"):
+        elif op.opdef.value_from_shapes or not op.operands:     # shape, constant
             ok = True
         else:
             ok = op.name != "return" and not op.regions and all(_small(r) for r in op.results) and \
@@ -90,7 +86,7 @@ def host_evaluated(func):
         if op is None or op in ops or op.name == "constant":     # constants give both anyway
             return
         ops.add(op)
-        if op.name != "shape":
+        if not op.opdef.value_from_shapes:
             for o in op.operands:
                 mark(o)
 

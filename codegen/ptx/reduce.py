@@ -32,6 +32,7 @@ smaller index, NaN counting as the extreme.
 """
 import llvmlite.ir as lir
 
+from ...ir.dialect import OPS
 from ...ir.types import is_float
 from ..llvm_util import LLTYPE
 from ..accumulate import ReduceSpec
@@ -79,7 +80,7 @@ class ArgSpec:
 
 
 def reduce_spec(opname, dtype):
-    if opname in ("argmax", "argmin"):
+    if OPS[opname].arg_reduces:
         return ArgSpec(opname, dtype)
     return ReduceSpec("sum" if opname == "sum_to" else opname, dtype)
 

@@ -379,7 +379,7 @@ class ReduceStep(Step):
         if op.name == "sum_to":
             dims, axes = sh.sum_to(x.shape, state.dyn_ints(op.operands[1:]))
             return axes, dims
-        if op.name in ("argmax", "argmin"):
+        if op.opdef.arg_reduces:
             axis, keep = op.attrs["axis"], op.attrs["keepdims"]
             axes = tuple(range(x.ndim)) if axis is None else (axis,)
             sh.check_nonempty(x.shape, axes)

@@ -51,6 +51,8 @@ class Reduce(OpDef):
         return [reduced_shape(shapes.of(op.operands[0]), op.attrs["axes"], op.attrs["keepdims"])]
 
     def start(self, dtype):
+        if self.identity is None:
+            raise NotImplementedError(f"{self.name}: no identity; a reduction without one defines start")
         return np.array(self.identity).astype(dtype)
 
     def reference(self, op, x):
@@ -147,6 +149,7 @@ class ArgReduce(OpDef):
     tensor); NaN counts as the extreme, as in NumPy. Result int64."""
     num_operands = 1
     required_attrs = ("axis", "keepdims")
+    arg_reduces = True
 
     def infer(self, op):
         self.check_arity(op)

@@ -73,6 +73,7 @@ class Shape(OpDef):
     """The shape of x as a 1-d int64 tensor of length ndim."""
     name = "shape"
     num_operands = 1
+    value_from_shapes = True
 
     def infer(self, op):
         self.check_arity(op)

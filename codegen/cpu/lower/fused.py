@@ -41,11 +41,12 @@ import numpy as np
 from ....ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds, stage_results
 from ....ir.types import TensorType
 from ...errors import EMPTY_REDUCTION
-from .context import F64, I1, I8P, I32, I64, ITEMSIZE, LLTYPE, i64
+from ...llvm_util import is_const
+from .context import I1, I8P, I32, I64, ITEMSIZE, LLTYPE, i64
 from .elementwise import operand_dtype
-from .loops import broadcast
+from .loops import broadcast, unit_stride_versions
 from .parallel import MAX_THREADS, outline, parallel_for, plan_parts, run_parts
-from .reduction import BLOCK, ReduceSpec
+from ...accumulate import BLOCK, Accumulator, ReduceSpec
 from ...scalar import SCALAR, ScalarCtx
 
 
@@ -58,11 +59,7 @@ def lower_yield(ctx, op, bufs):
 
 
 def is_zero(v):
-    return isinstance(v, lir.Constant) and int(v.constant) == 0
-
-
-def is_one(v):
-    return isinstance(v, lir.Constant) and int(v.constant) == 1
+    return is_const(v, 0)
 
 
 class _Result:
@@ -105,11 +102,6 @@ class _Cached:
         self.buf = None
 
 
-# ops worth keeping instead of computing again in a later stage
-HEAVY = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan", "sigmoid",
-                   "softplus", "erf", "pow", "div", "sqrt", "floordiv", "mod"})
-
-
 def _value_keys(block):
     """id(value) -> a key equal for values computed alike from the same
     block arguments (stage k's arguments extend stage j's, j < k)."""
@@ -134,7 +126,8 @@ def plan_row_cache(stages):
         shared = {id(op.results[0]) for op in ops if keys[id(op.results[0])] in first}
         heavy = set()
         for op in ops:
-            if op.name in HEAVY or any(id(v) in heavy for v in op.operands):
+            # ops costlier than an add (OpDef.cost) are worth keeping rather than computing again
+            if op.opdef.cost > 1 or any(id(v) in heavy for v in op.operands):
                 heavy.add(id(op.results[0]))
         needed = {id(v) for op in block.ops for v in op.operands
                   if op.name == "yield" or id(op.results[0]) not in shared}
@@ -245,7 +238,7 @@ class _Fused:
                 arr = lir.ArrayType(r.spec.acc_type, MAX_THREADS)
                 r.partials = (b.gep(b.alloca(arr, name="partial"), [i64(0), i64(0)]),
                               b.gep(b.alloca(arr, name="partial.comp"), [i64(0), i64(0)]))
-        parts_slot = _slot(ctx, I64, "parts")
+        parts_slot = ctx.slot(I64, "parts")
         if self.nd == 1:
             b.store(self._run_parallel("nd", self.dims[0], total, self._emit_inner), parts_slot)
         else:
@@ -521,19 +514,9 @@ class _View:
         b = self.w.b
         cached = cached or {}
         strides = [s for _, s in list(ins) + list(outs) + list(acc_ptrs) + list(cached.values())]
-        dynamic = [s for s in strides if not is_zero(s) and not is_one(s)]
         job = (ins, outs, accs, acc_ptrs, stage, extra, cached)
-        if not dynamic:
-            self._blocks(lo, hi, job, f"{name}.vec", unit=True)
-            return
-        unit = lir.Constant(I1, 1)
-        for s in dynamic:
-            unit = b.and_(unit, b.icmp_signed("==", s, i64(1)))
-        with b.if_else(unit, likely=True) as (then, otherwise):
-            with then:
-                self._blocks(lo, hi, job, f"{name}.vec", unit=True)
-            with otherwise:
-                self._blocks(lo, hi, job, f"{name}.str", unit=False)
+        unit_stride_versions(b, strides, lambda unit: self._blocks(
+            lo, hi, job, f"{name}.vec" if unit else f"{name}.str", unit=unit))
 
     def _blocks(self, lo, hi, job, name, unit):
         """Float sums add ``BLOCK`` elements at a time into a partial that is
@@ -595,18 +578,13 @@ def _huge_pages(ctx, buf, n, itemsize):
 
 
 # --- accumulators, region evaluation, alias scopes ---------------------------------------------
-def _slot(ctx, ty, name):
-    with ctx.at_entry():
-        return ctx.b.alloca(ty, name=name)
-
-
 def _widen(ctx, spec, v):
     if spec.acc_dtype != spec.dtype:
         return ctx.b.fpext(v, spec.acc_type)
     return v
 
 
-class _Accumulator:
+class _Accumulator(Accumulator):
     """A reduced value held in registers (allocas SROA promotes): plain
     combining, or for float sums blocks of reassociating adds (in float64
     for float32, as ``reduction.py``) whose sums are Kahan-added.
@@ -617,22 +595,13 @@ class _Accumulator:
     full float32 width instead of the float64 one."""
 
     def __init__(self, ctx, spec):
-        self.ctx, self.spec = ctx, spec
-        ty = spec.acc_type
-        self.acc = _slot(ctx, ty, "acc")
-        self.part = _slot(ctx, ty, "part") if spec.kahan else None
-        self.comp = _slot(ctx, ty, "comp") if spec.kahan else None
+        super().__init__(ctx, spec)
+        self.part = ctx.slot(spec.acc_type, "part") if spec.kahan else None
         self.scratch = None
         if spec.kahan and spec.acc_dtype != spec.dtype:
             with ctx.at_entry():
                 array = ctx.b.alloca(lir.ArrayType(LLTYPE[spec.dtype], BLOCK), name="terms")
             self.scratch = array
-
-    def reset(self):
-        b = self.ctx.b
-        b.store(self.spec.identity(), self.acc)
-        if self.comp is not None:
-            b.store(lir.Constant(self.spec.acc_type, 0.0), self.comp)
 
     def begin_block(self):
         if self.part is not None:
@@ -661,30 +630,6 @@ class _Accumulator:
         b = self.ctx.b
         slot = self.part if self.part is not None else self.acc
         b.store(self.spec.combine(self.ctx, b.load(slot), v, reassoc), slot)
-
-    def combine(self, v):
-        b = self.ctx.b
-        b.store(self.spec.combine(self.ctx, b.load(self.acc), v), self.acc)
-
-    def kahan_add(self, v):
-        """acc += v with compensation; once the sum is infinite or NaN the
-        compensation is 0, so inf - inf never turns a sum of -inf into NaN."""
-        b = self.ctx.b
-        s, c = b.load(self.acc), b.load(self.comp)
-        y = b.fsub(v, c)
-        t = b.fadd(s, y)
-        ty = self.spec.acc_type
-        fabs = self.ctx.declare(f"llvm.fabs.{'f64' if ty == F64 else 'f32'}", ty, [ty])
-        finite = b.fcmp_ordered("<", b.call(fabs, [t]), lir.Constant(ty, float("inf")))
-        b.store(b.select(finite, b.fsub(b.fsub(t, s), y), lir.Constant(ty, 0.0)), self.comp)
-        b.store(t, self.acc)
-
-    def value(self):
-        b = self.ctx.b
-        v = b.load(self.acc)
-        if self.comp is not None:
-            v = b.fsub(v, b.load(self.comp))
-        return self.spec.finish(self.ctx, v)
 
 
 def evaluate_region(ctx, block, args, known=None):

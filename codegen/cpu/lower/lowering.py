@@ -4,15 +4,11 @@ A lowering is ``lower(ctx, op, bufs) -> [Buf per result]`` where ``bufs``
 are the operands' Bufs (see context.py). Every op of the dialect must have
 an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
-from ....ir.dialect import OPS
 from . import autodiff_ops, data, fused, linalg, reduction, views
 from .elementwise import lower_elementwise
-from ...scalar import SCALAR
+from ...scalar import LoweringTable
 
-LOWERINGS = {}
-for _name, _opdef in OPS.items():
-    if _opdef.elementwise and _name in SCALAR:
-        LOWERINGS[_name] = lower_elementwise
+LOWERINGS = LoweringTable(lower_elementwise)   # every elementwise op with a scalar emitter (SCALAR)
 LOWERINGS.update(linalg.LOWERINGS)   # matmul
 LOWERINGS.update(views.LOWERINGS)    # dimshuffle reshape subtensor
 LOWERINGS.update(data.LOWERINGS)     # shape set/inc_subtensor concatenate alloc arange constant
