@@ -1,10 +1,12 @@
-"""How reductions accumulate, shared by the CPU and PTX backends:
-``ReduceSpec`` (identity, combine, accumulator dtype of one (op, dtype))."""
+"""How reductions accumulate, shared by the backends: ``ReduceSpec``
+(identity, combine, accumulator dtype of one (op, dtype)) and the one
+``Accumulator`` (the running value of one output element, Kahan-compensated
+for float sums) that the CPU reduction and fused lowerings extend."""
 import llvmlite.ir as lir
 
 from ..ir.dialect import OPS
 from ..ir.types import is_bool, is_float
-from .llvm_util import LLTYPE
+from .llvm_util import F64, LLTYPE
 
 BLOCK = 512           # elements per float-sum block (each block sum is compensated)
 
@@ -60,3 +62,56 @@ class ReduceSpec:
         if self.acc_dtype != self.dtype:
             return ctx.b.fptrunc(acc, LLTYPE[self.dtype])
         return acc
+
+
+class Accumulator:
+    """The running value of one reduced element in stack slots of ``ctx``
+    (anything with ``b``, ``slot(ty, name)`` and ``declare``: a CPU LowerCtx
+    or worker, a PTX KernelBuilder). Float sums add their partials with
+    Kahan compensation (``kahan_add``); ``value()`` is the compensated sum."""
+
+    def __init__(self, ctx, spec):
+        self.ctx, self.spec = ctx, spec
+        ty = spec.acc_type
+        self.acc = ctx.slot(ty, "acc")
+        self.comp = ctx.slot(ty, "comp") if spec.kahan else None
+
+    def reset(self):
+        b = self.ctx.b
+        b.store(self.spec.identity(), self.acc)
+        if self.comp is not None:
+            b.store(lir.Constant(self.spec.acc_type, 0.0), self.comp)
+
+    def combine(self, v):
+        """acc = combine(acc, v), uncompensated."""
+        b = self.ctx.b
+        b.store(self.spec.combine(self.ctx, b.load(self.acc), v), self.acc)
+
+    def add_partial(self, v):
+        """Take the partial ``v`` of some elements (compensated when the spec is)."""
+        if self.comp is not None:
+            self.kahan_add(v)
+        else:
+            self.combine(v)
+
+    def kahan_add(self, v):
+        """acc += v with compensation; once the sum is infinite or NaN the
+        compensation is 0, so inf - inf never turns a sum of inf into NaN."""
+        b = self.ctx.b
+        s, c = b.load(self.acc), b.load(self.comp)
+        y = b.fsub(v, c)
+        t = b.fadd(s, y)
+        ty = self.spec.acc_type
+        fabs = self.ctx.declare(f"llvm.fabs.{'f64' if ty == F64 else 'f32'}", ty, [ty])
+        finite = b.fcmp_ordered("<", b.call(fabs, [t]), lir.Constant(ty, float("inf")))
+        b.store(b.select(finite, b.fsub(b.fsub(t, s), y), lir.Constant(ty, 0.0)), self.comp)
+        b.store(t, self.acc)
+
+    def value(self):
+        """The value in the reduced dtype (compensation applied)."""
+        b = self.ctx.b
+        v = b.load(self.acc)
+        if self.comp is not None:
+            v = b.fsub(v, b.load(self.comp))
+        return self.spec.finish(self.ctx, v)
+

@@ -1,5 +1,7 @@
 """LLVM helpers shared by every backend (CPU, PTX): the LLVM types of theon's
-dtypes, i64 constants, and the one-time initialisation of LLVM itself."""
+dtypes, i64 constants, the one counted-loop builder (with loop-carried
+values), linear offsets, and the one-time initialisation of LLVM itself."""
+import contextlib
 import functools
 
 import llvmlite.binding as llvm
@@ -25,6 +27,73 @@ ITEMSIZE = {"bool": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
 def i64(v):
     """An i64 constant."""
     return lir.Constant(I64, int(v))
+
+
+def is_const(v, value):
+    """``v`` is an LLVM integer constant equal to ``value``."""
+    return isinstance(v, lir.Constant) and isinstance(v.type, lir.IntType) and int(v.constant) == value
+
+
+def smin(b, x, y, name=""):
+    """Signed minimum of two i64 values."""
+    return b.select(b.icmp_signed("<", x, y), x, y, name=name)
+
+
+def smax(b, x, y, name=""):
+    """Signed maximum of two i64 values."""
+    return b.select(b.icmp_signed(">", x, y), x, y, name=name)
+
+
+def linear_offset(b, idx, strides):
+    """sum(idx[d] * strides[d]) (i64 values, in elements)."""
+    off = i64(0)
+    for i, s in zip(idx, strides):
+        off = b.add(off, b.mul(i, s))
+    return off
+
+
+class Loop:
+    """A counted loop being emitted (``counted_loop``): ``index`` (i64),
+    ``carried`` (the phis of the loop-carried values) and ``next``, which the
+    body sets to the carried values for the next iteration (default: the
+    phis themselves, i.e. unchanged)."""
+
+    def __init__(self, index, carried):
+        self.index = index
+        self.carried = carried
+        self.next = list(carried)
+
+
+@contextlib.contextmanager
+def counted_loop(b, stop, name="i", start=None, step=1, carried=()):
+    """``for i in range(start or 0, stop, step)`` at ``b``'s position (signed
+    i64 compare; step > 0, an int or an i64 value), with loop-carried values
+    started at ``carried``. Yields a ``Loop``; the builder ends after the
+    loop, where the carried phis hold the final values."""
+    fn = b.function
+    pre = b.block
+    head = fn.append_basic_block(f"{name}.head")
+    body = fn.append_basic_block(f"{name}.body")
+    done = fn.append_basic_block(f"{name}.end")
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64, name=name)
+    i.add_incoming(start if start is not None else i64(0), pre)
+    phis = []
+    for k, v in enumerate(carried):
+        p = b.phi(v.type, name=f"{name}.acc{k}")
+        p.add_incoming(v, pre)
+        phis.append(p)
+    b.cbranch(b.icmp_signed("<", i, stop), body, done)
+    b.position_at_end(body)
+    loop = Loop(i, phis)
+    yield loop
+    nxt = b.add(i, i64(step) if isinstance(step, int) else step, name=f"{name}.next")
+    i.add_incoming(nxt, b.block)
+    for p, v in zip(phis, loop.next):
+        p.add_incoming(v, b.block)
+    b.branch(head)
+    b.position_at_end(done)
 
 
 @functools.lru_cache(maxsize=None)

@@ -38,6 +38,19 @@ class _Dynamic(Singleton):
 
 DYN = _Dynamic()
 
+
+def substitute_dyn(entries, values):
+    """The (nested tuple) attribute ``entries`` with each ``DYN`` replaced by
+    the next of ``values``, in order (the one shape/index substitution:
+    ops, interpreter, CPU and PTX codegen)."""
+    it = iter(values)
+
+    def sub(e):
+        if isinstance(e, tuple):
+            return tuple(sub(x) for x in e)
+        return next(it) if e is DYN else e
+    return sub(entries)
+
 _ids = itertools.count()
 
 
@@ -232,6 +245,27 @@ class Block:
         self.ops.remove(op)
         op._detach()
         op.parent = None
+
+    def remove_all(self, ops):
+        """Remove every op of ``ops`` at once (their results may be used only
+        by each other): one pass over the block and the operands' uses,
+        where a ``remove`` per op would cost the block's length each."""
+        gone = set(ops)
+        if not gone:
+            return
+        for op in gone:
+            if op.parent is not self:
+                raise ValueError(f"cannot remove {op.name}: it is not in this block")
+            for r in op.results:
+                for user, _ in r.uses:
+                    if user not in gone:
+                        raise ValueError(f"cannot remove {op.name}: its result is still used by {user.name}")
+        self.ops[:] = [op for op in self.ops if op not in gone]
+        operands = {id(v): v for op in gone for v in op.operands}
+        for v in operands.values():
+            v.uses[:] = [(user, i) for user, i in v.uses if user not in gone]
+        for op in gone:
+            op.parent = None
 
     @property
     def terminator(self):

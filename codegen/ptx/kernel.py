@@ -1,10 +1,10 @@
 """Building one kernel: parameters, thread ids, grid-stride loops, indexing.
 
 A ``KernelBuilder`` is what the CPU backend's scalar emitters
-(``codegen/cpu/scalar.py``: ``SCALAR``, ``ScalarCtx``) expect of a lowering
+(``codegen/scalar.py``: ``SCALAR``, ``ScalarCtx``) expect of a lowering
 context -- ``.b`` (an llvmlite IRBuilder), ``.module`` and ``.declare`` --
 so GPU kernels compute every elementwise op with exactly the CPU's
-semantics, transcendental functions included (``codegen/cpu/vecmath.py``
+semantics, transcendental functions included (``codegen/vecmath.py``
 emits them as plain LLVM IR: no libdevice, no libm).
 
 Kernel parameters are typed pointers (device addresses) and i64 scalars;
@@ -14,12 +14,7 @@ import contextlib
 
 import llvmlite.ir as lir
 
-from ..llvm_util import LLTYPE
-from .target import I64
-
-
-def i64(v):
-    return lir.Constant(I64, int(v))
+from ..llvm_util import I64, LLTYPE, counted_loop, i64, linear_offset, smin  # noqa: F401 (i64: kernels import it here)
 
 
 def ptr_type(dtype):
@@ -105,21 +100,8 @@ class KernelBuilder:
     @contextlib.contextmanager
     def loop(self, start, stop, step, name="i"):
         """``for (i = start; i < stop; i += step)`` (signed i64); yields i."""
-        b = self.b
-        pre = b.block
-        head = self.fn.append_basic_block(f"{name}.head")
-        body = self.fn.append_basic_block(f"{name}.body")
-        done = self.fn.append_basic_block(f"{name}.end")
-        b.branch(head)
-        b.position_at_end(head)
-        i = b.phi(I64, name=name)
-        i.add_incoming(start, pre)
-        b.cbranch(b.icmp_signed("<", i, stop), body, done)
-        b.position_at_end(body)
-        yield i
-        i.add_incoming(b.add(i, step, name=f"{name}.next"), b.block)
-        b.branch(head)
-        b.position_at_end(done)
+        with counted_loop(self.b, stop, name, start, step) as lp:
+            yield lp.index
 
     def grid_stride(self, n, name="i", axis="x"):
         """Every index below ``n`` once over the whole grid along ``axis``."""
@@ -154,14 +136,10 @@ class KernelBuilder:
 
     def offset(self, idx, strides):
         """sum(idx[d] * strides[d]) in elements."""
-        b = self.b
-        off = i64(0)
-        for i, s in zip(idx, strides):
-            off = b.add(off, b.mul(i, s))
-        return off
+        return linear_offset(self.b, idx, strides)
 
     def min(self, a, c):
-        return self.b.select(self.b.icmp_signed("<", a, c), a, c)
+        return smin(self.b, a, c)
 
     def finish(self):
         self.b.ret_void()

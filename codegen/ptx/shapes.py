@@ -7,7 +7,7 @@ size/index operands. The rules match the CPU backend's run-time checks
 code and details (``codegen/errors.py``), so the runtime reports it with
 the same message (``runtime/errors.native_error``).
 """
-from ...ir.core import DYN
+from ...ir.core import substitute_dyn
 from .. import errors as codes
 
 
@@ -51,14 +51,8 @@ def is_c_contiguous(shape, strides):
 
 
 def resolve(entries, values):
-    """Replace each ``?`` in a (nested) attribute by the next of ``values``."""
-    it = iter(values)
-
-    def sub(e):
-        if isinstance(e, tuple):
-            return tuple(sub(x) for x in e)
-        return int(next(it)) if e is DYN else e
-    return sub(entries)
+    """Replace each ``?`` in a (nested) attribute by the next of ``values`` (as ints)."""
+    return substitute_dyn(entries, [int(v) for v in values])
 
 
 # --- broadcasting ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import contextlib
 
 import llvmlite.ir as lir
 
-from ...llvm_util import F32, F64, I1, I8, I8P, I16, I32, I64, ITEMSIZE, LLTYPE, i64  # noqa: F401
+from ...llvm_util import F32, F64, I1, I8, I8P, I16, I32, I64, ITEMSIZE, LLTYPE, counted_loop, i64, linear_offset  # noqa: F401
 
 MAX_BYTES = 1 << 48     # larger allocations fail with OUT_OF_MEMORY before malloc
 
@@ -86,6 +86,11 @@ class LowerCtx:
         self.b.position_at_start(self.entry_block)
         yield
         self.b.position_at_end(saved)
+
+    def slot(self, ty, name):
+        """A stack slot (alloca in the entry block; promoted to a register)."""
+        with self.at_entry():
+            return self.b.alloca(ty, name=name)
 
     def declare(self, name, ret, args, var_arg=False):
         """A function declaration in the module (created once)."""
@@ -267,33 +272,15 @@ class LowerCtx:
     # --- addressing and loops -------------------------------------------------
     def elem_ptr(self, buf, idx):
         """Pointer to buf[idx...] (idx: i64 values, one per dim)."""
-        b = self.b
-        off = i64(0)
-        for i, s in zip(idx, buf.strides):
-            off = b.add(off, b.mul(i, s))
-        return b.gep(buf.ptr, [off])
+        return self.b.gep(buf.ptr, [linear_offset(self.b, idx, buf.strides)])
 
     @contextlib.contextmanager
     def loop(self, n, name="i", start=None):
         """``for i in range(start or 0, n)``: yields the i64 index."""
-        b = self.b
-        pre = b.block
-        head = self.fn.append_basic_block(f"{name}.head")
-        body = self.fn.append_basic_block(f"{name}.body")
-        done = self.fn.append_basic_block(f"{name}.end")
-        b.branch(head)
-        b.position_at_end(head)
-        i = b.phi(I64, name=name)
-        i.add_incoming(start if start is not None else i64(0), pre)
-        b.cbranch(b.icmp_signed("<", i, n), body, done)
-        b.position_at_end(body)
-        self.loop_depth += 1
-        yield i
-        self.loop_depth -= 1
-        nxt = b.add(i, i64(1), name=f"{name}.next")
-        i.add_incoming(nxt, b.block)
-        b.branch(head)
-        b.position_at_end(done)
+        with counted_loop(self.b, n, name, start) as lp:
+            self.loop_depth += 1
+            yield lp.index
+            self.loop_depth -= 1
 
     @contextlib.contextmanager
     def loop_nest(self, dims, name="i"):

@@ -56,6 +56,7 @@ from ....ir.types import TensorType, is_float
 from ...errors import MATMUL_MISMATCH
 from ..rtlib import pool as rt_pool
 from .. import rtlib
+from ...llvm_util import counted_loop, smax, smin
 from .context import I1, I8, I64, ITEMSIZE, LLTYPE, i64
 from .loops import broadcast
 from .parallel import WORKER_TYPE, num_threads
@@ -163,16 +164,16 @@ def _pack_buffers(ctx, dtype, m, n, k, parts, s):
 
 def _a_block(b, m, k, s):
     """Elements of one part's packed A block: min(M rounded up to MR, MC) x min(K, KC)."""
-    return b.mul(_min(b, _round_up(b, m, s.mr), i64(s.mc)), _min(b, k, i64(s.kc)))
+    return b.mul(smin(b, _round_up(b, m, s.mr), i64(s.mc)), smin(b, k, i64(s.kc)))
 
 
 def _b_columns(b, n, k, dtype, s):
     """Columns of B packed at once (NC): N rounded up to NR, at most ``nc``
     and few enough that NC x K elements stay within ``b_bytes`` (at least NR)."""
     nr = s.nr_vectors * s.lanes(dtype)
-    fit = b.mul(b.sdiv(b.sdiv(i64(s.b_bytes // ITEMSIZE[dtype]), _max(b, k, i64(1))), i64(nr)), i64(nr))
-    fit = _min(b, fit, i64(s.nc // nr * nr))
-    return _min(b, _round_up(b, n, nr), _max(b, fit, i64(nr)))
+    fit = b.mul(b.sdiv(b.sdiv(i64(s.b_bytes // ITEMSIZE[dtype]), smax(b, k, i64(1))), i64(nr)), i64(nr))
+    fit = smin(b, fit, i64(s.nc // nr * nr))
+    return smin(b, _round_up(b, n, nr), smax(b, fit, i64(nr)))
 
 
 def _round_up(b, x, step):
@@ -183,14 +184,6 @@ def _ceil_div(b, x, step):
     """ceil(x / step), x >= 0; step an int or an i64 value > 0."""
     step = i64(step) if isinstance(step, int) else step
     return b.sdiv(b.add(x, b.sub(step, i64(1))), step)
-
-
-def _min(b, x, y, name=""):
-    return b.select(b.icmp_signed("<", x, y), x, y, name=name)
-
-
-def _max(b, x, y, name=""):
-    return b.select(b.icmp_signed(">", x, y), x, y, name=name)
 
 
 def _use_blocked(b, m, n, k, s):
@@ -210,37 +203,16 @@ class _Fn:
 
     @contextlib.contextmanager
     def loop(self, stop, name, start=None, step=1, carried=()):
-        """``for i in range(start, stop, step)`` (step > 0: an int or an i64
-        value); yields (i, phis) where
-        ``phis`` are loop-carried values started at ``carried``; the body
-        sets ``self.next_values`` to their next values."""
-        b = self.b
-        pre = b.block
-        head = self.fn.append_basic_block(f"{name}.head")
-        body = self.fn.append_basic_block(f"{name}.body")
-        done = self.fn.append_basic_block(f"{name}.end")
-        b.branch(head)
-        b.position_at_end(head)
-        i = b.phi(I64, name=name)
-        i.add_incoming(start if start is not None else i64(0), pre)
-        phis = []
-        for k, v in enumerate(carried):
-            p = b.phi(v.type, name=f"{name}.acc{k}")
-            p.add_incoming(v, pre)
-            phis.append(p)
-        b.cbranch(b.icmp_signed("<", i, stop), body, done)
-        b.position_at_end(body)
-        self.next_values = list(phis)
-        yield i, phis
-        nxt = b.add(i, i64(step) if isinstance(step, int) else step, name=f"{name}.next")
-        i.add_incoming(nxt, b.block)
-        for p, v in zip(phis, self.next_values):
-            p.add_incoming(v, b.block)
-        b.branch(head)
-        b.position_at_end(done)
+        """``for i in range(start, stop, step)`` (``llvm_util.counted_loop``);
+        yields (i, phis) where ``phis`` are loop-carried values started at
+        ``carried``; the body sets ``self.next_values`` to their next values."""
+        with counted_loop(self.b, stop, name, start, step, carried) as lp:
+            self.next_values = list(lp.carried)
+            yield lp.index, lp.carried
+            lp.next = self.next_values
 
     def min(self, x, y, name=""):
-        return _min(self.b, x, y, name=name)
+        return smin(self.b, x, y, name=name)
 
 
 class _Arith:
@@ -366,7 +338,7 @@ def _blocked(f, module, dtype, args, s):
     """The blocked product: per chunk of columns, ``pack_b`` then ``block``
     on ``parts`` threads (see the module docstring)."""
     M, N, K = args[:3]
-    parts = _max(f.b, args[13], i64(1))
+    parts = smax(f.b, args[13], i64(1))
     b = f.b
     mr, nr = s.mr, s.nr_vectors * s.lanes(dtype)
     with b.goto_entry_block():
@@ -380,14 +352,14 @@ def _blocked(f, module, dtype, args, s):
     many = b.icmp_signed(">", parts, i64(1))
     want = b.select(many, b.mul(parts, i64(max(s.split, 1))), i64(1), name="want")
     rows = _round_up(b, _ceil_div(b, M, want), mr)
-    rows = _min(b, _max(b, rows, i64(mr)), i64(s.mc), name="rows")
+    rows = smin(b, smax(b, rows, i64(mr)), i64(s.mc), name="rows")
     row_blocks = _ceil_div(b, M, rows)
-    most = _max(b, b.sdiv(nc, i64(max(MIN_CHUNK_COLUMNS, nr))), i64(1))
-    col_chunks = _min(b, _max(b, _ceil_div(b, want, row_blocks), i64(1)), most, name="col_chunks")
+    most = smax(b, b.sdiv(nc, i64(max(MIN_CHUNK_COLUMNS, nr))), i64(1))
+    col_chunks = smin(b, smax(b, _ceil_div(b, want, row_blocks), i64(1)), most, name="col_chunks")
     for name, v in (("rows", rows), ("row_blocks", row_blocks), ("col_chunks", col_chunks)):
         b.store(v, slot[name])
     units = b.mul(row_blocks, col_chunks, name="units")
-    parts = _min(b, parts, units)
+    parts = smin(b, parts, units)
     pack_b = _emit_pack_b(module, dtype, s)
     block = _emit_block(module, dtype, s)
     data = b.bitcast(job, I8.as_pointer())
@@ -399,15 +371,15 @@ def _blocked(f, module, dtype, args, s):
         b.store(panels, slot["panels"])
         b.store(_ceil_div(b, panels, col_chunks), slot["chunk_panels"])
         # packing: `split` parts per thread too, each of at least PACK_ELEMENTS
-        small = _max(b, b.sdiv(b.mul(width, K), i64(PACK_ELEMENTS)), i64(1))
-        _run(b, module, pack_b, data, panels, _min(b, b.select(many, want, i64(1)), small))
+        small = smax(b, b.sdiv(b.mul(width, K), i64(PACK_ELEMENTS)), i64(1))
+        _run(b, module, pack_b, data, panels, smin(b, b.select(many, want, i64(1)), small))
         b.store(i64(0), slot["next"])
         _run(b, module, block, data, parts, parts)
 
 
 def _run(b, module, worker, data, n, parts):
     """worker over [0, n) in min(parts, n) parts: on the pool, or here."""
-    parts = _min(b, parts, n)
+    parts = smin(b, parts, n)
     with b.if_else(b.icmp_signed(">", parts, i64(1))) as (many, one):
         with many:
             parallel = rtlib.declare(module, "theon_rt_parallel", rt_pool.PARALLEL_TYPE)

@@ -12,6 +12,7 @@ broadcast along the last dim has stride 1, and a general strided version.
 import llvmlite.ir as lir
 
 from ...errors import SHAPE_MISMATCH
+from ...llvm_util import is_const
 from .context import I1, i64
 
 
@@ -51,7 +52,7 @@ def broadcast(ctx, out_type, bufs, static_types):
 
 
 def _is_zero(v):
-    return isinstance(v, lir.Constant) and int(v.constant) == 0
+    return is_const(v, 0)
 
 
 def strided_loop(ctx, dims, operands, body, name="i"):
@@ -75,18 +76,31 @@ def strided_loop(ctx, dims, operands, body, name="i"):
 
 def _inner(ctx, n, bases, strides, body, name):
     b = ctx.b
-    varying = [s for s in strides if not _is_zero(s)]
-    if not varying:
+    if all(_is_zero(s) for s in strides):
         with ctx.loop(n, f"{name}.bcast"):
             body(bases)
         return
+
+    def emit(unit):
+        with ctx.loop(n, f"{name}.vec" if unit else f"{name}.str") as j:
+            body([p if _is_zero(s) else b.gep(p, [j if unit else b.mul(j, s)]) for p, s in zip(bases, strides)])
+    unit_stride_versions(b, strides, emit)
+
+
+def unit_stride_versions(b, strides, emit):
+    """Emit ``emit(unit)`` twice, the ``unit=True`` version running where
+    every stride of ``strides`` (i64 values; static 0s are ignored) is 1 at
+    run time -- the version LLVM vectorizes -- and ``unit=False`` elsewhere;
+    once (unit=True) when every stride is statically 0 or 1."""
+    dynamic = [s for s in strides if not is_const(s, 0) and not is_const(s, 1)]
+    if not dynamic:
+        emit(True)
+        return
     unit = lir.Constant(I1, 1)
-    for s in varying:
+    for s in dynamic:
         unit = b.and_(unit, b.icmp_signed("==", s, i64(1)))
     with b.if_else(unit, likely=True) as (then, otherwise):
         with then:
-            with ctx.loop(n, f"{name}.vec") as j:
-                body([p if _is_zero(s) else b.gep(p, [j]) for p, s in zip(bases, strides)])
+            emit(True)
         with otherwise:
-            with ctx.loop(n, f"{name}.str") as j:
-                body([p if _is_zero(s) else b.gep(p, [b.mul(j, s)]) for p, s in zip(bases, strides)])
+            emit(False)

@@ -24,26 +24,18 @@ import llvmlite.ir as lir
 
 from ....ir.types import is_float
 from ...errors import EMPTY_REDUCTION
-from ...accumulate import BLOCK, ReduceSpec  # noqa: F401
+from ...accumulate import BLOCK, Accumulator, ReduceSpec  # noqa: F401
+from ...llvm_util import linear_offset, smin
 from .context import I64, i64
 
 # --- helpers ---------------------------------------------------------------------
-def _slot(ctx, ty, name):
-    with ctx.at_entry():
-        return ctx.b.alloca(ty, name=name)
-
-
 def _check_nonempty(ctx, x, axes):
     for a in axes:
         ctx.check(ctx.b.icmp_signed("!=", x.shape[a], i64(0)), EMPTY_REDUCTION, [i64(a)])
 
 
 def _offset(ctx, idx, strides):
-    b = ctx.b
-    off = i64(0)
-    for i, s in zip(idx, strides):
-        off = b.add(off, b.mul(i, s))
-    return off
+    return linear_offset(ctx.b, idx, strides)
 
 
 def _reduce_1d(ctx, spec, base, n, stride, part_slot):
@@ -71,48 +63,26 @@ def _reduce_1d(ctx, spec, base, n, stride, part_slot):
     return b.load(part_slot)
 
 
-class _Accumulator:
-    """Combines partials into the running value of one output element
-    (Kahan-compensated for float sums)."""
+class _Accumulator(Accumulator):
+    """The running value of one output element, fed by row segments."""
 
     def __init__(self, ctx, spec):
-        self.ctx, self.spec = ctx, spec
-        ty = spec.acc_type
-        self.acc = _slot(ctx, ty, "acc")
-        self.part = _slot(ctx, ty, "part")
-        self.comp = _slot(ctx, ty, "comp") if spec.kahan else None
-
-    def reset(self):
-        b = self.ctx.b
-        b.store(self.spec.identity(), self.acc)
-        if self.comp is not None:
-            b.store(lir.Constant(self.spec.acc_type, 0.0), self.comp)
+        super().__init__(ctx, spec)
+        self.part = ctx.slot(spec.acc_type, "part")
 
     def add_segment(self, base, n, stride):
-        """Reduce n elements at base (stride in elements) into the value."""
+        """Reduce n elements at base (stride in elements) into the value;
+        float sums in blocks of ``BLOCK`` whose sums are Kahan-added."""
         ctx, spec, b = self.ctx, self.spec, self.ctx.b
         if not spec.kahan:
-            part = _reduce_1d(ctx, spec, base, n, stride, self.part)
-            b.store(spec.combine(ctx, b.load(self.acc), part), self.acc)
+            self.combine(_reduce_1d(ctx, spec, base, n, stride, self.part))
             return
         nblocks = b.sdiv(b.add(n, i64(BLOCK - 1)), i64(BLOCK))
         with ctx.loop(nblocks, "blk") as k:
             start = b.mul(k, i64(BLOCK))
-            length = b.sub(n, start)
-            length = b.select(b.icmp_signed("<", length, i64(BLOCK)), length, i64(BLOCK))
+            length = smin(b, b.sub(n, start), i64(BLOCK))
             part = _reduce_1d(ctx, spec, b.gep(base, [b.mul(start, stride)]), length, stride, self.part)
-            self._kahan_add(part)
-
-    def _kahan_add(self, v):
-        b = self.ctx.b
-        s, c = b.load(self.acc), b.load(self.comp)
-        y = b.fsub(v, c)
-        t = b.fadd(s, y)
-        b.store(b.fsub(b.fsub(t, s), y), self.comp)
-        b.store(t, self.acc)
-
-    def value(self):
-        return self.spec.finish(self.ctx, self.ctx.b.load(self.acc))
+            self.kahan_add(part)
 
 
 # --- sum / prod / max / min ------------------------------------------------------
@@ -244,9 +214,9 @@ def lower_argreduce(ctx, op, bufs):
     else:
         out_shape = [i64(1) if d == axis else x.shape[d] for d in range(nd) if keep or d != axis]
     out = ctx.alloc("int64", out_shape, name=op.name)
-    best = _slot(ctx, x.lltype, "best")
-    best_i = _slot(ctx, I64, "best_i")
-    count = _slot(ctx, I64, "count")
+    best = ctx.slot(x.lltype, "best")
+    best_i = ctx.slot(I64, "best_i")
+    count = ctx.slot(I64, "count")
 
     def visit(ptr, index):
         v = b.load(ptr)

@@ -11,7 +11,7 @@ The index arithmetic here (``index_view``) also serves ``set_subtensor`` and
 """
 import llvmlite.ir as lir
 
-from ....ir.core import DYN
+from ....ir.core import substitute_dyn
 from ...errors import DIMSHUFFLE_DROP, INDEX_ERROR, RESHAPE_ERROR, ZERO_STEP
 from .context import I1, I64, i64
 
@@ -35,15 +35,7 @@ def dyn_values(ctx, op, bufs, first):
     return [load_int(ctx, buf, v.type.dtype) for buf, v in zip(bufs[first:], op.operands[first:])]
 
 
-def resolve(entries, values):
-    """Replace each ``?`` in the (nested) attribute ``entries`` by the next of ``values``."""
-    it = iter(values)
-
-    def sub(e):
-        if isinstance(e, tuple):
-            return tuple(sub(x) for x in e)
-        return next(it) if e is DYN else e
-    return sub(entries)
+resolve = substitute_dyn      # each ``?`` of a (nested) attribute -> the next of the values
 
 
 def as_i64(v):
