@@ -29,7 +29,6 @@ class SumTo(Sized):
     """
     name = "sum_to"
     accumulates = True
-    has_grad = True
 
     def infer(self, op):
         if not op.operands:

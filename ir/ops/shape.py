@@ -61,6 +61,8 @@ class Sized(OpDef):
     required_attrs = ("shape",)
     first_dyn = 1
     size_attr = "shape"
+    nonneg = "all"
+    has_grad = True
 
     def dims(self, op, shapes):
         dyn = iter(op.operands[self.first_dyn:])
@@ -138,8 +140,6 @@ class Reshape(Sized):
     """reshape(x, dyn...) {shape = [2, ?, -1]}: at most one -1."""
     name = "reshape"
     moves_elements = True
-    nonneg = "all"
-    has_grad = True
 
     def infer(self, op):
         x = op.operands[0].type
@@ -385,8 +385,6 @@ class Alloc(Sized):
     """alloc(value, dyn...) {shape}: value broadcast to shape (a new array)."""
     name = "alloc"
     moves_elements = True
-    nonneg = "all"
-    has_grad = True
 
     def infer(self, op):
         v = op.operands[0].type

@@ -118,7 +118,7 @@ def symbolic_shapes(func, arg_dims, values):
         if op.name == "return":
             break
         ins = {v: env.get(id(v), tuple(v.type.shape)) for v in op.operands}
-        guess = op.opdef.dims(op, _Guess(ins))
+        guess = op.opdef.dims(op, DimGuess(ins))
         for k, r in enumerate(op.results):
             static = tuple(r.type.shape)
             g = guess[k] if guess is not None and len(guess[k]) == len(static) else static
@@ -126,7 +126,7 @@ def symbolic_shapes(func, arg_dims, values):
     return [env.get(id(v), tuple(v.type.shape)) for v in values]
 
 
-class _Guess:
+class DimGuess:
     """The dim algebra of ``symbolic_shapes`` for an op's output-shape rule
     (``OpDef.dims``): dims are ints, C names or None (unknown)."""
 

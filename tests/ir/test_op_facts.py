@@ -31,6 +31,7 @@ from theon.ir.opdef import OpDef
 from theon.ir.ops.elementwise import PIECEWISE, Unary, binary, unary
 from theon.ir.ops.reduction import Reduce
 from theon.ir.types import TensorType
+from theon.runtime.aot.shapes import DimGuess
 
 KIND_DTYPE = {"float": "float64", "int": "int32", "bool": "bool"}
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
@@ -73,28 +74,6 @@ def _same(a, b, bits=False):
     return a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
 
 
-class _Static:
-    """A dim algebra of plain ints (None: unknown) to run ``dims`` rules."""
-
-    def __init__(self, dims):
-        self.dims_of = dims
-
-    def of(self, v):
-        return self.dims_of[v]
-
-    @staticmethod
-    def broadcast(*dim_lists):
-        return tuple(np.broadcast_shapes(*dim_lists))
-
-    @staticmethod
-    def size(v):
-        return None
-
-    @staticmethod
-    def fresh(k):
-        return None
-
-
 def _elementwise_op(opdef, dtype, shapes):
     f = Function("f", [TensorType(dtype, s) for s in shapes], [f"a{i}" for i in range(len(shapes))])
     try:
@@ -121,7 +100,7 @@ def _elementwise_problems(opdef, say):
         if op is None:
             continue
         built = True
-        dims = opdef.dims(op, _Static(dict(zip(op.operands, shapes))))
+        dims = opdef.dims(op, DimGuess(dict(zip(op.operands, shapes))))
         if dims is None or tuple(dims[0]) != op.results[0].type.shape:
             say(f"output-shape rule gives {dims} for operand shapes {shapes}, infer {op.results[0].type.shape}")
         op = _elementwise_op(opdef, dtype, [(N,)] * n)
