@@ -6,6 +6,7 @@ against its variable's static type (dtype and known dims).
 """
 import numpy as np
 
+import theon.tensor as T
 from theon.frontend.build import build_function
 from theon.ir.interpreter import evaluate
 from theon.ir.verifier import verify_function
@@ -42,6 +43,22 @@ def assert_same(got, expected, rtol=None, atol=0.0):
         np.testing.assert_array_equal(got, expected)
     else:
         np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
+
+
+def assert_all_same(got, expected, tol32=1e-5, tol64=1e-12):
+    """``assert_same`` on each pair of two equally long result lists, with
+    rtol = atol = ``tol32`` for float32 results and ``tol64`` for the others."""
+    got, expected = list(got), list(expected)
+    assert len(got) == len(expected), f"{len(got)} results, {len(expected)} expected"
+    for g, e in zip(got, expected):
+        tol = tol32 if np.asarray(g).dtype == np.float32 else tol64
+        assert_same(g, e, rtol=tol, atol=tol)
+
+
+def softmax_over(x, axes):
+    """A softmax over several ``axes`` of a symbolic ``x``, built from DSL ops."""
+    e = T.exp(x - x.max(axis=axes, keepdims=True))
+    return e / e.sum(axis=axes, keepdims=True)
 
 
 def check(inputs, output, values, expected, **tol):

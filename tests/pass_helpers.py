@@ -1,6 +1,7 @@
 """Helpers of the pass tests: IR text in, IR text out, verified after every
 pass, and the output read back to check the print/parse round trip."""
 import numpy as np
+import pytest
 
 from theon.frontend.build import build_function
 from theon.ir.interpreter import evaluate
@@ -23,6 +24,24 @@ def run_pass(pipeline, text, ops=None, registry=None):
     out = print_function(func)
     assert print_function(parse_function(out, ops=ops)) == out
     return out
+
+
+def rule_tests(pipeline, cases, kept):
+    """The two table tests of a rewriting pass, for a test module to bind as
+    ``test_rule, test_not_rewritten = rule_tests(...)``: ``cases`` maps a
+    name to ``(args, before, after)`` (``before`` must become ``after``),
+    ``kept`` a name to ``(args, body)`` (``body`` must stay as it is)."""
+    @pytest.mark.parametrize("name", sorted(cases))
+    def test_rule(name):
+        args, before, after = cases[name]
+        assert run_pass(pipeline, fn(args, *before)) == fn(args, *after)
+
+    @pytest.mark.parametrize("name", sorted(kept))
+    def test_not_rewritten(name):
+        args, body = kept[name]
+        text = fn(args, *body)
+        assert run_pass(pipeline, text) == text
+    return test_rule, test_not_rewritten
 
 
 def count_ops(func, constants=True):

@@ -6,16 +6,7 @@ import theon.tensor as T
 from theon.tensor import nnet
 
 from ..frontend_helpers import check, rand, run
-
-
-def np_softmax(x, axis=-1):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def np_log_softmax(x, axis=-1):
-    s = x - x.max(axis=axis, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+from ..mirror_helpers import np_log_softmax, np_softmax
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

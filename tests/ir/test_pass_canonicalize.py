@@ -3,7 +3,7 @@ import pytest
 
 import theon
 import theon.tensor as T
-from ..pass_helpers import count_ops, fn, optimized, run_pass
+from ..pass_helpers import count_ops, fn, optimized, rule_tests, run_pass
 
 V = "tensor<?xf64>"
 S = "tensor<f64>"
@@ -111,12 +111,6 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_rule(name):
-    args, before, after = CASES[name]
-    assert run_pass("canonicalize", fn(args, *before)) == fn(args, *after)
-
-
 # --- what canonicalize must not do -------------------------------------------------------
 KEPT = {
     # IEEE: x*0 is NaN for NaN and inf, x - x too, x/x is NaN for 0 and inf
@@ -141,11 +135,7 @@ KEPT = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(KEPT))
-def test_not_rewritten(name):
-    args, body = KEPT[name]
-    text = fn(args, *body)
-    assert run_pass("canonicalize", text) == text
+test_rule, test_not_rewritten = rule_tests("canonicalize", CASES, KEPT)
 
 
 FAST = {

@@ -1,9 +1,8 @@
 """simplify-shapes: IR text in, IR text out."""
-import pytest
-
 import theon
 import theon.tensor as T
-from ..pass_helpers import fn, optimized, run_pass
+
+from ..pass_helpers import optimized, rule_tests
 
 CASES = {
     "shape-of-static": ("%a: tensor<2x3xf64>", ["%s = shape(%a) : tensor<2xi64>", "return(%s)"],
@@ -74,12 +73,6 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_rule(name):
-    args, before, after = CASES[name]
-    assert run_pass("simplify-shapes", fn(args, *before)) == fn(args, *after)
-
-
 KEPT = {
     # b may be larger than a in either dim at run time: the sum is needed
     "sum-to-of-a-broadcast": (
@@ -99,11 +92,7 @@ KEPT = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(KEPT))
-def test_not_rewritten(name):
-    args, body = KEPT[name]
-    text = fn(args, *body)
-    assert run_pass("simplify-shapes", text) == text
+test_rule, test_not_rewritten = rule_tests("simplify-shapes", CASES, KEPT)
 
 
 def test_gradient_sums_disappear_where_nothing_broadcast():
