@@ -169,11 +169,6 @@ def debugprint(obj, depth=-1, print_type=False, file=None, ids="CHAR", stop_on_n
 
 
 # --- pp -----------------------------------------------------------------------------
-_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//", "mod": "%", "pow": "**",
-          "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=", "and": "&", "or": "|",
-          "xor": "^", "matmul": "\\dot"}
-
-
 def _constant_text(value):
     if value.ndim == 0:
         return f"TensorConstant{{{value.item()!r}}}"
@@ -219,8 +214,8 @@ def _pp(root, _unused):
             stack.extend((o, False) for o in op.operands if o not in memo)
             continue
         args = [memo[o] for o in op.operands]
-        if op.name in _INFIX and len(args) == 2:
-            memo[v] = f"({args[0]} {_INFIX[op.name]} {args[1]})"
+        if op.opdef.infix is not None and len(args) == 2:
+            memo[v] = f"({args[0]} {op.opdef.infix} {args[1]})"
         elif op.name == "neg" and len(args) == 1:
             memo[v] = f"-{args[0]}"
         else:

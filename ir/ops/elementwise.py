@@ -240,8 +240,8 @@ def _select_grad(cmp):
 ANY = (FLOAT, INT, BOOL)
 SYMMETRIC = dict(commutative=True, bit_commutative=True, associative=True)
 Add = binary("add", _or_if_bool(np.logical_or, np.add), lambda e, g, x, y, z: (g, g), kinds=ANY,
-             nonneg="all", **SYMMETRIC)
-Sub = binary("sub", np.subtract, lambda e, g, x, y, z: (g, e("neg", g)))
+             nonneg="all", **SYMMETRIC, infix="+")
+Sub = binary("sub", np.subtract, lambda e, g, x, y, z: (g, e("neg", g)), infix="-")
 
 
 def _square_or_all(self, op, operand_nonneg):
@@ -250,17 +250,18 @@ def _square_or_all(self, op, operand_nonneg):
 
 Mul = binary("mul", _or_if_bool(np.logical_and, np.multiply),
              lambda e, g, x, y, z: (e("mul", g, y), e("mul", g, x)), kinds=ANY, nonneg="all",
-             nonnegative=_square_or_all, **SYMMETRIC)
+             nonnegative=_square_or_all, **SYMMETRIC, infix="*")
 Div = binary("div", np.true_divide,
              lambda e, g, x, y, z: (e("div", g, y), e("neg", e("div", e("mul", g, z), y))),
              doc="True division; float operands only (the DSL casts ints).", kinds=(FLOAT,),
-             nonneg="all", cost=4)
+             nonneg="all", cost=4, infix="/")
 FloorDiv = binary("floordiv", np.floor_divide, PIECEWISE,
-                  doc="NumPy floor_divide; integer division by zero gives 0.", cost=TRANSCENDENTAL)
+                  doc="NumPy floor_divide; integer division by zero gives 0.", cost=TRANSCENDENTAL, infix="//")
 Mod = binary("mod", np.remainder, lambda e, g, x, y, z: (g, e("neg", e("mul", g, e("floordiv", x, y)))),
-             doc="NumPy remainder (sign of the divisor); integer x % 0 gives 0.", cost=TRANSCENDENTAL)
+             doc="NumPy remainder (sign of the divisor); integer x % 0 gives 0.", cost=TRANSCENDENTAL,
+             infix="%")
 Pow = binary("pow", _int_pow, _pow_grad, cost=2 * TRANSCENDENTAL,
-             doc="x ** y; d/dx = y * x**(y-1), d/dy = x**y * log(x) (0 where x == 0).")
+             doc="x ** y; d/dx = y * x**(y-1), d/dy = x**y * log(x) (0 where x == 0).", infix="**")
 # NaN-propagating, as np.maximum. Commutative as numbers, not bit for bit:
 # maximum(-0.0, 0.0) is 0.0 but maximum(0.0, -0.0) is -0.0, so canonicalize
 # keeps their operand order.
@@ -268,17 +269,18 @@ MINMAX = dict(kinds=ANY, commutative=True, associative=True, idempotent=True)
 Maximum = binary("maximum", np.maximum, _select_grad("gt"), nonneg="any", **MINMAX)
 Minimum = binary("minimum", np.minimum, _select_grad("lt"), nonneg="all", **MINMAX)
 
-Eq = compare("eq", np.equal, commutative=True, bit_commutative=True)
-Ne = compare("ne", np.not_equal, commutative=True, bit_commutative=True)
-Lt = compare("lt", np.less)
-Le = compare("le", np.less_equal)
-Gt = compare("gt", np.greater)
-Ge = compare("ge", np.greater_equal)
+Eq = compare("eq", np.equal, commutative=True, bit_commutative=True, infix="==")
+Ne = compare("ne", np.not_equal, commutative=True, bit_commutative=True, infix="!=")
+Lt = compare("lt", np.less, infix="<")
+Le = compare("le", np.less_equal, infix="<=")
+Gt = compare("gt", np.greater, infix=">")
+Ge = compare("ge", np.greater_equal, infix=">=")
 
 LOGICAL = dict(kinds=(INT, BOOL), **SYMMETRIC)
-And = binary("and", np.bitwise_and, doc="Logical for bool, bitwise for ints.", idempotent=True, **LOGICAL)
-Or = binary("or", np.bitwise_or, idempotent=True, **LOGICAL)
-Xor = binary("xor", np.bitwise_xor, **LOGICAL)
+And = binary("and", np.bitwise_and, doc="Logical for bool, bitwise for ints.", idempotent=True, infix="&",
+             **LOGICAL)
+Or = binary("or", np.bitwise_or, idempotent=True, **LOGICAL, infix="|")
+Xor = binary("xor", np.bitwise_xor, **LOGICAL, infix="^")
 
 
 # --- ternary -----------------------------------------------------------------

@@ -22,6 +22,7 @@ class Matmul(OpDef):
     num_operands = 2
     accumulates = True
     has_grad = True
+    infix = "\\dot"
 
     def infer(self, op):
         self.check_arity(op)

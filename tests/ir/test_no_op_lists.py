@@ -2,7 +2,8 @@
 lives on its class (``ir/opdef.py`` facts), and passes, codegen and the
 runtime ask the op.
 
-The check reads the source of ``passes/``, ``codegen/`` and ``runtime/``
+The check reads the source of ``passes/``, ``codegen/``, ``runtime/``,
+``printing.py`` and ``gradient.py``
 (``ast``, nothing is imported) and fails on any list, tuple or set literal
 holding two or more strings that name registered ops, and on any dict
 literal with two or more op-name keys whose values are constants (a table
@@ -24,7 +25,7 @@ import pytest
 from theon.ir.dialect import OPS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SCANNED = ("passes", "codegen", "runtime")
+SCANNED = ("passes", "codegen", "runtime", "printing.py", "gradient.py")
 
 
 def _op_strings(nodes, names):
@@ -69,7 +70,8 @@ def op_name_lists(source, names, filename="<source>", rule_bodies=False):
 
 def _files():
     for folder in SCANNED:
-        yield from sorted((ROOT / folder).rglob("*.py"))
+        path = ROOT / folder
+        yield from [path] if path.is_file() else sorted(path.rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", list(_files()), ids=lambda p: str(p.relative_to(ROOT)))
