@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from theon.ir import DYN, Builder, Function, Module, TensorType
 from theon.ir.core import Block, Operation
 from theon.ir.dialect import OPS
-from theon.ir.opdef import OpDef
 from theon.ir.parser import ParseError, parse_function, parse_module
 from theon.ir.printer import format_attr, print_function, print_module
-from tests.region_helpers import LooseFused
+
+from ..region_helpers import Effect, LooseFused
 
 
 def roundtrip(text, ops=None):
@@ -276,14 +276,9 @@ def test_splat_dense_is_accepted():
 
 
 # --- attributes of any kind, through a test-only op -------------------------------
-class AttrsOp(OpDef):
+class AttrsOp(Effect):
     """Test-only: no operands, no results, any attributes."""
     name = "test.attrs"
-    num_results = 0
-    pure = False
-
-    def infer(self, op):
-        return []
 
 
 def _attr_key(v):

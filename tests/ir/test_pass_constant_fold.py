@@ -3,7 +3,8 @@ import numpy as np
 
 import theon.tensor as T
 from theon.ir.dialect import OPS
-from theon.ir.opdef import OpDef
+
+from ..op_helpers import Identity, SameType
 from ..pass_helpers import count_ops, fn, optimized, run_pass
 
 
@@ -69,28 +70,17 @@ def test_non_constant_operands_and_dynamic_sizes_stay():
     assert run_pass("constant-fold", text) == text
 
 
-class Fails(OpDef):
+class Fails(SameType):
     """Test-only: an op whose reference always raises (a run-time error)."""
     name = "test.fails"
-    num_operands = 1
-
-    def infer(self, op):
-        return [op.operands[0].type]
 
     def reference(self, op, x):
         raise ValueError("fails at run time")
 
 
-class Effect(OpDef):
+class Effect(Identity):
     name = "test.effect"
-    num_operands = 1
     pure = False
-
-    def infer(self, op):
-        return [op.operands[0].type]
-
-    def reference(self, op, x):
-        return [x]
 
 
 def test_ops_that_fail_or_have_effects_are_not_folded():

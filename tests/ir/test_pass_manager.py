@@ -6,12 +6,13 @@ import pytest
 
 from theon.ir.core import Block, Operation
 from theon.ir.dialect import OPS
-from theon.ir.opdef import OpDef
 from theon.ir.parser import parse_function, parse_module
 from theon.ir.printer import print_function, print_module
 from theon.ir.verifier import VerifyError, verify_function
 from theon.passes import CSE, DCE, PASSES, Pass, PassManager, format_pipeline, parse_pipeline, run_pipeline
-from tests.region_helpers import Effect, LooseFused
+
+from ..op_helpers import SameType
+from ..region_helpers import Effect, LooseFused
 
 
 @dataclass
@@ -240,13 +241,9 @@ def test_cse_then_dce_chain():
 
 
 # --- regions -----------------------------------------------------------------------------
-class PureAttrs(OpDef):
+class PureAttrs(SameType):
     """Test-only: the identity, with any attributes."""
     name = "test.pure"
-    num_operands = 1
-
-    def infer(self, op):
-        return [op.operands[0].type]
 
 
 TEST_OPS = {**OPS, "test.effect": Effect(), "test.pure": PureAttrs(), "fused": LooseFused()}

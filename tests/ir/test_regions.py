@@ -26,8 +26,8 @@ from theon.ir.printer import print_function
 from theon.ir.verifier import VerifyError, verify_function
 from theon.passes import PASSES, PassManager, parse_pipeline
 from theon.runtime import opt_cli
-from tests.ir import test_fusion as fusion_tests
-from tests.region_helpers import CALL, Effect, call_op, wrapped  # noqa: F401 (fixture)
+from . import test_fusion as fusion_tests
+from ..region_helpers import CALL, Effect, call_op, wrapped  # noqa: F401 (fixture)
 
 F64 = "tensor<?x3xf64>"
 

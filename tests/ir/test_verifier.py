@@ -8,7 +8,7 @@ from theon.ir.core import Block, Operation
 from theon.ir.dialect import OPS
 from theon.ir.parser import parse_function
 from theon.ir.verifier import VerifyError, verify_function, verify_module
-from tests.region_helpers import LooseFused
+from ..region_helpers import LooseFused
 
 F64 = TensorType("float64", (None, 3))
 

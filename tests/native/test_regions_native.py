@@ -17,7 +17,7 @@ from theon.frontend.build import build_function
 from theon.frontend.variable import TensorVariable
 from theon.ir.builder import make_op
 from theon.runtime.debug import DebugModeError
-from tests.region_helpers import CALL, body_of, call_op  # noqa: F401 (fixture)
+from ..region_helpers import CALL, body_of, call_op  # noqa: F401 (fixture)
 
 
 @pytest.fixture
