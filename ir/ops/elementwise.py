@@ -255,7 +255,7 @@ Div = binary("div", np.true_divide,
              lambda e, g, x, y, z: (e("div", g, y), e("neg", e("div", e("mul", g, z), y))),
              doc="True division; float operands only (the DSL casts ints).", kinds=(FLOAT,),
              nonneg="all", cost=4, infix="/")
-FloorDiv = binary("floordiv", np.floor_divide, PIECEWISE,
+Floordiv = binary("floordiv", np.floor_divide, PIECEWISE,
                   doc="NumPy floor_divide; integer division by zero gives 0.", cost=TRANSCENDENTAL, infix="//")
 Mod = binary("mod", np.remainder, lambda e, g, x, y, z: (g, e("neg", e("mul", g, e("floordiv", x, y)))),
              doc="NumPy remainder (sign of the divisor); integer x % 0 gives 0.", cost=TRANSCENDENTAL,
@@ -313,5 +313,5 @@ class Where(Elementwise):
 
 OPS = [Neg, Abs, Sign, Exp, Log, Log1p, Expm1, Sqrt, Sin, Cos, Tan, Tanh, Arctan,
        Sigmoid, Softplus, Erf, Floor, Ceil, Round, Not, Cast,
-       Add, Sub, Mul, Div, FloorDiv, Mod, Pow, Maximum, Minimum,
+       Add, Sub, Mul, Div, Floordiv, Mod, Pow, Maximum, Minimum,
        Eq, Ne, Lt, Le, Gt, Ge, And, Or, Xor, Where]

@@ -303,3 +303,12 @@ def test_reduction_start_values():
     assert OPS["max"].start("uint8") == 0 and OPS["min"].start("uint8") == 255
     assert OPS["max"].start("int16") == -2 ** 15 and OPS["min"].start("int64") == 2 ** 63 - 1
     assert OPS["max"].start("bool") == np.False_ and OPS["min"].start("bool") == np.True_
+
+
+def test_the_dialects_op_classes_are_found_by_their_names():
+    """pickle (theon.function pickling, multiprocessing) finds each op class
+    under its module and name, data-defined ones included."""
+    import pickle
+    from theon.ir.dialect import OP_CLASSES
+    for cls in OP_CLASSES:
+        assert type(pickle.loads(pickle.dumps(OPS[cls.name]))) is cls, cls.name
