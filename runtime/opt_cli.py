@@ -3,7 +3,11 @@ result -- in the manner of ``mlir-opt``.
 
     theon-opt FILE|- [-p/--pass-pipeline=TEXT] [--print-ir-after-all]
               [--print-ir-after=NAME] [--verify-each] [--time-passes]
-              [--emit=ir|dot|mlir|llvm|asm] [-o OUT]
+              [--emit=ir|dot|mlir|llvm|asm] [-o OUT] [--plugin MODULE]
+
+``--plugin`` imports a Python module (a dotted name, or a ``.py`` file)
+before the input is read: the way to bring ops of one's own (registered
+with ``theon.ir.dialect.register_op``, region ops included) to the command.
 
 Diagnostics go to stderr as ``file:line:col: message`` (or one line naming
 the problem) and the exit status is 1 (2 for command-line usage errors, as
@@ -12,6 +16,9 @@ the result to stdout or ``-o``. ``--traceback`` shows Python tracebacks of
 internal errors instead of a one-line message.
 """
 import argparse
+import importlib
+import importlib.util
+import os
 import sys
 
 from ..ir.dot import module_to_dot
@@ -40,12 +47,17 @@ def build_arg_parser():
     p.add_argument("--emit", choices=EMITS, default="ir", help="what to print (default: ir)")
     p.add_argument("-o", "--output", default="-", metavar="OUT", help="output file (default: stdout)")
     p.add_argument("--traceback", action="store_true", help="show tracebacks of internal errors")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import a Python module (dotted name or .py file) first, e.g. one that "
+                        "registers ops with theon.ir.dialect.register_op (repeatable)")
     return p
 
 
 def main(argv=None):
     args = build_arg_parser().parse_args(argv)
     try:
+        for plugin in args.plugin:
+            _load_plugin(plugin)
         text = _read(args.input)
         filename = "<stdin>" if args.input == "-" else args.input
         module = parse_module(text, filename)
@@ -62,6 +74,22 @@ def main(argv=None):
               file=sys.stderr)
         return 1
     return 0
+
+
+def _load_plugin(name):
+    try:
+        if name.endswith(".py"):
+            module_name = "theon_opt_plugin_" + os.path.splitext(os.path.basename(name))[0]
+            spec = importlib.util.spec_from_file_location(module_name, name)
+            if spec is None:
+                raise ImportError(f"not a Python file: {name}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(name)
+    except Exception as e:  # noqa: BLE001 - any failure of the plugin is reported in one line
+        raise CliError(f"theon-opt: --plugin {name}: cannot load it: {type(e).__name__}: {e}") from None
 
 
 def _read(path):

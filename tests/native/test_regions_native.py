@@ -4,8 +4,13 @@
 lowering from codegen/cpu's reusable ``entry.lower_block``: the body's ops
 lowered inline, its block arguments bound to the operands' buffers, its
 ``yield`` operands the results. DEBUG mode checks the op's native result
-against its reference, which runs the body with the interpreter.
+against its reference, which runs the body with the interpreter. A real
+``theon-opt`` process takes the op from a ``--plugin`` module.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -17,7 +22,10 @@ from theon.frontend.build import build_function
 from theon.frontend.variable import TensorVariable
 from theon.ir.builder import make_op
 from theon.runtime.debug import DebugModeError
+from ..ir.test_regions import TEXT
 from ..region_helpers import CALL, body_of, call_op  # noqa: F401 (fixture)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture
@@ -70,3 +78,22 @@ def test_debug_mode_checks_the_body_with_the_interpreter(lowered_call, monkeypat
     g = theon.function(inputs, outputs, mode="DEBUG")
     with pytest.raises(DebugModeError, match=CALL.replace(".", r"\.")):
         g(x, w)
+
+
+def test_theon_opt_process_loads_a_region_op_from_a_plugin(tmp_path):
+    plugin = tmp_path / "call_plugin.py"
+    plugin.write_text("from theon.ir.dialect import register_op\n"
+                      "from tests.region_helpers import Call\n"
+                      "register_op(Call)\n")
+    path = tmp_path / "call.ir"
+    path.write_text(TEXT)
+    cmd = [sys.executable, "-m", "theon.runtime.opt_cli", str(path), "--plugin", str(plugin),
+           "-p", "canonicalize,cse,fuse-elementwise,dce", "--print-ir-after-all", "--verify-each"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("// -----// IR Dump After") == 4 and f"{CALL}(%x, %w) (" in proc.stdout
+    proc = subprocess.run(cmd[:4] + ["--plugin", str(tmp_path / "missing.py")], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.returncode == 1 and "--plugin" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run(cmd[:4], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 1 and f"unknown op {CALL!r}" in proc.stderr
