@@ -16,6 +16,8 @@ import theon
 import theon.tensor as T
 import theon.tensor.nnet as NN
 
+from ..mirror_helpers import NP, TT, np_log_softmax
+
 EPS = 1e-6
 # The finite-difference table runs every pass of FAST_RUN but LLVM at -O1:
 # LLVM's -O3 costs ~4x the compile time, and O3 code generation is covered by
@@ -23,69 +25,6 @@ EPS = 1e-6
 # the default mode.
 TABLE_MODE = theon.Mode(optimizer="fast_run", opt_level=1)
 
-
-def _np_logsumexp(x, axis=None, keepdims=False):
-    mx = np.max(x, axis=axis, keepdims=True)
-    out = np.log(np.sum(np.exp(x - mx), axis=axis, keepdims=True)) + mx
-    return out if keepdims else (np.squeeze(out, axis=axis) if axis is not None else out.reshape(()))
-
-
-def _np_log_softmax(x, axis=-1):
-    s = x - np.max(x, axis=axis, keepdims=True)
-    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
-
-
-def _np_cce(p, t):
-    if t.ndim == p.ndim:
-        return -np.sum(t * np.log(p), axis=-1)
-    return -np.log(np.take_along_axis(p, t[..., None], axis=-1)[..., 0])
-
-
-def _np_set(x, idx, v, inc=False):
-    out = x.copy()
-    if inc:
-        out[idx] += v
-    else:
-        out[idx] = v
-    return out
-
-
-def _np_erf(x):
-    import math
-    return np.vectorize(math.erf, otypes=[np.float64])(x)
-
-
-NP = SimpleNamespace(
-    exp=np.exp, log=np.log, log1p=np.log1p, expm1=np.expm1, sqrt=np.sqrt, sin=np.sin, cos=np.cos,
-    tan=np.tan, tanh=np.tanh, arctan=np.arctan, erf=_np_erf, abs=np.abs, sign=np.sign,
-    floor=np.floor, sigmoid=lambda x: 1 / (1 + np.exp(-x)), softplus=lambda x: np.logaddexp(0, x),
-    relu=lambda x: np.maximum(x, 0), maximum=np.maximum, minimum=np.minimum, clip=np.clip,
-    where=np.where, sum=np.sum, mean=np.mean, max=np.max, min=np.min, prod=np.prod, var=np.var,
-    std=np.std, logsumexp=_np_logsumexp, dot=np.dot, matmul=np.matmul, tensordot=np.tensordot,
-    outer=np.outer, concatenate=np.concatenate, stack=lambda xs, axis=0: np.stack(xs, axis=axis),
-    softmax=lambda x, axis=-1: np.exp(_np_log_softmax(x, axis)), log_softmax=_np_log_softmax,
-    categorical_crossentropy=_np_cce,
-    binary_crossentropy=lambda o, t: -(t * np.log(o) + (1 - t) * np.log(1 - o)),
-    set_subtensor=lambda x, idx, v: _np_set(x, idx, v),
-    inc_subtensor=lambda x, idx, v: _np_set(x, idx, v, inc=True),
-    flatten=lambda x, ndim=1: x.reshape(x.shape[:ndim - 1] + (-1,)),
-    dimshuffle=lambda x, *p: np.transpose(x, p), is_np=True,
-)
-
-TT = SimpleNamespace(
-    exp=T.exp, log=T.log, log1p=T.log1p, expm1=T.expm1, sqrt=T.sqrt, sin=T.sin, cos=T.cos,
-    tan=T.tan, tanh=T.tanh, arctan=T.arctan, erf=T.erf, abs=T.abs, sign=T.sign, floor=T.floor,
-    sigmoid=T.sigmoid, softplus=T.softplus, relu=NN.relu, maximum=T.maximum, minimum=T.minimum,
-    clip=T.clip, where=T.where, sum=T.sum, mean=T.mean, max=T.max, min=T.min, prod=T.prod,
-    var=T.var, std=T.std, logsumexp=T.logsumexp, dot=T.dot, matmul=T.matmul, tensordot=T.tensordot,
-    outer=T.outer, concatenate=T.concatenate, stack=lambda xs, axis=0: T.stack(xs, axis=axis),
-    softmax=NN.softmax, log_softmax=NN.log_softmax,
-    categorical_crossentropy=NN.categorical_crossentropy,
-    binary_crossentropy=NN.binary_crossentropy,
-    set_subtensor=lambda x, idx, v: T.set_subtensor(x[idx], v),
-    inc_subtensor=lambda x, idx, v: T.inc_subtensor(x[idx], v),
-    flatten=T.flatten, dimshuffle=lambda x, *p: x.dimshuffle(*p), is_np=False,
-)
 
 # inputs (float64, all dims None): x (3, 4), y (1, 4) (a run-time 1-dim: its
 # gradient sums over the broadcast rows), v (4,), p (3, 4) > 0, A (4, 3),
@@ -267,7 +206,7 @@ def numpy_sgd_step(p, X, labels):
     z1 = X @ p["W1"] + p["b1"]
     h = np.tanh(z1)
     z2 = h @ p["W2"] + p["b2"]
-    logp = _np_log_softmax(z2)
+    logp = np_log_softmax(z2)
     n = X.shape[0]
     loss = -logp[np.arange(n), labels].mean()
     dz2 = np.exp(logp)

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 import theon
 import theon.tensor as T
 
+from ..mirror_helpers import np_inc, np_set
+
 LAYOUTS = ["C", "F", "transposed", "reversed", "strided", "broadcast_rows", "broadcast_all",
            "unaligned", "byteswapped"]
 
@@ -130,8 +132,8 @@ def numpy_reference(name, A, B, v, t, i):
             "t transposed": lambda: t.transpose(2, 0, 1), "A copy": lambda: A,
             "A[1:, ::-1]": lambda: A[1:, ::-1], "A[:, i]": lambda: A[:, i],
             "t[::-1, :, i]": lambda: t[::-1, :, i],
-            "set_subtensor": lambda: _set(A, np.s_[::2], v),
-            "inc_subtensor": lambda: _inc(t, np.s_[:, 1:], A[:-1]),
+            "set_subtensor": lambda: np_set(A, np.s_[::2], v),
+            "inc_subtensor": lambda: np_inc(t, np.s_[:, 1:], A[:-1]),
             "concatenate": lambda: np.concatenate([A, B, A], axis=1),
             "reshape": lambda: t.reshape(-1),
             "flatten2": lambda: t.reshape(t.shape[0], t.shape[1] * t.shape[2]),
@@ -146,18 +148,6 @@ def numpy_reference(name, A, B, v, t, i):
             "softmax": lambda: np.exp(B - B.max(1, keepdims=True))
             / np.exp(B - B.max(1, keepdims=True)).sum(1, keepdims=True),
         }[name]()
-
-
-def _set(x, idx, v):
-    out = x.copy()
-    out[idx] = v
-    return out
-
-
-def _inc(x, idx, v):
-    out = x.copy()
-    out[idx] += v
-    return out
 
 
 INEXACT = {"sum A 0", "sum A 1", "sum t (0,2)", "A @ B.T", "A.T @ B", "A @ v", "t @ B.T",

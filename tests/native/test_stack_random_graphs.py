@@ -19,7 +19,6 @@ in float64 throughout (float32 inputs upcast, float math on small ints in
 float64): the difference bounds the rounding error allowed, and a bool/int output that changes between the two
 (a comparison on a float32 rounding edge) is checked for dtype and shape only.
 """
-import math
 import operator
 import os
 import warnings
@@ -32,15 +31,11 @@ from hypothesis import strategies as st
 import theon
 import theon.tensor as T
 
+from ..mirror_helpers import np_erf
+
 DTYPES = ["float32", "float64", "float64", "float32", "int8", "int16", "int32", "int64", "uint8",
           "bool"]
 INT_KINDS = "iub"
-
-
-def _np_erf(x):
-    x = np.asarray(x)
-    out = np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64))
-    return out.astype(x.dtype)
 
 
 # True while the float64 "high precision" mirror runs (see _close)
@@ -85,7 +80,7 @@ class _NP:
     arctan = staticmethod(_np_float_math(np.arctan))
     log1p = staticmethod(_np_float_math(np.log1p))
     sqrt = staticmethod(_np_float_math(np.sqrt))
-    erf = staticmethod(_np_float_math(_np_erf))
+    erf = staticmethod(_np_float_math(np_erf))
     sigmoid = staticmethod(_np_float_math(lambda x: 1 / (1 + np.exp(-x))))
     softplus = staticmethod(_np_float_math(lambda x: np.logaddexp(0, x)))
     abs = staticmethod(np.abs)
