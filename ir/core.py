@@ -230,21 +230,56 @@ class Block:
         if op.parent is not None:
             raise ValueError(f"{op.name} is already in a block")
         self.ops.insert(index, op)
+        self._hints()[op] = index
         op.parent = self
         op._attach()
         return op
 
     def insert_before(self, anchor, op):
-        return self.insert(self.ops.index(anchor), op)
+        return self.insert(self.index(anchor), op)
 
     def remove(self, op):
         for r in op.results:
             if r.uses:
                 raise ValueError(f"cannot remove {op.name}: its result is still used by "
                                  f"{[u.name for u, _ in r.uses]}")
-        self.ops.remove(op)
+        del self.ops[self.index(op)]
+        self._hints().pop(op, None)
         op._detach()
         op.parent = None
+
+    # Where each op was last seen in ``ops``. Passes insert and remove ops in
+    # pairs (a rewrite's new op before the anchor, then the old op), so
+    # positions drift little and ``index`` finds an op near its hint
+    # instead of comparing it with every op before it: rewriting a long
+    # body costs linear, not quadratic, time.
+    HINT_WINDOW = 32
+
+    def _hints(self):
+        hints = self.__dict__.get("_op_hints")
+        if hints is None:
+            hints = self._op_hints = {}
+        return hints
+
+    def index(self, op):
+        """The position of ``op`` in ``ops`` (ValueError if it is not there)."""
+        ops = self.ops
+        hints = self._hints()
+        h = hints.get(op)
+        if h is not None:
+            n = len(ops)
+            drift = self.__dict__.get("_op_drift", 0)     # ops after an edit all moved alike
+            for c in (h + drift, h) if drift else (h,):
+                for d in range(self.HINT_WINDOW + 1):
+                    for k in (c - d, c + d):
+                        if 0 <= k < n and ops[k] is op:
+                            hints[op] = k
+                            self._op_drift = k - h
+                            return k
+        k = ops.index(op)
+        hints.clear()               # stale: refresh every hint at once
+        hints.update((o, i) for i, o in enumerate(ops))
+        return k
 
     def remove_all(self, ops):
         """Remove every op of ``ops`` at once (their results may be used only
@@ -261,6 +296,7 @@ class Block:
                     if user not in gone:
                         raise ValueError(f"cannot remove {op.name}: its result is still used by {user.name}")
         self.ops[:] = [op for op in self.ops if op not in gone]
+        self._op_hints = {op: i for i, op in enumerate(self.ops)}
         operands = {id(v): v for op in gone for v in op.operands}
         for v in operands.values():
             v.uses[:] = [(user, i) for user, i in v.uses if user not in gone]

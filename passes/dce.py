@@ -20,19 +20,23 @@ class DCE(Pass):
 
 
 def sweep_block(block):
-    """Remove the dead ops of ``block`` (and of the regions inside it)."""
-    for op in reversed(list(block.ops)):
-        if is_dead(op):
-            erase_op(op)
+    """Remove the dead ops of ``block`` (and of the regions inside it), all
+    at once (``Block.remove_all``): an op is dead when only dead ops use it."""
+    dead = set()
+    for op in reversed(block.ops):
+        if is_dead(op, dead):
+            dead.add(op)
             continue
         for region in op.regions:
             sweep_block(region)
+    block.remove_all(dead)
 
 
-def is_dead(op):
+def is_dead(op, dead=()):
+    """``op`` is pure and nothing but ops of ``dead`` uses its results."""
     if op.name == "return" or has_side_effects(op):
         return False
-    return all(not r.uses for r in op.results)
+    return all(user in dead for r in op.results for user, _ in r.uses)
 
 
 def erase_op(op):

@@ -76,9 +76,11 @@ class FuseElementwise(Pass):
             merger = _Merger(block, self.max_ops, self.reductions, self.recompute)
             chains = merger.chains(self.stages)
             position = {op: i for i, op in enumerate(block.ops)}
+            replaced = []
             for stages in chains:
                 if len(stages) > 1 or _worth_fusing(stages[0]):
-                    _emit(block, stages, self._schedule, position.get)
+                    _emit(block, stages, self._schedule, position.get, replaced)
+            block.remove_all(replaced)
             _reorder(block)
 
     def _schedule(self, fused):
@@ -519,10 +521,12 @@ def _is_scalar_constant(v):
     return v.owner is not None and v.owner.name == "constant" and v.type.ndim == 0
 
 
-def _emit(block, stages, schedule, position=None):
+def _emit(block, stages, schedule, position=None, replaced=None):
     """Replace the ops of ``stages`` (groups, each in block order) by one
     fused op with a region per stage, placed where the last of them was
-    (``position``: op -> its index in the block, for ordering)."""
+    (``position``: op -> its index in the block, for ordering). The
+    replaced ops are removed, or added to the list ``replaced`` for the
+    caller to remove all at once (``Block.remove_all``)."""
     members = sorted((op for g in stages for op in g), key=position or block.ops.index)
     inside = set(members)
     operands = []
@@ -564,8 +568,10 @@ def _emit(block, stages, schedule, position=None):
     block.insert_before(members[-1], fused)
     for old, new in zip(results, fused.results):
         old.replace_all_uses_with(new)
-    for op in reversed(members):
-        block.remove(op)
+    if replaced is not None:
+        replaced.extend(members)
+    else:
+        block.remove_all(members)
     return fused
 
 
