@@ -61,6 +61,7 @@ class OpDef:
     shape_from_values = False  # the result shape needs the value of every operand (arange)
     value_from_shapes = False  # the result value needs only the operands' shapes (shape)
     has_grad = False          # defines grad(op, output_grads) (ir/autodiff.py)
+    autodiff_only = False     # the value of operand 0, there for autodiff: canonicalize drops it
     infix = None              # binary: the operator theon.printing.pp writes it as
 
     def dims(self, op, shapes):

@@ -186,7 +186,7 @@ CANONICAL = [
     PyRule("div-const", ("div",), div_const),
     PyRule("sum-alloc", ("sum",), sum_alloc),
     PyRule("reduce-none", lambda d: d.reduces, reduce_none),
-    PyRule("stop-gradient", ("stop_gradient", "grad_override"), forward_operand),
+    PyRule("stop-gradient", lambda d: d.autodiff_only, forward_operand),
     PyRule("where-same", ("where",), where_same),
 ]
 

@@ -86,6 +86,7 @@ class StopGradient(OpDef):
     required_attrs = ("kind",)
     KINDS = ("zero", "disconnected")
     has_grad = True
+    autodiff_only = True
 
     def dims(self, op, shapes):
         return [shapes.of(op.operands[0])]

@@ -29,6 +29,7 @@ class GradOverride(OpDef):
     KINDS = {"clip": 3, "scale": 2, "chain": None}
     moves_elements = True
     has_grad = True
+    autodiff_only = True
 
     def dims(self, op, shapes):
         return [shapes.of(op.operands[0])]

@@ -190,6 +190,8 @@ def fact_problems(opdef):
         say("bit_commutative but not commutative")
     if (opdef.commutative or opdef.associative or opdef.idempotent or opdef.infix) and opdef.num_operands != 2:
         say("commutative/associative/idempotent/infix are facts of binary ops")
+    if opdef.autodiff_only and not (opdef.moves_elements and opdef.has_grad):
+        say("an autodiff_only op is the value of operand 0 (moves_elements) with a gradient rule")
     if opdef.reduces and opdef.arg_reduces:
         say("reduces and arg_reduces exclude each other")
     if opdef.num_results != 0:
