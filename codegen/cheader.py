@@ -38,22 +38,12 @@ C_TYPES = {
 # at compile time (the native codes of codegen/errors.py stay below 100).
 STATE_SHAPE = 100
 
-STATUS_CODES = [
-    ("THEON_OK", errors.OK, "success"),
-    ("THEON_ERR_SHAPE_MISMATCH", errors.SHAPE_MISMATCH, errors.NAMES[errors.SHAPE_MISMATCH]),
-    ("THEON_ERR_INDEX", errors.INDEX_ERROR, errors.NAMES[errors.INDEX_ERROR]),
-    ("THEON_ERR_RESHAPE", errors.RESHAPE_ERROR, errors.NAMES[errors.RESHAPE_ERROR]),
-    ("THEON_ERR_MATMUL_MISMATCH", errors.MATMUL_MISMATCH, errors.NAMES[errors.MATMUL_MISMATCH]),
-    ("THEON_ERR_EMPTY_REDUCTION", errors.EMPTY_REDUCTION, errors.NAMES[errors.EMPTY_REDUCTION]),
-    ("THEON_ERR_ZERO_STEP", errors.ZERO_STEP, errors.NAMES[errors.ZERO_STEP]),
-    ("THEON_ERR_NEGATIVE_SIZE", errors.NEGATIVE_SIZE, errors.NAMES[errors.NEGATIVE_SIZE]),
-    ("THEON_ERR_OUT_OF_MEMORY", errors.OUT_OF_MEMORY, errors.NAMES[errors.OUT_OF_MEMORY]),
-    ("THEON_ERR_DIMSHUFFLE_DROP", errors.DIMSHUFFLE_DROP, errors.NAMES[errors.DIMSHUFFLE_DROP]),
-    ("THEON_ERR_CONCAT_MISMATCH", errors.CONCAT_MISMATCH, errors.NAMES[errors.CONCAT_MISMATCH]),
-    ("THEON_ERR_ARANGE_ZERO_STEP", errors.ARANGE_ZERO_STEP, errors.NAMES[errors.ARANGE_ZERO_STEP]),
-    ("THEON_ERR_ARANGE_LENGTH", errors.ARANGE_LENGTH, errors.NAMES[errors.ARANGE_LENGTH]),
-    ("THEON_ERR_STATE_SHAPE", STATE_SHAPE, "an update would change the fixed shape of a state array"),
-]
+_C_SUFFIX = {errors.INDEX_ERROR: "INDEX", errors.RESHAPE_ERROR: "RESHAPE"}   # else the Python name
+STATUS_CODES = ([("THEON_OK", errors.OK, "success")]
+                + [(f"THEON_ERR_{_C_SUFFIX.get(code, name)}", code, errors.NAMES[code])
+                   for code, name in sorted((v, n) for n, v in vars(errors).items()
+                                            if n.isupper() and isinstance(v, int) and v in errors.NAMES)]
+                + [("THEON_ERR_STATE_SHAPE", STATE_SHAPE, "an update would change the fixed shape of a state array")])
 
 
 def status_message(code):
@@ -120,17 +110,8 @@ def c_identifier(label, fallback, taken):
 
 
 # --- the model -------------------------------------------------------------------------------
-@dataclass
-class CArray:
-    """An input or output at the C boundary. ``shape`` holds ints (static)
-    and None (dynamic); ``dim_names`` the C parameter of each dynamic dim
-    (inputs only; None where static)."""
-    name: str
-    dtype: str
-    shape: tuple
-    label: str = None                   # the Python-side name, for documentation
-    dim_names: tuple = ()
-    doc_shape: tuple = None             # outputs: dims as ints, input dim names or None
+class _CTyped:
+    """What a C-side array knows of its ``dtype`` and ``shape``."""
 
     @property
     def ndim(self):
@@ -143,6 +124,19 @@ class CArray:
     @property
     def itemsize(self):
         return np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class CArray(_CTyped):
+    """An input or output at the C boundary. ``shape`` holds ints (static)
+    and None (dynamic); ``dim_names`` the C parameter of each dynamic dim
+    (inputs only; None where static)."""
+    name: str
+    dtype: str
+    shape: tuple
+    label: str = None                   # the Python-side name, for documentation
+    dim_names: tuple = ()
+    doc_shape: tuple = None             # outputs: dims as ints, input dim names or None
 
     def shape_text(self):
         dims = [self.dim_names[d] if (self.dim_names and self.shape[d] is None) else
@@ -159,7 +153,7 @@ class CArray:
 
 
 @dataclass
-class CStateField:
+class CStateField(_CTyped):
     """One shared variable as a fixed-size field of ``NAME_state``."""
     name: str
     dtype: str
@@ -170,20 +164,8 @@ class CStateField:
     offset: int = None                  # byte offset in the struct, set for a target
 
     @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def ctype(self):
-        return C_TYPES[self.dtype]
-
-    @property
     def size(self):
         return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
-
-    @property
-    def itemsize(self):
-        return np.dtype(self.dtype).itemsize
 
     @property
     def nbytes(self):

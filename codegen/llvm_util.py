@@ -29,6 +29,11 @@ def i64(v):
     return lir.Constant(I64, int(v))
 
 
+def i32(v):
+    """An i32 constant."""
+    return lir.Constant(I32, int(v))
+
+
 def is_const(v, value):
     """``v`` is an LLVM integer constant equal to ``value``."""
     return isinstance(v, lir.Constant) and isinstance(v.type, lir.IntType) and int(v.constant) == value
@@ -50,6 +55,38 @@ def linear_offset(b, idx, strides):
     for i, s in zip(idx, strides):
         off = b.add(off, b.mul(i, s))
     return off
+
+
+class Emitter:
+    """What every LLVM emitter of theon offers (CPU lowering contexts, PTX
+    kernel builders): function declarations and stack slots in the entry
+    block. Needs ``module``, ``b`` (the IRBuilder) and ``entry_block``;
+    ``ENTRY_AT_START``: entry-block code goes at the block's start (the CPU
+    entry block goes on with the body) or at its end (a prologue block)."""
+
+    ENTRY_AT_START = True
+
+    def declare(self, name, ret, args, var_arg=False):
+        """A function declaration in the module (created once)."""
+        if name in self.module.globals:
+            return self.module.globals[name]
+        return lir.Function(self.module, lir.FunctionType(ret, args, var_arg=var_arg), name=name)
+
+    @contextlib.contextmanager
+    def at_entry(self):
+        """Builder positioned in the entry block (for allocas, values read once)."""
+        saved = self.b.block
+        if self.ENTRY_AT_START:
+            self.b.position_at_start(self.entry_block)
+        else:
+            self.b.position_at_end(self.entry_block)
+        yield
+        self.b.position_at_end(saved)
+
+    def slot(self, ty, name):
+        """A stack slot (alloca in the entry block; promoted to a register)."""
+        with self.at_entry():
+            return self.b.alloca(ty, name=name)
 
 
 class Loop:

@@ -14,7 +14,7 @@ import contextlib
 
 import llvmlite.ir as lir
 
-from ..llvm_util import I64, LLTYPE, counted_loop, i64, linear_offset, smin  # noqa: F401 (i64: kernels import it here)
+from ..llvm_util import I64, LLTYPE, Emitter, counted_loop, i64, linear_offset, smin  # noqa: F401 (i64: kernels import it here)
 
 
 def ptr_type(dtype):
@@ -42,14 +42,19 @@ class KernelSpec:
         return kb.fn
 
 
-class KernelBuilder:
+class KernelBuilder(Emitter):
+    """Emits one kernel; ``declare``, ``at_entry`` and ``slot`` (what
+    ScalarCtx and the accumulators use) come from ``llvm_util.Emitter``."""
+
+    ENTRY_AT_START = False          # "entry" is a prologue block (see __init__)
+
     def __init__(self, module, target, name, params, param_types):
         self.module = module
         self.target = target
         self.fn = target.declare_kernel(module, name, param_types)
         # "entry" holds the prologue (ids, stack slots) and ends with a branch
         # to "start", added by finish(); the body is built from "start" on
-        self.entry = self.fn.append_basic_block("entry")
+        self.entry = self.entry_block = self.fn.append_basic_block("entry")
         self.b = lir.IRBuilder(self.entry)
         self.p = {}
         for (pname, _), arg in zip(params, self.fn.args):
@@ -59,12 +64,6 @@ class KernelBuilder:
         self._sregs = {}
         self.start = self.fn.append_basic_block("start")
         self.b.position_at_end(self.start)
-
-    # --- what ScalarCtx and ReduceSpec use ---------------------------------------
-    def declare(self, name, ret, args, var_arg=False):
-        if name in self.module.globals:
-            return self.module.globals[name]
-        return lir.Function(self.module, lir.FunctionType(ret, args, var_arg=var_arg), name=name)
 
     # --- ids, barriers, shared memory ----------------------------------------------
     def sreg(self, reg, axis="x"):
@@ -83,18 +82,6 @@ class KernelBuilder:
         ty = LLTYPE[dtype_or_type] if isinstance(dtype_or_type, str) else dtype_or_type
         gv = self.target.shared_array(self.module, ty, count, f"{self.fn.name}_{name}")
         return self.b.gep(gv, [i64(0), i64(0)], name=name)
-
-    @contextlib.contextmanager
-    def at_entry(self):
-        saved = self.b.block
-        self.b.position_at_end(self.entry)
-        yield
-        self.b.position_at_end(saved)
-
-    def slot(self, ty, name):
-        """A stack slot (alloca in the entry block; promoted to a register)."""
-        with self.at_entry():
-            return self.b.alloca(ty, name=name)
 
     # --- loops --------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -24,7 +24,7 @@ from ...ir.types import is_float
 from ..llvm_util import LLTYPE
 from ..scalar import SCALAR, ScalarCtx
 from .kernel import KernelSpec, i64
-from .target import I64
+from ..llvm_util import I64
 
 
 class MapProgram:

@@ -37,7 +37,7 @@ from ...ir.types import is_float
 from ..llvm_util import LLTYPE
 from ..accumulate import ReduceSpec
 from .kernel import KernelSpec, i64
-from .target import I64
+from ..llvm_util import I64
 
 INDEX_NONE = (1 << 63) - 1      # index of the identity term of argmax/argmin
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
-from ..llvm_util import I8, I8P, I32, I64, init_llvm  # noqa: F401
+from ..llvm_util import I8P, I32, I64, init_llvm  # noqa: F401
 
 PTX_TRIPLE = "nvptx64-nvidia-cuda"
 DEFAULT_SM = "sm_80"

@@ -32,7 +32,7 @@ import numpy as np
 
 from ...cheader import STATE_SHAPE
 from ...errors import NEGATIVE_SIZE
-from ...llvm_util import I8, I8P, I32, I64, LLTYPE, i64
+from ...llvm_util import I8, I8P, I32, I64, LLTYPE, i32, i64
 from ..lower.context import Buf
 from ..lower.entry import _emit_results, begin_entry, entry_name, lower_block, lower_function, lower_op, unpack_args
 from ..lower.loops import broadcast
@@ -40,10 +40,6 @@ from .jit import optimize
 
 ERR_LEN = 5
 SCRATCH_BYTES = 64      # >= any element; stride-0 arrays read only this
-
-
-def i32(v):
-    return lir.Constant(I32, int(v))
 
 
 # --- targets ------------------------------------------------------------------------------

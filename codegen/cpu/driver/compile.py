@@ -23,7 +23,6 @@ its code is loaded when first needed (``.address``), so the caller can
 build the call wrapper meanwhile.
 """
 import atexit
-import collections
 import os
 import threading
 import weakref
@@ -34,6 +33,7 @@ from ..lower.entry import entry_name, lower_function
 from .irtext import ModuleText
 from .jit import (BIG_MODULE_INSTRUCTIONS, compile_object, compile_object_quick, compile_object_unoptimized,
                   host_target_key, load_object)
+from .worker import SerialWorker
 
 _LOADED = weakref.WeakValueDictionary()   # object key -> LoadedObject: identical code shared in a process
 
@@ -50,47 +50,24 @@ _LOADED = weakref.WeakValueDictionary()   # object key -> LoadedObject: identica
 # GIL's switch interval while it compiles, so the LLVM thread gets the GIL
 # back promptly after each call into LLVM.)
 
-class _LLVMThread:
+class _LLVMThread(SerialWorker):
     def __init__(self):
-        self.reset()
-
-    def reset(self):
-        """Empty, with no thread (also in a forked child: the parent's
-        thread does not exist there, and may have held the lock)."""
-        self.lock = threading.Lock()
-        self.jobs = collections.deque()
-        self.thread = None
-        self.idle = threading.Event()
-        self.idle.set()
+        super().__init__("theon-llvm")
 
     def submit(self, fn, *args):
         """A Future of ``fn(*args)``, run after the jobs submitted before."""
         future = Future()
         with self.lock:
-            self.jobs.append((future, fn, args))
-            self.idle.clear()
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._work, name="theon-llvm", daemon=True)
-                self.thread.start()
+            self.enqueue((future, fn, args))
         return future
 
-    def _work(self):
-        while True:
-            with self.lock:
-                if not self.jobs:
-                    self.thread = None
-                    self.idle.set()
-                    return
-                future, fn, args = self.jobs.popleft()
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args))
-                except BaseException as e:  # noqa: BLE001 - handed to whoever waits for the result
-                    future.set_exception(e)
-
-    def wait(self):
-        """Block until every submitted job has run."""
-        self.idle.wait()
+    def run(self, job):
+        future, fn, args = job
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001 - handed to whoever waits for the result
+                future.set_exception(e)
 
 
 _llvm_thread = _LLVMThread()
@@ -390,7 +367,7 @@ class CompiledFunction:
 
     def _compile_now(self, key):
         """The loaded code, or None while tier 0 compiles (``_tier0``)."""
-        tier0 = _Tier0(TIERED and self.opt_level >= 2)
+        tier0 = _Tier0(TIERED and self.opt_level >= 1)
         try:
             self._llvm_module, entry = lower_function(self._func, profile=self.profile, after_op=tier0.after_op)
         except BaseException:
@@ -420,8 +397,12 @@ class CompiledFunction:
             futures, text = self._tier0
             objects = [f.result() for f in futures]
             self._tier0 = None
-            if tierup.submit(self._key, text, self.opt_level, self.name, _cache().cache_dir(),
-                             self._tier1_ready):
+            if self.opt_level < 2:
+                # -O1 (FAST_COMPILE): the quick kernels and the -O0 glue are the final
+                # code; one -O1 module of a huge graph would cost LLVM superlinear time
+                self._set_code(load_object(objects), 1)
+            elif tierup.submit(self._key, text, self.opt_level, self.name, _cache().cache_dir(),
+                               self._tier1_ready):
                 self._set_code(load_object(objects), 0)
             else:
                 self._set_code(self._compile_full(self._key, text), 1)

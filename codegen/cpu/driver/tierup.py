@@ -28,6 +28,8 @@ import sys
 import tempfile
 import threading
 
+from .worker import SerialWorker
+
 MAX_QUEUED = 8
 
 BOOTSTRAP = (
@@ -52,14 +54,10 @@ class _Job:
         self.error = None
 
 
-class _Scheduler:
+class _Scheduler(SerialWorker):
     def __init__(self):
-        self.lock = threading.Lock()
-        self.queue = []
+        super().__init__("theon-tier-up")
         self.by_key = {}
-        self.thread = None
-        self.idle = threading.Event()
-        self.idle.set()
 
     def submit(self, key, text, opt_level, name, cache_dir, on_done):
         """Queue a tier-1 compile; False when the queue is full (or there is
@@ -74,43 +72,32 @@ class _Scheduler:
                 job = _Job(key, text, opt_level, name, cache_dir)
                 if key:
                     self.by_key[key] = job
-                self.queue.append(job)
-                self.idle.clear()
-                if self.thread is None:
-                    self.thread = threading.Thread(target=self._work, name="theon-tier-up", daemon=True)
-                    self.thread.start()
+                self.enqueue(job)
             job.callbacks.append(on_done)
             return True
 
-    def _work(self):
-        while True:
-            with self.lock:
-                if not self.queue:
-                    self.thread = None
-                    self.idle.set()
-                    return
-                job = self.queue[0]
-            obj = None
-            try:
-                obj = _run_helper(job)
-            except Exception as e:  # noqa: BLE001 - a failed helper leaves tier 0 in place
-                job.error = e
-            with self.lock:
-                self.queue.pop(0)
-                if job.key:
-                    self.by_key.pop(job.key, None)
-                callbacks = list(job.callbacks)
-            if obj is not None:
-                for cb in callbacks:
-                    try:
-                        cb(obj)
-                    except Exception as e:  # noqa: BLE001 - one bad callback must not stop the others
-                        job.error = e
-            job.done.set()
+    def run(self, job):
+        try:
+            return _run_helper(job)
+        except Exception as e:  # noqa: BLE001 - a failed helper leaves tier 0 in place
+            job.error = e
+            return None
 
-    def wait(self, timeout=None):
-        """Block until every queued job finished; True if they did."""
-        return self.idle.wait(timeout)
+    def finish(self, job, obj):
+        if job.key:
+            self.by_key.pop(job.key, None)
+        callbacks = list(job.callbacks)
+        return lambda: _deliver(job, obj, callbacks)
+
+
+def _deliver(job, obj, callbacks):
+    if obj is not None:
+        for cb in callbacks:
+            try:
+                cb(obj)
+            except Exception as e:  # noqa: BLE001 - one bad callback must not stop the others
+                job.error = e
+    job.done.set()
 
 
 _scheduler = _Scheduler()

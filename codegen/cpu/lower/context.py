@@ -19,7 +19,7 @@ import contextlib
 
 import llvmlite.ir as lir
 
-from ...llvm_util import F32, F64, I1, I8, I8P, I16, I32, I64, ITEMSIZE, LLTYPE, counted_loop, i64, linear_offset  # noqa: F401
+from ...llvm_util import F32, F64, I1, I8, I8P, I16, I32, I64, ITEMSIZE, LLTYPE, Emitter, counted_loop, i64, linear_offset  # noqa: F401
 
 MAX_BYTES = 1 << 48     # larger allocations fail with OUT_OF_MEMORY before malloc
 
@@ -58,7 +58,7 @@ class Buf:
                    self.strides if strides is None else strides)
 
 
-class LowerCtx:
+class LowerCtx(Emitter):
     """What an op lowering needs: the builder, allocation, checks, loops."""
 
     def __init__(self, module, fn, builder, err_ptr, allocator="rt"):
@@ -79,25 +79,6 @@ class LowerCtx:
         self._slot_array = None
 
     # --- small helpers ------------------------------------------------------
-    @contextlib.contextmanager
-    def at_entry(self):
-        """Builder positioned at the start of the entry block (for allocas)."""
-        saved = self.b.block
-        self.b.position_at_start(self.entry_block)
-        yield
-        self.b.position_at_end(saved)
-
-    def slot(self, ty, name):
-        """A stack slot (alloca in the entry block; promoted to a register)."""
-        with self.at_entry():
-            return self.b.alloca(ty, name=name)
-
-    def declare(self, name, ret, args, var_arg=False):
-        """A function declaration in the module (created once)."""
-        if name in self.module.globals:
-            return self.module.globals[name]
-        return lir.Function(self.module, lir.FunctionType(ret, args, var_arg=var_arg), name=name)
-
     def intrinsic(self, name, ret, args):
         return self.declare(name, ret, args)
 

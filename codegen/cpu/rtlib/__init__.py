@@ -69,6 +69,58 @@ def state(module, name, ty, init=None):
     return gv
 
 
+def libc(module, name, ret, params):
+    """The declaration of a C library function (or LLVM intrinsic) in ``module``."""
+    fn = module.globals.get(name)
+    return fn if fn is not None else lir.Function(module, lir.FunctionType(ret, params), name=name)
+
+
+def internal(module, name, ftype):
+    """A module-internal helper of a part: (function, True) to emit, or
+    (function, False) when the module already has it."""
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn, False
+    fn = lir.Function(module, ftype, name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    return fn, True
+
+
+def internal_body(module, name, ftype, arg_names=()):
+    """(function, Body to emit it with) for a module-internal helper, or
+    (function, None) when the module already has it (``internal``)."""
+    fn, new = internal(module, name, ftype)
+    return fn, (Body(fn, arg_names) if new else None)
+
+
+class Body:
+    """A function of the library being emitted: a builder at its new entry
+    block, its arguments named ``arg_names``, named blocks, mutable locals."""
+
+    def __init__(self, fn, arg_names=()):
+        self.fn = fn
+        for a, n in zip(fn.args, arg_names):
+            a.name = n
+        self.b = lir.IRBuilder(fn.append_basic_block("entry"))
+
+    def block(self, name):
+        return self.fn.append_basic_block(name)
+
+    def at(self, block):
+        self.b.position_at_end(block)
+
+    def var(self, init, name):
+        """A mutable local (an alloca SROA turns into a register) set to ``init``."""
+        b = self.b
+        saved = b.block
+        b.position_at_start(self.fn.entry_basic_block)
+        slot = b.alloca(init.type, name=name)
+        b.position_at_end(saved)
+        b.store(init, slot)
+        return slot
+
+
 def _import_parts():
     """The modules whose import registers the parts."""
     from . import alloc, pool  # noqa: F401

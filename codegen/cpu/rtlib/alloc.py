@@ -46,12 +46,9 @@ import sys
 
 import llvmlite.ir as lir
 
-from . import declare, define, part, state
+from ...llvm_util import I8P, I32, I64, i32, i64
+from . import Body, declare, define, libc, part, state
 
-I8 = lir.IntType(8)
-I32 = lir.IntType(32)
-I64 = lir.IntType(64)
-I8P = I8.as_pointer()
 I64P = I64.as_pointer()
 VOID = lir.VoidType()
 
@@ -90,44 +87,19 @@ def _system():
     return None
 
 
-def i64(v):
-    return lir.Constant(I64, int(v))
-
-
-def i32(v):
-    return lir.Constant(I32, int(v))
-
-
-class _Body:
+class _Body(Body):
     """Emits one function of the part: the cache's globals, the lock,
     mutable locals (allocas; SROA turns them into registers) and loops."""
 
-    def __init__(self, module, fn):
+    def __init__(self, module, fn, arg_names=()):
+        super().__init__(fn, arg_names)
         self.m = module
-        self.fn = fn
-        self.b = lir.IRBuilder(fn.append_basic_block("entry"))
         self.lock_word = state(module, "alloc.lock", I32)
         self.table = state(module, "alloc.blocks", lir.ArrayType(I64, 3 * MAX_BLOCKS))
         self.stats = state(module, "alloc.stats", lir.ArrayType(I64, len(STATS)))
 
     def libc(self, name, ret, args):
-        fn = self.m.globals.get(name)
-        if fn is None:
-            fn = lir.Function(self.m, lir.FunctionType(ret, args), name=name)
-        return fn
-
-    def block(self, name):
-        return self.fn.append_basic_block(name)
-
-    def var(self, init, name):
-        """A mutable i64 local."""
-        b = self.b
-        saved = b.block
-        b.position_at_start(self.fn.entry_basic_block)
-        slot = b.alloca(I64, name=name)
-        b.position_at_end(saved)
-        b.store(init, slot)
-        return slot
+        return libc(self.m, name, ret, args)
 
     # --- the shared state (only under the lock) ---------------------------------------------
     def stat(self, k):
@@ -257,10 +229,9 @@ def _header(b, p):
 
 
 def _emit_alloc(module, fn, trim):
-    body = _Body(module, fn)
+    body = _Body(module, fn, ("nbytes",))
     b = body.b
     nbytes = fn.args[0]
-    nbytes.name = "nbytes"
     null = lir.Constant(I8P, None)
     small, big = body.block("small"), body.block("big")
     too_big = body.block("too_big")
@@ -342,10 +313,9 @@ def _emit_alloc(module, fn, trim):
 
 
 def _emit_free(module, fn):
-    body = _Body(module, fn)
+    body = _Body(module, fn, ("p",))
     b = body.b
     p = fn.args[0]
-    p.name = "p"
     done, given = body.block("done"), body.block("given")
     b.cbranch(b.icmp_unsigned("==", p, lir.Constant(I8P, None)), done, given)
     b.position_at_end(done)
@@ -425,10 +395,9 @@ def _emit_trim(module, fn):
 
 
 def _emit_stats(module, fn):
-    body = _Body(module, fn)
+    body = _Body(module, fn, ("out",))
     b = body.b
     out = fn.args[0]
-    out.name = "out"
     body.lock()
     for k in range(len(STATS)):
         b.store(body.get(k), b.gep(out, [i64(k)]))

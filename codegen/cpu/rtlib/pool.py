@@ -74,14 +74,10 @@ with the job's read-mostly fields.
 """
 import llvmlite.ir as lir
 
-from . import declare, define, part, state
+from ...llvm_util import I1, I8, I8P, I32, I64, counted_loop, i32, i64
+from . import Body, declare, define, internal_body, libc, part, state
 
 VOID = lir.VoidType()
-I1 = lir.IntType(1)
-I8 = lir.IntType(8)
-I32 = lir.IntType(32)
-I64 = lir.IntType(64)
-I8P = I8.as_pointer()
 WORKER_TYPE = lir.FunctionType(VOID, [I8P, I64, I64, I64])
 WORKER_PTR = WORKER_TYPE.as_pointer()
 PARALLEL_TYPE = lir.FunctionType(VOID, [WORKER_PTR, I8P, I64, I64])
@@ -99,20 +95,6 @@ _AFFINITY_WORDS = 16        # a 1024-bit cpu_set_t
 _SIGSET_BYTES = 128         # sigset_t on glibc and musl
 _SC_NPROCESSORS_ONLN = 84   # glibc's value
 _SIG_BLOCK, _SIG_SETMASK = 0, 2
-
-
-def i64(v):
-    return lir.Constant(I64, int(v))
-
-
-def i32(v):
-    return lir.Constant(I32, int(v))
-
-
-def _libc(module, name, ret, params):
-    """The declaration of a C library function (or LLVM intrinsic) in ``module``."""
-    fn = module.globals.get(name)
-    return fn if fn is not None else lir.Function(module, lir.FunctionType(ret, params), name=name)
 
 
 class _Pool:
@@ -141,44 +123,18 @@ class _Pool:
         args = lir.LiteralStructType([WORKER_PTR, I8P, I64, I64, I64])   # worker, data, n, chunk, parts
         self.args = field("args", args)
         self.ncpu = state(module, "num_threads", I64)
-        self.lock = _libc(module, "pthread_mutex_lock", I32, [I8P])
-        self.unlock = _libc(module, "pthread_mutex_unlock", I32, [I8P])
-        self.cond_wait = _libc(module, "pthread_cond_wait", I32, [I8P, I8P])
-        self.signal = _libc(module, "pthread_cond_signal", I32, [I8P])
-        self.getpid = _libc(module, "getpid", I32, [])
-        self.memset = _libc(module, "llvm.memset.p0i8.i64", VOID, [I8P, I8, I64, I1])
+        self.lock = libc(module, "pthread_mutex_lock", I32, [I8P])
+        self.unlock = libc(module, "pthread_mutex_unlock", I32, [I8P])
+        self.cond_wait = libc(module, "pthread_cond_wait", I32, [I8P, I8P])
+        self.signal = libc(module, "pthread_cond_signal", I32, [I8P])
+        self.getpid = libc(module, "getpid", I32, [])
+        self.memset = libc(module, "llvm.memset.p0i8.i64", VOID, [I8P, I8, I64, I1])
 
     def arg(self, b, k):
         return b.gep(self.args, [i32(0), i32(k)])
 
     def sync(self, b, gv):
         return b.bitcast(gv, I8P)
-
-
-class _Body:
-    """An internal or library function being emitted, with named blocks."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        self.b = lir.IRBuilder(fn.append_basic_block("entry"))
-
-    def block(self, name):
-        return self.fn.append_basic_block(name)
-
-    def at(self, block):
-        self.b.position_at_end(block)
-
-
-def _internal(module, name, ftype):
-    """A module-internal helper of the pool: (function, True) to emit, or
-    (function, False) when the module already has it."""
-    fn = module.globals.get(name)
-    if fn is not None:
-        return fn, False
-    fn = lir.Function(module, ftype, name=name)
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
-    return fn, True
 
 
 @part
@@ -202,7 +158,7 @@ def _emit_num_threads(module, pool):
     if fn is None:
         return
     fn.attributes.add("nounwind")
-    f = _Body(fn)
+    f = Body(fn)
     b = f.b
     count, done = f.block("count"), f.block("done")
     mask = b.alloca(lir.ArrayType(I64, _AFFINITY_WORDS), name="mask")
@@ -210,9 +166,9 @@ def _emit_num_threads(module, pool):
     entry = b.block
     b.cbranch(b.icmp_signed(">", cached, i64(0)), done, count)
     f.at(count)
-    affinity = _libc(module, "sched_getaffinity", I32, [I32, I64, I8P])
-    sysconf = _libc(module, "sysconf", I64, [I32])
-    ctpop = _libc(module, "llvm.ctpop.i64", I64, [I64])
+    affinity = libc(module, "sched_getaffinity", I32, [I32, I64, I8P])
+    sysconf = libc(module, "sysconf", I64, [I32])
+    ctpop = libc(module, "llvm.ctpop.i64", I64, [I64])
     rc = b.call(affinity, [i32(0), i64(8 * _AFFINITY_WORDS), b.bitcast(mask, I8P)])
     n = i64(0)
     for k in range(_AFFINITY_WORDS):
@@ -235,12 +191,10 @@ def _emit_num_threads(module, pool):
 def _emit_run(module, pool):
     """``void theon_rt.pool.run(i64 gen)``: claim and run parts of job
     ``gen`` until none is left (or a newer job replaced it)."""
-    fn, new = _internal(module, "theon_rt.pool.run", lir.FunctionType(VOID, [I64]))
-    if not new:
+    fn, f = internal_body(module, "theon_rt.pool.run", lir.FunctionType(VOID, [I64]), ("gen",))
+    if f is None:
         return fn
     gen = fn.args[0]
-    gen.name = "gen"
-    f = _Body(fn)
     b = f.b
     head, check, claim, work, last, wake, out = (f.block(n) for n in (
         "head", "check", "claim", "work", "last", "wake", "out"))
@@ -290,11 +244,10 @@ def _slice(b, t, chunk, n):
 # --- spinning ------------------------------------------------------------------------
 def _emit_now(module):
     """``i64 theon_rt.pool.now()``: CLOCK_MONOTONIC in nanoseconds."""
-    fn, new = _internal(module, "theon_rt.pool.now", lir.FunctionType(I64, []))
-    if not new:
+    fn, f = internal_body(module, "theon_rt.pool.now", lir.FunctionType(I64, []))
+    if f is None:
         return fn
-    clock = _libc(module, "clock_gettime", I32, [I32, I64.as_pointer()])
-    f = _Body(fn)
+    clock = libc(module, "clock_gettime", I32, [I32, I64.as_pointer()])
     b = f.b
     ts = b.alloca(I64, size=i64(2), name="ts")          # struct timespec on LP64
     b.call(clock, [i32(_CLOCK_MONOTONIC), ts])
@@ -331,10 +284,9 @@ def _spin(f, module, load, done, timeout_ns, name):
 def _emit_main(module, pool, run):
     """``i8 *theon_rt.pool.main(i8 *gen)``: a pool thread's start routine;
     runs parts of every job newer than ``gen``, forever."""
-    fn, new = _internal(module, "theon_rt.pool.main", lir.FunctionType(I8P, [I8P]))
-    if not new:
+    fn, f = internal_body(module, "theon_rt.pool.main", lir.FunctionType(I8P, [I8P]))
+    if f is None:
         return fn
-    f = _Body(fn)
     b = f.b
     start = b.ptrtoint(fn.args[0], I64, name="start")
     entry = b.block
@@ -376,14 +328,13 @@ def _emit_main(module, pool, run):
 def _emit_create(module, pool, main):
     """``i64 theon_rt.pool.create()``: start the pool's threads (called
     once per process, holding the pool); returns how many started."""
-    fn, new = _internal(module, "theon_rt.pool.create", lir.FunctionType(I64, []))
-    if not new:
+    fn, f = internal_body(module, "theon_rt.pool.create", lir.FunctionType(I64, []))
+    if f is None:
         return fn
-    create = _libc(module, "pthread_create", I32, [I64.as_pointer(), I8P, main.type, I8P])
-    detach = _libc(module, "pthread_detach", I32, [I64])
-    sigmask = _libc(module, "pthread_sigmask", I32, [I32, I8P, I8P])
+    create = libc(module, "pthread_create", I32, [I64.as_pointer(), I8P, main.type, I8P])
+    detach = libc(module, "pthread_detach", I32, [I64])
+    sigmask = libc(module, "pthread_sigmask", I32, [I32, I8P, I8P])
     num_threads = declare(module, "theon_rt_num_threads", NUM_THREADS_TYPE)
-    f = _Body(fn)
     b = f.b
     sigset = lir.ArrayType(I8, _SIGSET_BYTES)
     tid = b.alloca(I64, name="tid")
@@ -425,12 +376,10 @@ def _emit_reset(module, pool):
     """``i1 theon_rt.pool.reset(i64 pid)``: make the pool this process's,
     empty (see fork() in the module docstring); false when another thread
     is doing it right now."""
-    fn, new = _internal(module, "theon_rt.pool.reset", lir.FunctionType(I1, [I64]))
-    if not new:
+    fn, f = internal_body(module, "theon_rt.pool.reset", lir.FunctionType(I1, [I64]), ("pid",))
+    if f is None:
         return fn
     pid = fn.args[0]
-    pid.name = "pid"
-    f = _Body(fn)
     b = f.b
     mine, other = f.block("mine"), f.block("other")
     cur = b.load_atomic(pool.pid, "acquire", 8, name="cur")
@@ -463,10 +412,8 @@ def _emit_parallel(module, pool, run, create, reset):
     if fn is None:
         return
     fn.attributes.add("nounwind")
+    f = Body(fn, ("worker", "data", "n", "parts"))
     worker, data, n, parts = fn.args
-    for a, name in zip(fn.args, ("worker", "data", "n", "parts")):
-        a.name = name
-    f = _Body(fn)
     b = f.b
     (one, many, owned, check_pid, locked, have, none, go, signal,
      wait, wait_body, finished, serial, serial_body, out) = (f.block(x) for x in (
@@ -518,17 +465,8 @@ def _emit_parallel(module, pool, run, create, reset):
     wanted = b.sub(parts, i64(1))
     wanted = b.select(b.icmp_signed("<", sleepers, wanted), sleepers, wanted, name="wanted")
     b.call(pool.lock, [pool.sync(b, pool.mutex)])
-    sig_head, sig_body, sig_done = f.block("sig.head"), f.block("sig.body"), f.block("sig.done")
-    b.branch(sig_head)
-    f.at(sig_head)
-    s = b.phi(I64, name="s")
-    s.add_incoming(i64(0), signal)
-    b.cbranch(b.icmp_signed("<", s, wanted), sig_body, sig_done)
-    f.at(sig_body)
-    b.call(pool.signal, [pool.sync(b, pool.wake)])
-    s.add_incoming(b.add(s, i64(1)), sig_body)
-    b.branch(sig_head)
-    f.at(sig_done)
+    with counted_loop(b, wanted, "sig"):
+        b.call(pool.signal, [pool.sync(b, pool.wake)])
     b.call(pool.unlock, [pool.sync(b, pool.mutex)])
     b.branch(go)
 
