@@ -12,9 +12,10 @@ after autodiff needs it: canonicalization may replace it by its operand.
 import numpy as np
 
 from ..autodiff import ZERO, batch_ndim, emitter
+from ..core import substitute_dyn
 from ..opdef import OpDef, result
 from ..types import is_bool
-from .shape import Sized, _resolve, _size_entries
+from .shape import Sized, _size_entries
 
 
 class SumTo(Sized):
@@ -48,7 +49,7 @@ class SumTo(Sized):
         return result(g.dtype, dims)
 
     def reference(self, op, g, *dyn):
-        shape = tuple(_resolve(op.attrs["shape"], [int(d) for d in dyn]))
+        shape = tuple(substitute_dyn(op.attrs["shape"], [int(d) for d in dyn]))
         lead = g.ndim - len(shape)
         axes = list(range(lead))
         for i, d in enumerate(shape):

@@ -7,7 +7,7 @@ dynamic operand", a 0-d integer value that follows the data operands.
 import numpy as np
 
 from ..autodiff import ZERO, batch_ndim, emitter
-from ..core import DYN, Value
+from ..core import DYN, Value, substitute_dyn
 from ..opdef import OpDef, const_int, const_value, normalize_axis, result
 from ..types import TensorType, broadcast_shapes, canonical_dtype, is_int
 
@@ -31,17 +31,6 @@ def _count_dyn(entries):
     return n
 
 
-def _resolve(entries, values):
-    """Replace each DYN by the next of ``values`` (consumed in order)."""
-    it = iter(values)
-
-    def sub(e):
-        if isinstance(e, tuple):
-            return tuple(sub(x) for x in e)
-        return next(it) if e is DYN else e
-    return sub(entries)
-
-
 def _size_entries(op, unknown=None):
     """``op``'s size/index attribute (``size_attr``) with each ``?`` replaced
     by the constant value of its dynamic operand, ``unknown`` where not constant."""
@@ -51,7 +40,7 @@ def _size_entries(op, unknown=None):
     if _count_dyn(spec) != len(dyn):
         raise ValueError(f"{op.name}: {d.size_attr} {spec} needs {_count_dyn(spec)} dynamic operands, "
                          f"got {len(dyn)}")
-    return _resolve(spec, [unknown if c is None else c for c in map(const_int, dyn)])
+    return substitute_dyn(spec, [unknown if c is None else c for c in map(const_int, dyn)])
 
 
 class Sized(OpDef):
@@ -165,7 +154,7 @@ class Reshape(Sized):
         return result(x.dtype, dims)
 
     def reference(self, op, x, *dyn):
-        shape = _resolve(op.attrs["shape"], [int(d) for d in dyn])
+        shape = substitute_dyn(op.attrs["shape"], [int(d) for d in dyn])
         return [np.reshape(x, shape)]
 
     def grad(self, op, grads):
@@ -212,7 +201,7 @@ def _check_idx(idx):
 
 
 def _np_index(idx, dyn):
-    entries = _resolve(idx, [int(d) for d in dyn])
+    entries = substitute_dyn(idx, [int(d) for d in dyn])
     return tuple(slice(*e) if isinstance(e, tuple) else e for e in entries)
 
 
@@ -400,7 +389,7 @@ class Alloc(Sized):
         return result(v.dtype, dims)
 
     def reference(self, op, v, *dyn):
-        shape = _resolve(op.attrs["shape"], [int(d) for d in dyn])
+        shape = substitute_dyn(op.attrs["shape"], [int(d) for d in dyn])
         if any(d < 0 for d in shape):
             raise ValueError(f"alloc: negative dimension in {shape}")
         return [np.array(np.broadcast_to(v, shape))]
