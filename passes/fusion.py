@@ -173,8 +173,9 @@ def _expand(block, anchor, v, axes, ndim):
 
 
 def is_fusable(op):
-    """An elementwise op of the top-level body (not a region op)."""
-    return op.opdef.elementwise and not op.regions
+    """An elementwise op of the top-level body (not a region op), drawing no
+    random numbers (fusion may compute a value again in another group)."""
+    return op.opdef.elementwise and not op.opdef.random and not op.regions
 
 
 def _is_reduction(op):
