@@ -37,7 +37,7 @@ def measure_here():
     cost = float(step(X, Y))
     tier = step.native.tier
     # A big step starts on quickly compiled code while the fully optimized code
-    # is compiled in a helper process (codegen/cpu/tierup.py), which also stores
+    # is compiled in a helper process (codegen/cpu/driver/tierup.py), which also stores
     # it in the cache: let it finish, as any run longer than a few seconds would.
     from theon.codegen.cpu.driver import tierup
     tierup.wait(600)

@@ -3,7 +3,7 @@
 ``CEntry`` says what a C program sees of one entry ``NAME``: the input and
 output arrays, the dimension parameters, the shared state struct and which
 of its fields the entry updates. ``render_header`` writes ``NAME.h`` from
-it; ``codegen/cpu/aot_wrapper.py`` emits the matching LLVM functions; the
+it; ``codegen/cpu/driver/aot_wrapper.py`` emits the matching LLVM functions; the
 same model travels as JSON inside the object (``NAME_metadata()``) so
 ``theon.runtime.load_library`` can call a shared library built from it.
 

@@ -161,7 +161,7 @@ def _check_unused(func, inputs, policy):
 # 10^5 small objects, graph, IR and llvmlite values, that mostly live until
 # it ends and that the collector would traverse again and again, a tenth of
 # a cold compile; they are collected once, afterwards), and a short GIL
-# switch interval (LLVM compiles on another thread, codegen/cpu/compile.py,
+# switch interval (LLVM compiles on another thread, codegen/cpu/driver/compile.py,
 # and needs the GIL back after each of its calls into LLVM: at the default
 # 5 ms it would wait longer for the GIL than LLVM works). Nested and
 # concurrent compiles share one setting, restored when the last one ends.

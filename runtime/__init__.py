@@ -25,7 +25,7 @@ def release_memory():
     """Give the memory theon keeps for reuse back to the system now.
 
     Compiled functions allocate their results and temporaries from a cache
-    (``codegen/cpu/rt_alloc.py``): a big buffer (256 KiB and more) freed
+    (``codegen/cpu/rtlib/alloc.py``): a big buffer (256 KiB and more) freed
     after a call -- a temporary, or a result array that was collected --
     stays mapped so that the next call with the same shapes reuses it
     without page faults. The cache is bounded (64 blocks; at most 1 GiB and

@@ -131,7 +131,7 @@ def free_results(results, count):
         free_result(results[k])
 
 
-# --- the CPython fast path (codegen/cpu/pywrap.py) ----------------------------------------------
+# --- the CPython fast path (codegen/cpu/driver/pywrap.py) ----------------------------------------------
 METH_FASTCALL = 0x0080
 METH_KEYWORDS = 0x0002
 # Offsets in CPython's PyObject header and NumPy's PyArrayObject_fields (64-bit,

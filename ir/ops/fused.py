@@ -38,7 +38,7 @@ Attributes (all optional):
   threads   schedule: how many threads; absent or 0: every core available
 
 Made by the ``fuse-elementwise`` pass (``passes/fusion.py``); lowered to one
-loop nest by ``codegen/cpu/fused.py``.
+loop nest by ``codegen/cpu/lower/fused.py``.
 """
 from collections.abc import Mapping
 

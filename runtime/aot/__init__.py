@@ -7,6 +7,6 @@
 
 The command line is ``runtime/aot_cli.py`` (``aot-compile``); the C side
 of the interface is ``codegen/cheader.py`` (header) and
-``codegen/cpu/aot_wrapper.py`` (LLVM wrappers). See docs/aot.md.
+``codegen/cpu/driver/aot_wrapper.py`` (LLVM wrappers). See docs/aot.md.
 """
 from .library import AotFunction, load_library  # noqa: F401

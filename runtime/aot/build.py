@@ -6,7 +6,7 @@ Per entry ``NAME`` (``compile_entry``), top to bottom:
                 their mode optimized already; FAST_RUN's for IR files)
     interface   the CEntry: C names, dynamic dims, state fields and shapes
     shapes      the shape function, and whether shapes need input data
-    llvm        codegen/cpu/aot_wrapper.py: entry + wrappers, one module
+    llvm        codegen/cpu/driver/aot_wrapper.py: entry + wrappers, one module
     target      verify, internalize, optimize for the target machine
     files       NAME.o NAME.h (default), libNAME.so, NAME.ll NAME.s NAME.theon
 """

@@ -8,7 +8,7 @@ NOT_LOWERED = {"return"}     # the entry emits the results itself
 
 def test_every_op_has_a_cpu_lowering():
     missing = sorted(name for name in OPS if name not in LOWERINGS and name not in NOT_LOWERED)
-    assert not missing, f"ops without a CPU lowering in codegen/cpu/lowering.py: {missing}"
+    assert not missing, f"ops without a CPU lowering in codegen/cpu/lower/lowering.py: {missing}"
 
 
 def test_lowering_table_names_only_real_ops():

@@ -200,7 +200,7 @@ def test_the_fingerprint_is_stable_in_a_process():
     assert len(json.dumps(cache.fingerprint())) > 10
 
 
-# --- tiered compilation of big modules (codegen/cpu/tierup.py) -------------------------------
+# --- tiered compilation of big modules (codegen/cpu/driver/tierup.py) -------------------------------
 @pytest.fixture
 def tier_everything(monkeypatch):
     """Every module counts as big (whatever fusion makes of the graph)."""

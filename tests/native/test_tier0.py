@@ -1,4 +1,4 @@
-"""Tier 0 (codegen/cpu/compile.py, irtext.py): a big module's quick code is
+"""Tier 0 (codegen/cpu/driver/compile.py, irtext.py): a big module's quick code is
 several objects in one engine (kernel batches with the quick pipeline, the
 entry at -O0), compiled on the LLVM thread while the module is lowered.
 It must compute what tier 1 computes, fail as tier 1 fails, link its

@@ -1,4 +1,4 @@
-"""Accuracy and code shape of the vectorizable math (codegen/cpu/vecmath.py).
+"""Accuracy and code shape of the vectorizable math (codegen/vecmath.py).
 
 Errors are measured in ulp of the result's dtype against references in
 long double (80-bit on x86-64; float64 references for erf), over ~1e5
@@ -184,7 +184,7 @@ def test_pow_special_cases(dtype):
     assert ulp_error(got, want, dtype).max() <= MAX_ULP
 
 
-# Cody-Waite bound of codegen/cpu/vecmath.py: past it the Payne-Hanek path runs
+# Cody-Waite bound of codegen/vecmath.py: past it the Payne-Hanek path runs
 PH_START = {"float32": 2.0 ** 16, "float64": 2.0 ** 30}
 
 
@@ -223,7 +223,7 @@ LIBM = re.compile(r"\b(exp|expf|log|logf|log1p|expm1|sin|sinf|cos|cosf|tan|tanh|
                   r"fmod|fmodf)\b")
 
 
-ALLOCATION = {"theon_rt_alloc", "theon_rt_free"}      # JIT code's allocator (codegen/cpu/rt_alloc.py)
+ALLOCATION = {"theon_rt_alloc", "theon_rt_free"}      # JIT code's allocator (codegen/cpu/rtlib/alloc.py)
 
 
 def external_calls(comp):
