@@ -70,13 +70,19 @@ def input_vars(arrays, dynamic):
             for i, a in enumerate(arrays)]
 
 
-def check_first_order(fn, arrays, wrt, dynamic, rtol=1e-6, atol=1e-6, seed=0):
-    """grad of sum(fn(*xs) * r) against finite differences."""
+def _weighted_cost(fn, arrays, dynamic, seed):
+    """Input variables ``xs`` for ``arrays`` and the scalar cost sum(fn(*xs) * r),
+    r a fixed random array in [0.5, 1.5) of the output's shape."""
     xs = input_vars(arrays, dynamic)
     out = fn(*xs)
     shape = run(xs, [out], arrays)[0].shape
     r = np.random.default_rng(seed).uniform(0.5, 1.5, shape)
-    cost = total(op("mul", out, const(r)))
+    return xs, total(op("mul", out, const(r)))
+
+
+def check_first_order(fn, arrays, wrt, dynamic, rtol=1e-6, atol=1e-6, seed=0):
+    """grad of sum(fn(*xs) * r) against finite differences."""
+    xs, cost = _weighted_cost(fn, arrays, dynamic, seed)
     grads = grad(cost, [xs[j] for j in wrt])
     values = run(xs, grads, arrays)
     cost_fn = compiled(xs, [cost])
@@ -104,11 +110,7 @@ def check_jacobian(fn, arrays, wrt, dynamic, rtol=1e-6, atol=1e-6):
 def check_second_order(fn, arrays, wrt, dynamic, rtol=1e-5, atol=1e-5, seed=1):
     """Every block d2 cost / dxi dxj (jacobian of the gradient graph)
     against finite differences of the gradient."""
-    xs = input_vars(arrays, dynamic)
-    out = fn(*xs)
-    shape = run(xs, [out], arrays)[0].shape
-    r = np.random.default_rng(seed).uniform(0.5, 1.5, shape)
-    cost = total(op("mul", out, const(r)))
+    xs, cost = _weighted_cost(fn, arrays, dynamic, seed)
     targets = [xs[j] for j in wrt]
     grads = grad(cost, targets)
     blocks = [jacobian(g, targets, disconnected_inputs="ignore") for g in grads]
