@@ -47,7 +47,9 @@ pass writes on each fused op:
 ``parallel`` (how many elements of ``a*b+1`` are worth several threads;
 each fused op gets this scaled by its ``element_cost``, so a loop of
 transcendental functions splits sooner; 0: one thread) and ``threads``
-(0: every available core).
+(0: every available core). ``min-ops``: a block with fewer candidate ops
+is left as it is (FAST_COMPILE fuses only very large bodies, where one
+loop per op would make lowering and LLVM cost most of the compile).
 """
 import heapq
 from dataclasses import dataclass
@@ -68,12 +70,15 @@ class FuseElementwise(Pass):
     stages: bool = True
     parallel: int = 262144
     threads: int = 0
+    min_ops: int = 0
 
     def run(self, func):
         if self.max_ops < 1:
             raise ValueError(f"fuse-elementwise: max-ops must be at least 1, got {self.max_ops}")
         for block in _blocks(func.body):
             merger = _Merger(block, self.max_ops, self.reductions, self.recompute)
+            if len(merger.leader) < self.min_ops:
+                continue
             chains = merger.chains(self.stages)
             position = {op: i for i, op in enumerate(block.ops)}
             replaced = []

@@ -13,7 +13,9 @@ import importlib
 PIPELINES = {
     "fast_run": ("canonicalize", "cse", "simplify-shapes", "stabilize", "canonicalize", "cse",
                  "fuse-elementwise", "dce"),
-    "fast_compile": ("constant-fold", "cse", "dce"),
+    # FAST_COMPILE keeps one loop per op, except in very large bodies: there
+    # fusion's outlined loops keep lowering and LLVM linear in the op count
+    "fast_compile": ("constant-fold", "cse", "fuse-elementwise{min-ops=256}", "dce"),
     "none": (),
 }
 
@@ -37,7 +39,7 @@ def pass_registry():
 def available(names):
     """The names of ``names`` the pass registry has, in order."""
     registry = pass_registry()
-    return tuple(n for n in names if n in registry)
+    return tuple(n for n in names if n.split("{", 1)[0].strip() in registry)
 
 
 def resolve_pipeline(spec):

@@ -23,7 +23,23 @@ FAST_COMPILE = ",".join(available(PIPELINES["fast_compile"]))
 def test_pipelines_name_registered_passes():
     for name in ("canonicalize", "cse", "simplify-shapes", "stabilize", "dce"):
         assert name in FAST_RUN.split(",")
-    assert FAST_COMPILE.split(",") == ["constant-fold", "cse", "dce"]
+    assert FAST_COMPILE == "constant-fold,cse,fuse-elementwise{min-ops=256},dce"
+
+
+def test_fast_compile_fuses_only_very_large_bodies():
+    from theon.frontend.build import build_function
+    from theon.passes import run_pipeline
+
+    def body(n):
+        x = T.vector("x")
+        y = x
+        for i in range(n):
+            y = y * 1.5 + x
+        func = build_function([x], [y], [], {}, name="f")[0]
+        return run_pipeline(func, FAST_COMPILE) or func
+    assert "fused" not in {op.name for op in body(100).body.ops}           # 200 ops: one loop each
+    ops = body(200).body.ops                                                # 400 ops: fused
+    assert {op.name for op in ops} <= {"fused", "return"} and len(ops) < 30
 
 
 # --- random graphs --------------------------------------------------------------------------
