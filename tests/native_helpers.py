@@ -1,6 +1,7 @@
 """Call a compiled IR Function directly through the native ABI (no runtime),
-and build small IR functions for backend tests."""
+and build small IR functions for backend tests; run work on several threads."""
 import ctypes
+import threading
 
 import numpy as np
 
@@ -13,6 +14,26 @@ from theon.runtime.native import free_result
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                           ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def run_in_threads(work, args):
+    """Run ``work(*a)`` for every tuple ``a`` of ``args``, each on its own
+    thread, all at once; returns the exceptions the calls raised (a failed
+    assertion in a thread would otherwise go unnoticed)."""
+    errors = []
+
+    def guarded(*a):
+        try:
+            work(*a)
+        except Exception as e:  # noqa: BLE001 - returned to the caller
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=a) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 class NativeError(Exception):

@@ -1,9 +1,8 @@
-"""The call path: the native fast path (codegen/cpu/pywrap.py) gives exactly
+"""The call path: the native fast path (codegen/cpu/driver/pywrap.py) gives exactly
 what the Python path gives, hands every unusual call to it, keeps every
 check of the SPEC, owns nothing it returns, and leaks nothing."""
 import gc
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -11,6 +10,8 @@ import pytest
 import theon
 import theon.tensor as T
 from theon.runtime.native import fast_support
+
+from ..native_helpers import run_in_threads
 
 needs_fast = pytest.mark.skipif(fast_support() is None,
                                 reason="this interpreter/NumPy has no native fast path")
@@ -254,19 +255,12 @@ def test_calls_from_several_threads():
     x = T.vector("x")
     f = theon.function([x], (x * 2).sum())
     a = np.arange(1000.0)
-    errors = []
 
     def work():
-        try:
-            for _ in range(200):
-                assert f(a) == 999000.0
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        for _ in range(200):
+            assert f(a) == 999000.0
+
+    errors = run_in_threads(work, [() for _ in range(4)])
     assert not errors
     _ = w
 

@@ -12,21 +12,8 @@ from theon.ir.interpreter import evaluate
 from theon.passes import PASSES
 from theon.passes.fusion import FuseElementwise
 
+from ..frontend_helpers import assert_all_same, softmax_over
 from ..ir.test_fusion import PIPELINE
-
-
-def _same(got, want):
-    for g, w in zip(got, want):
-        assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
-        if g.dtype.kind == "f":
-            tol = 2e-5 if g.dtype == np.float32 else 1e-10
-            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
-        else:
-            np.testing.assert_array_equal(g, w)
-
-
-RNG = np.random.default_rng(7)
-X = RNG.standard_normal((37, 53))
 
 
 def test_fused_ops_check_in_debug_mode(monkeypatch):
@@ -34,6 +21,10 @@ def test_fused_ops_check_in_debug_mode(monkeypatch):
     x = T.dmatrix("x")
     f = theon.function([x], [T.exp(x) * 2, T.tanh(x).max(axis=1)], mode=theon.Mode(passes=PIPELINE, debug=True))
     _same(f(X), [np.exp(X) * 2, np.tanh(X).max(axis=1)])
+
+
+def _same(got, want):
+    assert_all_same(got, want, tol32=2e-5, tol64=1e-10)
 
 
 @pytest.fixture
@@ -52,39 +43,18 @@ def _reference(inputs, outputs, values):
         return evaluate(func, [np.asarray(v, dtype=i.type.np_dtype) for v, i in zip(values, inputs)])[0]
 
 
+RNG = np.random.default_rng(7)
+X = RNG.standard_normal((37, 53))
 Y = RNG.standard_normal((37, 53))
-
-
 VEC = RNG.standard_normal(53)
-
-
 Z = RNG.standard_normal((74, 106))
-
-
 CUBE = RNG.standard_normal((6, 7, 8))
-
-
 INTS = RNG.integers(-5, 5, (37, 53))
-
-
 SPECIAL = RNG.standard_normal((4, 1500))
-
-
 SPECIAL[0, 700] = -np.inf
-
-
 SPECIAL[1, [3, 1400]] = [np.inf, -np.inf]
-
-
 SPECIAL[2, 900] = np.nan
-
-
 SPECIAL[3, [10, 1100]] = np.inf
-
-
-def _softmax_over(x, axes):
-    e = T.exp(x - x.max(axis=axes, keepdims=True))
-    return e / e.sum(axis=axes, keepdims=True)
 
 
 def _cases():
@@ -109,7 +79,7 @@ def _cases():
         "cube-axes-02": ([t3], [(T.exp(t3) * 2).sum(axis=(0, 2)), abs(t3).min(axis=(0, 2))], [CUBE]),
         "cube-axes-12": ([t3], [(T.exp(t3) * 2).sum(axis=(1, 2), keepdims=True), abs(t3).max(axis=(1, 2))],
                          [CUBE.transpose(2, 0, 1)]),
-        "cube-staged": ([t3], [_softmax_over(t3, (1, 2)), _softmax_over(t3, (2,)) * 2],
+        "cube-staged": ([t3], [softmax_over(t3, (1, 2)), softmax_over(t3, (2,)) * 2],
                         [CUBE.transpose(0, 2, 1)]),
         "cube-siblings": ([t3], [T.exp(t3), T.log(abs(t3)), t3 ** 2], [CUBE.transpose(2, 0, 1)]),
         "ints-bools-casts": ([i, x], [(i * 3 + 1).sum(axis=1), T.switch(T.gt(x, 0), x, i.astype("float64") * 2),

@@ -1,4 +1,4 @@
-"""The multi-threaded GEMM (codegen/cpu/linalg.py): products split into
+"""The multi-threaded GEMM (codegen/cpu/lower/linalg.py): products split into
 units over the thread pool give exactly the single-threaded results (each
 C tile is summed by one thread in the same order) and NumPy's, for every
 dtype, odd shapes and block remainders, transposed / negative / sliced
@@ -11,7 +11,6 @@ not on the schedule."""
 import dataclasses
 import functools
 import multiprocessing
-import threading
 
 import numpy as np
 import pytest
@@ -23,7 +22,7 @@ import theon.tensor as T
 from theon.codegen.cpu import compile_function
 from theon.codegen.cpu.lower import linalg
 from theon.config import config
-from theon.tests.native_helpers import make_func, run_native
+from theon.tests.native_helpers import make_func, run_in_threads, run_native
 
 DEFAULT = linalg.DEFAULT_SCHEDULE
 # small blocks, so that small products have many K slices, column chunks and units
@@ -195,20 +194,12 @@ def test_many_python_threads_call_at_once(dot):
     in turn on their own thread, with the same results."""
     cases = [(data((40 + 3 * i, 33), "float32"), data((33, 50 + i), "float32")) for i in range(8)]
     want = [matmul("serial", a, b) for a, b in cases]
-    errors = []
 
     def work(i):
-        try:
-            for _ in range(25):
-                np.testing.assert_array_equal(dot(*cases[i]), want[i])
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        for _ in range(25):
+            np.testing.assert_array_equal(dot(*cases[i]), want[i])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(cases))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(work, [(i,) for i in range(len(cases))])
     assert not errors, errors[:2]
 
 
@@ -254,18 +245,10 @@ def test_aot_shared_library_runs_threaded_products(tmp_path):
     a, b = data((300, 400), "float32"), data((400, 500), "float32")
     got = project(a, b)
     np.testing.assert_array_equal(got, 2 * matmul("default-serial", a, b))
-    errors = []
 
     def work():
-        try:
-            for _ in range(5):
-                np.testing.assert_array_equal(project(a, b), got)
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        for _ in range(5):
+            np.testing.assert_array_equal(project(a, b), got)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(work, [() for _ in range(4)])
     assert not errors, errors[:2]

@@ -1,7 +1,6 @@
 """Threads: fused loops split across the thread pool give the single-threaded
 results; the threshold and thread count are pass options (``parallel``,
 ``threads``), forced low here so small inputs take the threaded path."""
-import threading
 from dataclasses import dataclass
 
 import llvmlite.ir as lir
@@ -14,6 +13,9 @@ from theon import printing
 from theon.codegen.cpu.lower.parallel import WorkerCtx
 from theon.passes import PASSES
 from theon.passes.fusion import FuseElementwise
+
+from ..frontend_helpers import assert_all_same, softmax_over
+from ..native_helpers import run_in_threads
 
 BEFORE = "canonicalize,cse,simplify-shapes,stabilize,canonicalize,cse,"
 
@@ -52,11 +54,6 @@ def compile_with(monkeypatch):
 RNG = np.random.default_rng(3)
 
 
-def _softmax_over(x, axes):
-    e = T.exp(x - x.max(axis=axes, keepdims=True))
-    return e / e.sum(axis=axes, keepdims=True)
-
-
 def _cases():
     x, y, v = T.dmatrix("x"), T.dmatrix("y"), T.dvector("v")
     t3, i = T.dtensor3("t3"), T.lmatrix("i")
@@ -82,7 +79,7 @@ def _cases():
         "middle-axes": ([t3], [(t3 * t3).sum(axis=(0, 2)), t3.max(axis=2)], [RNG.standard_normal((4, 6, 8))]),
         "inf-and-nan": ([af], [(af * 2).sum(), (af + 1).max(), (af * af).sum()],
                         [np.array([1, -np.inf, 2, 3, np.inf, 5, 6, np.nan, 1, 1] * 50, "f4")]),
-        "staged-two-axes": ([t3], [_softmax_over(t3, (1, 2)), T.nnet.log_softmax(t3)],
+        "staged-two-axes": ([t3], [softmax_over(t3, (1, 2)), T.nnet.log_softmax(t3)],
                             [RNG.standard_normal((5, 9, 4)).transpose(0, 2, 1)]),
         "ints": ([i], [i * 3 - 1, (i * 2).sum(axis=0), (i % 5).max()], [RNG.integers(-9, 9, (33, 17))]),
     }
@@ -95,13 +92,7 @@ def test_threaded_results_equal_single_threaded(compile_with, case):
     serial = compile_with("fuse-serial", inputs, outputs)
     assert "theon_rt_parallel" in printing.dump(threaded, "llvm")
     assert "theon_rt_parallel" not in printing.dump(serial, "llvm")
-    for got, want in zip(threaded(*values), serial(*values)):
-        assert got.shape == want.shape and got.dtype == want.dtype
-        if got.dtype.kind == "f":
-            tol = 2e-6 if got.dtype == np.float32 else 1e-12
-            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
-        else:
-            np.testing.assert_array_equal(got, want)
+    assert_all_same(threaded(*values), serial(*values), tol32=2e-6, tol64=1e-12)
 
 
 def test_all_cores_by_default_and_elementwise_results_are_bit_identical(compile_with):
@@ -119,22 +110,14 @@ def test_threaded_calls_from_several_python_threads(compile_with):
     f = compile_with("fuse-threaded", [x], [T.nnet.softmax(x), (x * x).sum()])
     data = [RNG.standard_normal((50 + k, 30)) for k in range(6)]
     want = [f(d) for d in data]
-    errors = []
 
     def work(k):
-        try:
-            for _ in range(20):
-                got = f(data[k])
-                np.testing.assert_allclose(got[0], want[k][0], rtol=1e-12)
-                np.testing.assert_allclose(got[1], want[k][1], rtol=1e-12)
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        for _ in range(20):
+            got = f(data[k])
+            np.testing.assert_allclose(got[0], want[k][0], rtol=1e-12)
+            np.testing.assert_allclose(got[1], want[k][1], rtol=1e-12)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(data))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(work, [(k,) for k in range(len(data))])
     assert not errors, errors
 
 

@@ -1,11 +1,10 @@
-"""theon's caching allocator (codegen/cpu/rt_alloc.py): JIT results and
+"""theon's caching allocator (codegen/cpu/rtlib/alloc.py): JIT results and
 temporaries come from theon_rt_alloc, big freed blocks are reused."""
 import ctypes
 import gc
 import random
 import resource
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -17,6 +16,8 @@ import theon.tensor as T
 from theon.codegen.cpu.rtlib import alloc as rt_alloc
 from theon.codegen.cpu.driver import rtload
 from theon.runtime import memory_stats, release_memory
+
+from ..native_helpers import run_in_threads
 
 ALLOC = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64)
 FREE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -164,16 +165,11 @@ def test_threads_hammering_the_allocator(rt):
                     if m and (ctypes.string_at(q, 1) != bytes([t]) or ctypes.string_at(q + m - 1, 1) != bytes([t])):
                         errors.append(f"block of {m} bytes was overwritten")
                     free(q)
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(repr(e))
-        for q, _, _ in held:
-            free(q)
+        finally:
+            for q, _, _ in held:
+                free(q)
 
-    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors += run_in_threads(work, [(s,) for s in range(4)])
     assert not errors, errors[:3]
     assert memory_stats()["live_bytes"] == live_before
 
@@ -242,29 +238,21 @@ def test_temporaries_come_back_too():
 
 
 def test_concurrent_calls_from_python_threads(three):
-    errors = []
 
     def work(seed):
         rng = np.random.default_rng(seed)
-        try:
-            held = []
-            for _ in range(15):
-                a = _positive(rng, 256, 512 + seed)
-                outs = three(a)
-                held.append((a, outs))
-                if len(held) > 3:
-                    old_a, old = held.pop(0)
-                    _check_three(old, old_a)
-            for old_a, old in held:
+        held = []
+        for _ in range(15):
+            a = _positive(rng, 256, 512 + seed)
+            outs = three(a)
+            held.append((a, outs))
+            if len(held) > 3:
+                old_a, old = held.pop(0)
                 _check_three(old, old_a)
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        for old_a, old in held:
+            _check_three(old, old_a)
 
-    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(work, [(s,) for s in range(4)])
     assert not errors, errors[:2]
 
 

@@ -1,4 +1,4 @@
-"""The runtime library's thread pool (codegen/cpu/rt_pool.py).
+"""The runtime library's thread pool (codegen/cpu/rtlib/pool.py).
 
 ``theon_rt_parallel(worker, data, n, parts)`` is called through a small JIT
 module whose workers record, per part, how often they ran, their slice and
@@ -25,6 +25,8 @@ from theon.codegen.cpu.driver import jit, rtload
 from theon.codegen.cpu.rtlib import pool as rt_pool
 from theon.codegen.cpu import rtlib
 from theon.runtime.aot_cli import main as aot_main
+
+from ..native_helpers import run_in_threads
 
 I32 = lir.IntType(32)
 I64 = lir.IntType(64)
@@ -179,22 +181,14 @@ def test_nested_calls_run_inside_the_part(probe):
 
 # --- the busy path: several callers at once ---------------------------------------------------------
 def test_many_os_threads_call_at_once(probe):
-    errors = []
 
     def work(k):
-        try:
-            for r in range(150):
-                n, parts = 50 + 7 * k + r, 2 + (k + r) % 9
-                delay = 50 if r % 10 == 0 else 0
-                check_block(probe.run(n, parts, delay_us=delay)[0], n, parts)
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        for r in range(150):
+            n, parts = 50 + 7 * k + r, 2 + (k + r) % 9
+            delay = 50 if r % 10 == 0 else 0
+            check_block(probe.run(n, parts, delay_us=delay)[0], n, parts)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(work, [(k,) for k in range(8)])
     assert not errors, errors[:3]
 
 
