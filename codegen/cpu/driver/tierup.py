@@ -6,9 +6,20 @@ quick pipeline, ``jit.compile_object_quick``, its entry at -O0) so
 one) is then handed to a helper Python process that runs the full
 pipeline (``jit.compile_object``), stores the object in the on-disk cache
 (so later processes load tier-1 code directly; the runtime library's
-quick build too, when the cache lacks it) and writes it to a file.
-A waiter thread reads that file and hands the bytes to ``on_done``; the
-runtime swaps the entry at the next call boundary (``Function.__call__``).
+quick build too, when the cache lacks it) and writes it back. The text
+goes to the helper's stdin and the object comes back on its stdout
+(framed: OBJ_MAGIC, length, bytes): no temporary files, so nothing is
+left behind however either process ends. A waiter thread hands the bytes
+to ``on_done``; the runtime swaps the entry at the next call boundary
+(``Function.__call__``).
+
+A helper never outlives its parent or its limits (``GUARD``, run before
+anything else in the helper): on Linux the kernel kills it when the parent
+dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); everywhere a watchdog thread
+ends it (``os._exit``) within WATCH_INTERVAL of the parent's death or at
+TIME_LIMIT seconds; ``RLIMIT_CPU`` and ``RLIMIT_AS`` (``memory_limit``:
+address space, scaled with the module) bound its CPU time and memory.
+The parent kills a helper that overruns TIME_LIMIT too.
 
 No LLVM work happens on this module's thread (the tier-0 compiles run on
 compile.py's LLVM thread); the helper is a separate process, one at a
@@ -17,23 +28,57 @@ is loaded. A job that cannot be queued (queue full) is refused, and the
 caller compiles at full optimization synchronously instead. A helper that
 fails changes nothing: the function keeps its tier-0 code.
 
-    python -c BOOTSTRAP PKG_DIR IN_FILE OUT_FILE CACHE_DIR KEY OPT_LEVEL NAME PARENT_PID CACHE_MODULE
+    python -c GUARD+RUN PKG_DIR PARENT_PID TIME_LIMIT MEMORY_LIMIT CACHE_DIR KEY OPT_LEVEL NAME CACHE_MODULE
 
 (CACHE_MODULE: the module of the object cache the runtime installed in
 compile.py, imported by name so that codegen never imports the runtime.)
 """
 import os
+import struct
 import subprocess
 import sys
-import tempfile
 import threading
 
 from .worker import SerialWorker
 
 MAX_QUEUED = 8
+TIME_LIMIT = 300                # seconds a helper may run (wall clock; CPU time likewise)
+MEMORY_LIMIT = 4 << 30          # bytes of address space at least (RLIMIT_AS), see memory_limit
+WATCH_INTERVAL = 0.2            # seconds between the watchdog's looks at the parent
+OBJ_MAGIC = b"THEONOBJ"
+_FRAME = struct.Struct("<8sQ")
 
-BOOTSTRAP = (
-    "import sys, importlib.util\n"
+# The helper's first lines, before it imports anything big: limits, death
+# with the parent, a watchdog; stdout kept for the object (stray output of
+# imports or LLVM goes to stderr).
+GUARD = (
+    "import os, sys, threading, time\n"
+    "_parent, _seconds, _memory = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])\n"
+    "try:\n"
+    "    import resource\n"
+    "    resource.setrlimit(resource.RLIMIT_AS, (_memory, _memory))\n"
+    "    resource.setrlimit(resource.RLIMIT_CPU, (int(_seconds) + 1, int(_seconds) + 6))\n"
+    "except (ImportError, ValueError, OSError):\n"
+    "    pass\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    try:\n"
+    "        import ctypes, signal\n"
+    "        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)   # PR_SET_PDEATHSIG\n"
+    "    except Exception:\n"
+    "        pass\n"
+    "if os.getppid() != _parent:\n"
+    "    os._exit(70)\n"
+    "def _watch(deadline=time.monotonic() + _seconds):\n"
+    "    while os.getppid() == _parent and time.monotonic() < deadline:\n"
+    "        time.sleep(WATCH_INTERVAL)\n"
+    "    os._exit(70)\n"
+    "threading.Thread(target=_watch, name='theon-watchdog', daemon=True).start()\n"
+    "_out = os.dup(1)\n"
+    "os.dup2(2, 1)\n").replace("WATCH_INTERVAL", repr(WATCH_INTERVAL))
+
+# Then: theon imported from PKG_DIR, whatever sys.path holds, and the work.
+RUN = (
+    "import importlib.util\n"
     "pkg = sys.argv[1]\n"
     "spec = importlib.util.spec_from_file_location('theon', pkg + '/__init__.py', "
     "submodule_search_locations=[pkg])\n"
@@ -41,7 +86,16 @@ BOOTSTRAP = (
     "sys.modules['theon'] = mod\n"
     "spec.loader.exec_module(mod)\n"
     "from theon.codegen.cpu.driver.tierup import child_main\n"
-    "sys.exit(child_main(sys.argv[2:]))\n")
+    "sys.exit(child_main(sys.argv[5:], _out))\n")
+
+
+def bootstrap():
+    return GUARD + RUN
+
+
+def memory_limit(text_bytes):
+    """The address space a helper compiling ``text_bytes`` of LLVM IR may map."""
+    return max(MEMORY_LIMIT, 64 * text_bytes)
 
 PKG_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))   # theon's root
 
@@ -105,34 +159,78 @@ submit = _scheduler.submit
 wait = _scheduler.wait
 
 
-def _run_helper(job):
-    """Run the helper process for ``job``; the object bytes, or None."""
-    folder = tempfile.mkdtemp(prefix="theon-tierup-")
-    src, out = os.path.join(folder, "module.ll"), os.path.join(folder, "module.o")
+STALE_FOLDER_SECONDS = 3600
+
+
+def remove_stale_folders(root=None):
+    """Delete the temporary folders older theon versions gave their helpers
+    (``theon-tierup-*``, left behind when a process was killed): only this
+    user's, an hour old, holding nothing but the helper's own files."""
+    import re
+    import stat
+    import tempfile
+    import time
+    root = root or tempfile.gettempdir()
+    known = {"module.ll", "module.o", "module.o.part"}
     try:
-        with open(src, "w") as fh:
-            fh.write(job.text)
-        job.text = None
-        args = [sys.executable, "-c", BOOTSTRAP, PKG_DIR, src, out, job.cache_dir or "", job.key or "",
-                str(job.opt_level), job.name, str(os.getpid()), _cache_module()]
-        env = dict(os.environ)
-        env.pop("THEON_FLAGS", None)
-        proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, env=env, timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"tier-up helper failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
-        with open(out, "rb") as fh:
-            return fh.read()
-    finally:
-        for path in (src, out):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for e in entries:
+        if not re.fullmatch(r"theon-tierup-[A-Za-z0-9_]{1,16}", e.name):
+            continue
         try:
-            os.rmdir(folder)
-        except OSError:
-            pass
+            st = e.stat(follow_symlinks=False)
+            if (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid()
+                    or time.time() - st.st_mtime < STALE_FOLDER_SECONDS):
+                continue
+            names = os.listdir(e.path)
+            if not set(names) <= known:
+                continue
+            for n in names:
+                os.unlink(os.path.join(e.path, n))
+            os.rmdir(e.path)
+        except (OSError, AttributeError):
+            continue
+
+
+_cleaned = False
+
+
+def _run_helper(job):
+    """Run the helper process for ``job``; the object bytes (or an exception)."""
+    global _cleaned
+    if not _cleaned:
+        _cleaned = True
+        remove_stale_folders()
+    text = job.text.encode()
+    job.text = None
+    args = [sys.executable, "-c", bootstrap(), PKG_DIR, str(os.getpid()), str(TIME_LIMIT),
+            str(memory_limit(len(text))), job.cache_dir or "", job.key or "", str(job.opt_level), job.name,
+            _cache_module()]
+    env = dict(os.environ)
+    env.pop("THEON_FLAGS", None)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = "1"             # NumPy's BLAS threads would only map address space
+    proc = subprocess.run(args, input=text, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                          timeout=TIME_LIMIT + 30)
+    if proc.returncode != 0:
+        raise RuntimeError(f"tier-up helper failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return unframe(proc.stdout)
+
+
+def frame(obj):
+    return _FRAME.pack(OBJ_MAGIC, len(obj)) + bytes(obj)
+
+
+def unframe(data):
+    """The object bytes of a helper's output (``frame``); ValueError if cut or foreign."""
+    if len(data) < _FRAME.size:
+        raise ValueError("tier-up helper: no object in its output")
+    magic, length = _FRAME.unpack_from(data)
+    if magic != OBJ_MAGIC or length != len(data) - _FRAME.size:
+        raise ValueError("tier-up helper: its output is not one whole object")
+    return data[_FRAME.size:]
 
 
 def _cache_module():
@@ -140,14 +238,12 @@ def _cache_module():
     return getattr(_cache(), "__name__", "") if _cache().cache_dir() is not None else ""
 
 
-def child_main(argv):
-    """The helper: full pipeline on IN_FILE, store in the cache, write OUT_FILE
-    (unless the parent process is gone: then only the cache gets it); then
-    the runtime library's quick build to the cache, if it lacks it."""
-    src, out, cache_dir, key, opt_level, name, parent, cache_module = argv
-    with open(src) as fh:
-        text = fh.read()
-    os.unlink(src)
+def child_main(argv, out_fd):
+    """The helper: full pipeline on the text read from stdin, store in the
+    cache, write the object (``frame``) to ``out_fd``; then the runtime
+    library's quick build to the cache, if it lacks it."""
+    cache_dir, key, opt_level, name, cache_module = argv
+    text = sys.stdin.buffer.read().decode()
     import importlib
 
     from ....config import config
@@ -159,11 +255,8 @@ def child_main(argv):
         set_object_cache(cache)
         config.cache_dir = cache_dir
         cache.store("obj", key, {"kind": "entry", "name": name}, obj)
-    if os.getppid() == int(parent):
-        tmp = out + ".part"
-        with open(tmp, "wb") as fh:
-            fh.write(obj)
-        os.replace(tmp, out)
+    with os.fdopen(out_fd, "wb") as fh:
+        fh.write(frame(obj))
     if key and cache_dir and cache_module:
         try:
             from .compile import store_runtime_library
