@@ -73,7 +73,19 @@ class SumTo(Sized):
         return [e.alloc(gz, e.batch_dims(grads[0], nb) + e.dims(g_in))] + [None] * (len(op.operands) - 1)
 
 
-class StopGradient(OpDef):
+class AutodiffOnly(OpDef):
+    """The value of operand 0, there only for autodiff (its ``kind`` says
+    what the gradient is); canonicalization replaces it by operand 0."""
+    required_attrs = ("kind",)
+    moves_elements = True
+    has_grad = True
+    autodiff_only = True
+
+    def dims(self, op, shapes):
+        return [shapes.of(op.operands[0])]
+
+
+class StopGradient(AutodiffOnly):
     """stop_gradient(x) {kind = "zero" | "disconnected"}: x itself.
 
     Autodiff does not differentiate through it: with kind "zero" the
@@ -82,15 +94,8 @@ class StopGradient(OpDef):
     variable reached only through it raises DisconnectedInputError).
     """
     name = "stop_gradient"
-    moves_elements = True
     num_operands = 1
-    required_attrs = ("kind",)
     KINDS = ("zero", "disconnected")
-    has_grad = True
-    autodiff_only = True
-
-    def dims(self, op, shapes):
-        return [shapes.of(op.operands[0])]
 
     def infer(self, op):
         self.check_arity(op)

@@ -19,20 +19,13 @@ needs the op: canonicalization replaces it by operand 0.
 import numpy as np
 
 from ..autodiff import ZERO, batch_ndim, emitter
-from ..opdef import OpDef
 from ..types import broadcast_shapes, is_float
+from .autodiff_ops import AutodiffOnly
 
 
-class GradOverride(OpDef):
+class GradOverride(AutodiffOnly):
     name = "grad_override"
-    required_attrs = ("kind",)
     KINDS = {"clip": 3, "scale": 2, "chain": None}
-    moves_elements = True
-    has_grad = True
-    autodiff_only = True
-
-    def dims(self, op, shapes):
-        return [shapes.of(op.operands[0])]
 
     def infer(self, op):
         self.check_arity(op)
