@@ -100,11 +100,17 @@ class _TensorTypeMeta(type):
             raise TypeError("TensorType: give broadcastable (a tuple of bools) or shape "
                             "(ints or None), one of them")
         if broadcastable is not None:
-            if not isinstance(broadcastable, (tuple, list)) or not all(
-                    isinstance(b, (bool, np.bool_)) for b in broadcastable):
+            if not isinstance(broadcastable, (tuple, list)):
                 raise TypeError(f"TensorType: broadcastable must be a tuple of bools, got "
                                 f"{broadcastable!r}")
-            shape = tuple(1 if b else None for b in broadcastable)
+            if all(isinstance(b, (bool, np.bool_)) for b in broadcastable):
+                shape = tuple(1 if b else None for b in broadcastable)
+            elif all(d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool))
+                     for d in broadcastable):
+                shape = broadcastable      # PyTensor's TensorType(dtype, shape)
+            else:
+                raise TypeError(f"TensorType: expected a tuple of bools (broadcastable) or of "
+                                f"ints and None (shape), got {broadcastable!r}")
         elif not isinstance(shape, (tuple, list)):
             raise TypeError(f"TensorType: shape must be a tuple of ints or None, got {shape!r}")
         return ir_types.TensorType(canonical_dtype(dtype), tuple(shape))
@@ -121,8 +127,8 @@ class TensorType(metaclass=_TensorTypeMeta):
     variable, a dtype (``'floatX'`` allowed) and one bool per dim (True: the
     dim is statically 1). Calling a type makes a free variable:
     ``T.TensorType('float64', (False,) * 3)('t')``. Instances are the IR's
-    ``TensorType`` (``x.type``); ``shape=`` (ints or None) works instead of
-    ``broadcastable``."""
+    ``TensorType`` (``x.type``); a shape (ints or None: PyTensor's second
+    argument, or ``shape=``) works instead of ``broadcastable``."""
 
 
 scalar = _maker("scalar")

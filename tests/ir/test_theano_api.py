@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import theon as theano
 import theon.tensor as T
@@ -33,7 +34,8 @@ def test_tensor_type_is_callable_and_an_isinstance_class():
     assert r.type.shape == (1, None) and r.dtype == theano.config.floatX
     assert T.TensorType(dtype="int32", broadcastable=(True,)).shape == (1,)
     assert T.TensorType("float32", shape=(2, None)).shape == (2, None)
-    for bad in ((0, 1), "ab", None):
+    assert T.TensorType("float64", (None, 3)).shape == (None, 3)      # PyTensor's (dtype, shape)
+    for bad in ((True, 1), "ab", None, (1.5,)):
         with pytest.raises(TypeError, match="TensorType"):
             T.TensorType("float64", bad)
     with pytest.raises(TypeError, match="dtype"):
@@ -331,3 +333,44 @@ def test_scalar_upcast():
     assert theano.scalar.upcast("floatX") == theano.config.floatX
     assert theano.scalar.upgrade_to_float("int8") == "float32"
     assert theano.scalar.upgrade_to_float("int64") == "float64"
+
+
+# --- Rop on random graphs against finite differences (reference interpreter) --------------------
+UNARY = {"tanh": T.tanh, "sin": T.sin, "sigmoid": T.nnet.sigmoid, "sqr": T.sqr,
+         "softplus": T.nnet.softplus, "exp-small": lambda a: T.exp(a * 0.3)}
+BINARY = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+          "div": lambda a, b: a / (1.5 + T.sqr(b)), "outer-sum": lambda a, b: a + b.sum(),
+          "max": lambda a, b: T.maximum(a, b + 0.05), "dot": lambda a, b: a * T.dot(a, b)}
+
+
+@st.composite
+def random_graphs(draw):
+    steps = draw(st.lists(st.tuples(st.sampled_from(sorted(UNARY) + sorted(BINARY)),
+                                    st.integers(0, 10), st.integers(0, 10)), min_size=1, max_size=7))
+    return steps
+
+
+def build(steps, x, w):
+    pool = [x, w]
+    for name, i, j in steps:
+        a, b = pool[i % len(pool)], pool[j % len(pool)]
+        pool.append(UNARY[name](a) if name in UNARY else BINARY[name](a, b))
+    return pool[-1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_graphs(), st.integers(0, 2 ** 31))
+def test_rop_random_graphs_match_finite_differences(steps, seed):
+    x, w, vx, vw = T.dvector("x"), T.dvector("w"), T.dvector("vx"), T.dvector("vw")
+    y = build(steps, x, w)
+    r = theano.gradient.Rop(y, [x, w], [vx, vw], disconnected_outputs="ignore")
+    rng = np.random.default_rng(seed)
+    a, b, da, db = (rng.uniform(-1, 1, 3) for _ in range(4))
+    func, _ = build_function([x, w], [y])
+    got = run([x, w, vx, vw], [r], a, b, da, db)[0]
+    eps = 1e-6
+
+    def f(p, q):
+        return evaluate(func, [p, q])[0][0]
+    want = (f(a + eps * da, b + eps * db) - f(a - eps * da, b - eps * db)) / (2 * eps)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
