@@ -41,6 +41,68 @@ def _entry_name(path):
     return base[3:] if base.startswith("lib") else base
 
 
+def _parse_metadata(raw):
+    """The CEntry of an entry's metadata bytes; ValueError saying what is
+    wrong when they are not the JSON theon's aot-compile writes."""
+    if raw is None:
+        raise ValueError("it returned NULL")
+    try:
+        d = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"it is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"it is JSON {type(d).__name__}, not an object")
+    if d.get("abi") != "theon-aot-1":
+        raise ValueError(f"its abi is {d.get('abi')!r}, not 'theon-aot-1'")
+    entry = CEntry.from_json(d)
+    _check_entry(entry)
+    return entry
+
+
+def _check_shape(shape, what, dynamic):
+    if not isinstance(shape, tuple) or any(
+            not (s is None and dynamic) and (not isinstance(s, int) or isinstance(s, bool) or s < 0)
+            for s in shape):
+        raise ValueError(f"{what} has the shape {list(shape)!r}")
+
+
+def _check_entry(entry):
+    """Types and ranges of every field of a CEntry read from a library."""
+    if not isinstance(entry.name, str):
+        raise ValueError(f"the entry name {entry.name!r} is not a string")
+    for kind, arrays in (("input", entry.inputs), ("output", entry.outputs)):
+        for a in arrays:
+            what = f"{kind} {a.name!r}"
+            if not isinstance(a.name, str) or a.dtype not in _SCALAR_CTYPES:
+                raise ValueError(f"{what} has the dtype {a.dtype!r}; expected one of {sorted(_SCALAR_CTYPES)}")
+            _check_shape(a.shape, what, dynamic=True)
+            if kind == "input" and any(s is None for s in a.shape) and (
+                    len(a.dim_names) != len(a.shape)
+                    or any(s is None and not isinstance(n, str) for s, n in zip(a.shape, a.dim_names))):
+                raise ValueError(f"{what} has a dynamic dim without a name")
+    size = entry.state_size
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ValueError(f"the state size {size!r} is not a byte count")
+    for f in entry.state:
+        what = f"state field {f.name!r}"
+        if f.dtype not in _SCALAR_CTYPES:
+            raise ValueError(f"{what} has the dtype {f.dtype!r}")
+        _check_shape(f.shape, what, dynamic=False)
+        if not isinstance(f.offset, int) or isinstance(f.offset, bool) or f.offset < 0 \
+                or f.offset + f.nbytes > size:
+            raise ValueError(f"{what} (offset {f.offset!r}, {f.nbytes} bytes) lies outside the "
+                             f"{size}-byte state")
+    for u in entry.updates:
+        if not all(isinstance(k, int) and not isinstance(k, bool) for k in u) or \
+                not all(0 <= k < len(entry.state) for k in u[-1:]):
+            raise ValueError(f"the update {list(u)!r} names no state field")
+    for flag in ("shapes_need_data", "single_output"):
+        if not isinstance(getattr(entry, flag), bool):
+            raise ValueError(f"{flag} is {getattr(entry, flag)!r}, not a bool")
+    if entry.single_output and len(entry.outputs) != 1:
+        raise ValueError(f"single_output with {len(entry.outputs)} outputs")
+
+
 class AotFunction:
     """One AOT entry loaded from a shared library, with its own state."""
 
@@ -58,9 +120,15 @@ class AotFunction:
                              f"(no symbol {self.name}_metadata); pass name=...") from None
         meta_fn.restype = ctypes.c_char_p
         meta_fn.argtypes = []
-        self.entry = CEntry.from_json(json.loads(meta_fn().decode()))
-        self._fn = self._function(self.name, self.entry.entry_params())
-        self._shapes = self._function(f"{self.name}_output_shapes", self.entry.shape_params())
+        try:
+            self.entry = _parse_metadata(meta_fn())
+            self._fn = self._function(self.name, self.entry.entry_params())
+            self._shapes = self._function(f"{self.name}_output_shapes", self.entry.shape_params())
+            if self.entry.state:
+                getattr(self._lib, f"{self.name}_state_init")
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+            raise ValueError(f"load_library: {path}: {self.name}_metadata() does not describe a theon "
+                             f"entry this runtime can call: {e}") from None
         n_words = max(-(-self.entry.state_size // 8), 1)
         self._state = (ctypes.c_int64 * n_words)()        # 8-byte aligned, like a C struct
         self.reset_state()
