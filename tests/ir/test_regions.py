@@ -323,6 +323,9 @@ def _cse_after_fusion(func):
     verify_function(func)
     text = print_function(func)
     assert print_function(parse_function(text)) == text
+    copy = func.clone()                        # clone copies fused regions exactly
+    verify_function(copy)
+    assert print_function(copy) == text
     return func
 
 
