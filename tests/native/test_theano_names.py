@@ -179,21 +179,22 @@ def case_deepcopy():
     return [fn([x2], y2)(v), fn([x], y)(v)], [np.exp(v) * [1.0, 2.0], np.exp(v) * 10]
 
 
-def case_lop():
+def _tanh_times_sum():
+    """y = tanh(x) * sum(x), a point, a direction, and its Jacobian there."""
     x, u = T.dvector("x"), T.dvector("u")
-    y = T.tanh(x) * x.sum()
     v, w = RNG.standard_normal(3), RNG.standard_normal(3)
     t = np.tanh(v)
     jac = np.diag((1 - t ** 2) * v.sum()) + np.outer(t, np.ones(3))
-    return [fn([x, u], theano.gradient.Lop(y, x, u))(v, w)], [w @ jac]
+    return x, u, T.tanh(x) * x.sum(), v, w, jac
+
+
+def case_lop():
+    x, u, y, v, w, jac = _tanh_times_sum()
+    return [fn([x, u], theano.gradient.Lop(y, x, u))(v, w), fn([x, u], T.Lop([y], x, [u]))(v, w)], [w @ jac] * 2
 
 
 def case_rop():
-    x, u = T.dvector("x"), T.dvector("u")
-    y = T.tanh(x) * x.sum()
-    v, w = RNG.standard_normal(3), RNG.standard_normal(3)
-    t = np.tanh(v)
-    jac = np.diag((1 - t ** 2) * v.sum()) + np.outer(t, np.ones(3))
+    x, u, y, v, w, jac = _tanh_times_sum()
     return [fn([x, u], theano.gradient.Rop(y, x, u))(v, w), fn([x, u], T.Rop(y, x, u))(v, w)], [jac @ w] * 2
 
 
