@@ -253,22 +253,40 @@ def ir_function_of(obj):
     return build_function(_free_inputs(roots), roots, name="graph")[0]
 
 
-def pydotprint(obj, outfile="graph.png", print_output_file=True):
+def pydotprint(obj, outfile=None, compact=True, format="png", with_ids=False, high_contrast=True,
+               cond_highlight=None, colorCodes=None, max_label_size=70, scan_graphs=False,
+               var_with_name_simple=False, print_output_file=True, return_image=False):
     """Draw ``obj`` with Graphviz. The ``.dot`` text is always written (next
-    to ``outfile``); ``.png``/``.svg``/``.pdf`` pictures are rendered by the
-    ``dot`` program, and without it a message says so. Returns the path of
-    the file it produced (the picture, or the ``.dot`` file)."""
+    to ``outfile``, default ``graph.<format>``); ``.png``/``.svg``/``.pdf``
+    pictures are rendered by the ``dot`` program, and without it a message
+    says so. Returns the path of the file it produced (the picture, or the
+    ``.dot`` file), or with ``return_image`` the picture's bytes.
+
+    Edges carry the value: its name and type, or with
+    ``var_with_name_simple`` only the name of a named value. Theano's other
+    options (compact, with_ids, colors, label size, scan_graphs) are
+    accepted."""
     from .ir.dot import function_to_dot
+    if outfile is None:
+        outfile = f"graph.{format}"
+
+    def edge_label(v):
+        if v.name and var_with_name_simple:
+            return v.name
+        return f"{v.name} {v.type}" if v.name else str(v.type)
+
     stem, ext = os.path.splitext(os.fspath(outfile))
     fmt = ext.lstrip(".").lower()
     if fmt not in PICTURE_FORMATS + ("dot", "gv"):
         raise ValueError(f"pydotprint: outfile must end in .png, .svg, .pdf or .dot, got {outfile!r}")
     dot_path = outfile if fmt in ("dot", "gv") else stem + ".dot"
     with open(dot_path, "w") as fh:
-        fh.write(function_to_dot(ir_function_of(obj)))
+        fh.write(function_to_dot(ir_function_of(obj), edge_label))
     if fmt in ("dot", "gv"):
         return dot_path
     program = shutil.which("dot")
+    if program is None and return_image:
+        raise RuntimeError("pydotprint: return_image needs the Graphviz 'dot' program, which was not found")
     if program is None:
         print(f"pydotprint: the Graphviz 'dot' program was not found, so {outfile} was not drawn; "
               f"wrote {dot_path} (render it with: dot -T{fmt} {dot_path} -o {outfile})")
@@ -276,6 +294,9 @@ def pydotprint(obj, outfile="graph.png", print_output_file=True):
     proc = subprocess.run([program, f"-T{fmt}", dot_path, "-o", outfile], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"pydotprint: dot failed on {dot_path}: {proc.stderr.strip()}")
+    if return_image:
+        with open(outfile, "rb") as fh:
+            return fh.read()
     if print_output_file:
         print(f"The output file is available at {outfile}")
     return outfile
@@ -324,3 +345,46 @@ def dump(f, stage, file=None):
         file.write(text)
     return text
 
+
+
+# --- Print ------------------------------------------------------------------------------
+def print_value(message, attrs, value, file=None):
+    """What a ``print`` op prints when it runs: ``message attr = ...`` per
+    attribute name (called when callable), as Theano's Print."""
+    out = sys.stdout if file is None else file
+    for attr in attrs:
+        item = getattr(value, attr)
+        if callable(item):
+            item = item()
+        out.write(f"{message} {attr} = {item}\n")
+    out.flush()
+
+
+class Print:
+    """``Print(message, attrs=('__str__',))(x)``: ``x``, printed each time a
+    compiled function computes it (Theano's ``theano.printing.Print``).
+
+    The result is an op of the graph (``print``, ir/ops/debug.py) that runs
+    in native code where it stands; use the result for the print to happen
+    (a Print whose result nothing uses is not part of the function)."""
+
+    def __init__(self, message="", attrs=("__str__",), global_fn=None):
+        if not isinstance(message, str):
+            raise TypeError(f"Print: message must be a str, got {type(message).__name__}")
+        if isinstance(attrs, str):
+            attrs = (attrs,)
+        attrs = tuple(attrs)
+        if not attrs or not all(isinstance(a, str) and a for a in attrs):
+            raise TypeError(f"Print: attrs must be attribute names of a NumPy array, got {attrs!r}")
+        if global_fn is not None:
+            raise NotImplementedError("Print: global_fn is not supported; the printing runs in "
+                                      "compiled code (use attrs to choose what is printed)")
+        self.message = message
+        self.attrs = attrs
+
+    def __call__(self, x):
+        from .frontend.basic import apply_op, as_tensor_variable
+        return apply_op("print", as_tensor_variable(x), message=self.message, attrs=self.attrs)
+
+    def __repr__(self):
+        return f"Print({self.message!r}, attrs={self.attrs!r})"

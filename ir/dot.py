@@ -11,11 +11,12 @@ MAX_ATTR_CHARS = 40
 MAX_DENSE_ELEMENTS = 8
 
 
-def function_to_dot(func):
-    """A ``digraph`` of one function."""
+def function_to_dot(func, edge_label=None):
+    """A ``digraph`` of one function; ``edge_label(value)`` gives the text
+    of each edge (default: the value's type)."""
     lines = [f"digraph {_quote(func.name)} {{", "  rankdir=TB;",
              '  node [fontname="monospace"];', '  edge [fontname="monospace", fontsize=10];']
-    lines += _body(func, "", "  ")
+    lines += _body(func, "", "  ", edge_label)
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -33,7 +34,7 @@ def module_to_dot(module, name="module"):
     return "\n".join(lines) + "\n"
 
 
-def _body(func, prefix, indent):
+def _body(func, prefix, indent, edge_label=None):
     lines = []
     source = {}             # id(value) -> (node id, label prefix)
     for i, (arg, attrs) in enumerate(zip(func.args, func.arg_attrs)):
@@ -51,14 +52,14 @@ def _body(func, prefix, indent):
         for r in op.results:
             source[id(r)] = node
         if op.name == "return":
-            lines += _returns(func, op, prefix, indent, source)
+            lines += _returns(func, op, prefix, indent, source, edge_label)
             continue
         lines.append(f"{indent}{_quote(node)} [shape=box, label={_quote(_op_label(op))}];")
-        lines += _edges(op, node, indent, source)
+        lines += _edges(op, node, indent, source, edge_label)
     return lines
 
 
-def _returns(func, op, prefix, indent, source):
+def _returns(func, op, prefix, indent, source, edge_label=None):
     lines = []
     n_out = len(op.operands) - len(op.attrs.get("updates", ()))
     targets = op.attrs.get("updates", ())
@@ -72,18 +73,18 @@ def _returns(func, op, prefix, indent, source):
             label, color = f"update {shared}", "pink"
         lines.append(f"{indent}{_quote(node)} [shape=ellipse, style=filled, fillcolor={color}, "
                      f"label={_quote(label)}];")
-        lines.append(_edge(v, node, indent, source))
+        lines.append(_edge(v, node, indent, source, None, edge_label))
     return lines
 
 
-def _edges(op, node, indent, source):
-    return [_edge(v, node, indent, source, j if len(op.operands) > 1 else None)
+def _edges(op, node, indent, source, edge_label=None):
+    return [_edge(v, node, indent, source, j if len(op.operands) > 1 else None, edge_label)
             for j, v in enumerate(op.operands)]
 
 
-def _edge(v, node, indent, source, operand=None):
+def _edge(v, node, indent, source, operand=None, edge_label=None):
     src = source.get(id(v), "undefined")
-    label = str(v.type)
+    label = str(v.type) if edge_label is None else edge_label(v)
     if v.owner is not None and len(v.owner.results) > 1:
         label = f"#{v.index} {label}"
     if operand is not None:

@@ -64,14 +64,14 @@ def user_location(skip=1):
     return None
 
 
-def op_location(op):
-    """The SourceLoc of ``op``; for an op holding regions (a fused group),
-    that of the last op inside it that has one."""
+def op_locations(op):
+    """The distinct SourceLocs of ``op`` and of the ops inside its regions
+    (a fused group), in order."""
+    found = []
     if isinstance(op.loc, SourceLoc):
-        return op.loc
-    found = None
+        found.append(op.loc)
     for region in op.regions:
         for inner in region.walk():
-            if isinstance(inner.loc, SourceLoc):
-                found = inner.loc
+            if isinstance(inner.loc, SourceLoc) and inner.loc not in found:
+                found.append(inner.loc)
     return found

@@ -81,12 +81,16 @@ def op_origin(op, verbose=False):
     ``verbose``, Theano's hints and (exception_verbosity='high') the op's
     graph."""
     from ..config import config
-    from ..ir.location import op_location
-    loc = op_location(op)
-    text = f"\nThe op was built at (most recent call last):\n  {loc.describe()}" if loc else ""
+    from ..ir.location import op_locations
+    locs = op_locations(op)
+    text = ""
+    if len(locs) == 1:
+        text = f"\nThe op was built at:\n  {locs[0].describe()}"
+    elif locs:
+        text = "\nThe ops fused into this one were built at:" + "".join(f"\n  {loc.describe()}" for loc in locs)
     if not verbose:
         return text
-    if not loc:
+    if not locs:
         text += ("\nHINT: the line that built this op is not known (it was made by a pass or by "
                  "theon.grad); compiling with theon.config.optimizer='None' keeps the graph as written.")
     if config.exception_verbosity == "high":

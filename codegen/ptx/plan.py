@@ -19,6 +19,7 @@ from ...ir.dialect import ops_where
 from ...ir.printer import _Namer
 from ..scalar import LoweringTable
 from .maps import copy_kernels
+from .print_step import PrintStep
 from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep)
 
 HOST_MAX_ELEMENTS = 64          # host-evaluated values have at most this many elements
@@ -35,6 +36,7 @@ LOWERINGS.update({
     "sum": ReduceStep, "prod": ReduceStep, "max": ReduceStep, "min": ReduceStep,
     "argmax": ReduceStep, "argmin": ReduceStep, "sum_to": ReduceStep,
     "matmul": MatmulStep, "fused": FusedStep,
+    "print": PrintStep,
 })
 NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the plan's end / part of fused
 

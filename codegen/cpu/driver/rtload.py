@@ -40,6 +40,8 @@ def ensure_loaded():
             addresses = {n: loaded.address(n) for n in names}
         for n, a in addresses.items():
             llvm.add_symbol(n, a)
+        from ..lower.debug import register_hook     # print ops call back into Python
+        register_hook()
         _addresses.update(addresses)
         _loaded = loaded
     return _addresses
