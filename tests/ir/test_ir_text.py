@@ -125,6 +125,8 @@ CASES["grad_override"] = func_text("%x: tensor<?x3xf64>, %d: tensor<?x3xf64>, %m
     '%0 = grad_override(%x, %m, %m) {kind = "clip"} : tensor<?x3xf64>',
     '%1 = grad_override(%0, %m) {kind = "scale"} : tensor<?x3xf64>',
     '%2 = grad_override(%1, %x, %d) {kind = "chain"} : tensor<?x3xf64>', "return(%2)"])
+CASES["print"] = func_text("%x: tensor<?x3xf64>", [
+    '%0 = print(%x) {attrs = ["__str__", "shape"], message = "x"} : tensor<?x3xf64>', "return(%0)"])
 CASES["arange-const"] = func_text("", [
     "%0 = constant() {value = dense<0>} : tensor<i64>",
     "%1 = constant() {value = dense<10>} : tensor<i64>",
