@@ -22,49 +22,49 @@ def _ufunc_op(opname, ufunc, fname, *args):
 
 
 # --- arithmetic, comparisons and logic ----------------------------------------------
-def _binary(opname, ufunc, fname, doc=None):
-    """The DSL function ``fname(a, b)``: IR op ``opname`` in the dtype
-    NumPy's ``ufunc`` computes in."""
-    def fn(a, b):
-        return _ufunc_op(opname, ufunc, fname, a, b)
+def _ufunc_fn(opname, ufunc, fname, doc=None, variadic=False):
+    """The DSL function ``fname`` (of ``ufunc.nin`` operands, or two and
+    more, folded from the left, when ``variadic`` as Theano's add and mul):
+    IR op ``opname`` in the dtype NumPy's ``ufunc`` computes in, with
+    broadcasting."""
+    def fn(*args):
+        if len(args) != ufunc.nin and not (variadic and len(args) > ufunc.nin):
+            raise TypeError(f"{fname}() takes {ufunc.nin}{' or more' if variadic else ''} "
+                            f"argument{'s' * (ufunc.nin > 1)}, got {len(args)}")
+        out = _ufunc_op(opname, ufunc, fname, *args[:ufunc.nin])
+        for a in args[ufunc.nin:]:
+            out = _ufunc_op(opname, ufunc, fname, out, a)
+        return out
     fn.__name__ = fn.__qualname__ = fname
-    fn.__doc__ = doc or f"``np.{ufunc.__name__}(a, b)`` elementwise, with broadcasting."
+    fn.__doc__ = doc or f"``np.{ufunc.__name__}`` elementwise."
     return fn
 
 
-def _unary(opname, ufunc, fname, doc=None):
-    def fn(x):
-        return _ufunc_op(opname, ufunc, fname, x)
-    fn.__name__ = fn.__qualname__ = fname
-    fn.__doc__ = doc or f"``np.{ufunc.__name__}(x)`` elementwise."
-    return fn
+add = _ufunc_fn("add", np.add, "add", variadic=True)
+sub = _ufunc_fn("sub", np.subtract, "sub")
+mul = _ufunc_fn("mul", np.multiply, "mul", variadic=True)
+true_div = _ufunc_fn("div", np.true_divide, "true_div",
+                     "``a / b``; integer operands divide in float64, as in NumPy.")
+floor_div = _ufunc_fn("floordiv", np.floor_divide, "floor_div",
+                      "``a // b`` (NumPy floor_divide; integer division by zero gives 0).")
+mod = _ufunc_fn("mod", np.remainder, "mod", "``a % b`` with the sign of the divisor, as NumPy.")
+pow = _ufunc_fn("pow", np.power, "pow")
+maximum = _ufunc_fn("maximum", np.maximum, "maximum", "Elementwise maximum, NaN-propagating.")
+minimum = _ufunc_fn("minimum", np.minimum, "minimum", "Elementwise minimum, NaN-propagating.")
+neg = _ufunc_fn("neg", np.negative, "neg")
+sign = _ufunc_fn("sign", np.sign, "sign")
 
-
-add = _binary("add", np.add, "add")
-sub = _binary("sub", np.subtract, "sub")
-mul = _binary("mul", np.multiply, "mul")
-true_div = _binary("div", np.true_divide, "true_div",
-                   "``a / b``; integer operands divide in float64, as in NumPy.")
-floor_div = _binary("floordiv", np.floor_divide, "floor_div",
-                    "``a // b`` (NumPy floor_divide; integer division by zero gives 0).")
-mod = _binary("mod", np.remainder, "mod", "``a % b`` with the sign of the divisor, as NumPy.")
-pow = _binary("pow", np.power, "pow")
-maximum = _binary("maximum", np.maximum, "maximum", "Elementwise maximum, NaN-propagating.")
-minimum = _binary("minimum", np.minimum, "minimum", "Elementwise minimum, NaN-propagating.")
-neg = _unary("neg", np.negative, "neg")
-sign = _unary("sign", np.sign, "sign")
-
-eq = _binary("eq", np.equal, "eq",
-             "``a == b`` elementwise (a bool tensor). The ``==`` operator is identity.")
-neq = _binary("ne", np.not_equal, "neq")
-lt = _binary("lt", np.less, "lt")
-le = _binary("le", np.less_equal, "le")
-gt = _binary("gt", np.greater, "gt")
-ge = _binary("ge", np.greater_equal, "ge")
-and_ = _binary("and", np.bitwise_and, "and_", "``a & b``: logical for bool, bitwise for ints.")
-or_ = _binary("or", np.bitwise_or, "or_", "``a | b``: logical for bool, bitwise for ints.")
-xor = _binary("xor", np.bitwise_xor, "xor", "``a ^ b``: logical for bool, bitwise for ints.")
-invert = _unary("not", np.invert, "invert", "``~x``: logical not for bool, bitwise not for ints.")
+eq = _ufunc_fn("eq", np.equal, "eq",
+               "``a == b`` elementwise (a bool tensor). The ``==`` operator is identity.")
+neq = _ufunc_fn("ne", np.not_equal, "neq")
+lt = _ufunc_fn("lt", np.less, "lt")
+le = _ufunc_fn("le", np.less_equal, "le")
+gt = _ufunc_fn("gt", np.greater, "gt")
+ge = _ufunc_fn("ge", np.greater_equal, "ge")
+and_ = _ufunc_fn("and", np.bitwise_and, "and_", "``a & b``: logical for bool, bitwise for ints.")
+or_ = _ufunc_fn("or", np.bitwise_or, "or_", "``a | b``: logical for bool, bitwise for ints.")
+xor = _ufunc_fn("xor", np.bitwise_xor, "xor", "``a ^ b``: logical for bool, bitwise for ints.")
+invert = _ufunc_fn("not", np.invert, "invert", "``~x``: logical not for bool, bitwise not for ints.")
 
 
 def abs(x):
@@ -103,20 +103,20 @@ def as_float(x, fname="as_float"):
     return to_dtype(x, loop_dtype(np.exp, [x], fname), fname)
 
 
-exp = _unary("exp", np.exp, "exp")
-log = _unary("log", np.log, "log")
-log1p = _unary("log1p", np.log1p, "log1p")
-expm1 = _unary("expm1", np.expm1, "expm1")
-sqrt = _unary("sqrt", np.sqrt, "sqrt")
-sin = _unary("sin", np.sin, "sin")
-cos = _unary("cos", np.cos, "cos")
-tan = _unary("tan", np.tan, "tan")
-tanh = _unary("tanh", np.tanh, "tanh")
-arctan = _unary("arctan", np.arctan, "arctan")
+exp = _ufunc_fn("exp", np.exp, "exp")
+log = _ufunc_fn("log", np.log, "log")
+log1p = _ufunc_fn("log1p", np.log1p, "log1p")
+expm1 = _ufunc_fn("expm1", np.expm1, "expm1")
+sqrt = _ufunc_fn("sqrt", np.sqrt, "sqrt")
+sin = _ufunc_fn("sin", np.sin, "sin")
+cos = _ufunc_fn("cos", np.cos, "cos")
+tan = _ufunc_fn("tan", np.tan, "tan")
+tanh = _ufunc_fn("tanh", np.tanh, "tanh")
+arctan = _ufunc_fn("arctan", np.arctan, "arctan")
 # no ufunc of their own: NumPy's float dtype for them is that of exp
-sigmoid = _unary("sigmoid", np.exp, "sigmoid", "``1 / (1 + exp(-x))``, computed without overflow.")
-softplus = _unary("softplus", np.exp, "softplus", "``log(1 + exp(x))``, computed without overflow.")
-erf = _unary("erf", np.exp, "erf", "The error function.")
+sigmoid = _ufunc_fn("sigmoid", np.exp, "sigmoid", "``1 / (1 + exp(-x))``, computed without overflow.")
+softplus = _ufunc_fn("softplus", np.exp, "softplus", "``log(1 + exp(x))``, computed without overflow.")
+erf = _ufunc_fn("erf", np.exp, "erf", "The error function.")
 
 
 def log2(x):

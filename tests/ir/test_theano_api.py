@@ -85,6 +85,18 @@ def test_shared_broadcastable():
     assert isinstance(s, T.sharedvar.TensorSharedVariable) and isinstance(s, T.TensorVariable)
 
 
+def test_variadic_add_mul_and_arity_errors():
+    x = T.vector("x")
+    v = np.array([1.0, 2.0])
+    out = run([x], [T.add(x, x, 1), T.mul(x, 2, x, 3)], v)
+    np.testing.assert_array_equal(out[0], 2 * v + 1)
+    np.testing.assert_array_equal(out[1], 6 * v * v)
+    with pytest.raises(TypeError, match="takes 1 argument"):
+        T.exp(x, x)
+    with pytest.raises(TypeError, match="takes 2 arguments"):
+        T.sub(x)
+
+
 def test_cast_floatx():
     x = T.ivector("x")
     assert T.cast(x, "floatX").dtype == theano.config.floatX
