@@ -167,7 +167,7 @@ def test_error_location_survives_the_compile_cache(run_python, tmp_path):
         "    print('LINE3' if 'model.py\", line 3' in str(e) else str(e))\n")
     env = {"THEON_CACHE_DIR": str(tmp_path / "cache")}
     for _ in range(2):                      # the second run reads the optimized IR from the cache
-        proc = run_python(f"exec(open({str(script)!r}).read())", env=env)
+        proc = run_python(f"import runpy; runpy.run_path({str(script)!r})", env=env)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip() == "LINE3", proc.stdout
 
@@ -301,3 +301,23 @@ def test_theano_import_paths():
     assert ngm.NanGuardMode is theon.compile.NanGuardMode
     assert theon.printing.pprint is pp
     assert json.loads(json.dumps(theon.config.exception_verbosity)) in ("low", "high")
+
+
+@pytest.mark.skipif(__import__("shutil").which("cc") is None, reason="no C compiler to link with")
+def test_print_in_aot_code_uses_printf(tmp_path):
+    import subprocess
+    from theon.runtime.aot_cli import main
+    model = tmp_path / "model.py"
+    model.write_text("import theon, theon.tensor as T\nfrom theon.printing import Print\n"
+                     "x = T.dvector('x')\nshow = theon.function([x], (Print('doubled')(x * 2) + 1).sum())\n")
+    out = tmp_path / "out"
+    assert main([str(model), "-o", str(out), "--emit", "obj,header"]) == 0
+    (tmp_path / "main.c").write_text(
+        '#include <stdio.h>\n#include "show.h"\n'
+        "int main(void) { double x[3] = {1.0, 2.5, -3.0}; double r;\n"
+        '  int rc = show(x, 3, &r); printf("rc %d out %.17g\\n", rc, r); return 0; }\n')
+    exe = tmp_path / "main"
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-I", str(out), str(tmp_path / "main.c"),
+                    str(out / "show.o"), "-lm", "-o", str(exe)], check=True)
+    run = subprocess.run([str(exe)], capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines() == ["doubled [ 2 5 -6 ]", "rc 0 out 4"]
