@@ -28,7 +28,8 @@ from ..frontend.reduce import (  # noqa: F401
     sum, prod, max, min, any, all, mean, var, std, logsumexp, argmax, argmin,
 )
 from ..frontend.shape_ops import (  # noqa: F401
-    addbroadcast, unbroadcast, patternbroadcast, shape, reshape, flatten, dimshuffle, transpose, squeeze, expand_dims, shape_padleft,
+    addbroadcast, unbroadcast, patternbroadcast,
+    shape, reshape, flatten, dimshuffle, transpose, squeeze, expand_dims, shape_padleft,
     shape_padright, concatenate, join, stack, alloc, fill, full, zeros, ones, zeros_like,
     ones_like, arange,
 )

@@ -308,7 +308,8 @@ def test_lop_and_rop_structure():
     assert theano.gradient.Rop(z * 2, x, v, disconnected_outputs="ignore", return_disconnected="None") is None
     # no trace of the dual variable: only x and v are inputs of the result
     r = theano.gradient.Rop(T.tanh(x).sum() * x, x, v)
-    assert {i.name for i in theano.graph.basic.inputs([r]) if not isinstance(i, T.TensorConstant)} == {"x", "v"}
+    free = [i for i in theano.graph.basic.inputs([r]) if not isinstance(i, T.TensorConstant)]
+    assert {i.name for i in free} == {"x", "v"}
 
 
 def test_numeric_grad_class():
