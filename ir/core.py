@@ -54,10 +54,31 @@ def substitute_dyn(entries, values):
 _ids = itertools.count()
 
 
+def is_splat(array):
+    """``array`` is one value broadcast to a shape (more than one element,
+    every stride 0): a splat constant, stored as one element and never
+    materialized (``dense<1.0> : tensor<1000000000xf64>`` is 8 bytes)."""
+    return isinstance(array, np.ndarray) and array.ndim > 0 and array.size > 1 and not any(array.strides)
+
+
+def splat(value, shape, dtype):
+    """A read-only splat array: ``value`` everywhere in ``shape``, in one
+    element's memory."""
+    return np.broadcast_to(np.array(value, dtype=dtype), tuple(shape))
+
+
+def stored_elements(array):
+    """The elements ``array`` really stores: one for a splat, else all."""
+    return array.reshape(-1)[:1] if is_splat(array) else array
+
+
 def freeze_attr(value):
-    """Attributes are immutable: lists become tuples, numpy scalars Python ones."""
+    """Attributes are immutable: lists become tuples, numpy scalars Python
+    ones, arrays read-only (a splat stays one element, ``is_splat``)."""
     if isinstance(value, (list, tuple)):
         return tuple(freeze_attr(v) for v in value)
+    if is_splat(value):
+        return value if not value.flags.writeable else splat(value.reshape(-1)[0], value.shape, value.dtype)
     if isinstance(value, np.ndarray):
         if not value.flags.writeable and value.base is None:
             return value            # already frozen (a clone's attributes): no copy

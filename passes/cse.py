@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir.core import DYN
+from ..ir.core import DYN, is_splat
 from ..ir.opdef import has_side_effects
 from .manager import Pass
 
@@ -65,5 +65,7 @@ def attr_key(value):
     if isinstance(value, tuple):
         return ("tuple",) + tuple(attr_key(v) for v in value)
     if isinstance(value, np.ndarray):
+        if is_splat(value):         # its one element: a splat is never expanded
+            return ("splat", value.dtype.str, value.shape, value.reshape(-1)[:1].tobytes())
         return ("array", value.dtype.str, value.shape, value.tobytes())
     return (type(value).__name__, value)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ir.core import stored_elements
 from ..ir.opdef import const_value
 from .manager import Pass
 from .rewrite import PyRule, apply_rules
@@ -21,7 +22,8 @@ def fold_op(rw, op):
     values = [const_value(v) for v in op.operands]
     if any(c is None for c in values):
         return False
-    limit = max([getattr(rw.options, "max_elements", 4096)] + [c.size for c in values])
+    # (a splat operand counts as the one element it stores: never expanded)
+    limit = max([getattr(rw.options, "max_elements", 4096)] + [stored_elements(c).size for c in values])
     for r in op.results:
         if None in r.type.shape or int(np.prod(r.type.shape, dtype=np.int64)) > limit:
             return False

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.builder import make_op
-from ..ir.core import DYN
+from ..ir.core import DYN, is_splat
 from ..ir.dialect import OPS, ops_where
 from ..ir.opdef import const_value
 from ..ir.types import is_float
@@ -296,7 +296,7 @@ def splat_value(v):
     if c is None or c.size == 0:
         return None
     first = c.flat[0]
-    if not np.all(c == first):
+    if not is_splat(c) and not np.all(c == first):
         return None
     with np.errstate(all="ignore"):
         return np.array(first).astype(dtype).item()     # as cast to v's dtype

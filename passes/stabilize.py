@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.builder import make_op
+from ..ir.core import is_splat, splat, stored_elements
 from ..ir.opdef import const_value
 from ..ir.types import is_float
 from .manager import Pass
@@ -88,18 +89,28 @@ class Monomial:
         (None if they multiply to exactly 1); returns whether any merged."""
         consts = self.constants()
         numerator = any(self.exps[v] > 0 for v in self.order if v not in consts)
-        if len(consts) < 2 and not (consts and numerator and np.all(const_value(consts[0]) == 1)):
+        if len(consts) < 2 and not (consts and numerator
+                                    and np.all(stored_elements(const_value(consts[0])) == 1)):
             return False
         total = np.ones((), dtype=np.float64)
         if any(abs(self.exps[v]) != 1 for v in consts):
             return False
+        values = [const_value(v) for v in consts]
+        splat_shape = None
+        if any(is_splat(c) for c in values):      # splats merge element-wise: never expanded
+            if not all(is_splat(c) or c.ndim == 0 for c in values):
+                return False
+            splat_shape = np.broadcast_shapes(*(c.shape for c in values))
+            values = [c.reshape(-1)[0] if is_splat(c) else c for c in values]
         with np.errstate(all="ignore"):
-            for v in consts:
-                c = const_value(v).astype(np.float64)
+            for v, c in zip(consts, values):
+                c = np.asarray(c).astype(np.float64)
                 total = total * c if self.exps[v] > 0 else total / c
             merged = np.asarray(total).astype(dtype)
         if not np.all(np.isfinite(merged) & (merged != 0)):
             return False      # x*1e-200*1e-200 is inf for x = inf; x*0 would be NaN
+        if splat_shape is not None:
+            merged = splat(merged, splat_shape, dtype)
         for v in consts:
             self.exps[v] = 0
         self.merged = None if np.all(total == 1) else merged

@@ -7,7 +7,7 @@ dynamic operand", a 0-d integer value that follows the data operands.
 import numpy as np
 
 from ..autodiff import ZERO, batch_ndim, emitter
-from ..core import DYN, Value, substitute_dyn
+from ..core import DYN, Value, stored_elements, substitute_dyn
 from ..opdef import OpDef, const_int, const_value, normalize_axis, result
 from ..types import TensorType, broadcast_shapes, canonical_dtype, is_int
 
@@ -461,7 +461,7 @@ class Constant(OpDef):
         return [op.attrs["value"].shape]
 
     def nonnegative(self, op, operand_nonneg):
-        c = op.attrs["value"]
+        c = stored_elements(op.attrs["value"])
         return bool(np.all(np.isnan(c) | (c >= 0))) if c.dtype.kind == "f" else bool(np.all(c >= 0))
 
     def infer(self, op):

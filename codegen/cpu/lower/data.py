@@ -7,6 +7,7 @@ size at run time; allocation sizes are overflow-checked by ``ctx.alloc``.
 """
 import llvmlite.ir as lir
 
+from ....ir.core import is_splat
 from ....ir.types import is_float
 from ...errors import ARANGE_LENGTH, ARANGE_ZERO_STEP, CONCAT_MISMATCH, NEGATIVE_SIZE, SHAPE_MISMATCH
 from .context import F64, I8, I64, ITEMSIZE, LLTYPE, Buf, i64
@@ -213,6 +214,19 @@ def lower_arange(ctx, op, bufs):
 def lower_constant(ctx, op, bufs):
     value = op.attrs["value"]
     dtype = op.results[0].type.dtype
+    if is_splat(value):
+        # one element with every stride 0, like a broadcast input: a splat
+        # of any size costs its one element of the object
+        shape = [i64(d) for d in value.shape]
+        ptr = _constant_global(ctx, value.reshape(-1)[:1], dtype)
+        return [Buf(ptr, dtype, shape, [i64(0)] * len(shape), slot=None, contiguous=False)]
+    ptr = _constant_global(ctx, value, dtype)
+    shape = [i64(d) for d in value.shape]
+    return [Buf(ptr, dtype, shape, ctx.contiguous_strides(shape), slot=None, contiguous=True)]
+
+
+def _constant_global(ctx, value, dtype):
+    """A pointer to a private constant global holding ``value``'s bytes."""
     data = bytearray(value.astype(value.dtype.newbyteorder("<"), copy=False).tobytes(order="C")) or bytearray(1)
     ty = lir.ArrayType(I8, len(data))
     gv = lir.GlobalVariable(ctx.module, ty, name=ctx.module.get_unique_name("const"))
@@ -220,9 +234,7 @@ def lower_constant(ctx, op, bufs):
     gv.global_constant = True
     gv.linkage = "private"
     gv.align = 64
-    ptr = ctx.b.bitcast(gv, LLTYPE[dtype].as_pointer(), name="const")
-    shape = [i64(d) for d in value.shape]
-    return [Buf(ptr, dtype, shape, ctx.contiguous_strides(shape), slot=None, contiguous=True)]
+    return ctx.b.bitcast(gv, LLTYPE[dtype].as_pointer(), name="const")
 
 
 LOWERINGS = {
