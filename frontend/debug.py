@@ -46,12 +46,7 @@ def test_value(var):
     if value is None:
         return None
     arr = np.asarray(value)
-    if arr.ndim != var.type.ndim:
-        raise TypeError(f"the test value of {_label(var)} is {arr.ndim}-d (shape {arr.shape}) but the "
-                        f"variable is {var.type.ndim}-d ({var.type})")
-    if not var.type.accepts_shape(arr.shape):
-        raise ValueError(f"the test value of {_label(var)} has shape {arr.shape}, which contradicts "
-                         f"its static shape {var.type.shape}")
+    var.type.check_shape(arr.shape, f"the test value of {_label(var)}")
     return arr.astype(var.type.np_dtype, copy=False)
 
 

@@ -47,12 +47,7 @@ class SharedVariable(TensorVariable):
             raise TypeError(f"{self._what} is strict: set_value needs a {dtype} ndarray, got {got}")
         arr = to_dtype(value, dtype, self._what, self.allow_downcast, config.floatX,
                        hint="make the variable with theon.shared(..., allow_downcast=True)")
-        if arr.ndim != self.type.ndim:
-            raise TypeError(f"{self._what} is {self.type.ndim}-d ({self.type}); "
-                            f"set_value got a {arr.ndim}-d value of shape {arr.shape}")
-        if not self.type.accepts_shape(arr.shape):
-            raise ValueError(f"{self._what} has broadcastable pattern {self.broadcastable}; "
-                             f"set_value got shape {arr.shape}")
+        self.type.check_shape(arr.shape, f"the value given to set_value of {self._what}")
         self._storage = owned_copy(arr, borrow=borrow and arr is value)
 
     def copy_variable(self):

@@ -102,6 +102,17 @@ class TensorType:
         return len(shape) == self.ndim and all(
             s is None or s == d for s, d in zip(self.shape, shape))
 
+    def check_shape(self, shape, what):
+        """Raise TypeError if a value of concrete ``shape`` (``what`` names it)
+        has another ndim, ValueError if it contradicts the static shape."""
+        shape = tuple(shape)
+        if len(shape) != self.ndim:
+            raise TypeError(f"{what}: the variable is {self.ndim}-d ({self}), the value "
+                            f"{len(shape)}-d (shape {shape})")
+        if not self.accepts_shape(shape):
+            raise ValueError(f"{what} has shape {shape}, which contradicts the static shape "
+                             f"{self.shape} (1: a broadcastable dim)")
+
     def __str__(self):
         dims = "".join(("?" if d is None else str(d)) + "x" for d in self.shape)
         return f"tensor<{dims}{DTYPES[self.dtype]}>"

@@ -74,8 +74,10 @@ def test_shared_broadcastable():
     s = theano.shared(np.ones((1, 3)), "s", broadcastable=(True, False))
     assert s.broadcastable == (True, False) and s.type.shape == (1, None)
     s.set_value(np.zeros((1, 5)))
-    with pytest.raises(ValueError, match="broadcastable"):
+    with pytest.raises(ValueError, match="contradicts the static shape"):
         s.set_value(np.zeros((2, 5)))
+    with pytest.raises(TypeError, match="1-d"):
+        s.set_value(np.zeros(5))
     with pytest.raises(ValueError, match="size 2"):
         theano.shared(np.ones((2, 3)), broadcastable=(True, False))
     with pytest.raises(TypeError, match="broadcastable"):
