@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core import DYN, Block, Function, Module, Operation
+from .core import DYN, Block, Function, Module, Operation, splat
 from .dialect import OPS
 from .printer import IDENT_RE
 from .types import DTYPES, SHORT_TO_DTYPE, TensorType
@@ -63,6 +63,7 @@ class Token:
 
 
 _PUNCT = "(){}[]<>,:=?"
+_DIGITS = "0123456789"
 _NUMBER_RE = re.compile(r"-?(?:0x[0-9A-Fa-f]+|[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?)")
 _WORD_RE = re.compile(r"[A-Za-z0-9_.]+")
 _IDENT_START_RE = re.compile(r"[A-Za-z_]")
@@ -106,7 +107,7 @@ class _Lexer:
             return self.sigil(c)
         if c == '"':
             return self.string()
-        if c.isdigit() or c == "-":
+        if c in _DIGITS or c == "-":       # ASCII digits only: not '²' or Arabic-Indic digits
             return self.number()
         if _IDENT_START_RE.match(c):
             m = _WORD_RE.match(text, start)
@@ -172,7 +173,7 @@ class _Lexer:
         text = self.text
         body_start = self.i + 1
         end = body_start
-        while end < len(text) and (text[end].isalnum() or text[end] == "?"):
+        while end < len(text) and ((text[end].isascii() and text[end].isalnum()) or text[end] == "?"):
             end += 1
         if end >= len(text) or text[end] != ">":
             raise self.error("expected '>' to close the tensor type", end)
@@ -181,7 +182,7 @@ class _Lexer:
         for part in parts[:-1]:
             if part == "?":
                 dims.append(None)
-            elif part.isdigit():
+            elif part.isascii() and part.isdigit():
                 dims.append(int(part))
             else:
                 raise self.error(f"bad dimension {part!r} in tensor type (expected an int or '?')", pos)
@@ -496,7 +497,7 @@ class _DenseBuilder:
             values[i] = self.element(tok)
         target = self.target_shape(shape)
         if shape == () and target != ():
-            return np.full(target, values[0], self.dtype)     # splat
+            return splat(values[0], target, self.dtype)         # one element, never materialized
         return values.reshape(target)
 
     def nested_shape(self, elements):

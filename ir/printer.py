@@ -50,7 +50,7 @@ import re
 
 import numpy as np
 
-from .core import DYN
+from .core import DYN, is_splat
 from .types import TensorType
 
 INDENT = "  "
@@ -220,7 +220,10 @@ def format_attr(value, op=None, key="?"):
         return SCALAR_TEXT[kind](value)
 
 def _format_dense(array, op):
-    text = "dense<" + format_dense_elements(array) + ">"
+    if is_splat(array):            # one element: printed as such, never expanded
+        text = "dense<" + _element_formatter(array.dtype)(array.reshape(-1)[0]) + ">"
+    else:
+        text = "dense<" + format_dense_elements(array) + ">"
     own = TensorType(str(array.dtype), array.shape)
     if op is None or len(op.results) != 1 or op.results[0].type != own:
         text += f" : {own}"

@@ -124,12 +124,14 @@ def make_key(kind, *parts):
 
 def cacheable(func):
     """False when ``func`` holds constants so large that printing it (the
-    key) would cost more than compiling; such functions are not cached."""
+    key) would cost more than compiling; such functions are not cached.
+    (A splat constant prints as its one element.)"""
+    from ..ir.core import stored_elements
     total = 0
     for op in func.body.ops:
         value = op.attrs.get("value") if op.name == "constant" else None
         if value is not None:
-            total += getattr(value, "size", 1)
+            total += getattr(stored_elements(value), "size", 1)
             if total > MAX_CONSTANT_ELEMENTS:
                 return False
     return True
