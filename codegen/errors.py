@@ -15,6 +15,9 @@ DIMSHUFFLE_DROP = 9     # err[1]=input axis, err[2]=its size (must be 1)
 CONCAT_MISMATCH = 10    # err[1]=axis, err[2]=size, err[3]=expected, err[4]=operand index
 ARANGE_ZERO_STEP = 11
 ARANGE_LENGTH = 12      # arange length is NaN (NaN/inf bounds or step)
+SCAN_NEGATIVE_STEPS = 13  # scan: err[1]=n_steps
+SCAN_SHORT_INPUT = 14   # scan: err[1]=operand index, err[2]=its rows, err[3]=rows needed
+SCAN_STEP_SHAPE = 15    # scan: err[1]=output index, err[2]=axis of a row, err[3]=size, err[4]=size expected
 
 NAMES = {
     SHAPE_MISMATCH: "shape mismatch",
@@ -29,4 +32,7 @@ NAMES = {
     CONCAT_MISMATCH: "concatenate: sizes differ",
     ARANGE_ZERO_STEP: "arange step cannot be zero",
     ARANGE_LENGTH: "arange: cannot compute length",
+    SCAN_NEGATIVE_STEPS: "scan: n_steps is negative",
+    SCAN_SHORT_INPUT: "scan: a sequence (or initial state) has fewer rows than the steps and taps need",
+    SCAN_STEP_SHAPE: "scan: the step function returned an output whose shape differs from its state's",
 }

@@ -19,6 +19,7 @@ from ...ir.dialect import ops_where
 from ...ir.printer import _Namer
 from ..scalar import LoweringTable
 from .maps import copy_kernels
+from .control_step import HostRegionStep
 from .print_step import PrintStep
 from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep)
 
@@ -37,6 +38,7 @@ LOWERINGS.update({
     "argmax": ReduceStep, "argmin": ReduceStep, "sum_to": ReduceStep,
     "matmul": MatmulStep, "fused": FusedStep,
     "print": PrintStep,
+    "ifelse": HostRegionStep, "scan": HostRegionStep,
 })
 NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the plan's end / part of fused
 

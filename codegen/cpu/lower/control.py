@@ -1,0 +1,290 @@
+"""CPU lowering of the control-flow ops ``ifelse`` and ``scan``
+(``ir/ops/control.py``). Their bodies are lowered with ``entry.lower_block``
+at the builder's position, like the function body.
+
+* ``ifelse``: a real branch: the condition selects one of two basic blocks,
+  each lowering one region; only that one runs. Each branch hands its
+  results over in one allocation slot per result (a fresh contiguous
+  buffer the branch computed is moved there, anything else is copied), frees
+  its other temporaries, and the merge block takes pointers and dims by phi.
+* ``scan``: one native loop. Before it: ``n_steps`` and every sequence's and
+  initial state's length are checked (``SCAN_NEGATIVE_STEPS``,
+  ``SCAN_SHORT_INPUT``), and each output's buffer for all the steps is
+  allocated once (an output without taps whose row shape is not static is
+  allocated at step 0, when its row shape is known). Per step: the block
+  arguments are views (rows of the sequences at ``t + tap - lo``, of the
+  outputs of earlier steps or of the initial states for taps reaching
+  before step 0 -- a select of pointer and strides, no copy), the body is
+  lowered inline, each yielded row is checked against its state's row
+  shape (``SCAN_STEP_SHAPE``) and copied into row ``t`` of its output, and
+  the body's temporaries are freed (their slots reused by the next step;
+  on an error the cleanup block frees whatever a step holds). ``until``
+  leaves the loop after a step whose condition is true; the results then
+  have that many rows (their buffers keep room for ``n_steps``).
+
+Errors inside a body are reported with the index of the region op.
+"""
+import llvmlite.ir as lir
+
+from ...errors import SCAN_NEGATIVE_STEPS, SCAN_SHORT_INPUT, SCAN_STEP_SHAPE
+from ....ir.ops.control import ScanLayout, seq_window
+from .context import I8P, ITEMSIZE, LLTYPE, Buf, i64
+
+_NULL = lir.Constant(I8P, None)
+
+
+def lower_region(ctx, block, args):
+    """Lower ``block`` at the builder's position with Bufs ``args``; the
+    ops inside report errors as the region op being lowered, and may
+    allocate (their memory is the caller's to free: ``free_slots``).
+    Returns (the yielded Bufs, the allocation slots the body took)."""
+    from .entry import lower_block, lower_op      # entry imports the lowering table, which imports this
+    outer, depth, first = ctx.op_index, ctx.loop_depth, ctx.n_slots
+    ctx.loop_depth = 0          # the caller frees the body's allocations each time it runs
+
+    def lower(c, op, bufs):
+        c.op_index = outer
+        return lower_op(c, op, bufs)
+    try:
+        ys = lower_block(ctx, block, args, lower=lower)
+    finally:
+        ctx.loop_depth, ctx.op_index = depth, outer
+    return ys, range(first, ctx.n_slots)
+
+
+def free_slots(ctx, slots):
+    """Free the allocations of ``slots`` now and empty them."""
+    b = ctx.b
+    for k in slots:
+        p = ctx._slot(k)
+        ctx.free(b.load(p))
+        b.store(_NULL, p)
+
+
+def new_slot(ctx):
+    """An allocation slot of its own (empty until stored; freed at cleanup)."""
+    k = ctx.n_slots
+    ctx.n_slots += 1
+    ctx._slot(k)
+    return k
+
+
+def _truth(ctx, buf):
+    v = ctx.b.load(buf.ptr)
+    return ctx.b.icmp_unsigned("!=", v, lir.Constant(v.type, 0))
+
+
+# --- ifelse ----------------------------------------------------------------------------------
+def _hand_over(ctx, y, slot, temps, moved):
+    """``y``'s data in a fresh contiguous buffer owned by ``slot``: the
+    buffer itself when the body allocated it, else a copy. Returns its typed pointer."""
+    b = ctx.b
+    if y.slot is not None and y.slot in temps and y.contiguous and y.slot not in moved:
+        moved.add(y.slot)
+        src = ctx._slot(y.slot)
+        b.store(b.load(src), ctx._slot(slot))
+        b.store(_NULL, src)
+        return y.ptr
+    raw = ctx.malloc(ctx.checked_nbytes(y.shape, ITEMSIZE[y.dtype]))
+    b.store(raw, ctx._slot(slot))
+    ptr = b.bitcast(raw, LLTYPE[y.dtype].as_pointer())
+    ctx.copy(y, Buf(ptr, y.dtype, y.shape, ctx.contiguous_strides(y.shape)))
+    return ptr
+
+
+def lower_ifelse(ctx, op, bufs):
+    b = ctx.b
+    n = op.attrs["n_then"]
+    slots = [new_slot(ctx) for _ in op.results]
+    blocks = [ctx.fn.append_basic_block("ifelse.then"), ctx.fn.append_basic_block("ifelse.else")]
+    merge = ctx.fn.append_basic_block("ifelse.end")
+    b.cbranch(_truth(ctx, bufs[0]), *blocks)
+    incoming = []
+    for k, args in enumerate((bufs[1:1 + n], bufs[1 + n:])):
+        b.position_at_end(blocks[k])
+        ys, temps = lower_region(ctx, op.regions[k], list(args))
+        moved = set()
+        ptrs = [_hand_over(ctx, y, s, temps, moved) for y, s in zip(ys, slots)]
+        free_slots(ctx, temps)
+        incoming.append((b.block, ptrs, [y.shape for y in ys]))
+        b.branch(merge)
+    b.position_at_end(merge)
+    outs = []
+    for j, r in enumerate(op.results):
+        ptr = b.phi(LLTYPE[r.type.dtype].as_pointer(), name=f"ifelse.r{j}")
+        for block, ptrs, _ in incoming:
+            ptr.add_incoming(ptrs[j], block)
+        shape = []
+        for d in range(r.type.ndim):
+            sizes = [dims[j][d] for _, _, dims in incoming]
+            if all(isinstance(s, lir.Constant) and int(s.constant) == int(sizes[0].constant) for s in sizes) \
+                    and isinstance(sizes[0], lir.Constant):
+                shape.append(sizes[0])
+                continue
+            phi = b.phi(sizes[0].type, name=f"ifelse.r{j}.d{d}")
+            for (block, _, _), s in zip(incoming, sizes):
+                phi.add_incoming(s, block)
+            shape.append(phi)
+        outs.append(Buf(ptr, r.type.dtype, shape, ctx.contiguous_strides(shape), slot=slots[j], contiguous=True))
+    return outs
+
+
+# --- scan ------------------------------------------------------------------------------------
+def _row(ctx, buf, index):
+    """Row ``index`` (i64) of ``buf``: a view."""
+    ptr = ctx.b.gep(buf.ptr, [ctx.b.mul(index, buf.strides[0])])
+    return Buf(ptr, buf.dtype, buf.shape[1:], buf.strides[1:])
+
+
+def _select_row(ctx, cond, a, c):
+    """``a`` if the i1 ``cond`` else ``c`` (rows of one shape): pointer and strides by select."""
+    b = ctx.b
+    return Buf(b.select(cond, a.ptr, c.ptr), a.dtype, a.shape,
+               [x if x is y else b.select(cond, x, y) for x, y in zip(a.strides, c.strides)])
+
+
+class _Output:
+    """One scan output's buffer for every step: allocated before the loop,
+    or at step 0 when its row shape is known only then (``lazy``)."""
+
+    def __init__(self, ctx, j, rtype, n, row_shape):
+        b = ctx.b
+        self.dtype = rtype.dtype
+        self.lazy = row_shape is None
+        if not self.lazy:
+            self.row_shape = row_shape
+            self.buf = ctx.alloc(self.dtype, [n] + row_shape, name=f"scan.out{j}")
+            return
+        # the row shape comes from the first step: pointer and dims live in stack slots
+        self.slot = new_slot(ctx)
+        with ctx.at_entry():
+            self.ptr_slot = b.alloca(LLTYPE[self.dtype].as_pointer(), name=f"scan.out{j}.ptr")
+            self.dim_slots = [b.alloca(i64(0).type, name=f"scan.out{j}.d{d}") for d in range(rtype.ndim - 1)]
+        b.store(lir.Constant(LLTYPE[self.dtype].as_pointer(), None), self.ptr_slot)
+        for d, s in zip(rtype.shape[1:], self.dim_slots):
+            b.store(i64(d or 0), s)          # zero steps: static dims, else 0
+        self.n = n
+
+    def first_step(self, ctx, y):
+        """At step 0 of a lazy output: allocate for every step with ``y``'s row shape."""
+        b = ctx.b
+        raw = ctx.malloc(ctx.checked_nbytes([self.n] + list(y.shape), ITEMSIZE[self.dtype]))
+        b.store(raw, ctx._slot(self.slot))
+        b.store(b.bitcast(raw, LLTYPE[self.dtype].as_pointer()), self.ptr_slot)
+        for d, s in zip(y.shape, self.dim_slots):
+            b.store(d, s)
+
+    def current(self, ctx):
+        """The buffer for every step (in a lazy output, read from its slots)."""
+        if not self.lazy:
+            return self.buf
+        b = ctx.b
+        shape = [self.n] + [b.load(s) for s in self.dim_slots]
+        return Buf(b.load(self.ptr_slot), self.dtype, shape, ctx.contiguous_strides(shape),
+                   slot=self.slot, contiguous=True)
+
+
+def _check_row(ctx, j, y, expected):
+    b = ctx.b
+    for d, (got, want) in enumerate(zip(y.shape, expected)):
+        if isinstance(got, lir.Constant) and isinstance(want, lir.Constant) and \
+                int(got.constant) == int(want.constant):
+            continue
+        ctx.check(b.icmp_signed("==", got, want), SCAN_STEP_SHAPE, [i64(j), i64(d), got, want])
+
+
+def lower_scan(ctx, op, bufs):
+    b = ctx.b
+    lay = ScanLayout(op)
+    backwards = op.attrs.get("go_backwards", False)
+    n = b.load(bufs[0].ptr, name="scan.n")
+    ctx.check(b.icmp_signed(">=", n, i64(0)), SCAN_NEGATIVE_STEPS, [n])
+    seqs = bufs[1:lay.first_init]
+    inits = dict(zip(lay.recurrent, bufs[lay.first_init:lay.first_nonseq]))
+    nonseqs = list(bufs[lay.first_nonseq:])
+    for i, (x, taps) in enumerate(zip(seqs, lay.seq_taps)):
+        lo, hi = seq_window(taps)
+        need = b.add(n, i64(hi - lo))
+        ctx.check(b.icmp_signed(">=", x.shape[0], need), SCAN_SHORT_INPUT, [i64(1 + i), x.shape[0], need])
+    for j, s in inits.items():
+        ctx.check(b.icmp_signed(">=", s.shape[0], i64(lay.depth(j))), SCAN_SHORT_INPUT,
+                  [i64(lay.first_init + lay.recurrent.index(j)), s.shape[0], i64(lay.depth(j))])
+    outs = []
+    for j, r in enumerate(op.results):
+        if j in inits:
+            row = list(inits[j].shape[1:])
+        elif None not in r.type.shape[1:]:
+            row = [i64(d) for d in r.type.shape[1:]]
+        else:
+            row = None
+        outs.append(_Output(ctx, j, r.type, n, row))
+    with ctx.at_entry():
+        steps_slot = b.alloca(i64(0).type, name="scan.steps")
+    b.store(n, steps_slot)
+
+    # the loop: head (t < n?) -> body -> latch (t + 1) -> head; until leaves from the body's end
+    fn = ctx.fn
+    pre = b.block
+    head = fn.append_basic_block("scan.head")
+    body = fn.append_basic_block("scan.body")
+    done = fn.append_basic_block("scan.end")
+    b.branch(head)
+    b.position_at_end(head)
+    t = b.phi(n.type, name="scan.t")
+    t.add_incoming(i64(0), pre)
+    b.cbranch(b.icmp_signed("<", t, n), body, done)
+    b.position_at_end(body)
+
+    args = []
+    for x, taps in zip(seqs, lay.seq_taps):
+        lo, _ = seq_window(taps)
+        for k in taps:
+            idx = b.add(t, i64(k - lo))
+            if backwards:
+                idx = b.sub(b.sub(x.shape[0], i64(1)), idx)
+            args.append(_row(ctx, x, idx))
+    for j in lay.recurrent:
+        d = lay.depth(j)
+        full = outs[j].current(ctx)
+        for k in lay.out_taps[j]:
+            back = b.add(t, i64(k))
+            earlier = b.icmp_signed(">=", back, i64(0))
+            from_out = _row(ctx, full, b.select(earlier, back, i64(0)))
+            from_init = _row(ctx, inits[j], b.select(earlier, i64(0), b.add(back, i64(d))))
+            args.append(_select_row(ctx, earlier, from_out, from_init))
+    ys, temps = lower_region(ctx, op.regions[0], args + nonseqs)
+
+    for j, y in enumerate(ys[:lay.n_outs]):
+        o = outs[j]
+        if o.lazy:
+            first = b.icmp_signed("==", t, i64(0))
+            with b.if_then(first):
+                o.first_step(ctx, y)
+        full = o.current(ctx)
+        _check_row(ctx, j, y, full.shape[1:])
+        ctx.copy(y, _row(ctx, full, t))
+    stop = _truth(ctx, ys[-1]) if lay.until else None
+    free_slots(ctx, temps)
+    nxt = b.add(t, i64(1), name="scan.t.next")
+    if stop is not None:
+        latch = fn.append_basic_block("scan.latch")
+        leave = fn.append_basic_block("scan.stop")
+        b.cbranch(stop, leave, latch)
+        b.position_at_end(leave)
+        b.store(nxt, steps_slot)
+        b.branch(done)
+        b.position_at_end(latch)
+    t.add_incoming(nxt, b.block)
+    b.branch(head)
+    b.position_at_end(done)
+
+    steps = b.load(steps_slot, name="scan.steps") if lay.until else n
+    results = []
+    for o in outs:
+        full = o.current(ctx)
+        shape = [steps] + full.shape[1:]
+        results.append(Buf(full.ptr, full.dtype, shape, full.strides, slot=full.slot, contiguous=True))
+    return results
+
+
+LOWERINGS = {"ifelse": lower_ifelse, "scan": lower_scan}

@@ -1,0 +1,448 @@
+"""Control flow: ``ifelse`` (a lazy two-way branch) and ``scan`` (a loop).
+
+Both are region ops (ARCHITECTURE.md "Regions"): their bodies are isolated
+from above, so whatever a body needs from outside is an operand, passed in
+as a block argument. Both end their regions with ``yield``.
+
+ifelse::
+
+    %r0, %r1 = ifelse(%c, %a, %b, %x) ({
+      ^bb(%a1: tensor<?xf64>, %b1: tensor<?xf64>):
+        %0 = add(%a1, %b1) : tensor<?xf64>
+        yield(%0, %a1)
+    }, {
+      ^bb(%x1: tensor<?xf64>):
+        %0 = neg(%x1) : tensor<?xf64>
+        yield(%0, %0)
+    }) {n_then = 2} : tensor<?xf64>, tensor<?xf64>
+
+``%c`` is a 0-d bool; operands ``1 .. n_then`` are the block arguments of
+region 0 (run when ``%c`` is true), the rest those of region 1 (run when
+it is false). Only the chosen region runs. Both regions yield values of
+the same dtypes and ndims; a result's static dim is kept where both agree.
+
+scan::
+
+    %h = scan(%n, %x, %h0, %w) ({
+      ^bb(%x_t: tensor<3xf64>, %h_tm1: tensor<3xf64>, %w1: tensor<3x3xf64>):
+        ...
+        yield(%h_t)
+    }) {seq_taps = [[0]], out_taps = [[-1]], go_backwards = false, until = false,
+        truncate_gradient = -1} : tensor<?x3xf64>
+
+Operands: ``%n`` (0-d int64, the number of steps), one per sequence, one
+*initial state* per recurrent output (an output whose ``out_taps`` entry
+is not empty), then the non-sequences. Sequence ``i`` with taps ``T``
+(ints, Theano's convention) is read, at step ``t``, at rows ``t + k - lo``
+for each tap ``k`` (``lo = min(T + [0])``, ``hi = max(T + [0])``; with
+``go_backwards`` the sequence is read reversed), so it needs at least
+``n + hi - lo`` rows. A recurrent output with taps ``T`` (all negative)
+has depth ``d = -min(T)``; its initial state has at least ``d`` rows, and at
+step ``t`` tap ``k`` reads the output of step ``t + k``, or row
+``d + t + k`` of the initial state when ``t + k < 0``.
+
+The body's block arguments are, in order: every tap of every sequence (one
+row of it), every tap of every recurrent output (one row), every
+non-sequence. It yields one value per output, then, with ``until``, a 0-d
+bool: when true the loop stops after that step. Result ``j`` stacks the
+``j``-th yielded value of every step run, shape ``(steps, *row)``. A
+recurrent output yields values of its initial state's row type. With zero
+steps a result has 0 rows and the row shape of its state, or, for an
+output without taps, its static row dims (an unknown dim is 0).
+
+``truncate_gradient`` (-1: all steps) bounds how many steps back the
+gradient flows (Theano's meaning). ``name`` (optional) labels the loop.
+
+Made by ``theon.ifelse.ifelse`` and ``theon.scan`` (``frontend/ifelse.py``,
+``frontend/scan.py``, which trace the user's function into a body with
+``outline``); lowered on the CPU by ``codegen/cpu/lower/control.py``.
+"""
+import numpy as np
+
+from ..core import Block, Operation, Value
+from ..opdef import OpDef, const_int
+from ..types import TensorType
+
+
+# --- building bodies --------------------------------------------------------------------------
+def _dialect_op(name):
+    from ..dialect import get_op
+    return get_op(name)
+
+
+def ancestors(roots, stop):
+    """Values ``roots`` depend on, operands before users, not looking
+    past values for which ``stop(v)`` is true (iterative)."""
+    order, seen = [], set()
+    stack = [(r, False) for r in reversed(list(roots))]
+    while stack:
+        v, expanded = stack.pop()
+        if expanded:
+            order.append(v)
+            continue
+        if v in seen:
+            continue
+        seen.add(v)
+        stack.append((v, True))
+        if v.owner is not None and not stop(v):
+            for o in reversed(v.owner.operands):
+                if o not in seen:
+                    stack.append((o, False))
+    return order
+
+
+def outline(outputs, args, outside=lambda v: False, extra=()):
+    """An isolated region block computing ``outputs`` from ``args``.
+
+    ``args`` are free values (placeholders) that become the first block
+    arguments. The ops ``outputs`` depend on are cloned into the block,
+    except that a value with no owner (an input, a shared variable) and a
+    value for which ``outside(v)`` holds are *captured*: they become
+    further block arguments. 0-d and small constants are cloned in.
+    The block ends with ``yield(outputs..., extra...)``.
+    Returns (block, captured outer values, in block-argument order)."""
+    args = list(args)
+    arg_set = set(args)
+    roots = list(outputs) + list(extra)
+
+    def constant(v):
+        return v.owner is not None and v.owner.name == "constant"
+
+    def captured(v):
+        return v not in arg_set and not constant(v) and (v.owner is None or outside(v))
+
+    order = ancestors(roots, lambda v: v in arg_set or captured(v))
+    capture = [v for v in order if captured(v)]
+    block = Block([a.type for a in args] + [v.type for v in capture],
+                  [a.name for a in args] + [v.name for v in capture])
+    env = dict(zip(args + capture, block.args))
+    for v in order:
+        if v in env:
+            continue
+        op = v.owner
+        new = op.clone({o: env[o] for o in op.operands}, value_cls=Value)
+        block.append(new)
+        env.update(zip(op.results, new.results))
+    block.append(Operation(_dialect_op("yield"), [env[v] for v in roots], {}))
+    return block, capture
+
+
+def inline(block, values, value_cls=Value):
+    """Clone ``block``'s ops as floating ops (results of ``value_cls``) on
+    ``values`` (one per block argument); returns the values its terminator
+    yields."""
+    env = dict(zip(block.args, values))
+    for op in block.ops[:-1]:
+        new = op.clone({o: env.get(o, o) for o in op.operands}, value_cls=value_cls)
+        new.parent = None
+        env.update(zip(op.results, new.results))
+    return [env.get(v, v) for v in block.ops[-1].operands]
+
+
+def _zeros_like(e, x, batch_from=None, nb=0):
+    dims = (e.batch_dims(batch_from, nb) if nb else []) + e.dims(x)
+    return e.zeros(dims, x.dtype)
+
+
+def _join(a, b):
+    return tuple(x if x == y else None for x, y in zip(a, b))
+
+
+# --- ifelse ----------------------------------------------------------------------------------
+class IfElse(OpDef):
+    """ifelse(cond, then operands..., else operands...) {n_then}: the values
+    region 0 yields when cond is true, else those of region 1; only that
+    region runs."""
+    name = "ifelse"
+    num_operands = None
+    num_results = None
+    num_regions = 2
+    terminator = "yield"
+    required_attrs = ("n_then",)
+    has_grad = True
+
+    def _split(self, op):
+        n = op.attrs.get("n_then")
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= len(op.operands) - 1:
+            raise ValueError(f"ifelse: n_then must be an int in [0, {len(op.operands) - 1}], got {n!r}")
+        return op.operands[1:1 + n], op.operands[1 + n:]
+
+    def region_arg_types(self, op, k):
+        return [v.type for v in self._split(op)[k]]
+
+    def infer(self, op):
+        self.check_arity(op)
+        if not op.operands:
+            raise ValueError("ifelse: needs a condition operand")
+        c = op.operands[0].type
+        if c.ndim != 0 or c.dtype != "bool":
+            raise TypeError(f"ifelse: the condition must be a 0-d bool, got {c}")
+        self._split(op)
+        if len(op.regions) != 2 or any(not r.ops or r.ops[-1].name != "yield" for r in op.regions):
+            raise ValueError("ifelse: needs two regions, each ending with yield")
+        then, other = (r.ops[-1].operands for r in op.regions)
+        if len(then) != len(other):
+            raise ValueError(f"ifelse: the branches yield {len(then)} and {len(other)} values")
+        out = []
+        for k, (a, b) in enumerate(zip(then, other)):
+            if a.type.dtype != b.type.dtype or a.type.ndim != b.type.ndim:
+                raise TypeError(f"ifelse: output {k} is {a.type} in the then branch but {b.type} in the "
+                                "else branch: dtype and ndim must agree")
+            out.append(TensorType(a.type.dtype, _join(a.type.shape, b.type.shape)))
+        return out
+
+    def dims(self, op, shapes):
+        return None if op.results else []
+
+    def reference(self, op, cond, *args):
+        n = op.attrs["n_then"]
+        from ..interpreter import run_region
+        if bool(cond):
+            return run_region(op.regions[0], args[:n])
+        return run_region(op.regions[1], args[n:])
+
+    def grad(self, op, grads):
+        """ifelse(c, grads of the then branch, zeros) for the then operands
+        and ifelse(c, zeros, grads of the else branch) for the else operands,
+        as one ifelse: only the taken branch's vjp runs."""
+        from ..autodiff import ZERO, backprop, emitter
+        e = emitter(op)
+        cls = e.value_cls
+        nb = grads[0].ndim - op.results[0].ndim
+        then_ops, else_ops = self._split(op)
+        gs = list(grads)
+
+        def branch(k):
+            block = op.regions[k]
+            mine = list((then_ops, else_ops)[k])
+            others = list((else_ops, then_ops)[k])
+            p_mine = [Value(v.type, name=v.name) for v in mine]
+            p_other = [Value(v.type, name=v.name) for v in others]
+            p_g = [Value(g.type, name="g") for g in gs]
+            outs = inline(block, p_mine, cls)
+            seeds = [(o, g) for o, g in zip(outs, p_g) if o.dtype.startswith("float")]
+            got = backprop(seeds, p_mine, value_cls=cls) if seeds else [None] * len(p_mine)
+            mine_g = []
+            for x, g in zip(p_mine, got):
+                if not x.dtype.startswith("float"):
+                    continue
+                mine_g.append(g if isinstance(g, Value) else _zeros_like(e, x, p_g[0], nb))
+            other_g = [_zeros_like(e, x, p_g[0], nb) for x in p_other if x.dtype.startswith("float")]
+            res = mine_g + other_g if k == 0 else other_g + mine_g
+            args = (p_mine + p_other if k == 0 else p_other + p_mine) + p_g
+            body, capture = outline(res, args)
+            if capture:
+                raise RuntimeError("ifelse grad: the branch gradient reads values from outside")
+            return body
+
+        regions = [branch(0), branch(1)]
+        shared = list(then_ops) + list(else_ops) + gs      # both regions take them all
+        new = Operation(op.opdef, [op.operands[0]] + shared + shared, {"n_then": len(shared)},
+                        regions=regions, value_cls=cls)
+        it = iter(new.results)
+        out = [None]
+        for v in list(then_ops) + list(else_ops):
+            out.append(next(it) if v.dtype.startswith("float") else ZERO)
+        return out
+
+
+# --- scan ------------------------------------------------------------------------------------
+def _taps(value, what, negative=False, allow_empty=False):
+    if not isinstance(value, tuple):
+        raise TypeError(f"scan: {what} must be a list of lists of ints, got {value!r}")
+    out = []
+    for i, taps in enumerate(value):
+        if not isinstance(taps, tuple) or not all(isinstance(k, int) and not isinstance(k, bool) for k in taps):
+            raise TypeError(f"scan: {what}[{i}] must be a list of ints, got {taps!r}")
+        if not taps and not allow_empty:
+            raise ValueError(f"scan: {what}[{i}] is empty")
+        if len(set(taps)) != len(taps):
+            raise ValueError(f"scan: {what}[{i}] lists a tap twice: {list(taps)}")
+        if negative and any(k >= 0 for k in taps):
+            raise ValueError(f"scan: {what}[{i}] = {list(taps)}: output taps must be negative (-1 is the "
+                             "previous step)")
+        out.append(taps)
+    return out
+
+
+def seq_window(taps):
+    """(lo, hi) of a sequence's taps: it needs ``n + hi - lo`` rows."""
+    return min(min(taps), 0), max(max(taps), 0)
+
+
+class ScanLayout:
+    """Where a scan op's operands, block arguments and yields are."""
+
+    def __init__(self, op):
+        a = op.attrs
+        self.seq_taps = _taps(a.get("seq_taps"), "seq_taps")
+        self.out_taps = _taps(a.get("out_taps"), "out_taps", negative=True, allow_empty=True)
+        self.until = a.get("until", False)
+        self.n_seqs = len(self.seq_taps)
+        self.recurrent = [j for j, t in enumerate(self.out_taps) if t]
+        self.n_outs = len(self.out_taps)
+        ops = op.operands
+        first_init = 1 + self.n_seqs
+        first_nonseq = first_init + len(self.recurrent)
+        if len(ops) < first_nonseq:
+            raise ValueError(f"scan: needs n_steps, {self.n_seqs} sequences and {len(self.recurrent)} initial "
+                             f"states as operands, got {len(ops)} operands")
+        self.n_steps = ops[0]
+        self.seqs = ops[1:first_init]
+        self.inits = dict(zip(self.recurrent, ops[first_init:first_nonseq]))     # output index -> state
+        self.nonseqs = ops[first_nonseq:]
+        self.first_init, self.first_nonseq = first_init, first_nonseq
+
+    def depth(self, j):
+        return -min(self.out_taps[j])
+
+    def arg_types(self):
+        types = []
+        for x, taps in zip(self.seqs, self.seq_taps):
+            types += [TensorType(x.type.dtype, x.type.shape[1:])] * len(taps)
+        for j in self.recurrent:
+            s = self.inits[j].type
+            types += [TensorType(s.dtype, s.shape[1:])] * len(self.out_taps[j])
+        return types + [v.type for v in self.nonseqs]
+
+    def row_types(self, op):
+        """Per output, the type of one row (what the body yields)."""
+        ys = op.regions[0].ops[-1].operands
+        return [ys[j].type for j in range(self.n_outs)]
+
+
+class Scan(OpDef):
+    name = "scan"
+    num_operands = None
+    num_results = None
+    num_regions = 1
+    terminator = "yield"
+    required_attrs = ("seq_taps", "out_taps")
+    has_grad = True
+    cost = 1
+
+    def region_arg_types(self, op, k):
+        return ScanLayout(op).arg_types()
+
+    def infer(self, op):
+        self.check_arity(op)
+        lay = ScanLayout(op)
+        a = op.attrs
+        for key in ("go_backwards", "until"):
+            if not isinstance(a.get(key, False), bool):
+                raise TypeError(f"scan: {key} must be a bool, got {a[key]!r}")
+        tg = a.get("truncate_gradient", -1)
+        if not isinstance(tg, int) or isinstance(tg, bool) or tg == 0 or tg < -1:
+            raise ValueError(f"scan: truncate_gradient must be -1 or a positive int, got {tg!r}")
+        n = lay.n_steps.type
+        if n.ndim != 0 or n.dtype != "int64":
+            raise TypeError(f"scan: n_steps (operand 0) must be a 0-d int64, got {n}")
+        for i, x in enumerate(lay.seqs):
+            if x.type.ndim < 1:
+                raise TypeError(f"scan: sequence {i} must have at least one dim (the steps), got {x.type}")
+        for j, s in lay.inits.items():
+            if s.type.ndim < 1:
+                raise TypeError(f"scan: the initial state of output {j} must have a leading dim of its "
+                                f"{lay.depth(j)} taps, got {s.type}")
+            if s.type.shape[0] is not None and s.type.shape[0] < lay.depth(j):
+                raise ValueError(f"scan: output {j} has taps {list(lay.out_taps[j])}: its initial state needs "
+                                 f"at least {lay.depth(j)} rows, got {s.type.shape[0]}")
+        if len(op.regions) != 1 or not op.regions[0].ops or op.regions[0].ops[-1].name != "yield":
+            raise ValueError("scan: needs one region ending with yield")
+        ys = op.regions[0].ops[-1].operands
+        want = lay.n_outs + (1 if lay.until else 0)
+        if len(ys) != want:
+            raise ValueError(f"scan: the body yields {len(ys)} values, expected {lay.n_outs} outputs"
+                             + (" and the until condition" if lay.until else ""))
+        if lay.until:
+            c = ys[-1].type
+            if c.ndim != 0 or c.dtype != "bool":
+                raise TypeError(f"scan: the until condition must be a 0-d bool, got {c}")
+        steps = const_int(lay.n_steps)
+        lead = steps if steps is not None and steps >= 0 and not lay.until else None
+        out = []
+        for j in range(lay.n_outs):
+            row = ys[j].type
+            if j in lay.inits:
+                s = lay.inits[j].type
+                srow = TensorType(s.dtype, s.shape[1:])
+                if row.dtype != srow.dtype or row.ndim != srow.ndim or any(
+                        p is not None and q is not None and p != q for p, q in zip(row.shape, srow.shape)):
+                    raise TypeError(f"scan: output {j}: the step function returns {row} but its initial state "
+                                    f"(outputs_info) has rows of type {srow}: dtype, ndim and static shape "
+                                    "must agree")
+                row = TensorType(row.dtype, tuple(p if p is not None else q for p, q in zip(row.shape, srow.shape)))
+            out.append(TensorType(row.dtype, (lead,) + row.shape))
+        return out
+
+    def dims(self, op, shapes):
+        lay = ScanLayout(op)
+        out = []
+        for j, r in enumerate(op.results):
+            lead = shapes.fresh(0) if r.type.shape[0] is None else r.type.shape[0]
+            if j in lay.inits:
+                rest = list(shapes.of(lay.inits[j]))[1:]
+            else:
+                rest = [d if d is not None else shapes.fresh(k + 1) for k, d in enumerate(r.type.shape[1:])]
+            out.append([lead] + rest)
+        return out
+
+    # --- reference ------------------------------------------------------------------------
+    def check_sizes(self, lay, n, seq_lens, init_lens):
+        """The errors native code reports, as Python exceptions."""
+        if n < 0:
+            raise ValueError(f"scan: n_steps is {n}; it must be >= 0")
+        for i, (length, taps) in enumerate(zip(seq_lens, lay.seq_taps)):
+            lo, hi = seq_window(taps)
+            if length < n + hi - lo:
+                raise ValueError(f"scan: sequence {i} has {length} rows, but {n} steps with taps {list(taps)} "
+                                 f"need {n + hi - lo}")
+        for j, length in init_lens.items():
+            if length < lay.depth(j):
+                raise ValueError(f"scan: the initial state of output {j} has {length} rows, but its taps "
+                                 f"{list(lay.out_taps[j])} need {lay.depth(j)}")
+
+    def reference(self, op, n_steps, *arrays):
+        from ..interpreter import run_region
+        lay = ScanLayout(op)
+        n = int(n_steps)
+        seqs = [np.asarray(x) for x in arrays[:lay.n_seqs]]
+        inits = dict(zip(lay.recurrent, arrays[lay.n_seqs:lay.n_seqs + len(lay.recurrent)]))
+        nonseqs = list(arrays[lay.n_seqs + len(lay.recurrent):])
+        self.check_sizes(lay, n, [len(x) for x in seqs], {j: len(s) for j, s in inits.items()})
+        if op.attrs.get("go_backwards", False):
+            seqs = [x[::-1] for x in seqs]
+        rows = [[] for _ in range(lay.n_outs)]
+        for t in range(n):
+            args = []
+            for x, taps in zip(seqs, lay.seq_taps):
+                lo, _ = seq_window(taps)
+                args += [x[t + k - lo] for k in taps]
+            for j in lay.recurrent:
+                d = lay.depth(j)
+                args += [rows[j][t + k] if t + k >= 0 else inits[j][d + t + k] for k in lay.out_taps[j]]
+            ys = run_region(op.regions[0], args + nonseqs)
+            for j in range(lay.n_outs):
+                y = np.asarray(ys[j])
+                want = inits[j].shape[1:] if j in inits else (rows[j][0].shape if rows[j] else None)
+                if want is not None and y.shape != tuple(want):
+                    raise ValueError(f"scan: at step {t} output {j} has shape {y.shape}, expected {tuple(want)} "
+                                     + ("(its initial state's rows)" if j in inits else "(its shape at step 0)"))
+                rows[j].append(y)
+            if lay.until and bool(ys[-1]):
+                break
+        out = []
+        for j, r in enumerate(op.results):
+            if rows[j]:
+                out.append(np.stack(rows[j]).astype(r.type.np_dtype, copy=False))
+                continue
+            row = inits[j].shape[1:] if j in inits else tuple(d or 0 for d in r.type.shape[1:])
+            out.append(np.zeros((0,) + tuple(row), r.type.np_dtype))
+        return out
+
+    def grad(self, op, grads):
+        from .scan_grad import scan_grad
+        return scan_grad(op, grads)
+
+
+OPS = [IfElse, Scan]
