@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core import DYN, Block, Function, Module, Operation, splat
+from .location import SourceLoc
 from .dialect import OPS
 from .printer import IDENT_RE
 from .types import DTYPES, SHORT_TO_DTYPE, TensorType
@@ -343,14 +344,25 @@ class _Parser:
         if len(types) != len(result_toks):
             raise self.error(f"{name_tok.value} names {len(result_toks)} results but declares "
                              f"{len(types)} result types", colon or name_tok)
+        source = self.source_loc() if self.at("ident", "loc") else None
         attrs = {k: self.resolve_dense(v, types, name_tok.value) for k, v in attrs.items()}
         op = Operation(opdef, operands, attrs, result_types=types, regions=regions,
                        result_names=_names(result_toks))
-        op.loc = self.loc(name_tok)
+        op.loc = source or self.loc(name_tok)
         block.append(op)
         for tok, r in zip(result_toks, op.results):
             self.define(tok, r)
         return op
+
+    def source_loc(self):
+        """``loc("file.py":12)``: the user code that built the op (ir/location.py)."""
+        self.expect("ident", "loc")
+        self.expect("punct", "(", "'(' after loc")
+        filename = self.expect("string", what='a file name like "model.py"').value
+        self.expect("punct", ":", "':' and a line number")
+        line = self.expect("int", what="a line number").value
+        self.expect("punct", ")", "')' to close loc(...)")
+        return SourceLoc(filename, line)
 
     def operand_list(self, opname):
         self.expect("punct", "(", f"'(' after {opname}")

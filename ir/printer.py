@@ -51,6 +51,7 @@ import re
 import numpy as np
 
 from .core import DYN, is_splat
+from .location import SourceLoc
 from .types import TensorType
 
 INDENT = "  "
@@ -68,13 +69,14 @@ def print_module(module):
     return "\n".join(print_function(f) for f in module.functions)
 
 
-def print_function(func):
-    """The text of one function, ending with a newline."""
+def print_function(func, locations=False):
+    """The text of one function, ending with a newline; with
+    ``locations``, each op built by user code ends in ``loc("file":line)``."""
     names = _Namer(func)
     args = ", ".join(_format_arg(names, v, attrs) for v, attrs in zip(func.args, func.arg_attrs))
     lines = [f"func @{format_symbol(func.name)}({args}) {{"]
     for op in func.body.ops:
-        lines.append(_format_op(names, op, INDENT))
+        lines.append(_format_op(names, op, INDENT, locations))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -145,25 +147,27 @@ def _format_arg(names, v, attrs):
     return text
 
 
-def _format_op(names, op, indent):
+def _format_op(names, op, indent, locations=False):
     head = ""
     if op.results:
         head = ", ".join(names[r] for r in op.results) + " = "
     text = f"{indent}{head}{op.name}({', '.join(names[v] for v in op.operands)})"
     if op.regions:
-        text += " (" + ", ".join(_format_region(names, r, indent) for r in op.regions) + ")"
+        text += " (" + ", ".join(_format_region(names, r, indent, locations) for r in op.regions) + ")"
     if op.attrs:
         text += " " + format_attr_dict(op.attrs, op)
     if op.results:
         text += " : " + ", ".join(str(r.type) for r in op.results)
+    if locations and isinstance(op.loc, SourceLoc):
+        text += f" loc({json.dumps(op.loc.filename)}:{op.loc.line})"
     return text
 
 
-def _format_region(names, block, indent):
+def _format_region(names, block, indent, locations=False):
     args = ", ".join(f"{names[v]}: {v.type}" for v in block.args)
     lines = ["{", f"{indent}{INDENT}^bb({args}):"]
     for op in block.ops:
-        lines.append(_format_op(names, op, indent + INDENT * 2))
+        lines.append(_format_op(names, op, indent + INDENT * 2, locations))
     lines.append(indent + "}")
     return "\n".join(lines)
 
@@ -212,12 +216,12 @@ def format_attr(value, op=None, key="?"):
         return "[" + ", ".join(format_attr(v, op, key) for v in value) + "]"
     if kind == "array":
         return _format_dense(value, op)
+    if kind in SCALAR_TEXT:
+        return SCALAR_TEXT[kind](value)
     where = f" of {op.name}" if op is not None else ""
     raise TypeError(f"attribute {key!r}{where} has a value of unsupported type "
                     f"{type(value).__name__}: {value!r}")
 
-    if kind in SCALAR_TEXT:
-        return SCALAR_TEXT[kind](value)
 
 def _format_dense(array, op):
     if is_splat(array):            # one element: printed as such, never expanded

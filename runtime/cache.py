@@ -550,19 +550,19 @@ def optimize_cached(func, names, run_passes):
     from ..ir.printer import print_function
     if cache_dir() is None or not cacheable(func):
         return run_passes(func, names)
-    key = make_key("ir", print_function(func), ",".join(names))
+    key = make_key("ir", print_function(func, locations=True), ",".join(names))
     hit = load("ir", key)
     if hit is not None:
         try:
             text = hit[1].decode()
             parsed = parse_function(text)
-            if print_function(parsed) == text:
+            if print_function(parsed, locations=True) == text:   # source locations kept
                 return _restore_args(parsed, func)
         except Exception:  # noqa: BLE001 - a bad entry is a miss; it is rewritten below
             pass
     result = run_passes(func, names)
     try:
-        store("ir", key, {"kind": "ir", "name": result.name}, print_function(result).encode())
+        store("ir", key, {"kind": "ir", "name": result.name}, print_function(result, locations=True).encode())
     except Exception:  # noqa: BLE001 - never fail a compile because of the cache
         pass
     return result
