@@ -47,9 +47,16 @@ class SourceLoc(tuple):
         return f"SourceLoc({self[0]!r}, {self[1]})"
 
 
+_theon_files = {}            # filename -> whether it is theon's own code (not its tests)
+
+
 def _is_theon_file(filename):
-    path = os.path.abspath(filename)
-    return path.startswith(_PACKAGE_DIR + os.sep) and not path.startswith(_TESTS_DIR + os.sep)
+    known = _theon_files.get(filename)
+    if known is None:
+        path = os.path.abspath(filename)
+        known = _theon_files[filename] = (path.startswith(_PACKAGE_DIR + os.sep)
+                                          and not path.startswith(_TESTS_DIR + os.sep))
+    return known
 
 
 def user_location(skip=1):
