@@ -1,0 +1,279 @@
+"""``theon.scan`` and its helpers ``map``, ``reduce``, ``foldl``, ``foldr``
+(Theano 1.0's ``theano.scan`` interface) and ``until`` for while-loops.
+
+The step function is called once, on placeholder variables: one per tap of
+every sequence (a row), per tap of every output with an initial state (a
+row), per non-sequence. What it returns is traced into the isolated body
+of one ``scan`` op (``ir/ops/control.py``) by ``outline``: the ops that
+depend on a placeholder are the body; every other value it reads --
+inputs, shared variables, and expressions of them (loop invariants,
+computed once before the loop) -- becomes an extra non-sequence operand.
+
+Not yet supported (raise a clear error): shared-variable updates returned
+by the step function (so random streams inside a body), ``scan_checkpoints``.
+"""
+import numbers
+from collections import OrderedDict
+
+from ..ir.core import Operation
+from ..ir.dialect import get_op
+from ..ir.ops.control import ancestors, outline, seq_window
+from .basic import as_tensor_variable, cast, constant, static_int
+from .debug import built
+from .variable import TensorVariable
+
+
+class until:  # noqa: N801 - Theano's name
+    """``return outputs, until(condition)`` from a step function: the loop
+    stops after the first step whose ``condition`` (a scalar) is true."""
+
+    def __init__(self, condition):
+        c = as_tensor_variable(condition)
+        if c.ndim != 0:
+            raise TypeError(f"until: the condition must be a scalar, got {c.type}")
+        if c.dtype != "bool":
+            if not c.dtype.startswith(("int", "uint")):
+                raise TypeError(f"until: the condition must be a boolean (or integer) scalar, got {c.type}")
+            c = cast(c, "bool")
+        self.condition = c
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+def _check_taps(taps, what, negative):
+    if isinstance(taps, int) and not isinstance(taps, bool):
+        taps = [taps]
+    if not isinstance(taps, (list, tuple)) or not taps:
+        raise TypeError(f"scan: {what} taps must be a non-empty list of ints, got {taps!r}")
+    if any(isinstance(k, bool) or not isinstance(k, numbers.Integral) for k in taps):
+        raise TypeError(f"scan: {what} taps must be ints, got {list(taps)!r}")
+    out = [int(k) for k in taps]
+    if len(set(out)) != len(out):
+        raise ValueError(f"scan: {what} lists a tap twice: {out}")
+    if negative and any(k >= 0 for k in out):
+        raise ValueError(f"scan: {what} taps must be negative (-1: the previous step), got {out}")
+    return tuple(out)
+
+
+def _sequences(sequences):
+    out = []
+    for i, s in enumerate(_as_list(sequences)):
+        if isinstance(s, dict):
+            if "input" not in s:
+                raise ValueError(f"scan: sequences[{i}] is a dict without 'input'")
+            x, taps = s["input"], s.get("taps", [0])
+            taps = [0] if taps is None else taps
+        else:
+            x, taps = s, [0]
+        x = as_tensor_variable(x)
+        if x.ndim < 1:
+            raise TypeError(f"scan: sequences[{i}] must have at least one dim to iterate over, got {x.type}")
+        out.append((x, _check_taps(taps, f"sequences[{i}]", negative=False)))
+    return out
+
+
+def _outputs_info(outputs_info):
+    """Per given entry: None (no recurrence) or (initial state with a
+    leading dim of its taps, taps, row placeholder type)."""
+    out = []
+    for j, o in enumerate(_as_list(outputs_info)):
+        if isinstance(o, dict):
+            init = o.get("initial")
+            if init is None:
+                if o.get("taps"):
+                    raise ValueError(f"scan: outputs_info[{j}] has taps but no initial state")
+                out.append(None)
+                continue
+            taps = _check_taps(o.get("taps", [-1]), f"outputs_info[{j}]", negative=True)
+        elif o is None:
+            out.append(None)
+            continue
+        else:
+            init, taps = o, (-1,)
+        init = as_tensor_variable(init)
+        if taps == (-1,):       # Theano: the initial state is the previous row itself
+            state = init.dimshuffle(["x"] + list(range(init.ndim)))   # one row: the state itself
+            row = init.type
+        else:
+            if init.ndim < 1:
+                raise TypeError(f"scan: outputs_info[{j}] with taps {list(taps)} needs an initial state with a "
+                                f"leading dim of at least {-min(taps)} rows, got {init.type}")
+            state, row = init, init.type.with_shape(init.type.shape[1:])
+        out.append((state, taps, row))
+    return out
+
+
+def _parse_return(ret):
+    """(outputs list, updates, until condition or None) from what the step function returned."""
+    cond, updates, outputs = None, [], []
+
+    def take(x):
+        nonlocal cond
+        if isinstance(x, until):
+            if cond is not None:
+                raise ValueError("scan: the step function returned until twice")
+            cond = x.condition
+        elif isinstance(x, dict):
+            updates.extend(x.items())
+        elif isinstance(x, (list, tuple)) and x and all(isinstance(p, tuple) and len(p) == 2 and
+                                                          getattr(p[0], "is_shared", False) for p in x):
+            updates.extend(x)
+        elif isinstance(x, (list, tuple)):
+            outputs.extend(x)
+        else:
+            outputs.append(x)
+
+    if isinstance(ret, (list, tuple)) and any(isinstance(x, (until, dict, list, tuple)) for x in ret):
+        for x in ret:
+            take(x)
+    else:
+        take(ret)
+    return outputs, updates, cond
+
+
+def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None, truncate_gradient=-1,
+         go_backwards=False, mode=None, name=None, profile=False, strict=False, return_list=False):
+    """Theano's scan: calls ``fn(sequence taps..., output taps..., non_sequences...)``
+    per step; returns ``(outputs, updates)``: each output stacks its value at
+    every step (one variable, or a list when there are several or
+    ``return_list``); ``updates`` is an empty OrderedDict (updates inside the
+    body are not supported yet). ``mode`` and ``profile`` are accepted and
+    ignored (the function's mode compiles the loop)."""
+    if not callable(fn):
+        raise TypeError(f"scan: fn must be callable, got {fn!r}")
+    if not (isinstance(truncate_gradient, int) and not isinstance(truncate_gradient, bool)) or \
+            truncate_gradient == 0 or truncate_gradient < -1:
+        raise ValueError(f"scan: truncate_gradient must be -1 (no truncation) or a positive int, "
+                         f"got {truncate_gradient!r}")
+    seqs = _sequences(sequences)
+    infos = _outputs_info(outputs_info)
+    nonseqs = [as_tensor_variable(v) for v in _as_list(non_sequences)]
+
+    seq_ph, out_ph, non_ph = [], [], []
+    for x, taps in seqs:
+        row = x.type.with_shape(x.type.shape[1:])
+        for k in taps:
+            seq_ph.append(row(f"{x.name}[t{k:+d}]" if x.name else None))
+    for info in infos:
+        if info is not None:
+            state, taps, row = info
+            out_ph.extend(row(f"{name or 'out'}[t{k:+d}]") for k in taps)
+    for v in nonseqs:
+        non_ph.append(v.type(v.name))
+    ret = fn(*(seq_ph + out_ph + non_ph))
+    outputs, updates, cond = _parse_return(ret)
+    if updates:
+        raise NotImplementedError("scan: the step function returned shared-variable updates; updates "
+                                  "inside a scan body are not supported yet")
+    outputs = [as_tensor_variable(v) for v in outputs]
+    if outputs_info is None or (not isinstance(outputs_info, (list, tuple)) and infos == [None]):
+        infos = [None] * len(outputs)
+    if len(infos) != len(outputs):
+        raise ValueError(f"scan: the step function returns {len(outputs)} outputs but outputs_info has "
+                         f"{len(infos)} entries: give one entry (None for an output without an initial "
+                         "state) per output")
+    for j, (y, info) in enumerate(zip(outputs, infos)):
+        if info is not None:
+            row = info[2]
+            if y.dtype != row.dtype or y.ndim != row.ndim:
+                raise TypeError(f"scan: output {j} of the step function is {y.type} but its initial state "
+                                f"(outputs_info[{j}]) has rows of type {row}: the dtype and ndim must agree "
+                                "(cast the initial state or the output)")
+
+    placeholders = seq_ph + out_ph + non_ph
+    ph_set = set(placeholders)
+    roots = outputs + ([cond] if cond is not None else [])
+    body_vals = ancestors(roots, lambda v: v in ph_set)
+    varying = set(ph_set)
+    for v in body_vals:
+        if v.owner is not None and any(o in varying for o in v.owner.operands):
+            varying.add(v)
+    block, captured = outline(outputs, placeholders, outside=lambda v: v not in varying,
+                              extra=[cond] if cond is not None else [])
+    if strict and captured:
+        names = ", ".join(repr(v.name) if v.name else str(v.type) for v in captured)
+        raise ValueError(f"scan (strict=True): the step function uses {names} without getting them as "
+                         "non_sequences")
+
+    steps = _n_steps(n_steps, seqs)
+    inits = [info[0] for info in infos if info is not None]
+    attrs = {"seq_taps": tuple(t for _, t in seqs),
+             "out_taps": tuple(() if info is None else info[1] for info in infos),
+             "go_backwards": bool(go_backwards), "until": cond is not None,
+             "truncate_gradient": truncate_gradient}
+    if name is not None:
+        attrs["name"] = str(name)
+    op = Operation(get_op("scan"), [steps] + [x for x, _ in seqs] + inits + nonseqs + captured, attrs,
+                   regions=[block], value_cls=TensorVariable)
+    built(op)
+    results = list(op.results)
+    if name is not None:
+        for v in results:
+            v.name = name
+    if len(results) == 1 and not return_list:
+        return results[0], OrderedDict()
+    return results, OrderedDict()
+
+
+def _n_steps(n_steps, seqs):
+    if n_steps is not None:
+        n = as_tensor_variable(n_steps)
+        if n.ndim != 0 or not n.dtype.startswith(("int", "uint")):
+            raise TypeError(f"scan: n_steps must be an integer scalar, got {n.type}")
+        known = static_int(n)
+        if known is not None and known < 0:
+            raise ValueError(f"scan: n_steps is {known}; it must be >= 0")
+        return cast(n, "int64")
+    if not seqs:
+        raise ValueError("scan: give at least one sequence or n_steps (the number of steps is unknown)")
+    steps = None
+    for x, taps in seqs:
+        lo, hi = seq_window(taps)
+        length = x.shape[0] if x.type.shape[0] is None else constant(x.type.shape[0], dtype="int64")
+        rows = length - (hi - lo) if hi - lo else length
+        steps = rows if steps is None else _minimum(steps, rows)
+    # a sequence shorter than its taps need: 0 steps here, so that the op's
+    # length check names the sequence (not a negative n_steps)
+    return cast(_maximum(steps, 0), "int64")
+
+
+def _minimum(a, b):
+    from .elemwise import minimum
+    return minimum(a, b)
+
+
+def _maximum(a, b):
+    from .elemwise import maximum
+    return maximum(a, b)
+
+
+def map(fn, sequences, non_sequences=None, truncate_gradient=-1, go_backwards=False, mode=None,  # noqa: A001
+        name=None):
+    """``fn`` applied to each row of the sequences: scan without recurrence."""
+    return scan(fn, sequences=sequences, outputs_info=None, non_sequences=non_sequences,
+                truncate_gradient=truncate_gradient, go_backwards=go_backwards, mode=mode, name=name)
+
+
+def reduce(fn, sequences, outputs_info, non_sequences=None, go_backwards=False, mode=None, name=None):  # noqa: A001
+    """The last step of scan: each output's final value."""
+    outs, updates = scan(fn, sequences=sequences, outputs_info=outputs_info, non_sequences=non_sequences,
+                         go_backwards=go_backwards, mode=mode, name=name)
+    if isinstance(outs, list):
+        return [o[-1] for o in outs], updates
+    return outs[-1], updates
+
+
+def foldl(fn, sequences, outputs_info, non_sequences=None, mode=None, name=None):
+    """reduce from the first row to the last."""
+    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=False, mode=mode, name=name)
+
+
+def foldr(fn, sequences, outputs_info, non_sequences=None, mode=None, name=None):
+    """reduce from the last row to the first."""
+    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=True, mode=mode, name=name)
