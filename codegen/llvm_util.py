@@ -95,18 +95,29 @@ class Loop:
     body sets to the carried values for the next iteration (default: the
     phis themselves, i.e. unchanged)."""
 
-    def __init__(self, index, carried):
+    def __init__(self, b, index, carried, done):
+        self.b = b
         self.index = index
         self.carried = carried
         self.next = list(carried)
+        self.done = done
+
+    def exit_if(self, cond, name="exit"):
+        """Leave the loop when ``cond`` (i1) holds; the body goes on
+        otherwise. After the loop the carried phis hold the values of the
+        iteration that left (or of the last one)."""
+        cont = self.b.function.append_basic_block(f"{self.index.name}.{name}.no")
+        self.b.cbranch(cond, self.done, cont)
+        self.b.position_at_end(cont)
 
 
 @contextlib.contextmanager
 def counted_loop(b, stop, name="i", start=None, step=1, carried=()):
     """``for i in range(start or 0, stop, step)`` at ``b``'s position (signed
     i64 compare; step > 0, an int or an i64 value), with loop-carried values
-    started at ``carried``. Yields a ``Loop``; the builder ends after the
-    loop, where the carried phis hold the final values."""
+    started at ``carried``. Yields a ``Loop`` (``exit_if`` leaves early);
+    the builder ends after the loop, where the carried phis hold the final
+    values."""
     fn = b.function
     pre = b.block
     head = fn.append_basic_block(f"{name}.head")
@@ -123,7 +134,7 @@ def counted_loop(b, stop, name="i", start=None, step=1, carried=()):
         phis.append(p)
     b.cbranch(b.icmp_signed("<", i, stop), body, done)
     b.position_at_end(body)
-    loop = Loop(i, phis)
+    loop = Loop(b, i, phis, done)
     yield loop
     nxt = b.add(i, i64(step) if isinstance(step, int) else step, name=f"{name}.next")
     i.add_incoming(nxt, b.block)
