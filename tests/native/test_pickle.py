@@ -155,3 +155,21 @@ def test_unpicklable_version_is_refused():
     from theon.frontend.compiled import load_function
     with pytest.raises(ValueError, match="version"):
         load_function({"version": 99})
+
+
+def test_pickle_graphs_with_region_ops():
+    ifelse = pytest.importorskip("theon.ifelse").ifelse
+    a, b = T.scalars("a", "b")
+    z = ifelse(T.lt(a, b), a * 2, b * 3) + 1
+    z2, a2, b2 = pickle.loads(pickle.dumps([z, a, b]))
+    f = theon.function([a2, b2], z2, mode=MODE)
+    assert f(1.0, 2.0) == 3.0 and f(3.0, 2.0) == 7.0
+    if not hasattr(theon, "scan"):
+        return
+    x = T.vector("x")
+    res, _ = theon.scan(lambda v, acc: acc + v, sequences=x, outputs_info=T.constant(0.0))
+    res2, x2 = pickle.loads(pickle.dumps([res, x]))
+    g = theon.function([x2], res2[-1], mode=MODE)
+    assert g([1.0, 2.0, 3.0]) == 6.0
+    h = pickle.loads(pickle.dumps(theon.function([x], res, mode=MODE)))
+    np.testing.assert_array_equal(h([1.0, 2.0, 3.0]), [1.0, 3.0, 6.0])
