@@ -185,3 +185,9 @@ def get_mode(mode):
             if tags:
                 result = getattr(result, method)(*tags)
     return result
+
+
+def get_default_mode():
+    """The mode ``theon.function`` uses when given none (Theano's
+    ``theano.compile.mode.get_default_mode()``)."""
+    return get_mode(None)

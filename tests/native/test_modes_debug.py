@@ -89,6 +89,9 @@ def test_get_mode_names():
     assert get_mode("DebugMode").debug
     theon.config.mode = "FAST_COMPILE"
     assert get_mode(None).pipeline == PIPELINES["fast_compile"]
+    from theon.compile.mode import get_default_mode
+    assert get_default_mode().excluding("merge").pipeline == tuple(
+        n for n in PIPELINES["fast_compile"] if n != "cse")
 
 
 # --- compute_test_value -------------------------------------------------------------------
