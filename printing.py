@@ -30,6 +30,8 @@ def _compiled(obj):
 def _roots(obj):
     """(root values, per-root note, IR function or None) for anything printable."""
     compiled = _compiled(obj)
+    if compiled is None and isinstance(getattr(obj, "func", None), IRFunction):
+        obj = obj.func                  # f.maker.fgraph (frontend/compiled.py FunctionGraph)
     func = compiled.ir if compiled is not None else obj if isinstance(obj, IRFunction) else None
     if func is not None:
         ret = func.return_op

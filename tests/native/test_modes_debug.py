@@ -286,6 +286,7 @@ def test_debugprint_options_and_no_internal_attributes():
     assert "[id" not in bare
     shallow = debugprint(y, file="str", depth=2)
     assert len(shallow.splitlines()) == 2
+    assert debugprint(f.maker.fgraph, file="str") == text            # Theano prints fgraphs too
 
 
 def test_pydotprint_var_with_name_simple(tmp_path):
