@@ -1,0 +1,208 @@
+"""The gradient of ``scan`` (backpropagation through time): a reverse-time
+scan whose body is the vector-Jacobian product of the forward body.
+
+Forward step ``t`` computes ``y_t = f(x taps at t, y_{t+k} for its output
+taps k < 0, w)``. The reverse scan visits ``t = n-1 .. 0`` (``go_backwards``
+over forward-time arrays of ``n`` rows: one per sequence tap, one per output
+tap -- the forward outputs shifted, the initial state in front -- and the
+output gradients), recomputes the forward body at ``t`` and backpropagates
+through it with the *total* adjoint of ``y_t``: its output gradient plus
+what later steps sent back. Those pending contributions are carried as a
+recurrent state of ``d`` rows per recurrent output (``d`` its depth: row
+``m`` is pending for ``y_{t-m}``); the gradients of the non-sequences are
+carried as running sums; the gradients of the sequence rows are the
+reverse scan's per-step outputs, added into the sequences' rows after the
+loop. After step 0 the pending rows are the initial state's gradient.
+
+``truncate_gradient = T > 0``: the reverse scan runs only the last
+``min(n, T)`` steps (earlier sequence rows get no gradient, and the
+initial state none unless ``n <= T``), as Theano.
+"""
+from ..core import DYN, Operation, Value
+from ..types import TensorType
+from .control import ScanLayout, inline, outline, seq_window
+
+
+def _is_float(v):
+    return v.dtype.startswith("float")
+
+
+def _i64(e, v):
+    return e.const(v, "int64") if isinstance(v, int) else v
+
+
+def _add(e, a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    if isinstance(b, int) and b == 0:
+        return a
+    if isinstance(a, int) and a == 0:
+        return b
+    return e("add", _i64(e, a), _i64(e, b))
+
+
+def _slice(e, x, start, stop):
+    """x[start:stop] along axis 0 (ints or 0-d int64 Values)."""
+    spec, dyn = [], []
+    for s in (start, stop):
+        if isinstance(s, int):
+            spec.append(s)
+        else:
+            spec.append(DYN)
+            dyn.append(s)
+    if spec[0] == 0:
+        spec[0] = None
+    return e("subtensor", x, *dyn, idx=((spec[0], spec[1], None),))
+
+
+def _reverse(e, x):
+    return e("subtensor", x, idx=((None, None, -1),))
+
+
+def _last(e, first, rest):
+    """The last row of concatenate([first, rest]) (``first`` has one row):
+    ``rest``'s last row, or ``first``'s when ``rest`` is empty."""
+    return e("subtensor", e("concatenate", first, rest, axis=0), idx=(-1,))
+
+
+def _lead(e, x):
+    """x with a new leading dim of size 1."""
+    return e.dimshuffle(x, ["x"] + list(range(x.ndim)))
+
+
+def scan_grad(op, grads):
+    from ..autodiff import ZERO, backprop, emitter
+    e = emitter(op)
+    cls = e.value_cls
+    lay = ScanLayout(op)
+    if any(g.ndim != r.ndim for g, r in zip(grads, op.results)):
+        raise NotImplementedError("theon.grad: batched gradients (jacobian, hessian, Rop) through scan "
+                                  "are not supported yet")
+    body = op.regions[0]
+    backwards = op.attrs.get("go_backwards", False)
+    trunc = op.attrs.get("truncate_gradient", -1)
+    n = e.dim(op.results[0], 0)                     # the steps the forward loop ran
+    n_rev = n if trunc < 0 else (min(n, trunc) if isinstance(n, int) else e("minimum", n, e.const(trunc, "int64")))
+    start = 0 if n_rev is n else (n - n_rev if isinstance(n_rev, int) else e("sub", n, n_rev))
+
+    # forward-time arrays of n rows: what each (sequence or output) tap argument was at step t
+    fwd_rows = []
+    seqs = [(_reverse(e, x) if backwards else x) for x in lay.seqs]
+    for x, taps in zip(seqs, lay.seq_taps):
+        lo, _ = seq_window(taps)
+        fwd_rows += [_slice(e, x, k - lo, _add(e, n, k - lo)) for k in taps]
+    for j in lay.recurrent:
+        d = lay.depth(j)
+        full = e("concatenate", _slice(e, lay.inits[j], 0, d), op.results[j], axis=0)
+        fwd_rows += [_slice(e, full, d + k, _add(e, n, d + k)) for k in lay.out_taps[j]]
+    n_tap_args = len(fwd_rows)
+    fwd_args = body.args[:n_tap_args]
+    nonseq_args = body.args[n_tap_args:]
+
+    float_outs = [j for j in range(lay.n_outs) if _is_float(op.results[j])]
+    rec_float = [j for j in lay.recurrent if j in float_outs]
+    w_float = [i for i, w in enumerate(lay.nonseqs) if _is_float(w)]
+    tap_float = [i for i in range(n_tap_args) if _is_float(fwd_args[i])]
+    seq_tap_count = sum(len(t) for t in lay.seq_taps)
+
+    # --- the reverse body -------------------------------------------------------------------
+    p_x = [Value(a.type, name=a.name) for a in fwd_args]
+    p_g = [Value(TensorType(grads[j].dtype, op.results[j].type.shape[1:]), name="g") for j in float_outs]
+    rows = {j: TensorType(op.results[j].dtype, lay.inits[j].type.shape[1:]) for j in rec_float}
+    p_pend = [Value(TensorType(rows[j].dtype, (lay.depth(j),) + rows[j].shape), name="pending") for j in rec_float]
+    p_acc = [Value(lay.nonseqs[i].type, name="acc") for i in w_float]
+    p_w = [Value(a.type, name=a.name) for a in nonseq_args]
+
+    ys = inline(body, p_x + p_w, cls)
+    pend = dict(zip(rec_float, p_pend))
+    seeds = []
+    for j, g in zip(float_outs, p_g):
+        a = g if j not in pend else e("add", g, e("subtensor", pend[j], idx=(0,)))
+        seeds.append((ys[j], a))
+    wrt = [p_x[i] for i in tap_float] + [p_w[i] for i in w_float]
+    got = backprop(seeds, wrt, value_cls=cls) if seeds else [None] * len(wrt)
+    got = [g if isinstance(g, Value) else e.zeros(e.dims(x), x.dtype) for g, x in zip(got, wrt)]
+    d_tap = dict(zip(tap_float, got[:len(tap_float)]))
+    d_w = got[len(tap_float):]
+
+    new_pend = []
+    pos = seq_tap_count                 # where output j's tap arguments start
+    tap_pos = {}
+    for j in lay.recurrent:
+        tap_pos[j] = pos
+        pos += len(lay.out_taps[j])
+    for j, p in zip(rec_float, p_pend):
+        d = lay.depth(j)
+        by_tap = {k: d_tap.get(tap_pos[j] + q) for q, k in enumerate(lay.out_taps[j])}
+        out_rows = []
+        for m in range(d):
+            parts = []
+            if m + 1 < d:
+                parts.append(e("subtensor", p, idx=(m + 1,)))
+            if by_tap.get(-(m + 1)) is not None:
+                parts.append(by_tap[-(m + 1)])
+            row = parts[0] if parts else e.zeros(e.dims(p, 1), p.dtype)
+            for extra in parts[1:]:
+                row = e("add", row, extra)
+            out_rows.append(_lead(e, row))
+        new_pend.append(out_rows[0] if d == 1 else e("concatenate", *out_rows, axis=0))
+    new_acc = [e("add", a, g) for a, g in zip(p_acc, d_w)]
+    seq_float = [i for i in tap_float if i < seq_tap_count]
+    d_seq_rows = [d_tap[i] for i in seq_float]
+    block, capture = outline(new_pend + new_acc + d_seq_rows, p_x + p_g + p_pend + p_acc + p_w)
+    if capture:
+        raise RuntimeError("scan grad: the reverse body reads values from outside (a bug)")
+
+    # --- the reverse scan -------------------------------------------------------------------
+    p0 = [e.zeros([1, lay.depth(j)] + e.dims(lay.inits[j], 1), rows[j].dtype) for j in rec_float]
+    acc0 = [e.zeros([1] + e.dims(lay.nonseqs[i]), lay.nonseqs[i].dtype) for i in w_float]
+    g_seqs = [grads[j] for j in float_outs]
+    attrs = {"seq_taps": ((0,),) * (n_tap_args + len(g_seqs)),
+             "out_taps": ((-1,),) * (len(p0) + len(acc0)) + ((),) * len(d_seq_rows),
+             "go_backwards": True, "until": False, "truncate_gradient": -1}
+    if "name" in op.attrs:
+        attrs["name"] = op.attrs["name"] + ".grad"
+    rev = Operation(op.opdef, [_i64(e, n_rev)] + fwd_rows + g_seqs + p0 + acc0 + list(lay.nonseqs), attrs,
+                    regions=[block], value_cls=cls)
+    res = list(rev.results)
+    r_pend, res = res[:len(p0)], res[len(p0):]
+    r_acc, r_dx = res[:len(acc0)], res[len(acc0):]
+
+    out = [None] * len(op.operands)
+    for slot, i in enumerate(w_float):
+        out[lay.first_nonseq + i] = _last(e, acc0[slot], r_acc[slot])
+    for slot, j in enumerate(rec_float):
+        final = _reverse(e, _last(e, p0[slot], r_pend[slot]))        # rows 0..d-1 of the initial state
+        if trunc > 0:
+            reached = e("le", _i64(e, n), e.const(trunc, "int64"))
+            final = e("where", reached, final, e.const(0, final.dtype))
+        init = lay.inits[j]
+        d = lay.depth(j)
+        if init.type.shape[0] != d:
+            final = e("inc_subtensor", e.zeros(e.dims(init), init.dtype), final, idx=((None, d, None),))
+        out[lay.first_init + lay.recurrent.index(j)] = final
+    # sequences: each tap's rows, back in forward order, added where the forward read them
+    tap_index = 0
+    dx = dict(zip(seq_float, r_dx))
+    for i, (x, taps) in enumerate(zip(lay.seqs, lay.seq_taps)):
+        lo, _ = seq_window(taps)
+        if not _is_float(x):
+            out[1 + i] = ZERO
+            tap_index += len(taps)
+            continue
+        total = e.zeros(e.dims(x), x.dtype)
+        for k in taps:
+            rows_k = _reverse(e, dx[tap_index])
+            lo_row, hi_row = _add(e, start, k - lo), _add(e, n, k - lo)
+            spec, dyn = [], []
+            for s in (lo_row, hi_row):
+                spec.append(s if isinstance(s, int) else DYN)
+                if not isinstance(s, int):
+                    dyn.append(s)
+            total = e("inc_subtensor", total, rows_k, *dyn, idx=((spec[0], spec[1], None),))
+            tap_index += 1
+        out[1 + i] = _reverse(e, total) if backwards else total
+    for k in range(1, len(op.operands)):
+        if out[k] is None:
+            out[k] = ZERO       # an integer operand, or one the gradient does not reach
+    return out
