@@ -288,6 +288,16 @@ class _TheanoAPI:
             return False
         return True
 
+    def get_shared(self):
+        """The shared variables the function reads (Theano's ``Function.get_shared``)."""
+        return list(self.shared)
+
+    def free(self):
+        """Theano frees intermediate storage here; theon keeps none between calls."""
+
+    def sync_shared(self):
+        """Theano synchronizes GPU shared storage here; theon's updates are already applied."""
+
     # --- copies -------------------------------------------------------------------------
     def copy(self, share_memory=False, swap=None, delete_updates=False, name=None, profile=None):
         """A new function running the same code.
@@ -460,8 +470,9 @@ def assemble(sig, func, make_input_ir, input_vars, compiled_outputs, update_pair
         value = i.value if values is None else values[k]
         containers.append(None if value is None else Container(_owned(specs[k].convert(value)), i.name))
     single = sig.single and len(compiled_outputs) == sig.n_outputs
+    # the GPU class (and the GPU code it imports) only when a GPU function is made
     return compile_ir(func, make_input_ir, input_vars, specs, compiled_outputs, single, update_pairs, shared,
-                      mode, profile, sig.name, CompiledFunction, _gpu_class(),
+                      mode, profile, sig.name, CompiledFunction, lambda **kw: _gpu_class()(**kw),
                       {"api": (sig, containers, recipe)})
 
 

@@ -209,6 +209,16 @@ def test_copy_keeps_state_separate():
     assert float(f["s"]) == 3.0
 
 
+def test_get_shared_free_and_sync_shared():
+    w = theon.shared(np.ones(2), name="w")
+    a = T.vector("a")
+    f = fn([a], a * w)
+    assert f.get_shared() == [w]
+    f.free()
+    f.sync_shared()
+    np.testing.assert_array_equal(f([2.0, 3.0]), [2.0, 3.0])
+
+
 def test_trust_input_attribute():
     a = T.vector("a")
     f = fn([a], a + 1)
