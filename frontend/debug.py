@@ -36,7 +36,41 @@ def _label(v):
 
 
 def test_value(var):
-    """The test value of ``var``, or None."""
+    """The test value of ``var``, or None. A computed variable without one
+    (built by theon.grad, or before compute_test_value was turned on) gets
+    it from its ops' references, when the graph's inputs have test values."""
+    value = _own_test_value(var)
+    if value is not None or var.owner is None:
+        return value
+    memo, stack = {}, [(var, False)]
+    while stack:                                # iterative: deep graphs do not recurse
+        v, ready = stack.pop()
+        if v in memo:
+            continue
+        own = _own_test_value(v)
+        if own is not None or v.owner is None:
+            memo[v] = own
+            continue
+        op = v.owner
+        if not ready:
+            stack.append((v, True))
+            stack.extend((o, False) for o in op.operands if o not in memo)
+            continue
+        ins = [memo[o] for o in op.operands]
+        if any(i is None for i in ins):
+            outs = [None] * len(op.results)
+        else:
+            with np.errstate(all="ignore"):
+                outs = [np.asarray(o).astype(r.type.np_dtype, copy=False)
+                        for r, o in zip(op.results, op.opdef.reference(op, *ins))]
+        for r, o in zip(op.results, outs):
+            memo[r] = o
+            if o is not None and hasattr(r, "tag"):
+                r.tag.test_value = o
+    return memo[var]
+
+
+def _own_test_value(var):
     if getattr(var, "is_shared", False):
         return var.get_value(borrow=True)
     if var.owner is not None and var.owner.name == "constant":

@@ -114,6 +114,17 @@ def test_test_values_propagate_and_catch_shape_errors_at_build_time():
         a + b
 
 
+def test_test_values_reach_gradient_graphs():
+    theon.config.compute_test_value = "raise"
+    x = T.vector("x")
+    x.tag.test_value = np.array([1.0, 2.0])
+    w = theon.shared(np.array([0.5, -1.0]), name="w")
+    cost = T.sum((x * w) ** 2)
+    g = theon.grad(cost, w)                     # grad's ops are built without test values
+    step = w - 0.1 * g                          # their operands' values are computed on demand
+    np.testing.assert_allclose(step.tag.test_value, [0.5, -1.0] - 0.1 * 2 * np.array([0.5, -4.0]))
+
+
 def test_missing_test_values_raise_warn_or_pass():
     x = T.vector("x")
     theon.config.compute_test_value = "raise"
