@@ -183,29 +183,26 @@ class _TheanoAPI:
         return _Mapping(self, containers=True)
 
     # --- argument binding --------------------------------------------------------------
-    def _api_label(self):
-        return f"theon function {self.name!r}" if self.name else "theon function"
-
     def _bind(self, args, kwargs):
         ins, containers = self._sig.ins, self._containers
         n = len(ins)
         if len(args) > n:
-            raise TypeError(f"{self._api_label()}() takes at most {n} input(s) but {len(args)} were given")
+            raise TypeError(f"{self._label}() takes at most {n} input(s) but {len(args)} were given")
         bound = list(args) + [_MISSING] * (n - len(args))
         for key, value in kwargs.items():
             pos = self._names.get(key)
             if pos is None:
                 if key in self._ambiguous:
-                    raise TypeError(f"{self._api_label()}(): several inputs are named {key!r}; "
+                    raise TypeError(f"{self._label}(): several inputs are named {key!r}; "
                                     "pass it by position")
                 unnamed = sum(1 for i in ins if not i.name)
                 raise TypeError(
-                    f"{self._api_label()}(): unknown input or state {key!r}. The function has "
+                    f"{self._label}(): unknown input or state {key!r}. The function has "
                     f"{len(self._names)} named input(s) ({', '.join(sorted(self._names)) or 'none'})"
                     + (f" and {unnamed} unnamed input(s), which cannot be given by keyword "
                        "(give them a name, e.g. T.scalar('x') or In(x, name='x'))" if unnamed else ""))
             if bound[pos] is not _MISSING:
-                raise TypeError(f"{self._api_label()}() got multiple values for input {key!r}")
+                raise TypeError(f"{self._label}() got multiple values for input {key!r}")
             bound[pos] = value
         missing = []
         for k, i in enumerate(ins):
@@ -215,10 +212,10 @@ class _TheanoAPI:
                 else:
                     bound[k] = containers[k].value
             elif i.implicit:
-                raise TypeError(f"{self._api_label()}(): {self._specs[k].what} is implicit "
+                raise TypeError(f"{self._label}(): {self._specs[k].what} is implicit "
                                 "(In(..., implicit=True)) and cannot be given")
         if missing:
-            raise TypeError(f"{self._api_label()}() is missing required input(s): {', '.join(missing)}")
+            raise TypeError(f"{self._label}() is missing required input(s): {', '.join(missing)}")
         return bound
 
     def _shape(self, results, output_subset):
