@@ -21,6 +21,7 @@ from ..scalar import LoweringTable
 from .maps import copy_kernels
 from .control_step import HostRegionStep
 from .print_step import PrintStep
+from .random_step import RandomStep
 from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep)
 
 HOST_MAX_ELEMENTS = 64          # host-evaluated values have at most this many elements
@@ -39,6 +40,7 @@ LOWERINGS.update({
     "matmul": MatmulStep, "fused": FusedStep,
     "print": PrintStep,
     "ifelse": HostRegionStep, "scan": HostRegionStep,
+    "random_uniform": RandomStep, "random_normal": RandomStep,
 })
 NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the plan's end / part of fused
 

@@ -1,0 +1,198 @@
+"""Random streams: Theano's ``RandomStreams`` / ``MRG_RandomStreams``
+(``theon.tensor.shared_randomstreams``, ``theon.sandbox.rng_mrg``) and the
+modern ``theon.tensor.random.RandomStream``, one implementation.
+
+Every draw (each call of ``uniform``, ``normal``, ...) gets its own state:
+a shared variable holding ``[key, counter]`` (int64, ``ir/ops/random.py``)
+whose key is derived from the stream's seed and the draw's number, and
+whose ``default_update`` is the state with the counter advanced by one. So
+``theon.function`` advances it after every call (unless
+``no_default_updates``), two draws in one graph are independent, and
+``seed(s)`` puts every state back to where seed ``s`` starts: the same seed
+gives the same numbers in every process and on every machine.
+
+Samples are ``random_uniform`` / ``random_normal`` ops (counter-based
+Philox-4x32-10) followed by ordinary elementwise ops (scale and shift,
+compare with ``p``), which fuse with what follows; gradients flow to
+``low``/``high``/``avg``/``std`` (reparameterization), and a binomial's
+gradient is disconnected (its compare has none).
+"""
+import numpy as np
+
+from ..config import config
+from . import variable  # noqa: F401 - the DSL modules import in this order
+from ..ir.opdef import const_value
+from ..ir.ops.random import philox4x32, split64
+from . import elemwise as E
+from . import reduce as R
+from .basic import apply_op, as_tensor_variable, cast, constant, is_variable
+from .shape_ops import dim, dyn_attr, shape_entries
+from .shared import shared
+
+FLOATS = ("float32", "float64")
+_SEED_TAG = 0x5EED0F7E        # third counter word of key derivation: keys never collide with samples
+
+
+def derive_key(seed, j):
+    """The int64 Philox key of draw ``j`` of a stream seeded with ``seed``:
+    Philox of counter (j, tag) under the seed's 64 bits."""
+    k0, k1 = split64(seed)
+    j0, j1 = split64(j)
+    w = philox4x32(j0, j1, _SEED_TAG, 0, k0, k1)
+    bits = int(w[0][0]) | (int(w[1][0]) << 32)
+    return bits - (1 << 64) if bits >= 1 << 63 else bits
+
+
+def _check_seed(seed, who):
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{who}: seed must be an int, got {seed!r}")
+    seed = int(seed)
+    if not -(1 << 63) <= seed < 1 << 64:
+        raise ValueError(f"{who}: seed must fit in 64 bits, got {seed}")
+    return seed
+
+
+def _float_dtype(dtype, params, fname):
+    if dtype is None:
+        dtype = np.result_type(np.dtype(config.floatX), *[np.dtype(p.dtype) for p in params]).name
+    dtype = config.floatX if dtype == "floatX" else str(np.dtype(dtype)) if isinstance(dtype, type) else dtype
+    if dtype not in FLOATS:
+        raise TypeError(f"{fname}: dtype must be float32 or float64 (or None: floatX), got {dtype!r}")
+    return dtype
+
+
+class RandomStream:
+    """Symbolic random streams (``seed``: an int, None for a fresh random seed).
+
+    ``state_updates``: the (state, new state) pair of every draw so far;
+    ``updates()`` returns them (theon.function applies them by default)."""
+
+    def __init__(self, seed=None):
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy) & 0xFFFFFFFFFFFFFFFF
+        self.default_seed = _check_seed(seed, type(self).__name__)
+        self._seed = self.default_seed
+        self.state_updates = []
+
+    # --- state -----------------------------------------------------------------
+    def seed(self, seed=None):
+        """Restart every draw of this stream from seed ``seed`` (None: the
+        seed given at construction)."""
+        seed = self.default_seed if seed is None else _check_seed(seed, "seed")
+        self._seed = seed
+        for j, (state, _) in enumerate(self.state_updates):
+            state.set_value(np.array([derive_key(seed, j), 0], dtype=np.int64))
+
+    def updates(self):
+        """The (state, new state) pairs of every draw (list)."""
+        return list(self.state_updates)
+
+    def _new_state(self):
+        j = len(self.state_updates)
+        state = shared(np.array([derive_key(self._seed, j), 0], dtype=np.int64), name=f"rng_state_{j}")
+        new = state + constant(np.array([0, 1], dtype=np.int64))
+        state.default_update = new
+        state.tag.is_rng = True
+        self.state_updates.append((state, new))
+        return state
+
+    def _draw(self, opname, entries, dtype):
+        spec, dyn = dyn_attr(entries)
+        return apply_op(opname, self._new_state(), *dyn, shape=spec, dtype=dtype)
+
+    # --- sizes -------------------------------------------------------------------
+    @staticmethod
+    def _entries(size, ndim, params, fname):
+        """The sample's size entries (ints and 0-d int64 variables)."""
+        if size is None:
+            params = [p for p in params if p.ndim > 0]
+            if not params:
+                entries = []
+            else:
+                nd = max(p.ndim for p in params)
+                entries = []
+                for axis in range(nd):
+                    picked = None
+                    for p in params:
+                        k = axis - (nd - p.ndim)
+                        if k < 0:
+                            continue
+                        s = p.type.shape[k]
+                        if s != 1:
+                            picked = s if s is not None else dim(p, k)
+                            break
+                    entries.append(1 if picked is None else picked)
+        else:
+            if isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_)):
+                size = (int(size),)
+            if not (isinstance(size, (list, tuple)) or (is_variable(size) and size.ndim in (0, 1))):
+                raise TypeError(f"{fname}: size must be None, an int, a tuple of ints / 0-d int tensors or "
+                                f"a 1-d int tensor (e.g. x.shape), got {size!r}")
+            entries = shape_entries(size, fname, ndim)
+        for pos, e in enumerate(entries):
+            if not is_variable(e) and e < 0:
+                raise ValueError(f"{fname}: negative size {e} at position {pos} of size {size!r}")
+        if ndim is not None and len(entries) != ndim:
+            raise ValueError(f"{fname}: size {size!r} has {len(entries)} dims but ndim={ndim}")
+        return entries
+
+    # --- distributions (Theano's RandomStreams signatures) ------------------------------
+    def uniform(self, size=None, low=0.0, high=1.0, ndim=None, dtype=None):
+        """Uniform in [low, high) (``low + (high - low) * u``), shape ``size``
+        (None: the broadcast shape of ``low`` and ``high``)."""
+        low, high = as_tensor_variable(low), as_tensor_variable(high)
+        dtype = _float_dtype(dtype, [low, high], "uniform")
+        low, high = cast(low, dtype), cast(high, dtype)
+        u = self._draw("random_uniform", self._entries(size, ndim, [low, high], "uniform"), dtype)
+        return u * (high - low) + low
+
+    def normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None, truncate=False):
+        """Normal with mean ``avg`` and standard deviation ``std`` (Box-Muller),
+        shape ``size`` (None: the broadcast shape of ``avg`` and ``std``).
+        ``truncate``: values beyond 2 standard deviations are redrawn
+        (three more draws, the rest clipped to +-2: a truncated normal up to
+        a probability below 1e-5 per element)."""
+        avg, std = as_tensor_variable(avg), as_tensor_variable(std)
+        dtype = _float_dtype(dtype, [avg, std], "normal")
+        avg, std = cast(avg, dtype), cast(std, dtype)
+        entries = self._entries(size, ndim, [avg, std], "normal")
+        z = self._draw("random_normal", entries, dtype)
+        if truncate:
+            two = constant(np.asarray(2.0, dtype=dtype))
+            for _ in range(3):
+                again = self._draw("random_normal", entries, dtype)
+                z = E.switch(E.gt(E.abs(z), two), again, z)
+            z = E.clip(z, -two, two)
+        return z * std + avg
+
+    def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64"):
+        """Binomial(n, p) counts (``n`` an int >= 0), shape ``size`` (None: the
+        shape of ``p``); ``p`` may be a tensor broadcast against ``size``
+        (dropout masks). n = 1 is one compare of a uniform with ``p``."""
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"binomial: n must be an int, got {n!r}")
+        if n < 0:
+            raise ValueError(f"binomial: n must be >= 0, got {n}")
+        p = as_tensor_variable(p)
+        if p.dtype not in FLOATS:
+            p = cast(p, config.floatX)
+        known = const_value(p)
+        if known is not None and not np.all((known >= 0) & (known <= 1)):
+            raise ValueError(f"binomial: p must be in [0, 1], got {known}")
+        entries = self._entries(size, ndim, [p], "binomial")
+        if n == 1:
+            u = self._draw("random_uniform", entries, p.dtype)
+            return cast(E.lt(u, p), dtype)
+        u = self._draw("random_uniform", entries + [int(n)], p.dtype)
+        hits = cast(E.lt(u, p.dimshuffle(*range(p.ndim), "x")), "int64")
+        return cast(R.sum(hits, axis=-1), dtype)
+
+    def random_integers(self, size=None, low=0, high=1, ndim=None, dtype="int64"):
+        """Integers uniform in [low, high] (both included), shape ``size``."""
+        low, high = as_tensor_variable(low), as_tensor_variable(high)
+        for name, v in (("low", low), ("high", high)):
+            if v.dtype not in ("int8", "int16", "int32", "int64", "uint8"):
+                raise TypeError(f"random_integers: {name} must be an int, got {v.type}")
+        low64, high64 = cast(low, "float64"), cast(high, "float64")
+        u = self._draw("random_uniform", self._entries(size, ndim, [low, high], "random_integers"), "float64")
+        return cast(E.floor(u * (high64 - low64 + 1.0)) + low64, dtype)

@@ -1,0 +1,194 @@
+"""Random sampling ops: counter-based Philox-4x32-10 (Salmon et al., SC11;
+Random123, as in JAX, cuRAND and NumPy's ``Philox``).
+
+    %s = random_uniform(%state, %n) {shape = [?, 3], dtype = "float32"} : tensor<?x3xf32>
+    %z = random_normal(%state) {shape = [1000], dtype = "float64"} : tensor<1000xf64>
+
+The ops are pure functions of their operands: ``state`` is a 1-d int64
+tensor of two elements, ``[key, counter]`` (each 64 bits, read as unsigned
+bits). The Philox key is ``(k0, k1) = (key & 0xffffffff, key >> 32)``; the
+block ``j`` (0, 1, 2, ...) of the result is Philox of the counter
+``(j & 0xffffffff, j >> 32, counter & 0xffffffff, counter >> 32)``. So every
+element is computed on its own (vectorized code, any number of threads,
+the GPU give the same numbers), and the caller advances ``counter`` by one
+per call (the frontend's stream does: ``frontend/random.py``) to get new
+numbers. Ops are ``random`` (never folded, merged by CSE or duplicated by
+fusion) but pure (an unused draw may be removed).
+
+From the four 32-bit words ``x0..x3`` of block ``j``:
+
+- float32: 4 elements ``4j .. 4j+3``, one per word; uniform ``(x >> 8) * 2^-24``
+  in [0, 1); normal by Box-Muller on the pairs (x0, x1), (x2, x3):
+  ``u1 = ((x0 >> 8) + 1) * 2^-24`` in (0, 1], ``u2 = (x1 >> 8) * 2^-24``,
+  ``r = sqrt(-2 log u1)``, ``t = float32(2 pi) * u2``, elements ``r cos t``,
+  ``r sin t`` (then the same for x2, x3), computed in float32.
+- float64: 2 elements ``2j, 2j+1`` from the 64-bit words ``a = x0 | x1 << 32``
+  and ``b = x2 | x3 << 32``; uniform ``(w >> 11) * 2^-53``; normal:
+  ``u1 = ((a >> 11) + 1) * 2^-53``, ``u2 = (b >> 11) * 2^-53``, elements
+  ``r cos t``, ``r sin t``.
+
+Elements are laid out in C order; the last block may be partly used. The
+NumPy reference here is the definition; native code (``codegen/cpu/lower/
+random.py``) gives the same uniform bits and normals within a few ulp
+(its log/sin/cos are theon's vectorized ones).
+"""
+import numpy as np
+
+from ..core import DYN, substitute_dyn
+from ..opdef import OpDef, const_int, result
+from ..types import is_int
+
+PHILOX_M = (0xD2511F53, 0xCD9E8D57)     # round multipliers
+PHILOX_W = (0x9E3779B9, 0xBB67AE85)     # key schedule (Weyl) increments
+ROUNDS = 10
+PER_BLOCK = {"float32": 4, "float64": 2}   # elements of the result per Philox block
+TWO_PI_F32 = float(np.float32(2 * np.pi))
+
+
+def round_keys(k0, k1):
+    """The ten (k0, k1) round keys of Philox-4x32-10 (mod 2^32)."""
+    return [((k0 + r * PHILOX_W[0]) & 0xFFFFFFFF, (k1 + r * PHILOX_W[1]) & 0xFFFFFFFF) for r in range(ROUNDS)]
+
+
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox-4x32-10 of counters (c0..c3, uint32 arrays or ints) under the
+    key (k0, k1) (ints): the four uint32 output words, as arrays."""
+    c = [np.atleast_1d(np.asarray(x, dtype=np.uint32)) for x in (c0, c1, c2, c3)]
+    c0, c1, c2, c3 = np.broadcast_arrays(*c)
+    m0, m1 = np.uint64(PHILOX_M[0]), np.uint64(PHILOX_M[1])
+    mask = np.uint64(0xFFFFFFFF)
+    for rk0, rk1 in round_keys(int(k0), int(k1)):
+        p0 = c0.astype(np.uint64) * m0
+        p1 = c2.astype(np.uint64) * m1
+        hi0, lo0 = (p0 >> np.uint64(32)).astype(np.uint32), (p0 & mask).astype(np.uint32)
+        hi1, lo1 = (p1 >> np.uint64(32)).astype(np.uint32), (p1 & mask).astype(np.uint32)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ np.uint32(rk0), lo1, hi0 ^ c3 ^ np.uint32(rk1), lo0
+    return c0, c1, c2, c3
+
+
+def split64(v):
+    """(low, high) 32-bit halves of the 64 bits of int ``v`` (any sign)."""
+    v = int(v) & 0xFFFFFFFFFFFFFFFF
+    return v & 0xFFFFFFFF, v >> 32
+
+
+def philox_blocks(state, nblocks):
+    """The words of blocks 0 .. nblocks-1 under ``state = [key, counter]``:
+    a (nblocks, 4) uint32 array."""
+    key, counter = (int(x) for x in np.asarray(state).reshape(-1)[:2])
+    k0, k1 = split64(key)
+    c2, c3 = split64(counter)
+    j = np.arange(nblocks, dtype=np.uint64)
+    lo, hi = (j & np.uint64(0xFFFFFFFF)).astype(np.uint32), (j >> np.uint64(32)).astype(np.uint32)
+    words = philox4x32(lo, hi, c2, c3, k0, k1)
+    return np.stack([w[:nblocks] if nblocks else w[:0] for w in words], axis=1)
+
+
+def _uniform_bits(words, dtype, open_low=False):
+    """Uniforms from uint32 words (float32: one per word) or from pairs
+    (float64: word 2i low, 2i+1 high); in [0, 1), or (0, 1] if ``open_low``."""
+    add = 1 if open_low else 0
+    if dtype == "float32":
+        return ((words >> np.uint32(8)).astype(np.int64) + add).astype(np.float32) * np.float32(2.0 ** -24)
+    w = words.astype(np.uint64)
+    w64 = w[..., 0::2] | (w[..., 1::2] << np.uint64(32))
+    return ((w64 >> np.uint64(11)).astype(np.int64) + add).astype(np.float64) * 2.0 ** -53
+
+
+def uniform_from_blocks(words, dtype):
+    return _uniform_bits(words, dtype).reshape(-1)
+
+
+def normal_from_blocks(words, dtype):
+    if dtype == "float32":
+        pairs = words.reshape(-1, 2)                    # (x0, x1), (x2, x3) of each block
+        u1 = _uniform_bits(pairs[:, 0], dtype, open_low=True)
+        u2 = _uniform_bits(pairs[:, 1], dtype)
+        two_pi = np.float32(TWO_PI_F32)
+    else:
+        u1 = _uniform_bits(words[:, 0:2], dtype, open_low=True).reshape(-1)
+        u2 = _uniform_bits(words[:, 2:4], dtype).reshape(-1)
+        two_pi = np.float64(2 * np.pi)
+    ty = np.dtype(dtype).type
+    r = np.sqrt(ty(-2.0) * np.log(u1))
+    t = two_pi * u2
+    return np.stack([r * np.cos(t), r * np.sin(t)], axis=1).reshape(-1)
+
+
+class RandomOp(OpDef):
+    """random_<dist>(state, dyn...) {shape, dtype}: a tensor of ``shape``
+    (``?`` entries from the 0-d int operands after the state) of ``dtype``
+    (float32 or float64) drawn from ``state`` (see the module docstring)."""
+    num_operands = None
+    required_attrs = ("shape", "dtype")
+    first_dyn = 1
+    size_attr = "shape"
+    random = True
+    cost = 8
+
+    @staticmethod
+    def from_blocks(words, dtype):
+        raise NotImplementedError
+
+    def _sizes(self, op):
+        spec = op.attrs["shape"]
+        if not isinstance(spec, tuple) or not all(d is DYN or (isinstance(d, int) and not isinstance(d, bool))
+                                                  for d in spec):
+            raise TypeError(f"{self.name}: shape must be a list of ints and ?, got {spec!r}")
+        dyn = op.operands[1:]
+        if sum(d is DYN for d in spec) != len(dyn):
+            raise ValueError(f"{self.name}: shape {spec} needs {sum(d is DYN for d in spec)} dynamic operands, "
+                             f"got {len(dyn)}")
+        for v in dyn:
+            if v.type.ndim != 0 or not is_int(v.type.dtype):
+                raise TypeError(f"{self.name}: dynamic size operands must be 0-d ints, got {v.type}")
+        return substitute_dyn(spec, [const_int(v) for v in dyn])
+
+    def infer(self, op):
+        if not op.operands:
+            raise ValueError(f"{self.name} takes a state operand")
+        self.check_arity(op)
+        st = op.operands[0].type
+        if st.dtype != "int64" or st.ndim != 1 or st.shape[0] not in (None, 2):
+            raise TypeError(f"{self.name}: the state must be a 1-d int64 tensor of 2 elements "
+                            f"[key, counter], got {st}")
+        dtype = op.attrs["dtype"]
+        if dtype not in PER_BLOCK:
+            raise TypeError(f"{self.name}: dtype must be float32 or float64, got {dtype!r}")
+        dims = self._sizes(op)
+        for d in dims:
+            if d is not None and d < 0:
+                raise ValueError(f"{self.name}: negative dimension in shape {dims}")
+        return result(dtype, dims)
+
+    def dims(self, op, shapes):
+        dyn = iter(op.operands[1:])
+        return [tuple(shapes.size(next(dyn)) if d is DYN else d for d in op.attrs["shape"])]
+
+    def reference(self, op, state, *dyn):
+        state = np.asarray(state)
+        if state.shape != (2,):
+            raise ValueError(f"{self.name}: the state must hold 2 elements [key, counter], got shape "
+                             f"{state.shape}")
+        shape = substitute_dyn(op.attrs["shape"], [int(d) for d in dyn])
+        if any(d < 0 for d in shape):
+            raise ValueError(f"{self.name}: negative dimension in shape {tuple(shape)}")
+        dtype = op.attrs["dtype"]
+        n = int(np.prod(shape, dtype=np.int64))
+        per = PER_BLOCK[dtype]
+        words = philox_blocks(state, -(-n // per))
+        return [self.from_blocks(words, dtype)[:n].astype(dtype).reshape(shape)]
+
+
+class RandomUniform(RandomOp):
+    name = "random_uniform"
+    nonneg = "always"
+    from_blocks = staticmethod(uniform_from_blocks)
+
+
+class RandomNormal(RandomOp):
+    name = "random_normal"
+    from_blocks = staticmethod(normal_from_blocks)
+
+
+OPS = [RandomUniform, RandomNormal]

@@ -1,0 +1,1 @@
+"""``theon.sandbox``: Theano's ``theano.sandbox`` names (``rng_mrg``)."""

@@ -1,0 +1,163 @@
+"""The random sampling ops (ir/ops/random.py) in the NumPy reference:
+Philox-4x32-10 against Random123's known-answer vectors, the element
+layout, the op's type checks, the passes' treatment (never CSE'd or
+folded), the IR text round trip and the streams' graph building."""
+import numpy as np
+import pytest
+
+import theon
+from theon.frontend.build import build_function
+from theon.frontend.random import derive_key
+from theon.ir.builder import make_op
+from theon.ir.core import DYN, Function
+from theon.ir.interpreter import evaluate
+from theon.ir.ops.random import normal_from_blocks, philox4x32, philox_blocks, uniform_from_blocks
+from theon.ir.parser import parse_function
+from theon.ir.printer import print_function
+from theon.ir.types import TensorType
+from theon.runtime.mode import Mode
+from theon.runtime.pipeline import optimize
+from theon.sandbox.rng_mrg import MRG_RandomStreams
+from theon.tensor.random import RandomStream
+from theon.tensor.shared_randomstreams import RandomStreams
+
+# Random123 kat_vectors: philox4x32 10 <counter x4> <key x2> -> <result x4>
+KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8)),
+    ((0xffffffff,) * 4, (0xffffffff,) * 2, (0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd)),
+    ((0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344), (0xa4093822, 0x299f31d0),
+     (0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1)),
+]
+
+
+@pytest.mark.parametrize("counter,key,expected", KAT)
+def test_philox_known_answers(counter, key, expected):
+    out = philox4x32(*counter, *key)
+    assert tuple(int(w[0]) for w in out) == expected
+
+
+def test_blocks_use_index_and_state_words():
+    key = 0xa4093822 | (0x299f31d0 << 32)
+    counter = 0x13198a2e | (0x03707344 << 32)
+    state = np.array([key - (1 << 64) if key >= 1 << 63 else key, counter], dtype=np.int64)
+    words = philox_blocks(state, 3)
+    for j in range(3):
+        assert tuple(words[j]) == tuple(int(w[0]) for w in philox4x32(j, 0, 0x13198a2e, 0x03707344,
+                                                                      0xa4093822, 0x299f31d0))
+    # block 0 of the KAT's key and counter words 2, 3 with counter words 0, 1 = 0 differs from the KAT
+    assert philox_blocks(np.array([0, 0], np.int64), 1).tolist() == [list(KAT[0][2])]
+
+
+def test_uniform_and_normal_element_formulas():
+    words = np.array([[0xffffffff, 0, 0x80000000, 0x100]], dtype=np.uint32)
+    u32 = uniform_from_blocks(words, "float32")
+    assert u32.dtype == np.float32
+    assert u32.tolist() == [np.float32(1 - 2.0 ** -24), 0.0, 0.5, np.float32(2.0 ** -24)]
+    u64 = uniform_from_blocks(words, "float64")
+    assert u64.tolist() == [(0xffffffff >> 11) * 2.0 ** -53, ((0x100 << 32 | 0x80000000) >> 11) * 2.0 ** -53]
+    z = normal_from_blocks(words, "float64")
+    u1 = ((0xffffffff >> 11) + 1) * 2.0 ** -53
+    u2 = ((0x100 << 32 | 0x80000000) >> 11) * 2.0 ** -53
+    r = np.sqrt(-2 * np.log(u1))
+    np.testing.assert_allclose(z, [r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)], rtol=1e-15)
+
+
+def _func(opname, shape, dtype, state_shape=(2,)):
+    f = Function("f", [TensorType("int64", state_shape)] + [TensorType("int64", ())] * sum(d is DYN for d in shape),
+                 ["state"] + [f"n{k}" for k in range(sum(d is DYN for d in shape))])
+    op = make_op(opname, f.args, {"shape": shape, "dtype": dtype})
+    return f, op
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opname", ["random_uniform", "random_normal"])
+def test_reference_shapes_prefixes_and_counters(opname, dtype):
+    f, op = _func(opname, (DYN, 3), dtype)
+    assert op.results[0].type == TensorType(dtype, (None, 3))
+    ref = op.opdef.reference
+    st = np.array([12345, 7], np.int64)
+    big = ref(op, st, np.int64(11))[0]
+    small = ref(op, st, np.int64(2))[0]
+    assert big.shape == (11, 3) and big.dtype == dtype
+    np.testing.assert_array_equal(small, big[:2])      # element i depends on i only
+    other = ref(op, np.array([12345, 8], np.int64), np.int64(2))[0]
+    assert not np.any(other == small)                  # the next counter: new numbers
+    assert ref(op, st, np.int64(0))[0].shape == (0, 3)
+    with pytest.raises(ValueError, match="negative dimension"):
+        ref(op, st, np.int64(-1))
+    with pytest.raises(ValueError, match="2 elements"):
+        ref(op, np.zeros(3, np.int64), np.int64(1))
+
+
+def test_op_type_errors():
+    f = Function("f", [TensorType("int64", (2,)), TensorType("int32", (2,)), TensorType("int64", (3,))],
+                 ["s", "t", "u"])
+    with pytest.raises(TypeError, match="float32 or float64"):
+        make_op("random_uniform", [f.args[0]], {"shape": (2,), "dtype": "int64"})
+    with pytest.raises(TypeError, match="1-d int64 tensor of 2"):
+        make_op("random_uniform", [f.args[1]], {"shape": (2,), "dtype": "float64"})
+    with pytest.raises(TypeError, match="1-d int64 tensor of 2"):
+        make_op("random_normal", [f.args[2]], {"shape": (2,), "dtype": "float64"})
+    with pytest.raises(ValueError, match="negative"):
+        make_op("random_normal", [f.args[0]], {"shape": (-2,), "dtype": "float64"})
+    with pytest.raises(ValueError, match="dynamic operands"):
+        make_op("random_normal", [f.args[0]], {"shape": (DYN,), "dtype": "float64"})
+
+
+def test_ir_text_round_trip_and_passes_keep_two_draws():
+    s = RandomStreams(seed=3)
+    a, b = s.uniform((4,)), s.uniform((4,))
+    func, shared_vars = build_function([], [a, b, s.uniform((2,)) + 0 * s.uniform((2,))],
+                                       [(st, st.default_update) for st, _ in s.updates()])
+    func = optimize(func, Mode("fast_run").pipeline)
+    text = print_function(func)
+    assert text.count("random_uniform(") == 4       # not merged, not folded
+    assert print_function(parse_function(text)) == text
+
+
+def test_streams_sizes_and_errors():
+    s = RandomStreams(seed=1)
+    x = theon.tensor.matrix("x")
+    assert s.uniform(x.shape).ndim == 2
+    assert s.normal(size=(x.shape[0], 3)).type.shape == (None, 3)
+    assert s.binomial(p=theon.tensor.constant(np.full((2, 5), 0.3))).type.shape == (2, 5)
+    assert s.uniform(low=x).type.shape == x.type.shape
+    assert s.uniform(5, dtype="float32").dtype == "float32"
+    with pytest.raises(ValueError, match="negative size"):
+        s.uniform((2, -1))
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        s.normal((2,), dtype="int32")
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\]"):
+        s.binomial((2,), p=1.5)
+    with pytest.raises(TypeError, match="n must be an int"):
+        s.binomial((2,), n=1.5)
+    with pytest.raises(ValueError, match="ndim=3"):
+        s.uniform((2, 2), ndim=3)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        RandomStreams(seed="x")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        MRG_RandomStreams().uniform((2,), foo=1)
+
+
+def test_each_draw_its_own_state_and_key():
+    s = MRG_RandomStreams(seed=12345)
+    s.uniform((2,))
+    s.normal((2,))
+    (s0, n0), (s1, n1) = s.updates()
+    assert s0.default_update is n0 and s1.default_update is n1
+    assert s0.get_value()[0] == derive_key(12345, 0) != s1.get_value()[0] == derive_key(12345, 1)
+    assert s0.get_value()[1] == 0
+    s0.set_value(np.array([5, 9], np.int64))
+    s.seed(7)
+    assert s0.get_value().tolist() == [derive_key(7, 0), 0]
+    s.seed()
+    assert s0.get_value().tolist() == [derive_key(12345, 0), 0]
+    assert derive_key(1, 0) != derive_key(2, 0)
+
+
+def test_modern_stream_argument_order():
+    s = RandomStream(seed=0)
+    u = s.uniform(2.0, 3.0, size=(4,))
+    func, shared_vars = build_function([], [u])
+    v = np.asarray(evaluate(func, [st.get_value() for st in shared_vars])[0])
+    assert np.all((v >= 2.0) & (v < 3.0))
