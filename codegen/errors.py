@@ -18,6 +18,7 @@ ARANGE_LENGTH = 12      # arange length is NaN (NaN/inf bounds or step)
 SCAN_NEGATIVE_STEPS = 13  # scan: err[1]=n_steps
 SCAN_SHORT_INPUT = 14   # scan: err[1]=operand index, err[2]=its rows, err[3]=rows needed
 SCAN_STEP_SHAPE = 15    # scan: err[1]=output index, err[2]=axis of a row, err[3]=size, err[4]=size expected
+INT_NEGATIVE_POWER = 16  # integer ** negative integer (NumPy refuses it too)
 
 NAMES = {
     SHAPE_MISMATCH: "shape mismatch",
@@ -35,4 +36,5 @@ NAMES = {
     SCAN_NEGATIVE_STEPS: "scan: n_steps is negative",
     SCAN_SHORT_INPUT: "scan: a sequence (or initial state) has fewer rows than the steps and taps need",
     SCAN_STEP_SHAPE: "scan: the step function returned an output whose shape differs from its state's",
+    INT_NEGATIVE_POWER: "Integers to negative integer powers are not allowed",
 }

@@ -179,7 +179,11 @@ def _expand(block, anchor, v, axes, ndim):
 
 def is_fusable(op):
     """An elementwise op of the top-level body (not a region op), drawing no
-    random numbers (fusion may compute a value again in another group)."""
+    random numbers (fusion may compute a value again in another group); not
+    an integer ``pow``, whose lowering checks its exponents (NumPy refuses
+    integers to negative integer powers, and a fused loop cannot fail)."""
+    if op.name == "pow" and op.operands and op.operands[-1].type.np_dtype.kind in "iu":
+        return False
     return op.opdef.elementwise and not op.opdef.random and not op.regions
 
 

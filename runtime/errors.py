@@ -9,6 +9,9 @@ and gives the sizes involved, e.g.
     dot/matmul shape mismatch: input 'a' has shape (3, 4) and input 'b' has
     shape (5, 2): inner dims 4 and 5 differ
 """
+import math
+import struct
+
 from ..codegen import errors as codes
 
 
@@ -108,43 +111,80 @@ def _error_for(code, err, func, arrays):
         return NativeError(f"native code of @{func.name} failed with code {code} "
                            f"({codes.NAMES.get(code, 'unknown')}) at unknown op index {index}")
     op = ops[index]
-    where = f"{op.name} (op #{index} of @{func.name})"
-    d1, d2, d3, d4 = err[1], err[2], err[3], err[4]
-    ctx = _context(op, func, arrays)
-    if code == codes.SHAPE_MISMATCH:
-        return ValueError(
-            f"shape mismatch in {where}: operands cannot be broadcast together: "
-            f"{_operand(op, d4, func, arrays)} has size {d2} in dim {d1} of the result, but another "
-            f"operand has size {d3}. Operands: {ctx}")
-    if code == codes.MATMUL_MISMATCH:
-        a, b = (describe_value(v, func, arrays) for v in op.operands[:2])
-        return ValueError(f"dot/matmul shape mismatch in {where}: {a} and {b}: "
-                          f"inner dims {d1} and {d2} differ")
-    if code == codes.INDEX_ERROR:
-        return IndexError(f"index {d2} is out of bounds for axis {d1} with size {d3} "
-                          f"({where} of {ctx})")
-    if code == codes.RESHAPE_ERROR:
-        target = tuple("?" if s is not None and not isinstance(s, int) else s
-                       for s in op.attrs.get("shape", ()))
-        wanted = f" (requested {d2} elements)" if d2 >= 0 else ""
-        return ValueError(f"cannot reshape an array of size {d1} into shape {target}{wanted}: "
-                          f"{where} of {ctx}")
-    if code == codes.EMPTY_REDUCTION:
-        return ValueError(f"{where}: reduction over the empty axis {d1} has no identity; operand: {ctx}")
-    if code == codes.ZERO_STEP:
-        return ValueError(f"slice step cannot be zero (axis {d1}) in {where} of {ctx}")
-    if code == codes.NEGATIVE_SIZE:
-        return ValueError(f"negative dimension {d2} at position {d1} in {where}; operands: {ctx}")
-    if code == codes.OUT_OF_MEMORY:
-        return MemoryError(f"out of memory allocating {d1} bytes in {where}")
-    if code == codes.DIMSHUFFLE_DROP:
-        return ValueError(f"{where} drops axis {d1} of size {d2} (only dims of size 1 can be "
-                          f"dropped); operand: {ctx}")
-    if code == codes.CONCAT_MISMATCH:
-        return ValueError(f"{where}: {_operand(op, d4, func, arrays)} has size {d2} in dim {d1}, "
-                          f"expected {d3} (all operands must agree except on the concatenation axis)")
-    if code == codes.ARANGE_ZERO_STEP:
-        return ValueError(f"arange step cannot be zero in {where}; operands: {ctx}")
+    fields = _Fields(op, func, arrays, err)
+    if code in _MESSAGES:
+        exc, template = _MESSAGES[code]
+        return exc(template.format_map(fields))
     if code in codes.NAMES:
-        return ValueError(f"{codes.NAMES[code]} in {where}; operands: {ctx}; details {list(err[1:5])}")
-    return NativeError(f"native code failed with unknown code {code} in {where}; details {list(err[1:5])}")
+        return ValueError(f"{codes.NAMES[code]} in {fields['where']}; operands: {fields['ctx']}; "
+                          f"details {list(err[1:5])}")
+    return NativeError(f"native code failed with unknown code {code} in {fields['where']}; "
+                       f"details {list(err[1:5])}")
+
+
+class _Fields(dict):
+    """What a message template may name, each computed when first named:
+    d1..d4 (err[1..4]), where, ctx (the operands), operand (operand d4),
+    a and b (the first two operands), target and wanted (reshape), nbytes."""
+
+    def __init__(self, op, func, arrays, err):
+        super().__init__(d1=err[1], d2=err[2], d3=err[3], d4=err[4],
+                         where=f"{op.name} (op #{err[0]} of @{func.name})")
+        self.op, self.func, self.arrays = op, func, arrays
+
+    def __missing__(self, key):
+        op, func, arrays = self.op, self.func, self.arrays
+        if key == "ctx":
+            value = _context(op, func, arrays)
+        elif key == "operand":
+            value = _operand(op, self["d4"], func, arrays)
+        elif key in ("a", "b"):
+            value = _operand(op, "ab".index(key), func, arrays)
+        elif key == "target":
+            value = tuple("?" if s is not None and not isinstance(s, int) else s
+                          for s in op.attrs.get("shape", ()))
+        elif key == "wanted":
+            value = f" (requested {self['d2']} elements)" if self["d2"] >= 0 else ""
+        elif key == "nbytes":
+            value = _byte_count(self["d1"], self["d2"])
+        else:
+            raise KeyError(key)
+        self[key] = value
+        return value
+
+
+def _byte_count(exact, approx_bits):
+    """Text of an allocation's size from OUT_OF_MEMORY's details: err[1] the
+    bytes (-1: beyond 64 bits, or a negative dim), err[2] the bytes as the
+    bits of a double (0 where a backend does not give it)."""
+    if exact >= 0:
+        return f"{exact} bytes ({exact / 2 ** 30:.3g} GiB)"
+    approx = struct.unpack("<d", struct.pack("<q", approx_bits))[0]
+    if approx < 0:
+        return "a negative number of bytes (a negative dimension)"
+    if approx > 0 and math.isfinite(approx):
+        return f"about {approx:.4g} bytes, more than a 64-bit size can hold"
+    return "more bytes than a 64-bit size can hold"
+
+
+_MESSAGES = {
+    codes.SHAPE_MISMATCH: (ValueError, "shape mismatch in {where}: operands cannot be broadcast together: "
+                           "{operand} has size {d2} in dim {d1} of the result, but another operand has "
+                           "size {d3}. Operands: {ctx}"),
+    codes.MATMUL_MISMATCH: (ValueError, "dot/matmul shape mismatch in {where}: {a} and {b}: "
+                            "inner dims {d1} and {d2} differ"),
+    codes.INDEX_ERROR: (IndexError, "index {d2} is out of bounds for axis {d1} with size {d3} ({where} of {ctx})"),
+    codes.RESHAPE_ERROR: (ValueError, "cannot reshape an array of size {d1} into shape {target}{wanted}: "
+                          "{where} of {ctx}"),
+    codes.EMPTY_REDUCTION: (ValueError, "{where}: reduction over the empty axis {d1} has no identity; operand: {ctx}"),
+    codes.ZERO_STEP: (ValueError, "slice step cannot be zero (axis {d1}) in {where} of {ctx}"),
+    codes.NEGATIVE_SIZE: (ValueError, "negative dimension {d2} at position {d1} in {where}; operands: {ctx}"),
+    codes.OUT_OF_MEMORY: (MemoryError, "out of memory allocating {nbytes} in {where}"),
+    codes.DIMSHUFFLE_DROP: (ValueError, "{where} drops axis {d1} of size {d2} (only dims of size 1 can be "
+                            "dropped); operand: {ctx}"),
+    codes.CONCAT_MISMATCH: (ValueError, "{where}: {operand} has size {d2} in dim {d1}, expected {d3} "
+                            "(all operands must agree except on the concatenation axis)"),
+    codes.ARANGE_ZERO_STEP: (ValueError, "arange step cannot be zero in {where}; operands: {ctx}"),
+    codes.INT_NEGATIVE_POWER: (ValueError, "Integers to negative integer powers are not allowed "
+                               "({where} of {ctx})"),
+}

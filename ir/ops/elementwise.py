@@ -208,13 +208,9 @@ def _or_if_bool(logical, numeric):
 
 def _int_pow(a, b):
     if a.dtype.kind in "iu":
-        # NumPy refuses negative integer powers; theon gives the
-        # truncated result (0, or +-1 for a base of +-1).
         b = np.asarray(b)
-        neg = b < 0
-        safe = np.power(a, np.where(neg, 0, b))
-        inv = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
-        return np.where(neg, inv, safe).astype(a.dtype)
+        if np.any(b < 0):           # as NumPy, and native code (INT_NEGATIVE_POWER)
+            raise ValueError("Integers to negative integer powers are not allowed.")
     return np.power(a, b)
 
 

@@ -16,6 +16,7 @@ frees; 'libc', plain ``malloc``/``free``, for AOT code, which links nothing
 from theon. Whatever ``malloc`` returns must be given back with ``free``.
 """
 import contextlib
+import struct
 
 import llvmlite.ir as lir
 
@@ -177,9 +178,11 @@ class LowerCtx(Emitter):
     def checked_nbytes(self, shape, itemsize):
         """Byte size of a C-contiguous ``shape`` (i64 values), checked: a
         negative dim, a product that overflows, or more than ``MAX_BYTES``
-        fails with OUT_OF_MEMORY (err[1] = bytes, or -1 when not computable)
-        instead of wrapping around to a small allocation. Dims may be huge
-        when inputs have stride-0 (broadcast) dims."""
+        fails with OUT_OF_MEMORY (err[1] = the bytes, or -1 when they
+        overflow 64 bits or a dim is negative; err[2] = the bytes as a
+        double's bits, always) instead of wrapping around to a small
+        allocation. Dims may be huge when inputs have stride-0 (broadcast)
+        dims."""
         from ...errors import OUT_OF_MEMORY
         if all(isinstance(d, lir.Constant) for d in shape):
             n = itemsize
@@ -187,7 +190,9 @@ class LowerCtx(Emitter):
                 n *= int(d.constant)
             if 0 <= n <= MAX_BYTES or any(int(d.constant) == 0 for d in shape):
                 return i64(max(n, 0))
-            self.check(lir.Constant(I1, 0), OUT_OF_MEMORY, [i64(-1)])
+            exact = n if 0 <= n < 2 ** 63 else -1
+            approx = struct.unpack("<q", struct.pack("<d", float(n)))[0]
+            self.check(lir.Constant(I1, 0), OUT_OF_MEMORY, [i64(exact), i64(approx)])
             return i64(0)
         # The static dims are multiplied here (the product is the same in any
         # order, and with every dim >= 1 a step overflows iff the whole product
@@ -203,19 +208,26 @@ class LowerCtx(Emitter):
         static_bad = min(static, default=0) < 0 or const > MAX_BYTES    # (then nbytes is never used)
         bad, zero = (lir.Constant(I1, 1) if static_bad else false), false
         nbytes = i64(1 if static_bad else const)
+        wrong = lir.Constant(I1, 1) if static_bad else false      # err[1] = -1: only the estimate
+        approx = lir.Constant(F64, float(const))        # the size in floating point, for the message
 
         def either(acc, v):
             return v if acc is false else b.or_(acc, v)
         for d in shape:
             if isinstance(d, lir.Constant):
                 continue
-            bad = either(bad, b.icmp_signed("<", d, i64(0)))
+            negative = b.icmp_signed("<", d, i64(0))
+            bad = either(bad, negative)
             zero = either(zero, b.icmp_signed("==", d, i64(0)))
             prod = b.umul_with_overflow(nbytes, d)
             nbytes = b.extract_value(prod, 0)
             bad = either(bad, b.extract_value(prod, 1))
+            wrong = either(wrong, b.or_(negative, b.extract_value(prod, 1)))
+            approx = b.fmul(approx, b.sitofp(d, F64))
         bad = either(bad, b.icmp_unsigned(">", nbytes, i64(MAX_BYTES)))
-        self.check(b.or_(zero, b.not_(bad)), OUT_OF_MEMORY, [b.select(bad, i64(-1), nbytes)])
+        wrong = either(wrong, b.icmp_signed("<", nbytes, i64(0)))
+        self.check(b.or_(zero, b.not_(bad)), OUT_OF_MEMORY,
+                   [b.select(wrong, i64(-1), nbytes), b.bitcast(approx, I64)])
         return b.select(zero, i64(0), nbytes, name="nbytes")
 
     def _slot(self, k):
