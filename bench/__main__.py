@@ -4,6 +4,7 @@
     python -m bench --quick          fewer repeats
     python -m bench --only W1,W7     some workloads
     python -m bench --markdown       the table as Markdown (docs/performance.md)
+    python -m bench --scaling        the compile-time scaling curve (ops vs seconds, both modes)
 
 Every workload is timed as the median of repeated runs, NumPy, theon and
 the peers (PyTensor, numba, JAX; only those installed) in alternation, after
@@ -130,7 +131,14 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="fewer repeats (a rough table in seconds)")
     ap.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W7,W8")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--scaling", action="store_true",
+                    help="only the compile-time scaling curve (chains of 1,000-20,000 adds, both modes)")
     args = ap.parse_args(argv)
+    if args.scaling:
+        print(f"machine: {machine()}", flush=True)
+        sizes = (1000, 5000) if args.quick else compile_time.SCALING_SIZES
+        print(compile_time.render_scaling(compile_time.scaling(sizes)))
+        return 0
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
     known = {w.key for w in WORKLOADS} | {"W8"}
     if only - known:
