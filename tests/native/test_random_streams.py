@@ -1,0 +1,212 @@
+"""Random streams in native code: the CPU lowering of random_uniform /
+random_normal gives the NumPy reference's numbers (uniform bit for bit,
+normal within a few ulp), the streams' statistics (Kolmogorov-Smirnov
+against the exact CDF, binomial moments, chi-squared), state handling
+(new numbers per call, seeds, no_default_updates), gradients through the
+location/scale parameters, a dropout network that trains, and bad input."""
+import math
+
+import numpy as np
+import pytest
+
+import theon
+import theon.tensor as T
+from theon.ir.core import DYN
+from theon.ir.interpreter import evaluate
+from theon.sandbox.rng_mrg import MRG_RandomStreams
+from theon.tensor.shared_randomstreams import RandomStreams
+
+from ..native_helpers import NativeError, make_func, run_native
+
+
+# --- native == reference ------------------------------------------------------------------------
+def _draw_func(opname, dtype, ndyn):
+    return make_func([("int64", (2,))] + [("int64", ())] * ndyn,
+                     lambda b, st, *n: b.create(opname, [st, *n], {"shape": (DYN,) * ndyn + (3,) * (ndyn == 0),
+                                                                  "dtype": dtype}).results[0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opname", ["random_uniform", "random_normal"])
+def test_native_matches_reference(opname, dtype):
+    func = _draw_func(opname, dtype, 1)
+    states = [np.array([0, 0], np.int64), np.array([-1, -1], np.int64),
+              np.array([0x299f31d0a4093822, 0x0370734413198a2e], np.int64), np.array([12345, 2 ** 40 + 7], np.int64)]
+    for state in states:
+        for n in (0, 1, 2, 3, 4, 5, 7, 8, 9, 1001):
+            got = run_native(func, [state, n])[0]
+            want = evaluate(func, [state, np.int64(n)])[0][0]
+            assert got.shape == want.shape == (n,) and got.dtype == want.dtype == np.dtype(dtype)
+            if opname == "random_uniform":
+                assert got.tobytes() == want.tobytes(), (state, n)       # bit for bit
+            else:
+                scale = 1e-5 if dtype == "float32" else 1e-13
+                np.testing.assert_allclose(got, want, rtol=scale, atol=scale)
+
+
+def test_native_reads_a_strided_state_and_static_shapes():
+    func = _draw_func("random_uniform", "float64", 0)
+    backing = np.array([7, 0, 99], np.int64)
+    got = run_native(func, [backing[::2]])[0]       # [7, 99], stride 2
+    want = evaluate(func, [np.array([7, 99], np.int64)])[0][0]
+    assert got.shape == (3,) and got.tobytes() == want.tobytes()
+
+
+def test_native_errors_for_bad_sizes_and_states():
+    func = _draw_func("random_normal", "float32", 1)
+    with pytest.raises(NativeError) as e:
+        run_native(func, [np.array([1, 2], np.int64), -3])
+    assert e.value.code == 7            # NEGATIVE_SIZE
+    s = RandomStreams(seed=0)
+    n = T.lscalar("n")
+    f = theon.function([n], s.uniform((n,)))
+    with pytest.raises(Exception, match="negative"):
+        f(-1)
+    state = s.updates()[0][0]
+    state.set_value(np.zeros(3, np.int64))
+    with pytest.raises(Exception, match="shape mismatch|2 elements"):
+        f(2)
+
+
+# --- statistics -------------------------------------------------------------------------------
+def _ks_pvalue(d, n):
+    """Asymptotic Kolmogorov distribution: P(D_n >= d)."""
+    t = (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n)) * d
+    return max(0.0, min(1.0, 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * t * t) for k in range(1, 101))))
+
+
+def _ks(samples, cdf):
+    x = np.sort(np.asarray(samples, dtype=np.float64))
+    n = len(x)
+    c = cdf(x)
+    d = max(np.max(np.arange(1, n + 1) / n - c), np.max(c - np.arange(n) / n))
+    return _ks_pvalue(d, n)
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+ALPHA = 1e-3
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_uniform_and_normal_pass_kolmogorov_smirnov(dtype):
+    s = RandomStreams(seed=2024)
+    f = theon.function([], [s.uniform((1000, 1000), dtype=dtype), s.normal((10 ** 6,), dtype=dtype),
+                            s.uniform((10 ** 5,), low=-2.0, high=3.0, dtype=dtype),
+                            s.normal((10 ** 5,), avg=1.5, std=0.5, dtype=dtype)])
+    u, z, w, y = f()
+    assert u.dtype == z.dtype == np.dtype(dtype) and u.shape == (1000, 1000)
+    assert 0.0 <= u.min() and u.max() < 1.0 and -2.0 <= w.min() and w.max() < 3.0
+    assert _ks(u.ravel(), lambda x: x) > ALPHA
+    assert _ks(z, lambda x: 0.5 * (1 + _erf(x / math.sqrt(2)))) > ALPHA
+    assert _ks(w, lambda x: (x + 2.0) / 5.0) > ALPHA
+    assert _ks(y, lambda x: 0.5 * (1 + _erf((x - 1.5) / (0.5 * math.sqrt(2))))) > ALPHA
+    # the test can fail: a shifted sample is rejected
+    assert _ks(z + 0.01, lambda x: 0.5 * (1 + _erf(x / math.sqrt(2)))) < ALPHA
+    # two draws of one call, and two calls, are uncorrelated
+    u2 = f()[0]
+    assert abs(np.corrcoef(u.ravel(), u2.ravel())[0, 1]) < 5e-3
+    assert abs(np.corrcoef(z[:10 ** 5], w)[0, 1]) < 2e-2
+
+
+def test_binomial_moments_with_broadcast_p():
+    s = MRG_RandomStreams(seed=5)
+    p = T.dvector("p")
+    mask = s.binomial(size=(40000, 4), p=p)
+    counts = s.binomial(size=(40000,), n=6, p=0.3, dtype="int32")
+    f = theon.function([p], [mask, counts])
+    pv = np.array([0.0, 0.1, 0.5, 1.0])
+    m, c = f(pv)
+    assert m.dtype == np.int64 and c.dtype == np.int32 and m.shape == (40000, 4)
+    assert set(np.unique(m)) <= {0, 1} and m[:, 0].sum() == 0 and m[:, 3].sum() == 40000
+    for k in (1, 2):
+        mean = m[:, k].mean()
+        assert abs(mean - pv[k]) < 5 * math.sqrt(pv[k] * (1 - pv[k]) / 40000)
+    assert abs(c.mean() - 1.8) < 5 * math.sqrt(1.26 / 40000)
+    assert abs(c.var() - 1.26) < 0.05 and c.min() >= 0 and c.max() <= 6
+
+
+def test_random_integers_chi_squared():
+    s = RandomStreams(seed=11)
+    f = theon.function([], s.random_integers((100000,), low=3, high=12))
+    x = f()
+    assert x.dtype == np.int64 and x.min() == 3 and x.max() == 12
+    counts = np.bincount(x - 3, minlength=10)
+    chi2 = ((counts - 10000.0) ** 2 / 10000.0).sum()
+    assert chi2 < 27.9            # chi-squared, 9 degrees of freedom, alpha = 1e-3
+
+
+def test_truncated_normal_moments():
+    s = MRG_RandomStreams(seed=8)
+    z = theon.function([], s.normal((200000,), truncate=True))()
+    assert np.abs(z).max() <= 2.0
+    var = 1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2))   # 0.7737
+    assert abs(z.mean()) < 5 * math.sqrt(var / 200000)
+    assert abs(z.var() - var) < 0.01
+
+
+# --- state -------------------------------------------------------------------------------------
+def test_calls_advance_and_seeds_reproduce():
+    a, b = RandomStreams(seed=77), RandomStreams(seed=77)
+    fa = theon.function([], a.normal((50,)))
+    fb = theon.function([], b.normal((50,)))
+    x1, x2 = fa(), fa()
+    assert not np.any(x1 == x2)
+    np.testing.assert_array_equal(fb(), x1)
+    a.seed(77)
+    np.testing.assert_array_equal(fa(), x1)
+    a.seed(78)
+    assert not np.any(fa() == x1)
+    frozen = theon.function([], a.uniform((5,)), no_default_updates=True)
+    np.testing.assert_array_equal(frozen(), frozen())
+    c = RandomStreams(seed=77)
+    explicit = theon.function([], c.normal((50,)), updates=c.updates())
+    np.testing.assert_array_equal(explicit(), x1)
+    np.testing.assert_array_equal(explicit(), x2)
+
+
+def test_symbolic_size_and_same_numbers_in_fast_compile():
+    s = RandomStreams(seed=3)
+    x = T.dmatrix("x")
+    f = theon.function([x], x * s.uniform(x.shape))
+    g = theon.function([x], x * RandomStreams(seed=3).uniform(x.shape), mode="FAST_COMPILE")
+    ones = np.ones((3, 7))
+    r = f(ones)
+    assert r.shape == (3, 7)
+    np.testing.assert_array_equal(r, g(ones))
+
+
+# --- gradients and a training loop ----------------------------------------------------------------
+def test_gradients_flow_to_location_and_scale():
+    s = RandomStreams(seed=4)
+    mu, sigma = T.dscalar("mu"), T.dscalar("sigma")
+    z = s.normal((1000,), avg=mu, std=sigma)
+    u = s.uniform((1000,), low=mu, high=mu + sigma)
+    gz = T.grad(z.sum(), [mu, sigma])
+    gu = T.grad(u.sum(), [mu, sigma])
+    f = theon.function([mu, sigma], gz + gu + [z, u], no_default_updates=True)
+    g_mu, g_sigma, h_mu, h_sigma, zv, uv = f(0.5, 2.0)
+    assert g_mu == 1000 and h_mu == 1000
+    np.testing.assert_allclose(g_sigma, ((zv - 0.5) / 2.0).sum(), rtol=1e-10)
+    np.testing.assert_allclose(h_sigma, ((uv - 0.5) / 2.0).sum(), rtol=1e-10)
+
+
+def test_dropout_mlp_trains():
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((256, 8))
+    ys = (xs[:, :4].sum(1) > 0).astype(np.int64)
+    srng = MRG_RandomStreams(seed=1)
+    x, y = T.dmatrix("x"), T.lvector("y")
+    w1 = theon.shared(rng.standard_normal((8, 32)) * 0.3, name="w1")
+    w2 = theon.shared(np.zeros((32, 2)), name="w2")
+    h = T.tanh(T.dot(x, w1))
+    h_drop = h * srng.binomial(size=h.shape, p=0.5, dtype="float64") / 0.5
+    loss = T.nnet.categorical_crossentropy(T.nnet.softmax(T.dot(h_drop, w2)), y).mean()
+    params = [w1, w2]
+    grads = T.grad(loss, params)
+    train = theon.function([x, y], loss, updates=[(p, p - 0.2 * g) for p, g in zip(params, grads)])
+    evaluate_loss = theon.function([x, y], T.nnet.categorical_crossentropy(
+        T.nnet.softmax(T.dot(h, w2)), y).mean())
+    start = evaluate_loss(xs, ys)
+    losses = [train(xs, ys) for _ in range(200)]
+    assert len(set(np.round(losses[:5], 12))) == 5       # a new mask every step
+    assert evaluate_loss(xs, ys) < 0.5 * start
