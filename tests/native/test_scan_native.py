@@ -117,6 +117,28 @@ def test_rows_of_a_shape_known_only_at_run_time():
     assert z.shape == (0, 0)
 
 
+def test_nested_scan_with_ifelse_inside():
+    M = T.dmatrix("M")
+    rows, _ = theon.map(lambda r: theon.reduce(lambda v, acc: acc + ifelse(T.gt(v, 0), v * v, -v), sequences=r,
+                                               outputs_info=T.constant(0.0))[0], sequences=M)
+    m = RNG.normal(size=(5, 7))
+    np.testing.assert_allclose(theon.function([M], rows)(m), np.where(m > 0, m * m, -m).sum(axis=1), rtol=1e-12)
+
+
+def test_scalar_recurrence_over_many_steps():
+    """h = a*h + x_t over 100,000 steps: one native loop (stack temporaries)."""
+    a, X, h0 = T.dscalar("a"), T.dvector("X"), T.dscalar("h0")
+    h, _ = theon.scan(lambda x_t, h: a * h + x_t, sequences=X, outputs_info=h0)
+    f = theon.function([X, a, h0], [h[-1], h.shape[0]])
+    x = RNG.normal(size=100_000)
+    ref = 0.0
+    for v in x:
+        ref = 0.5 * ref + v
+    got = f(x, 0.5, 0.0)
+    np.testing.assert_allclose(got[0], ref, rtol=1e-12)
+    assert got[1] == 100_000
+
+
 def test_zero_steps():
     vs = [T.dmatrix("X"), T.dmatrix("W"), T.dmatrix("U"), T.dvector("b"), T.dvector("h0")]
     f = theon.function(vs, _rnn(*vs))

@@ -18,7 +18,10 @@ at the builder's position, like the function body.
   lowered inline, each yielded row is checked against its state's row
   shape (``SCAN_STEP_SHAPE``) and copied into row ``t`` of its output, and
   the body's temporaries are freed (their slots reused by the next step;
-  on an error the cleanup block frees whatever a step holds). ``until``
+  on an error the cleanup block frees whatever a step holds). Temporaries
+  of a small static size (scalars, small rows) are stack arrays of the
+  entry instead, reused by every step: a scalar recurrence allocates
+  nothing per step. ``until``
   leaves the loop after a step whose condition is true; the results then
   have that many rows (their buffers keep room for ``n_steps``).
 
@@ -50,6 +53,32 @@ def lower_region(ctx, block, args):
     finally:
         ctx.loop_depth, ctx.op_index = depth, outer
     return ys, range(first, ctx.n_slots)
+
+
+STACK_TEMP_BYTES = 1024        # body temporaries of a static size up to this live on the stack
+STACK_BUDGET_BYTES = 64 << 10  # ... up to this much per entry
+
+
+def _stack_alloc(ctx, heap_alloc):
+    """``ctx.alloc`` for a loop body: a temporary of a small static size is
+    a stack array of the entry (reused by every step: no allocation per
+    step; not owned by a slot, so never handed over); anything else
+    comes from ``heap_alloc`` (the body's slots, freed per step)."""
+    def alloc(dtype, shape, name="buf"):
+        if all(isinstance(d, lir.Constant) for d in shape):
+            count = 1
+            for d in shape:
+                count *= int(d.constant)
+            nbytes = count * ITEMSIZE[dtype]
+            used = getattr(ctx, "_stack_temp_bytes", 0)
+            if 0 < nbytes <= STACK_TEMP_BYTES and used + nbytes <= STACK_BUDGET_BYTES:
+                ctx._stack_temp_bytes = used + nbytes
+                with ctx.at_entry():
+                    ptr = ctx.b.alloca(LLTYPE[dtype], size=i64(count), name=name)
+                ptr.align = 64
+                return Buf(ptr, dtype, shape, ctx.contiguous_strides(shape), contiguous=True)
+        return heap_alloc(dtype, shape, name)
+    return alloc
 
 
 def free_slots(ctx, slots):
@@ -252,7 +281,15 @@ def lower_scan(ctx, op, bufs):
             from_out = _row(ctx, full, b.select(earlier, back, i64(0)))
             from_init = _row(ctx, inits[j], b.select(earlier, i64(0), b.add(back, i64(d))))
             args.append(_select_row(ctx, earlier, from_out, from_init))
-    ys, temps = lower_region(ctx, op.regions[0], args + nonseqs)
+    outer_alloc = ctx.__dict__.get("alloc")            # an enclosing loop's, or none (the method)
+    ctx.alloc = _stack_alloc(ctx, ctx.alloc)          # an instance attribute shadowing the method
+    try:
+        ys, temps = lower_region(ctx, op.regions[0], args + nonseqs)
+    finally:
+        if outer_alloc is None:
+            del ctx.alloc
+        else:
+            ctx.alloc = outer_alloc
 
     for j, y in enumerate(ys[:lay.n_outs]):
         o = outs[j]
