@@ -2,16 +2,18 @@
 Philox-4x32-10 in straight-line i32/i64 arithmetic, one loop iteration per
 Philox block, each block's counter its index (so the loop vectorizes: no
 carried state). The full blocks run in the loop, a last partial block after
-it stores only the elements that exist. The element formulas (uniform bits,
-Box-Muller with theon's vectorized log/sin/cos) are the reference's, step
-for step, in the result's precision.
+it stores only the elements that exist. Uniforms are the reference's bit
+for bit; normals use the reference's Box-Muller with theon's vectorized
+log (vecmath) and a cos/sin of 2 pi u reduced exactly in turns (vecmath's
+polynomials, no large-argument path): within a few ulp of the reference.
 """
 import llvmlite.ir as lir
+import numpy as np
 
-from ....ir.ops.random import PER_BLOCK, PHILOX_M, PHILOX_W, ROUNDS, TWO_PI_F32
+from ....ir.ops.random import PER_BLOCK, PHILOX_M, PHILOX_W, ROUNDS
 from ... import vecmath
 from ...errors import NEGATIVE_SIZE, SHAPE_MISMATCH
-from .context import F32, F64, I32, I64, i64
+from .context import F32, F64, I1, I32, I64, i64
 from .views import as_i64, dyn_values, resolve, static_dims
 
 
@@ -51,14 +53,34 @@ def _wide(b, lo, hi):
     return b.or_(b.zext(lo, I64), b.shl(b.zext(hi, I64), i64(32)))
 
 
+def _sincos_turns(ctx, u, ty):
+    """(cos, sin) of 2 pi u for u in [0, 1), straight-line: u = k/4 + f
+    exactly (k = rint(4u), |f| <= 1/8), the polynomials of vecmath on
+    2 pi f in [-pi/4, pi/4], then the quadrant k mod 4 (no large-argument
+    path: the loop vectorizes)."""
+    m = vecmath.FMath(ctx.module, ctx.b, vecmath.precision_of(ty))
+    b = ctx.b
+    k = m.rint(m.mul(u, m.c(4.0)))
+    f = m.fma(k, m.c(-0.25), u)
+    hi = float(np.float32(2 * np.pi)) if ty == F32 else 2 * np.pi
+    lo = float(np.float32(2 * np.pi - hi)) if ty == F32 else 2.4492935982947064e-16
+    a = m.fma(f, m.c(hi), m.mul(f, m.c(lo)))
+    s, c = vecmath._sin_cos_poly(m, a)
+    j = b.fptosi(k, I32)
+    odd = b.trunc(b.and_(j, _i32(1)), I1)
+    neg_cos = b.trunc(b.lshr(b.and_(b.add(j, _i32(1)), _i32(2)), _i32(1)), I1)   # j = 1, 2
+    neg_sin = b.trunc(b.lshr(b.and_(j, _i32(2)), _i32(1)), I1)                    # j = 2, 3
+    cos, sin = m.sel(odd, s, c), m.sel(odd, c, s)
+    return m.sel(neg_cos, m.neg(cos), cos), m.sel(neg_sin, m.neg(sin), sin)
+
+
 def _box_muller(ctx, u1, u2, dtype):
     b = ctx.b
     ty = F32 if dtype == "float32" else F64
     sqrt = ctx.intrinsic(f"llvm.sqrt.{'f32' if ty == F32 else 'f64'}", ty, [ty])
     r = b.call(sqrt, [b.fmul(lir.Constant(ty, -2.0), vecmath.call(ctx.module, b, "log", [u1]))])
-    two_pi = TWO_PI_F32 if dtype == "float32" else 6.283185307179586
-    t = b.fmul(lir.Constant(ty, two_pi), u2)
-    return [b.fmul(r, vecmath.call(ctx.module, b, "cos", [t])), b.fmul(r, vecmath.call(ctx.module, b, "sin", [t]))]
+    cos, sin = _sincos_turns(ctx, u2, ty)
+    return [b.fmul(r, cos), b.fmul(r, sin)]
 
 
 def _elements(ctx, name, words, dtype):
