@@ -130,9 +130,10 @@ def log10(x):
 
 
 def _rounding(opname, ufunc, x):
-    """floor/ceil: the identity on int and bool tensors (NumPy 2 keeps their dtype)."""
+    """floor/ceil: the identity on int and bool tensors (as NumPy >= 2.1,
+    which keeps their dtype; older NumPy returned floats)."""
     x = as_tensor_variable(x)
-    if not is_float(x.dtype) and loop_dtype(ufunc, [x], opname) == x.dtype:
+    if not is_float(x.dtype):
         return x
     return _float_op(opname, x, ufunc)
 

@@ -5,6 +5,7 @@ tests/native instead."""
 import subprocess
 
 import llvmlite.binding as llvm
+import numpy.testing  # noqa: F401  (NumPy 2.0's runs `lscpu` when first imported: before the guard)
 import pytest
 
 
