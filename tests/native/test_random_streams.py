@@ -5,6 +5,8 @@ against the exact CDF, binomial moments, chi-squared), state handling
 (new numbers per call, seeds, no_default_updates), gradients through the
 location/scale parameters, a dropout network that trains, and bad input."""
 import math
+import runpy
+import shutil
 
 import numpy as np
 import pytest
@@ -210,3 +212,31 @@ def test_dropout_mlp_trains():
     losses = [train(xs, ys) for _ in range(200)]
     assert len(set(np.round(losses[:5], 12))) == 5       # a new mask every step
     assert evaluate_loss(xs, ys) < 0.5 * start
+
+
+# --- AOT: the states are fields of the library's state, advanced per call ---------------------------
+AOT_SOURCE = """
+import numpy as np, theon, theon.tensor as T
+from theon.tensor.shared_randomstreams import RandomStreams
+srng = RandomStreams(seed=99)
+x = T.dmatrix("x")
+drop = theon.function([x], [x * srng.binomial(size=x.shape, p=0.5, dtype="float64"),
+                             srng.normal((7,), dtype="float32")])
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler to link the library")
+def test_aot_library_draws_the_jit_numbers(tmp_path):
+    from theon.runtime.aot_cli import main
+    src = tmp_path / "drop.py"
+    src.write_text(AOT_SOURCE)
+    assert main([str(src), "-o", str(tmp_path), "--emit", "header,shared"]) == 0
+    lib = theon.runtime.load_library(tmp_path / "libdrop.so")
+    model = runpy.run_path(str(src), run_name="aot_reference")
+    xv = np.arange(12.0).reshape(3, 4) + 1
+    for _ in range(3):
+        got, want = lib(xv), model["drop"](xv)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-6)
+    for st, _ in model["srng"].updates():
+        np.testing.assert_array_equal(lib.get_state(st.name), st.get_value())
