@@ -19,6 +19,7 @@ SCAN_NEGATIVE_STEPS = 13  # scan: err[1]=n_steps
 SCAN_SHORT_INPUT = 14   # scan: err[1]=operand index, err[2]=its rows, err[3]=rows needed
 SCAN_STEP_SHAPE = 15    # scan: err[1]=output index, err[2]=axis of a row, err[3]=size, err[4]=size expected
 INT_NEGATIVE_POWER = 16  # integer ** negative integer (NumPy refuses it too)
+ADV_INDEX_ERROR = 17    # advanced indexing: err[1]=axis of x, err[2]=index, err[3]=dim size, err[4]=index operand
 
 NAMES = {
     SHAPE_MISMATCH: "shape mismatch",
@@ -37,4 +38,5 @@ NAMES = {
     SCAN_SHORT_INPUT: "scan: a sequence (or initial state) has fewer rows than the steps and taps need",
     SCAN_STEP_SHAPE: "scan: the step function returned an output whose shape differs from its state's",
     INT_NEGATIVE_POWER: "Integers to negative integer powers are not allowed",
+    ADV_INDEX_ERROR: "index out of bounds (advanced indexing)",
 }

@@ -174,6 +174,8 @@ _MESSAGES = {
     codes.MATMUL_MISMATCH: (ValueError, "dot/matmul shape mismatch in {where}: {a} and {b}: "
                             "inner dims {d1} and {d2} differ"),
     codes.INDEX_ERROR: (IndexError, "index {d2} is out of bounds for axis {d1} with size {d3} ({where} of {ctx})"),
+    codes.ADV_INDEX_ERROR: (IndexError, "index {d2} is out of bounds for axis {d1} with size {d3}: "
+                            "index array {operand} into {a} ({where})"),
     codes.RESHAPE_ERROR: (ValueError, "cannot reshape an array of size {d1} into shape {target}{wanted}: "
                           "{where} of {ctx}"),
     codes.EMPTY_REDUCTION: (ValueError, "{where}: reduction over the empty axis {d1} has no identity; operand: {ctx}"),

@@ -1,0 +1,125 @@
+"""Advanced indexing (``ir/ops/indexing.py``): ``adv_subtensor`` (gather),
+``adv_set_subtensor`` / ``adv_inc_subtensor`` (scatter).
+
+The indexed region x[idx] is walked as three loop nests, in the result's
+dim order: the ``pre`` dims (whole dims before adjacent index arrays),
+the broadcast index shape B, and the ``post`` dims (the rest). Per B
+position each index operand's element is loaded once, sign- or zero-
+extended, wrapped if negative and checked against its axis of x
+(ADV_INDEX_ERROR names the index operand); the ``post`` dims are one
+``strided_loop`` (vectorized where unit-stride: the rows of an embedding
+lookup). A gather whose ``post`` part is empty (``log(p)[arange(n), y]``)
+is one flat loop over B. Scatters walk the same order sequentially, so
+``adv_inc_subtensor`` accumulates over repeated indices (``np.add.at``)
+and ``adv_set_subtensor`` keeps the last write.
+"""
+from ....ir.ops.indexing import layout
+from ....ir.types import TensorType
+from ...errors import ADV_INDEX_ERROR
+from .context import i64
+from .data import _add, broadcast_to, copy_into, memcpy_all
+from .loops import broadcast, strided_loop
+from .views import load_int, static_dims
+
+
+def _plan(ctx, op, x, inds, n_data):
+    """(result dims, pre/B/post split, per-dim x strides for pre/post, per
+    index operand (buf, B strides, axis of x, dtype, operand number))."""
+    opdef = op.opdef
+    idx = op.attrs["idx"]
+    ivals = opdef.indices(op)
+    items, axes = layout(idx, x.ndim)
+    bt = TensorType("int64", _b_static(ivals))
+    b_dims, b_strides = broadcast(ctx, bt, inds, [v.type for v in ivals])
+    dims, x_strides, parts = [], [], []
+    for kind, a in items:
+        if kind == "B":
+            parts.append(("B", len(dims), len(dims) + len(b_dims)))
+            dims.extend(b_dims)
+            x_strides.extend([None] * len(b_dims))
+        else:
+            dims.append(x.shape[a] if kind == "x" else i64(1))
+            x_strides.append(x.strides[a] if kind == "x" else i64(0))
+    dims = static_dims(ctx, dims, opdef.region_shape(op))
+    b_lo, b_hi = parts[0][1], parts[0][2]
+    index_ops = [(buf, st, axes[k], v.type.dtype, n_data + k)
+                 for k, (buf, st, v) in enumerate(zip(inds, b_strides, ivals))]
+    return dims, (b_lo, b_hi), x_strides, index_ops
+
+
+def _b_static(ivals):
+    from ....ir.types import broadcast_shapes
+    return broadcast_shapes(*[v.type.shape for v in ivals])
+
+
+def _walk(ctx, x, dims, split, x_strides, index_ops, other, other_strides, body, name):
+    """For every position of the region (``dims``, split into pre/B/post at
+    ``split``): ``body([x element ptr, other element ptr])``. ``other`` is
+    the gather's output or the scatter's value, walked with ``other_strides``."""
+    b = ctx.b
+    lo, hi = split
+    pre, bdims, post = dims[:lo], dims[lo:hi], dims[hi:]
+
+    def advance(ptr, idx, strides):
+        for i, s in zip(idx, strides):
+            ptr = b.gep(ptr, [b.mul(i, s)])
+        return ptr
+
+    with ctx.loop_nest(pre, f"{name}.pre") as pi:
+        xbase = advance(x.ptr, pi, x_strides[:lo])
+        obase = advance(other.ptr, pi, other_strides[:lo])
+        with ctx.loop_nest(bdims, f"{name}.b") as bi:
+            xp = xbase
+            for buf, st, axis, dtype, operand in index_ops:
+                k = load_int(ctx, buf.view(ptr=advance(buf.ptr, bi, st)), dtype)
+                n = x.shape[axis]
+                if dtype in ("uint8", "bool"):
+                    wrapped = k
+                else:
+                    wrapped = b.select(b.icmp_signed("<", k, i64(0)), b.add(k, n), k)
+                ctx.check(b.icmp_unsigned("<", wrapped, n), ADV_INDEX_ERROR,
+                          [i64(axis), k, n, i64(operand)])
+                xp = b.gep(xp, [b.mul(wrapped, x.strides[axis])])
+            op_ = advance(obase, bi, other_strides[lo:hi])
+            strided_loop(ctx, post, [(xp, x_strides[hi:]), (op_, other_strides[hi:])], body, name=f"{name}.row")
+
+
+def lower_adv_subtensor(ctx, op, bufs):
+    x, inds = bufs[0], bufs[1:]
+    dims, split, x_strides, index_ops = _plan(ctx, op, x, inds, 1)
+    out = ctx.alloc(x.dtype, dims, name="gather")
+    b = ctx.b
+    _walk(ctx, x, dims, split, x_strides, index_ops, out, out.strides,
+          lambda ptrs: b.store(b.load(ptrs[0]), ptrs[1]), "gather")
+    return [out]
+
+
+def lower_adv_set_subtensor(ctx, op, bufs, increment=False):
+    x, v, inds = bufs[0], bufs[1], bufs[2:]
+    b = ctx.b
+    out = ctx.alloc(x.dtype, x.shape, name=op.name)
+    if x.contiguous:
+        memcpy_all(ctx, x, out)
+    else:
+        copy_into(ctx, x, out)
+    dims, split, x_strides, index_ops = _plan(ctx, op, out, inds, 2)
+    v_strides = broadcast_to(ctx, v, op.operands[1].type, dims, op.opdef.region_shape(op), operand=1)
+
+    def body(ptrs):
+        val = b.load(ptrs[1])
+        if increment:
+            val = _add(ctx, x.dtype, b.load(ptrs[0]), val)
+        b.store(val, ptrs[0])
+    _walk(ctx, out, dims, split, x_strides, index_ops, v, v_strides, body, "scatter")
+    return [out]
+
+
+def lower_adv_inc_subtensor(ctx, op, bufs):
+    return lower_adv_set_subtensor(ctx, op, bufs, increment=True)
+
+
+LOWERINGS = {
+    "adv_subtensor": lower_adv_subtensor,
+    "adv_set_subtensor": lower_adv_set_subtensor,
+    "adv_inc_subtensor": lower_adv_inc_subtensor,
+}
