@@ -27,7 +27,10 @@ From the four 32-bit words ``x0..x3`` of block ``j``:
   ``u1 = ((a >> 11) + 1) * 2^-53``, ``u2 = (b >> 11) * 2^-53``, elements
   ``r cos t``, ``r sin t``.
 
-Elements are laid out in C order; the last block may be partly used. The
+Elements are laid out in C order; the last block may be partly used.
+Optional attributes ``parallel`` (threads from this many blocks; 0: one
+thread) and ``threads`` schedule the CPU loop as on ``fused`` ops; the
+numbers never depend on them. The
 NumPy reference here is the definition; native code (``codegen/cpu/lower/
 random.py``) gives the same uniform bits and normals within a few ulp
 (its log is theon's vectorized one, its cos/sin of ``2 pi u2`` reduce

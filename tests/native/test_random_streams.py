@@ -46,6 +46,19 @@ def test_native_matches_reference(opname, dtype):
                 np.testing.assert_allclose(got, want, rtol=scale, atol=scale)
 
 
+@pytest.mark.parametrize("opname", ["random_uniform", "random_normal"])
+def test_same_numbers_for_any_thread_count(opname):
+    state = np.array([31337, 5], np.int64)
+    results = []
+    for threads in (1, 2, 3):
+        func = make_func([("int64", (2,)), ("int64", ())], lambda b, st, n: b.create(
+            opname, [st, n], {"shape": (DYN,), "dtype": "float32", "parallel": 1, "threads": threads}).results[0])
+        results.append(run_native(func, [state, 100003])[0])
+    assert results[0].tobytes() == results[1].tobytes() == results[2].tobytes()
+    want = evaluate(func, [state, np.int64(100003)])[0][0]
+    np.testing.assert_allclose(results[0], want, rtol=1e-5, atol=1e-5)
+
+
 def test_native_reads_a_strided_state_and_static_shapes():
     func = _draw_func("random_uniform", "float64", 0)
     backing = np.array([7, 0, 99], np.int64)

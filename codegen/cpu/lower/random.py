@@ -14,7 +14,20 @@ from ....ir.ops.random import PER_BLOCK, PHILOX_M, PHILOX_W, ROUNDS
 from ... import vecmath
 from ...errors import NEGATIVE_SIZE, SHAPE_MISMATCH
 from .context import F32, F64, I1, I32, I64, i64
+from .parallel import outline, parallel_for
 from .views import as_i64, dyn_values, resolve, static_dims
+
+
+PARALLEL_ELEMENTS = 65536      # threads from this many elements (op attributes parallel/threads override)
+
+
+def _key_words(b, key, counter):
+    """(c2, c3, round keys) from the i64 key and counter."""
+    k0, k1 = b.trunc(key, I32), b.trunc(b.lshr(key, i64(32)), I32)
+    c2, c3 = b.trunc(counter, I32), b.trunc(b.lshr(counter, i64(32)), I32)
+    keys = [(b.add(k0, _i32((r * PHILOX_W[0]) & 0xFFFFFFFF)), b.add(k1, _i32((r * PHILOX_W[1]) & 0xFFFFFFFF)))
+            for r in range(ROUNDS)]
+    return c2, c3, keys
 
 
 def _i32(v):
@@ -114,20 +127,25 @@ def lower_random(ctx, op, bufs):
     n = ctx.product(dims)
     key = b.load(state.ptr)
     counter = b.load(b.gep(state.ptr, [state.strides[0]]))
-    k0, k1 = b.trunc(key, I32), b.trunc(b.lshr(key, i64(32)), I32)
-    c2, c3 = b.trunc(counter, I32), b.trunc(b.lshr(counter, i64(32)), I32)
-    keys = [(b.add(k0, _i32((r * PHILOX_W[0]) & 0xFFFFFFFF)), b.add(k1, _i32((r * PHILOX_W[1]) & 0xFFFFFFFF)))
-            for r in range(ROUNDS)]
     shift = {4: 2, 2: 1}[per]
     full = b.lshr(n, i64(shift), name="rng.blocks")
-    with ctx.loop(full, "rng") as j:
-        base = b.shl(j, i64(shift))
-        for k, v in enumerate(_elements(ctx, op.name, _philox(b, j, c2, c3, keys), dtype)):
-            b.store(v, b.gep(out.ptr, [b.add(base, i64(k))]))
+
+    def emit(w, begin, end, part, inner):
+        wb = w.b
+        words = _key_words(wb, inner(key), inner(counter))
+        ptr = inner(out.ptr)
+        with w.loop(end, "rng", start=begin) as j:
+            first = wb.shl(j, i64(shift))
+            for k, v in enumerate(_elements(w, op.name, _philox(wb, j, *words), dtype)):
+                wb.store(v, wb.gep(ptr, [wb.add(first, i64(k))]))
+    worker, data = outline(ctx, "rng", [key, counter, out.ptr], emit)
+    schedule = (op.attrs.get("parallel", PARALLEL_ELEMENTS // per), op.attrs.get("threads", 0))
+    parallel_for(ctx, worker, data, full, full, schedule)
+    words = _key_words(b, key, counter)
     base = b.shl(full, i64(shift))
     rest = b.sub(n, base, name="rng.rest")
     with b.if_then(b.icmp_signed(">", rest, i64(0))):
-        values = _elements(ctx, op.name, _philox(b, full, c2, c3, keys), dtype)
+        values = _elements(ctx, op.name, _philox(b, full, *words), dtype)
         b.store(values[0], b.gep(out.ptr, [base]))          # rest >= 1
         for k in range(1, per - 1):                          # the last is never needed (rest < per)
             with b.if_then(b.icmp_signed(">", rest, i64(k))):
