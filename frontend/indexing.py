@@ -4,8 +4,16 @@
 (``x[i*b:(i+1)*b]``, ``x[::-1]``), 0-d int tensors as indices, ``...`` and
 ``None`` (``np.newaxis``). It lowers to one ``subtensor`` op whose ``idx``
 attribute holds the static entries and ``?`` (DYN) for each symbolic one;
-``None`` adds a ``dimshuffle`` after it. Advanced indexing (integer arrays,
-boolean masks) is not supported.
+``None`` adds a ``dimshuffle`` after it.
+
+Advanced indexing (NumPy rules): integer index arrays (TensorVariables,
+lists, NumPy arrays) in any position, mixed with slices, ints, ``...`` and
+``None``, broadcasting against each other, lower to one ``adv_subtensor``
+(ir/ops/indexing.py); slices that are not whole dims are applied first by
+a basic ``subtensor``. ``set_subtensor``/``inc_subtensor`` accept such
+targets (``adv_set_subtensor``/``adv_inc_subtensor``; inc accumulates over
+repeated indices, as ``np.add.at``); ``take``. Boolean masks are not
+supported yet.
 """
 import numpy as np
 
@@ -26,8 +34,7 @@ def _check_item(item):
         raise NotImplementedError(f"indexing: boolean masks are not supported (got {item!r}); "
                                   f"supported: {SUPPORTED}")
     if isinstance(item, (list, np.ndarray)) or (is_variable(item) and item.ndim > 0):
-        raise NotImplementedError(f"indexing: advanced (integer array) indexing is not supported "
-                                  f"(got {item!r}); supported: {SUPPORTED}")
+        return
     if item is Ellipsis or item is None or isinstance(item, (slice, int, np.integer, TensorVariable)):
         return
     raise TypeError(f"indexing: invalid index {item!r}; supported: {SUPPORTED}")
@@ -64,6 +71,8 @@ def getitem(x, key):
     """``x[key]`` with NumPy basic-indexing semantics."""
     x = as_tensor_variable(x)
     items = _expand(key, x.ndim)
+    if any(_is_array(item) for item in items):
+        return _adv_getitem(x, items)
     idx, pattern, out_dim = [], [], 0
     for item in items:
         if item is None:
@@ -99,6 +108,8 @@ def _spec(entry):
 def _indexed(x_sub, fname):
     """(x, dynamic operands, idx) of the ``x[idx]`` that ``x_sub`` is."""
     op = getattr(x_sub, "owner", None)
+    if op is not None and op.name == "adv_subtensor":
+        return op.operands[0], op.operands[1:], op.attrs["idx"]
     if op is not None and op.name == "subtensor":
         return op.operands[0], op.operands[1:], op.attrs["idx"]
     if op is not None and op.name == "dimshuffle":
@@ -114,7 +125,8 @@ def set_subtensor(x_sub, y, inplace=False, tolerate_inplace_aliasing=False):
     where ``x_sub`` is ``x[idx]``."""
     x, dyn, idx = _indexed(x_sub, "set_subtensor")
     y = y if is_weak(y) else as_tensor_variable(y)
-    return apply_op("set_subtensor", x, to_dtype(y, x.dtype, "set_subtensor"), *dyn, idx=idx)
+    name = "adv_set_subtensor" if x_sub.owner.name == "adv_subtensor" else "set_subtensor"
+    return _outer(x_sub, apply_op(name, x, to_dtype(y, x.dtype, "set_subtensor"), *dyn, idx=idx))
 
 
 def inc_subtensor(x_sub, y, inplace=False, set_instead_of_inc=False,
@@ -129,4 +141,91 @@ def inc_subtensor(x_sub, y, inplace=False, set_instead_of_inc=False,
     if not np.can_cast(dtype, x.dtype, casting="same_kind"):
         raise TypeError(f"inc_subtensor: cannot add a {dtype} value into a {x.dtype} tensor "
                         "(NumPy's same_kind rule); cast the value first")
-    return apply_op("inc_subtensor", x, to_dtype(y, x.dtype, "inc_subtensor"), *dyn, idx=idx)
+    name = "adv_inc_subtensor" if x_sub.owner.name == "adv_subtensor" else "inc_subtensor"
+    return _outer(x_sub, apply_op(name, x, to_dtype(y, x.dtype, "inc_subtensor"), *dyn, idx=idx))
+
+
+def _outer(x_sub, updated):
+    """For an advanced index whose slices were applied first (``x[1:5, i]``
+    is ``x[1:5][:, i]``), put the updated slice back into the whole x."""
+    base = getattr(x_sub, "_theon_sliced_base", None)
+    return updated if base is None else set_subtensor(base, updated)
+
+
+# --- advanced indexing -------------------------------------------------------------------
+def _is_array(item):
+    return isinstance(item, (list, np.ndarray)) or (is_variable(item) and item.ndim > 0)
+
+
+def _index_array(item):
+    """An index item of an advanced index as an integer TensorVariable."""
+    if is_variable(item):
+        if is_bool(item.dtype):
+            raise NotImplementedError("indexing: boolean masks are not supported yet "
+                                      f"(got {item!r}); index with integer arrays")
+        if not np.dtype(item.dtype).kind in "iu":
+            raise IndexError(f"indexing: index arrays must have an integer dtype, got {item!r} "
+                             f"({item.dtype})")
+        return item
+    a = np.asarray(item)
+    if a.size == 0 and a.dtype.kind == "f":
+        a = a.astype(np.int64)
+    if a.dtype.kind == "b":
+        raise NotImplementedError(f"indexing: boolean masks are not supported yet (got {item!r})")
+    if a.dtype.kind not in "iu":
+        raise IndexError(f"indexing: only integers, slices, ..., None and integer arrays are valid "
+                         f"indices, got {item!r}")
+    if a.dtype.kind == "u" and a.dtype != np.uint8:
+        a = a.astype(np.int64)
+    return as_tensor_variable(a)
+
+
+def _adv_getitem(x, items):
+    """``x[items]`` where an item is an integer array: one ``adv_subtensor``
+    after a basic ``subtensor`` for the slices that are not whole dims."""
+    basic, idx, arrays, sliced = [], [], [], False
+    for item in items:
+        if item is None:
+            idx.append("x")
+        elif isinstance(item, slice):
+            basic.append(item)
+            idx.append(":")
+            sliced = sliced or item != slice(None)
+        else:
+            arrays.append(_index_array(item))
+            basic.append(slice(None))
+            idx.append("a")
+    while idx and idx[-1] == ":":
+        idx.pop()
+    base = None
+    if sliced:
+        base = getitem(x, tuple(basic))
+        x = base
+    out = apply_op("adv_subtensor", x, *arrays, idx=tuple(idx))
+    if base is not None:
+        out._theon_sliced_base = base
+    return out
+
+
+def take(a, indices, axis=None, mode="raise"):
+    """NumPy's / Theano's ``take``: elements of ``a`` at ``indices`` along
+    ``axis`` (None: of the flattened ``a``). ``mode``: 'raise' (an
+    IndexError for an index out of range), 'wrap' or 'clip'."""
+    a = as_tensor_variable(a)
+    if axis is None:
+        a = a.flatten()
+        axis = 0
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool) or not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"take: axis must be an int in [{-a.ndim}, {a.ndim}) for a {a.ndim}-d tensor, "
+                         f"got {axis!r}")
+    axis = int(axis) % a.ndim
+    ind = _index_array(indices) if not is_variable(indices) or indices.ndim > 0 else indices
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
+    if mode != "raise":
+        from .elemwise import clip
+        n = a.shape[axis]
+        ind = ind % n if mode == "wrap" else clip(ind, 0, n - 1)
+    if ind.ndim == 0:
+        return getitem(a, (slice(None),) * axis + (ind,))
+    return _adv_getitem(a, [slice(None)] * axis + [ind])

@@ -156,6 +156,9 @@ class TensorVariable(Value):
     def __getitem__(self, key):
         return I.getitem(self, key)
 
+    def take(self, indices, axis=None, mode="raise"):
+        return I.take(self, indices, axis, mode)
+
     def __setitem__(self, key, value):
         raise TypeError("TensorVariables are immutable; use T.set_subtensor(x[key], value) "
                         "or T.inc_subtensor(x[key], value), which return new tensors")
