@@ -24,8 +24,11 @@ from . import variable  # noqa: F401 - the DSL modules import in this order
 from ..ir.opdef import const_value
 from ..ir.ops.random import philox4x32, split64
 from . import elemwise as E
+from . import linalg as L
 from . import reduce as R
+from . import shape_ops as S
 from .basic import apply_op, as_tensor_variable, cast, constant, is_variable
+from .indexing import take
 from .shape_ops import dim, dyn_attr, shape_entries
 from .shared import shared
 
@@ -196,3 +199,95 @@ class RandomStream:
         low64, high64 = cast(low, "float64"), cast(high, "float64")
         u = self._draw("random_uniform", self._entries(size, ndim, [low, high], "random_integers"), "float64")
         return cast(E.floor(u * (high64 - low64 + 1.0)) + low64, dtype)
+
+    # --- categorical draws ----------------------------------------------------------------
+    def multinomial(self, size=None, n=1, pvals=(0.5, 0.5), ndim=None, dtype="int64"):
+        """Counts of ``n`` draws over the categories of ``pvals``' last axis
+        (shape ``size + (K,)``; size None: ``pvals.shape[:-1]``); ``pvals``
+        broadcasts against ``size``. A draw u falls in the first category
+        whose cumulative probability exceeds it (the last takes the rest)."""
+        n = _check_count(n, "multinomial")
+        pv = _probabilities(pvals, "multinomial", "pvals")
+        if size is None:
+            entries = [dim(pv, k) for k in range(pv.ndim - 1)]
+        else:
+            entries = self._entries(size, ndim, [], "multinomial")
+            if len(entries) < pv.ndim - 1:
+                raise ValueError(f"multinomial: size {size!r} has fewer dims than pvals' batch dims "
+                                 f"({pv.ndim - 1})")
+        u = self._draw("random_uniform", entries + [n], pv.dtype)
+        below = _cumulative(pv)                                  # (..., K), last entry 2
+        lead = list(range(pv.ndim - 1))
+        hits = E.lt(u.dimshuffle(*range(u.ndim), "x"), below.dimshuffle(*lead, "x", pv.ndim - 1))
+        s = R.sum(cast(hits, "int64"), axis=-2)                  # draws below each cumulative p
+        counts = s - S.concatenate([s[..., :1] * 0, s[..., :-1]], axis=-1)
+        return cast(counts, dtype)
+
+    def choice(self, size=1, a=2, replace=True, p=None, ndim=None, dtype="int64"):
+        """Elements of ``a`` (an int: range(a); or a 1-d tensor) drawn with
+        replacement, with probabilities ``p`` (1-d, one per element; None:
+        equal), shape ``size``."""
+        if not replace:
+            raise NotImplementedError("choice(replace=False) needs a sort (argsort) op, which theon does "
+                                      "not have yet; use replace=True")
+        if isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)):
+            if a <= 0:
+                raise ValueError(f"choice: a must be positive, got {a}")
+            values, k = None, int(a)
+        else:
+            values = as_tensor_variable(a)
+            if values.ndim != 1:
+                raise ValueError(f"choice: a must be an int or a 1-d tensor, got {values.type}")
+            k = dim(values, 0)
+        entries = self._entries(size, ndim, [], "choice")
+        if p is None:
+            u = self._draw("random_uniform", entries, "float64")
+            kf = cast(k, "float64") if is_variable(k) else float(k)
+            idx = E.minimum(cast(E.floor(u * kf), "int64"), cast(k, "int64") - 1 if is_variable(k) else k - 1)
+        else:
+            pv = _probabilities(p, "choice", "p")
+            if pv.ndim != 1:
+                raise ValueError(f"choice: p must be 1-d, got {pv.type}")
+            u = self._draw("random_uniform", entries, pv.dtype)
+            below = _cumulative(pv)[:-1]
+            idx = R.sum(cast(E.ge(u.dimshuffle(*range(u.ndim), "x"), below), "int64"), axis=-1)
+        out = idx if values is None else take(values, idx)
+        return cast(out, dtype) if values is None else out
+
+
+def _check_count(n, fname):
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{fname}: n must be an int, got {n!r}")
+    if n < 0:
+        raise ValueError(f"{fname}: n must be >= 0, got {n}")
+    return int(n)
+
+
+def _probabilities(p, fname, what):
+    """``p`` as a float tensor of >= 1 dims; constant values are checked:
+    in [0, 1] and each distribution (last axis) summing to 1."""
+    p = as_tensor_variable(p)
+    if p.ndim == 0:
+        raise ValueError(f"{fname}: {what} must have at least one dim (the categories), got a scalar")
+    if p.dtype not in FLOATS:
+        p = cast(p, config.floatX)
+    known = const_value(p)
+    if known is not None:
+        if not np.all((known >= 0) & (known <= 1)):
+            raise ValueError(f"{fname}: {what} must be in [0, 1], got {known}")
+        sums = known.sum(axis=-1)
+        if not np.allclose(sums, 1.0, rtol=0, atol=1e-6 * known.shape[-1]):
+            raise ValueError(f"{fname}: each distribution of {what} must sum to 1, got sums {sums}")
+    return p
+
+
+def _cumulative(p):
+    """Cumulative sums over ``p``'s last axis (a product with a triangle of
+    ones: K^2 work for K categories), the last entry set to 2 so that every
+    uniform falls below it (rounding may leave the sum just under 1)."""
+    k = dim(p, p.ndim - 1)
+    r = S.arange(k) if is_variable(k) else S.arange(int(k))
+    tri = cast(E.le(r.dimshuffle(0, "x"), r.dimshuffle("x", 0)), p.dtype)
+    c = L.dot(p, tri)
+    two = S.ones_like(c[..., -1:]) * 2
+    return S.concatenate([c[..., :-1], two], axis=-1)

@@ -253,3 +253,70 @@ def test_aot_library_draws_the_jit_numbers(tmp_path):
         np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-6)
     for st, _ in model["srng"].updates():
         np.testing.assert_array_equal(lib.get_state(st.name), st.get_value())
+
+
+# --- categorical draws ---------------------------------------------------------------------------------
+CHI2_3DOF = 16.27       # chi-squared critical values at alpha = 1e-3
+CHI2_4DOF = 18.47
+
+
+def _chi2(counts, probs):
+    expected = np.sum(counts) * np.asarray(probs)
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+def test_multinomial_counts_chi_squared_and_rows():
+    s = RandomStreams(seed=12)
+    pv = [0.1, 0.2, 0.3, 0.4]
+    P = T.dmatrix("P")
+    f = theon.function([P], [s.multinomial(size=(20000,), n=3, pvals=pv), s.multinomial(n=5, pvals=P)])
+    m, per_row = f(np.array([[1.0, 0.0, 0.0], [0.0, 0.25, 0.75], [0.5, 0.5, 0.0]]))
+    assert m.shape == (20000, 4) and m.dtype == np.int64 and np.all(m.sum(1) == 3)
+    assert _chi2(m.sum(0), pv) < CHI2_3DOF
+    assert _chi2(m.sum(0), [0.25] * 4) > CHI2_3DOF          # the test can fail
+    assert per_row.tolist()[0] == [5, 0, 0] and per_row[1, 0] == 0 and per_row[2, 2] == 0
+    assert np.all(per_row.sum(1) == 5)
+
+
+def test_choice_with_probabilities_chi_squared():
+    s = RandomStreams(seed=13)
+    p = [0.05, 0.15, 0.2, 0.25, 0.35]
+    values = T.dvector("values")
+    f = theon.function([values], [s.choice(size=(100000,), a=5, p=p), s.choice(size=(4, 5), a=values),
+                                  s.choice(size=(50000,), a=5)])
+    c, v, even = f(np.array([10.0, 20.0, 30.0]))
+    assert c.dtype == np.int64 and c.min() == 0 and c.max() == 4
+    assert _chi2(np.bincount(c, minlength=5), p) < CHI2_4DOF
+    assert _chi2(np.bincount(even, minlength=5), [0.2] * 5) < CHI2_4DOF
+    assert v.shape == (4, 5) and set(v.ravel()) <= {10.0, 20.0, 30.0}
+
+
+def test_mrg_multinomial_and_choice_take_one_row_per_distribution():
+    s = MRG_RandomStreams(seed=14)
+    P = T.dmatrix("P")
+    f = theon.function([P], [s.multinomial(n=2, pvals=P), s.choice(size=3000, p=P)])
+    pv = np.array([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5]])
+    m, c = f(pv)
+    assert m.tolist()[0] == [0, 2, 0] and m[1].sum() == 2
+    assert c.shape == (2, 3000) and np.all(c[0] == 1)
+    assert _chi2(np.bincount(c[1], minlength=3), pv[1]) < 13.82      # 2 dof
+    with pytest.raises(NotImplementedError, match="2-d"):
+        s.multinomial(pvals=[0.5, 0.5])
+    with pytest.raises(ValueError, match="does not use size"):
+        s.multinomial(size=(2,), pvals=P)
+    with pytest.raises(NotImplementedError, match="argsort"):
+        s.choice(size=2, p=P, replace=False)
+
+
+def test_categorical_bad_input():
+    s = RandomStreams(seed=0)
+    with pytest.raises(ValueError, match="sum to 1"):
+        s.multinomial(pvals=[0.5, 0.6])
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        s.choice(size=2, a=2, p=[-0.5, 1.5])
+    with pytest.raises(ValueError, match="a must be positive"):
+        s.choice(size=2, a=0)
+    with pytest.raises(NotImplementedError, match="argsort"):
+        s.choice(size=2, a=3, replace=False)
+    with pytest.raises(TypeError, match="n must be an int"):
+        s.multinomial(n=2.5, pvals=[0.5, 0.5])
