@@ -211,7 +211,7 @@ class AdvSetSubtensor(AdvSubtensor):
             raise ValueError(f"{self.name}: value of shape {v.shape} has more dims than the region {sub}")
         merged = broadcast_shapes(sub, v.shape, what=f"{self.name}'s value and indexed region")
         for m, s in zip(merged, sub):
-            if s is not None and m != s:
+            if s is not None and m is not None and m != s:     # None: checked at run time
                 raise ValueError(f"{self.name}: value of shape {v.shape} does not fit region {sub}")
         return [x]
 
