@@ -33,7 +33,13 @@ from .shape_ops import dim, dyn_attr, shape_entries
 from .shared import shared
 
 FLOATS = ("float32", "float64")
+_DRAWS = [0]                  # draws made by every stream so far (scan checks its step function)
 _SEED_TAG = 0x5EED0F7E        # third counter word of key derivation: keys never collide with samples
+
+
+def draws_made():
+    """How many draws (sampling ops) the random streams have made so far."""
+    return _DRAWS[0]
 
 
 def derive_key(seed, j):
@@ -101,6 +107,7 @@ class RandomStream:
 
     def _draw(self, opname, entries, dtype):
         spec, dyn = dyn_attr(entries)
+        _DRAWS[0] += 1
         return apply_op(opname, self._new_state(), *dyn, shape=spec, dtype=dtype)
 
     # --- sizes -------------------------------------------------------------------

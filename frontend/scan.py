@@ -20,6 +20,7 @@ from ..ir.dialect import get_op
 from ..ir.ops.control import ancestors, outline, seq_window
 from .basic import as_tensor_variable, cast, constant, static_int
 from .debug import built
+from .random import draws_made as random_draws_made
 from .variable import TensorVariable
 
 
@@ -166,7 +167,12 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
             out_ph.extend(row(f"{name or 'out'}[t{k:+d}]") for k in taps)
     for v in nonseqs:
         non_ph.append(v.type(v.name))
+    draws = random_draws_made()
     ret = fn(*(seq_ph + out_ph + non_ph))
+    if random_draws_made() != draws:      # the draw would be hoisted: the same numbers every step
+        raise NotImplementedError("scan: random draws inside the step function are not supported yet (each "
+                                  "step would reuse one draw); draw the noise for all steps outside the "
+                                  "scan (size=(n_steps, ...)) and pass it as a sequence")
     outputs, updates, cond = _parse_return(ret)
     if updates:
         raise NotImplementedError("scan: the step function returned shared-variable updates; updates "
