@@ -194,6 +194,11 @@ class IfElse(OpDef):
     def dims(self, op, shapes):
         return None if op.results else []
 
+    def value_operands(self, op):
+        """The result shapes are those of the branch the condition's value
+        picks, computed from its operands' values."""
+        return op.operands
+
     def reference(self, op, cond, *args):
         n = op.attrs["n_then"]
         from ..interpreter import run_region
@@ -386,6 +391,15 @@ class Scan(OpDef):
                 rest = [d if d is not None else shapes.fresh(k + 1) for k, d in enumerate(r.type.shape[1:])]
             out.append([lead] + rest)
         return out
+
+    def value_operands(self, op):
+        """The number of steps is ``n_steps``'s value; a while-loop's, or the
+        row shape of an output without taps and of no static shape, may
+        depend on any operand's value."""
+        lay = ScanLayout(op)
+        if lay.until or any(j not in lay.inits and None in r.type.shape[1:] for j, r in enumerate(op.results)):
+            return op.operands
+        return op.operands[:1]
 
     # --- reference ------------------------------------------------------------------------
     def check_sizes(self, lay, n, seq_lens, init_lens):

@@ -192,7 +192,8 @@ def scan_grad(op, grads):
             continue
         total = e.zeros(e.dims(x), x.dtype)
         for k in taps:
-            rows_k = _reverse(e, dx[tap_index])
+            # (the row shape stated: with zero steps the loop cannot tell it)
+            rows_k = _reverse(e, e.reshape(dx[tap_index], [n_rev] + e.dims(x, 1)))
             lo_row, hi_row = _add(e, start, k - lo), _add(e, n, k - lo)
             spec, dyn = [], []
             for s in (lo_row, hi_row):

@@ -375,3 +375,12 @@ def test_truncate_gradient():
     assert np.all(cut[0][:-1] == 0) and np.all(cut[1] == 0)
     h_last = _rnn_reference(x, np.eye(3), W.data, np.zeros(3), init)[-1]
     assert_same(cut[0][-1], 1 - h_last ** 2)
+
+
+def test_gradient_of_zero_steps_is_zero():
+    X, h0, W = T.dmatrix("X"), T.dvector("h0"), T.dmatrix("W")
+    h, _ = theon.scan(lambda x_t, h: T.tanh(T.dot(x_t, W) + h), sequences=X, outputs_info=h0)
+    g = run([X, h0, W], theon.grad(h.sum(), [W, X, h0]), np.zeros((0, 3)), np.ones(4), np.ones((3, 4)))
+    assert_same(g[0], np.zeros((3, 4)))
+    assert_same(g[1], np.zeros((0, 3)))
+    assert_same(g[2], np.zeros(4))

@@ -215,3 +215,38 @@ def test_float32_rnn_training_step():
     x, target = RNG.normal(size=(10, 3)).astype(floatX), np.linspace(-0.5, 0.5, 8).astype(floatX)
     losses = [float(step(x, target)) for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
+
+
+AOT_MODEL = """
+import numpy as np
+import theon
+import theon.tensor as T
+from theon.ifelse import ifelse
+X = T.dmatrix("X"); h0 = T.dvector("h0"); c = T.dscalar("c")
+W = theon.shared(np.linspace(-0.5, 0.5, 12).reshape(3, 4), name="W")
+U = theon.shared(np.linspace(-0.3, 0.3, 16).reshape(4, 4), name="U")
+h, _ = theon.scan(lambda x_t, h: T.tanh(T.dot(x_t, W) + T.dot(h, U)), sequences=X, outputs_info=h0)
+loss = ifelse(T.gt(c, 0), (h ** 2).sum(), h.sum())
+gW, gU = theon.grad(loss, [W, U])
+rnn_step = theon.function([X, h0, c], [h, loss], updates=[(W, W - 0.1 * gW), (U, U - 0.1 * gU)])
+"""
+
+
+def test_aot_training_step_with_scan_and_ifelse(tmp_path):
+    """aot-compile builds an entry with scan, ifelse and BPTT; the shared
+    library gives the numbers (and state updates) of the JIT function,
+    zero steps included."""
+    import runpy
+    from theon.runtime.aot_cli import main
+    src = tmp_path / "rnn_model.py"
+    src.write_text(AOT_MODEL)
+    assert main([str(src), "-o", str(tmp_path), "--emit", "header,shared"]) == 0
+    model = runpy.run_path(str(src), run_name="rnn_reference")
+    lib = theon.runtime.load_library(tmp_path / "librnn_step.so")
+    x, h0 = RNG.normal(size=(6, 3)), RNG.normal(size=4)
+    for c in (1.0, -1.0, 1.0):
+        for a, b in zip(lib(x, h0, c), model["rnn_step"](x, h0, c)):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(lib.get_state("W"), model["W"].get_value(), rtol=1e-12)
+    empty = lib(x[:0], h0, 1.0)
+    assert empty[0].shape == (0, 4) and empty[1] == 0.0

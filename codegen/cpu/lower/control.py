@@ -138,7 +138,7 @@ def lower_ifelse(ctx, op, bufs):
         incoming.append((b.block, ptrs, [y.shape for y in ys]))
         b.branch(merge)
     b.position_at_end(merge)
-    outs = []
+    merged = []                 # every phi first (they must lead the block), then the strides
     for j, r in enumerate(op.results):
         ptr = b.phi(LLTYPE[r.type.dtype].as_pointer(), name=f"ifelse.r{j}")
         for block, ptrs, _ in incoming:
@@ -146,16 +146,17 @@ def lower_ifelse(ctx, op, bufs):
         shape = []
         for d in range(r.type.ndim):
             sizes = [dims[j][d] for _, _, dims in incoming]
-            if all(isinstance(s, lir.Constant) and int(s.constant) == int(sizes[0].constant) for s in sizes) \
-                    and isinstance(sizes[0], lir.Constant):
+            if all(isinstance(s, lir.Constant) for s in sizes) and \
+                    len({int(s.constant) for s in sizes}) == 1:
                 shape.append(sizes[0])
                 continue
             phi = b.phi(sizes[0].type, name=f"ifelse.r{j}.d{d}")
             for (block, _, _), s in zip(incoming, sizes):
                 phi.add_incoming(s, block)
             shape.append(phi)
-        outs.append(Buf(ptr, r.type.dtype, shape, ctx.contiguous_strides(shape), slot=slots[j], contiguous=True))
-    return outs
+        merged.append((ptr, shape))
+    return [Buf(ptr, r.type.dtype, shape, ctx.contiguous_strides(shape), slot=slot, contiguous=True)
+            for r, (ptr, shape), slot in zip(op.results, merged, slots)]
 
 
 # --- scan ------------------------------------------------------------------------------------
