@@ -1,0 +1,204 @@
+"""Advanced indexing in native code (codegen/cpu/lower/indexing.py):
+compiled gathers and scatters against NumPy in several dtypes (index
+dtypes too), non-contiguous and empty inputs, random keys against the
+reference interpreter, out-of-range indices (an IndexError naming the
+index array, never a crash: the extreme cases in a subprocess), compiled
+gradients against finite differences, the Theano tutorial's negative
+log-likelihood training a softmax regression, an embedding model."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import theon
+import theon.tensor as T
+
+from ..ir.test_advanced_indexing import _symbolic, keys
+
+
+def fn(inputs, outputs, **kw):
+    return theon.function(inputs, outputs, on_unused_input="ignore", **kw)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int8", "uint8", "bool"])
+@pytest.mark.parametrize("idtype", ["int64", "int32", "int8", "uint8"])
+def test_gather_scatter_dtypes(dtype, idtype):
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal((5, 4, 3)) * 10).astype(dtype)
+    ind = rng.integers(0 if idtype == "uint8" else -5, 5, (2, 3)).astype(idtype)
+    jnd = rng.integers(0, 3, (3,)).astype(idtype)
+    x = T.tensor(dtype, shape=(None, None, None))
+    i = T.tensor(idtype, shape=(None, None))
+    j = T.tensor(idtype, shape=(None,))
+    v = T.tensor(dtype, shape=(None,))
+    vals = (rng.standard_normal(4) * 4).astype(dtype)
+    f = fn([x, i, j, v], [x[i, :, j], x[:, j], T.set_subtensor(x[i, :, j], v)]
+           + ([T.inc_subtensor(x[i], v[:3])] if dtype != "bool" else []))
+    outs = f(a, ind, jnd, vals)
+    np.testing.assert_array_equal(outs[0], a[ind, :, jnd])
+    np.testing.assert_array_equal(outs[1], a[:, jnd])
+    expected = a.copy()
+    expected[ind, :, jnd] = vals
+    np.testing.assert_array_equal(outs[2], expected)
+    if dtype != "bool":
+        expected = a.copy()
+        np.add.at(expected, ind, vals[:3])
+        np.testing.assert_array_equal(outs[3], expected)
+    assert all(o.dtype == np.dtype(dtype) for o in outs)
+
+
+def test_non_contiguous_and_empty():
+    x = T.dmatrix()
+    i = T.lvector()
+    f = fn([x, i], [x[i], x[:, i], T.inc_subtensor(x[:, i], 1.0)])
+    a = np.arange(60.0).reshape(6, 10)[::2, ::-3]          # strided, negative strides
+    ind = np.array([2, -1, 0, 2])[::-1]
+    outs = f(a, ind[:3] % 3)
+    np.testing.assert_array_equal(outs[0], a[ind[:3] % 3])
+    np.testing.assert_array_equal(outs[1], a[:, ind[:3] % 3])
+    expected = a.copy()
+    np.add.at(expected, (slice(None), ind[:3] % 3), 1.0)
+    np.testing.assert_array_equal(outs[2], expected)
+    empty = np.zeros(0, dtype=np.int64)
+    outs = f(a, empty)
+    assert outs[0].shape == (0, 4) and outs[1].shape == (3, 0)
+    np.testing.assert_array_equal(outs[2], a)
+    outs = f(np.zeros((0, 5)), empty)
+    assert outs[0].shape == (0, 5)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(keys(max_ndim=3))
+def test_random_keys_match_numpy(case):
+    x, key, npkey = case
+    xv = T.tensor("float64", shape=(None,) * x.ndim)
+    inputs, values, tkey = _symbolic(key, False)
+    f = fn([xv] + inputs, [xv[tkey], T.inc_subtensor(xv[tkey], 2.5)])
+    got, inc = f(x, *values)
+    np.testing.assert_array_equal(got, x[npkey])
+    expected = x.copy()
+    np.add.at(expected, npkey, 2.5)
+    np.testing.assert_allclose(inc, expected, rtol=1e-15, atol=1e-15)
+
+
+# --- out of range -------------------------------------------------------------------------------
+def test_out_of_range_is_an_index_error_naming_the_index():
+    x = T.dmatrix("x")
+    i = T.lvector("rows")
+    j = T.ivector("cols")
+    f = fn([x, i, j], [x[i, j], T.inc_subtensor(x[i, j], 1.0)])
+    a = np.zeros((3, 4))
+    f(a, np.array([0, -3]), np.array([3, -4], dtype=np.int32))
+    with pytest.raises(IndexError, match=r"index 3 is out of bounds for axis 0 with size 3: "
+                                         r"index array input 'rows'"):
+        f(a, np.array([0, 3]), np.array([0, 0], dtype=np.int32))
+    with pytest.raises(IndexError, match=r"index -5 is out of bounds for axis 1 with size 4: "
+                                         r"index array input 'cols'"):
+        f(a, np.array([0, 1]), np.array([0, -5], dtype=np.int32))
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(np.zeros((0, 4)), np.array([0]), np.array([0], dtype=np.int32))
+
+
+def test_extreme_indices_never_crash(run_python):
+    proc = run_python("""
+        import numpy as np, theon, theon.tensor as T
+        x = T.fvector("x"); i = T.lvector("i")
+        f = theon.function([x, i], [x[i], theon.grad(x[i].sum(), x)])
+        big = np.zeros(1000, dtype=np.float32)
+        for bad in (2**63 - 1, -2**63, 1000, -1001, 2**40):
+            try:
+                f(big, np.array([0, bad]))
+            except IndexError as e:
+                assert str(bad) in str(e), e
+            else:
+                raise SystemExit(f"no IndexError for {bad}")
+        print("ok")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")
+
+
+# --- gradients ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["gather", "separated", "set", "inc", "take"])
+def test_compiled_gradients_match_finite_differences(case):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((4, 3, 2))
+    w = rng.uniform(0.5, 1.5, (4, 3, 2))
+    x = T.dtensor3()
+    i = T.constant(np.array([1, -1, 1, 0]))
+    j = T.constant(np.array([[0], [1]]))
+    out = {"gather": lambda: x[i],
+           "separated": lambda: x[j, :, i[:2] % 2],
+           "set": lambda: T.set_subtensor(x[i[:2]], 1.0) ** 2,
+           "inc": lambda: T.inc_subtensor(x[:, j], x[:, j] * 3.0) ** 2,
+           "take": lambda: T.take(x, j, axis=2)}[case]()
+    weights = rng.uniform(0.5, 1.5, fn([x], out)(a).shape)
+    cost = (out * weights).sum()
+    f = fn([x], [cost, theon.grad(cost, x)])
+    value, g = f(a)
+    eps = 1e-6
+    numeric = np.zeros_like(a)
+    for k in range(a.size):
+        p, m = a.copy(), a.copy()
+        p.flat[k] += eps
+        m.flat[k] -= eps
+        numeric.flat[k] = (f(p)[0] - f(m)[0]) / (2 * eps)
+    np.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-7)
+    del w
+
+
+def test_tutorial_nll_trains_a_softmax_regression():
+    """The Theano tutorial's LogisticRegression.negative_log_likelihood."""
+    rng = np.random.default_rng(3)
+    n_in, n_out, n = 20, 4, 200
+    hidden = rng.standard_normal((n_in, n_out))
+    X = rng.standard_normal((n, n_in))
+    Y = np.argmax(X @ hidden, axis=1)
+    x = T.matrix("x")
+    y = T.ivector("y")
+    W = theon.shared(np.zeros((n_in, n_out), dtype=theon.config.floatX), name="W")
+    b = theon.shared(np.zeros(n_out, dtype=theon.config.floatX), name="b")
+    p_y_given_x = T.nnet.softmax(T.dot(x, W) + b)
+    nll = -T.mean(T.log(p_y_given_x)[T.arange(y.shape[0]), y])
+    errors = T.mean(T.neq(T.argmax(p_y_given_x, axis=1), y))
+    gW, gb = theon.grad(nll, [W, b])
+    train = theon.function([x, y], nll, updates=[(W, W - 0.5 * gW), (b, b - 0.5 * gb)])
+    test = theon.function([x, y], errors)
+    Xf, Yi = X.astype(theon.config.floatX), Y.astype(np.int32)
+    first = float(train(Xf, Yi))
+    assert abs(first - np.log(n_out)) < 1e-5
+    for _ in range(200):
+        last = float(train(Xf, Yi))
+    assert last < 0.3 * first
+    assert float(test(Xf, Yi)) < 0.05
+    # the compiled gradient of the NLL is the scatter of -1/(n p) at (row, y)
+    p = T.matrix("p")
+    g = theon.function([p, y], theon.grad(-T.mean(T.log(p)[T.arange(y.shape[0]), y]), p))
+    P = rng.uniform(0.1, 1.0, (n, n_out)).astype(theon.config.floatX)
+    expected = np.zeros_like(P)
+    expected[np.arange(n), Y] = -1.0 / (n * P[np.arange(n), Y])
+    np.testing.assert_allclose(g(P, Yi), expected, rtol=1e-5)
+
+
+def test_embedding_model_trains_and_its_gradient_is_a_scatter_add():
+    rng = np.random.default_rng(4)
+    vocab, dim, batch, seq = 50, 8, 16, 5
+    W = theon.shared(rng.standard_normal((vocab, dim)).astype("float32") * 0.1, name="W")
+    target = theon.shared(rng.standard_normal((dim,)).astype("float32"), name="target")
+    idx = T.imatrix("idx")
+    emb = W[idx]                                  # (batch, seq, dim)
+    cost = ((emb.mean(axis=1) - target) ** 2).sum()
+    gW = theon.grad(cost, W)
+    grad_fn = theon.function([idx], [emb, gW])
+    I = rng.integers(0, vocab, (batch, seq)).astype(np.int32)
+    e, g = grad_fn(I)
+    Wv, tv = W.get_value(), target.get_value()
+    np.testing.assert_array_equal(e, Wv[I])
+    diff = 2 * (Wv[I].mean(axis=1) - tv) / seq                  # d cost / d emb[b, s]
+    expected = np.zeros_like(Wv)
+    np.add.at(expected, I, np.broadcast_to(diff[:, None, :], (batch, seq, dim)))
+    np.testing.assert_allclose(g, expected, rtol=1e-5, atol=1e-6)
+    train = theon.function([idx], cost, updates=[(W, W - 0.05 * gW)])
+    first = float(train(I))
+    for _ in range(100):
+        last = float(train(I))
+    assert last < 0.1 * first
