@@ -5,6 +5,7 @@ against the exact CDF, binomial moments, chi-squared), state handling
 (new numbers per call, seeds, no_default_updates), gradients through the
 location/scale parameters, a dropout network that trains, and bad input."""
 import math
+import re
 import runpy
 import shutil
 
@@ -331,3 +332,18 @@ def test_scan_refuses_draws_in_its_step_and_takes_noise_as_a_sequence():
     np.testing.assert_allclose(got, np.cumsum(e, axis=0), rtol=1e-12)
     with pytest.raises(NotImplementedError, match="random draws inside the step function"):
         theon.scan(lambda h: h + s.uniform((2,)), outputs_info=[T.zeros((2,))], n_steps=3)
+
+
+# --- the examples -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("flags", ["", "floatX=float32"])
+def test_dropout_and_denoising_examples_learn(flags):
+    from .test_examples import run_example
+    out = run_example("dropout_mlp.py", flags)
+    losses = [float(v) for v in re.findall(r"epoch \d+: loss ([0-9.]+)", out)]
+    assert len(losses) == 15 and losses[-1] < 0.6 * losses[0], out
+    assert float(re.search(r"test accuracy ([0-9.]+)", out).group(1)) > 0.8, out
+    out = run_example("denoising_autoencoder.py", flags)
+    losses = [float(v) for v in re.findall(r"epoch \d+: loss ([0-9.]+)", out)]
+    assert len(losses) == 20 and losses[-1] < 0.85 * losses[0], out
+    before, after = (float(v) for v in re.findall(r"reconstruction error \w+ training ([0-9.]+)", out))
+    assert after < 0.7 * before, out
