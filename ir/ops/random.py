@@ -186,12 +186,14 @@ class RandomOp(OpDef):
 
 class RandomUniform(RandomOp):
     name = "random_uniform"
+    distribution = "uniform"    # what backends ask (codegen/cpu/lower/random.py)
     nonneg = "always"
     from_blocks = staticmethod(uniform_from_blocks)
 
 
 class RandomNormal(RandomOp):
     name = "random_normal"
+    distribution = "normal"
     from_blocks = staticmethod(normal_from_blocks)
 
 

@@ -96,16 +96,16 @@ def _box_muller(ctx, u1, u2, dtype):
     return [b.fmul(r, cos), b.fmul(r, sin)]
 
 
-def _elements(ctx, name, words, dtype):
+def _elements(ctx, distribution, words, dtype):
     """The PER_BLOCK[dtype] result elements of one block's words."""
     b = ctx.b
     if dtype == "float32":
-        if name == "random_uniform":
+        if distribution == "uniform":
             return [_unit(b, w, dtype) for w in words]
         return (_box_muller(ctx, _unit(b, words[0], dtype, True), _unit(b, words[1], dtype), dtype)
                 + _box_muller(ctx, _unit(b, words[2], dtype, True), _unit(b, words[3], dtype), dtype))
     a, c = _wide(b, words[0], words[1]), _wide(b, words[2], words[3])
-    if name == "random_uniform":
+    if distribution == "uniform":
         return [_unit(b, a, dtype), _unit(b, c, dtype)]
     return _box_muller(ctx, _unit(b, a, dtype, True), _unit(b, c, dtype), dtype)
 
@@ -136,7 +136,7 @@ def lower_random(ctx, op, bufs):
         ptr = inner(out.ptr)
         with w.loop(end, "rng", start=begin) as j:
             first = wb.shl(j, i64(shift))
-            for k, v in enumerate(_elements(w, op.name, _philox(wb, j, *words), dtype)):
+            for k, v in enumerate(_elements(w, op.opdef.distribution, _philox(wb, j, *words), dtype)):
                 wb.store(v, wb.gep(ptr, [wb.add(first, i64(k))]))
     worker, data = outline(ctx, "rng", [key, counter, out.ptr], emit)
     schedule = (op.attrs.get("parallel", PARALLEL_ELEMENTS // per), op.attrs.get("threads", 0))
@@ -145,7 +145,7 @@ def lower_random(ctx, op, bufs):
     base = b.shl(full, i64(shift))
     rest = b.sub(n, base, name="rng.rest")
     with b.if_then(b.icmp_signed(">", rest, i64(0))):
-        values = _elements(ctx, op.name, _philox(b, full, *words), dtype)
+        values = _elements(ctx, op.opdef.distribution, _philox(b, full, *words), dtype)
         b.store(values[0], b.gep(out.ptr, [base]))          # rest >= 1
         for k in range(1, per - 1):                          # the last is never needed (rest < per)
             with b.if_then(b.icmp_signed(">", rest, i64(k))):
