@@ -5,6 +5,7 @@ bodies, and gradients (ifelse both ways; BPTT with taps, non-sequences,
 go_backwards, truncate_gradient) against finite differences."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 import theon
 import theon.tensor as T
@@ -20,6 +21,7 @@ from theon.scan_module import until
 
 from ..frontend_helpers import assert_same, run
 from ..grad_helpers import check_first_order
+from ..scan_helpers import build, configs, reference
 
 RNG = np.random.default_rng(0)
 
@@ -384,3 +386,19 @@ def test_gradient_of_zero_steps_is_zero():
     assert_same(g[0], np.zeros((3, 4)))
     assert_same(g[1], np.zeros((0, 3)))
     assert_same(g[2], np.zeros(4))
+
+
+@settings(max_examples=80, deadline=None)
+@given(configs())
+def test_random_loops_match_theanos_slicing(cfg):
+    """Random taps, go_backwards, n_steps and lengths: theon's loop gives the
+    outputs of a NumPy loop over sequences cut by Theano's slicing code, and
+    inputs too short for the steps and taps are a ValueError."""
+    inputs, values, outs, fn, arrays, inits = build(cfg)
+    expected = reference(cfg, fn, arrays, inits)
+    if expected is None:
+        with pytest.raises(ValueError, match="scan: sequence"):
+            run(inputs, outs, *values)
+        return
+    for got, want in zip(run(inputs, outs, *values), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -5,12 +5,15 @@ errors; gradients through both vs finite differences (verify_grad);
 DEBUG mode comparing the native loop with the reference interpreter."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 import theon
 import theon.tensor as T
 from theon.gradient import verify_grad
 from theon.ifelse import ifelse
 from theon.scan_module import until
+
+from ..scan_helpers import build, configs, reference
 
 RNG = np.random.default_rng(1)
 MODES = ["FAST_RUN", "FAST_COMPILE"]
@@ -250,3 +253,20 @@ def test_aot_training_step_with_scan_and_ifelse(tmp_path):
     np.testing.assert_allclose(lib.get_state("W"), model["W"].get_value(), rtol=1e-12)
     empty = lib(x[:0], h0, 1.0)
     assert empty[0].shape == (0, 4) and empty[1] == 0.0
+
+
+@settings(max_examples=15, deadline=None)
+@given(configs())
+def test_random_loops_natively(cfg):
+    """Random taps, go_backwards, n_steps and lengths compiled: the native
+    loop matches Theano's slicing (tests/scan_helpers.py), and inputs too
+    short are a clear ValueError from native code."""
+    inputs, values, outs, fn, arrays, inits = build(cfg)
+    f = theon.function(inputs, outs)
+    expected = reference(cfg, fn, arrays, inits)
+    if expected is None:
+        with pytest.raises(ValueError, match="fewer rows"):
+            f(*values)
+        return
+    for got, want in zip(f(*values), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
