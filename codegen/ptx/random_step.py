@@ -1,21 +1,66 @@
-"""The GPU plan's step for the random sampling ops (``ir/ops/random.py``).
-
-For now the samples are computed on the host by the op's NumPy reference
-(the definition of the numbers, so the GPU path gives exactly the
-interpreter's numbers) and uploaded; the state is read back (two int64).
-A Philox kernel on the device is future work (issue 15)."""
-import numpy as np
-
+"""The GPU plan's step for the random sampling ops (``ir/ops/random.py``):
+one kernel per op and dtype, a grid-stride loop over Philox blocks
+(``codegen/philox.py``, the code the CPU lowering uses), each block's
+counter its index, storing the elements below n. The host reads the
+state's two int64 (key, counter) and passes them as kernel arguments; the
+numbers are the CPU's (uniforms bit for bit, normals within a few ulp)."""
+from .. import errors as codes
+from ...ir.ops.random import PER_BLOCK
+from ..llvm_util import i64
+from ..philox import elements, key_words, philox
+from . import shapes as sh
+from .kernel import KernelSpec
 from .steps import Step
+
+SHIFT = {4: 2, 2: 1}
+
+
+def random_kernel(name, distribution, dtype):
+    """NAME(out, n, key, counter): the n elements of a ``distribution`` draw."""
+    per = PER_BLOCK[dtype]
+    params = [("out", dtype), ("n", "i64"), ("key", "i64"), ("counter", "i64")]
+
+    def emit(kb, schedule):
+        b, p = kb.b, kb.p
+        words = key_words(b, p["key"], p["counter"])
+        nblocks = b.lshr(b.add(p["n"], i64(per - 1)), i64(SHIFT[per]))
+        with kb.grid_stride(nblocks, "blk") as j:
+            first = b.shl(j, i64(SHIFT[per]))
+            for k, v in enumerate(elements(kb, distribution, philox(b, j, *words), dtype)):
+                idx = b.add(first, i64(k))
+                with kb.if_(b.icmp_signed("<", idx, p["n"])):
+                    b.store(v, b.gep(p["out"], [idx]))
+    return KernelSpec(name, params, emit, f"random {distribution} {dtype} (Philox-4x32-10)")
 
 
 class RandomStep(Step):
-    kind = "random-host"
+    kind = "random"
+
+    def _name(self):
+        return f"theon_random_{self.op.opdef.distribution}_{self.op.attrs['dtype']}"
+
+    def kernels(self):
+        return [random_kernel(self._name(), self.op.opdef.distribution, self.op.attrs["dtype"])]
 
     def run(self, state):
         op = self.op
-        (out,) = op.opdef.reference(op, *[state.host_value(v) for v in op.operands])
-        r = op.results[0]
-        out = np.asarray(out, dtype=r.type.np_dtype)
-        state.host[r] = out
-        state.env[r] = state.upload(out)
+        st = state.host_value(op.operands[0])
+        if st.shape != (2,):
+            raise sh.PlanError(codes.SHAPE_MISMATCH, [0, st.shape[0], 2, 0])
+        dims = sh.alloc_dims(sh.resolve(op.attrs["shape"], state.dyn_ints(op.operands[1:])))
+        out = state.alloc(op.attrs["dtype"], dims)
+        state.env[op.results[0]] = out
+        n = sh.numel(dims)
+        if n:
+            per = PER_BLOCK[op.attrs["dtype"]]
+            block = state.schedule.block
+            state.launch(self._name(), state.grid_1d(-(-n // per), block), (block, 1, 1),
+                         [out.ptr, n, int(st[0]), int(st[1])])
+
+    def describe(self, names):
+        d = super().describe(names)
+        d["launches"] = [{"kernel": self._name(), "block": "[block, 1, 1]",
+                          "grid": "[min(ceil(n / per_block / block), max_grid), 1, 1]",
+                          "args": "out, n (elements), key = state[0], counter = state[1] (read on the host)"}]
+        return d
+
