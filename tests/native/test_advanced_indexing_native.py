@@ -202,3 +202,26 @@ def test_embedding_model_trains_and_its_gradient_is_a_scatter_add():
     for _ in range(100):
         last = float(train(I))
     assert last < 0.1 * first
+
+
+def test_in_place_scatter_never_changes_a_value_used_elsewhere():
+    """A scatter into zeros updates them in place only when it is their
+    only use (codegen/cpu/lower/indexing.py ``_donated``)."""
+    x = T.dmatrix()
+    i = T.lvector()
+    z = T.zeros_like(x)
+    a = T.inc_subtensor(z[i], 1.0)
+    b = T.set_subtensor(z[i[:1]], 5.0)
+    f = fn([x, i], [a, b, z, T.inc_subtensor(a[i], 2.0)], mode=theon.Mode(optimizer="None"))
+    ind = np.array([0, 2, 0])
+    got_a, got_b, got_z, got_c = f(np.ones((3, 2)), ind)
+    ea = np.zeros((3, 2))
+    np.add.at(ea, ind, 1.0)
+    eb = np.zeros((3, 2))
+    eb[0] = 5.0
+    ec = ea.copy()
+    np.add.at(ec, ind, 2.0)
+    np.testing.assert_array_equal(got_a, ea)
+    np.testing.assert_array_equal(got_b, eb)
+    np.testing.assert_array_equal(got_z, np.zeros((3, 2)))
+    np.testing.assert_array_equal(got_c, ec)

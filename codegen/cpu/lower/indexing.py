@@ -9,11 +9,13 @@ extended, wrapped if negative and checked against its axis of x
 (ADV_INDEX_ERROR names the index operand); the ``post`` dims are one
 ``strided_loop`` (vectorized where unit-stride: the rows of an embedding
 lookup). A gather whose ``post`` part is empty (``log(p)[arange(n), y]``)
-is one flat loop over B. Scatters walk the same order sequentially, so
+is one flat loop over B. Scatters update a copy of x -- or x's own buffer when x is a fresh
+buffer only they use (``_donated``: the zeros of a gather's gradient) --
+walking the same order sequentially, so
 ``adv_inc_subtensor`` accumulates over repeated indices (``np.add.at``)
 and ``adv_set_subtensor`` keeps the last write.
 """
-from ....ir.ops.indexing import layout
+from ....ir.ops.indexing import AdvSubtensor, layout
 from ....ir.types import TensorType
 from ...errors import ADV_INDEX_ERROR
 from .context import i64
@@ -97,11 +99,14 @@ def lower_adv_subtensor(ctx, op, bufs):
 def lower_adv_set_subtensor(ctx, op, bufs, increment=False):
     x, v, inds = bufs[0], bufs[1], bufs[2:]
     b = ctx.b
-    out = ctx.alloc(x.dtype, x.shape, name=op.name)
-    if x.contiguous:
-        memcpy_all(ctx, x, out)
+    if _donated(op, x):
+        out = x
     else:
-        copy_into(ctx, x, out)
+        out = ctx.alloc(x.dtype, x.shape, name=op.name)
+        if x.contiguous:
+            memcpy_all(ctx, x, out)
+        else:
+            copy_into(ctx, x, out)
     dims, split, x_strides, index_ops = _plan(ctx, op, out, inds, 2)
     v_strides = broadcast_to(ctx, v, op.operands[1].type, dims, op.opdef.region_shape(op), operand=1)
 
@@ -112,6 +117,18 @@ def lower_adv_set_subtensor(ctx, op, bufs, increment=False):
         b.store(val, ptrs[0])
     _walk(ctx, out, dims, split, x_strides, index_ops, v, v_strides, body, "scatter")
     return [out]
+
+
+def _donated(op, x):
+    """Whether the scatter may update x's buffer in place instead of a copy:
+    x is a fresh buffer of this function (made by ``alloc`` -- the zeros a
+    gather's gradient scatters into -- or by another advanced-indexing op,
+    whose lowerings always allocate), and this op is its only use."""
+    v = op.operands[0]
+    owner = v.owner
+    return (x.slot is not None and x.contiguous and len(v.uses) == 1 and owner is not None
+            and owner.parent is op.parent
+            and (owner.name == "alloc" or isinstance(owner.opdef, AdvSubtensor)))
 
 
 def lower_adv_inc_subtensor(ctx, op, bufs):
