@@ -3,11 +3,12 @@
 
 The step function is called once, on placeholder variables: one per tap of
 every sequence (a row), per tap of every output with an initial state (a
-row), per non-sequence. What it returns is traced into the isolated body
-of one ``scan`` op (``ir/ops/control.py``) by ``outline``: the ops that
-depend on a placeholder are the body; every other value it reads --
-inputs, shared variables, and expressions of them (loop invariants,
-computed once before the loop) -- becomes an extra non-sequence operand.
+row), then the non-sequences themselves. What it returns is traced into
+the isolated body of one ``scan`` op (``ir/ops/control.py``) by
+``outline``: the ops that depend on a placeholder are the body; every other
+value it reads -- non-sequences, inputs, shared variables, and expressions
+of them (loop invariants, computed once before the loop) -- becomes a
+non-sequence operand.
 
 Not yet supported (raise a clear error): shared-variable updates returned
 by the step function (so random streams inside a body), ``scan_checkpoints``.
@@ -156,7 +157,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     infos = _outputs_info(outputs_info)
     nonseqs = [as_tensor_variable(v) for v in _as_list(non_sequences)]
 
-    seq_ph, out_ph, non_ph = [], [], []
+    seq_ph, out_ph = [], []
     for x, taps in seqs:
         row = x.type.with_shape(x.type.shape[1:])
         for k in taps:
@@ -165,10 +166,11 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         if info is not None:
             state, taps, row = info
             out_ph.extend(row(f"{name or 'out'}[t{k:+d}]") for k in taps)
-    for v in nonseqs:
-        non_ph.append(v.type(v.name))
     draws = random_draws_made()
-    ret = fn(*(seq_ph + out_ph + non_ph))
+    # non-sequences are given as themselves (as Theano does), so the step
+    # function may differentiate them with respect to each other (theon.grad
+    # of y[i] with respect to x, y an expression of x: the tutorial's jacobian)
+    ret = fn(*(seq_ph + out_ph + nonseqs))
     if random_draws_made() != draws:      # the draw would be hoisted: the same numbers every step
         raise NotImplementedError("scan: random draws inside the step function are not supported yet (each "
                                   "step would reuse one draw); draw the noise for all steps outside the "
@@ -192,7 +194,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
                                 f"(outputs_info[{j}]) has rows of type {row}: the dtype and ndim must agree "
                                 "(cast the initial state or the output)")
 
-    placeholders = seq_ph + out_ph + non_ph
+    placeholders = seq_ph + out_ph
     ph_set = set(placeholders)
     roots = outputs + ([cond] if cond is not None else [])
     body_vals = ancestors(roots, lambda v: v in ph_set)
@@ -202,10 +204,14 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
             varying.add(v)
     block, captured = outline(outputs, placeholders, outside=lambda v: v not in varying,
                               extra=[cond] if cond is not None else [])
-    if strict and captured:
-        names = ", ".join(repr(v.name) if v.name else str(v.type) for v in captured)
-        raise ValueError(f"scan (strict=True): the step function uses {names} without getting them as "
-                         "non_sequences")
+    if strict:
+        given = set(nonseqs)
+        leaves = ancestors(captured, lambda v: v in given)
+        missing = [v for v in leaves if v.owner is None and v not in given]
+        if missing:
+            names = ", ".join(repr(v.name) if v.name else str(v.type) for v in missing)
+            raise ValueError(f"scan (strict=True): the step function uses {names} without getting them as "
+                             "non_sequences")
 
     steps = _n_steps(n_steps, seqs)
     inits = [info[0] for info in infos if info is not None]
@@ -215,7 +221,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
              "truncate_gradient": truncate_gradient}
     if name is not None:
         attrs["name"] = str(name)
-    op = Operation(get_op("scan"), [steps] + [x for x, _ in seqs] + inits + nonseqs + captured, attrs,
+    op = Operation(get_op("scan"), [steps] + [x for x, _ in seqs] + inits + captured, attrs,
                    regions=[block], value_cls=TensorVariable)
     built(op)
     results = list(op.results)

@@ -211,6 +211,25 @@ def test_inner_function_uses_grad():
     assert_same(run([s], o, x), np.cos(x) * x + np.sin(x))
 
 
+def test_jacobian_and_hessian_with_scan():
+    """The tutorial's jacobian: theon.grad of y[i] with respect to x inside
+    the step function, y an expression of x given as a non-sequence."""
+    x = T.dvector("x")
+    y = x ** 2
+    J, _ = theon.scan(lambda i, y, x: theon.grad(y[i], x), sequences=T.arange(y.shape[0]), non_sequences=[y, x])
+    v = np.array([4.0, -1.0, 0.5])
+    assert_same(run([x], J, v), np.diag(2 * v))
+    gy = theon.grad((x ** 3).sum(), x)
+    H, _ = theon.scan(lambda i, gy, x: theon.grad(gy[i], x), sequences=T.arange(gy.shape[0]), non_sequences=[gy, x])
+    assert_same(run([x], H, v), np.diag(6 * v))
+
+
+def test_strict_accepts_what_non_sequences_give():
+    s, h = T.dvector("s"), T.dscalar("h")
+    o, _ = theon.scan(lambda v, h: v * T.exp(h), sequences=s, non_sequences=h, strict=True)
+    assert_same(run([s, h], o, np.arange(3.0), np.array(0.0)), np.arange(3.0))
+
+
 def test_nested_scan():
     M = T.dmatrix("M")
     rows, _ = theon.map(lambda r: theon.reduce(lambda v, acc: acc + v * v, sequences=r,

@@ -142,6 +142,15 @@ def test_scalar_recurrence_over_many_steps():
     assert got[1] == 100_000
 
 
+def test_jacobian_with_scan():
+    x = T.dvector("x")
+    y = T.sin(x) * x.sum()
+    J, _ = theon.scan(lambda i, y, x: theon.grad(y[i], x), sequences=T.arange(y.shape[0]), non_sequences=[y, x])
+    v = RNG.normal(size=4)
+    want = np.diag(np.cos(v) * v.sum()) + np.sin(v)[:, None]
+    np.testing.assert_allclose(theon.function([x], J)(v), want, rtol=1e-12, atol=1e-14)
+
+
 def test_zero_steps():
     vs = [T.dmatrix("X"), T.dmatrix("W"), T.dmatrix("U"), T.dvector("b"), T.dvector("h0")]
     f = theon.function(vs, _rnn(*vs))
