@@ -3,6 +3,26 @@
     import theon, theon.tensor as T
     x = T.vector('x'); f = theon.function([x], (x * 2).sum())
 
+Theano programs run with ``import theon as theano``. The main names:
+
+    function(inputs, outputs, updates=..., givens=..., mode=...)
+                    compile a graph into a callable running native code
+    shared(value, name=None)
+                    a variable whose value persists between calls (updates)
+    grad(cost, wrt) the symbolic gradient of a scalar cost (reverse mode)
+    scan(fn, sequences=..., outputs_info=..., n_steps=...)
+                    a loop over steps, compiled into the function (also map,
+                    reduce, foldl, foldr)
+    Mode(optimizer=..., device=...)
+                    which passes run (FAST_RUN, FAST_COMPILE, ...) and where
+    config          settings (floatX, device, mode, cache_dir), from THEON_FLAGS
+
+Modules: ``theon.tensor`` (the DSL, ``T``), ``theon.tensor.nnet``,
+``theon.printing`` (debugprint, pp, dump), ``theon.gradient``,
+``theon.ifelse``. The command-line tools are ``theon-opt`` (run IR passes)
+and ``aot-compile`` (object files and C headers). README.md, installed with
+the package, walks through them.
+
 Submodules are imported lazily so ``import theon`` stays fast.
 """
 import importlib

@@ -1,4 +1,4 @@
-"""The seed examples of theon's SPEC, runnable: python examples/basic.py
+"""theon's first examples, runnable: python examples/basic.py
 
 Multiple outputs, a shared variable updated by a function, an accumulator,
 and givens (replacing a variable by another expression at compile time).
@@ -21,7 +21,7 @@ def multiple_outputs():
 
 
 def shared_update():
-    """The SPEC's seed example: an update multiplies the shared state."""
+    """An update multiplies the shared state."""
     w = shared(1.0)
     x = T.scalar("x")
     mul = function([x], updates=[(w, w * x)])

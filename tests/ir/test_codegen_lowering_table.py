@@ -1,4 +1,4 @@
-"""Every op of the dialect has a CPU lowering (STYLE.md: one table per
+"""Every op of the dialect has a CPU lowering (one table per
 backend, checked against the op registry)."""
 from theon.codegen.cpu.lower.lowering import LOWERINGS
 from theon.ir.dialect import OPS
