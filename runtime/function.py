@@ -58,7 +58,6 @@ class Function:
                             mode, input_ir, profile)
         self.native = native
         self._debug = debug
-        self._update_locks = update_locks(self._update_targets)
         results = ir.return_op.operands
         self._result_specs = tuple(ResultSpec(v.type) for v in results)
         self._n_results = len(results)
@@ -91,21 +90,27 @@ class Function:
         self._single = single_output
         self._n_outputs = len(outputs)
         self._update_targets = tuple(s for s, _ in updates)
+        self._update_locks = update_locks(self._update_targets)
 
     # --- calling ---------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         if self.native.pending is not None:
             self._tier_up()
-        locks = self._update_locks
-        if not locks:
+        if not self._update_locks:
             return self._call(*args, **kwargs)
+        return self._locked(self._call, args, kwargs)
+
+    def _locked(self, call, args, kwargs):
+        """``call(*args, **kwargs)`` holding the update lock of every shared
+        variable this function updates (module docstring, Threads)."""
+        locks = self._update_locks
         if len(locks) == 1:
             with locks[0]:
-                return self._call(*args, **kwargs)
+                return call(*args, **kwargs)
         for lock in locks:
             lock.acquire()
         try:
-            return self._call(*args, **kwargs)
+            return call(*args, **kwargs)
         finally:
             for lock in reversed(locks):
                 lock.release()

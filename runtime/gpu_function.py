@@ -114,6 +114,11 @@ class GpuFunction(Function):
         self._residency = residency()
 
     def __call__(self, *args, **kwargs):
+        if not self._update_locks:
+            return self._call_gpu(*args, **kwargs)
+        return self._locked(self._call_gpu, args, kwargs)       # updates never lost (function.py)
+
+    def _call_gpu(self, *args, **kwargs):
         arrays = self._convert_inputs(args, kwargs)
         self.device.activate()
         state = RunState(self.native, self.device)
