@@ -93,7 +93,9 @@ def scan_grad(op, grads):
         fwd_rows += [_slice(e, x, k - lo, _add(e, n, k - lo)) for k in taps]
     for j in lay.recurrent:
         d = lay.depth(j)
-        full = e("concatenate", _slice(e, lay.inits[j], 0, d), op.results[j], axis=0)
+        init = lay.inits[j]
+        first = init if init.type.shape[0] == d else _slice(e, init, 0, d)
+        full = e("concatenate", first, op.results[j], axis=0)
         fwd_rows += [_slice(e, full, d + k, _add(e, n, d + k)) for k in lay.out_taps[j]]
     n_tap_args = len(fwd_rows)
     fwd_args = body.args[:n_tap_args]

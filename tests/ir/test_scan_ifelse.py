@@ -421,3 +421,23 @@ def test_random_loops_match_theanos_slicing(cfg):
         return
     for got, want in zip(run(inputs, outs, *values), expected):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_second_order_through_scan():
+    """grad of <grad(cost, U), R> (a scan of a reverse scan's gradient) vs
+    finite differences of that inner product."""
+    X, U, h0 = T.dmatrix("X"), T.dmatrix("U"), T.dvector("h0")
+    h, _ = theon.scan(lambda x_t, h: T.tanh(x_t + T.dot(h, U)), sequences=X, outputs_info=h0)
+    R = RNG.normal(size=(2, 2))
+    c2 = (theon.grad((h ** 2).sum(), U) * R).sum()
+    func = _func([X, U, h0], theon.grad(c2, [X, U, h0]) + [c2])
+    vals = [RNG.normal(size=(3, 2)), RNG.normal(size=(2, 2)) * 0.5, RNG.normal(size=2)]
+    got = evaluate(func, vals)[0]
+    for j in range(3):
+        num = np.zeros_like(vals[j])
+        for k in range(vals[j].size):
+            hi, lo = [v.copy() for v in vals], [v.copy() for v in vals]
+            hi[j].flat[k] += 1e-6
+            lo[j].flat[k] -= 1e-6
+            num.flat[k] = (evaluate(func, hi)[0][-1] - evaluate(func, lo)[0][-1]) / 2e-6
+        np.testing.assert_allclose(got[j], num, rtol=1e-6, atol=1e-7)
