@@ -178,13 +178,12 @@ class RandomStream:
     def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64"):
         """Binomial(n, p) counts (``n`` an int >= 0), shape ``size`` (None: the
         shape of ``p``); ``p`` may be a tensor broadcast against ``size``
-        (dropout masks). n = 1 is one compare of a uniform with ``p``."""
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-            raise TypeError(f"binomial: n must be an int, got {n!r}")
-        if n < 0:
-            raise ValueError(f"binomial: n must be >= 0, got {n}")
+        (dropout masks). n = 1 is one compare of a uniform (of p's dtype;
+        floatX for a Python number) with ``p``."""
+        n = _check_count(n, "binomial")
+        weak = isinstance(p, (int, float)) and not isinstance(p, bool)     # a Python number: floatX, as Theano
         p = as_tensor_variable(p)
-        if p.dtype not in FLOATS:
+        if p.dtype not in FLOATS or weak:
             p = cast(p, config.floatX)
         known = const_value(p)
         if known is not None and not np.all((known >= 0) & (known <= 1)):
