@@ -7,6 +7,36 @@ M = "tensor<?x?xf64>"
 ONE = "%one = constant() {value = dense<1.0>} : tensor<f64>"
 
 CASES = {
+    # sigmoids written by hand, and what autodiff makes of them
+    "hand-sigmoid": ("%a: tensor<?xf64>",
+                     [ONE, f"%0 = neg(%a) : {V}", f"%1 = exp(%0) : {V}", f"%2 = add(%one, %1) : {V}",
+                      f"%y = div(%one, %2) : {V}", "return(%y)"],
+                     [f"%y = sigmoid(%a) : {V}", "return(%y)"]),
+    "exp-over-one-plus-exp": ("%a: tensor<?xf64>",
+                              [ONE, f"%0 = exp(%a) : {V}", f"%1 = add(%0, %one) : {V}",
+                               f"%y = div(%0, %1) : {V}", "return(%y)"],
+                              [f"%y = sigmoid(%a) : {V}", "return(%y)"]),
+    "one-minus-sigmoid": ("%a: tensor<?xf64>", [ONE, f"%0 = sigmoid(%a) : {V}", f"%y = sub(%one, %0) : {V}",
+                                                "return(%y)"],
+                          [f"%0 = neg(%a) : {V}", f"%y = sigmoid(%0) : {V}", "return(%y)"]),
+    "sigmoid-times-exp-of-minus": ("%a: tensor<4xf64>, %g: tensor<4xf64>",
+                                   [f"%0 = sigmoid(%a) : {F}", f"%1 = neg(%a) : {F}", f"%2 = exp(%1) : {F}",
+                                    f"%3 = mul(%g, %0) : {F}", f"%y = mul(%3, %2) : {F}", "return(%y)"],
+                                   [f"%0 = neg(%a) : {F}", f"%1 = sigmoid(%0) : {F}", f"%y = mul(%g, %1) : {F}",
+                                    "return(%y)"]),
+    "sigmoid-difference": ("%a: tensor<4xf64>, %g: tensor<4xf64>",
+                           [f"%0 = sigmoid(%a) : {F}", f"%1 = mul(%g, %0) : {F}", f"%2 = mul(%1, %0) : {F}",
+                            f"%y = sub(%1, %2) : {F}", "return(%y)"],
+                           [f"%0 = sigmoid(%a) : {F}", f"%1 = neg(%a) : {F}", f"%2 = sigmoid(%1) : {F}",
+                            f"%3 = mul(%g, %0) : {F}", f"%y = mul(%3, %2) : {F}", "return(%y)"]),
+    # g * exp(x) / sum(exp(x)): the gradient of log(sum(exp(x))) -> g * softmax, max-shifted
+    "softmax-products": ("%a: tensor<?x?xf64>, %g: tensor<?x?xf64>",
+                         [f"%e = exp(%a) : {M}", "%s = sum(%e) {axes = [1], keepdims = true} : tensor<?x1xf64>",
+                          f"%0 = mul(%g, %e) : {M}", f"%y = div(%0, %s) : {M}", "return(%y)"],
+                         ["%0 = max(%a) {axes = [1], keepdims = true} : tensor<?x1xf64>",
+                          f"%1 = sub(%a, %0) : {M}", f"%2 = exp(%1) : {M}",
+                          "%3 = sum(%2) {axes = [1], keepdims = true} : tensor<?x1xf64>",
+                          f"%4 = div(%2, %3) : {M}", f"%y = mul(%g, %4) : {M}", "return(%y)"]),
     "log1p": ("%a: tensor<?xf64>", [ONE, f"%0 = add(%one, %a) : {V}", f"%y = log(%0) : {V}", "return(%y)"],
               [f"%y = log1p(%a) : {V}", "return(%y)"]),
     "log1m": ("%a: tensor<?xf64>", [ONE, f"%0 = sub(%one, %a) : {V}", f"%y = log(%0) : {V}", "return(%y)"],
@@ -78,6 +108,13 @@ CASES = {
 
 
 KEPT = {
+    # 2 + exp(x) is no sigmoid's denominator; 1 + exp(x) above the line stays
+    "two-plus-exp": ("%a: tensor<?xf64>",
+                     ["%two = constant() {value = dense<2.0>} : tensor<f64>", f"%0 = exp(%a) : {V}",
+                      f"%1 = add(%0, %two) : {V}", f"%y = div(%0, %1) : {V}", "return(%y)"]),
+    "one-plus-exp-above": ("%a: tensor<?xf64>, %g: tensor<?xf64>",
+                           [ONE, f"%0 = exp(%a) : {V}", f"%1 = add(%0, %one) : {V}",
+                            f"%y = mul(%g, %1) : {V}", "return(%y)"]),
     # the DSL's softmax and logsumexp already subtract the max
     "shifted-softmax": ("%a: tensor<?x?xf64>",
                         ["%m = max(%a) {axes = [1], keepdims = true} : tensor<?x1xf64>",
