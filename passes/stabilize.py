@@ -14,6 +14,20 @@ where the plain formula overflows, underflows or cancels.
                      its constant factors become one: (x*0.5)*2 -> x. Something
                      must remain: x/x stays (IEEE: NaN for 0, inf, NaN)
     distribute       (u + v)*w -> u*w + v*w when u*w cancels (gradients of log)
+    sigmoid-products in a product: exp(t)/(1+exp(t)) -> sigmoid(t), 1/(1+exp(t))
+                     -> sigmoid(-t), sigmoid(x)*exp(-x) and sigmoid(x)/exp(x) ->
+                     sigmoid(-x) (Theano's local_exp_over_1_plus_exp,
+                     local_sigm_times_exp): the hand-written sigmoid and the
+                     gradient autodiff builds from it
+    one-minus-sigmoid  1 - sigmoid(x) -> sigmoid(-x) (local_1msigmoid)
+    sigmoid-difference a - a*sigmoid(x) -> a*sigmoid(-x) (the quotient rule on
+                     exp(z)/(1+exp(z)), exact where sigmoid is near 1)
+    softmax-products in a product: exp(x) / sum(exp(x), axes) -> the max-shifted
+                     softmax (a hand-written softmax; the gradients of
+                     log(sum(exp(x))) and of a hand-written softmax), helped by
+                     dimshuffle-of-exp-quotient and sum-of-exp-quotient, which
+                     move sum(exp(x)) out of a broadcast and out of a sum along
+                     the axes it is constant on
 
 The last two make gradients finite: the gradient of log(p) is g/p, which
 autodiff multiplies back by p's own derivative (for a softmax, by exp(x)),
