@@ -12,8 +12,9 @@ lists, NumPy arrays) in any position, mixed with slices, ints, ``...`` and
 (ir/ops/indexing.py); slices that are not whole dims are applied first by
 a basic ``subtensor``. ``set_subtensor``/``inc_subtensor`` accept such
 targets (``adv_set_subtensor``/``adv_inc_subtensor``; inc accumulates over
-repeated indices, as ``np.add.at``); ``take``. Boolean masks are not
-supported yet.
+repeated indices, as ``np.add.at``); ``take``. A boolean mask (``x[x > 0]``)
+indexes with the rows of ``nonzero(mask)``: the result's size depends on
+the mask's values.
 """
 import numpy as np
 
@@ -30,8 +31,8 @@ FULL = (None, None, None)
 
 def _check_item(item):
     """Raise for index items basic indexing does not cover."""
-    if isinstance(item, (bool, np.bool_)) or (is_variable(item) and is_bool(item.dtype)):
-        raise NotImplementedError(f"indexing: boolean masks are not supported (got {item!r}); "
+    if isinstance(item, (bool, np.bool_)) or (is_variable(item) and is_bool(item.dtype) and item.ndim == 0):
+        raise NotImplementedError(f"indexing: 0-d boolean indices are not supported (got {item!r}); "
                                   f"supported: {SUPPORTED}")
     if isinstance(item, (list, np.ndarray)) or (is_variable(item) and item.ndim > 0):
         return
@@ -48,7 +49,7 @@ def _expand(key, ndim):
         _check_item(item)
     if sum(1 for k in key if k is Ellipsis) > 1:
         raise IndexError("indexing: an index can only have a single ellipsis ('...')")
-    consumed = sum(1 for k in key if k is not None and k is not Ellipsis)
+    consumed = sum(_mask_ndim(k) or 1 for k in key if k is not None and k is not Ellipsis)
     if consumed > ndim:
         raise IndexError(f"indexing: too many indices ({consumed}) for a {ndim}-d tensor")
     out = []
@@ -157,6 +158,30 @@ def _is_array(item):
     return isinstance(item, (list, np.ndarray)) or (is_variable(item) and item.ndim > 0)
 
 
+def _mask_ndim(item):
+    """The dims a boolean mask item indexes (0: not a mask)."""
+    if is_variable(item):
+        return item.ndim if is_bool(item.dtype) else 0
+    if isinstance(item, (list, np.ndarray)):
+        a = np.asarray(item)
+        return a.ndim if a.dtype.kind == "b" else 0
+    return 0
+
+
+def _mask_indices(mask, x, axis):
+    """The index arrays (one per mask dim) of the elements a boolean mask
+    selects: the rows of ``nonzero(mask)``. The mask's dims must be those
+    of x it covers (statically known ones are checked here; an index past
+    a dim of x fails at run time as an IndexError)."""
+    mask = mask if is_variable(mask) else as_tensor_variable(np.asarray(mask))
+    for k, (m, n) in enumerate(zip(mask.type.shape, x.type.shape[axis:])):
+        if m is not None and n is not None and m != n:
+            raise IndexError(f"indexing: boolean index did not match indexed array along axis "
+                             f"{axis + k}; size of axis is {n} but size of corresponding boolean axis is {m}")
+    nz = apply_op("nonzero", mask)
+    return [getitem(nz, k) for k in range(mask.ndim)]
+
+
 def _index_array(item):
     """An index item of an advanced index as an integer TensorVariable."""
     if is_variable(item):
@@ -191,6 +216,11 @@ def _adv_getitem(x, items):
             basic.append(item)
             idx.append(":")
             sliced = sliced or item != slice(None)
+        elif _mask_ndim(item):
+            for ind in _mask_indices(item, x, len(basic)):
+                arrays.append(ind)
+                basic.append(slice(None))
+                idx.append("a")
         else:
             arrays.append(_index_array(item))
             basic.append(slice(None))

@@ -1,5 +1,5 @@
 """The GPU plan's step for advanced indexing (``ir/ops/indexing.py``):
-``adv_subtensor``, ``adv_set_subtensor``, ``adv_inc_subtensor``.
+``adv_subtensor``, ``adv_set_subtensor``, ``adv_inc_subtensor``, ``nonzero``.
 
 For now the operands are read back and the op's NumPy reference computes
 the result on the host, which is uploaded; the bounds are checked first
@@ -19,7 +19,16 @@ class AdvIndexStep(Step):
     def run(self, state):
         op = self.op
         args = [state.host_value(v) for v in op.operands]
-        x = args[0]
+        if "idx" in op.attrs:
+            self._check_bounds(args)
+        (out,) = op.opdef.reference(op, *args)
+        r = op.results[0]
+        out = np.ascontiguousarray(out, dtype=r.type.np_dtype)
+        state.host[r] = out
+        state.env[r] = state.upload(out)
+
+    def _check_bounds(self, args):
+        op, x = self.op, args[0]
         n_data = len(op.operands) - len(op.opdef.indices(op))
         _, axes = layout(op.attrs["idx"], x.ndim)
         for k, (axis, ind) in enumerate(zip(axes, args[n_data:])):
@@ -27,8 +36,3 @@ class AdvIndexStep(Step):
             bad = (ind < -n) | (ind >= n)
             if np.any(bad):
                 raise PlanError(codes.ADV_INDEX_ERROR, [axis, int(ind[bad].flat[0]), n, n_data + k])
-        (out,) = op.opdef.reference(op, *args)
-        r = op.results[0]
-        out = np.ascontiguousarray(out, dtype=r.type.np_dtype)
-        state.host[r] = out
-        state.env[r] = state.upload(out)

@@ -43,6 +43,7 @@ LOWERINGS.update({
     "ifelse": HostRegionStep, "scan": HostRegionStep,
     "random_uniform": RandomStep, "random_normal": RandomStep,
     "adv_subtensor": AdvIndexStep, "adv_set_subtensor": AdvIndexStep, "adv_inc_subtensor": AdvIndexStep,
+    "nonzero": AdvIndexStep,
 })
 NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the plan's end / part of fused
 

@@ -1,5 +1,6 @@
 """Advanced (integer-array) indexing: ``adv_subtensor`` (a gather),
-``adv_set_subtensor`` and ``adv_inc_subtensor`` (scatters).
+``adv_set_subtensor`` and ``adv_inc_subtensor`` (scatters); ``nonzero``
+(the indices a boolean mask selects).
 
 NumPy's advanced-indexing rules, on an ``idx`` attribute that lists, for
 the leading dims of x, one entry per index position:
@@ -259,4 +260,26 @@ class AdvIncSubtensor(AdvSetSubtensor):
         return [g, self._value_grad(op, g, nb)] + [None] * (len(op.operands) - 2)
 
 
-OPS = [AdvSubtensor, AdvSetSubtensor, AdvIncSubtensor]
+class Nonzero(OpDef):
+    """The indices of x's nonzero elements (NaN counts as nonzero), in C
+    order, as an int64 matrix of shape (x.ndim, count): ``np.nonzero(x)``
+    stacked. Its second dim depends on x's values. Boolean-mask indexing
+    ``x[mask]`` is a gather at these indices."""
+    name = "nonzero"
+    num_operands = 1
+    shape_from_values = True
+
+    def infer(self, op):
+        x = op.operands[0].type
+        if x.ndim == 0:
+            raise ValueError("nonzero: x must have at least one dim (NumPy refuses 0-d input)")
+        return result("int64", (x.ndim, 0 if 0 in x.shape else None))
+
+    def dims(self, op, shapes):
+        return [(op.operands[0].ndim, shapes.fresh(1))]
+
+    def reference(self, op, x):
+        return [np.array(np.nonzero(x), dtype=np.int64).reshape(x.ndim, -1)]
+
+
+OPS = [AdvSubtensor, AdvSetSubtensor, AdvIncSubtensor, Nonzero]

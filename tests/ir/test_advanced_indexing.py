@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import theon
 import theon.tensor as T
+from theon.frontend.basic import apply_op
 from theon.frontend.build import build_function
 from theon.ir.core import Function
 from theon.ir.builder import Builder
@@ -199,12 +200,13 @@ def test_out_of_range_index_raises_index_error_naming_the_operand():
 
 @pytest.mark.parametrize("key, err, match", [
     ([0.5, 1.0], IndexError, "integer arrays"),
-    ([True, False], NotImplementedError, "boolean"),
+    (np.array(True), NotImplementedError, "boolean"),
+    ([True, False, True], IndexError, "boolean index did not match"),
     (([0], [0], [0]), IndexError, "too many indices"),
 ])
 def test_bad_keys(key, err, match):
     with pytest.raises(err, match=match):
-        T.dmatrix()[key]
+        T.tensor("float64", shape=(2, 4))[key]
 
 
 def test_float_index_variable_is_refused():
@@ -286,3 +288,55 @@ def test_tutorial_negative_log_likelihood_and_its_gradient():
     expected = np.zeros_like(P)
     expected[np.arange(5), Y] = -1.0 / (5 * P[np.arange(5), Y])
     np.testing.assert_allclose(g, expected, rtol=1e-12)
+
+
+# --- boolean masks --------------------------------------------------------------------------------
+@st.composite
+def mask_keys(draw):
+    """(x, theon key with the mask as a variable, NumPy key, mask)."""
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(draw(st.lists(st.integers(0, 4), min_size=ndim, max_size=ndim)))
+    start = draw(st.integers(0, ndim - 1))
+    k = draw(st.integers(1, ndim - start))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    mask = rng.random(shape[start:start + k]) < draw(st.sampled_from([0.0, 0.3, 1.0]))
+    lead = [slice(None)] * start
+    if start and draw(st.booleans()):
+        lead[0] = slice(None, None, -1)
+    x = rng.standard_normal(shape)
+    return x, tuple(lead), mask
+
+
+@SETTINGS
+@given(mask_keys(), st.booleans())
+def test_boolean_masks_match_numpy(case, as_constant):
+    x, lead, mask = case
+    xv = T.tensor("float64", shape=(None,) * x.ndim)
+    mv = T.tensor("bool", shape=(None,) * mask.ndim)
+    key = lead + ((mask if as_constant else mv),)
+    inputs, values = ([xv], [x]) if as_constant else ([xv, mv], [x, mask])
+    np.testing.assert_array_equal(run(inputs, xv[key], *values), x[lead + (mask,)])
+    expected = x.copy()
+    expected[lead + (mask,)] = 7.0
+    np.testing.assert_array_equal(run(inputs, T.set_subtensor(xv[key], 7.0), *values), expected)
+
+
+def test_mask_of_the_tensor_itself_and_its_gradient():
+    x = T.dmatrix()
+    a = np.random.default_rng(8).standard_normal((3, 4))
+    np.testing.assert_array_equal(run([x], x[x > 0], a), a[a > 0])
+    np.testing.assert_array_equal(run([x], T.inc_subtensor(x[x < 0], -2 * x[x < 0]), a), np.abs(a))
+    check_first_order(lambda v: v[v > 0.1] ** 2, [a], [0], True)
+
+
+def test_nonzero_op_matches_numpy_and_round_trips():
+    m = T.tensor("int8", shape=(None, 3))
+    r = apply_op("nonzero", m)
+    assert r.type.shape == (2, None) and r.dtype == "int64"
+    a = np.array([[0, 3, 0], [1, 0, -2]], dtype=np.int8)
+    np.testing.assert_array_equal(run([m], r, a), np.array(np.nonzero(a)))
+    func, _ = build_function([m], [r])
+    text = print_function(func)
+    assert print_function(parse_function(text)) == text
+    with pytest.raises(ValueError, match="at least one dim"):
+        apply_op("nonzero", T.scalar())

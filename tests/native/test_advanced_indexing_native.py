@@ -225,3 +225,35 @@ def test_in_place_scatter_never_changes_a_value_used_elsewhere():
     np.testing.assert_array_equal(got_b, eb)
     np.testing.assert_array_equal(got_z, np.zeros((3, 2)))
     np.testing.assert_array_equal(got_c, ec)
+
+
+# --- boolean masks ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "uint8", "bool"])
+def test_boolean_masks_compiled(dtype):
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal((4, 3, 5)) * 3).astype(dtype)
+    x = T.tensor(dtype, shape=(None, None, None))
+    m = T.tensor("bool", shape=(None, None))
+    f = fn([x, m], [x[x > 0] if dtype != "bool" else x[x], x[m], x[:, m[0]], T.set_subtensor(x[m], 1)])
+    for mask in (rng.random((4, 3)) < 0.4, np.zeros((4, 3), bool), np.ones((4, 3), bool)):
+        outs = f(a, mask)
+        np.testing.assert_array_equal(outs[0], a[a > 0] if dtype != "bool" else a[a])
+        np.testing.assert_array_equal(outs[1], a[mask])
+        np.testing.assert_array_equal(outs[2], a[:, mask[0]])
+        expected = a.copy()
+        expected[mask] = 1
+        np.testing.assert_array_equal(outs[3], expected)
+    nan = np.array([[np.nan, 0.0], [0.0, -0.0]])
+    v = T.dmatrix()
+    np.testing.assert_array_equal(fn([v], v[T.neq(v, 0)])(nan), nan[nan != 0])     # NaN is selected
+
+
+def test_mask_gradient_compiled_and_a_too_long_mask_is_an_index_error():
+    x = T.dvector("x")
+    m = T.tensor("bool", shape=(None,), name="m")
+    g = fn([x], theon.grad((x[x > 0] ** 3).sum(), x))
+    a = np.array([1.0, -2.0, 3.0, 0.0])
+    np.testing.assert_allclose(g(a), np.where(a > 0, 3 * a ** 2, 0.0))
+    f = fn([x, m], x[m])
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(a, np.array([False, False, False, False, True]))

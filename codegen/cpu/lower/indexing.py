@@ -1,5 +1,5 @@
 """Advanced indexing (``ir/ops/indexing.py``): ``adv_subtensor`` (gather),
-``adv_set_subtensor`` / ``adv_inc_subtensor`` (scatter).
+``adv_set_subtensor`` / ``adv_inc_subtensor`` (scatter); ``nonzero``.
 
 The indexed region x[idx] is walked as three loop nests, in the result's
 dim order: the ``pre`` dims (whole dims before adjacent index arrays),
@@ -16,9 +16,11 @@ walking the same order sequentially, so
 and ``adv_set_subtensor`` keeps the last write.
 """
 from ....ir.ops.indexing import AdvSubtensor, layout
-from ....ir.types import TensorType
+import llvmlite.ir as lir
+
+from ....ir.types import TensorType, is_float
 from ...errors import ADV_INDEX_ERROR
-from .context import i64
+from .context import I64, i64
 from .data import _add, broadcast_to, copy_into, memcpy_all
 from .loops import broadcast, strided_loop
 from .views import load_int, static_dims
@@ -135,7 +137,42 @@ def lower_adv_inc_subtensor(ctx, op, bufs):
     return lower_adv_set_subtensor(ctx, op, bufs, increment=True)
 
 
+# --- nonzero ------------------------------------------------------------------------------------
+def _is_nonzero(ctx, dtype, val):
+    """i1: ``val`` is not zero (NaN is nonzero, as in NumPy)."""
+    b = ctx.b
+    if is_float(dtype):
+        return b.fcmp_unordered("!=", val, lir.Constant(val.type, 0.0))
+    return b.icmp_unsigned("!=", val, lir.Constant(val.type, 0))
+
+
+def lower_nonzero(ctx, op, bufs):
+    """Two passes over x in C order: count, then write each nonzero
+    element's indices into column k of the (ndim, count) result."""
+    (x,) = bufs
+    b = ctx.b
+    with ctx.at_entry():
+        counter = b.alloca(I64, name="nz.count")
+    b.store(i64(0), counter)
+
+    def count(ptrs):
+        hit = b.zext(_is_nonzero(ctx, x.dtype, b.load(ptrs[0])), I64)
+        b.store(b.add(b.load(counter), hit), counter)
+    strided_loop(ctx, x.shape, [(x.ptr, x.strides)], count, name="nz.count")
+    n = b.load(counter, name="nz.n")
+    out = ctx.alloc("int64", [i64(x.ndim), n], name="nonzero")
+    b.store(i64(0), counter)
+    with ctx.loop_nest(x.shape, "nz") as idx:
+        with b.if_then(_is_nonzero(ctx, x.dtype, b.load(ctx.elem_ptr(x, idx)))):
+            k = b.load(counter)
+            for d, i in enumerate(idx):
+                b.store(i, b.gep(out.ptr, [b.add(b.mul(i64(d), n), k)]))
+            b.store(b.add(k, i64(1)), counter)
+    return [out]
+
+
 LOWERINGS = {
+    "nonzero": lower_nonzero,
     "adv_subtensor": lower_adv_subtensor,
     "adv_set_subtensor": lower_adv_set_subtensor,
     "adv_inc_subtensor": lower_adv_inc_subtensor,
