@@ -51,13 +51,16 @@ class NumpyStep:
     def __init__(self, params):
         self.params = [p.copy() for p in params]
 
-    def __call__(self, X, Y):
+    def __call__(self, X, Y, mask=None):
+        """One step; ``mask`` (optional): dropout, the hidden layer times it (W12)."""
         w1, b1, w2, b2 = self.params
         n = X.shape[0]
         rows = np.arange(n)
         z1 = X @ w1
         z1 += b1
         h = np.maximum(z1, 0)
+        if mask is not None:
+            h *= mask
         z2 = h @ w2
         z2 += b2
         z2 -= z2.max(axis=1, keepdims=True)
@@ -70,6 +73,8 @@ class NumpyStep:
         gw2 = h.T @ d2
         gb2 = d2.sum(axis=0)
         dh = d2 @ w2.T
+        if mask is not None:
+            dh *= mask
         dh *= z1 > 0
         gw1 = X.T @ dh
         gb1 = dh.sum(axis=0)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import mlp, peers
+from . import mlp, peers, random_streams
 
 
 @dataclass
@@ -150,4 +150,7 @@ WORKLOADS = [
     Workload("W5", "row softmax, 4096×1024", "≥ 3.5×", min_ratio=3.5, build=w5),
     Workload("W6", "MLP 784-512-10 SGD step, batch 256", "≥ 1.0×", min_ratio=1.0, build=w6),
     Workload("W7", "call overhead, f(x)=x*2, 1 element", "≤ 1.5 µs", max_seconds=1.5e-6, build=w7),
+    Workload("W11", "16M float32 normals (Philox)", "≥ 3.0×", min_ratio=3.0, build=random_streams.w11),
+    Workload("W12", "W6 step with dropout 0.5 on the hidden layer", "≥ 1.0×", min_ratio=1.0,
+             build=random_streams.w12),
 ]

@@ -347,3 +347,20 @@ def test_dropout_and_denoising_examples_learn(flags):
     assert len(losses) == 20 and losses[-1] < 0.85 * losses[0], out
     before, after = (float(v) for v in re.findall(r"reconstruction error \w+ training ([0-9.]+)", out))
     assert after < 0.7 * before, out
+
+
+def test_bench_w12_step_equals_numpy_with_the_streams_mask():
+    """W12's check: theon's dropout step is the NumPy step with the mask the
+    op's reference gives for the stream's state."""
+    from theon.bench import mlp, random_streams
+    params = mlp.init_params()
+    X, Y = mlp.batch()
+    step, shared, state = random_streams.theon_dropout_step(params)
+    ref = mlp.NumpyStep(params)
+    for _ in range(2):              # the second step draws a new mask
+        mask = random_streams.reference_mask(state.get_value(), (mlp.BATCH, mlp.SIZES[1]))
+        assert 0.45 < (mask > 0).mean() < 0.55
+        want = ref(X, Y, mask)
+        np.testing.assert_allclose(step(X, Y), want, rtol=1e-4)
+        for s, w in zip(shared, ref.params):
+            np.testing.assert_allclose(s.get_value(), w, rtol=1e-4, atol=1e-6)
