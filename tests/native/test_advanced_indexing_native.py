@@ -257,3 +257,35 @@ def test_mask_gradient_compiled_and_a_too_long_mask_is_an_index_error():
     f = fn([x, m], x[m])
     with pytest.raises(IndexError, match="out of bounds"):
         f(a, np.array([False, False, False, False, True]))
+
+
+AOT_MODULE = '''
+import numpy as np, theon, theon.tensor as T
+x = T.dmatrix("x"); i = T.lvector("i"); y = T.lvector("y")
+pick = theon.function([x, y], -T.mean(T.log(x)[T.arange(y.shape[0]), y]))
+positive = theon.function([x], x[x > 0])
+W = theon.shared(np.arange(12.0).reshape(4, 3), name="W")
+embed = theon.function([i], W[i], updates=[(W, T.inc_subtensor(W[i], 1.0))])
+'''
+
+
+@pytest.mark.skipif(__import__("shutil").which("cc") is None, reason="no C compiler")
+def test_aot_compiled_gather_scatter_and_mask(tmp_path):
+    from theon.runtime.aot_cli import main
+    src = tmp_path / "m.py"
+    src.write_text(AOT_MODULE)
+    assert main([str(src), "-o", str(tmp_path), "--emit", "header,shared"]) == 0
+    load = theon.runtime.load_library
+    P = np.random.default_rng(9).uniform(0.1, 1.0, (5, 3))
+    Y = np.array([0, 2, 1, 1, 0])
+    np.testing.assert_allclose(load(tmp_path / "libpick.so")(P, Y), -np.mean(np.log(P)[np.arange(5), Y]))
+    A = np.random.default_rng(10).standard_normal((3, 4))
+    np.testing.assert_array_equal(load(tmp_path / "libpositive.so")(A), A[A > 0])
+    embed = load(tmp_path / "libembed.so")
+    W = np.arange(12.0).reshape(4, 3)
+    np.testing.assert_array_equal(embed(np.array([0, 0, 3])), W[[0, 0, 3]])
+    np.add.at(W, [0, 0, 3], 1.0)
+    np.testing.assert_array_equal(embed.get_state("W"), W)
+    with pytest.raises(IndexError, match="index out of bounds"):
+        embed(np.array([9]))
+    np.testing.assert_array_equal(embed.get_state("W"), W)        # unchanged by the failed call
