@@ -131,5 +131,8 @@ def pytensor_mlp_step(params, X, Y, lr):
     p = pt.special.softmax(h @ w2 + b2, axis=-1)
     cost = -pt.mean(pt.log(p[pt.arange(x.shape[0]), y]))
     grads = pytensor.grad(cost, shared)
-    fn = pytensor.function([x, y], cost, updates=[(s, s - lr * g) for s, g in zip(shared, grads)])
+    # the update keeps each variable's dtype: with PyTensor's default floatX
+    # (float64), ``lr * g`` is float64 and a float32 shared variable refuses it
+    fn = pytensor.function([x, y], cost,
+                           updates=[(s, (s - lr * g).astype(s.dtype)) for s, g in zip(shared, grads)])
     return lambda: fn(X, Y)
