@@ -8,6 +8,7 @@ from .cse import CSE
 from .dce import DCE
 from .fold import ConstantFold
 from .fusion import FuseElementwise, SplitFusedStages
+from .region_reuse import RegionReuse
 from .manager import Pass, PassManager, format_pipeline, parse_pipeline, run_pipeline  # noqa: F401
 from .shapes import SimplifyShapes
 from .stabilize import Stabilize
@@ -18,6 +19,7 @@ PASSES = {
     "simplify-shapes": SimplifyShapes,
     "stabilize": Stabilize,
     "cse": CSE,
+    "region-reuse": RegionReuse,
     "dce": DCE,
     "fuse-elementwise": FuseElementwise,
     "split-fused-stages": SplitFusedStages,

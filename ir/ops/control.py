@@ -139,6 +139,23 @@ def inline(block, values, value_cls=Value):
     return [env.get(v, v) for v in block.ops[-1].operands]
 
 
+def add_block_args(block, values):
+    """New last block arguments of ``block``, one per value (its type and name)."""
+    new = [Value(v.type, None, len(block.args) + i, v.name) for i, v in enumerate(values)]
+    block.args.extend(new)
+    return new
+
+
+def _moved(op, operands, attrs):
+    """A new floating op of ``op``'s kind on ``operands`` that takes over
+    ``op``'s regions, result types and location."""
+    regions, op.regions = op.regions, []
+    new = Operation(op.opdef, operands, attrs, [r.type for r in op.results], regions,
+                    type(op.results[0]) if op.results else Value, [r.name for r in op.results])
+    new.loc = op.loc
+    return new
+
+
 def _zeros_like(e, x, batch_from=None, nb=0):
     dims = (e.batch_dims(batch_from, nb) if nb else []) + e.dims(x)
     return e.zeros(dims, x.dtype)
@@ -169,6 +186,23 @@ class IfElse(OpDef):
 
     def region_arg_types(self, op, k):
         return [v.type for v in self._split(op)[k]]
+
+    # --- passing outer values in (passes/region_reuse.py) ----------------------------------
+    def region_operands(self, op, k):
+        """Per block argument of region ``k``, the operand it receives."""
+        return list(self._split(op)[k])
+
+    def with_region_operands(self, op, k, values):
+        """A new op like ``op`` (its regions moved to it) that passes
+        ``values`` into region ``k`` as new last block arguments; returns
+        (the new op, the new block arguments)."""
+        then_ops, else_ops = (list(x) for x in self._split(op))
+        if k == 0:
+            then_ops += values
+        else:
+            else_ops += values
+        args = add_block_args(op.regions[k], values)
+        return _moved(op, [op.operands[0]] + then_ops + else_ops, {**op.attrs, "n_then": len(then_ops)}), args
 
     def infer(self, op):
         self.check_arity(op)
@@ -328,6 +362,20 @@ class Scan(OpDef):
 
     def region_arg_types(self, op, k):
         return ScanLayout(op).arg_types()
+
+    # --- passing outer values in (passes/region_reuse.py) ----------------------------------
+    def region_operands(self, op, k):
+        """Per block argument of the body, the operand it receives unchanged
+        (the non-sequences), else None (rows that change every step)."""
+        lay = ScanLayout(op)
+        n_taps = len(lay.arg_types()) - len(lay.nonseqs)
+        return [None] * n_taps + list(lay.nonseqs)
+
+    def with_region_operands(self, op, k, values):
+        """A new op like ``op`` (its region moved to it) with ``values`` as
+        further non-sequences; returns (the new op, their block arguments)."""
+        args = add_block_args(op.regions[0], values)
+        return _moved(op, list(op.operands) + list(values), op.attrs), args
 
     def infer(self, op):
         self.check_arity(op)

@@ -441,3 +441,25 @@ def test_second_order_through_scan():
             lo[j].flat[k] -= 1e-6
             num.flat[k] = (evaluate(func, hi)[0][-1] - evaluate(func, lo)[0][-1]) / 2e-6
         np.testing.assert_allclose(got[j], num, rtol=1e-6, atol=1e-7)
+
+
+def test_region_reuse_computes_a_branch_value_used_outside_once():
+    """A loss picked by ifelse from a scan whose rows are also an output:
+    ifelse moved the scan into both branches; region-reuse (in fast_run)
+    passes the outer scan in instead, and the values stay."""
+    X, h0, c, W = T.dmatrix("X"), T.dvector("h0"), T.dscalar("c"), T.dmatrix("W")
+    h, _ = theon.scan(lambda x_t, h: T.tanh(T.dot(x_t, W) + h * 2), sequences=X, outputs_info=h0)
+    loss = ifelse(T.gt(c, 0), (h ** 2).sum(), h.sum() * 2)
+    func = _func([X, h0, c, W], [h, loss])
+    assert sum(op.name == "scan" for op in func.walk()) == 3
+    for cv in (1.0, -1.0):
+        vals = [RNG.normal(size=(4, 2)), RNG.normal(size=2), np.array(cv), RNG.normal(size=(2, 2))]
+        before, _ = evaluate(func, vals)
+        again = func.clone("g")
+        run_pipeline(again, "cse,region-reuse,dce", verify_each=True)
+        assert sum(op.name == "scan" for op in again.walk()) == 1
+        text = print_function(again)
+        assert print_function(parse_function(text)) == text
+        for a, b in zip(before, evaluate(again, vals)[0]):
+            assert_same(b, a)
+    assert "region-reuse" in PIPELINES["fast_run"]
