@@ -66,7 +66,9 @@ def build(cfg):
                          outputs_info=outputs_info, n_steps=n if cfg["n_steps"] is not None else None,
                          go_backwards=cfg["go_backwards"], return_list=True)
     inputs = seqs + init_vars + ([n] if cfg["n_steps"] is not None else [])
-    values = arrays + [i[0] if t == [-1] else i for i, t in zip(inits, [t for t in cfg["out_taps"] if t])] + ([np.array(cfg["n_steps"])] if cfg["n_steps"] is not None else [])
+    rec_taps = [t for t in cfg["out_taps"] if t]
+    values = arrays + [i[0] if t == [-1] else i for i, t in zip(inits, rec_taps)]
+    values += [np.array(cfg["n_steps"])] if cfg["n_steps"] is not None else []
     return inputs, values, outs, fn, arrays, inits
 
 
