@@ -34,6 +34,7 @@ import numpy as np
 
 from ..autodiff import batch_ndim, emitter
 from ..opdef import OpDef, result
+from .shape import check_value_fits
 from ..types import broadcast_shapes, is_int
 
 ARRAY, WHOLE, NEWAXIS = "a", ":", "x"
@@ -204,17 +205,7 @@ class AdvSetSubtensor(AdvSubtensor):
     n_data = 2
 
     def infer(self, op):
-        x, v = op.operands[0].type, op.operands[1].type
-        sub = self.region_shape(op)
-        if v.dtype != x.dtype:
-            raise TypeError(f"{self.name}: value dtype {v.dtype} must equal {x.dtype} (insert a cast)")
-        if v.ndim > len(sub):
-            raise ValueError(f"{self.name}: value of shape {v.shape} has more dims than the region {sub}")
-        merged = broadcast_shapes(sub, v.shape, what=f"{self.name}'s value and indexed region")
-        for m, s in zip(merged, sub):
-            if s is not None and m is not None and m != s:     # None: checked at run time
-                raise ValueError(f"{self.name}: value of shape {v.shape} does not fit region {sub}")
-        return [x]
+        return [check_value_fits(self.name, op.operands[0].type, op.operands[1].type, self.region_shape(op))]
 
     def dims(self, op, shapes):
         return [shapes.of(op.operands[0])]

@@ -255,17 +255,7 @@ class SetSubtensor(Subtensor):
         return [shapes.of(op.operands[0])]
 
     def infer(self, op):
-        x, v = op.operands[0].type, op.operands[1].type
-        sub = self._infer_shape(op)
-        if v.dtype != x.dtype:
-            raise TypeError(f"{self.name}: value dtype {v.dtype} must equal {x.dtype} (insert a cast)")
-        if v.ndim > len(sub):
-            raise ValueError(f"{self.name}: value of shape {v.shape} has more dims than x{list(op.attrs['idx'])} {sub}")
-        merged = broadcast_shapes(sub, v.shape, what=f"{self.name}'s value and indexed region")
-        for m, s in zip(merged, sub):
-            if s is not None and m != s:
-                raise ValueError(f"{self.name}: value of shape {v.shape} does not fit region {sub}")
-        return [x]
+        return [check_value_fits(self.name, op.operands[0].type, op.operands[1].type, self._infer_shape(op))]
 
     def reference(self, op, x, v, *dyn):
         y = np.array(x)
@@ -303,6 +293,21 @@ class IncSubtensor(SetSubtensor):
         g = grads[0]
         nb = batch_ndim(op, g)
         return [g, self._value_grad(op, g, nb)] + [None] * (len(op.operands) - 2)
+
+
+def check_value_fits(opname, x, v, sub):
+    """x's type, after checking that value type ``v`` fits the indexed
+    region of static shape ``sub`` (same dtype, broadcasts to it; unknown
+    dims are checked at run time)."""
+    if v.dtype != x.dtype:
+        raise TypeError(f"{opname}: value dtype {v.dtype} must equal {x.dtype} (insert a cast)")
+    if v.ndim > len(sub):
+        raise ValueError(f"{opname}: value of shape {v.shape} has more dims than the indexed region {sub}")
+    merged = broadcast_shapes(sub, v.shape, what=f"{opname}'s value and indexed region")
+    for m, s in zip(merged, sub):
+        if s is not None and m is not None and m != s:
+            raise ValueError(f"{opname}: value of shape {v.shape} does not fit region {sub}")
+    return x
 
 
 def _batch_idx(idx, nb):

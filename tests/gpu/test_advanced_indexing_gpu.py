@@ -8,18 +8,9 @@ import pytest
 
 import theon
 import theon.tensor as T
-from theon.codegen.ptx.emulator import EmulatedDevice
-from theon.runtime import cuda
 from theon.runtime.gpu_function import from_function
 
-
-@pytest.fixture(params=["emulated", "cuda"], scope="module")
-def device(request):
-    if request.param == "cuda":
-        if not cuda.cuda_available():
-            pytest.skip(f"no CUDA GPU here: {cuda.unavailable_reason()}")
-        return cuda.default_device()
-    return EmulatedDevice()
+from .test_gpu_exec import device  # noqa: F401 - the fixture: emulated, and CUDA where present
 
 
 def test_gather_scatter_mask_and_gradient_on_the_gpu_plan(device):

@@ -152,6 +152,13 @@ CASES["constants"] = func_text("", [
 CASES["return-updates"] = func_text('%x: tensor<f64>, %w: tensor<3xf64> {shared = "w"}, %b: tensor<f64> {shared = "b"}', [
     "%0 = add(%w, %x) : tensor<3xf64>", "return(%x, %b, %0) {updates = [1]}"])
 CASES["return-empty"] = func_text("", ["return()"])
+CASES["adv_subtensor"] = func_text("%x: tensor<?x4x5xf64>, %i: tensor<?xi64>, %j: tensor<3x1xi32>", [
+    '%0 = adv_subtensor(%x, %i, %j) {idx = ["a", ":", "a"]} : tensor<3x?x4xf64>', "return(%0)"])
+CASES["adv_set_subtensor"] = func_text("%x: tensor<?x4xf32>, %v: tensor<f32>, %i: tensor<2xu8>", [
+    '%0 = adv_set_subtensor(%x, %v, %i) {idx = ["x", ":", "a"]} : tensor<?x4xf32>', "return(%0)"])
+CASES["adv_inc_subtensor"] = func_text("%x: tensor<?x4xf64>, %v: tensor<?x4xf64>, %i: tensor<?xi8>", [
+    '%0 = adv_inc_subtensor(%x, %v, %i) {idx = ["a"]} : tensor<?x4xf64>', "return(%0)"])
+CASES["nonzero"] = func_text("%m: tensor<?x3xi1>", ["%0 = nonzero(%m) : tensor<2x?xi64>", "return(%0)"])
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
