@@ -19,7 +19,10 @@ where the plain formula overflows, underflows or cancels.
                      sigmoid(-x) (Theano's local_exp_over_1_plus_exp,
                      local_sigm_times_exp): the hand-written sigmoid and the
                      gradient autodiff builds from it
+                     exp(a)/(exp(a)+exp(b)) -> sigmoid(a - b)
     one-minus-sigmoid  1 - sigmoid(x) -> sigmoid(-x) (local_1msigmoid)
+    log-add-exp      log(exp(a) + exp(b)) -> max(a, b) + log1p(exp(-|a-b|))
+                     (local_log_add)
     sigmoid-difference a - a*sigmoid(x) -> a*sigmoid(-x) (the quotient rule on
                      exp(z)/(1+exp(z)), exact where sigmoid is near 1)
     softmax-products in a product: exp(x) / sum(exp(x), axes) -> the max-shifted
@@ -320,6 +323,32 @@ def _one_plus_exp(v):
     return None
 
 
+def _exp_plus_exp(v):
+    """(exp(a), exp(b)) if v is exp(a) + exp(b), else None."""
+    op = v.owner
+    if op is None or op.name != "add" or not all(_of(o, "exp") for o in op.operands):
+        return None
+    return tuple(op.operands)
+
+
+def log_add_exp(rw, op):
+    """log(exp(a) + exp(b)) -> max(a, b) + log1p(exp(-|a - b|)) (Theano's
+    local_log_add; a + log 2 where a == b, infinities included)."""
+    pair = _exp_plus_exp(op.operands[0])
+    if pair is None:
+        return False
+    a, b = (e.owner.operands[0] for e in pair)
+    dtype = op.results[0].dtype
+    gap = rw.create("neg", rw.create("abs", rw.create("sub", a, b)))
+    apart = rw.create("add", rw.create("maximum", a, b), rw.create("log1p", rw.create("exp", gap)))
+    same = rw.create("add", a, rw.const(np.log(2.0), dtype))
+    new = rw.create("where", rw.create("eq", a, b), same, apart)
+    if not rw.shapes.same(new, op.results[0]):
+        return False
+    rw.replace(op, new)
+    return True
+
+
 def _of(v, name):
     return v.owner is not None and v.owner.name == name
 
@@ -352,6 +381,14 @@ def sigmoid_products(rw, op):
             else:
                 _factor(m, _existing_or_create(rw, "sigmoid", _negated(rw, t)), 1)
             changed = True
+        pair = _exp_plus_exp(f)
+        for ea, eb in (pair, pair[::-1]) if pair else ():
+            while m.exps[f] < 0 and m.exps.get(ea, 0) > 0:     # e^a/(e^a + e^b) = sigmoid(a - b)
+                m.exps[f] += 1
+                m.exps[ea] -= 1
+                diff = _existing_or_create(rw, "sub", ea.owner.operands[0], eb.owner.operands[0])
+                _factor(m, _existing_or_create(rw, "sigmoid", diff), 1)
+                changed = True
     for s in list(m.order):
         if not _of(s, "sigmoid"):
             continue
@@ -549,6 +586,7 @@ STABILIZE = STABLE + rules("""
     PyRule("softmax-products", ("mul", "div"), softmax_products),
     PyRule("dimshuffle-of-exp-quotient", ("dimshuffle",), dimshuffle_of_exp_quotient),
     PyRule("sum-of-exp-quotient", ("sum",), sum_of_exp_quotient),
+    PyRule("log-add-exp", ("log",), log_add_exp),
     PyRule("logsumexp-shift", ("log",), logsumexp_shift),
     PyRule("softmax-shift", ("div",), softmax_shift),
     PyRule("cancel", ("mul", "div"), cancel),
