@@ -45,6 +45,7 @@ class ModuleText:
         self.module = module
         self.entry = entry
         self._texts = {}            # id(global) -> its text, printed once
+        self._declarations = {}     # id(kernel) -> its external declaration, printed once
         self._defined = {}          # id(kernel) -> its size when a kernels text defined it
 
     @property
@@ -95,10 +96,18 @@ class ModuleText:
                 pieces.append(_exported(gv, self._text(gv)))
                 self._defined[id(gv)] = (gv, _size(gv))
             elif self._crossing(gv):
-                pieces.append(_declaration(gv))
+                pieces.append(self._declaration(gv))
             else:
                 pieces.append(self._text(gv))
         return self._assemble(pieces)
+
+    def _declaration(self, gv):
+        """A kernel's declaration, printed once (every later text declares it:
+        printing it each time made the batches quadratic in the kernels)."""
+        text = self._declarations.get(id(gv))
+        if text is None:
+            text = self._declarations[id(gv)] = _declaration(gv)
+        return text
 
     @property
     def defined_instructions(self):
@@ -115,7 +124,7 @@ class ModuleText:
         pieces = []
         for gv in self.module.globals.values():
             if self._crossing(gv):
-                pieces.append(_declaration(gv))
+                pieces.append(self._declaration(gv))
             else:
                 pieces.append(self._text(gv))
         return self._assemble(pieces)
@@ -132,6 +141,7 @@ class ModuleText:
         for gv in self.module.globals.values():
             gv._clear_string_cache()             # noqa: SLF001 - llvmlite caches str() per value
         self._texts.clear()
+        self._declarations.clear()
         self._defined.clear()
 
 
