@@ -6,54 +6,19 @@ written by hand, ``p_1 = 1/(1+T.exp(-T.dot(x,w)-b))``, and the cross-entropy
 written computes log(0) and 0*inf: it trains only because the stabilize pass
 rewrites the forward graph and its gradient into sigmoid/softplus forms.
 """
+import os
+
 import numpy as np
 import pytest
 
-# The tutorial's program, verbatim except: data made separable (labels from
-# a hidden weight vector), fewer steps, the final prints left out, and
-# ``theano.grad`` (the tutorial writes ``T.grad``, the same function).
-TUTORIAL = '''
-import numpy
-import theon as theano
-import theon.tensor as T
-rng = numpy.random
-
-N = 400                                   # training sample size
-feats = 784                               # number of input variables
-
-# generate a dataset: D = (input_values, target_class)
-D = make_data(rng, N, feats)
-training_steps = STEPS
-
-# Declare Theano symbolic variables
-x = T.dmatrix("x")
-y = T.dvector("y")
-
-# initialize the weight vector w randomly
-w = theano.shared(rng.randn(feats), name="w")
-
-# initialize the bias term
-b = theano.shared(0., name="b")
-
-# Construct Theano expression graph
-p_1 = 1 / (1 + T.exp(-T.dot(x, w) - b))   # Probability that target = 1
-prediction = p_1 > 0.5                    # The prediction thresholded
-xent = -y * T.log(p_1) - (1-y) * T.log(1-p_1) # Cross-entropy loss function
-cost = xent.mean() + 0.01 * (w ** 2).sum()# The cost to minimize
-gw, gb = theano.grad(cost, [w, b])        # Compute the gradient of the cost
-
-# Compile
-train = theano.function(
-          inputs=[x,y],
-          outputs=[prediction, xent],
-          updates=((w, w - 0.1 * gw), (b, b - 0.1 * gb)))
-predict = theano.function(inputs=[x], outputs=prediction)
-
-# Train
-for i in range(training_steps):
-    pred, err = train(D[0], D[1])
-    record(i, pred, err, w.get_value(), b.get_value())
-'''
+TUTORIAL_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                             "examples", "theano_tutorial.py")
+# The tutorial's program (examples/theano_tutorial.py) with: separable data
+# (labels from a hidden weight vector), fewer steps, each step recorded.
+CHANGES = [("D = (rng.randn(N, feats), rng.randint(size=N, low=0, high=2))", "D = make_data(rng, N, feats)"),
+           ("training_steps = 10000", "training_steps = STEPS"),
+           ("    pred, err = train(D[0], D[1])\n",
+            "    pred, err = train(D[0], D[1])\n    record(i, pred, err, w.get_value(), b.get_value())\n")]
 
 FLOAT32 = [('T.dmatrix', 'T.fmatrix'), ('T.dvector', 'T.fvector'),
            ('rng.randn(feats)', 'rng.randn(feats).astype("float32")'),
@@ -62,11 +27,11 @@ FLOAT32 = [('T.dmatrix', 'T.fmatrix'), ('T.dvector', 'T.fvector'),
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_tutorial_logistic_regression_trains(dtype):
-    source = TUTORIAL.replace("STEPS", "300")
-    if dtype == "float32":
-        for old, new in FLOAT32:
-            assert old in source
-            source = source.replace(old, new)
+    source = open(TUTORIAL_FILE, encoding="utf-8").read()
+    for old, new in CHANGES + (FLOAT32 if dtype == "float32" else []):
+        assert old in source, old
+        source = source.replace(old, new)
+    source = source.replace("STEPS", "300")
     hidden = np.random.RandomState(1).randn(784)
 
     def make_data(rng, n, feats):
@@ -79,7 +44,7 @@ def test_tutorial_logistic_regression_trains(dtype):
         history.append((pred, err, w, b))
 
     np.random.seed(0)
-    namespace = {"make_data": make_data, "record": record}
+    namespace = {"make_data": make_data, "record": record, "__name__": "tutorial"}
     exec(compile(source, "<theano tutorial>", "exec"), namespace)
 
     D, predict = namespace["D"], namespace["predict"]
