@@ -289,3 +289,28 @@ def test_aot_compiled_gather_scatter_and_mask(tmp_path):
     with pytest.raises(IndexError, match="index out of bounds"):
         embed(np.array([9]))
     np.testing.assert_array_equal(embed.get_state("W"), W)        # unchanged by the failed call
+
+
+def test_large_gathers_run_on_the_thread_pool_and_still_check_every_index():
+    """From 65536 result elements a gather with its index arrays first runs
+    in slices on the thread pool, after the entry checked the indices."""
+    rng = np.random.default_rng(11)
+    W = rng.standard_normal((1000, 64)).astype(np.float32)
+    idx = rng.integers(-1000, 1000, (40, 50))
+    w = T.fmatrix("W")
+    i = T.lmatrix("idx")
+    p = T.dmatrix("p")
+    y = T.lvector("y")
+    f = fn([w, i], w[i])
+    np.testing.assert_array_equal(f(W, idx), W[idx])
+    bad = idx.copy()
+    bad[39, 49] = 1000
+    with pytest.raises(IndexError, match="index 1000 is out of bounds for axis 0 with size 1000: index array input 'idx'"):
+        f(W, bad)
+    P = rng.random((100_000, 3))
+    Y = rng.integers(0, 3, 100_000)
+    pick = fn([p, y], p[T.arange(y.shape[0]), y])
+    np.testing.assert_array_equal(pick(P, Y), P[np.arange(100_000), Y])
+    Y[-1] = -4
+    with pytest.raises(IndexError, match="index -4 is out of bounds for axis 1 with size 3"):
+        pick(P, Y)

@@ -13,9 +13,14 @@ is one flat loop over B. Scatters update a copy of x -- or x's own buffer when x
 buffer only they use (``_donated``: the zeros of a gather's gradient) --
 walking the same order sequentially, so
 ``adv_inc_subtensor`` accumulates over repeated indices (``np.add.at``)
-and ``adv_set_subtensor`` keeps the last write.
+and ``adv_set_subtensor`` keeps the last write. Large gathers whose
+index arrays come first (``W[idx]``, ``log(p)[arange(n), y]``) check every
+index in the entry, then copy in slices of B's first dim on the thread
+pool (``parallel.py``: workers cannot fail).
 """
 from ....ir.ops.indexing import AdvSubtensor, layout
+import contextlib
+
 import llvmlite.ir as lir
 
 from ....ir.types import TensorType, is_float
@@ -23,6 +28,8 @@ from ...errors import ADV_INDEX_ERROR
 from .context import I64, i64
 from .data import _add, broadcast_to, copy_into, memcpy_all
 from .loops import broadcast, strided_loop
+from .parallel import outline, plan_parts, run_parts
+from .random import PARALLEL_ELEMENTS
 from .views import load_int, static_dims
 
 
@@ -56,45 +63,105 @@ def _b_static(ivals):
     return broadcast_shapes(*[v.type.shape for v in ivals])
 
 
-def _walk(ctx, x, dims, split, x_strides, index_ops, other, other_strides, body, name):
-    """For every position of the region (``dims``, split into pre/B/post at
-    ``split``): ``body([x element ptr, other element ptr])``. ``other`` is
-    the gather's output or the scatter's value, walked with ``other_strides``."""
-    b = ctx.b
-    lo, hi = split
-    pre, bdims, post = dims[:lo], dims[lo:hi], dims[hi:]
+class _Region:
+    """The LLVM values a walk of the indexed region reads: x, the result
+    dims split into pre/B/post, x's strides for the pre/post dims, the
+    index operands, and the other tensor walked alongside (the gather's
+    output or the scatter's value)."""
+
+    def __init__(self, x, dims, split, x_strides, index_ops, other, other_strides):
+        self.x, self.dims, self.split, self.x_strides = x, dims, split, x_strides
+        self.index_ops, self.other, self.other_strides = index_ops, other, other_strides
+
+    def values(self):
+        """Every LLVM value of the region (what a worker must be passed)."""
+        x, out = self.x, []
+        out += [x.ptr] + x.shape + x.strides + self.dims + [s for s in self.x_strides if s is not None]
+        for buf, st, *_ in self.index_ops:
+            out += [buf.ptr] + list(st)
+        return out + [self.other.ptr] + list(self.other_strides)
+
+    def mapped(self, f):
+        """The region with every value v replaced by f(v) (a worker's copies)."""
+        def buf(u):
+            return u.view(ptr=f(u.ptr), shape=[f(d) for d in u.shape], strides=[f(d) for d in u.strides])
+        return _Region(buf(self.x), [f(d) for d in self.dims], self.split,
+                       [None if s is None else f(s) for s in self.x_strides],
+                       [(u.view(ptr=f(u.ptr)), [f(d) for d in st], axis, dtype, operand)
+                        for u, st, axis, dtype, operand in self.index_ops],
+                       self.other.view(ptr=f(self.other.ptr)), [f(d) for d in self.other_strides])
+
+
+def _walk(c, r, body, name, check=True, first=None):
+    """For every position of region ``r`` (in the result's dim order):
+    ``body(c, [x element ptr, other element ptr])``, or, with ``body``
+    None, only the index checks. ``c`` is the entry's context or a
+    worker's; ``check``: report bad indices (the entry) or trust them (a
+    worker, after the entry checked); ``first``: (begin, end) of the first
+    B dim (a worker's slice; needs no pre dims)."""
+    b = c.b
+    lo, hi = r.split
+    pre, bdims, post = r.dims[:lo], r.dims[lo:hi], r.dims[hi:]
+    x = r.x
 
     def advance(ptr, idx, strides):
         for i, s in zip(idx, strides):
             ptr = b.gep(ptr, [b.mul(i, s)])
         return ptr
 
-    with ctx.loop_nest(pre, f"{name}.pre") as pi:
-        xbase = advance(x.ptr, pi, x_strides[:lo])
-        obase = advance(other.ptr, pi, other_strides[:lo])
-        with ctx.loop_nest(bdims, f"{name}.b") as bi:
-            xp = xbase
-            for buf, st, axis, dtype, operand in index_ops:
-                k = load_int(ctx, buf.view(ptr=advance(buf.ptr, bi, st)), dtype)
-                n = x.shape[axis]
-                if dtype in ("uint8", "bool"):
-                    wrapped = k
-                else:
-                    wrapped = b.select(b.icmp_signed("<", k, i64(0)), b.add(k, n), k)
-                ctx.check(b.icmp_unsigned("<", wrapped, n), ADV_INDEX_ERROR,
-                          [i64(axis), k, n, i64(operand)])
-                xp = b.gep(xp, [b.mul(wrapped, x.strides[axis])])
-            op_ = advance(obase, bi, other_strides[lo:hi])
-            strided_loop(ctx, post, [(xp, x_strides[hi:]), (op_, other_strides[hi:])], body, name=f"{name}.row")
+    with contextlib.ExitStack() as stack:
+        pi = [stack.enter_context(c.loop(d, f"{name}.pre{k}")) for k, d in enumerate(pre)]
+        xbase = advance(x.ptr, pi, r.x_strides[:lo])
+        obase = advance(r.other.ptr, pi, r.other_strides[:lo])
+        bi = []
+        for k, d in enumerate(bdims):
+            start = None
+            if k == 0 and first is not None:
+                start, d = first
+            bi.append(stack.enter_context(c.loop(d, f"{name}.b{k}", start=start)))
+        xp = xbase
+        for buf, st, axis, dtype, operand in r.index_ops:
+            k = load_int(c, buf.view(ptr=advance(buf.ptr, bi, st)), dtype)
+            n = x.shape[axis]
+            if dtype in ("uint8", "bool"):
+                wrapped = k
+            else:
+                wrapped = b.select(b.icmp_signed("<", k, i64(0)), b.add(k, n), k)
+            if check:
+                c.check(b.icmp_unsigned("<", wrapped, n), ADV_INDEX_ERROR, [i64(axis), k, n, i64(operand)])
+            xp = b.gep(xp, [b.mul(wrapped, x.strides[axis])])
+        if body is not None:
+            op_ = advance(obase, bi, r.other_strides[lo:hi])
+            strided_loop(c, post, [(xp, r.x_strides[hi:]), (op_, r.other_strides[hi:])],
+                         lambda ptrs: body(c, ptrs), name=f"{name}.row")
+
+
+def _copy(c, ptrs):
+    c.b.store(c.b.load(ptrs[0]), ptrs[1])
 
 
 def lower_adv_subtensor(ctx, op, bufs):
+    """A gather; from ``parallel`` result elements (op attributes
+    ``parallel``/``threads`` override) with index arrays first, the entry
+    checks every index, then slices of B's first dim run on the thread pool."""
     x, inds = bufs[0], bufs[1:]
     dims, split, x_strides, index_ops = _plan(ctx, op, x, inds, 1)
     out = ctx.alloc(x.dtype, dims, name="gather")
+    r = _Region(x, dims, split, x_strides, index_ops, out, out.strides)
+    if split[0] != 0:
+        _walk(ctx, r, _copy, "gather")
+        return [out]
     b = ctx.b
-    _walk(ctx, x, dims, split, x_strides, index_ops, out, out.strides,
-          lambda ptrs: b.store(b.load(ptrs[0]), ptrs[1]), "gather")
+    schedule = (op.attrs.get("parallel", PARALLEL_ELEMENTS), op.attrs.get("threads", 0))
+    parts = plan_parts(ctx, dims[0], ctx.product(dims), schedule)
+    with b.if_else(b.icmp_signed(">", parts, i64(1)), likely=False) as (many, one):
+        with many:
+            _walk(ctx, r, None, "gather.check")
+            worker, data = outline(ctx, "gather", r.values(), lambda w, begin, end, part, inner: _walk(
+                w, r.mapped(inner), _copy, "gather", check=False, first=(begin, end)))
+            run_parts(ctx, worker, data, dims[0], parts)
+        with one:
+            _walk(ctx, r, _copy, "gather")
     return [out]
 
 
@@ -112,12 +179,12 @@ def lower_adv_set_subtensor(ctx, op, bufs, increment=False):
     dims, split, x_strides, index_ops = _plan(ctx, op, out, inds, 2)
     v_strides = broadcast_to(ctx, v, op.operands[1].type, dims, op.opdef.region_shape(op), operand=1)
 
-    def body(ptrs):
+    def body(c, ptrs):
         val = b.load(ptrs[1])
         if increment:
             val = _add(ctx, x.dtype, b.load(ptrs[0]), val)
         b.store(val, ptrs[0])
-    _walk(ctx, out, dims, split, x_strides, index_ops, v, v_strides, body, "scatter")
+    _walk(ctx, _Region(out, dims, split, x_strides, index_ops, v, v_strides), body, "scatter")
     return [out]
 
 
