@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ir.ops.random import PHILOX_M, PHILOX_W, ROUNDS
 from . import vecmath
-from .llvm_util import F32, F64, I1, I32, I64, i64
+from .llvm_util import F32, F64, I1, I32, I64, counted_loop, i64
 
 
 def key_words(b, key, counter):
@@ -102,3 +102,27 @@ def elements(ctx, distribution, words, dtype):
     if distribution == "uniform":
         return [_unit(b, a, dtype), _unit(b, c, dtype)]
     return _box_muller(ctx, _unit(b, a, dtype, True), _unit(b, c, dtype), dtype)
+
+
+def uniform64_at(b, e, c2, c3, keys):
+    """The float64 uniform element ``e`` (i64) of the stream: lane e & 1 of
+    Philox block e >> 1 (the permutation's draws)."""
+    x = philox(b, b.lshr(e, i64(1)), c2, c3, keys)
+    lane = b.trunc(b.and_(e, i64(1)), I1)
+    return _unit(b, b.select(lane, _wide(b, x[2], x[3]), _wide(b, x[0], x[1])), "float64")
+
+
+def shuffle_row(b, out_ptr, base, n, c2, c3, keys):
+    """Fisher-Yates on the row ``out[base : base + n]`` (int64): the row
+    becomes 0 .. n-1, then for i = n-1 down to 1 it swaps i with
+    j = floor(u_{base+i} (i + 1)), exactly as the reference."""
+    with counted_loop(b, n, "perm.init") as lp:
+        b.store(lp.index, b.gep(out_ptr, [b.add(base, lp.index)]))
+    with counted_loop(b, b.sub(n, i64(1)), "perm.k") as lp:
+        i = b.sub(b.sub(n, i64(1)), lp.index)
+        u = uniform64_at(b, b.add(base, i), c2, c3, keys)
+        j = b.fptosi(b.fmul(u, b.sitofp(b.add(i, i64(1)), F64)), I64)
+        pi, pj = b.gep(out_ptr, [b.add(base, i)]), b.gep(out_ptr, [b.add(base, j)])
+        vi, vj = b.load(pi), b.load(pj)
+        b.store(vj, pi)
+        b.store(vi, pj)

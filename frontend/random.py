@@ -108,7 +108,8 @@ class RandomStream:
     def _draw(self, opname, entries, dtype):
         spec, dyn = dyn_attr(entries)
         _DRAWS[0] += 1
-        return apply_op(opname, self._new_state(), *dyn, shape=spec, dtype=dtype)
+        attrs = {"shape": spec} if dtype is None else {"shape": spec, "dtype": dtype}
+        return apply_op(opname, self._new_state(), *dyn, **attrs)
 
     # --- sizes -------------------------------------------------------------------
     @staticmethod
@@ -234,17 +235,8 @@ class RandomStream:
         replacement, with probabilities ``p`` (1-d, one per element; None:
         equal), shape ``size``."""
         if not replace:
-            raise NotImplementedError("choice(replace=False) needs a sort (argsort) op, which theon does "
-                                      "not have yet; use replace=True")
-        if isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)):
-            if a <= 0:
-                raise ValueError(f"choice: a must be positive, got {a}")
-            values, k = None, int(a)
-        else:
-            values = as_tensor_variable(a)
-            if values.ndim != 1:
-                raise ValueError(f"choice: a must be an int or a 1-d tensor, got {values.type}")
-            k = dim(values, 0)
+            return self._choice_without_replacement(size, a, p, ndim, dtype)
+        values, k = _population(a)
         entries = self._entries(size, ndim, [], "choice")
         if p is None:
             u = self._draw("random_uniform", entries, "float64")
@@ -259,6 +251,61 @@ class RandomStream:
             idx = R.sum(cast(E.ge(u.dimshuffle(*range(u.ndim), "x"), below), "int64"), axis=-1)
         out = idx if values is None else take(values, idx)
         return cast(out, dtype) if values is None else out
+
+
+    def _choice_without_replacement(self, size, a, p, ndim, dtype):
+        """The first prod(size) entries of a random permutation of a."""
+        if p is not None:
+            raise NotImplementedError("choice(replace=False, p=...): weighted sampling without replacement "
+                                      "is not implemented; give p=None or replace=True")
+        entries = self._entries(size, ndim, [], "choice")
+        values, k = _population(a)
+        count = 1
+        for e in entries:
+            count = count * e
+        if not is_variable(count) and not is_variable(k) and count > k:
+            raise ValueError(f"choice: cannot take {count} elements of {k} without replacement")
+        perm = self.permutation(n=k)
+        idx = S.reshape(perm[:count], entries) if entries else perm[0]
+        return cast(idx, dtype) if values is None else take(values, idx)
+
+    def permutation(self, size=None, n=1, ndim=None, dtype="int64"):
+        """Permutations of 0 .. n-1 (``n`` an int or a 0-d int tensor), shape
+        ``size + (n,)`` (one per element of size; None: one)."""
+        if is_variable(n):
+            if n.ndim != 0 or n.dtype not in ("int8", "int16", "int32", "int64", "uint8"):
+                raise TypeError(f"permutation: n must be an int or a 0-d int tensor, got {n.type}")
+            n = cast(n, "int64")
+        else:
+            n = _check_count(n, "permutation")
+        entries = [] if size is None else self._entries(size, ndim, [], "permutation")
+        return cast(self._draw("random_permutation", entries + [n], None), dtype)
+
+    def shuffle_row_elements(self, input):
+        """``input`` with the elements of each row (its last axis) shuffled,
+        every row by its own permutation."""
+        x = as_tensor_variable(input)
+        if x.ndim == 0:
+            raise ValueError("shuffle_row_elements: input must have at least one dim")
+        perm = self.permutation(size=[dim(x, k) for k in range(x.ndim - 1)], n=dim(x, x.ndim - 1))
+        if x.ndim == 1:
+            return take(x, perm)
+        flat = S.reshape(x, (-1, dim(x, x.ndim - 1)))
+        rows = S.reshape(perm, (-1, dim(x, x.ndim - 1)))
+        picked = flat[S.arange(flat.shape[0]).dimshuffle(0, "x"), rows]
+        return S.reshape(picked, x.shape)
+
+
+def _population(a):
+    """(values or None, their number k) of choice's ``a``: an int (range(a)) or a 1-d tensor."""
+    if isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)):
+        if a <= 0:
+            raise ValueError(f"choice: a must be positive, got {a}")
+        return None, int(a)
+    values = as_tensor_variable(a)
+    if values.ndim != 1:
+        raise ValueError(f"choice: a must be an int or a 1-d tensor, got {values.type}")
+    return values, dim(values, 0)
 
 
 def _check_count(n, fname):

@@ -61,8 +61,9 @@ class MRG_RandomStreams(RandomStream):  # noqa: N801 - Theano's name
         if ndim is not None:
             raise ValueError("MRG_RandomStreams.choice does not use ndim")
         if not replace:
-            raise NotImplementedError("MRG_RandomStreams.choice(replace=False) needs a sort (argsort) op, "
-                                      "which theon does not have yet")
+            raise NotImplementedError("MRG_RandomStreams.choice(replace=False): weighted sampling without "
+                                      "replacement is not implemented (RandomStreams.choice(replace=False) "
+                                      "draws without weights)")
         p = _probabilities(p, "choice", "p")
         if p.ndim != 2:
             raise NotImplementedError(f"MRG_RandomStreams.choice takes a 2-d p, got {p.type}")

@@ -41,7 +41,7 @@ LOWERINGS.update({
     "matmul": MatmulStep, "fused": FusedStep,
     "print": PrintStep,
     "ifelse": HostRegionStep, "scan": HostRegionStep,
-    "random_uniform": RandomStep, "random_normal": RandomStep,
+    "random_uniform": RandomStep, "random_normal": RandomStep, "random_permutation": RandomStep,
     "adv_subtensor": AdvIndexStep, "adv_set_subtensor": AdvIndexStep, "adv_inc_subtensor": AdvIndexStep,
     "nonzero": AdvIndexStep,
 })

@@ -149,27 +149,27 @@ class RandomOp(OpDef):
         return substitute_dyn(spec, [const_int(v) for v in dyn])
 
     def infer(self, op):
+        self.check_arity(op)
+        dtype = op.attrs["dtype"]
+        if dtype not in PER_BLOCK:
+            raise TypeError(f"{self.name}: dtype must be float32 or float64, got {dtype!r}")
+        return result(dtype, self._state_and_sizes(op))
+
+    def _state_and_sizes(self, op):
+        """The result dims (None where dynamic), after checking the state operand."""
         if not op.operands:
             raise ValueError(f"{self.name} takes a state operand")
-        self.check_arity(op)
         st = op.operands[0].type
         if st.dtype != "int64" or st.ndim != 1 or st.shape[0] not in (None, 2):
             raise TypeError(f"{self.name}: the state must be a 1-d int64 tensor of 2 elements "
                             f"[key, counter], got {st}")
-        dtype = op.attrs["dtype"]
-        if dtype not in PER_BLOCK:
-            raise TypeError(f"{self.name}: dtype must be float32 or float64, got {dtype!r}")
         dims = self._sizes(op)
-        for d in dims:
-            if d is not None and d < 0:
-                raise ValueError(f"{self.name}: negative dimension in shape {dims}")
-        return result(dtype, dims)
+        if any(d is not None and d < 0 for d in dims):
+            raise ValueError(f"{self.name}: negative dimension in shape {dims}")
+        return dims
 
-    def dims(self, op, shapes):
-        dyn = iter(op.operands[1:])
-        return [tuple(shapes.size(next(dyn)) if d is DYN else d for d in op.attrs["shape"])]
-
-    def reference(self, op, state, *dyn):
+    def _run_shape(self, op, state, dyn):
+        """(state array, result shape) at run time, checked."""
         state = np.asarray(state)
         if state.shape != (2,):
             raise ValueError(f"{self.name}: the state must hold 2 elements [key, counter], got shape "
@@ -177,6 +177,14 @@ class RandomOp(OpDef):
         shape = substitute_dyn(op.attrs["shape"], [int(d) for d in dyn])
         if any(d < 0 for d in shape):
             raise ValueError(f"{self.name}: negative dimension in shape {tuple(shape)}")
+        return state, shape
+
+    def dims(self, op, shapes):
+        dyn = iter(op.operands[1:])
+        return [tuple(shapes.size(next(dyn)) if d is DYN else d for d in op.attrs["shape"])]
+
+    def reference(self, op, state, *dyn):
+        state, shape = self._run_shape(op, state, dyn)
         dtype = op.attrs["dtype"]
         n = int(np.prod(shape, dtype=np.int64))
         per = PER_BLOCK[dtype]
@@ -197,4 +205,35 @@ class RandomNormal(RandomOp):
     from_blocks = staticmethod(normal_from_blocks)
 
 
-OPS = [RandomUniform, RandomNormal]
+class RandomPermutation(RandomOp):
+    """random_permutation(state, dyn...) {shape}: int64 rows (the last dim n)
+    each a permutation of 0 .. n-1 by Fisher-Yates: row r starts as
+    0 .. n-1, then for i = n-1 down to 1 swaps i with
+    j = floor(u[r*n + i] * (i + 1)), u the float64 uniforms of the state
+    (``random_uniform``'s elements, in order)."""
+    name = "random_permutation"
+    distribution = "permutation"
+    required_attrs = ("shape",)
+    nonneg = "always"
+
+    def infer(self, op):
+        dims = self._state_and_sizes(op)
+        if not dims:
+            raise ValueError(f"{self.name}: shape needs at least one dim (the permuted one)")
+        return result("int64", dims)
+
+    def reference(self, op, state, *dyn):
+        state, shape = self._run_shape(op, state, dyn)
+        total = int(np.prod(shape, dtype=np.int64))
+        n = shape[-1]
+        u = uniform_from_blocks(philox_blocks(state, -(-total // 2)), "float64")[:total]
+        rows = np.tile(np.arange(n, dtype=np.int64), (total // n if n else 0, 1))
+        for r in range(rows.shape[0]):
+            row, ur = rows[r], u[r * n:(r + 1) * n]
+            for i in range(n - 1, 0, -1):
+                j = int(ur[i] * (i + 1))
+                row[i], row[j] = row[j], row[i]
+        return [rows.reshape(shape)]
+
+
+OPS = [RandomUniform, RandomNormal, RandomPermutation]

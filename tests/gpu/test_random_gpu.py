@@ -97,3 +97,24 @@ def test_gpu_odd_sizes_and_large_states_match_the_reference(device, dtype):
             assert got[0].tobytes() == np.asarray(want[0]).tobytes()
             np.testing.assert_allclose(got[1], want[1], rtol=2e-6 if dtype == "float32" else 1e-13,
                                        atol=2e-6 if dtype == "float32" else 1e-13)
+
+
+def test_gpu_permutations_match_the_cpu(device, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    from theon.codegen.ptx import compile_ptx
+    s = RandomStreams(seed=9)
+    x = T.dmatrix("x")
+    f = theon.function([x], [s.permutation(size=(7,), n=13), s.shuffle_row_elements(x)], no_default_updates=True)
+    g = from_function(f, device)
+    xv = np.arange(20.0).reshape(4, 5)
+    for a, b in zip(g(xv), f(xv)):
+        np.testing.assert_array_equal(a, b)
+    ptxas = shutil.which("ptxas")
+    if ptxas:
+        path = tmp_path / "perm.ptx"
+        path.write_text(compile_ptx(f.ir).ptx)
+        proc = subprocess.run([ptxas, "--gpu-name", "sm_80", "-o", os.devnull, str(path)], capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]

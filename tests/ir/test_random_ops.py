@@ -161,3 +161,20 @@ def test_modern_stream_argument_order():
     func, shared_vars = build_function([], [u])
     v = np.asarray(evaluate(func, [st.get_value() for st in shared_vars])[0])
     assert np.all((v >= 2.0) & (v < 3.0))
+
+
+def test_permutation_reference_is_fisher_yates_on_the_uniforms():
+    f = Function("f", [TensorType("int64", (2,))], ["state"])
+    op = make_op("random_permutation", [f.args[0]], {"shape": (3, 6)})
+    assert op.results[0].type == TensorType("int64", (3, 6))
+    st = np.array([99, 4], np.int64)
+    got = op.opdef.reference(op, st)[0]
+    u = uniform_from_blocks(philox_blocks(st, 9), "float64")
+    for r in range(3):
+        row = list(range(6))
+        for i in range(5, 0, -1):
+            j = int(u[r * 6 + i] * (i + 1))
+            row[i], row[j] = row[j], row[i]
+        assert got[r].tolist() == row
+    with pytest.raises(ValueError, match="at least one dim"):
+        make_op("random_permutation", [f.args[0]], {"shape": ()})

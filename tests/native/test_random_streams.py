@@ -305,7 +305,7 @@ def test_mrg_multinomial_and_choice_take_one_row_per_distribution():
         s.multinomial(pvals=[0.5, 0.5])
     with pytest.raises(ValueError, match="does not use size"):
         s.multinomial(size=(2,), pvals=P)
-    with pytest.raises(NotImplementedError, match="argsort"):
+    with pytest.raises(NotImplementedError, match="without replacement"):
         s.choice(size=2, p=P, replace=False)
 
 
@@ -317,8 +317,12 @@ def test_categorical_bad_input():
         s.choice(size=2, a=2, p=[-0.5, 1.5])
     with pytest.raises(ValueError, match="a must be positive"):
         s.choice(size=2, a=0)
-    with pytest.raises(NotImplementedError, match="argsort"):
-        s.choice(size=2, a=3, replace=False)
+    with pytest.raises(ValueError, match="cannot take 4 elements of 3"):
+        s.choice(size=(2, 2), a=3, replace=False)
+    with pytest.raises(NotImplementedError, match="without replacement"):
+        s.choice(size=2, a=3, replace=False, p=[0.2, 0.3, 0.5])
+    with pytest.raises(TypeError, match="n must be an int"):
+        s.permutation(n=T.dvector())
     with pytest.raises(TypeError, match="n must be an int"):
         s.multinomial(n=2.5, pvals=[0.5, 0.5])
 
@@ -364,3 +368,44 @@ def test_bench_w12_step_equals_numpy_with_the_streams_mask():
         np.testing.assert_allclose(step(X, Y), want, rtol=1e-4)
         for s, w in zip(shared, ref.params):
             np.testing.assert_allclose(s.get_value(), w, rtol=1e-4, atol=1e-6)
+
+
+
+# --- permutations ----------------------------------------------------------------------------------------
+def test_permutations_are_uniform_permutations():
+    s = RandomStreams(seed=21)
+    f = theon.function([], [s.permutation(size=(60000,), n=4), s.permutation(n=1000), s.permutation(n=0),
+                            s.permutation(size=(2, 3), n=1)])
+    p, big, empty, ones = f()
+    assert p.dtype == np.int64 and p.shape == (60000, 4)
+    assert np.all(np.sort(p, axis=1) == np.arange(4)) and np.array_equal(np.sort(big), np.arange(1000))
+    assert empty.shape == (0,) and ones.shape == (2, 3, 1) and np.all(ones == 0)
+    counts = np.unique(p @ np.array([64, 16, 4, 1]), return_counts=True)[1]
+    assert len(counts) == 24 and _chi2(counts, [1 / 24] * 24) < 49.73          # 23 dof, alpha = 1e-3
+    assert not np.array_equal(f()[1], big)
+
+
+def test_permutation_native_matches_reference_for_any_thread_count():
+    state = np.array([-7, 3], np.int64)
+    got = []
+    for threads in (1, 2):
+        func = make_func([("int64", (2,)), ("int64", ()), ("int64", ())], lambda b, st, r, n: b.create(
+            "random_permutation", [st, r, n], {"shape": (DYN, DYN), "parallel": 1, "threads": threads}).results[0])
+        got.append(run_native(func, [state, 37, 11])[0])
+    want = evaluate(func, [state, np.int64(37), np.int64(11)])[0][0]
+    np.testing.assert_array_equal(got[0], want)
+    np.testing.assert_array_equal(got[1], want)
+
+
+def test_shuffle_row_elements_and_choice_without_replacement():
+    s = RandomStreams(seed=22)
+    x = T.dtensor3("x")
+    v = T.dvector("v")
+    f = theon.function([x, v], [s.shuffle_row_elements(x), s.choice(size=(3, 2), a=v, replace=False),
+                                s.choice(size=5, a=5, replace=False)])
+    xv = np.arange(24.0).reshape(2, 3, 4)
+    shuffled, picked, all5 = f(xv, np.arange(10.0) * 10)
+    assert shuffled.shape == xv.shape and not np.array_equal(shuffled, xv)
+    np.testing.assert_array_equal(np.sort(shuffled, axis=-1), xv)
+    assert picked.shape == (3, 2) and len(set(picked.ravel())) == 6 and set(picked.ravel()) <= set(range(0, 100, 10))
+    assert sorted(all5) == list(range(5))

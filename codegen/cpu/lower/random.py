@@ -9,7 +9,7 @@ import llvmlite.ir as lir
 
 from ....ir.ops.random import PER_BLOCK
 from ...errors import NEGATIVE_SIZE, SHAPE_MISMATCH
-from ...philox import elements, key_words, philox
+from ...philox import elements, key_words, philox, shuffle_row
 from .context import i64
 from .parallel import outline, parallel_for
 from .views import as_i64, dyn_values, resolve, static_dims
@@ -18,11 +18,10 @@ from .views import as_i64, dyn_values, resolve, static_dims
 PARALLEL_ELEMENTS = 65536      # threads from this many elements (op attributes parallel/threads override)
 
 
-def lower_random(ctx, op, bufs):
+def _state_and_dims(ctx, op, bufs):
+    """(the state Buf, the result dims as i64 values), both checked."""
     b = ctx.b
     state = bufs[0]
-    dtype = op.attrs["dtype"]
-    per = PER_BLOCK[dtype]
     if op.operands[0].type.shape[0] != 2:
         size = state.shape[0]
         ctx.check(b.icmp_signed("==", size, i64(2)), SHAPE_MISMATCH, [i64(0), size, i64(2), i64(0)])
@@ -30,7 +29,14 @@ def lower_random(ctx, op, bufs):
     for pos, d in enumerate(dims):
         if not isinstance(d, lir.Constant):
             ctx.check(b.icmp_signed(">=", d, i64(0)), NEGATIVE_SIZE, [i64(pos), d])
-    dims = static_dims(ctx, dims, op.results[0].type.shape)
+    return state, static_dims(ctx, dims, op.results[0].type.shape)
+
+
+def lower_random(ctx, op, bufs):
+    b = ctx.b
+    dtype = op.attrs["dtype"]
+    per = PER_BLOCK[dtype]
+    state, dims = _state_and_dims(ctx, op, bufs)
     out = ctx.alloc(dtype, dims, name=op.name)
     n = ctx.product(dims)
     key = b.load(state.ptr)
@@ -61,4 +67,28 @@ def lower_random(ctx, op, bufs):
     return [out]
 
 
-LOWERINGS = {"random_uniform": lower_random, "random_normal": lower_random}
+def lower_permutation(ctx, op, bufs):
+    """Each row shuffled on its own (Fisher-Yates, ``codegen/philox.py``):
+    rows run in parallel slices on the thread pool."""
+    b = ctx.b
+    state, dims = _state_and_dims(ctx, op, bufs)
+    out = ctx.alloc("int64", dims, name="perm")
+    n = dims[-1]
+    rows = ctx.product(dims[:-1])
+    key = b.load(state.ptr)
+    counter = b.load(b.gep(state.ptr, [state.strides[0]]))
+
+    def emit(w, begin, end, part, inner):
+        wb = w.b
+        c2, c3, keys = key_words(wb, inner(key), inner(counter))
+        ptr, width = inner(out.ptr), inner(n)
+        with w.loop(end, "row", start=begin) as r:
+            shuffle_row(wb, ptr, wb.mul(r, width), width, c2, c3, keys)
+    worker, data = outline(ctx, "perm", [key, counter, out.ptr, n], emit)
+    schedule = (op.attrs.get("parallel", 64), op.attrs.get("threads", 0))
+    parallel_for(ctx, worker, data, rows, ctx.mul(rows, n), schedule)
+    return [out]
+
+
+LOWERINGS = {"random_uniform": lower_random, "random_normal": lower_random,
+             "random_permutation": lower_permutation}
