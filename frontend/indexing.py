@@ -259,3 +259,28 @@ def take(a, indices, axis=None, mode="raise"):
     if ind.ndim == 0:
         return getitem(a, (slice(None),) * axis + (ind,))
     return _adv_getitem(a, [slice(None)] * axis + [ind])
+
+
+# --- nonzero (Theano's names) -------------------------------------------------------------
+def nonzero(a, return_matrix=False):
+    """The indices of ``a``'s nonzero elements: a tuple of one int64 vector
+    per dim (``np.nonzero``), or with ``return_matrix`` one (ndim, count)
+    matrix. Their length depends on ``a``'s values."""
+    a = as_tensor_variable(a)
+    if a.ndim == 0:
+        raise ValueError("nonzero: a must have at least one dim (NumPy refuses 0-d input)")
+    nz = apply_op("nonzero", a)
+    if return_matrix:
+        return nz
+    return tuple(getitem(nz, k) for k in range(a.ndim))
+
+
+def flatnonzero(a):
+    """The indices of the nonzero elements of ``a`` flattened (``np.flatnonzero``)."""
+    return nonzero(as_tensor_variable(a).flatten())[0]
+
+
+def nonzero_values(a):
+    """The nonzero elements of ``a`` flattened, in C order."""
+    flat = as_tensor_variable(a).flatten()
+    return _adv_getitem(flat, [flatnonzero(flat)])

@@ -159,6 +159,12 @@ class TensorVariable(Value):
     def take(self, indices, axis=None, mode="raise"):
         return I.take(self, indices, axis, mode)
 
+    def nonzero(self, return_matrix=False):
+        return I.nonzero(self, return_matrix)
+
+    def nonzero_values(self):
+        return I.nonzero_values(self)
+
     def __setitem__(self, key, value):
         raise TypeError("TensorVariables are immutable; use T.set_subtensor(x[key], value) "
                         "or T.inc_subtensor(x[key], value), which return new tensors")

@@ -33,7 +33,7 @@ from ..frontend.shape_ops import (  # noqa: F401
     shape_padright, concatenate, join, stack, alloc, fill, full, zeros, ones, zeros_like,
     ones_like, arange,
 )
-from ..frontend.indexing import set_subtensor, inc_subtensor, take  # noqa: F401
+from ..frontend.indexing import set_subtensor, inc_subtensor, take, nonzero, flatnonzero, nonzero_values  # noqa: F401
 from ..frontend.linalg import dot, matmul, tensordot, outer  # noqa: F401
 from ..frontend.shared import TensorSharedVariable  # noqa: F401
 from ..gradient import grad, Lop, Rop, jacobian, hessian, grad_clip, grad_scale  # noqa: F401

@@ -340,3 +340,16 @@ def test_nonzero_op_matches_numpy_and_round_trips():
     assert print_function(parse_function(text)) == text
     with pytest.raises(ValueError, match="at least one dim"):
         apply_op("nonzero", T.scalar())
+
+
+def test_nonzero_flatnonzero_nonzero_values():
+    a = np.array([[0.0, 2.0, np.nan], [0.0, 0.0, -1.0]])
+    x = T.dmatrix()
+    rows, cols = T.nonzero(x)
+    got = run([x], [rows, cols, T.nonzero(x, return_matrix=True), T.flatnonzero(x), T.nonzero_values(x),
+                    x.nonzero()[1], x.nonzero_values()], a)
+    expected = [*np.nonzero(a), np.array(np.nonzero(a)), np.flatnonzero(a), a[a != 0], np.nonzero(a)[1], a[a != 0]]
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+    with pytest.raises(ValueError, match="at least one dim"):
+        T.nonzero(T.scalar())
