@@ -409,3 +409,16 @@ def test_shuffle_row_elements_and_choice_without_replacement():
     np.testing.assert_array_equal(np.sort(shuffled, axis=-1), xv)
     assert picked.shape == (3, 2) and len(set(picked.ravel())) == 6 and set(picked.ravel()) <= set(range(0, 100, 10))
     assert sorted(all5) == list(range(5))
+
+
+def test_categorical_draws_have_zero_gradients_and_streams_are_uncorrelated():
+    s = RandomStreams(seed=5)
+    p = T.dvector("p")
+    b = s.binomial(p=p, dtype="float64")
+    m = T.cast(s.multinomial(pvals=p, n=3), "float64")
+    f = theon.function([p], T.grad(b.sum(), p) + T.grad(m.sum(), p) * 0 + T.grad(m.sum(), p))
+    np.testing.assert_array_equal(f(np.array([0.3, 0.7])), [0.0, 0.0])
+    a, c = T.shared_randomstreams.RandomStreams(seed=1), T.shared_randomstreams.RandomStreams(seed=2)
+    u, v = theon.function([], [a.uniform((200000,)), c.uniform((200000,))])()
+    assert abs(np.corrcoef(u, v)[0, 1]) < 1e-2
+    assert T.random.RandomStream is not None
