@@ -422,3 +422,17 @@ def test_categorical_draws_have_zero_gradients_and_streams_are_uncorrelated():
     u, v = theon.function([], [a.uniform((200000,)), c.uniform((200000,))])()
     assert abs(np.corrcoef(u, v)[0, 1]) < 1e-2
     assert T.random.RandomStream is not None
+
+
+def test_debug_mode_and_pickled_functions_keep_the_streams():
+    import pickle
+    s = RandomStreams(seed=5)
+    x = T.fvector("x")
+    d = theon.function([x], [x * s.normal((40,), dtype="float32"), s.uniform((3,))], mode="DEBUG_MODE")
+    d(np.ones(40, np.float32))              # DEBUG checks every op against its reference: no false alarm
+    g = theon.function([x], x * s.normal((4,), dtype="float32"))
+    g2 = pickle.loads(pickle.dumps(g))
+    ones = np.ones(4, np.float32)
+    first = g(ones)
+    np.testing.assert_array_equal(g2(ones), first)      # the copy starts from the pickled state
+    assert not np.array_equal(g2(ones), first)          # ... and advances it
