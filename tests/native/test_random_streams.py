@@ -436,3 +436,19 @@ def test_debug_mode_and_pickled_functions_keep_the_streams():
     first = g(ones)
     np.testing.assert_array_equal(g2(ones), first)      # the copy starts from the pickled state
     assert not np.array_equal(g2(ones), first)          # ... and advances it
+
+
+def test_same_seed_same_numbers_in_another_process(run_json):
+    code = """
+import json, numpy as np, theon
+from theon.sandbox.rng_mrg import MRG_RandomStreams
+s = MRG_RandomStreams(seed=2024)
+f = theon.function([], [s.uniform((5,)), s.normal((3,), dtype="float32")])
+f()
+print(json.dumps([a.tolist() for a in f()]))
+"""
+    s = MRG_RandomStreams(seed=2024)
+    f = theon.function([], [s.uniform((5,)), s.normal((3,), dtype="float32")])
+    f()
+    mine = [a.tolist() for a in f()]
+    assert run_json(code) == mine
