@@ -561,16 +561,19 @@ def sum_of_exp_quotient(rw, op):
 def dimshuffle_of_exp_quotient(rw, op):
     """dimshuffle(a / sum(exp(x))) -> dimshuffle(a) / dimshuffle(sum(exp(x)))
     when the dimshuffle only puts reduced axes back: so the product it is
-    broadcast into sees the sum below the line (softmax-products)."""
+    broadcast into sees the sum below the line (softmax-products). A sum
+    already in that form (keepdims) stays below: dimshuffle(a / s) -> dimshuffle(a) / s
+    when the dimshuffle only relabels s's broadcast dims."""
     q = op.operands[0]
     if not _of(q, "div") or len(q.uses) != 1 or _exp_total(op.results[0]) is not None:
         return False
     a, total = q.owner.operands
-    if _kept_sum(total, op.attrs["pattern"]) is None:
-        return False
     pattern = op.attrs["pattern"]
-    new = rw.create("div", rw.create("dimshuffle", a, pattern=pattern),
-                    rw.create("dimshuffle", total, pattern=pattern))
+    if _kept_sum(total, pattern) is not None:
+        total = rw.create("dimshuffle", total, pattern=pattern)
+    elif _exp_total(total) is None or total.type.shape != op.results[0].type.shape:
+        return False
+    new = rw.create("div", rw.create("dimshuffle", a, pattern=pattern), total)
     if not rw.shapes.same(new, op.results[0]):
         return False
     rw.replace(op, new)
