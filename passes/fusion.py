@@ -215,6 +215,7 @@ class _Merger:
         # by leader) and the other ops: each merge keeps it one (``_contract``),
         # so ``convex`` searches only the ops ranked between a group's nodes.
         self.rank = {op: i for i, op in enumerate(self.ops)}
+        self._spaces = {}       # leader -> (group size, iteration space, no reductions)
         for op in self.ops:
             if is_fusable(op) or (reductions and _is_reduction(op)):
                 self.leader[op] = op
@@ -408,7 +409,13 @@ class _Merger:
         if len(self.members[a]) + len(self.members[b]) > self.max_ops:
             return False
         group = self.members[a] + self.members[b]
-        if not self.legal(group):
+        if self._simple(a) and self._simple(b) and self._group_space(a) == self._group_space(b):
+            # Two legal groups of one iteration space without reductions: every
+            # per-op condition of ``legal`` still holds (an exposed op stays at
+            # the space, an internal one is not smaller), only convexity is new.
+            if not self.convex(set(group)):
+                return False
+        elif not self.legal(group):
             return False
         keep, gone = (a, b) if len(self.members[a]) >= len(self.members[b]) else (b, a)
         for op in self.members[gone]:
@@ -417,6 +424,22 @@ class _Merger:
         del self.members[gone]
         self._contract((a, b), keep)
         return True
+
+    def _group_space(self, leader):
+        """The iteration space of a group, cached while its size is unchanged
+        (groups change only by growing or shrinking)."""
+        members = self.members[leader]
+        cached = self._spaces.get(leader)
+        if cached is None or cached[0] != len(members):
+            space = broadcast_dims(*[self.space(op) for op in members])
+            simple = not any(_is_reduction(op) for op in members)
+            cached = self._spaces[leader] = (len(members), space, simple)
+        return cached[1]
+
+    def _simple(self, leader):
+        """The group has no reduction."""
+        self._group_space(leader)
+        return self._spaces[leader][2]
 
     def _node(self, op):
         """The node of the contracted graph ``op`` belongs to."""
