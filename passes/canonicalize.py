@@ -44,7 +44,12 @@ def commute(rw, op):
     a, b = op.operands
     if _order_key(a) <= _order_key(b):
         return False
-    rw.replace(op, rw.insert(Operation(op.opdef, [b, a], op.attrs)).results)
+    # swapped in place: same result (commutative), no new op to build and infer
+    op.set_operand(0, b)
+    op.set_operand(1, a)
+    rw.changes += 1
+    rw.push(op)
+    rw.push_users(op.results[0])
     return True
 
 
