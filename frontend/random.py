@@ -27,7 +27,7 @@ from . import elemwise as E
 from . import linalg as L
 from . import reduce as R
 from . import shape_ops as S
-from .basic import apply_op, as_tensor_variable, cast, constant, is_variable
+from .basic import apply_op, as_tensor_variable, cast, constant, is_variable, is_weak
 from .indexing import take
 from .shape_ops import dim, dyn_attr, shape_entries
 from .shared import shared
@@ -62,8 +62,11 @@ def _check_seed(seed, who):
 
 
 def _float_dtype(dtype, params, fname):
+    """The sample dtype: ``dtype``, or floatX upcast with the dtypes of the
+    parameters that are not Python numbers (those are weak, as in Theano)."""
     if dtype is None:
-        dtype = np.result_type(np.dtype(config.floatX), *[np.dtype(p.dtype) for p in params]).name
+        dtypes = [np.dtype(as_tensor_variable(p).dtype) for p in params if not is_weak(p)]
+        dtype = np.result_type(np.dtype(config.floatX), *dtypes).name
     dtype = config.floatX if dtype == "floatX" else str(np.dtype(dtype)) if isinstance(dtype, type) else dtype
     if dtype not in FLOATS:
         raise TypeError(f"{fname}: dtype must be float32 or float64 (or None: floatX), got {dtype!r}")
@@ -151,8 +154,8 @@ class RandomStream:
     def uniform(self, size=None, low=0.0, high=1.0, ndim=None, dtype=None):
         """Uniform in [low, high) (``low + (high - low) * u``), shape ``size``
         (None: the broadcast shape of ``low`` and ``high``)."""
-        low, high = as_tensor_variable(low), as_tensor_variable(high)
         dtype = _float_dtype(dtype, [low, high], "uniform")
+        low, high = as_tensor_variable(low), as_tensor_variable(high)
         low, high = cast(low, dtype), cast(high, dtype)
         u = self._draw("random_uniform", self._entries(size, ndim, [low, high], "uniform"), dtype)
         return u * (high - low) + low
@@ -163,8 +166,8 @@ class RandomStream:
         ``truncate``: values beyond 2 standard deviations are redrawn
         (three more draws, the rest clipped to +-2: a truncated normal up to
         a probability below 1e-5 per element)."""
-        avg, std = as_tensor_variable(avg), as_tensor_variable(std)
         dtype = _float_dtype(dtype, [avg, std], "normal")
+        avg, std = as_tensor_variable(avg), as_tensor_variable(std)
         avg, std = cast(avg, dtype), cast(std, dtype)
         entries = self._entries(size, ndim, [avg, std], "normal")
         z = self._draw("random_normal", entries, dtype)

@@ -178,3 +178,13 @@ def test_permutation_reference_is_fisher_yates_on_the_uniforms():
         assert got[r].tolist() == row
     with pytest.raises(ValueError, match="at least one dim"):
         make_op("random_permutation", [f.args[0]], {"shape": ()})
+
+
+def test_dtype_rule_python_numbers_are_weak(floatx):
+    floatx("float32")
+    s = RandomStreams(seed=1)
+    assert s.uniform((3,)).dtype == s.normal((3,)).dtype == "float32"
+    assert s.uniform((3,), low=-1.0, high=2).dtype == "float32"
+    assert s.normal((2,), avg=np.float64(1)).dtype == "float64"
+    assert s.uniform(low=theon.tensor.dvector()).dtype == "float64"
+    assert s.binomial((2,), p=0.5).owner.operands[0].owner.operands[0].owner.attrs["dtype"] == "float32"
