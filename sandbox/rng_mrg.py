@@ -31,6 +31,18 @@ class MRG_RandomStreams(RandomStream):  # noqa: N801 - Theano's name
         _no_kwargs("normal", kwargs)
         return super().normal(size, avg, std, ndim, dtype, truncate)
 
+    def truncated_normal(self, size, avg=0.0, std=1.0, ndim=None, dtype=None, nstreams=None, **kwargs):
+        """A normal truncated at 2 standard deviations whose standard
+        deviation is ``std`` (the truncated one is 0.8796... of the full)."""
+        _no_kwargs("truncated_normal", kwargs)
+        std = std / 0.87962566103423978
+        return super().normal(size, avg, std, ndim, dtype, truncate=True)
+
+    @property
+    def permutation(self):
+        raise AttributeError("MRG_RandomStreams has no permutation (as in Theano); use "
+                             "theon.tensor.shared_randomstreams.RandomStreams.permutation")
+
     def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64", nstreams=None, **kwargs):
         _no_kwargs("binomial", kwargs)
         return super().binomial(size, n, p, ndim, dtype)

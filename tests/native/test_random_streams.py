@@ -158,6 +158,9 @@ def test_truncated_normal_moments():
     var = 1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2))   # 0.7737
     assert abs(z.mean()) < 5 * math.sqrt(var / 200000)
     assert abs(z.var() - var) < 0.01
+    t = theon.function([], s.truncated_normal((200000,), avg=1.0, std=0.5))()
+    assert abs(t.mean() - 1.0) < 0.01 and abs(t.std() - 0.5) < 0.01 and np.abs(t - 1.0).max() <= 1.0 / 0.8796
+    assert not hasattr(s, "permutation")        # MRG has none, as in Theano
 
 
 # --- state -------------------------------------------------------------------------------------
