@@ -60,9 +60,18 @@ def _reverse(e, x):
 
 
 def _last(e, first, rest):
-    """The last row of concatenate([first, rest]) (``first`` has one row):
-    ``rest``'s last row, or ``first``'s when ``rest`` is empty."""
-    return e("subtensor", e("concatenate", first, rest, axis=0), idx=(-1,))
+    """``rest``'s last row, or ``first``'s (one row) when ``rest`` is empty:
+    an ``ifelse`` on the row count, so neither is copied whole."""
+    from ..dialect import get_op
+    blocks = []
+    for v in (rest, first):
+        arg = Value(v.type, name=v.name)
+        block, _ = outline([e("subtensor", arg, idx=(-1,))], [arg])
+        blocks.append(block)
+    rows = e.dim(rest, 0)
+    cond = e("gt", _i64(e, rows), e.const(0, "int64"))
+    return Operation(get_op("ifelse"), [cond, rest, first], {"n_then": 1}, regions=blocks,
+                     value_cls=e.value_cls).results[0]
 
 
 def _lead(e, x):
