@@ -455,3 +455,51 @@ print(json.dumps([a.tolist() for a in f()]))
     f()
     mine = [a.tolist() for a in f()]
     assert run_json(code) == mine
+
+
+C_SOURCE = """
+import theon
+from theon.sandbox.rng_mrg import MRG_RandomStreams
+srng = MRG_RandomStreams(seed=7)
+draw = theon.function([], [srng.uniform((5,)), srng.normal((3,), dtype="float32")])
+"""
+
+C_MAIN = r'''
+#include <stdio.h>
+#include "draw.h"
+int main(void) {
+    draw_state st;
+    double u[5];
+    float z[3];
+    draw_state_init(&st);
+    for (int call = 0; call < 3; call++) {
+        int rc = draw(&st, u, z);
+        if (rc) { printf("error %s\n", theon_strerror(rc)); return 1; }
+        for (int i = 0; i < 5; i++) printf("%.17g ", u[i]);
+        for (int i = 0; i < 3; i++) printf("%.9g ", (double)z[i]);
+        printf("\n");
+    }
+    return 0;
+}
+'''
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_aot_object_run_from_c_draws_the_jit_numbers(tmp_path):
+    import subprocess
+    from theon.runtime.aot_cli import main
+    src = tmp_path / "draw_model.py"
+    src.write_text(C_SOURCE)
+    assert main([str(src), "-o", str(tmp_path), "--emit", "obj,header"]) == 0
+    (tmp_path / "main.c").write_text(C_MAIN)
+    exe = tmp_path / "main"
+    cc = subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-I", str(tmp_path), str(tmp_path / "main.c"),
+                         str(tmp_path / "draw.o"), "-lm", "-o", str(exe)], capture_output=True, text=True)
+    assert cc.returncode == 0, cc.stderr
+    lines = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
+    model = runpy.run_path(str(src), run_name="c_reference")
+    for line in lines:
+        values = [float(v) for v in line.split()]
+        u, z = model["draw"]()
+        np.testing.assert_array_equal(values[:5], u)
+        np.testing.assert_array_equal(np.float32(values[5:]), z)
