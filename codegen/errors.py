@@ -20,6 +20,7 @@ SCAN_SHORT_INPUT = 14   # scan: err[1]=operand index, err[2]=its rows, err[3]=ro
 SCAN_STEP_SHAPE = 15    # scan: err[1]=output index, err[2]=axis of a row, err[3]=size, err[4]=size expected
 INT_NEGATIVE_POWER = 16  # integer ** negative integer (NumPy refuses it too)
 ADV_INDEX_ERROR = 17    # advanced indexing: err[1]=axis of x, err[2]=index, err[3]=dim size, err[4]=index operand
+MASK_MISMATCH = 18      # boolean mask: err[1]=axis, err[2]=mask size, err[3]=size of the indexed dim
 
 NAMES = {
     SHAPE_MISMATCH: "shape mismatch",
@@ -39,4 +40,5 @@ NAMES = {
     SCAN_STEP_SHAPE: "scan: the step function returned an output whose shape differs from its state's",
     INT_NEGATIVE_POWER: "Integers to negative integer powers are not allowed",
     ADV_INDEX_ERROR: "index out of bounds (advanced indexing)",
+    MASK_MISMATCH: "boolean index did not match indexed array",
 }

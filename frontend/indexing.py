@@ -170,15 +170,21 @@ def _mask_ndim(item):
 
 def _mask_indices(mask, x, axis):
     """The index arrays (one per mask dim) of the elements a boolean mask
-    selects: the rows of ``nonzero(mask)``. The mask's dims must be those
-    of x it covers (statically known ones are checked here; an index past
-    a dim of x fails at run time as an IndexError)."""
+    selects: the rows of ``nonzero(mask)``, whose ``match`` states the dims
+    of x the mask covers (a mask of another shape is an IndexError)."""
     mask = mask if is_variable(mask) else as_tensor_variable(np.asarray(mask))
-    for k, (m, n) in enumerate(zip(mask.type.shape, x.type.shape[axis:])):
-        if m is not None and n is not None and m != n:
-            raise IndexError(f"indexing: boolean index did not match indexed array along axis "
-                             f"{axis + k}; size of axis is {n} but size of corresponding boolean axis is {m}")
-    nz = apply_op("nonzero", mask)
+    if axis + mask.ndim > x.ndim:
+        raise IndexError(f"indexing: too many indices: a {mask.ndim}-d boolean mask at axis {axis} "
+                         f"of a {x.ndim}-d tensor")
+    match, dyn = [], []
+    for k in range(mask.ndim):
+        n = x.type.shape[axis + k]
+        if n is None:
+            match.append(DYN)
+            dyn.append(x.shape[axis + k])
+        else:
+            match.append(n)
+    nz = apply_op("nonzero", mask, *dyn, match=tuple(match), axis=axis)
     return [getitem(nz, k) for k in range(mask.ndim)]
 
 
@@ -269,7 +275,7 @@ def nonzero(a, return_matrix=False):
     a = as_tensor_variable(a)
     if a.ndim == 0:
         raise ValueError("nonzero: a must have at least one dim (NumPy refuses 0-d input)")
-    nz = apply_op("nonzero", a)
+    nz = apply_op("nonzero", a, match=(None,) * a.ndim)
     if return_matrix:
         return nz
     return tuple(getitem(nz, k) for k in range(a.ndim))

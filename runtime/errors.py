@@ -176,6 +176,8 @@ _MESSAGES = {
     codes.INDEX_ERROR: (IndexError, "index {d2} is out of bounds for axis {d1} with size {d3} ({where} of {ctx})"),
     codes.ADV_INDEX_ERROR: (IndexError, "index {d2} is out of bounds for axis {d1} with size {d3}: "
                             "index array {operand} into {a} ({where})"),
+    codes.MASK_MISMATCH: (IndexError, "boolean index did not match indexed array along axis {d1}; size of axis "
+                          "is {d3} but size of corresponding boolean axis is {d2} ({where} of {ctx})"),
     codes.RESHAPE_ERROR: (ValueError, "cannot reshape an array of size {d1} into shape {target}{wanted}: "
                           "{where} of {ctx}"),
     codes.EMPTY_REDUCTION: (ValueError, "{where}: reduction over the empty axis {d1} has no identity; operand: {ctx}"),

@@ -7,6 +7,7 @@ and reported as ADV_INDEX_ERROR like the CPU code does. Gather/scatter
 kernels on the device are future work (issue 16)."""
 import numpy as np
 
+from ...ir.core import substitute_dyn
 from ...ir.ops.indexing import layout
 from .. import errors as codes
 from .shapes import PlanError
@@ -21,6 +22,10 @@ class AdvIndexStep(Step):
         args = [state.host_value(v) for v in op.operands]
         if "idx" in op.attrs:
             self._check_bounds(args)
+        if "match" in op.attrs:
+            for k, m in enumerate(substitute_dyn(op.attrs["match"], [int(d) for d in args[1:]])):
+                if m is not None and m != args[0].shape[k]:
+                    raise PlanError(codes.MASK_MISMATCH, [k + op.attrs.get("axis", 0), args[0].shape[k], m])
         (out,) = op.opdef.reference(op, *args)
         r = op.results[0]
         out = np.ascontiguousarray(out, dtype=r.type.np_dtype)

@@ -33,6 +33,7 @@ get none.
 import numpy as np
 
 from ..autodiff import batch_ndim, emitter
+from ..core import DYN, substitute_dyn
 from ..opdef import OpDef, result
 from .shape import check_value_fits
 from ..types import broadcast_shapes, is_int
@@ -251,25 +252,59 @@ class AdvIncSubtensor(AdvSetSubtensor):
         return [g, self._value_grad(op, g, nb)] + [None] * (len(op.operands) - 2)
 
 
+def mask_mismatch(axis, size, mask_size):
+    """NumPy's IndexError for a boolean mask of the wrong shape."""
+    return IndexError(f"boolean index did not match indexed array along axis {axis}; size of axis is "
+                      f"{size} but size of corresponding boolean axis is {mask_size}")
+
+
 class Nonzero(OpDef):
     """The indices of x's nonzero elements (NaN counts as nonzero), in C
     order, as an int64 matrix of shape (x.ndim, count): ``np.nonzero(x)``
-    stacked. Its second dim depends on x's values. Boolean-mask indexing
-    ``x[mask]`` is a gather at these indices."""
+    stacked. Its second dim depends on x's values.
+
+    ``match`` lists, per dim of x, the size x must have there: an int, ``?``
+    (the next dynamic operand) or none (any size). Boolean-mask indexing
+    ``x[mask]`` is a gather at ``nonzero(mask)``'s rows whose ``match``
+    holds the indexed dims, so a mask of another shape is NumPy's
+    IndexError, checked at run time (MASK_MISMATCH) where not statically;
+    the optional ``axis`` (the first dim of the indexed tensor the mask
+    covers) only numbers the dims in that message."""
     name = "nonzero"
-    num_operands = 1
+    num_operands = None
+    required_attrs = ("match",)
+    first_dyn = 1
+    size_attr = "match"
     shape_from_values = True
 
     def infer(self, op):
         x = op.operands[0].type
         if x.ndim == 0:
             raise ValueError("nonzero: x must have at least one dim (NumPy refuses 0-d input)")
+        match = op.attrs["match"]
+        if (not isinstance(match, tuple) or len(match) != x.ndim
+                or any(not (e is None or e is DYN or (isinstance(e, int) and not isinstance(e, bool) and e >= 0))
+                       for e in match)):
+            raise ValueError(f"nonzero: match must list, per dim of x ({x.ndim}), a size >= 0, ? or none; "
+                             f"got {match!r}")
+        for k, v in enumerate(op.operands[1:]):
+            if v.type.ndim != 0 or not is_int(v.type.dtype):
+                raise TypeError(f"nonzero: dynamic size operand {k} must be a 0-d int, got {v.type}")
+        if sum(1 for e in match if e is DYN) != len(op.operands) - 1:
+            raise ValueError(f"nonzero: match {list(match)} needs {sum(1 for e in match if e is DYN)} "
+                             f"dynamic operands, got {len(op.operands) - 1}")
+        for k, (m, n) in enumerate(zip(match, x.shape)):
+            if isinstance(m, int) and n is not None and m != n:
+                raise mask_mismatch(k + op.attrs.get("axis", 0), m, n)
         return result("int64", (x.ndim, 0 if 0 in x.shape else None))
 
     def dims(self, op, shapes):
         return [(op.operands[0].ndim, shapes.fresh(1))]
 
-    def reference(self, op, x):
+    def reference(self, op, x, *dyn):
+        for k, (m, n) in enumerate(zip(substitute_dyn(op.attrs["match"], [int(d) for d in dyn]), x.shape)):
+            if m is not None and m != n:
+                raise mask_mismatch(k + op.attrs.get("axis", 0), m, n)
         return [np.array(np.nonzero(x), dtype=np.int64).reshape(x.ndim, -1)]
 
 

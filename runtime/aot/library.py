@@ -25,7 +25,8 @@ _SCALAR_CTYPES = {
     "bool": ctypes.c_uint8, "int8": ctypes.c_int8, "int16": ctypes.c_int16, "int32": ctypes.c_int32,
     "int64": ctypes.c_int64, "uint8": ctypes.c_uint8, "float32": ctypes.c_float, "float64": ctypes.c_double,
 }
-_EXCEPTIONS = {codes.INDEX_ERROR: IndexError, codes.ADV_INDEX_ERROR: IndexError, codes.OUT_OF_MEMORY: MemoryError}
+_EXCEPTIONS = {codes.INDEX_ERROR: IndexError, codes.ADV_INDEX_ERROR: IndexError, codes.MASK_MISMATCH: IndexError,
+               codes.OUT_OF_MEMORY: MemoryError}
 
 
 def load_library(path, name=None):

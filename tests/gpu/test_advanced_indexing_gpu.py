@@ -35,3 +35,13 @@ def test_gather_scatter_mask_and_gradient_on_the_gpu_plan(device):
         np.testing.assert_allclose(a, b, rtol=1e-10)
     with pytest.raises(IndexError, match="index 5 is out of bounds for axis 0 with size 5: index array input 'i'"):
         g(P, np.array([5]), Y)
+
+
+def test_a_mask_of_another_shape_on_the_gpu_plan(device):
+    x = T.dmatrix("x")
+    m = T.tensor("bool", shape=(None,), name="m")
+    g = from_function(theon.function([x, m], x[:, m]), device)
+    a = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(g(a, np.array([True, False, True])), a[:, [0, 2]])
+    with pytest.raises(IndexError, match="along axis 1; size of axis is 3 but size of corresponding boolean axis is 2"):
+        g(a, np.array([True, False]))

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import theon
+import theon.ir.core
 import theon.tensor as T
 from theon.frontend.basic import apply_op
 from theon.frontend.build import build_function
@@ -331,7 +332,7 @@ def test_mask_of_the_tensor_itself_and_its_gradient():
 
 def test_nonzero_op_matches_numpy_and_round_trips():
     m = T.tensor("int8", shape=(None, 3))
-    r = apply_op("nonzero", m)
+    r = apply_op("nonzero", m, match=(None, None))
     assert r.type.shape == (2, None) and r.dtype == "int64"
     a = np.array([[0, 3, 0], [1, 0, -2]], dtype=np.int8)
     np.testing.assert_array_equal(run([m], r, a), np.array(np.nonzero(a)))
@@ -339,7 +340,23 @@ def test_nonzero_op_matches_numpy_and_round_trips():
     text = print_function(func)
     assert print_function(parse_function(text)) == text
     with pytest.raises(ValueError, match="at least one dim"):
-        apply_op("nonzero", T.scalar())
+        apply_op("nonzero", T.scalar(), match=())
+    with pytest.raises(ValueError, match="needs 1 dynamic operands, got 0"):
+        apply_op("nonzero", m, match=(theon.ir.core.DYN, 3))
+    with pytest.raises(IndexError, match="along axis 1; size of axis is 4 but size of corresponding boolean axis is 3"):
+        apply_op("nonzero", m, match=(None, 4))
+
+
+def test_a_mask_of_another_shape_is_numpys_index_error():
+    x = T.dmatrix()
+    m = T.tensor("bool", shape=(None,))
+    a = np.zeros((4, 5))
+    with pytest.raises(IndexError, match="along axis 0; size of axis is 4 but size of corresponding boolean axis is 3"):
+        run([x, m], x[m], a, np.ones(3, bool))
+    with pytest.raises(IndexError, match="along axis 1; size of axis is 5 but size of corresponding boolean axis is 6"):
+        run([x, m], x[:, m], a, np.ones(6, bool))
+    with pytest.raises(IndexError, match="size of axis is 3 but size of corresponding boolean axis is 2"):
+        T.tensor("float64", shape=(3,))[np.array([True, False])]
 
 
 def test_nonzero_flatnonzero_nonzero_values():

@@ -158,7 +158,8 @@ CASES["adv_set_subtensor"] = func_text("%x: tensor<?x4xf32>, %v: tensor<f32>, %i
     '%0 = adv_set_subtensor(%x, %v, %i) {idx = ["x", ":", "a"]} : tensor<?x4xf32>', "return(%0)"])
 CASES["adv_inc_subtensor"] = func_text("%x: tensor<?x4xf64>, %v: tensor<?x4xf64>, %i: tensor<?xi8>", [
     '%0 = adv_inc_subtensor(%x, %v, %i) {idx = ["a"]} : tensor<?x4xf64>', "return(%0)"])
-CASES["nonzero"] = func_text("%m: tensor<?x3xi1>", ["%0 = nonzero(%m) : tensor<2x?xi64>", "return(%0)"])
+CASES["nonzero"] = func_text("%m: tensor<?x3xi1>, %n: tensor<i64>", [
+    "%0 = nonzero(%m, %n) {match = [?, none]} : tensor<2x?xi64>", "return(%0)"])
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

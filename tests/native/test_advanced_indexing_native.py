@@ -248,15 +248,22 @@ def test_boolean_masks_compiled(dtype):
     np.testing.assert_array_equal(fn([v], v[T.neq(v, 0)])(nan), nan[nan != 0])     # NaN is selected
 
 
-def test_mask_gradient_compiled_and_a_too_long_mask_is_an_index_error():
+def test_mask_gradient_compiled_and_a_mask_of_another_shape_is_an_index_error():
     x = T.dvector("x")
     m = T.tensor("bool", shape=(None,), name="m")
     g = fn([x], theon.grad((x[x > 0] ** 3).sum(), x))
     a = np.array([1.0, -2.0, 3.0, 0.0])
     np.testing.assert_allclose(g(a), np.where(a > 0, 3 * a ** 2, 0.0))
     f = fn([x, m], x[m])
-    with pytest.raises(IndexError, match="out of bounds"):
+    with pytest.raises(IndexError, match="along axis 0; size of axis is 4 but size of corresponding boolean axis is 5"):
         f(a, np.array([False, False, False, False, True]))
+    with pytest.raises(IndexError, match="size of axis is 4 but size of corresponding boolean axis is 3"):
+        f(a, np.array([True, False, False]))
+    y = T.dtensor3("y")
+    mm = T.tensor("bool", shape=(None, None), name="mm")
+    g = fn([y, mm], T.set_subtensor(y[:, mm], 0.0))
+    with pytest.raises(IndexError, match="along axis 2; size of axis is 4 but size of corresponding boolean axis is 5"):
+        g(np.zeros((2, 3, 4)), np.ones((3, 5), bool))
 
 
 AOT_MODULE = '''

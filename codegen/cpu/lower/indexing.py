@@ -24,13 +24,13 @@ import contextlib
 import llvmlite.ir as lir
 
 from ....ir.types import TensorType, is_float
-from ...errors import ADV_INDEX_ERROR
+from ...errors import ADV_INDEX_ERROR, MASK_MISMATCH
 from .context import I64, i64
 from .data import _add, broadcast_to, copy_into, memcpy_all
 from .loops import broadcast, strided_loop
 from .parallel import outline, plan_parts, run_parts
 from .random import PARALLEL_ELEMENTS
-from .views import load_int, static_dims
+from .views import as_i64, dyn_values, load_int, resolve, static_dims
 
 
 def _plan(ctx, op, x, inds, n_data):
@@ -214,10 +214,14 @@ def _is_nonzero(ctx, dtype, val):
 
 
 def lower_nonzero(ctx, op, bufs):
-    """Two passes over x in C order: count, then write each nonzero
-    element's indices into column k of the (ndim, count) result."""
-    (x,) = bufs
+    """x's dims checked against ``match``; then two passes over x in C
+    order: count, then write each nonzero element's indices into column k
+    of the (ndim, count) result."""
+    x = bufs[0]
     b = ctx.b
+    for k, m in enumerate(resolve(op.attrs["match"], dyn_values(ctx, op, bufs, 1))):
+        if m is not None and not (isinstance(m, int) and op.operands[0].type.shape[k] is not None):
+            ctx.check(b.icmp_signed("==", x.shape[k], as_i64(m)), MASK_MISMATCH, [i64(k + op.attrs.get("axis", 0)), x.shape[k], as_i64(m)])
     with ctx.at_entry():
         counter = b.alloca(I64, name="nz.count")
     b.store(i64(0), counter)
