@@ -11,6 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import theon
 import theon.tensor as T
@@ -503,3 +504,47 @@ def test_aot_object_run_from_c_draws_the_jit_numbers(tmp_path):
         u, z = model["draw"]()
         np.testing.assert_array_equal(values[:5], u)
         np.testing.assert_array_equal(np.float32(values[5:]), z)
+
+
+# --- random shapes and states (hypothesis) ------------------------------------------------------------------
+_FUNCS = {}
+
+
+def _compiled(opname, dtype, ndim):
+    """One native function per (op, dtype, ndim): draws of dynamic shape."""
+    key = (opname, dtype, ndim)
+    if key not in _FUNCS:
+        attrs = {"shape": (DYN,) * ndim}
+        if opname != "random_permutation":
+            attrs["dtype"] = dtype
+        func = make_func([("int64", (2,))] + [("int64", ())] * ndim,
+                         lambda b, st, *n: b.create(opname, [st, *n], attrs).results[0])
+        from theon.codegen.cpu import compile_function
+        _FUNCS[key] = (func, compile_function(func))
+    return _FUNCS[key]
+
+
+@settings(max_examples=60, deadline=None)
+@given(opname=st.sampled_from(["random_uniform", "random_normal", "random_permutation"]),
+       dtype=st.sampled_from(["float32", "float64"]),
+       shape=st.lists(st.integers(-2, 9), min_size=1, max_size=3),
+       key=st.integers(-2 ** 63, 2 ** 63 - 1), counter=st.integers(-2 ** 63, 2 ** 63 - 1))
+def test_random_shapes_and_states_native_equals_reference(opname, dtype, shape, key, counter):
+    func, compiled = _compiled(opname, dtype, len(shape))
+    state = np.array([key, counter], np.int64)
+    args = [state] + [np.int64(d) for d in shape]
+    if min(shape) < 0:
+        with pytest.raises(NativeError) as e:
+            run_native(func, args, compiled)
+        assert e.value.code == 7                    # NEGATIVE_SIZE
+        with pytest.raises(ValueError, match="negative dimension"):
+            evaluate(func, args)
+        return
+    got = run_native(func, args, compiled)[0]
+    want = evaluate(func, args)[0][0]
+    assert got.shape == want.shape == tuple(shape) and got.dtype == want.dtype
+    if opname == "random_normal":
+        tol = 1e-5 if dtype == "float32" else 1e-13
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    else:
+        assert got.tobytes() == want.tobytes()
