@@ -11,7 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings, strategies as hst
 
 import theon
 import theon.tensor as T
@@ -525,10 +525,10 @@ def _compiled(opname, dtype, ndim):
 
 
 @settings(max_examples=60, deadline=None)
-@given(opname=st.sampled_from(["random_uniform", "random_normal", "random_permutation"]),
-       dtype=st.sampled_from(["float32", "float64"]),
-       shape=st.lists(st.integers(-2, 9), min_size=1, max_size=3),
-       key=st.integers(-2 ** 63, 2 ** 63 - 1), counter=st.integers(-2 ** 63, 2 ** 63 - 1))
+@given(opname=hst.sampled_from(["random_uniform", "random_normal", "random_permutation"]),
+       dtype=hst.sampled_from(["float32", "float64"]),
+       shape=hst.lists(hst.integers(-2, 9), min_size=1, max_size=3),
+       key=hst.integers(-2 ** 63, 2 ** 63 - 1), counter=hst.integers(-2 ** 63, 2 ** 63 - 1))
 def test_random_shapes_and_states_native_equals_reference(opname, dtype, shape, key, counter):
     func, compiled = _compiled(opname, dtype, len(shape))
     state = np.array([key, counter], np.int64)
