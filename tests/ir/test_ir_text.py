@@ -125,6 +125,29 @@ CASES["grad_override"] = func_text("%x: tensor<?x3xf64>, %d: tensor<?x3xf64>, %m
     '%0 = grad_override(%x, %m, %m) {kind = "clip"} : tensor<?x3xf64>',
     '%1 = grad_override(%0, %m) {kind = "scale"} : tensor<?x3xf64>',
     '%2 = grad_override(%1, %x, %d) {kind = "chain"} : tensor<?x3xf64>', "return(%2)"])
+CASES["ifelse"] = func_text("%c: tensor<i1>, %a: tensor<?xf64>, %b: tensor<?xf64>", [
+    "%0, %1 = ifelse(%c, %a, %b, %b) ({",
+    "  ^bb(%2: tensor<?xf64>, %3: tensor<?xf64>):",
+    "    %4 = add(%2, %3) : tensor<?xf64>",
+    "    yield(%4, %2)",
+    "}, {",
+    "  ^bb(%5: tensor<?xf64>):",
+    "    %6 = neg(%5) : tensor<?xf64>",
+    "    yield(%6, %6)",
+    "}) {n_then = 2} : tensor<?xf64>, tensor<?xf64>",
+    "return(%0, %1)"])
+CASES["scan"] = func_text("%n: tensor<i64>, %x: tensor<?x3xf64>, %h: tensor<2x3xf64>, %w: tensor<f64>", [
+    "%0, %1 = scan(%n, %x, %h, %w) ({",
+    "  ^bb(%2: tensor<3xf64>, %3: tensor<3xf64>, %4: tensor<3xf64>, %5: tensor<3xf64>, %6: tensor<f64>):",
+    "    %7 = mul(%2, %6) : tensor<3xf64>",
+    "    %8 = add(%7, %4) : tensor<3xf64>",
+    "    %9 = sum(%8) {axes = [0], keepdims = false} : tensor<f64>",
+    "    %10 = constant() {value = dense<0.0>} : tensor<f64>",
+    "    %11 = gt(%9, %10) : tensor<i1>",
+    "    yield(%8, %3, %11)",
+    "}) {go_backwards = true, name = \"loop\", out_taps = [[-2, -1], []], seq_taps = [[-1, 0]], "
+    "truncate_gradient = 5, until = true} : tensor<?x3xf64>, tensor<?x3xf64>",
+    "return(%0, %1)"])
 CASES["print"] = func_text("%x: tensor<?x3xf64>", [
     '%0 = print(%x) {attrs = ["__str__", "shape"], message = "x"} : tensor<?x3xf64>', "return(%0)"])
 CASES["arange-const"] = func_text("", [
