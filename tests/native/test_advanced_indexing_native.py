@@ -321,3 +321,19 @@ def test_large_gathers_run_on_the_thread_pool_and_still_check_every_index():
     Y[-1] = -4
     with pytest.raises(IndexError, match="index -4 is out of bounds for axis 1 with size 3"):
         pick(P, Y)
+
+
+def test_example_softmax_and_embeddings_trains(run_python):
+    """examples/softmax_and_embeddings.py: the tutorial's LogisticRegression
+    (its NLL a row-wise pick) and a bag-of-embeddings classifier."""
+    proc = run_python("import runpy; runpy.run_path('examples/softmax_and_embeddings.py', run_name='__main__')",
+                      timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    import re
+    nll = [float(v) for v in re.findall(r"softmax regression epoch \d+: nll ([0-9.]+)", out)]
+    assert len(nll) == 5 and nll[-1] < 0.5 * nll[0], out
+    assert float(re.search(r"softmax regression training error ([0-9.]+)", out).group(1)) < 0.15, out
+    emb = [float(v) for v in re.findall(r"embeddings step \d+: nll ([0-9.]+)", out)]
+    assert len(emb) == 3 and emb[-1] < 0.1, out
+    assert float(re.search(r"embeddings training error ([0-9.]+)", out).group(1)) < 0.05, out
