@@ -185,7 +185,7 @@ def test_debug_mode_checks_the_loop():
     c = T.dscalar("c")
     h = _rnn(*vs)
     r = ifelse(T.gt(c, 0), h.sum(), (h * 2).sum())
-    f = theon.function(vs + [c], [h, r], mode="DebugMode")
+    f = theon.function(vs + [c], [h, r] + theon.grad(r, vs[:4]), mode="DebugMode")
     arrays = [RNG.normal(size=(5, 3)), RNG.normal(size=(3, 4)), RNG.normal(size=(4, 4)) * 0.5,
               RNG.normal(size=4), RNG.normal(size=4)]
     for cv in (1.0, -1.0):
