@@ -79,8 +79,12 @@ class RandomStep(Step):
 
     def describe(self, names):
         d = super().describe(names)
-        d["launches"] = [{"kernel": self._name(), "block": "[block, 1, 1]",
-                          "grid": "[min(ceil(n / per_block / block), max_grid), 1, 1]",
-                          "args": "out, n (elements), key = state[0], counter = state[1] (read on the host)"}]
+        if self.op.opdef.distribution == "permutation":
+            launch = {"grid": "[min(ceil(rows / block), max_grid), 1, 1]",
+                      "args": "out, rows, n (the last dim), key = state[0], counter = state[1] (read on the host)"}
+        else:
+            launch = {"grid": "[min(ceil(n / per_block / block), max_grid), 1, 1]",
+                      "args": "out, n (elements), key = state[0], counter = state[1] (read on the host)"}
+        d["launches"] = [{"kernel": self._name(), "block": "[block, 1, 1]", **launch}]
         return d
 
