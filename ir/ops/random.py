@@ -30,11 +30,12 @@ From the four 32-bit words ``x0..x3`` of block ``j``:
 Elements are laid out in C order; the last block may be partly used.
 Optional attributes ``parallel`` (threads from this many blocks; 0: one
 thread) and ``threads`` schedule the CPU loop as on ``fused`` ops; the
-numbers never depend on them. The
-NumPy reference here is the definition; native code (``codegen/cpu/lower/
-random.py``) gives the same uniform bits and normals within a few ulp
-(its log is theon's vectorized one, its cos/sin of ``2 pi u2`` reduce
-exactly in turns).
+numbers never depend on them. ``random_permutation`` (below) shuffles rows
+with the float64 uniforms. The NumPy reference here is the definition;
+native code (``codegen/philox.py``, for the CPU and the GPU kernels) gives
+the same uniform bits and permutations, and normals within a few ulp (its
+log is theon's vectorized one, its cos/sin of ``2 pi u2`` reduce exactly
+in turns).
 """
 import numpy as np
 
@@ -130,9 +131,7 @@ class RandomOp(OpDef):
     random = True
     cost = 8
 
-    @staticmethod
-    def from_blocks(words, dtype):
-        raise NotImplementedError
+    from_blocks = None          # (words (blocks, 4) uint32, dtype) -> the elements, in order
 
     def _sizes(self, op):
         spec = op.attrs["shape"]
