@@ -47,6 +47,7 @@ _LAZY = {
     "reduce": ("theon.frontend.scan", "reduce"),
     "foldl": ("theon.frontend.scan", "foldl"),
     "foldr": ("theon.frontend.scan", "foldr"),
+    "scan_checkpoints": ("theon.frontend.scan", "scan_checkpoints"),
     "scan_module": ("theon.scan_module", None),
     "ifelse": ("theon.ifelse", None),
     "Rop": ("theon.gradient", "Rop"),

@@ -11,7 +11,7 @@ of them (loop invariants, computed once before the loop) -- becomes a
 non-sequence operand.
 
 Not yet supported (raise a clear error): shared-variable updates returned
-by the step function (so random streams inside a body), ``scan_checkpoints``.
+by the step function (so random streams inside a body).
 """
 import numbers
 from collections import OrderedDict
@@ -289,3 +289,57 @@ def foldl(fn, sequences, outputs_info, non_sequences=None, mode=None, name=None)
 def foldr(fn, sequences, outputs_info, non_sequences=None, mode=None, name=None):
     """reduce from the last row to the first."""
     return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=True, mode=mode, name=name)
+
+
+def scan_checkpoints(fn, sequences=None, outputs_info=None, non_sequences=None, name="checkpointscan_fn",
+                     n_steps=None, save_every_N=10, padding=True):  # noqa: N803 - Theano's name
+    """Theano's memory-saving scan: the steps run in chunks of
+    ``save_every_N``, an outer scan over the chunks and an inner scan over
+    each chunk's steps, so the states kept for the gradient are one per
+    chunk (the gradient recomputes each chunk's steps). Returns, per output,
+    its value at the last step of every chunk (``[-1]`` is the final one).
+    As in Theano: outputs without taps or with the default tap -1 only, all
+    sequences of the length of the loop, the sequences padded with zeros to
+    whole chunks (``padding=False``: their length must be a multiple)."""
+    from .shape_ops import arange, concatenate, zeros
+    if not (isinstance(save_every_N, int) and not isinstance(save_every_N, bool)) or save_every_N < 1:
+        raise ValueError(f"scan_checkpoints: save_every_N must be a positive int, got {save_every_N!r}")
+    seqs = [as_tensor_variable(s) for s in _as_list(sequences)]
+    for i, s in enumerate(_as_list(sequences)):
+        if isinstance(s, dict):
+            raise TypeError(f"scan_checkpoints: sequences[{i}] has taps; scan_checkpoints takes plain sequences")
+    infos = _as_list(outputs_info)
+    for j, o in enumerate(infos):
+        if isinstance(o, dict) and o.get("taps", [-1]) not in ([-1], (-1,)):
+            raise TypeError(f"scan_checkpoints: outputs_info[{j}] has taps {o['taps']}; only the previous step "
+                            "(tap -1) is supported")
+    infos = [o["initial"] if isinstance(o, dict) else o for o in infos]
+    nonseqs = [as_tensor_variable(v) for v in _as_list(non_sequences)]
+    if n_steps is None:
+        if not seqs:
+            raise ValueError("scan_checkpoints: give at least one sequence or n_steps")
+        n_steps = seqs[0].shape[0]
+    n = cast(as_tensor_variable(n_steps), "int64")
+    size = save_every_N
+    chunks = (n + (size - 1)) // size
+    inner_steps = _minimum(n - arange(chunks, dtype="int64") * size, size)     # the last chunk may be short
+    chunked = []
+    for s in seqs:
+        if padding:
+            pad = (-s.shape[0]) % size
+            s = concatenate([s, zeros([pad] + [s.shape[k] for k in range(1, s.ndim)], dtype=s.dtype)])
+        chunked.append(s.reshape([s.shape[0] // size, size] + [s.shape[k] for k in range(1, s.ndim)],
+                                 ndim=s.ndim + 1))
+    n_rec = sum(1 for o in infos if o is not None)
+
+    def outer_step(*args):
+        rows, steps = list(args[:len(chunked)]), args[len(chunked)]
+        prev = list(args[len(chunked) + 1:len(chunked) + 1 + n_rec])
+        it = iter(prev)
+        inner_infos = [None if o is None else next(it) for o in infos]
+        results, _ = scan(fn, sequences=rows, outputs_info=inner_infos, non_sequences=nonseqs, n_steps=steps,
+                          name=f"{name}_inner", return_list=True)
+        return [r[-1] for r in results]
+
+    return scan(outer_step, sequences=chunked + [inner_steps], outputs_info=infos, n_steps=chunks,
+                name=f"{name}_outer")

@@ -463,3 +463,25 @@ def test_region_reuse_computes_a_branch_value_used_outside_once():
         for a, b in zip(before, evaluate(again, vals)[0]):
             assert_same(b, a)
     assert "region-reuse" in PIPELINES["fast_run"]
+
+
+@pytest.mark.parametrize("length", [0, 1, 8, 10])
+def test_scan_checkpoints_matches_scan(length):
+    """Chunks of 4 steps (an outer scan of inner scans): the values at the
+    chunk ends and the gradients are those of the plain scan."""
+    X, h0, W = T.dmatrix("X"), T.dvector("h0"), T.dmatrix("W")
+
+    def step(x_t, h, W):
+        return T.tanh(x_t + T.dot(h, W))
+    hc, _ = theon.scan_checkpoints(step, sequences=X, outputs_info=h0, non_sequences=W, save_every_N=4)
+    hp, _ = theon.scan(step, sequences=X, outputs_info=h0, non_sequences=W)
+    ends = [min(4 * (k + 1), length) - 1 for k in range(-(-length // 4))]
+    vals = [RNG.normal(size=(length, 3)), RNG.normal(size=3), RNG.normal(size=(3, 3)) * 0.5]
+    got, full = run([X, h0, W], [hc, hp], *vals)
+    assert_same(got, full[ends].reshape((len(ends), 3)))
+    if length:
+        gc = run([X, h0, W], theon.grad(hc[-1].sum(), [X, h0, W]), *vals)
+        gp = run([X, h0, W], theon.grad(hp[-1].sum(), [X, h0, W]), *vals)
+        for a, b in zip(gc, gp):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert theon.scan_module.scan_checkpoints is theon.scan_checkpoints
