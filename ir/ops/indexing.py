@@ -224,17 +224,52 @@ class AdvSetSubtensor(AdvSubtensor):
         y[index] = v
 
     def grad(self, op, grads):
-        """x: g with the overwritten places zero; v: g's region, unbroadcast."""
+        """x: g with the overwritten places zero; v: g's region where its
+        element was the last write to its place (repeated indices: the
+        earlier writes do not reach the result), unbroadcast."""
         x, inds, g, e = op.operands[0], op.operands[2:], grads[0], emitter(op)
         nb = batch_ndim(op, g)
         gx = e("adv_set_subtensor", g, e.const(0, x.dtype), *inds, idx=batch_idx(op.attrs["idx"], nb))
-        return [gx, self._value_grad(op, g, nb)] + [None] * len(inds)
+        return [gx, self._value_grad(op, g, nb, last_writes=True)] + [None] * len(inds)
 
-    def _value_grad(self, op, g, nb):
+    def _value_grad(self, op, g, nb, last_writes=False):
         e, inds = emitter(op), op.operands[2:]
         region = e("adv_subtensor", g, *inds, idx=batch_idx(op.attrs["idx"], nb))
         region = from_region_order(e, region, op, nb)
+        if last_writes and not _unique_indices(op):
+            region = e("where", _last_writes(e, op), region, e.const(0, region.dtype))
         return e.unbroadcast(region, op.operands[1], [self.region_shape(op)], nb)
+
+
+def _unique_indices(op):
+    """Statically: a single constant index array without repeated values
+    (after wrapping negative ones) -- every write reaches the result."""
+    from ..opdef import const_value
+    inds = op.opdef.indices(op)
+    if len(inds) != 1:
+        return False
+    c = const_value(inds[0])
+    if c is None:
+        return False
+    _, axes = layout(op.attrs["idx"], op.operands[0].ndim)
+    n = op.operands[0].type.shape[axes[0]]
+    if n is None:
+        return c.size <= 1 or (np.all(c >= 0) and len(np.unique(c)) == c.size)
+    return len(np.unique(np.asarray(c) % max(n, 1))) == c.size
+
+
+def _last_writes(e, op):
+    """A bool mask of x[idx]'s shape: the element whose write to its place
+    of x comes last in C order (the one an ``adv_set_subtensor`` keeps)."""
+    x, inds, idx = op.operands[0], op.operands[2:], op.attrs["idx"]
+    shape_of = e("adv_subtensor", x, *inds, idx=idx)
+    dims = e.dims(shape_of)
+    n = e.const(1, "int64")
+    for d in dims:
+        n = e("mul", n, d if not isinstance(d, int) else e.const(d, "int64"))
+    ids = e.reshape(e("arange", e.const(0, "int64"), n, e.const(1, "int64")), dims)
+    owner = e("adv_set_subtensor", e.zeros(e.dims(x), "int64"), ids, *inds, idx=idx)
+    return e("eq", e("adv_subtensor", owner, *inds, idx=idx), ids)
 
 
 class AdvIncSubtensor(AdvSetSubtensor):

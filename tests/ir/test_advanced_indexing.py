@@ -370,3 +370,14 @@ def test_nonzero_flatnonzero_nonzero_values():
         np.testing.assert_array_equal(g, e)
     with pytest.raises(ValueError, match="at least one dim"):
         T.nonzero(T.scalar())
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_set_value_gradient_with_repeated_indices_counts_only_the_last_write(dynamic):
+    x = np.random.default_rng(12).standard_normal((4, 3))
+    v = np.random.default_rng(13).standard_normal((5, 3))
+    i = T.constant(np.array([1, 3, 1, -3, 0]))            # 1 is written three times: the last wins
+    check_first_order(lambda a, b: T.set_subtensor(a[i], b) ** 2, [x, v], [0, 1], dynamic)
+    j = T.constant(np.array([[0], [2]]))
+    k = T.constant(np.array([1, 1, 0]))
+    check_first_order(lambda a, b: T.set_subtensor(a[j, k], b[:2]) ** 2, [x, v], [0, 1], dynamic)

@@ -118,7 +118,7 @@ def test_extreme_indices_never_crash(run_python):
 
 
 # --- gradients ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("case", ["gather", "separated", "set", "inc", "take"])
+@pytest.mark.parametrize("case", ["gather", "separated", "set", "set-repeated", "inc", "take"])
 def test_compiled_gradients_match_finite_differences(case):
     rng = np.random.default_rng(2)
     a = rng.standard_normal((4, 3, 2))
@@ -129,6 +129,7 @@ def test_compiled_gradients_match_finite_differences(case):
     out = {"gather": lambda: x[i],
            "separated": lambda: x[j, :, i[:2] % 2],
            "set": lambda: T.set_subtensor(x[i[:2]], 1.0) ** 2,
+           "set-repeated": lambda: T.set_subtensor(x[i], x[::-1][i] * 3.0) ** 2,     # 1 written twice
            "inc": lambda: T.inc_subtensor(x[:, j], x[:, j] * 3.0) ** 2,
            "take": lambda: T.take(x, j, axis=2)}[case]()
     weights = rng.uniform(0.5, 1.5, fn([x], out)(a).shape)
