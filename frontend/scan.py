@@ -10,8 +10,12 @@ value it reads -- non-sequences, inputs, shared variables, and expressions
 of them (loop invariants, computed once before the loop) -- becomes a
 non-sequence operand.
 
-Not yet supported (raise a clear error): shared-variable updates returned
-by the step function (so random streams inside a body).
+Shared-variable updates the step function returns (a dict or a list of
+pairs) are applied once per step: each updated shared variable is one more
+recurrent state of the loop (tap -1, started at its value), and the
+``updates`` scan returns map it to its value after the last step, to pass
+to ``theon.function(updates=...)``. Random draws inside the step function
+are not supported yet (a clear error).
 """
 import numbers
 from collections import OrderedDict
@@ -176,9 +180,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
                                   "step would reuse one draw); draw the noise for all steps outside the "
                                   "scan (size=(n_steps, ...)) and pass it as a sequence")
     outputs, updates, cond = _parse_return(ret)
-    if updates:
-        raise NotImplementedError("scan: the step function returned shared-variable updates; updates "
-                                  "inside a scan body are not supported yet")
+    targets, new_values = _updates(updates)
     outputs = [as_tensor_variable(v) for v in outputs]
     if outputs_info is None or (not isinstance(outputs_info, (list, tuple)) and infos == [None]):
         infos = [None] * len(outputs)
@@ -194,8 +196,13 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
                                 f"(outputs_info[{j}]) has rows of type {row}: the dtype and ndim must agree "
                                 "(cast the initial state or the output)")
 
-    placeholders = seq_ph + out_ph
+    # an updated shared variable is one more recurrent state (tap -1, started
+    # at its value): the body reads it as a block argument, yields its update
+    placeholders = seq_ph + out_ph + targets
     ph_set = set(placeholders)
+    n_user = len(outputs)
+    outputs = outputs + new_values
+    infos = infos + [(s.dimshuffle(["x"] + list(range(s.ndim))), (-1,), s.type) for s in targets]
     roots = outputs + ([cond] if cond is not None else [])
     body_vals = ancestors(roots, lambda v: v in ph_set)
     varying = set(ph_set)
@@ -228,9 +235,36 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     if name is not None:
         for v in results:
             v.name = name
+    results, states = results[:n_user], results[n_user:]
+    updates = OrderedDict()
+    for s, rows in zip(targets, states):     # its value after the last step (unchanged after none)
+        updates[s] = _ifelse(rows.shape[0] > 0, rows[-1], s)
     if len(results) == 1 and not return_list:
-        return results[0], OrderedDict()
-    return results, OrderedDict()
+        return results[0], updates
+    return results, updates
+
+
+def _updates(updates):
+    """(shared variables, their new values) from the step function's updates."""
+    targets, values = [], []
+    for s, u in updates:
+        if not getattr(s, "is_shared", False):
+            raise TypeError(f"scan: the step function returned an update of {s!r}, which is not a shared variable")
+        if s in targets:
+            raise ValueError(f"scan: the step function updates shared variable {s.name!r} twice")
+        u = as_tensor_variable(u)
+        if u.dtype != s.dtype or u.ndim != s.ndim or not all(
+                a is None or b is None or a == b for a, b in zip(s.type.shape, u.type.shape)):
+            raise TypeError(f"scan: the update of shared variable {s.name!r} ({s.type}) has type {u.type}: "
+                            "dtype, ndim and static shape must agree (cast the update)")
+        targets.append(s)
+        values.append(u)
+    return targets, values
+
+
+def _ifelse(cond, then, other):
+    from .ifelse import ifelse
+    return ifelse(cond, then, other)
 
 
 def _n_steps(n_steps, seqs):

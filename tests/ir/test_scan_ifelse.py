@@ -485,3 +485,30 @@ def test_scan_checkpoints_matches_scan(length):
         for a, b in zip(gc, gp):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     assert theon.scan_module.scan_checkpoints is theon.scan_checkpoints
+
+
+def test_shared_variable_updates_in_the_body():
+    """Updates the step function returns apply once per step (a recurrent
+    state started at the shared value); scan's updates give the value after
+    the last step, or the unchanged value after zero steps."""
+    count = theon.shared(np.int64(3), name="count")
+    acc = theon.shared(np.zeros(2), name="acc")
+    X = T.dmatrix("X")
+    out, updates = theon.scan(lambda x_t: (x_t * 2, {count: count + 1, acc: acc + x_t * count}), sequences=X)
+    assert list(updates) == [count, acc]
+    func, shared = build_function([X], [out], list(updates.items()))
+    verify_function(func)
+    x = np.arange(8.0).reshape(4, 2)
+    (got,), new = evaluate(func, [x, np.int64(3), np.zeros(2)])
+    assert_same(got, x * 2)
+    new = dict(new)
+    assert_same(new[1], np.array(7))
+    assert_same(new[2], sum(row * (3 + t) for t, row in enumerate(x)))
+    (got,), new = evaluate(func, [x[:0], np.int64(3), np.ones(2)])
+    assert got.shape[0] == 0
+    assert_same(dict(new)[1], np.array(3))
+    assert_same(dict(new)[2], np.ones(2))
+    with pytest.raises(TypeError, match="not a shared variable"):
+        theon.scan(lambda x_t: (x_t, {X: X}), sequences=X)
+    with pytest.raises(TypeError, match="cast the update"):
+        theon.scan(lambda x_t: (x_t, {count: count + 0.5}), sequences=X)

@@ -151,6 +151,20 @@ def test_jacobian_with_scan():
     np.testing.assert_allclose(theon.function([x], J)(v), want, rtol=1e-12, atol=1e-14)
 
 
+def test_shared_variable_updates_in_the_body():
+    count = theon.shared(np.int64(0), name="count")
+    acc = theon.shared(np.zeros(3), name="acc")
+    X = T.dmatrix("X")
+    out, updates = theon.scan(lambda x_t: (x_t * 2, {count: count + 1, acc: acc + x_t * count}), sequences=X)
+    f = theon.function([X], out, updates=updates)
+    x = np.arange(12.0).reshape(4, 3)
+    np.testing.assert_allclose(f(x), x * 2)
+    assert count.get_value() == 4
+    np.testing.assert_allclose(acc.get_value(), sum(row * t for t, row in enumerate(x)))
+    f(x[:0])
+    assert count.get_value() == 4
+
+
 def test_zero_steps():
     vs = [T.dmatrix("X"), T.dmatrix("W"), T.dmatrix("U"), T.dvector("b"), T.dvector("h0")]
     f = theon.function(vs, _rnn(*vs))
