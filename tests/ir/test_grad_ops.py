@@ -216,7 +216,7 @@ def test_second_order(row, dynamic):
 # Ops whose results are never float: the driver gives their operands a zero
 # gradient, and no rule is needed.
 NON_FLOAT_RESULTS = {"shape", "argmax", "argmin", "eq", "ne", "lt", "le", "gt", "ge",
-                     "and", "or", "xor", "not", "return"}
+                     "and", "or", "xor", "not", "nonzero", "return"}
 NO_OPERANDS = {"constant"}
 # Ops only the fusion pass creates, after autodiff: the driver never meets them.
 AFTER_AUTODIFF = {"fused", "yield"}
@@ -245,6 +245,7 @@ def test_non_float_ops_give_no_float_results():
     for name in ("and", "or", "xor"):
         samples[name] = op(name, op("gt", x, x), op("lt", x, x))
     samples["not"] = op("not", op("gt", x, x))
+    samples["nonzero"] = op("nonzero", x, match=(None, None))
     assert set(samples) == NON_FLOAT_RESULTS - {"return"}
     for name, value in samples.items():
         assert value.dtype in ("bool", "int64"), name
