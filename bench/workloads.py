@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import mlp, peers, random_streams
+from . import indexing, mlp, peers, random_streams
 
 
 @dataclass
@@ -153,4 +153,6 @@ WORKLOADS = [
     Workload("W11", "16M float32 normals (Philox)", "≥ 3.0×", min_ratio=3.0, build=random_streams.w11),
     Workload("W12", "W6 step with dropout 0.5 on the hidden layer", "≥ 1.0×", min_ratio=1.0,
              build=random_streams.w12),
+    Workload("W13", "embedding lookup + gradient, 50,000×256 f32, 4,096 ids", "≥ 2.0×", min_ratio=2.0,
+             build=indexing.w13),
 ]

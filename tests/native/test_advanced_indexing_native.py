@@ -338,3 +338,13 @@ def test_example_softmax_and_embeddings_trains(run_python):
     emb = [float(v) for v in re.findall(r"embeddings step \d+: nll ([0-9.]+)", out)]
     assert len(emb) == 3 and emb[-1] < 0.1, out
     assert float(re.search(r"embeddings training error ([0-9.]+)", out).group(1)) < 0.05, out
+
+
+def test_bench_w13_check_passes_on_a_small_size():
+    """bench W13 (embedding lookup + scatter-add gradient): theon's results
+    equal NumPy's, bit for bit (the same summation order)."""
+    from theon.bench import indexing
+    fns = indexing.w13(np.random.default_rng(13), vocab=300, dim=16, tokens=500)
+    expected, got = (fn() for fn in fns["check"])
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(g, e)
