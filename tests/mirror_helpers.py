@@ -84,9 +84,18 @@ def f32_for_small_ints(ufunc):
 _FLOAT_MATH = {name: f32_for_small_ints(getattr(np, name)) for name in
                ["exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "arctan"]}
 
+def int_identity(ufunc):
+    """floor/ceil as NumPy >= 2.1 (and theon): ints and bools come back as
+    they are (older NumPy returned floats)."""
+    def apply(x):
+        x = np.asarray(x)
+        return x.copy() if x.dtype.kind in "biu" else ufunc(x)
+    return apply
+
+
 NP = SimpleNamespace(
     **_FLOAT_MATH, erf=f32_for_small_ints(np_erf), abs=np.abs, sign=np.sign,
-    floor=np.floor, ceil=np.ceil, round=np.round,
+    floor=int_identity(np.floor), ceil=int_identity(np.ceil), round=np.round,
     sigmoid=lambda x: 1 / (1 + np.exp(-x)), softplus=lambda x: np.logaddexp(0, x),
     relu=lambda x: np.maximum(x, 0),
     maximum=np.maximum, minimum=np.minimum, clip=np.clip, where=np.where, switch=np.where,
