@@ -348,3 +348,29 @@ def test_bench_w13_check_passes_on_a_small_size():
     expected, got = (fn() for fn in fns["check"])
     for e, g in zip(expected, got):
         np.testing.assert_array_equal(g, e)
+
+
+def test_large_scatters_split_their_rows_over_threads_with_numpys_sums():
+    """From 65536 region elements a scatter with dims after the index
+    arrays splits those over the thread pool: np.add.at's sums bit for bit
+    (each place summed in the same order), set keeps the last write."""
+    rng = np.random.default_rng(14)
+    W = rng.standard_normal((300, 512)).astype(np.float32)
+    idx = rng.integers(-300, 300, (40, 10))                 # many repeated ids
+    G = rng.standard_normal((40, 10, 512)).astype(np.float32)
+    w, i, g = T.fmatrix("W"), T.lmatrix("idx"), T.ftensor3("g")
+    f = fn([w, i, g], [T.inc_subtensor(w[i], g), T.set_subtensor(w[i], g), T.inc_subtensor(w[i, 3:], g[..., 3:])])
+    inc, st, part = f(W, idx, G)
+    expected = W.copy()
+    np.add.at(expected, idx, G)
+    np.testing.assert_array_equal(inc, expected)
+    expected = W.copy()
+    expected[idx] = G
+    np.testing.assert_array_equal(st, expected)
+    expected = W.copy()
+    np.add.at(expected, (idx, slice(3, None)), G[..., 3:])
+    np.testing.assert_array_equal(part, expected)
+    bad = idx.copy()
+    bad[5, 5] = 300
+    with pytest.raises(IndexError, match="index 300 is out of bounds for axis 0 with size 300"):
+        f(W, bad, G)

@@ -16,7 +16,9 @@ walking the same order sequentially, so
 and ``adv_set_subtensor`` keeps the last write. Large gathers whose
 index arrays come first (``W[idx]``, ``log(p)[arange(n), y]``) check every
 index in the entry, then copy in slices of B's first dim on the thread
-pool (``parallel.py``: workers cannot fail).
+pool (``parallel.py``: workers cannot fail); large scatters with dims
+after B split the first of those dims instead (each place of x is written
+by one thread, in the sequential order).
 """
 from ....ir.ops.indexing import AdvSubtensor, layout
 import contextlib
@@ -92,13 +94,14 @@ class _Region:
                        self.other.view(ptr=f(self.other.ptr)), [f(d) for d in self.other_strides])
 
 
-def _walk(c, r, body, name, check=True, first=None):
+def _walk(c, r, body, name, check=True, first=None, cols=None):
     """For every position of region ``r`` (in the result's dim order):
     ``body(c, [x element ptr, other element ptr])``, or, with ``body``
     None, only the index checks. ``c`` is the entry's context or a
     worker's; ``check``: report bad indices (the entry) or trust them (a
     worker, after the entry checked); ``first``: (begin, end) of the first
-    B dim (a worker's slice; needs no pre dims)."""
+    B dim (a worker's slice; needs no pre dims); ``cols``: (begin, end) of
+    the first post dim (a worker's slice)."""
     b = c.b
     lo, hi = r.split
     pre, bdims, post = r.dims[:lo], r.dims[lo:hi], r.dims[hi:]
@@ -132,8 +135,12 @@ def _walk(c, r, body, name, check=True, first=None):
             xp = b.gep(xp, [b.mul(wrapped, x.strides[axis])])
         if body is not None:
             op_ = advance(obase, bi, r.other_strides[lo:hi])
-            strided_loop(c, post, [(xp, r.x_strides[hi:]), (op_, r.other_strides[hi:])],
-                         lambda ptrs: body(c, ptrs), name=f"{name}.row")
+            xs, os_ = r.x_strides[hi:], r.other_strides[hi:]
+            if cols is not None:
+                begin, end = cols
+                xp, op_ = b.gep(xp, [b.mul(begin, xs[0])]), b.gep(op_, [b.mul(begin, os_[0])])
+                post = [b.sub(end, begin)] + list(post[1:])
+            strided_loop(c, post, [(xp, xs), (op_, os_)], lambda ptrs: body(c, ptrs), name=f"{name}.row")
 
 
 def _copy(c, ptrs):
@@ -180,11 +187,29 @@ def lower_adv_set_subtensor(ctx, op, bufs, increment=False):
     v_strides = broadcast_to(ctx, v, op.operands[1].type, dims, op.opdef.region_shape(op), operand=1)
 
     def body(c, ptrs):
-        val = b.load(ptrs[1])
+        val = c.b.load(ptrs[1])
         if increment:
-            val = _add(ctx, x.dtype, b.load(ptrs[0]), val)
-        b.store(val, ptrs[0])
-    _walk(ctx, _Region(out, dims, split, x_strides, index_ops, v, v_strides), body, "scatter")
+            val = _add(c, x.dtype, c.b.load(ptrs[0]), val)
+        c.b.store(val, ptrs[0])
+    r = _Region(out, dims, split, x_strides, index_ops, v, v_strides)
+    if split[1] == len(dims):
+        _walk(ctx, r, body, "scatter")
+        return [out]
+    # Large scatters with dims after the index arrays (the rows of an
+    # embedding's gradient): the entry checks every index, then threads
+    # take slices of the first of those dims -- disjoint places of out, each
+    # written in the same order as one thread would, repeated indices too.
+    n = dims[split[1]]
+    schedule = (op.attrs.get("parallel", PARALLEL_ELEMENTS), op.attrs.get("threads", 0))
+    parts = plan_parts(ctx, n, ctx.product(dims), schedule)
+    with b.if_else(b.icmp_signed(">", parts, i64(1)), likely=False) as (many, one):
+        with many:
+            _walk(ctx, r, None, "scatter.check")
+            worker, data = outline(ctx, "scatter", r.values(), lambda w, begin, end, part, inner: _walk(
+                w, r.mapped(inner), body, "scatter", check=False, cols=(begin, end)))
+            run_parts(ctx, worker, data, n, parts)
+        with one:
+            _walk(ctx, r, body, "scatter")
     return [out]
 
 
