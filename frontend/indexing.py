@@ -192,8 +192,8 @@ def _index_array(item):
     """An index item of an advanced index as an integer TensorVariable."""
     if is_variable(item):
         if is_bool(item.dtype):
-            raise NotImplementedError("indexing: boolean masks are not supported yet "
-                                      f"(got {item!r}); index with integer arrays")
+            raise NotImplementedError("indexing: a boolean array is a mask only as an item of x[...] "
+                                      f"(got {item!r} here); index with integer arrays")
         if not np.dtype(item.dtype).kind in "iu":
             raise IndexError(f"indexing: index arrays must have an integer dtype, got {item!r} "
                              f"({item.dtype})")
@@ -202,7 +202,8 @@ def _index_array(item):
     if a.size == 0 and a.dtype.kind == "f":
         a = a.astype(np.int64)
     if a.dtype.kind == "b":
-        raise NotImplementedError(f"indexing: boolean masks are not supported yet (got {item!r})")
+        raise NotImplementedError(f"indexing: a boolean array is a mask only as an item of x[...] "
+                                  f"(a 0-d one is not supported; got {item!r} here)")
     if a.dtype.kind not in "iu":
         raise IndexError(f"indexing: only integers, slices, ..., None and integer arrays are valid "
                          f"indices, got {item!r}")
