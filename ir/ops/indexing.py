@@ -35,7 +35,7 @@ import numpy as np
 from ..autodiff import batch_ndim, emitter
 from ..core import DYN, substitute_dyn
 from ..opdef import OpDef, result
-from .shape import check_value_fits
+from .shape import _dyn_operands, check_value_fits
 from ..types import broadcast_shapes, is_int
 
 ARRAY, WHOLE, NEWAXIS = "a", ":", "x"
@@ -322,9 +322,7 @@ class Nonzero(OpDef):
                        for e in match)):
             raise ValueError(f"nonzero: match must list, per dim of x ({x.ndim}), a size >= 0, ? or none; "
                              f"got {match!r}")
-        for k, v in enumerate(op.operands[1:]):
-            if v.type.ndim != 0 or not is_int(v.type.dtype):
-                raise TypeError(f"nonzero: dynamic size operand {k} must be a 0-d int, got {v.type}")
+        _dyn_operands(op, self.first_dyn)
         if sum(1 for e in match if e is DYN) != len(op.operands) - 1:
             raise ValueError(f"nonzero: match {list(match)} needs {sum(1 for e in match if e is DYN)} "
                              f"dynamic operands, got {len(op.operands) - 1}")
