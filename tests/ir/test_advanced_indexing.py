@@ -381,3 +381,26 @@ def test_set_value_gradient_with_repeated_indices_counts_only_the_last_write(dyn
     j = T.constant(np.array([[0], [2]]))
     k = T.constant(np.array([1, 1, 0]))
     check_first_order(lambda a, b: T.set_subtensor(a[j, k], b[:2]) ** 2, [x, v], [0, 1], dynamic)
+
+
+def test_theanos_subtensor_module_names():
+    from theon.tensor import subtensor as S
+    x = T.dmatrix()
+    i = T.lvector()
+    a = np.arange(12.0).reshape(4, 3)
+    ind = np.array([3, 0, 3])
+    y = T.dmatrix()
+    v = np.ones((3, 3))
+    got = run([x, i, y], [S.advanced_subtensor1(x, i), S.advanced_inc_subtensor1(x, y, i),
+                          S.advanced_set_subtensor1(x, y * 2, i), S.advanced_subtensor(x, i, i[:3] % 3),
+                          S.advanced_inc_subtensor(x, 1.0, slice(None), i[:2] % 3)], a, ind, v)
+    inc = a.copy()
+    np.add.at(inc, ind, v)
+    st = a.copy()
+    st[ind] = 2.0
+    inc2 = a.copy()
+    np.add.at(inc2, (slice(None), ind[:2] % 3), 1.0)
+    for g, e in zip(got, [a[ind], inc, st, a[ind, ind % 3], inc2]):
+        np.testing.assert_array_equal(g, e)
+    with pytest.raises(TypeError, match="integer vector"):
+        S.advanced_subtensor1(x, T.lmatrix())
