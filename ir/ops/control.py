@@ -48,7 +48,8 @@ bool: when true the loop stops after that step. Result ``j`` stacks the
 ``j``-th yielded value of every step run, shape ``(steps, *row)``. A
 recurrent output yields values of its initial state's row type. With zero
 steps a result has 0 rows and the row shape of its state, or, for an
-output without taps, its static row dims (an unknown dim is 0).
+output without taps, the row shape the body's output-shape rules give
+(``body_dims``; a dim they cannot tell, e.g. one set by a value, is 0).
 
 ``truncate_gradient`` (-1: all steps) bounds how many steps back the
 gradient flows (Theano's meaning). ``name`` (optional) labels the loop.
@@ -154,6 +155,57 @@ def _moved(op, operands, attrs):
                     type(op.results[0]) if op.results else Value, [r.name for r in op.results])
     new.loc = op.loc
     return new
+
+
+class RowDims:
+    """The dim algebra (``OpDef.dims``) that ``body_dims`` walks a body with:
+    a dim is a known size (an int, or whatever ``const`` makes of one: an
+    LLVM value in native code) or None; ``pair(a, b)`` broadcasts two known
+    sizes (in native code a select)."""
+
+    def __init__(self, env, pair=None, const=lambda d: d):
+        self.env, self.const = env, const
+        self.pair = pair or (lambda a, b: b if a == 1 else a)
+
+    def of(self, v):
+        return self.env[v]
+
+    def size(self, v):
+        return None
+
+    def fresh(self, k):
+        return None
+
+    def broadcast(self, *dim_lists):
+        nd = max((len(d) for d in dim_lists), default=0)
+        padded = [[self.const(1)] * (nd - len(d)) + list(d) for d in dim_lists]
+        out = []
+        for axis in range(nd):
+            acc = padded[0][axis]
+            for p in padded[1:]:
+                b = p[axis]
+                acc = None if acc is None or b is None else self.pair(acc, b)
+            out.append(acc)
+        return tuple(out)
+
+
+def body_dims(block, arg_dims, algebra):
+    """The dims of the values ``block`` yields, from its arguments' dims
+    (``arg_dims``, one list per block argument), through every op's
+    output-shape rule and static type: what a loop's rows would be without
+    running a step (zero steps). Unknown dims are None."""
+    env = algebra.env
+    env.update(zip(block.args, [tuple(d) for d in arg_dims]))
+    for op in block.ops[:-1]:
+        try:
+            got = op.opdef.dims(op, algebra)
+        except Exception:  # noqa: BLE001 - an op this walk cannot follow: its dims are unknown
+            got = None
+        for k, r in enumerate(op.results):
+            rule = list(got[k]) if got is not None and len(got[k]) == r.ndim else [None] * r.ndim
+            env[r] = tuple(algebra.const(t) if t is not None else
+                           (algebra.const(d) if isinstance(d, int) else d) for t, d in zip(r.type.shape, rule))
+    return [env[v] for v in block.ops[-1].operands]
 
 
 def _zeros_like(e, x, batch_from=None, nb=0):
@@ -493,12 +545,19 @@ class Scan(OpDef):
                 rows[j].append(y)
             if lay.until and bool(ys[-1]):
                 break
-        out = []
+        out, guess = [], None
         for j, r in enumerate(op.results):
             if rows[j]:
                 out.append(np.stack(rows[j]).astype(r.type.np_dtype, copy=False))
                 continue
-            row = inits[j].shape[1:] if j in inits else tuple(d or 0 for d in r.type.shape[1:])
+            if j in inits:
+                row = inits[j].shape[1:]
+            else:       # no step ran: the rows' shape rule, unknown dims 0
+                if guess is None:
+                    args = [x.shape[1:] for x, taps in zip(seqs, lay.seq_taps) for _ in taps]
+                    args += [inits[i].shape[1:] for i in lay.recurrent for _ in lay.out_taps[i]]
+                    guess = body_dims(op.regions[0], args + [np.shape(w) for w in nonseqs], RowDims({}))
+                row = tuple(d if d is not None else 0 for d in guess[j])
             out.append(np.zeros((0,) + tuple(row), r.type.np_dtype))
         return out
 

@@ -190,8 +190,11 @@ def test_zero_steps_give_empty_outputs_of_the_right_shape():
     X, h0 = T.dmatrix("X"), T.dvector("h0")
     h, _ = theon.scan(lambda x_t, h: h + x_t.sum(), sequences=X, outputs_info=h0)
     m, _ = theon.map(lambda x_t: x_t * 2, sequences=X)
-    got = run([X, h0], [h, m], np.zeros((0, 3)), np.ones(5))
-    assert got[0].shape == (0, 5) and got[1].shape == (0, 0)
+    W = T.dmatrix("W")
+    d, _ = theon.map(lambda x_t: T.dot(x_t, W) + x_t.sum(), sequences=X)
+    got = run([X, h0, W], [h, m, d], np.zeros((0, 3)), np.ones(5), np.ones((3, 4)))
+    # the state's row shape; without taps, the shape rules of the body's ops
+    assert got[0].shape == (0, 5) and got[1].shape == (0, 3) and got[2].shape == (0, 4)
 
 
 def test_several_outputs_with_none_entries():

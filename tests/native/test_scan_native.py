@@ -170,6 +170,10 @@ def test_zero_steps():
     f = theon.function(vs, _rnn(*vs))
     out = f(np.zeros((0, 3)), np.ones((3, 4)), np.ones((4, 4)), np.ones(4), np.ones(4))
     assert out.shape == (0, 4)
+    X, W = T.dmatrix("X"), T.dmatrix("W")
+    d, _ = theon.map(lambda x_t: T.dot(x_t, W) * 2 + x_t.sum(), sequences=X)
+    g = theon.function([X, W], d)
+    assert g(np.zeros((0, 3)), np.ones((3, 6))).shape == (0, 6)     # the body's shape rules
 
 
 def test_run_time_errors():

@@ -30,7 +30,7 @@ Errors inside a body are reported with the index of the region op.
 import llvmlite.ir as lir
 
 from ...errors import SCAN_NEGATIVE_STEPS, SCAN_SHORT_INPUT, SCAN_STEP_SHAPE
-from ....ir.ops.control import ScanLayout, seq_window
+from ....ir.ops.control import RowDims, ScanLayout, body_dims, seq_window
 from .context import I8P, ITEMSIZE, LLTYPE, Buf, i64
 
 _NULL = lir.Constant(I8P, None)
@@ -177,7 +177,7 @@ class _Output:
     """One scan output's buffer for every step: allocated before the loop,
     or at step 0 when its row shape is known only then (``lazy``)."""
 
-    def __init__(self, ctx, j, rtype, n, row_shape):
+    def __init__(self, ctx, j, rtype, n, row_shape, zero_step_row=None):
         b = ctx.b
         self.dtype = rtype.dtype
         self.lazy = row_shape is None
@@ -191,8 +191,8 @@ class _Output:
             self.ptr_slot = b.alloca(LLTYPE[self.dtype].as_pointer(), name=f"scan.out{j}.ptr")
             self.dim_slots = [b.alloca(i64(0).type, name=f"scan.out{j}.d{d}") for d in range(rtype.ndim - 1)]
         b.store(lir.Constant(LLTYPE[self.dtype].as_pointer(), None), self.ptr_slot)
-        for d, s in zip(rtype.shape[1:], self.dim_slots):
-            b.store(i64(d or 0), s)          # zero steps: static dims, else 0
+        for d, s in zip(zero_step_row, self.dim_slots):
+            b.store(d if d is not None else i64(0), s)      # zero steps: the rows' shape rule, else 0
         self.n = n
 
     def first_step(self, ctx, y):
@@ -212,6 +212,20 @@ class _Output:
         shape = [self.n] + [b.load(s) for s in self.dim_slots]
         return Buf(b.load(self.ptr_slot), self.dtype, shape, ctx.contiguous_strides(shape),
                    slot=self.slot, contiguous=True)
+
+
+def _zero_step_rows(ctx, op, lay, seqs, inits, nonseqs):
+    """Per output, the row dims the body's output-shape rules give from the
+    operands' dims (i64 values, None where unknown): the rows of zero steps."""
+    b = ctx.b
+
+    def pair(a, c):
+        if isinstance(a, lir.Constant) and isinstance(c, lir.Constant):
+            return c if int(a.constant) == 1 else a
+        return b.select(b.icmp_signed("==", a, i64(1)), c, a)
+    args = [x.shape[1:] for x, taps in zip(seqs, lay.seq_taps) for _ in taps]
+    args += [inits[j].shape[1:] for j in lay.recurrent for _ in lay.out_taps[j]]
+    return body_dims(op.regions[0], args + [w.shape for w in nonseqs], RowDims({}, pair, i64))
 
 
 def _check_row(ctx, j, y, expected):
@@ -239,7 +253,7 @@ def lower_scan(ctx, op, bufs):
     for j, s in inits.items():
         ctx.check(b.icmp_signed(">=", s.shape[0], i64(lay.depth(j))), SCAN_SHORT_INPUT,
                   [i64(lay.first_init + lay.recurrent.index(j)), s.shape[0], i64(lay.depth(j))])
-    outs = []
+    outs, guess = [], None
     for j, r in enumerate(op.results):
         if j in inits:
             row = list(inits[j].shape[1:])
@@ -247,7 +261,9 @@ def lower_scan(ctx, op, bufs):
             row = [i64(d) for d in r.type.shape[1:]]
         else:
             row = None
-        outs.append(_Output(ctx, j, r.type, n, row))
+            if guess is None:
+                guess = _zero_step_rows(ctx, op, lay, seqs, inits, nonseqs)
+        outs.append(_Output(ctx, j, r.type, n, row, None if row is not None else guess[j]))
     with ctx.at_entry():
         steps_slot = b.alloca(i64(0).type, name="scan.steps")
     b.store(n, steps_slot)
