@@ -315,6 +315,12 @@ def test_large_gathers_run_on_the_thread_pool_and_still_check_every_index():
     bad[39, 49] = 1000
     with pytest.raises(IndexError, match="index 1000 is out of bounds for axis 0 with size 1000: index array input 'idx'"):
         f(W, bad)
+    cols = fn([w, i], [w.T[:, i], w.T[None, :, i[0]]])            # the whole dims first
+    got = cols(W, idx)
+    np.testing.assert_array_equal(got[0], W.T[:, idx])
+    np.testing.assert_array_equal(got[1], W.T[None, :, idx[0]])
+    with pytest.raises(IndexError, match="index 1000 is out of bounds for axis 1 with size 1000"):
+        cols(W, bad)
     P = rng.random((100_000, 3))
     Y = rng.integers(0, 3, 100_000)
     pick = fn([p, y], p[T.arange(y.shape[0]), y])

@@ -13,9 +13,9 @@ is one flat loop over B. Scatters update a copy of x -- or x's own buffer when x
 buffer only they use (``_donated``: the zeros of a gather's gradient) --
 walking the same order sequentially, so
 ``adv_inc_subtensor`` accumulates over repeated indices (``np.add.at``)
-and ``adv_set_subtensor`` keeps the last write. Large gathers whose
-index arrays come first (``W[idx]``, ``log(p)[arange(n), y]``) check every
-index in the entry, then copy in slices of B's first dim on the thread
+and ``adv_set_subtensor`` keeps the last write. Large gathers
+(``W[idx]``, ``log(p)[arange(n), y]``, ``x[:, idx]``) check every index in
+the entry, then copy in slices of the result's first dim on the thread
 pool (``parallel.py``: workers cannot fail); large scatters with dims
 after B split the first of those dims instead (each place of x is written
 by one thread, in the sequential order).
@@ -99,9 +99,9 @@ def _walk(c, r, body, name, check=True, first=None, cols=None):
     ``body(c, [x element ptr, other element ptr])``, or, with ``body``
     None, only the index checks. ``c`` is the entry's context or a
     worker's; ``check``: report bad indices (the entry) or trust them (a
-    worker, after the entry checked); ``first``: (begin, end) of the first
-    B dim (a worker's slice; needs no pre dims); ``cols``: (begin, end) of
-    the first post dim (a worker's slice)."""
+    worker, after the entry checked); ``first``: (begin, end) of the
+    outermost dim, pre's first or else B's first (a worker's slice);
+    ``cols``: (begin, end) of the first post dim (a worker's slice)."""
     b = c.b
     lo, hi = r.split
     pre, bdims, post = r.dims[:lo], r.dims[lo:hi], r.dims[hi:]
@@ -113,13 +113,18 @@ def _walk(c, r, body, name, check=True, first=None, cols=None):
         return ptr
 
     with contextlib.ExitStack() as stack:
-        pi = [stack.enter_context(c.loop(d, f"{name}.pre{k}")) for k, d in enumerate(pre)]
+        pi = []
+        for k, d in enumerate(pre):
+            start = None
+            if k == 0 and first is not None:
+                start, d = first
+            pi.append(stack.enter_context(c.loop(d, f"{name}.pre{k}", start=start)))
         xbase = advance(x.ptr, pi, r.x_strides[:lo])
         obase = advance(r.other.ptr, pi, r.other_strides[:lo])
         bi = []
         for k, d in enumerate(bdims):
             start = None
-            if k == 0 and first is not None:
+            if k == 0 and first is not None and not pre:
                 start, d = first
             bi.append(stack.enter_context(c.loop(d, f"{name}.b{k}", start=start)))
         xp = xbase
@@ -149,13 +154,13 @@ def _copy(c, ptrs):
 
 def lower_adv_subtensor(ctx, op, bufs):
     """A gather; from ``parallel`` result elements (op attributes
-    ``parallel``/``threads`` override) with index arrays first, the entry
-    checks every index, then slices of B's first dim run on the thread pool."""
+    ``parallel``/``threads`` override) the entry checks every index, then
+    slices of the result's first dim run on the thread pool."""
     x, inds = bufs[0], bufs[1:]
     dims, split, x_strides, index_ops = _plan(ctx, op, x, inds, 1)
     out = ctx.alloc(x.dtype, dims, name="gather")
     r = _Region(x, dims, split, x_strides, index_ops, out, out.strides)
-    if split[0] != 0:
+    if split[1] == 0:           # B is 0-d (scalar index operands) and comes first: one loop nest
         _walk(ctx, r, _copy, "gather")
         return [out]
     b = ctx.b
