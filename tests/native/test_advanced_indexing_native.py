@@ -380,3 +380,32 @@ def test_large_scatters_split_their_rows_over_threads_with_numpys_sums():
     bad[5, 5] = 300
     with pytest.raises(IndexError, match="index 300 is out of bounds for axis 0 with size 300"):
         f(W, bad, G)
+
+
+def test_tier0_code_with_threaded_gathers_and_scatters(monkeypatch):
+    """A big module's quick code (tier 0: the outlined gather/scatter
+    workers in their own objects) computes what tier 1 does."""
+    from theon.codegen.cpu.driver import compile as cc
+    from theon.codegen.cpu.driver import tierup
+    monkeypatch.setattr(cc, "BIG_MODULE_INSTRUCTIONS", 0)
+    monkeypatch.setattr(tierup, "submit", lambda *a, **k: True)
+    w, i, g = T.fmatrix("W"), T.lmatrix("i"), T.ftensor3("g")
+    saved = theon.config.cache_dir
+    theon.config.cache_dir = ""
+    try:
+        f = fn([w, i, g], [w[i], theon.grad((w[i] * g).sum(), w), w[w > 0]])
+    finally:
+        theon.config.cache_dir = saved
+    assert f.native.tier == 0
+    rng = np.random.default_rng(15)
+    W = rng.standard_normal((500, 256)).astype(np.float32)
+    I = rng.integers(-500, 500, (30, 20))
+    G = rng.standard_normal((30, 20, 256)).astype(np.float32)
+    lookup, grad, positive = f(W, I, G)
+    expected = np.zeros_like(W)
+    np.add.at(expected, I, G)
+    np.testing.assert_array_equal(lookup, W[I])
+    np.testing.assert_array_equal(grad, expected)
+    np.testing.assert_array_equal(positive, W[W > 0])
+    with pytest.raises(IndexError, match="index 500 is out of bounds"):
+        f(W, np.full((2, 2), 500), G[:2, :2])
