@@ -32,6 +32,14 @@ class AdvIndexStep(Step):
         state.host[r] = out
         state.env[r] = state.upload(out)
 
+    def describe(self, names):
+        d = super().describe(names)
+        d["what"] = (f"on the host, no kernel: read the operands back, compute {self.op.name} "
+                     f"{dict(self.op.attrs)} with NumPy's advanced-indexing rules (ir/ops/indexing.py; "
+                     "indices outside [-n, n) fail with status ADV_INDEX_ERROR, a mask of another shape "
+                     "with MASK_MISMATCH), upload the result")
+        return d
+
     def _check_bounds(self, args):
         op, x = self.op, args[0]
         n_data = len(op.operands) - len(op.opdef.indices(op))

@@ -45,3 +45,23 @@ def test_a_mask_of_another_shape_on_the_gpu_plan(device):
     np.testing.assert_array_equal(g(a, np.array([True, False, True])), a[:, [0, 2]])
     with pytest.raises(IndexError, match="along axis 1; size of axis is 3 but size of corresponding boolean axis is 2"):
         g(a, np.array([True, False]))
+
+
+def test_aot_cuda_target_describes_the_host_steps(tmp_path):
+    import json
+    import shutil
+    import subprocess
+    from theon.runtime.aot_cli import main
+    src = tmp_path / "m.py"
+    src.write_text("import theon, theon.tensor as T\n"
+                   "x = T.dmatrix('x'); i = T.lvector('i')\n"
+                   "f = theon.function([x, i], [x[i] * 2, x[x > 0]])\n")
+    assert main([str(src), "-o", str(tmp_path), "--target", "cuda", "--sm", "sm_80"]) == 0
+    steps = json.loads((tmp_path / "f.launch.json").read_text())["steps"]
+    host = [s for s in steps if s["kind"] == "adv-index-host"]
+    assert {s["name"] for s in host} == {"adv_subtensor", "nonzero"}
+    assert all("on the host, no kernel" in s["what"] for s in host)
+    if shutil.which("ptxas"):
+        proc = subprocess.run(["ptxas", "--gpu-name", "sm_80", "-o", "/dev/null", str(tmp_path / "f.ptx")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
