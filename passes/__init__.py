@@ -9,6 +9,7 @@ from .dce import DCE
 from .fold import ConstantFold
 from .fusion import FuseElementwise, SplitFusedStages
 from .region_reuse import RegionReuse
+from .scan_prune import ScanPrune
 from .manager import Pass, PassManager, format_pipeline, parse_pipeline, run_pipeline  # noqa: F401
 from .shapes import SimplifyShapes
 from .stabilize import Stabilize
@@ -20,6 +21,7 @@ PASSES = {
     "stabilize": Stabilize,
     "cse": CSE,
     "region-reuse": RegionReuse,
+    "scan-prune": ScanPrune,
     "dce": DCE,
     "fuse-elementwise": FuseElementwise,
     "split-fused-stages": SplitFusedStages,

@@ -501,6 +501,32 @@ class Scan(OpDef):
             return op.operands
         return op.operands[:1]
 
+    def droppable_results(self, op):
+        """The results ``without_results`` can drop: outputs without taps."""
+        lay = ScanLayout(op)
+        return [j for j in range(lay.n_outs) if j not in lay.inits]
+
+    def without_results(self, op, drop):
+        """A new op like ``op`` (its region moved to it) without the results
+        of ``drop`` (indices of outputs without taps) and the work only they
+        needed; the remaining results keep their order. Returns (the new op,
+        old result index -> new result index)."""
+        lay = ScanLayout(op)
+        if any(j in lay.inits for j in drop):
+            raise ValueError("scan: only outputs without taps can be dropped")
+        keep = [j for j in range(lay.n_outs) if j not in drop]
+        body = op.regions[0]
+        term = body.ops[-1]
+        ys = [term.operands[j] for j in keep] + (list(term.operands[lay.n_outs:]) if lay.until else [])
+        body.remove(term)
+        body.append(Operation(term.opdef, ys, term.attrs))      # (the work left dead: for DCE)
+        attrs = {**op.attrs, "out_taps": tuple(lay.out_taps[j] for j in keep)}
+        regions, op.regions = op.regions, []
+        new = Operation(op.opdef, list(op.operands), attrs, [op.results[j].type for j in keep], regions,
+                        type(op.results[0]), [op.results[j].name for j in keep])
+        new.loc = op.loc
+        return new, {j: k for k, j in enumerate(keep)}
+
     # --- reference ------------------------------------------------------------------------
     def check_sizes(self, lay, n, seq_lens, init_lens):
         """The errors native code reports, as Python exceptions."""

@@ -515,3 +515,22 @@ def test_shared_variable_updates_in_the_body():
         theon.scan(lambda x_t: (x_t, {X: X}), sequences=X)
     with pytest.raises(TypeError, match="cast the update"):
         theon.scan(lambda x_t: (x_t, {count: count + 0.5}), sequences=X)
+
+
+def test_scan_prune_drops_unused_rows_and_their_work():
+    """The gradient with respect to W only: the reverse scan's rows for X
+    (and the matmul making them) go; the values stay."""
+    X, W, h0 = T.dmatrix("X"), T.dmatrix("W"), T.dvector("h0")
+    h, _ = theon.scan(lambda x_t, h: T.tanh(T.dot(x_t, W) + h), sequences=X, outputs_info=h0)
+    func = _func([X, W, h0], [theon.grad(h.sum(), W)])
+    vals = [RNG.normal(size=(3, 2)), RNG.normal(size=(2, 2)), RNG.normal(size=2)]
+    before, _ = evaluate(func, vals)
+
+    def count(name):
+        return sum(1 for op in func.walk() if op.name == name)
+    results, matmuls = sum(len(op.results) for op in func.walk() if op.name == "scan"), count("matmul")
+    run_pipeline(func, "scan-prune,dce", verify_each=True)
+    assert sum(len(op.results) for op in func.walk() if op.name == "scan") == results - 1
+    assert count("matmul") == matmuls - 1
+    assert_same(evaluate(func, vals)[0][0], before[0])
+    assert "scan-prune" in PIPELINES["fast_run"]
