@@ -11,8 +11,8 @@ runs. A named pass the pass registry does not (yet) have is skipped.
 import importlib
 
 PIPELINES = {
-    "fast_run": ("canonicalize", "cse", "region-reuse", "scan-prune", "simplify-shapes", "stabilize", "canonicalize", "cse",
-                 "fuse-elementwise", "dce"),
+    "fast_run": ("canonicalize", "cse", "region-reuse", "scan-prune", "simplify-shapes", "stabilize",
+                 "canonicalize", "cse", "fuse-elementwise", "dce"),
     # FAST_COMPILE keeps one loop per op, except in very large bodies: there
     # fusion's outlined loops keep lowering and LLVM linear in the op count
     "fast_compile": ("constant-fold", "cse", "fuse-elementwise{min-ops=256}", "dce"),
