@@ -22,7 +22,7 @@ from .maps import copy_kernels
 from .control_step import HostRegionStep
 from .print_step import PrintStep
 from .random_step import RandomStep
-from .indexing_step import AdvIndexStep
+from .indexing_step import AdvIndexStep, GatherStep
 from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep)
 
 HOST_MAX_ELEMENTS = 64          # host-evaluated values have at most this many elements
@@ -42,7 +42,7 @@ LOWERINGS.update({
     "print": PrintStep,
     "ifelse": HostRegionStep, "scan": HostRegionStep,
     "random_uniform": RandomStep, "random_normal": RandomStep, "random_permutation": RandomStep,
-    "adv_subtensor": AdvIndexStep, "adv_set_subtensor": AdvIndexStep, "adv_inc_subtensor": AdvIndexStep,
+    "adv_subtensor": GatherStep, "adv_set_subtensor": AdvIndexStep, "adv_inc_subtensor": AdvIndexStep,
     "nonzero": AdvIndexStep,
 })
 NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the plan's end / part of fused
