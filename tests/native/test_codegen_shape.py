@@ -303,12 +303,12 @@ def test_alloc():
     raises(f, [np.arange(3, dtype=np.float32), 4, 2], errors.SHAPE_MISMATCH, [2, 3, 2, 0])
     raises(f, [np.arange(3, dtype=np.float32), -1, 3], errors.NEGATIVE_SIZE, [0, -1])
     raises(f, [np.arange(3, dtype=np.float32), 2, -5], errors.NEGATIVE_SIZE, [2, -5])
-    raises(f, [np.arange(3, dtype=np.float32), 2 ** 50, 3], errors.OUT_OF_MEMORY, [-1])
+    raises(f, [np.arange(3, dtype=np.float32), 2 ** 50, 3], errors.OUT_OF_MEMORY, [2 ** 50 * 2 * 3 * 4])  # bytes
     raises(f, [np.arange(3, dtype=np.float32), 2 ** 62, 3], errors.OUT_OF_MEMORY, [-1])
     g = fn("alloc0", [("bool", ()), ("int64", ())], lambda b, v, n: b("alloc", v, n, shape=(3, DYN)))
     check(g, [True, 2])
     check(g, [False, 0])
-    raises(g, [True, 2 ** 61], errors.OUT_OF_MEMORY, [-1])
+    raises(g, [True, 2 ** 61], errors.OUT_OF_MEMORY, [3 * 2 ** 61])  # bytes, exact
     h = fn("alloc-static", [("int32", (1, None))], lambda b, v: b("alloc", v, shape=(2, 3, 4)))
     check(h, [np.array([[1, 2, 3, 4]], np.int32)])
     raises(h, [np.array([[1, 2, 3]], np.int32)], errors.SHAPE_MISMATCH, [2, 3, 4, 0])
