@@ -181,6 +181,12 @@ CASES["adv_set_subtensor"] = func_text("%x: tensor<?x4xf32>, %v: tensor<f32>, %i
     '%0 = adv_set_subtensor(%x, %v, %i) {idx = ["x", ":", "a"]} : tensor<?x4xf32>', "return(%0)"])
 CASES["adv_inc_subtensor"] = func_text("%x: tensor<?x4xf64>, %v: tensor<?x4xf64>, %i: tensor<?xi8>", [
     '%0 = adv_inc_subtensor(%x, %v, %i) {idx = ["a"]} : tensor<?x4xf64>', "return(%0)"])
+CASES["random_uniform"] = func_text("%s: tensor<2xi64>, %n: tensor<i64>", [
+    '%0 = random_uniform(%s, %n) {dtype = "float64", shape = [?, 3]} : tensor<?x3xf64>', "return(%0)"])
+CASES["random_normal"] = func_text("%s: tensor<2xi64>", [
+    '%0 = random_normal(%s) {dtype = "float32", shape = [4]} : tensor<4xf32>', "return(%0)"])
+CASES["random_permutation"] = func_text("%s: tensor<2xi64>", [
+    "%0 = random_permutation(%s) {shape = [2, 5]} : tensor<2x5xi64>", "return(%0)"])
 CASES["nonzero"] = func_text("%m: tensor<?x3xi1>, %n: tensor<i64>", [
     "%0 = nonzero(%m, %n) {match = [?, none]} : tensor<2x?xi64>", "return(%0)"])
 
