@@ -33,7 +33,7 @@ import weakref
 
 import numpy as np
 
-from .core import DYN, Operation, Singleton, Value
+from .core import DYN, Operation, Singleton, Value, ancestors
 from .types import is_float
 
 
@@ -230,26 +230,6 @@ def expand_reduced(e, g, axes, keepdims, nb):
 
 
 # --- the driver -----------------------------------------------------------------------------
-def _ancestors(roots):
-    """Values the roots depend on, operands before users (iterative)."""
-    order, seen = [], set()
-    stack = [(r, False) for r in reversed(roots)]
-    while stack:
-        v, expanded = stack.pop()
-        if expanded:
-            order.append(v)
-            continue
-        if v in seen:
-            continue
-        seen.add(v)
-        stack.append((v, True))
-        if v.owner is not None:
-            for o in reversed(v.owner.operands):
-                if o not in seen:
-                    stack.append((o, False))
-    return order
-
-
 class _Grads:
     """Gradient contributions per value, summed when first read."""
 
@@ -307,7 +287,7 @@ def backprop(seeds, wrt, consider_constant=(), value_cls=Value):
     nb = nbs.pop() if nbs else 0
     wrt_set = set(wrt)
     blocked = set(consider_constant)
-    order = _ancestors([v for v, _ in seeds])
+    order = ancestors([v for v, _ in seeds])
 
     depends = {}
     for v in order:

@@ -235,6 +235,29 @@ class Operation:
         return f"<Operation {self.name} #{self.id}>"
 
 
+def ancestors(roots, stop=None):
+    """Values ``roots`` depend on, operands before users (iterative).
+
+    With ``stop``, the walk does not look past values for which
+    ``stop(v)`` is true (they are still listed)."""
+    order, seen = [], set()
+    stack = [(r, False) for r in reversed(list(roots))]
+    while stack:
+        v, expanded = stack.pop()
+        if expanded:
+            order.append(v)
+            continue
+        if v in seen:
+            continue
+        seen.add(v)
+        stack.append((v, True))
+        if v.owner is not None and not (stop is not None and stop(v)):
+            for o in reversed(v.owner.operands):
+                if o not in seen:
+                    stack.append((o, False))
+    return order
+
+
 class Block:
     """A straight-line list of operations with block arguments."""
 

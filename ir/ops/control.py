@@ -60,7 +60,7 @@ Made by ``theon.ifelse.ifelse`` and ``theon.scan`` (``frontend/ifelse.py``,
 """
 import numpy as np
 
-from ..core import Block, Operation, Value
+from ..core import Block, Operation, Value, ancestors
 from ..opdef import OpDef, const_int
 from ..types import TensorType
 
@@ -69,27 +69,6 @@ from ..types import TensorType
 def _dialect_op(name):
     from ..dialect import get_op
     return get_op(name)
-
-
-def ancestors(roots, stop):
-    """Values ``roots`` depend on, operands before users, not looking
-    past values for which ``stop(v)`` is true (iterative)."""
-    order, seen = [], set()
-    stack = [(r, False) for r in reversed(list(roots))]
-    while stack:
-        v, expanded = stack.pop()
-        if expanded:
-            order.append(v)
-            continue
-        if v in seen:
-            continue
-        seen.add(v)
-        stack.append((v, True))
-        if v.owner is not None and not stop(v):
-            for o in reversed(v.owner.operands):
-                if o not in seen:
-                    stack.append((o, False))
-    return order
 
 
 def outline(outputs, args, outside=lambda v: False, extra=()):
