@@ -14,21 +14,12 @@ Ops that carry regions, ops with side effects (or random ones) and
 terminators are never merged.
 """
 import struct
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..ir.core import DYN, is_splat
 from ..ir.opdef import has_side_effects
-from .manager import Pass
-
-
-@dataclass
-class CSE(Pass):
-    name = "cse"
-
-    def run(self, func):
-        cse_block(func.body)
+from .manager import BlockPass
 
 
 def cse_block(block):
@@ -48,6 +39,11 @@ def cse_block(block):
         for old, new in zip(op.results, first.results):
             old.replace_all_uses_with(new)
         block.remove(op)
+
+
+class CSE(BlockPass):
+    name = "cse"
+    rewrite = staticmethod(cse_block)
 
 
 def op_key(op):

@@ -5,18 +5,8 @@ the blocks of regions are cleaned too (a region's terminator uses what the
 body computes for the op's results). ``return``, terminators, impure ops,
 and ops with a region whose body has side effects always stay.
 """
-from dataclasses import dataclass
-
 from ..ir.opdef import has_side_effects
-from .manager import Pass
-
-
-@dataclass
-class DCE(Pass):
-    name = "dce"
-
-    def run(self, func):
-        sweep_block(func.body)
+from .manager import BlockPass
 
 
 def sweep_block(block):
@@ -30,6 +20,11 @@ def sweep_block(block):
         for region in op.regions:
             sweep_block(region)
     block.remove_all(dead)
+
+
+class DCE(BlockPass):
+    name = "dce"
+    rewrite = staticmethod(sweep_block)
 
 
 def is_dead(op, dead=()):

@@ -36,6 +36,16 @@ class Pass:
         return format_pass(self)
 
 
+class BlockPass(Pass):
+    """A pass that is one function over blocks, with no options: subclasses
+    set ``rewrite = staticmethod(f)``, where ``f(block)`` changes the block
+    (and the blocks of the regions inside it) in place."""
+    rewrite: ClassVar = None
+
+    def run(self, func):
+        self.rewrite(func.body)
+
+
 # --- pipeline text ---------------------------------------------------------------
 _NAME_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*")
 _OPTION_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(\"[^\"]*\"|[^,}\s]*)\s*")

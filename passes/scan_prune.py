@@ -8,18 +8,8 @@ gradient's reverse scans gain most: they compute a gradient row for every
 sequence tap, also of sequences the cost is not differentiated for.
 (Outputs with taps stay: their rows are the loop's state.)
 """
-from dataclasses import dataclass
-
 from .dce import sweep_block
-from .manager import Pass
-
-
-@dataclass
-class ScanPrune(Pass):
-    name = "scan-prune"
-
-    def run(self, func):
-        prune_block(func.body)
+from .manager import BlockPass
 
 
 def prune_block(block):
@@ -38,3 +28,8 @@ def prune_block(block):
                 r.replace_all_uses_with(new.results[where[j]])
         block.remove(op)
         sweep_block(new.regions[0])
+
+
+class ScanPrune(BlockPass):
+    name = "scan-prune"
+    rewrite = staticmethod(prune_block)
