@@ -128,7 +128,7 @@ def cacheable(func):
     (A splat constant prints as its one element.)"""
     from ..ir.core import stored_elements
     total = 0
-    for op in func.body.ops:
+    for op in func.walk():                  # constants inside region bodies count too
         value = op.attrs.get("value") if op.name == "constant" else None
         if value is not None:
             total += getattr(stored_elements(value), "size", 1)

@@ -136,10 +136,8 @@ def single_stage(func):
     a GPU fused kernel runs one region."""
     if not any(op.name == "fused" and len(op.regions) > 1 for op in func.body.ops):
         return func
-    from ...ir.parser import parse_function
-    from ...ir.printer import print_function
     from ...passes.fusion import SplitFusedStages
-    copy = parse_function(print_function(func))
+    copy = func.clone()
     SplitFusedStages().run(copy)
     return copy
 
