@@ -11,8 +11,6 @@ import theon
 import theon.tensor as T
 from theon.runtime.gpu_function import from_function
 
-from .test_gpu_exec import device  # noqa: F401 - the fixture: emulated, and CUDA where present
-
 
 def test_gather_scatter_mask_and_gradient_on_the_gpu_plan(device):
     x = T.dmatrix("x")

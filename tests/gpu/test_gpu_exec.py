@@ -20,19 +20,9 @@ import theon
 import theon.tensor as T
 import theon.tensor.nnet as NN
 from theon.codegen.ptx.emulator import EmulatedDevice
-from theon.runtime import cuda
 from theon.runtime.gpu_function import GpuFunction, from_function
 
 RNG = np.random.default_rng(7)
-
-
-@pytest.fixture(params=["emulated", "cuda"], scope="module")
-def device(request):
-    if request.param == "cuda":
-        if not cuda.cuda_available():
-            pytest.skip(f"no CUDA GPU here: {cuda.unavailable_reason()}")
-        return cuda.default_device()
-    return EmulatedDevice()
 
 
 def on_gpu(device, inputs, outputs, **kwargs):

@@ -6,19 +6,8 @@ import pytest
 
 import theon
 import theon.tensor as T
-from theon.codegen.ptx.emulator import EmulatedDevice
-from theon.runtime import cuda
 from theon.runtime.gpu_function import from_function
 from theon.tensor.shared_randomstreams import RandomStreams
-
-
-@pytest.fixture(params=["emulated", "cuda"], scope="module")
-def device(request):
-    if request.param == "cuda":
-        if not cuda.cuda_available():
-            pytest.skip(f"no CUDA GPU here: {cuda.unavailable_reason()}")
-        return cuda.default_device()
-    return EmulatedDevice()
 
 
 def test_gpu_draws_the_cpu_numbers(device):
