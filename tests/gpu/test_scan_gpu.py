@@ -10,10 +10,8 @@ import theon.tensor as T
 from theon.ifelse import ifelse
 from theon.runtime.gpu_function import from_function
 
-from .test_gpu_exec import device  # noqa: F401 (fixture)
 
-
-def test_scan_and_ifelse_with_their_gradient(device):  # noqa: F811
+def test_scan_and_ifelse_with_their_gradient(device):
     X, W, h0, c = T.dmatrix("X"), T.dmatrix("W"), T.dvector("h0"), T.dscalar("c")
     h, _ = theon.scan(lambda x_t, h: T.tanh(T.dot(x_t, W) + h), sequences=X, outputs_info=h0)
     r = ifelse(T.gt(c, 0), (h * 2).sum(), h.sum())
