@@ -8,7 +8,6 @@ The reconstruction error of clean test images falls as it trains.
 """
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -17,7 +16,7 @@ import theon.tensor as T
 from theon.tensor.shared_randomstreams import RandomStreams
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mlp import BATCH, N_IN, load_data  # noqa: E402
+from digits import BATCH, N_IN, load_data, minibatch, sgd, train_epochs  # noqa: E402
 
 N_HIDDEN, EPOCHS, LEARNING_RATE, CORRUPTION = 32, 20, 0.05, 0.3
 
@@ -43,17 +42,13 @@ def main():
     grads = theon.grad(loss, params)
     train_x = theon.shared(x_train, name="train_x")
     i = T.lscalar("i")
-    train = theon.function([i], loss, updates=[(p, p - LEARNING_RATE * g) for p, g in zip(params, grads)],
-                           givens={x: train_x[i * BATCH:(i + 1) * BATCH]}, name="train")
+    train = theon.function([i], loss, updates=sgd(params, grads, LEARNING_RATE),
+                           givens={x: minibatch(train_x, i)}, name="train")
     error = theon.function([x], ((reconstruct(x) - x) ** 2).sum(axis=1).mean(), name="error")
 
     print(f"clean test reconstruction error before training {float(error(x_test)):.4f}")
-    n_batches = len(x_train) // BATCH
-    start = time.perf_counter()
-    for epoch in range(EPOCHS):
-        losses = [float(train(k)) for k in rng.permutation(n_batches)]
-        print(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}")
-    print(f"trained {EPOCHS} epochs in {time.perf_counter() - start:.2f} s")
+    elapsed = train_epochs(train, len(x_train) // BATCH, EPOCHS, rng)
+    print(f"trained {EPOCHS} epochs in {elapsed:.2f} s")
     print(f"clean test reconstruction error after training {float(error(x_test)):.4f}")
 
 

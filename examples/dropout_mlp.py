@@ -9,7 +9,6 @@ whole network, the hidden activations scaled by the keep probability.
 """
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -18,31 +17,25 @@ import theon.tensor as T
 from theon.sandbox.rng_mrg import MRG_RandomStreams
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mlp import BATCH, N_IN, N_OUT, load_data  # noqa: E402
+from digits import BATCH, N_IN, N_OUT, layer, load_data, minibatch, sgd, train_epochs  # noqa: E402
 
 N_HIDDEN, EPOCHS, LEARNING_RATE, KEEP = 64, 15, 0.2, 0.5
 
 
 def build(train_x, train_y, rng, srng):
-    floatx = theon.config.floatX
-
-    def layer(n_in, n_out, name):
-        w = rng.normal(0, 1 / np.sqrt(n_in), size=(n_in, n_out)).astype(floatx)
-        return theon.shared(w, name="W" + name), theon.shared(np.zeros(n_out, floatx), name="b" + name)
-
-    W1, b1 = layer(N_IN, N_HIDDEN, "1")
-    W2, b2 = layer(N_HIDDEN, N_OUT, "2")
+    W1, b1 = layer(rng, N_IN, N_HIDDEN, "1")
+    W2, b2 = layer(rng, N_HIDDEN, N_OUT, "2")
     params = [W1, b1, W2, b2]
     x, y = T.matrix("x"), T.lvector("y")
     hidden = T.tanh(T.dot(x, W1) + b1)
-    mask = srng.binomial(size=hidden.shape, p=KEEP, dtype=floatx)
+    mask = srng.binomial(size=hidden.shape, p=KEEP, dtype=theon.config.floatX)
     probs = T.nnet.softmax(T.dot(hidden * mask, W2) + b2)
     loss = T.nnet.categorical_crossentropy(probs, y).mean()
     grads = theon.grad(loss, params)
     i = T.lscalar("i")
     train = theon.function(
-        [i], loss, updates=[(p, p - LEARNING_RATE * g) for p, g in zip(params, grads)],
-        givens={x: train_x[i * BATCH:(i + 1) * BATCH], y: train_y[i * BATCH:(i + 1) * BATCH]}, name="train")
+        [i], loss, updates=sgd(params, grads, LEARNING_RATE),
+        givens={x: minibatch(train_x, i), y: minibatch(train_y, i)}, name="train")
     test_probs = T.nnet.softmax(T.dot(hidden * KEEP, W2) + b2)
     predict = theon.function([x], T.argmax(test_probs, axis=1), name="predict")
     return train, predict
@@ -55,12 +48,8 @@ def main():
     rng = np.random.default_rng(1)
     train, predict = build(theon.shared(x_train, name="train_x"), theon.shared(y_train, name="train_y"), rng,
                            MRG_RandomStreams(seed=1234))
-    n_batches = len(x_train) // BATCH
-    start = time.perf_counter()
-    for epoch in range(EPOCHS):
-        losses = [float(train(k)) for k in rng.permutation(n_batches)]
-        print(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}")
-    print(f"trained {EPOCHS} epochs in {time.perf_counter() - start:.2f} s")
+    elapsed = train_epochs(train, len(x_train) // BATCH, EPOCHS, rng)
+    print(f"trained {EPOCHS} epochs in {elapsed:.2f} s")
     print(f"train accuracy {np.mean(predict(x_train) == y_train):.3f}")
     print(f"test accuracy {np.mean(predict(x_test) == y_test):.3f}")
 
