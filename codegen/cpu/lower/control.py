@@ -30,6 +30,7 @@ Errors inside a body are reported with the index of the region op.
 import llvmlite.ir as lir
 
 from ...errors import SCAN_NEGATIVE_STEPS, SCAN_SHORT_INPUT, SCAN_STEP_SHAPE
+from ...llvm_util import counted_loop
 from ....ir.ops.control import RowDims, ScanLayout, body_dims, seq_window
 from .context import I8P, ITEMSIZE, LLTYPE, Buf, i64
 
@@ -268,69 +269,51 @@ def lower_scan(ctx, op, bufs):
         steps_slot = b.alloca(i64(0).type, name="scan.steps")
     b.store(n, steps_slot)
 
-    # the loop: head (t < n?) -> body -> latch (t + 1) -> head; until leaves from the body's end
-    fn = ctx.fn
-    pre = b.block
-    head = fn.append_basic_block("scan.head")
-    body = fn.append_basic_block("scan.body")
-    done = fn.append_basic_block("scan.end")
-    b.branch(head)
-    b.position_at_end(head)
-    t = b.phi(n.type, name="scan.t")
-    t.add_incoming(i64(0), pre)
-    b.cbranch(b.icmp_signed("<", t, n), body, done)
-    b.position_at_end(body)
+    # the loop: for t in range(n); until leaves from the body's end
+    with counted_loop(b, n, name="scan.t") as loop:
+        t = loop.index
 
-    args = []
-    for x, taps in zip(seqs, lay.seq_taps):
-        lo, _ = seq_window(taps)
-        for k in taps:
-            idx = b.add(t, i64(k - lo))
-            if backwards:
-                idx = b.sub(b.sub(x.shape[0], i64(1)), idx)
-            args.append(_row(ctx, x, idx))
-    for j in lay.recurrent:
-        d = lay.depth(j)
-        full = outs[j].current(ctx)
-        for k in lay.out_taps[j]:
-            back = b.add(t, i64(k))
-            earlier = b.icmp_signed(">=", back, i64(0))
-            from_out = _row(ctx, full, b.select(earlier, back, i64(0)))
-            from_init = _row(ctx, inits[j], b.select(earlier, i64(0), b.add(back, i64(d))))
-            args.append(_select_row(ctx, earlier, from_out, from_init))
-    outer_alloc = ctx.__dict__.get("alloc")            # an enclosing loop's, or none (the method)
-    ctx.alloc = _stack_alloc(ctx, ctx.alloc)          # an instance attribute shadowing the method
-    try:
-        ys, temps = lower_region(ctx, op.regions[0], args + nonseqs)
-    finally:
-        if outer_alloc is None:
-            del ctx.alloc
-        else:
-            ctx.alloc = outer_alloc
+        args = []
+        for x, taps in zip(seqs, lay.seq_taps):
+            lo, _ = seq_window(taps)
+            for k in taps:
+                idx = b.add(t, i64(k - lo))
+                if backwards:
+                    idx = b.sub(b.sub(x.shape[0], i64(1)), idx)
+                args.append(_row(ctx, x, idx))
+        for j in lay.recurrent:
+            d = lay.depth(j)
+            full = outs[j].current(ctx)
+            for k in lay.out_taps[j]:
+                back = b.add(t, i64(k))
+                earlier = b.icmp_signed(">=", back, i64(0))
+                from_out = _row(ctx, full, b.select(earlier, back, i64(0)))
+                from_init = _row(ctx, inits[j], b.select(earlier, i64(0), b.add(back, i64(d))))
+                args.append(_select_row(ctx, earlier, from_out, from_init))
+        outer_alloc = ctx.__dict__.get("alloc")            # an enclosing loop's, or none (the method)
+        ctx.alloc = _stack_alloc(ctx, ctx.alloc)          # an instance attribute shadowing the method
+        try:
+            ys, temps = lower_region(ctx, op.regions[0], args + nonseqs)
+        finally:
+            if outer_alloc is None:
+                del ctx.alloc
+            else:
+                ctx.alloc = outer_alloc
 
-    for j, y in enumerate(ys[:lay.n_outs]):
-        o = outs[j]
-        if o.lazy:
-            first = b.icmp_signed("==", t, i64(0))
-            with b.if_then(first):
-                o.first_step(ctx, y)
-        full = o.current(ctx)
-        _check_row(ctx, j, y, full.shape[1:])
-        ctx.copy(y, _row(ctx, full, t))
-    stop = _truth(ctx, ys[-1]) if lay.until else None
-    free_slots(ctx, temps)
-    nxt = b.add(t, i64(1), name="scan.t.next")
-    if stop is not None:
-        latch = fn.append_basic_block("scan.latch")
-        leave = fn.append_basic_block("scan.stop")
-        b.cbranch(stop, leave, latch)
-        b.position_at_end(leave)
-        b.store(nxt, steps_slot)
-        b.branch(done)
-        b.position_at_end(latch)
-    t.add_incoming(nxt, b.block)
-    b.branch(head)
-    b.position_at_end(done)
+        for j, y in enumerate(ys[:lay.n_outs]):
+            o = outs[j]
+            if o.lazy:
+                first = b.icmp_signed("==", t, i64(0))
+                with b.if_then(first):
+                    o.first_step(ctx, y)
+            full = o.current(ctx)
+            _check_row(ctx, j, y, full.shape[1:])
+            ctx.copy(y, _row(ctx, full, t))
+        stop = _truth(ctx, ys[-1]) if lay.until else None
+        free_slots(ctx, temps)
+        if stop is not None:                           # the steps taken so far: t + 1 if it stops here
+            b.store(b.add(t, i64(1)), steps_slot)
+            loop.exit_if(stop, "stop")
 
     steps = b.load(steps_slot, name="scan.steps") if lay.until else n
     results = []
