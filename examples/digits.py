@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 import theon
+import theon.tensor as T
 
 N_IN, N_OUT = 64, 10
 BATCH = 50
@@ -62,6 +63,18 @@ def sgd(params, grads, learning_rate):
 def minibatch(data, i):
     """Rows ``i*BATCH:(i+1)*BATCH`` of ``data`` (for ``givens``)."""
     return data[i * BATCH:(i + 1) * BATCH]
+
+
+def classifier(x, y, probs, loss, params, learning_rate, train_x, train_y):
+    """(train(i) -> loss, predict(x) -> labels): ``train`` takes one SGD
+    step on minibatch ``i`` of the shared ``train_x``/``train_y`` (given for
+    ``x``/``y``), ``predict`` is the argmax of ``probs``."""
+    grads = theon.grad(loss, params)
+    i = T.lscalar("i")
+    train = theon.function([i], loss, updates=sgd(params, grads, learning_rate),
+                           givens={x: minibatch(train_x, i), y: minibatch(train_y, i)}, name="train")
+    predict = theon.function([x], T.argmax(probs, axis=1), name="predict")
+    return train, predict
 
 
 def train_epochs(train, n_batches, epochs, rng):

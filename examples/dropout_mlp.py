@@ -17,7 +17,7 @@ import theon.tensor as T
 from theon.sandbox.rng_mrg import MRG_RandomStreams
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from digits import BATCH, N_IN, N_OUT, layer, load_data, minibatch, sgd, train_epochs  # noqa: E402
+from digits import BATCH, N_IN, N_OUT, classifier, layer, load_data, train_epochs  # noqa: E402
 
 N_HIDDEN, EPOCHS, LEARNING_RATE, KEEP = 64, 15, 0.2, 0.5
 
@@ -31,14 +31,8 @@ def build(train_x, train_y, rng, srng):
     mask = srng.binomial(size=hidden.shape, p=KEEP, dtype=theon.config.floatX)
     probs = T.nnet.softmax(T.dot(hidden * mask, W2) + b2)
     loss = T.nnet.categorical_crossentropy(probs, y).mean()
-    grads = theon.grad(loss, params)
-    i = T.lscalar("i")
-    train = theon.function(
-        [i], loss, updates=sgd(params, grads, LEARNING_RATE),
-        givens={x: minibatch(train_x, i), y: minibatch(train_y, i)}, name="train")
     test_probs = T.nnet.softmax(T.dot(hidden * KEEP, W2) + b2)
-    predict = theon.function([x], T.argmax(test_probs, axis=1), name="predict")
-    return train, predict
+    return classifier(x, y, test_probs, loss, params, LEARNING_RATE, train_x, train_y)
 
 
 def main():

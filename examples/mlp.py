@@ -23,7 +23,7 @@ import theon
 import theon.tensor as T
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from digits import BATCH, N_IN, N_OUT, layer, load_data, minibatch, sgd, train_epochs  # noqa: E402
+from digits import BATCH, N_IN, N_OUT, classifier, layer, load_data, train_epochs  # noqa: E402
 
 N_HIDDEN, EPOCHS, LEARNING_RATE, L2 = 32, 15, 0.3, 1e-4
 
@@ -38,16 +38,7 @@ def build(train_x, train_y, rng):
     hidden = T.tanh(T.dot(x, W1) + b1)
     probs = T.nnet.softmax(T.dot(hidden, W2) + b2)
     loss = T.nnet.categorical_crossentropy(probs, y).mean() + L2 * ((W1 ** 2).sum() + (W2 ** 2).sum())
-    grads = theon.grad(loss, params)
-
-    i = T.lscalar("i")
-    train = theon.function(
-        [i], loss,
-        updates=sgd(params, grads, LEARNING_RATE),
-        givens={x: minibatch(train_x, i), y: minibatch(train_y, i)},
-        name="train")
-    predict = theon.function([x], T.argmax(probs, axis=1), name="predict")
-    return train, predict
+    return classifier(x, y, probs, loss, params, LEARNING_RATE, train_x, train_y)
 
 
 def main():
