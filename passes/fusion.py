@@ -409,7 +409,9 @@ class _Merger:
         if len(self.members[a]) + len(self.members[b]) > self.max_ops:
             return False
         group = self.members[a] + self.members[b]
+        merged_space = None
         if self._simple(a) and self._simple(b) and self._group_space(a) == self._group_space(b):
+            merged_space = self._group_space(a)     # the merged group keeps it (no reduction)
             # Two legal groups of one iteration space without reductions: every
             # per-op condition of ``legal`` still holds (an exposed op stays at
             # the space, an internal one is not smaller), only convexity is new.
@@ -422,6 +424,8 @@ class _Merger:
             self.leader[op] = keep
         self.members[keep] = group
         del self.members[gone]
+        if merged_space is not None:
+            self._spaces[keep] = (len(group), merged_space, True)
         self._contract((a, b), keep)
         return True
 
