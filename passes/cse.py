@@ -29,7 +29,7 @@ def cse_block(block):
     for op in list(block.ops):
         for region in op.regions:
             cse_block(region)
-        if op.regions or not op.results or has_side_effects(op) or getattr(op.opdef, "random", False):
+        if op.regions or not mergeable(op):
             continue
         key = op_key(op)
         first = known.get(key)
@@ -46,8 +46,17 @@ class CSE(BlockPass):
     rewrite = staticmethod(cse_block)
 
 
-def op_key(op):
-    return (id(op.opdef), tuple(id(v) for v in op.operands),
+def mergeable(op):
+    """``op`` computes values that an equal op may stand for: it has results,
+    no side effects and draws no random numbers (terminators, effects and
+    random draws are never merged)."""
+    return bool(op.results) and not has_side_effects(op) and not op.opdef.random
+
+
+def op_key(op, operands=None):
+    """Equal for ops that compute the same: op, operands (``operands``, if
+    given, in place of the op's own), attributes and result types."""
+    return (id(op.opdef), tuple(id(v) for v in (op.operands if operands is None else operands)),
             tuple(sorted((k, attr_key(v)) for k, v in op.attrs.items())),
             tuple(r.type for r in op.results))
 

@@ -17,8 +17,7 @@ fed it are removed. Constants stay in the region (codegen wants them there).
 """
 from dataclasses import dataclass
 
-from ..ir.opdef import has_side_effects
-from .cse import attr_key
+from .cse import mergeable, op_key
 from .dce import sweep_block
 from .manager import Pass
 
@@ -29,15 +28,6 @@ class RegionReuse(Pass):
 
     def run(self, func):
         reuse_block(func.body)
-
-
-def _key(op, operand_ids):
-    return (id(op.opdef), tuple(operand_ids), tuple(sorted((k, attr_key(v)) for k, v in op.attrs.items())),
-            tuple(r.type for r in op.results))
-
-
-def _mergeable(op):
-    return op.results and not has_side_effects(op) and not getattr(op.opdef, "random", False)
 
 
 def same_block(a, b):
@@ -52,7 +42,7 @@ def same_block(a, b):
             return False
         if any(env.get(id(u)) is not v for u, v in zip(p.operands, q.operands)):
             return False
-        if _key(p, ()) != _key(q, ()):
+        if op_key(p, ()) != op_key(q, ()):
             return False
         if not all(same_block(r, s) for r, s in zip(p.regions, q.regions)):
             return False
@@ -69,23 +59,23 @@ def reuse_block(block):
             op = _reuse_in(op, block, known, with_regions)
         for region in op.regions:
             reuse_block(region)
-        if not _mergeable(op):
+        if not mergeable(op):
             continue
         if op.regions:
             with_regions.append(op)
         else:
-            known.setdefault(_key(op, [id(v) for v in op.operands]), op)
+            known.setdefault(op_key(op), op)
 
 
 def _outer_match(inner, outer_operands, known, with_regions):
     """The outer op equal to ``inner`` (its operands mapped to the outer
     values ``outer_operands``), or None."""
     if not inner.regions:
-        return known.get(_key(inner, [id(v) for v in outer_operands]))
+        return known.get(op_key(inner, outer_operands))
     for cand in with_regions:
         if cand.opdef is inner.opdef and len(cand.operands) == len(outer_operands) and \
                 all(c is o for c, o in zip(cand.operands, outer_operands)) and \
-                _key(cand, ()) == _key(inner, ()) and len(cand.regions) == len(inner.regions) and \
+                op_key(cand, ()) == op_key(inner, ()) and len(cand.regions) == len(inner.regions) and \
                 all(same_block(r, s) for r, s in zip(inner.regions, cand.regions)):
             return cand
     return None
@@ -98,7 +88,7 @@ def _reuse_in(op, block, known, with_regions):
         outer = {id(a): v for a, v in zip(region.args, op.opdef.region_operands(op, k)) if v is not None}
         matched = {}            # inner op -> outer op
         for inner in region.ops[:-1]:
-            if not _mergeable(inner):
+            if not mergeable(inner):
                 continue
             mapped = [outer.get(id(v)) for v in inner.operands]
             if any(m is None for m in mapped):
