@@ -32,9 +32,3 @@ def is_dead(op, dead=()):
     if op.name == "return" or has_side_effects(op):
         return False
     return all(user in dead for r in op.results for user, _ in r.uses)
-
-
-def erase_op(op):
-    """Remove an unused op from its block (its regions go with it: they are
-    isolated from above, so they hold no use of an outer value)."""
-    op.parent.remove(op)

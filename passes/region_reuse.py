@@ -15,19 +15,9 @@ outer values; an op with regions also needs equal regions) is replaced by
 a new block argument receiving the outer result. The region's ops that only
 fed it are removed. Constants stay in the region (codegen wants them there).
 """
-from dataclasses import dataclass
-
 from .cse import mergeable, op_key
 from .dce import sweep_block
-from .manager import Pass
-
-
-@dataclass
-class RegionReuse(Pass):
-    name = "region-reuse"
-
-    def run(self, func):
-        reuse_block(func.body)
+from .manager import BlockPass
 
 
 def same_block(a, b):
@@ -117,3 +107,8 @@ def _reuse_in(op, block, known, with_regions):
         sweep_block(new.regions[k])
         op = new
     return op
+
+
+class RegionReuse(BlockPass):
+    name = "region-reuse"
+    rewrite = staticmethod(reuse_block)
