@@ -12,20 +12,16 @@ import numpy as np
 
 from ..ir.ops.random import PHILOX_M, PHILOX_W, ROUNDS
 from . import vecmath
-from .llvm_util import F32, F64, I1, I32, I64, counted_loop, i64
+from .llvm_util import F32, F64, I1, I32, I64, counted_loop, i32, i64
 
 
 def key_words(b, key, counter):
     """(c2, c3, round keys) from the i64 key and counter."""
     k0, k1 = b.trunc(key, I32), b.trunc(b.lshr(key, i64(32)), I32)
     c2, c3 = b.trunc(counter, I32), b.trunc(b.lshr(counter, i64(32)), I32)
-    keys = [(b.add(k0, _i32((r * PHILOX_W[0]) & 0xFFFFFFFF)), b.add(k1, _i32((r * PHILOX_W[1]) & 0xFFFFFFFF)))
+    keys = [(b.add(k0, i32((r * PHILOX_W[0]) & 0xFFFFFFFF)), b.add(k1, i32((r * PHILOX_W[1]) & 0xFFFFFFFF)))
             for r in range(ROUNDS)]
     return c2, c3, keys
-
-
-def _i32(v):
-    return lir.Constant(I32, v)
 
 
 def philox(b, j, c2, c3, keys):
@@ -46,9 +42,9 @@ def _unit(b, word, dtype, open_low=False):
     """A uniform in [0, 1) (or (0, 1] if ``open_low``) from an i32 word
     (float32) or an i64 word (float64), exactly as the reference."""
     if dtype == "float32":
-        k = b.lshr(word, _i32(8))
+        k = b.lshr(word, i32(8))
         if open_low:
-            k = b.add(k, _i32(1))
+            k = b.add(k, i32(1))
         return b.fmul(b.sitofp(k, F32), lir.Constant(F32, 2.0 ** -24))
     k = b.lshr(word, i64(11))
     if open_low:
@@ -74,9 +70,9 @@ def _sincos_turns(ctx, u, ty):
     a = m.fma(f, m.c(hi), m.mul(f, m.c(lo)))
     s, c = vecmath._sin_cos_poly(m, a)
     j = b.fptosi(k, I32)
-    odd = b.trunc(b.and_(j, _i32(1)), I1)
-    neg_cos = b.trunc(b.lshr(b.and_(b.add(j, _i32(1)), _i32(2)), _i32(1)), I1)   # j = 1, 2
-    neg_sin = b.trunc(b.lshr(b.and_(j, _i32(2)), _i32(1)), I1)                    # j = 2, 3
+    odd = b.trunc(b.and_(j, i32(1)), I1)
+    neg_cos = b.trunc(b.lshr(b.and_(b.add(j, i32(1)), i32(2)), i32(1)), I1)   # j = 1, 2
+    neg_sin = b.trunc(b.lshr(b.and_(j, i32(2)), i32(1)), I1)                    # j = 2, 3
     cos, sin = m.sel(odd, s, c), m.sel(odd, c, s)
     return m.sel(neg_cos, m.neg(cos), cos), m.sel(neg_sin, m.neg(sin), sin)
 
