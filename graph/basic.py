@@ -129,15 +129,6 @@ def _copy_attrs(old, new, memo=None):
             new.__dict__.update(copy.deepcopy(extra, memo))
 
 
-def _clone_op(op, operands):
-    """A new floating op like ``op`` on ``operands``; result types are
-    inferred again, so a replacement of a more general type propagates."""
-    new = Apply(op.opdef, operands, op.attrs, value_cls=type(op.results[0]),
-                result_names=[r.name for r in op.results])
-    new.loc = op.loc
-    return new
-
-
 def clone_get_equiv(inputs, outputs, copy_inputs=True, memo=None, replace=None):
     """{old variable: new one} for the graph from ``inputs`` to ``outputs``.
 
@@ -157,7 +148,8 @@ def clone_get_equiv(inputs, outputs, copy_inputs=True, memo=None, replace=None):
             equiv[v] = _copy_input(v) if copy_inputs else v
             continue
         op = v.owner
-        new = _clone_op(op, [equiv[o] for o in op.operands])
+        # result types inferred again: a replacement of a more general type propagates
+        new = op.clone({o: equiv[o] for o in op.operands}, infer=True)
         for old_r, new_r in zip(op.results, new.results):
             _copy_attrs(old_r, new_r)
             equiv[old_r] = new_r
@@ -233,7 +225,7 @@ def deepcopy_graph(variables, memo):
             memo[id(v)] = _copy_input(v, memo)
             continue
         op = v.owner
-        new = _clone_op(op, [memo[id(o)] for o in op.operands])
+        new = op.clone({o: memo[id(o)] for o in op.operands}, infer=True)
         for old_r, new_r in zip(op.results, new.results):
             _copy_attrs(old_r, new_r, memo)
             memo[id(old_r)] = new_r

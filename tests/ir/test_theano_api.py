@@ -216,6 +216,22 @@ def test_deepcopy_of_graphs():
     np.testing.assert_allclose(run([x2], [y2], v)[0], np.tanh(v) * [1.0, 2.0])
 
 
+def test_clone_and_deepcopy_keep_regions():
+    """ifelse and scan ops carry regions: a clone copies them too."""
+    from theon.ifelse import ifelse
+    x, y = T.dscalar("x"), T.dscalar("y")
+    z = ifelse(T.gt(x, 0), x * 2, y * 3)
+    w = theano.clone(z, replace={y: y + 1})
+    assert len(w.owner.regions) == 2 and w.owner is not z.owner
+    assert run([x, y], [w], -1.0, 1.0)[0] == 6.0 and run([x, y], [w], 2.0, 1.0)[0] == 4.0
+    v = T.dvector("v")
+    s, _ = theano.scan(lambda a, acc: acc + a * y, sequences=[v], outputs_info=[T.constant(0.0)])
+    s2 = theano.clone(s, replace={y: y * 10})
+    np.testing.assert_allclose(run([v, y], [s2], np.array([1.0, 2.0]), 1.0)[0], [10.0, 30.0])
+    d = copy.deepcopy(z)
+    assert len(d.owner.regions) == 2 and d.owner is not z.owner
+
+
 def test_deepcopy_and_clone_of_deep_graphs():
     x = T.scalar("x")
     y = x
