@@ -402,13 +402,8 @@ class _TheanoAPI:
 def clone_shared(var):
     """A new shared variable like ``var`` (same class, name, flags and
     attributes) holding a copy of its value."""
-    from ..ir.pickling import reduce_value
-    make, args, (attrs, slots) = reduce_value(var)
-    new = make(*args)
-    for key, value in slots.items():
-        setattr(new, key, value.copy() if key == "_storage" else value)
-    if attrs:
-        new.__dict__.update(attrs)
+    new = var.copy_variable()
+    new.__dict__.update(var.__dict__)
     return new
 
 
