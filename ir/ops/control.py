@@ -62,7 +62,7 @@ import numpy as np
 
 from ..core import Block, Operation, Value, ancestors
 from ..opdef import OpDef, const_int
-from ..types import TensorType
+from ..types import TensorType, is_float
 
 
 # --- building bodies --------------------------------------------------------------------------
@@ -290,14 +290,14 @@ class IfElse(OpDef):
             p_other = [Value(v.type, name=v.name) for v in others]
             p_g = [Value(g.type, name="g") for g in gs]
             outs = inline(block, p_mine, cls)
-            seeds = [(o, g) for o, g in zip(outs, p_g) if o.dtype.startswith("float")]
+            seeds = [(o, g) for o, g in zip(outs, p_g) if is_float(o.dtype)]
             got = backprop(seeds, p_mine, value_cls=cls) if seeds else [None] * len(p_mine)
             mine_g = []
             for x, g in zip(p_mine, got):
-                if not x.dtype.startswith("float"):
+                if not is_float(x.dtype):
                     continue
                 mine_g.append(g if isinstance(g, Value) else _zeros_like(e, x, p_g[0], nb))
-            other_g = [_zeros_like(e, x, p_g[0], nb) for x in p_other if x.dtype.startswith("float")]
+            other_g = [_zeros_like(e, x, p_g[0], nb) for x in p_other if is_float(x.dtype)]
             res = mine_g + other_g if k == 0 else other_g + mine_g
             args = (p_mine + p_other if k == 0 else p_other + p_mine) + p_g
             body, capture = outline(res, args)
@@ -312,7 +312,7 @@ class IfElse(OpDef):
         it = iter(new.results)
         out = [None]
         for v in list(then_ops) + list(else_ops):
-            out.append(next(it) if v.dtype.startswith("float") else ZERO)
+            out.append(next(it) if is_float(v.dtype) else ZERO)
         return out
 
 

@@ -19,12 +19,8 @@ loop. After step 0 the pending rows are the initial state's gradient.
 initial state none unless ``n <= T``), as Theano.
 """
 from ..core import DYN, Operation, Value
-from ..types import TensorType
+from ..types import TensorType, is_float
 from .control import ScanLayout, inline, outline, seq_window
-
-
-def _is_float(v):
-    return v.dtype.startswith("float")
 
 
 def _i64(e, v):
@@ -110,10 +106,10 @@ def scan_grad(op, grads):
     fwd_args = body.args[:n_tap_args]
     nonseq_args = body.args[n_tap_args:]
 
-    float_outs = [j for j in range(lay.n_outs) if _is_float(op.results[j])]
+    float_outs = [j for j in range(lay.n_outs) if is_float(op.results[j].dtype)]
     rec_float = [j for j in lay.recurrent if j in float_outs]
-    w_float = [i for i, w in enumerate(lay.nonseqs) if _is_float(w)]
-    tap_float = [i for i in range(n_tap_args) if _is_float(fwd_args[i])]
+    w_float = [i for i, w in enumerate(lay.nonseqs) if is_float(w.dtype)]
+    tap_float = [i for i in range(n_tap_args) if is_float(fwd_args[i].dtype)]
     seq_tap_count = sum(len(t) for t in lay.seq_taps)
 
     # --- the reverse body -------------------------------------------------------------------
@@ -197,7 +193,7 @@ def scan_grad(op, grads):
     dx = dict(zip(seq_float, r_dx))
     for i, (x, taps) in enumerate(zip(lay.seqs, lay.seq_taps)):
         lo, _ = seq_window(taps)
-        if not _is_float(x):
+        if not is_float(x.dtype):
             out[1 + i] = ZERO
             tap_index += len(taps)
             continue
