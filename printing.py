@@ -57,20 +57,14 @@ def _id_text(n):
             return "".join(reversed(digits))
 
 
-# attributes that schedule code, not meaning: not shown by debugprint/pp
-def _internal_attrs():
-    from .ir.ops.fused import SCHEDULE_ATTRS
-    return frozenset(SCHEDULE_ATTRS)
-
-
 def _attr_text(op):
     if op.name == "constant":
         value = op.attrs["value"]
         if value.size <= 8:
             return "{" + repr(value.tolist()) + "}"
         return "{" + f"shape={value.shape}" + "}"
-    hidden = _internal_attrs()
-    shown = sorted((k, v) for k, v in op.attrs.items() if k not in hidden)
+    from .ir.ops.fused import SCHEDULE_ATTRS      # they schedule code: not shown
+    shown = sorted((k, v) for k, v in op.attrs.items() if k not in SCHEDULE_ATTRS)
     if not shown:
         return ""
     return "{" + ", ".join(f"{k}={v}" for k, v in shown) + "}"
@@ -186,15 +180,15 @@ def pp(obj):
     prints as its name. A compiled function prints its outputs, one a line."""
     compiled = _compiled(obj)
     if compiled is not None:
-        return "\n".join(_pp(v, set()) for v in compiled.outputs)
+        return "\n".join(_pp(v) for v in compiled.outputs)
     if isinstance(obj, (list, tuple)):
         return "\n".join(pp(v) for v in obj)
     if not isinstance(obj, Value):
         raise TypeError(f"pp: expected a variable or a compiled function, got {type(obj).__name__}")
-    return _pp(obj, set())
+    return _pp(obj)
 
 
-def _pp(root, _unused):
+def _pp(root):
     memo = {}
     stack = [(root, False)]
     while stack:                      # iterative: deep graphs do not hit the recursion limit
