@@ -558,13 +558,13 @@ def _is_scalar_constant(v):
     return v.owner is not None and v.owner.name == "constant" and v.type.ndim == 0
 
 
-def _emit(block, stages, schedule, position=None, replaced=None):
+def _emit(block, stages, schedule, position, replaced):
     """Replace the ops of ``stages`` (groups, each in block order) by one
     fused op with a region per stage, placed where the last of them was
     (``position``: op -> its index in the block, for ordering). The
-    replaced ops are removed, or added to the list ``replaced`` for the
-    caller to remove all at once (``Block.remove_all``)."""
-    members = sorted((op for g in stages for op in g), key=position or block.ops.index)
+    replaced ops are added to the list ``replaced`` for the caller to
+    remove all at once (``Block.remove_all``)."""
+    members = sorted((op for g in stages for op in g), key=position)
     inside = set(members)
     operands = []
     for op in members:
@@ -605,10 +605,7 @@ def _emit(block, stages, schedule, position=None, replaced=None):
     block.insert_before(members[-1], fused)
     for old, new in zip(results, fused.results):
         old.replace_all_uses_with(new)
-    if replaced is not None:
-        replaced.extend(members)
-    else:
-        block.remove_all(members)
+    replaced.extend(members)
     return fused
 
 
