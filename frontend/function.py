@@ -303,15 +303,12 @@ def compile_ir(func, make_input_ir, input_vars, specs, outputs, single, update_p
             shared=shared, specs=specs, ir=func, mode=mode, input_ir=make_input_ir,
             profile=ProfileStats(name or ir_name, func) if do_profile else None, **extra)
     debug = None
-    checker = getattr(mode, "make_checker", None)
+    # a checking mode (NanGuardMode's make_checker, DEBUG's DebugChecker) sees every intermediate
+    checker = getattr(mode, "make_checker", None) or (DebugChecker if mode.debug else None)
     if checker is not None:
         checked = add_intermediates(func)
         pipeline.verify(func)
         debug = checker(func, checked, len(outputs), make_input_ir)
-    elif mode.debug:
-        checked = add_intermediates(func)
-        pipeline.verify(func)
-        debug = DebugChecker(func, checked, len(outputs), make_input_ir)
     if not do_profile and debug is None:       # the fast path's wrapper compiles while the graph is lowered
         pipeline.prefetch_wrapper(fast_path_signature(func, specs, shared, [s for s, _ in update_pairs],
                                                       len(outputs), single))
