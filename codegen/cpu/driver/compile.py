@@ -92,7 +92,7 @@ def _quick_object(text):
     return compile_object_quick(text)[1]
 
 
-def _glue_object(text):
+def _unoptimized_object(text):
     return compile_object_unoptimized(text)[1]
 
 
@@ -153,7 +153,7 @@ class _Tier0:
             text.restart()
             self._queue_kernels()
             glue = text.glue()
-        self.objects.append(in_background(_glue_object, glue))
+        self.objects.append(in_background(_unoptimized_object, glue))
         return self.objects
 
     def cancel(self):
@@ -201,8 +201,11 @@ def _rt_store(key, obj, names):
             pass
 
 
-def _rt_tier0_object(text):
-    return compile_object_unoptimized(text)[1]
+def runtime_library_compiled(emit_module, library_names):
+    """(object bytes, names of its functions) of the runtime library
+    compiled now, at -O0 (no cache)."""
+    module = emit_module()
+    return _unoptimized_object(str(module)), library_names(module)
 
 
 def runtime_library_object(emit_module, library_names):
@@ -221,8 +224,7 @@ def runtime_library_object(emit_module, library_names):
     _, hit = _rt_cached()
     if hit is not None:
         return hit
-    module = emit_module()
-    return _rt_tier0_object(str(module)), library_names(module)
+    return runtime_library_compiled(emit_module, library_names)
 
 
 def store_runtime_library():
@@ -254,7 +256,7 @@ def prefetch_runtime_library():
     else:
         module = rtlib.emit_module()
         names = rtlib.library_names(module)
-        future = in_background(_rt_tier0_object, str(module))
+        future = in_background(_unoptimized_object, str(module))
     with _rt_lock:
         if _rt_pending is None and not rtload.is_loaded():
             _rt_pending = (future, names)

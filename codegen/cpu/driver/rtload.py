@@ -33,10 +33,9 @@ def ensure_loaded():
             loaded = jit.LoadedObject(obj, _runtime=True)
             addresses = {n: loaded.address(n) for n in names}
         except Exception:  # noqa: BLE001 - a cached library that does not load is a miss: build it here
-            from .compile import _rt_tier0_object
-            module = rtlib.emit_module()
-            names = rtlib.library_names(module)
-            loaded = jit.LoadedObject(_rt_tier0_object(str(module)), _runtime=True)
+            from .compile import runtime_library_compiled
+            obj, names = runtime_library_compiled(rtlib.emit_module, rtlib.library_names)
+            loaded = jit.LoadedObject(obj, _runtime=True)
             addresses = {n: loaded.address(n) for n in names}
         for n, a in addresses.items():
             llvm.add_symbol(n, a)
