@@ -286,8 +286,8 @@ def _existing_or_create(rw, name, *operands, **attrs):
         if (user.name == name and user.parent is rw.block and user.attrs == attrs
                 and tuple(user.operands) == operands and len(user.results) == 1):
             if pos is None:
-                pos = rw.block.ops.index(rw.anchor)
-            if rw.block.ops.index(user) < pos:
+                pos = rw.block.index(rw.anchor)
+            if rw.block.index(user) < pos:
                 return user.results[0]
     return rw.create(name, *operands, **attrs)
 
