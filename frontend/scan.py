@@ -25,6 +25,8 @@ from ..ir.dialect import get_op
 from ..ir.ops.control import ancestors, outline, seq_window
 from .basic import as_tensor_variable, cast, constant, static_int
 from .debug import built
+from .elemwise import maximum, minimum
+from .ifelse import ifelse
 from .random import draws_made as random_draws_made
 from .variable import TensorVariable
 
@@ -238,7 +240,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     results, states = results[:n_user], results[n_user:]
     updates = OrderedDict()
     for s, rows in zip(targets, states):     # its value after the last step (unchanged after none)
-        updates[s] = _ifelse(rows.shape[0] > 0, rows[-1], s)
+        updates[s] = ifelse(rows.shape[0] > 0, rows[-1], s)
     if len(results) == 1 and not return_list:
         return results[0], updates
     return results, updates
@@ -262,11 +264,6 @@ def _updates(updates):
     return targets, values
 
 
-def _ifelse(cond, then, other):
-    from .ifelse import ifelse
-    return ifelse(cond, then, other)
-
-
 def _n_steps(n_steps, seqs):
     if n_steps is not None:
         n = as_tensor_variable(n_steps)
@@ -283,20 +280,10 @@ def _n_steps(n_steps, seqs):
         lo, hi = seq_window(taps)
         length = x.shape[0] if x.type.shape[0] is None else constant(x.type.shape[0], dtype="int64")
         rows = length - (hi - lo) if hi - lo else length
-        steps = rows if steps is None else _minimum(steps, rows)
+        steps = rows if steps is None else minimum(steps, rows)
     # a sequence shorter than its taps need: 0 steps here, so that the op's
     # length check names the sequence (not a negative n_steps)
-    return cast(_maximum(steps, 0), "int64")
-
-
-def _minimum(a, b):
-    from .elemwise import minimum
-    return minimum(a, b)
-
-
-def _maximum(a, b):
-    from .elemwise import maximum
-    return maximum(a, b)
+    return cast(maximum(steps, 0), "int64")
 
 
 def map(fn, sequences, non_sequences=None, truncate_gradient=-1, go_backwards=False, mode=None,  # noqa: A001
@@ -356,7 +343,7 @@ def scan_checkpoints(fn, sequences=None, outputs_info=None, non_sequences=None, 
     n = cast(as_tensor_variable(n_steps), "int64")
     size = save_every_N
     chunks = (n + (size - 1)) // size
-    inner_steps = _minimum(n - arange(chunks, dtype="int64") * size, size)     # the last chunk may be short
+    inner_steps = minimum(n - arange(chunks, dtype="int64") * size, size)     # the last chunk may be short
     chunked = []
     for s in seqs:
         if padding:
