@@ -215,8 +215,7 @@ def _at_most_as_precise(declared, expected):
     """``declared`` may stand for ``expected``: the same dtype and ndim, and
     each dim either ``?`` or the expected one (a block argument may know less
     about its operand than the operand's type, never more)."""
-    return (declared.dtype == expected.dtype and declared.ndim == expected.ndim
-            and all(d is None or d == e for d, e in zip(declared.shape, expected.shape)))
+    return declared.dtype == expected.dtype and declared.accepts_shape(expected.shape)
 
 
 def _check_attr(opname, key, value):
