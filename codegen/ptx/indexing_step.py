@@ -8,12 +8,11 @@ op's NumPy reference from operands read back, the result uploaded;
 scatter kernels (atomics for repeated indices) are future work (issue 16)."""
 import numpy as np
 
-from ...ir.core import substitute_dyn
 from ...ir.ops.indexing import layout
 from .. import errors as codes
 from ..llvm_util import I64, i64
 from .kernel import KernelSpec
-from .shapes import PlanError
+from .shapes import PlanError, resolve
 from .steps import Step
 
 
@@ -27,7 +26,7 @@ class AdvIndexStep(Step):
             n_data = len(op.operands) - len(op.opdef.indices(op))
             check_index_values(op, args[0].shape, args[n_data:], n_data)
         if "match" in op.attrs:
-            for k, m in enumerate(substitute_dyn(op.attrs["match"], [int(d) for d in args[1:]])):
+            for k, m in enumerate(resolve(op.attrs["match"], args[1:])):
                 if m is not None and m != args[0].shape[k]:
                     raise PlanError(codes.MASK_MISMATCH, [k + op.attrs.get("axis", 0), args[0].shape[k], m])
         (out,) = op.opdef.reference(op, *args)
