@@ -32,7 +32,7 @@ import numpy as np
 
 from ...cheader import STATE_SHAPE
 from ...errors import NEGATIVE_SIZE
-from ...llvm_util import I8, I8P, I32, I64, LLTYPE, i32, i64
+from ...llvm_util import I8, I8P, I32, I64, LLTYPE, i32, i64, init_llvm
 from ..lower.context import Buf
 from ..lower.entry import _emit_results, begin_entry, entry_name, lower_block, lower_function, lower_op, unpack_args
 from ..lower.loops import broadcast
@@ -43,17 +43,6 @@ SCRATCH_BYTES = 64      # >= any element; stride-0 arrays read only this
 
 
 # --- targets ------------------------------------------------------------------------------
-_targets_ready = False
-
-
-def _init_targets():
-    global _targets_ready
-    if not _targets_ready:
-        llvm.initialize_all_targets()
-        llvm.initialize_all_asmprinters()
-        _targets_ready = True
-
-
 class UnknownTriple(ValueError):
     """LLVM has no target for the triple."""
 
@@ -69,7 +58,7 @@ def create_target_machine(triple=None, cpu=None, features=None, opt_level=3):
     features; a ``cpu`` given means its own features (plus ``features``),
     so ``cpu='x86-64'`` makes code for any x86-64. Other triples default to
     the generic CPU. Raises ValueError for an unknown triple."""
-    _init_targets()
+    init_llvm(all_targets=True)
     host = triple is None or triple == host_triple()
     triple = triple or host_triple()
     try:
