@@ -78,8 +78,7 @@ def register_hook():
 
 def _cstring(ctx, text, name):
     data = bytearray(text.encode()) + b"\0"
-    k = sum(1 for g in ctx.module.globals if g.startswith(name + "."))
-    gv = lir.GlobalVariable(ctx.module, lir.ArrayType(I8, len(data)), name=f"{name}.{k}")
+    gv = lir.GlobalVariable(ctx.module, lir.ArrayType(I8, len(data)), name=ctx.module.get_unique_name(name))
     gv.linkage = "internal"
     gv.global_constant = True
     gv.initializer = lir.Constant(lir.ArrayType(I8, len(data)), data)
