@@ -21,8 +21,11 @@ _BOOL = ("print_test_value", "allow_gc", "profile", "optimizer_verbose", "openmp
 
 
 class Config:
+    # The options live in the instance __dict__, so reading one is a plain
+    # attribute lookup (~0.03 us, not ~1 us through __getattr__): the DSL
+    # reads floatX and compute_test_value for every op it builds.
     def __init__(self):
-        object.__setattr__(self, "_values", {
+        self.__dict__.update({
             "floatX": "float64",
             "device": "cpu",
             "mode": "FAST_RUN",
@@ -44,12 +47,12 @@ class Config:
             "openmp": False,                # accepted: theon's loops use its own thread pool
         })
 
-    def __getattr__(self, name):
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(f"theon.config has no option {name!r}; "
-                                 f"known: {sorted(self._values)}") from None
+    @property
+    def _values(self):
+        return self.__dict__
+
+    def __getattr__(self, name):        # reached only for names that are not options
+        raise AttributeError(f"theon.config has no option {name!r}; known: {sorted(self._values)}")
 
     def __setattr__(self, name, value):
         if name not in self._values:
