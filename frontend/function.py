@@ -30,7 +30,7 @@ from ..runtime.function import Function, fast_path_signature
 from ..runtime.mode import get_mode
 from ..runtime.profiling import ProfileStats
 from .build import build_function
-from .io import as_in, as_out
+from .io import _label, as_in, as_out
 from .variable import TensorVariable
 
 UNUSED_CHOICES = ("raise", "warn", "ignore")
@@ -38,10 +38,6 @@ UNUSED_CHOICES = ("raise", "warn", "ignore")
 
 class UnusedInputError(ValueError):
     """An input no output or update depends on (on_unused_input='raise')."""
-
-
-def _label(v):
-    return repr(v.name) if getattr(v, "name", None) else f"<{type(v).__name__}>"
 
 
 def _check_inputs(inputs):
