@@ -9,6 +9,3 @@ class RandomStreams(RandomStream):
     """Theano's ``RandomStreams(seed=None)``: ``uniform``, ``normal``,
     ``binomial``, ``random_integers``, ``seed``, ``updates``; ``seed=None``
     draws a fresh seed."""
-
-    def __init__(self, seed=None):
-        super().__init__(seed)
