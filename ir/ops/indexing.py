@@ -35,7 +35,7 @@ import numpy as np
 from ..autodiff import batch_ndim, emitter
 from ..core import DYN, substitute_dyn
 from ..opdef import OpDef, result
-from .shape import _dyn_operands, check_value_fits
+from .shape import _count_dyn, _dyn_operands, _is_int, check_value_fits
 from ..types import broadcast_shapes, is_int
 
 ARRAY, WHOLE, NEWAXIS = "a", ":", "x"
@@ -318,13 +318,13 @@ class Nonzero(OpDef):
             raise ValueError("nonzero: x must have at least one dim (NumPy refuses 0-d input)")
         match = op.attrs["match"]
         if (not isinstance(match, tuple) or len(match) != x.ndim
-                or any(not (e is None or e is DYN or (isinstance(e, int) and not isinstance(e, bool) and e >= 0))
+                or any(not (e is None or e is DYN or (_is_int(e) and e >= 0))
                        for e in match)):
             raise ValueError(f"nonzero: match must list, per dim of x ({x.ndim}), a size >= 0, ? or none; "
                              f"got {match!r}")
         _dyn_operands(op, self.first_dyn)
-        if sum(1 for e in match if e is DYN) != len(op.operands) - 1:
-            raise ValueError(f"nonzero: match {list(match)} needs {sum(1 for e in match if e is DYN)} "
+        if _count_dyn(match) != len(op.operands) - 1:
+            raise ValueError(f"nonzero: match {list(match)} needs {_count_dyn(match)} "
                              f"dynamic operands, got {len(op.operands) - 1}")
         for k, (m, n) in enumerate(zip(match, x.shape)):
             if isinstance(m, int) and n is not None and m != n:

@@ -40,8 +40,8 @@ in turns).
 import numpy as np
 
 from ..core import DYN, substitute_dyn
-from ..opdef import OpDef, const_int, result
-from ..types import is_int
+from ..opdef import OpDef, result
+from .shape import _is_int, _size_entries
 
 PHILOX_M = (0xD2511F53, 0xCD9E8D57)     # round multipliers
 PHILOX_W = (0x9E3779B9, 0xBB67AE85)     # key schedule (Weyl) increments
@@ -135,17 +135,9 @@ class RandomOp(OpDef):
 
     def _sizes(self, op):
         spec = op.attrs["shape"]
-        if not isinstance(spec, tuple) or not all(d is DYN or (isinstance(d, int) and not isinstance(d, bool))
-                                                  for d in spec):
+        if not isinstance(spec, tuple) or not all(d is DYN or _is_int(d) for d in spec):
             raise TypeError(f"{self.name}: shape must be a list of ints and ?, got {spec!r}")
-        dyn = op.operands[1:]
-        if sum(d is DYN for d in spec) != len(dyn):
-            raise ValueError(f"{self.name}: shape {spec} needs {sum(d is DYN for d in spec)} dynamic operands, "
-                             f"got {len(dyn)}")
-        for v in dyn:
-            if v.type.ndim != 0 or not is_int(v.type.dtype):
-                raise TypeError(f"{self.name}: dynamic size operands must be 0-d ints, got {v.type}")
-        return substitute_dyn(spec, [const_int(v) for v in dyn])
+        return _size_entries(op)
 
     def infer(self, op):
         self.check_arity(op)
