@@ -16,6 +16,7 @@ import copy
 from ..frontend.build import check_replacement
 from ..frontend.variable import TensorConstant
 from ..ir.core import Operation as Apply
+from ..ir.core import ancestors as _ir_ancestors
 from ..ir.core import Value as Variable
 
 Constant = TensorConstant
@@ -74,22 +75,8 @@ def _between(ins, outs):
     """(values, ops) from ``ins`` to ``outs`` in dependency order (operands
     first), not going past ``ins``."""
     ins = set(_as_list(ins, "io_toposort"))
-    order, seen, ops_, seen_ops = [], set(), [], set()
-    stack = [(v, False) for v in reversed(_as_list(outs, "io_toposort"))]
-    while stack:
-        v, expanded = stack.pop()
-        if expanded:
-            order.append(v)
-            if v.owner is not None and v not in ins and v.owner not in seen_ops:
-                seen_ops.add(v.owner)
-                ops_.append(v.owner)
-            continue
-        if v in seen:
-            continue
-        seen.add(v)
-        stack.append((v, True))
-        if v.owner is not None and v not in ins:
-            stack.extend((o, False) for o in reversed(v.owner.operands) if o not in seen)
+    order = _ir_ancestors(_as_list(outs, "io_toposort"), stop=ins.__contains__)
+    ops_ = list(dict.fromkeys(v.owner for v in order if v.owner is not None and v not in ins))
     return order, ops_
 
 
@@ -140,7 +127,7 @@ def clone_get_equiv(inputs, outputs, copy_inputs=True, memo=None, replace=None):
     equiv = dict(memo or {})
     equiv.update(replace or {})
     stop = set(inputs) | set(replace or {})
-    order = _between(list(stop), outputs)[0] if stop else _between([], outputs)[0]
+    order = _between(list(stop), outputs)[0]
     for v in order:
         if v in equiv:
             continue
