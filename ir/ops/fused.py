@@ -59,8 +59,12 @@ class _Reducers(Mapping):
         from ..dialect import OPS
         return {name: d for name, d in OPS.items() if d.reduces}
 
-    def __getitem__(self, kind):
-        return self._ops()[kind]
+    def __getitem__(self, kind):        # one lookup (``in`` and every fused op's infer use it)
+        from ..dialect import OPS
+        d = OPS.get(kind)
+        if d is None or not d.reduces:
+            raise KeyError(kind)
+        return d
 
     def __iter__(self):
         return iter(self._ops())
