@@ -495,8 +495,7 @@ class _Merger:
 
     # legality
     def legal(self, group):
-        if len(group) > self.max_ops:
-            return False
+        """(``merge`` has checked the size against ``max_ops``.)"""
         inside = set(group)
         if len({(op.attrs["axes"], op.attrs["keepdims"]) for op in group if _is_reduction(op)}) > 1:
             return False
