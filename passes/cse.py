@@ -17,7 +17,7 @@ import struct
 
 import numpy as np
 
-from ..ir.core import DYN, is_splat
+from ..ir.core import DYN, is_splat, stored_elements
 from ..ir.opdef import has_side_effects
 from .manager import BlockPass
 
@@ -71,6 +71,6 @@ def attr_key(value):
         return ("tuple",) + tuple(attr_key(v) for v in value)
     if isinstance(value, np.ndarray):
         if is_splat(value):         # its one element: a splat is never expanded
-            return ("splat", value.dtype.str, value.shape, value.reshape(-1)[:1].tobytes())
+            return ("splat", value.dtype.str, value.shape, stored_elements(value).tobytes())
         return ("array", value.dtype.str, value.shape, value.tobytes())
     return (type(value).__name__, value)
