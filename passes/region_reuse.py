@@ -42,6 +42,8 @@ def same_block(a, b):
 
 def reuse_block(block):
     """Apply the pass to the region ops of ``block``, then inside them."""
+    if not any(op.regions for op in block.ops):
+        return              # no region to reuse values in (the usual body: no keys to build)
     known = {}              # key -> outer op (no regions), for ops seen so far
     with_regions = []       # outer ops with regions seen so far
     for op in list(block.ops):
