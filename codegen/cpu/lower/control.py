@@ -265,8 +265,7 @@ def lower_scan(ctx, op, bufs):
             if guess is None:
                 guess = _zero_step_rows(ctx, op, lay, seqs, inits, nonseqs)
         outs.append(_Output(ctx, j, r.type, n, row, None if row is not None else guess[j]))
-    with ctx.at_entry():
-        steps_slot = b.alloca(i64(0).type, name="scan.steps")
+    steps_slot = ctx.slot(i64(0).type, "scan.steps")
     b.store(n, steps_slot)
 
     # the loop: for t in range(n); until leaves from the body's end

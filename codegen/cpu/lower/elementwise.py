@@ -26,8 +26,7 @@ def lower_elementwise(ctx, op, bufs):
     b = ctx.b
     negative = None
     if op.name == "pow" and op.operands[1].type.np_dtype.kind == "i":
-        with ctx.at_entry():
-            negative = b.alloca(I1, name="negative_power")
+        negative = ctx.slot(I1, "negative_power")
         b.store(lir.Constant(I1, 0), negative)
 
     def body(ptrs):

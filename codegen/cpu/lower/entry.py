@@ -24,8 +24,7 @@ def _timer(ctx):
     b = ctx.b
     ts_ty = lir.LiteralStructType([I64, I64])
     clock = ctx.declare("clock_gettime", I32, [I32, ts_ty.as_pointer()])
-    with ctx.at_entry():
-        ts = b.alloca(ts_ty, name="ts")
+    ts = ctx.slot(ts_ty, "ts")
     b.call(clock, [lir.Constant(I32, 1), ts])
     sec = b.load(b.gep(ts, [lir.Constant(I32, 0), lir.Constant(I32, 0)]))
     nsec = b.load(b.gep(ts, [lir.Constant(I32, 0), lir.Constant(I32, 1)]))

@@ -599,9 +599,7 @@ class _Accumulator(Accumulator):
         self.part = ctx.slot(spec.acc_type, "part") if spec.kahan else None
         self.scratch = None
         if spec.kahan and spec.acc_dtype != spec.dtype:
-            with ctx.at_entry():
-                array = ctx.b.alloca(lir.ArrayType(LLTYPE[spec.dtype], BLOCK), name="terms")
-            self.scratch = array
+            self.scratch = ctx.slot(lir.ArrayType(LLTYPE[spec.dtype], BLOCK), "terms")
 
     def begin_block(self):
         if self.part is not None:

@@ -252,8 +252,7 @@ def lower_nonzero(ctx, op, bufs):
     for k, m in enumerate(resolve(op.attrs["match"], dyn_values(ctx, op, bufs, 1))):
         if m is not None and not (isinstance(m, int) and op.operands[0].type.shape[k] is not None):
             ctx.check(b.icmp_signed("==", x.shape[k], as_i64(m)), MASK_MISMATCH, [i64(k + op.attrs.get("axis", 0)), x.shape[k], as_i64(m)])
-    with ctx.at_entry():
-        counter = b.alloca(I64, name="nz.count")
+    counter = ctx.slot(I64, "nz.count")
     b.store(i64(0), counter)
 
     def count(ptrs):
