@@ -39,16 +39,8 @@ def _add(e, a, b):
 
 def _slice(e, x, start, stop):
     """x[start:stop] along axis 0 (ints or 0-d int64 Values)."""
-    spec, dyn = [], []
-    for s in (start, stop):
-        if isinstance(s, int):
-            spec.append(s)
-        else:
-            spec.append(DYN)
-            dyn.append(s)
-    if spec[0] == 0:
-        spec[0] = None
-    return e("subtensor", x, *dyn, idx=((spec[0], spec[1], None),))
+    (first, last), dyn = e.shape_spec((start, stop))
+    return e("subtensor", x, *dyn, idx=((None if first == 0 else first, last, None),))
 
 
 def _reverse(e, x):
