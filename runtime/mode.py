@@ -42,12 +42,20 @@ PASS_TAGS = {
 }
 
 
+def _base(entry):
+    """The pass name of a pipeline entry (``fuse-elementwise{min-ops=256}``
+    -> ``fuse-elementwise``)."""
+    return entry.split("{", 1)[0].strip()
+
+
 def pass_tags(name):
-    """The tags of pass ``name`` (see the module docstring)."""
+    """The tags of pass ``name``, a pipeline entry with or without options
+    (see the module docstring)."""
+    name = _base(name)
     tags = {name, name.replace("-", "_")}
     tags.update(PASS_TAGS.get(name, ()))
     for pipeline, names in PIPELINES.items():
-        if name in names:
+        if name in {_base(n) for n in names}:
             tags.add(pipeline)
     return tags
 
@@ -118,7 +126,7 @@ class Mode:
         names = list(self.pipeline)
         for tag in tags:
             for p in _passes_tagged(tag):
-                if p not in names:
+                if _base(p) not in {_base(n) for n in names}:     # already there, maybe with options
                     names.append(p)
         if "dce" in names:                  # dead code goes last
             names = [n for n in names if n != "dce"] + ["dce"]
@@ -143,9 +151,10 @@ class Mode:
 def _passes_tagged(tag):
     """Every known pass carrying ``tag``, in FAST_RUN order."""
     from .pipeline import pass_registry
-    known = list(dict.fromkeys(list(PIPELINES["fast_run"]) + list(PIPELINES["fast_compile"])
-                               + sorted(pass_registry())))
-    return [p for p in known if tag in pass_tags(p)]
+    known = {}
+    for entry in list(PIPELINES["fast_run"]) + list(PIPELINES["fast_compile"]) + sorted(pass_registry()):
+        known.setdefault(_base(entry), entry)           # the first spelling of each pass
+    return [p for p in known.values() if tag in pass_tags(p)]
 
 
 def _nanguard():
