@@ -48,7 +48,8 @@ def test_including_excluding_requiring_by_theano_tags():
     inc = compile_.including("fusion")        # already there (with options): not added twice
     assert [p.split("{")[0] for p in inc.pipeline].count("fuse-elementwise") == 1 and inc.pipeline[-1] == "dce"
     assert "fuse-elementwise" not in [p.split("{")[0] for p in compile_.excluding("fusion").pipeline]
-    assert set(fast.requiring("fast_compile").pipeline) <= set(PIPELINES["fast_compile"])
+    base = lambda pipeline: {p.split("{")[0] for p in pipeline}      # noqa: E731 - pass names, options aside
+    assert base(fast.requiring("fast_compile").pipeline) <= base(PIPELINES["fast_compile"])
     assert fast.requiring("fast_run").pipeline == fast.pipeline
     assert fast.excluding("fast_run").pipeline == ()
 
