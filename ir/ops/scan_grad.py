@@ -43,8 +43,15 @@ def _slice(e, x, start, stop):
     return e("subtensor", x, *dyn, idx=((None if first == 0 else first, last, None),))
 
 
-def _reverse(e, x):
-    return e("subtensor", x, idx=((None, None, -1),))
+def _reverse(e, x, axis=0):
+    return e("subtensor", x, idx=((None, None, None),) * axis + ((None, None, -1),))
+
+
+def _move(e, x, src, dst):
+    """``x`` with its axis ``src`` moved to position ``dst``."""
+    order = [i for i in range(x.ndim) if i != src]
+    order.insert(dst, src)
+    return e.dimshuffle(x, order)
 
 
 def _last(e, first, rest):
@@ -72,9 +79,14 @@ def scan_grad(op, grads):
     e = emitter(op)
     cls = e.value_cls
     lay = ScanLayout(op)
-    if any(g.ndim != r.ndim for g, r in zip(grads, op.results)):
-        raise NotImplementedError("theon.grad: batched gradients (jacobian, hessian, Rop) through scan "
-                                  "are not supported yet")
+    # batched gradients (jacobian, hessian): ``nb`` leading batch dims on every
+    # gradient; the reverse scan steps over axis ``nb`` and carries them in its rows
+    nb = grads[0].ndim - op.results[0].ndim if grads else 0
+    if any(g.ndim - r.ndim != nb for g, r in zip(grads, op.results)) or nb < 0:
+        raise ValueError("scan grad: the output gradients carry different numbers of batch dims")
+    bdims = e.batch_dims(grads[0], nb) if nb else []
+    bshape = grads[0].type.shape[:nb]
+    whole = ((None, None, None),) * nb          # whole batch dims in a subtensor index
     body = op.regions[0]
     backwards = op.attrs.get("go_backwards", False)
     trunc = op.attrs.get("truncate_gradient", -1)
@@ -106,10 +118,11 @@ def scan_grad(op, grads):
 
     # --- the reverse body -------------------------------------------------------------------
     p_x = [Value(a.type, name=a.name) for a in fwd_args]
-    p_g = [Value(TensorType(grads[j].dtype, op.results[j].type.shape[1:]), name="g") for j in float_outs]
-    rows = {j: TensorType(op.results[j].dtype, lay.inits[j].type.shape[1:]) for j in rec_float}
+    p_g = [Value(TensorType(grads[j].dtype, bshape + op.results[j].type.shape[1:]), name="g") for j in float_outs]
+    rows = {j: TensorType(op.results[j].dtype, bshape + lay.inits[j].type.shape[1:]) for j in rec_float}
     p_pend = [Value(TensorType(rows[j].dtype, (lay.depth(j),) + rows[j].shape), name="pending") for j in rec_float]
-    p_acc = [Value(lay.nonseqs[i].type, name="acc") for i in w_float]
+    p_acc = [Value(TensorType(lay.nonseqs[i].dtype, bshape + lay.nonseqs[i].type.shape), name="acc")
+             for i in w_float]
     p_w = [Value(a.type, name=a.name) for a in nonseq_args]
 
     ys = inline(body, p_x + p_w, cls)
@@ -120,7 +133,8 @@ def scan_grad(op, grads):
         seeds.append((ys[j], a))
     wrt = [p_x[i] for i in tap_float] + [p_w[i] for i in w_float]
     got = backprop(seeds, wrt, value_cls=cls) if seeds else [None] * len(wrt)
-    got = [g if isinstance(g, Value) else e.zeros(e.dims(x), x.dtype) for g, x in zip(got, wrt)]
+    p_bdims = e.batch_dims(p_g[0], nb) if nb and p_g else []
+    got = [g if isinstance(g, Value) else e.zeros(p_bdims + e.dims(x), x.dtype) for g, x in zip(got, wrt)]
     d_tap = dict(zip(tap_float, got[:len(tap_float)]))
     d_w = got[len(tap_float):]
 
@@ -153,9 +167,9 @@ def scan_grad(op, grads):
         raise RuntimeError("scan grad: the reverse body reads values from outside (a bug)")
 
     # --- the reverse scan -------------------------------------------------------------------
-    p0 = [e.zeros([1, lay.depth(j)] + e.dims(lay.inits[j], 1), rows[j].dtype) for j in rec_float]
-    acc0 = [e.zeros([1] + e.dims(lay.nonseqs[i]), lay.nonseqs[i].dtype) for i in w_float]
-    g_seqs = [grads[j] for j in float_outs]
+    p0 = [e.zeros([1, lay.depth(j)] + bdims + e.dims(lay.inits[j], 1), rows[j].dtype) for j in rec_float]
+    acc0 = [e.zeros([1] + bdims + e.dims(lay.nonseqs[i]), lay.nonseqs[i].dtype) for i in w_float]
+    g_seqs = [_move(e, grads[j], nb, 0) for j in float_outs]         # steps first
     attrs = {"seq_taps": ((0,),) * (n_tap_args + len(g_seqs)),
              "out_taps": ((-1,),) * (len(p0) + len(acc0)) + ((),) * len(d_seq_rows),
              "go_backwards": True, "until": False, "truncate_gradient": -1}
@@ -172,13 +186,15 @@ def scan_grad(op, grads):
         out[lay.first_nonseq + i] = _last(e, acc0[slot], r_acc[slot])
     for slot, j in enumerate(rec_float):
         final = _reverse(e, _last(e, p0[slot], r_pend[slot]))        # rows 0..d-1 of the initial state
+        final = _move(e, final, 0, nb)
         if trunc > 0:
             reached = e("le", _i64(e, n), e.const(trunc, "int64"))
             final = e("where", reached, final, e.const(0, final.dtype))
         init = lay.inits[j]
         d = lay.depth(j)
         if init.type.shape[0] != d:
-            final = e("inc_subtensor", e.zeros(e.dims(init), init.dtype), final, idx=((None, d, None),))
+            final = e("inc_subtensor", e.zeros(bdims + e.dims(init), init.dtype), final,
+                      idx=whole + ((None, d, None),))
         out[lay.first_init + lay.recurrent.index(j)] = final
     # sequences: each tap's rows, back in forward order, added where the forward read them
     tap_index = 0
@@ -189,19 +205,19 @@ def scan_grad(op, grads):
             out[1 + i] = ZERO
             tap_index += len(taps)
             continue
-        total = e.zeros(e.dims(x), x.dtype)
+        total = e.zeros(bdims + e.dims(x), x.dtype)
         for k in taps:
             # (the row shape stated: with zero steps the loop cannot tell it)
-            rows_k = _reverse(e, e.reshape(dx[tap_index], [n_rev] + e.dims(x, 1)))
+            rows_k = _move(e, _reverse(e, e.reshape(dx[tap_index], [n_rev] + bdims + e.dims(x, 1))), 0, nb)
             lo_row, hi_row = _add(e, start, k - lo), _add(e, n, k - lo)
             spec, dyn = [], []
             for s in (lo_row, hi_row):
                 spec.append(s if isinstance(s, int) else DYN)
                 if not isinstance(s, int):
                     dyn.append(s)
-            total = e("inc_subtensor", total, rows_k, *dyn, idx=((spec[0], spec[1], None),))
+            total = e("inc_subtensor", total, rows_k, *dyn, idx=whole + ((spec[0], spec[1], None),))
             tap_index += 1
-        out[1 + i] = _reverse(e, total) if backwards else total
+        out[1 + i] = _reverse(e, total, nb) if backwards else total
     for k in range(1, len(op.operands)):
         if out[k] is None:
             out[k] = ZERO       # an integer operand, or one the gradient does not reach
