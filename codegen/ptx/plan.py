@@ -23,7 +23,7 @@ from .control_step import HostRegionStep
 from .print_step import PrintStep
 from .random_step import RandomStep
 from .indexing_step import AdvIndexStep, GatherStep
-from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep)
+from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep, checks_exponent)
 
 HOST_MAX_ELEMENTS = 64          # host-evaluated values have at most this many elements
 MAX_GROUP_OPS = 48              # elementwise ops per fused kernel at most
@@ -44,6 +44,7 @@ LOWERINGS.update({
     "random_uniform": RandomStep, "random_normal": RandomStep, "random_permutation": RandomStep,
     "adv_subtensor": GatherStep, "adv_set_subtensor": AdvIndexStep, "adv_inc_subtensor": AdvIndexStep,
     "nonzero": AdvIndexStep,
+    "pool": HostRegionStep, "pool_grad": HostRegionStep,     # on the host for now (ir/ops/pool.py)
 })
 NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the plan's end / part of fused
 
@@ -108,14 +109,16 @@ def host_evaluated(func):
 # --- fusion -------------------------------------------------------------------------------------------
 def group_elementwise(ops, excluded):
     """{root op: [ops of its group, in order]}: an elementwise op joins the
-    group of its users when all of them are in one group."""
+    group of its users when all of them are in one group (and it is not
+    the exponent of a checked integer pow, which the host checks first)."""
     group_of, size = {}, {}
     for op in reversed(ops):
         if op in excluded or LOWERINGS.get(op.name) is not MapStep:
             continue
-        users = {u for r in op.results for u, _ in r.uses}
-        roots = {group_of.get(u) for u in users}
-        if len(roots) == 1 and None not in roots and size[next(iter(roots))] < MAX_GROUP_OPS:
+        uses = [(u, k) for r in op.results for u, k in r.uses]
+        roots = {group_of.get(u) for u, _ in uses}
+        exponent = any(k == 1 and checks_exponent(u) for u, k in uses)
+        if len(roots) == 1 and None not in roots and not exponent and size[next(iter(roots))] < MAX_GROUP_OPS:
             root = roots.pop()
         else:
             root = op

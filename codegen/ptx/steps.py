@@ -8,6 +8,7 @@ kind of op; ``plan.py`` maps op names to them (``LOWERINGS``).
 import numpy as np
 
 from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds
+from .. import errors as codes
 from . import shapes as sh
 from .maps import MapProgram, arange_kernel, copy_kernel_name, copy_kernels, map_kernels
 from .matmul import matmul_kernel
@@ -116,10 +117,24 @@ class ViewStep(Step):
 
 
 # --- elementwise ------------------------------------------------------------------------------------
+def checks_exponent(op):
+    """A signed integer ``pow``: its exponents are checked before its group
+    runs (INT_NEGATIVE_POWER, as the CPU lowering and NumPy). The plan keeps
+    the exponent out of the pow's group, so it is a stored device tensor."""
+    return op.name == "pow" and op.operands[1].type.np_dtype.kind == "i"
+
+
+def _min_kernel_name(t):
+    return f"theon_min_{t.dtype}_{t.ndim}d"      # ReduceStep's name: equal reductions share kernels
+
+
 class MapStep(Step):
     """A group of elementwise ops fused into one kernel: ``ops`` in order,
     the last is the root whose result is written; the others' results are
-    used only inside the group and never stored."""
+    used only inside the group and never stored. A signed integer pow's
+    exponent (an input of the group) is reduced to its minimum on the device
+    first; the host reads that one element back and fails with
+    INT_NEGATIVE_POWER when it is negative."""
     kind = "elementwise"
 
     def __init__(self, index, ops, prefix):
@@ -134,13 +149,33 @@ class MapStep(Step):
         self.program = MapProgram.of_ops(self.inputs, self.ops, [self.op.results[0]])
         self.name = f"{prefix}_{self.op.name}"      # the plan may share an equal group's kernels
         self.op_indices = {}        # op -> index, set by the plan
+        self.exponents = [(o, o.operands[1]) for o in self.ops if checks_exponent(o)]
 
     def signature(self):
         """What the kernels compute: equal signatures, equal kernels."""
         return (self.program.key(), self.op.results[0].type.ndim)
 
     def kernels(self):
-        return map_kernels(self.name, self.program, self.op.results[0].type.ndim)
+        specs = map_kernels(self.name, self.program, self.op.results[0].type.ndim)
+        for _, v in self.exponents:
+            if v.type.ndim:
+                specs += reduce_kernels(_min_kernel_name(v.type), "min", MapProgram.copy(v.type.dtype), v.type.ndim)
+        return specs
+
+    def _check_exponents(self, state):
+        for o, v in self.exponents:
+            if v in state.host or v.type.ndim == 0:
+                low = state.host_value(v)
+            else:
+                t = state.tensor(v)
+                if t.numel == 0:
+                    continue
+                low = state.alloc(t.dtype, ())
+                run_reduction(state, _min_kernel_name(v.type), reduce_spec("min", t.dtype), t.ndim, t.shape,
+                              [(t, t.strides)], tuple(range(t.ndim)), low)
+                low = state.download(low)
+            if low.size and low.min() < 0:
+                raise sh.PlanError(codes.INT_NEGATIVE_POWER, op_index=self.op_indices.get(o, self.index))
 
     def run(self, state):
         shapes = {}
@@ -151,6 +186,7 @@ class MapStep(Step):
             except sh.PlanError as e:
                 e.op_index = self.op_indices.get(o, self.index)
                 raise
+        self._check_exponents(state)
         root = self.op.results[0]
         out = state.alloc(root.type.dtype, shapes[root])
         state.env[root] = out
@@ -169,6 +205,11 @@ class MapStep(Step):
         d["computes"] = self.program.describe()
         d["launches"] = [_map_launch(self.name, "out = computes(in0, in1, ...) per element; out is new, "
                                                 "C-contiguous, of the broadcast shape of the group")]
+        if self.exponents:
+            d["checks"] = [{"op": self.op_indices.get(o, self.index), "exponent": names[v],
+                            "what": f"first: {_min_kernel_name(v.type)} reduces the exponent to its minimum "
+                                    "(reduction launches as a min step's); the host reads it back and fails "
+                                    "with INT_NEGATIVE_POWER when it is below 0"} for o, v in self.exponents]
         return d
 
 
