@@ -16,7 +16,15 @@ Philox-4x32-10) followed by ordinary elementwise ops (scale and shift,
 compare with ``p``), which fuse with what follows; gradients flow to
 ``low``/``high``/``avg``/``std`` (reparameterization), and a binomial's
 gradient is disconnected (its compare has none).
+
+Inside ``theon.scan``'s step function a draw's state is one more
+loop-carried value of the loop (``recording_draws``, ``carried_by_loop``):
+step ``t`` draws from the state with the counter advanced ``t`` times, and
+the state's update (returned in scan's ``updates`` and made its
+``default_update``) is its value after the last step.
 """
+import contextlib
+
 import numpy as np
 
 from ..config import config
@@ -33,13 +41,38 @@ from .shape_ops import dim, dyn_attr, shape_entries
 from .shared import shared
 
 FLOATS = ("float32", "float64")
-_DRAWS = [0]                  # draws made by every stream so far (scan checks its step function)
+_RECORDING = []               # per scan step function being traced: the draws it makes
 _SEED_TAG = 0x5EED0F7E        # third counter word of key derivation: keys never collide with samples
 
 
-def draws_made():
-    """How many draws (sampling ops) the random streams have made so far."""
-    return _DRAWS[0]
+@contextlib.contextmanager
+def recording_draws():
+    """Collects the draws made inside the ``with`` block (scan traces its
+    step function so): a list of (stream, draw number, state)."""
+    got = []
+    _RECORDING.append(got)
+    try:
+        yield got
+    finally:
+        _RECORDING.remove(got)
+
+
+def loop_carried(drawn, targets):
+    """The (state, new state) pairs scan must carry for the draws ``drawn``
+    (``recording_draws``) of its step function: every state not already in
+    ``targets`` (the shared variables the step function updates itself; an
+    inner scan's states appear in its updates) with its per-step update."""
+    return [(state, state.default_update) for _, _, state in drawn if state not in targets]
+
+
+def carried_by_loop(drawn, updates):
+    """After the scan op: each carried state's update (its value after the
+    last step, in scan's ``updates``) becomes its ``default_update`` and its
+    stream's update pair, so ``theon.function`` advances it once per step."""
+    for stream, j, state in drawn:
+        if state in updates:
+            state.default_update = updates[state]
+            stream.state_updates[j] = (state, updates[state])
 
 
 def derive_key(seed, j):
@@ -106,11 +139,12 @@ class RandomStream:
         state.default_update = new
         state.tag.is_rng = True
         self.state_updates.append((state, new))
+        for got in _RECORDING:
+            got.append((self, j, state))
         return state
 
     def _draw(self, opname, entries, dtype):
         spec, dyn = dyn_attr(entries)
-        _DRAWS[0] += 1
         attrs = {"shape": spec} if dtype is None else {"shape": spec, "dtype": dtype}
         return apply_op(opname, self._new_state(), *dyn, **attrs)
 

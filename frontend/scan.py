@@ -14,8 +14,9 @@ Shared-variable updates the step function returns (a dict or a list of
 pairs) are applied once per step: each updated shared variable is one more
 recurrent state of the loop (tap -1, started at its value), and the
 ``updates`` scan returns map it to its value after the last step, to pass
-to ``theon.function(updates=...)``. Random draws inside the step function
-are not supported yet (a clear error).
+to ``theon.function(updates=...)``. A random draw inside the step function
+is such an update too (its stream state, advanced once per step:
+``frontend/random.py`` ``recording_draws``), so each step draws new numbers.
 """
 import numbers
 from collections import OrderedDict
@@ -27,7 +28,7 @@ from .basic import as_tensor_variable, cast, constant, static_int
 from .debug import built
 from .elemwise import maximum, minimum
 from .ifelse import ifelse
-from .random import draws_made as random_draws_made
+from .random import carried_by_loop, loop_carried, recording_draws
 from .variable import TensorVariable
 
 
@@ -172,16 +173,13 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         if info is not None:
             state, taps, row = info
             out_ph.extend(row(f"{name or 'out'}[t{k:+d}]") for k in taps)
-    draws = random_draws_made()
     # non-sequences are given as themselves (as Theano does), so the step
     # function may differentiate them with respect to each other (theon.grad
     # of y[i] with respect to x, y an expression of x: the tutorial's jacobian)
-    ret = fn(*(seq_ph + out_ph + nonseqs))
-    if random_draws_made() != draws:      # the draw would be hoisted: the same numbers every step
-        raise NotImplementedError("scan: random draws inside the step function are not supported yet (each "
-                                  "step would reuse one draw); draw the noise for all steps outside the "
-                                  "scan (size=(n_steps, ...)) and pass it as a sequence")
+    with recording_draws() as drawn:
+        ret = fn(*(seq_ph + out_ph + nonseqs))
     outputs, updates, cond = _parse_return(ret)
+    updates = list(updates) + loop_carried(drawn, {s for s, _ in updates})  # random states: one step each
     targets, new_values = _updates(updates)
     outputs = [as_tensor_variable(v) for v in outputs]
     if outputs_info is None or (not isinstance(outputs_info, (list, tuple)) and infos == [None]):
@@ -241,6 +239,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     updates = OrderedDict()
     for s, rows in zip(targets, states):     # its value after the last step (unchanged after none)
         updates[s] = ifelse(rows.shape[0] > 0, rows[-1], s)
+    carried_by_loop(drawn, updates)
     if len(results) == 1 and not return_list:
         return results[0], updates
     return results, updates

@@ -188,3 +188,39 @@ def test_dtype_rule_python_numbers_are_weak(floatx):
     assert s.normal((2,), avg=np.float64(1)).dtype == "float64"
     assert s.uniform(low=theon.tensor.dvector()).dtype == "float64"
     assert s.binomial((2,), p=0.5).owner.operands[0].owner.operands[0].owner.attrs["dtype"] == "float32"
+
+
+def test_draws_in_a_scan_step_are_a_loop_carried_state():
+    """The state is a recurrent output of the scan (tap -1): the body draws
+    from its block argument and yields it advanced by one; the IR verifies,
+    round-trips through its text, and the reference draws step t from the
+    counter advanced t times."""
+    from theon.ir.verifier import verify_function
+    s = RandomStreams(seed=3)
+    h0 = theon.tensor.dvector("h0")
+    hs, upd = theon.scan(lambda h: h + s.uniform((3,)), outputs_info=[h0], n_steps=4)
+    (state, final), = upd.items()
+    assert state.default_update is final
+    func, _ = build_function([h0], [hs], list(upd.items()))
+    func = optimize(func, Mode("fast_run").pipeline)
+    verify_function(func)
+    text = print_function(func)
+    assert print_function(parse_function(text)) == text
+    scan = next(op for op in func.body.ops if op.name == "scan")
+    body = scan.regions[0]
+    draw = next(op for op in body.ops if op.name == "random_uniform")
+    assert draw.operands[0] in body.args                     # drawn from the carried state
+    assert scan.attrs["out_taps"] == ((-1,), (-1,))
+    start = state.get_value()
+    (out,), ((_, new_state),) = evaluate(func, [np.zeros(3), start])
+    want = np.cumsum([uniform_from_blocks(philox_blocks([start[0], start[1] + t], 2), "float64")[:3]
+                      for t in range(4)], axis=0)
+    np.testing.assert_array_equal(out, want)
+    assert new_state.tolist() == [start[0], start[1] + 4]
+
+
+def test_draws_outside_a_step_function_are_not_carried():
+    s = RandomStreams(seed=3)
+    e = s.normal((2,))
+    _, upd = theon.scan(lambda h: h + e, outputs_info=[theon.tensor.zeros((2,))], n_steps=3)
+    assert not upd and s.updates()[0][0].default_update is s.updates()[0][1]
