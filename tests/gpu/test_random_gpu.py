@@ -107,3 +107,29 @@ def test_gpu_permutations_match_the_cpu(device, tmp_path):
         proc = subprocess.run([ptxas, "--gpu-name", "sm_80", "-o", os.devnull, str(path)], capture_output=True,
                               text=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_gpu_scan_with_draws_in_its_step_matches_the_cpu(device):
+    """A scan runs as host steps on the GPU path: the draws in its body
+    give the CPU function's numbers, and the carried state advances once
+    per step on both."""
+    s = RandomStreams(seed=23)
+    v0 = T.dvector("v0")
+
+    def step(v):
+        return [s.binomial(size=(4,), p=T.nnet.sigmoid(v), dtype="float64") + s.normal((4,)) * 0.1]
+    chain, upd = theon.scan(step, outputs_info=[v0], n_steps=5)
+    f = theon.function([v0], chain, updates=upd)
+    g = from_function(f, device)
+    state = s.updates()[0][0]
+    start = [st.get_value() for st, _ in s.updates()]
+    got = g(np.zeros(4))
+    after_gpu = [st.get_value() for st, _ in s.updates()]
+    for (st, _), v in zip(s.updates(), start):
+        st.set_value(v)
+    want = f(np.zeros(4))
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+    assert len({tuple(r) for r in got}) == 5
+    for v0_, v1, (st, _) in zip(start, after_gpu, s.updates()):
+        assert v1.tolist() == [v0_[0], v0_[1] + 5] == st.get_value().tolist()
+    assert state.get_value()[1] == start[0][1] + 5
