@@ -21,6 +21,7 @@ SCAN_STEP_SHAPE = 15    # scan: err[1]=output index, err[2]=axis of a row, err[3
 INT_NEGATIVE_POWER = 16  # integer ** negative integer (NumPy refuses it too)
 ADV_INDEX_ERROR = 17    # advanced indexing: err[1]=axis of x, err[2]=index, err[3]=dim size, err[4]=index operand
 MASK_MISMATCH = 18      # boolean mask: err[1]=axis, err[2]=mask size, err[3]=size of the indexed dim
+POOL_WINDOW = 23        # pool, ignore_border: err[1]=axis of the input, err[2]=its size + 2*pad, err[3]=ws
 
 NAMES = {
     SHAPE_MISMATCH: "shape mismatch",
@@ -41,4 +42,5 @@ NAMES = {
     INT_NEGATIVE_POWER: "Integers to negative integer powers are not allowed",
     ADV_INDEX_ERROR: "index out of bounds (advanced indexing)",
     MASK_MISMATCH: "boolean index did not match indexed array",
+    POOL_WINDOW: "pool: window larger than the (padded) input with ignore_border=True",
 }

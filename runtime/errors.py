@@ -189,6 +189,8 @@ _MESSAGES = {
     codes.CONCAT_MISMATCH: (ValueError, "{where}: {operand} has size {d2} in dim {d1}, expected {d3} "
                             "(all operands must agree except on the concatenation axis)"),
     codes.ARANGE_ZERO_STEP: (ValueError, "arange step cannot be zero in {where}; operands: {ctx}"),
+    codes.POOL_WINDOW: (ValueError, "{where}: the pooling window (ws {d3}) is larger than dim {d1} of the "
+                        "input (size {d2} with padding) with ignore_border=True; input: {ctx}"),
     codes.INT_NEGATIVE_POWER: (ValueError, "Integers to negative integer powers are not allowed "
                                "({where} of {ctx})"),
 }

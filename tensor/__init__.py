@@ -37,7 +37,7 @@ from ..frontend.indexing import set_subtensor, inc_subtensor, take, nonzero, fla
 from ..frontend.linalg import dot, matmul, tensordot, outer  # noqa: F401
 from ..frontend.shared import TensorSharedVariable  # noqa: F401
 from ..gradient import grad, Lop, Rop, jacobian, hessian, grad_clip, grad_scale  # noqa: F401
-from . import nnet, random, shared_randomstreams, sharedvar, subtensor, xlogx  # noqa: F401
+from . import nnet, random, shared_randomstreams, sharedvar, signal, subtensor, xlogx  # noqa: F401
 
 # Theano / NumPy aliases
 as_tensor = as_tensor_variable

@@ -4,7 +4,7 @@ A lowering is ``lower(ctx, op, bufs) -> [Buf per result]`` where ``bufs``
 are the operands' Bufs (see context.py). Every op of the dialect must have
 an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
-from . import autodiff_ops, control, data, debug, fused, indexing, linalg, random, reduction, views
+from . import autodiff_ops, control, data, debug, fused, indexing, linalg, pool, random, reduction, views
 from .elementwise import lower_elementwise
 from ...scalar import LoweringTable
 
@@ -19,3 +19,4 @@ LOWERINGS.update(debug.LOWERINGS)    # print
 LOWERINGS.update(control.LOWERINGS)  # ifelse scan (their regions through entry.lower_block)
 LOWERINGS.update(random.LOWERINGS)   # random_uniform random_normal (Philox-4x32-10)
 LOWERINGS.update(indexing.LOWERINGS)  # adv_subtensor adv_set_subtensor adv_inc_subtensor
+LOWERINGS.update(pool.LOWERINGS)     # pool pool_grad

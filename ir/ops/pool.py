@@ -1,0 +1,303 @@
+"""Pooling over the last ``len(ws)`` (2 or 3) dims: Theano 1.0's ``Pool``,
+``MaxPoolGrad`` and ``AveragePoolGrad`` (theano/tensor/signal/pool.py).
+
+    %z = pool(%x) {ws = [2, 2], stride = [2, 2], pad = [0, 0], ignore_border = true,
+                   mode = "max"} : tensor<?x?x14x14xf32>
+    %gx = pool_grad(%x, %z, %gz) {same attributes} : tensor<?x?x28x28xf32>
+
+Leading dims are independent images. Along a pooled dim of size ``n``
+with padding ``p`` the padded size is ``R = n + 2p``; output ``j``'s window
+starts at ``s = j * stride`` in padded coordinates. The output count is
+``(R - ws) // stride + 1`` with ``ignore_border`` (``R // stride`` when
+``ws == stride``), else ``(R - 1) // stride + 1`` when ``stride >= ws`` and
+``max(0, (R - 1 - ws + stride) // stride) + 1`` otherwise: the last window
+may run past the image (a partial window). Modes: ``max`` and ``sum`` see
+only the image's elements; ``average_exc_pad`` divides the sum by that
+element count, ``average_inc_pad`` by ``prod(min(s + ws, R) - s)`` (the
+window clipped to the padded image: ``prod(ws)`` with ``ignore_border``).
+Padding needs ``ignore_border`` and ``pad < ws``; ``ignore_border`` needs
+``ws <= R`` (theon refuses an empty result that Theano would give).
+
+``pool_grad(x, z, gz)`` is the gradient with respect to ``x`` of ``z =
+pool(x)`` given ``gz``: ``max`` gives ``gz`` to every element of a window
+equal to the window's maximum ``z`` (Theano's rule: ties all receive it),
+the others spread ``gz`` (divided by the window's count) over the window.
+``gz`` may carry extra leading dims (jacobians): then the result does too.
+Its own gradient with respect to ``gz`` is ``pool`` in the same mode for
+the sum/average modes (the operation is linear in ``gz``); second
+derivatives of max pooling are not supported.
+"""
+import itertools
+
+import numpy as np
+
+from ..autodiff import ZERO, emitter
+from ..opdef import OpDef, result
+from ..types import is_float
+
+MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
+
+
+def _ints(name, v, nd, opname):
+    if not isinstance(v, tuple) or len(v) != nd or not all(
+            isinstance(k, int) and not isinstance(k, bool) for k in v):
+        raise TypeError(f"{opname}: {name} must be a tuple of {nd} ints, got {v!r}")
+    return v
+
+
+def pool_params(attrs, opname="pool"):
+    """(ws, stride, pad, ignore_border, mode), checked."""
+    ws = attrs["ws"]
+    if not isinstance(ws, tuple) or len(ws) not in (2, 3):
+        raise TypeError(f"{opname}: ws must be a tuple of 2 or 3 ints, got {ws!r}")
+    nd = len(ws)
+    ws = _ints("ws", ws, nd, opname)
+    stride = _ints("stride", attrs["stride"], nd, opname)
+    pad = _ints("pad", attrs["pad"], nd, opname)
+    ignore_border, mode = attrs["ignore_border"], attrs["mode"]
+    if not isinstance(ignore_border, bool):
+        raise TypeError(f"{opname}: ignore_border must be a bool, got {ignore_border!r}")
+    if mode not in MODES:
+        raise ValueError(f"{opname}: mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if min(ws) < 1:
+        raise ValueError(f"{opname}: ws must be positive, got {ws}")
+    if min(stride) < 1:
+        raise ValueError(f"{opname}: stride must be positive, got {stride}")
+    if min(pad) < 0:
+        raise ValueError(f"{opname}: pad must be non-negative, got {pad}")
+    if any(p >= w for p, w in zip(pad, ws)):
+        raise ValueError(f"{opname}: pad {pad} must be smaller than ws {ws} in every dim")
+    if max(pad) > 0 and not ignore_border:
+        raise ValueError(f"{opname}: padding {pad} works only with ignore_border=True")
+    return ws, stride, pad, ignore_border, mode
+
+
+def out_size(n, ws, stride, pad, ignore_border):
+    """Outputs along a pooled dim of ``n`` elements (Theano 1.0's
+    ``Pool.out_shape``); ignore_border with a window larger than the padded
+    dim gives a negative count (callers report it)."""
+    r = n + 2 * pad
+    if ignore_border:
+        if r < ws:
+            return -1
+        return (r - ws) // stride + 1
+    if r == 0:
+        return 0
+    if stride >= ws:
+        return (r - 1) // stride + 1
+    return max(0, (r - 1 - ws + stride) // stride) + 1
+
+
+def window_bounds(n, m, ws, stride, pad, mode):
+    """Per output j < m of a pooled dim of ``n`` elements: (lo, hi, count)
+    arrays: the window's elements in image coordinates ``[lo, hi)`` and the
+    count the average divides by."""
+    r = n + 2 * pad
+    s = np.arange(m, dtype=np.int64) * stride
+    end = np.minimum(s + ws, r)
+    lo, hi = np.maximum(s, pad) - pad, np.minimum(end, r - pad) - pad
+    count = (end - s) if mode == "average_inc_pad" else (hi - lo)
+    return lo, hi, count
+
+
+class _PoolBase(OpDef):
+    required_attrs = ("ws", "stride", "pad", "ignore_border", "mode")
+    accumulates = True
+    has_grad = True
+
+    def params(self, op):
+        return pool_params(op.attrs, self.name)
+
+    def _check_x(self, op, x):
+        ws, stride, pad, ignore_border, mode = self.params(op)
+        nd = len(ws)
+        if x.ndim < nd:
+            raise ValueError(f"{self.name}: the input must have at least {nd} dims (pooling over "
+                             f"the last {nd}), got {x}")
+        if x.dtype == "bool":
+            raise TypeError(f"{self.name}: bool input is not supported, got {x}")
+        if mode.startswith("average") and not is_float(x.dtype):
+            raise TypeError(f"{self.name}: mode {mode!r} needs a float input, got {x}")
+        out = []
+        for k, n in enumerate(x.shape[-nd:]):
+            if n is None:
+                out.append(None)
+                continue
+            m = out_size(n, ws[k], stride[k], pad[k], ignore_border)
+            if m < 0:
+                raise ValueError(f"{self.name}: ws[{k}] = {ws[k]} is larger than the input's dim "
+                                 f"{x.ndim - nd + k} ({n}, padded {n + 2 * pad[k]}) with "
+                                 f"ignore_border=True")
+            out.append(m)
+        return tuple(out)
+
+
+class Pool(_PoolBase):
+    """pool(x) {ws, stride, pad, ignore_border, mode}."""
+    name = "pool"
+    num_operands = 1
+    cost = 4
+
+    def infer(self, op):
+        self.check_arity(op)
+        x = op.operands[0].type
+        out = self._check_x(op, x)
+        return result(x.dtype, x.shape[:x.ndim - len(out)] + out)
+
+    def dims(self, op, shapes):
+        x = op.operands[0]
+        nd = len(op.attrs["ws"])
+        xd = shapes.of(x)
+        out = op.results[0].type.shape
+        return [tuple(xd[:-nd]) + tuple(out[k] if out[k] is not None else shapes.fresh(k)
+                                        for k in range(x.type.ndim - nd, x.type.ndim))]
+
+    def reference(self, op, x):
+        return [pool_reference(np.asarray(x), *self.params(op)).astype(x.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        x, z, g, e = op.operands[0], op.results[0], grads[0], emitter(op)
+        return [e("pool_grad", x, z, g, **op.attrs)]
+
+
+class PoolGrad(_PoolBase):
+    """pool_grad(x, z, gz) {the pool's attributes}: d pool(x) / dx applied to gz."""
+    name = "pool_grad"
+    num_operands = 3
+    cost = 4
+
+    def infer(self, op):
+        self.check_arity(op)
+        x, z, g = (v.type for v in op.operands)
+        out = self._check_x(op, x)
+        nd = len(out)
+        if not (x.dtype == z.dtype == g.dtype):
+            raise TypeError(f"pool_grad: x, z and gz must have one dtype, got {x}, {z}, {g}")
+        if z.ndim != x.ndim or g.ndim < x.ndim:
+            raise ValueError(f"pool_grad: z must have x's ndim and gz at least as many, got "
+                             f"{x}, {z}, {g}")
+        lead = g.ndim - x.ndim
+        for k in range(x.ndim):
+            want = out[k - (x.ndim - nd)] if k >= x.ndim - nd else x.shape[k]
+            for what, t, at in (("z", z, k), ("gz", g, lead + k)):
+                have = t.shape[at]
+                if want is not None and have is not None and have != want:
+                    raise ValueError(f"pool_grad: {what} {t} does not fit the pooling of x {x}: "
+                                     f"dim {at} is {have}, expected {want}")
+        return result(x.dtype, g.shape[:lead] + x.shape)
+
+    def dims(self, op, shapes):
+        x, _, g = op.operands
+        lead = g.type.ndim - x.type.ndim
+        return [tuple(shapes.of(g)[:lead]) + tuple(shapes.of(x))]
+
+    def reference(self, op, x, z, gz):
+        x, z, gz = np.asarray(x), np.asarray(z), np.asarray(gz)
+        lead = gz.ndim - x.ndim
+        if lead:
+            x = np.broadcast_to(x, gz.shape[:lead] + x.shape)
+            z = np.broadcast_to(z, gz.shape[:lead] + z.shape)
+        return [pool_grad_reference(x, z, gz, *self.params(op)).astype(x.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        x, z, gz = op.operands
+        mode = op.attrs["mode"]
+        if mode == "max":
+            raise NotImplementedError("pool_grad: the second derivative of max pooling is not "
+                                      "supported")
+        if gz.type.ndim != x.type.ndim:
+            raise NotImplementedError("pool_grad: second derivatives with extra leading dims "
+                                      "(jacobians of the gradient) are not supported")
+        e = emitter(op)
+        return [ZERO, ZERO, e("pool", grads[0], **op.attrs)]
+
+
+# --- NumPy references ------------------------------------------------------------------------------
+def _layout(shape, ws, stride, pad, ignore_border, mode):
+    """(out dims, extended dims E, per-dim (lo, hi, count)) for the pooled dims of ``shape``."""
+    nd = len(ws)
+    img = shape[-nd:]
+    out = tuple(out_size(n, w, s, p, ignore_border) for n, w, s, p in zip(img, ws, stride, pad))
+    if min(out) < 0:
+        raise ValueError(f"pool: ws {ws} is larger than the padded input {shape} with "
+                         f"ignore_border=True")
+    ext = tuple(max(n + 2 * p, (m - 1) * s + w) if m else n + 2 * p
+                for n, m, w, s, p in zip(img, out, ws, stride, pad))
+    bounds = [window_bounds(n, m, w, s, p, mode) for n, m, w, s, p in zip(img, out, ws, stride, pad)]
+    return out, ext, bounds
+
+
+def _offset_views(lead, out, stride, k):
+    """The index of the elements at window offset ``k`` of every output window."""
+    return (slice(None),) * lead + tuple(slice(kk, kk + (m - 1) * s + 1, s) if m else slice(0, 0)
+                                         for kk, m, s in zip(k, out, stride))
+
+
+def _inside(ext, pad, shape, nd):
+    """Boolean array over the extended pooled dims: the image's elements."""
+    masks = []
+    for i, (e, p, n) in enumerate(zip(ext, pad, shape[-nd:])):
+        m = np.zeros(e, dtype=bool)
+        m[p:p + n] = True
+        masks.append(m.reshape((-1,) + (1,) * (nd - 1 - i)))
+    out = masks[0]
+    for m in masks[1:]:
+        out = out & m
+    return out
+
+
+def _counts(bounds):
+    c = bounds[0][2].astype(np.float64)
+    for b in bounds[1:]:
+        c = c[..., None] * b[2]
+    return c
+
+
+def pool_reference(x, ws, stride, pad, ignore_border, mode):
+    nd, lead = len(ws), x.ndim - len(ws)
+    out, ext, bounds = _layout(x.shape, ws, stride, pad, ignore_border, mode)
+    if mode == "max":
+        fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    else:
+        fill = 0
+    big = np.full(x.shape[:lead] + ext, fill, dtype=x.dtype)
+    big[(slice(None),) * lead + tuple(slice(p, p + n) for p, n in zip(pad, x.shape[lead:]))] = x
+    acc = None
+    for k in itertools.product(*[range(w) for w in ws]):
+        v = big[_offset_views(lead, out, stride, k)]
+        if acc is None:
+            acc = v.astype(np.float64 if x.dtype.kind == "f" and mode != "max" else x.dtype)
+        elif mode == "max":
+            acc = np.maximum(acc, v)
+        else:
+            acc = acc + v
+    if acc is None or 0 in out:
+        return np.zeros(x.shape[:lead] + out, dtype=x.dtype)
+    if mode.startswith("average"):
+        acc = acc / _counts(bounds)
+    return acc
+
+
+def pool_grad_reference(x, z, gz, ws, stride, pad, ignore_border, mode):
+    nd, lead = len(ws), x.ndim - len(ws)
+    out, ext, bounds = _layout(x.shape, ws, stride, pad, ignore_border, mode)
+    gbig = np.zeros(x.shape[:lead] + ext, dtype=np.float64 if x.dtype.kind == "f" else x.dtype)
+    crop = (slice(None),) * lead + tuple(slice(p, p + n) for p, n in zip(pad, x.shape[lead:]))
+    if 0 in out:
+        return gbig[crop]
+    if mode == "max":
+        big = np.zeros(x.shape[:lead] + ext, dtype=x.dtype)
+        big[crop] = x
+        inside = _inside(ext, pad, x.shape, nd)
+        for k in itertools.product(*[range(w) for w in ws]):
+            view = _offset_views(lead, out, stride, k)
+            hit = (big[view] == z) & inside[view[lead:]]
+            gbig[view] += np.where(hit, gz, 0)
+    else:
+        g = gz / _counts(bounds) if mode.startswith("average") else gz
+        for k in itertools.product(*[range(w) for w in ws]):
+            gbig[_offset_views(lead, out, stride, k)] += g
+    return gbig[crop]
+
+
+OPS = [Pool, PoolGrad]
