@@ -22,6 +22,10 @@ INT_NEGATIVE_POWER = 16  # integer ** negative integer (NumPy refuses it too)
 ADV_INDEX_ERROR = 17    # advanced indexing: err[1]=axis of x, err[2]=index, err[3]=dim size, err[4]=index operand
 MASK_MISMATCH = 18      # boolean mask: err[1]=axis, err[2]=mask size, err[3]=size of the indexed dim
 POOL_WINDOW = 23        # pool, ignore_border: err[1]=axis of the input, err[2]=its size + 2*pad, err[3]=ws
+CONV_CHANNELS = 40      # conv: err[1]=input channels, err[2]=channels the filters expect, err[3]=filters.shape[1], err[4]=groups
+CONV_GROUPS = 41        # conv: err[1]=output channels, err[2]=groups (must divide them)
+CONV_SIZE = 42          # conv: err[1]=spatial dim, err[2]=padded input size, err[3]=dilated filter size, err[4]=filter size
+CONV_SHAPE = 43         # conv gradients: err[1]=axis of the output gradient, err[2]=its size, err[3]=size expected
 
 NAMES = {
     SHAPE_MISMATCH: "shape mismatch",
@@ -42,5 +46,9 @@ NAMES = {
     INT_NEGATIVE_POWER: "Integers to negative integer powers are not allowed",
     ADV_INDEX_ERROR: "index out of bounds (advanced indexing)",
     MASK_MISMATCH: "boolean index did not match indexed array",
+    CONV_CHANNELS: "conv: channel mismatch between input and filters",
+    CONV_GROUPS: "conv: output channels not a multiple of num_groups",
+    CONV_SIZE: "conv: filter larger than the padded input",
+    CONV_SHAPE: "conv gradient: output gradient has the wrong shape",
     POOL_WINDOW: "pool: window larger than the (padded) input with ignore_border=True",
 }

@@ -191,6 +191,14 @@ _MESSAGES = {
     codes.ARANGE_ZERO_STEP: (ValueError, "arange step cannot be zero in {where}; operands: {ctx}"),
     codes.POOL_WINDOW: (ValueError, "{where}: the pooling window (ws {d3}) is larger than dim {d1} of the "
                         "input (size {d2} with padding) with ignore_border=True; input: {ctx}"),
+    codes.CONV_CHANNELS: (ValueError, "{where}: channel mismatch: the input has {d1} channels, but the filters "
+                          "expect {d2} (filters.shape[1] = {d3} x num_groups = {d4}); operands: {ctx}"),
+    codes.CONV_GROUPS: (ValueError, "{where}: the filters' {d1} output channels are not a multiple of "
+                        "num_groups = {d2}; operands: {ctx}"),
+    codes.CONV_SIZE: (ValueError, "{where}: the filter (size {d4}, dilated {d3}) is larger than the padded input "
+                      "({d2}) in spatial dim {d1}; operands: {ctx}"),
+    codes.CONV_SHAPE: (ValueError, "{where}: the output gradient has size {d2} in dim {d1}, but the input and "
+                       "filter shapes give {d3}; operands: {ctx}"),
     codes.INT_NEGATIVE_POWER: (ValueError, "Integers to negative integer powers are not allowed "
                                "({where} of {ctx})"),
 }

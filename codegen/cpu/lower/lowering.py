@@ -4,7 +4,7 @@ A lowering is ``lower(ctx, op, bufs) -> [Buf per result]`` where ``bufs``
 are the operands' Bufs (see context.py). Every op of the dialect must have
 an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
-from . import autodiff_ops, control, data, debug, fused, indexing, linalg, pool, random, reduction, views
+from . import autodiff_ops, control, conv, data, debug, fused, indexing, linalg, pool, random, reduction, views
 from .elementwise import lower_elementwise
 from ...scalar import LoweringTable
 
@@ -19,4 +19,5 @@ LOWERINGS.update(debug.LOWERINGS)    # print
 LOWERINGS.update(control.LOWERINGS)  # ifelse scan (their regions through entry.lower_block)
 LOWERINGS.update(random.LOWERINGS)   # random_uniform random_normal (Philox-4x32-10)
 LOWERINGS.update(indexing.LOWERINGS)  # adv_subtensor adv_set_subtensor adv_inc_subtensor
+LOWERINGS.update(conv.LOWERINGS)     # conv conv_grad_input conv_grad_weight (im2col + GEMM)
 LOWERINGS.update(pool.LOWERINGS)     # pool pool_grad

@@ -1,0 +1,335 @@
+"""``conv``, ``conv_grad_input``, ``conv_grad_weight`` (ir/ops/conv.py) on
+the packed GEMM helper of linalg.py (``theon.gemm.<dtype>``).
+
+Per batch item and group (G groups, Cg = C/G input and OCg = OC/G output
+channels per group, Kd = Cg * prod(kernel), P = prod(out)):
+
+    conv:              cols (Kd x P) = im2col(x[n, group]);   y[n, group] (OCg x P) = W_g (OCg x Kd) @ cols
+    conv_grad_input:   cols = W_g^T (Kd x OCg) @ gy[n, group] (OCg x P);   gx[n, group] = col2im(cols)
+    conv_grad_weight:  cols = im2col(x[n, group]);   acc_g (OCg x Kd) += gy[n, group] @ cols^T
+
+``im2col`` writes row (c, taps) of the column matrix from the input row it
+reads, with the valid range of each output row computed once per kernel
+tap (no bounds test per element; the padding is stored as zeros); ``col2im``
+adds the same places back. The flip of a true convolution is in the tap
+mapping (tap = k-1-t), so the filters are used as they are.
+
+Threads: the entry checks the shapes (channels, groups, filter larger than
+the padded input, the output gradient's shape), allocates one column
+matrix, GEMM panel set (and, for ``conv_grad_weight``, a partial filter
+gradient) per part, and runs a worker over slices of the batch on the
+thread pool (``parallel.outline``/``run_parts``); each GEMM then runs on
+its worker's thread (parts = 1). With a single part (a batch of one, or a
+small convolution) the GEMM itself may thread. ``conv_grad_weight`` sums
+the parts' partial gradients after the parallel region.
+"""
+import llvmlite.ir as lir
+
+from ...errors import CONV_CHANNELS, CONV_GROUPS, CONV_SHAPE, CONV_SIZE, NEGATIVE_SIZE
+from ...llvm_util import smax, smin
+from . import linalg
+from .context import I1, I8, I64, i64
+from .parallel import outline, plan_parts, run_parts
+from .views import contiguous, dyn_values, resolve, static_dims
+
+PARALLEL_MACS = 1 << 20     # a convolution of at least this many multiply-adds threads over the batch
+
+
+class _Geo:
+    """The sizes of one convolution as i64 values (names -> values), and the
+    Python-int attributes."""
+
+    def __init__(self, values, nd, stride, dilation, groups, flip):
+        self.v = values
+        self.nd, self.stride, self.dilation, self.groups, self.flip = nd, stride, dilation, groups, flip
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["v"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def captured(self):
+        return list(self.v.values())
+
+    def mapped(self, inner):
+        return _Geo({k: inner(v) for k, v in self.v.items()}, self.nd, self.stride, self.dilation, self.groups,
+                    self.flip)
+
+
+def _pad(b, p, k, d):
+    if p == "full":
+        return b.mul(i64(d), b.sub(k, i64(1)))
+    if p == "half":
+        return b.sdiv(b.add(b.mul(i64(d), b.sub(k, i64(1))), i64(1)), i64(2))
+    return i64(p)
+
+
+def _geometry(ctx, op, xdims, wdims, xstrides):
+    """Checks the shapes (in native code) and returns the _Geo."""
+    b = ctx.b
+    a = op.attrs
+    nd = len(xdims) - 2
+    g = a["groups"]
+    n, c = xdims[:2]
+    oc, cg = wdims[:2]
+    ctx.check(b.icmp_signed("==", c, ctx.mul(cg, i64(g))), CONV_CHANNELS, [c, ctx.mul(cg, i64(g)), cg, i64(g)])
+    ctx.check(b.icmp_signed("==", b.srem(oc, i64(g)), i64(0)), CONV_GROUPS, [oc, i64(g)])
+    v = {"n": n, "c": c, "oc": oc, "cg": cg, "ocg": b.sdiv(oc, i64(g))}
+    outs = []
+    for i in range(nd):
+        k, d, s = wdims[2 + i], a["dilation"][i], a["stride"][i]
+        p = _pad(b, a["pad"][i], k, d)
+        padded = b.add(xdims[2 + i], b.mul(p, i64(2)))
+        dk = b.add(b.mul(i64(d), b.sub(k, i64(1))), i64(1))
+        ok = b.and_(b.icmp_signed(">=", k, i64(1)), b.icmp_signed(">=", padded, dk))
+        ctx.check(ok, CONV_SIZE, [i64(i), padded, dk, k])
+        o = b.add(b.sdiv(b.sub(padded, dk), i64(s)), i64(1))
+        outs.append(o)
+        v[f"i{i}"], v[f"k{i}"], v[f"o{i}"], v[f"p{i}"] = xdims[2 + i], k, o, p
+        v[f"xs{i}"] = xstrides[2 + i]
+    v["xsn"], v["xsc"] = xstrides[:2]
+    v["kd"] = ctx.product([v["cg"]] + list(wdims[2:]))
+    v["P"] = ctx.product(outs)
+    v["isz"] = ctx.product(xdims[2:])
+    return _Geo(v, nd, a["stride"], a["dilation"], g, a["flip"]), outs
+
+
+def _check_gy(ctx, gy, geo, outs):
+    """The output gradient has the shape the input and filters give."""
+    b = ctx.b
+    for axis, (size, want) in enumerate(zip(gy.shape, [geo.n, geo.oc] + outs)):
+        ctx.check(b.icmp_signed("==", size, want), CONV_SHAPE, [i64(axis), size, want])
+
+
+def _check_sizes(ctx, dims):
+    b = ctx.b
+    for pos, d in enumerate(dims):
+        if not isinstance(d, lir.Constant):
+            ctx.check(b.icmp_signed(">=", d, i64(0)), NEGATIVE_SIZE, [i64(pos), d])
+
+
+def _attr_dims(ctx, op, bufs):
+    dims = resolve(op.attrs["shape"], dyn_values(ctx, op, bufs, 2))
+    dims = [i64(d) if isinstance(d, int) else d for d in dims]
+    _check_sizes(ctx, dims)
+    return static_dims(ctx, dims, op.results[0].type.shape)
+
+
+def _dims(ctx, buf, v):
+    return static_dims(ctx, buf.shape, v.type.shape)
+
+
+# --- the column matrix -----------------------------------------------------------------
+def _tap_offsets(b, geo, ks):
+    """Per spatial dim, the input offset of kernel index ks[i] at output 0."""
+    offs = []
+    for i in range(geo.nd):
+        k = getattr(geo, f"k{i}")
+        tap = b.sub(b.sub(k, i64(1)), ks[i]) if geo.flip else ks[i]
+        offs.append(b.sub(b.mul(tap, i64(geo.dilation[i])), getattr(geo, f"p{i}")))
+    return offs
+
+
+def _valid_range(b, geo, off):
+    """[lo, hi) of the last spatial dim's outputs that read inside the input."""
+    last = geo.nd - 1
+    s, n, o = geo.stride[last], getattr(geo, f"i{last}"), getattr(geo, f"o{last}")
+    lo = smin(b, smax(b, b.sdiv(b.add(b.neg(off), i64(s - 1)), i64(s)), i64(0)), o)
+    num = b.sub(b.sub(n, i64(1)), off)
+    hi = b.select(b.icmp_signed("<", num, i64(0)), i64(0), b.add(b.sdiv(num, i64(s)), i64(1)))
+    return lo, smax(b, smin(b, hi, o), lo)
+
+
+def _columns(w, geo, xbase, cols, gather):
+    """im2col (``gather``: cols <- x) or col2im (cols added into x) for the
+    Cg channels at ``xbase``."""
+    b = w.b
+    nd = geo.nd
+    last = nd - 1
+    olast = getattr(geo, f"o{last}")
+    slast, xslast = geo.stride[last], getattr(geo, f"xs{last}")
+    t = cols.type.pointee
+    zero = lir.Constant(t, 0.0)
+    kdims = [getattr(geo, f"k{i}") for i in range(nd)]
+    odims = [getattr(geo, f"o{i}") for i in range(nd - 1)]
+    with w.loop(geo.cg, "cv.c") as c:
+        xc = b.gep(xbase, [b.mul(c, geo.xsc)])
+        with w.loop_nest(kdims, "cv.k") as ks:
+            r = c
+            for i in range(nd):
+                r = b.add(b.mul(r, kdims[i]), ks[i])
+            row = b.gep(cols, [b.mul(r, geo.P)])
+            offs = _tap_offsets(b, geo, ks)
+            lo, hi = _valid_range(b, geo, offs[last])
+            with w.loop_nest(odims, "cv.o") as os_:
+                valid = lir.Constant(I1, 1)
+                src = xc
+                lin = i64(0)
+                for i in range(nd - 1):
+                    pos = b.add(b.mul(os_[i], i64(geo.stride[i])), offs[i])
+                    valid = b.and_(valid, b.icmp_unsigned("<", pos, getattr(geo, f"i{i}")))
+                    src = b.gep(src, [b.mul(pos, getattr(geo, f"xs{i}"))])
+                    lin = b.add(b.mul(lin, odims[i]), os_[i])
+                dst = b.gep(row, [b.mul(lin, olast)])
+                with b.if_else(valid, likely=True) as (inside, outside):
+                    with inside:
+                        src = b.gep(src, [b.mul(offs[last], xslast)])
+                        if gather:
+                            with w.loop(lo, "cv.z0") as j:
+                                b.store(zero, b.gep(dst, [j]))
+                        step = b.mul(i64(slast), xslast)
+                        with w.loop(hi, "cv.j", start=lo) as j:
+                            px, pc = b.gep(src, [b.mul(j, step)]), b.gep(dst, [j])
+                            if gather:
+                                b.store(b.load(px), pc)
+                            else:
+                                b.store(b.fadd(b.load(px), b.load(pc)), px)
+                        if gather:
+                            with w.loop(olast, "cv.z1", start=hi) as j:
+                                b.store(zero, b.gep(dst, [j]))
+                    with outside:
+                        if gather:
+                            with w.loop(olast, "cv.z") as j:
+                                b.store(zero, b.gep(dst, [j]))
+
+
+def _zero(w, ptr, n):
+    b = w.b
+    memset = w.declare("llvm.memset.p0i8.i64", lir.VoidType(), [I8.as_pointer(), I8, I64, I1])
+    nbytes = b.mul(n, i64(4 if isinstance(ptr.type.pointee, lir.FloatType) else 8))
+    b.call(memset, [b.bitcast(ptr, I8.as_pointer()), lir.Constant(I8, 0), nbytes, lir.Constant(I1, 0)])
+
+
+def _gemm(w, s, gemm, m, n, k, a, sam, sak, bp, sbk, sbn, c, ldc, pa, pb, parts):
+    """C (m x n, row stride ldc = n) = A @ B; zeroes C first when the GEMM
+    helper takes its accumulating (unblocked) path."""
+    b = w.b
+    with b.if_then(b.not_(linalg._use_blocked(b, m, n, k, s))):
+        _zero(w, c, b.mul(m, n))
+    b.call(gemm, [m, n, k, a, sam, sak, bp, sbk, sbn, c, ldc, pa, pb, parts])
+
+
+# --- the three lowerings -------------------------------------------------------------------
+def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims):
+    """Shared driver: buffers, the worker over the batch, the result."""
+    s = linalg.DEFAULT_SCHEDULE
+    b = ctx.b
+    dtype = op.results[0].type.dtype
+    gemm = linalg.emit_gemm(ctx.module, dtype, s)
+    if kind == "fwd":
+        m, n, k = geo.ocg, geo.P, geo.kd
+    elif kind == "gin":
+        m, n, k = geo.kd, geo.P, geo.ocg
+    else:
+        m, n, k = geo.ocg, geo.kd, geo.P
+    work = ctx.mul(ctx.mul(geo.n, geo.oc), ctx.mul(geo.P, geo.kd))
+    schedule = (op.attrs.get("parallel", PARALLEL_MACS), op.attrs.get("threads", 0))
+    parts = plan_parts(ctx, geo.n, work, schedule)
+    gparts = b.select(b.icmp_signed("==", parts, i64(1)), linalg._plan_parts(ctx, m, n, k, s), i64(1))
+    a_block = linalg._a_block(b, m, k, s)
+    b_elems = b.mul(linalg._b_columns(b, n, k, dtype, s), smax(b, k, i64(1)))
+    col_elems = b.mul(geo.kd, geo.P)
+    pack_a = ctx.alloc(dtype, [b.mul(b.mul(parts, gparts), a_block)], name="cv.pack_a").ptr
+    pack_b = ctx.alloc(dtype, [b.mul(parts, b_elems)], name="cv.pack_b").ptr
+    cols = ctx.alloc(dtype, [b.mul(parts, col_elems)], name="cv.cols").ptr
+    out = ctx.alloc(dtype, out_dims, name=f"conv.{kind}")
+    wk = ctx.mul(geo.ocg, geo.kd)
+    acc = None
+    if kind == "gw":
+        acc = ctx.alloc(dtype, [b.mul(parts, b.mul(geo.oc, geo.kd))], name="cv.acc").ptr
+        tmp = ctx.alloc(dtype, [b.mul(parts, wk)], name="cv.tmp").ptr
+    data_ptrs = {"x": x, "w": w_, "gy": gy, "out": out.ptr, "pack_a": pack_a, "pack_b": pack_b, "cols": cols}
+    if kind == "gw":
+        data_ptrs.update(acc=acc, tmp=tmp)
+    extra = {"a_block": a_block, "b_elems": b_elems, "col_elems": col_elems, "gparts": gparts}
+    captured = geo.captured() + [p for p in data_ptrs.values() if p is not None] + list(extra.values())
+
+    def emit(w, begin, end, part, inner):
+        g = geo.mapped(inner)
+        bb = w.b
+        p = {name: inner(v) for name, v in data_ptrs.items() if v is not None}
+        e = {name: inner(v) for name, v in extra.items()}
+        my_cols = bb.gep(p["cols"], [bb.mul(part, e["col_elems"])])
+        my_a = bb.gep(p["pack_a"], [bb.mul(part, e["a_block"])])
+        my_b = bb.gep(p["pack_b"], [bb.mul(part, e["b_elems"])])
+        ocp = bb.mul(g.oc, g.P)                                # one item of y / gy
+        gwk = bb.mul(g.ocg, g.kd)
+        if kind == "gw":
+            my_acc = bb.gep(p["acc"], [bb.mul(part, bb.mul(g.oc, g.kd))])
+            my_tmp = bb.gep(p["tmp"], [bb.mul(part, gwk)])
+            _zero(w, my_acc, bb.mul(g.oc, g.kd))
+        with w.loop(end, "cv.n", start=begin) as item:
+            if kind == "gin":
+                xitem = bb.gep(p["out"], [bb.mul(item, bb.mul(g.c, g.isz))])
+                _zero(w, xitem, bb.mul(g.c, g.isz))
+            else:
+                xitem = bb.gep(p["x"], [bb.mul(item, g.xsn)])
+            with w.loop(i64(g.groups), "cv.g") as grp:
+                xg = bb.gep(xitem, [bb.mul(bb.mul(grp, g.cg), g.xsc)])
+                wg = bb.gep(p["w"], [bb.mul(grp, gwk)]) if kind != "gw" else None
+                yoff = bb.add(bb.mul(item, ocp), bb.mul(bb.mul(grp, g.ocg), g.P))
+                if kind == "fwd":
+                    _columns(w, g, xg, my_cols, gather=True)
+                    _gemm(w, s, gemm, g.ocg, g.P, g.kd, wg, g.kd, i64(1), my_cols, g.P, i64(1),
+                          bb.gep(p["out"], [yoff]), g.P, my_a, my_b, e["gparts"])
+                elif kind == "gin":
+                    _gemm(w, s, gemm, g.kd, g.P, g.ocg, wg, i64(1), g.kd, bb.gep(p["gy"], [yoff]), g.P, i64(1),
+                          my_cols, g.P, my_a, my_b, e["gparts"])
+                    _columns(w, g, xg, my_cols, gather=False)
+                else:
+                    _columns(w, g, xg, my_cols, gather=True)
+                    _gemm(w, s, gemm, g.ocg, g.kd, g.P, bb.gep(p["gy"], [yoff]), g.P, i64(1), my_cols, i64(1),
+                          g.P, my_tmp, g.kd, my_a, my_b, e["gparts"])
+                    dst = bb.gep(my_acc, [bb.mul(grp, gwk)])
+                    with w.loop(gwk, "cv.acc") as j:
+                        pd = bb.gep(dst, [j])
+                        bb.store(bb.fadd(bb.load(pd), bb.load(bb.gep(my_tmp, [j]))), pd)
+
+    worker, data = outline(ctx, f"conv.{kind}", captured, emit)
+    run_parts(ctx, worker, data, geo.n, parts)
+    if kind == "gw":
+        total = b.mul(geo.oc, geo.kd)
+        _zero(ctx, out.ptr, total)
+        with ctx.loop(parts, "cv.part") as q:
+            src = b.gep(acc, [b.mul(q, total)])
+            with ctx.loop(total, "cv.sum") as j:
+                pd = b.gep(out.ptr, [j])
+                b.store(b.fadd(b.load(pd), b.load(b.gep(src, [j]))), pd)
+    return [out]
+
+
+def lower_conv(ctx, op, bufs):
+    x, w = bufs
+    w = contiguous(ctx, w, "conv.w")
+    xdims, wdims = _dims(ctx, x, op.operands[0]), _dims(ctx, w, op.operands[1])
+    geo, outs = _geometry(ctx, op, xdims, wdims, x.strides)
+    out_dims = static_dims(ctx, [geo.n, geo.oc] + outs, op.results[0].type.shape)
+    return _lower(ctx, op, "fwd", x.ptr, w.ptr, None, geo, outs, out_dims)
+
+
+def lower_conv_grad_input(ctx, op, bufs):
+    gy, w = bufs[:2]
+    gy, w = contiguous(ctx, gy, "conv.gy"), contiguous(ctx, w, "conv.w")
+    xdims = _attr_dims(ctx, op, bufs)
+    wdims = _dims(ctx, w, op.operands[1])
+    geo, outs = _geometry(ctx, op, xdims, wdims, ctx.contiguous_strides(xdims))
+    _check_gy(ctx, gy.view(shape=_dims(ctx, gy, op.operands[0])), geo, outs)
+    return _lower(ctx, op, "gin", None, w.ptr, gy.ptr, geo, outs, xdims)
+
+
+def lower_conv_grad_weight(ctx, op, bufs):
+    x, gy = bufs[:2]
+    gy = contiguous(ctx, gy, "conv.gy")
+    wdims = _attr_dims(ctx, op, bufs)
+    xdims = _dims(ctx, x, op.operands[0])
+    geo, outs = _geometry(ctx, op, xdims, wdims, x.strides)
+    _check_gy(ctx, gy.view(shape=_dims(ctx, gy, op.operands[1])), geo, outs)
+    return _lower(ctx, op, "gw", x.ptr, None, gy.ptr, geo, outs, wdims)
+
+
+LOWERINGS = {
+    "conv": lower_conv,
+    "conv_grad_input": lower_conv_grad_input,
+    "conv_grad_weight": lower_conv_grad_weight,
+}
