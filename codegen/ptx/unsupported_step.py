@@ -1,0 +1,19 @@
+"""Ops the GPU plan has no kernels for yet (sorting and ``extra_ops``,
+``ir/ops/sorting.py`` and ``ir/ops/extra.py``): building a plan that holds
+one fails at compile time with NotImplementedError ("... is not supported
+on the GPU yet"), which ``theon.function`` and ``aot-compile --target cuda``
+report -- never a silent run on the host."""
+from .steps import Step
+
+
+class NotOnGpuStep(Step):
+    kind = "unsupported"
+
+    def __init__(self, index, op, prefix):
+        raise NotImplementedError(f"{op.name} (op #{index}) is not supported on the GPU yet; "
+                                  "compile this function for the CPU")
+
+
+LOWERINGS = {"sort": NotOnGpuStep, "argsort": NotOnGpuStep, "cumsum": NotOnGpuStep, "cumprod": NotOnGpuStep,
+             "searchsorted": NotOnGpuStep, "bincount": NotOnGpuStep, "repeat": NotOnGpuStep,
+             "check_index": NotOnGpuStep}
