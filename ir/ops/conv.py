@@ -122,7 +122,6 @@ def _check_types(name, a, b):
 class _ConvBase(OpDef):
     accumulates = True
     has_grad = True
-    cost = 2
 
     def conv_attrs(self, op):
         return {a: op.attrs[a] for a in CONV_ATTRS}
@@ -147,6 +146,7 @@ class Conv(_ConvBase):
         return [(x[0], w[0]) + rest]
 
     def reference(self, op, x, w):
+        conv_shapes(self.name, op.attrs, x.shape, w.shape)
         return [conv_forward(x, w, self.conv_attrs(op))]
 
     def grad(self, op, grads):
@@ -312,7 +312,8 @@ def conv_grad_weight(x, gy, shape, attrs):
     gw = np.zeros((g, oc // g, cg) + tuple(ks), dtype=np.float64)
     for t, tap in _taps(ks, attrs):
         patch = xp[(slice(None),) * 3 + _window(tap, outs, attrs)]
-        gw[(slice(None),) * 3 + t] = np.einsum("ngc...,ngo...->goc", patch, gyg)
+        gw[(slice(None),) * 3 + t] = np.einsum("ngcp,ngop->goc", patch.reshape(patch.shape[:3] + (-1,)),
+                                               gyg.reshape(gyg.shape[:3] + (-1,)))
     return gw.reshape(shape).astype(x.dtype)
 
 
