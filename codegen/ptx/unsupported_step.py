@@ -17,3 +17,5 @@ class NotOnGpuStep(Step):
 LOWERINGS = {"sort": NotOnGpuStep, "argsort": NotOnGpuStep, "cumsum": NotOnGpuStep, "cumprod": NotOnGpuStep,
              "searchsorted": NotOnGpuStep, "bincount": NotOnGpuStep, "repeat": NotOnGpuStep,
              "check_index": NotOnGpuStep}
+# convolution (ir/ops/conv.py): CPU only for now
+LOWERINGS.update(dict.fromkeys(("conv", "conv_grad_input", "conv_grad_weight"), NotOnGpuStep))
