@@ -30,7 +30,7 @@ import numpy as np
 from ..config import config
 from . import variable  # noqa: F401 - the DSL modules import in this order
 from ..ir.opdef import const_value
-from ..ir.ops.random import philox4x32, split64
+from ..ir.ops.random import philox4x32, split64, sum_tolerance
 from . import elemwise as E
 from . import linalg as L
 from . import reduce as R
@@ -226,6 +226,8 @@ class RandomStream:
         known = const_value(p)
         if known is not None and not np.all((known >= 0) & (known <= 1)):
             raise ValueError(f"binomial: p must be in [0, 1], got {known}")
+        if known is None:                   # checked when the function runs
+            p = apply_op("check_probabilities", p, arg="binomial: p", normalized=False)
         entries = self._entries(size, ndim, [p], "binomial")
         if n == 1:
             u = self._draw("random_uniform", entries, p.dtype)
@@ -291,10 +293,10 @@ class RandomStream:
 
 
     def _choice_without_replacement(self, size, a, p, ndim, dtype):
-        """The first prod(size) entries of a random permutation of a."""
-        if p is not None:
-            raise NotImplementedError("choice(replace=False, p=...): weighted sampling without replacement "
-                                      "is not implemented; give p=None or replace=True")
+        """Without weights: the first prod(size) entries of a random
+        permutation of a. With weights ``p`` (1-d, one per element of a):
+        ``random_choice`` (sequential weighted sampling, by an exponential
+        race), checked in native code (p, and enough non-zero weights)."""
         entries = self._entries(size, ndim, [], "choice")
         values, k = _population(a)
         count = 1
@@ -302,9 +304,22 @@ class RandomStream:
             count = count * e
         if not is_variable(count) and not is_variable(k) and count > k:
             raise ValueError(f"choice: cannot take {count} elements of {k} without replacement")
-        perm = self.permutation(n=k)
-        idx = S.reshape(perm[:count], entries) if entries else perm[0]
+        if p is not None:
+            pv = _probabilities(p, "choice", "p")
+            if pv.ndim != 1:
+                raise ValueError(f"choice: p must be 1-d, got {pv.type}")
+            n = pv.type.shape[0]
+            if n is not None and not is_variable(k) and n != k:
+                raise ValueError(f"choice: p has {n} probabilities but a has {k} elements")
+            idx = self._weighted_without_replacement(pv, entries)
+        else:
+            perm = self.permutation(n=k)
+            idx = S.reshape(perm[:count], entries) if entries else perm[0]
         return cast(idx, dtype) if values is None else take(values, idx)
+
+    def _weighted_without_replacement(self, pv, entries):
+        spec, dyn = dyn_attr(entries)
+        return apply_op("random_choice", self._new_state(), pv, *dyn, shape=spec)
 
     def permutation(self, size=None, n=1, ndim=None, dtype="int64"):
         """Permutations of 0 .. n-1 (``n`` an int or a 0-d int tensor), shape
@@ -362,12 +377,13 @@ def _probabilities(p, fname, what):
     if p.dtype not in FLOATS:
         p = cast(p, config.floatX)
     known = const_value(p)
-    if known is not None:
-        if not np.all((known >= 0) & (known <= 1)):
-            raise ValueError(f"{fname}: {what} must be in [0, 1], got {known}")
-        sums = known.sum(axis=-1)
-        if not np.allclose(sums, 1.0, rtol=0, atol=1e-6 * known.shape[-1]):
-            raise ValueError(f"{fname}: each distribution of {what} must sum to 1, got sums {sums}")
+    if known is None:                       # checked when the function runs (PROBABILITY_ERROR)
+        return apply_op("check_probabilities", p, arg=f"{fname}: {what}", normalized=True)
+    if not np.all((known >= 0) & (known <= 1)):
+        raise ValueError(f"{fname}: {what} must be in [0, 1], got {known}")
+    sums = known.sum(axis=-1)
+    if not np.allclose(sums, 1.0, rtol=0, atol=sum_tolerance(p.dtype, known.shape[-1])):
+        raise ValueError(f"{fname}: each distribution of {what} must sum to 1, got sums {sums}")
     return p
 
 

@@ -112,6 +112,10 @@ def _error_for(code, err, func, arrays):
                            f"({codes.NAMES.get(code, 'unknown')}) at unknown op index {index}")
     op = ops[index]
     fields = _Fields(op, func, arrays, err)
+    if code == codes.PROBABILITY_ERROR:      # the message names the sampler's argument (its own text)
+        from ..ir.ops.random import probability_error
+        exc = probability_error(err)
+        return type(exc)(f"{exc.args[0]} ({fields['where']})")
     if code in _MESSAGES:
         exc, template = _MESSAGES[code]
         return exc(template.format_map(fields))

@@ -72,15 +72,13 @@ class MRG_RandomStreams(RandomStream):  # noqa: N801 - Theano's name
             raise TypeError("MRG_RandomStreams.choice: p must be given (2-d, one row per draw)")
         if ndim is not None:
             raise ValueError("MRG_RandomStreams.choice does not use ndim")
-        if not replace:
-            raise NotImplementedError("MRG_RandomStreams.choice(replace=False): weighted sampling without "
-                                      "replacement is not implemented (RandomStreams.choice(replace=False) "
-                                      "draws without weights)")
         p = _probabilities(p, "choice", "p")
         if p.ndim != 2:
             raise NotImplementedError(f"MRG_RandomStreams.choice takes a 2-d p, got {p.type}")
         if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 0:
             raise ValueError(f"MRG_RandomStreams.choice: size must be an int >= 0, got {size!r}")
+        if not replace:         # per row, without replacement (weighted: frontend/random.py random_choice)
+            return T.cast(self._weighted_without_replacement(p, [dim(p, 0), int(size)]), dtype)
         u = self._draw("random_uniform", [dim(p, 0), int(size)], p.dtype)
         below = _cumulative(p)[:, :-1]
         idx = T.sum(T.cast(T.ge(u.dimshuffle(0, 1, "x"), below.dimshuffle(0, "x", 1)), "int64"), axis=-1)

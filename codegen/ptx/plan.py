@@ -42,6 +42,7 @@ LOWERINGS.update({
     "print": PrintStep,
     "ifelse": HostRegionStep, "scan": HostRegionStep,
     "random_uniform": RandomStep, "random_normal": RandomStep, "random_permutation": RandomStep,
+    "check_probabilities": HostRegionStep, "random_choice": HostRegionStep,   # on the host (their references)
     "adv_subtensor": GatherStep, "adv_set_subtensor": AdvIndexStep, "adv_inc_subtensor": AdvIndexStep,
     "nonzero": AdvIndexStep,
     "pool": HostRegionStep, "pool_grad": HostRegionStep,     # on the host for now (ir/ops/pool.py)

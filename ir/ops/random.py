@@ -37,6 +37,8 @@ the same uniform bits and permutations, and normals within a few ulp (its
 log is theon's vectorized one, its cos/sin of ``2 pi u2`` reduce exactly
 in turns).
 """
+import struct
+
 import numpy as np
 
 from ..core import DYN, substitute_dyn
@@ -171,7 +173,7 @@ class RandomOp(OpDef):
         return state, shape
 
     def dims(self, op, shapes):
-        dyn = iter(op.operands[1:])
+        dyn = iter(op.operands[self.first_dyn:])
         return [tuple(shapes.size(next(dyn)) if d is DYN else d for d in op.attrs["shape"])]
 
     def reference(self, op, state, *dyn):
@@ -227,4 +229,153 @@ class RandomPermutation(RandomOp):
         return [rows.reshape(shape)]
 
 
-OPS = [RandomUniform, RandomNormal, RandomPermutation]
+# --- probabilities checked at run time -----------------------------------------------------------
+CHECKED = ("binomial: p", "multinomial: pvals", "choice: p")    # err[1] of PROBABILITY_ERROR
+OUT_OF_RANGE, BAD_SUM, TOO_FEW = 0, 1, 2                       # err[2] of PROBABILITY_ERROR
+
+
+def sum_tolerance(dtype, k):
+    """How far a distribution of ``k`` probabilities of ``dtype`` may sum from 1."""
+    return (1e-5 if dtype == "float32" else 1e-6) * max(int(k), 1)
+
+
+def probability_error(err):
+    """The ValueError of PROBABILITY_ERROR details ``err`` (err[1] the
+    argument, index into CHECKED; err[2] the kind; err[3] the element (C
+    order) or row, or the count drawn; err[4] the value or row sum as a
+    double's bits, or the number of non-zero probabilities)."""
+    which, kind, pos, extra = (int(e) for e in err[1:5])
+    fname, arg = (CHECKED[which] if 0 <= which < len(CHECKED) else "random: probabilities").split(": ")
+    if kind == TOO_FEW:
+        return ValueError(f"{fname}: cannot take {pos} elements without replacement: {arg} has only {extra} "
+                          "non-zero probabilities")
+    value = struct.unpack("<d", struct.pack("<q", extra))[0]
+    if kind == BAD_SUM:
+        return ValueError(f"{fname}: each distribution of {arg} (its last axis) must sum to 1, but distribution "
+                          f"{pos} sums to {value:.7g}")
+    return ValueError(f"{fname}: {arg} must be in [0, 1], but element {pos} (in C order) is {value:.7g}")
+
+
+def _bits(x):
+    return struct.unpack("<q", struct.pack("<d", float(x)))[0]
+
+
+def check_probabilities(p, which, normalized):
+    """The reference check: raises probability_error for the first bad
+    element, then (``normalized``) the first distribution not summing to 1."""
+    p = np.asarray(p)
+    flat = p.reshape(-1)
+    bad = np.flatnonzero(~((flat >= 0) & (flat <= 1)))
+    if bad.size:
+        raise probability_error([0, which, OUT_OF_RANGE, int(bad[0]), _bits(flat[bad[0]])])
+    if normalized:
+        k = p.shape[-1]
+        rows = p.reshape(-1, k).astype(np.float64)
+        sums = np.zeros(rows.shape[0])
+        for j in range(k):          # in order, in float64, as native code
+            sums += rows[:, j]
+        off = np.flatnonzero(~(np.abs(sums - 1.0) <= sum_tolerance(p.dtype, k)))
+        if off.size:
+            raise probability_error([0, which, BAD_SUM, int(off[0]), _bits(sums[off[0]])])
+
+
+class CheckProbabilities(OpDef):
+    """check_probabilities(p) {arg, normalized}: ``p`` itself, once every
+    element is in [0, 1] (NaN is not) and, if ``normalized``, every
+    distribution (along the last axis) sums to 1 within ``sum_tolerance``
+    (summed in order, in float64); else the call fails with
+    PROBABILITY_ERROR naming the sampler's argument ``arg`` (one of
+    ``CHECKED``). The streams check data-dependent probabilities so."""
+    name = "check_probabilities"
+    num_operands = 1
+    required_attrs = ("arg", "normalized")
+    has_grad = True
+    moves_elements = True
+    cost = 1
+
+    def infer(self, op):
+        self.check_arity(op)
+        t = op.operands[0].type
+        if op.attrs["arg"] not in CHECKED:
+            raise ValueError(f"check_probabilities: arg must be one of {CHECKED}, got {op.attrs['arg']!r}")
+        if not isinstance(op.attrs["normalized"], bool):
+            raise TypeError(f"check_probabilities: normalized must be a bool, got {op.attrs['normalized']!r}")
+        if t.dtype not in PER_BLOCK:
+            raise TypeError(f"check_probabilities: p must be float32 or float64, got {t}")
+        if op.attrs["normalized"] and t.ndim == 0:
+            raise ValueError("check_probabilities: a normalized p needs a dim of categories, got a scalar")
+        return [t]
+
+    def dims(self, op, shapes):
+        return [tuple(shapes.of(op.operands[0]))]
+
+    def reference(self, op, p):
+        check_probabilities(p, CHECKED.index(op.attrs["arg"]), op.attrs["normalized"])
+        return [p]
+
+    def grad(self, op, grads):
+        return [grads[0]]
+
+
+# --- weighted sampling without replacement ------------------------------------------------------------
+def race_keys(state, p):
+    """Exponential race keys of ``p`` (rows of K weights along the last
+    axis): ``-log(1 - u) / w`` with u the float64 uniforms of ``state``
+    (random_uniform's elements, row r taking elements r*K .. r*K + K-1), +inf
+    where the weight is 0. The smallest key wins, the next smallest comes
+    second, ...: weighted sampling without replacement (Efraimidis-Spirakis)."""
+    p = np.asarray(p, dtype=np.float64)
+    total = p.size
+    u = uniform_from_blocks(philox_blocks(state, -(-total // 2)), "float64")[:total].reshape(p.shape)
+    live = p > 0
+    with np.errstate(divide="ignore"):
+        return np.where(live, -np.log(1.0 - u) / np.where(live, p, 1.0), np.inf)
+
+
+class RandomChoice(RandomOp):
+    """random_choice(state, p, dyn...) {shape}: int64 indices into the K
+    weights of ``p``, all different within a distribution, drawn without
+    replacement with probabilities proportional to the weights: the indices
+    of the smallest ``race_keys`` in increasing order (ties: the lower index
+    first). ``p`` 1-d: prod(shape) indices, in C order. ``p`` 2-d (R, K), one
+    distribution per row: shape (R, c), c indices per row. Taking more than
+    a distribution's non-zero weights fails with PROBABILITY_ERROR (TOO_FEW);
+    a shape[0] other than R with SHAPE_MISMATCH."""
+    name = "random_choice"
+    distribution = "choice"
+    required_attrs = ("shape",)
+    first_dyn = 2
+    nonneg = "always"
+
+    def infer(self, op):
+        if len(op.operands) < 2:
+            raise ValueError("random_choice takes a state and a p operand")
+        dims = self._state_and_sizes(op)
+        p = op.operands[1].type
+        if p.ndim not in (1, 2) or p.dtype not in PER_BLOCK:
+            raise TypeError(f"random_choice: p must be a 1-d or 2-d float32 or float64 tensor, got {p}")
+        if p.ndim == 2:
+            if len(dims) != 2:
+                raise ValueError(f"random_choice: with a 2-d p the shape is (rows of p, draws per row), got {dims}")
+            if None not in (dims[0], p.shape[0]) and dims[0] != p.shape[0]:
+                raise ValueError(f"random_choice: shape[0] is {dims[0]} but p has {p.shape[0]} rows")
+        return result("int64", dims)
+
+    def reference(self, op, state, p, *dyn):
+        state, shape = self._run_shape(op, state, dyn)
+        p = np.asarray(p)
+        rows = p.reshape(-1, p.shape[-1])
+        if p.ndim == 2 and shape[0] != p.shape[0]:
+            raise ValueError(f"random_choice: shape[0] is {shape[0]} but p has {p.shape[0]} rows")
+        count = int(np.prod(shape, dtype=np.int64)) if p.ndim == 1 else shape[1]
+        keys = race_keys(state, rows)
+        out = []
+        for r in range(rows.shape[0]):
+            nonzero = int(np.count_nonzero(rows[r] > 0))
+            if count > nonzero:
+                raise probability_error([0, CHECKED.index("choice: p"), TOO_FEW, count, nonzero])
+            out.append(np.argsort(keys[r], kind="stable")[:count])
+        return [np.asarray(out, dtype=np.int64).reshape(shape)]
+
+
+OPS = [RandomUniform, RandomNormal, RandomPermutation, CheckProbabilities, RandomChoice]

@@ -224,3 +224,26 @@ def test_draws_outside_a_step_function_are_not_carried():
     e = s.normal((2,))
     _, upd = theon.scan(lambda h: h + e, outputs_info=[theon.tensor.zeros((2,))], n_steps=3)
     assert not upd and s.updates()[0][0].default_update is s.updates()[0][1]
+
+
+def test_probability_checks_and_weighted_choice_in_the_reference():
+    """check_probabilities and random_choice in the interpreter: the same
+    ValueErrors native code reports (ir/ops/random.py probability_error)."""
+    s = RandomStreams(seed=6)
+    p, P = theon.tensor.dvector("p"), theon.tensor.dmatrix("P")
+    outs = [s.binomial(p=p), s.multinomial(pvals=P), s.choice(size=(2,), a=3, p=p, replace=False)]
+    func, shared_vars = build_function([p, P], outs, [])
+    text = print_function(func)
+    assert text.count("check_probabilities(") == 3 and "random_choice(" in text
+    assert print_function(parse_function(text)) == text
+    states = [v.get_value() for v in shared_vars]
+    ok = evaluate(func, [np.array([0.2, 0.3, 0.5]), np.array([[0.5, 0.5]])] + states)[0]
+    assert sorted(ok[2].tolist()) in ([0, 1], [0, 2], [1, 2])
+    with pytest.raises(ValueError, match=r"binomial: p must be in \[0, 1\], but element 1 \(in C order\) is 2"):
+        evaluate(func, [np.array([0.2, 2.0, 0.5]), np.array([[0.5, 0.5]])] + states)
+    with pytest.raises(ValueError, match="multinomial: each distribution of pvals .* sums to 0.7"):
+        evaluate(func, [np.array([0.2, 0.3, 0.5]), np.array([[0.5, 0.2]])] + states)
+    with pytest.raises(ValueError, match="choice: cannot take 2 elements without replacement: p has only 1"):
+        evaluate(func, [np.array([0.0, 1.0, 0.0]), np.array([[0.5, 0.5]])] + states)
+    with pytest.raises(ValueError, match="choice: p has 3 probabilities but a has 4"):
+        s.choice(size=(2,), a=4, p=[0.2, 0.3, 0.5], replace=False)

@@ -309,8 +309,8 @@ def test_mrg_multinomial_and_choice_take_one_row_per_distribution():
         s.multinomial(pvals=[0.5, 0.5])
     with pytest.raises(ValueError, match="does not use size"):
         s.multinomial(size=(2,), pvals=P)
-    with pytest.raises(NotImplementedError, match="without replacement"):
-        s.choice(size=2, p=P, replace=False)
+    wo = theon.function([P], s.choice(size=2, p=P, replace=False))(np.array([[0.0, 0.5, 0.5], [0.1, 0.2, 0.7]]))
+    assert wo.shape == (2, 2) and sorted(wo[0]) == [1, 2] and wo[1, 0] != wo[1, 1]
 
 
 def test_categorical_bad_input():
@@ -323,8 +323,8 @@ def test_categorical_bad_input():
         s.choice(size=2, a=0)
     with pytest.raises(ValueError, match="cannot take 4 elements of 3"):
         s.choice(size=(2, 2), a=3, replace=False)
-    with pytest.raises(NotImplementedError, match="without replacement"):
-        s.choice(size=2, a=3, replace=False, p=[0.2, 0.3, 0.5])
+    with pytest.raises(ValueError, match="p has 3 probabilities but a has 4"):
+        s.choice(size=2, a=4, replace=False, p=[0.2, 0.3, 0.5])
     with pytest.raises(TypeError, match="n must be an int"):
         s.permutation(n=T.dvector())
     with pytest.raises(TypeError, match="n must be an int"):
