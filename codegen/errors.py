@@ -21,7 +21,7 @@ SCAN_STEP_SHAPE = 15    # scan: err[1]=output index, err[2]=axis of a row, err[3
 INT_NEGATIVE_POWER = 16  # integer ** negative integer (NumPy refuses it too)
 ADV_INDEX_ERROR = 17    # advanced indexing: err[1]=axis of x, err[2]=index, err[3]=dim size, err[4]=index operand
 MASK_MISMATCH = 18      # boolean mask: err[1]=axis, err[2]=mask size, err[3]=size of the indexed dim
-PROBABILITY_ERROR = 40  # random sampling: bad probabilities; err[1..4] as ir/ops/random.py probability_error reads them
+PROBABILITY_ERROR = 50  # random sampling: bad probabilities; err[1..4] as ir/ops/random.py probability_error reads them
 POOL_WINDOW = 23        # pool, ignore_border: err[1]=axis of the input, err[2]=its size + 2*pad, err[3]=ws
 CONV_CHANNELS = 40      # conv: err[1]=input channels, err[2]=channels the filters expect, err[3]=filters.shape[1], err[4]=groups
 CONV_GROUPS = 41        # conv: err[1]=output channels, err[2]=groups (must divide them)
