@@ -133,3 +133,24 @@ def test_gpu_scan_with_draws_in_its_step_matches_the_cpu(device):
     for v0_, v1, (st, _) in zip(start, after_gpu, s.updates()):
         assert v1.tolist() == [v0_[0], v0_[1] + 5] == st.get_value().tolist()
     assert state.get_value()[1] == start[0][1] + 5
+
+
+def test_gpu_checks_probabilities_and_draws_weighted_choices_as_the_cpu(device):
+    s = RandomStreams(seed=29)
+    p, P = T.dvector("p"), T.dmatrix("P")
+    f = theon.function([p, P], [s.binomial(p=p), s.choice(size=(2,), a=4, p=p, replace=False),
+                                s.multinomial(n=4, pvals=P)])
+    g = from_function(f, device)
+    states = [st for st, _ in s.updates()]
+    start = [st.get_value() for st in states]
+    args = [np.array([0.1, 0.2, 0.3, 0.4]), np.array([[0.5, 0.5], [0.9, 0.1]])]
+    got = g(*args)
+    for st, v in zip(states, start):
+        st.set_value(v)
+    want = f(*args)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"binomial: p must be in \[0, 1\], but element 3"):
+        g(np.array([0.1, 0.2, 0.3, 1.4]), args[1])
+    with pytest.raises(ValueError, match="multinomial: each distribution of pvals"):
+        g(args[0], np.array([[0.5, 0.4]]))
