@@ -9,6 +9,9 @@ from .dce import DCE
 from .fold import ConstantFold
 from .fusion import FuseElementwise, SplitFusedStages
 from .region_reuse import RegionReuse
+from .scan_batch import ScanBatch
+from .scan_hoist import ScanHoist
+from .scan_merge import ScanMerge
 from .scan_prune import ScanPrune
 from .manager import Pass, PassManager, format_pipeline, parse_pipeline, run_pipeline  # noqa: F401
 from .shapes import SimplifyShapes
@@ -22,6 +25,9 @@ PASSES = {
     "cse": CSE,
     "region-reuse": RegionReuse,
     "scan-prune": ScanPrune,
+    "scan-hoist": ScanHoist,
+    "scan-batch": ScanBatch,
+    "scan-merge": ScanMerge,
     "dce": DCE,
     "fuse-elementwise": FuseElementwise,
     "split-fused-stages": SplitFusedStages,

@@ -39,6 +39,9 @@ PASS_TAGS = {
     "canonicalize": ("canonicalize", "algebraic"),
     "stabilize": ("stabilize", "specialize", "uncanonicalize"),
     "dce": ("dce", "remove_unused"),
+    "scan-hoist": ("scan", "scanOp_pushout_nonseqs_ops", "scan_pushout_nonseqs_ops"),
+    "scan-batch": ("scan", "scanOp_pushout_seqs_ops", "scan_pushout_dot1"),
+    "scan-merge": ("scan", "scanOp_merge", "scan_merge"),
 }
 
 

@@ -1,0 +1,268 @@
+"""scan-batch: per-step products and elementwise maps become whole-sequence ops.
+
+Two rewrites of a ``scan`` that is not a while-loop (``until``):
+
+**Products with an invariant matrix.** A body ``matmul(x, W)`` or
+``matmul(W, x)``, ``x`` a row of a sequence ``X`` (one of its tap
+arguments) and ``W`` a 1-d or 2-d non-sequence (or a constant), computes at
+every step a row of one product over the whole sequence: ``P =
+matmul(X, W)`` (``X``'s rows times ``W``; for ``matmul(W, x)``, ``matmul(W, X)``
+when ``x`` has two dims or more, else ``matmul(X, W^T)``). ``P`` is
+computed once before the loop -- one big GEMM instead of one small product
+per step -- and becomes a new sequence with ``X``'s taps; the body reads its
+row where it computed the product. When no body op reads ``X``'s rows any
+more, ``X`` leaves the loop (``P`` has its rows, so the loop's length check
+stays). This is the input projection of an RNN or LSTM: ``dot(x_t, W_x)``
+for all steps as one matrix product before the recurrence.
+
+**Elementwise maps.** A scan without recurrent outputs whose sequences all
+have taps ``[0]``, whose body holds only elementwise ops and constants and
+whose every output depends on a sequence row, is a map: each output is its
+body's elementwise ops applied to the stacked rows (``X[:n]``, reversed
+first with ``go_backwards``; batched operands gain broadcast axes so that
+the rows line up, non-sequences broadcast as in the body). The scan is
+replaced by those ops, which fusion then makes one loop. Only when every
+sequence has provably at least ``n_steps`` rows (``n_steps`` is the
+frontend's ``max(min(len(X), ...), 0)`` of them, or constants say so): a
+shorter sequence must still raise the loop's length error.
+
+(Products are batched first, so a map of ``dot(W, x_t)`` becomes the one
+matrix product followed by the map rewrite: no loop at all.)
+"""
+from ..ir.builder import Builder
+from ..ir.core import DYN, Block, Operation
+from ..ir.ops.control import ScanLayout
+from ..ir.opdef import const_int
+from .dce import sweep_block
+from .manager import BlockPass
+from .scan_hoist import is_scan, nonseq_args, replace_op
+
+
+def batch_block(block):
+    """Apply the pass to the scans of ``block`` and of the regions inside it."""
+    for op in list(block.ops):
+        for region in op.regions:
+            batch_block(region)
+        if is_scan(op) and not op.attrs.get("until", False):
+            op = batch_products(block, op)
+            batch_map(block, op)
+
+
+# --- products with an invariant matrix ----------------------------------------------------------
+def _seq_arg_positions(lay):
+    """{body argument index: (sequence index, tap index)} of the sequence taps."""
+    out, pos = {}, 0
+    for i, taps in enumerate(lay.seq_taps):
+        for q in range(len(taps)):
+            out[pos] = (i, q)
+            pos += 1
+    return out
+
+
+def _invariant(v, inv):
+    """The outer value of a body value that is the same at every step, or None:
+    a non-sequence argument, or a constant (copied out)."""
+    if v in inv:
+        return v
+    if v.owner is not None and v.owner.name == "constant" and v.ndim in (1, 2):
+        return v
+    return None
+
+
+def batch_products(block, op):
+    """Batch the ``matmul`` of a sequence row and an invariant 1-d/2-d value
+    in scan ``op``'s body; returns the scan now in ``op``'s place."""
+    body = op.regions[0]
+    lay = ScanLayout(op)
+    seq_pos = _seq_arg_positions(lay)
+    row_of = {body.args[k]: seq_pos[k] for k in seq_pos}         # body arg -> (sequence, tap index)
+    inv = nonseq_args(op)
+    found = []      # (matmul op, sequence index, tap index, invariant body value, row on the left)
+    for inner in body.ops[:-1]:
+        if inner.name != "matmul":
+            continue
+        a, b = inner.operands
+        if a in row_of and _invariant(b, inv) is not None and b.ndim <= 2:
+            found.append((inner, *row_of[a], b, True))
+        elif b in row_of and _invariant(a, inv) is not None and a.ndim <= 2:
+            found.append((inner, *row_of[b], a, False))
+    if not found:
+        return op
+    build = Builder(block, before=op)
+    consts = {}
+
+    def outer(v):
+        if v in inv:
+            return inv[v]
+        if v not in consts:
+            copy = v.owner.clone({})
+            block.insert_before(op, copy)
+            consts[v] = copy.results[0]
+        return consts[v]
+
+    products = {}       # (sequence, invariant value, row on the left) -> the new sequence's index
+    new_seqs, new_taps = [], []
+    reads = []          # per found product: (new sequence index, tap index)
+    for inner, i, q, w, left in found:
+        key = (i, w, left)
+        if key not in products:
+            x, wv = lay.seqs[i], outer(w)
+            if left or x.ndim > 2:
+                prod = build.create("matmul", [x, wv] if left else [wv, x])
+            else:
+                wt = wv if wv.ndim == 1 else build("dimshuffle", wv, pattern=(1, 0))
+                prod = build.create("matmul", [x, wt])
+            prod.loc = inner.loc
+            products[key] = lay.n_seqs + len(new_seqs)
+            new_seqs.append(prod.results[0])
+            new_taps.append(lay.seq_taps[i])
+        reads.append((products[key], q))
+    # the new body: the old sequences' taps, the products' taps, then the rest
+    n_seq_args = len(seq_pos)
+    seqs = list(lay.seqs) + new_seqs
+    seq_taps = list(lay.seq_taps) + new_taps
+    arg_types, arg_names = [], []
+    for v, taps in zip(seqs, seq_taps):
+        arg_types += [v.type.with_shape(v.type.shape[1:])] * len(taps)
+        arg_names += [v.name] * len(taps)
+    arg_types += [a.type for a in body.args[n_seq_args:]]
+    arg_names += [a.name for a in body.args[n_seq_args:]]
+    new_block = Block(arg_types, arg_names)
+    new_args = new_block.args
+    first_arg = {}
+    pos = 0
+    for s, taps in enumerate(seq_taps):
+        first_arg[s] = pos
+        pos += len(taps)
+    mapping = dict(zip(body.args[:n_seq_args], new_args[:n_seq_args]))
+    mapping.update(zip(body.args[n_seq_args:], new_args[pos:]))
+    for (inner, *_), (s, q) in zip(found, reads):
+        mapping[inner.results[0]] = new_args[first_arg[s] + q]
+    skip = {inner for inner, *_ in found}
+    for inner in body.ops:
+        if inner not in skip:
+            new_block.append(inner.clone(mapping))
+    sweep_block(new_block)
+    new = Operation(op.opdef, [lay.n_steps] + seqs + list(op.operands[lay.first_init:]),
+                    {**op.attrs, "seq_taps": tuple(tuple(t) for t in seq_taps)},
+                    [r.type for r in op.results], [new_block], type(op.results[0]),
+                    [r.name for r in op.results])
+    new.loc = op.loc
+    new = replace_op(block, op, new)
+    return drop_unused_sequences(block, new, {i for _, i, *_ in found})
+
+
+def drop_unused_sequences(block, op, candidates):
+    """Scan ``op`` without those sequences of ``candidates`` (indices) whose
+    rows its body no longer reads, and without unused non-sequences."""
+    body = op.regions[0]
+    lay = ScanLayout(op)
+    pos, drop_args, drop_seqs = 0, [], set()
+    for i, taps in enumerate(lay.seq_taps):
+        args = body.args[pos:pos + len(taps)]
+        if i in candidates and not any(a.uses for a in args):
+            drop_seqs.add(i)
+            drop_args += args
+        pos += len(taps)
+    first = len(body.args) - len(lay.nonseqs)
+    drop_w = {k for k, a in enumerate(body.args[first:]) if not a.uses}
+    drop_args += [body.args[first + k] for k in drop_w]
+    if not drop_args:
+        return op
+    gone = set(drop_args)
+    body.args[:] = [a for a in body.args if a not in gone]
+    for k, a in enumerate(body.args):
+        a.index = k
+    seqs = [x for i, x in enumerate(lay.seqs) if i not in drop_seqs]
+    taps = tuple(t for i, t in enumerate(lay.seq_taps) if i not in drop_seqs)
+    nonseqs = [w for k, w in enumerate(lay.nonseqs) if k not in drop_w]
+    inits = list(op.operands[lay.first_init:lay.first_nonseq])
+    regions, op.regions = op.regions, []
+    new = Operation(op.opdef, [lay.n_steps] + seqs + inits + nonseqs, {**op.attrs, "seq_taps": taps},
+                    [r.type for r in op.results], regions, type(op.results[0]), [r.name for r in op.results])
+    new.loc = op.loc
+    return replace_op(block, op, new)
+
+
+# --- elementwise maps ---------------------------------------------------------------------------
+def _rows_at_least(n, x, depth=0):
+    """``x`` provably has at least ``n`` (a 0-d int64 value) rows."""
+    if depth > 8 or n.owner is None:
+        return False
+    owner = n.owner
+    known = const_int(n)
+    if known is not None:
+        return known <= 0 or (x.type.shape[0] is not None and x.type.shape[0] >= known)
+    if owner.name == "maximum":
+        a, b = owner.operands
+        return all((const_int(v) is not None and const_int(v) <= 0) or _rows_at_least(v, x, depth + 1)
+                   for v in (a, b))
+    if owner.name == "minimum":
+        return any(_rows_at_least(v, x, depth + 1) for v in owner.operands)
+    if owner.name == "cast" and owner.operands[0].dtype.startswith("int"):
+        return _rows_at_least(owner.operands[0], x, depth + 1)
+    if owner.name == "subtensor" and owner.attrs.get("idx") == (0,):
+        s = owner.operands[0].owner
+        return s is not None and s.name == "shape" and s.operands[0] is x
+    return False
+
+
+def batch_map(block, op):
+    """Replace scan ``op`` by elementwise ops over its stacked sequences when
+    it is an elementwise map (see the module doc); returns whether it did."""
+    lay = ScanLayout(op)
+    body = op.regions[0]
+    if lay.recurrent or any(t != (0,) for t in lay.seq_taps) or not lay.seqs:
+        return False
+    if not all(inner.name == "constant" or inner.opdef.elementwise for inner in body.ops[:-1]):
+        return False
+    n = lay.n_steps
+    if not all(_rows_at_least(n, x) for x in lay.seqs):
+        return False
+    batched = set(body.args[:lay.n_seqs])
+    for inner in body.ops[:-1]:
+        if any(v in batched for v in inner.operands):
+            batched.update(inner.results)
+    ys = body.ops[-1].operands[:lay.n_outs]
+    if not all(y in batched for y in ys):
+        return False
+    build = Builder(block, before=op)
+    steps = const_int(n)
+    env = dict(nonseq_args(op))
+    for arg, x in zip(body.args, lay.seqs):
+        if op.attrs.get("go_backwards", False):
+            x = build("subtensor", x, idx=((None, None, -1),))
+        if steps is not None:
+            env[arg] = build("subtensor", x, idx=((None, steps, None),))
+        else:
+            env[arg] = build("subtensor", x, n, idx=((None, DYN, None),))
+    new_ops = []
+    for inner in body.ops[:-1]:
+        if inner.name == "constant":
+            copy = inner.clone({})
+        else:
+            rank = inner.results[0].ndim
+            operands = []
+            for v in inner.operands:
+                u = env[v] if v in env else v
+                if v in batched and v.ndim < rank:      # rows line up after the step axis
+                    u = build("dimshuffle", u, pattern=(0,) + ("x",) * (rank - v.ndim) + tuple(range(1, v.ndim + 1)))
+                operands.append(u)
+            copy = Operation(inner.opdef, operands, inner.attrs)
+            copy.loc = inner.loc
+        block.insert_before(op, copy)
+        new_ops.append(copy)
+        env.update(zip(inner.results, copy.results))
+    outs = [env[y] for y in ys]
+    if any(o.type.dtype != r.type.dtype or o.ndim != r.ndim for o, r in zip(outs, op.results)):
+        block.remove_all(new_ops)       # (a bug guard: the rows would not be the loop's)
+        return False
+    for r, o in zip(op.results, outs):
+        r.replace_all_uses_with(o)
+    block.remove(op)
+    return True
+
+
+class ScanBatch(BlockPass):
+    name = "scan-batch"
+    rewrite = staticmethod(batch_block)
