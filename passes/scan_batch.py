@@ -203,8 +203,24 @@ def _rows_at_least(n, x, depth=0):
         return _rows_at_least(owner.operands[0], x, depth + 1)
     if owner.name == "subtensor" and owner.attrs.get("idx") == (0,):
         s = owner.operands[0].owner
-        return s is not None and s.name == "shape" and s.operands[0] is x
+        return s is not None and s.name == "shape" and s.operands[0] in _same_rows(x)
     return False
+
+
+def _same_rows(x):
+    """Values with as many rows as ``x``: itself, and what a product this pass
+    made (``matmul`` with one operand of at most 2 dims) took its rows from."""
+    out = [x]
+    while x.owner is not None and x.owner.name == "matmul":
+        a, b = x.owner.operands
+        if a.ndim >= 2 and b.ndim <= 2 and a.ndim == x.ndim:
+            x = a
+        elif b.ndim >= 3 and a.ndim <= 2 and b.ndim == x.ndim:
+            x = b
+        else:
+            break
+        out.append(x)
+    return out
 
 
 def batch_map(block, op):
