@@ -73,7 +73,7 @@ def _less(ctx, dtype, a, c):
         c_nan = b.fcmp_unordered("uno", c, c)
         a_num = b.fcmp_ordered("ord", a, a)
         return b.or_(b.fcmp_ordered("<", a, c), b.and_(c_nan, a_num))
-    if dtype in ("uint8", "bool"):
+    if dtype == "bool" or dtype.startswith("uint"):
         return b.icmp_unsigned("<", a, c)
     return b.icmp_signed("<", a, c)
 

@@ -53,7 +53,7 @@ class _Keys:
             mask = b.or_(b.ashr(u, lir.Constant(kt, self.width - 1)), self.sign)
             k = b.xor(u, mask)
             return b.select(b.fcmp_unordered("uno", v, v), lir.Constant(kt, -1), k)
-        if self.dtype in ("uint8", "bool"):
+        if _unsigned(self.dtype):
             return v
         return b.xor(v, self.sign)
 
@@ -62,9 +62,13 @@ class _Keys:
             neg = b.icmp_unsigned("<", k, self.sign)         # top bit clear: was negative
             u = b.select(neg, b.not_(k), b.xor(k, self.sign))
             return b.bitcast(u, self.lltype)
-        if self.dtype in ("uint8", "bool"):
+        if _unsigned(self.dtype):
             return k
         return b.xor(k, self.sign)
+
+
+def _unsigned(dtype):
+    return dtype == "bool" or dtype.startswith("uint")
 
 
 def _digit(b, k, shift, bits, kt):
@@ -162,7 +166,7 @@ def _lower_sort(ctx, op, bufs, want_positions):
     axis = op.opdef.axis(op)
     keys = _Keys(x.dtype, x.lltype, canon_zero=want_positions)
     kt = keys.kt
-    kdtype = {8: "uint8", 16: "int16", 32: "int32", 64: "int64"}[keys.width]
+    kdtype = {8: "int8", 16: "int16", 32: "int32", 64: "int64"}[keys.width]
     n = x.shape[axis]
     out = ctx.alloc("int64" if want_positions else x.dtype, x.shape, name=op.name)
     k0 = ctx.alloc(kdtype, [n], name="sort.k0")
