@@ -136,3 +136,81 @@ def pytensor_mlp_step(params, X, Y, lr):
     fn = pytensor.function([x, y], cost,
                            updates=[(s, (s - lr * g).astype(s.dtype)) for s, g in zip(shared, grads)])
     return lambda: fn(X, Y)
+
+
+# --- random streams (W11, W12) ----------------------------------------------------------------
+def jax_normals(n, seed):
+    """``jax.random.normal`` of n float32 under a key split per call (jitted)."""
+    jax = _try("jax")
+    if jax is None:
+        return None
+    draw = jax.jit(lambda k: jax.random.normal(k, (n,), dtype="float32"))
+    key = {"k": jax.random.PRNGKey(seed)}
+
+    def run():
+        key["k"], sub = jax.random.split(key["k"])
+        return jax.block_until_ready(draw(sub))
+    return run
+
+
+def pytensor_normals(n, seed):
+    """PyTensor's ``normal`` of n float32 on a shared Generator (advanced per call)."""
+    pytensor = _try("pytensor")
+    if pytensor is None:
+        return None
+    import pytensor.tensor as pt
+    rng = pt.random.shared_rng(seed=seed)
+    next_rng, z = rng.normal(0, 1, size=(n,), dtype="float32")
+    return pytensor.function([], z, updates={rng: next_rng})
+
+
+def jax_dropout_mlp_step(params, X, Y, lr, keep, seed):
+    """``jax_mlp_step`` with an inverted dropout mask (``jax.random.bernoulli``,
+    keep probability ``keep``) on the hidden layer, its key split per step."""
+    jax = _try("jax")
+    if jax is None:
+        return None
+    import jax.numpy as jnp
+
+    def loss(p, x, y, k):
+        w1, b1, w2, b2 = p
+        h = jnp.maximum(x @ w1 + b1, 0)
+        h = h * jax.random.bernoulli(k, keep, h.shape).astype(h.dtype) * (1 / keep)
+        logp = jax.nn.log_softmax(h @ w2 + b2)
+        return -jnp.mean(logp[jnp.arange(x.shape[0]), y])
+
+    @jax.jit
+    def step(p, x, y, k):
+        k, sub = jax.random.split(k)
+        cost, g = jax.value_and_grad(loss)(p, x, y, sub)
+        return cost, [w - lr * gw for w, gw in zip(p, g)], k
+    state = {"p": [jax.device_put(a) for a in params], "k": jax.random.PRNGKey(seed)}
+    x, y = jax.device_put(X), jax.device_put(Y)
+
+    def run():
+        cost, state["p"], state["k"] = step(state["p"], x, y, state["k"])
+        return jax.block_until_ready(cost)
+    return run
+
+
+def pytensor_dropout_mlp_step(params, X, Y, lr, keep, seed):
+    """``pytensor_mlp_step`` with an inverted dropout mask drawn by PyTensor's
+    ``bernoulli`` (a shared Generator, advanced per step) on the hidden layer."""
+    pytensor = _try("pytensor")
+    if pytensor is None:
+        return None
+    import numpy as np
+    import pytensor.tensor as pt
+    rng = pt.random.shared_rng(seed=seed)
+    shared = [pytensor.shared(p.copy()) for p in params]
+    w1, b1, w2, b2 = shared
+    x, y = pt.matrix("x", dtype="float32"), pt.vector("y", dtype="int32")
+    h = pt.maximum(x @ w1 + b1, 0)
+    next_rng, mask = rng.bernoulli(keep, size=h.shape)
+    h = h * mask.astype("float32") * np.float32(1 / keep)
+    p = pt.special.softmax(h @ w2 + b2, axis=-1)
+    cost = -pt.mean(pt.log(p[pt.arange(x.shape[0]), y]))
+    grads = pytensor.grad(cost, shared)
+    fn = pytensor.function([x, y], cost, updates=[(s, (s - lr * g).astype(s.dtype)) for s, g in zip(shared, grads)]
+                           + [(rng, next_rng)])
+    return lambda: fn(X, Y)

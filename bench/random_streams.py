@@ -1,13 +1,16 @@
 """W11 and W12 (issue 15): random numbers drawn inside compiled code.
 
 W11: 16M float32 standard normals, theon's ``RandomStreams.normal`` (Philox
-in native code) against NumPy's ``Generator(Philox()).standard_normal``.
+in native code) against NumPy's ``Generator(Philox()).standard_normal``,
+and the peers' (``jax.random.normal``, PyTensor's ``normal`` on a shared Generator).
 The check: both samples' mean and standard deviation round to 0 and 1.
 
 W12: W6's MLP step (784-512-10, batch 256, float32) with dropout (keep 0.5,
 inverted) on the hidden layer: theon draws the mask in the compiled step
 (``MRG_RandomStreams.binomial``), the hand-written NumPy step draws it with
-``Generator.random``. The check: one theon step equals the NumPy step run
+``Generator.random``; the peers: the same step in JAX
+(``jax.random.bernoulli``, key split per step, jitted with its gradient) and
+PyTensor (``bernoulli``). The check: one theon step equals the NumPy step run
 with theon's mask (recomputed from the stream's state by the op's NumPy
 reference), cost and updated parameters.
 """
@@ -26,15 +29,8 @@ def w11(rng, n=W11_N):
     f = theon.function([], srng.normal((n,), dtype="float32"), name="normals")
     gen = np.random.Generator(np.random.Philox(11))
     fns = {"numpy": lambda: gen.standard_normal(n, dtype=np.float32), "theon": f}
-    jax = peers._try("jax")
-    if jax is not None:
-        draw = jax.jit(lambda k: jax.random.normal(k, (n,), dtype="float32"))
-        key = {"k": jax.random.PRNGKey(11)}
-
-        def run_jax():
-            key["k"], sub = jax.random.split(key["k"])
-            return jax.block_until_ready(draw(sub))
-        fns["jax"] = run_jax
+    fns["jax"] = peers.jax_normals(n, 11)
+    fns["pytensor"] = peers.pytensor_normals(n, 11)
 
     def moments(z):
         z = np.asarray(z, dtype=np.float64)
@@ -87,7 +83,9 @@ def w12(rng):
     def numpy_dropout():
         mask = (gen.random(hidden, dtype=np.float32) < np.float32(KEEP)).astype(np.float32) * np.float32(1 / KEEP)
         return np_step(X, Y, mask)
-    fns = {"numpy": numpy_dropout, "theon": lambda: step(X, Y)}
+    fns = {"numpy": numpy_dropout, "theon": lambda: step(X, Y),
+           "jax": peers.jax_dropout_mlp_step(params, X, Y, np.float32(mlp.LR), KEEP, 12),
+           "pytensor": peers.pytensor_dropout_mlp_step(params, X, Y, np.float32(mlp.LR), KEEP, 12)}
     check_step, check_shared, state = theon_dropout_step(params)
     check_np = mlp.NumpyStep(params)
 
