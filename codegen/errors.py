@@ -22,6 +22,8 @@ INT_NEGATIVE_POWER = 16  # integer ** negative integer (NumPy refuses it too)
 ADV_INDEX_ERROR = 17    # advanced indexing: err[1]=axis of x, err[2]=index, err[3]=dim size, err[4]=index operand
 MASK_MISMATCH = 18      # boolean mask: err[1]=axis, err[2]=mask size, err[3]=size of the indexed dim
 PROBABILITY_ERROR = 50  # random sampling: bad probabilities; err[1..4] as ir/ops/random.py probability_error reads them
+NEGATIVE_VALUE = 30     # bincount: a negative value: err[1]=position, err[2]=the value
+INDEX_RANGE = 31        # check_index: err[1]=position (C order), err[2]=the index, err[3]=the size
 POOL_WINDOW = 23        # pool, ignore_border: err[1]=axis of the input, err[2]=its size + 2*pad, err[3]=ws
 CONV_CHANNELS = 40      # conv: err[1]=input channels, err[2]=channels the filters expect, err[3]=filters.shape[1], err[4]=groups
 CONV_GROUPS = 41        # conv: err[1]=output channels, err[2]=groups (must divide them)
@@ -52,5 +54,7 @@ NAMES = {
     CONV_GROUPS: "conv: output channels not a multiple of num_groups",
     CONV_SIZE: "conv: filter larger than the padded input",
     CONV_SHAPE: "conv gradient: output gradient has the wrong shape",
+    NEGATIVE_VALUE: "a value that must be non-negative is negative",
+    INDEX_RANGE: "index out of range",
     POOL_WINDOW: "pool: window larger than the (padded) input with ignore_border=True",
 }

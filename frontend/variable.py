@@ -227,6 +227,28 @@ class TensorVariable(Value):
     def squeeze(self, axis=None):
         return S.squeeze(self, axis)
 
+    # sorting and extra_ops (frontend/extra_ops.py)
+    def sort(self, axis=-1, kind="quicksort", order=None):
+        return X.sort(self, axis, kind, order)
+
+    def argsort(self, axis=-1, kind="quicksort", order=None):
+        return X.argsort(self, axis, kind, order)
+
+    def cumsum(self, axis=None):
+        return X.cumsum(self, axis)
+
+    def cumprod(self, axis=None):
+        return X.cumprod(self, axis)
+
+    def repeat(self, repeats, axis=None):
+        return X.repeat(self, repeats, axis)
+
+    def searchsorted(self, v, side="left", sorter=None):
+        return X.searchsorted(self, v, side, sorter)
+
+    def compress(self, a, axis=None):
+        return X.compress(a, self, axis)
+
     def sum(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
         return R.sum(self, axis, dtype=dtype, keepdims=keepdims, acc_dtype=acc_dtype)
 
@@ -325,3 +347,4 @@ from . import indexing as I       # noqa: E402
 from . import linalg as L         # noqa: E402
 from . import reduce as R         # noqa: E402
 from . import shape_ops as S      # noqa: E402
+from . import extra_ops as X      # noqa: E402

@@ -193,6 +193,8 @@ _MESSAGES = {
     codes.CONCAT_MISMATCH: (ValueError, "{where}: {operand} has size {d2} in dim {d1}, expected {d3} "
                             "(all operands must agree except on the concatenation axis)"),
     codes.ARANGE_ZERO_STEP: (ValueError, "arange step cannot be zero in {where}; operands: {ctx}"),
+    codes.INDEX_RANGE: (IndexError, "index {d2} is out of range [0, {d3}) (element {d1} of {a}, {where})"),
+    codes.NEGATIVE_VALUE: (ValueError, "{where}: the values of {a} must be non-negative, but element {d1} is {d2}"),
     codes.POOL_WINDOW: (ValueError, "{where}: the pooling window (ws {d3}) is larger than dim {d1} of the "
                         "input (size {d2} with padding) with ignore_border=True; input: {ctx}"),
     codes.CONV_CHANNELS: (ValueError, "{where}: channel mismatch: the input has {d1} channels, but the filters "

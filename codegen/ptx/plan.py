@@ -22,6 +22,7 @@ from .maps import copy_kernels
 from .control_step import HostRegionStep
 from .print_step import PrintStep
 from .random_step import RandomStep
+from . import unsupported_step
 from .indexing_step import AdvIndexStep, GatherStep
 from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep, checks_exponent)
 
@@ -47,6 +48,7 @@ LOWERINGS.update({
     "nonzero": AdvIndexStep,
     "pool": HostRegionStep, "pool_grad": HostRegionStep,     # on the host for now (ir/ops/pool.py)
 })
+LOWERINGS.update(unsupported_step.LOWERINGS)   # sorting, extra_ops: a compile-time error for now
 NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the plan's end / part of fused
 
 

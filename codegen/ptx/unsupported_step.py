@@ -18,4 +18,4 @@ LOWERINGS = {"sort": NotOnGpuStep, "argsort": NotOnGpuStep, "cumsum": NotOnGpuSt
              "searchsorted": NotOnGpuStep, "bincount": NotOnGpuStep, "repeat": NotOnGpuStep,
              "check_index": NotOnGpuStep}
 # convolution (ir/ops/conv.py): CPU only for now
-LOWERINGS.update(dict.fromkeys(("conv", "conv_grad_input", "conv_grad_weight"), NotOnGpuStep))
+LOWERINGS.update({"conv": NotOnGpuStep, "conv_grad_input": NotOnGpuStep, "conv_grad_weight": NotOnGpuStep})

@@ -26,6 +26,7 @@ _SCALAR_CTYPES = {
     "int64": ctypes.c_int64, "uint8": ctypes.c_uint8, "float32": ctypes.c_float, "float64": ctypes.c_double,
 }
 _EXCEPTIONS = {codes.INDEX_ERROR: IndexError, codes.ADV_INDEX_ERROR: IndexError, codes.MASK_MISMATCH: IndexError,
+               codes.INDEX_RANGE: IndexError,
                codes.OUT_OF_MEMORY: MemoryError}
 
 

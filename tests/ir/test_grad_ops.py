@@ -178,6 +178,12 @@ ROWS += [
     Row("adv_set_subtensor", lambda x, v, i: op("adv_set_subtensor", x, v, i, idx=(":", "a")),
         [sym(4, 3), sym(4, 2), np.array([2, 0], dtype=np.int64)]),
     Row("print", lambda x: op("mul", op("print", x, message="grad row", attrs=()), x), [sym(3)]),
+    # sorting and extra_ops (ir/ops/sorting.py, ir/ops/extra.py)
+    Row("sort", lambda x: op("sort", x, axis=0), [sym(4, 3)]),
+    Row("cumsum", lambda x: op("cumsum", x, axis=1), [sym(3, 4)]),
+    Row("cumprod", lambda x: op("cumprod", x, axis=0), [sym(4, 2)]),
+    Row("bincount", lambda i, w: op("bincount", i, w, minlength=7), [np.array([0, 3, 3, 1, 5], dtype=np.int64), sym(5)]),
+    Row("repeat", lambda x, r: op("repeat", x, r, axis=0), [sym(4, 2), np.array([2, 0, 1, 3], dtype=np.int64)]),
 ]
 
 
@@ -226,7 +232,7 @@ def test_second_order(row, dynamic):
 # Ops whose results are never float: the driver gives their operands a zero
 # gradient, and no rule is needed.
 NON_FLOAT_RESULTS = {"shape", "argmax", "argmin", "eq", "ne", "lt", "le", "gt", "ge",
-                     "and", "or", "xor", "not", "nonzero", "return"}
+                     "and", "or", "xor", "not", "nonzero", "return", "argsort", "searchsorted", "check_index"}
 NO_OPERANDS = {"constant"}
 # Ops only the fusion pass creates, after autodiff: the driver never meets them.
 AFTER_AUTODIFF = {"fused", "yield"}
@@ -259,6 +265,9 @@ def test_non_float_ops_give_no_float_results():
         samples[name] = op(name, op("gt", x, x), op("lt", x, x))
     samples["not"] = op("not", op("gt", x, x))
     samples["nonzero"] = op("nonzero", x, match=(None, None))
+    samples["argsort"] = op("argsort", x, axis=1)
+    samples["searchsorted"] = op("searchsorted", var((4,)), x, side="left")
+    samples["check_index"] = op("check_index", const(np.array([0, 1])), const(np.int64(2)))
     assert set(samples) == NON_FLOAT_RESULTS - {"return"}
     for name, value in samples.items():
         assert value.dtype in ("bool", "int64"), name

@@ -5,6 +5,7 @@ are the operands' Bufs (see context.py). Every op of the dialect must have
 an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
 from . import autodiff_ops, control, conv, data, debug, fused, indexing, linalg, pool, random, reduction, views
+from . import extra, sorting
 from .elementwise import lower_elementwise
 from ...scalar import LoweringTable
 
@@ -21,3 +22,5 @@ LOWERINGS.update(random.LOWERINGS)   # random_uniform random_normal (Philox-4x32
 LOWERINGS.update(indexing.LOWERINGS)  # adv_subtensor adv_set_subtensor adv_inc_subtensor
 LOWERINGS.update(conv.LOWERINGS)     # conv conv_grad_input conv_grad_weight (im2col + GEMM)
 LOWERINGS.update(pool.LOWERINGS)     # pool pool_grad
+LOWERINGS.update(sorting.LOWERINGS)   # sort argsort (radix sort)
+LOWERINGS.update(extra.LOWERINGS)     # cumsum cumprod searchsorted bincount repeat
