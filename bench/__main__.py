@@ -1,4 +1,4 @@
-"""theon's benchmarks W1-W8 (issue 5), against NumPy in the same process.
+"""theon's benchmarks W1-W13 (issues 5, 14, 15, 16), against NumPy in the same process.
 
     python -m bench                  all workloads, full repeats
     python -m bench --quick          fewer repeats
@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 from . import compile_time, peers
+from . import scan as scan_bench
 from .timing import interleaved, median_per_call
 from .workloads import WORKLOADS
 
@@ -76,7 +77,8 @@ def run_workload(w, quick):
         calls, batches = (20000, 5) if quick else (100000, 9)
         times = {k: median_per_call(fn, calls, batches) for k, fn in fns.items()}
     else:
-        times = interleaved(fns, repeats=5 if quick else 21)
+        quick_repeats, repeats = w.extra.get("repeats", (5, 21))
+        times = interleaved(fns, repeats=quick_repeats if quick else repeats)
     return times
 
 
@@ -96,7 +98,10 @@ def rows_for(w, times):
     if w.min_ratio is not None:
         met = ratio is not None and ratio >= w.min_ratio
     else:
-        met = th_t <= w.max_seconds
+        met = w.max_seconds is None or th_t <= w.max_seconds
+    if w.vs_peer is not None:       # a target against a peer measured in the same run
+        peer_t = times.get(w.vs_peer[0])
+        met = met and (peer_t is None or peer_t / th_t >= w.vs_peer[1])
     peer = {p: fmt_time(times.get(p)) for p in PEERS}
     return [f"{w.key} {w.title}", fmt_time(np_t), fmt_time(th_t),
             f"{ratio:.2f}×" if ratio else "—", w.target, "yes" if met else "NO", peer]
@@ -155,6 +160,9 @@ def main(argv=None):
     if not only or "W8" in only:
         print("running W8 (subprocesses) ...", file=sys.stderr, flush=True)
         rows.extend(compile_rows(args.quick))
+    if not only or "W9" in only:
+        print("running W9 compile (subprocesses) ...", file=sys.stderr, flush=True)
+        rows.append(scan_bench.compile_row(args.quick, PEERS, fmt_time))
     shown = [p for p in PEERS if any(r[6][p] != "—" for r in rows)]
     print(render(rows, shown, args.markdown))
     return 0

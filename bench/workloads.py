@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import indexing, mlp, peers, random_streams
+from . import scan as scan_bench
 
 
 @dataclass
@@ -18,6 +19,7 @@ class Workload:
     target: str               # as in issue 5
     min_ratio: float = None   # NumPy time / theon time must reach this
     max_seconds: float = None  # or theon's time must stay below this
+    vs_peer: tuple = None     # (peer, ratio): also peer time / theon time must reach ratio
     build: object = None      # rng -> {tool: fn}, plus "check": (numpy fn, theon fn) or None
     extra: dict = field(default_factory=dict)
 
@@ -155,4 +157,8 @@ WORKLOADS = [
              build=random_streams.w12),
     Workload("W13", "embedding lookup + gradient, 50,000×256 f32, 4,096 ids", "≥ 2.0×", min_ratio=2.0,
              build=indexing.w13),
+    Workload("W9", "LSTM training step (BPTT), seq 50, batch 32, 128→256", "≥ 1.5× JAX",
+             vs_peer=("jax", 1.5), build=scan_bench.w9, extra={"repeats": (3, 9)}),
+    Workload("W10", "scan h = a*h + x_t, 100,000 steps (≤ 20 ns/step)", "≤ 2 ms, < JAX",
+             max_seconds=scan_bench.W10_STEPS * 20e-9, vs_peer=("jax", 1.0), build=scan_bench.w10),
 ]
