@@ -270,7 +270,7 @@ def check_probabilities(p, which, normalized):
         raise probability_error([0, which, OUT_OF_RANGE, int(bad[0]), _bits(flat[bad[0]])])
     if normalized:
         k = p.shape[-1]
-        rows = p.reshape(-1, k).astype(np.float64)
+        rows = p.reshape(int(np.prod(p.shape[:-1], dtype=np.int64)), k).astype(np.float64)
         sums = np.zeros(rows.shape[0])
         for j in range(k):          # in order, in float64, as native code
             sums += rows[:, j]

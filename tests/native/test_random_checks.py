@@ -148,3 +148,51 @@ def test_weighted_choice_native_equals_reference(dtype):
         want = evaluate(func, [w, state.get_value()])[0][0]
         got = f(w)
         np.testing.assert_array_equal(got, want)
+
+
+_CHECKS = {}
+
+
+def _check_fn(normalized, dtype, ndim):
+    key = (normalized, dtype, ndim)
+    if key not in _CHECKS:
+        x = T.TensorType(dtype, (None,) * ndim)("p")
+        arg = "multinomial: pvals" if normalized else "binomial: p"
+        from theon.frontend.basic import apply_op
+        out = apply_op("check_probabilities", x, arg=arg, normalized=normalized) * 1
+        _CHECKS[key] = (theon.function([x], out), build_function([x], [out], [])[0])
+    return _CHECKS[key]
+
+
+from hypothesis import given, settings, strategies as hst  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(normalized=hst.booleans(), dtype=hst.sampled_from(["float32", "float64"]),
+       shape=hst.lists(hst.integers(0, 5), min_size=1, max_size=3),
+       bad=hst.sampled_from([None, "high", "negative", "nan", "sum"]), seed=hst.integers(0, 2 ** 31))
+def test_native_check_reports_what_the_reference_reports(normalized, dtype, shape, bad, seed):
+    """Random arrays, valid or with one bad element / row: native code and
+    the reference accept the same arrays and name the same element, row
+    and value (a strided, transposed view too)."""
+    rng = np.random.default_rng(seed)
+    p = rng.random(shape)
+    if normalized:
+        p = p / np.where(p.sum(-1, keepdims=True) > 0, p.sum(-1, keepdims=True), 1)
+    p = p.astype(dtype)
+    if p.size and bad is not None:
+        i = tuple(rng.integers(0, s) for s in shape)
+        p[i] = {"high": 1.25, "negative": -0.5, "nan": np.nan, "sum": p[i] * 0.5}[bad]
+    f, func = _check_fn(normalized, dtype, len(shape))
+    for arr in (p, np.ascontiguousarray(p.T).T if p.ndim > 1 else p[::-1]):
+        try:
+            want = evaluate(func, [arr])[0][0]
+            err = None
+        except ValueError as e:
+            err = str(e)
+        if err is None:
+            np.testing.assert_array_equal(f(arr), want)
+        else:
+            with pytest.raises(ValueError) as got:
+                f(arr)
+            assert str(got.value).startswith(err), (str(got.value), err)
