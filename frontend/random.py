@@ -282,9 +282,7 @@ class RandomStream:
             kf = cast(k, "float64") if is_variable(k) else float(k)
             idx = E.minimum(cast(E.floor(u * kf), "int64"), cast(k, "int64") - 1 if is_variable(k) else k - 1)
         else:
-            pv = _probabilities(p, "choice", "p")
-            if pv.ndim != 1:
-                raise ValueError(f"choice: p must be 1-d, got {pv.type}")
+            pv = _population_probabilities(p, k)
             u = self._draw("random_uniform", entries, pv.dtype)
             below = _cumulative(pv)[:-1]
             idx = R.sum(cast(E.ge(u.dimshuffle(*range(u.ndim), "x"), below), "int64"), axis=-1)
@@ -305,12 +303,7 @@ class RandomStream:
         if not is_variable(count) and not is_variable(k) and count > k:
             raise ValueError(f"choice: cannot take {count} elements of {k} without replacement")
         if p is not None:
-            pv = _probabilities(p, "choice", "p")
-            if pv.ndim != 1:
-                raise ValueError(f"choice: p must be 1-d, got {pv.type}")
-            n = pv.type.shape[0]
-            if n is not None and not is_variable(k) and n != k:
-                raise ValueError(f"choice: p has {n} probabilities but a has {k} elements")
+            pv = _population_probabilities(p, k)
             idx = self._weighted_without_replacement(pv, entries)
         else:
             perm = self.permutation(n=k)
@@ -358,6 +351,21 @@ def _population(a):
     if values.ndim != 1:
         raise ValueError(f"choice: a must be an int or a 1-d tensor, got {values.type}")
     return values, dim(values, 0)
+
+
+def _population_probabilities(p, k):
+    """choice's ``p``: 1-d, checked (``_probabilities``), one per element of
+    the population (``k`` of them): refused here when both sizes are known,
+    else reshaped to ``(k,)``, which fails at run time on another length."""
+    pv = _probabilities(p, "choice", "p")
+    if pv.ndim != 1:
+        raise ValueError(f"choice: p must be 1-d, got {pv.type}")
+    n = pv.type.shape[0]
+    if n is not None and not is_variable(k):
+        if n != k:
+            raise ValueError(f"choice: p has {n} probabilities but a has {k} elements")
+        return pv
+    return S.reshape(pv, [k])
 
 
 def _check_count(n, fname):

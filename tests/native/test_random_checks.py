@@ -38,6 +38,8 @@ cases = {
     "choice_wo_sum": (theon.function([p], s.choice(size=2, a=3, p=p, replace=False)), [np.array([0.5, 0.5, 0.5])]),
     "choice_wo_few": (theon.function([p], s.choice(size=3, a=4, p=p, replace=False)), [np.array([0.5, 0.5, 0, 0])]),
     "mrg_choice_wo_few": (theon.function([P], m.choice(size=2, p=P, replace=False)), [np.array([[0.5, 0.5, 0], [1.0, 0, 0]])]),
+    "choice_length": (theon.function([p], s.choice(size=2, a=3, p=p)), [np.array([0.25] * 4)]),
+    "choice_wo_length": (theon.function([p], s.choice(size=2, a=3, p=p, replace=False)), [np.array([0.5, 0.5])]),
     "choice_wo_ok": (theon.function([p], s.choice(size=2, a=4, p=p, replace=False)), [np.array([0.5, 0.5, 0, 0])]),
 }
 out = {}
@@ -63,6 +65,8 @@ def test_bad_probabilities_are_value_errors_naming_the_argument(run_json):
         "choice_sum": r"choice: each distribution of p .* sums to 0\.6",
         "choice_wo_sum": r"choice: each distribution of p .* sums to 1\.5",
         "choice_wo_few": r"choice: cannot take 3 elements without replacement: p has only 2 non-zero",
+        "choice_length": r"cannot reshape an array of size 4 into shape \(3,\).* computed from input 'p'",
+        "choice_wo_length": r"cannot reshape an array of size 2 into shape \(3,\)",
         "mrg_choice_wo_few": r"choice: cannot take 2 elements without replacement: p has only 1 non-zero",
     }
     import re
