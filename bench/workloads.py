@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import indexing, mlp, peers, random_streams
+from . import sort as sort_bench
 from . import scan as scan_bench
 
 
@@ -157,6 +158,9 @@ WORKLOADS = [
              build=random_streams.w12),
     Workload("W13", "embedding lookup + gradient, 50,000×256 f32, 4,096 ids", "≥ 2.0×", min_ratio=2.0,
              build=indexing.w13),
+    Workload("W14", "sort of 4M float32", "≥ 1.0×", min_ratio=1.0, build=sort_bench.w14_sort),
+    Workload("W14", "argsort of 4M float32", "≥ 1.0×", min_ratio=1.0, build=sort_bench.w14_argsort),
+    Workload("W14", "cumsum of 16M float32", "≥ 1.0×", min_ratio=1.0, build=sort_bench.w14_cumsum),
     Workload("W9", "LSTM training step (BPTT), seq 50, batch 32, 128→256", "≥ 1.5× JAX",
              vs_peer=("jax", 1.5), build=scan_bench.w9, extra={"repeats": (3, 9)}),
     Workload("W10", "scan h = a*h + x_t, 100,000 steps (≤ 20 ns/step)", "≤ 2 ms, < JAX",
