@@ -3,7 +3,7 @@
 Two ``scan`` ops of one block with the same number of steps (the same
 ``n_steps`` value), the same ``go_backwards`` and ``truncate_gradient``,
 neither a while-loop (``until``), where the later one does not depend on
-the earlier one's results, run as one scan: its sequences, initial states
+the earlier one's results, and neither has side effects, run as one scan: its sequences, initial states
 and non-sequences are the first loop's then the second's (a sequence with
 the same value and taps, or a non-sequence with the same value, is passed
 once), its body runs the first body then the second, and it yields the
@@ -13,6 +13,7 @@ move after it. CSE then shares the work both bodies did (the same
 sequence row times the same matrix, say). Like Theano's ``scanOp_merge``.
 """
 from ..ir.core import Block, Operation
+from ..ir.opdef import has_side_effects
 from ..ir.ops.control import ScanLayout
 from .manager import BlockPass
 from .scan_hoist import is_scan
@@ -20,7 +21,7 @@ from .scan_hoist import is_scan
 
 def _key(op):
     a = op.attrs
-    if a.get("until", False):
+    if a.get("until", False) or has_side_effects(op):     # (a print's lines would interleave)
         return None
     return (id(op.operands[0]), a.get("go_backwards", False), a.get("truncate_gradient", -1))
 
