@@ -301,8 +301,9 @@ def batch_normalization_train(inputs, gamma, beta, axes="per-activation", epsilo
         rv, _ = _bn_param(running_var, "running_var", x, axes, fname)
         unbiased = mul(var, _unbiased_factor(x, axes))
         f = running_average_factor
-        results.append(add(mul(rm, sub(1.0, f)), mul(mean, f)))
-        results.append(add(mul(rv, sub(1.0, f)), mul(unbiased, f)))
+        keep = 1.0 - f if isinstance(f, (int, float)) else sub(1, f)
+        results.append(add(mul(rm, keep), mul(mean, f)))
+        results.append(add(mul(rv, keep), mul(unbiased, f)))
     if short:
         results = [out] + [_bn_unexpand(r, axes, x.ndim) for r in results[1:]]
     return tuple(results)
