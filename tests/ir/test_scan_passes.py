@@ -25,6 +25,8 @@ from theon.runtime.mode import Mode, pass_tags
 from theon.runtime.pipeline import PIPELINES
 from theon.scan_module import until
 
+from ..scan_helpers import build, configs
+
 RNG = np.random.default_rng(3)
 FAST_RUN = ",".join(PIPELINES["fast_run"])
 
@@ -324,3 +326,36 @@ def test_bptt_after_fast_run_matches_finite_differences():
     np.testing.assert_allclose(got[0], evaluate(plain, vals)[0][0], rtol=1e-12)
     for j in range(len(wrt)):
         np.testing.assert_allclose(got[1 + j], _numeric_grad(plain, vals, j, 0), rtol=1e-6, atol=1e-8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=configs(), seed=st.integers(0, 2 ** 16))
+def test_fast_run_keeps_random_loops(cfg, seed):
+    """Random taps, go_backwards, n_steps and lengths, with a second loop of
+    the same steps reading the first sequence through a product (batched,
+    then merged with the first loop): fast_run gives the unoptimized
+    values, and inputs too short are still the loop's ValueError."""
+    inputs, values, outs, *_ = build(cfg)
+    W = T.dmatrix("W")
+    w = np.random.default_rng(seed).normal(size=(2, 2))
+    extra = []
+    if cfg["seq_taps"]:
+        X = inputs[0]
+        n = inputs[-1] if cfg["n_steps"] is not None else None
+        taps = cfg["seq_taps"][0]
+        p, _ = theon.scan(lambda *a: T.tanh(sum(T.dot(x, W) for x in a[:len(taps)]) + a[-1]),
+                          sequences=dict(input=X, taps=taps), outputs_info=T.zeros((2,)), n_steps=n,
+                          go_backwards=cfg["go_backwards"])
+        extra = [p]
+    func = _func(inputs + [W], list(outs) + extra)
+    vals = values + [w]
+    try:
+        before, _ = evaluate(func, vals)
+    except ValueError as e:
+        run_pipeline(func, FAST_RUN, verify_each=True)
+        with pytest.raises(ValueError, match=re.escape(str(e).split(" has ")[0])):
+            evaluate(func, vals)
+        return
+    run_pipeline(func, FAST_RUN, verify_each=True)
+    for a, b in zip(before, evaluate(func, vals)[0]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
