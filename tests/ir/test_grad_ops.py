@@ -186,6 +186,19 @@ ROWS += [
     Row("repeat", lambda x, r: op("repeat", x, r, axis=0), [sym(4, 2), np.array([2, 0, 1, 3], dtype=np.int64)]),
 ]
 
+# pooling (ir/ops/pool.py): no second derivative of max pooling
+POOL_MAX = dict(ws=(2, 2), stride=(1, 1), pad=(0, 0), ignore_border=False, mode="max")
+POOL_AVG = dict(ws=(2, 2), stride=(2, 1), pad=(1, 0), ignore_border=True, mode="average_exc_pad")
+POOL_SUM3 = dict(ws=(2, 1, 2), stride=(2, 1, 2), pad=(0, 0, 0), ignore_border=False, mode="sum")
+POOL_INC = dict(ws=(3, 2), stride=(1, 2), pad=(0, 0), ignore_border=False, mode="average_inc_pad")
+ROWS += [
+    Row("pool-max", lambda x: op("pool", x, **POOL_MAX), [spread(2, 3, 4)], order2=False),
+    Row("pool-avg-pad", lambda x: op("pool", x, **POOL_AVG), [sym(2, 4, 3)]),
+    Row("pool-sum-3d", lambda x: op("pool", x, **POOL_SUM3), [sym(3, 2, 3)]),
+    Row("pool_grad-avg", lambda x, g: op("pool_grad", x, op("pool", x, **POOL_INC), g, **POOL_INC),
+        [sym(4, 5), sym(2, 3)]),
+]
+
 
 # --- composites (no rules of their own) --------------------------------------------------------
 def softmax(x):
