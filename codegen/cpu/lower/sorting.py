@@ -19,18 +19,22 @@ import llvmlite.ir as lir
 
 from ....ir.types import is_float
 from ...llvm_util import counted_loop
-from .context import I64, i64
+from .context import I32, I64, i64
 
 INSERTION = 32          # lanes this short are insertion-sorted
 WIDE_DIGITS = 1 << 16   # lanes this long use 11-bit digits (for 32- and 64-bit keys)
 
 
 def _variants(width):
-    """Digit sizes of the radix variants for ``width``-bit keys: [(bits per
-    digit, passes)], narrow digits first."""
-    if width <= 16:
-        return [(8, width // 8)]
-    return [(8, width // 8), (11, -(-width // 11))]
+    """The radix variants for ``width``-bit keys, by lane length: [(bits per
+    digit, passes, histogram counter type, lanes shorter than this)]: 8-bit
+    digits, 11-bit digits from ``WIDE_DIGITS`` elements (32- and 64-bit
+    keys), 64-bit counters from 2**31 elements."""
+    narrow = -(-width // 8)
+    out = [(8, narrow, I32, WIDE_DIGITS if width > 16 else 1 << 31)]
+    if width > 16:
+        out.append((11, -(-width // 11), I32, 1 << 31))
+    return out + [(8, narrow, I64, None)]
 
 
 class _Keys:
@@ -111,20 +115,37 @@ def _insertion_sort(ctx, n, keys, pos, kt):
             b.store(p, b.gep(pos, [j]))
 
 
-def _radix(ctx, n, bufs, hist, kt, bits, passes, src_slot, psrc_slot):
-    """LSD radix sort of keys bufs[0][0:n] (positions bufs[2] alongside);
-    afterwards ``src_slot`` / ``psrc_slot`` point at the sorted buffers."""
+def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
+    """LSD radix sort of keys bufs[0][0:n] (positions bufs[2] alongside).
+    ``variant``: (bits per digit, passes, counter type). The last pass that
+    moves anything hands each element to ``final(key, position, place)``
+    instead of the scratch buffers; returns an i1 that is true when no pass
+    moved anything (all keys equal: the sorted keys are in ``src_slot``)."""
     b = ctx.b
+    bits, passes, ct = variant
     k0, k1, p0, p1 = bufs
     nb = 1 << bits
-    total = nb * passes
-    with ctx.loop(i64(total), "rdx.zero") as j:
-        b.store(i64(0), b.gep(hist, [j]))
+    hist = b.bitcast(hist, ct.as_pointer())
+    n_c = b.trunc(n, ct) if ct.width < 64 else n
+    one = lir.Constant(ct, 1)
+
+    def cell(digit, p):
+        return b.gep(hist, [b.add(digit, i64(p * nb))])
+
+    def count(ptr):
+        return b.sext(b.load(ptr), I64) if ct.width < 64 else b.load(ptr)
+    with ctx.loop(i64(nb * passes), "rdx.zero") as j:
+        b.store(lir.Constant(ct, 0), b.gep(hist, [j]))
     with ctx.loop(n, "rdx.hist") as i:
         k = b.load(b.gep(k0, [i]))
         for p in range(passes):
-            cell = b.gep(hist, [b.add(_digit(b, k, p * bits, bits, kt), i64(p * nb))])
-            b.store(b.add(b.load(cell), i64(1)), cell)
+            c = cell(_digit(b, k, p * bits, bits, kt), p)
+            b.store(b.add(b.load(c), one), c)
+    first = b.load(k0)
+    moves = [b.icmp_signed("!=", b.load(cell(_digit(b, first, p * bits, bits, kt), p)), n_c) for p in range(passes)]
+    last = i64(-1)
+    for p, m in enumerate(moves):
+        last = b.select(m, i64(p), last)
     dst_slot = ctx.slot(k0.type, "rdx.dst")
     pdst_slot = ctx.slot(I64.as_pointer(), "rdx.pdst") if p0 is not None else None
     b.store(k0, src_slot)
@@ -133,31 +154,42 @@ def _radix(ctx, n, bufs, hist, kt, bits, passes, src_slot, psrc_slot):
         b.store(p0, psrc_slot)
         b.store(p1, pdst_slot)
     for p in range(passes):
-        shift, base = p * bits, i64(p * nb)
+        shift = p * bits
         src, dst = b.load(src_slot), b.load(dst_slot)
-        first = _digit(b, b.load(src), shift, bits, kt)
-        trivial = b.icmp_signed("==", b.load(b.gep(hist, [b.add(first, base)])), n)
-        with b.if_then(b.not_(trivial)):
-            with counted_loop(b, i64(nb), f"rdx.scan{p}", carried=[i64(0)]) as lp:
-                cell = b.gep(hist, [b.add(lp.index, base)])
-                c = b.load(cell)
-                b.store(lp.carried[0], cell)
-                lp.next = [b.add(lp.carried[0], c)]
+        with b.if_then(moves[p]):
+            with counted_loop(b, i64(nb), f"rdx.scan{p}", carried=[lir.Constant(ct, 0)]) as lp:
+                c = b.gep(hist, [b.add(lp.index, i64(p * nb))])
+                v = b.load(c)
+                b.store(lp.carried[0], c)
+                lp.next = [b.add(lp.carried[0], v)]
             psrc = b.load(psrc_slot) if p0 is not None else None
             pdst = b.load(pdst_slot) if p0 is not None else None
-            with ctx.loop(n, f"rdx.scatter{p}") as i:
-                k = b.load(b.gep(src, [i]))
-                cell = b.gep(hist, [b.add(_digit(b, k, shift, bits, kt), base)])
-                at = b.load(cell)
-                b.store(b.add(at, i64(1)), cell)
-                b.store(k, b.gep(dst, [at]))
-                if p0 is not None:
-                    b.store(b.load(b.gep(psrc, [i])), b.gep(pdst, [at]))
+
+            def scatter(to_final):
+                with ctx.loop(n, f"rdx.scatter{p}") as i:
+                    k = b.load(b.gep(src, [i]))
+                    c = cell(_digit(b, k, shift, bits, kt), p)
+                    at_c = b.load(c)
+                    b.store(b.add(at_c, one), c)
+                    at = b.zext(at_c, I64) if ct.width < 64 else at_c
+                    pos = b.load(b.gep(psrc, [i])) if p0 is not None else None
+                    if to_final:
+                        final(k, pos, at)
+                    else:
+                        b.store(k, b.gep(dst, [at]))
+                        if p0 is not None:
+                            b.store(pos, b.gep(pdst, [at]))
+            with b.if_else(b.icmp_signed("==", last, i64(p))) as (is_last, not_last):
+                with is_last:
+                    scatter(True)
+                with not_last:
+                    scatter(False)
             b.store(dst, src_slot)
             b.store(src, dst_slot)
             if p0 is not None:
                 b.store(pdst, psrc_slot)
                 b.store(psrc, pdst_slot)
+    return b.icmp_signed("<", last, i64(0))
 
 
 def _lower_sort(ctx, op, bufs, want_positions):
@@ -176,15 +208,19 @@ def _lower_sort(ctx, op, bufs, want_positions):
         p0 = ctx.alloc("int64", [n], name="sort.p0").ptr
         p1 = ctx.alloc("int64", [n], name="sort.p1").ptr
     variants = _variants(keys.width)
-    hist = ctx.alloc("int64", [i64(max((1 << bits) * passes for bits, passes in variants))], name="sort.hist").ptr
+    hist = ctx.alloc("int64", [i64(max((1 << bits) * passes for bits, passes, _, _ in variants))], name="sort.hist").ptr
     k0p, k1p = (b.bitcast(k.ptr, kt.as_pointer()) for k in (k0, k1))
     src_slot = ctx.slot(kt.as_pointer(), "sort.src")
     psrc_slot = ctx.slot(I64.as_pointer(), "sort.psrc") if want_positions else None
+    copy_out = ctx.slot(lir.IntType(1), "sort.copy")
     outer = [d for k, d in enumerate(x.shape) if k != axis]
     s_in, s_out = x.strides[axis], out.strides[axis]
     with ctx.loop_nest(outer, "lane") as idx:
         full = list(idx[:axis]) + [i64(0)] + list(idx[axis:])
         xin, xout = ctx.elem_ptr(x, full), ctx.elem_ptr(out, full)
+
+        def final(k, pos, at):
+            b.store(pos if want_positions else keys.value(b, k), b.gep(xout, [b.mul(at, s_out)]))
         with ctx.loop(n, "sort.load") as i:
             b.store(keys.key(b, b.load(b.gep(xin, [b.mul(i, s_in)]))), b.gep(k0p, [i]))
             if want_positions:
@@ -192,23 +228,35 @@ def _lower_sort(ctx, op, bufs, want_positions):
         b.store(k0p, src_slot)
         if want_positions:
             b.store(p0, psrc_slot)
+        b.store(lir.Constant(lir.IntType(1), 1), copy_out)
+        bufs4 = (k0p, k1p, p0, p1)
         with b.if_else(b.icmp_signed("<=", n, i64(INSERTION))) as (short, long_):
             with short:
                 _insertion_sort(ctx, n, k0p, p0, kt)
             with long_:
-                if len(variants) == 1:
-                    _radix(ctx, n, (k0p, k1p, p0, p1), hist, kt, *variants[0], src_slot, psrc_slot)
-                else:
-                    with b.if_else(b.icmp_signed("<", n, i64(WIDE_DIGITS))) as (narrow, wide):
-                        with narrow:
-                            _radix(ctx, n, (k0p, k1p, p0, p1), hist, kt, *variants[0], src_slot, psrc_slot)
-                        with wide:
-                            _radix(ctx, n, (k0p, k1p, p0, p1), hist, kt, *variants[1], src_slot, psrc_slot)
-        src = b.load(psrc_slot if want_positions else src_slot)
-        with ctx.loop(n, "sort.store") as i:
-            v = b.load(b.gep(src, [i]))
-            b.store(v if want_positions else keys.value(b, v), b.gep(xout, [b.mul(i, s_out)]))
+                _choose(ctx, n, variants, lambda v: b.store(
+                    _radix(ctx, n, bufs4, hist, kt, v, src_slot, psrc_slot, final), copy_out))
+        with b.if_then(b.load(copy_out)):
+            src = b.load(psrc_slot if want_positions else src_slot)
+            with ctx.loop(n, "sort.store") as i:
+                v = b.load(b.gep(src, [i]))
+                b.store(v if want_positions else keys.value(b, v), b.gep(xout, [b.mul(i, s_out)]))
     return [out]
+
+
+def _choose(ctx, n, variants, emit):
+    """Emit ``emit(variant)`` for the variant the lane length n picks:
+    variants are (bits, passes, counter type, lanes up to which it serves)."""
+    b = ctx.b
+    (bits, passes, ct, upto), rest = variants[0], variants[1:]
+    if not rest:
+        emit((bits, passes, ct))
+        return
+    with b.if_else(b.icmp_signed("<", n, i64(upto))) as (this, other):
+        with this:
+            emit((bits, passes, ct))
+        with other:
+            _choose(ctx, n, rest, emit)
 
 
 def lower_sort(ctx, op, bufs):
