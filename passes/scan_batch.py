@@ -30,7 +30,7 @@ shorter sequence must still raise the loop's length error.
 matrix product followed by the map rewrite: no loop at all.)
 """
 from ..ir.builder import Builder
-from ..ir.core import DYN, Block, Operation
+from ..ir.core import DYN, Operation, Value
 from ..ir.ops.control import ScanLayout
 from ..ir.opdef import const_int
 from .dce import sweep_block
@@ -117,35 +117,25 @@ def batch_products(block, op):
             new_seqs.append(prod.results[0])
             new_taps.append(lay.seq_taps[i])
         reads.append((products[key], q))
-    # the new body: the old sequences' taps, the products' taps, then the rest
+    # the body, changed in place: the products' row arguments after the old
+    # sequences' ones, read where the products were
     n_seq_args = len(seq_pos)
     seqs = list(lay.seqs) + new_seqs
     seq_taps = list(lay.seq_taps) + new_taps
-    arg_types, arg_names = [], []
-    for v, taps in zip(seqs, seq_taps):
-        arg_types += [v.type.with_shape(v.type.shape[1:])] * len(taps)
-        arg_names += [v.name] * len(taps)
-    arg_types += [a.type for a in body.args[n_seq_args:]]
-    arg_names += [a.name for a in body.args[n_seq_args:]]
-    new_block = Block(arg_types, arg_names)
-    new_args = new_block.args
-    first_arg = {}
-    pos = 0
-    for s, taps in enumerate(seq_taps):
-        first_arg[s] = pos
-        pos += len(taps)
-    mapping = dict(zip(body.args[:n_seq_args], new_args[:n_seq_args]))
-    mapping.update(zip(body.args[n_seq_args:], new_args[pos:]))
+    added, first_arg = [], {}
+    for s, (v, taps) in enumerate(zip(new_seqs, new_taps), start=lay.n_seqs):
+        first_arg[s] = n_seq_args + len(added)
+        added += [Value(v.type.with_shape(v.type.shape[1:]), None, 0, v.name) for _ in taps]
+    body.args[n_seq_args:n_seq_args] = added
+    for k, a in enumerate(body.args):
+        a.index = k
     for (inner, *_), (s, q) in zip(found, reads):
-        mapping[inner.results[0]] = new_args[first_arg[s] + q]
-    skip = {inner for inner, *_ in found}
-    for inner in body.ops:
-        if inner not in skip:
-            new_block.append(inner.clone(mapping))
-    sweep_block(new_block)
+        inner.results[0].replace_all_uses_with(body.args[first_arg[s] + q])
+    sweep_block(body)
+    regions, op.regions = op.regions, []
     new = Operation(op.opdef, [lay.n_steps] + seqs + list(op.operands[lay.first_init:]),
                     {**op.attrs, "seq_taps": tuple(tuple(t) for t in seq_taps)},
-                    [r.type for r in op.results], [new_block], type(op.results[0]),
+                    [r.type for r in op.results], regions, type(op.results[0]),
                     [r.name for r in op.results])
     new.loc = op.loc
     new = replace_op(block, op, new)
