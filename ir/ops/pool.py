@@ -254,7 +254,7 @@ def _counts(bounds):
 
 
 def pool_reference(x, ws, stride, pad, ignore_border, mode):
-    nd, lead = len(ws), x.ndim - len(ws)
+    lead = x.ndim - len(ws)
     out, ext, bounds = _layout(x.shape, ws, stride, pad, ignore_border, mode)
     if mode == "max":
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min

@@ -27,10 +27,11 @@ import llvmlite.ir as lir
 
 from ....ir.ops.pool import pool_params
 from ...errors import POOL_WINDOW, SHAPE_MISMATCH
-from .context import F32, F64, LLTYPE, i64
+from .context import LLTYPE, i64
 from .parallel import outline, parallel_for
 from .views import contiguous, static_dims
 from ...llvm_util import smax, smin
+from ...poolwin import add as _addv, fill as _fill, is_float as _is_float, max_ as _max, window as _window
 
 PARALLEL_ELEMENTS = 32768      # threads from this many input elements (op attributes override)
 
@@ -107,45 +108,6 @@ def _interior(b, n, m, ws, stride, pad):
     return ja, _smax(b, _smin(b, jb, m), ja)
 
 
-def _window(b, j, n, ws, stride, pad, mode):
-    """(lo, hi, count) of output j's window in image coordinates (i64)."""
-    s = b.mul(j, i64(stride))
-    r = _add(b, n, i64(2 * pad))
-    end = smin(b, b.add(s, i64(ws)), r)
-    lo = b.sub(smax(b, s, i64(pad)), i64(pad))
-    hi = b.sub(smin(b, end, _sub(b, r, i64(pad))), i64(pad))
-    count = b.sub(end, s) if mode == "average_inc_pad" else b.sub(hi, lo)
-    return lo, hi, count
-
-
-# --- scalar combination -----------------------------------------------------------------------------
-def _is_float(dtype):
-    return dtype in ("float32", "float64")
-
-
-def _max(b, dtype, a, acc):
-    """np.maximum(a, acc): NaN propagates."""
-    if _is_float(dtype):
-        take = b.or_(b.fcmp_unordered("uno", a, a), b.fcmp_ordered(">", a, acc))
-    else:
-        take = b.icmp_unsigned(">", a, acc) if dtype == "uint8" else b.icmp_signed(">", a, acc)
-    return b.select(take, a, acc)
-
-
-def _addv(b, dtype, a, c):
-    return b.fadd(a, c) if _is_float(dtype) else b.add(a, c)
-
-
-def _fill(dtype, mode):
-    ty = LLTYPE[dtype]
-    if mode != "max":
-        return lir.Constant(ty, 0.0 if _is_float(dtype) else 0)
-    if _is_float(dtype):
-        return lir.Constant(ty, float("-inf"))
-    bits = ty.width
-    return lir.Constant(ty, 0 if dtype == "uint8" else -(1 << (bits - 1)))
-
-
 def _to_float(b, v, dtype):
     return b.sitofp(v, LLTYPE[dtype])
 
@@ -166,7 +128,6 @@ def _walk_windows(w, g, line_op, row_begin=None, row_end=None):
     line) are in elements within one image."""
     b = w.b
     nd = g.nd
-    outer = list(range(nd - 1))
 
     def rec(d, zoff, xwins, count):
         if d == nd - 1:
@@ -241,12 +202,10 @@ def _schedule(op):
 
 
 def lower_pool(ctx, op, bufs):
-    b = ctx.b
     x = contiguous(ctx, bufs[0], "pool.x")
     dtype = x.dtype
     lead, img, out, params = _dims(ctx, op, x)
     mode = params[4]
-    nd = len(img)
     dims = static_dims(ctx, list(lead) + out, op.results[0].type.shape)
     z = ctx.alloc(dtype, dims, name="pool")
     out = dims[len(lead):]
@@ -304,7 +263,6 @@ def _check_dims(ctx, buf, want, k):
 
 
 def lower_pool_grad(ctx, op, bufs):
-    b = ctx.b
     x = contiguous(ctx, bufs[0], "poolg.x")
     z = contiguous(ctx, bufs[1], "poolg.z")
     gz = contiguous(ctx, bufs[2], "poolg.gz")
