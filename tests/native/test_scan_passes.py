@@ -125,6 +125,9 @@ def test_merged_loops_and_map_of_a_product():
     np.testing.assert_allclose(got[0], ha, rtol=1e-12)
     np.testing.assert_allclose(got[1], hb, rtol=1e-12)
     np.testing.assert_allclose(got[2], x @ w, rtol=1e-12)
+    debug = theon.function([X, W, h0], [a, b, m], mode="DEBUG")(x, w, s)        # each op vs its reference
+    for p, q in zip(debug, got):
+        np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-14)
 
 
 def test_short_sequence_still_reports_the_loop_error():
