@@ -332,7 +332,12 @@ SCALAR = {
     "exp": _math("exp"), "log": _math("log"), "log1p": _math("log1p"), "expm1": _math("expm1"),
     "sin": _math("sin"), "cos": _math("cos"), "tan": _math("tan"), "tanh": _math("tanh"),
     "arctan": _math("arctan"), "sigmoid": _math("sigmoid"), "softplus": _math("softplus"),
-    "erf": _math("erf"),
+    "erf": _math("erf"), "trunc": _intrinsic("trunc"),
+    "exp2": _math("exp2"), "sinh": _math("sinh"), "cosh": _math("cosh"), "arcsin": _math("arcsin"),
+    "arccos": _math("arccos"), "arcsinh": _math("arcsinh"), "arccosh": _math("arccosh"),
+    "arctanh": _math("arctanh"), "erfc": _math("erfc"), "erfinv": _math("erfinv"), "gamma": _math("gamma"),
+    "gammaln": _math("gammaln"), "psi": _math("psi"), "trigamma": _math("trigamma"),
+    "arctan2": _math("arctan2"),
     # binary
     "add": _bin("fadd", "add", "or_"), "sub": _bin("fsub", "sub"),
     "mul": _bin("fmul", "mul", "and_"), "div": _bin("fdiv", "sdiv"),

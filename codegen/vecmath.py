@@ -751,14 +751,428 @@ def emit_fmod(m, a, c):
     return m.sel(ok, r, m.sel(keep, a, m.c(float("nan"))))
 
 
+# --- hyperbolic, inverse trig, exp2 ---------------------------------------------
+def emit_exp2(m, x):
+    """2^x = 2^n e^(r ln2), n = rint(x), |r| <= 1/2 (exact)."""
+    lo, hi = (-1080.0, 1030.0) if m.is64 else (-155.0, 130.0)
+    xc = m.clamp(x, lo, hi)
+    n = m.rint(xc)
+    r = m.mul(m.sub(xc, n), m.pick(0.6931471824645996, 0.6931471805599453))
+    return m.sel(m.isnan(x), x, m.scale(_exp_poly(m, r), m.to_int(n)))
+
+
+def _big_half_exp(m, ax):
+    """e^|x| / 2 for large |x| as (e^(|x|/2) / 2) e^(|x|/2): no early overflow."""
+    w = exp_kernel(m, m.mul(ax, m.c(0.5)))
+    return m.mul(m.mul(w, m.c(0.5)), w)
+
+
+def emit_sinh(m, x):
+    """(e + e/(e+1))/2 with e = expm1(|x|) (fdlibm's form), sign restored."""
+    ax = m.abs(x)
+    big = m.pick(9.0, 22.0)
+    e = expm1_kernel(m, m.sel(m.lt(ax, big), ax, big))
+    small = m.mul(m.c(0.5), m.add(e, m.div(e, m.add(e, m.c(1.0)))))
+    res = m.sel(m.lt(ax, big), small, _big_half_exp(m, ax))
+    return m.sel(m.isnan(x), x, m.copysign(res, x))
+
+
+def emit_cosh(m, x):
+    ax = m.abs(x)
+    big = m.pick(9.0, 22.0)
+    t = exp_kernel(m, m.sel(m.lt(ax, big), ax, big))
+    small = m.add(m.mul(m.c(0.5), t), m.div(m.c(0.5), t))
+    res = m.sel(m.lt(ax, big), small, _big_half_exp(m, ax))
+    return m.sel(m.isnan(x), x, res)
+
+
+def _ln2_const(m):
+    return m.pick(0.6931471824645996, 0.6931471805599453)
+
+
+def emit_arcsinh(m, x):
+    """log1p(|x| + x^2/(1 + sqrt(1 + x^2))); past 2^28 (float32 2^12) log|x| + ln2."""
+    ax = m.abs(x)
+    big = m.gt(ax, m.pick(4096.0, 2.0 ** 28))
+    axs = m.sel(big, m.c(1.0), ax)
+    x2 = m.mul(axs, axs)
+    mid = emit_log1p(m, m.add(axs, m.div(x2, m.add(m.c(1.0), m._intr("sqrt", [m.add(m.c(1.0), x2)])))))
+    res = m.sel(big, m.add(emit_log(m, ax), _ln2_const(m)), mid)
+    return m.sel(m.isnan(x), x, m.copysign(res, x))
+
+
+def emit_arccosh(m, x):
+    """log1p(t + sqrt(t (t + 2))), t = x - 1; past 2^28 log x + ln2; NaN below 1."""
+    big = m.gt(x, m.pick(4096.0, 2.0 ** 28))
+    t = m.sub(m.sel(big, m.c(1.0), x), m.c(1.0))
+    mid = emit_log1p(m, m.add(t, m._intr("sqrt", [m.mul(t, m.add(t, m.c(2.0)))])))
+    res = m.sel(big, m.add(emit_log(m, x), _ln2_const(m)), mid)
+    return m.sel(m.b.fcmp_unordered("<", x, m.c(1.0)), m.c(float("nan")), res)
+
+
+def emit_arctanh(m, x):
+    """log1p(2|x|/(1-|x|))/2 (fdlibm's two forms); |x| > 1 gives NaN, 1 inf."""
+    ax = m.abs(x)
+    one_minus = m.sub(m.c(1.0), ax)
+    t = m.add(ax, ax)
+    small = m.add(t, m.div(m.mul(t, ax), one_minus))
+    arg = m.sel(m.lt(ax, m.c(0.5)), small, m.div(t, one_minus))
+    res = m.mul(m.c(0.5), emit_log1p(m, arg))
+    res = m.sel(m.gt(ax, m.c(1.0)), m.c(float("nan")), res)
+    return m.sel(m.isnan(x), x, m.copysign(res, x))
+
+
+def emit_arcsin(m, x):
+    """arctan(x / sqrt((1-x)(1+x))); NaN outside [-1, 1]."""
+    ax = m.abs(x)
+    t = m.div(ax, m._intr("sqrt", [m.mul(m.sub(m.c(1.0), ax), m.add(m.c(1.0), ax))]))
+    res = m.copysign(emit_arctan(m, t), x)
+    return m.sel(m.eq(x, m.c(0.0)), x, res)
+
+
+def emit_arccos(m, x):
+    """2 arctan(sqrt((1-x)/(1+x))); NaN outside [-1, 1]."""
+    t = m._intr("sqrt", [m.div(m.sub(m.c(1.0), x), m.add(m.c(1.0), x))])
+    return m.mul(m.c(2.0), emit_arctan(m, t))
+
+
+def emit_arctan2(m, y, x):
+    """C atan2: arctan(|y|/|x|), reflected to pi - . for x < 0 (sign bit:
+    -0 too), sign of y; (inf, inf) gives pi/4, (0, 0) 0 (then the same
+    reflections), NaN if either is."""
+    b = m.b
+    ax, ay = m.abs(x), m.abs(y)
+    inf = m.c(float("inf"))
+    q = emit_arctan(m, m.div(ay, ax))
+    both_inf = b.and_(m.eq(ax, inf), m.eq(ay, inf))
+    q = m.sel(both_inf, m.pick(0.7853981852531433, 0.7853981633974483), q)
+    q = m.sel(b.and_(m.eq(ax, m.c(0.0)), m.eq(ay, m.c(0.0))), m.c(0.0), q)
+    pi_hi, pi_lo = m.pick(3.1415927410125732, 3.141592653589793), m.pick(-8.742278e-08, 1.2246467991473532e-16)
+    xneg = b.icmp_signed("<", m.bits(x), m.ci(0))
+    q = m.sel(xneg, m.add(m.sub(pi_hi, q), pi_lo), q)
+    res = m.copysign(q, y)
+    return m.sel(b.or_(m.isnan(x), m.isnan(y)), m.add(x, y), res)
+
+
+# --- special functions (float64 kernels; float32 computes in float64) -----------
+# fits made with mpmath (see the module docstring):
+# erfc(x) = exp(-x^2) / (x sqrt(pi)) Q(1/x^2) for x in [6, 27.5], Chebyshev fit
+ERFC_TAIL_F64 = (1.0, -0.4999999999999996, 0.7499999999996002, -1.8749999997864744, 6.562499928708354,
+                 -29.53123408085283, 162.41939474470104, -1055.4650866072582, 7895.488032681595,
+                 -65949.72220116145, 579470.4519792161, -4757726.604584049, 29983020.404918738,
+                 -100966995.36244935)
+# lgamma(2 + z) = (1 - euler_gamma) z + z^2 S(z), S's Taylor coefficients (-1)^k (zeta(k)-1)/k, k >= 2
+LGAMMA_S = (0.3224670334241132, -0.0673523010531981, 0.020580808427784546, -0.007385551028673986,
+            0.0028905103307415234, -0.001192753911703261, 0.0005096695247430425,
+            -0.00022315475845357939, 9.945751278180853e-05, -4.492623673813314e-05,
+            2.050721277567069e-05, -9.439488275268397e-06, 4.374866789907488e-06,
+            -2.039215753801366e-06, 9.55141213040742e-07, -4.492469198764566e-07,
+            2.1207184805554665e-07, -1.0043224823968099e-07, 4.7698101693639804e-08,
+            -2.2711094608943164e-08, 1.0838659214896955e-08, -5.183475041970047e-09,
+            2.4836745438024785e-09, -1.1921401405860912e-09, 5.731367241678862e-10,
+            -2.7595228851242334e-10, 1.330476437424449e-10, -6.4229645638381e-11)
+# 1/gamma(1.5 + d), Taylor coefficients (|d| <= 1/2)
+RGAMMA = (1.1283791670955126, -0.0411745264452831, -0.5266544355255445, 0.17510202604393457,
+          0.050966860247706074, -0.042155169368535604, 0.006612897826824127, 0.002120731442572938,
+          -0.0011107302545948906, 0.00015235762076747688, 2.5355204923814165e-05,
+          -1.3896805717913756e-05, 2.1562032905141724e-06, 5.7942640540526726e-08,
+          -8.913551118311116e-08, 1.7103469415915374e-08, -9.313686445241901e-10,
+          -2.6804741033496623e-10, 7.458932233316326e-11, -8.012807061414718e-12,
+          -8.382343033451855e-14)
+# digamma(x0 + d) = d P(d) around its positive root x0 (Taylor, |d| <= 0.54)
+PSI_X0 = (1.4616321449683622, 9.549995429965697e-17)
+PSI_ROOT = (0.9676722454476212, -0.4427631689835921, 0.258499760955651, -0.16394270544240652,
+            0.10782405069126237, -0.07219956125645471, 0.04880428816414311, -0.03316112647484736,
+            0.022597648232218104, -0.01542476590494896, 0.010538791616612175, -0.007204534386356869,
+            0.004926781395729853, -0.003369801655439328, 0.002305126326734928, -0.0015769367714301972,
+            0.0010788252019162967, -0.0007380709389960052, 0.000504953265834602,
+            -0.0003454680251063077, 0.00023635601564027053, -0.00016170622091974803,
+            0.0001106337276874741, -7.569179582195066e-05, 5.178575795222081e-05,
+            -3.5430070947659604e-05, 2.424006611860132e-05, -1.6584242271854135e-05,
+            1.134638458466385e-05, -7.762817668462094e-06, 5.3110609208898636e-06,
+            -3.6336507898010456e-06, 2.486022733129538e-06, -1.7008538854332607e-06,
+            1.1636675363548843e-06, -7.96142543124197e-07, 5.446941930669446e-07,
+            -3.7266161283438227e-07, 2.549626552021554e-07, -1.7443695117727745e-07)
+# erfinv initial guesses: Giles (2010) single-precision branches in w = -log((1-y)(1+y)),
+# and for w >= 16 a fit in sqrt(w) - 5; then Halley steps on erf/erfc
+ERFINV_W5 = (1.50140941, 0.246640727, -0.00417768164, -0.00125372503, 0.00021858087,
+             -4.39150654e-06, -3.5233877e-06, 3.43273939e-07, 2.81022636e-08)
+ERFINV_W16 = (2.83297682, 1.00167406, 0.00943887047, -0.0076224613, 0.00573950773,
+              -0.00367342844, 0.00134934322, 0.000100950558, -0.000200214257)
+ERFINV_TAIL = (4.849906399116084, 1.010300450915105, -0.00013865730999000847, -0.00021491366313796593,
+               7.569603921602388e-05, -1.985915363435239e-05, 4.922709178467009e-06,
+               -8.95180598736898e-07)
+EULER_C = 0.42278433509846713       # 1 - euler_gamma
+HALF_LOG_2PI = (0.9189385332046728, -3.8782941580672414e-17)
+PI = (3.141592653589793, 1.2246467991473532e-16)
+
+
+def _in_float64(kernel):
+    """``kernel`` (float64 arithmetic) for both precisions: float32 operands
+    are widened, computed in float64 and rounded once."""
+    def emit(m, x):
+        if m.is64:
+            return kernel(m, x)
+        b = m.b
+        return b.fptrunc(kernel(FMath(m.module, b, P64), b.fpext(x, F64)), F32)
+    emit.__name__ = kernel.__name__
+    emit.__doc__ = kernel.__doc__
+    return emit
+
+
+def _sincospi(m, x):
+    """(sin(pi x), cos(pi x)) for finite x, exact reduction: r = x mod 2,
+    j = rint(2r), f = r - j/2 in [-1/4, 1/4], then the quadrant j."""
+    b = m.b
+    r = m.sub(x, m.mul(m.c(2.0), m.rint(m.mul(x, m.c(0.5)))))
+    jf = m.rint(m.add(r, r))
+    f = m.sub(r, m.mul(jf, m.c(0.5)))
+    s, c = _sin_cos_poly(m, m.fma(f, m.c(PI[0]), m.mul(f, m.c(PI[1]))))
+    j = b.and_(b.fptosi(jf, I32), lir.Constant(I32, 3))
+    odd = b.trunc(j, I1)
+    neg_s = b.icmp_unsigned(">=", j, lir.Constant(I32, 2))           # j = 2, 3
+    neg_c = b.or_(b.icmp_unsigned("==", j, lir.Constant(I32, 1)),
+                  b.icmp_unsigned("==", j, lir.Constant(I32, 2)))
+    sin = m.sel(odd, c, s)
+    cos = m.sel(odd, s, c)
+    return m.sel(neg_s, m.neg(sin), sin), m.sel(neg_c, m.neg(cos), cos)
+
+
+def _erfc_big(m, ax):
+    """erfc(ax) for ax >= 0.875 (any larger value, inf included; not NaN):
+    exp(-x^2) erfcx(x), erfcx a polynomial in 2/(2+x) up to 6, then
+    Q(1/x^2) / (x sqrt(pi))."""
+    xl = m.clamp(ax, 0.875, 27.5)
+    t = m.div(m.c(2.0), m.add(m.c(2.0), xl))
+    h_mid = m.poly(m.sub(t, m.c(0.515625)), ERFCX_F64)
+    xt = m.sel(m.lt(ax, m.c(6.0)), m.c(6.0), xl)
+    h_tail = m.div(m.poly(m.div(m.c(1.0), m.mul(xt, xt)), ERFC_TAIL_F64),
+                   m.mul(xt, m.c(1.7724538509055159)))
+    h = m.sel(m.lt(ax, m.c(6.0)), h_mid, h_tail)
+    x2h = m.mul(xl, xl)
+    x2l = m.fma(xl, xl, m.neg(x2h))
+    ex = m.mul(exp_kernel(m, m.neg(x2h)), m.sub(m.c(1.0), x2l))
+    return m.sel(m.gt(ax, m.c(27.5)), m.c(0.0), m.mul(ex, h))
+
+
+@_in_float64
+def emit_erfc(m, x):
+    """1 - erf(x) for |x| < 0.875, else erfc(|x|) (2 - that for x < 0):
+    accurate in the far tail, not 1 - erf."""
+    ax = m.abs(x)
+    big = _erfc_big(m, ax)
+    res = m.sel(m.lt(ax, m.c(0.875)), m.sub(m.c(1.0), emit_erf(m, x)),
+                m.sel(m.lt(x, m.c(0.0)), m.sub(m.c(2.0), big), big))
+    return m.sel(m.isnan(x), x, res)
+
+
+@_in_float64
+def emit_erfinv(m, y):
+    """Giles' initial guess (a third branch fitted for the far tail), then
+    two Halley steps on erf(x) - |y| (|y| <= 1/2) or (1 - |y|) - erfc(x)."""
+    b = m.b
+    ay = m.abs(y)
+    ays = m.sel(m.lt(ay, m.c(1.0)), ay, m.c(0.0))
+    w = m.neg(emit_log(m, m.mul(m.sub(m.c(1.0), ays), m.add(m.c(1.0), ays))))
+    sw = m._intr("sqrt", [w])
+    g5 = m.mul(m.poly(m.sub(w, m.c(2.5)), ERFINV_W5), ays)
+    g16 = m.mul(m.poly(m.sub(sw, m.c(3.0)), ERFINV_W16), ays)
+    gt = m.poly(m.sub(sw, m.c(5.0)), ERFINV_TAIL)
+    x = m.sel(m.lt(w, m.c(5.0)), g5, m.sel(m.lt(w, m.c(16.0)), g16, gt))
+    q = m.sub(m.c(1.0), ays)
+    low = m.le(ays, m.c(0.5))
+    for _ in range(2):
+        r = m.sel(low, m.sub(emit_erf(m, x), ays), m.sub(q, emit_erfc(m, x)))
+        d = m.div(r, m.mul(m.c(1.1283791670955126), exp_kernel(m, m.neg(m.mul(x, x)))))
+        x = m.sub(x, m.div(d, m.fma(x, d, m.c(1.0))))
+    inf = m.c(float("inf"))
+    x = m.sel(m.eq(ay, m.c(1.0)), inf, x)
+    x = m.sel(m.gt(ay, m.c(1.0)), m.c(float("nan")), x)
+    x = m.sel(m.eq(y, m.c(0.0)), y, m.copysign(x, y))
+    return m.sel(m.isnan(y), y, x)
+
+
+def _gamma_pos(m, a):
+    """gamma(a) for a > 0 (not NaN; inf gives inf): 1/gamma Taylor on [1, 2)
+    after at most 8 downward steps (a < 10; a < 1 steps up once), Stirling's
+    series with a double-double exponent from 10 on."""
+    one = m.c(1.0)
+    below = m.lt(a, one)
+    y = m.sel(below, m.add(a, one), m.sel(m.lt(a, m.c(10.0)), a, m.c(1.5)))
+    prod = one
+    for _ in range(8):
+        step = m.ge(y, m.c(2.0))
+        y = m.sel(step, m.sub(y, one), y)
+        prod = m.sel(step, m.mul(prod, y), prod)
+    den = m.mul(m.poly(m.sub(y, m.c(1.5)), RGAMMA), m.sel(below, a, one))
+    small = m.div(prod, den)
+    # Stirling: exp((a - 1/2) log a - a + log(2 pi)/2) (1 + expm1(series(1/a)))
+    s = m.sel(m.lt(a, m.c(10.0)), m.c(10.0), m.sel(m.lt(a, m.c(200.0)), a, m.c(200.0)))
+    lh, ll = _log_dd(m, s)
+    wv = m.sub(s, m.c(0.5))
+    ph = m.mul(wv, lh)
+    pl = m.add(m.fma(wv, lh, m.neg(ph)), m.mul(wv, ll))
+    eh, el = m.two_sum(ph, m.neg(s))
+    eh, el2 = m.two_sum(eh, m.c(HALF_LOG_2PI[0]))
+    el = m.add(m.add(el, el2), m.add(pl, m.c(HALF_LOG_2PI[1])))
+    eh, el = m.fast_two_sum(eh, el)
+    inv = m.div(one, s)
+    z = m.mul(inv, inv)
+    series = m.mul(inv, m.poly(z, (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)))
+    big = exp_kernel(m, eh, extra=el)
+    big = m.fma(big, expm1_kernel(m, series), big)
+    big = m.sel(m.ge(a, m.c(200.0)), m.c(float("inf")), big)
+    return m.sel(m.lt(a, m.c(10.0)), small, big)
+
+
+def _neg_int(m, x):
+    """x < 0 and integral (-inf included)."""
+    return m.b.and_(m.lt(x, m.c(0.0)), m.eq(m.floor(x), x))
+
+
+@_in_float64
+def emit_gamma(m, x):
+    """C tgamma: gamma(x) for x >= 0 (+-0 gives +-inf), else the reflection
+    pi / (sin(pi x) gamma(1 - x)); NaN at negative integers and -inf."""
+    neg = m.lt(x, m.c(0.0))
+    a = m.sel(neg, m.sub(m.c(1.0), x), x)
+    a = m.sel(m.isnan(a), m.c(1.0), a)
+    g = _gamma_pos(m, a)
+    s, _ = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
+    refl = m.div(m.c(PI[0]), m.mul(s, g))
+    res = m.sel(neg, refl, g)
+    res = m.sel(_neg_int(m, x), m.c(float("nan")), res)
+    return m.sel(m.isnan(x), x, res)
+
+
+def _lgamma_pos(m, a):
+    """log gamma(a) for a > 0 (not NaN): the series of lgamma(2 + z) around
+    1, 2 and 3 for a < 3.5, log(gamma(a)) up to 20, then Stirling."""
+    one = m.c(1.0)
+    lt = lambda v: m.lt(a, m.c(v))  # noqa: E731
+    z = m.sel(lt(0.5), a, m.sel(lt(1.5), m.sub(a, one), m.sel(lt(2.5), m.sub(a, m.c(2.0)),
+                                                                m.sub(a, m.c(3.0)))))
+    z = m.sel(lt(3.5), z, m.c(0.0))
+    base = m.fma(m.mul(z, z), m.poly(z, LGAMMA_S), m.mul(m.c(EULER_C), z))
+    base = m.sel(lt(1.5), m.sub(base, emit_log1p(m, z)), base)
+    base = m.sel(lt(0.5), m.sub(base, emit_log(m, a)), base)
+    base = m.sel(m.b.and_(m.ge(a, m.c(2.5)), lt(3.5)), m.add(base, emit_log(m, m.sub(a, one))), base)
+    mid = emit_log(m, _gamma_pos(m, m.sel(lt(20.0), m.sel(lt(3.5), m.c(4.0), a), m.c(4.0))))
+    s = m.sel(lt(20.0), m.c(20.0), a)
+    inv = m.div(one, s)
+    z2 = m.mul(inv, inv)
+    series = m.mul(inv, m.poly(z2, (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188)))
+    big = m.add(m.mul(m.sub(s, m.c(0.5)), m.sub(emit_log(m, s), one)),
+                m.add(m.c(HALF_LOG_2PI[0] - 0.5), series))
+    return m.sel(lt(3.5), base, m.sel(lt(20.0), mid, big))
+
+
+@_in_float64
+def emit_gammaln(m, x):
+    """log|gamma(x)|; the reflection log(pi/|sin(pi x)|) - lgamma(1 - x)
+    for x < 0; +inf at the poles (non-positive integers) and +-inf."""
+    neg = m.lt(x, m.c(0.0))
+    a = m.sel(neg, m.sub(m.c(1.0), x), x)
+    a = m.sel(m.isnan(a), m.c(1.0), a)
+    lg = _lgamma_pos(m, a)
+    s, _ = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
+    refl = m.sub(emit_log(m, m.div(m.c(PI[0]), m.abs(s))), lg)
+    inf = m.c(float("inf"))
+    res = m.sel(neg, refl, lg)
+    res = m.sel(_neg_int(m, x), inf, res)
+    return m.sel(m.isnan(x), x, res)
+
+
+def _psi_pos(m, a):
+    """digamma(a) for a > 0 (not NaN): below 10, at most 8 downward steps
+    (a < 1 one upward) to [1, 2), where a Taylor series around the root
+    x0 keeps the relative accuracy near it; from 10 on the asymptotic series."""
+    one = m.c(1.0)
+    below = m.lt(a, one)
+    y = m.sel(below, m.add(a, one), m.sel(m.lt(a, m.c(10.0)), a, m.c(1.5)))
+    acc = m.c(0.0)
+    for _ in range(8):
+        step = m.ge(y, m.c(2.0))
+        y = m.sel(step, m.sub(y, one), y)
+        acc = m.sel(step, m.add(acc, m.div(one, y)), acc)
+    d = m.sub(m.sub(y, m.c(PSI_X0[0])), m.c(PSI_X0[1]))
+    small = m.add(m.mul(d, m.poly(d, PSI_ROOT)), acc)
+    small = m.sel(below, m.sub(small, m.div(one, a)), small)
+    s = m.sel(m.lt(a, m.c(10.0)), m.c(10.0), a)
+    inv = m.div(one, s)
+    z = m.mul(inv, inv)
+    # log s - 1/(2s) - sum B_2k / (2k s^2k)
+    tail = m.mul(z, m.poly(z, (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12,
+                               -3617 / 8160)))
+    big = m.sub(m.sub(emit_log(m, s), m.mul(m.c(0.5), inv)), tail)
+    return m.sel(m.lt(a, m.c(10.0)), small, big)
+
+
+@_in_float64
+def emit_psi(m, x):
+    """digamma: the reflection psi(1 - x) - pi cos(pi x)/sin(pi x) for
+    x < 0; NaN at negative integers and -inf, -inf at +0, +inf at -0."""
+    neg = m.lt(x, m.c(0.0))
+    a = m.sel(neg, m.sub(m.c(1.0), x), x)
+    a = m.sel(m.isnan(a), m.c(1.0), a)
+    p = _psi_pos(m, a)
+    s, c = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
+    refl = m.sub(p, m.div(m.mul(m.c(PI[0]), c), s))
+    res = m.sel(neg, refl, p)
+    res = m.sel(_neg_int(m, x), m.c(float("nan")), res)
+    return m.sel(m.isnan(x), x, res)
+
+
+def _trigamma_pos(m, a):
+    """trigamma(a), a > 0: up to 10 upward steps (all terms positive), then
+    the asymptotic series from 10."""
+    one = m.c(1.0)
+    y = a
+    acc = m.c(0.0)
+    for _ in range(10):
+        step = m.lt(y, m.c(10.0))
+        acc = m.sel(step, m.add(acc, m.div(one, m.mul(y, y))), acc)
+        y = m.sel(step, m.add(y, one), y)
+    inv = m.div(one, y)
+    z = m.mul(inv, inv)
+    # 1/y + 1/(2y^2) + sum B_2k / y^(2k+1)
+    tail = m.mul(m.mul(z, inv), m.poly(z, (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6,
+                                           -3617 / 510, 43867 / 798)))
+    return m.add(acc, m.add(inv, m.add(m.mul(m.c(0.5), z), tail)))
+
+
+@_in_float64
+def emit_trigamma(m, x):
+    """psi'(x): the reflection (pi/sin(pi x))^2 - trigamma(1 - x) for x < 0;
+    +inf at the poles (non-positive integers), NaN at -inf."""
+    neg = m.lt(x, m.c(0.0))
+    a = m.sel(neg, m.sub(m.c(1.0), x), x)
+    a = m.sel(m.isnan(a), m.c(1.0), a)
+    t = _trigamma_pos(m, a)
+    s, _ = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
+    q = m.div(m.c(PI[0]), s)
+    res = m.sel(neg, m.sub(m.mul(q, q), t), t)
+    res = m.sel(_neg_int(m, x), m.c(float("inf")), res)
+    res = m.sel(m.eq(x, m.c(float("-inf"))), m.c(float("nan")), res)
+    return m.sel(m.isnan(x), x, res)
+
+
 # --- registry ------------------------------------------------------------------
 FUNCTIONS = {
     "exp": emit_exp, "log": emit_log, "log1p": emit_log1p, "expm1": emit_expm1,
     "sin": emit_sin, "cos": emit_cos, "tan": emit_tan, "tanh": emit_tanh,
     "arctan": emit_arctan, "sigmoid": emit_sigmoid, "softplus": emit_softplus,
     "erf": emit_erf, "pow": emit_pow, "fmod": emit_fmod,
+    "exp2": emit_exp2, "sinh": emit_sinh, "cosh": emit_cosh, "arcsinh": emit_arcsinh,
+    "arccosh": emit_arccosh, "arctanh": emit_arctanh, "arcsin": emit_arcsin, "arccos": emit_arccos,
+    "arctan2": emit_arctan2, "erfc": emit_erfc, "erfinv": emit_erfinv, "gamma": emit_gamma,
+    "gammaln": emit_gammaln, "psi": emit_psi, "trigamma": emit_trigamma,
 }
-ARITY = {"pow": 2, "fmod": 2}
+
+
+def arity(emit):
+    """How many operands the kernel ``emit(m, *operands)`` takes."""
+    return emit.__code__.co_argcount - 1
 
 
 def get_function(module, name, ty):
@@ -770,13 +1184,13 @@ def get_function(module, name, ty):
     if fn is not None:
         return fn
     emit = FUNCTIONS[name]
-    arity = ARITY.get(name, 1)
-    fn = lir.Function(module, lir.FunctionType(ty, [ty] * arity), fname)
+    nargs = arity(emit)
+    fn = lir.Function(module, lir.FunctionType(ty, [ty] * nargs), fname)
     fn.linkage = "internal"
     fn.attributes.add("alwaysinline")
     fn.attributes.add("nounwind")
     for k, a in enumerate(fn.args):
-        a.name = "xy"[k] if arity > 1 else "x"
+        a.name = "xy"[k] if nargs > 1 else "x"
     b = lir.IRBuilder(fn.append_basic_block("entry"))
     b.ret(emit(FMath(module, b, prec), *fn.args))
     return fn

@@ -117,6 +117,37 @@ arctan = _ufunc_fn("arctan", np.arctan, "arctan")
 sigmoid = _ufunc_fn("sigmoid", np.exp, "sigmoid", "``1 / (1 + exp(-x))``, computed without overflow.")
 softplus = _ufunc_fn("softplus", np.exp, "softplus", "``log(1 + exp(x))``, computed without overflow.")
 erf = _ufunc_fn("erf", np.exp, "erf", "The error function.")
+exp2 = _ufunc_fn("exp2", np.exp2, "exp2")
+sinh = _ufunc_fn("sinh", np.sinh, "sinh")
+cosh = _ufunc_fn("cosh", np.cosh, "cosh")
+arcsin = _ufunc_fn("arcsin", np.arcsin, "arcsin", "``np.arcsin``: NaN outside [-1, 1].")
+arccos = _ufunc_fn("arccos", np.arccos, "arccos", "``np.arccos``: NaN outside [-1, 1].")
+arcsinh = _ufunc_fn("arcsinh", np.arcsinh, "arcsinh")
+arccosh = _ufunc_fn("arccosh", np.arccosh, "arccosh", "``np.arccosh``: NaN below 1.")
+arctanh = _ufunc_fn("arctanh", np.arctanh, "arctanh", "``np.arctanh``: NaN outside [-1, 1], +-inf at +-1.")
+arctan2 = _ufunc_fn("arctan2", np.arctan2, "arctan2", "``np.arctan2(y, x)``: the angle of the point (x, y).")
+erfc = _ufunc_fn("erfc", np.exp, "erfc", "``1 - erf(x)``, accurate in the tail (not computed as 1 - erf).")
+erfinv = _ufunc_fn("erfinv", np.exp, "erfinv", "The inverse error function: NaN outside [-1, 1].")
+gamma = _ufunc_fn("gamma", np.exp, "gamma",
+                  "The gamma function (C tgamma): +-inf at +-0, NaN at the negative integers.")
+gammaln = _ufunc_fn("gammaln", np.exp, "gammaln", "``log |gamma(x)|`` (C lgamma): +inf at the poles.")
+psi = _ufunc_fn("psi", np.exp, "psi", "The digamma function, ``d/dx gammaln(x)``; NaN at the poles.")
+tri_gamma = _ufunc_fn("trigamma", np.exp, "tri_gamma", "The trigamma function, ``d/dx psi(x)``.")
+
+
+def deg2rad(x):
+    """``x * (pi / 180)``, as ``np.deg2rad``."""
+    return mul(as_float(x, "deg2rad"), math.pi / 180)
+
+
+def rad2deg(x):
+    """``x * (180 / pi)``, as ``np.rad2deg``."""
+    return mul(as_float(x, "rad2deg"), 180 / math.pi)
+
+
+def inv(x):
+    """``1 / x`` (Theano's ``inv``; integers divide in float64)."""
+    return true_div(1.0, x)
 
 
 def log2(x):
@@ -146,6 +177,11 @@ def ceil(x):
     return _rounding("ceil", np.ceil, x)
 
 
+def trunc(x):
+    """Round toward zero (``np.trunc``); the identity on ints."""
+    return _rounding("trunc", np.trunc, x)
+
+
 def round(x, mode="half_to_even"):
     """Round half to even as ``np.round`` (Theano's ``mode='half_away_from_zero'``
     too); the identity on ints."""
@@ -158,6 +194,46 @@ def round(x, mode="half_to_even"):
         x = as_float(x, "round")
         return mul(sign(x), floor(add(abs(x), 0.5)))
     return _float_op("round", x, np.rint)
+
+
+def round_half_to_even(x):
+    return round(x, "half_to_even")
+
+
+def round_half_away_from_zero(x):
+    return round(x, "half_away_from_zero")
+
+
+def iround(x, mode=None):
+    """``round(x, mode)`` as int64; Theano's default mode is half away from zero."""
+    return to_dtype(round(x, mode or "half_away_from_zero"), "int64", "iround")
+
+
+def ceil_intdiv(a, b):
+    """Integer division rounding up (Theano's ``ceil_intdiv``)."""
+    q = floor_div(a, b)
+    return add(q, to_dtype(neq(mod(a, b), 0), q.dtype, "ceil_intdiv"))
+
+
+def largest(*args):
+    """The elementwise maximum of all arguments (Theano)."""
+    if not args:
+        raise TypeError("largest() takes at least one argument")
+    return _fold(maximum, args)
+
+
+def smallest(*args):
+    """The elementwise minimum of all arguments (Theano)."""
+    if not args:
+        raise TypeError("smallest() takes at least one argument")
+    return _fold(minimum, args)
+
+
+def _fold(fn, args):
+    out = as_tensor_variable(args[0])
+    for a in args[1:]:
+        out = fn(out, a)
+    return out
 
 
 def isnan(x):

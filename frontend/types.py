@@ -18,7 +18,7 @@ PREFIX_DTYPES = {"f": "float32", "d": "float64", "i": "int32", "l": "int64",
 
 SHAPES = {"scalar": (), "vector": (None,), "row": (1, None), "col": (None, 1),
           "matrix": (None, None), "tensor3": (None,) * 3, "tensor4": (None,) * 4,
-          "tensor5": (None,) * 5}
+          "tensor5": (None,) * 5, "tensor6": (None,) * 6, "tensor7": (None,) * 7}
 
 
 def _check_name(name, fname):
@@ -57,15 +57,15 @@ def _maker(kind, prefix=""):
     return make
 
 
-def _plural(single):
+def _plural(single, fname):
     def make(*names, dtype=None):
         """Several inputs at once: names as arguments, one comma-separated
         string, or a count."""
-        names = _split_names(names, single.__name__ + "s")
+        names = _split_names(names, fname)
         if "dtype" in single.__code__.co_varnames:
             return [single(n, dtype=dtype) for n in names]
         return [single(n) for n in names]
-    make.__name__ = make.__qualname__ = single.__name__ + "s"
+    make.__name__ = make.__qualname__ = fname
     return make
 
 
@@ -131,30 +131,21 @@ class TensorType(metaclass=_TensorTypeMeta):
     argument, or ``shape=``) works instead of ``broadcastable``."""
 
 
-scalar = _maker("scalar")
-vector = _maker("vector")
-row = _maker("row")
-col = _maker("col")
-matrix = _maker("matrix")
-tensor3 = _maker("tensor3")
-tensor4 = _maker("tensor4")
-tensor5 = _maker("tensor5")
+KINDS = ("scalar", "vector", "row", "col", "matrix", "tensor3", "tensor4", "tensor5", "tensor6",
+         "tensor7")
+PLURAL = {"matrix": "matrices"}      # else kind + "s"
+PLURAL_PREFIXES = ("", "f", "d", "i", "l")    # Theano has no bscalars / wmatrices
 
-fscalar, dscalar, iscalar, lscalar, bscalar, wscalar = (
-    _maker("scalar", p) for p in PREFIX_DTYPES)
-fvector, dvector, ivector, lvector, bvector, wvector = (
-    _maker("vector", p) for p in PREFIX_DTYPES)
-frow, drow, irow, lrow, brow, wrow = (_maker("row", p) for p in PREFIX_DTYPES)
-fcol, dcol, icol, lcol, bcol, wcol = (_maker("col", p) for p in PREFIX_DTYPES)
-fmatrix, dmatrix, imatrix, lmatrix, bmatrix, wmatrix = (
-    _maker("matrix", p) for p in PREFIX_DTYPES)
-ftensor3, dtensor3, itensor3, ltensor3, btensor3, wtensor3 = (
-    _maker("tensor3", p) for p in PREFIX_DTYPES)
-ftensor4, dtensor4, itensor4, ltensor4, btensor4, wtensor4 = (
-    _maker("tensor4", p) for p in PREFIX_DTYPES)
+# every constructor, as module globals: scalar, fscalar, ... wtensor7, and
+# the plurals scalars, fscalars, ..., ltensor7s, matrices, fmatrices, ...
+for _kind in KINDS:
+    for _prefix in ("",) + tuple(PREFIX_DTYPES):
+        _single = globals()[_prefix + _kind] = _maker(_kind, _prefix)
+        if _prefix in PLURAL_PREFIXES:
+            _name = _prefix + PLURAL.get(_kind, _kind + "s")
+            globals()[_name] = _plural(_single, _name)
+del _name
+del _kind, _prefix, _single
 
-scalars, vectors, rows, cols, matrices, tensor3s, tensor4s = (
-    _plural(m) for m in (scalar, vector, row, col, matrix, tensor3, tensor4))
-fscalars, dscalars, iscalars, lscalars = (_plural(m) for m in (fscalar, dscalar, iscalar, lscalar))
-fvectors, dvectors, ivectors, lvectors = (_plural(m) for m in (fvector, dvector, ivector, lvector))
-fmatrices, dmatrices, imatrices, lmatrices = (_plural(m) for m in (fmatrix, dmatrix, imatrix, lmatrix))
+__all__ = ["TensorType", "tensor"] + [p + k for k in KINDS for p in ("",) + tuple(PREFIX_DTYPES)] + [
+    p + PLURAL.get(k, k + "s") for k in KINDS for p in PLURAL_PREFIXES]

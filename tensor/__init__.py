@@ -4,25 +4,16 @@ A thin re-export of ``theon.frontend``'s DSL modules; ``T.nnet`` holds the
 neural-network helpers.
 """
 from ..frontend.variable import TensorConstant, TensorVariable  # noqa: F401
-from ..frontend.types import (  # noqa: F401
-    TensorType, tensor, scalar, vector, row, col, matrix, tensor3, tensor4, tensor5,
-    fscalar, dscalar, iscalar, lscalar, bscalar, wscalar,
-    fvector, dvector, ivector, lvector, bvector, wvector,
-    frow, drow, irow, lrow, brow, wrow,
-    fcol, dcol, icol, lcol, bcol, wcol,
-    fmatrix, dmatrix, imatrix, lmatrix, bmatrix, wmatrix,
-    ftensor3, dtensor3, itensor3, ltensor3, btensor3, wtensor3,
-    ftensor4, dtensor4, itensor4, ltensor4, btensor4, wtensor4,
-    scalars, vectors, rows, cols, matrices, tensor3s, tensor4s,
-    fscalars, dscalars, iscalars, lscalars, fvectors, dvectors, ivectors, lvectors,
-    fmatrices, dmatrices, imatrices, lmatrices,
-)
+from ..frontend.types import *  # noqa: F401,F403  (every constructor: scalar ... ltensor7s)
 from ..frontend.basic import constant, as_tensor_variable, cast  # noqa: F401
 from ..frontend.elemwise import (  # noqa: F401
     add, sub, mul, true_div, floor_div, mod, pow, maximum, minimum, neg, abs, sign, sqr,
     eq, neq, lt, le, gt, ge, and_, or_, xor, invert, not_,
     exp, log, log1p, expm1, sqrt, sin, cos, tan, tanh, arctan, sigmoid, softplus, erf,
     log2, log10, floor, ceil, round, isnan, isinf, where, switch, clip, as_float,
+    exp2, sinh, cosh, arcsin, arccos, arcsinh, arccosh, arctanh, arctan2, erfc, erfinv, gamma, gammaln,
+    psi, tri_gamma, deg2rad, rad2deg, inv, trunc, iround, round_half_to_even, round_half_away_from_zero,
+    ceil_intdiv, largest, smallest,
 )
 from ..frontend.reduce import (  # noqa: F401
     sum, prod, max, min, any, all, mean, var, std, logsumexp, argmax, argmin,

@@ -130,6 +130,97 @@ def _one(e, x):
     return e.const(1, x.dtype)
 
 
+def _scalar_fn(fn, nan_on_error=True):
+    """A float64 NumPy function from a ``math`` one, applied elementwise
+    (NaN where ``math`` raises: a pole or outside the domain)."""
+    def scalar(v):
+        try:
+            return fn(v)
+        except (ValueError, OverflowError):
+            if not nan_on_error:
+                raise
+            return math.nan
+    return lambda x: np.vectorize(scalar, otypes=[np.float64])(np.asarray(x, np.float64)).astype(x.dtype)
+
+
+def _tgamma(v):
+    """C tgamma: +-inf at +-0, NaN at negative integers and -inf, 0 past overflow on the left."""
+    if v == 0:
+        return math.copysign(math.inf, v)
+    if math.isinf(v):
+        return v if v > 0 else math.nan
+    if v < 0 and v == math.floor(v):
+        return math.nan
+    try:
+        return math.gamma(v)
+    except OverflowError:
+        if v > 0:
+            return math.inf
+        return 0.0 if math.floor(v) % 2 == 0 else -0.0     # sign of gamma left of a pole
+    except ValueError:
+        return math.nan
+
+
+def _lgamma(v):
+    if math.isinf(v) or (v <= 0 and v == math.floor(v)):
+        return math.inf
+    return math.lgamma(v)
+
+
+def _psi_series(v):
+    """digamma in float64 (the NumPy reference; no scipy): recurrence to
+    x >= 10, then the asymptotic series; the reflection for x < 0."""
+    if math.isnan(v) or v == -math.inf:
+        return math.nan
+    if v == 0:
+        return -math.copysign(math.inf, v)
+    if v < 0:
+        if v == math.floor(v):
+            return math.nan
+        return _psi_series(1 - v) - math.pi / math.tan(math.pi * v)
+    acc = 0.0
+    while v < 10:
+        acc -= 1 / v
+        v += 1
+    z = 1 / (v * v)
+    tail = z * (1 / 12 - z * (1 / 120 - z * (1 / 252 - z * (1 / 240 - z * (1 / 132)))))
+    return acc + math.log(v) - 0.5 / v - tail
+
+
+def _trigamma_series(v):
+    if math.isnan(v) or v == -math.inf:
+        return math.nan
+    if v <= 0 and v == math.floor(v):
+        return math.inf
+    if v < 0:
+        return (math.pi / math.sin(math.pi * v)) ** 2 - _trigamma_series(1 - v)
+    acc = 0.0
+    while v < 10:
+        acc += 1 / (v * v)
+        v += 1
+    z = 1 / (v * v)
+    tail = z / v * (1 / 6 - z * (1 / 30 - z * (1 / 42 - z * (1 / 30 - z * 5 / 66))))
+    return acc + 1 / v + 0.5 * z + tail
+
+
+def _erfinv_newton(v):
+    """erfinv in float64 by Newton's method on erf / erfc (the reference)."""
+    if math.isnan(v) or abs(v) > 1:
+        return math.nan
+    if abs(v) == 1:
+        return math.copysign(math.inf, v)
+    a, x = abs(v), 0.0
+    w = -math.log((1 - a) * (1 + a))
+    x = math.sqrt(w) if w > 1 else a
+    for _ in range(100):
+        r = math.erf(x) - a if a <= 0.5 else (1 - a) - math.erfc(x)
+        step = r / (2 / math.sqrt(math.pi) * math.exp(-x * x))
+        x -= step
+        if abs(step) <= 1e-17 * abs(x):
+            break
+    return math.copysign(x, v)
+
+
 # --- unary -------------------------------------------------------------------
 NUMERIC = (FLOAT, INT)
 Neg = unary("neg", np.negative, lambda e, g, x, z: e("neg", g), kinds=NUMERIC)
@@ -156,9 +247,50 @@ Softplus = unary("softplus", lambda x: np.logaddexp(np.zeros((), x.dtype), x),
 Erf = unary("erf", _erf, lambda e, g, x, z: e("mul", g, e("mul", e.const(2 / math.sqrt(math.pi), x.dtype),
                                                            e("exp", e("neg", e("mul", x, x))))),
             cost=TRANSCENDENTAL)
+Exp2 = unary("exp2", np.exp2, lambda e, g, x, z: e("mul", g, e("mul", z, e.const(math.log(2), x.dtype))),
+             nonneg="always", cost=TRANSCENDENTAL)
+Sinh = unary("sinh", np.sinh, lambda e, g, x, z: e("mul", g, e("cosh", x)), cost=TRANSCENDENTAL)
+Cosh = unary("cosh", np.cosh, lambda e, g, x, z: e("mul", g, e("sinh", x)), nonneg="always",
+             cost=TRANSCENDENTAL)
+
+
+def _rsqrt_grad(sign, inner):
+    """g * sign / sqrt(inner(e, x))."""
+    def d(e, g, x, z):
+        r = e("div", g, e("sqrt", inner(e, x)))
+        return r if sign > 0 else e("neg", r)
+    return d
+
+
+_one_minus_sq = lambda e, x: e("sub", _one(e, x), e("mul", x, x))  # noqa: E731
+Arcsin = unary("arcsin", np.arcsin, _rsqrt_grad(1, _one_minus_sq), cost=TRANSCENDENTAL)
+Arccos = unary("arccos", np.arccos, _rsqrt_grad(-1, _one_minus_sq), nonneg="always", cost=TRANSCENDENTAL)
+Arcsinh = unary("arcsinh", np.arcsinh, _rsqrt_grad(1, lambda e, x: e("add", e("mul", x, x), _one(e, x))),
+                cost=TRANSCENDENTAL)
+Arccosh = unary("arccosh", np.arccosh, _rsqrt_grad(1, lambda e, x: e("sub", e("mul", x, x), _one(e, x))),
+                nonneg="always", cost=TRANSCENDENTAL)
+Arctanh = unary("arctanh", np.arctanh, lambda e, g, x, z: e("div", g, _one_minus_sq(e, x)),
+                cost=TRANSCENDENTAL)
+Erfc = unary("erfc", _scalar_fn(math.erfc),
+             lambda e, g, x, z: e("mul", g, e("mul", e.const(-2 / math.sqrt(math.pi), x.dtype),
+                                                e("exp", e("neg", e("mul", x, x))))),
+             doc="1 - erf(x), accurate where erf(x) is near 1.", nonneg="always", cost=TRANSCENDENTAL)
+Erfinv = unary("erfinv", _scalar_fn(_erfinv_newton),
+               lambda e, g, x, z: e("mul", g, e("mul", e.const(math.sqrt(math.pi) / 2, x.dtype),
+                                                  e("exp", e("mul", z, z)))),
+               doc="The inverse of erf: NaN outside [-1, 1], +-inf at +-1.", cost=4 * TRANSCENDENTAL)
+Trigamma = unary("trigamma", _scalar_fn(_trigamma_series),
+                 doc="psi'(x), the derivative of digamma; +inf at the poles.", cost=2 * TRANSCENDENTAL)
+Psi = unary("psi", _scalar_fn(_psi_series), lambda e, g, x, z: e("mul", g, e("trigamma", x)),
+            doc="digamma, d/dx log gamma(x); NaN at negative integers.", cost=2 * TRANSCENDENTAL)
+Gammaln = unary("gammaln", _scalar_fn(_lgamma), lambda e, g, x, z: e("mul", g, e("psi", x)),
+                doc="log |gamma(x)| (C lgamma); +inf at the poles.", cost=3 * TRANSCENDENTAL)
+Gamma = unary("gamma", _scalar_fn(_tgamma), lambda e, g, x, z: e("mul", g, e("mul", z, e("psi", x))),
+              doc="C tgamma: +-inf at +-0, NaN at negative integers.", cost=2 * TRANSCENDENTAL)
 Floor = unary("floor", np.floor, PIECEWISE)
 Ceil = unary("ceil", np.ceil, PIECEWISE)
 Round = unary("round", np.round, PIECEWISE, doc="Round half to even, as np.round.")
+Trunc = unary("trunc", np.trunc, PIECEWISE, doc="Round toward zero, as np.trunc.")
 Not = unary("not", np.invert, doc="Logical not for bool, bitwise invert for ints (NumPy's ``~``).",
             kinds=(INT, BOOL))
 
@@ -256,6 +388,15 @@ Floordiv = binary("floordiv", np.floor_divide, PIECEWISE,
 Mod = binary("mod", np.remainder, lambda e, g, x, y, z: (g, e("neg", e("mul", g, e("floordiv", x, y)))),
              doc="NumPy remainder (sign of the divisor); integer x % 0 gives 0.", cost=TRANSCENDENTAL,
              infix="%")
+
+
+def _arctan2_grad(e, g, y, x, z):
+    r = e("add", e("mul", x, x), e("mul", y, y))
+    return e("mul", g, e("div", x, r)), e("neg", e("mul", g, e("div", y, r)))
+
+
+Arctan2 = binary("arctan2", np.arctan2, _arctan2_grad, kinds=(FLOAT,), cost=2 * TRANSCENDENTAL,
+                 doc="C atan2(y, x), the angle of the point (x, y).")
 Pow = binary("pow", _int_pow, _pow_grad, cost=2 * TRANSCENDENTAL,
              doc="x ** y; d/dx = y * x**(y-1), d/dy = x**y * log(x) (0 where x == 0).", infix="**")
 # NaN-propagating, as np.maximum. Commutative as numbers, not bit for bit:
@@ -308,6 +449,8 @@ class Where(Elementwise):
 
 
 OPS = [Neg, Abs, Sign, Exp, Log, Log1p, Expm1, Sqrt, Sin, Cos, Tan, Tanh, Arctan,
-       Sigmoid, Softplus, Erf, Floor, Ceil, Round, Not, Cast,
-       Add, Sub, Mul, Div, Floordiv, Mod, Pow, Maximum, Minimum,
+       Sigmoid, Softplus, Erf, Exp2, Sinh, Cosh, Arcsin, Arccos, Arcsinh, Arccosh, Arctanh,
+       Erfc, Erfinv, Trigamma, Psi, Gammaln, Gamma,
+       Floor, Ceil, Round, Trunc, Not, Cast,
+       Add, Sub, Mul, Div, Floordiv, Mod, Arctan2, Pow, Maximum, Minimum,
        Eq, Ne, Lt, Le, Gt, Ge, And, Or, Xor, Where]

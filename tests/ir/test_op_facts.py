@@ -226,16 +226,21 @@ def test_the_lists_this_replaced_agree_with_the_facts():
         return {n for n, d in own.items() if pred(d)}
     assert where(lambda d: d.commutative) == {"add", "mul", "maximum", "minimum", "eq", "ne", "and", "or", "xor"}
     assert where(lambda d: d.bit_commutative) == {"add", "mul", "eq", "ne", "and", "or", "xor"}
-    assert where(lambda d: d.nonneg == "always") == {"exp", "sqrt", "abs", "sigmoid", "softplus"}
+    assert where(lambda d: d.nonneg == "always") == {"exp", "sqrt", "abs", "sigmoid", "softplus", "exp2", "cosh",
+                                                     "arccos", "arccosh", "erfc"}
     assert where(lambda d: d.nonneg == "any") == {"maximum"}
     assert where(lambda d: d.nonneg == "all") == {"mul", "div", "add", "minimum", "sum", "prod", "max", "min",
                                                   "alloc", "dimshuffle", "reshape", "sum_to"}
     assert where(lambda d: d.reduces) == {"sum", "prod", "max", "min"}
+    special = {"erfinv": 32, "trigamma": 16, "psi": 16, "gammaln": 24, "gamma": 16, "arctan2": 16}
+    math8 = ("exp2", "sinh", "cosh", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "erfc")
     assert where(lambda d: d.cost > 1) == {"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan",
-                                           "sigmoid", "softplus", "erf", "pow", "div", "sqrt", "floordiv", "mod"}
+                                           "sigmoid", "softplus", "erf", "pow", "div", "sqrt", "floordiv", "mod",
+                                           *math8, *special}
     assert {n: d.cost for n, d in own.items() if d.cost != 1} == {
         **{n: 8 for n in ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan", "sigmoid",
-                          "softplus", "erf", "floordiv", "mod")}, "pow": 16, "div": 4, "sqrt": 4, "constant": 0}
+                          "softplus", "erf", "floordiv", "mod", *math8)}, "pow": 16, "div": 4, "sqrt": 4,
+        "constant": 0, **special}
     assert {n: d.first_dyn for n, d in own.items() if d.first_dyn is not None} == {
         "reshape": 1, "alloc": 1, "sum_to": 1, "subtensor": 1, "set_subtensor": 2, "inc_subtensor": 2,
         "nonzero": 1, "conv_grad_input": 2, "conv_grad_weight": 2}
