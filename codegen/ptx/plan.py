@@ -22,7 +22,7 @@ from .maps import copy_kernels
 from .control_step import HostRegionStep
 from .print_step import PrintStep
 from .random_step import RandomStep
-from . import unsupported_step
+from . import pool_step, unsupported_step
 from .indexing_step import AdvIndexStep, GatherStep
 from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep, checks_exponent)
 
@@ -46,8 +46,8 @@ LOWERINGS.update({
     "check_probabilities": HostRegionStep, "random_choice": HostRegionStep,   # on the host (their references)
     "adv_subtensor": GatherStep, "adv_set_subtensor": AdvIndexStep, "adv_inc_subtensor": AdvIndexStep,
     "nonzero": AdvIndexStep,
-    "pool": HostRegionStep, "pool_grad": HostRegionStep,     # on the host for now (ir/ops/pool.py)
 })
+LOWERINGS.update(pool_step.LOWERINGS)          # pool pool_grad
 LOWERINGS.update(unsupported_step.LOWERINGS)   # sorting, extra_ops: a compile-time error for now
 NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the plan's end / part of fused
 
