@@ -8,11 +8,15 @@ And weighted sampling without replacement (``random_choice``): native ==
 reference, chi-squared against the exact probabilities of ordered pairs."""
 import itertools
 
+import re
+
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as hst
 
 import theon
 import theon.tensor as T
+from theon.frontend.basic import apply_op
 from theon.frontend.build import build_function
 from theon.ir.interpreter import evaluate
 from theon.sandbox.rng_mrg import MRG_RandomStreams
@@ -69,7 +73,6 @@ def test_bad_probabilities_are_value_errors_naming_the_argument(run_json):
         "choice_wo_length": r"cannot reshape an array of size 2 into shape \(3,\)",
         "mrg_choice_wo_few": r"choice: cannot take 2 elements without replacement: p has only 1 non-zero",
     }
-    import re
     for name, pattern in want.items():
         kind, text = got[name]
         assert kind == "ValueError" and re.search(pattern, text), (name, got[name])
@@ -162,13 +165,9 @@ def _check_fn(normalized, dtype, ndim):
     if key not in _CHECKS:
         x = T.TensorType(dtype, (None,) * ndim)("p")
         arg = "multinomial: pvals" if normalized else "binomial: p"
-        from theon.frontend.basic import apply_op
         out = apply_op("check_probabilities", x, arg=arg, normalized=normalized) * 1
         _CHECKS[key] = (theon.function([x], out), build_function([x], [out], [])[0])
     return _CHECKS[key]
-
-
-from hypothesis import given, settings, strategies as hst  # noqa: E402
 
 
 @settings(max_examples=60, deadline=None)

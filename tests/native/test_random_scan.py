@@ -14,9 +14,12 @@ import subprocess
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as hst
 
 import theon
 import theon.tensor as T
+from theon.frontend.build import build_function
+from theon.ir.interpreter import evaluate
 from theon.ir.ops.random import normal_from_blocks, philox_blocks, uniform_from_blocks
 from theon.tensor.shared_randomstreams import RandomStreams
 
@@ -262,3 +265,39 @@ def test_aot_gibbs_chain_run_from_c_equals_the_jit(tmp_path):
         np.testing.assert_allclose(values[24:], z.ravel(), rtol=1e-13, atol=1e-13)
         seen.append(json.dumps(values.tolist()))
     assert len(set(seen)) == 3
+
+
+# --- random steps, sizes and states: native == reference (hypothesis) --------------------------------
+_SCANS = {}
+
+
+def _scan_fn(kind, dtype):
+    """One compiled scan per (distribution, dtype): n_steps and the draw's
+    size symbolic, the stream state an explicit input of the reference."""
+    if (kind, dtype) not in _SCANS:
+        s = RandomStreams(seed=0)
+        n, k = T.lscalar("n"), T.lscalar("k")
+
+        def step(acc):
+            z = getattr(s, kind)((k,), dtype=dtype)
+            return acc + z.sum()
+        out, upd = theon.scan(step, outputs_info=[T.zeros((), dtype=dtype)], n_steps=n)
+        f = theon.function([n, k], out, updates=upd)
+        func, _ = build_function([n, k], [out], list(upd.items()))
+        _SCANS[(kind, dtype)] = (f, func, s.updates()[0][0])
+    return _SCANS[(kind, dtype)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(kind=hst.sampled_from(["uniform", "normal"]), dtype=hst.sampled_from(["float32", "float64"]),
+       n=hst.integers(0, 6), k=hst.integers(0, 9), key=hst.integers(-2 ** 63, 2 ** 63 - 1),
+       counter=hst.integers(-2 ** 63, 2 ** 63 - 8))
+def test_random_scans_native_equal_the_reference(kind, dtype, n, k, key, counter):
+    f, func, state = _scan_fn(kind, dtype)
+    start = np.array([key, counter], np.int64)
+    (want,), ((_, new),) = evaluate(func, [np.int64(n), np.int64(k), start])
+    state.set_value(start)
+    got = f(n, k)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(k, 1))
+    assert state.get_value().tolist() == new.tolist() == [key, counter + n]
