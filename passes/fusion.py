@@ -409,13 +409,14 @@ class _Merger:
         if len(self.members[a]) + len(self.members[b]) > self.max_ops:
             return False
         group = self.members[a] + self.members[b]
-        merged_space = None
+        merged_space = producer_of = None
         if self._simple(a) and self._simple(b) and self._group_space(a) == self._group_space(b):
             merged_space = self._group_space(a)     # the merged group keeps it (no reduction)
             # Two legal groups of one iteration space without reductions: every
             # per-op condition of ``legal`` still holds (an exposed op stays at
             # the space, an internal one is not smaller), only convexity is new.
-            if not self.convex(set(group)):
+            producer_of = self._lone_producer(a, b)
+            if producer_of is None and not self.convex(set(group)):
                 return False
         elif not self.legal(group):
             return False
@@ -426,8 +427,30 @@ class _Merger:
         del self.members[gone]
         if merged_space is not None:
             self._spaces[keep] = (len(group), merged_space, True)
-        self._contract((a, b), keep)
+        if producer_of is not None:
+            # every use of the lone producer is in the consumer group: the
+            # consumer's rank stays a topological place for both (edges into
+            # the producer come from below it, out of it only into the group)
+            place = self.rank[producer_of]
+            del self.rank[a], self.rank[b]
+            self.rank[keep] = place
+        else:
+            self._contract((a, b), keep)
         return True
+
+    def _lone_producer(self, a, b):
+        """The group of ``a``/``b`` that the other is a lone op feeding only
+        it (every use of that op is in the group), else None. Absorbing such
+        an op keeps a convex group convex: a path leaving the union and
+        coming back would leave the group and come back into it (through
+        the op, whose uses are all in the group)."""
+        for lone, group in ((b, a), (a, b)):
+            ops = self.members[lone]
+            if len(ops) == 1:
+                uses = [u for r in ops[0].results for u, _ in r.uses]
+                if uses and all(self.leader.get(u) is group for u in uses):
+                    return group
+        return None
 
     def _group_space(self, leader):
         """The iteration space of a group, cached while its size is unchanged

@@ -39,7 +39,7 @@ from ..ir.builder import make_op
 from ..ir.core import DYN, is_splat
 from ..ir.dialect import OPS, ops_where
 from ..ir.opdef import const_value
-from ..ir.types import is_float
+from ..ir.types import is_float, is_unsigned
 from .dce import is_dead
 from .symbolic import SymbolicShapes, alive
 
@@ -295,9 +295,16 @@ def splat_value(v):
     c = const_value(v)
     if c is None or c.size == 0:
         return None
-    first = c.flat[0]
-    if not is_splat(c) and not np.all(c == first):
-        return None
+    if c.ndim == 0:             # the common case, without NumPy's reductions
+        first = c[()]
+        if first != first:      # NaN: as np.all(c == first) below
+            return None
+    else:
+        first = c.flat[0]
+        if not is_splat(c) and not np.all(c == first):
+            return None
+    if c.dtype == dtype:
+        return first.item()
     with np.errstate(all="ignore"):
         return np.array(first).astype(dtype).item()     # as cast to v's dtype
 
@@ -315,7 +322,7 @@ def nonneg(v, depth=8):
 GUARDS = {
     "float": lambda v: is_float(v.dtype),
     "int": lambda v: not is_float(v.dtype),
-    "signed": lambda v: v.dtype not in ("uint8", "bool"),
+    "signed": lambda v: not is_unsigned(v.dtype),
     "nonneg": nonneg,
 }
 

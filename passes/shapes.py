@@ -129,7 +129,7 @@ def alloc_alloc(rw, op):
 def broadcast_operand(rw, op):
     """op(alloc(v, S), w) -> op(v, w) when that has the same shape, or when w
     alone broadcasts to the op's shape (the alloc checked that v fits S)."""
-    if not op.opdef.elementwise:
+    if not op.opdef.elementwise or not any(v.owner is not None and v.owner.name == "alloc" for v in op.operands):
         return False
     out = rw.shapes.dims(op.results[0])
     for i, v in enumerate(op.operands):
