@@ -55,6 +55,20 @@ def test_sort_int64_extremes(n):
     np.testing.assert_array_equal(p, np.argsort(a, kind="stable"))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "int64", "uint8"])
+def test_sort_lanes_on_the_thread_pool(dtype):
+    """Lanes of 2**18 elements and more run their radix passes in parallel
+    parts (per-part counts and offsets, stable across parts)."""
+    rng = np.random.default_rng(7)
+    a = (rng.standard_normal((2, 300_001)) * 100).astype(dtype)
+    a[0, ::11] = a[0, 5]                    # ties: stability across the parts
+    x = T.tensor(dtype, shape=(None, None))
+    s, p, s0 = theon.function([x], [T.sort(x), T.argsort(x), T.sort(x[:, :3000].T.flatten())])(a)
+    np.testing.assert_array_equal(s, np.sort(a, axis=-1))
+    np.testing.assert_array_equal(p, np.argsort(a, axis=-1, kind="stable"))
+    np.testing.assert_array_equal(s0, np.sort(a[:, :3000].T.flatten()))
+
+
 # --- gradients --------------------------------------------------------------------------------
 GRADS = [
     ("sort", lambda x: T.sort(x, axis=0), (5, 4)),

@@ -20,8 +20,10 @@ import llvmlite.ir as lir
 from ....ir.types import is_float
 from ...llvm_util import counted_loop
 from .context import I32, I64, i64
+from .parallel import outline, plan_parts, run_parts
 
 INSERTION = 32          # lanes this short are insertion-sorted
+PARALLEL_SORT = 1 << 18  # lanes this long run their radix passes on the thread pool
 WIDE_DIGITS = 1 << 16   # lanes this long use 11-bit digits (for 32- and 64-bit keys)
 
 
@@ -122,7 +124,7 @@ def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
     instead of the scratch buffers; returns an i1 that is true when no pass
     moved anything (all keys equal: the sorted keys are in ``src_slot``)."""
     b = ctx.b
-    bits, passes, ct = variant
+    bits, passes, ct, _ = variant
     k0, k1, p0, p1 = bufs
     nb = 1 << bits
     hist = b.bitcast(hist, ct.as_pointer())
@@ -174,7 +176,7 @@ def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
                     at = b.zext(at_c, I64) if ct.width < 64 else at_c
                     pos = b.load(b.gep(psrc, [i])) if p0 is not None else None
                     if to_final:
-                        final(k, pos, at)
+                        final(b, k, pos, at)
                     else:
                         b.store(k, b.gep(dst, [at]))
                         if p0 is not None:
@@ -184,6 +186,125 @@ def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
                     scatter(True)
                 with not_last:
                     scatter(False)
+            b.store(dst, src_slot)
+            b.store(src, dst_slot)
+            if p0 is not None:
+                b.store(pdst, psrc_slot)
+                b.store(psrc, pdst_slot)
+    return b.icmp_signed("<", last, i64(0))
+
+
+def _radix_parallel(ctx, n, bufs, hist, kt, variant, parts, src_slot, psrc_slot, final):
+    """``_radix`` on ``parts`` slices of the lane at once (the thread pool):
+    each part counts its slice's digits into its own histograms (all digits
+    of k0 first, which say which passes move anything; then, before each
+    later pass, that pass's digit of the keys as they now lie); the entry
+    turns them into per-part offsets (part t's elements of digit d go after
+    every smaller digit and after the earlier parts' elements of d, so the
+    scatter stays stable); then the parts scatter their slices in parallel."""
+    b = ctx.b
+    bits, passes, ct, _ = variant
+    k0, k1, p0, p1 = bufs
+    nb = 1 << bits
+    per_part = nb * passes
+    hist = b.bitcast(hist, ct.as_pointer())
+    n_c = b.trunc(n, ct)
+    one = lir.Constant(ct, 1)
+
+    def count_slice(w, begin, end, part, inner):
+        wb = w.b
+        h = wb.gep(inner(hist), [wb.mul(part, i64(per_part))])
+        with w.loop(i64(per_part), "rdx.pzero") as j:
+            wb.store(lir.Constant(ct, 0), wb.gep(h, [j]))
+        with w.loop(end, "rdx.phist", start=begin) as i:
+            k = wb.load(wb.gep(inner(k0), [i]))
+            for p in range(passes):
+                c = wb.gep(h, [wb.add(_digit(wb, k, p * bits, bits, kt), i64(p * nb))])
+                wb.store(wb.add(wb.load(c), one), c)
+    worker, data = outline(ctx, "sort.count", [hist, k0], count_slice)
+    run_parts(ctx, worker, data, n, parts)
+    first = b.load(k0)
+    moves = []
+    for p in range(passes):
+        d = b.add(_digit(b, first, p * bits, bits, kt), i64(p * nb))
+        with counted_loop(b, parts, "rdx.total", carried=[lir.Constant(ct, 0)]) as lp:
+            c = b.load(b.gep(hist, [b.add(b.mul(lp.index, i64(per_part)), d)]))
+            lp.next = [b.add(lp.carried[0], c)]
+        moves.append(b.icmp_signed("!=", lp.carried[0], n_c))
+    last = i64(-1)
+    for p, m in enumerate(moves):
+        last = b.select(m, i64(p), last)
+    running = ctx.slot(ct, "rdx.running")
+    moved = ctx.slot(lir.IntType(1), "rdx.moved")
+    b.store(lir.Constant(lir.IntType(1), 0), moved)
+
+    def offsets(p, src):
+        """Per-part offsets of pass p: the counts of the slices of ``src``
+        (the keys as the previous pass left them; the first pass that moves
+        anything reuses the counts of k0)."""
+        def count_pass(w, begin, end, part, inner):
+            wb = w.b
+            h = wb.gep(inner(hist), [wb.add(wb.mul(part, i64(per_part)), i64(p * nb))])
+            with w.loop(i64(nb), "rdx.pzero1") as j:
+                wb.store(lir.Constant(ct, 0), wb.gep(h, [j]))
+            with w.loop(end, "rdx.pcount", start=begin) as i:
+                c = wb.gep(h, [_digit(wb, wb.load(wb.gep(inner(src), [i])), p * bits, bits, kt)])
+                wb.store(wb.add(wb.load(c), one), c)
+        with b.if_then(b.load(moved)):
+            worker, data = outline(ctx, f"sort.count{p}", [hist, src], count_pass)
+            run_parts(ctx, worker, data, n, parts)
+        b.store(lir.Constant(lir.IntType(1), 1), moved)
+        b.store(lir.Constant(ct, 0), running)
+        with ctx.loop(i64(nb), f"rdx.poff{p}") as d:
+            with ctx.loop(parts, f"rdx.ppart{p}") as t:
+                c = b.gep(hist, [b.add(b.mul(t, i64(per_part)), b.add(d, i64(p * nb)))])
+                v = b.load(c)
+                r = b.load(running)
+                b.store(r, c)
+                b.store(b.add(r, v), running)
+    dst_slot = ctx.slot(k0.type, "rdx.pdst.k")
+    pdst_slot = ctx.slot(I64.as_pointer(), "rdx.pdst.p") if p0 is not None else None
+    b.store(k0, src_slot)
+    b.store(k1, dst_slot)
+    if p0 is not None:
+        b.store(p0, psrc_slot)
+        b.store(p1, pdst_slot)
+    for p in range(passes):
+        shift = p * bits
+        with b.if_then(moves[p]):
+            src, dst = b.load(src_slot), b.load(dst_slot)
+            psrc = b.load(psrc_slot) if p0 is not None else None
+            pdst = b.load(pdst_slot) if p0 is not None else None
+            offsets(p, src)
+            is_last = b.zext(b.icmp_signed("==", last, i64(p)), I64)
+            captured = [hist, src, dst, is_last] + ([psrc, pdst] if p0 is not None else []) + final.captured
+
+            def scatter_slice(w, begin, end, part, inner, p=p, shift=shift, src=src, dst=dst, psrc=psrc, pdst=pdst,
+                              is_last=is_last):
+                wb = w.b
+                h = wb.gep(inner(hist), [wb.add(wb.mul(part, i64(per_part)), i64(p * nb))])
+
+                def loop(to_final):
+                    with w.loop(end, f"rdx.pscatter{p}", start=begin) as i:
+                        k = wb.load(wb.gep(inner(src), [i]))
+                        c = wb.gep(h, [_digit(wb, k, shift, bits, kt)])
+                        at_c = wb.load(c)
+                        wb.store(wb.add(at_c, one), c)
+                        at = wb.zext(at_c, I64)
+                        pos = wb.load(wb.gep(inner(psrc), [i])) if p0 is not None else None
+                        if to_final:
+                            final(wb, k, pos, at, inner)
+                        else:
+                            wb.store(k, wb.gep(inner(dst), [at]))
+                            if p0 is not None:
+                                wb.store(pos, wb.gep(inner(pdst), [at]))
+                with wb.if_else(wb.icmp_signed("!=", inner(is_last), i64(0))) as (fin, mid):
+                    with fin:
+                        loop(True)
+                    with mid:
+                        loop(False)
+            worker, data = outline(ctx, f"sort.scatter{p}", captured, scatter_slice)
+            run_parts(ctx, worker, data, n, parts)
             b.store(dst, src_slot)
             b.store(src, dst_slot)
             if p0 is not None:
@@ -208,7 +329,9 @@ def _lower_sort(ctx, op, bufs, want_positions):
         p0 = ctx.alloc("int64", [n], name="sort.p0").ptr
         p1 = ctx.alloc("int64", [n], name="sort.p1").ptr
     variants = _variants(keys.width)
-    hist = ctx.alloc("int64", [i64(max((1 << bits) * passes for bits, passes, _, _ in variants))], name="sort.hist").ptr
+    parts = plan_parts(ctx, n, n, (PARALLEL_SORT, 0))
+    per_part = i64(max((1 << bits) * passes for bits, passes, _, _ in variants))
+    hist = ctx.alloc("int64", [b.mul(parts, per_part)], name="sort.hist").ptr
     k0p, k1p = (b.bitcast(k.ptr, kt.as_pointer()) for k in (k0, k1))
     src_slot = ctx.slot(kt.as_pointer(), "sort.src")
     psrc_slot = ctx.slot(I64.as_pointer(), "sort.psrc") if want_positions else None
@@ -219,8 +342,9 @@ def _lower_sort(ctx, op, bufs, want_positions):
         full = list(idx[:axis]) + [i64(0)] + list(idx[axis:])
         xin, xout = ctx.elem_ptr(x, full), ctx.elem_ptr(out, full)
 
-        def final(k, pos, at):
-            b.store(pos if want_positions else keys.value(b, k), b.gep(xout, [b.mul(at, s_out)]))
+        def final(bb, k, pos, at, inner=lambda v: v):
+            bb.store(pos if want_positions else keys.value(bb, k), bb.gep(inner(xout), [bb.mul(at, inner(s_out))]))
+        final.captured = [xout, s_out]
         with ctx.loop(n, "sort.load") as i:
             b.store(keys.key(b, b.load(b.gep(xin, [b.mul(i, s_in)]))), b.gep(k0p, [i]))
             if want_positions:
@@ -234,8 +358,18 @@ def _lower_sort(ctx, op, bufs, want_positions):
             with short:
                 _insertion_sort(ctx, n, k0p, p0, kt)
             with long_:
-                _choose(ctx, n, variants, lambda v: b.store(
-                    _radix(ctx, n, bufs4, hist, kt, v, src_slot, psrc_slot, final), copy_out))
+                def radix(v):
+                    serial = lambda: b.store(_radix(ctx, n, bufs4, hist, kt, v, src_slot, psrc_slot, final), copy_out)  # noqa: E731
+                    if not v[3]:
+                        serial()
+                        return
+                    with b.if_else(b.icmp_signed(">", parts, i64(1)), likely=False) as (many, one):
+                        with many:
+                            b.store(_radix_parallel(ctx, n, bufs4, hist, kt, v, parts, src_slot, psrc_slot, final),
+                                    copy_out)
+                        with one:
+                            serial()
+                _choose(ctx, n, variants, radix)
         with b.if_then(b.load(copy_out)):
             src = b.load(psrc_slot if want_positions else src_slot)
             with ctx.loop(n, "sort.store") as i:
@@ -249,12 +383,13 @@ def _choose(ctx, n, variants, emit):
     variants are (bits, passes, counter type, lanes up to which it serves)."""
     b = ctx.b
     (bits, passes, ct, upto), rest = variants[0], variants[1:]
+    threads = ct.width == 32 and upto is not None and upto > PARALLEL_SORT     # lanes long enough for threads
     if not rest:
-        emit((bits, passes, ct))
+        emit((bits, passes, ct, threads))
         return
     with b.if_else(b.icmp_signed("<", n, i64(upto))) as (this, other):
         with this:
-            emit((bits, passes, ct))
+            emit((bits, passes, ct, threads))
         with other:
             _choose(ctx, n, rest, emit)
 
