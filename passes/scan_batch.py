@@ -15,13 +15,16 @@ more, ``X`` leaves the loop (``P`` has its rows, so the loop's length check
 stays). This is the input projection of an RNN or LSTM: ``dot(x_t, W_x)``
 for all steps as one matrix product before the recurrence.
 
-**Elementwise maps.** A scan without recurrent outputs whose sequences all
-have taps ``[0]``, whose body holds only elementwise ops and constants and
-whose every output depends on a sequence row, is a map: each output is its
-body's elementwise ops applied to the stacked rows (``X[:n]``, reversed
-first with ``go_backwards``; batched operands gain broadcast axes so that
-the rows line up, non-sequences broadcast as in the body). The scan is
-replaced by those ops, which fusion then makes one loop. Only when every
+**Maps.** A scan without recurrent outputs whose sequences all have taps
+``[0]`` and whose every output depends on a sequence row is a map when each
+body op can run over all the steps at once: elementwise ops (batched
+operands gain broadcast axes so that the rows line up, non-sequences
+broadcast as in the body), reductions over ``axes`` and ``dimshuffle``
+(their axes shifted past the step axis), a ``subtensor`` of a row, a
+``matmul`` of a row with a 1-d/2-d invariant or of two rows of matrices,
+constants, and invariant work. The scan is replaced by those ops on the
+stacked rows (``X[:n]``, reversed first with ``go_backwards``); fusion then
+makes the elementwise ones one loop. Only when every
 sequence has provably at least ``n_steps`` rows (``n_steps`` is the
 frontend's ``max(min(len(X), ...), 0)`` of them, or constants say so): a
 shorter sequence must still raise the loop's length error.
@@ -29,7 +32,7 @@ shorter sequence must still raise the loop's length error.
 (Products are batched first, so a map of ``dot(W, x_t)`` becomes the one
 matrix product followed by the map rewrite: no loop at all.)
 """
-from ..ir.builder import Builder
+from ..ir.builder import Builder, make_op
 from ..ir.core import DYN, Operation, Value
 from ..ir.ops.control import ScanLayout
 from ..ir.opdef import const_int
@@ -214,59 +217,101 @@ def _same_rows(x):
 
 
 def batch_map(block, op):
-    """Replace scan ``op`` by elementwise ops over its stacked sequences when
-    it is an elementwise map (see the module doc); returns whether it did."""
+    """Replace scan ``op`` by ops over its stacked sequences when it is a map
+    (see the module doc); returns whether it did."""
     lay = ScanLayout(op)
     body = op.regions[0]
     if lay.recurrent or any(t != (0,) for t in lay.seq_taps) or not lay.seqs:
         return False
-    if not all(inner.name == "constant" or inner.opdef.elementwise for inner in body.ops[:-1]):
-        return False
     n = lay.n_steps
     if not all(_rows_at_least(n, x) for x in lay.seqs):
         return False
-    batched = set(body.args[:lay.n_seqs])
+    batched = set(body.args[:lay.n_seqs])      # body values that are rows: (n, *row) outside
     for inner in body.ops[:-1]:
         if any(v in batched for v in inner.operands):
             batched.update(inner.results)
     ys = body.ops[-1].operands[:lay.n_outs]
     if not all(y in batched for y in ys):
         return False
-    build = Builder(block, before=op)
+    made = []
+
+    def emit(name, operands, attrs, like=None):
+        new = make_op(name, operands, attrs)
+        new.loc = (like or op).loc
+        block.insert_before(op, new)
+        made.append(new)
+        return new.results[0]
     steps = const_int(n)
     env = dict(nonseq_args(op))
     for arg, x in zip(body.args, lay.seqs):
         if op.attrs.get("go_backwards", False):
-            x = build("subtensor", x, idx=((None, None, -1),))
-        if steps is not None:
-            env[arg] = build("subtensor", x, idx=((None, steps, None),))
-        else:
-            env[arg] = build("subtensor", x, n, idx=((None, DYN, None),))
-    new_ops = []
+            x = emit("subtensor", [x], {"idx": ((None, None, -1),)})
+        env[arg] = (emit("subtensor", [x], {"idx": ((None, steps, None),)}) if steps is not None else
+                    emit("subtensor", [x, n], {"idx": ((None, DYN, None),)}))
     for inner in body.ops[:-1]:
         if inner.name == "constant":
             copy = inner.clone({})
-        else:
-            rank = inner.results[0].ndim
-            operands = []
-            for v in inner.operands:
-                u = env[v] if v in env else v
-                if v in batched and v.ndim < rank:      # rows line up after the step axis
-                    u = build("dimshuffle", u, pattern=(0,) + ("x",) * (rank - v.ndim) + tuple(range(1, v.ndim + 1)))
-                operands.append(u)
-            copy = Operation(inner.opdef, operands, inner.attrs)
-            copy.loc = inner.loc
-        block.insert_before(op, copy)
-        new_ops.append(copy)
-        env.update(zip(inner.results, copy.results))
+            block.insert_before(op, copy)
+            made.append(copy)
+            env[inner.results[0]] = copy.results[0]
+            continue
+        got = _batched_op(inner, env, batched, emit)
+        if got is None:
+            block.remove_all(made)
+            return False
+        env[inner.results[0]] = got
     outs = [env[y] for y in ys]
     if any(o.type.dtype != r.type.dtype or o.ndim != r.ndim for o, r in zip(outs, op.results)):
-        block.remove_all(new_ops)       # (a bug guard: the rows would not be the loop's)
+        block.remove_all(made)          # (a bug guard: the rows would not be the loop's)
         return False
     for r, o in zip(op.results, outs):
         r.replace_all_uses_with(o)
     block.remove(op)
     return True
+
+
+def _batched_op(inner, env, batched, emit):
+    """The value of body op ``inner`` over all the steps (a leading step axis
+    on every batched value), built with ``emit``; None when this op cannot be
+    batched: one result, and elementwise, a reduction over ``axes``, a
+    ``dimshuffle``, a ``subtensor`` of a row or a ``matmul``."""
+    if len(inner.results) != 1 or inner.regions:
+        return None
+    operands = [env[v] for v in inner.operands]
+    rows = [v in batched for v in inner.operands]
+    if not any(rows):                   # invariant work: as it is (hoisting would have moved it)
+        return emit(inner.name, operands, inner.attrs, inner) if inner.opdef.pure and not inner.opdef.random \
+            else None
+    d = inner.opdef
+    if d.elementwise:
+        rank = inner.results[0].ndim
+        for k, v in enumerate(inner.operands):
+            if rows[k] and v.ndim < rank:      # rows line up after the step axis
+                operands[k] = emit("dimshuffle", [operands[k]],
+                                   {"pattern": (0,) + ("x",) * (rank - v.ndim) + tuple(range(1, v.ndim + 1))})
+        return emit(inner.name, operands, inner.attrs, inner)
+    if inner.name == "subtensor" and rows[0] and not any(rows[1:]):     # rows indexed alike
+        return emit(inner.name, operands, {**inner.attrs, "idx": ((None, None, None),) + tuple(inner.attrs["idx"])},
+                    inner)
+    if len(operands) != 1 and inner.name != "matmul":
+        return None
+    if d.reduces and "axes" in inner.attrs:
+        return emit(inner.name, operands, {**inner.attrs, "axes": tuple(a + 1 for a in inner.attrs["axes"])}, inner)
+    if inner.name == "dimshuffle":
+        pattern = (0,) + tuple(p if p == "x" else p + 1 for p in inner.attrs["pattern"])
+        return emit(inner.name, operands, {"pattern": pattern}, inner)
+    if inner.name == "matmul":
+        (a, b), (ra, rb) = inner.operands, rows
+        if ra and rb:                   # both rows: a batched product of matrices
+            return emit("matmul", operands, {}, inner) if a.ndim >= 2 and a.ndim == b.ndim else None
+        if ra and b.ndim <= 2:          # rows @ W
+            return emit("matmul", operands, {}, inner)
+        if rb and a.ndim <= 2:          # W @ rows
+            if b.ndim >= 2:
+                return emit("matmul", operands, {}, inner)
+            w = operands[0] if a.ndim == 1 else emit("dimshuffle", [operands[0]], {"pattern": (1, 0)})
+            return emit("matmul", [operands[1], w], {}, inner)
+    return None
 
 
 class ScanBatch(BlockPass):

@@ -172,7 +172,7 @@ def test_batch_turns_row_products_into_one_product(case, taps, backwards, extra,
 
 def test_batch_keeps_a_sequence_read_elsewhere_and_skips_until_loops():
     X, W = T.dmatrix("X"), T.dmatrix("W")
-    o, _ = theon.scan(lambda x_t: T.dot(x_t, W) + x_t.sum(), sequences=X)
+    o, _ = theon.scan(lambda x_t, h: T.dot(x_t, W) + x_t.sum() * h, sequences=X, outputs_info=T.zeros((2,)))
     w, _ = theon.scan(lambda x_t: (T.dot(x_t, W).sum(), until(T.gt(x_t.sum(), 1))), sequences=X)
     func = _func([X, W], [o, w])
     vals = [RNG.normal(size=(6, 2)), RNG.normal(size=(2, 2))]
@@ -198,6 +198,29 @@ def test_batch_turns_an_elementwise_map_into_elementwise_ops(backwards, lengths)
     n = min(lengths)
     xs, ys = (x[::-1], y[::-1]) if backwards else (x, y)
     np.testing.assert_allclose(evaluate(func, vals)[0][0], np.exp(xs[:n])[:, None, :] * wv + ys[:n])
+
+
+MAPS = {
+    "dot of a row expression": lambda x, y, W: T.dot(T.tanh(x), W) + 1,
+    "W dot a row vector": lambda x, y, W: T.dot(W, T.exp(x[0])),
+    "reduction and dimshuffle": lambda x, y, W: T.exp(x).sum(axis=1).dimshuffle("x", 0) * x.max(),
+    "product of two rows": lambda x, y, W: T.dot(x.T, y) - y.sum(),
+}
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+@pytest.mark.parametrize("name", sorted(MAPS))
+def test_batch_turns_a_map_of_products_and_reductions_into_ops(name, backwards):
+    """Maps whose bodies hold products, reductions and dimshuffles of rows
+    become ops over the stacked rows: no loop left, the same values."""
+    X, Y, W = T.dtensor3("X"), T.dtensor3("Y"), T.dmatrix("W")
+    m, _ = theon.map(MAPS[name], sequences=[X, Y], non_sequences=W, go_backwards=backwards)
+    func = _func([X, Y, W], [m])
+    for n in (4, 0):
+        vals = [RNG.normal(size=(n, 3, 2)), RNG.normal(size=(n + 1, 3, 2)), RNG.normal(size=(2, 2))]
+        _same_after(func.clone("g"), "canonicalize,cse,scan-hoist,scan-batch,dce", vals)
+    _same_after(func, "canonicalize,cse,scan-hoist,scan-batch,dce", vals)
+    assert not _scans(func)
 
 
 def test_batch_keeps_a_map_whose_length_it_cannot_prove():
