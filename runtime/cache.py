@@ -288,14 +288,52 @@ def load(kind, key):
     return decode(data, kind, key)
 
 
+MAX_PARTS = 4096                        # objects one entry may hold
+
+
 def load_code(kind, key, symbols):
-    """(header, object bytes) of a valid entry whose blob is an object file
-    of this machine defining the functions ``symbols`` (``check_object``),
-    else None. The caller must still treat a failure to load it as a miss."""
+    """(header, code) of a valid entry whose code is object files of this
+    machine (``check_object``, each) defining the functions ``symbols``,
+    else None. ``code`` is the object's bytes, or, for an entry stored from
+    a list of objects (``store_code``), a list of each one's bytes; every
+    symbol is then defined by one of them. The caller must still treat a
+    failure to load it as a miss."""
     hit = load(kind, key)
-    if hit is None or check_object(hit[1], symbols) is not None:
+    if hit is None:
         return None
-    return hit
+    header, blob = hit
+    if "parts" not in header:
+        return hit if check_object(blob, symbols) is None else None
+    objects = _split_parts(blob, header["parts"])
+    if objects is None or any(check_object(obj) is not None for obj in objects):
+        return None
+    for symbol in symbols:
+        if not any(check_object(obj, [symbol]) is None for obj in objects):
+            return None
+    return header, objects
+
+
+def store_code(kind, key, header, code):
+    """Store ``code``: one object's bytes, or a list of objects that are
+    loaded together (their sizes go in the header's ``parts``, the blob is
+    their concatenation). Returns True when it was written."""
+    if isinstance(code, (list, tuple)):
+        objects = [bytes(obj) for obj in code]
+        return store(kind, key, dict(header, parts=[len(obj) for obj in objects]), b"".join(objects))
+    return store(kind, key, header, code)
+
+
+def _split_parts(blob, parts):
+    """The objects of a multi-object blob, or None when ``parts`` (their
+    sizes) does not describe it exactly."""
+    if (not isinstance(parts, list) or not 0 < len(parts) <= MAX_PARTS
+            or not all(type(n) is int and n > 0 for n in parts) or sum(parts) != len(blob)):
+        return None
+    objects, start = [], 0
+    for n in parts:
+        objects.append(blob[start:start + n])
+        start += n
+    return objects
 
 
 def store(kind, key, header, blob=b""):

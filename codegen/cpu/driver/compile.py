@@ -297,9 +297,10 @@ def _object_key(kind, text, options):
 
 def _load(kind, key, symbol):
     """The object stored on disk as ``kind``/``key``, loaded; None on a miss.
-    The bytes are checked (``cache.load_code``: an object of this machine
-    defining ``symbol``) before LLVM sees them, and an entry that does not
-    load or lacks ``symbol`` is a miss too: the caller's store rewrites it."""
+    The bytes are checked (``cache.load_code``: objects of this machine,
+    one or several loaded together, defining ``symbol``) before LLVM sees
+    them, and an entry that does not load or lacks ``symbol`` is a miss
+    too: the caller's store rewrites it."""
     hit = _cache().load_code(kind, key, [symbol])
     if hit is None:
         return None
@@ -313,7 +314,8 @@ def _load(kind, key, symbol):
 
 
 def _store(kind, key, name, obj, loaded):
-    _cache().store(kind, key, {"kind": kind, "name": name}, obj)
+    """``obj``: one object's bytes, or a list of objects loaded together."""
+    _cache().store_code(kind, key, {"kind": kind, "name": name}, obj)
     _LOADED[key] = loaded
 
 
@@ -402,7 +404,10 @@ class CompiledFunction:
             if self.opt_level < 2:
                 # -O1 (FAST_COMPILE): the quick kernels and the -O0 glue are the final
                 # code; one -O1 module of a huge graph would cost LLVM superlinear time
-                self._set_code(load_object(objects), 1)
+                loaded = load_object(objects)
+                self._set_code(loaded, 1)
+                if self._key:           # several objects, one cache entry (cache.store_code)
+                    _store("obj", self._key, self.name, objects, loaded)
             elif tierup.submit(self._key, text, self.opt_level, self.name, _cache().cache_dir(),
                                self._tier1_ready):
                 self._set_code(load_object(objects), 0)
