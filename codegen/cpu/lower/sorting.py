@@ -117,6 +117,35 @@ def _insertion_sort(ctx, n, keys, pos, kt):
             b.store(p, b.gep(pos, [j]))
 
 
+def _last_moving(b, moves):
+    """i64: the index of the last pass that moves anything (-1: none)."""
+    last = i64(-1)
+    for p, m in enumerate(moves):
+        last = b.select(m, i64(p), last)
+    return last
+
+
+def _ping_pong(ctx, bufs, src_slot, psrc_slot):
+    """Slots (keys src, keys dst, positions src, positions dst; None
+    without positions) holding bufs: the passes read src and write dst."""
+    b = ctx.b
+    k0, _, p0, _ = bufs
+    slots = (src_slot, ctx.slot(k0.type, "rdx.dst"), psrc_slot,
+             ctx.slot(I64.as_pointer(), "rdx.pdst") if p0 is not None else None)
+    for sl, v in zip(slots, bufs):
+        if sl is not None:
+            b.store(v, sl)
+    return slots
+
+
+def _swap(b, slots, values):
+    """After a pass: what it wrote becomes the next pass's source."""
+    src, dst, psrc, pdst = values
+    for sl, v in zip(slots, (dst, src, pdst, psrc)):
+        if sl is not None:
+            b.store(v, sl)
+
+
 def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
     """LSD radix sort of keys bufs[0][0:n] (positions bufs[2] alongside).
     ``variant``: (bits per digit, passes, counter type). The last pass that
@@ -125,7 +154,7 @@ def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
     moved anything (all keys equal: the sorted keys are in ``src_slot``)."""
     b = ctx.b
     bits, passes, ct, _ = variant
-    k0, k1, p0, p1 = bufs
+    k0, _, p0, _ = bufs
     nb = 1 << bits
     hist = b.bitcast(hist, ct.as_pointer())
     n_c = b.trunc(n, ct) if ct.width < 64 else n
@@ -145,27 +174,17 @@ def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
             b.store(b.add(b.load(c), one), c)
     first = b.load(k0)
     moves = [b.icmp_signed("!=", b.load(cell(_digit(b, first, p * bits, bits, kt), p)), n_c) for p in range(passes)]
-    last = i64(-1)
-    for p, m in enumerate(moves):
-        last = b.select(m, i64(p), last)
-    dst_slot = ctx.slot(k0.type, "rdx.dst")
-    pdst_slot = ctx.slot(I64.as_pointer(), "rdx.pdst") if p0 is not None else None
-    b.store(k0, src_slot)
-    b.store(k1, dst_slot)
-    if p0 is not None:
-        b.store(p0, psrc_slot)
-        b.store(p1, pdst_slot)
+    last = _last_moving(b, moves)
+    slots = _ping_pong(ctx, bufs, src_slot, psrc_slot)
     for p in range(passes):
         shift = p * bits
-        src, dst = b.load(src_slot), b.load(dst_slot)
         with b.if_then(moves[p]):
+            src, dst, psrc, pdst = (b.load(sl) if sl is not None else None for sl in slots)
             with counted_loop(b, i64(nb), f"rdx.scan{p}", carried=[lir.Constant(ct, 0)]) as lp:
                 c = b.gep(hist, [b.add(lp.index, i64(p * nb))])
                 v = b.load(c)
                 b.store(lp.carried[0], c)
                 lp.next = [b.add(lp.carried[0], v)]
-            psrc = b.load(psrc_slot) if p0 is not None else None
-            pdst = b.load(pdst_slot) if p0 is not None else None
 
             def scatter(to_final):
                 with ctx.loop(n, f"rdx.scatter{p}") as i:
@@ -186,11 +205,7 @@ def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
                     scatter(True)
                 with not_last:
                     scatter(False)
-            b.store(dst, src_slot)
-            b.store(src, dst_slot)
-            if p0 is not None:
-                b.store(pdst, psrc_slot)
-                b.store(psrc, pdst_slot)
+            _swap(b, slots, (src, dst, psrc, pdst))
     return b.icmp_signed("<", last, i64(0))
 
 
@@ -204,7 +219,7 @@ def _radix_parallel(ctx, n, bufs, hist, kt, variant, parts, src_slot, psrc_slot,
     scatter stays stable); then the parts scatter their slices in parallel."""
     b = ctx.b
     bits, passes, ct, _ = variant
-    k0, k1, p0, p1 = bufs
+    k0, _, p0, _ = bufs
     nb = 1 << bits
     per_part = nb * passes
     hist = b.bitcast(hist, ct.as_pointer())
@@ -231,9 +246,7 @@ def _radix_parallel(ctx, n, bufs, hist, kt, variant, parts, src_slot, psrc_slot,
             c = b.load(b.gep(hist, [b.add(b.mul(lp.index, i64(per_part)), d)]))
             lp.next = [b.add(lp.carried[0], c)]
         moves.append(b.icmp_signed("!=", lp.carried[0], n_c))
-    last = i64(-1)
-    for p, m in enumerate(moves):
-        last = b.select(m, i64(p), last)
+    last = _last_moving(b, moves)
     running = ctx.slot(ct, "rdx.running")
     moved = ctx.slot(lir.IntType(1), "rdx.moved")
     b.store(lir.Constant(lir.IntType(1), 0), moved)
@@ -262,19 +275,11 @@ def _radix_parallel(ctx, n, bufs, hist, kt, variant, parts, src_slot, psrc_slot,
                 r = b.load(running)
                 b.store(r, c)
                 b.store(b.add(r, v), running)
-    dst_slot = ctx.slot(k0.type, "rdx.pdst.k")
-    pdst_slot = ctx.slot(I64.as_pointer(), "rdx.pdst.p") if p0 is not None else None
-    b.store(k0, src_slot)
-    b.store(k1, dst_slot)
-    if p0 is not None:
-        b.store(p0, psrc_slot)
-        b.store(p1, pdst_slot)
+    slots = _ping_pong(ctx, bufs, src_slot, psrc_slot)
     for p in range(passes):
         shift = p * bits
         with b.if_then(moves[p]):
-            src, dst = b.load(src_slot), b.load(dst_slot)
-            psrc = b.load(psrc_slot) if p0 is not None else None
-            pdst = b.load(pdst_slot) if p0 is not None else None
+            src, dst, psrc, pdst = (b.load(sl) if sl is not None else None for sl in slots)
             offsets(p, src)
             is_last = b.zext(b.icmp_signed("==", last, i64(p)), I64)
             captured = [hist, src, dst, is_last] + ([psrc, pdst] if p0 is not None else []) + final.captured
@@ -305,11 +310,7 @@ def _radix_parallel(ctx, n, bufs, hist, kt, variant, parts, src_slot, psrc_slot,
                         loop(False)
             worker, data = outline(ctx, f"sort.scatter{p}", captured, scatter_slice)
             run_parts(ctx, worker, data, n, parts)
-            b.store(dst, src_slot)
-            b.store(src, dst_slot)
-            if p0 is not None:
-                b.store(pdst, psrc_slot)
-                b.store(psrc, pdst_slot)
+            _swap(b, slots, (src, dst, psrc, pdst))
     return b.icmp_signed("<", last, i64(0))
 
 
