@@ -162,3 +162,43 @@ def test_aot_compile(tmp_path):
     np.testing.assert_array_equal(rep, np.repeat(a[:2], k[:2]))
     np.testing.assert_array_equal(ss, np.searchsorted(np.sort(a), a[:5]))
     np.testing.assert_array_equal(u, np.unique(k))
+
+
+# --- random inputs (hypothesis) -----------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_COMPILED = {}
+
+
+def _random_fn(dtype):
+    if dtype not in _COMPILED:
+        x = T.tensor(dtype, shape=(None, None))
+        flat = x.flatten()
+        outs = [T.sort(x, 0), T.sort(x, 1), T.argsort(x, 0), T.argsort(x, 1), T.cumsum(x, 0), T.cumsum(x, 1),
+                T.searchsorted(T.sort(flat), flat, side="right"), T.repeat(x, 2, axis=1)]
+        _COMPILED[dtype] = theon.function([x], outs)
+    return _COMPILED[dtype]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dtype=st.sampled_from(["float32", "float64", "int32", "uint8"]), rows=st.integers(0, 40),
+       cols=st.integers(0, 80), spread=st.sampled_from([2, 50, 10 ** 6]), seed=st.integers(0, 2 ** 16))
+def test_random_arrays_against_numpy(dtype, rows, cols, spread, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-spread, spread, (rows, cols))
+    if dtype.startswith("float"):
+        a = a / 7.0
+        a[rng.random(a.shape) < 0.05] = np.nan
+    a = a.astype(dtype)
+    got = _random_fn(dtype)(a)
+    flat = np.sort(a.ravel())
+    with np.errstate(all="ignore"):
+        expected = [np.sort(a, 0), np.sort(a, 1), np.argsort(a, 0, kind="stable"), np.argsort(a, 1, kind="stable"),
+                    np.cumsum(a, 0, dtype=got[4].dtype), np.cumsum(a, 1, dtype=got[5].dtype),
+                    np.searchsorted(flat, a.ravel(), side="right"), np.repeat(a, 2, axis=1)]
+    for k, (g, e) in enumerate(zip(got, expected)):
+        assert g.shape == e.shape, k
+        if e.dtype.kind == "f":
+            np.testing.assert_allclose(g, e, rtol=1e-5, err_msg=str(k))
+        else:
+            np.testing.assert_array_equal(g, e, err_msg=str(k))
