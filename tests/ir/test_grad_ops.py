@@ -186,6 +186,10 @@ ROWS += [
     Row("repeat", lambda x, r: op("repeat", x, r, axis=0), [sym(4, 2), np.array([2, 0, 1, 3], dtype=np.int64)]),
 ]
 
+# random streams' probability check (ir/ops/random.py): the value itself
+ROWS += [Row("check_probabilities", lambda x: op("check_probabilities", x, arg="binomial: p", normalized=False),
+             [RNG.uniform(0.2, 0.8, (2, 3))])]
+
 # pooling (ir/ops/pool.py): no second derivative of max pooling
 POOL_MAX = dict(ws=(2, 2), stride=(1, 1), pad=(0, 0), ignore_border=False, mode="max")
 POOL_AVG = dict(ws=(2, 2), stride=(2, 1), pad=(1, 0), ignore_border=True, mode="average_exc_pad")

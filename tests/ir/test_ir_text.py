@@ -187,6 +187,10 @@ CASES["random_normal"] = func_text("%s: tensor<2xi64>", [
     '%0 = random_normal(%s) {dtype = "float32", shape = [4]} : tensor<4xf32>', "return(%0)"])
 CASES["random_permutation"] = func_text("%s: tensor<2xi64>", [
     "%0 = random_permutation(%s) {shape = [2, 5]} : tensor<2x5xi64>", "return(%0)"])
+CASES["check_probabilities"] = func_text("%p: tensor<?x3xf32>", [
+    '%0 = check_probabilities(%p) {arg = "multinomial: pvals", normalized = true} : tensor<?x3xf32>', "return(%0)"])
+CASES["random_choice"] = func_text("%s: tensor<2xi64>, %p: tensor<?x5xf64>, %r: tensor<i64>", [
+    "%0 = random_choice(%s, %p, %r) {shape = [?, 2]} : tensor<?x2xi64>", "return(%0)"])
 CASES["nonzero"] = func_text("%m: tensor<?x3xi1>, %n: tensor<i64>", [
     "%0 = nonzero(%m, %n) {match = [?, none]} : tensor<2x?xi64>", "return(%0)"])
 
