@@ -58,6 +58,46 @@ def argsort(a, axis=-1, kind="quicksort", order=None):
     return apply_op("argsort", a, axis=axis)
 
 
+def _take_along(x, ind, axis):
+    """``np.take_along_axis(x, ind, axis)`` (ind: x's ndim, broadcasting
+    against x along the other dims): one gather."""
+    items = []
+    for d in range(x.ndim):
+        if d == axis:
+            items.append(ind)
+        else:
+            shape = [1] * x.ndim
+            shape[d] = x.shape[d]
+            items.append(S.reshape(S.arange(x.shape[d], dtype="int64"), shape, ndim=x.ndim))
+    return _adv_getitem(x, items)
+
+
+def topk_and_argtopk(x, kth, axis=-1, sorted=True, idx_dtype="int64"):
+    """Theano's ``topk_and_argtopk``: the ``kth`` largest elements along
+    ``axis`` (``kth`` > 0, largest first) or the ``-kth`` smallest
+    (``kth`` < 0, smallest first), and their indices (``idx_dtype``)."""
+    if not isinstance(kth, (int, np.integer)) or kth == 0:
+        raise ValueError(f"topk: kth must be a nonzero int, got {kth!r}")
+    x, axis = _axis(x, axis, "topk")
+    perm = argsort(x, axis=axis)
+    lead = (slice(None),) * axis
+    if kth > 0:
+        sel = perm[lead + (slice(-int(kth), None),)][lead + (slice(None, None, -1),)]
+    else:
+        sel = perm[lead + (slice(None, -int(kth)),)]
+    return _take_along(x, sel, axis), cast(sel, idx_dtype)
+
+
+def topk(x, kth, axis=-1, sorted=True, idx_dtype="int64"):
+    """Theano's ``topk``: the values of ``topk_and_argtopk``."""
+    return topk_and_argtopk(x, kth, axis, sorted, idx_dtype)[0]
+
+
+def argtopk(x, kth, axis=-1, sorted=True, idx_dtype="int64"):
+    """Theano's ``argtopk``: the indices of ``topk_and_argtopk``."""
+    return topk_and_argtopk(x, kth, axis, sorted, idx_dtype)[1]
+
+
 # --- cumulative ------------------------------------------------------------------------------
 def _acc_dtype(x, np_fn, fname):
     """NumPy's result dtype of ``np_fn`` (cumsum/cumprod) for x's dtype."""
@@ -202,6 +242,22 @@ def compress(condition, x, axis=None):
         raise ValueError(f"compress: condition must be 1-d, got {cond.type}")
     x, axis = _axis(x, axis, "compress")
     return take(x, nonzero(cond)[0], axis=axis)
+
+
+def bartlett(M):
+    """``np.bartlett``: the Bartlett (triangular) window of M points (float64)."""
+    M = as_tensor_variable(M)
+    if M.ndim != 0 or np.dtype(M.dtype).kind not in "iu":
+        raise TypeError(f"bartlett: M must be a scalar int, got {M!r}")
+    n = S.arange(E.maximum(cast(M, "int64"), 0), dtype="float64")
+    half = E.true_div(E.sub(cast(M, "float64"), 1.0), 2.0)
+    ramp = E.true_div(n, E.maximum(half, 0.5))
+    return E.where(E.eq(M, 1), 1.0, E.where(E.le(n, half), ramp, E.sub(2.0, ramp)))
+
+
+def cpu_contiguous(x):
+    """Theano's ``cpu_contiguous``: x itself (theon's results are always C-contiguous)."""
+    return as_tensor_variable(x)
 
 
 # --- diagonals, one-hot ----------------------------------------------------------------------

@@ -34,7 +34,7 @@ from .extra_ops import (  # noqa: F401
     cumsum, cumprod, diff, repeat, bincount, searchsorted, unique, compress, fill_diagonal,
     fill_diagonal_offset, to_one_hot, ravel_multi_index, unravel_index,
 )
-from .sort import sort, argsort  # noqa: F401  (after this, T.sort is the function, as in Theano)
+from .sort import sort, argsort, topk, argtopk, topk_and_argtopk  # noqa: F401  (after this, T.sort is the function, as in Theano)
 
 # Theano / NumPy aliases
 as_tensor = as_tensor_variable

@@ -156,6 +156,15 @@ def extra_cases():
                   lambda i, j: [np.ravel_multi_index((i, j), (4, 5)), np.ravel_multi_index((i, j), (4, 5), order="F"),
                                 np.ravel_multi_index((i + 5, j - 7), (4, 5), mode="wrap"),
                                 np.ravel_multi_index((i + 5, j - 7), (4, 5), mode="clip")], [i, j]))
+    a = _floats((5, 6), "float64", False)
+    cases.append(("topk", lambda x: [T.topk(x, 2), T.argtopk(x, -3, axis=0), T.topk(x, 6), T.argtopk(x, 1, axis=None)]
+                  + list(T.topk_and_argtopk(x, -1, idx_dtype="int32")),
+                  lambda a: [-np.sort(-a, 1)[:, :2], np.argsort(a, 0, kind="stable")[:3], -np.sort(-a, 1),
+                             np.argsort(a, None)[::-1][:1], np.sort(a, 1)[:, :1],
+                             np.argsort(a, 1)[:, :1].astype("int32")], [a]))
+    for m in [0, 1, 2, 5, 8]:
+        cases.append((f"bartlett-{m}", lambda m: [T.extra_ops.bartlett(m)], lambda m: [np.bartlett(int(m))],
+                      [np.int64(m)]))
     flat = np.array([[0, 7, 59], [13, 22, 1]])
     cases.append(("unravel_index", lambda f: list(T.unravel_index(f, (3, 4, 5)))
                   + list(T.unravel_index(f, (3, 4, 5), order="F")),
