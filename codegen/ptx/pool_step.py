@@ -32,11 +32,18 @@ def _dim_params(nd):
     return out
 
 
-def pool_kernel(name, dtype, params):
-    """NAME(x, z, images, n0, m0, n1, m1[, n2, m2]): z = pool(x), both C-contiguous."""
+def pool_kernel(name, dtype, params, grad_grad=False):
+    """NAME(x, z, images, n0, m0, n1, m1[, n2, m2]): z = pool(x), both C-contiguous;
+    with ``grad_grad``: NAME(x, z, ggx, out, images, ximages, dims...): out =
+    pool_grad_grad(x, z, ggx), the sum of ggx where x equals its window's max z."""
     ws, stride, pad, _, mode = params
     nd = len(ws)
-    args = [("x", dtype), ("z", dtype), ("images", "i64")] + _dim_params(nd)
+    if grad_grad:
+        args = [("x", dtype), ("z", dtype), ("ggx", dtype), ("out", dtype), ("images", "i64"),
+                ("ximages", "i64")]
+    else:
+        args = [("x", dtype), ("out", dtype), ("images", "i64")]
+    args += _dim_params(nd)
 
     def emit(kb, schedule):
         b, p = kb.b, kb.p
@@ -45,33 +52,47 @@ def pool_kernel(name, dtype, params):
         total = p["images"]
         for v in m:
             total = b.mul(total, v)
-        isize = n[0]
+        isize, osize = n[0], m[0]
         for v in n[1:]:
             isize = b.mul(isize, v)
+        for v in m[1:]:
+            osize = b.mul(osize, v)
         acc = kb.slot(LLTYPE[dtype], "acc")
         with kb.grid_stride(total, "o") as o:
             idx = kb.decompose(o, [p["images"]] + m)
             wins = [window(b, idx[1 + d], n[d], ws[d], stride[d], pad[d], mode) for d in range(nd)]
-            b.store(fill(dtype, mode), acc)
+            b.store(fill(dtype, "sum" if grad_grad else mode), acc)
             base = b.mul(idx[0], isize)
+            if grad_grad:
+                ximg = b.urem(idx[0], p["ximages"])
+                xbase = b.mul(ximg, isize)
+                zmax = b.load(b.gep(p["z"], [b.add(b.mul(ximg, osize), b.sub(o, b.mul(idx[0], osize)))]))
 
             def nest(d, off):
                 if d == nd:
-                    a = b.load(b.gep(p["x"], [b.add(base, off)]))
                     old = b.load(acc)
+                    if grad_grad:
+                        a = b.load(b.gep(p["x"], [b.add(xbase, off)]))
+                        hit = b.fcmp_ordered("==", a, zmax) if dtype.startswith("float") else \
+                            b.icmp_signed("==", a, zmax)
+                        gv = b.load(b.gep(p["ggx"], [b.add(base, off)]))
+                        b.store(add(b, dtype, old, b.select(hit, gv, fill(dtype, "sum"))), acc)
+                        return
+                    a = b.load(b.gep(p["x"], [b.add(base, off)]))
                     b.store(max_(b, dtype, a, old) if mode == "max" else add(b, dtype, a, old), acc)
                     return
                 with kb.loop(wins[d][0], wins[d][1], 1, f"w{d}") as c:
                     nest(d + 1, b.add(b.mul(off, n[d]), c) if d else c)
             nest(0, i64(0))
             v = b.load(acc)
-            if mode.startswith("average"):
+            if mode.startswith("average") and not grad_grad:
                 count = wins[0][2]
                 for w in wins[1:]:
                     count = b.mul(count, w[2])
                 v = b.fdiv(v, b.sitofp(count, LLTYPE[dtype]))
-            b.store(v, b.gep(p["z"], [o]))
-    return KernelSpec(name, args, emit, f"pool {mode} ws {ws} stride {stride} pad {pad} ({dtype})")
+            b.store(v, b.gep(p["out"], [o]))
+    what = "pool_grad_grad" if grad_grad else "pool"
+    return KernelSpec(name, args, emit, f"{what} {mode} ws {ws} stride {stride} pad {pad} ({dtype})")
 
 
 def pool_grad_kernel(name, dtype, params):
@@ -146,13 +167,13 @@ class PoolStep(Step):
         super().__init__(index, op, prefix)
         self.params = pool_params(op.attrs)
         self.dtype = op.operands[0].type.dtype
-        grad = op.name == "pool_grad"
-        lead = grad and op.operands[2].type.ndim > op.operands[0].type.ndim
+        lead = op.name != "pool" and op.operands[2].type.ndim > op.operands[0].type.ndim
         self.name = _name(op.name, self.dtype, self.params, lead)
 
     def kernels(self):
-        make = pool_grad_kernel if self.op.name == "pool_grad" else pool_kernel
-        return [make(self.name, self.dtype, self.params)]
+        if self.op.name == "pool_grad":
+            return [pool_grad_kernel(self.name, self.dtype, self.params)]
+        return [pool_kernel(self.name, self.dtype, self.params, self.op.name == "pool_grad_grad")]
 
     def run(self, state):
         op = self.op
@@ -178,13 +199,21 @@ class PoolStep(Step):
         for k, (have, want) in enumerate(zip(z.shape, lead + tuple(out))):
             if have != want:
                 raise sh.PlanError(codes.SHAPE_MISMATCH, [k, have, want, 1])
-        for k, (have, want) in enumerate(zip(gz.shape, extra + lead + tuple(out))):
+        g_shape = x.shape if op.name == "pool_grad_grad" else lead + tuple(out)
+        for k, (have, want) in enumerate(zip(gz.shape, extra + g_shape)):
             if have != want:
                 raise sh.PlanError(codes.SHAPE_MISMATCH, [k, have, want, 2])
+        ximages = sh.numel(lead)
+        if op.name == "pool_grad_grad":
+            res = state.alloc(x.dtype, extra + z.shape)
+            state.env[op.results[0]] = res
+            if res.numel:
+                state.launch(self.name, state.grid_1d(res.numel, block), (block, 1, 1),
+                             [x.ptr, z.ptr, gz.ptr, res.ptr, sh.numel(extra) * ximages, max(ximages, 1)] + dims)
+            return
         gx = state.alloc(x.dtype, extra + x.shape)
         state.env[op.results[0]] = gx
         if gx.numel:
-            ximages = sh.numel(lead)
             state.launch(self.name, state.grid_1d(gx.numel, block), (block, 1, 1),
                          [x.ptr, z.ptr, gz.ptr, gx.ptr, sh.numel(extra) * ximages, max(ximages, 1)] + dims)
 
@@ -194,6 +223,10 @@ class PoolStep(Step):
             args = "x (C-contiguous), z (new), images (product of the leading dims), then per pooled dim " \
                    "its input and output sizes"
             grid = "[min(ceil(numel(z) / block), max_grid), 1, 1]"
+        elif self.op.name == "pool_grad_grad":
+            args = "x, z, ggx (C-contiguous), out (new), images of ggx, images of x, then per pooled dim " \
+                   "its input and output sizes"
+            grid = "[min(ceil(numel(out) / block), max_grid), 1, 1]"
         else:
             args = "x, z, gz (C-contiguous), gx (new), images of gz, images of x, then per pooled dim its " \
                    "input and output sizes"
@@ -202,4 +235,4 @@ class PoolStep(Step):
         return d
 
 
-LOWERINGS = {"pool": PoolStep, "pool_grad": PoolStep}
+LOWERINGS = {"pool": PoolStep, "pool_grad": PoolStep, "pool_grad_grad": PoolStep}

@@ -23,9 +23,10 @@ pool(x)`` given ``gz``: ``max`` gives ``gz`` to every element of a window
 equal to the window's maximum ``z`` (Theano's rule: ties all receive it),
 the others spread ``gz`` (divided by the window's count) over the window.
 ``gz`` may carry extra leading dims (jacobians): then the result does too.
-Its own gradient with respect to ``gz`` is ``pool`` in the same mode for
-the sum/average modes (the operation is linear in ``gz``); second
-derivatives of max pooling are not supported.
+Its own gradient with respect to ``gz`` is its adjoint (it is linear in
+``gz``): ``pool`` in the same mode for the sum/average modes,
+``pool_grad_grad(x, z, ggx)`` for max (per window, the sum of ``ggx`` over
+the elements equal to its maximum), whose gradient is ``pool_grad`` again.
 """
 import itertools
 
@@ -200,16 +201,63 @@ class PoolGrad(_PoolBase):
         return [pool_grad_reference(x, z, gz, *self.params(op)).astype(x.dtype, copy=False)]
 
     def grad(self, op, grads):
-        x, z, gz = op.operands
-        mode = op.attrs["mode"]
-        if mode == "max":
-            raise NotImplementedError("pool_grad: the second derivative of max pooling is not "
-                                      "supported")
-        if gz.type.ndim != x.type.ndim:
-            raise NotImplementedError("pool_grad: second derivatives with extra leading dims "
-                                      "(jacobians of the gradient) are not supported")
+        """Linear in gz: its adjoint, pool (sum/average modes) or
+        pool_grad_grad (max); x and z only choose the windows' elements."""
+        x, z, _ = op.operands
         e = emitter(op)
+        if op.attrs["mode"] == "max":
+            return [ZERO, ZERO, e("pool_grad_grad", x, z, grads[0], **op.attrs)]
         return [ZERO, ZERO, e("pool", grads[0], **op.attrs)]
+
+
+class PoolGradGrad(_PoolBase):
+    """pool_grad_grad(x, z, ggx) {max pooling's attributes}: per window, the
+    sum of ``ggx`` over the elements equal to the window's maximum ``z``
+    (Theano's DownsampleFactorMaxGradGrad): the adjoint of ``pool_grad``
+    in ``gz``, so the second derivative of max pooling. ``ggx`` may carry
+    extra leading dims; the result has them too."""
+    name = "pool_grad_grad"
+    num_operands = 3
+    cost = 4
+
+    def infer(self, op):
+        self.check_arity(op)
+        x, z, g = (v.type for v in op.operands)
+        out = self._check_x(op, x)
+        if op.attrs["mode"] != "max":
+            raise ValueError(f"pool_grad_grad: mode must be 'max', got {op.attrs['mode']!r}")
+        if not (x.dtype == z.dtype == g.dtype):
+            raise TypeError(f"pool_grad_grad: x, z and ggx must have one dtype, got {x}, {z}, {g}")
+        if z.ndim != x.ndim or g.ndim < x.ndim:
+            raise ValueError(f"pool_grad_grad: z must have x's ndim and ggx at least as many, got "
+                             f"{x}, {z}, {g}")
+        lead = g.ndim - x.ndim
+        zshape = x.shape[:x.ndim - len(out)] + out
+        for k in range(x.ndim):
+            for what, t, at, want in (("z", z, k, zshape[k]), ("ggx", g, lead + k, x.shape[k])):
+                have = t.shape[at]
+                if want is not None and have is not None and have != want:
+                    raise ValueError(f"pool_grad_grad: {what} {t} does not fit x {x}: dim {at} is "
+                                     f"{have}, expected {want}")
+        return result(x.dtype, g.shape[:lead] + tuple(a if a is not None else b
+                                                      for a, b in zip(zshape, z.shape)))
+
+    def dims(self, op, shapes):
+        x, z, g = op.operands
+        lead = g.type.ndim - x.type.ndim
+        return [tuple(shapes.of(g)[:lead]) + tuple(shapes.of(z))]
+
+    def reference(self, op, x, z, ggx):
+        x, z, ggx = np.asarray(x), np.asarray(z), np.asarray(ggx)
+        lead = ggx.ndim - x.ndim
+        if lead:
+            x = np.broadcast_to(x, ggx.shape[:lead] + x.shape)
+            z = np.broadcast_to(z, ggx.shape[:lead] + z.shape)
+        return [pool_grad_grad_reference(x, z, ggx, *self.params(op)).astype(x.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        x, z, _ = op.operands
+        return [ZERO, ZERO, emitter(op)("pool_grad", x, z, grads[0], **op.attrs)]
 
 
 # --- NumPy references ------------------------------------------------------------------------------
@@ -300,4 +348,22 @@ def pool_grad_reference(x, z, gz, ws, stride, pad, ignore_border, mode):
     return gbig[crop]
 
 
-OPS = [Pool, PoolGrad]
+def pool_grad_grad_reference(x, z, ggx, ws, stride, pad, ignore_border, mode):
+    nd, lead = len(ws), x.ndim - len(ws)
+    out, ext, _ = _layout(x.shape, ws, stride, pad, ignore_border, mode)
+    acc = np.zeros(x.shape[:lead] + out, dtype=np.float64 if x.dtype.kind == "f" else x.dtype)
+    if 0 in out:
+        return acc
+    crop = (slice(None),) * lead + tuple(slice(p, p + n) for p, n in zip(pad, x.shape[lead:]))
+    big = np.zeros(x.shape[:lead] + ext, dtype=x.dtype)
+    big[crop] = x
+    gbig = np.zeros(x.shape[:lead] + ext, dtype=ggx.dtype)
+    gbig[crop] = ggx
+    inside = _inside(ext, pad, x.shape, nd)
+    for k in itertools.product(*[range(w) for w in ws]):
+        view = _offset_views(lead, out, stride, k)
+        acc = acc + np.where((big[view] == z) & inside[view[lead:]], gbig[view], 0)
+    return acc
+
+
+OPS = [Pool, PoolGrad, PoolGradGrad]

@@ -77,3 +77,16 @@ def test_pool_kernels_assemble_with_ptxas(tmp_path, dtype):
     func, _ = build_function([x, w], outs)
     compiled = emit_and_assemble(func, tmp_path)
     assert any(n.startswith("theon_pool_") for n in compiled.kernel_names)
+
+
+def test_second_derivative_of_max_pooling(device):
+    x, gz, v = T.dtensor4("x"), T.dtensor4("gz"), T.dtensor4("v")
+    z = pool_2d(x, (2, 3), ignore_border=True, stride=(1, 2))
+    g = theon.grad((z * gz).sum(), x)
+    f = theon.function([x, gz, v], theon.grad((g * v).sum(), gz))
+    gf = from_function(f, device)
+    assert any(k.startswith("theon_pool_grad_grad") for k in gf.plan.kernels)
+    rng = np.random.default_rng(9)
+    xv = rng.integers(0, 4, size=(2, 2, 5, 7)).astype(np.float64)
+    vals = [xv, rng.normal(size=loop_pool(xv, (2, 3), (1, 2), (0, 0), True, "max").shape), rng.normal(size=xv.shape)]
+    np.testing.assert_allclose(np.asarray(gf(*vals)), f(*vals), rtol=1e-12, atol=1e-12)

@@ -190,13 +190,17 @@ ROWS += [
 ROWS += [Row("check_probabilities", lambda x: op("check_probabilities", x, arg="binomial: p", normalized=False),
              [RNG.uniform(0.2, 0.8, (2, 3))])]
 
-# pooling (ir/ops/pool.py): no second derivative of max pooling
+# pooling (ir/ops/pool.py)
 POOL_MAX = dict(ws=(2, 2), stride=(1, 1), pad=(0, 0), ignore_border=False, mode="max")
 POOL_AVG = dict(ws=(2, 2), stride=(2, 1), pad=(1, 0), ignore_border=True, mode="average_exc_pad")
 POOL_SUM3 = dict(ws=(2, 1, 2), stride=(2, 1, 2), pad=(0, 0, 0), ignore_border=False, mode="sum")
 POOL_INC = dict(ws=(3, 2), stride=(1, 2), pad=(0, 0), ignore_border=False, mode="average_inc_pad")
 ROWS += [
-    Row("pool-max", lambda x: op("pool", x, **POOL_MAX), [spread(2, 3, 4)], order2=False),
+    Row("pool-max", lambda x: op("pool", x, **POOL_MAX), [spread(2, 3, 4)]),
+    Row("pool_grad-max", lambda x, g: op("pool_grad", x, op("pool", x, **POOL_MAX), g, **POOL_MAX),
+        [spread(3, 4), sym(2, 3)]),
+    Row("pool_grad_grad", lambda x, g: op("pool_grad_grad", x, op("pool", x, **POOL_MAX), g, **POOL_MAX),
+        [spread(3, 4), sym(3, 4)]),
     Row("pool-avg-pad", lambda x: op("pool", x, **POOL_AVG), [sym(2, 4, 3)]),
     Row("pool-sum-3d", lambda x: op("pool", x, **POOL_SUM3), [sym(3, 2, 3)]),
     Row("pool_grad-avg", lambda x, g: op("pool_grad", x, op("pool", x, **POOL_INC), g, **POOL_INC),

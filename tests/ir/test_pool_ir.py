@@ -148,10 +148,28 @@ def test_bad_types():
         pool.pool_2d(T.dmatrix("m"), T.lvector("w"), ignore_border=True)
     with pytest.raises(TypeError, match="needs a float input"):
         pool.pool_2d(T.imatrix("m"), (2, 2), ignore_border=True, mode="average_inc_pad")
-    with pytest.raises(NotImplementedError, match="second derivative of max pooling"):
-        x = T.dmatrix("m")
-        g = theon.grad(pool.pool_2d(x, (2, 2), ignore_border=True).sum(), x)
-        theon.grad(g.sum(), x)
+
+
+def test_max_pool_grad_grad_matches_loops():
+    """The second derivative path of max pooling (Theano's
+    DownsampleFactorMaxGradGrad): d/dgz of <pool_grad(x, z, gz), v> is, per
+    window, the sum of v over the elements equal to the maximum (ties too)."""
+    x, gz = T.dtensor4("x"), T.dtensor4("gz")
+    rng = np.random.default_rng(6)
+    xv = rng.integers(0, 4, size=(2, 2, 5, 7)).astype(np.float64)      # many ties
+    v = rng.normal(size=xv.shape)
+    for ib, ws, st in ((True, (2, 2), (1, 2)), (False, (3, 2), (2, 3))):
+        z = pool.pool_2d(x, ws, ignore_border=ib, stride=st)
+        g = theon.grad((z * gz).sum(), x)
+        zv = loop_pool(xv, ws, st, (0, 0), ib, "max")
+        gzv = rng.normal(size=zv.shape)
+        got = run([x, gz], theon.grad((g * v).sum(), gz), xv, gzv)
+        want = np.zeros_like(zv)
+        for k in range(zv.size):             # <pool_grad(x, z, e_k), v> for each unit vector e_k
+            e = np.zeros(zv.size)
+            e[k] = 1
+            want.reshape(-1)[k] = (loop_pool_grad(xv, e.reshape(zv.shape), ws, st, (0, 0), ib, "max") * v).sum()
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_second_derivative_of_average_pooling():

@@ -178,3 +178,24 @@ def test_aot_compile_pooling_library(tmp_path):
     want = loop_pool_grad(xv, 2 * ry, (2, 2), (1, 2), (1, 0), True, "average_exc_pad") + \
         loop_pool_grad(np.tanh(xv), np.ones(m.shape), (3, 3), (3, 3), (0, 0), False, "max") * (1 - np.tanh(xv) ** 2)
     np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_second_derivative_of_max_pooling(dtype):
+    """pool_grad_grad compiled: the R-op-like product d/dgz <pool_grad(x, z, gz), v>
+    and a hessian-vector product of a max-pooled cost, against the interpreter."""
+    from theon.frontend.build import build_function
+    from theon.ir.interpreter import evaluate
+    x, gz, v = (T.TensorType(dtype, (None,) * 4)(n) for n in ("x", "gz", "v"))
+    rng = np.random.default_rng(8)
+    xv = rng.integers(0, 5, size=(3, 4, 9, 8)).astype(dtype)        # ties
+    z = pool.pool_2d(x, (3, 2), ignore_border=False, stride=(2, 2))
+    g = theon.grad((z * gz).sum(), x)
+    outs = [theon.grad((g * v).sum(), gz), theon.grad((theon.grad((T.tanh(z) ** 2).sum(), x) * v).sum(), x)]
+    zv = loop_pool(xv, (3, 2), (2, 2), (0, 0), False, "max")
+    vals = [xv, rng.normal(size=zv.shape).astype(dtype), rng.normal(size=xv.shape).astype(dtype)]
+    got = theon.function([x, gz, v], outs)(*vals)
+    func, _ = build_function([x, gz, v], outs)
+    want, _ = evaluate(func, vals)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)

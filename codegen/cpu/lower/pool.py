@@ -320,4 +320,56 @@ def lower_pool_grad(ctx, op, bufs):
     return [gx]
 
 
-LOWERINGS = {"pool": lower_pool, "pool_grad": lower_pool_grad}
+def lower_pool_grad_grad(ctx, op, bufs):
+    """Per window, the sum of ggx over the elements equal to its maximum z."""
+    x = contiguous(ctx, bufs[0], "poolgg.x")
+    z = contiguous(ctx, bufs[1], "poolgg.z")
+    gg = contiguous(ctx, bufs[2], "poolgg.ggx")
+    dtype = x.dtype
+    lead, img, out, params = _dims(ctx, op, x)
+    extra = gg.shape[:gg.ndim - x.ndim]
+    _check_dims(ctx, z, list(lead) + out, 1)
+    _check_dims(ctx, gg, list(extra) + list(x.shape), 2)
+    out = z.shape[len(lead):]
+    res = ctx.alloc(dtype, static_dims(ctx, list(extra) + list(z.shape), op.results[0].type.shape),
+                    name="pool_grad_grad")
+    ximages = ctx.product(lead)
+    images = ctx.mul(ctx.product(extra), ximages)
+    isize, osize = ctx.product(img), ctx.product(out)
+    zero = _fill(dtype, "sum")
+    many = len(extra) > 0
+
+    def emit(w, begin, end, part, inner):
+        wb = w.b
+        g = _Geometry(wb, [inner(v) for v in img], [inner(v) for v in out], params)
+        xs, zs = inner(isize), inner(osize)
+        with w.loop(end, "img", start=begin) as i:
+            xi = wb.urem(i, inner(ximages)) if many else i
+            xp = wb.gep(inner(x.ptr), [wb.mul(xi, xs)])
+            zp = wb.gep(inner(z.ptr), [wb.mul(xi, zs)])
+            gp = wb.gep(inner(gg.ptr), [wb.mul(i, xs)])
+            rp = wb.gep(inner(res.ptr), [wb.mul(i, zs)])
+
+            def row_begin(zoff, count):
+                with w.loop(g.out[-1], "pz") as j:
+                    wb.store(zero, wb.gep(rp, [wb.add(zoff, j)]))
+
+            def line(xoff, zoff, count):
+                xl, gl = wb.gep(xp, [xoff]), wb.gep(gp, [xoff])
+                zl, rl = wb.gep(zp, [zoff]), wb.gep(rp, [zoff])
+
+                def per_elem(j, c, cnt):
+                    a, m = wb.load(wb.gep(xl, [c])), wb.load(wb.gep(zl, [j]))
+                    hit = wb.fcmp_ordered("==", a, m) if _is_float(dtype) else wb.icmp_signed("==", a, m)
+                    at = wb.gep(rl, [j])
+                    wb.store(_addv(wb, dtype, wb.load(at), wb.select(hit, wb.load(wb.gep(gl, [c])), zero)), at)
+                _columns(w, g, per_elem)
+            _walk_windows(w, g, line, row_begin)
+
+    captured = [x.ptr, z.ptr, gg.ptr, res.ptr, isize, osize, ximages] + list(img) + list(out)
+    worker, data = outline(ctx, "pool_grad_grad", captured, emit)
+    parallel_for(ctx, worker, data, images, ctx.mul(images, isize), _schedule(op))
+    return [res]
+
+
+LOWERINGS = {"pool": lower_pool, "pool_grad": lower_pool_grad, "pool_grad_grad": lower_pool_grad_grad}
