@@ -26,13 +26,15 @@ the parts' partial gradients after the parallel region.
 import llvmlite.ir as lir
 
 from ...errors import CONV_CHANNELS, CONV_GROUPS, CONV_SHAPE, CONV_SIZE, NEGATIVE_SIZE
-from ...llvm_util import smax, smin
+from ...llvm_util import counted_loop, smax, smin
 from . import linalg
 from .context import I1, I8, I64, i64
 from .parallel import outline, plan_parts, run_parts
 from .views import contiguous, dyn_values, resolve, static_dims
 
 PARALLEL_MACS = 1 << 20     # a convolution of at least this many multiply-adds threads over the batch
+CHUNK_COLUMNS = 1024        # output positions (items x positions per item) one GEMM covers, about
+LD_PAD = 16
 
 
 class _Geo:
@@ -141,9 +143,9 @@ def _valid_range(b, geo, off):
     return lo, smax(b, smin(b, hi, o), lo)
 
 
-def _columns(w, geo, xbase, cols, gather):
+def _columns(w, geo, xbase, cols, ld, gather):
     """im2col (``gather``: cols <- x) or col2im (cols added into x) for the
-    Cg channels at ``xbase``."""
+    Cg channels at ``xbase``; row r of the column matrix at cols + r*ld."""
     b = w.b
     nd = geo.nd
     last = nd - 1
@@ -159,7 +161,7 @@ def _columns(w, geo, xbase, cols, gather):
             r = c
             for i in range(nd):
                 r = b.add(b.mul(r, kdims[i]), ks[i])
-            row = b.gep(cols, [b.mul(r, geo.P)])
+            row = b.gep(cols, [b.mul(r, ld)])
             offs = _tap_offsets(b, geo, ks)
             lo, hi = _valid_range(b, geo, offs[last])
             with w.loop_nest(odims, "cv.o") as os_:
@@ -202,47 +204,69 @@ def _zero(w, ptr, n):
 
 
 def _gemm(w, s, gemm, m, n, k, a, sam, sak, bp, sbk, sbn, c, ldc, pa, pb, parts):
-    """C (m x n, row stride ldc = n) = A @ B; zeroes C first when the GEMM
+    """C (m x n, row stride ldc) = A @ B; zeroes C first when the GEMM
     helper takes its accumulating (unblocked) path."""
     b = w.b
     with b.if_then(b.not_(linalg._use_blocked(b, m, n, k, s))):
-        _zero(w, c, b.mul(m, n))
+        _zero(w, c, b.mul(m, ldc))
     b.call(gemm, [m, n, k, a, sam, sak, bp, sbk, sbn, c, ldc, pa, pb, parts])
 
 
 # --- the three lowerings -------------------------------------------------------------------
+def _copy_rows(w, src, src_ld, dst, dst_ld, rows, width):
+    """dst[r*dst_ld + j] = src[r*src_ld + j] for r < rows, j < width."""
+    b = w.b
+    with w.loop(rows, "cv.cr") as r:
+        ps, pd = b.gep(src, [b.mul(r, src_ld)]), b.gep(dst, [b.mul(r, dst_ld)])
+        with w.loop(width, "cv.cj") as j:
+            b.store(b.load(b.gep(ps, [j])), b.gep(pd, [j]))
+
+
 def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims):
-    """Shared driver: buffers, the worker over the batch, the result."""
+    """Shared driver: buffers, the worker over the batch, the result.
+
+    A worker takes its items in chunks of ``cb`` (about CHUNK_COLUMNS output
+    positions in all, at least one item): the chunk's column matrices sit
+    side by side (row stride ld = cb*P), so one GEMM per group covers the
+    chunk: for ``conv`` into a chunk buffer then copied to y's layout, for the
+    gradients after copying the chunk of gy into that buffer."""
     s = linalg.DEFAULT_SCHEDULE
     b = ctx.b
     dtype = op.results[0].type.dtype
     gemm = linalg.emit_gemm(ctx.module, dtype, s)
+    cb = smax(b, smin(b, b.sdiv(i64(CHUNK_COLUMNS), geo.P), geo.n), i64(1), name="cv.cb")
+    # rows of the chunk buffers: a few elements more than cb*P, so that rows are never a
+    # multiple of 4 KiB apart (the GEMM's strided packing reads 16 rows at once)
+    ld = b.add(b.mul(cb, geo.P), i64(LD_PAD), name="cv.ld")
     if kind == "fwd":
-        m, n, k = geo.ocg, geo.P, geo.kd
+        m, n, k = geo.ocg, ld, geo.kd
     elif kind == "gin":
-        m, n, k = geo.kd, geo.P, geo.ocg
+        m, n, k = geo.kd, ld, geo.ocg
     else:
-        m, n, k = geo.ocg, geo.kd, geo.P
+        m, n, k = geo.ocg, geo.kd, ld
     work = ctx.mul(ctx.mul(geo.n, geo.oc), ctx.mul(geo.P, geo.kd))
     schedule = (op.attrs.get("parallel", PARALLEL_MACS), op.attrs.get("threads", 0))
     parts = plan_parts(ctx, geo.n, work, schedule)
     gparts = b.select(b.icmp_signed("==", parts, i64(1)), linalg._plan_parts(ctx, m, n, k, s), i64(1))
     a_block = linalg._a_block(b, m, k, s)
     b_elems = b.mul(linalg._b_columns(b, n, k, dtype, s), smax(b, k, i64(1)))
-    col_elems = b.mul(geo.kd, geo.P)
+    col_elems = b.mul(geo.kd, ld)
+    buf_elems = b.mul(geo.ocg, ld)
     pack_a = ctx.alloc(dtype, [b.mul(b.mul(parts, gparts), a_block)], name="cv.pack_a").ptr
     pack_b = ctx.alloc(dtype, [b.mul(parts, b_elems)], name="cv.pack_b").ptr
     cols = ctx.alloc(dtype, [b.mul(parts, col_elems)], name="cv.cols").ptr
+    chunk = ctx.alloc(dtype, [b.mul(parts, buf_elems)], name="cv.chunk").ptr
     out = ctx.alloc(dtype, out_dims, name=f"conv.{kind}")
     wk = ctx.mul(geo.ocg, geo.kd)
     acc = None
+    data_ptrs = {"x": x, "w": w_, "gy": gy, "out": out.ptr, "pack_a": pack_a, "pack_b": pack_b, "cols": cols,
+                 "chunk": chunk}
     if kind == "gw":
         acc = ctx.alloc(dtype, [b.mul(parts, b.mul(geo.oc, geo.kd))], name="cv.acc").ptr
         tmp = ctx.alloc(dtype, [b.mul(parts, wk)], name="cv.tmp").ptr
-    data_ptrs = {"x": x, "w": w_, "gy": gy, "out": out.ptr, "pack_a": pack_a, "pack_b": pack_b, "cols": cols}
-    if kind == "gw":
         data_ptrs.update(acc=acc, tmp=tmp)
-    extra = {"a_block": a_block, "b_elems": b_elems, "col_elems": col_elems, "gparts": gparts}
+    extra = {"a_block": a_block, "b_elems": b_elems, "col_elems": col_elems, "buf_elems": buf_elems,
+             "gparts": gparts, "cb": cb, "ld": ld}
     captured = geo.captured() + [p for p in data_ptrs.values() if p is not None] + list(extra.values())
 
     def emit(w, begin, end, part, inner):
@@ -250,7 +274,9 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims):
         bb = w.b
         p = {name: inner(v) for name, v in data_ptrs.items() if v is not None}
         e = {name: inner(v) for name, v in extra.items()}
+        ld = e["ld"]
         my_cols = bb.gep(p["cols"], [bb.mul(part, e["col_elems"])])
+        my_buf = bb.gep(p["chunk"], [bb.mul(part, e["buf_elems"])])
         my_a = bb.gep(p["pack_a"], [bb.mul(part, e["a_block"])])
         my_b = bb.gep(p["pack_b"], [bb.mul(part, e["b_elems"])])
         ocp = bb.mul(g.oc, g.P)                                # one item of y / gy
@@ -259,28 +285,42 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims):
             my_acc = bb.gep(p["acc"], [bb.mul(part, bb.mul(g.oc, g.kd))])
             my_tmp = bb.gep(p["tmp"], [bb.mul(part, gwk)])
             _zero(w, my_acc, bb.mul(g.oc, g.kd))
-        with w.loop(end, "cv.n", start=begin) as item:
+        with counted_loop(bb, end, "cv.n", begin, e["cb"]) as chunk_loop:
+            n0 = chunk_loop.index
+            count = smin(bb, e["cb"], bb.sub(end, n0), name="cv.count")
+            width = bb.mul(count, g.P, name="cv.width")
             if kind == "gin":
-                xitem = bb.gep(p["out"], [bb.mul(item, bb.mul(g.c, g.isz))])
-                _zero(w, xitem, bb.mul(g.c, g.isz))
-            else:
-                xitem = bb.gep(p["x"], [bb.mul(item, g.xsn)])
+                gx0 = bb.gep(p["out"], [bb.mul(n0, bb.mul(g.c, g.isz))])
+                _zero(w, gx0, bb.mul(count, bb.mul(g.c, g.isz)))
             with w.loop(i64(g.groups), "cv.g") as grp:
-                xg = bb.gep(xitem, [bb.mul(bb.mul(grp, g.cg), g.xsc)])
                 wg = bb.gep(p["w"], [bb.mul(grp, gwk)]) if kind != "gw" else None
-                yoff = bb.add(bb.mul(item, ocp), bb.mul(bb.mul(grp, g.ocg), g.P))
+                ychunk = bb.add(bb.mul(n0, ocp), bb.mul(bb.mul(grp, g.ocg), g.P))    # y/gy[n0, group]
+
+                def items(body):
+                    with w.loop(count, "cv.j") as j:
+                        xitem = (bb.gep(p["out"], [bb.mul(bb.add(n0, j), bb.mul(g.c, g.isz))]) if kind == "gin"
+                                 else bb.gep(p["x"], [bb.mul(bb.add(n0, j), g.xsn)]))
+                        body(j, bb.gep(xitem, [bb.mul(bb.mul(grp, g.cg), g.xsc)]))
+
+                def gy_rows(j, flip_dir):
+                    """(pointer into y/gy for item j of the chunk, pointer into the chunk buffer)."""
+                    return (bb.gep(p["out" if kind == "fwd" else "gy"], [bb.add(ychunk, bb.mul(j, ocp))]),
+                            bb.gep(my_buf, [bb.mul(j, g.P)]))
+                if kind != "fwd":         # the chunk of gy, as OCg rows of width columns
+                    items(lambda j, xg: _copy_rows(w, gy_rows(j, 0)[0], g.P, gy_rows(j, 0)[1], ld, g.ocg, g.P))
+                if kind != "gin":
+                    items(lambda j, xg: _columns(w, g, xg, bb.gep(my_cols, [bb.mul(j, g.P)]), ld, gather=True))
                 if kind == "fwd":
-                    _columns(w, g, xg, my_cols, gather=True)
-                    _gemm(w, s, gemm, g.ocg, g.P, g.kd, wg, g.kd, i64(1), my_cols, g.P, i64(1),
-                          bb.gep(p["out"], [yoff]), g.P, my_a, my_b, e["gparts"])
+                    _gemm(w, s, gemm, g.ocg, width, g.kd, wg, g.kd, i64(1), my_cols, ld, i64(1),
+                          my_buf, ld, my_a, my_b, e["gparts"])
+                    items(lambda j, xg: _copy_rows(w, gy_rows(j, 0)[1], ld, gy_rows(j, 0)[0], g.P, g.ocg, g.P))
                 elif kind == "gin":
-                    _gemm(w, s, gemm, g.kd, g.P, g.ocg, wg, i64(1), g.kd, bb.gep(p["gy"], [yoff]), g.P, i64(1),
-                          my_cols, g.P, my_a, my_b, e["gparts"])
-                    _columns(w, g, xg, my_cols, gather=False)
+                    _gemm(w, s, gemm, g.kd, width, g.ocg, wg, i64(1), g.kd, my_buf, ld, i64(1),
+                          my_cols, ld, my_a, my_b, e["gparts"])
+                    items(lambda j, xg: _columns(w, g, xg, bb.gep(my_cols, [bb.mul(j, g.P)]), ld, gather=False))
                 else:
-                    _columns(w, g, xg, my_cols, gather=True)
-                    _gemm(w, s, gemm, g.ocg, g.kd, g.P, bb.gep(p["gy"], [yoff]), g.P, i64(1), my_cols, i64(1),
-                          g.P, my_tmp, g.kd, my_a, my_b, e["gparts"])
+                    _gemm(w, s, gemm, g.ocg, g.kd, width, my_buf, ld, i64(1), my_cols, i64(1), ld,
+                          my_tmp, g.kd, my_a, my_b, e["gparts"])
                     dst = bb.gep(my_acc, [bb.mul(grp, gwk)])
                     with w.loop(gwk, "cv.acc") as j:
                         pd = bb.gep(dst, [j])
