@@ -107,11 +107,12 @@ def outline(outputs, args, outside=lambda v: False, extra=()):
     return block, capture
 
 
-def inline(block, values, value_cls=Value):
+def inline(block, values, value_cls=Value, env=None):
     """Clone ``block``'s ops as floating ops (results of ``value_cls``) on
     ``values`` (one per block argument); returns the values its terminator
-    yields."""
-    env = dict(zip(block.args, values))
+    yields. ``env`` (optional dict) receives every block value's clone."""
+    env = {} if env is None else env
+    env.update(zip(block.args, values))
     for op in block.ops[:-1]:
         new = op.clone({o: env.get(o, o) for o in op.operands}, value_cls=value_cls)
         new.parent = None

@@ -14,6 +14,15 @@ carried as running sums; the gradients of the sequence rows are the
 reverse scan's per-step outputs, added into the sequences' rows after the
 loop. After step 0 the pending rows are the initial state's gradient.
 
+A non-sequence's gradient that is a sum over the steps of products
+``matmul(L_t, R_t)`` -- ``W``'s gradient where the body computes
+``dot(x_t, W)``: ``x_t^T @ dz_t`` -- is not summed inside the loop (a
+small product with an inner dim of one step's rows, and a running sum
+copied every step): the reverse scan outputs ``L_t`` (``x_t`` itself when
+``L_t`` is its transpose) and ``R_t`` per step, and one matrix product of
+the stacked rows after the loop gives the sum (``X^T @ dZ`` over all the
+steps: one big GEMM). Other terms (and batched gradients) keep the running sum.
+
 ``truncate_gradient = T > 0``: the reverse scan runs only the last
 ``min(n, T)`` steps (earlier sequence rows get no gradient, and the
 initial state none unless ``n <= T``), as Theano.
@@ -67,6 +76,87 @@ def _last(e, first, rest):
     cond = e("gt", _i64(e, rows), e.const(0, "int64"))
     return Operation(get_op("ifelse"), [cond, rest, first], {"n_then": 1}, regions=blocks,
                      value_cls=e.value_cls).results[0]
+
+
+def _mul(e, a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    return e("mul", _i64(e, a), _i64(e, b))
+
+
+def _terms(g):
+    """The terms of ``g`` as a sum: ``add`` ops whose operands have ``g``'s type, unfolded."""
+    op = g.owner
+    if op is not None and op.name == "add" and all(x.type == g.type for x in op.operands):
+        return _terms(op.operands[0]) + _terms(op.operands[1])
+    return [g]
+
+
+def _product(term, w, fixed):
+    """(L, R, transposed) when ``term`` is ``matmul(L, R)`` of matrices and
+    ``w`` is a matrix; when L is ``S^T`` (``transposed``), S instead of L. Else None.
+    Only when the inner dim is the same at every step: static, or a dim of
+    a value in ``fixed`` (the reverse body's arguments: rows of one shape).
+    (The outer dims are ``w``'s: the running sum would check them.)"""
+    op = term.owner
+    if op is None or op.name != "matmul" or w.ndim != 2 or term.ndim != 2 or \
+            any(x.ndim != 2 for x in op.operands):
+        return None
+    left, right = op.operands
+    src = left.owner
+    if src is not None and src.name == "dimshuffle" and tuple(src.attrs["pattern"]) == (1, 0):
+        left, transposed = src.operands[0], True
+    else:
+        transposed = False
+    inner = left.type.shape[0 if transposed else 1]
+    if inner is None and right.type.shape[0] is None and left not in fixed and right not in fixed:
+        return None
+    return left, right, transposed
+
+
+def _stacked_product(e, left, right, transposed, w):
+    """The sum over the steps of matmul(L_t, R_t), from ``left`` (the stacked
+    S_t or L_t of every step) and ``right`` (the stacked R_t): one product."""
+    rows = _mul(e, e.dim(right, 0), e.dim(right, 1))        # steps x one step's inner dim
+    k, n = e.dim(w, 0), e.dim(w, 1)
+    b = e.reshape(right, [rows, n])
+    if transposed:
+        a = e.dimshuffle(e.reshape(left, [rows, k]), (1, 0))
+    else:
+        a = e.reshape(e.dimshuffle(left, (1, 0, 2)), [k, rows])
+    return e("matmul", a, b)
+
+
+def _save_products(op, lay):
+    """Residuals: the ``matmul`` results of the forward body that change
+    every step become outputs (without taps) of ``op`` itself -- its body
+    yields them, its results grow -- so that the reverse body reads them
+    instead of computing them again. (Unused, ``scan-prune`` removes them.)
+    Returns {forward body value: the result holding it for every step}."""
+    body = op.regions[0]
+    varying = set(body.args[:len(body.args) - len(lay.nonseqs)])
+    want = []
+    for o in body.ops[:-1]:
+        if any(x in varying for x in o.operands):
+            varying.update(o.results)
+            if o.name == "matmul" and o.results[0] not in want:
+                want.append(o.results[0])
+    term = body.ops[-1]
+    ys = list(term.operands)
+    saved = {ys[j]: op.results[j] for j in range(lay.n_outs) if j not in lay.inits and ys[j] in want}
+    new = [v for v in want if v not in saved]
+    if not new:
+        return saved
+    body.remove(term)
+    body.append(Operation(term.opdef, ys[:lay.n_outs] + new + ys[lay.n_outs:], term.attrs))
+    op.attrs["out_taps"] = tuple(op.attrs["out_taps"]) + ((),) * len(new)
+    types = op.opdef.infer(op)
+    cls = type(op.results[0])
+    for v in new:
+        r = cls(types[len(op.results)], op, len(op.results), None)
+        op.results.append(r)
+        saved[v] = r
+    return saved
 
 
 def _lead(e, x):
@@ -125,7 +215,11 @@ def scan_grad(op, grads):
              for i in w_float]
     p_w = [Value(a.type, name=a.name) for a in nonseq_args]
 
-    ys = inline(body, p_x + p_w, cls)
+    clones = {}
+    ys = inline(body, p_x + p_w, cls, env=clones)
+    # the forward's products read from its saved rows (their vjp needs only their operands)
+    saved = list(_save_products(op, lay).items())
+    p_saved = [clones[v] for v, _ in saved]
     pend = dict(zip(rec_float, p_pend))
     seeds = []
     for j, g in zip(float_outs, p_g):
@@ -159,31 +253,67 @@ def scan_grad(op, grads):
                 row = e("add", row, extra)
             out_rows.append(_lead(e, row))
         new_pend.append(out_rows[0] if d == 1 else e("concatenate", *out_rows, axis=0))
-    new_acc = [e("add", a, g) for a, g in zip(p_acc, d_w)]
+    # non-sequence gradients: products over the steps batched after the loop, the rest running sums
+    stacked, where = [], {}         # per-step rows the reverse scan outputs for the products
+    products, summed = {}, {}       # slot of w_float -> [(left, right, transposed) output indices] / the rest
+
+    def stack(v):
+        if v not in where:
+            where[v] = len(stacked)
+            stacked.append(v)
+        return where[v]
+    fixed = set(p_x + p_saved + p_g + p_pend + p_acc + p_w)
+    for slot, (i, g) in enumerate(zip(w_float, d_w)):
+        rest = []
+        for term in _terms(g):
+            found = _product(term, lay.nonseqs[i], fixed) if nb == 0 else None
+            if found is None:
+                rest.append(term)
+            else:
+                products.setdefault(slot, []).append((stack(found[0]), stack(found[1]), found[2]))
+        if rest or slot not in products:
+            total = rest[0] if rest else g
+            for term in rest[1:]:
+                total = e("add", total, term)
+            summed[slot] = total
+    acc_slots = list(summed)
+    p_acc = [p_acc[slot] for slot in acc_slots]
+    new_acc = [e("add", a, summed[slot]) for a, slot in zip(p_acc, acc_slots)]
     seq_float = [i for i in tap_float if i < seq_tap_count]
     d_seq_rows = [d_tap[i] for i in seq_float]
-    block, capture = outline(new_pend + new_acc + d_seq_rows, p_x + p_g + p_pend + p_acc + p_w)
+    block, capture = outline(new_pend + new_acc + d_seq_rows + stacked,
+                             p_x + p_saved + p_g + p_pend + p_acc + p_w)
     if capture:
         raise RuntimeError("scan grad: the reverse body reads values from outside (a bug)")
 
     # --- the reverse scan -------------------------------------------------------------------
     p0 = [e.zeros([1, lay.depth(j)] + bdims + e.dims(lay.inits[j], 1), rows[j].dtype) for j in rec_float]
-    acc0 = [e.zeros([1] + bdims + e.dims(lay.nonseqs[i]), lay.nonseqs[i].dtype) for i in w_float]
+    acc0 = [e.zeros([1] + bdims + e.dims(lay.nonseqs[w_float[slot]]), lay.nonseqs[w_float[slot]].dtype)
+            for slot in acc_slots]
     g_seqs = [_move(e, grads[j], nb, 0) for j in float_outs]         # steps first
-    attrs = {"seq_taps": ((0,),) * (n_tap_args + len(g_seqs)),
-             "out_taps": ((-1,),) * (len(p0) + len(acc0)) + ((),) * len(d_seq_rows),
+    attrs = {"seq_taps": ((0,),) * (n_tap_args + len(saved) + len(g_seqs)),
+             "out_taps": ((-1,),) * (len(p0) + len(acc0)) + ((),) * (len(d_seq_rows) + len(stacked)),
              "go_backwards": True, "until": False, "truncate_gradient": -1}
     if "name" in op.attrs:
         attrs["name"] = op.attrs["name"] + ".grad"
-    rev = Operation(op.opdef, [_i64(e, n_rev)] + fwd_rows + g_seqs + p0 + acc0 + list(lay.nonseqs), attrs,
+    rev = Operation(op.opdef, [_i64(e, n_rev)] + fwd_rows + [r for _, r in saved] + g_seqs + p0 + acc0
+                    + list(lay.nonseqs), attrs,
                     regions=[block], value_cls=cls)
     res = list(rev.results)
     r_pend, res = res[:len(p0)], res[len(p0):]
-    r_acc, r_dx = res[:len(acc0)], res[len(acc0):]
+    r_acc, res = res[:len(acc0)], res[len(acc0):]
+    r_dx, r_stacked = res[:len(d_seq_rows)], res[len(d_seq_rows):]
 
     out = [None] * len(op.operands)
     for slot, i in enumerate(w_float):
-        out[lay.first_nonseq + i] = _last(e, acc0[slot], r_acc[slot])
+        total = None
+        if slot in summed:
+            k = acc_slots.index(slot)
+            total = _last(e, acc0[k], r_acc[k])
+        for left, right, transposed in products.get(slot, ()):
+            prod = _stacked_product(e, r_stacked[left], r_stacked[right], transposed, lay.nonseqs[i])
+            total = prod if total is None else e("add", total, prod)
+        out[lay.first_nonseq + i] = total
     for slot, j in enumerate(rec_float):
         final = _reverse(e, _last(e, p0[slot], r_pend[slot]))        # rows 0..d-1 of the initial state
         final = _move(e, final, 0, nb)

@@ -174,3 +174,15 @@ def test_matmul_feeding_other_ops_and_repeated_outputs():
     np.testing.assert_allclose(outs[0], x @ y, rtol=1e-12)
     np.testing.assert_allclose(outs[1], x @ y, rtol=1e-12)
     np.testing.assert_allclose(outs[2], x @ y @ y, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int32"])
+def test_stacked_rows_times_a_matrix(dtype):
+    """(batch..., M, K) @ (K, N): one product of all the rows when they follow
+    one another at the row stride, else one per batch element -- the same
+    numbers for contiguous, transposed, reversed, sliced and size-1 batches."""
+    for shape, n in [((5, 7, 9), 4), ((1, 7, 9), 4), ((5, 1, 9), 4), ((0, 7, 9), 4), ((3, 2, 30, 40), 50),
+                     ((6, 20, 40), S.nc + 5)]:
+        x, w = data(shape, dtype), data((shape[-1], n), dtype)
+        for a in (x, np.swapaxes(x, 0, -2), x[::-1], x[::2], x[..., ::-1, :], np.broadcast_to(x[:1], x.shape)):
+            check(dtype, a, w)

@@ -116,21 +116,47 @@ def lower_matmul(ctx, op, bufs, schedule=None):
     out_dims = list(batch_dims) + ([m] if a.ndim > 1 else []) + ([n] if c.ndim > 1 else [])
     out_dims = [i64(s) if s is not None else d for d, s in zip(out_dims, out_t.shape)]
     out = ctx.alloc(dtype, out_dims, name="matmul")
-    with b.if_then(b.not_(_use_blocked(b, m, n, ka, schedule))):
+    fold, m_all = _fold_batch(ctx, a, m, sam) if a.ndim > 2 and c.ndim == 2 else (None, m)
+    m_eff = m if fold is None else b.select(fold, m_all, m, name="mm.rows")
+    with b.if_then(b.not_(_use_blocked(b, m_eff, n, ka, schedule))):
         _memset_zero(ctx, out)          # the blocked kernel stores its first K slice
     ldc = n if c.ndim > 1 else i64(1)
-    parts = _plan_parts(ctx, m, n, ka, schedule)
-    pack_a, pack_b = _pack_buffers(ctx, dtype, m, n, ka, parts, schedule)
+    parts = _plan_parts(ctx, m_eff, n, ka, schedule)
+    pack_a, pack_b = _pack_buffers(ctx, dtype, m_eff, n, ka, parts, schedule)
     gemm = emit_gemm(ctx.module, dtype, schedule)
 
-    with ctx.loop_nest(batch_dims, "mm.batch") as idx:
-        pa, pb, pc = a.ptr, c.ptr, out.ptr
-        for d, i in enumerate(idx):
-            pa = b.gep(pa, [b.mul(i, batch_strides[0][d])])
-            pb = b.gep(pb, [b.mul(i, batch_strides[1][d])])
-            pc = b.gep(pc, [b.mul(i, out.strides[d])])
-        b.call(gemm, [m, n, ka, pa, sam, sak, pb, sbk, sbn, pc, ldc, pack_a, pack_b, parts])
+    def per_batch():
+        with ctx.loop_nest(batch_dims, "mm.batch") as idx:
+            pa, pb, pc = a.ptr, c.ptr, out.ptr
+            for d, i in enumerate(idx):
+                pa = b.gep(pa, [b.mul(i, batch_strides[0][d])])
+                pb = b.gep(pb, [b.mul(i, batch_strides[1][d])])
+                pc = b.gep(pc, [b.mul(i, out.strides[d])])
+            b.call(gemm, [m, n, ka, pa, sam, sak, pb, sbk, sbn, pc, ldc, pack_a, pack_b, parts])
+    if fold is None:
+        per_batch()
+        return [out]
+    with b.if_else(fold) as (whole, batched):
+        with whole:             # every batch element's rows at A's row stride: one product of all of them
+            b.call(gemm, [m_all, n, ka, a.ptr, sam, sak, c.ptr, sbk, sbn, out.ptr, ldc, pack_a, pack_b, parts])
+        with batched:
+            per_batch()
     return [out]
+
+
+def _fold_batch(ctx, a, m, sam):
+    """(i1, i64): whether the rows of every batch element of ``a`` (batch
+    dims, then M x K) follow one another at its row stride ``sam`` -- so
+    that ``a`` @ a matrix is one product of all the rows (the C-contiguous
+    result's rows follow one another too) -- and that count of rows."""
+    b = ctx.b
+    ok, rows = lir.Constant(I1, 1), m
+    for d in reversed(range(a.ndim - 2)):
+        size, stride = a.shape[d], a.strides[d]
+        here = b.or_(b.icmp_signed("==", size, i64(1)), b.icmp_signed("==", stride, b.mul(rows, sam)))
+        ok = b.and_(ok, here)
+        rows = b.mul(rows, size)
+    return ok, rows
 
 
 def _memset_zero(ctx, buf):
