@@ -49,7 +49,18 @@ def _unit(b, word, dtype, open_low=False):
     k = b.lshr(word, i64(11))
     if open_low:
         k = b.add(k, i64(1))
-    return b.fmul(b.sitofp(k, F64), lir.Constant(F64, 2.0 ** -53))
+    return b.fmul(_exact_f64(b, k), lir.Constant(F64, 2.0 ** -53))
+
+
+def _exact_f64(b, k):
+    """The double of ``k`` (i64, 0 <= k <= 2^53: exact) without an i64 -> f64
+    conversion, which AVX2 lacks (LLVM scalarizes it): the high 32 bits as
+    the mantissa of 2^84 and the low 32 bits as that of 2^52 (bit patterns
+    0x453.. / 0x433..), minus 2^84 + 2^52; every step exact, so the loop
+    vectorizes and gives the reference's numbers bit for bit."""
+    hi = b.bitcast(b.or_(b.lshr(k, i64(32)), i64(0x4530000000000000)), F64)
+    lo = b.bitcast(b.or_(b.and_(k, i64(0xFFFFFFFF)), i64(0x4330000000000000)), F64)
+    return b.fadd(b.fsub(hi, lir.Constant(F64, 2.0 ** 84 + 2.0 ** 52)), lo)
 
 
 def _wide(b, lo, hi):

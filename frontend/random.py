@@ -38,7 +38,7 @@ from . import shape_ops as S
 from .basic import apply_op, as_tensor_variable, cast, constant, is_variable, is_weak
 from .indexing import take
 from .shape_ops import dim, dyn_attr, shape_entries
-from .shared import shared
+from .shared import SharedVariable
 
 FLOATS = ("float32", "float64")
 _RECORDING = []               # per scan step function being traced: the draws it makes
@@ -134,7 +134,9 @@ class RandomStream:
 
     def _new_state(self):
         j = len(self.state_updates)
-        state = shared(np.array([derive_key(self._seed, j), 0], dtype=np.int64), name=f"rng_state_{j}")
+        # of static shape (2,): small fixed-size temporaries (a scan step keeps them on the stack)
+        state = SharedVariable(np.array([derive_key(self._seed, j), 0], dtype=np.int64), name=f"rng_state_{j}",
+                               shape=(2,))
         new = state + constant(np.array([0, 1], dtype=np.int64))
         state.default_update = new
         state.tag.is_rng = True

@@ -80,9 +80,13 @@ def test_native_errors_for_bad_sizes_and_states():
     with pytest.raises(Exception, match="negative"):
         f(-1)
     state = s.updates()[0][0]
-    state.set_value(np.zeros(3, np.int64))
-    with pytest.raises(Exception, match="shape mismatch|2 elements"):
-        f(2)
+    with pytest.raises(ValueError, match=r"static shape \(2,\)"):      # a stream's state is [key, counter]
+        state.set_value(np.zeros(3, np.int64))
+    loose = make_func([("int64", (None,))], lambda b, st: b.create(
+        "random_uniform", [st], {"shape": (3,), "dtype": "float64"}).results[0])
+    with pytest.raises(NativeError) as e:
+        run_native(loose, [np.zeros(3, np.int64)])
+    assert e.value.code == 1            # SHAPE_MISMATCH: the state must hold 2 elements
 
 
 # --- statistics -------------------------------------------------------------------------------
