@@ -62,3 +62,18 @@ def test_w10_recurrence_matches_float64_loop(monkeypatch):
     np.testing.assert_allclose(f(a, xs), scan_bench.w10_reference(a, xs), rtol=1e-4, atol=1e-4)
     w = next(w for w in WORKLOADS if w.key == "W10")
     bench_main.check(w, w.build(np.random.default_rng(0)))
+
+
+def test_w9_loops_keep_only_the_recurrent_products(small_lstm):
+    """The optimized W9 step: the forward loop multiplies only h_{t-1} @ Wh
+    per step (x_t @ Wx is one product before it), the reverse loop only
+    dz_t @ Wh^T (the forward's products are read from its saved rows, the
+    weight gradients are products of the stacked rows after the loop)."""
+    step, _ = scan_bench.theon_lstm_step(scan_bench.init_params())
+    loops = [op for op in step.ir.body.ops if op.name == "scan"]
+    assert [op.attrs.get("go_backwards", False) for op in loops] == [False, True]
+    for op in loops:
+        products = [o for o in op.regions[0].walk() if o.name == "matmul"]
+        assert len(products) == 1, op
+    outside = [o for o in step.ir.body.ops if o.name == "matmul"]
+    assert len(outside) >= 3        # X @ Wx, and the stacked X^T dZ, H^T dZ (plus the read-out's)
