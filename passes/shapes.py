@@ -201,7 +201,7 @@ SHAPE_RULES = [
     PyRule("shape-static", ("shape",), shape_static),
     PyRule("dim-known", ("subtensor",), dim_known),
     PyRule("static-sizes", lambda d: d.size_attr is not None, static_sizes),
-    PyRule("alloc-noop", lambda d: d.size_attr == "shape", size_noop),
+    PyRule("alloc-noop", lambda d: d.size_attr == "shape" and not d.random, size_noop),   # (a draw is no resize)
     PyRule("alloc-alloc", ("alloc",), alloc_alloc),
     PyRule("broadcast-operand", (), broadcast_operand),
     PyRule("alloc-sink", (), alloc_sink),

@@ -247,3 +247,19 @@ def test_probability_checks_and_weighted_choice_in_the_reference():
         evaluate(func, [np.array([0.0, 1.0, 0.0]), np.array([[0.5, 0.5]])] + states)
     with pytest.raises(ValueError, match="choice: p has 3 probabilities but a has 4"):
         s.choice(size=(2,), a=4, p=[0.2, 0.3, 0.5], replace=False)
+
+
+def test_a_draw_of_its_state_shape_is_not_the_state():
+    """A stream's state is int64 (2,): a permutation of 2 or a weighted
+    choice of 2 has its type, yet is no resize of it (simplify-shapes'
+    alloc-noop must leave draws alone)."""
+    s = RandomStreams(seed=4)
+    p = theon.tensor.dvector("p")
+    outs = [s.permutation(n=2), s.choice(size=2, a=3, p=p, replace=False)]
+    func, shared_vars = build_function([p], outs, [])
+    func = optimize(func, Mode("fast_run").pipeline)
+    text = print_function(func)
+    assert "random_permutation(" in text and "random_choice(" in text
+    states = [v.get_value() for v in shared_vars]
+    perm, pick = evaluate(func, [np.array([0.2, 0.3, 0.5])] + states)[0]
+    assert sorted(perm.tolist()) == [0, 1] and len(set(pick.tolist())) == 2 and pick.max() < 3
