@@ -201,7 +201,8 @@ SHAPE_RULES = [
     PyRule("shape-static", ("shape",), shape_static),
     PyRule("dim-known", ("subtensor",), dim_known),
     PyRule("static-sizes", lambda d: d.size_attr is not None, static_sizes),
-    PyRule("alloc-noop", lambda d: d.size_attr == "shape" and not d.random, size_noop),   # (a draw is no resize)
+    PyRule("alloc-noop", lambda d: d.size_attr == "shape" and d.first_dyn == 1 and not d.random,   # operand 0 resized
+           size_noop),
     PyRule("alloc-alloc", ("alloc",), alloc_alloc),
     PyRule("broadcast-operand", (), broadcast_operand),
     PyRule("alloc-sink", (), alloc_sink),
