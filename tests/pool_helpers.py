@@ -4,10 +4,13 @@ tests/ir/test_pool_ir.py and tests/native/test_pool_native.py."""
 import itertools
 
 import numpy as np
+from hypothesis import strategies as st
 
 
 def out_count(n, ws, stride, pad, ignore_border):
     r = n + 2 * pad
+    if n == 0:
+        return 0            # theon: an empty image has no windows
     if ignore_border:
         return (r - ws) // stride + 1
     if stride >= ws:
@@ -91,3 +94,17 @@ CASES = [
     (3, (4, 5, 3), (3, 2, 3), (2, 2, 1), (0, 0, 0), True),
 ]
 MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
+
+
+@st.composite
+def pool_cases(draw):
+    """(nd, shape, ws, stride, pad, ignore_border, mode): random valid pooling arguments."""
+    nd = draw(st.sampled_from([2, 3]))
+    ws = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    ib = draw(st.booleans())
+    pad = tuple(draw(st.integers(0, w - 1)) for w in ws) if ib else (0,) * nd
+    lead = tuple(draw(st.lists(st.integers(0, 2), max_size=2)))
+    img = tuple(draw(st.integers(max(w - 2 * p, 0) if ib else 0, 7)) for w, p in zip(ws, pad))
+    mode = draw(st.sampled_from(MODES))
+    return nd, lead + img, ws, stride, pad, ib, mode

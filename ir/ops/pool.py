@@ -16,7 +16,8 @@ only the image's elements; ``average_exc_pad`` divides the sum by that
 element count, ``average_inc_pad`` by ``prod(min(s + ws, R) - s)`` (the
 window clipped to the padded image: ``prod(ws)`` with ``ignore_border``).
 Padding needs ``ignore_border`` and ``pad < ws``; ``ignore_border`` needs
-``ws <= R`` (theon refuses an empty result that Theano would give).
+``ws <= R`` (theon refuses an empty result that Theano would give); an
+empty image dim (n = 0) has no windows.
 
 ``pool_grad(x, z, gz)`` is the gradient with respect to ``x`` of ``z =
 pool(x)`` given ``gz``: ``max`` gives ``gz`` to every element of a window
@@ -78,12 +79,12 @@ def out_size(n, ws, stride, pad, ignore_border):
     ``Pool.out_shape``); ignore_border with a window larger than the padded
     dim gives a negative count (callers report it)."""
     r = n + 2 * pad
+    if n == 0:
+        return 0                # an empty image has no windows (even when padded)
     if ignore_border:
         if r < ws:
             return -1
         return (r - ws) // stride + 1
-    if r == 0:
-        return 0
     if stride >= ws:
         return (r - 1) // stride + 1
     return max(0, (r - 1 - ws + stride) // stride) + 1

@@ -4,6 +4,7 @@ table against direct loops, gradients against finite differences and the
 loop gradient (ties), shapes, IR text, and bad arguments."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import theon
 import theon.tensor as T
@@ -13,7 +14,7 @@ from theon.frontend.build import build_function
 from theon.tensor.signal import downsample, pool
 
 from ..frontend_helpers import run
-from ..pool_helpers import CASES, MODES, loop_pool, loop_pool_grad
+from ..pool_helpers import CASES, MODES, loop_pool, loop_pool_grad, pool_cases
 
 
 def _var(shape, dtype="float64", static=False):
@@ -190,3 +191,18 @@ def test_second_derivative_of_average_pooling():
         b[idx] -= eps
         num[idx] = ((gval(a) * a).sum() - (gval(b) * b).sum()) / (2 * eps)
     np.testing.assert_allclose(h, num, rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool_cases())
+def test_random_pools_match_loops(case):
+    nd, shape, ws, stride, pad, ib, mode = case
+    xv = np.random.default_rng(len(shape)).normal(size=shape)
+    x = _var(shape)
+    y = _pool(x, nd, ws, stride, pad, ib, mode)
+    want = loop_pool(xv, ws, stride, pad, ib, mode)
+    np.testing.assert_allclose(run([x], y, xv), want, rtol=1e-12, atol=1e-12)
+    w = _var(want.shape)
+    wv = np.random.default_rng(1).normal(size=want.shape)
+    np.testing.assert_allclose(run([x, w], theon.grad((y * w).sum(), x), xv, wv),
+                               loop_pool_grad(xv, wv, ws, stride, pad, ib, mode), rtol=1e-12, atol=1e-12)

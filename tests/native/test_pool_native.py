@@ -6,13 +6,14 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import theon
 import theon.tensor as T
 from theon.runtime.aot_cli import main as aot_main
 from theon.tensor.signal import pool
 
-from ..pool_helpers import CASES, MODES, loop_pool, loop_pool_grad
+from ..pool_helpers import CASES, MODES, loop_pool, loop_pool_grad, pool_cases
 
 TOL = {"float32": 2e-5, "float64": 1e-12}
 
@@ -140,8 +141,10 @@ def test_window_larger_than_run_time_input_is_a_clear_error(run_python):
         x = T.dtensor4("x")
         f = theon.function([x], pool_2d(x, (3, 2), ignore_border=True, pad=(1, 0)))
         print(f(np.ones((1, 1, 1, 4))).shape)           # padded rows 3: one window
+        print(f(np.ones((2, 1, 0, 4))).shape)           # no rows: no windows
+        f = theon.function([x], pool_2d(x, (3, 2), ignore_border=True))
         try:
-            f(np.ones((2, 1, 0, 4)))
+            f(np.ones((2, 1, 2, 4)))
         except ValueError as e:
             print("ERR", str(e).replace(chr(10), " "))
         g = theon.function([x], theon.grad(pool_2d(x, (2, 2), ignore_border=True).sum(), x))
@@ -152,10 +155,10 @@ def test_window_larger_than_run_time_input_is_a_clear_error(run_python):
     """)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0] == "(1, 1, 1, 2)"
-    assert lines[1].startswith("ERR") and "pooling window (ws 3) is larger than dim 2" in lines[1]
-    assert "ignore_border=True" in lines[1]
-    assert lines[2].startswith("ERR") and "(ws 2) is larger than dim 2" in lines[2]
+    assert lines[:2] == ["(1, 1, 1, 2)", "(2, 1, 0, 2)"]
+    assert lines[2].startswith("ERR") and "pooling window (ws 3) is larger than dim 2" in lines[2]
+    assert "ignore_border=True" in lines[2]
+    assert lines[3].startswith("ERR") and "(ws 2) is larger than dim 2" in lines[3]
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
@@ -199,3 +202,23 @@ def test_second_derivative_of_max_pooling(dtype):
     want, _ = evaluate(func, vals)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool_cases(), st.booleans())
+def test_random_pools_compiled(case, reverse):
+    """Random shapes/windows/strides/pads/modes, forward and gradient, the
+    input a reversed (negative-stride) view or not."""
+    nd, shape, ws, stride, pad, ib, mode = case
+    x = _var(len(shape), "float64")
+    src = x[..., ::-1] if reverse else x
+    y = _pool(src, nd, ws, stride, pad, ib, mode)
+    xv = np.random.default_rng(len(shape)).normal(size=shape)
+    view = xv[..., ::-1] if reverse else xv
+    want = loop_pool(view, ws, stride, pad, ib, mode)
+    w = _var(len(shape), "float64", "w")
+    wv = np.random.default_rng(1).normal(size=want.shape)
+    got, g = theon.function([x, w], [y, theon.grad((y * w).sum(), x)])(xv, wv)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    gwant = loop_pool_grad(view, wv, ws, stride, pad, ib, mode)
+    np.testing.assert_allclose(g, gwant[..., ::-1] if reverse else gwant, rtol=1e-12, atol=1e-12)

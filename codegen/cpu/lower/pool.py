@@ -82,17 +82,18 @@ def _smin(b, a, c):
 
 def out_dim(b, n, ws, stride, pad, ignore_border):
     """The output count along a pooled dim of ``n`` (i64) elements
-    (``ir/ops/pool.out_size``; the ignore_border check comes first)."""
+    (``ir/ops/pool.out_size``: none for n = 0; the ignore_border check
+    comes first)."""
     r = _add(b, n, i64(2 * pad))
     if ignore_border:
-        return _add(b, _fdiv(b, _sub(b, r, i64(ws)), stride), i64(1))
-    if stride >= ws:
+        m = _add(b, _fdiv(b, _sub(b, r, i64(ws)), stride), i64(1))
+    elif stride >= ws:
         m = _add(b, _fdiv(b, _sub(b, r, i64(1)), stride), i64(1))
     else:
         m = _add(b, _smax(b, _fdiv(b, _sub(b, r, i64(1 + ws - stride)), stride), i64(0)), i64(1))
-    if _c(r) is not None:
-        return i64(0) if _c(r) == 0 else m
-    return b.select(b.icmp_signed("==", r, i64(0)), i64(0), m)
+    if _c(n) is not None:
+        return i64(0) if _c(n) == 0 else m
+    return b.select(b.icmp_signed("==", n, i64(0)), i64(0), m)
 
 
 def _interior(b, n, m, ws, stride, pad):
@@ -191,7 +192,8 @@ def _dims(ctx, op, x):
         n = img[k]
         if ignore_border and _c(n) is None:
             r = b.add(n, i64(2 * pad[k]))
-            ctx.check(b.icmp_signed(">=", r, i64(ws[k])), POOL_WINDOW,
+            ok = b.or_(b.icmp_signed(">=", r, i64(ws[k])), b.icmp_signed("==", n, i64(0)))
+            ctx.check(ok, POOL_WINDOW,
                       [i64(x.ndim - nd + k), r, i64(ws[k])])
         out.append(out_dim(b, n, ws[k], stride[k], pad[k], ignore_border))
     return lead, img, out, params
