@@ -14,7 +14,9 @@ from .basic import apply_op, as_tensor_variable, cast, result_dtype, static_int
 from .variable import TensorVariable
 
 __all__ = ["conv2d", "conv3d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights", "conv3d_grad_wrt_inputs",
-           "conv3d_grad_wrt_weights", "conv2d_transpose", "conv3d_transpose", "get_conv_output_shape"]
+           "conv3d_grad_wrt_weights", "conv2d_transpose", "conv3d_transpose", "get_conv_output_shape",
+           "AbstractConv2d", "AbstractConv2d_gradInputs", "AbstractConv2d_gradWeights", "AbstractConv3d",
+           "AbstractConv3d_gradInputs", "AbstractConv3d_gradWeights"]
 
 
 def _tuple(v, nd, what, fname):
@@ -225,3 +227,81 @@ def get_conv_output_shape(image_shape, kernel_shape, border_mode, subsample, fil
                  "get_conv_output_shape")
     return (image_shape[0], kernel_shape[0]) + tuple(
         out_size(image_shape[2 + i], kernel_shape[2 + i], pads[i], subsample[i], dil[i]) for i in range(nd))
+
+
+# --- Theano's op classes, as callables ------------------------------------------------------
+class _AbstractConv:
+    nd = 2
+
+    def __init__(self, imshp=None, kshp=None, border_mode="valid", subsample=None, filter_flip=True,
+                 filter_dilation=None, num_groups=1, unshared=False):
+        if unshared:
+            raise NotImplementedError(f"{type(self).__name__}: unshared convolution is not supported")
+        self.imshp, self.kshp = imshp, kshp
+        self.border_mode, self.filter_flip, self.num_groups = border_mode, filter_flip, num_groups
+        self.subsample = subsample if subsample is not None else (1,) * self.nd
+        self.filter_dilation = filter_dilation if filter_dilation is not None else (1,) * self.nd
+
+    def _kw(self):
+        return dict(border_mode=self.border_mode, subsample=self.subsample, filter_flip=self.filter_flip,
+                    filter_dilation=self.filter_dilation, num_groups=self.num_groups)
+
+
+class AbstractConv2d(_AbstractConv):
+    """``AbstractConv2d(...)(img, kern)``: conv2d."""
+
+    def __call__(self, img, kern):
+        return _conv(self.nd, img, kern, self.imshp, self.kshp, fname=type(self).__name__, **self._kw())
+
+
+class AbstractConv2d_gradInputs(_AbstractConv):
+    """``AbstractConv2d_gradInputs(...)(kern, topgrad, shape)``: ``shape`` the
+    input's spatial shape."""
+
+    def __call__(self, kern, topgrad, shape):
+        kern, topgrad = as_tensor_variable(kern), as_tensor_variable(topgrad)
+        cg = kern.type.shape[1]
+        channels = cg * self.num_groups if cg is not None else kern.shape[1] * self.num_groups
+        full = [_dim(topgrad, 0), channels] + list(_spatial(shape, self.nd))
+        return _grad_inputs(self.nd, topgrad, kern, full, self.kshp, fname=type(self).__name__, **self._kw())
+
+
+class AbstractConv2d_gradWeights(_AbstractConv):
+    """``AbstractConv2d_gradWeights(...)(img, topgrad, shape)``: ``shape`` the
+    filters' spatial shape."""
+
+    def __call__(self, img, topgrad, shape):
+        img, topgrad = as_tensor_variable(img), as_tensor_variable(topgrad)
+        c = img.type.shape[1]
+        if c is not None or self.num_groups == 1:
+            channels = _dim(img, 1) if c is None else c // self.num_groups
+        else:
+            from .elemwise import floor_div
+            channels = floor_div(img.shape[1], self.num_groups)
+        full = [_dim(topgrad, 1), channels] + list(_spatial(shape, self.nd))
+        return _grad_weights(self.nd, img, topgrad, full, self.imshp, fname=type(self).__name__, **self._kw())
+
+
+class AbstractConv3d(AbstractConv2d):
+    nd = 3
+
+
+class AbstractConv3d_gradInputs(AbstractConv2d_gradInputs):
+    nd = 3
+
+
+class AbstractConv3d_gradWeights(AbstractConv2d_gradWeights):
+    nd = 3
+
+
+def _dim(v, k):
+    return v.type.shape[k] if v.type.shape[k] is not None else v.shape[k]
+
+
+def _spatial(shape, nd):
+    if isinstance(shape, TensorVariable):
+        return [apply_op("subtensor", shape, idx=(k,)) for k in range(nd)]
+    shape = tuple(shape)
+    if len(shape) != nd:
+        raise ValueError(f"shape must give the {nd} spatial dims, got {shape!r}")
+    return shape

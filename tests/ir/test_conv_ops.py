@@ -124,6 +124,21 @@ def test_transpose_and_grad_functions_build():
     assert gx.owner.name == "conv_grad_input" and gx.ndim == 4
 
 
+def test_theano_op_classes():
+    x, w, gy = T.TensorType("float64", (None, 4, 9, 9))("x"), T.TensorType("float64", (6, 2, 3, 3))("w"), T.dtensor4("gy")
+    kw = dict(border_mode="half", subsample=(2, 2), num_groups=2)
+    y = abstract_conv.AbstractConv2d(**kw)(x, w)
+    assert y.owner.name == "conv" and y.type.shape == (None, 6, 5, 5)
+    gi = abstract_conv.AbstractConv2d_gradInputs(**kw)(w, gy, (9, 9))
+    assert gi.owner.name == "conv_grad_input" and gi.type.shape == (None, 4, 9, 9)
+    gw = abstract_conv.AbstractConv2d_gradWeights(**kw)(x, gy, (3, 3))
+    assert gw.owner.name == "conv_grad_weight" and gw.type.shape == (None, 2, 3, 3)
+    v = T.TensorType("float64", (None,) * 5)("v")
+    assert abstract_conv.AbstractConv3d()(v, v).owner.attrs["stride"] == (1, 1, 1)
+    with pytest.raises(ValueError, match="spatial dims"):
+        abstract_conv.AbstractConv2d_gradInputs()(w, gy, (9, 9, 9))
+
+
 @pytest.mark.parametrize("call, exc, match", [
     (lambda x, w: conv2d(x, w, subsample=(0, 1)), ValueError, "subsample"),
     (lambda x, w: conv2d(x, w, subsample=(-1, 1)), ValueError, "subsample"),

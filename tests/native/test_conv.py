@@ -174,6 +174,12 @@ def test_transpose_and_explicit_gradient_functions():
                                                                    input_dilation=(2, 2)))(GY, W)
     assert t10.shape == (2, 3, 10, 10)
     np.testing.assert_allclose(t10[:, :, :9, :9], gx, atol=1e-11)
+    # Theano's op classes: the spatial shape given, batch and channels from the operands
+    gi = abstract_conv.AbstractConv2d_gradInputs(border_mode="half", subsample=(2, 2))(w, gy, (9, 9))
+    gw2 = abstract_conv.AbstractConv2d_gradWeights(border_mode="half", subsample=(2, 2))(x, gy, (3, 3))
+    GI2, GW2 = theon.function([gy, w, x], [gi, gw2])(GY, W, X)
+    np.testing.assert_allclose(GI2, gx, atol=1e-11)
+    np.testing.assert_allclose(GW2, gw_, atol=1e-11)
 
 
 def test_threads_over_the_batch_and_strided_inputs():
