@@ -5,7 +5,7 @@ for float sums) that the CPU reduction and fused lowerings extend."""
 import llvmlite.ir as lir
 
 from ..ir.dialect import OPS
-from ..ir.types import is_bool, is_float
+from ..ir.types import is_bool, is_float, is_unsigned
 from .llvm_util import F64, LLTYPE
 
 BLOCK = 512           # elements per float-sum block (each block sum is compensated)
@@ -20,7 +20,7 @@ class ReduceSpec:
         self.float = is_float(dtype)
         self.acc_dtype = "float64" if (name == "sum" and dtype == "float32") else dtype
         self.kahan = name == "sum" and self.float
-        self.unsigned = dtype in ("uint8", "bool")
+        self.unsigned = is_unsigned(dtype)
 
     @property
     def acc_type(self):

@@ -16,12 +16,9 @@ the emitters calls libm.
 import llvmlite.ir as lir
 
 from ..ir.dialect import OPS
-from ..ir.types import is_bool, is_float
+from ..ir.types import int_bits, is_bool, is_float, is_unsigned
 from . import vecmath
 from .llvm_util import I1, I8, LLTYPE
-
-INT_BITS = {"bool": 8, "int8": 8, "int16": 16, "int32": 32, "int64": 64, "uint8": 8}
-
 
 class ScalarCtx:
     def __init__(self, ctx, op, in_dtype, out_dtype):
@@ -45,7 +42,7 @@ class ScalarCtx:
 
     @property
     def is_unsigned(self):
-        return self.in_dtype in ("uint8", "bool")
+        return is_unsigned(self.in_dtype)
 
     @property
     def lltype(self):
@@ -68,7 +65,7 @@ class ScalarCtx:
         return self.b.zext(i1, I8)
 
     def icmp(self, pred, a, c):
-        """Integer compare, unsigned for uint8/bool."""
+        """Integer compare, unsigned for uint*/bool."""
         if self.is_unsigned:
             return self.b.icmp_unsigned(pred, a, c)
         return self.b.icmp_signed(pred, a, c)
@@ -144,7 +141,7 @@ def _int_divmod(sc, a, c):
         safe = b.select(is_zero, one, c)
         q, r = b.udiv(a, safe), b.urem(a, safe)
         return b.select(is_zero, zero, q), b.select(is_zero, zero, r)
-    int_min = sc.const(-(1 << (INT_BITS[sc.in_dtype] - 1)))
+    int_min = sc.const(-(1 << (int_bits(sc.in_dtype) - 1)))
     overflow = b.and_(b.icmp_signed("==", a, int_min), b.icmp_signed("==", c, sc.const(-1)))
     # divisor 1 gives (a, 0): the right answer for INT_MIN // -1 (wraps) and % -1
     safe = b.select(b.or_(is_zero, overflow), one, c)
@@ -287,7 +284,7 @@ def _cast(sc, args):
         else:
             i1 = b.icmp_unsigned("!=", x, lir.Constant(x.type, 0))
         return sc.to_bool(i1)
-    unsigned_src = src in ("uint8", "bool")
+    unsigned_src = is_unsigned(src)
     if is_float(dst):
         if is_float(src):
             return b.fpext(x, dty) if src == "float32" else b.fptrunc(x, dty)
@@ -295,12 +292,12 @@ def _cast(sc, args):
     # dst is an integer type
     if is_float(src):
         return _float_to_int(sc, x, dst)
-    sw, dw = INT_BITS[src], INT_BITS[dst]
+    sw, dw = int_bits(src), int_bits(dst)
     if dw < sw:
         return b.trunc(x, dty)
     if dw > sw:
         return b.zext(x, dty) if unsigned_src else b.sext(x, dty)
-    return x   # int8 <-> uint8: same bits
+    return x   # int8 <-> uint8 ...: same bits
 
 
 def _float_to_int(sc, x, dst):
@@ -308,19 +305,23 @@ def _float_to_int(sc, x, dst):
     semantics, as llvm.fpto[su]i.sat, written with selects and an in-range
     fptosi because x86 scalarizes vector .sat conversions)."""
     b = sc.b
-    if dst == "uint8":
-        lo, hi = 0, 255
+    bits = int_bits(dst)
+    if is_unsigned(dst):
+        lo, hi = 0, (1 << bits) - 1
     else:
-        hi = (1 << (INT_BITS[dst] - 1)) - 1
+        hi = (1 << (bits - 1)) - 1
         lo = -hi - 1
     top = lir.Constant(x.type, float(hi + 1))      # a power of two: exact
     bottom = lir.Constant(x.type, float(lo))
-    cvt_ty = LLTYPE["int64"] if dst == "int64" else LLTYPE["int32"]
+    # convert in i32 where the range fits it, else in i64 (uint64: fptoui)
+    cvt_ty = LLTYPE["int64"] if bits > 32 or dst == "uint32" else LLTYPE["int32"]
     above = b.fcmp_ordered(">=", x, top)
     below = b.fcmp_ordered("<", x, bottom)
     outside = b.or_(b.or_(above, below), b.fcmp_unordered("uno", x, x))
-    r = b.fptosi(b.select(outside, lir.Constant(x.type, 0.0), x), cvt_ty)
-    r = b.select(above, lir.Constant(cvt_ty, hi), b.select(below, lir.Constant(cvt_ty, lo), r))
+    cvt = b.fptoui if dst == "uint64" else b.fptosi
+    r = cvt(b.select(outside, lir.Constant(x.type, 0.0), x), cvt_ty)
+    hi_bits = hi - (1 << 64) if hi >= 1 << 63 else hi      # uint64's max as i64 bits
+    r = b.select(above, lir.Constant(cvt_ty, hi_bits), b.select(below, lir.Constant(cvt_ty, lo), r))
     return r if cvt_ty == LLTYPE[dst] else b.trunc(r, LLTYPE[dst])
 
 

@@ -944,7 +944,7 @@ def _erfc_big(m, ax):
     Q(1/x^2) / (x sqrt(pi))."""
     xl = m.clamp(ax, 0.875, 27.5)
     t = m.div(m.c(2.0), m.add(m.c(2.0), xl))
-    h_mid = m.poly(m.sub(t, m.c(0.515625)), ERFCX_F64)
+    h_mid = m.poly(m.sub(t, m.c(0.47265625)), ERFCX_F64)
     xt = m.sel(m.lt(ax, m.c(6.0)), m.c(6.0), xl)
     h_tail = m.div(m.poly(m.div(m.c(1.0), m.mul(xt, xt)), ERFC_TAIL_F64),
                    m.mul(xt, m.c(1.7724538509055159)))
@@ -1076,7 +1076,7 @@ def emit_gammaln(m, x):
     a = m.sel(m.isnan(a), m.c(1.0), a)
     lg = _lgamma_pos(m, a)
     s, _ = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
-    refl = m.sub(emit_log(m, m.div(m.c(PI[0]), m.abs(s))), lg)
+    refl = m.sub(m.sub(m.c(1.1447298858494002), emit_log(m, m.abs(s))), lg)     # log(pi) - log|s|
     inf = m.c(float("inf"))
     res = m.sel(neg, refl, lg)
     res = m.sel(_neg_int(m, x), inf, res)

@@ -207,7 +207,7 @@ def _index_array(item):
     if a.dtype.kind not in "iu":
         raise IndexError(f"indexing: only integers, slices, ..., None and integer arrays are valid "
                          f"indices, got {item!r}")
-    if a.dtype.kind == "u" and a.dtype != np.uint8:
+    if a.dtype == np.uint64:
         a = a.astype(np.int64)
     return as_tensor_variable(a)
 

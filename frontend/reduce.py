@@ -2,7 +2,7 @@
 
 ``axis`` is None (all), an int or a tuple (negative counts from the end);
 ``keepdims`` keeps reduced dims as size 1. As in NumPy, int and bool sums
-and products accumulate in int64 (uint8 too: theon has no uint64), and
+and products accumulate in int64 (unsigned ones in uint64), and
 mean/var/std of ints are float64.
 """
 import numpy as np
@@ -32,7 +32,7 @@ def _accumulate(opname, x, axis, dtype, keepdims, acc_dtype):
     x = as_tensor_variable(x)
     axes = reduce_axes(x, axis, opname)
     out_dtype = canonical_dtype(dtype) if dtype is not None else (
-        x.dtype if is_float(x.dtype) else "int64")
+        x.dtype if is_float(x.dtype) else "uint64" if x.dtype.startswith("uint") else "int64")
     acc = canonical_dtype(acc_dtype) if acc_dtype is not None else out_dtype
     out = apply_op(opname, cast(x, acc), axes=axes, keepdims=bool(keepdims))
     return cast(out, out_dtype)

@@ -14,13 +14,17 @@ DTYPES = {
     "int32": "i32",
     "int64": "i64",
     "uint8": "u8",
+    "uint16": "u16",
+    "uint32": "u32",
+    "uint64": "u64",
     "float32": "f32",
     "float64": "f64",
 }
 SHORT_TO_DTYPE = {v: k for k, v in DTYPES.items()}
 FLOAT_DTYPES = ("float32", "float64")
-INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 SIGNED_INT_DTYPES = ("int8", "int16", "int32", "int64")
+UNSIGNED_INT_DTYPES = ("uint8", "uint16", "uint32", "uint64")
 
 
 def canonical_dtype(dtype):
@@ -48,6 +52,17 @@ def is_int(dtype):
 
 def is_bool(dtype):
     return dtype == "bool"
+
+
+def is_unsigned(dtype):
+    """The dtype's values are unsigned (uint8..uint64, and bool: 0 or 1):
+    they compare, divide and widen as unsigned (LLVM udiv/icmp u*/zext/uitofp)."""
+    return dtype == "bool" or dtype in UNSIGNED_INT_DTYPES
+
+
+def int_bits(dtype):
+    """Bits of an integer or bool dtype's storage (bool: 8)."""
+    return 8 * np.dtype(dtype).itemsize
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ scatter kernels (atomics for repeated indices) are future work (issue 16)."""
 import numpy as np
 
 from ...ir.ops.indexing import layout
+from ...ir.types import is_unsigned
 from .. import errors as codes
 from ..llvm_util import I64, i64
 from .kernel import KernelSpec
@@ -76,7 +77,7 @@ def _gather_kernel(name, dtype, nd, index_dtypes):
             for j, idt in enumerate(index_dtypes):
                 k = b.load(b.gep(p[f"ind{j}"], [kb.offset(pos, [p[f"is{j}_{d}"] for d in range(nd)])]))
                 if k.type.width != 64:
-                    k = (b.zext if idt == "uint8" else b.sext)(k, I64)
+                    k = (b.zext if is_unsigned(idt) else b.sext)(k, I64)
                 k = b.select(b.icmp_signed("<", k, i64(0)), b.add(k, p[f"n{j}"]), k)
                 off = b.add(off, b.mul(k, p[f"ax{j}"]))
             b.store(b.load(b.gep(p["x"], [off])), b.gep(p["out"], [i]))

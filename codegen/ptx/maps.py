@@ -20,7 +20,7 @@ The host picks ``_c`` when every operand allows it, else ``_s``.
 """
 import llvmlite.ir as lir
 
-from ...ir.types import is_float
+from ...ir.types import is_float, is_unsigned
 from ..llvm_util import LLTYPE
 from ..scalar import SCALAR, ScalarCtx
 from .kernel import KernelSpec, i64
@@ -178,7 +178,7 @@ def arange_kernel(name, dtype):
         if is_float(dtype):
             delta = b.fsub(b.fadd(start, step), start, name="delta")
         else:
-            ext = b.zext if dtype == "uint8" else b.sext
+            ext = b.zext if is_unsigned(dtype) else b.sext
             first = start if ty.width == 64 else ext(start, I64)
             delta = step if ty.width == 64 else ext(step, I64)
         with kb.grid_stride(p["n"]) as i:

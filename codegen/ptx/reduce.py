@@ -33,7 +33,7 @@ smaller index, NaN counting as the extreme.
 import llvmlite.ir as lir
 
 from ...ir.dialect import OPS
-from ...ir.types import is_float
+from ...ir.types import is_float, is_unsigned
 from ..llvm_util import LLTYPE
 from ..accumulate import ReduceSpec
 from .kernel import KernelSpec, i64
@@ -59,8 +59,8 @@ class ArgSpec:
         ty, dtype, top = self.acc_type, self.dtype, self.name == "argmin"
         if is_float(dtype):
             return lir.Constant(ty, float("inf") if top else float("-inf"))
-        if dtype in ("bool", "uint8"):
-            return lir.Constant(ty, (1 if dtype == "bool" else 255) if top else 0)
+        if is_unsigned(dtype):
+            return lir.Constant(ty, (1 if dtype == "bool" else -1) if top else 0)   # -1: all ones
         bits = ty.width
         return lir.Constant(ty, (1 << (bits - 1)) - 1 if top else -(1 << (bits - 1)))
 
@@ -75,7 +75,7 @@ class ArgSpec:
                          b.and_(b.fcmp_ordered("==", v, best), earlier))
             neither = b.and_(b.not_(v_nan), b.not_(best_nan))
             return b.or_(b.and_(neither, wins), b.and_(v_nan, b.or_(b.not_(best_nan), earlier)))
-        cmp = b.icmp_unsigned if self.dtype in ("bool", "uint8") else b.icmp_signed
+        cmp = b.icmp_unsigned if is_unsigned(self.dtype) else b.icmp_signed
         return b.or_(cmp(self.pred, v, best), b.and_(b.icmp_signed("==", v, best), earlier))
 
 

@@ -154,8 +154,8 @@ def _tgamma(v):
     try:
         return math.gamma(v)
     except OverflowError:
-        if v > 0:
-            return math.inf
+        if v > -1:
+            return math.copysign(math.inf, v)                 # near 0 from either side
         return 0.0 if math.floor(v) % 2 == 0 else -0.0     # sign of gamma left of a pole
     except ValueError:
         return math.nan
@@ -167,9 +167,15 @@ def _lgamma(v):
     return math.lgamma(v)
 
 
+def _pi_frac(v):
+    """pi (v - round(v)): the argument whose tan/sin match pi v's, exactly reduced."""
+    return math.pi * (v - round(v))
+
+
 def _psi_series(v):
     """digamma in float64 (the NumPy reference; no scipy): recurrence to
-    x >= 10, then the asymptotic series; the reflection for x < 0."""
+    x >= 20 (terms summed exactly with fsum), then the asymptotic series;
+    the reflection for x < 0."""
     if math.isnan(v) or v == -math.inf:
         return math.nan
     if v == 0:
@@ -177,14 +183,14 @@ def _psi_series(v):
     if v < 0:
         if v == math.floor(v):
             return math.nan
-        return _psi_series(1 - v) - math.pi / math.tan(math.pi * v)
-    acc = 0.0
-    while v < 10:
-        acc -= 1 / v
+        return _psi_series(1 - v) - math.pi / math.tan(_pi_frac(v))
+    terms = []
+    while v < 20:
+        terms.append(-1 / v)
         v += 1
     z = 1 / (v * v)
     tail = z * (1 / 12 - z * (1 / 120 - z * (1 / 252 - z * (1 / 240 - z * (1 / 132)))))
-    return acc + math.log(v) - 0.5 / v - tail
+    return math.fsum(terms + [math.log(v), -0.5 / v, -tail])
 
 
 def _trigamma_series(v):
@@ -193,14 +199,17 @@ def _trigamma_series(v):
     if v <= 0 and v == math.floor(v):
         return math.inf
     if v < 0:
-        return (math.pi / math.sin(math.pi * v)) ** 2 - _trigamma_series(1 - v)
-    acc = 0.0
-    while v < 10:
-        acc += 1 / (v * v)
+        q = math.pi / math.sin(_pi_frac(v))
+        return q * q - _trigamma_series(1 - v)
+    if v * v == 0:
+        return math.inf
+    terms = []
+    while v < 20:
+        terms.append(1 / (v * v))
         v += 1
     z = 1 / (v * v)
     tail = z / v * (1 / 6 - z * (1 / 30 - z * (1 / 42 - z * (1 / 30 - z * 5 / 66))))
-    return acc + 1 / v + 0.5 * z + tail
+    return math.fsum(terms + [1 / v, 0.5 * z, tail])
 
 
 def _erfinv_newton(v):
@@ -279,7 +288,12 @@ Erfinv = unary("erfinv", _scalar_fn(_erfinv_newton),
                lambda e, g, x, z: e("mul", g, e("mul", e.const(math.sqrt(math.pi) / 2, x.dtype),
                                                   e("exp", e("mul", z, z)))),
                doc="The inverse of erf: NaN outside [-1, 1], +-inf at +-1.", cost=4 * TRANSCENDENTAL)
-Trigamma = unary("trigamma", _scalar_fn(_trigamma_series),
+def _tetragamma_missing(e, g, x, z):
+    raise NotImplementedError("the gradient of trigamma (polygamma(2, x)) is not implemented: "
+                              "psi is differentiable once")
+
+
+Trigamma = unary("trigamma", _scalar_fn(_trigamma_series), _tetragamma_missing,
                  doc="psi'(x), the derivative of digamma; +inf at the poles.", cost=2 * TRANSCENDENTAL)
 Psi = unary("psi", _scalar_fn(_psi_series), lambda e, g, x, z: e("mul", g, e("trigamma", x)),
             doc="digamma, d/dx log gamma(x); NaN at negative integers.", cost=2 * TRANSCENDENTAL)

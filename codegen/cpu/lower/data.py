@@ -8,7 +8,7 @@ size at run time; allocation sizes are overflow-checked by ``ctx.alloc``.
 import llvmlite.ir as lir
 
 from ....ir.core import is_splat
-from ....ir.types import is_float
+from ....ir.types import is_float, is_unsigned
 from ...errors import ARANGE_LENGTH, ARANGE_ZERO_STEP, CONCAT_MISMATCH, NEGATIVE_SIZE, SHAPE_MISMATCH
 from .context import F64, I8, I64, ITEMSIZE, LLTYPE, Buf, i64
 from .loops import strided_loop
@@ -151,7 +151,7 @@ def _arange_int(ctx, dtype, start, stop, step):
     """(length, first, delta) as i64 for an integer arange: the exact
     count of start + i*step in [start, stop) (or (stop, start] for step < 0)."""
     b = ctx.b
-    ext = b.zext if dtype == "uint8" else b.sext
+    ext = b.zext if is_unsigned(dtype) else b.sext
     start, stop, step = (v if v.type == I64 else ext(v, I64) for v in (start, stop, step))
     neg = b.icmp_signed("<", step, i64(0))
     diff = b.select(neg, b.sub(start, stop), b.sub(stop, start))      # exact as unsigned

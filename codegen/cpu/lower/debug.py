@@ -22,11 +22,12 @@ import traceback
 import llvmlite.ir as lir
 import numpy as np
 
+from ....ir.types import is_unsigned
 from .context import F64, I8, I8P, I32, I64, i64
 from .loops import strided_loop
 
 HOOK = "theon_print_hook"
-DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
+DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64", "uint16", "uint32", "uint64")
 
 _HOOK_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
                               ctypes.POINTER(ctypes.c_int64))
@@ -116,8 +117,8 @@ def _printf_elements(ctx, op, x):
         v = b.load(ptrs[0])
         if is_float:
             v = v if x.dtype == "float64" else b.fpext(v, F64)
-        elif x.dtype in ("bool", "uint8"):
-            v = b.zext(v, I64)
+        elif is_unsigned(x.dtype):
+            v = v if v.type == I64 else b.zext(v, I64)
         elif v.type != I64:
             v = b.sext(v, I64)
         b.call(printf, [fmt, v])

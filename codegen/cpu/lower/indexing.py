@@ -25,7 +25,7 @@ import contextlib
 
 import llvmlite.ir as lir
 
-from ....ir.types import TensorType, is_float
+from ....ir.types import TensorType, is_float, is_unsigned
 from ...errors import ADV_INDEX_ERROR, MASK_MISMATCH
 from .context import I64, i64
 from .data import _add, broadcast_to, copy_into, memcpy_all
@@ -131,7 +131,7 @@ def _walk(c, r, body, name, check=True, first=None, cols=None):
         for buf, st, axis, dtype, operand in r.index_ops:
             k = load_int(c, buf.view(ptr=advance(buf.ptr, bi, st)), dtype)
             n = x.shape[axis]
-            if dtype in ("uint8", "bool"):
+            if is_unsigned(dtype):
                 wrapped = k
             else:
                 wrapped = b.select(b.icmp_signed("<", k, i64(0)), b.add(k, n), k)

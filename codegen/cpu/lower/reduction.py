@@ -22,7 +22,7 @@ extreme, with NaN as the extreme (NumPy's rule).
 """
 import llvmlite.ir as lir
 
-from ....ir.types import is_float
+from ....ir.types import is_float, is_unsigned
 from ...errors import EMPTY_REDUCTION
 from ...accumulate import BLOCK, Accumulator, ReduceSpec  # noqa: F401
 from ...llvm_util import linear_offset, smin
@@ -196,7 +196,7 @@ def _better(ctx, name, dtype, v, best):
         wins = b.fcmp_ordered(pred, v, best)
         first_nan = b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", best, best))
         return b.or_(wins, first_nan)
-    if dtype in ("uint8", "bool"):
+    if is_unsigned(dtype):
         return b.icmp_unsigned(pred, v, best)
     return b.icmp_signed(pred, v, best)
 

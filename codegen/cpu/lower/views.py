@@ -12,6 +12,7 @@ The index arithmetic here (``index_view``) also serves ``set_subtensor`` and
 import llvmlite.ir as lir
 
 from ....ir.core import substitute_dyn
+from ....ir.types import is_unsigned
 from ...errors import DIMSHUFFLE_DROP, INDEX_ERROR, RESHAPE_ERROR, ZERO_STEP
 from .context import I1, I64, i64
 
@@ -23,11 +24,11 @@ def _static(v):
 
 
 def load_int(ctx, buf, dtype):
-    """A 0-d integer operand's value as i64 (uint8 zero-extended)."""
+    """A 0-d integer operand's value as i64 (unsigned ones zero-extended)."""
     v = ctx.b.load(buf.ptr)
     if v.type == I64:
         return v
-    return ctx.b.zext(v, I64) if dtype in ("uint8", "bool") else ctx.b.sext(v, I64)
+    return ctx.b.zext(v, I64) if is_unsigned(dtype) else ctx.b.sext(v, I64)
 
 
 def dyn_values(ctx, op, bufs, first):
