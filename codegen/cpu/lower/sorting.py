@@ -1,7 +1,7 @@
 """``sort`` and ``argsort`` (``ir/ops/sorting.py``): a stable sort of every
 lane of x along ``axis``.
 
-Each lane is copied into a scratch buffer of unsigned integer keys whose
+Each lane is read into a scratch buffer of unsigned integer keys whose
 order is NumPy's order of the values: floats map their bits (negative:
 all bits flipped; otherwise the sign bit set; every NaN the largest key, so
 NaNs come last in their original order; for ``argsort`` -0.0 is read as 0.0,
@@ -146,8 +146,10 @@ def _swap(b, slots, values):
             b.store(v, sl)
 
 
-def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
-    """LSD radix sort of keys bufs[0][0:n] (positions bufs[2] alongside).
+def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final, load):
+    """LSD radix sort of a lane: ``load(builder, i)`` reads element i,
+    stores its key at bufs[0][i] (its position at bufs[2][i]) and returns the
+    key, in the pass that counts the digits.
     ``variant``: (bits per digit, passes, counter type). The last pass that
     moves anything hands each element to ``final(key, position, place)``
     instead of the scratch buffers; returns an i1 that is true when no pass
@@ -168,7 +170,7 @@ def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
     with ctx.loop(i64(nb * passes), "rdx.zero") as j:
         b.store(lir.Constant(ct, 0), b.gep(hist, [j]))
     with ctx.loop(n, "rdx.hist") as i:
-        k = b.load(b.gep(k0, [i]))
+        k = load(b, i)
         for p in range(passes):
             c = cell(_digit(b, k, p * bits, bits, kt), p)
             b.store(b.add(b.load(c), one), c)
@@ -209,7 +211,7 @@ def _radix(ctx, n, bufs, hist, kt, variant, src_slot, psrc_slot, final):
     return b.icmp_signed("<", last, i64(0))
 
 
-def _radix_parallel(ctx, n, bufs, hist, kt, variant, parts, src_slot, psrc_slot, final):
+def _radix_parallel(ctx, n, bufs, hist, kt, variant, parts, src_slot, psrc_slot, final, load):
     """``_radix`` on ``parts`` slices of the lane at once (the thread pool):
     each part counts its slice's digits into its own histograms (all digits
     of k0 first, which say which passes move anything; then, before each
@@ -232,11 +234,11 @@ def _radix_parallel(ctx, n, bufs, hist, kt, variant, parts, src_slot, psrc_slot,
         with w.loop(i64(per_part), "rdx.pzero") as j:
             wb.store(lir.Constant(ct, 0), wb.gep(h, [j]))
         with w.loop(end, "rdx.phist", start=begin) as i:
-            k = wb.load(wb.gep(inner(k0), [i]))
+            k = load(wb, i, inner)
             for p in range(passes):
                 c = wb.gep(h, [wb.add(_digit(wb, k, p * bits, bits, kt), i64(p * nb))])
                 wb.store(wb.add(wb.load(c), one), c)
-    worker, data = outline(ctx, "sort.count", [hist, k0], count_slice)
+    worker, data = outline(ctx, "sort.count", [hist, k0] + load.captured, count_slice)
     run_parts(ctx, worker, data, n, parts)
     first = b.load(k0)
     moves = []
@@ -346,10 +348,15 @@ def _lower_sort(ctx, op, bufs, want_positions):
         def final(bb, k, pos, at, inner=lambda v: v):
             bb.store(pos if want_positions else keys.value(bb, k), bb.gep(inner(xout), [bb.mul(at, inner(s_out))]))
         final.captured = [xout, s_out]
-        with ctx.loop(n, "sort.load") as i:
-            b.store(keys.key(b, b.load(b.gep(xin, [b.mul(i, s_in)]))), b.gep(k0p, [i]))
+
+        def load(bb, i, inner=lambda v: v):
+            """x's element i as a key, stored at k0[i] (and i at p0[i])."""
+            k = keys.key(bb, bb.load(bb.gep(inner(xin), [bb.mul(i, inner(s_in))])))
+            bb.store(k, bb.gep(inner(k0p), [i]))
             if want_positions:
-                b.store(i, b.gep(p0, [i]))
+                bb.store(i, bb.gep(inner(p0), [i]))
+            return k
+        load.captured = [xin, s_in, k0p] + ([p0] if want_positions else [])
         b.store(k0p, src_slot)
         if want_positions:
             b.store(p0, psrc_slot)
@@ -357,16 +364,18 @@ def _lower_sort(ctx, op, bufs, want_positions):
         bufs4 = (k0p, k1p, p0, p1)
         with b.if_else(b.icmp_signed("<=", n, i64(INSERTION))) as (short, long_):
             with short:
+                with ctx.loop(n, "sort.load") as i:
+                    load(b, i)
                 _insertion_sort(ctx, n, k0p, p0, kt)
             with long_:
                 def radix(v):
-                    serial = lambda: b.store(_radix(ctx, n, bufs4, hist, kt, v, src_slot, psrc_slot, final), copy_out)  # noqa: E731
+                    serial = lambda: b.store(_radix(ctx, n, bufs4, hist, kt, v, src_slot, psrc_slot, final, load), copy_out)  # noqa: E731
                     if not v[3]:
                         serial()
                         return
                     with b.if_else(b.icmp_signed(">", parts, i64(1)), likely=False) as (many, one):
                         with many:
-                            b.store(_radix_parallel(ctx, n, bufs4, hist, kt, v, parts, src_slot, psrc_slot, final),
+                            b.store(_radix_parallel(ctx, n, bufs4, hist, kt, v, parts, src_slot, psrc_slot, final, load),
                                     copy_out)
                         with one:
                             serial()
