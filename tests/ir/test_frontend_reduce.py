@@ -39,11 +39,11 @@ def test_int_and_bool_reductions_follow_numpy_dtypes(name, dtype):
         check([x], getattr(T, name)(x, axis=axis), [data], getattr(np, name)(data, axis=axis))
 
 
-def test_uint8_sum_accumulates_in_int64():
+def test_uint8_sum_accumulates_in_uint64():
     x = T.vector(dtype="uint8")
     data = np.full(300, 200, np.uint8)
     out = run([x], T.sum(x), data)
-    assert out.dtype == np.int64 and out == 60000
+    assert out.dtype == np.uint64 == data.sum().dtype and out == 60000
 
 
 def test_sum_dtype_and_acc_dtype():
