@@ -9,6 +9,7 @@ forward + backward: theon's conv2d against NumPy (im2col by
 
 Each returns ``{"theon": fn, "numpy": fn, "jax": fn or None, "check": ...}``
 as bench/workloads.py does; ``python -m bench.conv`` prints the medians.
+``w16`` is W16, the whole LeNet training step (not yet in bench/workloads.py).
 """
 import numpy as np
 
@@ -76,6 +77,153 @@ def layer(name, rng):
             "check": (lambda: _numpy_layer(X, W, GY, need_gx), lambda: f(X, W, GY))}
 
 
+# --- W16: the tutorials' LeNet training step ----------------------------------------------------
+LENET = dict(batch=128, lr=0.1)
+
+
+def _lenet_params(rng):
+    def u(shape, fan_in, fan_out):
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-bound, bound, shape).astype(np.float32)
+    return [u((20, 1, 5, 5), 25, 20 * 25 / 4), np.zeros(20, np.float32),
+            u((50, 20, 5, 5), 500, 50 * 25 / 4), np.zeros(50, np.float32),
+            u((800, 500), 800, 500), np.zeros(500, np.float32),
+            np.zeros((500, 10), np.float32), np.zeros(10, np.float32)]
+
+
+def _np_conv(X, W):
+    from numpy.lib.stride_tricks import sliding_window_view as windows
+    cols = windows(X, W.shape[2:], axis=(2, 3))
+    return np.ascontiguousarray(np.tensordot(cols, W[:, :, ::-1, ::-1], axes=([1, 4, 5], [1, 2, 3]))
+                                .transpose(0, 3, 1, 2)), cols
+
+
+def _np_conv_grads(cols, GY, W, need_gx):
+    from numpy.lib.stride_tricks import sliding_window_view as windows
+    kh, kw = W.shape[2:]
+    gw = np.ascontiguousarray(np.tensordot(GY, cols, axes=([0, 2, 3], [0, 2, 3]))[:, :, ::-1, ::-1])
+    if not need_gx:
+        return gw, None
+    gp = np.pad(GY, [(0, 0), (0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)])
+    gx = np.tensordot(windows(gp, (kh, kw), axis=(2, 3)), W, axes=([1, 4, 5], [0, 2, 3]))
+    return gw, np.ascontiguousarray(gx.transpose(0, 3, 1, 2))
+
+
+def _np_pool(c):
+    n, ch, h, w = c.shape
+    p = c.reshape(n, ch, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+    return p
+
+
+def _np_unpool(c, p, gp):
+    n, ch, h, w = c.shape
+    mask = c.reshape(n, ch, h // 2, 2, w // 2, 2) == p[:, :, :, None, :, None]
+    return (mask * gp[:, :, :, None, :, None]).reshape(c.shape)
+
+
+def _np_lenet_step(params, X, Y, lr):
+    W1, b1, W2, b2, W3, b3, W4, b4 = params
+    n = X.shape[0]
+    c1, cols1 = _np_conv(X, W1)
+    p1 = _np_pool(c1)
+    h1 = np.tanh(p1 + b1[:, None, None])
+    c2, cols2 = _np_conv(h1, W2)
+    p2 = _np_pool(c2)
+    h2 = np.tanh(p2 + b2[:, None, None])
+    f = h2.reshape(n, -1)
+    h3 = np.tanh(f @ W3 + b3)
+    z = h3 @ W4 + b4
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    cost = -logp[np.arange(n), Y].mean()
+    dz = np.exp(logp)
+    dz[np.arange(n), Y] -= 1
+    dz /= n
+    dW4, db4 = h3.T @ dz, dz.sum(0)
+    dh3 = (dz @ W4.T) * (1 - h3 * h3)
+    dW3, db3 = f.T @ dh3, dh3.sum(0)
+    dp2 = (dh3 @ W3.T).reshape(h2.shape) * (1 - h2 * h2)
+    db2 = dp2.sum(axis=(0, 2, 3))
+    dW2, dh1 = _np_conv_grads(cols2, _np_unpool(c2, p2, dp2), W2, True)
+    dp1 = dh1 * (1 - h1 * h1)
+    db1 = dp1.sum(axis=(0, 2, 3))
+    dW1, _ = _np_conv_grads(cols1, _np_unpool(c1, p1, dp1), W1, False)
+    grads = [dW1, db1, dW2, db2, dW3, db3, dW4, db4]
+    return cost, [p - lr * g for p, g in zip(params, grads)]
+
+
+def _jax_lenet_step(params, X, Y, lr):
+    jax = peers._try("jax")
+    if jax is None:
+        return None
+    import jax.numpy as jnp
+    from jax import lax
+
+    def conv(x, w):
+        return lax.conv_general_dilated(x, w[:, :, ::-1, ::-1], (1, 1), "VALID",
+                                        dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+    def pool(c):
+        n, ch, h, w = c.shape
+        return c.reshape(n, ch, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+    def loss(p, x, y):
+        W1, b1, W2, b2, W3, b3, W4, b4 = p
+        h1 = jnp.tanh(pool(conv(x, W1)) + b1[:, None, None])
+        h2 = jnp.tanh(pool(conv(h1, W2)) + b2[:, None, None])
+        h3 = jnp.tanh(h2.reshape(x.shape[0], -1) @ W3 + b3)
+        logp = jax.nn.log_softmax(h3 @ W4 + b4)
+        return -jnp.mean(logp[jnp.arange(x.shape[0]), y])
+
+    @jax.jit
+    def step(p, x, y):
+        cost, g = jax.value_and_grad(loss)(p, x, y)
+        return cost, [w - lr * gw for w, gw in zip(p, g)]
+    state = {"p": [jax.device_put(a) for a in params]}
+    x, y = jax.device_put(X), jax.device_put(Y)
+
+    def run():
+        cost, state["p"] = step(state["p"], x, y)
+        return jax.block_until_ready(cost)
+    return run
+
+
+def w16(rng):
+    """W16: one SGD step of the tutorials' LeNet on a batch of 128 28x28
+    images (conv 20@5x5, max-pool 2, tanh, conv 50@5x5, max-pool 2, tanh,
+    dense 500 tanh, softmax 10, cross-entropy). The check: the first step's
+    cost, from the same parameters."""
+    import theon
+    import theon.tensor as T
+    from theon.tensor.nnet import conv2d
+    from theon.tensor.signal.pool import pool_2d
+    n, lr = LENET["batch"], LENET["lr"]
+    X = rng.standard_normal((n, 1, 28, 28)).astype(np.float32)
+    Y = rng.integers(0, 10, n)
+    init = _lenet_params(rng)
+    shared = [theon.shared(p.copy(), name=f"p{k}") for k, p in enumerate(init)]
+    W1, b1, W2, b2, W3, b3, W4, b4 = shared
+    x = T.TensorType("float32", (None, 1, 28, 28))("x")
+    y = T.lvector("y")
+    h1 = T.tanh(pool_2d(conv2d(x, W1), ws=(2, 2), ignore_border=True) + b1.dimshuffle("x", 0, "x", "x"))
+    h2 = T.tanh(pool_2d(conv2d(h1, W2), ws=(2, 2), ignore_border=True) + b2.dimshuffle("x", 0, "x", "x"))
+    h3 = T.tanh(T.dot(h2.flatten(2), W3) + b3)
+    p_y = T.nnet.softmax(T.dot(h3, W4) + b4)
+    cost = -T.mean(T.log(p_y)[T.arange(y.shape[0]), y])
+    grads = theon.grad(cost, shared)
+    step = theon.function([x, y], cost, updates=[(p, p - np.float32(lr) * g) for p, g in zip(shared, grads)],
+                          name="w16_lenet")
+    state = {"p": [p.copy() for p in init]}
+
+    def np_step():
+        c, state["p"] = _np_lenet_step(state["p"], X, Y, np.float32(lr))
+        return c
+    first = {}
+    return {"numpy": np_step, "theon": lambda: step(X, Y), "jax": _jax_lenet_step(init, X, Y, lr),
+            "check": (lambda: first.setdefault("np", _np_lenet_step(init, X, Y, np.float32(lr))[0]),
+                      lambda: first.setdefault("theon", step(X, Y)))}
+
+
 def main():
     from .timing import interleaved
     rng = np.random.default_rng(0)
@@ -89,6 +237,14 @@ def main():
         line = ", ".join(f"{k} {t * 1e3:.2f} ms" for k, t in times.items())
         ratios = ", ".join(f"{k}/theon {t / times['theon']:.2f}x" for k, t in times.items() if k != "theon")
         print(f"{name} fwd+bwd: {line} ({ratios})")
+    fns = w16(rng)
+    want, got = (c() for c in fns.pop("check"))
+    np.testing.assert_allclose(got, want, rtol=1e-3)
+    fns = {k: v for k, v in fns.items() if v is not None}
+    times = interleaved(fns, repeats=9)
+    line = ", ".join(f"{k} {t * 1e3:.2f} ms" for k, t in times.items())
+    ratios = ", ".join(f"{k}/theon {t / times['theon']:.2f}x" for k, t in times.items() if k != "theon")
+    print(f"W16 LeNet SGD step: {line} ({ratios})")
 
 
 if __name__ == "__main__":
