@@ -27,6 +27,7 @@ def _var(ndim, dtype, name="x"):
     return T.TensorType(dtype, (None,) * ndim)(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_pool_and_gradient_match_loops(dtype):
     """Every case of the table x every mode, forward and gradient, in one
@@ -161,6 +162,7 @@ def test_window_larger_than_run_time_input_is_a_clear_error(run_python):
     assert lines[3].startswith("ERR") and "(ws 2) is larger than dim 2" in lines[3]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
 def test_aot_compile_pooling_library(tmp_path):
     src = tmp_path / "pooled.py"
@@ -204,6 +206,7 @@ def test_second_derivative_of_max_pooling(dtype):
         np.testing.assert_allclose(a, b, rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pool_cases(), st.booleans())
 def test_random_pools_compiled(case, reverse):
