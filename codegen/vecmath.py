@@ -1078,7 +1078,8 @@ def emit_gammaln(m, x):
     s, _ = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
     refl = m.sub(m.sub(m.c(1.1447298858494002), emit_log(m, m.abs(s))), lg)     # log(pi) - log|s|
     inf = m.c(float("inf"))
-    res = m.sel(neg, refl, lg)
+    tiny = m.lt(m.abs(x), m.c(2.0 ** -60))                 # -log|x| (sin(pi x) would underflow)
+    res = m.sel(neg, m.sel(tiny, m.neg(emit_log(m, m.abs(x))), refl), lg)
     res = m.sel(_neg_int(m, x), inf, res)
     return m.sel(m.isnan(x), x, res)
 

@@ -12,6 +12,7 @@ summing away broadcast dims), ``e`` being the gradient graph's emitter,
 ``g`` the output gradient and ``z`` the result; ``PIECEWISE`` for a
 piecewise constant op (zero gradient).
 """
+import decimal
 import math
 
 import numpy as np
@@ -161,10 +162,35 @@ def _tgamma(v):
         return math.nan
 
 
+def _zeta_minus_one(k, n=2000):
+    """zeta(k) - 1 in float64: exact sum to n, Euler-Maclaurin tail."""
+    tail = n ** (1 - k) / (k - 1) + 0.5 * n ** -k + k / 12 * n ** (-k - 1)
+    return math.fsum([j ** -k for j in range(2, n)] + [tail])
+
+
+# lgamma(2 + z) = (1 - euler_gamma) z + sum_k (-1)^k (zeta(k) - 1)/k z^k, |z| < 2
+_LGAMMA2 = [(-1) ** k * _zeta_minus_one(k) / k for k in range(2, 48)]
+_EULER = 0.5772156649015329
+
+
 def _lgamma(v):
+    """C lgamma; on [0.5, 3.5) (around its zeros at 1 and 2, where
+    ``math.lgamma`` is tens of ulp off) the series of lgamma(2 + z)."""
     if math.isinf(v) or (v <= 0 and v == math.floor(v)):
         return math.inf
-    return math.lgamma(v)
+    if 0.5 <= v < 3.5:
+        center = 1 if v < 1.5 else 2 if v < 2.5 else 3
+        z = v - center
+        series = math.fsum([(1 - _EULER) * z] + [c * z ** (k + 2) for k, c in enumerate(_LGAMMA2)])
+        return series - math.log1p(z) if center == 1 else series + math.log(v - 1) if center == 3 else series
+    try:
+        return math.lgamma(v)
+    except OverflowError:
+        return math.inf
+
+
+def _D(p, q):
+    return decimal.Decimal(p) / decimal.Decimal(q)
 
 
 def _pi_frac(v):
@@ -174,8 +200,8 @@ def _pi_frac(v):
 
 def _psi_series(v):
     """digamma in float64 (the NumPy reference; no scipy): recurrence to
-    x >= 20 (terms summed exactly with fsum), then the asymptotic series;
-    the reflection for x < 0."""
+    x >= 20 and the asymptotic series in 40-digit decimals, rounded once;
+    the reflection (in float64) for x < 0."""
     if math.isnan(v) or v == -math.inf:
         return math.nan
     if v == 0:
@@ -184,13 +210,16 @@ def _psi_series(v):
         if v == math.floor(v):
             return math.nan
         return _psi_series(1 - v) - math.pi / math.tan(_pi_frac(v))
-    terms = []
-    while v < 20:
-        terms.append(-1 / v)
-        v += 1
-    z = 1 / (v * v)
-    tail = z * (1 / 12 - z * (1 / 120 - z * (1 / 252 - z * (1 / 240 - z * (1 / 132)))))
-    return math.fsum(terms + [math.log(v), -0.5 / v, -tail])
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        d, acc = decimal.Decimal(v), decimal.Decimal(0)
+        while d < 20:
+            acc -= 1 / d
+            d += 1
+        z = 1 / (d * d)
+        tail = z * (_D(1, 12) - z * (_D(1, 120) - z * (_D(1, 252) - z * (_D(1, 240) - z * (
+            _D(1, 132) - z * (_D(691, 32760) - z * _D(1, 12)))))))
+        return float(acc + d.ln() - 1 / (2 * d) - tail)
 
 
 def _trigamma_series(v):
@@ -203,13 +232,16 @@ def _trigamma_series(v):
         return q * q - _trigamma_series(1 - v)
     if v * v == 0:
         return math.inf
-    terms = []
-    while v < 20:
-        terms.append(1 / (v * v))
-        v += 1
-    z = 1 / (v * v)
-    tail = z / v * (1 / 6 - z * (1 / 30 - z * (1 / 42 - z * (1 / 30 - z * 5 / 66))))
-    return math.fsum(terms + [1 / v, 0.5 * z, tail])
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        d, acc = decimal.Decimal(v), decimal.Decimal(0)
+        while d < 20:
+            acc += 1 / (d * d)
+            d += 1
+        z = 1 / (d * d)
+        tail = z / d * (_D(1, 6) - z * (_D(1, 30) - z * (_D(1, 42) - z * (_D(1, 30) - z * (
+            _D(5, 66) - z * _D(691, 2730))))))
+        return float(acc + 1 / d + z / 2 + tail)
 
 
 def _erfinv_newton(v):
