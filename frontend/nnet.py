@@ -246,25 +246,25 @@ def _bn_axes(axes, ndim, fname):
 
 def _bn_param(v, name, x, axes, fname):
     """A parameter given with inputs' ndim (1 at ``axes``) or without the
-    ``axes``: as a tensor broadcasting against inputs (with inputs' ndim)."""
+    ``axes``: as a tensor of inputs' shape with 1 at ``axes`` (its other dims
+    are inputs' dims, checked at run time by the reshape; so the gradients
+    need no sum over a broadcast the shapes cannot rule out)."""
+    from .shape_ops import reshape
     v = as_tensor_variable(v)
     kept = [d for d in range(x.ndim) if d not in axes]
     if v.ndim == x.ndim:
         for a in axes:
             if v.type.shape[a] not in (None, 1):
                 raise ValueError(f"{fname}: {name} {v.type} must have size 1 in the normalized axes {axes}")
-        return v, False
-    if v.ndim != len(kept):
+        short = False
+    elif v.ndim != len(kept):
         raise ValueError(f"{fname}: {name} {v.type} must have inputs' ndim ({x.ndim}) or "
                          f"{len(kept)} dims (the axes not in {axes})")
-    pattern, k = [], 0
-    for d in range(x.ndim):
-        if d in axes:
-            pattern.append("x")
-        else:
-            pattern.append(k)
-            k += 1
-    return dimshuffle(v, *pattern), True
+    else:
+        short = True
+    shape = [1 if d in axes else (x.type.shape[d] if x.type.shape[d] is not None else dim(x, d))
+             for d in range(x.ndim)]
+    return reshape(v, shape), short
 
 
 def _bn_unexpand(v, axes, ndim):

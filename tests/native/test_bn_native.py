@@ -53,3 +53,12 @@ def test_running_averages_as_shared_updates(dtype):
     xv = rng.normal(size=shape).astype(dtype)
     want = (xv - np_rm) * (g / np.sqrt(np_rv + 1e-5)) + b
     np.testing.assert_allclose(test(xv), want, rtol=tol, atol=tol)
+
+
+def test_parameters_of_the_wrong_size_are_an_error():
+    x, g, b = T.dtensor4("x"), T.dvector("g"), T.dvector("b")
+    f = theon.function([x, g, b], bn.batch_normalization_train(x, g, b, "spatial")[0])
+    xv = np.random.default_rng(2).normal(size=(2, 4, 3, 3))
+    assert f(xv, np.ones(4), np.zeros(4)).shape == xv.shape
+    with pytest.raises(ValueError, match="cannot reshape an array of size 3"):
+        f(xv, np.ones(3), np.zeros(4))
