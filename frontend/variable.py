@@ -249,6 +249,16 @@ class TensorVariable(Value):
     def compress(self, a, axis=None):
         return X.compress(a, self, axis)
 
+    # shape builders (frontend/builders.py)
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return BL.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None):
+        return BL.trace(self, offset, axis1, axis2, dtype)
+
+    def norm(self, L=None, axis=None, keepdims=False):
+        return BL.norm(self, L, axis, keepdims)
+
     def sum(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
         return R.sum(self, axis, dtype=dtype, keepdims=keepdims, acc_dtype=acc_dtype)
 
@@ -348,3 +358,4 @@ from . import linalg as L         # noqa: E402
 from . import reduce as R         # noqa: E402
 from . import shape_ops as S      # noqa: E402
 from . import extra_ops as X      # noqa: E402
+from . import builders as BL       # noqa: E402

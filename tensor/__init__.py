@@ -26,6 +26,10 @@ from ..frontend.shape_ops import (  # noqa: F401
 )
 from ..frontend.indexing import set_subtensor, inc_subtensor, take, nonzero, flatnonzero, nonzero_values  # noqa: F401
 from ..frontend.linalg import dot, matmul, tensordot, outer  # noqa: F401
+from ..frontend.builders import (  # noqa: F401
+    tile, roll, eye, identity_like, tri, tril, triu, diagonal, diag, trace, stacklists, choose,
+    mgrid, ogrid, batched_dot, batched_tensordot, norm,
+)
 from ..frontend.shared import TensorSharedVariable  # noqa: F401
 from ..gradient import grad, Lop, Rop, jacobian, hessian, grad_clip, grad_scale  # noqa: F401
 from . import nnet, random, shared_randomstreams, sharedvar, signal, subtensor, xlogx  # noqa: F401
