@@ -380,7 +380,8 @@ ogrid = _NdGrid(sparse=True)
 def batched_dot(a, b):
     """Theano's ``batched_dot``: per item of the first (batch) dim, ``dot``
     of ``a[i]`` and ``b[i]`` (vectors: inner products; (B,n,m)x(B,m,p):
-    (B,n,p); more dims contract the last of ``a`` with the second of ``b``)."""
+    (B,n,p); more dims contract the last of ``a`` with the second-to-last
+    of ``b``, as ``np.dot`` per item; a 1-d operand scales the other)."""
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim < 1 or b.ndim < 1:
         raise ValueError(f"batched_dot: a and b need a batch dim, got {a.type} and {b.type}")
@@ -388,7 +389,7 @@ def batched_dot(a, b):
         # a batch of scalars: an elementwise product along the batch
         return E.mul(S.shape_padright(a, b.ndim - 1) if a.ndim == 1 else a,
                      S.shape_padright(b, a.ndim - 1) if b.ndim == 1 else b)
-    return batched_tensordot(a, b, [[a.ndim - 1], [1]])
+    return batched_tensordot(a, b, [[a.ndim - 1], [max(1, b.ndim - 2)]])
 
 
 def batched_tensordot(x, y, axes=2):
