@@ -15,10 +15,29 @@ from .basic import (apply_op, as_tensor_variable, loop_dtype, result_dtype,
 from ..ir.types import is_bool, is_float, is_int
 
 
+# comparisons: what ``a OP b`` is when a is unsigned and b negative
+_UNSIGNED_VS_NEGATIVE = {"lt": False, "le": False, "gt": True, "ge": True, "eq": False, "ne": True}
+_SWAPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}
+
+
 def _ufunc_op(opname, ufunc, fname, *args):
     args = strengthen(args)
     dtype = loop_dtype(ufunc, args, fname)
+    if opname in _UNSIGNED_VS_NEGATIVE and sorted(getattr(a, "dtype", None) or "" for a in args) == [
+            "int64", "uint64"]:
+        return _mixed_64bit_compare(opname, *args)
     return apply_op(opname, *[to_dtype(a, dtype, fname) for a in args])
+
+
+def _mixed_64bit_compare(opname, a, b):
+    """uint64 vs int64, exactly as NumPy 2's mixed loop: a negative int64
+    decides alone, else both compare as uint64."""
+    if a.dtype == "int64":
+        a, b, opname = b, a, _SWAPPED[opname]
+    negative = apply_op("lt", b, apply_op("constant", value=np.zeros((), np.int64)))
+    same = apply_op(opname, a, to_dtype(b, "uint64", opname))
+    fixed = apply_op("constant", value=np.asarray(_UNSIGNED_VS_NEGATIVE[opname]))
+    return where(negative, fixed, same)
 
 
 # --- arithmetic, comparisons and logic ----------------------------------------------
