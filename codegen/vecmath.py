@@ -39,9 +39,28 @@ nodes, relative error), one set per precision:
   float32 computes in float64 and rounds once. IEEE/C99 special cases.
 - fmod (for float floordiv/mod): exact; straight-line when the quotient is
   below 2^mant, else a short loop (so those two ops are not vectorized).
+- exp2: 2^rint(x) e^(r ln2); sinh/cosh: fdlibm's expm1/exp forms, e^|x|/2
+  as (e^(|x|/2)/2) e^(|x|/2) past 22 (float32 9); arcsinh/arccosh/arctanh:
+  fdlibm's log1p forms; arcsin = arctan(x/sqrt((1-x)(1+x))), arccos =
+  2 arctan(sqrt((1-x)/(1+x))); arctan2: arctan(|y|/|x|) reflected, C99
+  special cases.
+- erfc, erfinv, gamma, gammaln, psi, trigamma: float64 kernels (float32
+  widens, computes in float64, rounds once). erfc: erfcx polynomial to 6,
+  then exp(-x^2)/(x sqrt(pi)) Q(1/x^2) (a Chebyshev fit to 27.5), so the
+  tail keeps its relative accuracy. erfinv: Giles' initial guess (plus a
+  fitted far-tail branch), two Halley steps on erf or (1-|y|) - erfc.
+  gamma: 1/gamma's Taylor series on [1, 2) after at most 8 recurrence
+  steps, Stirling with a double-double exponent from 10; gammaln: the
+  series of lgamma(2+z) (zeta coefficients) up to 3.5, log gamma to 20,
+  Stirling; psi: recurrence to [1, 2) and a Taylor series around its root
+  x0 (relative accuracy there), asymptotic series from 10; trigamma:
+  upward recurrence and the asymptotic series. x < 0 by the reflection
+  formulas with an exactly reduced sin(pi x), cos(pi x); relative accuracy
+  is lost only next to the negative zeros of gammaln and psi.
 
-Measured accuracy (tests/test_vecmath.py) is within 4 ulp for every
-function and precision. ``fma`` is ``llvm.fma``: one instruction on FMA
+Measured accuracy (tests/native/test_vecmath.py,
+tests/native/test_elementwise_math.py) is within 4 ulp for every function
+and precision (x > 0 for the special functions). ``fma`` is ``llvm.fma``: one instruction on FMA
 hardware (x86-64-v3+, AArch64).
 """
 import llvmlite.ir as lir
