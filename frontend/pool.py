@@ -8,7 +8,8 @@ import numpy as np
 from ..ir.ops.pool import MODES, pool_params
 from .basic import apply_op, as_tensor_variable
 
-__all__ = ["pool_2d", "pool_3d", "max_pool_2d_same_size", "max_pool_2d"]
+__all__ = ["pool_2d", "pool_3d", "max_pool_2d_same_size", "max_pool_2d", "Pool", "MaxPoolGrad",
+           "AveragePoolGrad", "DownsampleFactorMaxGradGrad"]
 
 
 def _int_tuple(v, nd, what, fname):
@@ -91,3 +92,72 @@ def max_pool_2d_same_size(input, patch_size):
 def max_pool_2d(input, ds, ignore_border=None, st=None, padding=(0, 0), mode="max"):
     """Theano 0.x's ``theano.tensor.signal.downsample.max_pool_2d``: ``pool_2d``."""
     return pool(input, ds, ignore_border, st, padding, mode, 2, "max_pool_2d")
+
+
+# --- Theano's op classes, as callables building the same ops -------------------------------------------
+class _PoolOp:
+    """What Theano's pooling op instances are used for: built with the
+    flags, called with the tensors and ``ws``/``stride``/``pad``."""
+    op_name, min_args = None, 1
+
+    def __init__(self, ignore_border=False, mode="max", ndim=2):
+        if ndim not in (2, 3):
+            raise ValueError(f"{type(self).__name__}: ndim must be 2 or 3, got {ndim!r}")
+        self.ignore_border, self.mode, self.ndim = bool(ignore_border), mode, ndim
+
+    def _attrs(self, ws, stride, pad):
+        fname = type(self).__name__
+        nd = self.ndim
+        ws = _int_tuple(ws, nd, "ws", fname)
+        stride = ws if stride is None else _int_tuple(stride, nd, "stride", fname)
+        pad = (0,) * nd if pad is None else _int_tuple(pad, nd, "pad", fname)
+        attrs = dict(ws=ws, stride=stride, pad=pad, ignore_border=self.ignore_border, mode=self.mode)
+        pool_params(attrs, fname)
+        return attrs
+
+    def __repr__(self):
+        return f"{type(self).__name__}(ignore_border={self.ignore_border}, mode={self.mode!r}, ndim={self.ndim})"
+
+
+class Pool(_PoolOp):
+    """``Pool(ignore_border, mode, ndim)(x, ws, stride=None, pad=None)``."""
+
+    def __call__(self, x, ws, stride=None, pad=None):
+        return pool(x, ws, self.ignore_border, stride, pad, self.mode, self.ndim, "Pool")
+
+
+class MaxPoolGrad(_PoolOp):
+    """``MaxPoolGrad(ignore_border, ndim)(x, maxout, gz, ws, stride=None, pad=None)``."""
+
+    def __init__(self, ignore_border=False, ndim=2):
+        super().__init__(ignore_border, "max", ndim)
+
+    def __call__(self, x, maxout, gz, ws, stride=None, pad=None):
+        return apply_op("pool_grad", as_tensor_variable(x), as_tensor_variable(maxout), as_tensor_variable(gz),
+                        **self._attrs(ws, stride, pad))
+
+
+class AveragePoolGrad(_PoolOp):
+    """``AveragePoolGrad(ignore_border, mode, ndim)(x, gz, ws, stride=None, pad=None)``."""
+
+    def __init__(self, ignore_border=False, mode="average_inc_pad", ndim=2):
+        if mode not in ("sum", "average_inc_pad", "average_exc_pad"):
+            raise ValueError(f"AveragePoolGrad: mode must be 'sum', 'average_inc_pad' or 'average_exc_pad', "
+                             f"got {mode!r}")
+        super().__init__(ignore_border, mode, ndim)
+
+    def __call__(self, x, gz, ws, stride=None, pad=None):
+        attrs = self._attrs(ws, stride, pad)
+        x = as_tensor_variable(x)
+        return apply_op("pool_grad", x, apply_op("pool", x, **attrs), as_tensor_variable(gz), **attrs)
+
+
+class DownsampleFactorMaxGradGrad(_PoolOp):
+    """``DownsampleFactorMaxGradGrad(ignore_border, mode='max', ndim)(x, maxout, ggx, ws, stride, pad)``:
+    per window, the sum of ggx over the elements equal to its maximum."""
+
+    def __call__(self, x, maxout, ggx, ws, stride=None, pad=None):
+        if self.mode != "max":
+            raise ValueError(f"DownsampleFactorMaxGradGrad: mode must be 'max', got {self.mode!r}")
+        return apply_op("pool_grad_grad", as_tensor_variable(x), as_tensor_variable(maxout),
+                        as_tensor_variable(ggx), **self._attrs(ws, stride, pad))

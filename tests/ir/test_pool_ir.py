@@ -206,3 +206,35 @@ def test_random_pools_match_loops(case):
     wv = np.random.default_rng(1).normal(size=want.shape)
     np.testing.assert_allclose(run([x, w], theon.grad((y * w).sum(), x), xv, wv),
                                loop_pool_grad(xv, wv, ws, stride, pad, ib, mode), rtol=1e-12, atol=1e-12)
+
+
+def test_theano_op_classes():
+    x, gz = T.dtensor4("x"), T.dtensor4("gz")
+    rng = np.random.default_rng(10)
+    xv = rng.integers(0, 3, size=(2, 2, 5, 6)).astype(np.float64)
+    z = pool.Pool(ignore_border=True, mode="average_exc_pad")(x, (2, 3), (1, 2), (1, 1))
+    zv = loop_pool(xv, (2, 3), (1, 2), (1, 1), True, "average_exc_pad")
+    np.testing.assert_allclose(run([x], z, xv), zv, rtol=1e-12)
+    gzv = rng.normal(size=zv.shape)
+    g = pool.AveragePoolGrad(True, "average_exc_pad")(x, gz, (2, 3), (1, 2), (1, 1))
+    np.testing.assert_allclose(run([x, gz], g, xv, gzv),
+                               loop_pool_grad(xv, gzv, (2, 3), (1, 2), (1, 1), True, "average_exc_pad"), rtol=1e-12)
+    m = pool.Pool(True)(x, (2, 2))
+    mv = loop_pool(xv, (2, 2), (2, 2), (0, 0), True, "max")
+    gmv = rng.normal(size=mv.shape)
+    g = pool.MaxPoolGrad(True)(x, m, gz, (2, 2))
+    np.testing.assert_allclose(run([x, gz], g, xv, gmv), loop_pool_grad(xv, gmv, (2, 2), (2, 2), (0, 0), True, "max"),
+                               rtol=1e-12)
+    v = T.dtensor4("v")
+    vv = rng.normal(size=xv.shape)
+    gg = pool.DownsampleFactorMaxGradGrad(True)(x, m, v, (2, 2))
+    want = np.zeros_like(mv)
+    for k in range(mv.size):
+        e = np.zeros(mv.size)
+        e[k] = 1
+        want.reshape(-1)[k] = (loop_pool_grad(xv, e.reshape(mv.shape), (2, 2), (2, 2), (0, 0), True, "max") * vv).sum()
+    np.testing.assert_allclose(run([x, v], gg, xv, vv), want, rtol=1e-12)
+    with pytest.raises(ValueError, match="AveragePoolGrad: mode must be"):
+        pool.AveragePoolGrad(True, "max")
+    with pytest.raises(ValueError, match="ndim must be 2 or 3"):
+        pool.Pool(True, ndim=4)
