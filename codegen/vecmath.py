@@ -1044,6 +1044,15 @@ def _gamma_pos(m, a):
     return m.sel(m.lt(a, m.c(10.0)), small, big)
 
 
+def _reflected(m, x):
+    """(x < 0, a, sin(pi x), cos(pi x)) for the reflection formulas: a = 1 - x
+    left of 0, else x (NaN replaced by 1: callers restore NaN)."""
+    neg = m.lt(x, m.c(0.0))
+    a = m.sel(neg, m.sub(m.c(1.0), x), x)
+    s, c = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
+    return neg, m.sel(m.isnan(a), m.c(1.0), a), s, c
+
+
 def _neg_int(m, x):
     """x < 0 and integral (-inf included)."""
     return m.b.and_(m.lt(x, m.c(0.0)), m.eq(m.floor(x), x))
@@ -1053,11 +1062,8 @@ def _neg_int(m, x):
 def emit_gamma(m, x):
     """C tgamma: gamma(x) for x >= 0 (+-0 gives +-inf), else the reflection
     pi / (sin(pi x) gamma(1 - x)); NaN at negative integers and -inf."""
-    neg = m.lt(x, m.c(0.0))
-    a = m.sel(neg, m.sub(m.c(1.0), x), x)
-    a = m.sel(m.isnan(a), m.c(1.0), a)
+    neg, a, s, _ = _reflected(m, x)
     g = _gamma_pos(m, a)
-    s, _ = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
     refl = m.div(m.c(PI[0]), m.mul(s, g))
     res = m.sel(neg, refl, g)
     res = m.sel(_neg_int(m, x), m.c(float("nan")), res)
@@ -1090,11 +1096,8 @@ def _lgamma_pos(m, a):
 def emit_gammaln(m, x):
     """log|gamma(x)|; the reflection log(pi/|sin(pi x)|) - lgamma(1 - x)
     for x < 0; +inf at the poles (non-positive integers) and +-inf."""
-    neg = m.lt(x, m.c(0.0))
-    a = m.sel(neg, m.sub(m.c(1.0), x), x)
-    a = m.sel(m.isnan(a), m.c(1.0), a)
+    neg, a, s, _ = _reflected(m, x)
     lg = _lgamma_pos(m, a)
-    s, _ = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
     refl = m.sub(m.sub(m.c(1.1447298858494002), emit_log(m, m.abs(s))), lg)     # log(pi) - log|s|
     inf = m.c(float("inf"))
     tiny = m.lt(m.abs(x), m.c(2.0 ** -60))                 # -log|x| (sin(pi x) would underflow)
@@ -1132,11 +1135,8 @@ def _psi_pos(m, a):
 def emit_psi(m, x):
     """digamma: the reflection psi(1 - x) - pi cos(pi x)/sin(pi x) for
     x < 0; NaN at negative integers and -inf, -inf at +0, +inf at -0."""
-    neg = m.lt(x, m.c(0.0))
-    a = m.sel(neg, m.sub(m.c(1.0), x), x)
-    a = m.sel(m.isnan(a), m.c(1.0), a)
+    neg, a, s, c = _reflected(m, x)
     p = _psi_pos(m, a)
-    s, c = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
     refl = m.sub(p, m.div(m.mul(m.c(PI[0]), c), s))
     res = m.sel(neg, refl, p)
     res = m.sel(_neg_int(m, x), m.c(float("nan")), res)
@@ -1165,11 +1165,8 @@ def _trigamma_pos(m, a):
 def emit_trigamma(m, x):
     """psi'(x): the reflection (pi/sin(pi x))^2 - trigamma(1 - x) for x < 0;
     +inf at the poles (non-positive integers), NaN at -inf."""
-    neg = m.lt(x, m.c(0.0))
-    a = m.sel(neg, m.sub(m.c(1.0), x), x)
-    a = m.sel(m.isnan(a), m.c(1.0), a)
+    neg, a, s, _ = _reflected(m, x)
     t = _trigamma_pos(m, a)
-    s, _ = _sincospi(m, m.sel(m.isfinite(x), x, m.c(0.5)))
     q = m.div(m.c(PI[0]), s)
     res = m.sel(neg, m.sub(m.mul(q, q), t), t)
     res = m.sel(_neg_int(m, x), m.c(float("inf")), res)
