@@ -324,6 +324,21 @@ for _name in ("max", "min", "any", "all", "argmax", "argmin"):
     setattr(TensorVariable, _name, _axis_method(_name))
 
 
+def _math_method(name):
+    def method(self):
+        return getattr(E, name)(self)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``T.{name}(self)``."
+    return method
+
+
+# elementwise math as methods (PyTensor's set): x.exp(), x.arcsinh(), ...
+for _name in ("arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctanh", "ceil", "cos", "cosh",
+              "deg2rad", "exp", "exp2", "expm1", "floor", "log", "log10", "log1p", "log2", "rad2deg",
+              "sin", "sinh", "sqrt", "tan", "tanh", "trunc"):
+    setattr(TensorVariable, _name, _math_method(_name))
+
+
 class _ConstantMeta(type):
     def __instancecheck__(cls, obj):
         """Every result of a ``constant`` op counts, whoever built it."""

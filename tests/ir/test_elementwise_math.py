@@ -223,3 +223,10 @@ def test_typed_constructors_up_to_seven_dims():
     assert T.irows(1)[0].broadcastable == (True, False) and T.dcols(1)[0].broadcastable == (False, True)
     with pytest.raises(TypeError, match="tensor6s"):
         T.tensor6s(3.5)
+
+
+def test_math_methods():
+    x = T.dvector()
+    data = RNG.uniform(1.1, 2, 6)
+    for name in ("arccosh", "arcsinh", "exp2", "log2", "trunc", "sinh", "deg2rad", "sqrt"):
+        assert_same(run([x], getattr(x, name)(), data), getattr(np, name)(data))
