@@ -41,7 +41,9 @@ def binary(name, a, b, r):
 
 F64 = "tensor<?x3xf64>"
 FLOAT_UNARY = ["exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "arctan",
-               "sigmoid", "softplus", "erf", "floor", "ceil", "round"]
+               "sigmoid", "softplus", "erf", "floor", "ceil", "round", "exp2", "sinh", "cosh", "arcsin",
+               "arccos", "arcsinh", "arccosh", "arctanh", "erfc", "erfinv", "gamma", "gammaln", "psi",
+               "trigamma", "trunc"]
 ARITH_BINARY = ["add", "sub", "mul", "floordiv", "mod", "pow", "maximum", "minimum"]
 COMPARE = ["eq", "ne", "lt", "le", "gt", "ge"]
 LOGIC = ["and", "or", "xor"]
@@ -56,6 +58,9 @@ for _n in ["neg", "abs", "sign"]:
     CASES[f"{_n}-i32"] = unary(_n, "tensor<4xi32>")
 CASES["not-i1"] = unary("not", "tensor<?xi1>")
 CASES["not-u8"] = unary("not", "tensor<?xu8>")
+for _u in ("u16", "u32", "u64"):
+    CASES[f"not-{_u}"] = unary("not", f"tensor<?x{_u}>")
+CASES["arctan2-f64"] = binary("arctan2", "tensor<?x3xf64>", "tensor<3xf64>", "tensor<?x3xf64>")
 CASES["cast"] = func_text(f"%x: {F64}", ['%0 = cast(%x) {dtype = "float32"} : tensor<?x3xf32>', "return(%0)"])
 CASES["cast-bool"] = func_text("%x: tensor<i16>", ['%0 = cast(%x) {dtype = "bool"} : tensor<i1>', "return(%0)"])
 for _n in ARITH_BINARY:
