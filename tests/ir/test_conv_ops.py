@@ -125,7 +125,8 @@ def test_transpose_and_grad_functions_build():
 
 
 def test_theano_op_classes():
-    x, w, gy = T.TensorType("float64", (None, 4, 9, 9))("x"), T.TensorType("float64", (6, 2, 3, 3))("w"), T.dtensor4("gy")
+    x, w = T.TensorType("float64", (None, 4, 9, 9))("x"), T.TensorType("float64", (6, 2, 3, 3))("w")
+    gy = T.dtensor4("gy")
     kw = dict(border_mode="half", subsample=(2, 2), num_groups=2)
     y = abstract_conv.AbstractConv2d(**kw)(x, w)
     assert y.owner.name == "conv" and y.type.shape == (None, 6, 5, 5)

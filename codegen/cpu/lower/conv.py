@@ -1,22 +1,28 @@
 """``conv``, ``conv_grad_input``, ``conv_grad_weight`` (ir/ops/conv.py) on
 the packed GEMM helper of linalg.py (``theon.gemm.<dtype>``).
 
-Per batch item and group (G groups, Cg = C/G input and OCg = OC/G output
-channels per group, Kd = Cg * prod(kernel), P = prod(out)):
+Per chunk of batch items (about CHUNK_COLUMNS output positions in all) and
+per group (G groups, Cg = C/G input and OCg = OC/G output channels per
+group, Kd = Cg * prod(kernel), P = prod(out), W = items x P):
 
-    conv:              cols (Kd x P) = im2col(x[n, group]);   y[n, group] (OCg x P) = W_g (OCg x Kd) @ cols
-    conv_grad_input:   cols = W_g^T (Kd x OCg) @ gy[n, group] (OCg x P);   gx[n, group] = col2im(cols)
-    conv_grad_weight:  cols = im2col(x[n, group]);   acc_g (OCg x Kd) += gy[n, group] @ cols^T
+    conv:              cols (Kd x W) = im2col(x[items, group]);  buf (OCg x W) = W_g (OCg x Kd) @ cols;
+                       buf copied to y[items, group]
+    conv_grad_input:   buf = gy[items, group];  cols = W_g^T (Kd x OCg) @ buf;  gx[items, group] = col2im(cols)
+    conv_grad_weight:  buf^T (W x OCg) = gy[items, group];  cols^T (W x Kd) = im2col(x[items, group]);
+                       acc_g (OCg x Kd) += buf @ cols   (both stored transposed: the GEMM packs
+                       them with unit-stride copies)
 
 ``im2col`` writes row (c, taps) of the column matrix from the input row it
 reads, with the valid range of each output row computed once per kernel
 tap (no bounds test per element; the padding is stored as zeros); ``col2im``
 adds the same places back. The flip of a true convolution is in the tap
-mapping (tap = k-1-t), so the filters are used as they are.
+mapping (tap = k-1-t), so the filters are used as they are. Rows of the
+chunk buffers are padded (LD_PAD) so that they are never a multiple of
+4 KiB apart.
 
 Threads: the entry checks the shapes (channels, groups, filter larger than
-the padded input, the output gradient's shape), allocates one column
-matrix, GEMM panel set (and, for ``conv_grad_weight``, a partial filter
+the padded input, the output gradient's shape), allocates one set of chunk
+buffers and GEMM panels (and, for ``conv_grad_weight``, a partial filter
 gradient) per part, and runs a worker over slices of the batch on the
 thread pool (``parallel.outline``/``run_parts``); each GEMM then runs on
 its worker's thread (parts = 1). With a single part (a batch of one, or a
@@ -143,10 +149,14 @@ def _valid_range(b, geo, off):
     return lo, smax(b, smin(b, hi, o), lo)
 
 
-def _columns(w, geo, xbase, cols, ld, gather):
+def _columns(w, geo, xbase, cols, ld, gather, cs=None):
     """im2col (``gather``: cols <- x) or col2im (cols added into x) for the
-    Cg channels at ``xbase``; row r of the column matrix at cols + r*ld."""
+    Cg channels at ``xbase``; element (r, j) of the column matrix at
+    cols + r*ld + j*cs (``cs`` None: 1)."""
     b = w.b
+
+    def at(ptr, j):
+        return b.gep(ptr, [j if cs is None else b.mul(j, cs)])
     nd = geo.nd
     last = nd - 1
     olast = getattr(geo, f"o{last}")
@@ -173,27 +183,27 @@ def _columns(w, geo, xbase, cols, ld, gather):
                     valid = b.and_(valid, b.icmp_unsigned("<", pos, getattr(geo, f"i{i}")))
                     src = b.gep(src, [b.mul(pos, getattr(geo, f"xs{i}"))])
                     lin = b.add(b.mul(lin, odims[i]), os_[i])
-                dst = b.gep(row, [b.mul(lin, olast)])
+                dst = at(row, b.mul(lin, olast))
                 with b.if_else(valid, likely=True) as (inside, outside):
                     with inside:
                         src = b.gep(src, [b.mul(offs[last], xslast)])
                         if gather:
                             with w.loop(lo, "cv.z0") as j:
-                                b.store(zero, b.gep(dst, [j]))
+                                b.store(zero, at(dst, j))
                         step = b.mul(i64(slast), xslast)
                         with w.loop(hi, "cv.j", start=lo) as j:
-                            px, pc = b.gep(src, [b.mul(j, step)]), b.gep(dst, [j])
+                            px, pc = b.gep(src, [b.mul(j, step)]), at(dst, j)
                             if gather:
                                 b.store(b.load(px), pc)
                             else:
                                 b.store(b.fadd(b.load(px), b.load(pc)), px)
                         if gather:
                             with w.loop(olast, "cv.z1", start=hi) as j:
-                                b.store(zero, b.gep(dst, [j]))
+                                b.store(zero, at(dst, j))
                     with outside:
                         if gather:
                             with w.loop(olast, "cv.z") as j:
-                                b.store(zero, b.gep(dst, [j]))
+                                b.store(zero, at(dst, j))
 
 
 def _zero(w, ptr, n):
@@ -213,13 +223,14 @@ def _gemm(w, s, gemm, m, n, k, a, sam, sak, bp, sbk, sbn, c, ldc, pa, pb, parts)
 
 
 # --- the three lowerings -------------------------------------------------------------------
-def _copy_rows(w, src, src_ld, dst, dst_ld, rows, width):
-    """dst[r*dst_ld + j] = src[r*src_ld + j] for r < rows, j < width."""
+def _copy_rows(w, src, src_ld, dst, dst_ld, rows, width, dst_cs=None):
+    """dst[r*dst_ld + j*dst_cs] = src[r*src_ld + j] for r < rows, j < width
+    (``dst_cs`` None: 1)."""
     b = w.b
     with w.loop(rows, "cv.cr") as r:
         ps, pd = b.gep(src, [b.mul(r, src_ld)]), b.gep(dst, [b.mul(r, dst_ld)])
         with w.loop(width, "cv.cj") as j:
-            b.store(b.load(b.gep(ps, [j])), b.gep(pd, [j]))
+            b.store(b.load(b.gep(ps, [j])), b.gep(pd, [j if dst_cs is None else b.mul(j, dst_cs)]))
 
 
 def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims):
@@ -302,24 +313,33 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims):
                                  else bb.gep(p["x"], [bb.mul(bb.add(n0, j), g.xsn)]))
                         body(j, bb.gep(xitem, [bb.mul(bb.mul(grp, g.cg), g.xsc)]))
 
-                def gy_rows(j, flip_dir):
+                def gy_rows(j):
                     """(pointer into y/gy for item j of the chunk, pointer into the chunk buffer)."""
                     return (bb.gep(p["out" if kind == "fwd" else "gy"], [bb.add(ychunk, bb.mul(j, ocp))]),
                             bb.gep(my_buf, [bb.mul(j, g.P)]))
-                if kind != "fwd":         # the chunk of gy, as OCg rows of width columns
-                    items(lambda j, xg: _copy_rows(w, gy_rows(j, 0)[0], g.P, gy_rows(j, 0)[1], ld, g.ocg, g.P))
-                if kind != "gin":
+                if kind == "gin":         # the chunk of gy, as OCg rows of width columns
+                    items(lambda j, xg: _copy_rows(w, gy_rows(j)[0], g.P, gy_rows(j)[1], ld, g.ocg, g.P))
+                if kind == "fwd":
                     items(lambda j, xg: _columns(w, g, xg, bb.gep(my_cols, [bb.mul(j, g.P)]), ld, gather=True))
+                if kind == "gw":          # both transposed (positions x OCg, positions x Kd): the GEMM
+                    # packs its operands with unit-stride vector copies
+                    def gw_item(j, xg):
+                        src = gy_rows(j)[0]
+                        dst = bb.gep(my_buf, [bb.mul(bb.mul(j, g.P), g.ocg)])
+                        _copy_rows(w, src, g.P, dst, i64(1), g.ocg, g.P, dst_cs=g.ocg)
+                        _columns(w, g, xg, bb.gep(my_cols, [bb.mul(bb.mul(j, g.P), g.kd)]), i64(1), gather=True,
+                                 cs=g.kd)
+                    items(gw_item)
                 if kind == "fwd":
                     _gemm(w, s, gemm, g.ocg, width, g.kd, wg, g.kd, i64(1), my_cols, ld, i64(1),
                           my_buf, ld, my_a, my_b, e["gparts"])
-                    items(lambda j, xg: _copy_rows(w, gy_rows(j, 0)[1], ld, gy_rows(j, 0)[0], g.P, g.ocg, g.P))
+                    items(lambda j, xg: _copy_rows(w, gy_rows(j)[1], ld, gy_rows(j)[0], g.P, g.ocg, g.P))
                 elif kind == "gin":
                     _gemm(w, s, gemm, g.kd, width, g.ocg, wg, i64(1), g.kd, my_buf, ld, i64(1),
                           my_cols, ld, my_a, my_b, e["gparts"])
                     items(lambda j, xg: _columns(w, g, xg, bb.gep(my_cols, [bb.mul(j, g.P)]), ld, gather=False))
                 else:
-                    _gemm(w, s, gemm, g.ocg, g.kd, width, my_buf, ld, i64(1), my_cols, i64(1), ld,
+                    _gemm(w, s, gemm, g.ocg, g.kd, width, my_buf, i64(1), g.ocg, my_cols, g.kd, i64(1),
                           my_tmp, g.kd, my_a, my_b, e["gparts"])
                     dst = bb.gep(my_acc, [bb.mul(grp, gwk)])
                     with w.loop(gwk, "cv.acc") as j:
