@@ -29,6 +29,9 @@ CONV_CHANNELS = 40      # conv: err[1]=input channels, err[2]=channels the filte
 CONV_GROUPS = 41        # conv: err[1]=output channels, err[2]=groups (must divide them)
 CONV_SIZE = 42          # conv: err[1]=spatial dim, err[2]=padded input size, err[3]=dilated filter size, err[4]=filter size
 CONV_SHAPE = 43         # conv gradients: err[1]=axis of the output gradient, err[2]=its size, err[3]=size expected
+LINALG_SHAPE = 44       # linalg: err[1]=operand, err[2]=dim, err[3]=its size, err[4]=size expected
+LINALG_NOT_PD = 45      # cholesky: err[1]=batch element (C order), err[2]=order of the leading minor that is not positive definite
+LINALG_SINGULAR = 46    # solve/inverse/solve_triangular: err[1]=batch element (C order), err[2]=the zero pivot's index
 
 NAMES = {
     SHAPE_MISMATCH: "shape mismatch",
@@ -54,6 +57,9 @@ NAMES = {
     CONV_GROUPS: "conv: output channels not a multiple of num_groups",
     CONV_SIZE: "conv: filter larger than the padded input",
     CONV_SHAPE: "conv gradient: output gradient has the wrong shape",
+    LINALG_SHAPE: "linalg: operand shapes do not match",
+    LINALG_NOT_PD: "matrix is not positive definite",
+    LINALG_SINGULAR: "singular matrix",
     NEGATIVE_VALUE: "a value that must be non-negative is negative",
     INDEX_RANGE: "index out of range",
     POOL_WINDOW: "pool: window larger than the (padded) input with ignore_border=True",

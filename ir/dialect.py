@@ -6,11 +6,12 @@ defined elsewhere (a test, an extension); ``unregister_op`` takes it out.
 """
 from .opdef import OpDef
 from .ops import extra, sorting
+from .ops import la
 from .ops import autodiff_ops, control, conv, debug, elementwise, fused, gradient_ops, indexing, linalg, pool, random, reduction, shape
 
 OP_CLASSES = (elementwise.OPS + reduction.OPS + linalg.OPS + shape.OPS + autodiff_ops.OPS + fused.OPS
               + gradient_ops.OPS + debug.OPS + control.OPS + random.OPS + indexing.OPS + conv.OPS
-              + pool.OPS + sorting.OPS + extra.OPS)
+              + pool.OPS + sorting.OPS + extra.OPS + la.OPS)
 
 OPS = {}
 

@@ -11,6 +11,7 @@ and gives the sizes involved, e.g.
 """
 import math
 import struct
+import numpy as np
 
 from ..codegen import errors as codes
 
@@ -207,4 +208,10 @@ _MESSAGES = {
                        "filter shapes give {d3}; operands: {ctx}"),
     codes.INT_NEGATIVE_POWER: (ValueError, "Integers to negative integer powers are not allowed "
                                "({where} of {ctx})"),
+    codes.LINALG_SHAPE: (ValueError, "{where}: operand {d1} has size {d3} in dim {d2}, expected {d4} (square "
+                         "matrices, b.shape[-2] == a.shape[-1], equal batch dims); operands: {ctx}"),
+    codes.LINALG_NOT_PD: (np.linalg.LinAlgError, "{where}: Matrix is not positive definite (the leading minor of "
+                          "order {d2} of batch element {d1} is not); operand: {ctx}"),
+    codes.LINALG_SINGULAR: (np.linalg.LinAlgError, "{where}: Singular matrix (zero pivot at index {d2} of batch "
+                            "element {d1}); operands: {ctx}"),
 }

@@ -34,6 +34,7 @@ from ..frontend.shared import TensorSharedVariable  # noqa: F401
 from ..gradient import grad, Lop, Rop, jacobian, hessian, grad_clip, grad_scale  # noqa: F401
 from . import nnet, random, shared_randomstreams, sharedvar, signal, subtensor, xlogx  # noqa: F401
 from . import extra_ops  # noqa: F401
+from . import nlinalg, slinalg  # noqa: F401
 from .extra_ops import (  # noqa: F401
     cumsum, cumprod, diff, repeat, bincount, searchsorted, unique, compress, fill_diagonal,
     fill_diagonal_offset, to_one_hot, ravel_multi_index, unravel_index,

@@ -1,0 +1,141 @@
+"""The DSL of dense linear algebra (``ir/ops/la.py``): ``theon.tensor.nlinalg``
+and ``theon.tensor.slinalg`` re-export these under Theano's names.
+
+Integer and bool operands are cast to float64 (NumPy's ``linalg`` does the
+same); a vector ``b`` gets a trailing dim for the ops and loses it again."""
+from .basic import apply_op, as_tensor_variable, cast
+from .builders import diag, diagonal
+
+_FLOATS = ("float32", "float64")
+
+
+def _float(x, name, what):
+    x = as_tensor_variable(x)
+    if x.dtype not in _FLOATS:
+        x = cast(x, "float64")
+    return x
+
+
+def _matrix(x, name, what="a"):
+    x = _float(x, name, what)
+    if x.ndim < 2:
+        raise ValueError(f"{name}: {what} must be a (batch of) square matrices (at least 2-d), got {x.ndim}-d")
+    return x
+
+
+def _pair(a, b, name):
+    a = _matrix(a, name)
+    b = _float(b, name, "b")
+    if b.dtype != a.dtype:
+        common = "float64" if "float64" in (a.dtype, b.dtype) else "float32"
+        a, b = cast(a, common), cast(b, common)
+    vector = b.ndim == a.ndim - 1
+    if vector:
+        b = b.dimshuffle(list(range(b.ndim)) + ["x"])
+    elif b.ndim != a.ndim:
+        raise ValueError(f"{name}: b must have a's batch dims and be (..., n) or (..., n, k); "
+                         f"got a {a.ndim}-d a and a {b.ndim}-d b")
+    return a, b, vector
+
+
+def _unpair(x, vector):
+    return x.dimshuffle(list(range(x.ndim - 1))) if vector else x
+
+
+def cholesky(a, lower=True):
+    """The Cholesky factor of SPD ``a`` (batched): lower L with a = L L^T,
+    or (``lower=False``) upper U = L^T with a = U^T U. Reads one triangle
+    (lower: a's lower; upper: a's upper). Not positive definite:
+    ``numpy.linalg.LinAlgError``."""
+    a = _matrix(a, "cholesky")
+    if lower:
+        return apply_op("cholesky", a)
+    at = a.dimshuffle(list(range(a.ndim - 2)) + [a.ndim - 1, a.ndim - 2])
+    L = apply_op("cholesky", at)
+    return L.dimshuffle(list(range(a.ndim - 2)) + [a.ndim - 1, a.ndim - 2])
+
+
+def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False):
+    """scipy.linalg.solve_triangular: x with op(a) x = b, op(a) = a
+    (``trans`` 0/'N'), a^T (1/'T'/2/'C'); reads only a's ``lower`` (or
+    upper) triangle; a zero on the diagonal: ``numpy.linalg.LinAlgError``."""
+    t = {0: False, 1: True, 2: True, "N": False, "T": True, "C": True}.get(trans)
+    if t is None:
+        raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}")
+    a, b, vector = _pair(a, b, "solve_triangular")
+    x = apply_op("solve_triangular", a, b, lower=bool(lower), trans=t, unit_diagonal=bool(unit_diagonal))
+    return _unpair(x, vector)
+
+
+def solve(a, b, assume_a="gen", lower=False, overwrite_a=False, overwrite_b=False, check_finite=True,
+          sym_pos=False, transposed=False):
+    """x with a x = b (LU with partial pivoting, batched); ``b`` (..., n) or
+    (..., n, k). ``assume_a`` ('gen', 'sym', 'her', 'pos') and ``sym_pos``
+    are accepted (every kind is solved by LU: a correct answer for each).
+    Singular a: ``numpy.linalg.LinAlgError``."""
+    if assume_a not in ("gen", "sym", "her", "pos"):
+        raise ValueError(f"solve: assume_a must be 'gen', 'sym', 'her' or 'pos', got {assume_a!r}")
+    a, b, vector = _pair(a, b, "solve")
+    if transposed:
+        a = a.dimshuffle(list(range(a.ndim - 2)) + [a.ndim - 1, a.ndim - 2])
+    return _unpair(apply_op("solve", a, b), vector)
+
+
+def solve_lower_triangular(a, b):
+    return solve_triangular(a, b, lower=True)
+
+
+def solve_upper_triangular(a, b):
+    return solve_triangular(a, b, lower=False)
+
+
+def solve_symmetric(a, b):
+    return solve(a, b, assume_a="sym")
+
+
+def matrix_inverse(a):
+    """The inverse of square ``a`` (batched); singular: ``numpy.linalg.LinAlgError``."""
+    return apply_op("matrix_inverse", _matrix(a, "matrix_inverse"))
+
+
+def det(a):
+    """The determinant of square ``a`` (batched: shape a.shape[:-2]); 0 for a singular a."""
+    return apply_op("det", _matrix(a, "det"))
+
+
+def matrix_power(M, n):
+    """``np.linalg.matrix_power`` for a Python int ``n`` (negative: of the
+    inverse), by repeated squaring of matrix products."""
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"matrix_power: n must be a Python int, got {type(n).__name__}")
+    M = as_tensor_variable(M)
+    if M.ndim < 2:
+        raise ValueError(f"matrix_power: M must be a (batch of) square matrices, got {M.ndim}-d")
+    if n < 0:
+        M, n = matrix_inverse(M), -n
+    if n == 0:
+        from .builders import eye
+        e = eye(M.shape[-1], dtype=M.dtype)
+        return e + M * 0
+    result, base = None, M
+    while n:
+        if n & 1:
+            result = base if result is None else _matmul(result, base)
+        n >>= 1
+        if n:
+            base = _matmul(base, base)
+    return result
+
+
+def _matmul(x, y):
+    return apply_op("matmul", x, y)
+
+
+def extract_diag(x):
+    """Theano's ``ExtractDiag``: the main diagonal of a matrix."""
+    return diagonal(x)
+
+
+def alloc_diag(x):
+    """Theano's ``AllocDiag``: the square matrix with ``x`` on its diagonal."""
+    return diag(x)

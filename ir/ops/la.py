@@ -1,0 +1,233 @@
+"""Dense linear algebra (``theon.tensor.nlinalg`` / ``theon.tensor.slinalg``).
+
+Every op works on the last two dims of its operands (square n x n matrices
+``a``; right-hand sides ``b`` of shape (..., n, k)) and batches over the
+dims before them, which must agree (no broadcasting; the DSL adds a
+trailing dim for a vector ``b`` and drops it again). Float32/float64 only
+(the DSL casts integers to float64, as NumPy's ``linalg`` does).
+
+- ``cholesky(a)``: the lower factor L (zeros above the diagonal), reading
+  only a's lower triangle (as LAPACK's potrf); not positive definite ->
+  LinAlgError (code LINALG_NOT_PD).
+- ``solve_triangular{lower, trans, unit_diagonal}(a, b)``: op(a) x = b with
+  op(a) = a or a^T, reading one triangle of a; a zero diagonal element
+  -> LinAlgError (LINALG_SINGULAR), as scipy.
+- ``solve(a, b)``: LU with partial pivoting; an exactly singular a ->
+  LinAlgError (LINALG_SINGULAR), as ``np.linalg.solve``.
+- ``matrix_inverse(a)``: the same LU solve against the identity.
+- ``det(a)``: the product of the LU pivots, with the row-exchange sign
+  (0 for a singular a, no error, as ``np.linalg.det``).
+
+Gradients are Theano's: cholesky's is Murray's (2016) formula as in
+Theano's ``CholeskyGrad``; solve's gb = solve(a^T, g), ga = -gb x^T;
+matrix_inverse's -A^-T g A^-T; det's g * det * inv(a)^T. Gradients of
+batched jacobians (extra leading gradient dims) are not supported.
+
+CPU: ``codegen/cpu/lower/la.py``. GPU: a compile-time refusal.
+"""
+import numpy as np
+
+from ..autodiff import batch_ndim, emitter
+from ..opdef import OpDef, result
+
+FLOATS = ("float32", "float64")
+
+
+def _merge(a, b):
+    return a is None or b is None or a == b
+
+
+def _square(name, t, what="a"):
+    if t.dtype not in FLOATS:
+        raise TypeError(f"{name}: {what} must be float32 or float64, got {t.dtype}")
+    if t.ndim < 2:
+        raise ValueError(f"{name}: {what} must be a (batch of) square matrices, at least 2-d, got {t.ndim}-d")
+    if not _merge(t.shape[-1], t.shape[-2]):
+        raise ValueError(f"{name}: {what} must be square, got shape {t.shape}")
+
+
+def _rhs(name, a, b):
+    if b.dtype != a.dtype:
+        raise TypeError(f"{name}: a and b must have one dtype, got {a.dtype} and {b.dtype}")
+    if b.ndim != a.ndim:
+        raise ValueError(f"{name}: b must have a's {a.ndim} dims (batch dims, n, k), got {b.ndim}")
+    if not all(_merge(x, y) for x, y in zip(a.shape[:-1], b.shape[:-1])):
+        raise ValueError(f"{name}: b's shape {b.shape} does not match a's {a.shape} "
+                         "(same batch dims, b.shape[-2] == a.shape[-1])")
+
+
+def _pick(x, y):
+    return x if x is not None else y
+
+
+def _mT(e, x):
+    return e.dimshuffle(x, list(range(x.ndim - 2)) + [x.ndim - 1, x.ndim - 2])
+
+
+def _no_batch(op, g):
+    if batch_ndim(op, g):
+        raise NotImplementedError(f"{op.name}: gradients with extra batch dims (jacobians) are not supported")
+
+
+def _eye_mask(e, x, cmp):
+    """A float mask of x's shape (last two dims n x n): cmp(row, col)."""
+    n = e.dim(x, -1)
+    stop = e.const(n, "int64") if isinstance(n, int) else n
+    r = e("arange", e.const(0, "int64"), stop, e.const(1, "int64"))
+    rows = e.reshape(r, [n, 1])
+    cols = e.reshape(r, [1, n])
+    return e.cast(e(cmp, rows, cols), x.dtype)
+
+
+def _tril(e, x):
+    return e("mul", x, _eye_mask(e, x, "ge"))
+
+
+def _diag_part(e, x):
+    """x with everything but its diagonal zeroed."""
+    return e("mul", x, _eye_mask(e, x, "eq"))
+
+
+class _LinAlg(OpDef):
+    num_operands = 1
+    accumulates = True
+
+    def dims(self, op, shapes):
+        return [shapes.of(op.operands[-1])]
+
+
+class Cholesky(_LinAlg):
+    """The lower Cholesky factor of a (batch of) SPD matrices."""
+    name = "cholesky"
+    has_grad = True
+
+    def infer(self, op):
+        self.check_arity(op)
+        a = op.operands[0].type
+        _square(self.name, a)
+        n = _pick(a.shape[-1], a.shape[-2])
+        return result(a.dtype, a.shape[:-2] + (n, n))
+
+    def reference(self, op, a):
+        return [np.linalg.cholesky(a).astype(a.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        """Murray's formula (Theano's CholeskyGrad, lower): with
+        phi(X) = tril(X) - diag(X)/2, P = phi(L^T gL),
+        S = L^-T P L^-1, gA = tril(S + S^T) - diag(S)."""
+        L, g, e = op.results[0], grads[0], emitter(op)
+        _no_batch(op, g)
+        P = _tril(e, e("matmul", _mT(e, L), g))
+        P = e("sub", P, e("mul", e.const(0.5, L.dtype), _diag_part(e, P)))
+        # S = L^-T P L^-1: X = L^-T P (upper solve with L^T), S = (L^-T X^T)^T
+        X = e("solve_triangular", L, P, lower=True, trans=True, unit_diagonal=False)
+        S = _mT(e, e("solve_triangular", L, _mT(e, X), lower=True, trans=True, unit_diagonal=False))
+        return [e("sub", _tril(e, e("add", S, _mT(e, S))), _diag_part(e, S))]
+
+
+class SolveTriangular(_LinAlg):
+    """x with op(a) x = b, a triangular (``lower``), op(a) = a^T if ``trans``."""
+    name = "solve_triangular"
+    num_operands = 2
+    required_attrs = ("lower", "trans", "unit_diagonal")
+    has_grad = True
+
+    def infer(self, op):
+        self.check_arity(op)
+        a, b = (v.type for v in op.operands)
+        _square(self.name, a)
+        _rhs(self.name, a, b)
+        return result(a.dtype, tuple(_pick(x, y) for x, y in zip(b.shape[:-1], a.shape[:-1])) + b.shape[-1:])
+
+    def reference(self, op, a, b):
+        lower, trans, unit = (bool(op.attrs[k]) for k in self.required_attrs)
+        t = np.tril(a) if lower else np.triu(a)
+        if unit:
+            d = np.arange(a.shape[-1])
+            t = t.copy()
+            t[..., d, d] = 1
+        if trans:
+            t = np.swapaxes(t, -1, -2)
+        if a.shape[-1] and np.any(np.diagonal(t, axis1=-2, axis2=-1) == 0):
+            raise np.linalg.LinAlgError("solve_triangular: singular matrix (a zero diagonal element)")
+        return [np.linalg.solve(t, b).astype(a.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        """gb = op(a)^-T g; ga = -gb x^T (op(a) = a) or -x gb^T (a^T),
+        restricted to a's triangle (off it: zero; unit diagonal: zero)."""
+        (a, _), x, g, e = op.operands, op.results[0], grads[0], emitter(op)
+        _no_batch(op, g)
+        lower, trans, unit = (bool(op.attrs[k]) for k in self.required_attrs)
+        gb = e("solve_triangular", a, g, lower=lower, trans=not trans, unit_diagonal=unit)
+        ga = e("neg", e("matmul", x, _mT(e, gb)) if trans else e("matmul", gb, _mT(e, x)))
+        ga = _tril(e, ga) if lower else _mT(e, _tril(e, _mT(e, ga)))
+        if unit:
+            ga = e("sub", ga, _diag_part(e, ga))
+        return [ga, gb]
+
+
+class Solve(_LinAlg):
+    """x with a x = b (LU with partial pivoting)."""
+    name = "solve"
+    num_operands = 2
+    has_grad = True
+
+    def infer(self, op):
+        return SolveTriangular.infer(self, op)
+
+    def reference(self, op, a, b):
+        return [np.linalg.solve(a, b).astype(a.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        (a, _), x, g, e = op.operands, op.results[0], grads[0], emitter(op)
+        _no_batch(op, g)
+        gb = e("solve", _mT(e, a), g)
+        return [e("neg", e("matmul", gb, _mT(e, x))), gb]
+
+
+class MatrixInverse(_LinAlg):
+    """The inverse of a (batch of) square matrices."""
+    name = "matrix_inverse"
+    has_grad = True
+
+    def infer(self, op):
+        return Cholesky.infer(self, op)
+
+    def reference(self, op, a):
+        return [np.linalg.inv(a).astype(a.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        """-A^-T g A^-T."""
+        z, g, e = op.results[0], grads[0], emitter(op)
+        _no_batch(op, g)
+        zt = _mT(e, z)
+        return [e("neg", e("matmul", e("matmul", zt, g), zt))]
+
+
+class Det(_LinAlg):
+    """The determinant of a (batch of) square matrices: shape a.shape[:-2]."""
+    name = "det"
+    has_grad = True
+
+    def infer(self, op):
+        self.check_arity(op)
+        a = op.operands[0].type
+        _square(self.name, a)
+        return result(a.dtype, a.shape[:-2])
+
+    def dims(self, op, shapes):
+        return [shapes.of(op.operands[0])[:-2]]
+
+    def reference(self, op, a):
+        return [np.asarray(np.linalg.det(a)).astype(a.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        """g * det * inv(a)^T."""
+        a, d, g, e = op.operands[0], op.results[0], grads[0], emitter(op)
+        _no_batch(op, g)
+        pat = list(range(d.ndim)) + ["x", "x"]
+        scale = e.dimshuffle(e("mul", g, d), pat)
+        return [e("mul", scale, _mT(e, e("matrix_inverse", a)))]
+
+
+OPS = [Cholesky, SolveTriangular, Solve, MatrixInverse, Det]
