@@ -68,13 +68,17 @@ def b(name):
 UNARY = [("neg", sym), ("abs", sym), ("exp", sym), ("log", pos), ("log1p", pos), ("expm1", sym),
          ("sqrt", pos), ("sin", sym), ("cos", sym), ("tan", sym), ("tanh", sym), ("arctan", sym),
          ("sigmoid", sym), ("softplus", sym), ("erf", sym),
-         ("sign", sym), ("floor", frac), ("ceil", frac), ("round", frac)]
+         ("sign", sym), ("floor", frac), ("ceil", frac), ("round", frac),
+         ("exp2", sym), ("sinh", sym), ("cosh", sym), ("arcsin", lambda *s: 0.8 * sym(*s)),
+         ("arccos", lambda *s: 0.8 * sym(*s)), ("arcsinh", sym), ("arccosh", lambda *s: 1.2 + pos(*s)),
+         ("arctanh", lambda *s: 0.8 * sym(*s)), ("erfc", sym), ("erfinv", lambda *s: 0.8 * sym(*s)),
+         ("gamma", pos), ("gammaln", pos), ("trunc", frac)]
 UNARY_SHAPES = [(), (3,), (2, 3)]
 
 BINARY_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ()),
                  ((2, 1, 3), (4, 1))]
 BINARY = [("add", sym, sym), ("sub", sym, sym), ("mul", sym, sym), ("div", sym, sym),
-          ("pow", pos, sym), ("maximum", sym, sym), ("minimum", sym, sym)]
+          ("pow", pos, sym), ("maximum", sym, sym), ("minimum", sym, sym), ("arctan2", sym, sym)]
 PIECEWISE = [("floordiv", lambda s: RNG.uniform(-3, 3, s), pos), ("mod", lambda s: RNG.uniform(-3, 3, s), pos)]
 
 ROWS = []
@@ -90,6 +94,10 @@ for name, gx, gy in PIECEWISE:
         ROWS.append(Row(f"{name}-{sx}-{sy}", b(name), [x, y]))
 
 ROWS += [
+    # psi's second derivative would need trigamma's (not implemented); trigamma
+    # itself appears on a constant path only
+    Row("psi", u("psi"), [pos(2, 3)], order2=False),
+    Row("trigamma-of-const", lambda x: op("mul", x, op("trigamma", const(np.array([0.5, 2.0, 7.5])))), [sym(2, 3)]),
     Row("maximum-relu", lambda x: op("maximum", x, const(0.0)), [sym(2, 3)]),
     Row("cast-f64-f64", lambda x: op("cast", x, dtype="float64"), [sym(3)]),
     Row("cast-int-path", lambda x: op("mul", x, op("cast", op("cast", x, dtype="int64"), dtype="float64")),
