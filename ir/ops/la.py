@@ -20,8 +20,8 @@ trailing dim for a vector ``b`` and drops it again). Float32/float64 only
 
 Gradients are Theano's: cholesky's is Murray's (2016) formula as in
 Theano's ``CholeskyGrad``; solve's gb = solve(a^T, g), ga = -gb x^T;
-matrix_inverse's -A^-T g A^-T; det's g * det * inv(a)^T. Gradients of
-batched jacobians (extra leading gradient dims) are not supported.
+matrix_inverse's -A^-T g A^-T; det's g * det * inv(a)^T. Extra leading
+gradient dims (jacobians) broadcast the operands to them.
 
 CPU: ``codegen/cpu/lower/la.py``. GPU: a compile-time refusal.
 """
@@ -64,9 +64,13 @@ def _mT(e, x):
     return e.dimshuffle(x, list(range(x.ndim - 2)) + [x.ndim - 1, x.ndim - 2])
 
 
-def _no_batch(op, g):
-    if batch_ndim(op, g):
-        raise NotImplementedError(f"{op.name}: gradients with extra batch dims (jacobians) are not supported")
+def _bcast(e, op, g, *xs):
+    """xs broadcast to the gradient's extra leading (jacobian) batch dims."""
+    nb = batch_ndim(op, g)
+    if not nb:
+        return xs if len(xs) > 1 else xs[0]
+    out = tuple(e.alloc(x, e.batch_dims(g, nb) + e.dims(x)) for x in xs)
+    return out if len(out) > 1 else out[0]
 
 
 def _eye_mask(e, x, cmp):
@@ -116,7 +120,7 @@ class Cholesky(_LinAlg):
         phi(X) = tril(X) - diag(X)/2, P = phi(L^T gL),
         S = L^-T P L^-1, gA = tril(S + S^T) - diag(S)."""
         L, g, e = op.results[0], grads[0], emitter(op)
-        _no_batch(op, g)
+        L = _bcast(e, op, g, L)
         P = _tril(e, e("matmul", _mT(e, L), g))
         P = e("sub", P, e("mul", e.const(0.5, L.dtype), _diag_part(e, P)))
         # S = L^-T P L^-1: X = L^-T P (upper solve with L^T), S = (L^-T X^T)^T
@@ -156,7 +160,7 @@ class SolveTriangular(_LinAlg):
         """gb = op(a)^-T g; ga = -gb x^T (op(a) = a) or -x gb^T (a^T),
         restricted to a's triangle (off it: zero; unit diagonal: zero)."""
         (a, _), x, g, e = op.operands, op.results[0], grads[0], emitter(op)
-        _no_batch(op, g)
+        a, x = _bcast(e, op, g, a, x)
         lower, trans, unit = (bool(op.attrs[k]) for k in self.required_attrs)
         gb = e("solve_triangular", a, g, lower=lower, trans=not trans, unit_diagonal=unit)
         ga = e("neg", e("matmul", x, _mT(e, gb)) if trans else e("matmul", gb, _mT(e, x)))
@@ -180,7 +184,7 @@ class Solve(_LinAlg):
 
     def grad(self, op, grads):
         (a, _), x, g, e = op.operands, op.results[0], grads[0], emitter(op)
-        _no_batch(op, g)
+        a, x = _bcast(e, op, g, a, x)
         gb = e("solve", _mT(e, a), g)
         return [e("neg", e("matmul", gb, _mT(e, x))), gb]
 
@@ -199,7 +203,6 @@ class MatrixInverse(_LinAlg):
     def grad(self, op, grads):
         """-A^-T g A^-T."""
         z, g, e = op.results[0], grads[0], emitter(op)
-        _no_batch(op, g)
         zt = _mT(e, z)
         return [e("neg", e("matmul", e("matmul", zt, g), zt))]
 
@@ -224,8 +227,8 @@ class Det(_LinAlg):
     def grad(self, op, grads):
         """g * det * inv(a)^T."""
         a, d, g, e = op.operands[0], op.results[0], grads[0], emitter(op)
-        _no_batch(op, g)
-        pat = list(range(d.ndim)) + ["x", "x"]
+        a = _bcast(e, op, g, a)
+        pat = list(range(g.ndim)) + ["x", "x"]
         scale = e.dimshuffle(e("mul", g, d), pat)
         return [e("mul", scale, _mT(e, e("matrix_inverse", a)))]
 

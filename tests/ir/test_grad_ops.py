@@ -194,6 +194,19 @@ ROWS += [
     Row("repeat", lambda x, r: op("repeat", x, r, axis=0), [sym(4, 2), np.array([2, 0, 1, 3], dtype=np.int64)]),
 ]
 
+# dense linear algebra (ir/ops/la.py): well-conditioned matrices
+_M = RNG.uniform(-1, 1, (3, 3))
+_SPD = _M @ _M.T + 3 * np.eye(3)
+_TRI = np.tril(RNG.uniform(-1, 1, (3, 3))) + np.diag([2.0, -2.5, 3.0]) + np.triu(RNG.uniform(-1, 1, (3, 3)), 1)
+ROWS += [Row("cholesky", lambda a: op("cholesky", a), [_SPD]),
+         Row("solve", lambda a, x: op("solve", a, x), [_SPD + RNG.uniform(-0.5, 0.5, (3, 3)), sym(3, 2)]),
+         Row("solve_triangular", lambda a, x: op("solve_triangular", a, x, lower=True, trans=False,
+                                                 unit_diagonal=False), [_TRI, sym(3, 2)]),
+         Row("solve_triangular-upper-trans-unit", lambda a, x: op("solve_triangular", a, x, lower=False, trans=True,
+                                                                  unit_diagonal=True), [_TRI, sym(3, 2)]),
+         Row("matrix_inverse", lambda a: op("matrix_inverse", a), [_SPD + RNG.uniform(-0.5, 0.5, (3, 3))]),
+         Row("det", lambda a: op("det", a), [_SPD + RNG.uniform(-0.5, 0.5, (3, 3))])]
+
 # random streams' probability check (ir/ops/random.py): the value itself
 ROWS += [Row("check_probabilities", lambda x: op("check_probabilities", x, arg="binomial: p", normalized=False),
              [RNG.uniform(0.2, 0.8, (2, 3))])]

@@ -199,6 +199,12 @@ CASES["random_choice"] = func_text("%s: tensor<2xi64>, %p: tensor<?x5xf64>, %r: 
 CASES["nonzero"] = func_text("%m: tensor<?x3xi1>, %n: tensor<i64>", [
     "%0 = nonzero(%m, %n) {match = [?, none]} : tensor<2x?xi64>", "return(%0)"])
 
+CASES["linalg"] = func_text("%a: tensor<?x3x3xf64>, %b: tensor<?x3x2xf64>", [
+    "%0 = cholesky(%a) : tensor<?x3x3xf64>",
+    "%1 = solve(%a, %b) : tensor<?x3x2xf64>",
+    "%2 = solve_triangular(%a, %b) {lower = true, trans = false, unit_diagonal = true} : tensor<?x3x2xf64>",
+    "%3 = matrix_inverse(%a) : tensor<?x3x3xf64>",
+    "%4 = det(%a) : tensor<?xf64>", "return(%0, %1, %2, %3, %4)"])
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_roundtrip(case):
