@@ -26,9 +26,9 @@ from ..mirror_helpers import NP, TT
 
 FLOATS = ["float32", "float64"]
 INTS = ["int8", "int16", "int32", "int64", "uint8"]
-# NumPy gives float16 for float math on small ints and uint64 for uint8 sums;
-# theon has neither: it uses float32 and int64 (documented in frontend/).
-DTYPE_SUBSTITUTE = {"float16": "float32", "uint64": "int64"}
+# NumPy gives float16 for float math on small ints; theon has no float16: it
+# uses float32 (documented in frontend/).
+DTYPE_SUBSTITUTE = {"float16": "float32"}
 
 
 # --- the two backends (NP, TT) are in mirror_helpers.py ---------------------------------
