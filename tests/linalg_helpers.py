@@ -1,0 +1,101 @@
+"""Shared table of dense linear algebra cases (``ir/ops/la.py``): run by
+tests/ir/test_linalg_ops.py in the reference interpreter and compiled by
+tests/native/test_linalg_native.py. A case is (id, build(*vars), numpy_fn,
+arrays, rtol-per-dtype)."""
+import numpy as np
+
+import theon.tensor as T
+from theon.tensor import nlinalg, slinalg
+
+RNG = np.random.default_rng(1234)
+
+
+def spd(*shape, dtype="float64"):
+    n = shape[-1]
+    m = RNG.standard_normal(shape)
+    return (m @ np.swapaxes(m, -1, -2) + n * np.eye(n)).astype(dtype)
+
+
+def general(*shape, dtype="float64"):
+    n = shape[-1]
+    return (RNG.standard_normal(shape) + n * 0.5 * np.eye(n)).astype(dtype)
+
+
+def rhs(*shape, dtype="float64"):
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def _tri(a, lower, trans, unit):
+    t = np.tril(a) if lower else np.triu(a)
+    if unit:
+        t = t - np.tril(np.triu(t)) + np.eye(a.shape[-1])
+    return np.swapaxes(t, -1, -2) if trans else t
+
+
+def linalg_cases():
+    cases = []
+    for dt in ("float64", "float32"):
+        for shape in [(4, 4), (1, 1), (3, 5, 5), (2, 2, 3, 3), (0, 0), (2, 0, 0)]:
+            n, batch = shape[-1], shape[:-2]
+            s = f"{dt}-{'x'.join(map(str, shape))}"
+            A, G, B, V = spd(*shape, dtype=dt), general(*shape, dtype=dt), rhs(*batch, n, 3, dtype=dt), rhs(*batch, n, dtype=dt)
+            cases += [
+                (f"cholesky-{s}", lambda a: slinalg.cholesky(a), np.linalg.cholesky, [A]),
+                (f"cholesky-upper-{s}", lambda a: slinalg.cholesky(a, lower=False),
+                 lambda a: np.swapaxes(np.linalg.cholesky(a), -1, -2), [A]),
+                (f"solve-{s}", lambda a, b: slinalg.solve(a, b), np.linalg.solve, [G, B]),
+                (f"solve-vector-{s}", lambda a, b: slinalg.solve(a, b),
+                 lambda a, b: np.linalg.solve(a, b[..., None])[..., 0], [G, V]),
+                (f"inv-{s}", lambda a: nlinalg.matrix_inverse(a), np.linalg.inv, [G]),
+                (f"det-{s}", lambda a: nlinalg.det(a), np.linalg.det, [G]),
+            ]
+            for lower in (True, False):
+                for trans in (0, 1):
+                    for unit in (False, True):
+                        cases.append((f"solve_triangular-{int(lower)}{trans}{int(unit)}-{s}",
+                                      lambda a, b, lo=lower, t=trans, u=unit: slinalg.solve_triangular(
+                                          a, b, trans=t, lower=lo, unit_diagonal=u),
+                                      lambda a, b, lo=lower, t=trans, u=unit: np.linalg.solve(_tri(a, lo, t, u), b),
+                                      [G, B]))
+    # integers go through float64, as NumPy's linalg
+    ia = np.array([[4, 1], [2, 3]], dtype=np.int64)
+    cases.append(("det-int64", lambda a: nlinalg.det(a), np.linalg.det, [ia]))
+    cases.append(("solve-int64", lambda a, b: slinalg.solve(a, b), np.linalg.solve, [ia, np.array([[1], [2]])]))
+    cases.append(("det-singular", lambda a: nlinalg.det(a), np.linalg.det, [np.ones((3, 3))]))
+    cases.append(("matrix_power-3", lambda a: nlinalg.matrix_power(a, 3), lambda a: np.linalg.matrix_power(a, 3),
+                  [general(4, 4)]))
+    cases.append(("matrix_power-neg2", lambda a: nlinalg.matrix_power(a, -2),
+                  lambda a: np.linalg.matrix_power(a, -2), [general(4, 4)]))
+    cases.append(("matrix_power-0", lambda a: nlinalg.matrix_power(a, 0), lambda a: np.linalg.matrix_power(a, 0),
+                  [general(3, 3)]))
+    cases.append(("extract_diag", lambda a: nlinalg.extract_diag(a), np.diagonal, [general(4, 4)]))
+    cases.append(("alloc_diag", lambda v: nlinalg.alloc_diag(v), np.diag, [rhs(4)]))
+    return cases
+
+
+def noncontiguous_cases():
+    """Transposed / strided views of the inputs."""
+    G, A, B = general(6, 6), spd(5, 5), rhs(6, 4)
+    return [
+        ("solve-transposed", lambda a, b: slinalg.solve(a.T, b[:, ::2]), lambda a, b: np.linalg.solve(a.T, b[:, ::2]),
+         [G, B]),
+        ("cholesky-strided", lambda a: slinalg.cholesky(a[::2, ::2]), lambda a: np.linalg.cholesky(a[::2, ::2]),
+         [spd(10, 10)]),
+        ("inv-transposed", lambda a: nlinalg.matrix_inverse(a.T), lambda a: np.linalg.inv(a.T), [G]),
+        ("det-reversed", lambda a: nlinalg.det(a[::-1]), lambda a: np.linalg.det(a[::-1]), [G]),
+        ("trsm-transposed", lambda a, b: slinalg.solve_triangular(a.T, b[::-1], lower=True),
+         lambda a, b: np.linalg.solve(np.tril(a.T), b[::-1]), [A, rhs(5, 2)]),
+    ]
+
+
+def symbolic_inputs(arrays):
+    return [T.tensor(np.asarray(a).dtype.name, shape=(None,) * np.asarray(a).ndim) for a in arrays]
+
+
+def assert_matches(got, expected, case_id):
+    got = np.asarray(got)
+    expected = np.asarray(expected)
+    assert got.shape == expected.shape, (case_id, got.shape, expected.shape)
+    rtol = 2e-3 if got.dtype == np.float32 else 1e-9
+    scale = max(1.0, float(np.abs(expected).max())) if expected.size else 1.0
+    np.testing.assert_allclose(got, expected.astype(got.dtype), rtol=rtol, atol=rtol * scale, err_msg=case_id)
