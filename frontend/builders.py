@@ -369,7 +369,11 @@ def _grid_range(sl, name):
         return E.add(lo, E.mul(t, E.true_div(E.sub(hi, lo), max(n - 1, 1))))
     if isinstance(step, (int, np.integer)) and step == 0:
         raise ValueError(f"{name}: slice step cannot be zero")
-    return S.arange(start, sl.stop, step)
+    stop = sl.stop
+    if is_variable(stop) and start == 0 and step == 1:
+        # arange's shape rule takes arange(0, n) to be n long, true only for n >= 0
+        stop = E.maximum(stop, 0)
+    return S.arange(start, stop, step)
 
 
 mgrid = _NdGrid(sparse=False)
