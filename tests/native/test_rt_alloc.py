@@ -111,6 +111,20 @@ def test_unused_blocks_age_out(rt):
     assert s["cached_blocks"] <= 1
 
 
+def test_block_used_once_a_call_stays_cached(rt):
+    """A step like W9's makes ~1,500 big allocations/frees a call; a block it
+    takes once a call must still be cached at the next call (no page faults)."""
+    alloc, free = rt
+    free(alloc(7 << 20))
+    for _ in range(2000):
+        free(alloc(rt_alloc.BIG_BYTES + 5))
+    before = memory_stats()
+    p = alloc(7 << 20)
+    after = memory_stats()
+    free(p)
+    assert after["misses"] == before["misses"] and after["hits"] == before["hits"] + 1
+
+
 def test_enormous_request_fails_cleanly(rt):
     alloc, free = rt
     assert not alloc(1 << 57)                            # beyond MAX_REQUEST: NULL at once
