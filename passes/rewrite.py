@@ -203,6 +203,8 @@ class Rule:
         self.guards = tuple(guards)     # (predicate name, variable name)
         self.options = tuple(options)   # pass option names that must be true
         self.roots = (pattern.name,)
+        # ops the root's operands must come from (in some order) for a match
+        self.operand_ops = tuple(a.name for a in pattern.args if isinstance(a, Op))
 
     def __repr__(self):
         return f"<rule {self.name}>"
@@ -210,6 +212,10 @@ class Rule:
     def apply(self, rw, op):
         for opt in self.options:
             if not getattr(rw.options, opt, False):
+                return False
+        if self.operand_ops:        # a quick miss before the matcher
+            owners = [v.owner.name for v in op.operands if v.owner is not None]
+            if not all(name in owners for name in self.operand_ops):
                 return False
         root = op.results[0]
         for env in match(self.pattern, root, {}):

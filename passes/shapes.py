@@ -214,12 +214,12 @@ def refine_types(func):
     """Re-infer result types top to bottom; a result's type gains every size
     that inference now knows. Returns the number of types refined."""
     count = 0
+    memo = {}
     for op in func.walk("post"):      # a region op after its body (fused infers from it)
-        if not op.results:
-            continue
-        try:
-            inferred = op.opdef.infer(op)
-        except Exception:     # noqa: BLE001 -- the verifier reports broken ops
+        if not op.results or all(None not in r.type.shape for r in op.results):
+            continue          # nothing left to learn
+        inferred = _infer(op, memo)
+        if inferred is None:
             continue
         for r, t in zip(op.results, inferred):
             if t.dtype != r.type.dtype or t.ndim != r.type.ndim:
@@ -229,6 +229,28 @@ def refine_types(func):
                 r.type = r.type.with_shape(shape)
                 count += 1
     return count
+
+
+def _infer(op, memo):
+    """The result types ``op`` infers, None when inference fails (the
+    verifier reports broken ops). An elementwise op's follow from its
+    attributes and operand types alone: ``memo`` keeps them by those."""
+    key = None
+    if op.opdef.elementwise and not op.regions:
+        try:
+            key = (op.opdef, tuple(op.attrs.items()), tuple(v.type for v in op.operands))
+            known = memo.get(key)
+        except TypeError:     # an unhashable attribute
+            key = known = None
+        if known is not None:
+            return known
+    try:
+        inferred = op.opdef.infer(op)
+    except Exception:     # noqa: BLE001
+        return None
+    if key is not None:
+        memo[key] = inferred
+    return inferred
 
 
 @dataclass
