@@ -36,7 +36,7 @@ from theon.runtime.aot.shapes import DimGuess
 from ..op_helpers import Identity
 
 KIND_DTYPE = {"float": "float64", "int": "int32", "bool": "bool"}
-DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
+DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64")
 N = 257
 
 
@@ -47,6 +47,8 @@ def _random(dtype, rng, small=False):
         return rng.integers(-8, 9, N).astype(dtype)
     if dtype.startswith("int"):
         return rng.integers(-100, 101, N).astype(dtype)
+    if dtype.startswith("uint"):
+        return rng.integers(0, 201, N).astype(dtype)
     x = rng.normal(0, 10, N)
     x[:8] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-310, -1e300, 1e300]
     rng.shuffle(x)
