@@ -256,6 +256,14 @@ def _copy_matrix(ctx, src, idx, dst, rows, cols):
             b.store(b.load(b.gep(srow, [b.mul(lc.index, sc)])), b.gep(drow, [lc.index]))
 
 
+def _shapes_only(ctx):
+    """Whether ``ctx`` lowers an AOT shape function (``runtime/aot/shapes.py``,
+    named ``<entry>__shapes``): it has the inputs' dims but not their data,
+    so the ops check shapes and allocate their results but factor nothing
+    (a factorization of unread memory could fail its data checks)."""
+    return ctx.fn.name.endswith("__shapes")
+
+
 def _batch_index(ctx, dims, idx):
     b = ctx.b
     lin = i64(0)
@@ -272,6 +280,8 @@ def lower_cholesky(ctx, op, bufs):
     batch = list(a.shape[:-2])
     out = ctx.alloc(dtype, batch + [n, n], name="chol")
     col = ctx.alloc(dtype, [n], name="chol.col")
+    if _shapes_only(ctx):
+        return [out]
     fn = potrf(ctx.module, dtype)
     with ctx.loop_nest(batch, "chol.batch") as idx:
         dst = ctx.elem_ptr(out, list(idx) + [i64(0), i64(0)])
@@ -291,6 +301,8 @@ def _solve_common(ctx, op, a, rhs, identity):
     batch = list(a.shape[:-2])
     m = n if identity else rhs.shape[-1]
     out = ctx.alloc(dtype, batch + [n, m], name="solve")
+    if _shapes_only(ctx):
+        return [out]
     work = ctx.alloc(dtype, [n, n], name="solve.lu")
     piv = ctx.alloc("int64", [n], name="solve.piv")
     lu, swp = getrf(ctx.module, dtype), laswp(ctx.module, dtype)
@@ -332,6 +344,8 @@ def lower_solve_triangular(ctx, op, bufs):
     batch = list(a.shape[:-2])
     m = rhs.shape[-1]
     out = ctx.alloc(dtype, batch + [n, m], name="trsm")
+    if _shapes_only(ctx):
+        return [out]
     work = ctx.alloc(dtype, [n, n], name="trsm.a")
     fn = trsm(ctx.module, dtype, *(bool(op.attrs[k]) for k in ("lower", "trans", "unit_diagonal")))
     with ctx.loop_nest(batch, "trsm.batch") as idx:
@@ -352,6 +366,8 @@ def lower_det(ctx, op, bufs):
     n = _check_square(ctx, a)
     batch = list(a.shape[:-2])
     out = ctx.alloc(dtype, batch, name="det")
+    if _shapes_only(ctx):
+        return [out]
     work = ctx.alloc(dtype, [n, n], name="det.lu")
     piv = ctx.alloc("int64", [n], name="det.piv")
     lu = getrf(ctx.module, dtype)
