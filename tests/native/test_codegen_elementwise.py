@@ -20,7 +20,7 @@ from theon.ir.interpreter import evaluate
 from theon.ir.ops.elementwise import BOOL, FLOAT, INT
 from theon.tests.native_helpers import NativeError, make_func, run_native
 
-DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64"]
+DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"]
 KIND = {"bool": BOOL, "float32": FLOAT, "float64": FLOAT}
 ELEMENTWISE = sorted(name for name, op in OPS.items() if op.elementwise)
 RNG = np.random.default_rng(20240601)
@@ -52,7 +52,7 @@ def float_specials(dtype):
 def int_specials(dtype):
     info = np.iinfo(dtype)
     vals = [0, 1, -1, 2, -2, 3, -7, 7, info.min, info.max, info.min + 1, info.max - 1, 100, -100]
-    return np.array([v for v in vals if info.min <= v <= info.max], dtype=np.int64).astype(dtype)
+    return np.array([int(v) for v in vals if info.min <= v <= info.max], dtype=dtype)
 
 
 def values(dtype, n):
@@ -63,7 +63,7 @@ def values(dtype, n):
         x = RNG.standard_normal(n) * 10.0 ** RNG.integers(-4, 4, n)
         return x.astype(dtype)
     info = np.iinfo(dtype)
-    x = RNG.integers(info.min, info.max, n, endpoint=True)
+    x = RNG.integers(info.min, info.max, n, endpoint=True, dtype=dtype)
     x[: n // 2] = RNG.integers(max(info.min, -9), min(info.max, 9), n // 2, endpoint=True)
     return x.astype(dtype)
 
@@ -163,7 +163,7 @@ def test_shape_mismatch_is_reported():
 
 
 def test_integer_division_never_traps():
-    for dtype in ("int8", "int16", "int32", "int64", "uint8"):
+    for dtype in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"):
         info = np.iinfo(dtype)
         neg = -1 if info.min else 1
         a = np.array([info.min, info.min, 7, 7 * neg, 0, info.max], dtype=dtype)
