@@ -32,9 +32,11 @@ shorter sequence must still raise the loop's length error.
 (Products are batched first, so a map of ``dot(W, x_t)`` becomes the one
 matrix product followed by the map rewrite: no loop at all.)
 """
+import numpy as np
+
 from ..ir.builder import Builder, make_op
 from ..ir.core import DYN, Operation, Value
-from ..ir.ops.control import ScanLayout
+from ..ir.ops.control import ScanLayout, seq_window
 from ..ir.opdef import const_int
 from .dce import sweep_block
 from .manager import BlockPass
@@ -48,7 +50,8 @@ def batch_block(block):
             batch_block(region)
         if is_scan(op) and not op.attrs.get("until", False):
             op = batch_products(block, op)
-            batch_map(block, op)
+            if not batch_map(block, op):
+                forward_rows(block, op)
 
 
 # --- products with an invariant matrix ----------------------------------------------------------
@@ -143,6 +146,39 @@ def batch_products(block, op):
     new.loc = op.loc
     new = replace_op(block, op, new)
     return drop_unused_sequences(block, new, {i for _, i, *_ in found})
+
+
+def forward_rows(block, op):
+    """Outputs without taps that yield a sequence row unchanged (a product's
+    row the gradient saves, a row the gradient stacks) become slices of that
+    sequence after the loop -- views, not a copy per step -- and leave the loop
+    (``Scan.without_results``), as long as other outputs stay."""
+    lay = ScanLayout(op)
+    body = op.regions[0]
+    seq_pos = _seq_arg_positions(lay)
+    ys = body.ops[-1].operands
+    rows = {}
+    for j in op.opdef.droppable_results(op):
+        y = ys[j]
+        if y.owner is None and y.index < len(seq_pos) and body.args[y.index] is y:
+            rows[j] = seq_pos[y.index]
+    if not rows or len(rows) == len(op.results):
+        return op
+    after = block.ops[block.index(op) + 1]        # (the loop is never last: a return follows)
+    build = Builder(block, before=after)
+    n = lay.n_steps
+    for j, (i, q) in rows.items():
+        x = lay.seqs[i]
+        if op.attrs.get("go_backwards", False):
+            x = build("subtensor", x, idx=((None, None, -1),))
+        start = lay.seq_taps[i][q] - seq_window(lay.seq_taps[i])[0]
+        stop = n if not start else build("add", n, build("constant", value=np.array(start, "int64")))
+        view = build("subtensor", x, stop, idx=((start or None, DYN, None),))
+        op.results[j].replace_all_uses_with(view)
+    new, where = op.opdef.without_results(op, set(rows))
+    new = replace_op(block, op, new, where)
+    sweep_block(new.regions[0])
+    return new
 
 
 def drop_unused_sequences(block, op, candidates):

@@ -37,10 +37,12 @@ def nonseq_args(op):
 
 def replace_op(block, op, new, where=None):
     """Put ``new`` in ``op``'s place in ``block``: result ``j`` of ``op``
-    becomes result ``where[j]`` (default ``j``) of ``new``."""
+    becomes result ``where[j]`` (default ``j``) of ``new`` (those ``where``
+    leaves out must be unused)."""
     block.insert_before(op, new)
     for j, r in enumerate(op.results):
-        r.replace_all_uses_with(new.results[j if where is None else where[j]])
+        if where is None or j in where:
+            r.replace_all_uses_with(new.results[j if where is None else where[j]])
     block.remove(op)
     return new
 

@@ -182,6 +182,21 @@ def test_batch_keeps_a_sequence_read_elsewhere_and_skips_until_loops():
     assert "matmul" in _body_names(stop)
 
 
+@pytest.mark.parametrize("backwards", [False, True])
+def test_batch_returns_rows_yielded_unchanged_as_views(backwards):
+    """An output that yields a sequence row (here the batched product's row,
+    and a row of X at tap 1) is a slice of that sequence after the loop."""
+    X, W, h0 = T.dmatrix("X"), T.dmatrix("W"), T.dvector("h0")
+    (h, p, r), _ = theon.scan(lambda x, x1, h: [T.tanh(T.dot(x, W) + h), T.dot(x, W), x1 * 1],
+                              sequences=dict(input=X, taps=[0, 1]), outputs_info=[h0, None, None],
+                              go_backwards=backwards)
+    func = _func([X, W, h0], [h, p, r])
+    vals = [RNG.normal(size=(6, 2)), RNG.normal(size=(2, 2)), RNG.normal(size=2)]
+    _same_after(func, "canonicalize,cse,scan-batch,dce", vals)
+    (loop,) = _scans(func)
+    assert len(loop.results) == 1 and "matmul" not in _body_names(loop)
+
+
 # --- scan-batch: elementwise maps ------------------------------------------------------------------
 @pytest.mark.parametrize("backwards", [False, True])
 @pytest.mark.parametrize("lengths", [(5, 5), (5, 3), (0, 4)])
