@@ -29,6 +29,10 @@ sequence has provably at least ``n_steps`` rows (``n_steps`` is the
 frontend's ``max(min(len(X), ...), 0)`` of them, or constants say so): a
 shorter sequence must still raise the loop's length error.
 
+**Rows passed through.** An output without taps that yields a sequence
+row unchanged (after the rewrites above, a saved product's row) is a slice
+of that sequence after the loop -- a view, not a copy per step.
+
 (Products are batched first, so a map of ``dot(W, x_t)`` becomes the one
 matrix product followed by the map rewrite: no loop at all.)
 """
