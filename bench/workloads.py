@@ -10,6 +10,7 @@ import numpy as np
 
 from . import indexing, mlp, peers, random_streams
 from . import sort as sort_bench
+from . import linalg as linalg_bench
 from . import scan as scan_bench
 
 
@@ -161,6 +162,8 @@ WORKLOADS = [
     Workload("W14", "sort of 4M float32", "≥ 1.0×", min_ratio=1.0, build=sort_bench.w14_sort),
     Workload("W14", "argsort of 4M float32", "≥ 1.0×", min_ratio=1.0, build=sort_bench.w14_argsort),
     Workload("W14", "cumsum of 16M float32", "≥ 1.0×", min_ratio=1.0, build=sort_bench.w14_cumsum),
+    Workload("W15", "Cholesky + solve, 1024² SPD float64", "≥ 0.7×", min_ratio=0.7,
+             build=linalg_bench.w15_cholesky_solve),
     Workload("W9", "LSTM training step (BPTT), seq 50, batch 32, 128→256", "≥ 1.5× JAX",
              vs_peer=("jax", 1.5), build=scan_bench.w9, extra={"repeats": (3, 9)}),
     Workload("W10", "scan h = a*h + x_t, 100,000 steps (≤ 20 ns/step)", "≤ 2 ms, < JAX",
