@@ -32,6 +32,7 @@ import llvmlite.ir as lir
 from ...errors import SCAN_NEGATIVE_STEPS, SCAN_SHORT_INPUT, SCAN_STEP_SHAPE
 from ...llvm_util import counted_loop
 from ....ir.ops.control import RowDims, ScanLayout, body_dims, seq_window
+from . import linalg
 from .context import I8P, ITEMSIZE, LLTYPE, Buf, i64
 
 _NULL = lir.Constant(I8P, None)
@@ -267,9 +268,14 @@ def lower_scan(ctx, op, bufs):
         outs.append(_Output(ctx, j, r.type, n, row, None if row is not None else guess[j]))
     steps_slot = ctx.slot(i64(0).type, "scan.steps")
     b.store(n, steps_slot)
+    # a non-sequence the body multiplies by (matmul's B) is packed once, here
+    body = op.regions[0]
+    nonseq_args = body.args[len(body.args) - len(nonseqs):]
+    by_arg = dict(zip(nonseq_args, nonseqs))
+    packed = {v: linalg.prepack_b(ctx, by_arg[v]) for v in linalg.prepack_targets(body, nonseq_args)}
 
     # the loop: for t in range(n); until leaves from the body's end
-    with counted_loop(b, n, name="scan.t") as loop:
+    with counted_loop(b, n, name="scan.t") as loop, linalg.with_prepacked(ctx, packed):
         t = loop.index
 
         args = []

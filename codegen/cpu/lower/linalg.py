@@ -122,8 +122,16 @@ def lower_matmul(ctx, op, bufs, schedule=None):
         _memset_zero(ctx, out)          # the blocked kernel stores its first K slice
     ldc = n if c.ndim > 1 else i64(1)
     parts = _plan_parts(ctx, m_eff, n, ka, schedule)
-    pack_a, pack_b = _pack_buffers(ctx, dtype, m_eff, n, ka, parts, schedule)
-    gemm = emit_gemm(ctx.module, dtype, schedule)
+    packed = _prepacked(ctx, op, c)
+    if packed is not None:              # B packed once before the enclosing loop (``prepack_b``)
+        packed_ptr, single = packed
+        pack_a, own_b = _pack_buffers(ctx, dtype, m_eff, n, ka, parts, schedule, skip_b=single)
+        pack_b = b.select(single, packed_ptr, own_b, name="mm.packb")
+        gemm = b.select(single, emit_gemm(ctx.module, dtype, schedule, packed_b=True),
+                        emit_gemm(ctx.module, dtype, schedule), name="mm.gemm")
+    else:
+        pack_a, pack_b = _pack_buffers(ctx, dtype, m_eff, n, ka, parts, schedule)
+        gemm = emit_gemm(ctx.module, dtype, schedule)
 
     def per_batch():
         with ctx.loop_nest(batch_dims, "mm.batch") as idx:
@@ -176,16 +184,70 @@ def _plan_parts(ctx, m, n, k, s):
     return b.select(big, cores, i64(1), name="gemm.parts")
 
 
-def _pack_buffers(ctx, dtype, m, n, k, parts, s):
+def _pack_buffers(ctx, dtype, m, n, k, parts, s, skip_b=None):
     """Scratch panels for the blocked kernel, sized for this product (one
     element when the kernel will not use them): ``parts`` A blocks of
-    ``_a_block`` elements and the packed B chunk (``_b_columns`` x K)."""
+    ``_a_block`` elements and the packed B chunk (``_b_columns`` x K; one
+    element where the i1 ``skip_b`` is true: B was packed before)."""
     b = ctx.b
     blocked = _use_blocked(b, m, n, k, s)
     size_a = b.select(blocked, b.mul(parts, _a_block(b, m, k, s)), i64(1))
-    size_b = b.select(blocked, b.mul(_b_columns(b, n, k, dtype, s), k), i64(1))
+    need_b = blocked if skip_b is None else b.and_(blocked, b.not_(skip_b))
+    size_b = b.select(need_b, b.mul(_b_columns(b, n, k, dtype, s), k), i64(1))
     return (ctx.alloc(dtype, [size_a], name="pack_a").ptr,
             ctx.alloc(dtype, [size_b], name="pack_b").ptr)
+
+
+# --- B packed once for a loop -------------------------------------------------------
+def prepack_targets(block, candidates):
+    """The values of ``candidates`` (arguments of ``block`` that stay the
+    same on every run of it, e.g. a scan's non-sequences) that a 2-d
+    ``matmul`` of ``block`` takes as its right operand B."""
+    return [v for v in candidates if v.type.ndim == 2 and any(
+        op.name == "matmul" and op.operands[1] is v and op.operands[0].type.ndim == 2 for op in block.ops)]
+
+
+def prepack_b(ctx, buf, schedule=None):
+    """Pack the 2-d matrix ``buf`` (K x N, any strides) into the blocked
+    kernel's B panels now, on this thread, for the products of a loop body
+    that take it as B; returns (panels pointer, i1: N fits one chunk of
+    columns, so the body's products may use these panels -- else they pack
+    as usual). Registered in ``ctx.prepacked`` by ``with_prepacked``."""
+    s = schedule or DEFAULT_SCHEDULE
+    b = ctx.b
+    dtype = buf.dtype
+    (k, n), (sbk, sbn) = buf.shape, buf.strides
+    nr = s.nr_vectors * s.lanes(dtype)
+    nc = _b_columns(b, n, k, dtype, s)
+    single = b.icmp_signed(">=", nc, n, name="pk.single")
+    size = b.select(single, b.mul(nc, k), i64(1))
+    packed = ctx.alloc(dtype, [size], name="prepack_b").ptr
+    with b.if_then(single):
+        with b.goto_entry_block():
+            job = b.alloca(I64, size=i64(len(SLOTS)), name="pk.job")
+        for name, v in (("K", k), ("jc", i64(0)), ("nc", n), ("sbk", sbk), ("sbn", sbn),
+                        ("B", b.ptrtoint(buf.ptr, I64)), ("packB", b.ptrtoint(packed, I64))):
+            b.store(v, b.gep(job, [i64(SLOTS.index(name))]))
+        pack = _emit_pack_b(ctx.module, dtype, s)
+        b.call(pack, [b.bitcast(job, I8.as_pointer()), i64(0), _ceil_div(b, n, nr), i64(0)])
+    return packed, single
+
+
+@contextlib.contextmanager
+def with_prepacked(ctx, packed):
+    """While lowering a loop body: ``packed`` maps values (B operands) to
+    ``prepack_b``'s results; ``lower_matmul`` uses them."""
+    old = getattr(ctx, "prepacked", None)
+    ctx.prepacked = {**(old or {}), **packed}
+    try:
+        yield
+    finally:
+        ctx.prepacked = old
+
+
+def _prepacked(ctx, op, c):
+    got = (getattr(ctx, "prepacked", None) or {}).get(op.operands[1])
+    return got if got is not None and c.ndim == 2 and op.operands[0].type.ndim == 2 else None
 
 
 def _a_block(b, m, k, s):
@@ -276,9 +338,11 @@ def _short(ty):
 GEMM_ARGS = ("M", "N", "K", "A", "sam", "sak", "B", "sbk", "sbn", "C", "ldc", "packA", "packB")
 
 
-def emit_gemm(module, dtype, s=DEFAULT_SCHEDULE):
-    """``theon.gemm.<dtype>`` in ``module`` (created once per module)."""
-    name = f"theon.gemm.{dtype}"
+def emit_gemm(module, dtype, s=DEFAULT_SCHEDULE, packed_b=False):
+    """``theon.gemm.<dtype>`` in ``module`` (created once per module);
+    ``packed_b``: ``theon.gemm.<dtype>.packed``, whose blocked kernel takes
+    packB as already holding all of B (one chunk of columns, ``prepack_b``)."""
+    name = f"theon.gemm.{dtype}" + (".packed" if packed_b else "")
     if name in module.globals:
         return module.globals[name]
     t = LLTYPE[dtype]
@@ -298,7 +362,7 @@ def emit_gemm(module, dtype, s=DEFAULT_SCHEDULE):
     blocked = _use_blocked(b, M, N, K, s)
     with b.if_else(blocked) as (then, otherwise):
         with then:
-            _blocked(f, module, dtype, fn.args, s)
+            _blocked(f, module, dtype, fn.args, s, packed_b)
         with otherwise:
             with b.if_else(b.icmp_signed("==", N, i64(1))) as (dot, rows):
                 with dot:
@@ -360,7 +424,7 @@ MIN_CHUNK_COLUMNS = 128     # a unit spans at least this many columns (A is pack
 PACK_ELEMENTS = 1 << 15     # a part of the packing copies at least this many elements of B
 
 
-def _blocked(f, module, dtype, args, s):
+def _blocked(f, module, dtype, args, s, packed_b=False):
     """The blocked product: per chunk of columns, ``pack_b`` then ``block``
     on ``parts`` threads (see the module docstring)."""
     M, N, K = args[:3]
@@ -398,7 +462,8 @@ def _blocked(f, module, dtype, args, s):
         b.store(_ceil_div(b, panels, col_chunks), slot["chunk_panels"])
         # packing: `split` parts per thread too, each of at least PACK_ELEMENTS
         small = smax(b, b.sdiv(b.mul(width, K), i64(PACK_ELEMENTS)), i64(1))
-        _run(b, module, pack_b, data, panels, smin(b, b.select(many, want, i64(1)), small))
+        if not packed_b:
+            _run(b, module, pack_b, data, panels, smin(b, b.select(many, want, i64(1)), small))
         b.store(i64(0), slot["next"])
         _run(b, module, block, data, parts, parts)
 
