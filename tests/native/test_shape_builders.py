@@ -152,3 +152,42 @@ def test_aot_compile(tmp_path):
         for k, (x, e) in enumerate(zip(got, exp)):
             assert np.asarray(x).shape == np.shape(e), (s, k)
             np.testing.assert_allclose(x, e, rtol=1e-5, atol=1e-5, err_msg=f"shift {s} output {k}")
+
+
+# --- random inputs (hypothesis) -----------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_COMPILED = {}
+
+
+def _random_fn(dtype):
+    """One compiled function per dtype; shift, offset and reps are inputs."""
+    if dtype not in _COMPILED:
+        x = T.tensor(dtype, shape=(None, None))
+        s, k, r = T.lscalar(), T.lscalar(), T.lscalar()
+        outs = [T.roll(x, s, 0), T.roll(x, s, 1), T.roll(x, s), T.tril(x, k), T.triu(x, k), T.diagonal(x, k),
+                T.diagonal(x, k, 1, 0), T.tile(x, (r, 2)), T.diag(x.flatten()[:5], k), T.eye(x.shape[0], x.shape[1], k)]
+        if dtype != "bool":
+            outs.append(T.trace(x, k))
+        _COMPILED[dtype] = theon.function([x, s, k, r], outs)
+    return _COMPILED[dtype]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dtype=st.sampled_from(["float32", "float64", "int32", "uint8", "bool"]), rows=st.integers(0, 9),
+       cols=st.integers(0, 9), shift=st.integers(-25, 25), k=st.integers(-12, 12), reps=st.integers(0, 3),
+       transpose=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_random_arrays_against_numpy(dtype, rows, cols, shift, k, reps, transpose, seed):
+    rng = np.random.default_rng(seed)
+    a = (rng.integers(-9, 10, (rows, cols)) if dtype != "bool" else rng.random((rows, cols)) < 0.5).astype(dtype)
+    if transpose:
+        a = a.T                                    # a non-contiguous input
+    got = _random_fn(dtype)(a, shift, k, reps)
+    expected = [np.roll(a, shift, 0), np.roll(a, shift, 1), np.roll(a, shift), np.tril(a, k), np.triu(a, k),
+                np.diagonal(a, k), np.diagonal(a, k, 1, 0), np.tile(a, (reps, 2)), np.diag(a.flatten()[:5], k),
+                np.eye(a.shape[0], a.shape[1], k)]
+    if dtype != "bool":
+        expected.append(np.trace(a, k))
+    for n, (g, e) in enumerate(zip(got, expected, strict=True)):
+        assert g.shape == e.shape, (n, g.shape, e.shape)
+        np.testing.assert_array_equal(g, e.astype(g.dtype) if n == 9 else e, err_msg=f"output {n}")
