@@ -28,11 +28,6 @@ def test_reference_against_numpy(case):
     assert_matches(run(xs, build(*xs), *arrays), expected, case_id)
 
 
-def _op_names(outputs, inputs):
-    func, _ = build_function(list(inputs), list(outputs))
-    return {op.name for op in func.walk()} if hasattr(func, "walk") else {op.name for op in func.body.operations}
-
-
 def test_exported_and_methods():
     names = "tile roll eye identity_like tri tril triu diagonal diag trace stacklists choose mgrid ogrid " \
             "batched_dot batched_tensordot norm".split()

@@ -52,6 +52,18 @@ def test_symbolic_shift_offset_and_reps():
     np.testing.assert_array_equal(empty[6], np.zeros((3, 3)))
 
 
+def test_triangles_and_eye_fuse_into_one_loop():
+    """tril/triu/eye are where/compare over aranges: with the elementwise
+    work around them they compile to one fused 2-d loop."""
+    x = T.dmatrix()
+    f = theon.function([x], T.tril(x, 1) * 2 + T.eye(x.shape[0], x.shape[1]) - T.triu(x, 2))
+    two_d = [op.name for op in f.ir.body.ops if op.results and op.results[0].type.ndim == 2
+             and 1 not in op.results[0].type.shape]          # not the (n, 1) / (1, m) index vectors
+    assert two_d == ["fused"], two_d
+    a = np.arange(20.0).reshape(4, 5)
+    np.testing.assert_array_equal(f(a), np.tril(a, 1) * 2 + np.eye(4, 5) - np.triu(a, 2))
+
+
 # --- gradients --------------------------------------------------------------------------------
 GRADS = [
     ("tile", lambda x: T.tile(x, (2, 3)), (3, 2)),
