@@ -22,9 +22,11 @@ current column in ``col`` so that the trailing update
 import llvmlite.ir as lir
 
 from ...errors import LINALG_NOT_PD, LINALG_SHAPE, LINALG_SINGULAR
-from ...llvm_util import counted_loop
+from ...llvm_util import counted_loop, smin
+from . import linalg as gemm_lib
 from .context import F32, F64, I64, LLTYPE, i64
 
+NB = 64         # columns per block of the blocked Cholesky
 _FT = {"float32": F32, "float64": F64}
 
 
@@ -87,38 +89,61 @@ def _fabs(module, ft):
 
 
 def potrf(module, dtype):
+    """i64 potrf(n, a, lda, col): the lower Cholesky factor of the n x n
+    matrix at a (row stride lda) over its lower triangle (the upper one is
+    left as it was); 0, or 1 + the order of the failing pivot."""
     ft = _FT[dtype]
     tp = ft.as_pointer()
 
     def build(name):
-        k = _K(module, name, I64, [I64, tp, tp])
+        k = _K(module, name, I64, [I64, tp, I64, tp])
         b = k.b
-        n, a, col = k.fn.args
+        n, a, lda, col = k.fn.args
         zero = lir.Constant(ft, 0.0)
         with k.loop(n, "j") as lj:
             j = lj.index
             j1 = b.add(j, i64(1))
-            jn = b.mul(j, n)
+            jn = b.mul(j, lda)
             d = b.load(k.at(a, jn, j))
             k.fail_if(b.not_(b.fcmp_ordered(">", d, zero)), j1)
             ljj = b.call(_sqrt(module, ft), [d])
             b.store(ljj, k.at(a, jn, j))
             with k.loop(n, "ci", j1) as li:
-                p = k.at(a, b.mul(li.index, n), j)
+                p = k.at(a, b.mul(li.index, lda), j)
                 v = b.fdiv(b.load(p), ljj)
                 b.store(v, p)
                 b.store(v, b.gep(col, [li.index]))
             with k.loop(n, "ui", j1) as li:
                 i = li.index
-                row = b.gep(a, [b.mul(i, n)])
+                row = b.gep(a, [b.mul(i, lda)])
                 k.axpy(row, col, b.load(b.gep(col, [i])), j1, b.add(i, i64(1)), "uk")
-        with k.loop(n, "zi") as li:             # zero above the diagonal
-            row = b.gep(a, [b.mul(li.index, n)])
-            with k.loop(n, "zk", b.add(li.index, i64(1))) as lk:
-                b.store(zero, b.gep(row, [lk.index]))
         b.ret(i64(0))
         return k.fn
     return _kernel(module, f"theon.la.potrf.{dtype}", build)
+
+
+def panel(module, dtype):
+    """void panel(m, kb, l11, a21, ld): a21 (m x kb) := a21 L11^-T, L11
+    the kb x kb lower factor at l11 (both with row stride ld)."""
+    ft = _FT[dtype]
+    tp = ft.as_pointer()
+
+    def build(name):
+        k = _K(module, name, lir.VoidType(), [I64, I64, tp, tp, I64])
+        b = k.b
+        m, kb, l11, a21, ld = k.fn.args
+        with k.loop(m, "pr") as lr:
+            row = b.gep(a21, [b.mul(lr.index, ld)])
+            with k.loop(kb, "pj") as lj:
+                j = lj.index
+                lrow = b.gep(l11, [b.mul(j, ld)])
+                with counted_loop(b, j, "pl", carried=(b.load(b.gep(row, [j])),)) as ll:
+                    ll.next = [b.fsub(ll.carried[0], b.fmul(b.load(b.gep(row, [ll.index])),
+                                                            b.load(b.gep(lrow, [ll.index]))))]
+                b.store(b.fdiv(ll.carried[0], b.load(b.gep(lrow, [j]))), b.gep(row, [j]))
+        b.ret_void()
+        return k.fn
+    return _kernel(module, f"theon.la.panel.{dtype}", build)
 
 
 def getrf(module, dtype):
@@ -273,21 +298,58 @@ def _batch_index(ctx, dims, idx):
 
 
 def lower_cholesky(ctx, op, bufs):
+    """Blocked right-looking Cholesky per batch element, NB columns at a
+    time: potrf of the diagonal block, the panel below it solved against
+    it (``panel``), then the trailing matrix less the panel times its
+    transpose -- that product on the GEMM kernel (``linalg.emit_gemm``,
+    packed and threaded) into a scratch matrix, subtracted over the lower
+    triangle. Finally the upper triangle is zeroed."""
     (a,) = bufs
     dtype = op.results[0].dtype
     b = ctx.b
     n = _check_square(ctx, a)
     batch = list(a.shape[:-2])
     out = ctx.alloc(dtype, batch + [n, n], name="chol")
-    col = ctx.alloc(dtype, [n], name="chol.col")
     if _shapes_only(ctx):
         return [out]
-    fn = potrf(ctx.module, dtype)
+    col = ctx.alloc(dtype, [n], name="chol.col")
+    s = gemm_lib.DEFAULT_SCHEDULE
+    nb = i64(NB)
+    parts = gemm_lib._plan_parts(ctx, n, n, nb, s)
+    pack_a, pack_b = gemm_lib._pack_buffers(ctx, dtype, n, n, nb, parts, s)
+    tmp = ctx.alloc(dtype, [n, n], name="chol.syrk")
+    gemm = gemm_lib.emit_gemm(ctx.module, dtype, s)
+    fn, pan = potrf(ctx.module, dtype), panel(ctx.module, dtype)
+    ft = LLTYPE[dtype]
+    zero = lir.Constant(ft, 0.0)
     with ctx.loop_nest(batch, "chol.batch") as idx:
         dst = ctx.elem_ptr(out, list(idx) + [i64(0), i64(0)])
         _copy_matrix(ctx, a, idx, dst, n, n)
-        info = b.call(fn, [n, dst, col.ptr])
-        ctx.check(b.icmp_signed("==", info, i64(0)), LINALG_NOT_PD, [_batch_index(ctx, batch, idx), info])
+        with counted_loop(b, n, "chol.k", step=NB) as lk:
+            k0 = lk.index
+            kb = smin(b, nb, b.sub(n, k0))
+            diag = b.gep(dst, [b.add(b.mul(k0, n), k0)])
+            info = b.call(fn, [kb, diag, n, col.ptr])
+            ctx.check(b.icmp_signed("==", info, i64(0)), LINALG_NOT_PD,
+                      [_batch_index(ctx, batch, idx), b.add(info, k0)])
+            r0 = b.add(k0, kb)
+            m = b.sub(n, r0)
+            with b.if_then(b.icmp_signed(">", m, i64(0))):
+                l21 = b.gep(dst, [b.add(b.mul(r0, n), k0)])
+                b.call(pan, [m, kb, diag, l21, n])
+                with counted_loop(b, b.mul(m, m), "chol.z") as lz:
+                    b.store(zero, b.gep(tmp.ptr, [lz.index]))
+                b.call(gemm, [m, m, kb, l21, n, i64(1), l21, i64(1), n, tmp.ptr, m, pack_a, pack_b, parts])
+                with counted_loop(b, m, "chol.ui") as li:
+                    row = b.gep(dst, [b.add(b.mul(b.add(r0, li.index), n), r0)])
+                    trow = b.gep(tmp.ptr, [b.mul(li.index, m)])
+                    with counted_loop(b, b.add(li.index, i64(1)), "chol.uj") as lj:
+                        p = b.gep(row, [lj.index])
+                        b.store(b.fsub(b.load(p), b.load(b.gep(trow, [lj.index]))), p)
+        with counted_loop(b, n, "chol.zi") as li:         # zero above the diagonal
+            row = b.gep(dst, [b.mul(li.index, n)])
+            with counted_loop(b, n, "chol.zk", b.add(li.index, i64(1))) as lz:
+                b.store(zero, b.gep(row, [lz.index]))
     return [out]
 
 
