@@ -66,7 +66,15 @@ def tile(x, reps, ndim=None):
         reps = (reps,)
     if is_variable(reps) and reps.ndim == 0:
         reps = (reps,)
-    reps = S.shape_entries(reps, "tile")
+    if isinstance(reps, np.ndarray):
+        reps = reps.tolist() if reps.ndim else [reps.item()]
+    if isinstance(reps, (list, tuple)):
+        reps = [_int_arg(r, "tile", "reps") for r in reps]
+    elif is_variable(reps) and reps.ndim == 1:
+        reps = S.shape_entries(reps, "tile")
+    else:
+        raise TypeError(f"tile: reps must be an int, a tuple of ints / 0-d int tensors or a 1-d int "
+                        f"tensor, got {reps!r}")
     for r in reps:
         if not is_variable(r) and r < 0:
             raise ValueError(f"tile: reps must be non-negative, got {r}")

@@ -97,7 +97,9 @@ def test_gradients_in_the_interpreter():
 
 BAD = [
     (lambda x, v, i: T.tile(x, (2, -1)), ValueError, "reps"),
-    (lambda x, v, i: T.tile(x, 2.5), TypeError, "size"),
+    (lambda x, v, i: T.tile(x, 2.5), TypeError, "reps must be"),
+    (lambda x, v, i: T.tile(x, (2, 1.0)), TypeError, "reps must be"),
+    (lambda x, v, i: T.tile(x, T.dvector()), TypeError, "shape tensor must hold ints"),
     (lambda x, v, i: T.tile(x, (2, 2), ndim=1), ValueError, "ndim"),
     (lambda x, v, i: T.roll(x, 1.5, 0), TypeError, "shift"),
     (lambda x, v, i: T.roll(x, 1, 2), ValueError, "out of range"),
