@@ -36,6 +36,13 @@ def test_larger_systems(n):
     np.testing.assert_allclose(d, np.linalg.det(A / 10), rtol=1e-8)
 
 
+def test_blocked_cholesky_batched_float32():
+    a = T.ftensor3()
+    f = theon.function([a], slinalg.cholesky(a))
+    A = spd(2, 150, 150, dtype="float32")
+    np.testing.assert_allclose(f(A), np.linalg.cholesky(A.astype(np.float64)), rtol=2e-3, atol=2e-4)
+
+
 def _fd(fun, x, eps=1e-6):
     g = np.zeros_like(x)
     for i in np.ndindex(x.shape):
