@@ -13,6 +13,7 @@ from .scan_batch import ScanBatch
 from .scan_hoist import ScanHoist
 from .scan_merge import ScanMerge
 from .scan_prune import ScanPrune
+from .scan_ring import ScanRing
 from .manager import Pass, PassManager, format_pipeline, parse_pipeline, run_pipeline  # noqa: F401
 from .shapes import SimplifyShapes
 from .stabilize import Stabilize
@@ -25,6 +26,7 @@ PASSES = {
     "cse": CSE,
     "region-reuse": RegionReuse,
     "scan-prune": ScanPrune,
+    "scan-ring": ScanRing,
     "scan-hoist": ScanHoist,
     "scan-batch": ScanBatch,
     "scan-merge": ScanMerge,

@@ -42,6 +42,7 @@ PASS_TAGS = {
     "scan-hoist": ("scan", "scanOp_pushout_nonseqs_ops", "scan_pushout_nonseqs_ops"),
     "scan-batch": ("scan", "scanOp_pushout_seqs_ops", "scan_pushout_dot1"),
     "scan-merge": ("scan", "scanOp_merge", "scan_merge"),
+    "scan-ring": ("scan", "scanOp_save_mem", "scan_save_mem"),
 }
 
 

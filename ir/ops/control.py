@@ -54,6 +54,13 @@ output without taps, the row shape the body's output-shape rules give
 ``truncate_gradient`` (-1: all steps) bounds how many steps back the
 gradient flows (Theano's meaning). ``name`` (optional) labels the loop.
 
+``last_rows`` (optional, one int per output; 0 or absent: every row) makes
+result ``j`` only the last ``min(last_rows[j], steps)`` rows, in order: the
+loop keeps ``max(last_rows[j], depth)`` rows of that output, used
+circularly (row ``t`` at ``t mod`` that). Set by ``passes/scan_ring.py``
+when nothing after the loop reads more than those rows; a loop with it has
+no gradient (the pass runs after autodiff).
+
 Made by ``theon.ifelse.ifelse`` and ``theon.scan`` (``frontend/ifelse.py``,
 ``frontend/scan.py``, which trace the user's function into a body with
 ``outline``); lowered on the CPU by ``codegen/cpu/lower/control.py``.
@@ -352,6 +359,13 @@ class ScanLayout:
         self.n_seqs = len(self.seq_taps)
         self.recurrent = [j for j, t in enumerate(self.out_taps) if t]
         self.n_outs = len(self.out_taps)
+        last = a.get("last_rows")
+        if last is None:
+            last = (0,) * self.n_outs
+        if not isinstance(last, tuple) or len(last) != self.n_outs or not all(
+                isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in last):
+            raise ValueError(f"scan: last_rows must list one int >= 0 per output ({self.n_outs}), got {last!r}")
+        self.last_rows = last
         ops = op.operands
         first_init = 1 + self.n_seqs
         first_nonseq = first_init + len(self.recurrent)
@@ -366,6 +380,14 @@ class ScanLayout:
 
     def depth(self, j):
         return -min(self.out_taps[j])
+
+    def ring(self, j):
+        """The rows output ``j``'s buffer keeps (used circularly), or None
+        when it keeps every step's row."""
+        k = self.last_rows[j]
+        if not k:
+            return None
+        return max(k, self.depth(j)) if self.out_taps[j] else k
 
     def arg_types(self):
         types = []
@@ -457,7 +479,9 @@ class Scan(OpDef):
                                     f"(outputs_info) has rows of type {srow}: dtype, ndim and static shape "
                                     "must agree")
                 row = TensorType(row.dtype, tuple(p if p is not None else q for p, q in zip(row.shape, srow.shape)))
-            out.append(TensorType(row.dtype, (lead,) + row.shape))
+            k = lay.last_rows[j]
+            rows = min(k, lead) if k and lead is not None else lead
+            out.append(TensorType(row.dtype, (rows,) + row.shape))
         return out
 
     def dims(self, op, shapes):
@@ -501,6 +525,8 @@ class Scan(OpDef):
         body.remove(term)
         body.append(Operation(term.opdef, ys, term.attrs))      # (the work left dead: for DCE)
         attrs = {**op.attrs, "out_taps": tuple(lay.out_taps[j] for j in keep)}
+        if "last_rows" in attrs:
+            attrs["last_rows"] = tuple(lay.last_rows[j] for j in keep)
         regions, op.regions = op.regions, []
         new = Operation(op.opdef, list(op.operands), attrs, [op.results[j].type for j in keep], regions,
                         type(op.results[0]), [op.results[j].name for j in keep])
@@ -554,7 +580,8 @@ class Scan(OpDef):
         out, guess = [], None
         for j, r in enumerate(op.results):
             if rows[j]:
-                out.append(np.stack(rows[j]).astype(r.type.np_dtype, copy=False))
+                kept = rows[j][-lay.last_rows[j]:] if lay.last_rows[j] else rows[j]
+                out.append(np.stack(kept).astype(r.type.np_dtype, copy=False))
                 continue
             if j in inits:
                 row = inits[j].shape[1:]
@@ -568,6 +595,9 @@ class Scan(OpDef):
         return out
 
     def grad(self, op, grads):
+        if any(ScanLayout(op).last_rows):
+            raise ValueError("scan: a loop that keeps only its last rows (last_rows) has no gradient; "
+                             "differentiate before the scan-ring pass")
         from .scan_grad import scan_grad
         return scan_grad(op, grads)
 

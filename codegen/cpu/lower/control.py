@@ -265,7 +265,9 @@ def lower_scan(ctx, op, bufs):
             row = None
             if guess is None:
                 guess = _zero_step_rows(ctx, op, lay, seqs, inits, nonseqs)
-        outs.append(_Output(ctx, j, r.type, n, row, None if row is not None else guess[j]))
+        ring = lay.ring(j)
+        outs.append(_Output(ctx, j, r.type, n if ring is None else i64(ring), row,
+                            None if row is not None else guess[j]))
     steps_slot = ctx.slot(i64(0).type, "scan.steps")
     b.store(n, steps_slot)
     # a non-sequence the body multiplies by (matmul's B) is packed once, here
@@ -292,7 +294,7 @@ def lower_scan(ctx, op, bufs):
             for k in lay.out_taps[j]:
                 back = b.add(t, i64(k))
                 earlier = b.icmp_signed(">=", back, i64(0))
-                from_out = _row(ctx, full, b.select(earlier, back, i64(0)))
+                from_out = _row(ctx, full, _ring_index(ctx, lay, j, b.select(earlier, back, i64(0))))
                 from_init = _row(ctx, inits[j], b.select(earlier, i64(0), b.add(back, i64(d))))
                 args.append(_select_row(ctx, earlier, from_out, from_init))
         outer_alloc = ctx.__dict__.get("alloc")            # an enclosing loop's, or none (the method)
@@ -313,7 +315,7 @@ def lower_scan(ctx, op, bufs):
                     o.first_step(ctx, y)
             full = o.current(ctx)
             _check_row(ctx, j, y, full.shape[1:])
-            ctx.copy(y, _row(ctx, full, t))
+            ctx.copy(y, _row(ctx, full, _ring_index(ctx, lay, j, t)))
         stop = _truth(ctx, ys[-1]) if lay.until else None
         free_slots(ctx, temps)
         if stop is not None:                           # the steps taken so far: t + 1 if it stops here
@@ -322,11 +324,43 @@ def lower_scan(ctx, op, bufs):
 
     steps = b.load(steps_slot, name="scan.steps") if lay.until else n
     results = []
-    for o in outs:
+    for j, o in enumerate(outs):
         full = o.current(ctx)
+        if lay.ring(j) is not None:
+            results.append(_last_rows(ctx, lay, j, full, steps))
+            continue
         shape = [steps] + full.shape[1:]
         results.append(Buf(full.ptr, full.dtype, shape, full.strides, slot=full.slot, contiguous=True))
     return results
+
+
+# --- outputs that keep only their last rows (``last_rows``, passes/scan_ring.py) ------------
+def _ring_index(ctx, lay, j, t):
+    """Where step ``t``'s row of output ``j`` lives: ``t`` itself, or
+    ``t mod`` the ring's rows when the output keeps only its last rows."""
+    ring = lay.ring(j)
+    if ring is None:
+        return t
+    return i64(0) if ring == 1 else ctx.b.urem(t, i64(ring))
+
+
+def _last_rows(ctx, lay, j, ring_buf, steps):
+    """The result of an output that keeps its last ``k`` rows in a ring of
+    ``R`` rows after ``steps`` steps: the last ``min(k, steps)`` rows in
+    order. With ``R == 1`` that is the ring itself; else they are copied
+    out (``k`` rows, once)."""
+    b = ctx.b
+    k = i64(lay.last_rows[j])
+    m = b.select(b.icmp_signed("<", steps, k), steps, k, name=f"scan.out{j}.kept")
+    if lay.ring(j) == 1:
+        shape = [m] + ring_buf.shape[1:]
+        return Buf(ring_buf.ptr, ring_buf.dtype, shape, ring_buf.strides, slot=ring_buf.slot, contiguous=True)
+    out = ctx.alloc(ring_buf.dtype, [m] + ring_buf.shape[1:], name=f"scan.out{j}.last")
+    first = b.sub(steps, m)
+    with counted_loop(b, m, name=f"scan.out{j}.copy") as loop:
+        i = loop.index
+        ctx.copy(_row(ctx, ring_buf, _ring_index(ctx, lay, j, b.add(first, i))), _row(ctx, out, i))
+    return out
 
 
 LOWERINGS = {"ifelse": lower_ifelse, "scan": lower_scan}
