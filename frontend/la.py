@@ -103,6 +103,24 @@ def det(a):
     return apply_op("det", _matrix(a, "det"))
 
 
+def eigvalsh(a, UPLO="L"):
+    """The eigenvalues (ascending) of symmetric ``a`` (batched), read from
+    its lower (``UPLO='L'``) or upper triangle; cyclic Jacobi rotations."""
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"eigvalsh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    return apply_op("eigvalsh", _matrix(a, "eigvalsh"), lower=UPLO == "L")
+
+
+def eigh(a, UPLO="L"):
+    """(w, v): ``np.linalg.eigh`` -- eigenvalues ascending and the
+    eigenvectors as v's columns (each column's sign as the solver leaves
+    it, which may differ from LAPACK's)."""
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    a = _matrix(a, "eigh")
+    return apply_op("eigvalsh", a, lower=UPLO == "L"), apply_op("eigh_vectors", a, lower=UPLO == "L")
+
+
 def matrix_power(M, n):
     """``np.linalg.matrix_power`` for a Python int ``n`` (negative: of the
     inverse), by repeated squaring of matrix products."""

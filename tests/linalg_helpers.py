@@ -57,6 +57,19 @@ def linalg_cases():
                                           a, b, trans=t, lower=lo, unit_diagonal=u),
                                       lambda a, b, lo=lower, t=trans, u=unit: np.linalg.solve(_tri(a, lo, t, u), b),
                                       [G, B]))
+    for dt in ("float64", "float32"):
+        for shape in [(5, 5), (1, 1), (3, 4, 4), (0, 0)]:
+            s = f"{dt}-{'x'.join(map(str, shape))}"
+            S = rhs(*shape, dtype=dt)      # read from one triangle: not symmetric as given
+            for uplo in ("L", "U"):
+                cases += [
+                    (f"eigvalsh-{uplo}-{s}", lambda a, u=uplo: nlinalg.eigvalsh(a, u),
+                     lambda a, u=uplo: np.linalg.eigvalsh(a, UPLO=u), [S]),
+                    (f"eigh-abs-vectors-{uplo}-{s}", lambda a, u=uplo: abs(nlinalg.eigh(a, u)[1]),
+                     lambda a, u=uplo: abs(np.linalg.eigh(a, UPLO=u)[1]), [S]),
+                    (f"eigh-reconstruct-{uplo}-{s}", lambda a, u=uplo: _reconstruct(*nlinalg.eigh(a, u)),
+                     lambda a, u=uplo: _symmetric(a, u), [S]),
+                ]
     # integers go through float64, as NumPy's linalg
     ia = np.array([[4, 1], [2, 3]], dtype=np.int64)
     cases.append(("det-int64", lambda a: nlinalg.det(a), np.linalg.det, [ia]))
@@ -71,6 +84,18 @@ def linalg_cases():
     cases.append(("extract_diag", lambda a: nlinalg.extract_diag(a), np.diagonal, [general(4, 4)]))
     cases.append(("alloc_diag", lambda v: nlinalg.alloc_diag(v), np.diag, [rhs(4)]))
     return cases
+
+
+def _reconstruct(w, v):
+    """v diag(w) v^T (symbolic)."""
+    vw = v * w.dimshuffle(*range(w.ndim - 1), "x", w.ndim - 1)
+    vt = v.dimshuffle(*range(v.ndim - 2), v.ndim - 1, v.ndim - 2)
+    return T.dot(vw, vt) if v.ndim == 2 else T.batched_dot(vw, vt)
+
+
+def _symmetric(a, uplo):
+    t = np.tril(a) if uplo == "L" else np.triu(a)
+    return t + np.swapaxes(t, -1, -2) - t * np.eye(a.shape[-1])
 
 
 def noncontiguous_cases():

@@ -233,4 +233,71 @@ class Det(_LinAlg):
         return [e("mul", scale, _mT(e, e("matrix_inverse", a)))]
 
 
-OPS = [Cholesky, SolveTriangular, Solve, MatrixInverse, Det]
+def _lower_read(e, g, lower):
+    """The gradient with respect to a matrix of which only the ``lower`` (or
+    upper) triangle is read, given the full-matrix gradient g: Theano's
+    tril(g) + triu(g, 1)^T (upper: triu(g) + tril(g, -1)^T)."""
+    if not lower:
+        return _mT(e, _lower_read(e, _mT(e, g), True))
+    lo = _tril(e, g)
+    return e("add", lo, _mT(e, e("sub", g, lo)))
+
+
+class Eigvalsh(_LinAlg):
+    """The eigenvalues (ascending) of a symmetric matrix read from its
+    ``lower`` (or upper) triangle: shape a.shape[:-1] (cyclic Jacobi)."""
+    name = "eigvalsh"
+    required_attrs = ("lower",)
+    has_grad = True
+
+    def infer(self, op):
+        self.check_arity(op)
+        a = op.operands[0].type
+        _square(self.name, a)
+        return result(a.dtype, a.shape[:-2] + (_pick(a.shape[-1], a.shape[-2]),))
+
+    def dims(self, op, shapes):
+        return [shapes.of(op.operands[0])[:-1]]
+
+    def reference(self, op, a):
+        return [np.linalg.eigvalsh(a, UPLO="L" if op.attrs["lower"] else "U").astype(a.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        """V diag(g) V^T, folded onto the triangle read."""
+        a, g, e = op.operands[0], grads[0], emitter(op)
+        a = _bcast(e, op, g, a)
+        V = e("eigh_vectors", a, lower=op.attrs["lower"])
+        gv = e("mul", V, e.dimshuffle(g, list(range(g.ndim - 1)) + ["x", g.ndim - 1]))
+        return [_lower_read(e, e("matmul", gv, _mT(e, V)), bool(op.attrs["lower"]))]
+
+
+class EighVectors(_LinAlg):
+    """The eigenvectors (columns, in ``eigvalsh``'s order) of a symmetric
+    matrix read from its ``lower`` (or upper) triangle (cyclic Jacobi)."""
+    name = "eigh_vectors"
+    required_attrs = ("lower",)
+    has_grad = True
+
+    def infer(self, op):
+        return Cholesky.infer(self, op)
+
+    def reference(self, op, a):
+        return [np.linalg.eigh(a, UPLO="L" if op.attrs["lower"] else "U")[1].astype(a.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        """Theano's EighGrad for the vectors: V K V^T with
+        K[n, m] = (V^T gV)[m, n] / (w[n] - w[m]) (0 for n == m), folded
+        onto the triangle read."""
+        a, V, g, e = op.operands[0], op.results[0], grads[0], emitter(op)
+        a, V = _bcast(e, op, g, a, V)
+        lower = bool(op.attrs["lower"])
+        w = e("eigvalsh", a, lower=lower)
+        nd = w.ndim
+        diff = e("sub", e.dimshuffle(w, list(range(nd)) + ["x"]), e.dimshuffle(w, list(range(nd - 1)) + ["x", nd - 1]))
+        eye = _eye_mask(e, V, "eq")
+        D = e("mul", e("div", e.const(1, V.dtype), e("add", diff, eye)), e("sub", e.const(1, V.dtype), eye))
+        K = e("mul", _mT(e, e("matmul", _mT(e, V), g)), D)
+        return [_lower_read(e, e("matmul", e("matmul", V, K), _mT(e, V)), lower)]
+
+
+OPS = [Cholesky, SolveTriangular, Solve, MatrixInverse, Det, Eigvalsh, EighVectors]

@@ -205,7 +205,11 @@ ROWS += [Row("cholesky", lambda a: op("cholesky", a), [_SPD]),
          Row("solve_triangular-upper-trans-unit", lambda a, x: op("solve_triangular", a, x, lower=False, trans=True,
                                                                   unit_diagonal=True), [_TRI, sym(3, 2)]),
          Row("matrix_inverse", lambda a: op("matrix_inverse", a), [_SPD + RNG.uniform(-0.5, 0.5, (3, 3))]),
-         Row("det", lambda a: op("det", a), [_SPD + RNG.uniform(-0.5, 0.5, (3, 3))])]
+         Row("det", lambda a: op("det", a), [_SPD + RNG.uniform(-0.5, 0.5, (3, 3))]),
+         Row("eigvalsh", lambda a: op("eigvalsh", a, lower=True), [_TRI]),
+         # eigenvector columns have a free sign: a cost that squares them
+         Row("eigh_vectors", lambda a: op("mul", op("eigh_vectors", a, lower=False), op("eigh_vectors", a, lower=False)),
+             [_TRI])]
 
 # random streams' probability check (ir/ops/random.py): the value itself
 ROWS += [Row("check_probabilities", lambda x: op("check_probabilities", x, arg="binomial: p", normalized=False),

@@ -204,7 +204,9 @@ CASES["linalg"] = func_text("%a: tensor<?x3x3xf64>, %b: tensor<?x3x2xf64>", [
     "%1 = solve(%a, %b) : tensor<?x3x2xf64>",
     "%2 = solve_triangular(%a, %b) {lower = true, trans = false, unit_diagonal = true} : tensor<?x3x2xf64>",
     "%3 = matrix_inverse(%a) : tensor<?x3x3xf64>",
-    "%4 = det(%a) : tensor<?xf64>", "return(%0, %1, %2, %3, %4)"])
+    "%4 = det(%a) : tensor<?xf64>",
+    "%5 = eigvalsh(%a) {lower = true} : tensor<?x3xf64>",
+    "%6 = eigh_vectors(%a) {lower = false} : tensor<?x3x3xf64>", "return(%0, %1, %2, %3, %4, %5, %6)"])
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_roundtrip(case):

@@ -73,13 +73,15 @@ def test_ir_text_roundtrip():
     assert print_function(parse_function(text)) == text
 
 
-@pytest.mark.parametrize("name", ["cholesky", "solve", "solve_triangular", "matrix_inverse", "det"])
+@pytest.mark.parametrize("name", ["cholesky", "solve", "solve_triangular", "matrix_inverse", "det", "eigvalsh",
+                                  "eigh_vectors"])
 def test_gpu_plan_refuses_at_compile_time(name):
     from theon.codegen.ptx.plan import Plan
     a, b = T.fmatrix("a"), T.fmatrix("b")
     out = {"cholesky": lambda: slinalg.cholesky(a), "solve": lambda: slinalg.solve(a, b),
            "solve_triangular": lambda: slinalg.solve_triangular(a, b), "det": lambda: nlinalg.det(a),
-           "matrix_inverse": lambda: nlinalg.matrix_inverse(a)}[name]()
+           "matrix_inverse": lambda: nlinalg.matrix_inverse(a), "eigvalsh": lambda: nlinalg.eigvalsh(a),
+           "eigh_vectors": lambda: nlinalg.eigh(a)[1]}[name]()
     func, _ = build_function([a, b], [out * 2])
     with pytest.raises(NotImplementedError, match=f"{name} .* not supported on the GPU yet"):
         Plan(func)

@@ -254,6 +254,92 @@ def trsm(module, dtype, lower, trans, unit):
     return _kernel(module, f"theon.la.trsm.{dtype}.{flags}", build)
 
 
+def jacobi(module, dtype):
+    """void jacobi(n, a, v, w): the eigen decomposition of the symmetric
+    n x n matrix a (both triangles filled; destroyed) by cyclic Jacobi
+    rotations, sweeps until the off-diagonal mass is below eps^2 times the
+    total (at most 100); w := the eigenvalues ascending, v := the
+    eigenvectors as columns in that order."""
+    ft = _FT[dtype]
+    tp = ft.as_pointer()
+    eps = 2.220446049250313e-16 if dtype == "float64" else 1.1920929e-07
+
+    def build(name):
+        k = _K(module, name, lir.VoidType(), [I64, tp, tp, tp])
+        b = k.b
+        n, a, v, w = k.fn.args
+        zero, one = lir.Constant(ft, 0.0), lir.Constant(ft, 1.0)
+        sqrt, fabs = _sqrt(module, ft), _fabs(module, ft)
+
+        def el(m, i, j):
+            return b.gep(m, [b.add(b.mul(i, n), j)])
+        with k.loop(n, "vi") as li:
+            with k.loop(n, "vj") as lj:
+                b.store(b.select(b.icmp_signed("==", li.index, lj.index), one, zero), el(v, li.index, lj.index))
+        done = k.fn.append_basic_block("jac.done")
+        with k.loop(i64(100), "sweep"):
+            with counted_loop(b, b.mul(n, n), "fro", carried=(zero, zero)) as lf:
+                i = b.sdiv(lf.index, n)
+                j = b.srem(lf.index, n)
+                x = b.load(b.gep(a, [lf.index]))
+                sq = b.fmul(x, x)
+                lf.next = [b.fadd(lf.carried[0], sq), b.select(b.icmp_signed("!=", i, j), b.fadd(lf.carried[1], sq),
+                                                               lf.carried[1])]
+            total, off = lf.carried
+            small = b.fcmp_ordered("<=", off, b.fmul(total, lir.Constant(ft, eps * eps)))
+            nxt = k.fn.append_basic_block("jac.sweep")
+            b.cbranch(small, done, nxt)
+            b.position_at_end(nxt)
+            with k.loop(n, "p") as lp:
+                p = lp.index
+                with k.loop(n, "q", b.add(p, i64(1))) as lq:
+                    q = lq.index
+                    apq = b.load(el(a, p, q))
+                    with b.if_then(b.fcmp_unordered("!=", apq, zero)):
+                        app, aqq = b.load(el(a, p, p)), b.load(el(a, q, q))
+                        theta = b.fdiv(b.fsub(aqq, app), b.fmul(lir.Constant(ft, 2.0), apq))
+                        at = b.call(fabs, [theta])
+                        t = b.fdiv(one, b.fadd(at, b.call(sqrt, [b.fadd(b.fmul(theta, theta), one)])))
+                        t = b.select(b.fcmp_ordered("<", theta, zero), b.fneg(t), t)
+                        c = b.fdiv(one, b.call(sqrt, [b.fadd(b.fmul(t, t), one)]))
+                        sn = b.fmul(t, c)
+
+                        def rot(px, qx):
+                            x, y = b.load(px), b.load(qx)
+                            b.store(b.fsub(b.fmul(c, x), b.fmul(sn, y)), px)
+                            b.store(b.fadd(b.fmul(sn, x), b.fmul(c, y)), qx)
+                        with k.loop(n, "rc") as lr:
+                            rot(el(a, lr.index, p), el(a, lr.index, q))
+                        with k.loop(n, "rr") as lr:
+                            rot(el(a, p, lr.index), el(a, q, lr.index))
+                        with k.loop(n, "rv") as lr:
+                            rot(el(v, lr.index, p), el(v, lr.index, q))
+        b.branch(done)
+        b.position_at_end(done)
+        with k.loop(n, "wd") as li:
+            b.store(b.load(el(a, li.index, li.index)), b.gep(w, [li.index]))
+        with k.loop(n, "si") as li:          # selection sort, ascending, moving v's columns along
+            i = li.index
+            with counted_loop(b, n, "sm", b.add(i, i64(1)), carried=(i, b.load(b.gep(w, [i])))) as lm:
+                x = b.load(b.gep(w, [lm.index]))
+                less = b.fcmp_ordered("<", x, lm.carried[1])
+                lm.next = [b.select(less, lm.index, lm.carried[0]), b.select(less, x, lm.carried[1])]
+            best = lm.carried[0]
+            with b.if_then(b.icmp_signed("!=", best, i)):
+                pi, pb = b.gep(w, [i]), b.gep(w, [best])
+                wi, wb = b.load(pi), b.load(pb)
+                b.store(wb, pi)
+                b.store(wi, pb)
+                with k.loop(n, "sc") as lr:
+                    x, y = el(v, lr.index, i), el(v, lr.index, best)
+                    vx, vy = b.load(x), b.load(y)
+                    b.store(vy, x)
+                    b.store(vx, y)
+        b.ret_void()
+        return k.fn
+    return _kernel(module, f"theon.la.jacobi.{dtype}", build)
+
+
 # --- the op lowerings ------------------------------------------------------------------------
 def _check_square(ctx, a, operand=0):
     n = a.shape[-1]
@@ -445,5 +531,48 @@ def lower_det(ctx, op, bufs):
     return [out]
 
 
+def _lower_eigh(ctx, op, bufs, vectors):
+    """eigh / eigvalsh{lower}: a's ``lower`` (or upper) triangle mirrored
+    into a symmetric work matrix, then ``jacobi``."""
+    (a,) = bufs
+    dtype = op.results[0].dtype
+    b = ctx.b
+    n = _check_square(ctx, a)
+    batch = list(a.shape[:-2])
+    out = ctx.alloc(dtype, batch + ([n, n] if vectors else [n]), name="eigh")
+    if _shapes_only(ctx):
+        return [out]
+    work = ctx.alloc(dtype, [n, n], name="eigh.a")
+    vec = ctx.alloc(dtype, [n, n], name="eigh.v")
+    val = ctx.alloc(dtype, [n], name="eigh.w")
+    fn = jacobi(ctx.module, dtype)
+    lower = bool(op.attrs["lower"])
+    with ctx.loop_nest(batch, "eigh.batch") as idx:
+        _copy_matrix(ctx, a, idx, work.ptr, n, n)
+        with counted_loop(b, n, "sym.i") as li:
+            with counted_loop(b, li.index, "sym.j") as lj:
+                i, j = li.index, lj.index
+                lo, up = b.gep(work.ptr, [b.add(b.mul(i, n), j)]), b.gep(work.ptr, [b.add(b.mul(j, n), i)])
+                if lower:
+                    b.store(b.load(lo), up)
+                else:
+                    b.store(b.load(up), lo)
+        b.call(fn, [n, work.ptr, vec.ptr, val.ptr])
+        dst = ctx.elem_ptr(out, list(idx) + [i64(0)] * (2 if vectors else 1))
+        src = vec.ptr if vectors else val.ptr
+        with counted_loop(b, b.mul(n, n) if vectors else n, "eigh.cp") as lc:
+            b.store(b.load(b.gep(src, [lc.index])), b.gep(dst, [lc.index]))
+    return [out]
+
+
+def lower_eigvalsh(ctx, op, bufs):
+    return _lower_eigh(ctx, op, bufs, False)
+
+
+def lower_eigh_vectors(ctx, op, bufs):
+    return _lower_eigh(ctx, op, bufs, True)
+
+
 LOWERINGS = {"cholesky": lower_cholesky, "solve_triangular": lower_solve_triangular, "solve": lower_solve,
-             "matrix_inverse": lower_matrix_inverse, "det": lower_det}
+             "matrix_inverse": lower_matrix_inverse, "det": lower_det,
+             "eigvalsh": lower_eigvalsh, "eigh_vectors": lower_eigh_vectors}
