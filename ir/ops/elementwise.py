@@ -136,12 +136,15 @@ def _scalar_fn(fn, nan_on_error=True):
     (NaN where ``math`` raises: a pole or outside the domain)."""
     def scalar(v):
         try:
-            return fn(v)
+            return fn(float(v))             # Python floats: no NumPy overflow warnings
         except (ValueError, OverflowError):
             if not nan_on_error:
                 raise
             return math.nan
-    return lambda x: np.vectorize(scalar, otypes=[np.float64])(np.asarray(x, np.float64)).astype(x.dtype)
+    def apply(x):
+        with np.errstate(all="ignore"):
+            return np.vectorize(scalar, otypes=[np.float64])(np.asarray(x, np.float64)).astype(x.dtype)
+    return apply
 
 
 def _tgamma(v):

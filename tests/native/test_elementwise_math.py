@@ -133,7 +133,8 @@ def test_special_values_and_domains(dtype):
         np.testing.assert_allclose(got, want, rtol=4e-7 if dtype == "float32" else 2e-16, equal_nan=True)
         np.testing.assert_array_equal(np.signbit(got[np.isfinite(got)]), np.signbit(want[np.isfinite(got)]))
     for name in SPECIAL:
-        got, want = native(name, x), OPS[name].np_fn(x.astype(np.float64)).astype(dtype)
+        with np.errstate(over="ignore"):
+            got, want = native(name, x), OPS[name].np_fn(x.astype(np.float64)).astype(dtype)
         np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == "float32" else 1e-14, equal_nan=True,
                                    err_msg=name)
 
