@@ -30,6 +30,7 @@ import numpy as np
 from ..config import config
 from . import variable  # noqa: F401 - the DSL modules import in this order
 from ..ir.opdef import const_value
+from ..ir.types import is_int
 from ..ir.ops.random import philox4x32, split64, sum_tolerance
 from . import elemwise as E
 from . import linalg as L
@@ -242,7 +243,7 @@ class RandomStream:
         """Integers uniform in [low, high] (both included), shape ``size``."""
         low, high = as_tensor_variable(low), as_tensor_variable(high)
         for name, v in (("low", low), ("high", high)):
-            if v.dtype not in ("int8", "int16", "int32", "int64", "uint8"):
+            if not is_int(v.dtype):
                 raise TypeError(f"random_integers: {name} must be an int, got {v.type}")
         low64, high64 = cast(low, "float64"), cast(high, "float64")
         u = self._draw("random_uniform", self._entries(size, ndim, [low, high], "random_integers"), "float64")
@@ -320,7 +321,7 @@ class RandomStream:
         """Permutations of 0 .. n-1 (``n`` an int or a 0-d int tensor), shape
         ``size + (n,)`` (one per element of size; None: one)."""
         if is_variable(n):
-            if n.ndim != 0 or n.dtype not in ("int8", "int16", "int32", "int64", "uint8"):
+            if n.ndim != 0 or not is_int(n.dtype):
                 raise TypeError(f"permutation: n must be an int or a 0-d int tensor, got {n.type}")
             n = cast(n, "int64")
         else:
