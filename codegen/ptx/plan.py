@@ -19,7 +19,7 @@ from ...ir.dialect import ops_where
 from ...ir.printer import _Namer
 from ..scalar import LoweringTable
 from .maps import copy_kernels
-from .control_step import HostRegionStep
+from .control_step import HostRegionStep, region_step
 from .print_step import PrintStep
 from .random_step import RandomStep
 from . import pool_step, unsupported_step
@@ -41,7 +41,7 @@ LOWERINGS.update({
     "argmax": ReduceStep, "argmin": ReduceStep, "sum_to": ReduceStep,
     "matmul": MatmulStep, "fused": FusedStep,
     "print": PrintStep,
-    "ifelse": HostRegionStep, "scan": HostRegionStep,
+    "ifelse": region_step, "scan": region_step,       # sub-plans of their bodies (HostRegionStep if not)
     "random_uniform": RandomStep, "random_normal": RandomStep, "random_permutation": RandomStep,
     "check_probabilities": HostRegionStep, "random_choice": HostRegionStep,   # on the host (their references)
     "adv_subtensor": GatherStep, "adv_set_subtensor": AdvIndexStep, "adv_inc_subtensor": AdvIndexStep,
@@ -53,11 +53,11 @@ NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the pla
 
 
 # --- host values ---------------------------------------------------------------------------------
-def host_needed(func):
+def host_needed(block):
     """Values whose value (not only shape) the host needs: the operands
     result shapes depend on (``OpDef.value_operands``: sizes, indices)."""
     needed = []
-    for op in func.body.ops:
+    for op in block.ops:
         needed.extend(v for v in op.opdef.value_operands(op) if v not in needed)
     return needed
 
@@ -72,10 +72,10 @@ def _small(v):
     return n <= HOST_MAX_ELEMENTS
 
 
-def host_evaluated(func):
-    """Ops the host evaluates itself: those computing a needed value from
-    input values, shapes and constants through small values only."""
-    shared = {a for a, attrs in zip(func.args, func.arg_attrs) if "shared" in attrs}
+def host_evaluated(block, shared=frozenset()):
+    """Ops of ``block`` the host evaluates itself: those computing a needed
+    value from argument values (not ``shared`` ones), shapes and constants
+    through small values only."""
     memo = {}
 
     def computable(v):
@@ -103,7 +103,7 @@ def host_evaluated(func):
             for o in op.operands:
                 mark(o)
 
-    for v in host_needed(func):
+    for v in host_needed(block):
         if computable(v):
             mark(v)
     return ops
@@ -140,7 +140,7 @@ def single_stage(func):
     """``func`` itself, or, when it holds multi-stage fused ops (one region
     per stage), a copy where ``split-fused-stages`` made them single-stage:
     a GPU fused kernel runs one region."""
-    if not any(op.name == "fused" and len(op.regions) > 1 for op in func.body.ops):
+    if not any(op.name == "fused" and len(op.regions) > 1 for op in func.walk()):     # bodies too
         return func
     from ...passes.fusion import SplitFusedStages
     copy = func.clone()
@@ -155,27 +155,45 @@ class Plan:
         body = func.body.ops
         if not body or body[-1].name != "return":
             raise ValueError(f"GPU plan: function @{func.name} has no return")
+        shared = {a for a, attrs in zip(func.args, func.arg_attrs) if "shared" in attrs}
+        self.build(func.body, host_evaluated(func.body, shared), f"theon_{func.name}", f"@{func.name}")
+
+    @classmethod
+    def of_block(cls, block, prefix, where):
+        """The plan of a region body (``control_step.py``): ``func`` is None;
+        whoever runs it binds the block arguments first."""
+        plan = cls.__new__(cls)
+        plan.func = None
+        plan.build(block, host_evaluated(block), prefix, where)
+        return plan
+
+    def build(self, block, host_ops, prefix, where):
+        """``steps`` and ``kernels`` of ``block``'s ops (all but its
+        terminator); kernel names start with ``prefix``; ``where`` names
+        the block in errors. Also builds the sub-plans of loop bodies
+        (``loop_step.py``)."""
+        body = block.ops
         ops = body[:-1]
         index = {op: k for k, op in enumerate(body)}
-        self.host_ops = host_evaluated(func)
+        self.host_ops = host_ops
         groups, group_of = group_elementwise(ops, self.host_ops)
         self.steps = []
         for op in ops:
             k = index[op]
-            prefix = f"theon_{func.name}_{k}"
+            prefix_k = f"{prefix}_{k}"
             if op in self.host_ops:
-                self.steps.append(HostStep(k, op, prefix))
+                self.steps.append(HostStep(k, op, prefix_k))
             elif op in group_of:
                 if group_of[op] is op:
-                    step = MapStep(k, groups[op], prefix)
+                    step = MapStep(k, groups[op], prefix_k)
                     step.op_indices = {o: index[o] for o in groups[op]}
                     self.steps.append(step)
             else:
                 cls = LOWERINGS.get(op.name)
                 if cls is None:
                     raise NotImplementedError(f"PTX codegen: no lowering for op {op.name!r} "
-                                              f"(op #{k} of @{func.name})")
-                self.steps.append(cls(k, op, prefix))
+                                              f"(op #{k} of {where})")
+                self.steps.append(cls(k, op, prefix_k))
         named = {}
         for step in self.steps:
             if isinstance(step, MapStep):
@@ -185,7 +203,7 @@ class Plan:
             for spec in step.kernels():
                 self.kernels.setdefault(spec.name, spec)
         # results and read-back sizes may be views: copies make them C-contiguous
-        for v in list(body[-1].operands) + host_needed(func):
+        for v in list(body[-1].operands) + host_needed(block):
             for spec in copy_kernels(v.type.dtype, v.type.ndim):
                 self.kernels.setdefault(spec.name, spec)
 
