@@ -121,6 +121,28 @@ def eigh(a, UPLO="L"):
     return apply_op("eigvalsh", a, lower=UPLO == "L"), apply_op("eigh_vectors", a, lower=UPLO == "L")
 
 
+def qr(a, mode="reduced"):
+    """``np.linalg.qr`` by Householder reflections (batched): mode
+    'reduced' -> (Q, R), 'r' -> R, 'complete' for square or wide a (where
+    it equals 'reduced'). Theano's ``qr``; no gradient (Theano has none)."""
+    a = as_tensor_variable(a)
+    if a.ndim < 2:
+        raise ValueError(f"qr: a must be a (batch of) matrices, at least 2-d, got {a.ndim}-d")
+    if a.dtype not in _FLOATS:
+        a = cast(a, "float64")
+    if mode == "complete":
+        m, n = a.type.shape[-2], a.type.shape[-1]
+        if m is None or n is None or m > n:
+            raise NotImplementedError("qr: mode='complete' is supported for matrices with static m <= n only "
+                                      "(use mode='reduced')")
+        mode = "reduced"
+    if mode == "r":
+        return apply_op("qr_r", a)
+    if mode != "reduced":
+        raise ValueError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    return apply_op("qr_q", a), apply_op("qr_r", a)
+
+
 def matrix_power(M, n):
     """``np.linalg.matrix_power`` for a Python int ``n`` (negative: of the
     inverse), by repeated squaring of matrix products."""

@@ -70,6 +70,12 @@ def linalg_cases():
                     (f"eigh-reconstruct-{uplo}-{s}", lambda a, u=uplo: _reconstruct(*nlinalg.eigh(a, u)),
                      lambda a, u=uplo: _symmetric(a, u), [S]),
                 ]
+    for dt in ("float64", "float32"):
+        for shape in [(6, 4), (4, 6), (5, 5), (2, 7, 3), (2, 3, 7), (3, 0), (0, 3), (7, 1)]:
+            s = f"{dt}-{'x'.join(map(str, shape))}"
+            X = rhs(*shape, dtype=dt)
+            cases += [(f"qr-q-{s}", lambda a: nlinalg.qr(a)[0], lambda a: np.linalg.qr(a)[0], [X]),
+                      (f"qr-r-{s}", lambda a: nlinalg.qr(a, mode="r"), lambda a: np.linalg.qr(a, mode="r"), [X])]
     # integers go through float64, as NumPy's linalg
     ia = np.array([[4, 1], [2, 3]], dtype=np.int64)
     cases.append(("det-int64", lambda a: nlinalg.det(a), np.linalg.det, [ia]))

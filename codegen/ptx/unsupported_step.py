@@ -21,4 +21,4 @@ LOWERINGS = {"sort": NotOnGpuStep, "argsort": NotOnGpuStep, "cumsum": NotOnGpuSt
 LOWERINGS.update({"conv": NotOnGpuStep, "conv_grad_input": NotOnGpuStep, "conv_grad_weight": NotOnGpuStep})
 # dense linear algebra (ir/ops/la.py): CPU only for now
 LOWERINGS.update({name: NotOnGpuStep for name in ("cholesky", "solve_triangular", "solve", "matrix_inverse", "det",
-                                                "eigvalsh", "eigh_vectors")})
+                                                "eigvalsh", "eigh_vectors", "qr_q", "qr_r")})

@@ -300,4 +300,77 @@ class EighVectors(_LinAlg):
         return [_lower_read(e, e("matmul", e("matmul", V, K), _mT(e, V)), lower)]
 
 
-OPS = [Cholesky, SolveTriangular, Solve, MatrixInverse, Det, Eigvalsh, EighVectors]
+class _QR(_LinAlg):
+    """Householder QR (reduced: k = min(m, n)); LAPACK's signs. Gradient
+    for m >= n (full column rank), as PyTensor's: with
+    M = R gR^T - gQ^T Q and copyltu(M) = tril(M) + tril(M, -1)^T,
+    gA = (gQ + Q copyltu(M)) R^-T -- here per op (the other's gradient 0).
+    A wide a (m < n) has a non-square R: the solve refuses it at run time."""
+    has_grad = True
+
+    def grad(self, op, grads):
+        a, g, e = op.operands[0], grads[0], emitter(op)
+        a = _bcast(e, op, g, a)
+        Q, R = e("qr_q", a), e("qr_r", a)
+        if self.name == "qr_q":
+            M = e("neg", e("matmul", _mT(e, g), Q))
+            base = g
+        else:
+            M = e("matmul", R, _mT(e, g))
+            base = None
+        lo = _tril(e, M)
+        sym = e("add", lo, _mT(e, e("sub", lo, _diag_part(e, M))))
+        X = e("matmul", Q, sym)
+        if base is not None:
+            X = e("add", base, X)
+        # X R^-T = (R^-1 X^T)^T
+        return [_mT(e, e("solve_triangular", R, _mT(e, X), lower=False, trans=False, unit_diagonal=False))]
+
+    def infer(self, op):
+        self.check_arity(op)
+        a = op.operands[0].type
+        if a.dtype not in FLOATS:
+            raise TypeError(f"{self.name}: a must be float32 or float64, got {a.dtype}")
+        if a.ndim < 2:
+            raise ValueError(f"{self.name}: a must be a (batch of) matrices, at least 2-d, got {a.ndim}-d")
+        m, n = a.shape[-2], a.shape[-1]
+        k = None if m is None or n is None else min(m, n)
+        return result(a.dtype, a.shape[:-2] + self.shape(m, n, k))
+
+    def dims(self, op, shapes):
+        s = tuple(shapes.of(op.operands[0]))
+        m, n = s[-2], s[-1]
+        if isinstance(m, int) and isinstance(n, int):
+            k = min(m, n)
+        elif m == n:
+            k = m
+        else:           # min(m, n): a new symbol (result dim k sits at -1 of Q, -2 of R)
+            k = shapes.fresh(len(s) - 1 if self.name == "qr_q" else len(s) - 2)
+        return [s[:-2] + self.shape(m, n, k)]
+
+
+class QrQ(_QR):
+    """Q (m x k, orthonormal columns) of a = Q R."""
+    name = "qr_q"
+
+    @staticmethod
+    def shape(m, n, k):
+        return (m, k)
+
+    def reference(self, op, a):
+        return [np.linalg.qr(a, mode="reduced")[0].astype(a.dtype, copy=False)]
+
+
+class QrR(_QR):
+    """R (k x n, upper triangular) of a = Q R."""
+    name = "qr_r"
+
+    @staticmethod
+    def shape(m, n, k):
+        return (k, n)
+
+    def reference(self, op, a):
+        return [np.linalg.qr(a, mode="reduced")[1].astype(a.dtype, copy=False)]
+
+
+OPS = [Cholesky, SolveTriangular, Solve, MatrixInverse, Det, Eigvalsh, EighVectors, QrQ, QrR]

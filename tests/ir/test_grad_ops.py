@@ -209,7 +209,9 @@ ROWS += [Row("cholesky", lambda a: op("cholesky", a), [_SPD]),
          Row("eigvalsh", lambda a: op("eigvalsh", a, lower=True), [_TRI]),
          # eigenvector columns have a free sign: a cost that squares them
          Row("eigh_vectors", lambda a: op("mul", op("eigh_vectors", a, lower=False), op("eigh_vectors", a, lower=False)),
-             [_TRI])]
+             [_TRI]),
+         Row("qr_q", lambda a: op("qr_q", a), [sym(4, 3)]),
+         Row("qr_r", lambda a: op("qr_r", a), [sym(3, 3)])]
 
 # random streams' probability check (ir/ops/random.py): the value itself
 ROWS += [Row("check_probabilities", lambda x: op("check_probabilities", x, arg="binomial: p", normalized=False),

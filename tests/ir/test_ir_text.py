@@ -206,7 +206,9 @@ CASES["linalg"] = func_text("%a: tensor<?x3x3xf64>, %b: tensor<?x3x2xf64>", [
     "%3 = matrix_inverse(%a) : tensor<?x3x3xf64>",
     "%4 = det(%a) : tensor<?xf64>",
     "%5 = eigvalsh(%a) {lower = true} : tensor<?x3xf64>",
-    "%6 = eigh_vectors(%a) {lower = false} : tensor<?x3x3xf64>", "return(%0, %1, %2, %3, %4, %5, %6)"])
+    "%6 = eigh_vectors(%a) {lower = false} : tensor<?x3x3xf64>", 
+    "%7 = qr_q(%b) : tensor<?x3x2xf64>", "%8 = qr_r(%b) : tensor<?x2x2xf64>",
+    "return(%0, %1, %2, %3, %4, %5, %6, %7, %8)"])
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_roundtrip(case):

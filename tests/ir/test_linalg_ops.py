@@ -36,6 +36,9 @@ def test_static_shapes():
     assert nlinalg.matrix_inverse(T.tensor("float32", shape=(None, 3))).type.shape == (3, 3)
     assert nlinalg.det(T.lmatrix()).dtype == "float64"
     assert slinalg.cholesky(T.fmatrix()).dtype == "float32"
+    q, r = nlinalg.qr(T.tensor("float64", shape=(2, 6, 4)))
+    assert q.type.shape == (2, 6, 4) and r.type.shape == (2, 4, 4)
+    assert nlinalg.eigh(a)[0].type.shape == (2, 4) and nlinalg.eigh(a)[1].type.shape == (2, 4, 4)
 
 
 @pytest.mark.parametrize("build,exc,words", [
@@ -74,14 +77,15 @@ def test_ir_text_roundtrip():
 
 
 @pytest.mark.parametrize("name", ["cholesky", "solve", "solve_triangular", "matrix_inverse", "det", "eigvalsh",
-                                  "eigh_vectors"])
+                                  "eigh_vectors", "qr_q", "qr_r"])
 def test_gpu_plan_refuses_at_compile_time(name):
     from theon.codegen.ptx.plan import Plan
     a, b = T.fmatrix("a"), T.fmatrix("b")
     out = {"cholesky": lambda: slinalg.cholesky(a), "solve": lambda: slinalg.solve(a, b),
            "solve_triangular": lambda: slinalg.solve_triangular(a, b), "det": lambda: nlinalg.det(a),
            "matrix_inverse": lambda: nlinalg.matrix_inverse(a), "eigvalsh": lambda: nlinalg.eigvalsh(a),
-           "eigh_vectors": lambda: nlinalg.eigh(a)[1]}[name]()
+           "eigh_vectors": lambda: nlinalg.eigh(a)[1], "qr_q": lambda: nlinalg.qr(a)[0],
+           "qr_r": lambda: nlinalg.qr(a, mode="r")}[name]()
     func, _ = build_function([a, b], [out * 2])
     with pytest.raises(NotImplementedError, match=f"{name} .* not supported on the GPU yet"):
         Plan(func)

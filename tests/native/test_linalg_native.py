@@ -64,6 +64,8 @@ GRADS = [
     ("det", lambda a, b: nlinalg.det(a), lambda a, b: np.linalg.det(a)),
     ("eigh", lambda a, b: (nlinalg.eigh(a)[0] * _W[0]).sum() + (nlinalg.eigh(a)[1] ** 2 * _W).sum(),
      lambda a, b: (np.linalg.eigh(a)[0] * _W[0]).sum() + (np.linalg.eigh(a)[1] ** 2 * _W).sum()),
+    ("qr", lambda a, b: (nlinalg.qr(a)[0] * _W).sum() + (nlinalg.qr(a)[1] * _W.T).sum(),
+     lambda a, b: (np.linalg.qr(a)[0] * _W).sum() + (np.linalg.qr(a)[1] * _W.T).sum()),
     ("eigh-upper", lambda a, b: (nlinalg.eigvalsh(a, "U") * _W[1]).sum() + (nlinalg.eigh(a, "U")[1] ** 2 * _W).sum(),
      lambda a, b: (np.linalg.eigvalsh(a, "U") * _W[1]).sum() + (np.linalg.eigh(a, "U")[1] ** 2 * _W).sum()),
     ("solve_triangular-lower", lambda a, b: (slinalg.solve_triangular(a, b, lower=True) * _W2).sum(),

@@ -340,6 +340,71 @@ def jacobi(module, dtype):
     return _kernel(module, f"theon.la.jacobi.{dtype}", build)
 
 
+def geqrf(module, dtype):
+    """void geqrf(m, n, a, v, w, q): Householder QR of the m x n matrix a
+    (in place: R in its upper triangle, zeros below), the reflectors in v
+    (m x k, k = min(m, n), H_j = I - v_j v_j^T), w scratch (max(n, k)),
+    and q := H_0 ... H_{k-1} I[:, :k] (m x k) -- LAPACK's signs
+    (R[j, j] = -sign(x_0) ||x||)."""
+    ft = _FT[dtype]
+    tp = ft.as_pointer()
+
+    def build(name):
+        k = _K(module, name, lir.VoidType(), [I64, I64, tp, tp, tp, tp])
+        b = k.b
+        m, n, a, v, w, q = k.fn.args
+        zero, one = lir.Constant(ft, 0.0), lir.Constant(ft, 1.0)
+        sqrt = _sqrt(module, ft)
+        kk = smin(b, m, n)
+
+        def el(mat, i, j, ld):
+            return b.gep(mat, [b.add(b.mul(i, ld), j)])
+
+        def reflect(mat, ld, cols, j, c0):
+            """mat[j:, c0:cols] -= v_j (v_j^T mat[j:, c0:cols])."""
+            with k.loop(cols, "wz", c0) as lc:
+                b.store(zero, b.gep(w, [lc.index]))
+            with k.loop(m, "wi", j) as li:
+                vi = b.load(el(v, li.index, j, kk))
+                k.axpy(w, b.gep(mat, [b.mul(li.index, ld)]), b.fneg(vi), c0, cols, "wa")
+            with k.loop(m, "ui", j) as li:
+                vi = b.load(el(v, li.index, j, kk))
+                k.axpy(b.gep(mat, [b.mul(li.index, ld)]), w, vi, c0, cols, "ua")
+        with k.loop(m, "vz") as li:
+            with k.loop(kk, "vzc") as lc:
+                b.store(zero, el(v, li.index, lc.index, kk))
+        with k.loop(kk, "j") as lj:
+            j = lj.index
+            with counted_loop(b, m, "nrm", j, carried=(zero,)) as ln:
+                x = b.load(el(a, ln.index, j, n))
+                ln.next = [b.fadd(ln.carried[0], b.fmul(x, x))]
+            norm2 = ln.carried[0]
+            x0 = b.load(el(a, j, j, n))
+            nrm = b.call(sqrt, [norm2])
+            alpha = b.select(b.fcmp_ordered(">=", x0, zero), b.fneg(nrm), nrm)
+            v0 = b.fsub(x0, alpha)
+            vv = b.fadd(b.fsub(norm2, b.fmul(x0, x0)), b.fmul(v0, v0))
+            tail = b.fsub(norm2, b.fmul(x0, x0))
+            # as LAPACK's dlarfg: no reflection (H = I) when x below its first element is zero
+            with b.if_then(b.and_(b.fcmp_ordered(">", vv, zero), b.fcmp_ordered(">", tail, zero))):
+                scale = b.call(sqrt, [b.fdiv(lir.Constant(ft, 2.0), vv)])
+                b.store(b.fmul(v0, scale), el(v, j, j, kk))
+                with k.loop(m, "vs", b.add(j, i64(1))) as li:
+                    b.store(b.fmul(b.load(el(a, li.index, j, n)), scale), el(v, li.index, j, kk))
+                reflect(a, n, n, j, j)
+        with k.loop(m, "rz") as li:             # zeros below the diagonal
+            with k.loop(smin(b, li.index, n), "rzc") as lc:
+                b.store(zero, el(a, li.index, lc.index, n))
+        with k.loop(m, "qi") as li:
+            with k.loop(kk, "qc") as lc:
+                b.store(b.select(b.icmp_signed("==", li.index, lc.index), one, zero), el(q, li.index, lc.index, kk))
+        with k.loop(kk, "qj") as lj:
+            reflect(q, kk, kk, b.sub(b.sub(kk, i64(1)), lj.index), i64(0))
+        b.ret_void()
+        return k.fn
+    return _kernel(module, f"theon.la.geqrf.{dtype}", build)
+
+
 # --- the op lowerings ------------------------------------------------------------------------
 def _check_square(ctx, a, operand=0):
     n = a.shape[-1]
@@ -573,6 +638,42 @@ def lower_eigh_vectors(ctx, op, bufs):
     return _lower_eigh(ctx, op, bufs, True)
 
 
+def _lower_qr(ctx, op, bufs, want_q):
+    """qr_q / qr_r: ``geqrf`` per batch element (reduced: k = min(m, n))."""
+    (a,) = bufs
+    dtype = op.results[0].dtype
+    b = ctx.b
+    batch = list(a.shape[:-2])
+    m, n = a.shape[-2], a.shape[-1]
+    kk = smin(b, m, n)
+    out = ctx.alloc(dtype, batch + ([m, kk] if want_q else [kk, n]), name="qr")
+    if _shapes_only(ctx):
+        return [out]
+    work = ctx.alloc(dtype, [m, n], name="qr.a")
+    refl = ctx.alloc(dtype, [m, kk], name="qr.v")
+    scratch = ctx.alloc(dtype, [b.add(n, kk)], name="qr.w")
+    qbuf = ctx.alloc(dtype, [m, kk], name="qr.q")
+    fn = geqrf(ctx.module, dtype)
+    with ctx.loop_nest(batch, "qr.batch") as idx:
+        _copy_matrix(ctx, a, idx, work.ptr, m, n)
+        b.call(fn, [m, n, work.ptr, refl.ptr, scratch.ptr, qbuf.ptr])
+        dst = ctx.elem_ptr(out, list(idx) + [i64(0), i64(0)])
+        count = b.mul(m, kk) if want_q else b.mul(kk, n)
+        with counted_loop(b, count, "qr.cp") as lc:      # R: the first k rows of the work matrix
+            src = qbuf.ptr if want_q else work.ptr
+            b.store(b.load(b.gep(src, [lc.index])), b.gep(dst, [lc.index]))
+    return [out]
+
+
+def lower_qr_q(ctx, op, bufs):
+    return _lower_qr(ctx, op, bufs, True)
+
+
+def lower_qr_r(ctx, op, bufs):
+    return _lower_qr(ctx, op, bufs, False)
+
+
 LOWERINGS = {"cholesky": lower_cholesky, "solve_triangular": lower_solve_triangular, "solve": lower_solve,
              "matrix_inverse": lower_matrix_inverse, "det": lower_det,
-             "eigvalsh": lower_eigvalsh, "eigh_vectors": lower_eigh_vectors}
+             "eigvalsh": lower_eigvalsh, "eigh_vectors": lower_eigh_vectors,
+             "qr_q": lower_qr_q, "qr_r": lower_qr_r}
