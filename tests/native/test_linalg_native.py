@@ -154,3 +154,37 @@ def test_aot_compile(tmp_path):
     np.testing.assert_allclose(d, np.linalg.det(A), rtol=1e-9)
     with pytest.raises(ValueError, match="not positive definite"):    # the AOT loader raises ValueError
         g(-A, B)
+
+
+# --- random inputs (hypothesis) -----------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_COMPILED = {}
+
+
+def _random_fn(dtype):
+    if dtype not in _COMPILED:
+        a, b = T.tensor(dtype, shape=(None, None, None)), T.tensor(dtype, shape=(None, None, None))
+        spd_ = T.batched_dot(a, a.dimshuffle(0, 2, 1)) + T.eye(a.shape[1], dtype=dtype) * a.shape[1]
+        outs = [slinalg.cholesky(spd_), slinalg.solve(a, b), nlinalg.det(a), nlinalg.eigvalsh(spd_),
+                nlinalg.qr(a, mode="r")]
+        _COMPILED[dtype] = theon.function([a, b], outs)
+    return _COMPILED[dtype]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dtype=st.sampled_from(["float32", "float64"]), batch=st.integers(0, 3), n=st.integers(0, 20),
+       k=st.integers(0, 4), seed=st.integers(0, 2 ** 16))
+def test_random_systems_against_numpy(dtype, batch, n, k, seed):
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal((batch, n, n)) + 2 * np.eye(n) * np.sqrt(n + 1)).astype(dtype)
+    b = rng.standard_normal((batch, n, k)).astype(dtype)
+    chol, x, d, w, r = _random_fn(dtype)(a, b)
+    a64 = a.astype(np.float64)
+    s = a64 @ np.swapaxes(a64, 1, 2) + n * np.eye(n)
+    tol = dict(rtol=2e-3, atol=2e-3) if dtype == "float32" else dict(rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(chol, np.linalg.cholesky(s), **tol)
+    np.testing.assert_allclose(x, np.linalg.solve(a64, b), **tol)
+    np.testing.assert_allclose(d, np.linalg.det(a64), rtol=tol["rtol"] * 10)
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(s), rtol=tol["rtol"], atol=tol["atol"] * max(n, 1) ** 2)
+    np.testing.assert_allclose(r, np.linalg.qr(a64, mode="r"), **tol)
