@@ -1,4 +1,4 @@
-"""theon's benchmarks W1-W15 (issues 5, 14, 15, 16), against NumPy in the same process.
+"""theon's benchmarks W1-W17 (issues 5, 14, 15, 16, 17), against NumPy in the same process.
 
     python -m bench                  all workloads, full repeats
     python -m bench --quick          fewer repeats

@@ -9,7 +9,10 @@ forward + backward: theon's conv2d against NumPy (im2col by
 
 Each returns ``{"theon": fn, "numpy": fn, "jax": fn or None, "check": ...}``
 as bench/workloads.py does; ``python -m bench.conv`` prints the medians.
-``w16`` is W16, the whole LeNet training step (not yet in bench/workloads.py).
+``w16`` is W16, the whole LeNet training step, and ``w17`` W17, a
+ResNet-style block (two 3x3 convolutions 64 -> 64 on 56x56, batch 32, batch
+norm, relu, the residual sum), forward + backward; both are rows of
+``python -m bench`` (bench/workloads.py).
 """
 import numpy as np
 
@@ -78,6 +81,9 @@ def layer(name, rng):
 
 
 # --- W16: the tutorials' LeNet training step ----------------------------------------------------
+# PyTensor is not a peer here: PyTensor 2.x removed Theano's conv2d and pool_2d
+# (pytensor.tensor.nnet and pytensor.tensor.signal.pool are gone), so the model
+# cannot be written in it.
 LENET = dict(batch=128, lr=0.1)
 
 
@@ -222,6 +228,140 @@ def w16(rng):
     return {"numpy": np_step, "theon": lambda: step(X, Y), "jax": _jax_lenet_step(init, X, Y, lr),
             "check": (lambda: first.setdefault("np", _np_lenet_step(init, X, Y, np.float32(lr))[0]),
                       lambda: first.setdefault("theon", step(X, Y)))}
+
+
+# --- W17: a ResNet-style block, forward + backward ----------------------------------------------
+RESNET = dict(batch=32, channels=64, side=56, eps=1e-4)
+
+
+def _np_half_conv(X, W):
+    """'half' (same) padding for odd square filters: pad, then valid."""
+    k = W.shape[2] // 2
+    Xp = np.pad(X, [(0, 0), (0, 0), (k, k), (k, k)])
+    y, cols = _np_conv(Xp, W)
+    return y, cols
+
+
+def _np_bn(c, g, b, eps):
+    axes = (0, 2, 3)
+    mean = c.mean(axis=axes, keepdims=True)
+    invstd = 1.0 / np.sqrt(((c - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+    xhat = (c - mean) * invstd
+    return xhat * g[:, None, None] + b[:, None, None], xhat, invstd
+
+
+def _np_bn_grad(dout, xhat, invstd, g):
+    axes = (0, 2, 3)
+    m = dout.size // dout.shape[1]
+    dg, db = (dout * xhat).sum(axis=axes), dout.sum(axis=axes)
+    dxhat = dout * g[:, None, None]
+    dc = invstd / m * (m * dxhat - dxhat.sum(axis=axes, keepdims=True)
+                       - xhat * (dxhat * xhat).sum(axis=axes, keepdims=True))
+    return dc, dg, db
+
+
+def _np_resnet_block(X, W1, g1, b1, W2, g2, b2, GY, eps):
+    """out = relu(bn(conv(relu(bn(conv(x, W1))), W2)) + x) and the gradients
+    of sum(out * GY) with respect to x, W1, g1, b1, W2, g2, b2."""
+    c1, cols1 = _np_half_conv(X, W1)
+    a1, xhat1, inv1 = _np_bn(c1, g1, b1, eps)
+    h = np.maximum(a1, 0)
+    c2, cols2 = _np_half_conv(h, W2)
+    a2, xhat2, inv2 = _np_bn(c2, g2, b2, eps)
+    s = a2 + X
+    out = np.maximum(s, 0)
+    ds = GY * (s > 0)
+    dc2, dg2, db2 = _np_bn_grad(ds, xhat2, inv2, g2)
+    dW2, dhp = _np_conv_grads(cols2, dc2, W2, True)
+    dh = dhp[:, :, 1:-1, 1:-1]
+    dc1, dg1, db1 = _np_bn_grad(dh * (a1 > 0), xhat1, inv1, g1)
+    dW1, dxp = _np_conv_grads(cols1, dc1, W1, True)
+    return [out, ds + dxp[:, :, 1:-1, 1:-1], dW1, dg1, db1, dW2, dg2, db2]
+
+
+def _jax_resnet_block(arrays, eps):
+    jax = peers._try("jax")
+    if jax is None:
+        return None
+    import jax.numpy as jnp
+    from jax import lax
+
+    def conv(x, w):
+        return lax.conv_general_dilated(x, w[:, :, ::-1, ::-1], (1, 1), "SAME",
+                                        dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+    def bn(c, g, b):
+        mean = c.mean(axis=(0, 2, 3), keepdims=True)
+        var = ((c - mean) ** 2).mean(axis=(0, 2, 3), keepdims=True)
+        return (c - mean) * lax.rsqrt(var + eps) * g[:, None, None] + b[:, None, None]
+
+    def block(x, W1, g1, b1, W2, g2, b2):
+        h = jax.nn.relu(bn(conv(x, W1), g1, b1))
+        return jax.nn.relu(bn(conv(h, W2), g2, b2) + x)
+
+    @jax.jit
+    def step(x, W1, g1, b1, W2, g2, b2, gy):
+        out, vjp = jax.vjp(block, x, W1, g1, b1, W2, g2, b2)
+        return (out,) + vjp(gy)
+    args = [jax.device_put(a) for a in arrays]
+
+    def run():
+        return jax.block_until_ready(step(*args))
+    return run
+
+
+def w17(rng):
+    """W17: a ResNet basic block, relu(bn(conv(relu(bn(conv(x, W1))), W2)) + x)
+    with 3x3 'half' convolutions 64 -> 64 on 56x56, batch 32, training-time
+    batch norm over (batch, rows, cols); forward and the gradients of
+    sum(out * gy) with respect to x, both filters and both gammas and betas."""
+    import theon
+    import theon.tensor as T
+    from theon.tensor.nnet import bn, conv2d
+    n, ch, side, eps = RESNET["batch"], RESNET["channels"], RESNET["side"], RESNET["eps"]
+    X = rng.standard_normal((n, ch, side, side)).astype(np.float32)
+    W1, W2 = ((rng.standard_normal((ch, ch, 3, 3)) * np.sqrt(2.0 / (9 * ch))).astype(np.float32) for _ in "12")
+    g1, g2 = (rng.uniform(0.5, 1.5, ch).astype(np.float32) for _ in "12")
+    b1, b2 = ((rng.standard_normal(ch) * 0.1).astype(np.float32) for _ in "12")
+    GY = rng.standard_normal(X.shape).astype(np.float32)
+    arrays = [X, W1, g1, b1, W2, g2, b2, GY]
+
+    def build(dtype):
+        x = T.TensorType(dtype, (None, ch, side, side))("x")
+        w1, w2 = (T.TensorType(dtype, (ch, ch, 3, 3))(s) for s in ("W1", "W2"))
+        gam1, bet1, gam2, bet2 = (T.TensorType(dtype, (None,))(s) for s in ("g1", "b1", "g2", "b2"))
+        gy = T.TensorType(dtype, (None,) * 4)("gy")
+        fshape = (ch, ch, 3, 3)
+        c1 = conv2d(x, w1, input_shape=(None, ch, side, side), filter_shape=fshape, border_mode="half")
+        h = T.nnet.relu(bn.batch_normalization_train(c1, gam1, bet1, axes="spatial", epsilon=eps)[0])
+        c2 = conv2d(h, w2, input_shape=(None, ch, side, side), filter_shape=fshape, border_mode="half")
+        out = T.nnet.relu(bn.batch_normalization_train(c2, gam2, bet2, axes="spatial", epsilon=eps)[0] + x)
+        grads = theon.grad((out * gy).sum(), [x, w1, gam1, bet1, w2, gam2, bet2])
+        return theon.function([x, w1, gam1, bet1, w2, gam2, bet2, gy], [out] + grads, name=f"w17_resnet_{dtype}")
+    f = build("float32")
+    # The check, on 2 of the 32 images. relu's kink makes float32 gradients of this
+    # block ill-conditioned: with 6.4M activations, some land within float32
+    # rounding of 0 and flip their mask against any reference (one flip moves a
+    # gradient element by ~|gy|). So the same graph in float64 must match NumPy's
+    # float64 tightly, and the float32 function timed here must match it on all
+    # but a few elements (at most 0.1%), the outputs everywhere.
+    small = [X[:2]] + arrays[1:-1] + [GY[:2]]
+    small64 = [a.astype(np.float64) for a in small]
+    f64 = build("float64")
+
+    def check_float32(got64):
+        got32 = f(*small)
+        np.testing.assert_allclose(got32[0], got64[0], rtol=1e-4, atol=1e-4)
+        for a, b in zip(got32[1:], got64[1:]):
+            scale = max(1.0, float(np.abs(b).max()))
+            bad = np.abs(a - b) > 1e-3 * scale
+            if bad.mean() > 1e-3:
+                raise AssertionError(f"W17: float32 gradients differ from float64's on {bad.mean():.2%} of elements")
+        return got64
+
+    return {"numpy": lambda: _np_resnet_block(*arrays, eps), "theon": lambda: f(*arrays),
+            "jax": _jax_resnet_block(arrays, eps),
+            "check": (lambda: _np_resnet_block(*small64, eps), lambda: check_float32(f64(*small64)))}
 
 
 def main():

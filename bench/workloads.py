@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import conv as conv_bench
 from . import indexing, mlp, peers, random_streams
 from . import sort as sort_bench
 from . import linalg as linalg_bench
@@ -164,6 +165,10 @@ WORKLOADS = [
     Workload("W14", "cumsum of 16M float32", "≥ 1.0×", min_ratio=1.0, build=sort_bench.w14_cumsum),
     Workload("W15", "Cholesky + solve, 1024² SPD float64", "≥ 0.7×", min_ratio=0.7,
              build=linalg_bench.w15_cholesky_solve),
+    Workload("W16", "LeNet SGD step, batch 128, 1×28×28 (PyTensor 2.x has no conv2d/pool_2d)", "≥ 1.5× JAX",
+             vs_peer=("jax", 1.5), build=conv_bench.w16, extra={"repeats": (2, 5)}),
+    Workload("W17", "ResNet block fwd+bwd, 3×3 conv 64→64 + BN + relu, 32×56×56", "> JAX",
+             vs_peer=("jax", 1.0), build=conv_bench.w17, extra={"repeats": (1, 3)}),
     Workload("W9", "LSTM training step (BPTT), seq 50, batch 32, 128→256", "≥ 1.5× JAX",
              vs_peer=("jax", 1.5), build=scan_bench.w9, extra={"repeats": (3, 9)}),
     Workload("W10", "scan h = a*h + x_t, 100,000 steps (≤ 20 ns/step)", "≤ 2 ms, < JAX",
