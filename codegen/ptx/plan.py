@@ -9,7 +9,9 @@
                   elementwise ops of one group join that group: one kernel
                   per group, intermediates never stored
     steps         one step per remaining op, in IR order (``LOWERINGS``:
-                  op name -> step class); each lists its kernels
+                  op name -> step class); each lists its kernels. scan and
+                  ifelse steps hold plans of their bodies (``Plan.of_block``,
+                  ``control_step.py``), whose kernels join the function's
 
 ``Plan.kernels`` is every kernel the steps launch (names unique per
 function), ``Plan.describe()`` the launch description of ``aot-compile
