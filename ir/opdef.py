@@ -152,6 +152,15 @@ def const_value(value):
     return None
 
 
+def value_nonneg(v, depth=8):
+    """``v`` is never below zero (NaN allowed): its op says so (``nonneg``
+    fact, ``OpDef.nonnegative``), looking at most ``depth`` ops up."""
+    op = v.owner
+    if op is None or depth == 0:
+        return False
+    return op.opdef.nonnegative(op, lambda o: value_nonneg(o, depth - 1))
+
+
 def const_int(value):
     """Compile-time integer of a 0-d int value, else None."""
     c = const_value(value)

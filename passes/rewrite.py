@@ -38,7 +38,7 @@ import numpy as np
 from ..ir.builder import make_op
 from ..ir.core import DYN, is_splat
 from ..ir.dialect import OPS, ops_where
-from ..ir.opdef import const_value
+from ..ir.opdef import const_value, value_nonneg
 from ..ir.types import is_float, is_unsigned
 from .dce import is_dead
 from .symbolic import SymbolicShapes, alive
@@ -316,13 +316,7 @@ def splat_value(v):
 
 
 # --- guards --------------------------------------------------------------------------
-def nonneg(v, depth=8):
-    """``v`` is never below zero (NaN allowed): its op says so (``nonneg``
-    fact, ``OpDef.nonnegative``), looking at most ``depth`` ops up."""
-    op = v.owner
-    if op is None or depth == 0:
-        return False
-    return op.opdef.nonnegative(op, lambda o: nonneg(o, depth - 1))
+nonneg = value_nonneg        # the guard: ir/opdef.py
 
 
 GUARDS = {

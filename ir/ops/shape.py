@@ -8,7 +8,7 @@ import numpy as np
 
 from ..autodiff import ZERO, batch_ndim, emitter
 from ..core import DYN, Value, stored_elements, substitute_dyn
-from ..opdef import OpDef, const_int, const_value, normalize_axis, result
+from ..opdef import OpDef, const_int, const_value, normalize_axis, result, value_nonneg
 from ..types import TensorType, broadcast_shapes, canonical_dtype, is_int
 
 
@@ -415,9 +415,12 @@ class Arange(OpDef):
     has_grad = True
 
     def dims(self, op, shapes):
-        """arange(0, n, 1) of int64 is n long."""
+        """arange(0, n, 1) of int64 is n long when n is never negative (a
+        negative n gives an empty range, not a negative size)."""
         start, stop, step = (const_value(o) for o in op.operands)
-        if start is not None and step is not None and start == 0 and step == 1 and op.operands[1].dtype == "int64":
+        n = op.operands[1]
+        if (start is not None and step is not None and start == 0 and step == 1 and n.dtype == "int64"
+                and (const_value(n) is not None and const_value(n) >= 0 or value_nonneg(n))):
             return [(shapes.size(op.operands[1]),)]
         return [(shapes.fresh(0),)]
 

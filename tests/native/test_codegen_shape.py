@@ -393,3 +393,17 @@ def test_constant_used_by_views_and_ops():
     np.testing.assert_array_equal(check_out[3], expected)
     # the constant itself was not written by set_subtensor
     np.testing.assert_array_equal(run(f, [np.full((1, 100), 2.0)])[2], c.ravel())
+
+
+def test_arange_of_a_negative_stop_is_empty_not_a_negative_size():
+    # arange(0, n) is n long only when n >= 0; a symbolic n used as a size
+    # elsewhere (an alloc of the same length) must not see a negative dim
+    import theon
+    import theon.tensor as T
+    n = T.lscalar("n")
+    r = T.arange(n)
+    f = theon.function([n], [r.sum(), r.shape[0], T.stack([r, r]).shape[1]])
+    for k in (5, 0, -2):
+        ref = np.arange(k)
+        got = f(k)
+        assert [int(v) for v in got] == [ref.sum(), len(ref), len(ref)]
