@@ -20,5 +20,6 @@ LOWERINGS = {"sort": NotOnGpuStep, "argsort": NotOnGpuStep, "cumsum": NotOnGpuSt
 # convolution (ir/ops/conv.py): CPU only for now
 LOWERINGS.update({"conv": NotOnGpuStep, "conv_grad_input": NotOnGpuStep, "conv_grad_weight": NotOnGpuStep})
 # dense linear algebra (ir/ops/la.py): CPU only for now
-LOWERINGS.update({name: NotOnGpuStep for name in ("cholesky", "solve_triangular", "solve", "matrix_inverse", "det",
-                                                "eigvalsh", "eigh_vectors", "qr_q", "qr_r")})
+LOWERINGS.update({"cholesky": NotOnGpuStep, "solve_triangular": NotOnGpuStep, "solve": NotOnGpuStep,
+                  "matrix_inverse": NotOnGpuStep, "det": NotOnGpuStep, "eigvalsh": NotOnGpuStep,
+                  "eigh_vectors": NotOnGpuStep, "qr_q": NotOnGpuStep, "qr_r": NotOnGpuStep})
