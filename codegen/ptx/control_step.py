@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import errors as codes
 from ...ir.ops.control import RowDims, ScanLayout, body_dims, seq_window
+from .maps import copy_kernels
 from .shapes import PlanError
 from .state import RunState
 from .steps import Step
@@ -87,7 +88,11 @@ def _run_body(step, plan, sub):
 
 class _RegionStep(Step):
     def kernels(self):
-        return [spec for plan in self.bodies for spec in plan.kernels.values()]
+        specs = [spec for plan in self.bodies for spec in plan.kernels.values()]
+        for region in self.op.regions:      # a block argument read back may be a strided view
+            for a in region.args:
+                specs += copy_kernels(a.type.dtype, a.type.ndim)
+        return specs
 
     def describe(self, names):
         d = super().describe(names)

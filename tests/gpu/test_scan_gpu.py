@@ -204,3 +204,20 @@ def test_unplannable_body_falls_back_to_the_host(device):
     gf = from_function(f, device)
     assert _steps(gf.plan, HostRegionStep) and not _steps(gf.plan, ScanStep)
     _same(gf, f, np.random.default_rng(6).normal(size=(3, 5)))
+
+
+def test_index_read_back_from_a_strided_row(device):
+    """A body that indexes with a value of its row: the row (a strided view
+    of a transposed sequence, on the device only) is read back per step."""
+    K, v = T.lmatrix("K"), T.dvector("v")
+    o, _ = theon.map(lambda r, w: w[r[1]] * 2.0 + r[0], sequences=K.T, non_sequences=v)
+    f = theon.function([K, v], o)
+    gf = from_function(f, device)
+    assert _steps(gf.plan, ScanStep)
+    k = np.array([[1, 2, 3, 4], [3, 0, 2, 1]])
+    _same(gf, f, k, np.arange(10.0, 15.0))
+    with pytest.raises(IndexError) as got:
+        gf(k + 5, np.arange(10.0, 15.0))
+    with pytest.raises(IndexError) as want:
+        f(k + 5, np.arange(10.0, 15.0))
+    assert str(got.value) == str(want.value)      # the scan op named, as on the CPU
