@@ -1011,10 +1011,11 @@ def emit_erfinv(m, y):
     return m.sel(m.isnan(y), y, x)
 
 
-def _gamma_pos(m, a):
+def _gamma_pos(m, a, shift=None):
     """gamma(a) for a > 0 (not NaN; inf gives inf): 1/gamma Taylor on [1, 2)
     after at most 8 downward steps (a < 10; a < 1 steps up once), Stirling's
-    series with a double-double exponent from 10 on."""
+    series with a double-double exponent from 10 on. ``shift`` (a value, 0
+    or 200): from 10 on the result is gamma(a) e^-shift (past overflow)."""
     one = m.c(1.0)
     below = m.lt(a, one)
     y = m.sel(below, m.add(a, one), m.sel(m.lt(a, m.c(10.0)), a, m.c(1.5)))
@@ -1038,6 +1039,8 @@ def _gamma_pos(m, a):
     inv = m.div(one, s)
     z = m.mul(inv, inv)
     series = m.mul(inv, m.poly(z, (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)))
+    if shift is not None:
+        eh = m.sub(eh, shift)                                   # exact: eh is near 700
     big = exp_kernel(m, eh, extra=el)
     big = m.fma(big, expm1_kernel(m, series), big)
     big = m.sel(m.ge(a, m.c(200.0)), m.c(float("inf")), big)
@@ -1063,8 +1066,11 @@ def emit_gamma(m, x):
     """C tgamma: gamma(x) for x >= 0 (+-0 gives +-inf), else the reflection
     pi / (sin(pi x) gamma(1 - x)); NaN at negative integers and -inf."""
     neg, a, s, _ = _reflected(m, x)
-    g = _gamma_pos(m, a)
+    # left of -150, gamma(1 - x) overflows before gamma(x) underflows: scale it by e^-200
+    scaled = m.b.and_(neg, m.ge(a, m.c(150.0)))
+    g = _gamma_pos(m, a, m.sel(scaled, m.c(200.0), m.c(0.0)))
     refl = m.div(m.c(PI[0]), m.mul(s, g))
+    refl = m.sel(scaled, m.mul(refl, m.c(1.3838965267367376e-87)), refl)     # e^-200
     res = m.sel(neg, refl, g)
     res = m.sel(_neg_int(m, x), m.c(float("nan")), res)
     return m.sel(m.isnan(x), x, res)

@@ -105,14 +105,21 @@ def compiled(name, dtype, shapes):
     return func, compile_function(func)
 
 
+# next to their zeros left of 0, psi and gammaln are ill-conditioned in the
+# reflection formula (native code and reference alike): an absolute bound there
+ABS_TOL = {"psi": 1e-13, "gammaln": 1e-13}
+
+
 def check(func, comp, args):
     native = run_native(func, args, compiled=comp)
     ref, _ = evaluate(func, [np.asarray(a) for a in args])
+    atol = max(ABS_TOL.get(op.name, 0.0) for op in func.body.ops)
     for n, r in zip(native, ref):
         assert n.dtype == r.dtype and n.shape == r.shape, (n.dtype, n.shape, r.dtype, r.shape)
         if n.dtype.kind == "f":
             tol = 1e-5 if n.dtype == np.float32 else 1e-13
-            np.testing.assert_allclose(n, r, rtol=tol, atol=float(np.finfo(n.dtype).tiny), equal_nan=True)
+            np.testing.assert_allclose(n, r, rtol=tol, atol=max(atol, float(np.finfo(n.dtype).tiny)),
+                                       equal_nan=True)
         else:
             np.testing.assert_array_equal(n, r)
 
