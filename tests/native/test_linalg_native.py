@@ -132,7 +132,7 @@ from theon.tensor import nlinalg, slinalg
 a = T.dmatrix("a")
 b = T.dmatrix("b")
 la = theon.function([a, b], [slinalg.cholesky(a), slinalg.solve(a, b), slinalg.solve_triangular(a, b, lower=True),
-                             nlinalg.matrix_inverse(a), nlinalg.det(a)])
+                             nlinalg.matrix_inverse(a), nlinalg.det(a), nlinalg.eigvalsh(a), nlinalg.qr(b)[1]])
 """
 
 
@@ -146,7 +146,9 @@ def test_aot_compile(tmp_path):
     assert r.returncode == 0, r.stderr
     g = theon.runtime.load_library(tmp_path / "libla.so")
     A, B = spd(6, 6), rhs(6, 2)
-    L, x, t, inv, d = g(A, B)
+    L, x, t, inv, d, w, r = g(A, B)
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(A), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(r, np.linalg.qr(B)[1], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(L, np.linalg.cholesky(A), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(x, np.linalg.solve(A, B), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(t, np.linalg.solve(np.tril(A), B), rtol=1e-9, atol=1e-12)
