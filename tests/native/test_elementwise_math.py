@@ -97,7 +97,7 @@ def test_special_function_ulp_error(name, dtype):
     assert_ulp(name, x, native(name, x), want, dtype, bound if dtype == "float64" else 1)
 
 
-@pytest.mark.parametrize("name,lo,rtol", [("gamma", -170, 2e-13), ("gammaln", -1e4, 1e-12), ("psi", -50, 1e-12),
+@pytest.mark.parametrize("name,lo,rtol", [("gamma", -185, 2e-13), ("gammaln", -1e4, 1e-12), ("psi", -50, 1e-12),
                                           ("trigamma", -50, 1e-12)])
 def test_special_functions_left_of_zero(name, lo, rtol):
     """The reflection formulas; relative error grows near the zeros of
@@ -106,7 +106,8 @@ def test_special_functions_left_of_zero(name, lo, rtol):
     x = rng.uniform(lo, 0, 3000)
     x = x[np.abs(x - np.round(x)) > 1e-6]
     got, want = native(name, x), OPS[name].np_fn(x)
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-13 if name in ("gammaln", "psi") else 0)
+    # gamma: down to -185, where gamma(1 - x) overflows but gamma(x) is subnormal or 0
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-13 if name in ("gammaln", "psi") else 1e-320)
 
 
 def test_arctan2_against_numpy():
