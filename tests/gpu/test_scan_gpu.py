@@ -6,6 +6,7 @@ run-time errors agree with the CPU function. Emulated device everywhere, a
 real GPU where there is one (the ``device`` fixture, tests/gpu/conftest.py)."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import theon
 import theon.tensor as T
@@ -221,3 +222,39 @@ def test_index_read_back_from_a_strided_row(device):
     with pytest.raises(IndexError) as want:
         f(k + 5, np.arange(10.0, 15.0))
     assert str(got.value) == str(want.value)      # the scan op named, as on the CPU
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seq_taps=st.lists(st.integers(-2, 2), min_size=1, max_size=3, unique=True),
+       out_taps=st.lists(st.integers(-3, -1), min_size=1, max_size=2, unique=True),
+       backwards=st.booleans(), extra=st.integers(0, 3), seed=st.integers(0, 2 ** 16))
+def test_random_taps_agree_with_the_cpu(seq_taps, out_taps, backwards, extra, seed):
+    """Random sequence/output taps, directions and lengths: the GPU loop's
+    row views give the CPU's numbers, and its errors for short inputs."""
+    X, h0, w = T.dmatrix("X"), T.dmatrix("h0"), T.dvector("w")
+
+    def step(*args):
+        xs, hs, wv = args[:len(seq_taps)], args[len(seq_taps):-1], args[-1]
+        acc = wv * 0.5
+        for k, x in enumerate(xs):
+            acc = acc + x * (k + 1)
+        for k, h in enumerate(hs):
+            acc = acc + T.tanh(h) * (0.3 + 0.1 * k)
+        return acc
+
+    o, _ = theon.scan(step, sequences=dict(input=X, taps=seq_taps), outputs_info=dict(initial=h0, taps=out_taps),
+                      non_sequences=w, go_backwards=backwards)
+    f = theon.function([X, h0, w], o)
+    gf = from_function(f, EmulatedDevice())
+    assert _steps(gf.plan, ScanStep)
+    rng = np.random.default_rng(seed)
+    lo, hi = min(min(seq_taps), 0), max(max(seq_taps), 0)
+    depth = -min(out_taps)
+    x, init, wv = rng.normal(size=(hi - lo + extra, 3)), rng.normal(size=(depth, 3)), rng.normal(size=3)
+    _same(gf, f, x, init, wv)
+    if depth > 1:       # an initial state too short for the taps: the CPU's error
+        with pytest.raises(ValueError) as got:
+            gf(x, init[1:], wv)
+        with pytest.raises(ValueError) as want:
+            f(x, init[1:], wv)
+        assert str(got.value) == str(want.value)
