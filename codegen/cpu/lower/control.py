@@ -24,6 +24,10 @@ at the builder's position, like the function body.
   nothing per step. ``until``
   leaves the loop after a step whose condition is true; the results then
   have that many rows (their buffers keep room for ``n_steps``).
+  An output with ``last_rows[j] = k`` (``passes/scan_ring.py``) has a ring
+  of ``R = max(k, depth)`` rows instead: row ``t`` is stored at ``t mod R``
+  and taps read there; after the loop the last ``min(k, steps)`` rows are
+  the result (the ring itself when ``R == 1``, else copied out in order).
 
 Errors inside a body are reported with the index of the region op.
 """
