@@ -5,6 +5,7 @@ every step runs ``theon.gemm.<dtype>.packed``: results against NumPy
 do not, transposed / sliced B, B too wide for one chunk of columns (the
 per-step packing again), threaded schedules, the gradient (BPTT) and AOT."""
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def test_transposed_and_sliced_non_sequence():
 
 @pytest.mark.parametrize("name,changes", [
     ("narrow-chunks", dict(nc=16, b_bytes=1 << 10, small=64)),         # B wider than one chunk: packs per step
-    ("threaded", dict(mc=12, kc=16, small=64, threaded=1, threads=3, split=4)),
+    ("threaded", dict(mc=12, kc=16, small=64, threaded=1, threaded_loop=1, threads=3, split=4)),
 ])
 def test_schedules(name, changes):
     saved = linalg.DEFAULT_SCHEDULE
@@ -83,6 +84,25 @@ def test_schedules(name, changes):
     np.testing.assert_allclose(f(x, 2 * u, h0), _reference(x, 2 * u, h0), rtol=1e-10, atol=1e-10)
 
 
+def test_scan_products_below_threaded_loop_stay_on_one_thread():
+    """A per-step product is threaded from ``threaded_loop`` MACs (W9's
+    32 x 256 x 1024 products stay on one thread); a product outside a scan
+    from ``threaded``."""
+    saved = linalg.DEFAULT_SCHEDULE
+    assert saved.threaded_loop > max(saved.threaded, 32 * 1024 * 256)
+    linalg.DEFAULT_SCHEDULE = s = dataclasses.replace(saved, threads=2, threaded=12345, threaded_loop=678901)
+    try:
+        f, _ = _rnn_fn("float32")
+        A, B = T.fmatrix("A"), T.fmatrix("B")
+        g = theon.function([A, B], T.dot(A, B))
+    finally:
+        linalg.DEFAULT_SCHEDULE = saved
+    def thresholds(fn):         # the constants the M*N*K of a product is compared with
+        return set(re.findall(r"icmp uge i64 %\S+, (\d+)", fn.native.unoptimized_llvm_ir))
+    assert thresholds(f) == {str(s.threaded_loop)}
+    assert thresholds(g) == {str(s.threaded)}
+
+
 def test_gradient_through_packed_products():
     _, (X, U, h0, hs) = _rnn_fn("float64")
     cost = (hs[-1] ** 2).sum()
@@ -90,12 +110,12 @@ def test_gradient_through_packed_products():
     x = RNG.standard_normal((4, 9, 30))
     u = RNG.standard_normal((30, 30)) / 6
     h = RNG.standard_normal((9, 30))
+    got = g(x, u, h)
 
     def c(uu):
         return (_reference(x, uu, h)[-1] ** 2).sum()
-    eps, num = 1e-6, np.zeros_like(u)
+    eps = 1e-6
     for i, j in [(0, 0), (3, 7), (29, 29), (12, 5)]:
         d = np.zeros_like(u)
         d[i, j] = eps
-        num[i, j] = (c(u + d) - c(u - d)) / (2 * eps)
-        np.testing.assert_allclose(g(x, u, h)[i, j], num[i, j], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(got[i, j], (c(u + d) - c(u - d)) / (2 * eps), rtol=1e-5, atol=1e-7)

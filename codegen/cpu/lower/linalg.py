@@ -74,6 +74,9 @@ class GemmSchedule:
     b_bytes: int = 16 << 20     # and few enough that the packed chunk (K x NC) stays below this
     small: int = 4096           # M*N*K at or below this use the row-update loop
     threaded: int = 1 << 21     # blocked products of at least this M*N*K run on several threads (0: never)
+    threaded_loop: int = 1 << 25  # ... of at least this inside a scan body: a fork-join (and the pool's
+                                # spinning between steps) every step of W9's 8M-MAC products cost 50%
+                                # more CPU time than one thread, and no wall time gained on a busy machine
     threads: int = 0            # threads of a threaded product (0: the cores this process may use)
     split: int = 4              # units of work per thread of a threaded product (load balance)
 
@@ -175,11 +178,13 @@ def _memset_zero(ctx, buf):
 
 
 def _plan_parts(ctx, m, n, k, s):
-    """i64: how many threads the blocked kernel runs on (1: this thread)."""
+    """i64: how many threads the blocked kernel runs on (1: this thread);
+    inside a scan body (``with_prepacked``) from ``threaded_loop`` MACs."""
     if s.threaded <= 0 or s.threads == 1:
         return i64(1)
     b = ctx.b
-    big = b.and_(_use_blocked(b, m, n, k, s), b.icmp_unsigned(">=", b.mul(b.mul(m, n), k), i64(s.threaded)))
+    least = max(s.threaded, s.threaded_loop) if getattr(ctx, "prepacked", None) is not None else s.threaded
+    big = b.and_(_use_blocked(b, m, n, k, s), b.icmp_unsigned(">=", b.mul(b.mul(m, n), k), i64(least)))
     cores = i64(min(s.threads, rt_pool.MAX_THREADS)) if s.threads > 0 else num_threads(ctx.module, b)
     return b.select(big, cores, i64(1), name="gemm.parts")
 
@@ -236,7 +241,8 @@ def prepack_b(ctx, buf, schedule=None):
 @contextlib.contextmanager
 def with_prepacked(ctx, packed):
     """While lowering a loop body: ``packed`` maps values (B operands) to
-    ``prepack_b``'s results; ``lower_matmul`` uses them."""
+    ``prepack_b``'s results; ``lower_matmul`` uses them (and, inside, threads
+    only products of ``threaded_loop`` MACs)."""
     old = getattr(ctx, "prepacked", None)
     ctx.prepacked = {**(old or {}), **packed}
     try:
