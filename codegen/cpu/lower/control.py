@@ -23,7 +23,11 @@ at the builder's position, like the function body.
   entry instead, reused by every step: a scalar recurrence allocates
   nothing per step. ``until``
   leaves the loop after a step whose condition is true; the results then
-  have that many rows (their buffers keep room for ``n_steps``).
+  have that many rows. Its outputs' buffers start at 16 rows (or
+  ``n_steps``) and double when full (a new buffer, the rows moved), never
+  past ``n_steps`` rows, so an unbounded loop (``n_steps`` INT64_MAX, from
+  ``scan`` without sequences or n_steps) takes memory for the steps it
+  runs; after the loop a buffer more than a quarter unused is trimmed.
   An output with ``last_rows[j] = k`` (``passes/scan_ring.py``) has a ring
   of ``R = max(k, depth)`` rows instead: row ``t`` is stored at ``t mod R``
   and taps read there; after the loop the last ``min(k, steps)`` rows are
@@ -179,40 +183,88 @@ def _select_row(ctx, cond, a, c):
                [x if x is y else b.select(cond, x, y) for x, y in zip(a.strides, c.strides)])
 
 
+GROW_FIRST_ROWS = 16    # an until loop's growing output starts with this many rows (or n_steps)
+
+
 class _Output:
     """One scan output's buffer for every step: allocated before the loop,
-    or at step 0 when its row shape is known only then (``lazy``)."""
+    or at step 0 when its row shape is known only then (``lazy``); in an
+    ``until`` loop (``grow``) it starts small and doubles whenever a step
+    needs a row past its end (never past ``n_steps`` rows), and is trimmed
+    after the loop."""
 
-    def __init__(self, ctx, j, rtype, n, row_shape, zero_step_row=None):
+    def __init__(self, ctx, j, rtype, n, row_shape, zero_step_row=None, grow=False):
         b = ctx.b
         self.dtype = rtype.dtype
         self.lazy = row_shape is None
-        if not self.lazy:
+        self.grow = grow
+        if not self.lazy and not grow:
             self.row_shape = row_shape
             self.buf = ctx.alloc(self.dtype, [n] + row_shape, name=f"scan.out{j}")
             return
-        # the row shape comes from the first step: pointer and dims live in stack slots
+        # pointer and dims (and the rows allocated) live in stack slots
         self.slot = new_slot(ctx)
         with ctx.at_entry():
             self.ptr_slot = b.alloca(LLTYPE[self.dtype].as_pointer(), name=f"scan.out{j}.ptr")
             self.dim_slots = [b.alloca(i64(0).type, name=f"scan.out{j}.d{d}") for d in range(rtype.ndim - 1)]
+            self.cap_slot = b.alloca(i64(0).type, name=f"scan.out{j}.cap") if grow else None
         b.store(lir.Constant(LLTYPE[self.dtype].as_pointer(), None), self.ptr_slot)
-        for d, s in zip(zero_step_row, self.dim_slots):
+        for d, s in zip(zero_step_row if self.lazy else row_shape, self.dim_slots):
             b.store(d if d is not None else i64(0), s)      # zero steps: the rows' shape rule, else 0
+        if grow:
+            b.store(i64(0), self.cap_slot)
         self.n = n
 
     def first_step(self, ctx, y):
-        """At step 0 of a lazy output: allocate for every step with ``y``'s row shape."""
+        """At step 0 of a lazy output: its row shape is ``y``'s; allocate for
+        every step (a growing output allocates in ``grow_to``)."""
         b = ctx.b
+        for d, s in zip(y.shape, self.dim_slots):
+            b.store(d, s)
+        if self.grow:
+            return
         raw = ctx.malloc(ctx.checked_nbytes([self.n] + list(y.shape), ITEMSIZE[self.dtype]))
         b.store(raw, ctx._slot(self.slot))
         b.store(b.bitcast(raw, LLTYPE[self.dtype].as_pointer()), self.ptr_slot)
-        for d, s in zip(y.shape, self.dim_slots):
-            b.store(d, s)
+
+    def _move_rows(self, ctx, rows, cap):
+        """Move the first ``rows`` rows into a new buffer of ``cap`` rows."""
+        b = ctx.b
+        old = self.current(ctx)
+        row = old.shape[1:]
+        raw = ctx.malloc(ctx.checked_nbytes([cap] + row, ITEMSIZE[self.dtype]))
+        ptr = b.bitcast(raw, LLTYPE[self.dtype].as_pointer())
+        shape = [rows] + row
+        strides = ctx.contiguous_strides(shape)
+        ctx.copy(Buf(old.ptr, self.dtype, shape, strides), Buf(ptr, self.dtype, shape, strides))
+        ctx.free(b.load(ctx._slot(self.slot)))
+        b.store(raw, ctx._slot(self.slot))
+        b.store(ptr, self.ptr_slot)
+        b.store(cap, self.cap_slot)
+
+    def make_room(self, ctx, t):
+        """Before writing row ``t`` of a growing output: when it is full,
+        double it (at least ``GROW_FIRST_ROWS``, at most ``n_steps`` rows)."""
+        b = ctx.b
+        cap = b.load(self.cap_slot)
+        with b.if_then(b.icmp_signed("==", t, cap)):
+            want = b.select(b.icmp_signed("<", cap, i64(GROW_FIRST_ROWS // 2)), i64(GROW_FIRST_ROWS),
+                            b.mul(cap, i64(2)))
+            self._move_rows(ctx, t, b.select(b.icmp_signed(">", want, self.n), self.n, want))
+
+    def trim(self, ctx, steps):
+        """After the loop: a growing output with more than a quarter of its
+        rows unused moves to a buffer of exactly ``steps`` rows (as does one
+        of zero steps: it has no buffer yet)."""
+        b = ctx.b
+        cap = b.load(self.cap_slot)
+        waste = b.icmp_signed(">", b.sub(cap, steps), b.ashr(cap, i64(2)))
+        with b.if_then(b.or_(waste, b.icmp_signed("==", cap, i64(0)))):
+            self._move_rows(ctx, steps, steps)
 
     def current(self, ctx):
-        """The buffer for every step (in a lazy output, read from its slots)."""
-        if not self.lazy:
+        """The buffer for every step (in a lazy or growing output, read from its slots)."""
+        if not self.lazy and not self.grow:
             return self.buf
         b = ctx.b
         shape = [self.n] + [b.load(s) for s in self.dim_slots]
@@ -271,7 +323,7 @@ def lower_scan(ctx, op, bufs):
                 guess = _zero_step_rows(ctx, op, lay, seqs, inits, nonseqs)
         ring = lay.ring(j)
         outs.append(_Output(ctx, j, r.type, n if ring is None else i64(ring), row,
-                            None if row is not None else guess[j]))
+                            None if row is not None else guess[j], grow=lay.until and ring is None))
     steps_slot = ctx.slot(i64(0).type, "scan.steps")
     b.store(n, steps_slot)
     # a non-sequence the body multiplies by (matmul's B) is packed once, here
@@ -317,6 +369,8 @@ def lower_scan(ctx, op, bufs):
                 first = b.icmp_signed("==", t, i64(0))
                 with b.if_then(first):
                     o.first_step(ctx, y)
+            if o.grow:
+                o.make_room(ctx, t)
             full = o.current(ctx)
             _check_row(ctx, j, y, full.shape[1:])
             ctx.copy(y, _row(ctx, full, _ring_index(ctx, lay, j, t)))
@@ -333,6 +387,9 @@ def lower_scan(ctx, op, bufs):
         if lay.ring(j) is not None:
             results.append(_last_rows(ctx, lay, j, full, steps))
             continue
+        if o.grow:
+            o.trim(ctx, steps)
+            full = o.current(ctx)
         shape = [steps] + full.shape[1:]
         results.append(Buf(full.ptr, full.dtype, shape, full.strides, slot=full.slot, contiguous=True))
     return results
