@@ -33,6 +33,9 @@ at the builder's position, like the function body.
   and taps read there; after the loop the last ``min(k, steps)`` rows are
   the result (the ring itself when ``R == 1``, else copied out in order).
 
+A non-sequence that a body ``matmul`` takes as B is packed into GEMM
+panels once before the loop (``linalg.prepack_b``, ``with_prepacked``).
+
 Errors inside a body are reported with the index of the region op.
 """
 import llvmlite.ir as lir

@@ -46,6 +46,15 @@ fewer row blocks than that. Smaller products run the same two workers
 directly on this thread, with one part and MC-row units. The packed
 buffers are allocated by ``lower_matmul`` before the call (workers cannot
 allocate, see parallel.py): the packed B chunk and one A block per part.
+
+Inside a scan body (``with_prepacked``, set by control.py's scan lowering)
+a product whose B is a non-sequence of the loop takes B's panels packed
+once before the loop (``prepack_b``: the same ``pack_b`` worker, the whole
+of B as chunk 0) and calls ``theon.gemm.<dtype>.packed``, the same helper
+without the packing region, when B fits one chunk of columns (a run-time
+select; otherwise it packs per call as above). Products there are threaded
+only from ``threaded_loop`` MACs: a fork-join per step of a small product
+costs more CPU time than it saves.
 """
 import contextlib
 from dataclasses import dataclass
