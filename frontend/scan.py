@@ -21,6 +21,8 @@ is such an update too (its stream state, advanced once per step:
 import numbers
 from collections import OrderedDict
 
+import numpy as np
+
 from ..ir.core import Operation
 from ..ir.dialect import get_op
 from ..ir.ops.control import ancestors, outline, seq_window
@@ -220,7 +222,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
             raise ValueError(f"scan (strict=True): the step function uses {names} without getting them as "
                              "non_sequences")
 
-    steps = _n_steps(n_steps, seqs)
+    steps = _n_steps(n_steps, seqs, unbounded=cond is not None)
     inits = [info[0] for info in infos if info is not None]
     attrs = {"seq_taps": tuple(t for _, t in seqs),
              "out_taps": tuple(() if info is None else info[1] for info in infos),
@@ -263,7 +265,7 @@ def _updates(updates):
     return targets, values
 
 
-def _n_steps(n_steps, seqs):
+def _n_steps(n_steps, seqs, unbounded=False):
     if n_steps is not None:
         n = as_tensor_variable(n_steps)
         if n.ndim != 0 or not n.dtype.startswith(("int", "uint")):
@@ -273,7 +275,10 @@ def _n_steps(n_steps, seqs):
             raise ValueError(f"scan: n_steps is {known}; it must be >= 0")
         return cast(n, "int64")
     if not seqs:
-        raise ValueError("scan: give at least one sequence or n_steps (the number of steps is unknown)")
+        if unbounded:       # a while loop: until alone stops it (Theano runs it unbounded too)
+            return constant(np.iinfo(np.int64).max, dtype="int64")
+        raise ValueError("scan: give at least one sequence or n_steps (the number of steps is unknown), or "
+                         "return an until condition")
     steps = None
     for x, taps in seqs:
         lo, hi = seq_window(taps)
