@@ -235,20 +235,23 @@ def test_the_lists_this_replaced_agree_with_the_facts():
                                                   "alloc", "dimshuffle", "reshape", "sum_to"}
     assert where(lambda d: d.reduces) == {"sum", "prod", "max", "min"}
     special = {"erfinv": 32, "trigamma": 16, "psi": 16, "gammaln": 24, "gamma": 16, "arctan2": 16}
+    pools = ("pool", "pool_grad", "pool_grad_grad")       # a window per output
+    linalg = ("cholesky", "solve", "solve_triangular", "matrix_inverse", "det", "eigvalsh", "eigh_vectors",
+              "qr_q", "qr_r")
     math8 = ("exp2", "sinh", "cosh", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "erfc")
     assert where(lambda d: d.cost > 1) == {"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan",
                                            "sigmoid", "softplus", "erf", "pow", "div", "sqrt", "floordiv", "mod",
-                                           *math8, *special}
+                                           *math8, *special, *pools}
     assert {n: d.cost for n, d in own.items() if d.cost != 1} == {
         **{n: 8 for n in ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan", "sigmoid",
                           "softplus", "erf", "floordiv", "mod", *math8)}, "pow": 16, "div": 4, "sqrt": 4,
-        "constant": 0, **special}
+        "constant": 0, **special, **{n: 4 for n in pools}}
     assert {n: d.first_dyn for n, d in own.items() if d.first_dyn is not None} == {
         "reshape": 1, "alloc": 1, "sum_to": 1, "subtensor": 1, "set_subtensor": 2, "inc_subtensor": 2,
         "nonzero": 1, "conv_grad_input": 2, "conv_grad_weight": 2}
     assert where(lambda d: d.shape_from_values) == {"arange", "nonzero", "bincount", "repeat"}
     assert where(lambda d: d.accumulates) == {"sum", "matmul", "sum_to", "conv", "conv_grad_input",
-                                              "conv_grad_weight"}
+                                              "conv_grad_weight", *pools, *linalg}
 
 
 # --- the walker finds what is missing ------------------------------------------------------------
