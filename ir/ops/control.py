@@ -44,7 +44,8 @@ step ``t`` tap ``k`` reads the output of step ``t + k``, or row
 The body's block arguments are, in order: every tap of every sequence (one
 row of it), every tap of every recurrent output (one row), every
 non-sequence. It yields one value per output, then, with ``until``, a 0-d
-bool: when true the loop stops after that step. Result ``j`` stacks the
+bool: when true the loop stops after that step (``scan`` with until and
+neither sequences nor n_steps gives ``%n`` = INT64_MAX: a while loop). Result ``j`` stacks the
 ``j``-th yielded value of every step run, shape ``(steps, *row)``. A
 recurrent output yields values of its initial state's row type. With zero
 steps a result has 0 rows and the row shape of its state, or, for an
