@@ -151,11 +151,19 @@ class Conv(_ConvBase):
 
     def grad(self, op, grads):
         (x, w), g, e = op.operands, grads[0], emitter(op)
-        _no_batch(op, g)
-        a = self.conv_attrs(op)
-        gx = _with_shape(e, "conv_grad_input", [g, w], e.dims(x), a)
-        gw = _with_shape(e, "conv_grad_weight", [x, g], e.dims(w), a)
-        return [gx, gw]
+        a, nb = self.conv_attrs(op), batch_ndim(op, g)
+        if not nb:
+            gx = _with_shape(e, "conv_grad_input", [g, w], e.dims(x), a)
+            gw = _with_shape(e, "conv_grad_weight", [x, g], e.dims(w), a)
+            return [gx, gw]
+        B, bt = _batch(e, g, nb)
+        gx = _with_shape(e, "conv_grad_input", [_fold_batch(e, g, nb, bt), w],
+                         [_prod(e, [bt, e.dim(x, 0)])] + e.dims(x, 1), a)
+        gx = e.reshape(gx, B + e.dims(x))
+        # the cotangents' B folded into each group's output channels
+        gw = _with_shape(e, "conv_grad_weight", [x, _fold_channels(e, g, nb, bt, a["groups"])],
+                         [_prod(e, [bt, e.dim(w, 0)])] + e.dims(w, 1), a)
+        return [gx, _unfold_channels(e, gw, B, bt, a["groups"], e.dims(w))]
 
 
 class _ConvGrad(_ConvBase):
@@ -204,10 +212,18 @@ class ConvGradInput(_ConvGrad):
 
     def grad(self, op, grads):
         (gy, w), G, e = op.operands[:2], grads[0], emitter(op)
-        _no_batch(op, G)
-        a = self.conv_attrs(op)
-        return [e("conv", G, w, **a), _with_shape(e, "conv_grad_weight", [G, gy], e.dims(w), a)] + \
-            [None] * (len(op.operands) - 2)
+        a, nb = self.conv_attrs(op), batch_ndim(op, G)
+        rest = [None] * (len(op.operands) - 2)
+        if not nb:
+            return [e("conv", G, w, **a), _with_shape(e, "conv_grad_weight", [G, gy], e.dims(w), a)] + rest
+        B, bt = _batch(e, G, nb)
+        ggy = e.reshape(e("conv", _fold_batch(e, G, nb, bt), w, **a), B + e.dims(gy))
+        # B folded into each group's input channels: filters (Co, B*Ci/G, k...)
+        gw = _with_shape(e, "conv_grad_weight", [_fold_channels(e, G, nb, bt, a["groups"]), gy],
+                         [e.dim(w, 0), _prod(e, [bt, e.dim(w, 1)])] + e.dims(w, 2), a)
+        gw = e.reshape(gw, [e.dim(w, 0), bt, e.dim(w, 1)] + e.dims(w, 2))
+        gw = e.dimshuffle(gw, [1, 0] + list(range(2, gw.ndim)))
+        return [ggy, e.reshape(gw, B + e.dims(w))] + rest
 
 
 class ConvGradWeight(_ConvGrad):
@@ -226,16 +242,72 @@ class ConvGradWeight(_ConvGrad):
 
     def grad(self, op, grads):
         (x, gy), G, e = op.operands[:2], grads[0], emitter(op)
-        _no_batch(op, G)
-        a = self.conv_attrs(op)
-        return [_with_shape(e, "conv_grad_input", [gy, G], e.dims(x), a), e("conv", x, G, **a)] + \
-            [None] * (len(op.operands) - 2)
+        a, nb = self.conv_attrs(op), batch_ndim(op, G)
+        rest = [None] * (len(op.operands) - 2)
+        if not nb:
+            return [_with_shape(e, "conv_grad_input", [gy, G], e.dims(x), a), e("conv", x, G, **a)] + rest
+        B, bt = _batch(e, G, nb)
+        co, cg, ks = e.dim(G, nb), e.dim(G, nb + 1), e.dims(G, nb + 2)
+        # wrt x: the filters' B folded into each group's input channels, (Co, B*Ci/G, k...)
+        wi = e.dimshuffle(e.reshape(G, [bt, co, cg] + ks), [1, 0] + list(range(2, 3 + len(ks))))
+        wi = e.reshape(wi, [co, _prod(e, [bt, cg])] + ks)
+        gx = _with_shape(e, "conv_grad_input", [gy, wi],
+                         [e.dim(x, 0), _prod(e, [bt, e.dim(x, 1)])] + e.dims(x, 2), a)
+        gx = _unfold_channels(e, gx, B, bt, a["groups"], e.dims(x), batch_axis=1)
+        # wrt gy: the filters' B folded into each group's output channels, (G*B*Co/G, Ci/G, k...)
+        g_ = a["groups"]
+        wo = e.dimshuffle(e.reshape(G, [bt, g_, -1, cg] + ks), [1, 0] + list(range(2, 4 + len(ks))))
+        wo = e.reshape(wo, [_prod(e, [bt, co]), cg] + ks)
+        ggy = _unfold_channels(e, e("conv", x, wo, **a), B, bt, g_, e.dims(gy), batch_axis=1)
+        return [gx, ggy] + rest
 
 
-def _no_batch(op, g):
-    if batch_ndim(op, g):
-        raise NotImplementedError(f"{op.name}: gradients with extra leading dims (jacobian/hessian through a "
-                                  "convolution) are not supported")
+# --- batched (jacobian/hessian) gradients: the extra leading dims B of a
+# cotangent are folded into the batch or into each group's channels, so
+# that one conv op serves every b in B ---------------------------------------
+def _prod(e, dims):
+    """The product of ints and 0-d int64 Values (an int when all are ints)."""
+    n, vals = 1, []
+    for d in dims:
+        if isinstance(d, int):
+            n *= d
+        else:
+            vals.append(d)
+    out = None if n == 1 and vals else n
+    for v in vals:
+        out = v if out is None else e("mul", e.const(out, "int64") if isinstance(out, int) else out, v)
+    return out
+
+
+def _batch(e, g, nb):
+    """The ``nb`` batch dims of ``g`` and their product."""
+    B = e.batch_dims(g, nb)
+    return B, _prod(e, B)
+
+
+def _fold_batch(e, g, nb, bt):
+    """(B..., N, C, ...) -> (prod(B) * N, C, ...)."""
+    return e.reshape(g, [_prod(e, [bt, e.dim(g, nb)])] + e.dims(g, nb + 1))
+
+
+def _fold_channels(e, g, nb, bt, groups):
+    """(B..., N, C, ...) -> (N, G * prod(B) * C/G, ...): b placed inside each
+    group's channel block, ahead of the channel within the group."""
+    n, sp = e.dim(g, nb), e.dims(g, nb + 2)
+    t = e.reshape(g, [bt, n, groups, -1] + sp)                          # (B, N, G, C/G, ...)
+    t = e.dimshuffle(t, [1, 2, 0] + list(range(3, t.ndim)))             # (N, G, B, C/G, ...)
+    return e.reshape(t, [n, _prod(e, [bt, e.dim(g, nb + 1)])] + sp)
+
+
+def _unfold_channels(e, y, B, bt, groups, dims, batch_axis=0):
+    """Inverse of a group-wise channel fold: ``y``'s axis ``batch_axis`` of
+    size G * prod(B) * C/G (b inside each group) -> (B..., *dims), where
+    ``dims[batch_axis]`` is C."""
+    k = batch_axis
+    lead, tail = [e.dim(y, i) for i in range(k)], e.dims(y, k + 1)
+    t = e.reshape(y, lead + [groups, bt, -1] + tail)                    # (..., G, B, C/G, ...)
+    perm = [k + 1] + list(range(k)) + [k, k + 2] + list(range(k + 3, t.ndim))
+    return e.reshape(e.dimshuffle(t, perm), B + list(dims))             # (B, ..., G, C/G, ...)
 
 
 def _with_shape(e, name, operands, dims, attrs):

@@ -235,6 +235,20 @@ ROWS += [
 ]
 
 
+
+
+# convolution (ir/ops/conv.py): padding, stride, dilation, groups; each op's gradient is the other two
+CONV = dict(pad=(1, 0), stride=(1, 2), dilation=(1, 1), groups=2, flip=True)
+CONV_D = dict(pad=("half", 0), stride=(1, 1), dilation=(2, 1), groups=1, flip=False)
+ROWS += [
+    Row("conv", lambda x, w: op("conv", x, w, **CONV), [sym(1, 4, 3, 5), sym(2, 2, 2, 2)]),
+    Row("conv-dilated", lambda x, w: op("conv", x, w, **CONV_D), [sym(2, 1, 5, 3), sym(3, 1, 2, 2)]),
+    Row("conv_grad_input", lambda g, w: op("conv_grad_input", g, w, shape=(1, 4, 3, 5), **CONV),
+        [sym(1, 2, 4, 2), sym(2, 2, 2, 2)]),
+    Row("conv_grad_weight", lambda x, g: op("conv_grad_weight", x, g, shape=(2, 2, 2, 2), **CONV),
+        [sym(1, 4, 3, 5), sym(1, 2, 4, 2)]),
+]
+
 # --- composites (no rules of their own) --------------------------------------------------------
 def softmax(x):
     z = op("exp", op("sub", x, op("max", x, axes=(x.ndim - 1,), keepdims=True)))
