@@ -143,7 +143,9 @@ class ScanStep(_RegionStep):
         outs = []
         for j, r in enumerate(op.results):
             row = inits[j].shape[1:] if j in inits else r.type.shape[1:]
-            outs.append(state.alloc(r.type.dtype, (n,) + tuple(row)) if None not in row else None)
+            # an until loop's rows grow geometrically (n may be INT64_MAX: a while loop)
+            outs.append(state.alloc(r.type.dtype, (min(n, 16) if lay.until else n,) + tuple(row))
+                        if None not in row else None)
         n_tap_args = len(block.args) - len(lay.nonseqs)
         ys = block.ops[-1].operands
         steps = n
@@ -170,7 +172,9 @@ class ScanStep(_RegionStep):
             for j in range(lay.n_outs):
                 y = sub.tensor(ys[j])
                 if outs[j] is None:
-                    outs[j] = state.alloc(op.results[j].type.dtype, (n,) + y.shape)
+                    outs[j] = state.alloc(op.results[j].type.dtype, (min(n, 16) if lay.until else n,) + y.shape)
+                if t == outs[j].shape[0]:
+                    outs[j] = _grown(state, outs[j], t, n)
                 want = outs[j].shape[1:]
                 for axis, (got, size) in enumerate(zip(y.shape, want)):
                     if got != size:
@@ -183,7 +187,21 @@ class ScanStep(_RegionStep):
             full = outs[j]
             if full is None:
                 full = state.alloc(r.type.dtype, (0,) + self._zero_step_row(state, j))
-            state.env[r] = full if steps == n else full.view(0, (steps,) + full.shape[1:])
+            keep = min(lay.last_rows[j], steps) if lay.last_rows[j] else steps     # last_rows: the last rows
+            if keep == full.shape[0] == steps:
+                state.env[r] = full
+            else:
+                state.env[r] = full.view((steps - keep) * full.strides[0], (keep,) + full.shape[1:])
+
+
+def _grown(state, full, t, n):
+    """``full`` (``t`` rows written) moved to a buffer twice as long (at
+    most ``n`` rows)."""
+    new = state.alloc(full.dtype, (min(max(2 * full.shape[0], 16), n),) + full.shape[1:])
+    if t:
+        rows = (t,) + full.shape[1:]
+        state.copy(full.view(0, rows), new.view(0, rows))
+    return new
 
 
 class IfElseStep(_RegionStep):
