@@ -52,7 +52,7 @@ def batch_block(block):
     for op in list(block.ops):
         for region in op.regions:
             batch_block(region)
-        if is_scan(op) and not op.attrs.get("until", False):
+        if is_scan(op) and not op.attrs.get("until", False) and not any(op.attrs.get("last_rows", ())):
             op = batch_products(block, op)
             if not batch_map(block, op):
                 forward_rows(block, op)

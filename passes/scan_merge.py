@@ -21,7 +21,8 @@ from .scan_hoist import is_scan
 
 def _key(op):
     a = op.attrs
-    if a.get("until", False) or has_side_effects(op):     # (a print's lines would interleave)
+    # (a print's lines would interleave; a scan-ring loop keeps its outputs' last rows only)
+    if a.get("until", False) or has_side_effects(op) or any(a.get("last_rows", ())):
         return None
     return (id(op.operands[0]), a.get("go_backwards", False), a.get("truncate_gradient", -1))
 

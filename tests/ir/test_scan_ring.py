@@ -187,3 +187,16 @@ def test_in_fast_run_with_theanos_tag(tmp_path, capsys):
     for text in dumps.values():
         parse_module(text)
     assert "last_rows" not in dumps["canonicalize"] and "last_rows = [1]" in dumps["scan-ring"]
+
+
+def test_ring_first_then_merge_and_batch_leave_the_loops():
+    """A pipeline running scan-ring before scan-merge / scan-batch: loops
+    with last_rows are not merged or batched; the values stay."""
+    X, h0 = T.dmatrix("X"), T.dvector("h0")
+    a, _ = theon.scan(lambda x, h: T.tanh(x + h), sequences=X, outputs_info=h0)
+    b, _ = theon.scan(lambda x, h: T.tanh(x * 2 + h), sequences=X, outputs_info=h0)
+    m, _ = theon.map(lambda x: T.exp(x) * 2, sequences=X)
+    func = _func([X, h0], [a[-1], b[-1], m[-1]])
+    _same_after(func, "canonicalize,cse,scan-ring,scan-batch,scan-merge,dce", [RNG.normal(size=(5, 3)),
+                                                                              RNG.normal(size=3)])
+    assert len(_scans(func)) == 3 and all(s.attrs["last_rows"] == (1,) for s in _scans(func))
