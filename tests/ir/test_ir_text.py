@@ -210,6 +210,29 @@ CASES["linalg"] = func_text("%a: tensor<?x3x3xf64>, %b: tensor<?x3x2xf64>", [
     "%7 = qr_q(%b) : tensor<?x3x2xf64>", "%8 = qr_r(%b) : tensor<?x2x2xf64>",
     "return(%0, %1, %2, %3, %4, %5, %6, %7, %8)"])
 
+CASES["sorting"] = func_text("%x: tensor<?x?xf32>, %v: tensor<?xi64>, %s: tensor<?xf32>, %n: tensor<i64>", [
+    "%0 = sort(%x) {axis = 1} : tensor<?x?xf32>",
+    "%1 = argsort(%x) {axis = 0} : tensor<?x?xi64>",
+    "%2 = cumsum(%x) {axis = 1} : tensor<?x?xf32>",
+    "%3 = cumprod(%x) {axis = 0} : tensor<?x?xf32>",
+    "%4 = bincount(%v) {minlength = 3} : tensor<?xi64>",
+    "%5 = repeat(%s, %n) {axis = 0} : tensor<?xf32>",
+    '%6 = searchsorted(%s, %s) {side = "right"} : tensor<?xi64>',
+    "%7 = check_index(%v, %n) : tensor<?xi64>",
+    "return(%0, %1, %2, %3, %4, %5, %6, %7)"])
+_CONV = 'dilation = [1, 2], flip = true, groups = 1, pad = ["half", 1], '
+CASES["conv"] = func_text("%x: tensor<?x2x?x?xf64>, %w: tensor<3x2x3x3xf64>, %g: tensor<?x3x?x?xf64>, %n: tensor<i64>", [
+    f"%0 = conv(%x, %w) {{{_CONV}stride = [2, 1]}} : tensor<?x3x?x?xf64>",
+    f"%1 = conv_grad_input(%g, %w, %n, %n, %n) {{{_CONV}shape = [?, 2, ?, ?], stride = [2, 1]}} : tensor<?x2x?x?xf64>",
+    f"%2 = conv_grad_weight(%x, %g) {{{_CONV}shape = [3, 2, 3, 3], stride = [2, 1]}} : tensor<3x2x3x3xf64>",
+    "return(%0, %1, %2)"])
+_POOL = 'ignore_border = true, mode = "max", pad = [0, 0], stride = [2, 2], ws = [2, 2]'
+CASES["pool"] = func_text("%x: tensor<?x?x?x?xf64>, %y: tensor<?x?x?x?xf64>", [
+    f"%0 = pool(%x) {{{_POOL}}} : tensor<?x?x?x?xf64>",
+    f"%1 = pool_grad(%x, %0, %y) {{{_POOL}}} : tensor<?x?x?x?xf64>",
+    f"%2 = pool_grad_grad(%x, %0, %x) {{{_POOL}}} : tensor<?x?x?x?xf64>",
+    'return(%0, %1, %2)'])
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_roundtrip(case):
     roundtrip(CASES[case])
