@@ -70,7 +70,7 @@ def test_parse_pipeline_with_options():
 @pytest.mark.parametrize("text, message", [
     ("cse,frob", "unknown pass 'frob'; known passes: canonicalize, constant-fold, cse, dce, "
                  "drop-return, fuse-elementwise, knobs, region-reuse, scan-batch, scan-hoist, scan-merge, scan-prune, "
-                 "simplify-shapes, split-fused-stages, "
+                 "scan-ring, simplify-shapes, split-fused-stages, "
                  "stabilize"),
     ("dce{opt=1}", "pass 'dce' has no option 'opt'; its options: (none)"),
     ("knobs{speed=1}", "pass 'knobs' has no option 'speed'; its options: max-ops, scale, enabled, mode"),
