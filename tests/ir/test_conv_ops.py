@@ -198,3 +198,43 @@ def test_ir_text_round_trip():
     text = print_function(func)
     assert "conv_grad_input" in text and 'pad = ["half", "half"]' in text
     assert print_function(parse_function(text)) == text
+
+
+# (nd, pad, stride, dilation, groups, flip) for the batched gradient rules
+BATCHED = [(1, "half", 1, 2, 3, False), (2, 1, 2, 1, 2, True), (3, 0, 1, 1, 2, True)]
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("case", BATCHED, ids=lambda c: f"{c[0]}d-g{c[4]}")
+def test_batched_gradients_match_each_entry(case, dynamic):
+    """Each op's gradient rule given a cotangent with two extra leading dims
+    (as jacobian/hessian pass) folds them into the batch or into each group's
+    channels; every entry must equal the unbatched gradient (the NumPy
+    references of the transposed ops) of that cotangent slice."""
+    from ..grad_helpers import op, run, var
+    nd, pad, stride, dil, groups, flip = case
+    a = _attrs(nd, pad, stride, dil, groups, flip)
+    rng = np.random.default_rng(nd)
+    x = rng.normal(size=(2, 2 * groups) + (5,) * nd)
+    w = rng.normal(size=(3 * groups, 2) + (2,) * nd)
+    y = C.conv_forward(x, w, a)
+    B = (2, 3)
+    shape = (lambda s: (None,) * len(s)) if dynamic else (lambda s: s)
+
+    def check(name, operands, attrs, out, refs):
+        vs = [var(shape(o.shape)) for o in operands]
+        res = op(name, *vs, **attrs)
+        cot = rng.normal(size=B + out.shape)
+        g = var(shape(cot.shape))
+        grads = res.owner.opdef.grad(res.owner, [g])[:2]
+        got = run(vs + [g], grads, operands + [cot])
+        for k, (value, ref) in enumerate(zip(got, refs)):
+            want = np.stack([ref(cot[b]) for b in np.ndindex(*B)]).reshape(B + operands[k].shape)
+            np.testing.assert_allclose(value, want, rtol=1e-10, atol=1e-10, err_msg=f"{name} wrt operand {k}")
+
+    check("conv", [x, w], a, y, [lambda c: C.conv_grad_input(c, w, x.shape, a),
+                              lambda c: C.conv_grad_weight(x, c, w.shape, a)])
+    check("conv_grad_input", [y, w], dict(a, shape=x.shape), x,
+          [lambda c: C.conv_forward(c, w, a), lambda c: C.conv_grad_weight(c, y, w.shape, a)])
+    check("conv_grad_weight", [x, y], dict(a, shape=w.shape), w,
+          [lambda c: C.conv_grad_input(y, c, x.shape, a), lambda c: C.conv_forward(x, c, a)])
