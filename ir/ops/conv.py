@@ -23,7 +23,8 @@ with respect to its input (``shape`` the input's shape, ``?`` entries read
 from the trailing 0-d int operands, as ``alloc``); ``conv_grad_weight{...,
 shape}(x, gy, dyn...)`` the gradient with respect to the filters (``shape``
 the filters' shape). Both are linear in each operand, so their gradients
-are convolutions again.
+are convolutions again; a cotangent's extra leading dims (jacobian, hessian)
+are folded into the batch or into each group's channels.
 """
 import itertools
 
