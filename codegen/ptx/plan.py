@@ -24,7 +24,7 @@ from .maps import copy_kernels
 from .control_step import HostRegionStep, region_step
 from .print_step import PrintStep
 from .random_step import RandomStep
-from . import pool_step, unsupported_step
+from . import conv_step, pool_step, unsupported_step
 from .indexing_step import AdvIndexStep, GatherStep
 from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep, checks_exponent)
 
@@ -50,6 +50,7 @@ LOWERINGS.update({
     "nonzero": AdvIndexStep,
 })
 LOWERINGS.update(pool_step.LOWERINGS)          # pool pool_grad
+LOWERINGS.update(conv_step.LOWERINGS)          # conv conv_grad_input conv_grad_weight
 LOWERINGS.update(unsupported_step.LOWERINGS)   # sorting, extra_ops: a compile-time error for now
 NOT_LOWERED = ops_where(lambda d: d.num_results == 0)   # return, yield: the plan's end / part of fused
 

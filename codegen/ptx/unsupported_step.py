@@ -17,9 +17,8 @@ class NotOnGpuStep(Step):
 LOWERINGS = {"sort": NotOnGpuStep, "argsort": NotOnGpuStep, "cumsum": NotOnGpuStep, "cumprod": NotOnGpuStep,
              "searchsorted": NotOnGpuStep, "bincount": NotOnGpuStep, "repeat": NotOnGpuStep,
              "check_index": NotOnGpuStep}
-# convolution (ir/ops/conv.py): CPU only for now
-LOWERINGS.update({"conv": NotOnGpuStep, "conv_grad_input": NotOnGpuStep, "conv_grad_weight": NotOnGpuStep})
 # dense linear algebra (ir/ops/la.py): CPU only for now
 LOWERINGS.update({"cholesky": NotOnGpuStep, "solve_triangular": NotOnGpuStep, "solve": NotOnGpuStep,
                   "matrix_inverse": NotOnGpuStep, "det": NotOnGpuStep, "eigvalsh": NotOnGpuStep,
-                  "eigh_vectors": NotOnGpuStep, "qr_q": NotOnGpuStep, "qr_r": NotOnGpuStep})
+                  "eigh_vectors": NotOnGpuStep, "qr_q": NotOnGpuStep, "qr_r": NotOnGpuStep,
+                  "svd_s": NotOnGpuStep, "svd_u": NotOnGpuStep, "svd_vt": NotOnGpuStep, "pinv": NotOnGpuStep})
