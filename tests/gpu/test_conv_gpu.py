@@ -129,3 +129,28 @@ def test_bad_shapes_give_the_cpu_error(device):
         want = _error(cpu, *args)
         assert what in want[1], want
         assert _error(gpu, *args) == want
+
+
+def test_aot_cuda_target_lowers_conv_and_its_gradients(tmp_path):
+    import json
+    import shutil
+    import subprocess
+    from theon.runtime.aot_cli import main
+    src = tmp_path / "m.py"
+    src.write_text("import theon, theon.tensor as T\n"
+                   "from theon.tensor.nnet import conv2d\n"
+                   "x = T.ftensor4('x'); w = T.ftensor4('w')\n"
+                   "y = T.tanh(conv2d(x, w, border_mode='half', subsample=(2, 2)))\n"
+                   "f = theon.function([x, w], [y, theon.grad(y.sum(), w), theon.grad(y.sum(), x)])\n")
+    assert main([str(src), "-o", str(tmp_path), "--target", "cuda", "--sm", "sm_80"]) == 0
+    steps = json.loads((tmp_path / "f.launch.json").read_text())["steps"]
+    conv = {s["name"]: s["launches"][0]["kernel"] for s in steps if s["kind"] == "conv"}
+    assert set(conv) == {"conv", "conv_grad_input", "conv_grad_weight"}
+    ptx = (tmp_path / "f.ptx").read_text()
+    for name, kernel in conv.items():
+        assert kernel.startswith(f"theon_{name}_float32_2d_2x2_1x1_g1_f")
+        assert f".entry {kernel}(" in ptx
+    if shutil.which("ptxas"):
+        proc = subprocess.run(["ptxas", "--gpu-name", "sm_80", "-o", "/dev/null", str(tmp_path / "f.ptx")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
