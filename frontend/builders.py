@@ -510,8 +510,8 @@ def linalg_norm(x, ord=None, axis=None, keepdims=False):
     """``np.linalg.norm`` (Theano's ``nlinalg.norm``): vector norms of a
     vector (or over one ``axis``), matrix norms of a matrix (or over two
     axes): None/'fro' Frobenius, 1/-1 max/min column sum, inf/-inf max/min
-    row sum of ``|x|``. ``ord`` 2, -2 and 'nuc' of a matrix need singular
-    values: a NotImplementedError."""
+    row sum of ``|x|``; 2/-2 largest/smallest singular value, 'nuc' their
+    sum (``svd_s``)."""
     x = _float_of(as_tensor_variable(x))
     axes = _norm_axes(x, axis, "linalg_norm")
     if axes is None:
@@ -539,7 +539,15 @@ def linalg_norm(x, ord=None, axis=None, keepdims=False):
         if keepdims:
             return out
         return S.dimshuffle(out, tuple(i for i in range(x.ndim) if i not in axes))
-    if ord in (2, -2, "nuc"):
-        raise NotImplementedError(f"linalg_norm: ord={ord!r} of a matrix needs its singular values "
-                                  "(not supported yet)")
+    if ord in (2, -2, "nuc"):           # of the singular values (svd_s over the two axes moved last)
+        rest = [i for i in range(x.ndim) if i not in axes]
+        s = apply_op("svd_s", S.dimshuffle(x, tuple(rest + [r, c])))
+        out = {2: R.max, -2: R.min, "nuc": R.sum}[ord](s, axis=-1)
+        if not keepdims:
+            return out
+        pat, k = [], 0
+        for i in range(x.ndim):
+            pat.append("x" if i in axes else k)
+            k += i not in axes
+        return S.dimshuffle(out, tuple(pat))
     raise ValueError(f"linalg_norm: invalid ord {ord!r} for a matrix norm")

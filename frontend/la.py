@@ -179,3 +179,67 @@ def extract_diag(x):
 def alloc_diag(x):
     """Theano's ``AllocDiag``: the square matrix with ``x`` on its diagonal."""
     return diag(x)
+
+
+def svd(a, full_matrices=True, compute_uv=True):
+    """``np.linalg.svd`` (Theano's ``nlinalg.svd``), batched, by one-sided
+    Jacobi: (U, s, Vt) with s descending, or s alone (``compute_uv=False``);
+    U (..., m, m) and Vt (..., n, n) with ``full_matrices``, else
+    (..., m, k) and (..., k, n), k = min(m, n). The signs of U's columns /
+    Vt's rows may differ from LAPACK's. Gradient: of s only (U diag(g) Vt)."""
+    a = as_tensor_variable(a)
+    if a.ndim < 2:
+        raise ValueError(f"svd: a must be a (batch of) matrices, at least 2-d, got {a.ndim}-d")
+    if a.dtype not in _FLOATS:
+        a = cast(a, "float64")
+    s = apply_op("svd_s", a)
+    if not compute_uv:
+        return s
+    full = bool(full_matrices)
+    return apply_op("svd_u", a, full_matrices=full), s, apply_op("svd_vt", a, full_matrices=full)
+
+
+def pinv(a, rcond=1e-15, hermitian=False):
+    """``np.linalg.pinv`` (Theano's ``nlinalg.pinv``), batched: singular
+    values <= ``rcond`` * max(s) count as zero. ``rcond`` a Python number;
+    ``hermitian`` is accepted (the general SVD serves both)."""
+    a = as_tensor_variable(a)
+    if a.ndim < 2:
+        raise ValueError(f"pinv: a must be a (batch of) matrices, at least 2-d, got {a.ndim}-d")
+    if isinstance(rcond, bool) or not isinstance(rcond, (int, float)):
+        raise TypeError(f"pinv: rcond must be a Python number, got {type(rcond).__name__}")
+    if a.dtype not in _FLOATS:
+        a = cast(a, "float64")
+    return apply_op("pinv", a, rcond=float(rcond))
+
+
+def lstsq(a, b, rcond=-1):
+    """Theano's ``nlinalg.lstsq`` / ``np.linalg.lstsq``: [x, residuals, rank,
+    s] for a 2-d ``a`` (m x n) and ``b`` (m,) or (m, k), via the SVD:
+    x = pinv(a) b with singular values <= rcond * max(s) dropped
+    (``rcond`` < 0: the dtype's machine epsilon, as LAPACK's gelsd; None:
+    eps * max(m, n), NumPy's default); residuals the squared 2-norms of
+    b - a x per column ((k,), (1,) for a vector b) when rank == n < m, else
+    empty, as NumPy; rank an int64 scalar; s the singular values."""
+    import numpy as np
+    from . import elemwise as E, reduce as R
+    a, b, vector = _pair(a, b, "lstsq")
+    if a.ndim != 2:
+        raise ValueError(f"lstsq: a must be a matrix, got {a.ndim}-d")
+    eps = float(np.finfo(a.dtype).eps)
+    if rcond is None:
+        m_, n_ = a.type.shape
+        if m_ is None or n_ is None:
+            raise ValueError("lstsq: rcond=None needs a's static shape; pass a number")
+        rcond = eps * max(m_, n_)
+    if isinstance(rcond, bool) or not isinstance(rcond, (int, float)):
+        raise TypeError(f"lstsq: rcond must be a Python number or None, got {type(rcond).__name__}")
+    rcond = eps if rcond < 0 else float(rcond)
+    s = apply_op("svd_s", a)
+    x = apply_op("matmul", apply_op("pinv", a, rcond=rcond), b)
+    smax = R.sum(s[:1])                 # s descends: its first value (0 when empty)
+    rank = R.sum(cast(E.gt(s, smax * rcond), "int64"))
+    full = cast(E.and_(E.eq(rank, a.shape[1]), E.gt(a.shape[0], a.shape[1])), "int64")
+    res = R.sum((b - apply_op("matmul", a, x)) ** 2, axis=0)
+    res = res[:full * res.shape[0]]
+    return [_unpair(x, vector), res, rank, s]

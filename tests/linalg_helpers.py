@@ -76,6 +76,7 @@ def linalg_cases():
             X = rhs(*shape, dtype=dt)
             cases += [(f"qr-q-{s}", lambda a: nlinalg.qr(a)[0], lambda a: np.linalg.qr(a)[0], [X]),
                       (f"qr-r-{s}", lambda a: nlinalg.qr(a, mode="r"), lambda a: np.linalg.qr(a, mode="r"), [X])]
+    cases += svd_cases()
     # integers go through float64, as NumPy's linalg
     ia = np.array([[4, 1], [2, 3]], dtype=np.int64)
     cases.append(("det-int64", lambda a: nlinalg.det(a), np.linalg.det, [ia]))
@@ -130,3 +131,78 @@ def assert_matches(got, expected, case_id):
     rtol = 2e-3 if got.dtype == np.float32 else 1e-9
     scale = max(1.0, float(np.abs(expected).max())) if expected.size else 1.0
     np.testing.assert_allclose(got, expected.astype(got.dtype), rtol=rtol, atol=rtol * scale, err_msg=case_id)
+
+
+def _low_rank(shape, rank, dtype):
+    m, n = shape[-2:]
+    x = RNG.standard_normal(shape[:-2] + (m, rank)) @ RNG.standard_normal(shape[:-2] + (rank, n))
+    return x.astype(dtype)
+
+
+def _mT(x):
+    return x.dimshuffle(*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
+
+
+def _mm(x, y):
+    return T.dot(x, y) if x.ndim == 2 else T.batched_dot(x, y)
+
+
+def _svd_reconstruct(a, full):
+    """U[..., :k] diag(s) Vt[..., :k, :] (symbolic; sign-free)."""
+    u, s, vt = nlinalg.svd(a, full_matrices=full)
+    k = s.shape[-1]
+    return _mm(u[..., :k] * s.dimshuffle(*range(s.ndim - 1), "x", s.ndim - 1), vt[..., :k, :])
+
+
+def _gram(x, left):
+    """x^T x (left) or x x^T: the identity for orthonormal columns / rows."""
+    return _mm(_mT(x), x) if left else _mm(x, _mT(x))
+
+
+def _eye_like(g):
+    return np.broadcast_to(np.eye(g.shape[-1]), g.shape)
+
+
+def svd_cases():
+    """svd (sign-free checks: singular values, reconstruction, U^T U = I,
+    Vt Vt^T = I, full and reduced), pinv, lstsq and the 2/-2/nuc norms;
+    random, batched, empty and rank-deficient matrices."""
+    cases = []
+    for dt in ("float64", "float32"):
+        for shape, rank in [((6, 4), None), ((4, 6), None), ((5, 5), None), ((2, 7, 3), None), ((2, 3, 7), None),
+                            ((3, 0), None), ((0, 3), None), ((2, 1, 1), None), ((6, 5), 2), ((4, 7), 1),
+                            ((5, 5), 0)]:
+            s = f"{dt}-{'x'.join(map(str, shape))}" + (f"-rank{rank}" if rank is not None else "")
+            X = rhs(*shape, dtype=dt) if rank is None else _low_rank(shape, rank, dt)
+            cases += [(f"svd-s-{s}", lambda a: nlinalg.svd(a, compute_uv=False),
+                       lambda a: np.linalg.svd(a, compute_uv=False), [X]),
+                      # rank-deficient: the default cut (1e-15) would invert rounding noise
+                      (f"pinv-{s}", lambda a, rc=1e-15 if rank is None else 1e-4: nlinalg.pinv(a, rc),
+                       lambda a, rc=1e-15 if rank is None else 1e-4: np.linalg.pinv(a, rc), [X])]
+            for full in (True, False):
+                f = "full" if full else "reduced"
+                cases += [(f"svd-reconstruct-{f}-{s}", lambda a, fl=full: _svd_reconstruct(a, fl), lambda a: a, [X]),
+                          (f"svd-u-orthonormal-{f}-{s}", lambda a, fl=full: _gram(nlinalg.svd(a, fl)[0], True),
+                           lambda a, fl=full: _eye_like(np.linalg.svd(a, fl)[0].swapaxes(-1, -2) @
+                                                        np.linalg.svd(a, fl)[0]), [X]),
+                          (f"svd-vt-orthonormal-{f}-{s}", lambda a, fl=full: _gram(nlinalg.svd(a, fl)[2], False),
+                           lambda a, fl=full: _eye_like(np.linalg.svd(a, fl)[2] @
+                                                        np.linalg.svd(a, fl)[2].swapaxes(-1, -2)), [X])]
+        for o in (2, -2, "nuc"):
+            X = rhs(3, 4, 5, dtype=dt)
+            cases += [(f"norm-{o}-{dt}", lambda a, o=o: nlinalg.norm(a, ord=o, axis=(2, 1)),
+                       lambda a, o=o: np.linalg.norm(a, ord=o, axis=(2, 1)), [X]),
+                      (f"norm-{o}-keepdims-{dt}", lambda a, o=o: nlinalg.norm(a, ord=o, axis=(0, 2), keepdims=True),
+                       lambda a, o=o: np.linalg.norm(a, ord=o, axis=(0, 2), keepdims=True), [X]),
+                      (f"norm-{o}-matrix-{dt}", lambda a, o=o: nlinalg.norm(a, ord=o),
+                       lambda a, o=o: np.linalg.norm(a, ord=o), [rhs(4, 6, dtype=dt)])]
+        for shape_a, shape_b, rank in [((6, 3), (6, 2), None), ((3, 5), (3, 2), None), ((6, 4), (6, 2), 2),
+                                       ((5, 5), (5,), None), ((6, 3), (6,), None), ((0, 3), (0, 2), None)]:
+            s = f"{dt}-{'x'.join(map(str, shape_a))}-{'x'.join(map(str, shape_b))}"
+            A = rhs(*shape_a, dtype=dt) if rank is None else _low_rank(shape_a, rank, dt)
+            B = rhs(*shape_b, dtype=dt)
+            rc = -1 if rank is None else 1e-4    # (NumPy solves float32 in float64: rank-deficient needs a cut)
+            for i, part in enumerate(("x", "residuals", "rank", "s")):
+                cases.append((f"lstsq-{part}-{s}", lambda a, b, i=i, rc=rc: nlinalg.lstsq(a, b, rc)[i],
+                              lambda a, b, i=i, rc=rc: np.linalg.lstsq(a, b, rcond=rc)[i], [A, B]))
+    return cases

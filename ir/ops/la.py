@@ -374,3 +374,146 @@ class QrR(_QR):
 
 
 OPS = [Cholesky, SolveTriangular, Solve, MatrixInverse, Det, Eigvalsh, EighVectors, QrQ, QrR]
+
+
+class _SVD(_LinAlg):
+    """The singular value decomposition a = U diag(s) Vt (one-sided Jacobi,
+    Hestenes): ``svd_s`` the singular values, descending (..., k),
+    k = min(m, n); ``svd_u{full_matrices}`` U (..., m, k or m) and
+    ``svd_vt{full_matrices}`` Vt (..., k or n, n) -- orthonormal, the
+    columns of U / rows of Vt belonging to zero singular values (and the
+    ``full_matrices`` completion) any orthonormal basis of the rest; signs
+    may differ from LAPACK's. Gradient: svd_s's U diag(g) Vt (U, Vt
+    reduced); none for U / Vt (Theano has none for SVD)."""
+
+    def infer(self, op):
+        self.check_arity(op)
+        a = op.operands[0].type
+        if a.dtype not in FLOATS:
+            raise TypeError(f"{self.name}: a must be float32 or float64, got {a.dtype}")
+        if a.ndim < 2:
+            raise ValueError(f"{self.name}: a must be a (batch of) matrices, at least 2-d, got {a.ndim}-d")
+        m, n = a.shape[-2], a.shape[-1]
+        k = None if m is None or n is None else min(m, n)
+        return result(a.dtype, a.shape[:-2] + self.shape(op, m, n, k))
+
+    def dims(self, op, shapes):
+        s = tuple(shapes.of(op.operands[0]))
+        m, n = s[-2], s[-1]
+        if isinstance(m, int) and isinstance(n, int):
+            k = min(m, n)
+        elif m == n:
+            k = m
+        else:
+            k = shapes.fresh(self.k_axis(op, len(s)))
+        return [s[:-2] + self.shape(op, m, n, k)]
+
+    def _np(self, op, a):
+        full = bool(op.attrs.get("full_matrices", False))
+        return np.linalg.svd(a, full_matrices=full)
+
+
+class SvdS(_SVD):
+    """The singular values of a, descending: shape a.shape[:-2] + (k,)."""
+    name = "svd_s"
+    has_grad = True
+
+    @staticmethod
+    def shape(op, m, n, k):
+        return (k,)
+
+    @staticmethod
+    def k_axis(op, nd):
+        return nd - 2
+
+    def reference(self, op, a):
+        return [np.linalg.svd(a, compute_uv=False).astype(a.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        """U diag(g) Vt (reduced U and Vt)."""
+        a, g, e = op.operands[0], grads[0], emitter(op)
+        a = _bcast(e, op, g, a)
+        U = e("svd_u", a, full_matrices=False)
+        Vt = e("svd_vt", a, full_matrices=False)
+        gu = e("mul", U, e.dimshuffle(g, list(range(g.ndim - 1)) + ["x", g.ndim - 1]))
+        return [e("matmul", gu, Vt)]
+
+
+class SvdU(_SVD):
+    """U of a = U diag(s) Vt: (..., m, k), or (..., m, m) with ``full_matrices``."""
+    name = "svd_u"
+    required_attrs = ("full_matrices",)
+    has_grad = False
+
+    @staticmethod
+    def shape(op, m, n, k):
+        return (m, m if op.attrs["full_matrices"] else k)
+
+    @staticmethod
+    def k_axis(op, nd):
+        return nd - 1
+
+    def reference(self, op, a):
+        return [self._np(op, a)[0].astype(a.dtype, copy=False)]
+
+
+class SvdVt(_SVD):
+    """Vt of a = U diag(s) Vt: (..., k, n), or (..., n, n) with ``full_matrices``."""
+    name = "svd_vt"
+    required_attrs = ("full_matrices",)
+    has_grad = False
+
+    @staticmethod
+    def shape(op, m, n, k):
+        return (n if op.attrs["full_matrices"] else k, n)
+
+    @staticmethod
+    def k_axis(op, nd):
+        return nd - 2
+
+    def reference(self, op, a):
+        return [self._np(op, a)[2].astype(a.dtype, copy=False)]
+
+
+OPS += [SvdS, SvdU, SvdVt]
+
+
+class Pinv(_LinAlg):
+    """The Moore-Penrose pseudo-inverse of a (batch of) m x n matrices:
+    (..., n, m) = Vt^T diag(s+) U^T with s+ = 1/s where s > rcond * max(s),
+    else 0 (``np.linalg.pinv``'s rcond semantics; the SVD by one-sided
+    Jacobi). Gradient: Theano's (Golub and Pereyra), with Z = pinv(a):
+    (-Z g^T Z + Z Z^T g (I - a Z) + (I - Z a) g Z^T Z)^T."""
+    name = "pinv"
+    required_attrs = ("rcond",)
+    has_grad = True
+
+    def infer(self, op):
+        self.check_arity(op)
+        a = op.operands[0].type
+        if a.dtype not in FLOATS:
+            raise TypeError(f"pinv: a must be float32 or float64, got {a.dtype}")
+        if a.ndim < 2:
+            raise ValueError(f"pinv: a must be a (batch of) matrices, at least 2-d, got {a.ndim}-d")
+        return result(a.dtype, a.shape[:-2] + (a.shape[-1], a.shape[-2]))
+
+    def dims(self, op, shapes):
+        s = tuple(shapes.of(op.operands[0]))
+        return [s[:-2] + (s[-1], s[-2])]
+
+    def reference(self, op, a):
+        return [np.linalg.pinv(a, rcond=float(op.attrs["rcond"])).astype(a.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        a, z, g, e = op.operands[0], op.results[0], grads[0], emitter(op)
+        a, z = _bcast(e, op, g, a, z)
+        mm = lambda *xs: xs[0] if len(xs) == 1 else e("matmul", xs[0], mm(*xs[1:]))  # noqa: E731
+        az, za = mm(a, z), mm(z, a)
+        i_az = e("sub", _eye_mask(e, az, "eq"), az)
+        i_za = e("sub", _eye_mask(e, za, "eq"), za)
+        zt, gt = _mT(e, z), _mT(e, g)
+        out = e("add", e("neg", mm(z, gt, z)), e("add", mm(z, zt, g, i_az), mm(i_za, g, zt, z)))
+        return [_mT(e, out)]
+
+
+OPS += [Pinv]

@@ -211,7 +211,12 @@ ROWS += [Row("cholesky", lambda a: op("cholesky", a), [_SPD]),
          Row("eigh_vectors", lambda a: op("mul", op("eigh_vectors", a, lower=False), op("eigh_vectors", a, lower=False)),
              [_TRI]),
          Row("qr_q", lambda a: op("qr_q", a), [sym(4, 3)]),
-         Row("qr_r", lambda a: op("qr_r", a), [sym(3, 3)])]
+         Row("qr_r", lambda a: op("qr_r", a), [sym(3, 3)]),
+         # distinct singular values (no second order: U and Vt have no gradient); pinv of full-rank matrices
+         Row("svd_s", lambda a: op("svd_s", a), [sym(4, 3)], order2=False),
+         Row("svd_s-wide", lambda a: op("svd_s", a), [sym(2, 4)], order2=False),
+         Row("pinv", lambda a: op("pinv", a, rcond=1e-15), [sym(4, 3)]),
+         Row("pinv-wide", lambda a: op("pinv", a, rcond=1e-15), [sym(2, 4)])]
 
 # random streams' probability check (ir/ops/random.py): the value itself
 ROWS += [Row("check_probabilities", lambda x: op("check_probabilities", x, arg="binomial: p", normalized=False),

@@ -208,7 +208,9 @@ CASES["linalg"] = func_text("%a: tensor<?x3x3xf64>, %b: tensor<?x3x2xf64>", [
     "%5 = eigvalsh(%a) {lower = true} : tensor<?x3xf64>",
     "%6 = eigh_vectors(%a) {lower = false} : tensor<?x3x3xf64>", 
     "%7 = qr_q(%b) : tensor<?x3x2xf64>", "%8 = qr_r(%b) : tensor<?x2x2xf64>",
-    "return(%0, %1, %2, %3, %4, %5, %6, %7, %8)"])
+    "%9 = svd_s(%b) : tensor<?x2xf64>", "%10 = svd_u(%b) {full_matrices = true} : tensor<?x3x3xf64>",
+    "%11 = svd_vt(%b) {full_matrices = false} : tensor<?x2x2xf64>", "%12 = pinv(%b) {rcond = 1e-15} : tensor<?x2x3xf64>",
+    "return(%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12)"])
 
 CASES["sorting"] = func_text("%x: tensor<?x?xf32>, %v: tensor<?xi64>, %s: tensor<?xf32>, %n: tensor<i64>", [
     "%0 = sort(%x) {axis = 1} : tensor<?x?xf32>",

@@ -405,6 +405,143 @@ def geqrf(module, dtype):
     return _kernel(module, f"theon.la.geqrf.{dtype}", build)
 
 
+def gesvj(module, dtype):
+    """void gesvj(k, r, w, z, s, q, nq): the SVD of the r x k matrix T
+    (r >= k) whose columns are w's rows (w: k x r, destroyed) by one-sided
+    Jacobi (Hestenes): column pairs rotated orthogonal, sweeps until none
+    rotates (at most 60); the rotations accumulate in z (k x k, rows: the
+    right singular vectors). Then s := the column norms, descending (w's
+    and z's rows moved along), and q (nq x r, nq in [k, r]) := the left
+    singular vectors as rows: w's rows scaled to unit norm, re-orthogonalized
+    (twice, Gram-Schmidt), rows of singular values <= r eps s_0 and rows
+    k..nq-1 completed from unit vectors to an orthonormal set."""
+    ft = _FT[dtype]
+    tp = ft.as_pointer()
+    eps = 2.220446049250313e-16 if dtype == "float64" else 1.1920929e-07
+
+    def build(name):
+        kf = _K(module, name, lir.VoidType(), [I64, I64, tp, tp, tp, tp, I64])
+        b = kf.b
+        k, r, w, z, s, q, nq = kf.fn.args
+        zero, one = lir.Constant(ft, 0.0), lir.Constant(ft, 1.0)
+        sqrt, fabs = _sqrt(module, ft), _fabs(module, ft)
+        rotated = b.alloca(I64, name="rotated")
+        cursor = b.alloca(I64, name="cursor")
+        found = b.alloca(I64, name="found")
+
+        def row(m, i, ld):
+            return b.gep(m, [b.mul(i, ld)])
+
+        def dot(x, y, n, nm):
+            with counted_loop(b, n, nm, carried=(zero,)) as ld:
+                ld.next = [b.fadd(ld.carried[0], b.fmul(b.load(b.gep(x, [ld.index])), b.load(b.gep(y, [ld.index]))))]
+            return ld.carried[0]
+
+        def rot(x, y, c, sn, n, nm):
+            with kf.loop(n, nm) as lr:
+                px, py = b.gep(x, [lr.index]), b.gep(y, [lr.index])
+                vx, vy = b.load(px), b.load(py)
+                b.store(b.fsub(b.fmul(c, vx), b.fmul(sn, vy)), px)
+                b.store(b.fadd(b.fmul(sn, vx), b.fmul(c, vy)), py)
+
+        def scale(x, f, n, nm):
+            with kf.loop(n, nm) as lr:
+                p = b.gep(x, [lr.index])
+                b.store(b.fmul(b.load(p), f), p)
+
+        with kf.loop(k, "zi") as li:
+            with kf.loop(k, "zj") as lj:
+                b.store(b.select(b.icmp_signed("==", li.index, lj.index), one, zero),
+                        b.gep(z, [b.add(b.mul(li.index, k), lj.index)]))
+        done = kf.fn.append_basic_block("svj.done")
+        with kf.loop(i64(60), "sweep"):
+            b.store(i64(0), rotated)
+            with kf.loop(k, "p") as lp:
+                p = lp.index
+                wp = row(w, p, r)
+                with kf.loop(k, "q", b.add(p, i64(1))) as lq:
+                    wq = row(w, lq.index, r)
+                    alpha, beta, gamma = dot(wp, wp, r, "da"), dot(wq, wq, r, "db"), dot(wp, wq, r, "dg")
+                    lim = b.fmul(lir.Constant(ft, eps), b.call(sqrt, [b.fmul(alpha, beta)]))
+                    with b.if_then(b.fcmp_ordered(">", b.call(fabs, [gamma]), lim)):
+                        b.store(b.add(b.load(rotated), i64(1)), rotated)
+                        zeta = b.fdiv(b.fsub(beta, alpha), b.fmul(lir.Constant(ft, 2.0), gamma))
+                        t = b.fdiv(one, b.fadd(b.call(fabs, [zeta]), b.call(sqrt, [b.fadd(b.fmul(zeta, zeta), one)])))
+                        t = b.select(b.fcmp_ordered("<", zeta, zero), b.fneg(t), t)
+                        c = b.fdiv(one, b.call(sqrt, [b.fadd(b.fmul(t, t), one)]))
+                        sn = b.fmul(t, c)
+                        rot(wp, wq, c, sn, r, "rw")
+                        rot(row(z, p, k), row(z, lq.index, k), c, sn, k, "rz")
+            nxt = kf.fn.append_basic_block("svj.sweep")
+            b.cbranch(b.icmp_signed("==", b.load(rotated), i64(0)), done, nxt)
+            b.position_at_end(nxt)
+        b.branch(done)
+        b.position_at_end(done)
+        with kf.loop(k, "sn") as li:
+            wi = row(w, li.index, r)
+            b.store(b.call(sqrt, [dot(wi, wi, r, "sd")]), b.gep(s, [li.index]))
+
+        def swap_rows(m, i, j, n, nm):
+            with kf.loop(n, nm) as lr:
+                x, y = b.gep(row(m, i, n), [lr.index]), b.gep(row(m, j, n), [lr.index])
+                vx, vy = b.load(x), b.load(y)
+                b.store(vy, x)
+                b.store(vx, y)
+        with kf.loop(k, "si") as li:          # selection sort, descending
+            i = li.index
+            with counted_loop(b, k, "sm", b.add(i, i64(1)), carried=(i, b.load(b.gep(s, [i])))) as lm:
+                x = b.load(b.gep(s, [lm.index]))
+                more = b.fcmp_ordered(">", x, lm.carried[1])
+                lm.next = [b.select(more, lm.index, lm.carried[0]), b.select(more, x, lm.carried[1])]
+            best = lm.carried[0]
+            with b.if_then(b.icmp_signed("!=", best, i)):
+                pi, pb = b.gep(s, [i]), b.gep(s, [best])
+                si_, sb = b.load(pi), b.load(pb)
+                b.store(sb, pi)
+                b.store(si_, pb)
+                swap_rows(w, i, best, r, "sw")
+                swap_rows(z, i, best, k, "sz")
+        s0 = b.select(b.icmp_signed(">", k, i64(0)), b.load(b.gep(s, [i64(0)])), zero)
+        tol = b.fmul(s0, b.fmul(b.sitofp(r, ft), lir.Constant(ft, eps)))
+        thr = b.fdiv(lir.Constant(ft, 0.25), b.sitofp(b.add(r, i64(1)), ft))
+        b.store(i64(0), cursor)
+
+        def orthogonalize(qj, j):
+            for rep in range(2):
+                with kf.loop(j, f"go{rep}") as lo:
+                    qo = row(q, lo.index, r)
+                    kf.axpy(qj, qo, dot(qo, qj, r, f"gd{rep}"), i64(0), r, f"ga{rep}")
+        with kf.loop(nq, "qj") as lj:
+            j = lj.index
+            qj = row(q, j, r)
+            inside = b.icmp_signed("<", j, k)
+            sj = b.select(inside, b.load(b.gep(s, [smin(b, j, b.sub(k, i64(1)))])), zero)
+            good = b.and_(inside, b.fcmp_ordered(">", sj, tol))
+            with b.if_else(good) as (then, other):
+                with then:
+                    wj = row(w, j, r)
+                    with kf.loop(r, "qc") as lc:
+                        b.store(b.fdiv(b.load(b.gep(wj, [lc.index])), sj), b.gep(qj, [lc.index]))
+                    orthogonalize(qj, j)
+                    scale(qj, b.fdiv(one, b.call(sqrt, [dot(qj, qj, r, "qn")])), r, "qs")
+                with other:            # the next unit vector with enough left outside rows 0..j-1
+                    b.store(i64(0), found)
+                    with kf.loop(r, "ct", b.load(cursor)) as lt:
+                        with b.if_then(b.icmp_signed("==", b.load(found), i64(0))):
+                            with kf.loop(r, "ce") as lc:
+                                b.store(b.select(b.icmp_signed("==", lc.index, lt.index), one, zero),
+                                        b.gep(qj, [lc.index]))
+                            orthogonalize(qj, j)
+                            nrm2 = dot(qj, qj, r, "cn")
+                            with b.if_then(b.fcmp_ordered(">", nrm2, thr)):
+                                scale(qj, b.fdiv(one, b.call(sqrt, [nrm2])), r, "cs")
+                                b.store(i64(1), found)
+                                b.store(b.add(lt.index, i64(1)), cursor)
+        b.ret_void()
+        return kf.fn
+    return _kernel(module, f"theon.la.gesvj.{dtype}", build)
+
+
 # --- the op lowerings ------------------------------------------------------------------------
 def _check_square(ctx, a, operand=0):
     n = a.shape[-1]
@@ -673,7 +810,100 @@ def lower_qr_r(ctx, op, bufs):
     return _lower_qr(ctx, op, bufs, False)
 
 
+def _lower_svd(ctx, op, bufs, which):
+    """svd_s / svd_u / svd_vt / pinv: per batch element, ``gesvj`` of T = a (m >= n)
+    or a^T (m < n), copied transposed into w (k x r rows: T's columns).
+    m >= n: U = q^T, Vt = z; m < n: U = z^T, Vt = q."""
+    (a,) = bufs
+    dtype = op.results[0].dtype
+    b = ctx.b
+    batch = list(a.shape[:-2])
+    m, n = a.shape[-2], a.shape[-1]
+    kk = smin(b, m, n)
+    r = b.select(b.icmp_signed(">=", m, n), m, n)
+    full = bool(op.attrs.get("full_matrices", False))
+    shape = {"s": [kk], "u": [m, m if full else kk], "vt": [n if full else kk, n], "pinv": [n, m]}[which]
+    ft = LLTYPE[dtype]
+    out = ctx.alloc(dtype, batch + shape, name="svd")
+    if _shapes_only(ctx):
+        return [out]
+    nq = r if full else kk
+    w = ctx.alloc(dtype, [kk, r], name="svd.w")
+    z = ctx.alloc(dtype, [kk, kk], name="svd.z")
+    sv = ctx.alloc(dtype, [kk], name="svd.s")
+    q = ctx.alloc(dtype, [nq, r], name="svd.q")
+    fn = gesvj(ctx.module, dtype)
+    tall = b.icmp_signed(">=", m, n)
+    sr, sc = a.strides[-2], a.strides[-1]
+    # w[i, j] = T[j, i]: T = a (tall: a[j, i]) or a^T (a[i, j])
+    wsr = b.select(tall, sc, sr)
+    wsc = b.select(tall, sr, sc)
+    with ctx.loop_nest(batch, "svd.batch") as idx:
+        base = ctx.elem_ptr(a, list(idx) + [i64(0), i64(0)])
+        with counted_loop(b, kk, "svd.ci") as li:
+            srow = b.gep(base, [b.mul(li.index, wsr)])
+            drow = b.gep(w.ptr, [b.mul(li.index, r)])
+            with counted_loop(b, r, "svd.cj") as lj:
+                b.store(b.load(b.gep(srow, [b.mul(lj.index, wsc)])), b.gep(drow, [lj.index]))
+        b.call(fn, [kk, r, w.ptr, z.ptr, sv.ptr, q.ptr, nq])
+        dst = ctx.elem_ptr(out, list(idx) + [i64(0)] * len(shape))
+        if which == "s":
+            with counted_loop(b, kk, "svd.cs") as lc:
+                b.store(b.load(b.gep(sv.ptr, [lc.index])), b.gep(dst, [lc.index]))
+        elif which == "pinv":      # dst[l, i] = sum_j Vt[j, l] s+_j U[i, j]
+            cut = b.fmul(lir.Constant(ft, float(op.attrs["rcond"])),
+                         b.select(b.icmp_signed(">", kk, i64(0)), b.load(sv.ptr), lir.Constant(ft, 0.0)))
+            uj = lambda i, j: b.gep(b.select(tall, q.ptr, z.ptr), [b.add(b.mul(j, b.select(tall, r, kk)), i)])  # noqa: E731
+            vj = lambda j, l_: b.gep(b.select(tall, z.ptr, q.ptr), [b.add(b.mul(j, b.select(tall, kk, r)), l_)])  # noqa: E731
+            with counted_loop(b, kk, "pinv.s") as lc:      # s+ in place
+                p = b.gep(sv.ptr, [lc.index])
+                x = b.load(p)
+                b.store(b.select(b.fcmp_ordered(">", x, cut), b.fdiv(lir.Constant(ft, 1.0), x),
+                                 lir.Constant(ft, 0.0)), p)
+            with counted_loop(b, n, "pinv.l") as ll:
+                with counted_loop(b, m, "pinv.i") as li:
+                    with counted_loop(b, kk, "pinv.j", carried=(lir.Constant(ft, 0.0),)) as lj:
+                        t = b.fmul(b.fmul(b.load(vj(lj.index, ll.index)), b.load(b.gep(sv.ptr, [lj.index]))),
+                                   b.load(uj(li.index, lj.index)))
+                        lj.next = [b.fadd(lj.carried[0], t)]
+                    b.store(lj.carried[0], b.gep(dst, [b.add(b.mul(ll.index, m), li.index)]))
+        else:
+            # the result (rows x cols) = src (transposed when ``flip``)
+            rows, cols = shape
+            if which == "u":       # tall: U[i, j] = q[j, i]; wide: U[i, j] = z[j, i]
+                src = b.select(tall, q.ptr, z.ptr)
+                ld = b.select(tall, r, kk)
+                rs, cs = i64(1), ld
+            else:                  # tall: Vt = z (ld k); wide: Vt = q (ld r)
+                src = b.select(tall, z.ptr, q.ptr)
+                ld = b.select(tall, kk, r)
+                rs, cs = ld, i64(1)
+            with counted_loop(b, rows, "svd.or") as li:
+                with counted_loop(b, cols, "svd.oc") as lj:
+                    v = b.load(b.gep(src, [b.add(b.mul(li.index, rs), b.mul(lj.index, cs))]))
+                    b.store(v, b.gep(dst, [b.add(b.mul(li.index, cols), lj.index)]))
+    return [out]
+
+
+def lower_svd_s(ctx, op, bufs):
+    return _lower_svd(ctx, op, bufs, "s")
+
+
+def lower_svd_u(ctx, op, bufs):
+    return _lower_svd(ctx, op, bufs, "u")
+
+
+def lower_svd_vt(ctx, op, bufs):
+    return _lower_svd(ctx, op, bufs, "vt")
+
+
+def lower_pinv(ctx, op, bufs):
+    return _lower_svd(ctx, op, bufs, "pinv")
+
+
 LOWERINGS = {"cholesky": lower_cholesky, "solve_triangular": lower_solve_triangular, "solve": lower_solve,
              "matrix_inverse": lower_matrix_inverse, "det": lower_det,
              "eigvalsh": lower_eigvalsh, "eigh_vectors": lower_eigh_vectors,
-             "qr_q": lower_qr_q, "qr_r": lower_qr_r}
+             "qr_q": lower_qr_q, "qr_r": lower_qr_r,
+             "svd_s": lower_svd_s, "svd_u": lower_svd_u, "svd_vt": lower_svd_vt,
+             "pinv": lower_pinv}
