@@ -7,6 +7,7 @@ flip; the kernels assemble with ptxas; bad shapes give the CPU's error
 message. Emulated device everywhere, a real GPU where there is one."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import theon
 import theon.tensor as T
@@ -66,6 +67,45 @@ def test_conv_and_gradients_match_reference_and_cpu(device, case):
     for g, r, c, what in zip(got, want, f(xv, wv, vv), ("y", "gx", "gw")):
         np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12, err_msg=what)
         np.testing.assert_allclose(g, c, rtol=1e-12, atol=1e-12, err_msg=what)
+
+
+@st.composite
+def _random_case(draw):
+    nd = draw(st.integers(1, 3))
+    groups, flip = draw(st.integers(1, 2)), draw(st.booleans())
+    ks = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    pad = draw(st.sampled_from(["full", "half", "valid", tuple(draw(st.integers(0, 2)) for _ in range(nd))]))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dil = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    sizes = tuple(draw(st.integers(1, 7 if nd < 3 else 4)) for _ in range(nd))
+    xs = (draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))) + sizes
+    ws = (groups * draw(st.integers(1, 2)), xs[1] // groups) + ks
+    return xs, ws, pad, stride, dil, groups, flip
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=_random_case(), seed=st.integers(0, 2 ** 16))
+def test_random_convolutions_match_the_reference(case, seed):
+    """Random geometry (1-3 dims, int/full/half padding, stride, dilation,
+    groups, flip), emulated: forward and both gradients against NumPy."""
+    from theon.codegen.ptx.emulator import EmulatedDevice
+    from theon.ir.ops.conv import out_size
+    xs, ws, pad, stride, dil, groups, flip = case
+    attrs = {"pad": tuple(border_pads(pad, len(xs) - 2)), "stride": stride, "dilation": dil, "groups": groups,
+             "flip": flip}
+    assume(all(out_size(xs[2 + i], ws[2 + i], attrs["pad"][i], stride[i], dil[i]) >= 1 for i in range(len(xs) - 2)))
+    typ = T.TensorType("float64", (None,) * len(xs))
+    x, w, v = typ("x"), typ("w"), typ("v")
+    y = _conv_nd(x, w, (xs, ws, pad, stride, dil, groups, flip))
+    f = theon.function([x, w, v], [y] + theon.grad((y * v).sum(), [x, w]))
+    rng = np.random.default_rng(seed)
+    xv, wv = rng.normal(size=xs), rng.normal(size=ws)
+    want_y = conv_forward(xv, wv, attrs)
+    vv = rng.normal(size=want_y.shape)
+    got = from_function(f, EmulatedDevice())(xv, wv, vv)
+    want = [want_y, conv_grad_input(vv, wv, xs, attrs), conv_grad_weight(xv, vv, ws, attrs)]
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), r, rtol=1e-12, atol=1e-12)
 
 
 def test_float32_gradient_ops_with_run_time_shapes(device):
