@@ -143,3 +143,30 @@ def test_bad_input():
         nlinalg.pinv(T.dmatrix(), rcond=T.dscalar())
     with pytest.raises(ValueError, match="lstsq: a must be a matrix"):
         nlinalg.lstsq(T.dtensor3(), T.dtensor3())
+
+
+AOT_SOURCE = """
+import theon, theon.tensor as T
+from theon.tensor import nlinalg
+a = T.dmatrix("a")
+b = T.dmatrix("b")
+svd = theon.function([a, b], [*nlinalg.svd(a, full_matrices=False), nlinalg.pinv(a), nlinalg.lstsq(a, b)[0],
+                              nlinalg.norm(a, "nuc")])
+"""
+
+
+def test_aot_compile(tmp_path):
+    import subprocess
+    import sys
+    src = tmp_path / "svd.py"
+    src.write_text(AOT_SOURCE)
+    r = subprocess.run([sys.executable, "-m", "theon.runtime.aot_cli", str(src), "-o", str(tmp_path),
+                        "--emit", "header,shared"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    g = theon.runtime.load_library(tmp_path / "libsvd.so")
+    A, B = RNG.standard_normal((7, 4)), RNG.standard_normal((7, 2))
+    u, s, vt, p, x, nuc = g(A, B)
+    _check_svd(A, u, s, vt, False, 1e-12)
+    np.testing.assert_allclose(p, np.linalg.pinv(A), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x, np.linalg.lstsq(A, B, rcond=-1)[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(nuc, np.linalg.norm(A, "nuc"), rtol=1e-12)
