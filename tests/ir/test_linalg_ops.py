@@ -89,3 +89,24 @@ def test_gpu_plan_refuses_at_compile_time(name):
     func, _ = build_function([a, b], [out * 2])
     with pytest.raises(NotImplementedError, match=f"{name} .* not supported on the GPU yet"):
         Plan(func)
+
+
+def test_svd_static_shapes_and_errors():
+    for shape, full, (us, ss, vs) in [((2, 6, 4), True, ((2, 6, 6), (2, 4), (2, 4, 4))),
+                                      ((2, 6, 4), False, ((2, 6, 4), (2, 4), (2, 4, 4))),
+                                      ((3, 5), True, ((3, 3), (3,), (5, 5))),
+                                      ((3, 5), False, ((3, 3), (3,), (3, 5))),
+                                      ((None, 5), True, ((None, None), (None,), (5, 5)))]:
+        u, s, vt = nlinalg.svd(T.tensor("float64", shape=shape), full_matrices=full)
+        assert (u.type.shape, s.type.shape, vt.type.shape) == (us, ss, vs), (shape, full)
+    assert nlinalg.pinv(T.tensor("float32", shape=(2, 6, 4))).type.shape == (2, 4, 6)
+    assert nlinalg.svd(T.lmatrix(), compute_uv=False).dtype == "float64"
+    x, res, rank, s = nlinalg.lstsq(T.dmatrix(), T.dvector())
+    assert (x.ndim, res.ndim, rank.ndim, s.ndim, rank.dtype) == (1, 1, 0, 1, "int64")
+    with pytest.raises(ValueError, match="svd: a must be"):
+        nlinalg.svd(T.dvector())
+    with pytest.raises(TypeError, match="rcond"):
+        nlinalg.lstsq(T.dmatrix(), T.dmatrix(), rcond="x")
+    with pytest.raises(ValueError, match="rcond=None needs"):
+        nlinalg.lstsq(T.dmatrix(), T.dmatrix(), rcond=None)
+    assert nlinalg.lstsq(T.tensor("float64", shape=(5, 3)), T.dmatrix(), rcond=None)[0].ndim == 2

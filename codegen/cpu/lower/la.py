@@ -847,6 +847,9 @@ def _lower_svd(ctx, op, bufs, which):
                 b.store(b.load(b.gep(srow, [b.mul(lj.index, wsc)])), b.gep(drow, [lj.index]))
         b.call(fn, [kk, r, w.ptr, z.ptr, sv.ptr, q.ptr, nq])
         dst = ctx.elem_ptr(out, list(idx) + [i64(0)] * len(shape))
+        with counted_loop(b, kk, "svd.nan", carried=(lir.Constant(ft, 0.0),)) as ln:
+            ln.next = [b.fadd(ln.carried[0], b.load(b.gep(sv.ptr, [ln.index])))]
+        nan_in = b.fcmp_unordered("uno", ln.carried[0], ln.carried[0])
         if which == "s":
             with counted_loop(b, kk, "svd.cs") as lc:
                 b.store(b.load(b.gep(sv.ptr, [lc.index])), b.gep(dst, [lc.index]))
@@ -882,6 +885,12 @@ def _lower_svd(ctx, op, bufs, which):
                 with counted_loop(b, cols, "svd.oc") as lj:
                     v = b.load(b.gep(src, [b.add(b.mul(li.index, rs), b.mul(lj.index, cs))]))
                     b.store(v, b.gep(dst, [b.add(b.mul(li.index, cols), lj.index)]))
+        count = i64(1)
+        for d in shape:
+            count = b.mul(count, d)
+        with b.if_then(nan_in):             # NaN in a: every result NaN (NumPy: "SVD did not converge")
+            with counted_loop(b, count, "svd.nanfill") as lc:
+                b.store(lir.Constant(ft, float("nan")), b.gep(dst, [lc.index]))
     return [out]
 
 
