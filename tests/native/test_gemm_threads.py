@@ -164,7 +164,8 @@ def test_empty_and_zero_k():
         check_all(data(shape_a, "float32"), data(shape_b, "float32"))
 
 
-@pytest.mark.parametrize("m,k,n", [(256, 784, 512), (784, 256, 512), (8, 784, 512), (300, 129, 1000)])
+@pytest.mark.parametrize("m,k,n", [(256, 784, 512), (784, 256, 512), (8, 784, 512), (300, 129, 1000),
+                                   (1024, 16, 256)])     # 11 row blocks of MC: 2 column chunks each
 def test_default_schedule_big_products(m, k, n):
     """The default schedule threads these; the result is the serial one."""
     for dtype in ["float32", "float64"]:

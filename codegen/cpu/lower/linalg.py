@@ -42,7 +42,9 @@ the same order as on one thread (threaded results are bit-identical). A
 product of at least ``threaded`` M*N*K uses ``threads`` parts (0: every
 core) and about ``split`` units per part: ROWS is cut down towards MR for
 short products, and units split the columns too when there are still
-fewer row blocks than that. Smaller products run the same two workers
+fewer row blocks than that, or when the units would not divide evenly
+among the parts (equal threads get equal work). The micro-kernel
+prefetches its C tile for writing before its K loop (``prefetch_c``). Smaller products run the same two workers
 directly on this thread, with one part and MC-row units. The packed
 buffers are allocated by ``lower_matmul`` before the call (workers cannot
 allocate, see parallel.py): the packed B chunk and one A block per part.
@@ -88,6 +90,7 @@ class GemmSchedule:
                                 # more CPU time than one thread, and no wall time gained on a busy machine
     threads: int = 0            # threads of a threaded product (0: the cores this process may use)
     split: int = 4              # units of work per thread of a threaded product (load balance)
+    prefetch_c: bool = True     # prefetch the C tile (for writing) before the micro-kernel's K loop
 
     def lanes(self, dtype):
         return max(1, min(self.vector_bits // (8 * ITEMSIZE[dtype]), 16))
@@ -460,7 +463,12 @@ def _blocked(f, module, dtype, args, s, packed_b=False):
     rows = smin(b, smax(b, rows, i64(mr)), i64(s.mc), name="rows")
     row_blocks = _ceil_div(b, M, rows)
     most = smax(b, b.sdiv(nc, i64(max(MIN_CHUNK_COLUMNS, nr))), i64(1))
-    col_chunks = smin(b, smax(b, _ceil_div(b, want, row_blocks), i64(1)), most, name="col_chunks")
+    col_chunks = smax(b, _ceil_div(b, want, row_blocks), i64(1))
+    # units a multiple of parts, so that equal threads get equal work: 2 threads and 11 row blocks of
+    # 1024 rows take 2 column chunks each (11 + 11 units) rather than 6 row blocks against 5
+    uneven = b.and_(many, b.icmp_signed("!=", b.srem(b.mul(row_blocks, col_chunks), parts), i64(0)))
+    col_chunks = b.select(uneven, b.mul(_ceil_div(b, col_chunks, parts), parts), col_chunks)
+    col_chunks = smin(b, col_chunks, most, name="col_chunks")
     for name, v in (("rows", rows), ("row_blocks", row_blocks), ("col_chunks", col_chunks)):
         b.store(v, slot[name])
     units = b.mul(row_blocks, col_chunks, name="units")
@@ -642,6 +650,11 @@ def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, fir
     vt = lir.VectorType(t, lanes)
     align = ITEMSIZE[ar.dtype]
     zeros = [ar.zero(vt)] * (mr * nv)
+    if s.prefetch_c:        # the tile's rows (first and last element: both lines if unaligned), a hint that
+        for r in range(mr):  # never faults, so rows past mr_valid are harmless; C is read-modify-written
+            crow = b.gep(ctile, [b.mul(i64(r), ldc)])
+            for j in (0, nr - 1):
+                _prefetch_w(b, ar.module, b.gep(crow, [i64(j)]))
     with f.loop(kc, "uk", carried=zeros) as (k, accs):
         brow = b.gep(pb, [b.mul(k, i64(nr))])
         bvec = [_load_vec(b, b.gep(brow, [i64(v * lanes)]), vt, ar) for v in range(nv)]
@@ -684,6 +697,15 @@ def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, fir
 
 def _load_vec(b, ptr, vt, ar):
     return b.load(b.bitcast(ptr, vt.as_pointer()), align=ITEMSIZE[ar.dtype])
+
+
+def _prefetch_w(b, module, ptr):
+    """llvm.prefetch of ``ptr`` for writing, kept in every cache level."""
+    i32 = lir.IntType(32)
+    name = "llvm.prefetch.p0i8"
+    fn = module.globals.get(name) or lir.Function(module, lir.FunctionType(lir.VoidType(), [I8.as_pointer(), i32,
+                                                                                            i32, i32]), name)
+    b.call(fn, [b.bitcast(ptr, I8.as_pointer()), lir.Constant(i32, 1), lir.Constant(i32, 3), lir.Constant(i32, 1)])
 
 
 def _splat(b, x, vt):
