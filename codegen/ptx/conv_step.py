@@ -21,13 +21,13 @@ checks the shapes with the CPU's codes (``CONV_CHANNELS``, ``CONV_GROUPS``,
 import llvmlite.ir as lir
 
 from .. import errors as codes
+from ...ir.dialect import OPS
 from ...ir.ops.conv import resolve_pad
 from ..llvm_util import LLTYPE, i64, smax, smin
 from . import shapes as sh
 from .kernel import KernelSpec
 from .steps import Step
 
-_PTRS = {"conv": ("x", "w", "y"), "conv_grad_input": ("gy", "w", "gx"), "conv_grad_weight": ("x", "gy", "gw")}
 _SIZES = ("n", "c", "oc", "cg", "ocg")
 
 
@@ -55,7 +55,7 @@ def conv_kernel(name, kind, dtype, nd, attrs):
     """NAME(a, b, out, n, c, oc, cg, ocg, then per spatial dim i, k, o, pad):
     ``out`` (new, C-contiguous) = kind(a, b), all C-contiguous."""
     stride, dil, flip = attrs["stride"], attrs["dilation"], attrs["flip"]
-    pa, pb, po = _PTRS[kind]
+    pa, pb, po = OPS[kind].roles
     args = [(pa, dtype), (pb, dtype), (po, dtype)] + [(s, "i64") for s in _SIZES]
     for d in range(nd):
         args += [(f"i{d}", "i64"), (f"k{d}", "i64"), (f"o{d}", "i64"), (f"p{d}", "i64")]
@@ -215,7 +215,7 @@ class ConvStep(Step):
 
     def describe(self, names):
         d = super().describe(names)
-        pa, pb, po = _PTRS[self.op.name]
+        pa, pb, po = self.op.opdef.roles
         d["launches"] = [{"kernel": self.name, "block": "[block, 1, 1]",
                           "grid": f"[min(ceil(numel({po}) / block), max_grid), 1, 1]",
                           "args": f"{pa}, {pb} (C-contiguous), {po} (new), batch, channels, out channels, "

@@ -131,6 +131,7 @@ class _ConvBase(OpDef):
 class Conv(_ConvBase):
     """conv{pad, stride, dilation, groups, flip}(x, w)."""
     name = "conv"
+    roles = ("x", "w", "y")     # names of its two operands and its result (kernels, messages)
     num_operands = 2
     required_attrs = CONV_ATTRS
 
@@ -200,6 +201,7 @@ class _ConvGrad(_ConvBase):
 class ConvGradInput(_ConvGrad):
     """conv_grad_input{..., shape}(gy, w, dyn...): the input's gradient."""
     name = "conv_grad_input"
+    roles = ("gy", "w", "gx")     # names of its two operands and its result (kernels, messages)
 
     def infer(self, op):
         gy, w, shape = self._check(op)
@@ -230,6 +232,7 @@ class ConvGradInput(_ConvGrad):
 class ConvGradWeight(_ConvGrad):
     """conv_grad_weight{..., shape}(x, gy, dyn...): the filters' gradient."""
     name = "conv_grad_weight"
+    roles = ("x", "gy", "gw")     # names of its two operands and its result (kernels, messages)
 
     def infer(self, op):
         x, gy, shape = self._check(op)

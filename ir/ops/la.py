@@ -443,7 +443,11 @@ class SvdU(_SVD):
     """U of a = U diag(s) Vt: (..., m, k), or (..., m, m) with ``full_matrices``."""
     name = "svd_u"
     required_attrs = ("full_matrices",)
-    has_grad = False
+    has_grad = True
+
+    def grad(self, op, grads):
+        raise NotImplementedError("the gradient of svd's U (svd_u) is not implemented (as in Theano): "
+                                  "only the singular values (svd_s) are differentiable")
 
     @staticmethod
     def shape(op, m, n, k):
@@ -461,7 +465,11 @@ class SvdVt(_SVD):
     """Vt of a = U diag(s) Vt: (..., k, n), or (..., n, n) with ``full_matrices``."""
     name = "svd_vt"
     required_attrs = ("full_matrices",)
-    has_grad = False
+    has_grad = True
+
+    def grad(self, op, grads):
+        raise NotImplementedError("the gradient of svd's Vt (svd_vt) is not implemented (as in Theano): "
+                                  "only the singular values (svd_s) are differentiable")
 
     @staticmethod
     def shape(op, m, n, k):

@@ -9,7 +9,6 @@ import pytest
 
 import theon
 import theon.tensor as T
-from theon.ir.autodiff import NullTypeGradError
 from theon.tensor import nlinalg, slinalg
 
 RNG = np.random.default_rng(2024)
@@ -133,9 +132,9 @@ def test_nan_input_gives_nan_results():
 def test_u_and_vt_have_no_gradient():
     a = T.dmatrix()
     u, s, vt = nlinalg.svd(a)
-    with pytest.raises(NullTypeGradError, match="svd_u"):
+    with pytest.raises(NotImplementedError, match="svd_u"):
         theon.grad(u.sum(), a)
-    with pytest.raises(NullTypeGradError, match="svd_vt"):
+    with pytest.raises(NotImplementedError, match="svd_vt"):
         theon.grad(vt.sum(), a)
 
 
