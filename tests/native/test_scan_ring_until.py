@@ -66,10 +66,11 @@ def test_huge_n_steps_stopping_early_allocates_for_the_steps_run():
     out, _ = theon.scan(lambda v: (v + 1, until(v[0] + 1 >= 50)), outputs_info=[v0], n_steps=N)
     f = theon.function([v0, N], out)
     theon.runtime.release_memory()
+    held = theon.runtime.memory_stats()["live_bytes"]      # arrays other tests still hold
     got = f(np.zeros(1024), 10 ** 12)
     assert got.shape == (50, 1024)
     np.testing.assert_array_equal(got[:, 0], np.arange(1, 51))
-    assert theon.runtime.memory_stats()["peak_bytes"] < 1 << 20
+    assert theon.runtime.memory_stats()["peak_bytes"] - held < 1 << 20
     del got
     theon.runtime.release_memory()
 
