@@ -439,15 +439,19 @@ class SvdS(_SVD):
         return [e("matmul", gu, Vt)]
 
 
-class SvdU(_SVD):
-    """U of a = U diag(s) Vt: (..., m, k), or (..., m, m) with ``full_matrices``."""
-    name = "svd_u"
+class _SVDFactor(_SVD):
+    """U or Vt: no gradient (as in Theano); only svd_s is differentiable."""
     required_attrs = ("full_matrices",)
     has_grad = True
 
     def grad(self, op, grads):
-        raise NotImplementedError("the gradient of svd's U (svd_u) is not implemented (as in Theano): "
+        raise NotImplementedError(f"the gradient of svd's factor {self.name} is not implemented (as in Theano): "
                                   "only the singular values (svd_s) are differentiable")
+
+
+class SvdU(_SVDFactor):
+    """U of a = U diag(s) Vt: (..., m, k), or (..., m, m) with ``full_matrices``."""
+    name = "svd_u"
 
     @staticmethod
     def shape(op, m, n, k):
@@ -461,15 +465,9 @@ class SvdU(_SVD):
         return [self._np(op, a)[0].astype(a.dtype, copy=False)]
 
 
-class SvdVt(_SVD):
+class SvdVt(_SVDFactor):
     """Vt of a = U diag(s) Vt: (..., k, n), or (..., n, n) with ``full_matrices``."""
     name = "svd_vt"
-    required_attrs = ("full_matrices",)
-    has_grad = True
-
-    def grad(self, op, grads):
-        raise NotImplementedError("the gradient of svd's Vt (svd_vt) is not implemented (as in Theano): "
-                                  "only the singular values (svd_s) are differentiable")
 
     @staticmethod
     def shape(op, m, n, k):
