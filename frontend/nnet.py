@@ -84,7 +84,22 @@ def hard_sigmoid(x):
     return clip(add(mul(as_float(x, "hard_sigmoid"), 0.2), 0.5), 0, 1)
 
 
-ultra_fast_sigmoid = sigmoid
+def ultra_fast_sigmoid(x):
+    """Theano's piecewise approximation of the sigmoid
+    (``theano.tensor.nnet.sigm.UltraFastScalarSigmoid``): with ``v = x / 2``,
+    ``0.5 * (z + 1)`` where ``z`` approximates ``tanh(v)`` -- ``1.5 v / (1 +
+    |v|)`` for ``|v| < 1.7``, ``sign(v) (0.935409070603099 +
+    0.0458812946797165 (|v| - 1.7))`` for ``|v| < 3``, ``sign(v)
+    0.99505475368673`` beyond. Its gradient is the derivative of that
+    approximation (Theano defines none): ``0.375 / (1 + |v|)**2``, then
+    ``0.25 * 0.0458812946797165``, then 0."""
+    from .elemwise import lt, sign
+    v = mul(as_float(x, "ultra_fast_sigmoid"), 0.5)
+    av = abs_(v)
+    inner = true_div(mul(v, 1.5), add(av, 1.0))
+    outer = mul(sign(v), where(lt(av, 3.0), add(mul(sub(av, 1.7), 0.0458812946797165), 0.935409070603099),
+                               0.99505475368673))
+    return mul(add(where(lt(av, 1.7), inner, outer), 1.0), 0.5)
 
 
 def elu(x, alpha=1.0):

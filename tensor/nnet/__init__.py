@@ -6,6 +6,6 @@ from ...frontend.nnet import (  # noqa: F401
     crossentropy_softmax_argmax_1hot_with_bias, crossentropy_categorical_1hot, h_softmax, confusion_matrix,
     batch_normalization, images2neibs, neibs2images,
 )
-from . import bn, neighbours  # noqa: F401,E402
+from . import bn, neighbours, sigm  # noqa: F401,E402
 from ...frontend.conv import conv2d, conv3d, conv2d_transpose, conv3d_transpose  # noqa: F401,E402
 from . import abstract_conv, conv  # noqa: F401,E402

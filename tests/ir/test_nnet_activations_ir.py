@@ -29,8 +29,34 @@ ACTIVATIONS = [
      * np.where(x > 0, x, 1.6732632423543772848170429916717 * np.expm1(x))),
     (nnet.softsign, lambda x: x / (1 + np.abs(x))),
     (nnet.hard_sigmoid, lambda x: np.clip(0.2 * x + 0.5, 0, 1)),
-    (nnet.ultra_fast_sigmoid, lambda x: 1 / (1 + np.exp(-x))),
+    (nnet.ultra_fast_sigmoid, lambda x: _theano_ultra_fast_sigmoid(x)),
 ]
+
+
+def _theano_ultra_fast_sigmoid(x):
+    """Theano 1.0's UltraFastScalarSigmoid.st_impl, element by element."""
+    def one(x):
+        x = 0.5 * x
+        xx = abs(x)
+        if xx < 1.7:
+            z = 1.5 * xx / (1 + xx)
+        elif xx < 3:
+            z = 0.935409070603099 + 0.0458812946797165 * (xx - 1.7)
+        else:
+            z = 0.99505475368673
+        return 0.5 * ((z if x >= 0 else -z) + 1.0)
+    return np.array([one(float(v)) for v in np.ravel(x)]).reshape(np.shape(x))
+
+
+def test_ultra_fast_sigmoid_is_theanos_approximation():
+    """Theano's formula at and around its kinks (|x| = 3.4 and 6), within
+    0.03 of the sigmoid (the tolerance Theano's optimizer states for it)."""
+    x = T.dvector("x")
+    xv = np.array([-1e4, -6.0, -5.99, -3.4, -3.39, -1.0, -1e-300, 0.0, 1e-7, 0.5, 3.4, 3.41, 6.0, 6.01, 1e4])
+    got = run([x], nnet.ultra_fast_sigmoid(x), xv)
+    np.testing.assert_allclose(got, _theano_ultra_fast_sigmoid(xv), rtol=1e-14, atol=1e-16)
+    dense = np.linspace(-12, 12, 2401)
+    assert np.max(np.abs(run([x], nnet.ultra_fast_sigmoid(x), dense) - 1 / (1 + np.exp(-dense)))) < 0.03
 
 
 @pytest.mark.parametrize("k", range(len(ACTIVATIONS)))
@@ -40,6 +66,7 @@ def test_activation_values_and_gradients(k):
     xv = np.concatenate([RNG.normal(0, 3, 40), [-30.0, 30.0]])
     xv = xv[np.abs(xv) > 1e-3]
     xv = xv[np.abs(np.abs(xv) - 2.5) > 1e-3]          # hard_sigmoid's kinks
+    xv = xv[(np.abs(np.abs(xv) - 3.4) > 1e-3) & (np.abs(np.abs(xv) - 6) > 1e-3)]    # ultra_fast_sigmoid's
     np.testing.assert_allclose(run([x], f(x), xv), ref(xv), rtol=1e-12, atol=1e-15)
     g = run([x], theon.grad(f(x).sum(), x), xv)
     eps = 1e-6
