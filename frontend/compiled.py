@@ -15,13 +15,16 @@ plus what Theano programs use:
     pickle.dumps(f)            the IR before the passes, the shared variables and
                                the options; loading recompiles (the compile cache
                                makes that fast); shared variables pickled together
-                               stay one variable
+                               stay one variable; a process loading the same
+                               function again reuses its compiled code (``_LOAD_MEMO``)
     copy.deepcopy(f)           a copy with copied shared variables
 
 A plain function (no In options, no dict outputs) keeps the runtime's
 native fast path unchanged.
 """
 import copy as _copy
+import hashlib
+import threading
 
 import numpy as np
 
@@ -457,10 +460,7 @@ def assemble(sig, func, make_input_ir, input_vars, compiled_outputs, update_pair
     """The compiled function for the input IR ``func`` (see frontend/function.py)."""
     from .function import compile_ir, make_specs
     specs = make_specs(sig.ins, input_vars, sig.allow_input_downcast)
-    containers = []
-    for k, i in enumerate(sig.ins):
-        value = i.value if values is None else values[k]
-        containers.append(None if value is None else Container(_owned(specs[k].convert(value)), i.name))
+    containers = _make_containers(sig, specs, values)
     single = sig.single and len(compiled_outputs) == sig.n_outputs
     # the GPU class (and the GPU code it imports) only when a GPU function is made
     return compile_ir(func, make_input_ir, input_vars, specs, compiled_outputs, single, update_pairs, shared,
@@ -468,12 +468,66 @@ def assemble(sig, func, make_input_ir, input_vars, compiled_outputs, update_pair
                       {"api": (sig, containers, recipe)})
 
 
+def _make_containers(sig, specs, values):
+    containers = []
+    for k, i in enumerate(sig.ins):
+        value = i.value if values is None else values[k]
+        containers.append(None if value is None else Container(_owned(specs[k].convert(value)), i.name))
+    return containers
+
+
+# Loading the same function again in one process (a Dask worker unpickling a
+# task's function, pickle.loads twice) reuses the first load's compiled code:
+# key (_memo_key) -> (the constructor's keywords without the per-object
+# ones, [(shared index, update value)]). Only plain CPU Modes (no profile or
+# debug checker, whose objects are per function). LOAD_COUNTS counts both.
+_LOAD_MEMO = {}
+_LOAD_MEMO_SIZE = 128
+_LOAD_LOCK = threading.Lock()
+LOAD_COUNTS = {"compiled": 0, "reused": 0}
+_PER_OBJECT = ("name", "inputs", "shared", "updates", "specs")
+
+
+def _memo_key(payload):
+    from ..config import config
+    from ..runtime.mode import Mode
+    mode = payload["mode"]
+    if (type(mode) is not Mode or payload["profile"] or mode.profile or mode.debug
+            or mode.resolved_device() != "cpu"):
+        return None
+    ins = [(repr(v.type), v.name) + tuple(rest) for v, *rest in payload["ins"]]
+    desc = repr((ins, [repr(s.type) for s in payload["shared"]], payload["n_outputs"], payload["single"],
+                 payload["output_keys"], payload["allow_input_downcast"], payload["trust_input"], repr(mode),
+                 config.floatX))
+    return hashlib.sha256(payload["ir"].encode() + b"\0" + desc.encode()).hexdigest()
+
+
+def _from_memo(hit, sig, input_vars, shared, values):
+    from .function import make_specs
+    kw, updates = hit
+    specs = make_specs(sig.ins, input_vars, sig.allow_input_downcast)
+    kw = dict(kw, name=sig.name, inputs=input_vars, shared=shared, specs=specs,
+              updates=[(shared[i], value) for i, value in updates])
+    new = CompiledFunction.__new__(CompiledFunction)
+    CompiledFunction.__init__(new, api=(sig, _make_containers(sig, specs, values), None), **kw)
+    return new
+
+
 def load_function(payload):
-    """Rebuild a pickled compiled function (recompiling its IR)."""
-    from ..ir.parser import parse_function
-    from .function import _compiling
+    """Rebuild a pickled compiled function (recompiling its IR, or reusing
+    the code of an equal function this process loaded before)."""
     if payload.get("version") != 1:
         raise ValueError(f"cannot load a pickled theon function of version {payload.get('version')!r}")
+    key = _memo_key(payload)
+    if key is None:
+        return _load_function(payload, None)
+    with _LOAD_LOCK:            # threads loading one function compile it once
+        return _load_function(payload, key)
+
+
+def _load_function(payload, key):
+    from ..ir.parser import parse_function
+    from .function import _compiling
     text = payload["ir"]
     ins = []
     for variable, name, has_update, implicit, mutable, borrow in payload["ins"]:
@@ -490,14 +544,26 @@ def load_function(payload):
             arg.name = var.name
         return func
 
+    sig = Signature(payload["name"], ins, payload["n_outputs"], payload["single"], payload["output_keys"],
+                    payload["allow_input_downcast"], payload["trust_input"])
+    hit = _LOAD_MEMO.get(key) if key is not None else None
+    if hit is not None:
+        LOAD_COUNTS["reused"] += 1
+        return _from_memo(hit, sig, input_vars, shared, payload["values"])
     with _compiling():
         func = make_input_ir()
         n_in = len(input_vars)
         if len(func.args) != n_in + len(shared):
             raise ValueError("pickled theon function: its IR does not match its inputs and shared variables")
-        update_pairs = [(shared[arg.index - n_in], value) for arg, value in func.updates]
+        update_index = [arg.index - n_in for arg, _ in func.updates]
+        update_pairs = [(shared[i], value) for i, (_, value) in zip(update_index, func.updates)]
         compiled_outputs = list(func.outputs)
-        sig = Signature(payload["name"], ins, payload["n_outputs"], payload["single"], payload["output_keys"],
-                        payload["allow_input_downcast"], payload["trust_input"])
-        return assemble(sig, func, make_input_ir, input_vars, compiled_outputs, update_pairs, shared,
-                        payload["mode"], payload["profile"], recipe=None, values=payload["values"])
+        f = assemble(sig, func, make_input_ir, input_vars, compiled_outputs, update_pairs, shared,
+                     payload["mode"], payload["profile"], recipe=None, values=payload["values"])
+        LOAD_COUNTS["compiled"] += 1
+        if key is not None and type(f) is CompiledFunction:
+            if len(_LOAD_MEMO) >= _LOAD_MEMO_SIZE:
+                _LOAD_MEMO.pop(next(iter(_LOAD_MEMO)))
+            kw = {k: v for k, v in f._ctor_kw.items() if k not in _PER_OBJECT}
+            _LOAD_MEMO[key] = (kw, [(i, value) for i, (_, value) in zip(update_index, update_pairs)])
+        return f
