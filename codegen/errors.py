@@ -25,6 +25,7 @@ PROBABILITY_ERROR = 50  # random sampling: bad probabilities; err[1..4] as ir/op
 NEGATIVE_VALUE = 30     # bincount: a negative value: err[1]=position, err[2]=the value
 INDEX_RANGE = 31        # check_index: err[1]=position (C order), err[2]=the index, err[3]=the size
 POOL_WINDOW = 23        # pool, ignore_border: err[1]=axis of the input, err[2]=its size + 2*pad, err[3]=ws
+NEIBS_COVER = 24        # neibs_check (images2neibs 'valid'): err[1]=axis, err[2]=its size, err[3]=neib_shape, err[4]=neib_step
 CONV_CHANNELS = 40      # conv: err[1]=input channels, err[2]=channels the filters expect, err[3]=filters.shape[1], err[4]=groups
 CONV_GROUPS = 41        # conv: err[1]=output channels, err[2]=groups (must divide them)
 CONV_SIZE = 42          # conv: err[1]=spatial dim, err[2]=padded input size, err[3]=dilated filter size, err[4]=filter size
@@ -32,6 +33,8 @@ CONV_SHAPE = 43         # conv gradients: err[1]=axis of the output gradient, er
 LINALG_SHAPE = 44       # linalg: err[1]=operand, err[2]=dim, err[3]=its size, err[4]=size expected
 LINALG_NOT_PD = 45      # cholesky: err[1]=batch element (C order), err[2]=order of the leading minor that is not positive definite
 LINALG_SINGULAR = 46    # solve/inverse/solve_triangular: err[1]=batch element (C order), err[2]=the zero pivot's index
+LINALG_COMPLEX = 47     # eig: err[1]=batch element (C order), err[2]=index of a complex conjugate pair of eigenvalues
+LINALG_NO_CONVERGENCE = 48  # eig: err[1]=batch element (C order) that did not converge (or holds infs/NaNs)
 
 NAMES = {
     SHAPE_MISMATCH: "shape mismatch",
@@ -60,7 +63,10 @@ NAMES = {
     LINALG_SHAPE: "linalg: operand shapes do not match",
     LINALG_NOT_PD: "matrix is not positive definite",
     LINALG_SINGULAR: "singular matrix",
+    LINALG_COMPLEX: "eig: complex eigenvalues (theon has no complex dtype)",
+    LINALG_NO_CONVERGENCE: "eigenvalues did not converge",
     NEGATIVE_VALUE: "a value that must be non-negative is negative",
     INDEX_RANGE: "index out of range",
     POOL_WINDOW: "pool: window larger than the (padded) input with ignore_border=True",
+    NEIBS_COVER: "images2neibs: the patches do not cover the images exactly in mode 'valid'",
 }

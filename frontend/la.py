@@ -121,6 +121,23 @@ def eigh(a, UPLO="L"):
     return apply_op("eigvalsh", a, lower=UPLO == "L"), apply_op("eigh_vectors", a, lower=UPLO == "L")
 
 
+def eig(a):
+    """(w, v): ``np.linalg.eig`` of a general real square ``a`` (batched),
+    as Theano's ``nlinalg.eig``: w and v of a's real dtype (theon has no
+    complex dtype), so a matrix with complex eigenvalues raises
+    ``numpy.linalg.LinAlgError``. Hessenberg reduction and Francis
+    double-shift QR; v's columns unit-norm eigenvectors (signs free), the
+    order of the eigenvalues the real Schur form's (it may differ from
+    LAPACK's). No gradient (Theano has none; ``eigh`` has one)."""
+    a = _matrix(a, "eig")
+    return apply_op("eigvals", a), apply_op("eig_vectors", a)
+
+
+def eigvals(a):
+    """``np.linalg.eigvals`` of a general real square ``a`` (batched; see ``eig``)."""
+    return apply_op("eigvals", _matrix(a, "eigvals"))
+
+
 def qr(a, mode="reduced"):
     """``np.linalg.qr`` by Householder reflections (batched): mode
     'reduced' -> (Q, R), 'r' -> R, 'complete' for square or wide a (where

@@ -198,6 +198,9 @@ _MESSAGES = {
     codes.NEGATIVE_VALUE: (ValueError, "{where}: the values of {a} must be non-negative, but element {d1} is {d2}"),
     codes.POOL_WINDOW: (ValueError, "{where}: the pooling window (ws {d3}) is larger than dim {d1} of the "
                         "input (size {d2} with padding) with ignore_border=True; input: {ctx}"),
+    codes.NEIBS_COVER: (ValueError, "{where}: images2neibs mode 'valid' needs the patches to cover ten4's dim "
+                        "{d1} exactly: size {d2}, neib_shape {d3}, neib_step {d4} (use mode='ignore_borders'); "
+                        "ten4: {ctx}"),
     codes.CONV_CHANNELS: (ValueError, "{where}: channel mismatch: the input has {d1} channels, but the filters "
                           "expect {d2} (filters.shape[1] = {d3} x num_groups = {d4}); operands: {ctx}"),
     codes.CONV_GROUPS: (ValueError, "{where}: the filters' {d1} output channels are not a multiple of "
@@ -214,4 +217,9 @@ _MESSAGES = {
                           "order {d2} of batch element {d1} is not); operand: {ctx}"),
     codes.LINALG_SINGULAR: (np.linalg.LinAlgError, "{where}: Singular matrix (zero pivot at index {d2} of batch "
                             "element {d1}); operands: {ctx}"),
+    codes.LINALG_COMPLEX: (np.linalg.LinAlgError, "{where}: the matrix has complex eigenvalues (a conjugate pair at "
+                           "index {d2} of batch element {d1}); theon has no complex dtype, so eig supports real "
+                           "spectra only; operand: {ctx}"),
+    codes.LINALG_NO_CONVERGENCE: (np.linalg.LinAlgError, "{where}: Eigenvalues did not converge (batch element {d1}; "
+                                  "infs or NaNs in the matrix?); operand: {ctx}"),
 }

@@ -21,4 +21,5 @@ LOWERINGS = {"sort": NotOnGpuStep, "argsort": NotOnGpuStep, "cumsum": NotOnGpuSt
 LOWERINGS.update({"cholesky": NotOnGpuStep, "solve_triangular": NotOnGpuStep, "solve": NotOnGpuStep,
                   "matrix_inverse": NotOnGpuStep, "det": NotOnGpuStep, "eigvalsh": NotOnGpuStep,
                   "eigh_vectors": NotOnGpuStep, "qr_q": NotOnGpuStep, "qr_r": NotOnGpuStep,
-                  "svd_s": NotOnGpuStep, "svd_u": NotOnGpuStep, "svd_vt": NotOnGpuStep, "pinv": NotOnGpuStep})
+                  "svd_s": NotOnGpuStep, "svd_u": NotOnGpuStep, "svd_vt": NotOnGpuStep, "pinv": NotOnGpuStep,
+                  "eigvals": NotOnGpuStep, "eig_vectors": NotOnGpuStep})

@@ -523,3 +523,77 @@ class Pinv(_LinAlg):
 
 
 OPS += [Pinv]
+
+
+def _eig_tolerance(a):
+    """The largest imaginary part that ``eig`` treats as rounding (a real
+    double eigenvalue): sqrt(eps) times the entrywise 1-norm of a."""
+    return float(np.sqrt(np.finfo(a.dtype).eps)) * float(np.abs(a).sum(axis=(-2, -1)).max(initial=0.0))
+
+
+class _Eig(_LinAlg):
+    """The eigen decomposition of a general real square matrix (batched):
+    Householder reduction to upper Hessenberg form, Francis double-shift QR
+    to the real Schur form, eigenvectors by back-substitution and
+    back-transformation (EISPACK's orthes/hqr2, as JAMA's). theon has no
+    complex dtype, so as Theano's ``Eig`` the results have a's real dtype:
+    a complex conjugate pair of eigenvalues (imaginary part above
+    sqrt(eps) times a's entrywise 1-norm; smaller ones count as a double
+    real eigenvalue) -> LinAlgError (LINALG_COMPLEX); a matrix holding infs
+    or NaNs, or an iteration that does not converge -> LinAlgError
+    (LINALG_NO_CONVERGENCE). Eigenvalues in the order of the Schur form's
+    diagonal (which may differ from LAPACK's), eigenvectors unit-norm
+    columns (signs free). No gradient: Theano has none for ``Eig``."""
+    has_grad = True
+
+    def infer(self, op):
+        self.check_arity(op)
+        a = op.operands[0].type
+        _square(self.name, a)
+        n = _pick(a.shape[-1], a.shape[-2])
+        return result(a.dtype, a.shape[:-2] + self.shape(n))
+
+    def dims(self, op, shapes):
+        s = tuple(shapes.of(op.operands[0]))
+        return [s[:-1] if self.name == "eigvals" else s]
+
+    def _np(self, a):
+        if not np.all(np.isfinite(a)):
+            raise np.linalg.LinAlgError(f"{self.name}: Array must not contain infs or NaNs")
+        w, v = np.linalg.eig(a)
+        if np.iscomplexobj(w) and np.any(np.abs(w.imag) > _eig_tolerance(a)):
+            raise np.linalg.LinAlgError(f"{self.name}: the matrix has complex eigenvalues "
+                                        "(theon has no complex dtype)")
+        return w.real.astype(a.dtype, copy=False), v.real.astype(a.dtype, copy=False)
+
+    def grad(self, op, grads):
+        raise NotImplementedError(f"the gradient of {self.name} (eig) is not implemented (as in Theano, whose Eig "
+                                  "has none); for symmetric matrices use eigh, which is differentiable")
+
+
+class Eigvals(_Eig):
+    """The eigenvalues of a general real square matrix: shape a.shape[:-1]."""
+    name = "eigvals"
+
+    @staticmethod
+    def shape(n):
+        return (n,)
+
+    def reference(self, op, a):
+        return [self._np(a)[0]]
+
+
+class EigVectors(_Eig):
+    """The eigenvectors (unit-norm columns, in ``eigvals``' order) of a
+    general real square matrix."""
+    name = "eig_vectors"
+
+    @staticmethod
+    def shape(n):
+        return (n, n)
+
+    def reference(self, op, a):
+        return [self._np(a)[1]]
+
+
+OPS += [Eigvals, EigVectors]

@@ -29,6 +29,7 @@ _SCALAR_CTYPES = {
 _EXCEPTIONS = {codes.INDEX_ERROR: IndexError, codes.ADV_INDEX_ERROR: IndexError, codes.MASK_MISMATCH: IndexError,
                codes.INDEX_RANGE: IndexError,
                codes.LINALG_NOT_PD: np.linalg.LinAlgError, codes.LINALG_SINGULAR: np.linalg.LinAlgError,
+               codes.LINALG_COMPLEX: np.linalg.LinAlgError, codes.LINALG_NO_CONVERGENCE: np.linalg.LinAlgError,
                codes.OUT_OF_MEMORY: MemoryError}
 
 

@@ -6,7 +6,7 @@ an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
 from . import autodiff_ops, control, conv, data, debug, fused, indexing, linalg, pool, random, reduction, views
 from . import extra, sorting
-from . import la
+from . import la, la_eig
 from .elementwise import lower_elementwise
 from ...scalar import LoweringTable
 
@@ -26,3 +26,4 @@ LOWERINGS.update(pool.LOWERINGS)     # pool pool_grad
 LOWERINGS.update(sorting.LOWERINGS)   # sort argsort (radix sort)
 LOWERINGS.update(extra.LOWERINGS)     # cumsum cumprod searchsorted bincount repeat
 LOWERINGS.update(la.LOWERINGS)        # cholesky solve_triangular solve matrix_inverse det
+LOWERINGS.update(la_eig.LOWERINGS)    # eigvals eig_vectors
