@@ -392,6 +392,9 @@ def images2neibs(ten4, neib_shape, neib_step=None, mode="valid"):
             if size is not None and (size < k or (size - k) % s):
                 raise ValueError(f"{fname}: mode 'valid' needs the patches to cover the {what} exactly: "
                                  f"size {size}, neib_shape {k}, neib_step {s} (use mode='ignore_borders')")
+        if None in (rows, cols):           # checked at run time (NEIBS_COVER)
+            from .basic import apply_op
+            x = apply_op("neibs_check", x, neib_shape=(h, w), neib_step=(sr, sc))
     nr = (dim(x, 2) - h) // sr + 1
     nc = (dim(x, 3) - w) // sc + 1
     parts = []

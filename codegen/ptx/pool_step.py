@@ -11,7 +11,7 @@ Operands are made C-contiguous first; the host checks the sizes
 (``POOL_WINDOW``, ``SHAPE_MISMATCH``) before launching.
 """
 from .. import errors as codes
-from ...ir.ops.pool import out_size, pool_params
+from ...ir.ops.pool import neibs_uncovered, out_size, pool_params
 from ..llvm_util import LLTYPE, i64
 from ..poolwin import add, covering, fill, max_, window
 from . import shapes as sh
@@ -235,4 +235,16 @@ class PoolStep(Step):
         return d
 
 
-LOWERINGS = {"pool": PoolStep, "pool_grad": PoolStep, "pool_grad_grad": PoolStep}
+class NeibsCheckStep(Step):
+    """``neibs_check``: the host checks the shape (NEIBS_COVER); the result is the operand."""
+    kind = "view"
+
+    def run(self, state):
+        x = state.tensor(self.op.operands[0])
+        bad = neibs_uncovered(x.shape, self.op.attrs["neib_shape"], self.op.attrs["neib_step"])
+        if bad:
+            raise sh.PlanError(codes.NEIBS_COVER, list(bad))
+        state.env[self.op.results[0]] = x
+
+
+LOWERINGS = {"pool": PoolStep, "pool_grad": PoolStep, "pool_grad_grad": PoolStep, "neibs_check": NeibsCheckStep}

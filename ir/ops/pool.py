@@ -367,4 +367,61 @@ def pool_grad_grad_reference(x, z, ggx, ws, stride, pad, ignore_border, mode):
     return acc
 
 
-OPS = [Pool, PoolGrad, PoolGradGrad]
+def neibs_uncovered(shape, neib_shape, neib_step):
+    """The first (axis, size, patch size, step) of the last two dims of
+    ``shape`` that ``neib_shape`` patches every ``neib_step`` do not cover
+    exactly (images2neibs' mode 'valid'), or None."""
+    for k in range(2):
+        n, h, s = shape[len(shape) - 2 + k], neib_shape[k], neib_step[k]
+        if n < h or (n - h) % s:
+            return len(shape) - 2 + k, n, h, s
+    return None
+
+
+class NeibsCheck(OpDef):
+    """neibs_check(x) {neib_shape, neib_step}: the 4-d ``x`` itself, once
+    its last two dims are covered exactly by ``neib_shape`` patches taken
+    every ``neib_step`` (``images2neibs`` mode 'valid' on shapes known only
+    at run time; else NEIBS_COVER naming ``ten4``)."""
+    name = "neibs_check"
+    num_operands = 1
+    required_attrs = ("neib_shape", "neib_step")
+    has_grad = True
+    moves_elements = True
+    cost = 1
+
+    def infer(self, op):
+        self.check_arity(op)
+        x = op.operands[0].type
+        for what in self.required_attrs:
+            v = op.attrs[what]
+            if not (isinstance(v, tuple) and len(v) == 2
+                    and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in v)):
+                raise TypeError(f"neibs_check: {what} must be two positive ints, got {v!r}")
+        if x.ndim != 4:
+            raise ValueError(f"neibs_check: ten4 must be a 4-d tensor, got {x}")
+        if None not in x.shape[2:]:
+            bad = neibs_uncovered(x.shape, op.attrs["neib_shape"], op.attrs["neib_step"])
+            if bad:
+                raise ValueError(neibs_message(*bad))
+        return [x]
+
+    def dims(self, op, shapes):
+        return [tuple(shapes.of(op.operands[0]))]
+
+    def reference(self, op, x):
+        bad = neibs_uncovered(np.shape(x), op.attrs["neib_shape"], op.attrs["neib_step"])
+        if bad:
+            raise ValueError(neibs_message(*bad))
+        return [x]
+
+    def grad(self, op, grads):
+        return [grads[0]]
+
+
+def neibs_message(axis, size, h, s):
+    return (f"images2neibs: mode 'valid' needs the patches to cover ten4's dim {axis} exactly: size {size}, "
+            f"neib_shape {h}, neib_step {s} (use mode='ignore_borders')")
+
+
+OPS = [Pool, PoolGrad, PoolGradGrad, NeibsCheck]

@@ -162,6 +162,36 @@ def test_window_larger_than_run_time_input_is_a_clear_error(run_python):
     assert lines[3].startswith("ERR") and "(ws 2) is larger than dim 2" in lines[3]
 
 
+def test_images2neibs_valid_checks_run_time_shapes(run_python):
+    """mode 'valid' on dims known only at run time: covered shapes give the
+    patches (vs a direct loop, with the gradient), uncovered ones a
+    ValueError naming ten4 and the dim (Theano's C code refuses them too)."""
+    proc = run_python("""
+        import numpy as np, theon, theon.tensor as T
+        from theon.tensor.nnet import neighbours
+        x = T.dtensor4("x")
+        f = theon.function([x], neighbours.images2neibs(x, (2, 3), (2, 2)))
+        xv = np.arange(2 * 3 * 6 * 7, dtype=float).reshape(2, 3, 6, 7)
+        want = np.array([xv[i, c, r:r + 2, q:q + 3].ravel() for i in range(2) for c in range(3)
+                         for r in range(0, 5, 2) for q in range(0, 5, 2)])
+        print(np.array_equal(f(xv), want))
+        g = theon.function([x], theon.grad((neighbours.images2neibs(x, (2, 3), (2, 2)) ** 2).sum(), x))
+        print(np.array_equal(g(xv), 2 * xv * np.array([1, 1, 2, 1, 2, 1, 1.0])))   # columns 2, 4 in two patches
+        for shape in [(1, 1, 6, 8), (1, 1, 5, 7), (1, 1, 1, 7)]:
+            try:
+                f(np.ones(shape))
+                print("NO ERROR", shape)
+            except ValueError as e:
+                print("ERR", str(e).replace(chr(10), " "))
+    """)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == ["True", "True"], lines
+    for line, axis, size in zip(lines[2:], (3, 2, 2), (8, 5, 1)):
+        assert line.startswith("ERR") and "images2neibs mode 'valid'" in line, line
+        assert f"ten4's dim {axis} exactly: size {size}" in line and "ignore_borders" in line, line
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
 def test_aot_compile_pooling_library(tmp_path):

@@ -26,7 +26,7 @@ than a padded run-time dim (``POOL_WINDOW``); ``z`` and ``gz`` fitting
 import llvmlite.ir as lir
 
 from ....ir.ops.pool import pool_params
-from ...errors import POOL_WINDOW, SHAPE_MISMATCH
+from ...errors import NEIBS_COVER, POOL_WINDOW, SHAPE_MISMATCH
 from .context import LLTYPE, i64
 from .parallel import outline, parallel_for
 from .views import contiguous, static_dims
@@ -374,4 +374,21 @@ def lower_pool_grad_grad(ctx, op, bufs):
     return [res]
 
 
-LOWERINGS = {"pool": lower_pool, "pool_grad": lower_pool_grad, "pool_grad_grad": lower_pool_grad_grad}
+def lower_neibs_check(ctx, op, bufs):
+    """x itself (a view), once its last two dims n satisfy n >= h and
+    (n - h) % step == 0 (NEIBS_COVER otherwise; static dims were checked by
+    the op's infer)."""
+    x = bufs[0]
+    b = ctx.b
+    for k in range(2):
+        n, h, s = x.shape[2 + k], op.attrs["neib_shape"][k], op.attrs["neib_step"][k]
+        if _c(n) is not None:
+            continue
+        rest = b.sub(n, i64(h))
+        ok = b.and_(b.icmp_signed(">=", rest, i64(0)), b.icmp_signed("==", b.srem(rest, i64(s)), i64(0)))
+        ctx.check(ok, NEIBS_COVER, [i64(2 + k), n, i64(h), i64(s)])
+    return [x.view()]
+
+
+LOWERINGS = {"pool": lower_pool, "pool_grad": lower_pool_grad, "pool_grad_grad": lower_pool_grad_grad,
+             "neibs_check": lower_neibs_check}
