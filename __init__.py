@@ -66,6 +66,8 @@ _LAZY = {
     "passes": ("theon.passes", None),
     "codegen": ("theon.codegen", None),
     "runtime": ("theon.runtime", None),
+    "gpuarray": ("theon.gpuarray", None),               # device arrays (runtime/gpuarray.py)
+    "cuda": ("theon.runtime.cuda", None),               # the CUDA driver, release_memory()
     "frontend": ("theon.frontend", None),
 }
 

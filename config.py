@@ -4,6 +4,7 @@ Only the edge of the system reads these (the DSL's default dtype, the
 default device for theon.function); passes and codegen get explicit options.
 """
 import os
+import re
 
 _VALID = {
     "floatX": ("float64", "float32"),
@@ -17,7 +18,7 @@ _VALID = {
     "on_unused_input": ("raise", "warn", "ignore"),
 }
 # options read as booleans (THEON_FLAGS gives them as text)
-_BOOL = ("print_test_value", "allow_gc", "profile", "optimizer_verbose", "openmp")
+_BOOL = ("print_test_value", "allow_gc", "profile", "optimizer_verbose", "openmp", "gpu_sync_check")
 
 
 class Config:
@@ -45,6 +46,8 @@ class Config:
             "profile": False,
             "optimizer_verbose": False,
             "openmp": False,                # accepted: theon's loops use its own thread pool
+            # synchronize after every GPU launch, naming a failing kernel (THEON_GPU_SYNC_CHECK=1)
+            "gpu_sync_check": os.environ.get("THEON_GPU_SYNC_CHECK", "") not in ("", "0"),
         })
 
     @property
@@ -64,7 +67,9 @@ class Config:
             value = value.lower() in ("true", "1")
         if name == "optimizer" and value is None:
             value = "None"
-        if name in _VALID and value not in _VALID[name]:
+        if name == "device" and isinstance(value, str) and re.fullmatch(r"cuda:\d+", value):
+            pass                        # GPU N
+        elif name in _VALID and value not in _VALID[name]:
             raise ValueError(f"theon.config.{name} must be one of {_VALID[name]}, got {value!r}")
         self._values[name] = value
 

@@ -257,7 +257,7 @@ def _function(inputs, outputs, updates, givens, allow_input_downcast, mode, prof
                                                     update_pairs, given, no_default_updates))
     mode = get_mode(mode)
     ir_name = _ir_name(name)
-    if mode.resolved_device() != "cuda":
+    if not mode.on_gpu():
         pipeline.prefetch_native()
 
     def build():
@@ -293,7 +293,7 @@ def compile_ir(func, make_input_ir, input_vars, specs, outputs, single, update_p
     func = pipeline.optimize(func, mode.pipeline)
     pipeline.verify(func)
     do_profile = bool(mode.profile if profile is None else profile)
-    if mode.resolved_device() == "cuda":
+    if mode.on_gpu():
         return cls_gpu(
             name=name, inputs=input_vars, outputs=outputs, single_output=single, updates=update_pairs,
             shared=shared, specs=specs, ir=func, mode=mode, input_ir=make_input_ir,

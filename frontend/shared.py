@@ -18,7 +18,7 @@ from .variable import TensorVariable
 
 
 class SharedVariable(TensorVariable):
-    __slots__ = ("_storage", "strict", "allow_downcast")
+    __slots__ = ("_storage", "strict", "allow_downcast", "_gpu")
     is_shared = True
 
     def __init__(self, storage, name=None, strict=False, allow_downcast=None, shape=None):
@@ -27,6 +27,15 @@ class SharedVariable(TensorVariable):
         self._storage = storage         # C-contiguous, aligned, owned by the runtime
         self.strict = strict
         self.allow_downcast = allow_downcast
+        self._gpu = None                # its value on a GPU (runtime/gpu_function.py)
+
+    def __getattr__(self, name):
+        # reached only when ``_storage`` is empty: a GPU function's update
+        # left the newest value on the device; bring it back (lazily)
+        if name == "_storage":
+            from ..runtime.gpu_function import sync_to_host
+            return sync_to_host(self)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def _what(self):
@@ -34,13 +43,27 @@ class SharedVariable(TensorVariable):
 
     def get_value(self, borrow=False, return_internal_type=False):
         """The current value: a copy, or the runtime's own array if ``borrow``
-        (which a later update replaces rather than changes)."""
+        (which a later update replaces rather than changes). With both
+        ``borrow`` and ``return_internal_type``, a value a GPU holds is
+        returned as that device's ``theon.gpuarray.GpuArray`` (no copy)."""
+        if borrow and return_internal_type and self._gpu is not None:
+            from ..runtime.gpu_function import device_value
+            value = device_value(self)
+            if value is not None:
+                return value
         return self._storage if borrow else self._storage.copy()
 
     def set_value(self, value, borrow=False):
         """Replace the value. Its dtype must convert safely (any cast if the
         variable was made with ``allow_downcast=True``; none if ``strict``)
-        and its ndim must match; the shape may change."""
+        and its ndim must match; the shape may change. A GpuArray (of
+        the variable's dtype) becomes the device value without a host copy."""
+        if not isinstance(value, np.ndarray):
+            from ..runtime.gpuarray import GpuArray
+            if isinstance(value, GpuArray):
+                from ..runtime.gpu_function import set_device_value
+                set_device_value(self, value)
+                return
         dtype = self.type.np_dtype
         if self.strict and not (isinstance(value, np.ndarray) and value.dtype == dtype):
             got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
@@ -49,6 +72,7 @@ class SharedVariable(TensorVariable):
                        hint="make the variable with theon.shared(..., allow_downcast=True)")
         self.type.check_shape(arr.shape, f"the value given to set_value of {self._what}")
         self._storage = owned_copy(arr, borrow=borrow and arr is value)
+        self._gpu = None                # a device copy is stale now
 
     def copy_variable(self):
         """A new shared variable like this one (type, name, strictness)

@@ -5,6 +5,7 @@
         <key>.obj    native object code, for a hash of the optimized IR
         <key>.wrap   the CPython fast-path wrapper of one call signature
         <key>.rt     the runtime library (codegen/cpu/rtlib)
+        <key>.ptx    PTX text of a GPU plan's kernels (runtime/cuda.compiled_ptx)
 
 A key is a hash of everything the stored bytes depend on: the IR text, the
 pass list or the codegen options, the target (triple, CPU, features), and
@@ -52,8 +53,8 @@ import warnings
 
 MAGIC = b"THEONC02"
 _HEAD = struct.Struct("<8s32sQI32s")    # magic, sha256(binding + payload), payload length, header length, binding
-KINDS = ("ir", "obj", "wrap", "rt")
-ENTRY_NAME = re.compile(r"\A([0-9a-f]{64})\.(ir|obj|wrap|rt)\Z")
+KINDS = ("ir", "obj", "wrap", "rt", "ptx")
+ENTRY_NAME = re.compile(r"\A([0-9a-f]{64})\.(ir|obj|wrap|rt|ptx)\Z")
 TMP_PREFIX = ".theon-tmp-"
 TMP_NAME = re.compile(r"\A\.theon-tmp-[A-Za-z0-9_]{1,32}\Z")
 STALE_TMP_SECONDS = 600                 # a temporary file this old belongs to a dead writer

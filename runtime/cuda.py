@@ -2,25 +2,48 @@
 
     cuda_available()            True if libcuda loads, cuInit succeeds and a device exists
     unavailable_reason()        why not (None when available)
-    default_device()            the CudaDevice of GPU 0 (made once)
-    CudaDevice(ordinal)         primary context, memory pool, PTX modules, launches
+    default_device(ordinal=0)   the CudaDevice of GPU ``ordinal`` (made once; 'cuda:N')
+    CudaDevice(ordinal)         primary context, its own stream, memory pool, PTX modules, launches
+    release_memory()            give every pooled device buffer of every device back to the driver
 
 Every driver call goes through ``Driver.call``, which turns a nonzero
 ``CUresult`` into a ``CudaError`` naming the call and the CUDA error
 (``cuGetErrorName``/``cuGetErrorString``, e.g. CUDA_ERROR_OUT_OF_MEMORY).
 PTX is loaded with ``cuModuleLoadDataEx`` so that a JIT failure shows the
-driver's error log. Device memory comes from a small caching pool
-(``cuMemAlloc`` is slow and synchronizing); all work goes to the default
-stream, so a buffer returned to the pool may be reused by the next launch.
+driver's error log; the PTX text of a plan is cached on disk
+(``runtime/cache.py``, kind ``ptx``).
+
+Coexistence with PyTorch, JAX, CuPy in one process: theon uses the
+device's *primary* context (``cuDevicePrimaryCtxRetain``, the one the
+runtime API and those libraries use), never ``cuCtxCreate``, and
+allocates nothing up front. All its work goes to its own stream
+(``cuStreamCreate``, non-blocking): launches and copies are asynchronous
+and ordered on it; a copy to the host waits for the stream (``download``),
+and so does ``synchronize()``. Device memory comes from a bounded caching
+pool (``cuMemAlloc`` is slow and synchronizing): freed buffers wait in
+size classes for reuse by later work on the same stream, up to
+``pool_limit`` bytes (THEON_GPU_POOL_LIMIT, default 1 GiB); beyond that,
+and on ``release_memory()``, they go back to the driver.
+
+Errors: each launch's status is checked. A fault inside a kernel shows up
+at the next synchronization; with ``sync_check`` (THEON_GPU_SYNC_CHECK=1
+or ``theon.config.gpu_sync_check``) the stream is synchronized after every
+launch, so the error names the kernel that failed (``RunState.launch``
+adds its name, grid and block).
 """
 import ctypes
 import ctypes.util
 import functools
+import os
+import re
+import threading
 
 CUDA_SUCCESS = 0
 CUDA_ERROR_OUT_OF_MEMORY = 2
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
+CU_STREAM_NON_BLOCKING = 1
+CU_EVENT_DISABLE_TIMING = 2
 CU_JIT_ERROR_LOG_BUFFER = 5
 CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6
 JIT_LOG_BYTES = 16384
@@ -65,6 +88,16 @@ SIGNATURES = {
     ("cuMemGetInfo_v2",): [ctypes.POINTER(_sz), ctypes.POINTER(_sz)],
     ("cuMemcpyHtoD_v2",): [_dptr, _p, _sz],
     ("cuMemcpyDtoH_v2",): [_p, _dptr, _sz],
+    ("cuMemcpyHtoDAsync_v2",): [_dptr, _p, _sz, _p],
+    ("cuMemcpyDtoHAsync_v2",): [_p, _dptr, _sz, _p],
+    ("cuMemcpyDtoDAsync_v2",): [_dptr, _dptr, _sz, _p],
+    ("cuStreamCreate",): [ctypes.POINTER(_p), _u],
+    ("cuStreamDestroy_v2", "cuStreamDestroy"): [_p],
+    ("cuStreamSynchronize",): [_p],
+    ("cuStreamWaitEvent",): [_p, _p, _u],
+    ("cuEventCreate",): [ctypes.POINTER(_p), _u],
+    ("cuEventRecord",): [_p, _p],
+    ("cuEventDestroy_v2", "cuEventDestroy"): [_p],
     ("cuLaunchKernel",): [_p, _u, _u, _u, _u, _u, _u, _u, _p, _pp, _pp],
     ("cuGetErrorName",): [_i, ctypes.POINTER(ctypes.c_char_p)],
     ("cuGetErrorString",): [_i, ctypes.POINTER(ctypes.c_char_p)],
@@ -186,6 +219,37 @@ def _bin_size(nbytes):
     return -(-n // (1 << 20)) << 20
 
 
+DEFAULT_POOL_LIMIT = 1 << 30
+
+
+def _env_int(name, default):
+    text = os.environ.get(name, "")
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of bytes, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def sync_check_enabled():
+    """True when every launch is followed by a synchronization (debugging)."""
+    from ..config import config
+    return bool(config.gpu_sync_check)
+
+
+def parse_device(name):
+    """The GPU ordinal of a device name: 'cuda' -> 0, 'cuda:N' -> N."""
+    if isinstance(name, str):
+        m = re.fullmatch(r"cuda(?::(\d+))?", name)
+        if m:
+            return int(m.group(1) or 0)
+    raise ValueError(f"a GPU device name is 'cuda' or 'cuda:N' (N the GPU's ordinal), got {name!r}")
+
+
 class CudaBuffer:
     """A device allocation; returns to its device's pool when collected."""
 
@@ -202,14 +266,102 @@ class CudaBuffer:
             dev.release(self.ptr, self.size)
 
 
-class CudaDevice:
-    """One GPU: its primary context, a memory pool, module loading, launches.
-    ``drv``: the Driver to use (default: libcuda's)."""
+class MemoryPool:
+    """Free device blocks by size class, at most ``limit`` bytes of them.
+    ``free_fn(ptr)`` gives a block back to the driver; ``sync_fn()`` waits
+    for the work that may still use a block before that."""
 
-    def __init__(self, ordinal=0, drv=None):
+    def __init__(self, alloc_fn, free_fn, sync_fn, limit):
+        self.alloc_fn, self.free_fn, self.sync_fn = alloc_fn, free_fn, sync_fn
+        self.limit = limit
+        self.free = {}              # size class -> [device addresses]
+        self.pooled = 0             # bytes waiting in ``free``
+        self.in_use = 0             # bytes handed out
+        self.peak = 0
+        self.driver_allocs = 0
+        self.driver_frees = 0
+        self.lock = threading.RLock()     # give() runs from __del__, maybe inside take()
+
+    def take(self, size):
+        """A block of size class ``size``: a pooled one, or a new one (after
+        giving the pool back to the driver when the device is full)."""
+        with self.lock:
+            blocks = self.free.get(size)
+            if blocks:
+                self.pooled -= size
+                ptr = blocks.pop()
+            else:
+                ptr = None
+            self.in_use += size
+            self.peak = max(self.peak, self.in_use)
+        if ptr is not None:
+            return ptr
+        try:
+            try:
+                ptr = self.alloc_fn(size)
+            except CudaError as e:
+                if e.code != CUDA_ERROR_OUT_OF_MEMORY:
+                    raise
+                self.release_all()
+                ptr = self.alloc_fn(size)
+        except BaseException:
+            with self.lock:
+                self.in_use -= size
+            raise
+        self.driver_allocs += 1
+        return ptr
+
+    def give(self, ptr, size):
+        with self.lock:
+            self.in_use -= size
+            if self.pooled + size <= self.limit:
+                self.free.setdefault(size, []).append(ptr)
+                self.pooled += size
+                return
+        try:
+            self.sync_fn()
+            self.free_fn(ptr)
+            self.driver_frees += 1
+        except Exception:      # noqa: BLE001 - called from __del__: the block is lost, not the process
+            pass
+
+    def release_all(self):
+        """Give every pooled block back to the driver; returns the bytes freed."""
+        with self.lock:
+            blocks = [(size, p) for size, ptrs in self.free.items() for p in ptrs]
+            self.free = {}
+            self.pooled = 0
+        if blocks:
+            self.sync_fn()
+        for _, ptr in blocks:
+            self.free_fn(ptr)
+            self.driver_frees += 1
+        return sum(size for size, _ in blocks)
+
+    def stats(self):
+        return {"in_use_bytes": self.in_use, "pooled_bytes": self.pooled, "peak_in_use_bytes": self.peak,
+                "pool_limit_bytes": self.limit, "driver_allocs": self.driver_allocs,
+                "driver_frees": self.driver_frees}
+
+
+class CudaDevice:
+    """One GPU: its primary context, theon's stream on it, a memory pool,
+    module loading, launches. ``drv``: the Driver to use (default:
+    libcuda's); ``pool_limit``: bytes of free blocks the pool keeps."""
+
+    dlpack_device_type = 2          # kDLCUDA
+
+    def __init__(self, ordinal=0, drv=None, pool_limit=None):
         from ..codegen.ptx.target import GPU_SCHEDULE
         self.drv = drv or driver()
         call = self.drv.call
+        if not isinstance(ordinal, int) or isinstance(ordinal, bool) or ordinal < 0:
+            raise ValueError(f"CudaDevice: ordinal must be an int >= 0, got {ordinal!r}")
+        count = ctypes.c_int()
+        call("cuDeviceGetCount", ctypes.byref(count))
+        if ordinal >= count.value:
+            raise ValueError(f"CudaDevice: no GPU cuda:{ordinal}; this machine has {count.value} "
+                             f"(cuda:0..cuda:{count.value - 1})")
         dev = ctypes.c_int()
         call("cuDeviceGet", ctypes.byref(dev), ordinal)
         self.ordinal = ordinal
@@ -223,56 +375,83 @@ class CudaDevice:
         self.compute_capability = (major.value, minor.value)
         self.sm = ptx_arch(major.value, minor.value)
         ctx = ctypes.c_void_p()
-        call("cuDevicePrimaryCtxRetain", ctypes.byref(ctx), self.handle)
+        call("cuDevicePrimaryCtxRetain", ctypes.byref(ctx), self.handle)     # shared with the runtime API
         self.context = ctx
         self.schedule = GPU_SCHEDULE
-        self._pool = {}             # size class -> [device addresses]
         self._modules = []
         self.activate()
+        stream = ctypes.c_void_p()
+        call("cuStreamCreate", ctypes.byref(stream), CU_STREAM_NON_BLOCKING)
+        self.stream = stream
+        limit = _env_int("THEON_GPU_POOL_LIMIT", DEFAULT_POOL_LIMIT) if pool_limit is None else int(pool_limit)
+        self.pool = MemoryPool(self._driver_alloc, self._driver_free, self.synchronize, limit)
+        self.last_kernel = None     # name of the last kernel launched (for error messages)
 
     def __repr__(self):
         return f"<CudaDevice {self.ordinal}: {self.name}, sm {self.compute_capability[0]}.{self.compute_capability[1]}>"
+
+    @property
+    def stream_handle(self):
+        """theon's stream as an integer (``__cuda_array_interface__``'s 'stream')."""
+        return self.stream.value or 0
 
     def activate(self):
         """Make this device's context current on the calling thread."""
         self.drv.call("cuCtxSetCurrent", self.context)
 
     # --- memory ------------------------------------------------------------------------
+    def _driver_alloc(self, size):
+        ptr = _dptr()
+        self.drv.call("cuMemAlloc_v2", ctypes.byref(ptr), size)
+        return ptr.value
+
+    def _driver_free(self, ptr):
+        self.drv.call("cuMemFree_v2", ptr)
+
+    @property
+    def pool_limit(self):
+        return self.pool.limit
+
+    @pool_limit.setter
+    def pool_limit(self, value):
+        self.pool.limit = int(value)
+
     def alloc(self, nbytes):
         size = _bin_size(nbytes)
-        free = self._pool.get(size)
-        if free:
-            return CudaBuffer(self, free.pop(), size)
-        ptr = _dptr()
-        try:
-            self.drv.call("cuMemAlloc_v2", ctypes.byref(ptr), size)
-        except CudaError as e:
-            if e.code != CUDA_ERROR_OUT_OF_MEMORY:
-                raise
-            self.trim()
-            self.drv.call("cuMemAlloc_v2", ctypes.byref(ptr), size)
-        return CudaBuffer(self, ptr.value, size)
+        return CudaBuffer(self, self.pool.take(size), size)
 
     def release(self, ptr, size):
-        self._pool.setdefault(size, []).append(ptr)
+        self.pool.give(ptr, size)
 
-    def trim(self):
-        """Give every pooled buffer back to the driver."""
-        self.synchronize()
-        for ptrs in self._pool.values():
-            while ptrs:
-                self.drv.call("cuMemFree_v2", ptrs.pop())
+    def release_memory(self):
+        """Give every pooled (unused) buffer back to the driver; returns the bytes freed."""
+        return self.pool.release_all()
+
+    trim = release_memory
+
+    def memory_stats(self):
+        """Pool counters: bytes in use, pooled, peak, limit; driver allocations and frees."""
+        return self.pool.stats()
 
     def upload(self, array):
+        """A new buffer holding C-contiguous host ``array`` (asynchronous on
+        theon's stream: the driver stages pageable memory before returning)."""
         buf = self.alloc(array.nbytes)
         if array.nbytes:
-            self.drv.call("cuMemcpyHtoD_v2", buf.ptr, array.ctypes.data, array.nbytes)
+            self.drv.call("cuMemcpyHtoDAsync_v2", buf.ptr, array.ctypes.data, array.nbytes, self.stream)
         return buf
 
     def download(self, ptr, out):
-        """Copy ``out.nbytes`` bytes at device address ``ptr`` into C-contiguous ``out``."""
+        """Copy ``out.nbytes`` bytes at device address ``ptr`` into C-contiguous
+        ``out``, after the work queued before it (waits for the stream)."""
         if out.nbytes:
-            self.drv.call("cuMemcpyDtoH_v2", out.ctypes.data, ptr, out.nbytes)
+            self.drv.call("cuMemcpyDtoHAsync_v2", out.ctypes.data, ptr, out.nbytes, self.stream)
+            self.synchronize()
+
+    def copy(self, dst, src, nbytes):
+        """Device-to-device copy of ``nbytes`` bytes, queued on the stream."""
+        if nbytes:
+            self.drv.call("cuMemcpyDtoDAsync_v2", dst, src, nbytes, self.stream)
 
     def memory_info(self):
         free, total = _sz(), _sz()
@@ -297,16 +476,16 @@ class CudaDevice:
         return module
 
     def load(self, plan):
-        """The kernels of ``plan`` compiled to PTX for this GPU and loaded."""
-        from ..codegen.ptx import PtxModule
+        """The kernels of ``plan`` compiled to PTX for this GPU and loaded
+        (the PTX comes from the disk cache when it holds it)."""
         from ..codegen.ptx.state import LoadedProgram
-        compiled = PtxModule(plan, sm=self.sm, schedule=self.schedule)
+        ptx, llvm_ir = compiled_ptx(plan, self.sm, self.schedule)
         program = LoadedProgram(plan)
-        program.ptx = compiled.ptx
-        program.llvm_ir = compiled.llvm_ir
-        program.asm = compiled.ptx
+        program.ptx = ptx
+        program.llvm_ir = llvm_ir
+        program.asm = ptx
         program.sm = self.sm
-        program.module = self.load_ptx(compiled.ptx)
+        program.module = self.load_ptx(ptx)
         for name in plan.kernels:
             fn = ctypes.c_void_p()
             self.drv.call("cuModuleGetFunction", ctypes.byref(fn), program.module, name.encode())
@@ -314,23 +493,103 @@ class CudaDevice:
         return program
 
     def launch(self, kernel, grid, block, args):
-        """Launch ``kernel`` on the default stream; ``args``: one 64-bit
-        integer (device address or int64) per kernel parameter."""
+        """Launch ``kernel`` on theon's stream; ``args``: one 64-bit integer
+        (device address or int64) per kernel parameter. With sync_check,
+        waits for it and raises its error."""
         values = [ctypes.c_int64(a) if a < (1 << 63) else ctypes.c_uint64(a) for a in args]
         params = (ctypes.c_void_p * max(len(values), 1))(*[ctypes.addressof(v) for v in values])
         self.drv.call("cuLaunchKernel", kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2],
-                      0, None, params, None)
+                      0, self.stream, params, None)
+        if sync_check_enabled():
+            self.synchronize()
 
     def synchronize(self):
-        self.drv.call("cuCtxSynchronize")
+        """Wait for everything queued on theon's stream."""
+        self.drv.call("cuStreamSynchronize", self.stream)
+
+    def wait_for_stream(self, stream):
+        """Make work queued later on ``stream`` (a handle of another library,
+        e.g. a DLPack consumer's) wait for what theon queued so far."""
+        if stream is None or int(stream) == self.stream_handle:
+            return
+        event = ctypes.c_void_p()
+        self.drv.call("cuEventCreate", ctypes.byref(event), CU_EVENT_DISABLE_TIMING)
+        try:
+            self.drv.call("cuEventRecord", event, self.stream)
+            self.drv.call("cuStreamWaitEvent", ctypes.c_void_p(int(stream)), event, 0)
+        finally:
+            self.drv.call("cuEventDestroy_v2", event)
+
+    def wait_on_stream(self, stream):
+        """Make work theon queues from now on wait for what another library
+        queued so far on ``stream`` (a producer's, from __cuda_array_interface__)."""
+        if stream is None or int(stream) == self.stream_handle:
+            return
+        event = ctypes.c_void_p()
+        self.drv.call("cuEventCreate", ctypes.byref(event), CU_EVENT_DISABLE_TIMING)
+        try:
+            self.drv.call("cuEventRecord", event, ctypes.c_void_p(int(stream)))
+            self.drv.call("cuStreamWaitEvent", self.stream, event, 0)
+        finally:
+            self.drv.call("cuEventDestroy_v2", event)
+
+
+def compiled_ptx(plan, sm, schedule, opt_level=3):
+    """(PTX text, LLVM IR text or None) of ``plan``'s kernels for ``sm``: from
+    the disk cache (kind 'ptx', keyed by the IR text, the kernel names, the
+    target, the schedule and theon's fingerprint) or compiled and stored.
+    A cached entry must name every kernel with an ``.entry`` of this
+    target, or it is a miss."""
+    from ..codegen.ptx import PtxModule
+    from . import cache
+    key = None
+    if cache.cache_dir() is not None and plan.func is not None and cache.cacheable(plan.func):
+        from ..ir.printer import print_function
+        key = cache.make_key("ptx", print_function(plan.func), sm, opt_level, repr(schedule),
+                             ",".join(plan.kernels))
+        hit = cache.load("ptx", key)
+        if hit is not None and valid_ptx(hit[1], sm, plan.kernels):
+            return hit[1].decode(), None
+    compiled = PtxModule(plan, sm=sm, schedule=schedule, opt_level=opt_level)
+    if key is not None:
+        try:
+            cache.store("ptx", key, {"kind": "ptx", "sm": sm, "kernels": len(plan.kernels)},
+                        compiled.ptx.encode())
+        except Exception:  # noqa: BLE001 - never fail a compile because of the cache
+            pass
+    return compiled.ptx, compiled.llvm_ir
+
+
+def valid_ptx(data, sm, kernels):
+    """True if ``data`` (bytes) is PTX text for ``sm`` defining every kernel."""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    if "\0" in text or not re.search(r"^\s*\.version\s+\d+\.\d+", text, re.M):
+        return False
+    if not re.search(rf"^\s*\.target\s+{re.escape(sm)}\b", text, re.M):
+        return False
+    entries = set(re.findall(r"\.entry\s+([A-Za-z_$][\w$]*)", text))
+    return all(name in entries for name in kernels)
 
 
 _devices = {}
+_devices_lock = threading.Lock()
 
 
 def default_device(ordinal=0):
-    """The CudaDevice of GPU ``ordinal`` (made once per process)."""
-    dev = _devices.get(ordinal)
-    if dev is None:
-        dev = _devices[ordinal] = CudaDevice(ordinal)
+    """The CudaDevice of GPU ``ordinal`` (an int or 'cuda'/'cuda:N'; made once per process)."""
+    if isinstance(ordinal, str):
+        ordinal = parse_device(ordinal)
+    with _devices_lock:
+        dev = _devices.get(ordinal)
+        if dev is None:
+            dev = _devices[ordinal] = CudaDevice(ordinal)
     return dev
+
+
+def release_memory():
+    """Give the pooled buffers of every device theon opened back to the
+    driver (buffers still in use stay); returns the bytes freed."""
+    return sum(dev.release_memory() for dev in list(_devices.values()))

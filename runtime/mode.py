@@ -83,7 +83,9 @@ class Mode:
                'default' (theon.config.optimizer), Theano's 'merge', 'o1'..'o4',
                a pass pipeline 'cse,dce', or a list of pass names
     passes:    same as optimizer (wins when both are given)
-    device:    'cpu' or 'cuda'; None means theon.config.device at compile time
+    device:    'cpu', 'cuda' or 'cuda:N' (GPU N); None means theon.config.device at compile time
+    device_outputs: a GPU function returns its outputs as ``theon.gpuarray.GpuArray``
+               (left on the device, no copy, no wait) instead of NumPy arrays
     profile:   collect per-op times (``f.profile.summary()``)
     debug:     check every op against its NumPy reference on each call
     opt_level: LLVM optimization level 0..3
@@ -92,9 +94,9 @@ class Mode:
     """
 
     def __init__(self, optimizer="default", device=None, profile=False, debug=False,
-                 opt_level=3, passes=None, linker=None):
-        if device is not None and device not in DEVICES:
-            raise ValueError(f"Mode: device must be one of {DEVICES} or None, got {device!r}")
+                 opt_level=3, passes=None, linker=None, device_outputs=False):
+        if device is not None and device not in DEVICES and not is_gpu_device(device):
+            raise ValueError(f"Mode: device must be one of {DEVICES}, 'cuda:N' or None, got {device!r}")
         if not isinstance(opt_level, int) or isinstance(opt_level, bool) or not 0 <= opt_level <= 3:
             raise ValueError(f"Mode: opt_level must be an int in 0..3, got {opt_level!r}")
         if isinstance(optimizer, str) and optimizer in LINKERS and linker is None:
@@ -107,10 +109,12 @@ class Mode:
         self.debug = bool(debug)
         self.opt_level = opt_level
         self.linker = linker
+        self.device_outputs = bool(device_outputs)
 
     def _fields(self):
         return dict(optimizer=list(self.pipeline), device=self.device, profile=self.profile,
-                    debug=self.debug, opt_level=self.opt_level, linker=self.linker)
+                    debug=self.debug, opt_level=self.opt_level, linker=self.linker,
+                    device_outputs=self.device_outputs)
 
     def _replace(self, **changes):
         fields = self._fields()
@@ -147,9 +151,18 @@ class Mode:
     def resolved_device(self):
         return self.device or config.device
 
+    def on_gpu(self):
+        """True when functions compiled in this mode run on a GPU ('cuda', 'cuda:N')."""
+        return is_gpu_device(self.resolved_device())
+
     def __repr__(self):
         return (f"{type(self).__name__}(optimizer={','.join(self.pipeline)!r}, device={self.device!r}, "
                 f"profile={self.profile}, debug={self.debug}, opt_level={self.opt_level})")
+
+
+def is_gpu_device(name):
+    """'cuda' or 'cuda:N'."""
+    return isinstance(name, str) and (name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()))
 
 
 def _passes_tagged(tag):

@@ -83,13 +83,37 @@ class EmuProgram(LoadedProgram):
 
 
 class EmulatedDevice:
-    """A GPU device emulated on the CPU (see the module docstring)."""
+    """A GPU device emulated on the CPU (see the module docstring). It has
+    the CUDA device's whole interface, run synchronously: its "stream" is
+    the calling thread, so ``synchronize`` and stream waits do nothing;
+    its memory is host memory, so DLPack sees it as kDLCPU."""
     name = "emulated GPU (CPU threads)"
+    dlpack_device_type = 1          # kDLCPU
+    ordinal = 0
+    stream_handle = None
 
     def __init__(self, schedule=EMU_SCHEDULE):
         self.schedule = schedule
         self.launches = 0
         self.bytes_allocated = 0
+
+    def copy(self, dst, src, nbytes):
+        """Device-to-device copy."""
+        if nbytes:
+            ctypes.memmove(dst, src, nbytes)
+
+    def release_memory(self):
+        """Nothing is pooled: buffers go back to NumPy when collected."""
+        return 0
+
+    def memory_stats(self):
+        return {"in_use_bytes": None, "pooled_bytes": 0, "bytes_allocated": self.bytes_allocated}
+
+    def wait_for_stream(self, stream):
+        pass
+
+    def wait_on_stream(self, stream):
+        pass
 
     def alloc(self, nbytes):
         self.bytes_allocated += nbytes

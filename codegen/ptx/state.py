@@ -13,9 +13,16 @@ IR value, and launches kernels on a *device* object. A device (CUDA:
 
     schedule                        the Schedule its kernels were built with
     alloc(nbytes) -> buffer         buffer.ptr is its device address
-    upload(c_contiguous_array) -> buffer
-    download(ptr, out_array)        fill a C-contiguous host array
-    launch(handle, grid, block, args)   args: one 64-bit int per kernel parameter
+    upload(c_contiguous_array) -> buffer    (may be queued: asynchronous)
+    download(ptr, out_array)        fill a C-contiguous host array (waits for queued work)
+    copy(dst_ptr, src_ptr, nbytes)  device-to-device copy (queued)
+    launch(handle, grid, block, args)   args: one 64-bit int per kernel parameter (queued)
+    synchronize(), activate(), release_memory(), memory_stats()
+    dlpack_device_type, ordinal, stream_handle, wait_for_stream(s), wait_on_stream(s)
+
+Every host-device copy goes through ``upload``/``download`` and every
+kernel through ``launch``, so ``RecordingDevice`` (a wrapper counting them)
+sees all of a call's traffic.
 """
 import numpy as np
 
@@ -167,7 +174,13 @@ class RunState:
     def launch(self, name, grid, block, args):
         cap = self.schedule.max_grid
         grid = (max(1, min(grid[0], cap)), max(1, min(grid[1], cap)), max(1, min(grid[2], cap, Z_GRID_MAX)))
-        self.device.launch(self.loaded.kernel(name), grid, block, [int(a) for a in args])
+        try:
+            self.device.launch(self.loaded.kernel(name), grid, block, [int(a) for a in args])
+        except RuntimeError as e:
+            if getattr(e, "code", None) is not None and getattr(e, "kernel", None) is None:
+                e.kernel = name         # a CudaError: name the kernel (sync_check makes it this one)
+                e.args = (f"{e} [in kernel {name}, grid {grid}, block {block}]",)
+            raise
 
     def grid_1d(self, n, block):
         return (-(-n // block), 1, 1)
@@ -196,3 +209,62 @@ class RunState:
         for t, s in inputs:
             args += [t.ptr, *s]
         self.launch(name + "_s", self.grid_1d(n, block), (block, 1, 1), args)
+
+
+class RecordingDevice:
+    """A device wrapper that counts what a device is asked to do:
+    ``launches``, ``uploads``/``upload_bytes`` (host to device),
+    ``downloads``/``download_bytes`` (device to host), ``copies``/``copy_bytes``
+    (device to device), ``allocs``/``alloc_bytes``; ``kernels`` lists the
+    launched handles' names where known. Everything else is the wrapped
+    device's. ``reset()`` zeroes the counters; ``counts()`` is a dict."""
+
+    COUNTERS = ("launches", "uploads", "upload_bytes", "downloads", "download_bytes", "copies",
+                "copy_bytes", "allocs", "alloc_bytes")
+
+    def __init__(self, device):
+        self.__dict__["inner"] = device
+        self.reset()
+
+    def reset(self):
+        for name in self.COUNTERS:
+            self.__dict__[name] = 0
+
+    def counts(self):
+        return {name: self.__dict__[name] for name in self.COUNTERS}
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["inner"], name)
+
+    def __setattr__(self, name, value):
+        if name in self.COUNTERS:
+            self.__dict__[name] = value
+        else:
+            setattr(self.__dict__["inner"], name, value)
+
+    def alloc(self, nbytes):
+        self.__dict__["allocs"] += 1
+        self.__dict__["alloc_bytes"] += int(nbytes)
+        return self.inner.alloc(nbytes)
+
+    def upload(self, array):
+        self.__dict__["uploads"] += 1
+        self.__dict__["upload_bytes"] += array.nbytes
+        return self.inner.upload(array)
+
+    def download(self, ptr, out):
+        self.__dict__["downloads"] += 1
+        self.__dict__["download_bytes"] += out.nbytes
+        return self.inner.download(ptr, out)
+
+    def copy(self, dst, src, nbytes):
+        self.__dict__["copies"] += 1
+        self.__dict__["copy_bytes"] += int(nbytes)
+        return self.inner.copy(dst, src, nbytes)
+
+    def launch(self, kernel, grid, block, args):
+        self.__dict__["launches"] += 1
+        return self.inner.launch(kernel, grid, block, args)
+
+    def __repr__(self):
+        return f"<RecordingDevice of {self.inner!r}: {self.counts()}>"

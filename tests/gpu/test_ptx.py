@@ -321,6 +321,16 @@ int cuMemFree_v2(CUdeviceptr p) { free((void *)p); return 0; }
 int cuMemGetInfo_v2(size_t *f, size_t *t) { *f = 1 << 20; *t = 1 << 21; return 0; }
 int cuMemcpyHtoD_v2(CUdeviceptr d, const void *s, size_t n) { memcpy((void *)d, s, n); return 0; }
 int cuMemcpyDtoH_v2(void *d, CUdeviceptr s, size_t n) { memcpy(d, (void *)s, n); return 0; }
+int cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *st) { memcpy((void *)d, s, n); return 0; }
+int cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *st) { memcpy(d, (void *)s, n); return 0; }
+int cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void *st) { memcpy((void *)d, (void *)s, n); return 0; }
+int cuStreamCreate(void **s, unsigned f) { *s = (void *)0x5678; return 0; }
+int cuStreamDestroy_v2(void *s) { return 0; }
+int cuStreamSynchronize(void *s) { return s == (void *)0x5678 ? 0 : 400; }
+int cuStreamWaitEvent(void *s, void *e, unsigned f) { return 0; }
+int cuEventCreate(void **e, unsigned f) { *e = (void *)0x9abc; return 0; }
+int cuEventRecord(void *e, void *s) { return 0; }
+int cuEventDestroy_v2(void *e) { return 0; }
 int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                    unsigned sh, void *st, void **params, void **extra) {
   if (strcmp((const char *)f, "boom") == 0) return 719;
