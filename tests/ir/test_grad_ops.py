@@ -219,7 +219,10 @@ ROWS += [Row("cholesky", lambda a: op("cholesky", a), [_SPD]),
          Row("pinv-wide", lambda a: op("pinv", a, rcond=1e-15), [sym(2, 4)]),
          # U and Vt have no gradient (their rules raise, tests/native/test_linalg_svd_native.py): of constants only
          Row("svd_u-of-const", lambda x: op("mul", x, op("svd_u", const(_SPD), full_matrices=False)), [sym(3, 3)]),
-         Row("svd_vt-of-const", lambda x: op("mul", x, op("svd_vt", const(_SPD), full_matrices=True)), [sym(3, 3)])]
+         Row("svd_vt-of-const", lambda x: op("mul", x, op("svd_vt", const(_SPD), full_matrices=True)), [sym(3, 3)]),
+         # eig has no gradient (as in Theano; tests/native/test_linalg_eig_native.py): of constants only
+         Row("eigvals-of-const", lambda x: op("mul", x, op("eigvals", const(_SPD))), [sym(3)]),
+         Row("eig_vectors-of-const", lambda x: op("mul", x, op("eig_vectors", const(_SPD))), [sym(3, 3)])]
 
 # random streams' probability check (ir/ops/random.py): the value itself
 ROWS += [Row("check_probabilities", lambda x: op("check_probabilities", x, arg="binomial: p", normalized=False),

@@ -237,7 +237,7 @@ def test_the_lists_this_replaced_agree_with_the_facts():
     special = {"erfinv": 32, "trigamma": 16, "psi": 16, "gammaln": 24, "gamma": 16, "arctan2": 16}
     pools = ("pool", "pool_grad", "pool_grad_grad")       # a window per output
     linalg = ("cholesky", "solve", "solve_triangular", "matrix_inverse", "det", "eigvalsh", "eigh_vectors",
-              "qr_q", "qr_r", "svd_s", "svd_u", "svd_vt", "pinv")
+              "qr_q", "qr_r", "svd_s", "svd_u", "svd_vt", "pinv", "eigvals", "eig_vectors")
     math8 = ("exp2", "sinh", "cosh", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "erfc")
     assert where(lambda d: d.cost > 1) == {"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan",
                                            "sigmoid", "softplus", "erf", "pow", "div", "sqrt", "floordiv", "mod",
