@@ -77,6 +77,68 @@ class KernelBuilder(Emitter):
     def barrier(self):
         self.target.barrier(self)
 
+    def mma(self, kind, a, b, c):
+        """A warp's tensor-core product d = a @ b + c on fragment registers
+        (``gemm_mma.py``: kinds, layouts, the emulator's semantics)."""
+        return self.target.mma(self, kind, a, b, c)
+
+    def tf32(self, x):
+        """f32 ``x`` rounded to TF32 (``cvt.rna.tf32.f32``), as i32 bits."""
+        return self.target.tf32(self, x)
+
+    # --- warps ------------------------------------------------------------------------------
+    @property
+    def warp(self):
+        """Threads per warp of the target (32 on NVPTX; smaller on the host,
+        so that emulated blocks have several warps)."""
+        return self.target.warp
+
+    def lane(self):
+        """(lane in the warp, warp in the block) of this thread (1-d blocks)."""
+        tid = self.sreg("tid")
+        return self.b.and_(tid, i64(self.warp - 1), name="lane"), self.b.lshr(tid, i64(self.warp.bit_length() - 1),
+                                                                               name="warp")
+
+    def shuffle_xor(self, value, mask):
+        """The ``value`` of lane ``lane ^ mask`` of this warp (every thread of
+        the block must call it: on the host it is a block barrier)."""
+        return self.target.shuffle_xor(self, value, mask)
+
+    def warp_reduce(self, values, combine):
+        """Butterfly over the warp: every lane gets ``combine`` of all lanes'
+        ``values`` (a tuple; ``combine(a, b)`` returns a tuple). The order of
+        combination is fixed (deterministic)."""
+        values = tuple(values)
+        mask = self.warp // 2
+        while mask >= 1:
+            other = tuple(self.shuffle_xor(v, mask) for v in values)
+            values = tuple(combine(values, other))
+            mask //= 2
+        return values
+
+    def block_reduce(self, values, combine, identity, max_threads):
+        """``combine`` of every thread's ``values`` over a 1-d block of at most
+        ``max_threads`` threads (a multiple of the warp): warp shuffles, one
+        value per warp in shared memory, then the first warp's shuffles.
+        Every thread of the block gets the result (two barriers)."""
+        b = self.b
+        values = self.warp_reduce(values, combine)
+        nwarps = max(max_threads // self.warp, 1)
+        lane, warp = self.lane()
+        scratch = [self.shared(v.type, nwarps, "wred") for v in values]
+        with self.if_(b.icmp_unsigned("==", lane, i64(0))):
+            for v, sm in zip(values, scratch):
+                b.store(v, b.gep(sm, [warp]))
+        self.barrier()
+        nw = b.lshr(self.sreg("ntid"), i64(self.warp.bit_length() - 1))
+        inside = b.icmp_unsigned("<", lane, nw)
+        at = b.select(inside, lane, i64(0))
+        vals = tuple(b.select(inside, b.load(b.gep(sm, [at])), ident)
+                     for sm, ident in zip(scratch, identity))
+        vals = self.warp_reduce(vals, combine)
+        self.barrier()              # the scratch may be written again
+        return vals
+
     def shared(self, dtype_or_type, count, name="smem"):
         """Pointer to element 0 of a new block-shared array."""
         ty = LLTYPE[dtype_or_type] if isinstance(dtype_or_type, str) else dtype_or_type
@@ -125,6 +187,10 @@ class KernelBuilder(Emitter):
         """sum(idx[d] * strides[d]) in elements."""
         return linear_offset(self.b, idx, strides)
 
+    def walk(self, start, dims, name="ix"):
+        """An ``IndexWalker`` at the C-order position ``start`` of ``dims``."""
+        return IndexWalker(self, start, dims, name)
+
     def min(self, a, c):
         return smin(self.b, a, c)
 
@@ -132,3 +198,41 @@ class KernelBuilder(Emitter):
         self.b.ret_void()
         self.b.position_at_end(self.entry)
         self.b.branch(self.start)
+
+
+class IndexWalker:
+    """The multi-index of a flat position that moves forward by a fixed step:
+    the divisions happen once (``decompose`` of the start and of the step),
+    each move is an add with one conditional carry per dim (both parts are
+    below the dim's size, so one subtraction suffices). Its state lives in
+    stack slots, so moves may happen inside loops."""
+
+    def __init__(self, kb, start, dims, name="ix"):
+        b = kb.b
+        # a size-0 dim means no position at all: divide by 1 instead (no trap)
+        self.kb, self.dims = kb, [b.select(b.icmp_unsigned("==", d, i64(0)), i64(1), d) for d in dims]
+        self.slots = [kb.slot(I64, f"{name}{d}") for d in range(len(self.dims))]
+        for slot, v in zip(self.slots, kb.decompose(start, self.dims)):
+            kb.b.store(v, slot)
+
+    def index(self):
+        return [self.kb.b.load(s) for s in self.slots]
+
+    def step_of(self, step):
+        """The decomposed ``step`` (emit it before the loop that advances)."""
+        return self.kb.decompose(step, self.dims)
+
+    def advance(self, step_idx):
+        """Move by a step given as ``step_of(step)``."""
+        b = self.kb.b
+        carry = None
+        for d in range(len(self.dims) - 1, -1, -1):
+            v = b.add(b.load(self.slots[d]), step_idx[d])
+            if carry is not None:
+                v = b.add(v, carry)
+            if d == 0:
+                b.store(v, self.slots[d])       # dim 0 never wraps: the flat position bounds the loop
+                break
+            over = b.icmp_unsigned(">=", v, self.dims[d])
+            b.store(b.select(over, b.sub(v, self.dims[d]), v), self.slots[d])
+            carry = b.zext(over, I64)

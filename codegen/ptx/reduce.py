@@ -16,10 +16,18 @@ axes, NumPy's).
 Kernels of one reduction (ndim = the iteration space's):
 
     NAME_t   a thread per output, its terms in order (many small outputs)
-    NAME_bf  a block per (output, chunk of terms): threads stride over the
-             chunk, then a tree reduction in shared memory; final values
-    NAME_bp  the same, writing the partial of each of S chunks (M x S)
+    NAME_bf  a block per (output, chunk of terms): each thread keeps UNROLL
+             independent accumulators (UNROLL loads in flight; 128-bit
+             vector loads when the chunk is one contiguous aligned run of
+             every input), then a block reduction with warp shuffles
+             (``KernelBuilder.block_reduce``); final values
+    NAME_bp  the same, writing the partial of each of S chunks (M x S); S
+             is sized so that M x S blocks fill the device (``splits``)
     NAME_b2  a block per output reducing its S partials; final
+
+Term indices advance with an ``IndexWalker`` (no division per term). The
+order of combination is fixed by the schedule: results are deterministic
+(no atomics).
 
     first pass:  (in0.., dst, [dst_i], M, R, S, chunk, kd0.., rd0..,
                   ks0_0.., rs0_0.., ks1_0.., ...)
@@ -34,10 +42,9 @@ import llvmlite.ir as lir
 
 from ...ir.dialect import OPS
 from ...ir.types import is_float, is_unsigned
-from ..llvm_util import LLTYPE
+from ..llvm_util import I32, I64, ITEMSIZE, LLTYPE
 from ..accumulate import ReduceSpec
 from .kernel import KernelSpec, i64
-from ..llvm_util import I64
 
 INDEX_NONE = (1 << 63) - 1      # index of the identity term of argmax/argmin
 
@@ -117,6 +124,10 @@ def _dst_params(spec, dst_partial):
     return [("dst", spec.acc_dtype)] + ([("dst_i", "int64")] if is_arg(spec) else [])
 
 
+UNROLL = 4          # independent accumulators (loads in flight) per thread
+VECTOR_BYTES = 16   # 128-bit loads where the terms are contiguous and aligned
+
+
 class _Acc:
     """The running value (and index) of one thread, in stack slots."""
 
@@ -131,28 +142,56 @@ class _Acc:
             self.kb.b.store(i64(INDEX_NONE), self.i)
 
     def add(self, v, vi=None):
-        kb, b = self.kb, self.kb.b
-        cur = b.load(self.v)
-        if self.i is None:
-            b.store(self.spec.combine(kb, cur, v), self.v)
-            return
-        cur_i = b.load(self.i)
-        take = self.spec.better(kb, v, vi, cur, cur_i)
-        b.store(b.select(take, v, cur), self.v)
-        b.store(b.select(take, vi, cur_i), self.i)
+        b = self.kb.b
+        new = combine(self.kb, self.spec, self.load(), (v, vi))
+        b.store(new[0], self.v)
+        if self.i is not None:
+            b.store(new[1], self.i)
 
     def load(self):
         b = self.kb.b
         return b.load(self.v), (b.load(self.i) if self.i is not None else None)
 
 
+def combine(kb, spec, a, c):
+    """The combination of (value, index or None) pairs ``a`` and ``c``."""
+    b = kb.b
+    if not is_arg(spec):
+        return spec.combine(kb, a[0], c[0]), None
+    take = spec.better(kb, c[0], c[1], a[0], a[1])
+    return b.select(take, c[0], a[0]), b.select(take, c[1], a[1])
+
+
+def _identity(spec):
+    return (spec.identity(), i64(INDEX_NONE)) if is_arg(spec) else (spec.identity(),)
+
+
+def _block_result(kb, spec, accs, width):
+    """The block's combination of every thread's accumulators (in thread 0
+    at least): the thread's accumulators in a fixed order, then warp
+    shuffles and one value per warp (``KernelBuilder.block_reduce``)."""
+    v = accs[0].load()
+    for acc in accs[1:]:
+        v = combine(kb, spec, v, acc.load())
+    vals = v if is_arg(spec) else (v[0],)
+
+    def comb(a, c):
+        r = combine(kb, spec, (a[0], a[1] if len(a) > 1 else None), (c[0], c[1] if len(c) > 1 else None))
+        return r if is_arg(spec) else (r[0],)
+    out = kb.block_reduce(vals, comb, _identity(spec), width)
+    return out[0], (out[1] if is_arg(spec) else None)
+
+
 class _Terms:
-    """Term r of output m: the program evaluated on its inputs there."""
+    """Term r of output m: the program evaluated on its inputs there. A
+    ``walker`` (``IndexWalker`` over the reduced dims) gives the term's
+    multi-index without a division per term."""
 
     def __init__(self, kb, spec, prog, nd):
         self.kb, self.spec, self.prog = kb, spec, prog
         p = kb.p
         n = len(prog.in_dtypes)
+        self.nd = nd
         self.kd = [p[f"kd{d}"] for d in range(nd)]
         self.rd = [p[f"rd{d}"] for d in range(nd)]
         self.ks = [[p[f"ks{k}_{d}"] for d in range(nd)] for k in range(n)]
@@ -162,17 +201,52 @@ class _Terms:
         idx = self.kb.decompose(m, self.kd)
         return [self.kb.offset(idx, ks) for ks in self.ks]
 
-    def read(self, bases, r):
-        """(value in the accumulator type, index or None)."""
+    def value(self, loaded, r):
         kb, b, spec = self.kb, self.kb.b, self.spec
-        idx = kb.decompose(r, self.rd)
-        loaded = []
-        for k, (base, rs) in enumerate(zip(bases, self.rs)):
-            loaded.append(b.load(b.gep(kb.p[f"in{k}"], [b.add(base, kb.offset(idx, rs))]), name=f"v{k}"))
         (v,) = self.prog.evaluate(kb, loaded)
         if spec.acc_dtype != spec.dtype:
             v = b.fpext(v, spec.acc_type)
         return v, (r if is_arg(spec) else None)
+
+    def read(self, bases, r, idx):
+        """(value in the accumulator type, index or None) of term ``r`` at
+        reduced multi-index ``idx``."""
+        kb, b = self.kb, self.kb.b
+        loaded = []
+        for k, (base, rs) in enumerate(zip(bases, self.rs)):
+            loaded.append(b.load(b.gep(kb.p[f"in{k}"], [b.add(base, kb.offset(idx, rs))]), name=f"v{k}"))
+        return self.value(loaded, r)
+
+    def width(self):
+        """Terms per vector load (128 bits of the widest input)."""
+        return max(1, min(8, VECTOR_BYTES // max(ITEMSIZE[d] for d in self.prog.in_dtypes)))
+
+    def contiguous(self, bases, lo, vw):
+        """i1: the terms are one run of contiguous elements of every input
+        (the reduced dims collapsed to the last one, stride 1) and term
+        ``lo`` of each input is aligned for ``vw``-element vector loads."""
+        b, p = self.kb.b, self.kb.p
+        ok = b.icmp_unsigned("==", lir.Constant(I64, 0), b.urem(lo, i64(vw)))
+        for d in range(self.nd - 1):
+            ok = b.and_(ok, b.icmp_unsigned("==", self.rd[d], i64(1)))
+        for k, (base, rs) in enumerate(zip(bases, self.rs)):
+            ok = b.and_(ok, b.icmp_unsigned("==", rs[-1], i64(1)))
+            size = ITEMSIZE[self.prog.in_dtypes[k]]
+            addr = b.ptrtoint(b.gep(p[f"in{k}"], [b.add(base, lo)]), I64)
+            ok = b.and_(ok, b.icmp_unsigned("==", b.and_(addr, i64(size * vw - 1)), i64(0)))
+        return ok
+
+    def read_vector(self, bases, r, vw):
+        """The ``vw`` terms r.. r+vw-1 of a contiguous run (vector loads)."""
+        kb, b = self.kb, self.kb.b
+        vecs = []
+        for k, base in enumerate(bases):
+            ty = LLTYPE[self.prog.in_dtypes[k]]
+            vty = lir.VectorType(ty, vw)
+            ptr = b.bitcast(b.gep(kb.p[f"in{k}"], [b.add(base, r)]), vty.as_pointer())
+            vecs.append(b.load(ptr, name=f"vec{k}", align=ITEMSIZE[self.prog.in_dtypes[k]] * vw))
+        return [self.value([b.extract_element(v, lir.Constant(I32, e)) for v in vecs], b.add(r, i64(e)))
+                for e in range(vw)]
 
 
 class _Partials:
@@ -180,11 +254,12 @@ class _Partials:
 
     def __init__(self, kb, spec):
         self.kb, self.spec = kb, spec
+        self.rd = [kb.p["rd0"]]
 
     def base(self, m):
         return self.kb.b.mul(m, self.kb.p["ks0"])
 
-    def read(self, base, r):
+    def read(self, base, r, idx=None):
         b, p = self.kb.b, self.kb.p
         off = b.add(base, b.mul(r, p["rs0"]))
         v = b.load(b.gep(p["src"], [off]), name="partial")
@@ -209,13 +284,41 @@ def _emit_thread(spec, prog, nd):
         p = kb.p
         terms = _Terms(kb, spec, prog, nd)
         acc = _Acc(kb, spec, "acc")
+        walker = kb.walk(i64(0), terms.rd, "rix")
+        one = walker.step_of(i64(1))
         with kb.grid_stride(p["M"], "m") as m:
             base = terms.base(m)
             acc.reset()
+            for slot in walker.slots:
+                kb.b.store(i64(0), slot)
             with kb.loop(i64(0), p["R"], i64(1), "r") as r:
-                acc.add(*terms.read(base, r))
+                acc.add(*terms.read(base, r, walker.index()))
+                walker.advance(one)
             _store_result(kb, spec, m, *acc.load(), dst_partial=False)
     return emit
+
+
+def _strided_terms(kb, terms, base, accs, lo, hi, stride):
+    """Terms lo, lo+stride, .. below hi into ``accs`` in turn (one
+    independent accumulator per unrolled term: UNROLL loads in flight)."""
+    b = kb.b
+    u = len(accs)
+    walker = kb.walk(lo, terms.rd, "rix")
+    step = walker.step_of(stride)
+    nxt = kb.slot(I64, "rnext")
+    b.store(lo, nxt)
+    main_hi = b.sub(hi, b.mul(stride, i64(u - 1)))
+    with kb.loop(lo, main_hi, b.mul(stride, i64(u)), "r") as r:
+        got = []
+        for j in range(u):
+            got.append(terms.read(base, b.add(r, b.mul(stride, i64(j))), walker.index()))
+            walker.advance(step)
+        for acc, t in zip(accs, got):
+            acc.add(*t)
+        b.store(b.add(r, b.mul(stride, i64(u))), nxt)
+    with kb.loop(b.load(nxt), hi, stride, "rt") as r:
+        accs[0].add(*terms.read(base, r, walker.index()))
+        walker.advance(step)
 
 
 def _emit_block(spec, prog, nd, dst_partial):
@@ -223,46 +326,57 @@ def _emit_block(spec, prog, nd, dst_partial):
     def emit(kb, schedule):
         b, p = kb.b, kb.p
         width = schedule.block
-        tid = kb.sreg("tid")
+        tid, ntid = kb.sreg("tid"), kb.sreg("ntid")
         terms = _Partials(kb, spec) if prog is None else _Terms(kb, spec, prog, nd)
-        acc = _Acc(kb, spec, "acc")
-        sv = kb.shared(spec.acc_type, width, "sv")
-        si = kb.shared(I64, width, "si") if is_arg(spec) else None
+        accs = [_Acc(kb, spec, f"acc{j}") for j in range(UNROLL)]
+        vw = terms.width() if prog is not None else 1
         with kb.block_stride(p["M"], "m", "x") as m:
             base = terms.base(m)
             with kb.block_stride(p["S"], "s", "y") as s:
                 lo = b.mul(s, p["chunk"])
                 hi = kb.min(p["R"], b.add(lo, p["chunk"]))
-                acc.reset()
-                with kb.loop(b.add(lo, tid), hi, kb.sreg("ntid"), "r") as r:
-                    acc.add(*terms.read(base, r))
-                v, vi = acc.load()
-                b.store(v, b.gep(sv, [tid]))
-                if si is not None:
-                    b.store(vi, b.gep(si, [tid]))
-                kb.barrier()
-                half = width // 2
-                while half >= 1:
-                    with kb.if_(b.icmp_unsigned("<", tid, i64(half))):
-                        mine, theirs = b.gep(sv, [tid]), b.gep(sv, [b.add(tid, i64(half))])
-                        b.store(b.load(mine), acc.v)
-                        if si is not None:
-                            b.store(b.load(b.gep(si, [tid])), acc.i)
-                            acc.add(b.load(theirs), b.load(b.gep(si, [b.add(tid, i64(half))])))
-                        else:
-                            acc.add(b.load(theirs))
-                        v, vi = acc.load()
-                        b.store(v, mine)
-                        if si is not None:
-                            b.store(vi, b.gep(si, [tid]))
-                    kb.barrier()
-                    half //= 2
+                for acc in accs:
+                    acc.reset()
+                if vw > 1:
+                    with b.if_else(terms.contiguous(base, lo, vw)) as (vec, other):
+                        with vec:
+                            _vector_terms(kb, terms, base, accs, lo, hi, vw)
+                        with other:
+                            _strided_terms(kb, terms, base, accs, b.add(lo, tid), hi, ntid)
+                else:
+                    _strided_terms(kb, terms, base, accs, b.add(lo, tid), hi, ntid)
+                v, vi = _block_result(kb, spec, accs, width)
                 with kb.if_(b.icmp_unsigned("==", tid, i64(0))):
-                    v = b.load(sv)
-                    vi = b.load(si) if si is not None else None
                     _store_result(kb, spec, b.add(b.mul(m, p["S"]), s), v, vi, dst_partial)
-                kb.barrier()        # sv is reused by the next (m, s)
     return emit
+
+
+def _vector_terms(kb, terms, base, accs, lo, hi, vw):
+    """A contiguous aligned run: thread t loads vectors lo/vw + t, + ntid, ..
+    (UNROLL // vw or 1 per step, their terms spread over the accumulators),
+    then the < vw last terms one by one."""
+    b = kb.b
+    tid, ntid = kb.sreg("tid"), kb.sreg("ntid")
+    nvec = b.udiv(b.sub(hi, lo), i64(vw))
+    end = b.add(lo, b.mul(nvec, i64(vw)))
+    per = max(1, len(accs) // vw) if vw < len(accs) else 1
+    stride = b.mul(ntid, i64(vw))
+    nxt = kb.slot(I64, "vnext")
+    start = b.add(lo, b.mul(tid, i64(vw)))
+    b.store(start, nxt)
+    main_hi = b.sub(end, b.mul(stride, i64(per - 1)))
+    with kb.loop(start, main_hi, b.mul(stride, i64(per)), "q") as q:
+        got = []
+        for j in range(per):
+            got += terms.read_vector(base, b.add(q, b.mul(stride, i64(j))), vw)
+        for e, t in enumerate(got):
+            accs[e % len(accs)].add(*t)
+        b.store(b.add(q, b.mul(stride, i64(per))), nxt)
+    with kb.loop(b.load(nxt), end, stride, "qt") as q:
+        for e, t in enumerate(terms.read_vector(base, q, vw)):
+            accs[e % len(accs)].add(*t)
+    with kb.loop(b.add(end, tid), hi, ntid, "rt") as r:
+        accs[0].add(*terms.read(base, r, [i64(0)] * (terms.nd - 1) + [r]))
 
 
 def reduce_kernels(name, opname, prog, nd):
@@ -278,3 +392,21 @@ def reduce_kernels(name, opname, prog, nd):
                    barriers=True),
         KernelSpec(f"{name}_b2", partial_params(spec), _emit_block(spec, None, 1, False), doc, barriers=True),
     ]
+
+
+MAX_SPLITS = 1024
+SPLIT_MIN_TERMS = 2 * UNROLL     # terms per thread of a split chunk at least
+
+
+def splits(schedule, M, R):
+    """(S, chunk) of a block reduction of M outputs of R terms: enough
+    blocks (M x S) to fill the device (``Schedule.fill_blocks``), chunks of
+    at least SPLIT_MIN_TERMS terms per thread, rounded to whole vectors (so
+    every chunk starts aligned); deterministic for a given schedule."""
+    block = schedule.block
+    S = max(1, min(-(-schedule.fill_blocks // M), -(-R // (SPLIT_MIN_TERMS * block)), MAX_SPLITS))
+    if S == 1:
+        return 1, R
+    chunk = -(-R // S)
+    chunk = -(-chunk // 8) * 8
+    return -(-R // chunk), chunk

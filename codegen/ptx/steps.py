@@ -11,14 +11,11 @@ from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds
 from .. import errors as codes
 from . import shapes as sh
 from .maps import MapProgram, arange_kernel, copy_kernel_name, copy_kernels, map_kernels
-from .matmul import matmul_kernel
-from .reduce import final_dtype, is_arg, reduce_kernels, reduce_spec
+from .reduce import final_dtype, is_arg, reduce_kernels, reduce_spec, splits as reduce_splits
 
 THREAD_REDUCE_MAX_TERMS = 16       # reductions this short: a thread per output
 THREAD_REDUCE_MIN_OUTPUTS = 2048   # ... and with this many outputs, up to BLOCK_REDUCE_MIN_TERMS terms
 BLOCK_REDUCE_MIN_TERMS = 512
-TARGET_BLOCKS = 256                # blocks a split reduction aims for
-MAX_SPLITS = 1024
 
 
 class Step:
@@ -456,10 +453,11 @@ def reduction_launches(name):
         {"kernel": f"{name}_bf", "when": "otherwise, with S == 1",
          "block": "[block, 1, 1]", "grid": "[min(M, max_grid), 1, 1]", "S": 1, "chunk": "R"},
         {"kernel": f"{name}_bp then {name}_b2",
-         "when": f"otherwise, S = min(ceil({TARGET_BLOCKS} / M), ceil(R / (4 block)), {MAX_SPLITS}) > 1",
+         "when": "otherwise, S = min(ceil(sm_count * threads_per_sm / block / M), "
+         "ceil(R / (8 block)), 1024) > 1",
          "block": "[block, 1, 1]", "grid": "[min(M, max_grid), min(S, max_grid), 1], then "
          "[min(M, max_grid), 1, 1] over the M x S partials (kd0=M, rd0=S, ks0=S, rs0=1)",
-         "chunk": "ceil(R / S)"}],
+         "chunk": "ceil(R / S) rounded up to a multiple of 8, then S = ceil(R / chunk)"}],
         "args": "inputs, dst, [dst_i], M, R, S, chunk, kd (kept dims), rd (reduced dims), then per "
                 "input its kept and reduced strides; dims collapsed where every input allows, padded "
                 "with size-1 dims at the front to the kernel's ndim"}
@@ -485,11 +483,10 @@ def run_reduction(state, name, spec, nd, space, inputs, axes, out):
     if R <= THREAD_REDUCE_MAX_TERMS or (M >= THREAD_REDUCE_MIN_OUTPUTS and R < BLOCK_REDUCE_MIN_TERMS):
         state.launch(f"{name}_t", state.grid_1d(M, block), (block, 1, 1), ptrs + [out.ptr, M, R, 1, R] + tail)
         return
-    S = max(1, min(-(-TARGET_BLOCKS // M), -(-R // (4 * block)), MAX_SPLITS))
+    S, chunk = reduce_splits(state.schedule, M, R)
     if S == 1:
         state.launch(f"{name}_bf", (M, 1, 1), (block, 1, 1), ptrs + [out.ptr, M, R, 1, R] + tail)
         return
-    chunk = -(-R // S)
     part = state.alloc(spec.acc_dtype, (M, S))
     part_i = state.alloc("int64", (M, S)) if is_arg(spec) else None
     partials = [part.ptr] + ([part_i.ptr] if part_i is not None else [])
@@ -505,41 +502,4 @@ def _pad(dims, nd, n_in):
 
 
 # --- matrix product ----------------------------------------------------------------------------------------
-class MatmulStep(Step):
-    kind = "matmul"
-
-    def __init__(self, index, op, prefix):
-        super().__init__(index, op, prefix)
-        a, b = (v.type for v in op.operands)
-        self.nb = op.results[0].type.ndim - (a.ndim > 1) - (b.ndim > 1)
-        self.name = f"theon_matmul_{op.results[0].type.dtype}_{self.nb}b"
-
-    def kernels(self):
-        return [matmul_kernel(self.name, self.op.results[0].type.dtype, self.nb)]
-
-    def run(self, state):
-        a, b = (state.tensor(v) for v in self.op.operands)
-        m, n, k, sam, sak, sbk, sbn, batch, bsa, bsb, shape = sh.matmul_operands(
-            a.shape, a.strides, b.shape, b.strides)
-        out = state.alloc(a.dtype, shape)
-        state.env[self.op.results[0]] = out
-        nbatch = sh.numel(batch)
-        if out.numel == 0:
-            return
-        sch = state.schedule
-        args = [a.ptr, b.ptr, out.ptr, m, n, k, sam, sak, sbk, sbn, nbatch]
-        for d in range(self.nb):
-            args += [batch[d], bsa[d], bsb[d]]
-        grid = (-(-n // sch.mm_bn), -(-m // sch.mm_bm), nbatch)
-        state.launch(self.name, grid, (sch.mm_threads, 1, 1), args)
-
-    def describe(self, names):
-        d = super().describe(names)
-        d["launches"] = [{"kernel": self.name, "block": "[(mm_bm / mm_tm) * (mm_bn / mm_tn), 1, 1]",
-                          "grid": "[min(ceil(N / mm_bn), max_grid), min(ceil(M / mm_bm), max_grid), "
-                                  "min(nbatch, 65535)]",
-                          "args": "A, B, C (new, C-contiguous), M, N, K, A's row/col strides, B's "
-                                  "row/col strides, nbatch, then per batch dim: size, A stride, B "
-                                  "stride (0 where broadcast); a 1-d A is 1 x K, a 1-d B is K x 1"}]
-        return d
 

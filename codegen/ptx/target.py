@@ -43,6 +43,13 @@ class Schedule:
     mm_bk: int = 16             # matmul: K slice staged in shared memory
     mm_tm: int = 4              # matmul: rows of the register tile of one thread
     mm_tn: int = 4              # matmul: columns of the register tile of one thread
+    sm_count: int = 132         # multiprocessors to fill (H100 SXM; a device may know its own)
+    threads_per_sm: int = 2048  # resident threads per multiprocessor at full occupancy
+
+    @property
+    def fill_blocks(self):
+        """Blocks of ``block`` threads that fill every multiprocessor once."""
+        return self.sm_count * max(1, self.threads_per_sm // self.block)
 
     def __post_init__(self):
         if self.block & (self.block - 1) or self.block < 2:
@@ -113,6 +120,35 @@ class KernelTarget:
         """A block-shared array of ``count`` elements; returns the global."""
         raise NotImplementedError
 
+    warp = 32                   # threads per warp
+
+    def shuffle_xor(self, kb, value, mask):
+        """The value of lane ``lane ^ mask`` (``mask`` < warp) of the warp."""
+        raise NotImplementedError
+
+
+def _as_words(b, value):
+    """(i32 words, rebuild(words)) of a scalar LLVM value (shuffles move 32 bits)."""
+    ty = value.type
+    if isinstance(ty, lir.FloatType):
+        return [value], lambda w: w[0]
+    if isinstance(ty, lir.DoubleType):
+        bits = b.bitcast(value, I64)
+    elif isinstance(ty, lir.IntType) and ty.width < 32:
+        return [b.zext(value, I32)], lambda w: b.trunc(w[0], ty)
+    elif ty == I32:
+        return [value], lambda w: w[0]
+    elif ty == I64:
+        bits = value
+    else:
+        raise TypeError(f"shuffle: unsupported type {ty}")
+    words = [b.trunc(bits, I32), b.trunc(b.lshr(bits, lir.Constant(I64, 32)), I32)]
+
+    def rebuild(w):
+        v = b.or_(b.zext(w[0], I64), b.shl(b.zext(w[1], I64), lir.Constant(I64, 32)))
+        return v if ty == I64 else b.bitcast(v, ty)
+    return words, rebuild
+
 
 class PtxTarget(KernelTarget):
     name = "ptx"
@@ -156,6 +192,14 @@ class PtxTarget(KernelTarget):
         else:
             kb.b.call(kb.declare("llvm.nvvm.barrier0", lir.VoidType(), []), [])
 
+    def mma(self, kb, kind, a, b, c):
+        from .gemm_mma import ptx_mma
+        return ptx_mma(kb, kind, a, b, c)
+
+    def tf32(self, kb, x):
+        from .gemm_mma import ptx_tf32
+        return ptx_tf32(kb, x)
+
     def shared_array(self, module, elem_type, count, name):
         ty = lir.ArrayType(elem_type, count)
         gv = lir.GlobalVariable(module, ty, module.get_unique_name(name), addrspace=3)
@@ -163,6 +207,17 @@ class PtxTarget(KernelTarget):
         gv.initializer = lir.Constant(ty, lir.Undefined)
         gv.align = 16
         return gv
+
+    def shuffle_xor(self, kb, value, mask):
+        """``shfl.sync.bfly.b32`` (full warp) per 32-bit word of ``value``."""
+        b = kb.b
+        words, rebuild = _as_words(b, value)
+        out = []
+        for w in words:
+            suffix = "f32" if isinstance(w.type, lir.FloatType) else "i32"
+            fn = kb.declare(f"llvm.nvvm.shfl.sync.bfly.{suffix}", w.type, [I32, w.type, I32, I32])
+            out.append(b.call(fn, [lir.Constant(I32, -1), w, lir.Constant(I32, mask), lir.Constant(I32, 0x1f)]))
+        return rebuild(out)
 
     def compile(self, module):
         """(optimized LLVM IR text, PTX text) of ``module``."""
@@ -207,9 +262,42 @@ class HostTarget(KernelTarget):
         slot = kb.b.gep(kb.emu_ids, [lir.Constant(I64, self.IDS[reg, axis])])
         return kb.b.load(slot, name=f"{reg}.{axis}")
 
+    def mma(self, kb, kind, a, b, c):
+        from .gemm_mma import host_mma
+        return host_mma(kb, kind, a, b, c)
+
+    def tf32(self, kb, x):
+        from .gemm_mma import host_tf32
+        return host_tf32(kb, x)
+
     def barrier(self, kb):
         wait = kb.declare("pthread_barrier_wait", I32, [I8P])
         kb.b.call(wait, [kb.emu_barrier])
+
+    warp = 8            # emulated warps: a 32-thread emulated block has 4 of them
+    MAX_THREADS = 1024
+
+    def shuffle_xor(self, kb, value, mask):
+        """Through a per-kernel scratch of one word per thread: store, block
+        barrier, load lane ``tid ^ mask``, barrier (so the kernel must be a
+        barrier kernel, and every thread of the block must call it)."""
+        b = kb.b
+        scratch = getattr(kb, "emu_shuffle", None)
+        if scratch is None:
+            gv = self.shared_array(kb.module, I64, self.MAX_THREADS, f"{kb.fn.name}_shfl")
+            scratch = kb.emu_shuffle = gv
+        tid = kb.sreg("tid")
+        words, rebuild = _as_words(b, value)
+        out = []
+        for w in words:
+            wide = b.zext(b.bitcast(w, I32), I64)
+            b.store(wide, b.gep(scratch, [lir.Constant(I64, 0), tid]))
+            self.barrier(kb)
+            got = b.load(b.gep(scratch, [lir.Constant(I64, 0), b.xor(tid, lir.Constant(I64, mask))]))
+            self.barrier(kb)
+            got = b.trunc(got, I32)
+            out.append(b.bitcast(got, w.type) if w.type != I32 else got)
+        return rebuild(out)
 
     def shared_array(self, module, elem_type, count, name):
         ty = lir.ArrayType(elem_type, count)
