@@ -24,9 +24,9 @@ from .maps import copy_kernels
 from .control_step import HostRegionStep, region_step
 from .print_step import PrintStep
 from .random_step import RandomStep
-from . import conv_step, pool_step, unsupported_step
+from . import conv_step, pool_step, rows, unsupported_step
 from .indexing_step import AdvIndexStep, GatherStep
-from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, FusedStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep, checks_exponent)
+from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep, checks_exponent)
 
 HOST_MAX_ELEMENTS = 64          # host-evaluated values have at most this many elements
 MAX_GROUP_OPS = 48              # elementwise ops per fused kernel at most
@@ -41,7 +41,7 @@ LOWERINGS.update({
     "concatenate": ConcatenateStep, "arange": ArangeStep,
     "sum": ReduceStep, "prod": ReduceStep, "max": ReduceStep, "min": ReduceStep,
     "argmax": ReduceStep, "argmin": ReduceStep, "sum_to": ReduceStep,
-    "matmul": MatmulStep, "fused": FusedStep,
+    "matmul": MatmulStep, "fused": rows.fused_step,       # row stages: one kernel (rows.py)
     "print": PrintStep,
     "ifelse": region_step, "scan": region_step,       # sub-plans of their bodies (HostRegionStep if not)
     "random_uniform": RandomStep, "random_normal": RandomStep, "random_permutation": RandomStep,
@@ -143,11 +143,14 @@ def single_stage(func):
     """``func`` itself, or, when it holds multi-stage fused ops (one region
     per stage), a copy where ``split-fused-stages`` made them single-stage:
     a GPU fused kernel runs one region."""
-    if not any(op.name == "fused" and len(op.regions) > 1 for op in func.walk()):     # bodies too
+    def split(op):      # row stages run in one kernel (rows.py); others one kernel per stage
+        return op.name == "fused" and len(op.regions) > 1 and not rows.accepts(op)
+    if not any(split(op) for op in func.walk()):     # bodies too
         return func
-    from ...passes.fusion import SplitFusedStages
+    from ...passes.fusion import split_stages
     copy = func.clone()
-    SplitFusedStages().run(copy)
+    for op in [op for op in copy.walk() if split(op)]:
+        split_stages(op.parent, op)
     return copy
 
 
