@@ -4,6 +4,7 @@
 means adding it here (nothing registers itself on import).
 """
 from .canonicalize import Canonicalize
+from .conv_epilogue import ConvEpilogue
 from .cse import CSE
 from .dce import DCE
 from .fold import ConstantFold
@@ -31,6 +32,7 @@ PASSES = {
     "scan-batch": ScanBatch,
     "scan-merge": ScanMerge,
     "dce": DCE,
+    "conv-epilogue": ConvEpilogue,
     "fuse-elementwise": FuseElementwise,
     "split-fused-stages": SplitFusedStages,
 }

@@ -43,6 +43,7 @@ PASS_TAGS = {
     "scan-batch": ("scan", "scanOp_pushout_seqs_ops", "scan_pushout_dot1"),
     "scan-merge": ("scan", "scanOp_merge", "scan_merge"),
     "scan-ring": ("scan", "scanOp_save_mem", "scan_save_mem"),
+    "conv-epilogue": ("conv_fusion", "local_conv_bias_activation"),
 }
 
 

@@ -13,7 +13,8 @@ import importlib
 PIPELINES = {
     # the scan passes after the first cse: equal n_steps and invariants are one value
     "fast_run": ("canonicalize", "cse", "scan-hoist", "scan-batch", "scan-merge", "region-reuse", "scan-prune",
-                 "scan-ring", "simplify-shapes", "stabilize", "canonicalize", "cse", "fuse-elementwise", "dce"),
+                 "scan-ring", "simplify-shapes", "stabilize", "canonicalize", "cse", "conv-epilogue", "fuse-elementwise",
+                 "dce"),
     # FAST_COMPILE keeps one loop per op, except in very large bodies: there
     # fusion's outlined loops keep lowering and LLVM linear in the op count
     "fast_compile": ("constant-fold", "cse", "fuse-elementwise{min-ops=256}", "dce"),

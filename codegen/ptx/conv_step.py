@@ -22,7 +22,8 @@ import llvmlite.ir as lir
 
 from .. import errors as codes
 from ...ir.dialect import OPS
-from ...ir.ops.conv import resolve_pad
+from ...ir.ops.conv import ACTIVATION_OPS, resolve_pad
+from ..scalar import SCALAR, ScalarCtx
 from ..llvm_util import LLTYPE, i64, smax, smin
 from . import shapes as sh
 from .kernel import KernelSpec
@@ -59,6 +60,10 @@ def conv_kernel(name, kind, dtype, nd, attrs):
     args = [(pa, dtype), (pb, dtype), (po, dtype)] + [(s, "i64") for s in _SIZES]
     for d in range(nd):
         args += [(f"i{d}", "i64"), (f"k{d}", "i64"), (f"o{d}", "i64"), (f"p{d}", "i64")]
+    activation = attrs.get("activation")          # conv_bias: then the bias and its stride (0 or 1)
+    if activation is not None:
+        args += [("bias", dtype), ("bstride", "i64")]
+        kind = "conv"
     ty = LLTYPE[dtype]
 
     def emit(kb, schedule):
@@ -149,7 +154,14 @@ def conv_kernel(name, kind, dtype, nd, attrs):
                     xpos = [b.add(b.mul(ps[d], i64(stride[d])), off[d]) for d in range(nd)]
                     add(flat(b.add(b.mul(ni, c), xc), isz, xpos), flat(b.add(b.mul(ni, oc), oi), osz, ps))
                 nest(0, [(i64(0), n)] + spans, body)
-            b.store(b.load(acc), b.gep(p[po], [e]))
+            out = b.load(acc)
+            if activation is not None:            # conv_bias's epilogue: + bias[o], activation
+                out = b.fadd(out, b.load(b.gep(p["bias"], [b.mul(idx[1], p["bstride"])])))
+                if activation != "identity":
+                    fn, extra = ACTIVATION_OPS[activation]
+                    out = SCALAR[fn](ScalarCtx(kb, None, dtype, dtype), [out] + [lir.Constant(ty, float(c))
+                                                                                for c in extra])
+            b.store(out, b.gep(p[po], [e]))
     return KernelSpec(name, args, emit, f"{kind} stride {stride} dilation {dil} groups {attrs['groups']} "
                                         f"flip {flip} ({dtype})")
 
@@ -184,6 +196,9 @@ class ConvStep(Step):
         self.nd = op.results[0].type.ndim - 2
         self.attrs = {a: op.attrs[a] for a in ("pad", "stride", "dilation", "groups", "flip")}
         self.name = _name(op.name, self.dtype, self.nd, self.attrs)
+        if op.name == "conv_bias":
+            self.attrs["activation"] = op.attrs["activation"]
+            self.name += "_" + op.attrs["activation"]
 
     def kernels(self):
         return [conv_kernel(self.name, self.op.name, self.dtype, self.nd, self.attrs)]
@@ -192,9 +207,15 @@ class ConvStep(Step):
         op = self.op
         a = state.contiguous(state.tensor(op.operands[0]))
         b = state.contiguous(state.tensor(op.operands[1]))
-        if op.name == "conv":
+        extra = []
+        if "shape" not in op.attrs:                  # conv, conv_bias (the gradients state a shape)
             sizes, dims = geometry(self.attrs, a.shape, b.shape)
             out_shape = sizes[:1] + sizes[2:3] + tuple(o for _, _, o, _ in dims)
+            if op.name == "conv_bias":
+                bias = state.contiguous(state.tensor(op.operands[2]))
+                if bias.shape[0] not in (1, sizes[2]):
+                    raise sh.PlanError(codes.SHAPE_MISMATCH, [1, bias.shape[0], sizes[2], 2])
+                extra = [bias.ptr, 0 if bias.shape[0] == 1 else 1]
         else:
             given = sh.alloc_dims(sh.resolve(op.attrs["shape"], state.dyn_ints(op.operands[2:])))
             gy = a if op.name == "conv_grad_input" else b
@@ -211,7 +232,7 @@ class ConvStep(Step):
             flat = [v for dim in dims for v in dim]
             block = state.schedule.block
             state.launch(self.name, state.grid_1d(out.numel, block), (block, 1, 1),
-                         [a.ptr, b.ptr, out.ptr] + list(sizes) + flat)
+                         [a.ptr, b.ptr, out.ptr] + list(sizes) + flat + extra)
 
     def describe(self, names):
         d = super().describe(names)
@@ -224,4 +245,4 @@ class ConvStep(Step):
         return d
 
 
-LOWERINGS = {"conv": ConvStep, "conv_grad_input": ConvStep, "conv_grad_weight": ConvStep}
+LOWERINGS = {"conv": ConvStep, "conv_bias": ConvStep, "conv_grad_input": ConvStep, "conv_grad_weight": ConvStep}

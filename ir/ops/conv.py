@@ -153,19 +153,136 @@ class Conv(_ConvBase):
 
     def grad(self, op, grads):
         (x, w), g, e = op.operands, grads[0], emitter(op)
-        a, nb = self.conv_attrs(op), batch_ndim(op, g)
-        if not nb:
-            gx = _with_shape(e, "conv_grad_input", [g, w], e.dims(x), a)
-            gw = _with_shape(e, "conv_grad_weight", [x, g], e.dims(w), a)
-            return [gx, gw]
-        B, bt = _batch(e, g, nb)
-        gx = _with_shape(e, "conv_grad_input", [_fold_batch(e, g, nb, bt), w],
-                         [_prod(e, [bt, e.dim(x, 0)])] + e.dims(x, 1), a)
-        gx = e.reshape(gx, B + e.dims(x))
-        # the cotangents' B folded into each group's output channels
-        gw = _with_shape(e, "conv_grad_weight", [x, _fold_channels(e, g, nb, bt, a["groups"])],
-                         [_prod(e, [bt, e.dim(w, 0)])] + e.dims(w, 1), a)
-        return [gx, _unfold_channels(e, gw, B, bt, a["groups"], e.dims(w))]
+        return _conv_grads(e, x, w, g, self.conv_attrs(op), batch_ndim(op, g))
+
+
+def _conv_grads(e, x, w, g, a, nb):
+    """[gx, gw] of conv(x, w) given the output gradient g (``nb`` leading
+    cotangent dims)."""
+    if not nb:
+        gx = _with_shape(e, "conv_grad_input", [g, w], e.dims(x), a)
+        gw = _with_shape(e, "conv_grad_weight", [x, g], e.dims(w), a)
+        return [gx, gw]
+    B, bt = _batch(e, g, nb)
+    gx = _with_shape(e, "conv_grad_input", [_fold_batch(e, g, nb, bt), w],
+                     [_prod(e, [bt, e.dim(x, 0)])] + e.dims(x, 1), a)
+    gx = e.reshape(gx, B + e.dims(x))
+    # the cotangents' B folded into each group's output channels
+    gw = _with_shape(e, "conv_grad_weight", [x, _fold_channels(e, g, nb, bt, a["groups"])],
+                     [_prod(e, [bt, e.dim(w, 0)])] + e.dims(w, 1), a)
+    return [gx, _unfold_channels(e, gw, B, bt, a["groups"], e.dims(w))]
+
+
+ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu")
+# the elementwise op each activation is, with its extra operand (relu: maximum(z, 0))
+ACTIVATION_OPS = {"tanh": ("tanh", ()), "sigmoid": ("sigmoid", ()), "relu": ("maximum", (0,))}
+
+
+def activate(z, activation):
+    """NumPy value of a conv_bias activation (the elementwise ops' formulas)."""
+    if activation == "tanh":
+        return np.tanh(z)
+    if activation == "sigmoid":
+        with np.errstate(over="ignore"):
+            return (1 / (1 + np.exp(-z))).astype(z.dtype)
+    if activation == "relu":
+        return np.maximum(z, 0)
+    return z
+
+
+# the ops the conv-epilogue pass folds into conv_bias (its rule roots): a channel bias, then an activation
+EPILOGUE_ROOTS = frozenset(("add", "tanh", "sigmoid", "maximum"))
+
+
+def channel_bias(op):
+    """(conv result, 1-d bias) when ``op`` is ``add(conv(x, w), dimshuffle(b,
+    'x', 0, 'x', ...))`` (either order) with the sum shaped as the conv
+    result, else None."""
+    if op.name != "add" or len(op.operands) != 2:
+        return None
+    for y, t in (op.operands, op.operands[::-1]):
+        conv, ds = y.owner, t.owner
+        if conv is None or conv.name != "conv" or ds is None or ds.name != "dimshuffle":
+            continue
+        b = ds.operands[0]
+        if b.type.ndim == 1 and ds.attrs["pattern"] == ("x", 0) + ("x",) * (y.type.ndim - 2) \
+                and op.results[0].type == y.type:
+            return y, b
+    return None
+
+
+def activation_of(op, is_zero):
+    """(activation name, its operand) when ``op`` is one of ACTIVATIONS
+    applied to a value (relu: ``maximum(z, 0)``, ``is_zero(v)`` telling the
+    zero), else None."""
+    if op.name in ("tanh", "sigmoid"):
+        return op.name, op.operands[0]
+    if op.name == "maximum" and len(op.operands) == 2:
+        for z, c in (op.operands, op.operands[::-1]):
+            if is_zero(c) and op.results[0].type == z.type:
+                return "relu", z
+    return None
+
+
+class ConvBias(_ConvBase):
+    """conv_bias{pad, stride, dilation, groups, flip, activation}(x, w, b):
+    ``activation(conv(x, w) + b)`` with the 1-d ``b`` (out_channels entries,
+    or one) broadcast over the batch and the spatial dims; ``activation``
+    one of ACTIVATIONS (relu = maximum(z, 0)). The ``conv-epilogue`` pass
+    (passes/conv_epilogue.py) builds it from conv -> add(bias) -> tanh /
+    sigmoid / relu, so the CPU adds the bias and applies the activation
+    while it copies each GEMM chunk out (the result is written once)."""
+    name = "conv_bias"
+    roles = ("x", "w", "y")
+    num_operands = 3
+    required_attrs = CONV_ATTRS + ("activation",)
+
+    def infer(self, op):
+        self.check_arity(op)
+        x, w, b = (v.type for v in op.operands)
+        _check_types("conv_bias", x, w)
+        check_attrs("conv_bias", op.attrs, x.ndim - 2)
+        if op.attrs["activation"] not in ACTIVATIONS:
+            raise ValueError(f"conv_bias: activation must be one of {ACTIVATIONS}, got {op.attrs['activation']!r}")
+        if b.dtype != x.dtype or b.ndim != 1:
+            raise TypeError(f"conv_bias: the bias must be a 1-d {x.dtype} tensor, got {b}")
+        shape = conv_shapes("conv_bias", op.attrs, x.shape, w.shape)
+        if None not in (b.shape[0], shape[1]) and b.shape[0] not in (1, shape[1]):
+            raise ValueError(f"conv_bias: the bias has {b.shape[0]} entries for {shape[1]} output channels")
+        return result(x.dtype, shape)
+
+    def dims(self, op, shapes):
+        x, w = (shapes.of(v) for v in op.operands[:2])
+        rest = tuple(s if s is not None else shapes.fresh(2 + i) for i, s in enumerate(op.results[0].type.shape[2:]))
+        return [(x[0], w[0]) + rest]
+
+    def reference(self, op, x, w, b):
+        conv_shapes(self.name, op.attrs, x.shape, w.shape)
+        z = conv_forward(x, w, self.conv_attrs(op))
+        if b.shape[0] not in (1, z.shape[1]):
+            raise ValueError(f"conv_bias: the bias has {b.shape[0]} entries for {z.shape[1]} output channels")
+        z = z + b.reshape((1, -1) + (1,) * (z.ndim - 2))
+        return [activate(z, op.attrs["activation"]).astype(x.dtype, copy=False)]
+
+    def grad(self, op, grads):
+        """The activation's derivative from the result y (tanh: 1 - y*y,
+        sigmoid: y*(1 - y), relu: y > 0), then conv's gradients and the
+        bias's (gz summed over the batch and spatial dims)."""
+        (x, w, b), y, g, e = op.operands, op.results[0], grads[0], emitter(op)
+        nb, act = batch_ndim(op, g), op.attrs["activation"]
+        one, zero = e.const(1, y.dtype), e.const(0, y.dtype)
+        if act == "tanh":
+            g = e("mul", g, e("sub", one, e("mul", y, y)))
+        elif act == "sigmoid":
+            g = e("mul", g, e("mul", y, e("sub", one, y)))
+        elif act == "relu":
+            g = e("where", e("gt", y, zero), g, zero)
+        gx, gw = _conv_grads(e, x, w, g, self.conv_attrs(op), nb)
+        gb = e.sum(g, [nb] + list(range(nb + 2, g.ndim)), False)      # (B..., out_channels)
+        if b.type.shape[0] != y.type.shape[1] or b.type.shape[0] is None:   # a bias of one entry broadcast
+            spec, dyn = e.shape_spec(e.batch_dims(g, nb) + e.dims(b))
+            gb = e("sum_to", gb, *dyn, shape=spec)
+        return [gx, gw, gb]
 
 
 class _ConvGrad(_ConvBase):
@@ -393,4 +510,4 @@ def conv_grad_weight(x, gy, shape, attrs):
     return gw.reshape(shape).astype(x.dtype)
 
 
-OPS = [Conv, ConvGradInput, ConvGradWeight]
+OPS = [Conv, ConvBias, ConvGradInput, ConvGradWeight]

@@ -194,3 +194,33 @@ def test_aot_cuda_target_lowers_conv_and_its_gradients(tmp_path):
         proc = subprocess.run(["ptxas", "--gpu-name", "sm_80", "-o", "/dev/null", str(tmp_path / "f.ptx")],
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
+
+
+
+def test_conv_bias_epilogue_on_the_device(device):
+    """conv -> bias -> tanh/relu as conv_bias kernels (bias added and the
+    activation applied before the store) against the CPU and NumPy; a bias
+    of one entry broadcast; a wrong bias length refused on the host."""
+    from theon.tensor import nnet
+    typ = T.TensorType("float64", (None,) * 4)
+    x, w, v, b = typ("x"), typ("w"), typ("v"), T.dvector("b")
+    bias = b.dimshuffle("x", 0, "x", "x")
+    f = theon.function([x, w, v, b], [T.tanh(conv2d(x, w, border_mode="half") + bias),
+                                      nnet.relu(conv2d(x, v, subsample=(2, 1), num_groups=2) + bias)])
+    gf = from_function(f, device)
+    kernels = list(gf.plan.kernels)
+    for act in ("tanh", "relu"):
+        assert any(k.startswith("theon_conv_bias_float64") and k.endswith(act) for k in kernels), kernels
+    rng = np.random.default_rng(9)
+    xv, wv, vv = rng.normal(size=(2, 4, 6, 5)), rng.normal(size=(6, 4, 3, 3)), rng.normal(size=(6, 2, 3, 3))
+    a = dict(dilation=(1, 1), flip=True)
+    for bv in (rng.normal(size=6), rng.normal(size=1)):
+        got, cpu = [np.asarray(r) for r in gf(xv, wv, vv, bv)], f(xv, wv, vv, bv)
+        want = [np.tanh(conv_forward(xv, wv, dict(a, pad=(1, 1), stride=(1, 1), groups=1)) + bv[None, :, None, None]),
+                np.maximum(conv_forward(xv, vv, dict(a, pad=(0, 0), stride=(2, 1), groups=2))
+                           + bv[None, :, None, None], 0)]
+        for g, c, r in zip(got, cpu, want):
+            np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(g, c, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="has size 4 in dim 1"):
+        gf(xv, wv, vv, np.zeros(4))

@@ -238,3 +238,95 @@ def test_batched_gradients_match_each_entry(case, dynamic):
           [lambda c: C.conv_forward(c, w, a), lambda c: C.conv_grad_weight(c, y, w.shape, a)])
     check("conv_grad_weight", [x, y], dict(a, shape=w.shape), w,
           [lambda c: C.conv_grad_input(y, c, x.shape, a), lambda c: C.conv_forward(x, c, a)])
+
+
+# --- conv_bias and the conv-epilogue pass ------------------------------------------------------------
+ACTS = {"identity": lambda z: z, "tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+        "relu": lambda z: np.maximum(z, 0)}
+
+
+def _epilogue_graph(act, x, w, b, **conv):
+    from theon.tensor import nnet
+    z = conv2d(x, w, **conv) + b.dimshuffle("x", 0, "x", "x")
+    return {"identity": lambda: z, "tanh": lambda: T.tanh(z), "sigmoid": lambda: nnet.sigmoid(z),
+            "relu": lambda: nnet.relu(z)}[act]()
+
+
+@pytest.mark.parametrize("act", sorted(ACTS))
+def test_conv_epilogue_pass_fuses_bias_and_activation(act):
+    """conv -> add(channel bias) -> activation becomes one conv_bias op
+    (visible in the printed IR); the interpreter gives the unfused graph's
+    values, which are the NumPy formula's."""
+    from theon.frontend.build import build_function
+    from theon.ir.interpreter import evaluate
+    from theon.ir.printer import print_function
+    from theon.passes import run_pipeline
+    x, w, b = T.dtensor4("x"), T.dtensor4("w"), T.dvector("b")
+    y = _epilogue_graph(act, x, w, b, subsample=(2, 1), border_mode="half")
+    func = build_function([x, w, b], [y])[0]
+    rng = np.random.default_rng(3)
+    vals = [rng.normal(size=(2, 3, 7, 6)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)]
+    before = evaluate(func, vals)[0][0]
+    run_pipeline(func, "canonicalize,cse,conv-epilogue,dce")
+    text = print_function(func)
+    assert "conv_bias(%x, %w, %b)" in text and f'activation = "{act}"' in text, text
+    assert " conv(" not in text and "add(" not in text and "tanh(" not in text, text
+    after = evaluate(func, vals)[0][0]
+    want = ACTS[act](C.conv_forward(vals[0], vals[1], dict(pad=("half", "half"), stride=(2, 1), dilation=(1, 1),
+                                                                 groups=1, flip=True))
+                     + vals[2][None, :, None, None])
+    np.testing.assert_allclose(before, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(after, want, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_epilogue_leaves_shared_and_unlike_patterns():
+    """Nothing is fused when the conv result has another use, or the added
+    tensor is not a channel bias (a per-column one here)."""
+    from theon.frontend.build import build_function
+    from theon.ir.printer import print_function
+    from theon.passes import run_pipeline
+    x, w, b = T.dtensor4("x"), T.dtensor4("w"), T.dvector("b")
+    y = conv2d(x, w)
+    kept = [T.tanh(y + b.dimshuffle("x", 0, "x", "x")), y * 2, T.tanh(conv2d(x, w, subsample=(2, 2)) + b)]
+    func = build_function([x, w, b], kept)[0]
+    run_pipeline(func, "conv-epilogue,dce")
+    assert "conv_bias" not in print_function(func)
+    # a conv_bias whose result has two users keeps its identity activation
+    z = conv2d(x, w) + b.dimshuffle("x", 0, "x", "x")
+    func = build_function([x, w, b], [T.tanh(z), z])[0]
+    run_pipeline(func, "conv-epilogue,dce")
+    text = print_function(func)
+    assert 'activation = "identity"' in text and "tanh(" in text
+
+
+@pytest.mark.parametrize("act", sorted(ACTS))
+def test_conv_bias_gradient_matches_the_unfused_graph(act):
+    """conv_bias's gradient rule (activation derivative from the result,
+    conv's gradients, the bias summed) against theon.grad of the unfused
+    graph, with groups and a bias of one entry broadcast."""
+    from ..grad_helpers import op, run, var
+    rng = np.random.default_rng(4)
+    a = dict(pad=(1, 1), stride=(1, 2), dilation=(1, 1), groups=2, flip=False)
+    xv, wv = rng.normal(size=(2, 4, 5, 6)), rng.normal(size=(6, 2, 2, 3))
+    for bv in (rng.normal(size=6), rng.normal(size=1)):
+        x, w, b = var((None,) * 4), var((None,) * 4), var((None,))
+        y = op("conv_bias", x, w, b, activation=act, **a)
+        gy = rng.normal(size=C.conv_forward(xv, wv, a).shape)
+        grads = theon.grad((y * gy).sum(), [x, w, b])
+        ref = _epilogue_graph(act, x, w, b, border_mode=1, subsample=(1, 2), num_groups=2, filter_flip=False)
+        want = theon.grad((ref * gy).sum(), [x, w, b])
+        got, exp = run([x, w, b], grads + [y], [xv, wv, bv]), run([x, w, b], want + [ref], [xv, wv, bv])
+        for g, e, what in zip(got, exp, ("gx", "gw", "gb", "y")):
+            np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12, err_msg=f"{act} {what} bias {bv.shape}")
+
+
+def test_conv_bias_refuses_bad_operands():
+    from ..grad_helpers import op, var
+    a = _attrs(2, 0, 1, 1, 1, True)
+    x, w = var((2, 3, 5, 5)), var((4, 3, 3, 3))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        op("conv_bias", x, w, var((4,)), activation="softplus", **a)
+    with pytest.raises(ValueError, match="the bias has 3 entries for 4 output channels"):
+        op("conv_bias", x, w, var((3,)), activation="tanh", **a)
+    with pytest.raises(TypeError, match="the bias must be a 1-d float64 tensor"):
+        op("conv_bias", x, w, var((4, 1)), activation="tanh", **a)

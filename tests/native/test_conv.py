@@ -254,3 +254,61 @@ def test_aot_compiled_conv2d(tmp_path):
                                rtol=1e-5, atol=1e-5)
     header = (tmp_path / "features.h").read_text()
     assert "features" in header
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bias_and_activation_fused_as_the_conv_epilogue(dtype):
+    """conv -> + channel bias -> tanh / sigmoid / relu compiles to conv_bias
+    ops (the optimized IR shows them, no separate add or activation) whose
+    values match the NumPy reference, with groups, stride, padding, a
+    bias of one entry and a batch large enough to thread; a bias of the
+    wrong length is refused as the add would be."""
+    from theon.tensor import nnet
+    from ..ir.test_conv_ops import ACTS
+    typ = T.TensorType(dtype, (None,) * 4)
+    x, w, b = typ("x"), typ("w"), T.TensorType(dtype, (None,))("b")
+    bias = b.dimshuffle("x", 0, "x", "x")
+    outs = [T.tanh(conv2d(x, w, num_groups=2) + bias),
+            nnet.sigmoid(bias + conv2d(x, w, border_mode="half", subsample=(2, 1), num_groups=2)),
+            nnet.relu(conv2d(x, w, border_mode=1, num_groups=2) + bias),
+            conv2d(x, w, filter_dilation=(2, 1), num_groups=2) + bias]
+    f = theon.function([x, w, b], outs)
+    text = theon.printing.dump(f, "optimized")
+    for act in ("tanh", "sigmoid", "relu", "identity"):
+        assert f'activation = "{act}"' in text, text
+    assert text.count("conv_bias(") == 4 and "fused" not in text and " conv(" not in text, text
+    rng = np.random.default_rng(5)
+    tol = 2e-5 if dtype == "float32" else 1e-12
+    attrs = [dict(pad=(0, 0), stride=(1, 1), dilation=(1, 1)), dict(pad=("half", "half"), stride=(2, 1),
+             dilation=(1, 1)), dict(pad=(1, 1), stride=(1, 1), dilation=(1, 1)),
+             dict(pad=(0, 0), stride=(1, 1), dilation=(2, 1))]
+    for n, nb in ((3, 6), (40, 1)):
+        X, W = rng.standard_normal((n, 4, 9, 8)).astype(dtype), rng.standard_normal((6, 2, 3, 3)).astype(dtype)
+        B = rng.standard_normal(nb).astype(dtype)
+        got = f(X, W, B)
+        for k, act in enumerate(("tanh", "sigmoid", "relu", "identity")):
+            z = conv_forward(X.astype(np.float64), W.astype(np.float64), dict(attrs[k], groups=2, flip=True))
+            assert got[k].dtype == np.dtype(dtype)
+            np.testing.assert_allclose(got[k], ACTS[act](z + B.astype(np.float64)[None, :, None, None]),
+                                       rtol=tol, atol=tol, err_msg=f"{act} batch {n} bias {nb}")
+    with pytest.raises(ValueError, match="input 'b' with shape \\(4,\\) has size 4 in dim 1 of the result"):
+        f(X, W, np.zeros(4, dtype))
+
+
+def test_lenet_layer_training_step_uses_the_fused_forward():
+    """A conv -> bias -> tanh layer trained with theon.grad: the forward
+    conv_bias keeps its gradient graph (the activation's derivative from the
+    result), and the step's values match the unfused FAST_COMPILE build."""
+    x, y = T.ftensor4("x"), T.ftensor4("y")
+    rng = np.random.default_rng(6)
+    W = theon.shared(rng.standard_normal((4, 2, 3, 3)).astype("float32") * 0.3, name="W")
+    b = theon.shared(rng.standard_normal(4).astype("float32"), name="b")
+    h = T.tanh(conv2d(x, W) + b.dimshuffle("x", 0, "x", "x"))
+    cost = ((h - y) ** 2).sum()
+    gw, gb = theon.grad(cost, [W, b])
+    fast = theon.function([x, y], [cost, gw, gb])
+    assert "conv_bias(" in theon.printing.dump(fast, "optimized")
+    slow = theon.function([x, y], [cost, gw, gb], mode="FAST_COMPILE")
+    X, Y = rng.standard_normal((5, 2, 7, 7)).astype("float32"), rng.standard_normal((5, 4, 5, 5)).astype("float32")
+    for a, c in zip(fast(X, Y), slow(X, Y)):
+        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-4)

@@ -31,7 +31,9 @@ the parts' partial gradients after the parallel region.
 """
 import llvmlite.ir as lir
 
-from ...errors import CONV_CHANNELS, CONV_GROUPS, CONV_SHAPE, CONV_SIZE, NEGATIVE_SIZE
+from ....ir.ops.conv import ACTIVATION_OPS
+from ...errors import CONV_CHANNELS, CONV_GROUPS, CONV_SHAPE, CONV_SIZE, NEGATIVE_SIZE, SHAPE_MISMATCH
+from ...scalar import SCALAR, ScalarCtx
 from ...llvm_util import counted_loop, smax, smin
 from . import linalg
 from .context import I1, I8, I64, i64
@@ -233,7 +235,30 @@ def _copy_rows(w, src, src_ld, dst, dst_ld, rows, width, dst_cs=None):
             b.store(b.load(b.gep(ps, [j])), b.gep(pd, [j if dst_cs is None else b.mul(j, dst_cs)]))
 
 
-def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims):
+def _epilogue_rows(w, op, src, src_ld, dst, dst_ld, rows, width, bias, bstride, activation):
+    """dst[r*dst_ld + j] = activation(src[r*src_ld + j] + bias[r*bstride])
+    for r < rows, j < width: conv_bias's epilogue, applied while the chunk
+    leaves the GEMM's buffer."""
+    b = w.b
+    t = src.type.pointee
+    dtype = "float32" if isinstance(t, lir.FloatType) else "float64"
+    act = None
+    if activation != "identity":
+        name, extra = ACTIVATION_OPS[activation]
+        sc = ScalarCtx(w, op, dtype, dtype)
+        consts = [lir.Constant(t, float(c)) for c in extra]
+        act = (SCALAR[name], sc, consts)
+    with w.loop(rows, "cv.er") as r:
+        ps, pd = b.gep(src, [b.mul(r, src_ld)]), b.gep(dst, [b.mul(r, dst_ld)])
+        bv = b.load(b.gep(bias, [b.mul(r, bstride)]))
+        with w.loop(width, "cv.ej") as j:
+            v = b.fadd(b.load(b.gep(ps, [j])), bv)
+            if act is not None:
+                v = act[0](act[1], [v] + act[2])
+            b.store(v, b.gep(pd, [j]))
+
+
+def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None):
     """Shared driver: buffers, the worker over the batch, the result.
 
     A worker takes its items in chunks of ``cb`` (about CHUNK_COLUMNS output
@@ -272,12 +297,16 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims):
     acc = None
     data_ptrs = {"x": x, "w": w_, "gy": gy, "out": out.ptr, "pack_a": pack_a, "pack_b": pack_b, "cols": cols,
                  "chunk": chunk}
+    if bias is not None:                   # conv_bias: (pointer, stride 0 or 1)
+        data_ptrs["bias"] = bias[0]
     if kind == "gw":
         acc = ctx.alloc(dtype, [b.mul(parts, b.mul(geo.oc, geo.kd))], name="cv.acc").ptr
         tmp = ctx.alloc(dtype, [b.mul(parts, wk)], name="cv.tmp").ptr
         data_ptrs.update(acc=acc, tmp=tmp)
     extra = {"a_block": a_block, "b_elems": b_elems, "col_elems": col_elems, "buf_elems": buf_elems,
              "gparts": gparts, "cb": cb, "ld": ld}
+    if bias is not None:
+        extra["bstride"] = bias[1]
     captured = geo.captured() + [p for p in data_ptrs.values() if p is not None] + list(extra.values())
 
     def emit(w, begin, end, part, inner):
@@ -333,7 +362,12 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims):
                 if kind == "fwd":
                     _gemm(w, s, gemm, g.ocg, width, g.kd, wg, g.kd, i64(1), my_cols, ld, i64(1),
                           my_buf, ld, my_a, my_b, e["gparts"])
-                    items(lambda j, xg: _copy_rows(w, gy_rows(j)[1], ld, gy_rows(j)[0], g.P, g.ocg, g.P))
+                    if bias is None:
+                        items(lambda j, xg: _copy_rows(w, gy_rows(j)[1], ld, gy_rows(j)[0], g.P, g.ocg, g.P))
+                    else:
+                        gbias = bb.gep(p["bias"], [bb.mul(bb.mul(grp, g.ocg), e["bstride"])])
+                        items(lambda j, xg: _epilogue_rows(w, op, gy_rows(j)[1], ld, gy_rows(j)[0], g.P, g.ocg,
+                                                           g.P, gbias, e["bstride"], op.attrs["activation"]))
                 elif kind == "gin":
                     _gemm(w, s, gemm, g.kd, width, g.ocg, wg, i64(1), g.kd, my_buf, ld, i64(1),
                           my_cols, ld, my_a, my_b, e["gparts"])
@@ -368,6 +402,23 @@ def lower_conv(ctx, op, bufs):
     return _lower(ctx, op, "fwd", x.ptr, w.ptr, None, geo, outs, out_dims)
 
 
+def lower_conv_bias(ctx, op, bufs):
+    """conv with its bias and activation applied as the chunks are copied
+    out; the bias has out_channels entries or one (SHAPE_MISMATCH else, as
+    the add it replaces)."""
+    x, w, bias = bufs
+    w, bias = contiguous(ctx, w, "conv.w"), contiguous(ctx, bias, "conv.b")
+    xdims, wdims = _dims(ctx, x, op.operands[0]), _dims(ctx, w, op.operands[1])
+    geo, outs = _geometry(ctx, op, xdims, wdims, x.strides)
+    b = ctx.b
+    nb = _dims(ctx, bias, op.operands[2])[0]
+    one = b.icmp_signed("==", nb, i64(1))
+    ctx.check(b.or_(one, b.icmp_signed("==", nb, geo.oc)), SHAPE_MISMATCH, [i64(1), nb, geo.oc, i64(2)])
+    bstride = b.select(one, i64(0), i64(1))
+    out_dims = static_dims(ctx, [geo.n, geo.oc] + outs, op.results[0].type.shape)
+    return _lower(ctx, op, "fwd", x.ptr, w.ptr, None, geo, outs, out_dims, bias=(bias.ptr, bstride))
+
+
 def lower_conv_grad_input(ctx, op, bufs):
     gy, w = bufs[:2]
     gy, w = contiguous(ctx, gy, "conv.gy"), contiguous(ctx, w, "conv.w")
@@ -390,6 +441,7 @@ def lower_conv_grad_weight(ctx, op, bufs):
 
 LOWERINGS = {
     "conv": lower_conv,
+    "conv_bias": lower_conv_bias,
     "conv_grad_input": lower_conv_grad_input,
     "conv_grad_weight": lower_conv_grad_weight,
 }
