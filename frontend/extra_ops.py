@@ -208,9 +208,10 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     """``np.unique`` of ``ar`` flattened (``axis=None``): the sorted distinct
     values (NaNs collapse into one), and as asked the index of each one's
     first occurrence, the inverse (indices into the unique values that
-    rebuild ``ar``, of ``ar``'s shape as NumPy 2) and the counts."""
+    rebuild ``ar``, of ``ar``'s shape as NumPy 2) and the counts. With an
+    int ``axis``: the distinct slices along it (``_unique_axis``)."""
     if axis is not None:
-        raise NotImplementedError("unique: only axis=None is supported")
+        return _unique_axis(ar, axis, return_index, return_inverse, return_counts)
     ar = as_tensor_variable(ar)
     flat = S.flatten(ar) if ar.ndim != 1 else ar
     perm = argsort(flat)
@@ -230,6 +231,67 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     if return_counts:
         ends = S.concatenate([first, S.reshape(n, (1,))])
         outs.append(diff(ends))
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+_LEXSORT_UNROLL = 32     # lexsort: a Python loop up to this many static columns, a scan beyond
+
+
+def _lexsort_rows(rows):
+    """int64 indices that sort the rows of the 2-d ``rows`` lexicographically
+    (stably, NaNs last per column): LSD -- a stable argsort by each column
+    from the last to the first, each gathered through the order so far.
+    Unrolled for a static column count, else a ``scan`` over the columns."""
+    n, m = S.dim(rows, 0), S.dim(rows, 1)
+    perm = S.arange(n, dtype="int64")
+
+    def step(j, perm, rows):
+        col = _adv_getitem(rows, [perm, j])
+        return _adv_getitem(perm, [argsort(col)])
+    if isinstance(m, int) and m <= _LEXSORT_UNROLL:
+        for j in range(m - 1, -1, -1):
+            perm = step(constant(np.int64(j)), perm, rows)
+        return perm
+    from .scan import scan
+    cols = S.arange(E.sub(S.dim(rows, 1), 1), -1, -1, dtype="int64")
+    perms, _ = scan(step, sequences=[cols], outputs_info=[perm], non_sequences=[rows])
+    return S.concatenate([S.reshape(perm, (1, n)), perms])[-1]
+
+
+def _unique_axis(ar, axis, return_index, return_inverse, return_counts):
+    """``np.unique(ar, axis=axis)``: the distinct slices along ``axis``,
+    sorted lexicographically (the slices flattened as rows; as NumPy, rows
+    holding NaNs never equal another and -0.0 equals 0.0); the index of
+    each one's first occurrence, the inverse (1-d, one entry per slice) and
+    the counts as asked."""
+    ar = as_tensor_variable(ar)
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"unique: axis must be an int or None, got {axis!r}")
+    if ar.ndim == 0 or not -ar.ndim <= axis < ar.ndim:
+        raise ValueError(f"unique: axis {axis} is out of bounds for a {ar.ndim}-d array")
+    axis = int(axis) % ar.ndim
+    order = [axis] + [d for d in range(ar.ndim) if d != axis]
+    moved = ar.dimshuffle(order) if axis else ar
+    n = S.dim(moved, 0)
+    rows = S.reshape(moved, [n, S.prod_dims(moved, range(1, moved.ndim))], ndim=2)
+    perm = _lexsort_rows(rows)
+    s = _adv_getitem(rows, [perm])
+    head = S.alloc(constant(True), E.minimum(n, 1))
+    from .reduce import any as any_
+    mask = S.concatenate([head, any_(E.neq(s[1:], s[:-1]), axis=1)])
+    first = nonzero(mask)[0]
+    uniq = S.reshape(_adv_getitem(s, [first]), [first.shape[0]] + [S.dim(moved, d) for d in range(1, moved.ndim)],
+                     ndim=moved.ndim)
+    if axis:
+        uniq = uniq.dimshuffle([order.index(d) for d in range(ar.ndim)])
+    outs = [uniq]
+    if return_index:
+        outs.append(_adv_getitem(perm, [first]))
+    if return_inverse:
+        ranks = E.sub(cumsum(mask), 1)
+        outs.append(apply_op("adv_set_subtensor", S.zeros((n,), dtype="int64"), ranks, perm, idx=("a",)))
+    if return_counts:
+        outs.append(diff(S.concatenate([first, S.reshape(n, (1,))])))
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 

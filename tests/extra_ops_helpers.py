@@ -119,6 +119,18 @@ def extra_cases():
                       lambda a: list(np.unique(a, True, True, True)) + [np.unique(a)], [a]))
     cases.append(("unique-empty", lambda x: list(T.unique(x, True, True, True)),
                   lambda a: list(np.unique(a, True, True, True)), [np.zeros(0)]))
+    # unique along an axis: the distinct slices, sorted lexicographically (rows with NaN all distinct)
+    for dtype, shape, axes in [("float64", (9, 3), (0, 1, -1)), ("float32", (3, 8, 2), (0, 1, 2)),
+                               ("int32", (12, 2), (0, 1)), ("uint8", (2, 7), (1,)), ("bool", (10, 3), (0,)),
+                               ("float64", (0, 3), (0, 1)), ("float64", (4, 0), (0, 1)), ("int64", (11,), (0,))]:
+        a = _dup(shape, dtype) if dtype != "bool" else _data(shape, dtype)
+        if dtype == "float64" and a.size:
+            a.reshape(-1)[1::7] = -0.0
+        for ax in axes:
+            cases.append((f"unique-axis{ax}-{dtype}-{'x'.join(map(str, shape))}",
+                          lambda x, ax=ax: list(T.unique(x, True, True, True, axis=ax)) + [T.unique(x, axis=ax)],
+                          lambda a, ax=ax: list(np.unique(a, True, True, True, axis=ax)) + [np.unique(a, axis=ax)],
+                          [a]))
     cond = np.array([True, False, True, True, False])
     cases.append(("compress", lambda c, x: [T.compress(c, x, axis=0), T.compress(c[:3], x, axis=1),
                                             T.compress(c, x), x.compress(c[:2], axis=1)],

@@ -202,3 +202,25 @@ def test_random_arrays_against_numpy(dtype, rows, cols, spread, seed):
             np.testing.assert_allclose(g, e, rtol=1e-5, err_msg=str(k))
         else:
             np.testing.assert_array_equal(g, e, err_msg=str(k))
+
+
+def test_unique_axis_static_columns_and_gradient():
+    """A static column count sorts the rows in an unrolled loop (a scan
+    otherwise, the shared table); the gradient of the unique slices reaches
+    each one's first occurrence (a gather)."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 2, (12, 3, 2)).astype("float64")
+    for static in (True, False):
+        x = T.tensor("float64", shape=(None, 3, 2) if static else (None, None, None))
+        u, idx, inv, cnt = T.unique(x, True, True, True, axis=0)
+        w = T.dtensor3()
+        g = theon.grad((u * w).sum(), x)
+        f = theon.function([x, w], [u, idx, inv, cnt, g])
+        want = np.unique(a, True, True, True, axis=0)
+        wv = rng.standard_normal(want[0].shape)
+        got = f(a, wv)
+        for gv, wantv in zip(got[:4], want):
+            np.testing.assert_array_equal(gv, wantv)
+        expect = np.zeros_like(a)
+        expect[want[1]] = wv
+        np.testing.assert_array_equal(got[4], expect)
