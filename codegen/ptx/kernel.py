@@ -152,11 +152,15 @@ class KernelBuilder(Emitter):
         with counted_loop(self.b, stop, name, start, step) as lp:
             yield lp.index
 
-    def grid_stride(self, n, name="i", axis="x"):
-        """Every index below ``n`` once over the whole grid along ``axis``."""
+    def grid_first_step(self, axis="x"):
+        """(this thread's first index, the grid's stride) along ``axis``."""
         b = self.b
         first = b.add(b.mul(self.sreg("ctaid", axis), self.sreg("ntid", axis)), self.sreg("tid", axis))
-        step = b.mul(self.sreg("ntid", axis), self.sreg("nctaid", axis))
+        return first, b.mul(self.sreg("ntid", axis), self.sreg("nctaid", axis))
+
+    def grid_stride(self, n, name="i", axis="x"):
+        """Every index below ``n`` once over the whole grid along ``axis``."""
+        first, step = self.grid_first_step(axis)
         return self.loop(first, n, step, name)
 
     def block_stride(self, n, name="blk", axis="x"):

@@ -9,10 +9,16 @@ Each program gets two kernels:
 
     NAME_c(n, out0, out1, ..., in0, s0, in1, s1, ...)
         contiguous: element i of output j is out_j[i], of input k in_k[i*s_k]
-        with s_k 1 (same shape, C-contiguous) or 0 (one element broadcast).
+        (s_k 1: same shape, C-contiguous; 0: one element broadcast; or any
+        flat stride). When every s_k is 0 or 1 and every pointer is 128-bit
+        aligned, a thread step is ``vector_width`` elements: 128-bit vector
+        loads and stores (broadcast elements splat), a scalar tail.
     NAME_s(n, d0..d{nd-1}, out0, os0_0.., out1, ..., in0, s0_0.., in1, ...)
-        strided: i is decomposed over the output dims d; every operand has
-        its own strides in elements (0 along broadcast dims, maybe negative).
+        strided: every operand has its own strides in elements (0 along
+        broadcast dims, maybe negative) over the output dims d; a thread's
+        multi-index starts from one decomposition of its first i and then
+        moves by the grid stride with carries (``IndexWalker``): no
+        integer division per element.
 
 All outputs of one launch have the same shape (a fused op's iteration space).
 
@@ -21,10 +27,9 @@ The host picks ``_c`` when every operand allows it, else ``_s``.
 import llvmlite.ir as lir
 
 from ...ir.types import is_float, is_unsigned
-from ..llvm_util import LLTYPE
+from ..llvm_util import I32, I64, ITEMSIZE, LLTYPE
 from ..scalar import SCALAR, ScalarCtx
 from .kernel import KernelSpec, i64
-from ..llvm_util import I64
 
 
 class MapProgram:
@@ -120,23 +125,107 @@ def strided_params(prog, nd):
     return params
 
 
+VECTOR_BYTES = 16           # 128-bit loads and stores
+
+
+def vector_width(prog):
+    """Elements per thread step of the vector path of ``NAME_c``: 128 bits
+    of the widest operand (at most 8), 1 when that is not worth it."""
+    widest = max(ITEMSIZE[d] for d in prog.in_dtypes + prog.out_dtypes)
+    return max(1, min(8, VECTOR_BYTES // widest))
+
+
 def _emit_contiguous(prog):
-    def emit(kb, schedule):
+    n_in = len(prog.in_dtypes)
+    vw = vector_width(prog)
+
+    def scalar(kb, start):
         b, p = kb.b, kb.p
-        with kb.grid_stride(p["n"]) as i:
-            loaded = [b.load(b.gep(p[f"in{k}"], [b.mul(i, p[f"s{k}"])]), name=f"v{k}")
-                      for k in range(len(prog.in_dtypes))]
+        first, step = kb.grid_first_step()
+        with kb.loop(b.add(start, first), p["n"], step, "i") as i:
+            loaded = [b.load(b.gep(p[f"in{k}"], [b.mul(i, p[f"s{k}"])]), name=f"v{k}") for k in range(n_in)]
             for j, value in enumerate(prog.evaluate(kb, loaded)):
                 b.store(value, b.gep(p[f"out{j}"], [i]))
+
+    def vector(kb):
+        """Thread steps of vw elements: 128-bit loads of the stride-1
+        inputs, broadcast elements splat, 128-bit stores; the < vw last
+        elements by the scalar loop."""
+        b, p = kb.b, kb.p
+        nvec = b.udiv(p["n"], i64(vw))
+        splats = []
+        for k in range(n_in):
+            splats.append(b.load(p[f"in{k}"], name=f"b{k}"))     # used only when s_k is 0
+        first, step = kb.grid_first_step()
+        with kb.loop(first, nvec, step, "q") as q:
+            at = b.mul(q, i64(vw))
+            cols = [_vector_or_splat(kb, k, dtype, at, vw, splats[k]) for k, dtype in enumerate(prog.in_dtypes)]
+            vals = [lir.Constant(lir.VectorType(LLTYPE[d], vw), None) for d in prog.out_dtypes]
+            for e in range(vw):
+                for j, value in enumerate(prog.evaluate(kb, [c[e] for c in cols])):
+                    vals[j] = b.insert_element(vals[j], value, lir.Constant(I32, e))
+            for j, dtype in enumerate(prog.out_dtypes):
+                vty = lir.VectorType(LLTYPE[dtype], vw)
+                ptr = b.bitcast(b.gep(p[f"out{j}"], [at]), vty.as_pointer())
+                b.store(vals[j], ptr, align=ITEMSIZE[dtype] * vw)
+        return b.mul(nvec, i64(vw))
+
+    def emit(kb, schedule):
+        b, p = kb.b, kb.p
+        if vw == 1:
+            scalar(kb, i64(0))
+            return
+        ok = lir.Constant(lir.IntType(1), 1)
+        for j, dtype in enumerate(prog.out_dtypes):
+            ok = b.and_(ok, _aligned(b, p[f"out{j}"], ITEMSIZE[dtype] * vw))
+        for k, dtype in enumerate(prog.in_dtypes):
+            unit = b.and_(b.icmp_unsigned("==", p[f"s{k}"], i64(1)), _aligned(b, p[f"in{k}"], ITEMSIZE[dtype] * vw))
+            ok = b.and_(ok, b.or_(b.icmp_unsigned("==", p[f"s{k}"], i64(0)), unit))
+        with b.if_else(ok) as (aligned, other):
+            with aligned:
+                done = vector(kb)
+                scalar(kb, done)
+            with other:
+                scalar(kb, i64(0))
     return emit
+
+
+def _vector_or_splat(kb, k, dtype, at, vw, splat):
+    """The vw elements of input k from ``at``: one vector load when its
+    stride is 1, its one broadcast element ``splat`` when it is 0."""
+    b, p = kb.b, kb.p
+    fn = b.function
+    pre = b.block
+    load_bb, join = fn.append_basic_block(f"vec{k}"), fn.append_basic_block(f"vec{k}.join")
+    b.cbranch(b.icmp_unsigned("==", p[f"s{k}"], i64(0)), join, load_bb)
+    b.position_at_end(load_bb)
+    vty = lir.VectorType(LLTYPE[dtype], vw)
+    vec = b.load(b.bitcast(b.gep(p[f"in{k}"], [at]), vty.as_pointer()), name=f"vec{k}", align=ITEMSIZE[dtype] * vw)
+    parts = [b.extract_element(vec, lir.Constant(I32, e)) for e in range(vw)]
+    b.branch(join)
+    b.position_at_end(join)
+    out = []
+    for e in range(vw):
+        phi = b.phi(LLTYPE[dtype], name=f"v{k}_{e}")
+        phi.add_incoming(splat, pre)
+        phi.add_incoming(parts[e], load_bb)
+        out.append(phi)
+    return out
+
+
+def _aligned(b, ptr, nbytes):
+    return b.icmp_unsigned("==", b.and_(b.ptrtoint(ptr, I64), i64(nbytes - 1)), i64(0))
 
 
 def _emit_strided(prog, nd):
     def emit(kb, schedule):
         b, p = kb.b, kb.p
         dims = [p[f"d{d}"] for d in range(nd)]
-        with kb.grid_stride(p["n"]) as i:
-            idx = kb.decompose(i, dims)
+        first, step = kb.grid_first_step()
+        walker = kb.walk(first, dims)           # divisions once per thread, not per element
+        step_idx = walker.step_of(step)
+        with kb.loop(first, p["n"], step, "i"):
+            idx = walker.index()
             loaded = []
             for k in range(len(prog.in_dtypes)):
                 off = kb.offset(idx, [p[f"s{k}_{d}"] for d in range(nd)])
@@ -144,6 +233,7 @@ def _emit_strided(prog, nd):
             for j, value in enumerate(prog.evaluate(kb, loaded)):
                 out = b.gep(p[f"out{j}"], [kb.offset(idx, [p[f"os{j}_{d}"] for d in range(nd)])])
                 b.store(value, out)
+            walker.advance(step_idx)
     return emit
 
 
