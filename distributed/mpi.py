@@ -317,7 +317,7 @@ class DataParallel:
             if k >= len(args):
                 break
             a = np.asarray(args[k])
-            label = self._inputs[k].name or f"input {k}"
+            label = repr(self._inputs[k].name) if self._inputs[k].name else f"input {k}"
             if a.ndim == 0:
                 raise ValueError(f"DataParallel: batch input {label} is 0-d; it must have a batch axis 0")
             if n is None:
