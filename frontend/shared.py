@@ -37,6 +37,11 @@ class SharedVariable(TensorVariable):
             return sync_to_host(self)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __reduce_ex__(self, protocol):
+        fn, args, (d, slots) = super().__reduce_ex__(protocol)      # reads _storage: a device value comes home
+        slots["_gpu"] = None            # a device copy does not travel
+        return fn, args, (d, slots)
+
     @property
     def _what(self):
         return f"shared variable {self.name!r}" if self.name else f"shared variable ({self.type})"

@@ -88,7 +88,6 @@ DLManagedTensorVersioned._fields_ = [("version", DLPackVersion), ("manager_ctx",
                                      ("dl_tensor", DLTensor)]
 DLPACK_FLAG_READ_ONLY = 1
 
-_CAPSULE_DESTRUCTOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
 class _CApi:
@@ -98,7 +97,7 @@ class _CApi:
     def __init__(self):
         api, fn = ctypes.pythonapi, ctypes.PYFUNCTYPE
         self.PyCapsule_New = fn(ctypes.py_object, ctypes.c_void_p, ctypes.c_char_p,
-                                _CAPSULE_DESTRUCTOR)(("PyCapsule_New", api))
+                                ctypes.c_void_p)(("PyCapsule_New", api))
         self.PyCapsule_IsValid = fn(ctypes.c_int, ctypes.py_object, ctypes.c_char_p)(("PyCapsule_IsValid", api))
         self.PyCapsule_GetPointer = fn(ctypes.c_void_p, ctypes.py_object,
                                        ctypes.c_char_p)(("PyCapsule_GetPointer", api))
@@ -106,36 +105,112 @@ class _CApi:
 
 
 _api = _CApi()
-# the capsule destructor gets a raw PyObject*
-_IsValidRaw = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p)(("PyCapsule_IsValid",
-                                                                                  ctypes.pythonapi))
-_GetPointerRaw = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p)(("PyCapsule_GetPointer",
-                                                                                        ctypes.pythonapi))
 
 _DTYPE_CODES = {"bool": (kDLBool, 8), "int8": (kDLInt, 8), "int16": (kDLInt, 16), "int32": (kDLInt, 32),
                 "int64": (kDLInt, 64), "uint8": (kDLUInt, 8), "uint16": (kDLUInt, 16), "uint32": (kDLUInt, 32),
                 "uint64": (kDLUInt, 64), "float32": (kDLFloat, 32), "float64": (kDLFloat, 64)}
 _CODE_DTYPES = {v: k for k, v in _DTYPE_CODES.items()}
 
-_exported = {}          # address of a DLManagedTensor we made -> what keeps it and its array alive
+class _Export:
+    """What one exported DLManagedTensor keeps alive (the struct, its shape
+    and strides, the array); its address is the tensor's manager_ctx, held
+    by one reference that the (native) deleter drops."""
+    live = 0
+
+    def __init__(self, managed, shape, strides, array):
+        self.managed, self.shape, self.strides, self.array = managed, shape, strides, array
+        _Export.live += 1
+
+    def __del__(self):
+        _Export.live -= 1
 
 
-@DELETER
-def _delete_exported(managed):
-    _exported.pop(ctypes.addressof(managed.contents), None)
+def live_exports():
+    """How many exported tensors are not deleted yet (for tests)."""
+    return _Export.live
 
 
-@DELETER_V
-def _delete_exported_v(managed):
-    _exported.pop(ctypes.addressof(managed.contents), None)
+_NATIVE = {}
+_IR = r"""
+declare i32 @PyGILState_Ensure()
+declare void @PyGILState_Release(i32)
+declare void @Py_DecRef(ptr)
+declare i32 @PyCapsule_IsValid(ptr, ptr)
+declare ptr @PyCapsule_GetPointer(ptr, ptr)
+@name = private constant [9 x i8] c"dltensor\00"
+@name_v = private constant [19 x i8] c"dltensor_versioned\00"
+
+define void @theon_dl_deleter(ptr %m) {
+  %s = call i32 @PyGILState_Ensure()
+  %p = getelementptr i8, ptr %m, i64 CTX_L
+  %ctx = load ptr, ptr %p
+  call void @Py_DecRef(ptr %ctx)
+  call void @PyGILState_Release(i32 %s)
+  ret void
+}
+
+define void @theon_dl_deleter_v(ptr %m) {
+  %s = call i32 @PyGILState_Ensure()
+  %p = getelementptr i8, ptr %m, i64 CTX_V
+  %ctx = load ptr, ptr %p
+  call void @Py_DecRef(ptr %ctx)
+  call void @PyGILState_Release(i32 %s)
+  ret void
+}
+
+define void @theon_dl_capsule_dtor(ptr %cap) {
+  %ok = call i32 @PyCapsule_IsValid(ptr %cap, ptr @name)
+  %unused = icmp ne i32 %ok, 0
+  br i1 %unused, label %delete, label %done
+delete:
+  %m = call ptr @PyCapsule_GetPointer(ptr %cap, ptr @name)
+  call void @theon_dl_deleter(ptr %m)
+  br label %done
+done:
+  ret void
+}
+
+define void @theon_dl_capsule_dtor_v(ptr %cap) {
+  %ok = call i32 @PyCapsule_IsValid(ptr %cap, ptr @name_v)
+  %unused = icmp ne i32 %ok, 0
+  br i1 %unused, label %delete, label %done
+delete:
+  %m = call ptr @PyCapsule_GetPointer(ptr %cap, ptr @name_v)
+  call void @theon_dl_deleter_v(ptr %m)
+  br label %done
+done:
+  ret void
+}
+"""
 
 
-@_CAPSULE_DESTRUCTOR
-def _capsule_destructor(capsule):
-    """A capsule nobody consumed (still named "dltensor") deletes its tensor."""
-    if _IsValidRaw(capsule, b"dltensor"):
-        ptr = _GetPointerRaw(capsule, b"dltensor")
-        _exported.pop(ptr, None)
+def _native():
+    """The deleters and capsule destructors as native code, JIT-compiled
+    once: a capsule destructor may run while an exception is pending (a
+    consumer that failed), when no Python code may run; a deleter may be
+    called from any thread, so it takes the GIL itself."""
+    if not _NATIVE:
+        import llvmlite.binding as llvm
+        from ..codegen.llvm_util import init_llvm
+        init_llvm()
+        for name in ("PyGILState_Ensure", "PyGILState_Release", "Py_DecRef", "PyCapsule_IsValid",
+                     "PyCapsule_GetPointer"):
+            llvm.add_symbol(name, ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value)
+        text = (_IR.replace("CTX_V", str(DLManagedTensorVersioned.manager_ctx.offset))
+                .replace("CTX_L", str(DLManagedTensor.manager_ctx.offset)))
+        ref = llvm.parse_assembly(text)
+        ref.verify()
+        target = llvm.Target.from_triple(llvm.get_process_triple())
+        engine = llvm.create_mcjit_compiler(ref, target.create_target_machine())
+        engine.finalize_object()
+        for name in ("theon_dl_deleter", "theon_dl_deleter_v", "theon_dl_capsule_dtor",
+                     "theon_dl_capsule_dtor_v"):
+            _NATIVE[name] = engine.get_function_address(name)
+        _NATIVE["engine"] = engine
+    return _NATIVE
+
+
+_Py_IncRef = ctypes.PYFUNCTYPE(None, ctypes.py_object)(("Py_IncRef", ctypes.pythonapi))
 
 
 class _DLPackOwner:
@@ -324,6 +399,7 @@ class GpuArray:
 
 
 def _export(array, versioned):
+    native = _native()
     t = array.tensor
     shape = (ctypes.c_int64 * max(t.ndim, 1))(*t.shape)
     strides = (ctypes.c_int64 * max(t.ndim, 1))(*t.strides)
@@ -332,20 +408,15 @@ def _export(array, versioned):
                   ctypes.cast(strides, ctypes.POINTER(ctypes.c_int64)), 0)
     if versioned:
         managed = DLManagedTensorVersioned(DLPackVersion(*DLPACK_VERSION), None,
-                                           _delete_exported_v, 0, dl)
-        name = b"dltensor_versioned"
+                                           DELETER_V(native["theon_dl_deleter_v"]), 0, dl)
+        name, dtor = b"dltensor_versioned", native["theon_dl_capsule_dtor_v"]
     else:
-        managed = DLManagedTensor(dl, None, _delete_exported)
-        name = b"dltensor"
-    address = ctypes.addressof(managed)
-    _exported[address] = (managed, shape, strides, array)
-    return _api.PyCapsule_New(address, name, _capsule_destructor if not versioned else _versioned_destructor)
-
-
-@_CAPSULE_DESTRUCTOR
-def _versioned_destructor(capsule):
-    if _IsValidRaw(capsule, b"dltensor_versioned"):
-        _exported.pop(_GetPointerRaw(capsule, b"dltensor_versioned"), None)
+        managed = DLManagedTensor(dl, None, DELETER(native["theon_dl_deleter"]))
+        name, dtor = b"dltensor", native["theon_dl_capsule_dtor"]
+    holder = _Export(managed, shape, strides, array)
+    managed.manager_ctx = id(holder)
+    _Py_IncRef(holder)                  # dropped by the deleter
+    return _api.PyCapsule_New(ctypes.addressof(managed), name, dtor)
 
 
 # --- making arrays --------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ from .maps import copy_kernel_name
 from .shapes import c_strides, is_c_contiguous, numel
 
 Z_GRID_MAX = 65535
+SMALL_VALUES_KEPT = 256        # distinct small host values a loaded program keeps on the device
+SMALL_VALUE_ELEMENTS = 64      # (as plan.HOST_MAX_ELEMENTS)
 
 
 class DeviceTensor:
@@ -86,6 +88,7 @@ class LoadedProgram:
         self.plan = plan
         self.handles = {}
         self._constants = {}
+        self._small = {}
         self._ptx = None
 
     def kernel(self, name):
@@ -98,6 +101,19 @@ class LoadedProgram:
         t = self._constants.get(op)
         if t is None:
             t = self._constants[op] = make()
+        return t
+
+    def small_value(self, array, make):
+        """The device tensor of a small host-computed value (a shape, a
+        size): uploaded once per distinct value, then reused by every call
+        (device buffers are never written after their step)."""
+        key = (array.dtype.str, array.shape, array.tobytes())
+        cache = self._small
+        t = cache.get(key)
+        if t is None:
+            if len(cache) >= SMALL_VALUES_KEPT:
+                cache.pop(next(iter(cache)))
+            t = cache[key] = make()
         return t
 
 
@@ -116,7 +132,12 @@ class RunState:
         if t is None:
             if v not in self.host:
                 raise RuntimeError(f"GPU plan: value {v} has neither a device tensor nor a host value")
-            t = self.upload(self.host[v])
+            a = self.host[v]
+            if v.owner is not None and getattr(a, "size", 1) <= SMALL_VALUE_ELEMENTS:
+                a = np.asarray(a)
+                t = self.loaded.small_value(a, lambda: self.upload(a))
+            else:
+                t = self.upload(a)
             self.env[v] = t
         return t
 
