@@ -1,4 +1,4 @@
-"""theon's benchmarks W1-W17 (issues 5, 14, 15, 16, 17), against NumPy in the same process.
+"""theon's benchmarks W1-W18 (issues 5, 14, 15, 16, 17, 19), against NumPy in the same process.
 
     python -m bench                  all workloads, full repeats
     python -m bench --quick          fewer repeats
@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 from . import compile_time, peers
+from . import distributed as distributed_bench
 from . import scan as scan_bench
 from .timing import interleaved, median_per_call
 from .workloads import WORKLOADS
@@ -145,7 +146,7 @@ def main(argv=None):
         print(compile_time.render_scaling(compile_time.scaling(sizes)))
         return 0
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
-    known = {w.key for w in WORKLOADS} | {"W8"}
+    known = {w.key for w in WORKLOADS} | {"W8", "W18"}
     if only - known:
         ap.error(f"unknown workload(s) {sorted(only - known)}; known: {sorted(known)}")
 
@@ -163,6 +164,9 @@ def main(argv=None):
     if not only or "W9" in only:
         print("running W9 compile (subprocesses) ...", file=sys.stderr, flush=True)
         rows.append(scan_bench.compile_row(args.quick, PEERS, fmt_time))
+    if not only or "W18" in only:
+        print("running W18 (mpirun, 1 and 2 ranks) ...", file=sys.stderr, flush=True)
+        rows.append(distributed_bench.row(args.quick, PEERS, fmt_time))
     shown = [p for p in PEERS if any(r[6][p] != "—" for r in rows)]
     print(render(rows, shown, args.markdown))
     return 0
