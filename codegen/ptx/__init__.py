@@ -5,7 +5,8 @@
     steps.py    what the host does per op: shapes, checks, allocation, launches
     shapes.py   host shape rules (same checks and error codes as the CPU)
     maps.py     elementwise/copy/arange kernels (grid-stride loops)
-    reduce.py   reduction kernels (tree reductions in shared memory, two passes)
+    reduce.py   reduction kernels (warp shuffles, vector loads, device-filling splits)
+    rows.py     multi-stage fused ops over rows (softmax): one kernel, a block per row
     matmul.py   the shared-memory tiled matrix-product kernel
     kernel.py   KernelSpec / KernelBuilder (ids, loops, indexing)
     target.py   PtxTarget (nvptx64-nvidia-cuda) and HostTarget (emulation), Schedule
