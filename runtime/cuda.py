@@ -536,8 +536,9 @@ class CudaDevice:
 
 def compiled_ptx(plan, sm, schedule, opt_level=3):
     """(PTX text, LLVM IR text or None) of ``plan``'s kernels for ``sm``: from
-    the disk cache (kind 'ptx', keyed by the IR text, the kernel names, the
-    target, the schedule and theon's fingerprint) or compiled and stored.
+    the disk cache (kind 'ptx', keyed by the IR text, the plan's scalar
+    options (e.g. allow_tf32), the kernel names, the target, the schedule and
+    theon's fingerprint) or compiled and stored.
     A cached entry must name every kernel with an ``.entry`` of this
     target, or it is a miss."""
     from ..codegen.ptx import PtxModule
@@ -545,8 +546,9 @@ def compiled_ptx(plan, sm, schedule, opt_level=3):
     key = None
     if cache.cache_dir() is not None and plan.func is not None and cache.cacheable(plan.func):
         from ..ir.printer import print_function
+        options = sorted((k, v) for k, v in vars(plan).items() if isinstance(v, (bool, int, float, str)))
         key = cache.make_key("ptx", print_function(plan.func), sm, opt_level, repr(schedule),
-                             ",".join(plan.kernels))
+                             repr(options), ",".join(plan.kernels))
         hit = cache.load("ptx", key)
         if hit is not None and valid_ptx(hit[1], sm, plan.kernels):
             return hit[1].decode(), None

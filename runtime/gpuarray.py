@@ -131,57 +131,49 @@ def live_exports():
 
 
 _NATIVE = {}
-_IR = r"""
+_IR_HEAD = r"""
 declare i32 @PyGILState_Ensure()
 declare void @PyGILState_Release(i32)
 declare void @Py_DecRef(ptr)
 declare i32 @PyCapsule_IsValid(ptr, ptr)
 declare ptr @PyCapsule_GetPointer(ptr, ptr)
-@name = private constant [9 x i8] c"dltensor\00"
-@name_v = private constant [19 x i8] c"dltensor_versioned\00"
+"""
+# per capsule kind (SUFFIX, NAME, its length + 1, the offset CTX of manager_ctx):
+# the deleter drops the holder's reference; the destructor of a capsule still
+# carrying its unused name deletes the tensor
+_IR_KIND = r"""
+@name_SUFFIX = private constant [LEN x i8] c"NAME\00"
 
-define void @theon_dl_deleter(ptr %m) {
+define void @theon_dl_deleterSUFFIX(ptr %m) {
   %s = call i32 @PyGILState_Ensure()
-  %p = getelementptr i8, ptr %m, i64 CTX_L
+  %p = getelementptr i8, ptr %m, i64 CTX
   %ctx = load ptr, ptr %p
   call void @Py_DecRef(ptr %ctx)
   call void @PyGILState_Release(i32 %s)
   ret void
 }
 
-define void @theon_dl_deleter_v(ptr %m) {
-  %s = call i32 @PyGILState_Ensure()
-  %p = getelementptr i8, ptr %m, i64 CTX_V
-  %ctx = load ptr, ptr %p
-  call void @Py_DecRef(ptr %ctx)
-  call void @PyGILState_Release(i32 %s)
-  ret void
-}
-
-define void @theon_dl_capsule_dtor(ptr %cap) {
-  %ok = call i32 @PyCapsule_IsValid(ptr %cap, ptr @name)
+define void @theon_dl_capsule_dtorSUFFIX(ptr %cap) {
+  %ok = call i32 @PyCapsule_IsValid(ptr %cap, ptr @name_SUFFIX)
   %unused = icmp ne i32 %ok, 0
   br i1 %unused, label %delete, label %done
 delete:
-  %m = call ptr @PyCapsule_GetPointer(ptr %cap, ptr @name)
-  call void @theon_dl_deleter(ptr %m)
-  br label %done
-done:
-  ret void
-}
-
-define void @theon_dl_capsule_dtor_v(ptr %cap) {
-  %ok = call i32 @PyCapsule_IsValid(ptr %cap, ptr @name_v)
-  %unused = icmp ne i32 %ok, 0
-  br i1 %unused, label %delete, label %done
-delete:
-  %m = call ptr @PyCapsule_GetPointer(ptr %cap, ptr @name_v)
-  call void @theon_dl_deleter_v(ptr %m)
+  %m = call ptr @PyCapsule_GetPointer(ptr %cap, ptr @name_SUFFIX)
+  call void @theon_dl_deleterSUFFIX(ptr %m)
   br label %done
 done:
   ret void
 }
 """
+
+
+def _ir_text():
+    text = _IR_HEAD
+    for suffix, name, struct in (("", "dltensor", DLManagedTensor), ("_v", "dltensor_versioned",
+                                                                     DLManagedTensorVersioned)):
+        text += (_IR_KIND.replace("SUFFIX", suffix).replace("NAME", name).replace("LEN", str(len(name) + 1))
+                 .replace("CTX", str(struct.manager_ctx.offset)))
+    return text
 
 
 def _native():
@@ -196,9 +188,7 @@ def _native():
         for name in ("PyGILState_Ensure", "PyGILState_Release", "Py_DecRef", "PyCapsule_IsValid",
                      "PyCapsule_GetPointer"):
             llvm.add_symbol(name, ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value)
-        text = (_IR.replace("CTX_V", str(DLManagedTensorVersioned.manager_ctx.offset))
-                .replace("CTX_L", str(DLManagedTensor.manager_ctx.offset)))
-        ref = llvm.parse_assembly(text)
+        ref = llvm.parse_assembly(_ir_text())
         ref.verify()
         target = llvm.Target.from_triple(llvm.get_process_triple())
         engine = llvm.create_mcjit_compiler(ref, target.create_target_machine())

@@ -22,6 +22,7 @@ from theon.runtime import cuda
 from theon.runtime.gpu_function import from_function
 
 from ..cuda_stub_helpers import STREAM, FakeDriver
+from .test_gpu_exec import _numpy_mlp_step
 
 RNG = np.random.default_rng(18)
 
@@ -32,23 +33,6 @@ def emu():
 
 
 # --- the MLP step: copies and launches per call --------------------------------------------------------------
-def _numpy_step(X, Y, W1, b1, W2, b2, lr):
-    z1 = X @ W1 + b1
-    h = np.maximum(z1, 0)
-    z2 = h @ W2 + b2
-    z2 = z2 - z2.max(axis=1, keepdims=True)
-    p = np.exp(z2) / np.exp(z2).sum(axis=1, keepdims=True)
-    n = X.shape[0]
-    loss = -np.log(p[np.arange(n), Y]).sum() / n
-    d2 = p.copy()
-    d2[np.arange(n), Y] -= 1
-    d2 /= n
-    gW2, gb2 = h.T @ d2, d2.sum(axis=0)
-    dh = d2 @ W2.T * (z1 > 0)
-    gW1, gb1 = X.T @ dh, dh.sum(axis=0)
-    return loss, [W1 - lr * gW1, b1 - lr * gb1, W2 - lr * gW2, b2 - lr * gb2]
-
-
 def _mlp(n_in, n_hidden, n_out, lr, dtype="float64"):
     """(CPU function, shared params, initial values): examples/mlp.py's
     step (W6: 784-512-10 at batch 256; smaller here for the emulator)."""
@@ -74,11 +58,11 @@ def test_mlp_step_with_resident_parameters_copies_only_inputs_and_outputs(emu):
     Y = RNG.integers(0, k, n)
     ref = [v.copy() for v in init]
     g(X, Y)                                            # first call: parameters and constants go up once
-    _, ref = _numpy_step(X, Y, *ref, lr)
+    _, ref = _numpy_mlp_step(X, Y, *ref, lr)
     for step in range(3):
         dev.reset()
         loss = g(X, Y)
-        want, ref = _numpy_step(X, Y, *ref, lr)
+        want, ref = _numpy_mlp_step(X, Y, *ref, lr)
         np.testing.assert_allclose(loss, want, rtol=1e-10)
         c = dev.counts()
         # exactly the two NumPy inputs go up; only the loss comes back; parameters stay
@@ -92,7 +76,7 @@ def test_mlp_step_with_resident_parameters_copies_only_inputs_and_outputs(emu):
     g.device_outputs = True
     dev.reset()
     out = g(Xg, Yg)
-    want, ref = _numpy_step(X, Y, *ref, lr)
+    want, ref = _numpy_mlp_step(X, Y, *ref, lr)
     c = dev.counts()
     assert c["uploads"] == 0 and c["downloads"] == 0, c
     assert isinstance(out, ga.GpuArray) and out.shape == ()
@@ -101,7 +85,7 @@ def test_mlp_step_with_resident_parameters_copies_only_inputs_and_outputs(emu):
     g.device_outputs = False
     dev.reset()
     loss = g(Xg, Yg)
-    want, ref = _numpy_step(X, Y, *ref, lr)
+    want, ref = _numpy_mlp_step(X, Y, *ref, lr)
     assert dev.counts()["uploads"] == 0 and dev.counts()["downloads"] == 1
     np.testing.assert_allclose(loss, want, rtol=1e-10)
     # get_value brings each parameter back once: one download each, then none
@@ -387,3 +371,23 @@ def test_release_memory_names():
     assert theon.cuda.release_memory is cuda.release_memory
     assert ga.release_memory(EmulatedDevice()) == 0
     assert isinstance(cuda.release_memory(), int)       # no device opened here: nothing to free
+
+
+def test_mode_device_names_pick_the_gpu(monkeypatch, emu):
+    """theon.function with Mode(device='cuda:N') asks for GPU N (here the
+    emulated device stands in for it) and honours device_outputs."""
+    asked = []
+
+    def fake_default_device(ordinal=0):
+        asked.append(ordinal)
+        return emu
+    monkeypatch.setattr(cuda, "default_device", fake_default_device)
+    x = T.vector("x")
+    f = theon.function([x], x * 3, mode=theon.Mode(device="cuda:1", device_outputs=True))
+    assert asked == [1] and f.device is emu
+    out = f(np.arange(3.0))
+    assert isinstance(out, ga.GpuArray)
+    np.testing.assert_array_equal(out.get(), [0.0, 3.0, 6.0])
+    monkeypatch.setattr(theon.config, "device", "cuda:3")
+    g = theon.function([x], x + 1)
+    assert asked == [1, 3] and isinstance(g(np.ones(2)), np.ndarray)
