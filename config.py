@@ -18,7 +18,8 @@ _VALID = {
     "on_unused_input": ("raise", "warn", "ignore"),
 }
 # options read as booleans (THEON_FLAGS gives them as text)
-_BOOL = ("print_test_value", "allow_gc", "profile", "optimizer_verbose", "openmp", "gpu_sync_check")
+_BOOL = ("print_test_value", "allow_gc", "profile", "optimizer_verbose", "openmp", "gpu_sync_check",
+         "gpu_allow_tf32")
 
 
 class Config:
@@ -48,6 +49,8 @@ class Config:
             "openmp": False,                # accepted: theon's loops use its own thread pool
             # synchronize after every GPU launch, naming a failing kernel (THEON_GPU_SYNC_CHECK=1)
             "gpu_sync_check": os.environ.get("THEON_GPU_SYNC_CHECK", "") not in ("", "0"),
+            # float32 matrix products on TF32 tensor cores (THEON_GPU_TF32=1; off as in PyTorch)
+            "gpu_allow_tf32": os.environ.get("THEON_GPU_TF32", "") not in ("", "0"),
         })
 
     @property

@@ -25,8 +25,9 @@ from .control_step import HostRegionStep, region_step
 from .print_step import PrintStep
 from .random_step import RandomStep
 from . import conv_step, pool_step, rows, unsupported_step
+from .gemm_step import GemmStep, gemm_epilogues
 from .indexing_step import AdvIndexStep, GatherStep
-from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, HostStep, MapStep, MatmulStep, ReduceStep, SetSubtensorStep, ViewStep, checks_exponent)
+from .steps import (AllocStep, ArangeStep, ConcatenateStep, ConstantStep, HostStep, MapStep, ReduceStep, SetSubtensorStep, ViewStep, checks_exponent)
 
 HOST_MAX_ELEMENTS = 64          # host-evaluated values have at most this many elements
 MAX_GROUP_OPS = 48              # elementwise ops per fused kernel at most
@@ -41,7 +42,7 @@ LOWERINGS.update({
     "concatenate": ConcatenateStep, "arange": ArangeStep,
     "sum": ReduceStep, "prod": ReduceStep, "max": ReduceStep, "min": ReduceStep,
     "argmax": ReduceStep, "argmin": ReduceStep, "sum_to": ReduceStep,
-    "matmul": MatmulStep, "fused": rows.fused_step,       # row stages: one kernel (rows.py)
+    "matmul": GemmStep, "fused": rows.fused_step,       # row stages: one kernel (rows.py)
     "print": PrintStep,
     "ifelse": region_step, "scan": region_step,       # sub-plans of their bodies (HostRegionStep if not)
     "random_uniform": RandomStep, "random_normal": RandomStep, "random_permutation": RandomStep,
@@ -154,8 +155,20 @@ def single_stage(func):
     return copy
 
 
+def _tf32_allowed(allow_tf32):
+    """``allow_tf32``, or theon.config.gpu_allow_tf32 when None (read when
+    the plan is built: the GPU function's compile time)."""
+    if allow_tf32 is None:
+        from ...config import config
+        allow_tf32 = config.gpu_allow_tf32
+    return bool(allow_tf32)
+
+
 class Plan:
-    def __init__(self, func):
+    def __init__(self, func, allow_tf32=None):
+        """``allow_tf32``: float32 matrix products may use TF32 tensor cores
+        (None: ``theon.config.gpu_allow_tf32``)."""
+        self.allow_tf32 = _tf32_allowed(allow_tf32)
         func = single_stage(func)
         self.func = func
         body = func.body.ops
@@ -165,11 +178,12 @@ class Plan:
         self.build(func.body, host_evaluated(func.body, shared), f"theon_{func.name}", f"@{func.name}")
 
     @classmethod
-    def of_block(cls, block, prefix, where):
+    def of_block(cls, block, prefix, where, allow_tf32=None):
         """The plan of a region body (``control_step.py``): ``func`` is None;
         whoever runs it binds the block arguments first."""
         plan = cls.__new__(cls)
         plan.func = None
+        plan.allow_tf32 = _tf32_allowed(allow_tf32)
         plan.build(block, host_evaluated(block), prefix, where)
         return plan
 
@@ -183,12 +197,23 @@ class Plan:
         index = {op: k for k, op in enumerate(body)}
         self.host_ops = host_ops
         groups, group_of = group_elementwise(ops, self.host_ops)
+        # a matmul feeding one elementwise group: the group is its epilogue,
+        # one step where the group's root stands (gemm_step.py)
+        epilogues = gemm_epilogues([o for o in ops if o not in self.host_ops], group_of, groups)
+        at_root = {root: mm for mm, (root, _) in epilogues.items() if root not in self.host_ops}
         self.steps = []
         for op in ops:
             k = index[op]
             prefix_k = f"{prefix}_{k}"
             if op in self.host_ops:
                 self.steps.append(HostStep(k, op, prefix_k))
+            elif op in at_root:
+                mm = at_root[op]
+                self.steps.append(GemmStep(index[mm], mm, f"{prefix}_{index[mm]}", tf32=self.allow_tf32,
+                                           epilogue=epilogues[mm], op_indices=index))
+            elif op.name == "matmul":
+                if at_root.get(epilogues.get(op, (None,))[0]) is not op:      # else: at its epilogue
+                    self.steps.append(GemmStep(k, op, prefix_k, tf32=self.allow_tf32))
             elif op in group_of:
                 if group_of[op] is op:
                     step = MapStep(k, groups[op], prefix_k)

@@ -500,6 +500,3 @@ def _pad(dims, nd, n_in):
         raise RuntimeError(f"reduction: {len(dims)} dims do not fit a {nd}-d kernel")
     return [(1, (0,) * n_in)] * (nd - len(dims)) + dims
 
-
-# --- matrix product ----------------------------------------------------------------------------------------
-

@@ -38,11 +38,11 @@ class Schedule:
     """How kernels are shaped (never what they compute)."""
     block: int = 256            # threads per block: elementwise, copy, reduction kernels (power of 2)
     max_grid: int = 65535       # blocks per grid dimension at most (kernels grid-stride)
-    mm_bm: int = 64             # matmul: rows of C per block tile
-    mm_bn: int = 64             # matmul: columns of C per block tile
-    mm_bk: int = 16             # matmul: K slice staged in shared memory
-    mm_tm: int = 4              # matmul: rows of the register tile of one thread
-    mm_tn: int = 4              # matmul: columns of the register tile of one thread
+    mm_bm: int = 128            # matmul: rows of C per block tile (gemm.py)
+    mm_bn: int = 128            # matmul: columns of C per block tile
+    mm_bk: int = 8              # matmul: K slice staged in shared memory
+    mm_tm: int = 8              # matmul: rows of the register tile of one thread
+    mm_tn: int = 8              # matmul: columns of the register tile of one thread
     sm_count: int = 132         # multiprocessors to fill (H100 SXM; a device may know its own)
     threads_per_sm: int = 2048  # resident threads per multiprocessor at full occupancy
 

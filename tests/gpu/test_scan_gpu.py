@@ -12,7 +12,8 @@ import theon
 import theon.tensor as T
 from theon.codegen.ptx.control_step import HostRegionStep, IfElseStep, ScanStep
 from theon.codegen.ptx.emulator import EmulatedDevice
-from theon.codegen.ptx.steps import FusedStep, MapStep, MatmulStep
+from theon.codegen.ptx.gemm_step import GemmStep
+from theon.codegen.ptx.steps import FusedStep, MapStep
 from theon.ifelse import ifelse
 from theon.runtime.gpu_function import from_function
 from theon.scan_module import until
@@ -64,7 +65,7 @@ def test_body_runs_as_kernels_launched_per_step():
     gf = from_function(f, dev)
     (loop,) = _steps(gf.plan, ScanStep)
     body = loop.bodies[0]
-    assert any(isinstance(s, MatmulStep) for s in body.steps)
+    assert any(isinstance(s, GemmStep) for s in body.steps)
     assert any(isinstance(s, (MapStep, FusedStep)) for s in body.steps)
     assert set(body.kernels) <= set(gf.plan.kernels)
     desc = gf.plan.describe(dev.schedule)
@@ -186,7 +187,7 @@ def test_ifelse_runs_only_the_chosen_branch():
     dev = EmulatedDevice()
     gf = from_function(f, dev)
     (branch,) = _steps(gf.plan, IfElseStep)
-    assert any(isinstance(s, MatmulStep) for s in branch.bodies[0].steps)
+    assert any(isinstance(s, GemmStep) for s in branch.bodies[0].steps)
     rng = np.random.default_rng(5)
     vals = [rng.normal(size=4), rng.normal(size=(4, 4))]
     launches = []

@@ -1,0 +1,454 @@
+"""Matrix-product kernels: C[b] = epilogue(A[b] @ B[b], extras...).
+
+Every kernel takes
+
+    NAME(A, B, C, M, N, K, sam, sak, sbk, sbn, nbatch, bd0, bsa0, bsb0, ...,
+         E0, e0_row, e0_col, e0_b0, ..., E1, ...)
+
+A and B with any strides (transposed views included), broadcast batch dims
+``bd`` with A's and B's strides (0 where broadcast), batches in grid.z; C
+is C-contiguous (batch, M, N). ``E_k`` are the extra inputs of a fused
+epilogue (``GemmEpilogue``: a ``MapProgram`` whose inputs are the product
+and the extras), each with its strides along rows, columns and the batch
+dims (0 where broadcast, e.g. a bias). Tiles and batches are walked with
+grid strides, so any grid computes all of C.
+
+Two families, both double-buffered (the next K tile is loaded from global
+memory into registers while the current one is computed from shared
+memory, then stored into the other shared buffer: one barrier per tile):
+
+* ``simt`` (CUDA cores; every dtype): a block computes a BM x BN tile,
+  each thread a TM x TN register tile made of VxV chunks spread over the
+  block tile (thread (ty, tx) owns rows ``g*nty*V + ty*V + [0, V)``), so
+  the fragment reads from shared memory are V-wide vector loads. A is
+  staged as As[k][m] with its rows padded to BM + 32/BK elements, which
+  makes the transposing stores conflict-free; B as Bs[k][n]. Variants:
+  ``full`` (the Schedule's tile, 128x128x8 with 8x8 per thread on the
+  GPU), ``rows`` (BM/4 x BN, for M small), ``cols`` (BM x BN/4, N small);
+  the host picks one per call.
+* ``mma`` (tensor cores, sm_80+): warps of the block tile the block tile,
+  each computing 16x8 pieces with ``mma.sync`` (``gemm_mma.py``): TF32
+  (float32 inputs rounded with cvt.rna when staged; opt-in) or f16/bf16
+  inputs (raw 16-bit patterns, uint16 pointers) with f32 accumulation.
+  A is staged as As[m][k] and B as Bs[k][n] (tf32) or Bs[n][k] (16-bit),
+  rows padded so the fragment loads of a warp hit 32 distinct banks.
+"""
+from dataclasses import dataclass
+
+import llvmlite.ir as lir
+
+from ...ir.types import is_float
+from ..llvm_util import I32, ITEMSIZE, LLTYPE
+from .kernel import KernelSpec, i64
+
+HALF_KINDS = ("f16", "bf16")        # 16-bit mma inputs, stored as uint16 patterns
+
+
+@dataclass(frozen=True)
+class SimtTile:
+    bm: int
+    bn: int
+    bk: int
+    tm: int
+    tn: int
+
+    @property
+    def threads(self):
+        return (self.bm // self.tm) * (self.bn // self.tn)
+
+
+@dataclass(frozen=True)
+class MmaTile:
+    bm: int
+    bn: int
+    bk: int
+    warps_m: int
+    warps_n: int
+
+    @property
+    def threads(self):
+        return 32 * self.warps_m * self.warps_n
+
+
+def simt_tiles(sch):
+    """{variant: SimtTile} of a Schedule: the full tile and the two skinny
+    ones (same thread count, a quarter of the rows or of the columns)."""
+    full = SimtTile(sch.mm_bm, sch.mm_bn, sch.mm_bk, sch.mm_tm, sch.mm_tn)
+    fm, fn = min(4, sch.mm_tm), min(4, sch.mm_tn)
+    return {"full": full,
+            "rows": SimtTile(sch.mm_bm // fm, sch.mm_bn, sch.mm_bk, sch.mm_tm // fm, sch.mm_tn),
+            "cols": SimtTile(sch.mm_bm, sch.mm_bn // fn, sch.mm_bk, sch.mm_tm, sch.mm_tn // fn)}
+
+
+def simt_variant(sch, m, n):
+    """The tile variant the host launches for an M x N product."""
+    tiles = simt_tiles(sch)
+    if m <= tiles["rows"].bm and n > tiles["full"].bn // 2:
+        return "rows"
+    if n <= tiles["cols"].bn and m > tiles["full"].bm // 2:
+        return "cols"
+    return "full"
+
+
+def mma_tile(sch, kind):
+    """The tensor-core block tile: 128x128 with 2x4 warps on the GPU
+    schedule, 32x32 with 2x2 warps for small (emulator) schedules."""
+    big = sch.mm_bm >= 128 and sch.mm_bn >= 128
+    bm = bn = 128 if big else 32
+    bk = 16 if big else (8 if kind == "tf32" else 16)
+    return MmaTile(bm, bn, bk, 2, 4 if big else 2)
+
+
+class GemmEpilogue:
+    """What the kernel stores for each element: ``program`` (a MapProgram)
+    with the product at the input positions ``acc`` and the other inputs
+    (the extras, in order) read from memory; ``ops`` are the IR ops it
+    replaces (for descriptions)."""
+
+    def __init__(self, program, acc, ops=()):
+        self.program = program
+        self.acc = tuple(acc)
+        self.ops = tuple(ops)
+        self.extras = [k for k in range(len(program.in_dtypes)) if k not in self.acc]
+
+    @property
+    def out_dtype(self):
+        return self.program.out_dtypes[0]
+
+    def key(self):
+        return (self.program.key(), self.acc)
+
+    def describe(self):
+        return self.program.describe()
+
+
+def gemm_params(in_dtype, out_dtype, nb, epilogue=None):
+    params = [("A", in_dtype), ("B", in_dtype), ("C", out_dtype)]
+    params += [(n, "i64") for n in ("M", "N", "K", "sam", "sak", "sbk", "sbn", "nbatch")]
+    for d in range(nb):
+        params += [(f"bd{d}", "i64"), (f"bsa{d}", "i64"), (f"bsb{d}", "i64")]
+    if epilogue is not None:
+        for j, k in enumerate(epilogue.extras):
+            params += [(f"E{j}", epilogue.program.in_dtypes[k]), (f"e{j}_row", "i64"), (f"e{j}_col", "i64")]
+            params += [(f"e{j}_b{d}", "i64") for d in range(nb)]
+    return params
+
+
+def _ceil_div(b, n, k):
+    return b.udiv(b.add(n, i64(k - 1)), i64(k))
+
+
+def _ptr_as(b, ptr, elem):
+    """``ptr`` reinterpreted as a pointer to ``elem`` (same address space)."""
+    return b.bitcast(ptr, elem.as_pointer(getattr(ptr.type, "addrspace", 0)))
+
+
+class _Frame:
+    """The walk shared by every kernel: batches (grid.z) and block tiles
+    (grid.y rows, grid.x columns), the operands' batch offsets, and the
+    epilogue store of one element."""
+
+    def __init__(self, kb, nb, bm, bn, epilogue):
+        self.kb, self.nb, self.bm, self.bn, self.epilogue = kb, nb, bm, bn, epilogue
+
+    def walk(self, body):
+        kb, b, p = self.kb, self.kb.b, self.kb.p
+        with kb.block_stride(p["nbatch"], "bz", "z") as bz:
+            bidx = kb.decompose(bz, [p[f"bd{d}"] for d in range(self.nb)])
+            self.off_a = kb.offset(bidx, [p[f"bsa{d}"] for d in range(self.nb)])
+            self.off_b = kb.offset(bidx, [p[f"bsb{d}"] for d in range(self.nb)])
+            self.c_base = b.mul(bz, b.mul(p["M"], p["N"]))
+            self.off_e = []
+            if self.epilogue is not None:
+                for j in range(len(self.epilogue.extras)):
+                    self.off_e.append(kb.offset(bidx, [p[f"e{j}_b{d}"] for d in range(self.nb)]))
+            with kb.block_stride(_ceil_div(b, p["M"], self.bm), "tm", "y") as tile_m:
+                with kb.block_stride(_ceil_div(b, p["N"], self.bn), "tn", "x") as tile_n:
+                    body(b.mul(tile_m, i64(self.bm)), b.mul(tile_n, i64(self.bn)))
+
+    def store(self, row, col, value):
+        """C[row, col] = epilogue(value) where (row, col) is inside C."""
+        kb, b, p = self.kb, self.kb.b, self.kb.p
+        inside = b.and_(b.icmp_signed("<", row, p["M"]), b.icmp_signed("<", col, p["N"]))
+        with kb.if_(inside):
+            ep = self.epilogue
+            if ep is not None:
+                ins = [None] * len(ep.program.in_dtypes)
+                for k in ep.acc:
+                    ins[k] = value
+                for j, k in enumerate(ep.extras):
+                    at = b.add(self.off_e[j], b.add(b.mul(row, p[f"e{j}_row"]), b.mul(col, p[f"e{j}_col"])))
+                    ins[k] = b.load(b.gep(p[f"E{j}"], [at]))
+                value = ep.program.evaluate(kb, ins)[0]
+            at = b.add(self.c_base, b.add(b.mul(row, p["N"]), col))
+            b.store(value, b.gep(p["C"], [at]))
+
+
+def _fetch(kb, src, base, count, threads, width, rows, cols, zero):
+    """The ``count // threads`` elements of a tile this thread stages:
+    (tile row, tile col, value) with element e at tile position
+    ``tid + e*threads`` (``width`` per row); zero past the matrix edges
+    (the address is clamped to ``base``, a valid element, and discarded)."""
+    b = kb.b
+    tid = kb.sreg("tid")
+    row0, nrows, srow = rows
+    col0, ncols, scol = cols
+    out = []
+    for e in range(count // threads):
+        idx = b.add(tid, i64(e * threads))
+        r, c = b.udiv(idx, i64(width)), b.urem(idx, i64(width))
+        gr, gc = b.add(row0, r), b.add(col0, c)
+        inside = b.and_(b.icmp_signed("<", gr, nrows), b.icmp_signed("<", gc, ncols))
+        addr = b.add(base, b.add(b.mul(gr, srow), b.mul(gc, scol)))
+        v = b.load(b.gep(src, [b.select(inside, addr, base)]))
+        out.append((r, c, b.select(inside, v, zero)))
+    return out
+
+
+class _Pipeline:
+    """Double buffering: ``fetch(k0)`` loads a K tile into registers
+    (slots), ``put(buf)`` stores them into shared buffer ``buf`` (0/1),
+    ``compute(buf)`` uses a buffer."""
+
+    def __init__(self, kb, fetch, put, compute, reg_types):
+        self.kb, self.fetch, self.put, self.compute = kb, fetch, put, compute
+        self.slots = [kb.slot(t, f"pf{j}") for j, t in enumerate(reg_types)]
+
+    def run(self, K, bk):
+        kb, b = self.kb, self.kb.b
+        ntiles = _ceil_div(b, K, bk)
+        self._load(i64(0))
+        self.put(i64(0), self._regs())
+        kb.barrier()
+        with kb.loop(i64(0), ntiles, i64(1), "kt") as kt:
+            nxt = b.add(kt, i64(1))
+            more = b.icmp_signed("<", nxt, ntiles)
+            with kb.if_(more):
+                self._load(b.mul(nxt, i64(bk)))
+            cur = b.and_(kt, i64(1))
+            self.compute(cur)
+            with kb.if_(more):
+                self.put(b.xor(cur, i64(1)), self._regs())
+            kb.barrier()
+
+    def _load(self, k0):
+        for slot, v in zip(self.slots, self.fetch(k0)):
+            self.kb.b.store(v, slot)
+
+    def _regs(self):
+        return [self.kb.b.load(s) for s in self.slots]
+
+
+# --- CUDA cores --------------------------------------------------------------------------------------
+def _vec_width(t, ld, itemsize):
+    for v in (4, 2, 1):
+        if t % v == 0 and ld % v == 0 and v * itemsize <= 16:
+            return v
+    return 1
+
+
+def _emit_simt(dtype, nb, variant, epilogue):
+    def emit(kb, sch):
+        b, p = kb.b, kb.p
+        tile = simt_tiles(sch)[variant]
+        ty = LLTYPE[dtype]
+        zero = lir.Constant(ty, 0.0 if is_float(dtype) else 0)
+        bm, bn, bk, tm, tn = tile.bm, tile.bn, tile.bk, tile.tm, tile.tn
+        nty, ntx = bm // tm, bn // tn
+        threads = tile.threads
+        lda = bm + max(1, 32 // bk)           # As[k][m]: conflict-free transposing stores
+        ldb = bn
+        size = ITEMSIZE[dtype]
+        vm, vn = _vec_width(tm, lda, size), _vec_width(tn, ldb, size)
+        a_sh = kb.shared(ty, 2 * bk * lda, "As")
+        b_sh = kb.shared(ty, 2 * bk * ldb, "Bs")
+        tid = kb.sreg("tid")
+        tx, ty_ = b.urem(tid, i64(ntx), name="tx"), b.udiv(tid, i64(ntx), name="ty")
+        acc = [[kb.slot(ty, f"acc{i}_{j}") for j in range(tn)] for i in range(tm)]
+        fma = kb.declare(f"llvm.fma.{'f64' if dtype == 'float64' else 'f32'}", ty, [ty] * 3) \
+            if is_float(dtype) else None
+        na, nbb = bm * bk // threads, bk * bn // threads
+        # rows (cols) of the register tile: chunk g of width v at g*n*v + t*v
+        a_rows = [(i // vm) * nty * vm + i % vm for i in range(tm)]
+        b_cols = [(j // vn) * ntx * vn + j % vn for j in range(tn)]
+        frame = _Frame(kb, nb, bm, bn, epilogue)
+
+        def tile_body(row0, col0):
+            for row in acc:
+                for s in row:
+                    b.store(zero, s)
+
+            def fetch(k0):
+                va = _fetch(kb, p["A"], frame.off_a, bm * bk, threads, bk, zero=zero,
+                            rows=(row0, p["M"], p["sam"]), cols=(k0, p["K"], p["sak"]))
+                vb = _fetch(kb, p["B"], frame.off_b, bk * bn, threads, bn, zero=zero,
+                            rows=(k0, p["K"], p["sbk"]), cols=(col0, p["N"], p["sbn"]))
+                return [v for _, _, v in va] + [v for _, _, v in vb]
+
+            def put(buf, regs):
+                for e in range(na):
+                    idx = b.add(tid, i64(e * threads))
+                    r, c = b.udiv(idx, i64(bk)), b.urem(idx, i64(bk))
+                    at = b.add(b.mul(buf, i64(bk * lda)), b.add(b.mul(c, i64(lda)), r))
+                    b.store(regs[e], b.gep(a_sh, [at]))
+                for e in range(nbb):
+                    idx = b.add(tid, i64(e * threads))
+                    at = b.add(b.mul(buf, i64(bk * ldb)), idx)      # Bs[k][n] in fetch order
+                    b.store(regs[na + e], b.gep(b_sh, [at]))
+
+            def frag(base, v, count, n):
+                vals = []
+                for g in range(count // v):
+                    ptr = b.gep(base, [i64(g * n * v)])
+                    if v == 1:
+                        vals.append(b.load(ptr))
+                    else:
+                        vec = b.load(_ptr_as(b, ptr, lir.VectorType(ty, v)), align=v * size)
+                        vals += [b.extract_element(vec, lir.Constant(I32, q)) for q in range(v)]
+                return vals
+
+            def compute(buf):
+                a_base = b.gep(a_sh, [b.add(b.mul(buf, i64(bk * lda)), b.mul(ty_, i64(vm)))])
+                b_base = b.gep(b_sh, [b.add(b.mul(buf, i64(bk * ldb)), b.mul(tx, i64(vn)))])
+                for kk in range(bk):
+                    av = frag(b.gep(a_base, [i64(kk * lda)]), vm, tm, nty)
+                    bv = frag(b.gep(b_base, [i64(kk * ldb)]), vn, tn, ntx)
+                    for i in range(tm):
+                        for j in range(tn):
+                            cur = b.load(acc[i][j])
+                            new = b.call(fma, [av[i], bv[j], cur]) if fma is not None else \
+                                b.add(cur, b.mul(av[i], bv[j]))
+                            b.store(new, acc[i][j])
+
+            _Pipeline(kb, fetch, put, compute, [ty] * (na + nbb)).run(p["K"], bk)
+            for i in range(tm):
+                r = b.add(row0, b.add(b.mul(ty_, i64(vm)), i64(a_rows[i])))
+                for j in range(tn):
+                    c = b.add(col0, b.add(b.mul(tx, i64(vn)), i64(b_cols[j])))
+                    frame.store(r, c, b.load(acc[i][j]))
+
+        frame.walk(tile_body)
+    return emit
+
+
+# --- tensor cores ---------------------------------------------------------------------------------------
+def _emit_mma(kind, nb, epilogue):
+    def emit(kb, sch):
+        b, p = kb.b, kb.p
+        tile = mma_tile(sch, kind)
+        half = kind in HALF_KINDS
+        bm, bn, bk = tile.bm, tile.bn, tile.bk
+        wm, wn = bm // tile.warps_m, bn // tile.warps_n
+        mt, nt = wm // 16, wn // 8
+        kstep = 16 if half else 8
+        threads = tile.threads
+        st = lir.IntType(16) if half else I32           # staged element: 16-bit pattern / tf32 bits
+        src_zero = lir.Constant(lir.IntType(16), 0) if half else lir.Constant(lir.FloatType(), 0.0)
+        pad = 8 if half else 4                          # 16 bytes
+        lda = bk + pad                                  # As[m][k]
+        if half:
+            ldb = bk + pad                              # Bs[n][k]
+            b_count = bn * ldb
+        else:
+            ldb = bn + 8                                # Bs[k][n]
+            b_count = bk * ldb
+        a_sh = kb.shared(st, 2 * bm * lda, "As")
+        b_sh = kb.shared(st, 2 * b_count, "Bs")
+        tid = kb.sreg("tid")
+        lane, warp = b.and_(tid, i64(31)), b.lshr(tid, i64(5))
+        g, t = b.lshr(lane, i64(2)), b.and_(lane, i64(3))
+        w_m, w_n = b.udiv(warp, i64(tile.warps_n)), b.urem(warp, i64(tile.warps_n))
+        lane_k = b.shl(t, i64(1)) if half else t
+        r_thr, c_thr = b.add(b.mul(w_m, i64(wm)), g), b.add(b.mul(w_n, i64(wn)), b.shl(t, i64(1)))
+        a_lane = b.add(b.mul(r_thr, i64(lda)), lane_k)
+        n_thr = b.add(b.mul(w_n, i64(wn)), g)
+        b_lane = b.add(b.mul(n_thr, i64(ldb)), lane_k) if half else b.add(b.mul(lane_k, i64(ldb)), n_thr)
+        f32 = lir.FloatType()
+        acc = [[[kb.slot(f32, f"acc{i}_{j}_{q}") for q in range(4)] for j in range(nt)] for i in range(mt)]
+        na, nbb = bm * bk // threads, bk * bn // threads
+        frame = _Frame(kb, nb, bm, bn, epilogue)
+
+        def stage_value(v):
+            return v if half else kb.tf32(v)
+
+        def tile_body(row0, col0):
+            for s in (s for r in acc for c in r for s in c):
+                b.store(lir.Constant(f32, 0.0), s)
+
+            def fetch(k0):
+                va = _fetch(kb, p["A"], frame.off_a, bm * bk, threads, bk, zero=src_zero,
+                            rows=(row0, p["M"], p["sam"]), cols=(k0, p["K"], p["sak"]))
+                vb = _fetch(kb, p["B"], frame.off_b, bk * bn, threads, bn, zero=src_zero,
+                            rows=(k0, p["K"], p["sbk"]), cols=(col0, p["N"], p["sbn"]))
+                return [v for _, _, v in va] + [v for _, _, v in vb]
+
+            def put(buf, regs):
+                for e in range(na):
+                    idx = b.add(tid, i64(e * threads))
+                    r, c = b.udiv(idx, i64(bk)), b.urem(idx, i64(bk))
+                    at = b.add(b.mul(buf, i64(bm * lda)), b.add(b.mul(r, i64(lda)), c))
+                    b.store(stage_value(regs[e]), b.gep(a_sh, [at]))
+                for e in range(nbb):
+                    idx = b.add(tid, i64(e * threads))
+                    r, c = b.udiv(idx, i64(bn)), b.urem(idx, i64(bn))        # k, n
+                    pos = b.add(b.mul(c, i64(ldb)), r) if half else b.add(b.mul(r, i64(ldb)), c)
+                    at = b.add(b.mul(buf, i64(b_count)), pos)
+                    b.store(stage_value(regs[na + e]), b.gep(b_sh, [at]))
+
+            def word(base, index):
+                """The i32 at element ``index`` from ``base`` in a staged buffer."""
+                ptr = b.gep(base, [index])
+                return b.load(_ptr_as(b, ptr, I32), align=4) if half else b.load(ptr)
+
+            def compute(buf):
+                # per-thread bases; every fragment is base + a constant (ld.shared [r+imm])
+                a_thr = b.gep(a_sh, [b.add(b.mul(buf, i64(bm * lda)), a_lane)])
+                b_thr = b.gep(b_sh, [b.add(b.mul(buf, i64(b_count)), b_lane)])
+                for ks in range(bk // kstep):
+                    a_frags = []
+                    for i in range(mt):
+                        a_frags.append([word(a_thr, i64((i * 16 + 8 * (q & 1)) * lda + ks * kstep
+                                                         + (8 if half else 4) * (q >> 1))) for q in range(4)])
+                    for j in range(nt):
+                        if half:
+                            regs = [word(b_thr, i64(j * 8 * ldb + ks * kstep + 8 * q)) for q in range(2)]
+                        else:
+                            regs = [word(b_thr, i64((ks * kstep + 4 * q) * ldb + j * 8)) for q in range(2)]
+                        for i in range(mt):
+                            d = kb.mma(kind, a_frags[i], regs, [b.load(s) for s in acc[i][j]])
+                            for s, v in zip(acc[i][j], d):
+                                b.store(v, s)
+
+            in_ty = lir.IntType(16) if half else f32
+            _Pipeline(kb, fetch, put, compute, [in_ty] * (na + nbb)).run(p["K"], bk)
+            for i in range(mt):
+                for j in range(nt):
+                    for q in range(4):
+                        r = b.add(b.add(row0, r_thr), i64(i * 16 + 8 * (q >> 1)))
+                        c = b.add(b.add(col0, c_thr), i64(j * 8 + (q & 1)))
+                        frame.store(r, c, b.load(acc[i][j][q]))
+
+        frame.walk(tile_body)
+    return emit
+
+
+# --- specs ------------------------------------------------------------------------------------------------
+def simt_kernel(name, dtype, nb, variant, epilogue=None):
+    """CUDA-core kernel; its tile is ``simt_tiles(schedule)[variant]`` of
+    the schedule it is built with."""
+    out = epilogue.out_dtype if epilogue is not None else dtype
+    ep = f", epilogue {epilogue.describe()}" if epilogue is not None else ""
+    return KernelSpec(name, gemm_params(dtype, out, nb, epilogue), _emit_simt(dtype, nb, variant, epilogue),
+                      f"matmul {dtype} CUDA cores, tile variant {variant}, batch-dims={nb}{ep}", barriers=True)
+
+
+def mma_kernel(name, kind, nb, epilogue=None, out_dtype="float32"):
+    """Tensor-core kernel (tile ``mma_tile(schedule, kind)``); A/B are
+    float32 (kind tf32) or uint16 patterns (f16/bf16); C is float32 (or the
+    epilogue's dtype)."""
+    in_dtype = "uint16" if kind in HALF_KINDS else "float32"
+    out = epilogue.out_dtype if epilogue is not None else out_dtype
+    ep = f", epilogue {epilogue.describe()}" if epilogue is not None else ""
+    return KernelSpec(name, gemm_params(in_dtype, out, nb, epilogue), _emit_mma(kind, nb, epilogue),
+                      f"matmul {kind} tensor cores (mma.sync m16n8k{8 if kind == 'tf32' else 16}), "
+                      f"batch-dims={nb}{ep}", barriers=True)

@@ -1,0 +1,186 @@
+"""The plan step of a matrix product (``gemm.py`` kernels), and the plan's
+epilogue fusion.
+
+Epilogue fusion (``gemm_epilogues``, called by ``Plan.build``): when a
+matmul's result has one use, by an elementwise group of the plan (a map
+group) or by a single-stage ``fused`` op without reductions, that
+elementwise program becomes the matmul kernel's epilogue: one launch
+computes ``relu(x @ W + b)`` and the product is never stored. The fused
+step stands where the group's root stood (every input of the group exists
+by then) and its description lists the ops it absorbed and the program.
+When at run time the group's inputs broadcast the product to a larger
+shape, the step runs the plain product and then the group's own kernels.
+
+Kernel choice per call (``GemmStep.run``): float32 with TF32 allowed
+(``theon.config.gpu_allow_tf32``, env THEON_GPU_TF32=1; off by default as
+in PyTorch) and both M and N >= 16: the tensor-core kernel; otherwise the
+CUDA-core kernel whose tile variant fits the shape (``simt_variant``).
+"""
+from ...ir.ops.fused import reduce_kinds
+from . import shapes as sh
+from .gemm import GemmEpilogue, mma_kernel, mma_tile, simt_kernel, simt_tiles, simt_variant
+from .steps import FusedStep, MapStep, Step, checks_exponent
+
+TF32_MIN_SIDE = 16          # smaller M or N: CUDA cores (a 16-row mma tile would be mostly empty)
+
+
+def _single_use(v):
+    uses = list(v.uses)
+    return uses[0][0] if len(uses) == 1 else None
+
+
+def gemm_epilogues(ops, group_of, groups):
+    """{matmul op: (root op, absorbed ops)} for every matmul whose result
+    feeds exactly one elementwise group or elementwise ``fused`` op."""
+    found = {}
+    for op in ops:
+        if op.name != "matmul":
+            continue
+        user = _single_use(op.results[0])
+        if user is None:
+            continue
+        if user in group_of:
+            root = group_of[user]
+            members = groups[root]
+            if any(checks_exponent(o) for o in members):
+                continue
+            found[op] = (root, list(members))
+        elif user.name == "fused" and len(user.regions) == 1 and len(user.results) == 1 \
+                and all(k is None for k in reduce_kinds(user)):
+            found[op] = (user, [user])
+    return found
+
+
+class GemmStep(Step):
+    kind = "matmul"
+
+    def __init__(self, index, op, prefix, tf32=False, epilogue=None, op_indices=None):
+        """``epilogue``: (root op, absorbed ops) from ``gemm_epilogues``;
+        ``op_indices``: op -> index (the fallback's error reports)."""
+        super().__init__(index, op, prefix)
+        a, b = (v.type for v in op.operands)
+        self.has_m, self.has_n = a.ndim > 1, b.ndim > 1
+        self.nb = op.results[0].type.ndim - self.has_m - self.has_n
+        self.dtype = op.results[0].type.dtype
+        self.tf32 = bool(tf32) and self.dtype == "float32"
+        self.plain = f"theon_matmul_{self.dtype}_{self.nb}b"     # shared by equal plain products
+        self.epilogue = self.fallback = None
+        self.absorbed = []
+        if epilogue is not None:
+            root, members = epilogue
+            self.absorbed = members
+            r = op.results[0]
+            if root.name == "fused":
+                self.fallback = FusedStep(op_indices.get(root, index), root, f"{prefix}_ep")
+                program, inputs = self.fallback._map_program(), list(root.operands)
+            else:
+                self.fallback = MapStep(op_indices.get(root, index), members, f"{prefix}_ep")
+                self.fallback.op_indices = {o: op_indices.get(o, index) for o in members}
+                program, inputs = self.fallback.program, self.fallback.inputs
+            self.epilogue = GemmEpilogue(program, [k for k, v in enumerate(inputs) if v is r], members)
+            self.extra_values = [inputs[k] for k in self.epilogue.extras]
+            self.result = root.results[0]
+            self.name = f"{prefix}_matmul_ep"
+            self.kind = "matmul+epilogue"
+        else:
+            self.result = op.results[0]
+            self.name = self.plain
+
+    def _names(self, base):
+        names = {v: f"{base}_{v}" for v in ("full", "rows", "cols")}
+        if self.tf32:
+            names["tf32"] = f"{base}_tf32"
+        return names
+
+    def _specs(self, base, epilogue):
+        names = self._names(base)
+        specs = [simt_kernel(names[v], self.dtype, self.nb, v, epilogue) for v in ("full", "rows", "cols")]
+        if self.tf32:
+            specs.append(mma_kernel(names["tf32"], "tf32", self.nb, epilogue))
+        return specs
+
+    def kernels(self):
+        """Tile sizes come from the schedule the kernels are built with."""
+        specs = self._specs(self.plain, None)
+        if self.epilogue is not None:
+            specs = self._specs(self.name, self.epilogue) + specs + self.fallback.kernels()
+        return specs
+
+    def _pick(self, sch, m, n):
+        if self.tf32 and min(m, n) >= TF32_MIN_SIDE:
+            return "tf32", mma_tile(sch, "tf32")
+        v = simt_variant(sch, m, n)
+        return v, simt_tiles(sch)[v]
+
+    def run(self, state):
+        a, b = (state.tensor(v) for v in self.op.operands)
+        m, n, k, sam, sak, sbk, sbn, batch, bsa, bsb, shape = sh.matmul_operands(
+            a.shape, a.strides, b.shape, b.strides)
+        extras = None
+        if self.epilogue is not None:
+            extras = [state.tensor(v) for v in self.extra_values]
+            try:
+                if sh.broadcast([shape] + [t.shape for t in extras]) != tuple(shape):
+                    extras = None
+            except sh.PlanError:
+                extras = None           # the fallback reports the group's own error
+        fused = extras is not None
+        dtype = self.result.type.dtype if fused else self.dtype
+        out = state.alloc(dtype, shape)
+        if out.numel:
+            self._launch(state, self.name if fused else self.plain, out, a, b,
+                         (m, n, k, sam, sak, sbk, sbn, batch, bsa, bsb, shape), extras)
+        if fused:
+            state.env[self.result] = out
+        else:
+            state.env[self.op.results[0]] = out
+            if self.fallback is not None:
+                try:
+                    self.fallback.run(state)
+                except sh.PlanError as e:
+                    if e.op_index is None:
+                        e.op_index = self.fallback.index        # the group's op, not the matmul
+                    raise
+
+    def _launch(self, state, base, out, a, b, dims, extras):
+        m, n, k, sam, sak, sbk, sbn, batch, bsa, bsb, shape = dims
+        sch = state.schedule
+        variant, tile = self._pick(sch, m, n)
+        nbatch = sh.numel(batch)
+        args = [a.ptr, b.ptr, out.ptr, m, n, k, sam, sak, sbk, sbn, nbatch]
+        for d in range(self.nb):
+            args += [batch[d], bsa[d], bsb[d]]
+        for t in extras or ():
+            st = sh.broadcast_strides(t.shape, t.strides, shape)
+            row = st[self.nb] if self.has_m else 0
+            col = st[-1] if self.has_n else 0
+            args += [t.ptr, row, col, *st[:self.nb]]
+        grid = (-(-n // tile.bn), -(-m // tile.bm), nbatch)
+        state.launch(self._names(base)[variant], grid, (tile.threads, 1, 1), args)
+
+    def describe(self, names):
+        d = super().describe(names)
+        sizes = "full: mm_bm x mm_bn; rows (M small): mm_bm/4 x mm_bn; cols (N small): mm_bm x mm_bn/4"
+        launch = {"kernel": " | ".join(self._names(self.name).values()),
+                  "variant": "tf32 (tensor cores) when TF32 is allowed and M, N >= 16, else the CUDA-core "
+                             f"tile variant ({sizes})",
+                  "block": "[threads of the variant's tile, 1, 1]",
+                  "grid": "[min(ceil(N / tile cols), max_grid), min(ceil(M / tile rows), max_grid), "
+                          "min(nbatch, 65535)]",
+                  "args": "A, B, C (new, C-contiguous), M, N, K, A's row/col strides, B's row/col "
+                          "strides, nbatch, then per batch dim: size, A stride, B stride (0 where "
+                          "broadcast); a 1-d A is 1 x K, a 1-d B is K x 1"}
+        if self.epilogue is not None:
+            d["results"] = [names[self.result]]
+            d["fuses"] = sorted(self.fallback.op_indices.values()) if isinstance(self.fallback, MapStep) \
+                else [self.fallback.index]
+            d["epilogue"] = self.epilogue.describe()
+            d["epilogue_operands"] = [names[v] for v in self.extra_values]
+            launch["args"] += "; then per epilogue input: pointer, row, column and batch strides"
+            d["launches"] = [launch, {"what": "only when the epilogue's inputs broadcast the product to a "
+                                              "larger shape: the plain product, then the group's kernels",
+                                      "kernel": " | ".join(self._names(self.plain).values())}]
+        else:
+            d["launches"] = [launch]
+        d["tf32"] = self.tf32
+        return d
