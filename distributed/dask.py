@@ -118,7 +118,9 @@ def map_batches(f, *args, batch_axis=0, out_batch_axis=None, rechunk=True, name=
         else:
             ind = tuple(0 if d == p.axis else fresh() for d in range(p.array.ndim))
             pairs += [p.array, ind]
-    blocks = da.blockwise(_run_block, (0,), fn_key, None, layout, None, *pairs, concatenate=True,
+    # concatenate=False: a whole (one-chunk) axis arrives as a one-element list, which
+    # _run_block unwraps; concatenate=True would copy every block
+    blocks = da.blockwise(_run_block, (0,), fn_key, None, layout, None, *pairs, concatenate=False,
                           align_arrays=False, dtype=object, meta=np.empty((0,), dtype=object),
                           name=f"{prefix}-run-{token}")
 
@@ -336,6 +338,7 @@ class _Layout:
 
 
 def _run_block(fn, layout, *blocks):
+    blocks = [_unwrap(b) for b in blocks]
     rows = np.shape(blocks[layout.position])[layout.axis]
     result = fn(*blocks)
     keys = getattr(getattr(fn, "_sig", None), "output_keys", None)
@@ -354,6 +357,12 @@ def _run_block(fn, layout, *blocks):
                 raise ValueError(f"map_batches: output {j} of {layout.fname} has shape {shape}; "
                                  f"expected {n} elements along axis {d}")
     return tuple(result)
+
+
+def _unwrap(block):
+    while isinstance(block, list):      # one block per whole axis (see map_batches)
+        (block,) = block
+    return block
 
 
 def _pick(block, j):
