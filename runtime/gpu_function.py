@@ -42,6 +42,7 @@ function (same inputs, outputs, updates and IR). ``device`` may be any
 object with the device interface (``codegen/ptx/state.py``), e.g. the CPU
 emulation ``codegen.ptx.emulator.EmulatedDevice``.
 """
+import threading
 import time
 
 import numpy as np
@@ -61,6 +62,9 @@ def _resolve_device(device, mode=None):
     from .cuda import default_device, parse_device
     name = mode.resolved_device() if mode is not None else "cuda"
     return default_device(parse_device(name if name != "cpu" else "cuda"))
+
+
+_PUBLISH_LOCK = threading.Lock()      # a device value replacing the host one vs. a lazy sync back
 
 
 class DeviceValue:
@@ -100,8 +104,10 @@ def sync_to_host(var):
     if entry is None or entry.host is not None:
         raise AttributeError(f"{var!r} has no value (neither on the host nor on a device)")
     host = entry.to_host()
-    var._storage = host
-    entry.host = host
+    with _PUBLISH_LOCK:
+        if var._gpu is entry:           # not replaced by an update meanwhile
+            var._storage = host
+            entry.host = host
     return host
 
 
@@ -126,8 +132,9 @@ def set_device_value(var, array):
     var.type.check_shape(array.shape, f"the value given to set_value of {var._what}")
     if not array.c_contiguous:
         array = array.copy()
-    var._gpu = DeviceValue(array.device, array.tensor, None)
-    _drop_host(var)
+    with _PUBLISH_LOCK:
+        var._gpu = DeviceValue(array.device, array.tensor, None)
+        _drop_host(var)
 
 
 def _drop_host(var):
@@ -155,8 +162,9 @@ class _Residency:
     def publish(self, var, tensor, state):
         """``var``'s new value is ``tensor`` (C-contiguous, on state.device);
         it stays on the device, the host value is dropped."""
-        var._gpu = DeviceValue(state.device, tensor, None)
-        _drop_host(var)
+        with _PUBLISH_LOCK:
+            var._gpu = DeviceValue(state.device, tensor, None)
+            _drop_host(var)
 
 
 def _inner(device):
