@@ -97,8 +97,9 @@ def map_batches(f, *args, batch_axis=0, out_batch_axis=None, rechunk=True, name=
             raise ValueError(f"map_batches: {_what(f, p.k)} has a fixed size {static} along its batch axis "
                              f"{p.axis} but the batches have {sorted(set(chunks))} rows")
 
-    out_types = _output_types(f, prepared, containers)
-    out_axes, out_dims = _output_layout(f, out_types, out_batch_axis, batched[0].axis)
+    probes, probe_types = _output_types(f, prepared, containers)
+    out_types = probe_types[0]
+    out_axes, out_dims = _output_layout(out_types, probe_types[1], probes, out_batch_axis, batched[0].axis)
 
     fn = copy.deepcopy(f)       # the shared variables' values as they are now
     token = hashlib.sha256(pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()[:32]
@@ -169,6 +170,10 @@ def _check_function(f):
         raise ValueError(f"map_batches: {_fname(f)} updates shared variables ({names}); each block "
                          "would update its own copy. Compile the evaluation without updates "
                          "(f.copy(delete_updates=True)) and run the updates yourself")
+    state = [k for k, _ in getattr(f, "_state", ())]
+    if state:
+        raise ValueError(f"map_batches: {_fname(f)} keeps state in input {state[0]} ({_what(f, state[0])}, "
+                         "In(update=...)); each block would update its own copy")
 
 
 def _batch_axes(batch_axis, args):
@@ -209,10 +214,11 @@ def _prepare(f, k, a, axis, rechunk):
                                  f"axis {d}; the input's type {f.inputs[k].type} needs {spec.static_shape[d]}")
         split = [d for d in range(a.ndim) if d != axis and len(a.chunks[d]) > 1]
         if split and not rechunk:
+            where = "passed whole (batch_axis None)" if axis is None else f"split only along its batch axis {axis}"
             raise ValueError(f"map_batches: argument {k} ({spec.what}) is chunked along axis {split[0]} "
-                             f"({a.chunks[split[0]]}), which is not its batch axis {axis}: each block of "
-                             "the function sees whole non-batch axes (a reduction over such an axis "
-                             "would see a part of it). Rechunk it, or pass rechunk=True")
+                             f"({a.chunks[split[0]]}) but is {where}: each block of the function sees "
+                             "whole non-batch axes (a reduction over such an axis would see a part of "
+                             "it). Rechunk it, or pass rechunk=True")
         if split:
             a = a.rechunk({d: -1 for d in split})
         return _Arg(k, k, a, None, axis)
@@ -240,7 +246,7 @@ _SHAPE_PIPELINE = "simplify-shapes,constant-fold,simplify-shapes"
 
 
 def _output_types(f, prepared, containers):
-    """The output types inferred for two batch lengths (a pair of type lists)."""
+    """(two probe batch lengths, the output types inferred for each)."""
     from ..ir.types import TensorType
     from ..passes import run_pipeline
     from ..passes.shapes import refine_types
@@ -270,20 +276,12 @@ def _output_types(f, prepared, containers):
         except Exception:  # noqa: BLE001 - sizes it cannot infer stay unknown (checked per block)
             func = f.input_ir()
         results.append([v.type for v in func.outputs[:f._n_outputs]])
-    return _Probe(results, (base + 1, base + 2))
+    return (base + 1, base + 2), results
 
 
-class _Probe(list):
-    """Output types for two probe batch lengths; iterates as the first list."""
-
-    def __init__(self, results, probes):
-        super().__init__(results[0])
-        self.second = results[1]
-        self.probes = probes
-
-
-def _output_layout(f, out_types, out_batch_axis, in_axis):
-    """Per output: its batch axis and its other sizes (None: unknown)."""
+def _output_layout(out_types, out_types2, probes, out_batch_axis, in_axis):
+    """Per output: its batch axis and its other sizes (None: unknown), from
+    its types for the batch lengths ``probes``."""
     n = len(out_types)
     if out_batch_axis is None or isinstance(out_batch_axis, numbers.Integral):
         given = [out_batch_axis] * n
@@ -292,9 +290,9 @@ def _output_layout(f, out_types, out_batch_axis, in_axis):
     else:
         raise TypeError(f"map_batches: out_batch_axis must be an int, None or a list with one entry per "
                         f"output ({n}), got {out_batch_axis!r}")
-    p1, p2 = out_types.probes
+    p1, p2 = probes
     axes, dims = [], []
-    for j, (t1, t2, a) in enumerate(zip(out_types, out_types.second, given)):
+    for j, (t1, t2, a) in enumerate(zip(out_types, out_types2, given)):
         follows = [d for d in range(t1.ndim) if t1.shape[d] == p1 and t2.shape[d] == p2]
         fixed = [d for d in range(t1.ndim) if t1.shape[d] is not None and t1.shape[d] == t2.shape[d]]
         other = [d for d in range(t1.ndim) if d not in follows and t1.shape[d] is not None

@@ -204,6 +204,15 @@ def test_map_batches_other_batch_axis_dict_outputs_and_dask_broadcast():
     np.testing.assert_allclose(got["swapped"], ref.transpose(1, 0, 2), rtol=1e-12)
 
 
+def test_map_batches_leaves_defaults_to_the_function():
+    x = T.matrix("x")
+    s = T.scalar("s")
+    f = theon.function([x, theon.In(s, value=3.0)], x * s)
+    a = RNG.standard_normal((9, 2))
+    y = map_batches(f, da.from_array(a, chunks=4))
+    np.testing.assert_array_equal(y.compute(scheduler="sync"), a * 3.0)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.integers(1, 9), min_size=1, max_size=6), st.integers(1, 4))
 def test_map_batches_any_chunking_matches_numpy(chunks, cols):
@@ -275,8 +284,14 @@ def test_bad_arguments_name_the_argument():
 
 def test_bad_functions_and_layouts():
     f, dx = bad_inputs()
-    with pytest.raises(ValueError, match=r"chunked along axis 1 .* not its batch axis 0"):
+    with pytest.raises(ValueError, match=r"chunked along axis 1 .* split only along its batch axis 0"):
         map_batches(f, da.from_array(np.ones((10, 5)), chunks=(5, 2)), B, 1.0, rechunk=False)
+    with pytest.raises(ValueError, match=r"argument 1 .* chunked along axis 0 .* passed whole"):
+        map_batches(f, dx, da.from_array(B, chunks=2), 1.0, batch_axis=[0, None, None], rechunk=False)
+    s = T.scalar("s")
+    x = T.matrix("x")
+    with pytest.raises(ValueError, match=r"keeps state in input 1 .*'s'"):
+        map_batches(theon.function([x, theon.In(s, value=0.0, update=s + 1)], x * s), dx)
     x = T.matrix("x")
     total = theon.shared(0.0, name="total")
     with pytest.raises(ValueError, match="updates shared variables .*'total'"):
