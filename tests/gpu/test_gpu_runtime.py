@@ -391,3 +391,24 @@ def test_mode_device_names_pick_the_gpu(monkeypatch, emu):
     monkeypatch.setattr(theon.config, "device", "cuda:3")
     g = theon.function([x], x + 1)
     assert asked == [1, 3] and isinstance(g(np.ones(2)), np.ndarray)
+
+
+def test_pickling_and_copying_bring_device_values_home(emu):
+    import copy
+    import pickle
+    w = theon.shared(np.arange(3.0), name="w")
+    x = T.vector("x")
+    g = from_function(theon.function([x], x, updates=[(w, w + x)]), emu)
+    g(np.ones(3))
+    assert w._gpu.host is None
+    w2 = pickle.loads(pickle.dumps(w))
+    np.testing.assert_array_equal(w2.get_value(), np.arange(3.0) + 1)
+    assert w2._gpu is None
+    g(np.ones(3))
+    w3 = copy.deepcopy(w)
+    np.testing.assert_array_equal(w3.get_value(), np.arange(3.0) + 2)
+    assert w3._gpu is None and w._gpu is not None
+    f = theon.function([x], x * w)
+    g(np.ones(3))
+    f2 = pickle.loads(pickle.dumps(f))          # a compiled CPU function pickles its shared values
+    np.testing.assert_array_equal(f2(np.ones(3)), np.arange(3.0) + 3)
