@@ -87,17 +87,21 @@ class _Channel:
     """A private duplicate of the communicator for failure notices: a receive
     from any rank stays posted; ``notify`` sends one to every other rank."""
 
-    def __init__(self, comm, timeout):
+    def __init__(self, comm, timeout, startup_timeout):
         MPI = _mpi()
         self.MPI = MPI
-        self.comm = comm.Dup()
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.timeout = startup_timeout
+        self.comm = None
+        self._recv = None
+        self.notified = self.remote_failure = False
+        new, req = comm.Idup()          # collective: a rank that never gets here must not hang us
+        self.wait([req], "creating the failure-notice communicator (every rank constructs DataParallel)")
+        self.comm = new
         self.timeout = timeout
         self._buf = bytearray(FAULT_BYTES)
         self._recv = self.comm.Irecv([self._buf, MPI.BYTE], source=MPI.ANY_SOURCE, tag=FAULT_TAG)
         self._status = MPI.Status()
-        self.notified = False
-        self.remote_failure = False
         atexit.register(self.close)
 
     def check(self):
@@ -218,7 +222,7 @@ class DataParallel:
 
     def __init__(self, train, comm=None, *, shards=None, batch_inputs=None, deterministic=False,
                  reduce="mean", average_outputs=True, timeout=DEFAULT_TIMEOUT, bucket_bytes=4 << 20,
-                 abort_on_error=True, use_mpi=None):
+                 abort_on_error=True, use_mpi=None, startup_timeout=300.0):
         from ..frontend.compiled import CompiledFunction
         if not isinstance(train, CompiledFunction):
             raise TypeError(f"DataParallel: train must be a compiled theon.function with updates, "
@@ -235,24 +239,25 @@ class DataParallel:
         self.reduce = reduce
         self.average_outputs = bool(average_outputs)
         self.timeout = float(timeout)
+        self._startup_timeout = max(self.timeout, float(startup_timeout))
         self.bucket_bytes = bucket_bytes
         if use_mpi is None:
             use_mpi = comm is not None or shards is None
         self._channel = None
+        if use_mpi and shards is not None:
+            raise ValueError("DataParallel: give comm (MPI ranks) or shards (one process), not both")
+        if not use_mpi and not (isinstance(shards, int) and not isinstance(shards, bool) and shards >= 1):
+            raise ValueError(f"DataParallel: shards must be an int >= 1, got {shards!r}")
+        self._build(train, batch_inputs)       # first: ranks may compile at different speeds
         if use_mpi:
-            if shards is not None:
-                raise ValueError("DataParallel: give comm (MPI ranks) or shards (one process), not both")
             MPI = _mpi()
             self.comm = MPI.COMM_WORLD if comm is None else comm
             self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-            self._channel = _Channel(self.comm, self.timeout)
+            self._channel = _Channel(self.comm, self.timeout, self._startup_timeout)
             if abort_on_error:
                 _install_hook(self._channel)
         else:
-            if not (isinstance(shards, int) and shards >= 1):
-                raise ValueError(f"DataParallel: shards must be an int >= 1, got {shards!r}")
             self.comm, self.rank, self.size = None, 0, shards
-        self._build(train, batch_inputs)
         self.steps = 0
         self.stats = {"grad_s": 0.0, "reduce_s": 0.0, "apply_s": 0.0, "steps": 0}
         self._layout = None
@@ -290,6 +295,11 @@ class DataParallel:
         self.n_outputs = plan.n_outputs
         self._batch = self._batch_positions(inputs, batch_inputs)
         self._inputs = inputs
+        if self.deterministic:
+            # bit-reproducible from the first step: the fully optimized code (the quick tier-0
+            # code that runs while it compiles in the background may round differently)
+            from ..codegen.cpu.driver import tierup
+            tierup.wait(self._startup_timeout)
 
     @staticmethod
     def _batch_positions(inputs, batch_inputs):
@@ -433,8 +443,13 @@ class DataParallel:
         desc, digest = self._signature(args, result)
         mine = np.frombuffer(self.ir_hash + digest, np.int64).copy()
         table = np.empty((self.size, mine.size), np.int64)
-        self._channel.wait([self.comm.Iallgather([mine, MPI.INT64_T], [table, MPI.INT64_T])],
-                           "the first step's check of the function and shapes")
+        ch = self._channel
+        ch.timeout, steady = self._startup_timeout, ch.timeout     # ranks may compile at different speeds
+        try:
+            ch.wait([self.comm.Iallgather([mine, MPI.INT64_T], [table, MPI.INT64_T])],
+                    "the first step's check of the function and shapes")
+        finally:
+            ch.timeout = steady
         same_ir = bool((table[:, :2] == table[0, :2]).all())
         same_shapes = bool((table[:, 2:] == table[0, 2:]).all())
         if same_ir and same_shapes:

@@ -99,24 +99,16 @@ TRAIN = WORKER + textwrap.dedent('''
                      "steps": det.steps, "fused_bytes": det.fused_bytes})
 ''')
 
-RAISES = WORKER + textwrap.dedent('''
+FAILS = WORKER + textwrap.dedent('''
     from theon.distributed.mpi import DataParallel
     X, Y = data()
     f, params = build()
-    step = DataParallel(f, timeout=60)
+    how, timeout = sys.argv[1], float(sys.argv[2])
+    step = DataParallel(f, timeout=timeout)
     for s in range(STEPS):
         if step.rank == 1 and s == 2:
-            raise ValueError("data loader broke on rank 1")
-        step(X[s * BATCH:(s + 1) * BATCH], Y[s * BATCH:(s + 1) * BATCH])
-''')
-
-DIES = WORKER + textwrap.dedent('''
-    from theon.distributed.mpi import DataParallel
-    X, Y = data()
-    f, params = build()
-    step = DataParallel(f, timeout=8)
-    for s in range(STEPS):
-        if step.rank == 1 and s == 2:
+            if how == "raise":
+                raise ValueError("data loader broke on rank 1")
             os._exit(3)                          # dies without a word
         step(X[s * BATCH:(s + 1) * BATCH], Y[s * BATCH:(s + 1) * BATCH])
 ''')
@@ -313,7 +305,7 @@ def test_two_ranks_train_like_one_process(tmp_path):
 @needs_mpi
 @pytest.mark.slow
 def test_a_rank_that_raises_stops_the_others():
-    proc, _, took = _mpirun(_write(RAISES, "raises.py"))
+    proc, _, took = _mpirun(_write(FAILS, "fails.py"), "raise", "60")
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert "ValueError: data loader broke on rank 1" in out
@@ -324,7 +316,7 @@ def test_a_rank_that_raises_stops_the_others():
 @needs_mpi
 @pytest.mark.slow
 def test_a_rank_that_dies_stops_the_others():
-    proc, _, took = _mpirun(_write(DIES, "dies.py"))
+    proc, _, took = _mpirun(_write(FAILS, "fails.py"), "die", "8")
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     # mpirun notices the exit, or rank 0's wait times out: either way a message, no hang
