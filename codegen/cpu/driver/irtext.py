@@ -35,6 +35,8 @@ process's, so equal names in other modules never meet. Constant globals
 are copied into every text; declarations and metadata too (LLVM drops
 what a text does not use).
 """
+import itertools
+
 import llvmlite.ir as lir
 
 
@@ -46,7 +48,10 @@ class ModuleText:
         self.entry = entry
         self._texts = {}            # id(global) -> its text, printed once
         self._declarations = {}     # id(kernel) -> its external declaration, printed once
-        self._defined = {}          # id(kernel) -> its size when a kernels text defined it
+        self._defined = {}          # id(kernel) -> (kernel, its size when a kernels text defined it)
+        self._defined_size = 0      # instructions in those kernels
+        self._scanned = 0           # module globals new_instructions has looked at
+        self._pending = {}          # id(kernel) -> kernel: functions it found, in no kernels text yet
 
     @property
     def instructions(self):
@@ -94,7 +99,9 @@ class ModuleText:
                 continue
             if id(gv) in fresh:
                 pieces.append(_exported(gv, self._text(gv)))
-                self._defined[id(gv)] = (gv, _size(gv))
+                size = self._defined[id(gv)] = (gv, _size(gv))
+                self._defined_size += size[1][1]
+                self._pending.pop(id(gv), None)
             elif self._crossing(gv):
                 pieces.append(self._declaration(gv))
             else:
@@ -112,12 +119,21 @@ class ModuleText:
     @property
     def defined_instructions(self):
         """Instructions in the kernels the kernels texts so far defined."""
-        return sum(size[1] for _, size in self._defined.values())
+        return self._defined_size
 
     def new_instructions(self):
-        """Instructions in the functions the next ``kernels()`` would define."""
-        return sum(_size(gv)[1] for gv in self.module.functions
-                   if gv is not self.entry and id(gv) not in self._defined)
+        """Instructions in the functions the next ``kernels()`` would define.
+        Called after every lowered op: it looks only at the globals added
+        since its last call (a scan of the whole module each time made
+        lowering quadratic in the op count), and sizes the few found."""
+        globals_ = self.module.globals
+        if len(globals_) > self._scanned:
+            for gv in itertools.islice(globals_.values(), self._scanned, None):
+                if (isinstance(gv, lir.Function) and gv is not self.entry and not gv.is_declaration
+                        and id(gv) not in self._defined):
+                    self._pending[id(gv)] = gv
+            self._scanned = len(globals_)
+        return sum(_size(gv)[1] for gv in self._pending.values())
 
     def glue(self):
         """The glue's text: the entry, with every kernel declared."""
@@ -143,6 +159,9 @@ class ModuleText:
         self._texts.clear()
         self._declarations.clear()
         self._defined.clear()
+        self._defined_size = 0
+        self._scanned = 0
+        self._pending.clear()
 
 
 def _size(gv):

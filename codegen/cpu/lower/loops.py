@@ -31,6 +31,14 @@ def broadcast(ctx, out_type, bufs, static_types):
             else:
                 present.append((k, buf.shape[kd], buf.strides[kd], static_types[k].shape[kd]))
         static = out_type.shape[d]
+        if static is None and len(present) == 1 and present[0][3] != 1:
+            # one operand spans this dim: the result's size is its size, it never
+            # broadcasts (size 1 only ever reads index 0), so its stride stays as
+            # it is: a static 1 lets the loop skip its strided copy
+            k, size, stride, _ = present[0]
+            dims.append(size)
+            strides[k][d] = stride
+            continue
         if static is not None:
             out = i64(static)
         else:
