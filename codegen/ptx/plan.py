@@ -202,9 +202,15 @@ class Plan:
         epilogues = gemm_epilogues([o for o in ops if o not in self.host_ops], group_of, groups)
         at_root = {root: mm for mm, (root, _) in epilogues.items() if root not in self.host_ops}
         self.steps = []
+        row_of = rows.row_groups(ops, self.host_ops)      # softmax & co: one kernel per group
         for op in ops:
             k = index[op]
             prefix_k = f"{prefix}_{k}"
+            if op in row_of:
+                step = rows.group_step(op, row_of[op], index, prefix)
+                if step is not None:
+                    self.steps.append(step)
+                continue
             if op in self.host_ops:
                 self.steps.append(HostStep(k, op, prefix_k))
             elif op in at_root:

@@ -1,18 +1,29 @@
 """Row kernels: a multi-stage ``fused`` op (``ir/ops/fused.py``) reducing
 over the last axis only -- softmax, the max/sum normalizer of log-softmax
-and of softmax cross-entropy -- in ONE kernel, a block per row.
+and of softmax cross-entropy -- with the fused ops after it that work on
+its rows (a *row group*: log(sum), x - max - log(sum), the picked
+log-probability of cross-entropy, its negation) in ONE kernel, a block
+per row.
 
-    NAME(in0.., out_j.. (elementwise results), red_j.. (reduced results),
+    NAME(in0.. (every input of the group), res0.. (every result),
          M (rows), C (columns), kd0..kd{nd-2} (kept dims),
          per input k: ks{k}_0..ks{k}_{nd-2} (kept strides), cs{k} (column stride))
 
-The block of a row runs the op's stages one after the other; each stage is
-one sweep of the block's threads over the row's columns (thread t takes
-columns t, t + ntid, ..), evaluating the stage's region on the operand
-elements and the earlier stages' row values; its reduced results are
+The block of a row runs the stages one after the other; each stage is one
+sweep of the block's threads over the row's columns (thread t takes
+columns t, t + ntid, ..), evaluating the stage's region on the input
+elements and the row values computed so far; its reduced results are
 combined over the block with warp shuffles (``KernelBuilder.block_reduce``)
 and every thread gets them for the next stage; its elementwise results are
-stored. Reduced results are stored by thread 0.
+stored. A member whose operands are row values only (log of a row sum) is
+scalar code, no sweep. Row values are stored by thread 0.
+
+Members (``row_groups``): later single-stage fused ops whose operands are
+the group's row values (keepdims form) and outside tensors, over the
+group's iteration space (checked at run time: else the members run as
+their own steps, ``fallback``), reducing over the last axis if at all; or
+ops on row values only. A group's step stands at its last member; no
+other op before it may use the group's results.
 
 Online softmax: a stage that only takes the max of a term t, followed by a
 stage that only sums exp(t - max) (t recomputed the same way), run as ONE
@@ -108,90 +119,206 @@ def online_pair(op, s, n_in):
     return OnlinePair(e, d)
 
 
-def row_params(op, nd):
-    n_in = len(op.operands)
-    kinds = reduce_kinds(op)
-    params = [(f"in{k}", v.type.dtype) for k, v in enumerate(op.operands)]
-    params += [(f"out{j}", r.type.dtype) for j, r in enumerate(op.results) if kinds[j] is None]
-    params += [(f"red{j}", r.type.dtype) for j, r in enumerate(op.results) if kinds[j] is not None]
+MAX_SCAN = 24           # ops after a row op looked at for members
+
+
+class Member:
+    """One op of a row group: ``kind`` "stages" (the row op itself),
+    "sweep" (a single-stage fused op over the space) or "scalar" (a fused
+    op on row values only)."""
+
+    def __init__(self, op, kind):
+        self.op, self.kind = op, kind
+
+
+class RowGroup:
+    def __init__(self, op):
+        self.head = op
+        self.nd = len(iteration_shape(op))
+        self.members = [Member(op, "stages")]
+        self.row_values = {r for j, r in enumerate(op.results) if reduce_kinds(op)[j] is not None}
+        self.elem_values = {r for j, r in enumerate(op.results) if reduce_kinds(op)[j] is None}
+
+    @property
+    def ops(self):
+        return [m.op for m in self.members]
+
+    def results(self):
+        return [r for m in self.members for r in m.op.results]
+
+    def inputs(self):
+        """Outside values read per element (in order of first use)."""
+        made = set(self.results())
+        out = []
+        for m in self.members:
+            if m.kind == "scalar":
+                continue
+            for v in m.op.operands:
+                if v not in made and v not in out:
+                    out.append(v)
+        return out
+
+    def uses_results(self, op):
+        made = set(self.results())
+        return any(v in made for v in op.operands)
+
+    def absorb(self, op):
+        """Add ``op`` if it can be a member (module docstring); True if added."""
+        if op.name != "fused" or len(op.regions) != 1:
+            return False
+        kinds = reduce_kinds(op)
+        nd = len(iteration_shape(op))
+        if any(v in self.elem_values for v in op.operands):
+            return False
+        if all(v in self.row_values for v in op.operands):
+            if any(k is not None for k in kinds) or len({v.type.ndim for v in op.operands}) != 1:
+                return False
+            self.members.append(Member(op, "scalar"))
+            self.row_values.update(op.results)
+            return True
+        if nd != self.nd or any(v.type.ndim > nd for v in op.operands):
+            return False
+        for v in op.operands:
+            if v in self.row_values and (v.type.ndim != nd or v.type.shape[-1] != 1):
+                return False
+        if any(k is not None for k in kinds) and tuple(op.attrs.get("axes", ())) != (nd - 1,):
+            return False
+        self.members.append(Member(op, "sweep"))
+        for j, r in enumerate(op.results):
+            (self.elem_values if kinds[j] is None else self.row_values).add(r)
+        return True
+
+
+def row_groups(ops, host_ops=()):
+    """{op: RowGroup} for every op of a row group (a row op alone too)."""
+    member_of = {}
+    for pos, op in enumerate(ops):
+        if op in member_of or op in host_ops or not accepts(op):
+            continue
+        group = RowGroup(op)
+        for later in ops[pos + 1: pos + 1 + MAX_SCAN]:
+            if later in member_of or later in host_ops or not group.uses_results(later):
+                if later in host_ops and group.uses_results(later):
+                    break
+                continue
+            if not group.absorb(later):
+                break           # a user before the group's end: the group stops here
+        for o in group.ops:
+            member_of[o] = group
+    return member_of
+
+
+def row_params(group):
+    nd = group.nd
+    ins = group.inputs()
+    params = [(f"in{k}", v.type.dtype) for k, v in enumerate(ins)]
+    params += [(f"res{j}", r.type.dtype) for j, r in enumerate(group.results())]
     params += [("M", "i64"), ("C", "i64")] + [(f"kd{d}", "i64") for d in range(nd - 1)]
-    for k in range(n_in):
+    for k in range(len(ins)):
         params += [(f"ks{k}_{d}", "i64") for d in range(nd - 1)] + [(f"cs{k}", "i64")]
     return params
 
 
-def _emit(op, nd):
-    n_in = len(op.operands)
-    kinds = reduce_kinds(op)
-    stages = stage_results(op)
-    progs = [MapProgram.of_ops(r.args, r.ops[:-1], r.ops[-1].operands) for r in op.regions]
-    pairs = {s: online_pair(op, s, n_in) for s in range(len(op.regions))}
+class _Row:
+    """Per-row state of the kernel: input bases, row values, result slots."""
+
+    def __init__(self, kb, group, row):
+        self.kb, self.group, self.row = kb, group, row
+        nd = group.nd
+        p = kb.p
+        self.ins = {v: k for k, v in enumerate(group.inputs())}
+        self.res = {r: j for j, r in enumerate(group.results())}
+        idx = kb.decompose(row, [p[f"kd{d}"] for d in range(nd - 1)])
+        self.bases = [kb.offset(idx, [p[f"ks{k}_{d}"] for d in range(nd - 1)]) for k in range(len(self.ins))]
+        self.vals = {}          # row value (IR) -> LLVM value
+
+    def element(self, v, col):
+        """Operand ``v`` at column ``col`` of this row."""
+        if v in self.vals:
+            return self.vals[v]
+        b, p = self.kb.b, self.kb.p
+        k = self.ins[v]
+        return b.load(b.gep(p[f"in{k}"], [b.add(self.bases[k], b.mul(col, p[f"cs{k}"]))]), name=f"v{k}")
+
+    def store_element(self, r, col, value):
+        b, p = self.kb.b, self.kb.p
+        b.store(value, b.gep(p[f"res{self.res[r]}"], [b.add(b.mul(self.row, p["C"]), col)]))
+
+    def set_row_value(self, r, value):
+        self.vals[r] = value
+        b = self.kb.b
+        with self.kb.if_(b.icmp_unsigned("==", self.kb.sreg("tid"), i64(0))):
+            b.store(value, b.gep(self.kb.p[f"res{self.res[r]}"], [self.row]))
+
+
+def _emit(group):
+    head = group.head
+    n_head = len(head.operands)
+    kinds = reduce_kinds(head)
+    stages = stage_results(head)
+    progs = [MapProgram.of_ops(r.args, r.ops[:-1], r.ops[-1].operands) for r in head.regions]
+    pairs = {s: online_pair(head, s, n_head) for s in range(len(head.regions))}
 
     def emit(kb, schedule):
-        p = kb.p
         width = schedule.block
-        with kb.block_stride(p["M"], "row") as row:
-            idx = kb.decompose(row, [p[f"kd{d}"] for d in range(nd - 1)])
-            bases = [kb.offset(idx, [p[f"ks{k}_{d}"] for d in range(nd - 1)]) for k in range(n_in)]
-            row_vals = []           # the reduced results so far (result dtype), in result order
+        with kb.block_stride(kb.p["M"], "row") as row:
+            st = _Row(kb, group, row)
+            reduced = []        # the head's reduced results so far, in result order
             s = 0
-            while s < len(op.regions):
+            while s < len(head.regions):
                 pair = pairs.get(s)
+                args = lambda col: [st.element(v, col) for v in head.operands] + [st.vals[r] for r in reduced]  # noqa: E731
                 if pair is not None:
-                    row_vals += _online_sweep(kb, op, progs[s], pair, bases, row_vals, stages[s][0],
-                                              stages[s + 1][0], row, width)
+                    jm, js = stages[s][0], stages[s + 1][0]
+                    m, total = _online_sweep(kb, progs[s], pair, args, head.results[jm].type.dtype, width)
+                    st.set_row_value(head.results[jm], m)
+                    st.set_row_value(head.results[js], total)
+                    reduced += [head.results[jm], head.results[js]]
                     s += 2
                     continue
-                row_vals += _sweep(kb, op, kinds, progs[s], stages[s], bases, row_vals, row, width)
+                res = [head.results[j] for j in stages[s]]
+                _sweep(kb, st, progs[s], res, [kinds[j] for j in stages[s]], args, width)
+                reduced += [r for j, r in zip(stages[s], res) if kinds[j] is not None]
                 s += 1
+            for m in group.members[1:]:
+                op = m.op
+                block = op.regions[0]
+                prog = MapProgram.of_ops(block.args, block.ops[:-1], block.ops[-1].operands)
+                if m.kind == "scalar":
+                    for r, v in zip(op.results, prog.evaluate(kb, [st.vals[v] for v in op.operands])):
+                        st.set_row_value(r, v)
+                else:
+                    _sweep(kb, st, prog, list(op.results), list(reduce_kinds(op)),
+                           lambda col, op=op: [st.element(v, col) for v in op.operands], width)
     return emit
 
 
-def _load_operands(kb, bases, col, n_in):
+def _sweep(kb, st, prog, results, kinds, args, width):
+    """One sweep over the row: elementwise results stored, reductions
+    combined over the block (row values of ``st``)."""
     b, p = kb.b, kb.p
-    return [b.load(b.gep(p[f"in{k}"], [b.add(bases[k], b.mul(col, p[f"cs{k}"]))]), name=f"v{k}")
-            for k in range(n_in)]
-
-
-def _store_row_value(kb, name, row, value):
-    b = kb.b
-    with kb.if_(b.icmp_unsigned("==", kb.sreg("tid"), i64(0))):
-        b.store(value, b.gep(kb.p[name], [row]))
-
-
-def _sweep(kb, op, kinds, prog, results, bases, row_vals, row, width):
-    """One stage: its elementwise results stored, its reductions combined
-    over the block; returns the reductions' row values (result dtype)."""
-    b, p = kb.b, kb.p
-    n_in = len(op.operands)
-    specs = {j: reduce_spec(kinds[j], op.results[j].type.dtype) for j in results if kinds[j] is not None}
-    accs = {j: _Acc(kb, spec, f"acc{j}") for j, spec in specs.items()}
+    specs = {r: reduce_spec(k, r.type.dtype) for r, k in zip(results, kinds) if k is not None}
+    accs = {r: _Acc(kb, spec, "acc") for r, spec in specs.items()}
     for acc in accs.values():
         acc.reset()
     with kb.loop(kb.sreg("tid"), p["C"], kb.sreg("ntid"), "col") as col:
-        vals = prog.evaluate(kb, _load_operands(kb, bases, col, n_in) + list(row_vals))
-        for j, v in zip(results, vals):
-            if kinds[j] is None:
-                out = b.gep(p[f"out{j}"], [b.add(b.mul(row, p["C"]), col)])
-                b.store(v, out)
+        vals = prog.evaluate(kb, args(col))
+        for r, v in zip(results, vals):
+            if r not in specs:
+                st.store_element(r, col, v)
             else:
-                spec = specs[j]
-                accs[j].add(b.fpext(v, spec.acc_type) if spec.acc_dtype != spec.dtype else v)
-    got = []
-    for j, spec in specs.items():
-        (v,) = kb.block_reduce((accs[j].load()[0],), lambda a, c, spec=spec: (spec.combine(kb, a[0], c[0]),),
+                spec = specs[r]
+                accs[r].add(b.fpext(v, spec.acc_type) if spec.acc_dtype != spec.dtype else v)
+    for r, spec in specs.items():
+        (v,) = kb.block_reduce((accs[r].load()[0],), lambda a, c, spec=spec: (spec.combine(kb, a[0], c[0]),),
                                (spec.identity(),), width)
-        v = spec.finish(kb, v)
-        _store_row_value(kb, f"red{j}", row, v)
-        got.append(v)
-    return got
+        st.set_row_value(r, spec.finish(kb, v))
 
 
-def _online_sweep(kb, op, prog, pair, bases, row_vals, jmax, jsum, row, width):
-    """Stages max(t) and sum(exp(t - max)) in one sweep (module docstring)."""
+def _online_sweep(kb, prog, pair, args, dtype, width):
+    """Stages max(t) and sum(exp(t - max)) in one sweep (module docstring):
+    (max, sum) row values."""
     b, p = kb.b, kb.p
-    n_in = len(op.operands)
-    dtype = op.results[jmax].type.dtype
     mspec, sspec = reduce_spec("max", dtype), reduce_spec("sum", dtype)
     ty, aty = LLTYPE[dtype], sspec.acc_type
     exp_ctx = ScalarCtx(kb, pair.exp_op, dtype, dtype)
@@ -212,18 +339,16 @@ def _online_sweep(kb, op, prog, pair, bases, row_vals, jmax, jsum, row, width):
         """(max, rescaled sum) of two partial (max, sum) pairs; a sum at a
         max of -inf is 0 (its terms wait for a finite max)."""
         mn = mspec.combine(kb, m, m2)
-        total = b.fadd(rescale(s, m, mn), rescale(s2, m2, mn))
-        return mn, total
+        return mn, b.fadd(rescale(s, m, mn), rescale(s2, m2, mn))
 
     m_slot, s_slot = kb.slot(ty, "om"), kb.slot(aty, "os")
     b.store(ninf, m_slot)
     b.store(lir.Constant(aty, 0.0), s_slot)
     with kb.loop(kb.sreg("tid"), p["C"], kb.sreg("ntid"), "col") as col:
-        (t,) = prog.evaluate(kb, _load_operands(kb, bases, col, n_in) + list(row_vals))
+        (t,) = prog.evaluate(kb, args(col))
         m = b.load(m_slot)
         mn = mspec.combine(kb, m, t)
-        term = expm(t, mn)
-        term = b.select(b.fcmp_ordered("==", mn, ninf), lir.Constant(ty, 0.0), term)
+        term = b.select(b.fcmp_ordered("==", mn, ninf), lir.Constant(ty, 0.0), expm(t, mn))
         b.store(b.fadd(rescale(b.load(s_slot), m, mn), ext(term)), s_slot)
         b.store(mn, m_slot)
     m, s = kb.block_reduce((b.load(m_slot), b.load(s_slot)), lambda a, c: step(a[0], a[1], c[0], c[1]),
@@ -231,69 +356,107 @@ def _online_sweep(kb, op, prog, pair, bases, row_vals, jmax, jsum, row, width):
     # every term of a row whose max is -inf is exp(-inf - -inf) = NaN
     all_ninf = b.and_(b.fcmp_ordered("==", m, ninf), b.icmp_signed(">", p["C"], i64(0)))
     s = b.select(all_ninf, lir.Constant(aty, float("nan")), s)
-    s = sspec.finish(kb, s)
-    _store_row_value(kb, f"red{jmax}", row, m)
-    _store_row_value(kb, f"red{jsum}", row, s)
-    return [m, s]
+    return m, sspec.finish(kb, s)
 
 
-def row_kernel(name, op):
-    nd = len(iteration_shape(op))
-    return KernelSpec(name, row_params(op, nd), _emit(op, nd), f"row stages of fused {op.attrs.get('reduce')}",
-                      barriers=True)
+def row_kernel(name, group):
+    what = " ; ".join(f"{m.kind} {m.op.attrs.get('reduce')}" for m in group.members)
+    return KernelSpec(name, row_params(group), _emit(group), f"row group: {what}", barriers=True)
 
 
 class RowFusedStep(Step):
-    """A multi-stage fused op over rows (``accepts``): one row kernel."""
+    """A row group (``row_groups``): one row kernel, at its last member.
+    ``fallback``: the members as their own steps, when a member's
+    iteration space is not the group's at run time."""
     kind = "fused-rows"
 
-    def __init__(self, index, op, prefix):
-        super().__init__(index, op, prefix)
+    def __init__(self, index, group, prefix, op_indices=None):
+        super().__init__(index, group.members[-1].op, prefix)
+        self.group = group
         self.name = f"{prefix}_rows"
-        self.kinds = reduce_kinds(op)
+        self.head_kinds = reduce_kinds(group.head)
+        idx = op_indices or {}
+        self.fallback = []
+        if len(group.members) > 1:
+            self.fallback = [RowFusedStep(idx.get(group.head, index), RowGroup(group.head), f"{prefix}_h", idx)]
+            self.fallback += [FusedStep(idx.get(m.op, index), m.op, f"{prefix}_m{j}")
+                              for j, m in enumerate(group.members[1:])]
 
     def kernels(self):
-        return [row_kernel(self.name, self.op)]
+        specs = [row_kernel(self.name, self.group)]
+        for step in self.fallback:
+            specs += step.kernels()
+        return specs
+
+    def _space(self, state, op, shapes):
+        return sh.broadcast([shapes[v] if v in shapes else state.shape(v) for v in op.operands])
 
     def run(self, state):
-        op = self.op
-        ins = [state.tensor(v) for v in op.operands]
-        space = sh.broadcast([t.shape for t in ins])
-        axes, keep = tuple(op.attrs["axes"]), op.attrs["keepdims"]
-        outs, reds = [], []
-        for j, r in enumerate(op.results):
-            if self.kinds[j] is None:
-                t = state.alloc(r.type.dtype, space)
-                outs.append(t)
-            else:
-                if self.kinds[j] in ("max", "min"):
-                    sh.check_nonempty(space, axes)
-                t = state.alloc(r.type.dtype, sh.reduced_shape(space, axes, keep))
-                reds.append(t)
+        group = self.group
+        shapes = {}
+        head = group.head
+        try:
+            space = self._space(state, head, shapes)
+            axes, keep = (len(space) - 1,), head.attrs.get("keepdims", False)
+            if any(k in ("max", "min") for k in self.head_kinds):
+                sh.check_nonempty(space, axes)
+            for j, r in enumerate(head.results):
+                shapes[r] = space if self.head_kinds[j] is None else sh.reduced_shape(space, axes, keep)
+            for m in group.members[1:]:
+                op = m.op
+                here = self._space(state, op, shapes)
+                if m.kind == "sweep" and here != space:
+                    raise sh.PlanError(0)       # not the group's space: the members' own steps
+                kinds = reduce_kinds(op)
+                if any(k in ("max", "min") for k in kinds):
+                    sh.check_nonempty(here, axes)
+                for j, r in enumerate(op.results):
+                    shapes[r] = here if kinds[j] is None else \
+                        sh.reduced_shape(here, axes, op.attrs.get("keepdims", False))
+        except sh.PlanError:
+            if not self.fallback:
+                raise
+            for step in self.fallback:
+                step.run(state)
+            return
+        results = group.results()
+        outs = [state.alloc(r.type.dtype, shapes[r]) for r in results]
+        for r, t in zip(results, outs):
             state.env[r] = t
-        M = sh.numel(space[:-1])
-        C = space[-1]
+        M, C = sh.numel(space[:-1]), space[-1]
         if M == 0:
             return
-        strides = [sh.broadcast_strides(t.shape, t.strides, space, k) for k, t in enumerate(ins)]
-        args = [t.ptr for t in ins] + [t.ptr for t in outs] + [t.ptr for t in reds] + [M, C, *space[:-1]]
-        for st in strides:
+        ins = [state.tensor(v) for v in group.inputs()]
+        args = [t.ptr for t in ins] + [t.ptr for t in outs] + [M, C, *space[:-1]]
+        for t in ins:
+            st = sh.broadcast_strides(t.shape, t.strides, space)
             args += [*st[:-1], st[-1]]
         block = state.schedule.block
         state.launch(self.name, (M, 1, 1), (block, 1, 1), args)
 
     def describe(self, names):
         d = super().describe(names)
-        d["reduce"] = list(self.kinds)
+        d["members"] = [{"kind": m.kind, "results": [names[r] for r in m.op.results],
+                         "reduce": list(reduce_kinds(m.op))} for m in self.group.members]
         d["launches"] = [{"kernel": self.name, "block": "[block, 1, 1]", "grid": "[min(rows, max_grid), 1, 1]",
-                          "what": "a block per row runs every stage (max then sum of exp(x - max) in one "
-                                  "online sweep); results C-contiguous",
-                          "args": "inputs, elementwise results, reduced results, rows, columns, kept dims, "
-                                  "per input its kept strides and column stride"}]
+                          "what": "a block per row runs every member (max then sum of exp(x - max) in one "
+                                  "online sweep); results C-contiguous; when a member's iteration space is "
+                                  "not the group's, the members' own kernels instead",
+                          "args": "inputs, results, rows, columns, kept dims, per input its kept strides "
+                                  "and column stride"}]
         return d
 
 
 def fused_step(index, op, prefix):
-    """The step of a fused op: a row kernel when ``accepts`` it, else one
-    kernel per result kind (``steps.FusedStep``, single-stage)."""
-    return RowFusedStep(index, op, prefix) if accepts(op) else FusedStep(index, op, prefix)
+    """The step of a fused op outside row groups: a row kernel when
+    ``accepts`` it, else one kernel per result kind (``steps.FusedStep``)."""
+    return RowFusedStep(index, RowGroup(op), prefix) if accepts(op) else FusedStep(index, op, prefix)
+
+
+def group_step(op, group, index, prefix):
+    """The plan's step for ``op`` of row group ``group``: the group's step
+    at its last member, None at the others (``index``: op -> position)."""
+    if op is not group.members[-1].op:
+        return None
+    k = index[op]
+    return RowFusedStep(k, group, f"{prefix}_{k}", index)
