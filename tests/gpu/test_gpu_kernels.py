@@ -23,7 +23,7 @@ RNG = np.random.default_rng(18)
 
 
 def gpu(device, inputs, outputs):
-    f = theon.function(inputs, outputs)
+    f = theon.function(inputs, outputs, on_unused_input="ignore")
     return f, from_function(f, device)
 
 
@@ -152,6 +152,11 @@ def test_log_softmax_and_crossentropy(device, dtype, shape):
     nll, sm = NN.crossentropy_softmax_1hot(x, y)
     f, g = gpu(device, [x, y], [NN.log_softmax(x), nll, sm])
     assert any(s.kind == "fused-rows" for s in g.plan.steps)
+    for out in (NN.log_softmax(x), nll):            # one kernel each (cross-entropy: + its arange)
+        fo, go = gpu(device, [x, y], out)
+        rows = [s for s in go.plan.steps if s.kind == "fused-rows"]
+        assert len(rows) == 1 and len(rows[0].group.members) >= 3
+        assert [s.kind for s in go.plan.steps if s.kernels() and s.kind != "arange"] == ["fused-rows"]
     a = _rows(dtype, shape)
     labels = RNG.integers(0, shape[1], shape[0]).astype("int32")
     with np.errstate(all="ignore"):
@@ -233,3 +238,23 @@ def test_ptxas_assembles_for_sm80_and_sm90(name, tmp_path):
             assert "shfl.sync.bfly" in mod.ptx
         if name == "sum":
             assert "ld.global.v4" in mod.ptx
+
+
+def test_row_group_falls_back_when_a_member_broadcasts_wider(device):
+    """A member whose iteration space is bigger than the row op's at run
+    time (x is 1 x C, z is R x C): the members run as their own steps."""
+    x, z = T.matrix("x"), T.matrix("z")
+    m = x.max(axis=1, keepdims=True)
+    out = (x - m - T.log(T.exp(x - m).sum(axis=1, keepdims=True))) + z
+    f, g = gpu(device, [x, z], out)
+    a = RNG.standard_normal((4, 7))
+    zs = RNG.standard_normal((4, 7))
+    ref = a - a.max(1, keepdims=True) - np.log(np.exp(a - a.max(1, keepdims=True)).sum(1, keepdims=True))
+    close(g(a, zs), ref + zs, "float64")
+    close(g(a[:1], zs), ref[:1] + zs, "float64")
+    close(g(a[:1], zs), f(a[:1], zs), "float64")
+    with pytest.raises(ValueError) as gpu_err:
+        g(a, zs[:3])
+    with pytest.raises(ValueError) as cpu_err:
+        f(a, zs[:3])
+    assert str(gpu_err.value) == str(cpu_err.value)
