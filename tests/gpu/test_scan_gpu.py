@@ -183,7 +183,7 @@ def test_run_time_errors_as_on_the_cpu(device):
 
 def test_ifelse_runs_only_the_chosen_branch():
     c, x, W = T.dscalar("c"), T.dvector("x"), T.dmatrix("W")
-    r = ifelse(T.gt(c, 0), T.tanh(T.dot(W, x)), x * 3.0)
+    r = ifelse(T.gt(c, 0), T.tanh(T.dot(W, x)) * x.sum(), x * 3.0)     # then: a sum, a matmul (+ epilogue)
     f = theon.function([c, x, W], r)
     dev = EmulatedDevice()
     gf = from_function(f, dev)
