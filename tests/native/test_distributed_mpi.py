@@ -263,6 +263,38 @@ def test_shards_in_one_process_match_the_whole_batch(adam):
     assert reference["W1"] != lib["values"](lib["build"]()[1])["W1"], "training changed nothing"
 
 
+def test_the_mlp_example_unchanged(monkeypatch):
+    """examples/mlp.py's train(i) (minibatch i of shared data through givens)
+    as written: each shard passes its own minibatch index (``local``); two
+    shards of 50 rows step like one process on those 100 rows."""
+    from theon.distributed.mpi import DataParallel
+    monkeypatch.syspath_prepend(os.path.join(REPO, "examples"))
+    import digits
+    import mlp
+    x_train, y_train = digits.load_data()[:2]
+
+    def trained(batch):
+        monkeypatch.setattr(digits, "BATCH", batch)
+        rng = np.random.default_rng(1)
+        train, _ = mlp.build(theon.shared(x_train, name="train_x"), theon.shared(y_train, name="train_y"), rng)
+        return train
+
+    one = trained(100)
+    params = one.get_shared()
+    for i in range(3):
+        one(i)
+    want = {p.name: p.get_value() for p in params if p.name[0] in "Wb"}
+    two = trained(50)
+    step = DataParallel(two, comm=None, shards=2)
+    assert step.n_outputs == 1
+    for i in range(3):
+        step.local([(2 * i,), (2 * i + 1,)])
+    got = {p.name: p.get_value() for p in step.parameters}
+    assert set(got) == set(want) == {"W1", "b1", "W2", "b2"}
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
 def test_bad_batches_are_refused():
     from theon.distributed.mpi import DataParallel
     lib = _worker()
