@@ -234,7 +234,9 @@ import numpy as np, theon, theon.tensor as T
 from theon.tensor.nnet import conv2d
 x = T.TensorType("float32", (None, 1, 12, 12))("x")
 W = theon.shared(np.random.default_rng(0).standard_normal((5, 1, 3, 3)).astype(np.float32), name="W")
-features = theon.function([x], T.tanh(conv2d(x, W, border_mode="half", subsample=(2, 2))))
+b = theon.shared(np.linspace(-1, 1, 5).astype(np.float32), name="b")
+features = theon.function([x], T.tanh(conv2d(x, W, border_mode="half", subsample=(2, 2))
+                                      + b.dimshuffle("x", 0, "x", "x")))      # one conv_bias op
 '''
 
 
@@ -243,14 +245,16 @@ def test_aot_compiled_conv2d(tmp_path):
     from theon.runtime.aot_cli import main
     src = tmp_path / "m.py"
     src.write_text(AOT_MODULE)
-    assert main([str(src), "-o", str(tmp_path), "--emit", "header,shared"]) == 0
+    assert main([str(src), "-o", str(tmp_path), "--emit", "header,shared,ir"]) == 0
+    assert 'conv_bias(%x, %W, %b) {activation = "tanh"' in (tmp_path / "features.theon").read_text()
     lib = theon.runtime.load_library(tmp_path / "libfeatures.so")
     X = np.random.default_rng(1).standard_normal((3, 1, 12, 12)).astype(np.float32)
     W = np.random.default_rng(0).standard_normal((5, 1, 3, 3)).astype(np.float32)
     a = dict(pad=("half", "half"), stride=(2, 2), dilation=(1, 1), groups=1, flip=True)
     got = lib(X)
     assert got.shape == (3, 5, 6, 6)
-    np.testing.assert_allclose(got, np.tanh(conv_forward(X.astype(np.float64), W.astype(np.float64), a)),
+    bias = np.linspace(-1, 1, 5)[None, :, None, None]
+    np.testing.assert_allclose(got, np.tanh(conv_forward(X.astype(np.float64), W.astype(np.float64), a) + bias),
                                rtol=1e-5, atol=1e-5)
     header = (tmp_path / "features.h").read_text()
     assert "features" in header
