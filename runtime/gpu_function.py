@@ -47,7 +47,8 @@ import time
 
 import numpy as np
 
-from ..codegen.ptx.plan import Plan, run_plan
+from ..codegen.ptx.plan import Plan
+from ..codegen.ptx.specialize import HostRunner
 from ..codegen.ptx.shapes import PlanError
 from ..codegen.ptx.state import DeviceTensor, RunState
 from .convert import describe, shape_text
@@ -202,6 +203,7 @@ class GpuFunction(Function):
         self.native = self.device.load(self.plan)
         self._results = tuple(ir.return_op.operands)
         self._residency = residency()
+        self.host_runner = HostRunner(self.plan)      # per-signature replay (codegen/ptx/specialize.py)
 
     def __call__(self, *args, **kwargs):
         if not self._update_locks:
@@ -233,7 +235,7 @@ class GpuFunction(Function):
             shared_tensors.append(state.env[arg])
         start = time.perf_counter_ns()
         try:
-            run_plan(self.plan, state, self._timer() if self.profile is not None else None)
+            self.host_runner.run(state, self._timer() if self.profile is not None else None)
         except PlanError as e:
             details = (e.details + [0, 0, 0, 0])[:4]
             raise native_error(e.code, [e.op_index] + details, self.ir, arrays + shared_tensors) from None
