@@ -439,14 +439,22 @@ class SvdS(_SVD):
         return [e("matmul", gu, Vt)]
 
 
-class _SVDFactor(_SVD):
-    """U or Vt: no gradient (as in Theano); only svd_s is differentiable."""
-    required_attrs = ("full_matrices",)
+class _NoGradient:
+    """An op Theano gives no gradient: its rule raises NotImplementedError
+    naming the op and ``no_grad_hint`` (the grad table differentiates it
+    only on constants)."""
     has_grad = True
+    no_grad_hint = ""
 
     def grad(self, op, grads):
-        raise NotImplementedError(f"the gradient of svd's factor {self.name} is not implemented (as in Theano): "
-                                  "only the singular values (svd_s) are differentiable")
+        raise NotImplementedError(f"the gradient of {self.name} is not implemented (as in Theano): "
+                                  f"{self.no_grad_hint}")
+
+
+class _SVDFactor(_NoGradient, _SVD):
+    """U or Vt: no gradient (as in Theano); only svd_s is differentiable."""
+    required_attrs = ("full_matrices",)
+    no_grad_hint = "of svd only the singular values (svd_s) are differentiable"
 
 
 class SvdU(_SVDFactor):
@@ -531,7 +539,7 @@ def _eig_tolerance(a):
     return float(np.sqrt(np.finfo(a.dtype).eps)) * float(np.abs(a).sum(axis=(-2, -1)).max(initial=0.0))
 
 
-class _Eig(_LinAlg):
+class _Eig(_NoGradient, _LinAlg):
     """The eigen decomposition of a general real square matrix (batched):
     Householder reduction to upper Hessenberg form, Francis double-shift QR
     to the real Schur form, eigenvectors by back-substitution and
@@ -544,7 +552,7 @@ class _Eig(_LinAlg):
     (LINALG_NO_CONVERGENCE). Eigenvalues in the order of the Schur form's
     diagonal (which may differ from LAPACK's), eigenvectors unit-norm
     columns (signs free). No gradient: Theano has none for ``Eig``."""
-    has_grad = True
+    no_grad_hint = "Theano's Eig has none; for symmetric matrices eigh is differentiable"
 
     def infer(self, op):
         self.check_arity(op)
@@ -566,9 +574,6 @@ class _Eig(_LinAlg):
                                         "(theon has no complex dtype)")
         return w.real.astype(a.dtype, copy=False), v.real.astype(a.dtype, copy=False)
 
-    def grad(self, op, grads):
-        raise NotImplementedError(f"the gradient of {self.name} (eig) is not implemented (as in Theano, whose Eig "
-                                  "has none); for symmetric matrices use eigh, which is differentiable")
 
 
 class Eigvals(_Eig):

@@ -20,6 +20,7 @@ The code is imperative (while loops with breaks over stack variables that
 LLVM promotes to registers) to stay close to the published algorithm.
 """
 import contextlib
+from functools import partial
 
 import llvmlite.ir as lir
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from ...errors import LINALG_COMPLEX, LINALG_NO_CONVERGENCE
 from ...llvm_util import counted_loop, smin
 from .context import I64, i64
-from .la import _FT, _K, _batch_index, _check_square, _copy_matrix, _fabs, _kernel, _shapes_only, _sqrt
+from .la import _FT, _K, _batch_index, _batched, _check_square, _copy_matrix, _copy_out, _fabs, _kernel, _sqrt
 
 
 class _Imp(_K):
@@ -423,8 +424,8 @@ def _lower_eig(ctx, op, bufs, vectors):
     b = ctx.b
     n = _check_square(ctx, a)
     batch = list(a.shape[:-2])
-    out = ctx.alloc(dtype, batch + ([n, n] if vectors else [n]), name="eig")
-    if _shapes_only(ctx):
+    out, compute = _batched(ctx, op, a, [n, n] if vectors else [n], "eig")
+    if not compute:
         return [out]
     work = ctx.alloc(dtype, [n, n], name="eig.h")
     vec = ctx.alloc(dtype, [n, n], name="eig.v")
@@ -437,19 +438,8 @@ def _lower_eig(ctx, op, bufs, vectors):
         where = _batch_index(ctx, batch, idx)
         ctx.check(b.icmp_signed(">=", info, i64(0)), LINALG_NO_CONVERGENCE, [where])
         ctx.check(b.icmp_signed("==", info, i64(0)), LINALG_COMPLEX, [where, b.sub(info, i64(1))])
-        dst = ctx.elem_ptr(out, list(idx) + [i64(0)] * (2 if vectors else 1))
-        src = vec.ptr if vectors else val.ptr
-        with counted_loop(b, b.mul(n, n) if vectors else n, "eig.cp") as lc:
-            b.store(b.load(b.gep(src, [lc.index])), b.gep(dst, [lc.index]))
+        _copy_out(ctx, out, idx, vec.ptr if vectors else val.ptr, b.mul(n, n) if vectors else n, "eig.cp")
     return [out]
 
 
-def lower_eigvals(ctx, op, bufs):
-    return _lower_eig(ctx, op, bufs, False)
-
-
-def lower_eig_vectors(ctx, op, bufs):
-    return _lower_eig(ctx, op, bufs, True)
-
-
-LOWERINGS = {"eigvals": lower_eigvals, "eig_vectors": lower_eig_vectors}
+LOWERINGS = {"eigvals": partial(_lower_eig, vectors=False), "eig_vectors": partial(_lower_eig, vectors=True)}

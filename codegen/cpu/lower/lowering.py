@@ -6,7 +6,7 @@ an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
 from . import autodiff_ops, control, conv, data, debug, fused, indexing, linalg, pool, random, reduction, views
 from . import extra, sorting
-from . import la, la_eig
+from . import la, la_eig, la_spectral
 from .elementwise import lower_elementwise
 from ...scalar import LoweringTable
 
@@ -26,4 +26,5 @@ LOWERINGS.update(pool.LOWERINGS)     # pool pool_grad
 LOWERINGS.update(sorting.LOWERINGS)   # sort argsort (radix sort)
 LOWERINGS.update(extra.LOWERINGS)     # cumsum cumprod searchsorted bincount repeat
 LOWERINGS.update(la.LOWERINGS)        # cholesky solve_triangular solve matrix_inverse det
+LOWERINGS.update(la_spectral.LOWERINGS)  # eigvalsh eigh_vectors qr_q qr_r svd_s svd_u svd_vt pinv
 LOWERINGS.update(la_eig.LOWERINGS)    # eigvals eig_vectors
