@@ -23,7 +23,8 @@ Theano's ``CholeskyGrad``; solve's gb = solve(a^T, g), ga = -gb x^T;
 matrix_inverse's -A^-T g A^-T; det's g * det * inv(a)^T. Extra leading
 gradient dims (jacobians) broadcast the operands to them.
 
-CPU: ``codegen/cpu/lower/la.py``. GPU: a compile-time refusal.
+CPU: ``codegen/cpu/lower/la.py`` (solves), ``la_spectral.py`` (eigh, qr, svd,
+pinv), ``la_eig.py`` (eig). GPU: a compile-time refusal.
 """
 import numpy as np
 
