@@ -21,7 +21,7 @@ scalar code, no sweep. Row values are stored by thread 0.
 Members (``row_groups``): later single-stage fused ops whose operands are
 the group's row values (keepdims form) and outside tensors, over the
 group's iteration space (checked at run time: else the members run as
-their own steps, ``fallback``), reducing over the last axis if at all; or
+their own steps), reducing over the last axis if at all; or
 ops on row values only. A group's step stands at its last member; no
 other op before it may use the group's results.
 
@@ -38,6 +38,8 @@ order, no atomics).
 """
 import llvmlite.ir as lir
 
+from ...ir.core import Block, Operation
+from ...ir.dialect import OPS
 from ...ir.ops.fused import iteration_shape, reduce_kinds, stage_results
 from ..llvm_util import LLTYPE
 from ..scalar import SCALAR, ScalarCtx
@@ -45,7 +47,7 @@ from . import shapes as sh
 from .kernel import KernelSpec, i64
 from .maps import MapProgram
 from .reduce import _Acc, reduce_spec
-from .steps import FusedStep, Step
+from .steps import FusedStep, Step, ViewStep
 
 
 def accepts(op):
@@ -120,6 +122,7 @@ def online_pair(op, s, n_in):
 
 
 MAX_SCAN = 24           # ops after a row op looked at for members
+LONG_ROW_BLOCKS = 64    # rows longer than this many blocks of threads ...
 
 
 class Member:
@@ -364,10 +367,48 @@ def row_kernel(name, group):
     return KernelSpec(name, row_params(group), _emit(group), f"row group: {what}", barriers=True)
 
 
+class SplitHead:
+    """The row op split into one fused op per stage (``split_stages``) in a
+    block of its own, whose arguments stand for the op's operands: the
+    steps of the one-kernel-per-stage path, for few very long rows (a
+    block per row would leave most of the device idle)."""
+
+    def __init__(self, op, index, prefix):
+        self.op = op
+        self.block = Block([v.type for v in op.operands])
+        mapping = dict(zip(op.operands, self.block.args))
+        copy = self.block.append(op.clone(mapping))
+        end = self.block.append(Operation(OPS["yield"], list(copy.results)))
+        from ...passes.fusion import split_stages
+        split_stages(self.block, copy)
+        self.finals = list(end.operands)
+        self.steps = []
+        for j, o in enumerate(self.block.ops[:-1]):
+            cls = FusedStep if o.name == "fused" else ViewStep
+            self.steps.append(cls(index, o, f"{prefix}_s{j}"))
+
+    def kernels(self):
+        return [spec for step in self.steps for spec in step.kernels()]
+
+    def run(self, state):
+        for a, v in zip(self.block.args, self.op.operands):
+            state.env[a] = state.tensor(v)
+        for step in self.steps:
+            step.run(state)
+        for r, v in zip(self.op.results, self.finals):
+            state.env[r] = state.env[v]
+
+
+def long_rows(schedule, M, C):
+    """Few rows, each longer than LONG_ROW_BLOCKS blocks: split stages."""
+    return M < schedule.sm_count and C > LONG_ROW_BLOCKS * schedule.block
+
+
 class RowFusedStep(Step):
     """A row group (``row_groups``): one row kernel, at its last member.
-    ``fallback``: the members as their own steps, when a member's
-    iteration space is not the group's at run time."""
+    The members run as their own steps when a member's iteration space is
+    not the group's at run time; the head as one kernel per stage
+    (``SplitHead``) for few very long rows (``long_rows``)."""
     kind = "fused-rows"
 
     def __init__(self, index, group, prefix, op_indices=None):
@@ -376,17 +417,24 @@ class RowFusedStep(Step):
         self.name = f"{prefix}_rows"
         self.head_kinds = reduce_kinds(group.head)
         idx = op_indices or {}
-        self.fallback = []
-        if len(group.members) > 1:
-            self.fallback = [RowFusedStep(idx.get(group.head, index), RowGroup(group.head), f"{prefix}_h", idx)]
-            self.fallback += [FusedStep(idx.get(m.op, index), m.op, f"{prefix}_m{j}")
-                              for j, m in enumerate(group.members[1:])]
+        self.split_head = SplitHead(group.head, idx.get(group.head, index), f"{prefix}_long")
+        self.members = [FusedStep(idx.get(m.op, index), m.op, f"{prefix}_m{j}")
+                        for j, m in enumerate(group.members[1:])]
+        self.head_rows = RowFusedStep(idx.get(group.head, index), RowGroup(group.head), f"{prefix}_h", idx) \
+            if self.members else None
 
     def kernels(self):
-        specs = [row_kernel(self.name, self.group)]
-        for step in self.fallback:
+        specs = [row_kernel(self.name, self.group)] + self.split_head.kernels()
+        for step in self.members + ([self.head_rows] if self.head_rows else []):
             specs += step.kernels()
         return specs
+
+    def _fallback(self, state, split):
+        """The members as their own steps; the head split into stages or
+        as a row kernel alone."""
+        head = self.split_head if split or self.head_rows is None else self.head_rows
+        for step in [head] + self.members:
+            step.run(state)
 
     def _space(self, state, op, shapes):
         return sh.broadcast([shapes[v] if v in shapes else state.shape(v) for v in op.operands])
@@ -414,16 +462,18 @@ class RowFusedStep(Step):
                     shapes[r] = here if kinds[j] is None else \
                         sh.reduced_shape(here, axes, op.attrs.get("keepdims", False))
         except sh.PlanError:
-            if not self.fallback:
+            if not self.members:
                 raise
-            for step in self.fallback:
-                step.run(state)
+            self._fallback(state, False)
+            return
+        M, C = sh.numel(space[:-1]), space[-1]
+        if long_rows(state.schedule, M, C):
+            self._fallback(state, True)
             return
         results = group.results()
         outs = [state.alloc(r.type.dtype, shapes[r]) for r in results]
         for r, t in zip(results, outs):
             state.env[r] = t
-        M, C = sh.numel(space[:-1]), space[-1]
         if M == 0:
             return
         ins = [state.tensor(v) for v in group.inputs()]

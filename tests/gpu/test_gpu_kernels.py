@@ -258,3 +258,23 @@ def test_row_group_falls_back_when_a_member_broadcasts_wider(device):
     with pytest.raises(ValueError) as cpu_err:
         f(a, zs[:3])
     assert str(gpu_err.value) == str(cpu_err.value)
+
+
+@pytest.mark.parametrize("which", ["softmax", "log_softmax"])
+def test_few_very_long_rows_take_the_split_path(device, which):
+    """Rows longer than LONG_ROW_BLOCKS blocks, fewer than the SMs: the
+    stages run as their own kernels (many blocks per row), same results."""
+    from theon.codegen.ptx.rows import long_rows
+    x = T.matrix("x")
+    f, g = gpu(device, [x], getattr(NN, which)(x))
+    sch = getattr(device, "schedule", GPU_SCHEDULE)
+    C = 64 * sch.block + 7
+    assert long_rows(sch, 2, C) and not long_rows(sch, 2, 100)
+    a = RNG.standard_normal((2, C))
+    a[0, :50] = -np.inf
+    got, n = launches(device, g, a)
+    assert n is None or n > 1
+    close(got, f(a), "float64")
+    a64 = a - a.max(axis=1, keepdims=True)
+    ls = a64 - np.log(np.exp(a64).sum(axis=1, keepdims=True))
+    close(got, ls if which == "log_softmax" else np.exp(ls), "float64")
