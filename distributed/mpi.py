@@ -170,8 +170,8 @@ def _excepthook(kind, value, tb):
     text = "".join(traceback.format_exception(kind, value, tb))
     sys.stderr.write(f"[theon.distributed rank {ch.rank}/{ch.size}] {text}")
     sys.stderr.flush()
-    if not ch.notified and not ch.remote_failure:
-        ch.notify(f"{kind.__name__}: {value}")
+    if not ch.remote_failure:
+        ch.notify(f"{kind.__name__}: {value}")      # (once: a failed step has already sent it)
         time.sleep(0.5)         # let the others report the notice before the job is torn down
     ch.MPI.COMM_WORLD.Abort(1)
 
@@ -207,9 +207,9 @@ class DataParallel:
     """A compiled training step run data-parallel on the ranks of ``comm``.
 
     train:          a ``theon.function`` with updates (plain inputs)
-    comm:           an mpi4py communicator (default ``MPI.COMM_WORLD``), or
-                    None: one process that runs ``shards`` shards in turn and
-                    reduces them as ``shards`` ranks would (no MPI needed)
+    comm:           an mpi4py communicator (default ``MPI.COMM_WORLD``)
+    shards:         instead of comm: one process runs this many shards in turn
+                    and reduces them as that many ranks would (no MPI needed)
     batch_inputs:   the inputs ``step(...)`` splits along axis 0 (positions,
                     names or variables); default: every input of 1 or more dims
     deterministic:  reduce by gathering and summing in rank order (bit-identical
@@ -218,11 +218,15 @@ class DataParallel:
     average_outputs: average 0-d float outputs over the ranks (else each rank's own)
     timeout:        seconds any collective may wait for the other ranks
     bucket_bytes:   size of the buffer slices whose reductions start one by one
+    abort_on_error: an uncaught exception on this rank notifies the others and
+                    calls MPI_Abort (``sys.excepthook``; until ``close()``)
+    startup_timeout: seconds the construction and the first step may wait
+                    (ranks compile at different speeds)
     """
 
     def __init__(self, train, comm=None, *, shards=None, batch_inputs=None, deterministic=False,
                  reduce="mean", average_outputs=True, timeout=DEFAULT_TIMEOUT, bucket_bytes=4 << 20,
-                 abort_on_error=True, use_mpi=None, startup_timeout=300.0):
+                 abort_on_error=True, startup_timeout=300.0):
         from ..frontend.compiled import CompiledFunction
         if not isinstance(train, CompiledFunction):
             raise TypeError(f"DataParallel: train must be a compiled theon.function with updates, "
@@ -241,8 +245,7 @@ class DataParallel:
         self.timeout = float(timeout)
         self._startup_timeout = max(self.timeout, float(startup_timeout))
         self.bucket_bytes = bucket_bytes
-        if use_mpi is None:
-            use_mpi = comm is not None or shards is None
+        use_mpi = comm is not None or shards is None
         self._channel = None
         if use_mpi and shards is not None:
             raise ValueError("DataParallel: give comm (MPI ranks) or shards (one process), not both")
