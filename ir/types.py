@@ -27,18 +27,30 @@ SIGNED_INT_DTYPES = ("int8", "int16", "int32", "int64")
 UNSIGNED_INT_DTYPES = ("uint8", "uint16", "uint32", "uint64")
 
 
+_DTYPE_NAMES = {}       # NumPy dtype -> its name, for the dtypes theon supports
+
+
 def canonical_dtype(dtype):
     """Normalize anything NumPy understands as a dtype to theon's dtype name."""
-    if isinstance(dtype, str) and dtype in DTYPES:
-        return dtype
-    if isinstance(dtype, str) and dtype in SHORT_TO_DTYPE:
-        return SHORT_TO_DTYPE[dtype]
+    if isinstance(dtype, str):
+        if dtype in DTYPES:
+            return dtype
+        if dtype in SHORT_TO_DTYPE:
+            return SHORT_TO_DTYPE[dtype]
+    elif isinstance(dtype, np.dtype):
+        # ``np.dtype.name`` is computed in Python on every access: remembered
+        # per dtype (every constant's type is inferred from its value's dtype)
+        name = _DTYPE_NAMES.get(dtype)
+        if name is not None:
+            return name
     try:
         name = np.dtype(dtype).name
     except TypeError:
         raise TypeError(f"not a dtype: {dtype!r}") from None
     if name not in DTYPES:
         raise TypeError(f"dtype {name!r} is not supported by theon; supported: {sorted(DTYPES)}")
+    if isinstance(dtype, np.dtype) and len(_DTYPE_NAMES) < 256:
+        _DTYPE_NAMES[dtype] = name
     return name
 
 

@@ -566,15 +566,37 @@ HUGE_MIN_BYTES = 1 << 22
 
 def _huge_pages(ctx, buf, n, itemsize):
     """madvise(MADV_HUGEPAGE) a large buffer (as NumPy does): far fewer page
-    faults when it is first written."""
+    faults when it is first written. A call of one helper per module (the
+    entry of a long graph makes thousands of buffers: two instructions each
+    instead of a branch and a dozen); nothing when the size is statically
+    small."""
+    nbytes = ctx.mul(n, i64(itemsize))
+    if isinstance(nbytes, lir.Constant) and int(nbytes.constant) < HUGE_MIN_BYTES:
+        return
     b = ctx.b
-    nbytes = b.mul(n, i64(itemsize))
+    b.call(_huge_pages_helper(ctx), [b.bitcast(buf.ptr, I8P), nbytes])
+
+
+def _huge_pages_helper(ctx):
+    """``void theon.huge_pages(i8 *p, i64 nbytes)``: madvise the whole pages
+    of [p, p + nbytes) when nbytes >= HUGE_MIN_BYTES."""
+    name = "theon.huge_pages"
+    fn = ctx.module.globals.get(name)
+    if fn is not None:
+        return fn
+    madvise = ctx.declare("madvise", I32, [I8P, I64, I32])
+    fn = lir.Function(ctx.module, lir.FunctionType(lir.VoidType(), [I8P, I64]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    raw, nbytes = fn.args
+    b = lir.IRBuilder(fn.append_basic_block("entry"))
     with b.if_then(b.icmp_signed(">=", nbytes, i64(HUGE_MIN_BYTES)), likely=False):
-        madvise = ctx.declare("madvise", I32, [I8P, I64, I32])
-        p = b.ptrtoint(buf.ptr, I64)
+        p = b.ptrtoint(raw, I64)
         start = b.and_(b.add(p, i64(4095)), i64(~4095))
         length = b.sub(nbytes, b.sub(start, p))
         b.call(madvise, [b.inttoptr(start, I8P), length, lir.Constant(I32, 14)])
+    b.ret_void()
+    return fn
 
 
 # --- accumulators, region evaluation, alias scopes ---------------------------------------------
