@@ -40,7 +40,7 @@ import llvmlite.ir as lir
 
 from ...ir.core import Block, Operation
 from ...ir.dialect import OPS
-from ...ir.ops.fused import iteration_shape, reduce_kinds, stage_results
+from ...ir.ops.fused import REDUCERS, iteration_shape, reduce_kinds, stage_results
 from ..llvm_util import LLTYPE
 from ..scalar import SCALAR, ScalarCtx
 from . import shapes as sh
@@ -399,6 +399,11 @@ class SplitHead:
             state.env[r] = state.env[v]
 
 
+def _needs_terms(kinds):
+    """Some reduction of ``kinds`` has no identity (an empty row is an error)."""
+    return any(k is not None and REDUCERS[k].identity is None for k in kinds)
+
+
 def long_rows(schedule, M, C):
     """Few rows, each longer than LONG_ROW_BLOCKS blocks: split stages."""
     return M < schedule.sm_count and C > LONG_ROW_BLOCKS * schedule.block
@@ -446,7 +451,7 @@ class RowFusedStep(Step):
         try:
             space = self._space(state, head, shapes)
             axes, keep = (len(space) - 1,), head.attrs.get("keepdims", False)
-            if any(k in ("max", "min") for k in self.head_kinds):
+            if _needs_terms(self.head_kinds):
                 sh.check_nonempty(space, axes)
             for j, r in enumerate(head.results):
                 shapes[r] = space if self.head_kinds[j] is None else sh.reduced_shape(space, axes, keep)
@@ -456,7 +461,7 @@ class RowFusedStep(Step):
                 if m.kind == "sweep" and here != space:
                     raise sh.PlanError(0)       # not the group's space: the members' own steps
                 kinds = reduce_kinds(op)
-                if any(k in ("max", "min") for k in kinds):
+                if _needs_terms(kinds):
                     sh.check_nonempty(here, axes)
                 for j, r in enumerate(op.results):
                     shapes[r] = here if kinds[j] is None else \
