@@ -5,6 +5,9 @@ runs a training step data-parallel over MPI ranks: ``DataParallel(train)``
 splits the step's IR into a gradient part and an apply part
 (``split.py``, the ``data-parallel-split`` pass), averages the gradients with
 one fused allreduce and applies the same update on every rank.
+``theon.distributed.dask`` (extra ``theon[dask]``) evaluates compiled
+functions over Dask arrays. ``theon-opt --plugin theon.distributed.plugin``
+adds the ``data-parallel-split`` pass to theon-opt.
 
 Submodules are imported on use, so ``import theon.distributed`` needs
 neither mpi4py nor anything else beyond theon.

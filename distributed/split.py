@@ -28,7 +28,7 @@ returns it and it is averaged. So averaging happens on the raw gradients,
 once per value, and optimizer arithmetic is applied once to the average.
 
 The pass works on a module (it adds a function), so it runs from
-``theon-opt --plugin theon.distributed.split -p data-parallel-split``;
+``theon-opt --plugin theon.distributed.plugin -p data-parallel-split``;
 ``theon.distributed.mpi.DataParallel`` calls ``split_step`` on the step's
 input IR and compiles both parts with the step's mode.
 """
@@ -145,9 +145,8 @@ class DataParallelSplit(Pass):
 
 
 def register():
-    """Make ``data-parallel-split`` a pass name (``theon-opt --plugin
-    theon.distributed.split`` calls this by importing the module)."""
+    """Make ``data-parallel-split`` a pass name of this process (what
+    ``theon-opt --plugin theon.distributed.plugin`` does). Not done on import:
+    the registry's passes each run on a single function, this one needs a
+    module."""
     PASSES.setdefault(DataParallelSplit.name, DataParallelSplit)
-
-
-register()

@@ -217,6 +217,8 @@ def test_split_cuts_at_the_raw_gradients():
     text = print_module(Module([plan.grad, plan.apply]))
     assert print_module(parse_module(text)) == text
     assert func.updates, "split_step must not change its input"
+    from theon.passes import PASSES
+    assert "data-parallel-split" not in PASSES, "only theon-opt's plugin registers the module pass"
 
 
 def test_split_refuses_a_function_without_updates():
@@ -237,7 +239,7 @@ def test_theon_opt_runs_the_pass(run_python, tmp_path):
     ir = tmp_path / "step.ir"
     ir.write_text(run_python(code).stdout)
     proc = subprocess.run([sys.executable, "-m", "theon.runtime.opt_cli", str(ir), "--plugin",
-                           "theon.distributed.split", "-p", "data-parallel-split,canonicalize,dce"],
+                           "theon.distributed.plugin", "-p", "data-parallel-split,canonicalize,dce"],
                           capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "func @f_grad(" in proc.stdout and "func @f_apply(" in proc.stdout
