@@ -184,24 +184,37 @@ class _Frame:
             b.store(value, b.gep(p["C"], [at]))
 
 
-def _fetch(kb, src, base, count, threads, width, rows, cols, zero):
-    """The ``count // threads`` elements of a tile this thread stages:
-    (tile row, tile col, value) with element e at tile position
-    ``tid + e*threads`` (``width`` per row); zero past the matrix edges
-    (the address is clamped to ``base``, a valid element, and discarded)."""
+def _positions(kb, count, threads, width):
+    """(tile row, tile col) of the ``count // threads`` elements a thread
+    stages: element e is tile position ``tid + e*threads`` (``width`` per
+    row). When ``width`` divides ``threads`` it is row r0 + e*step of the
+    thread's own column, so every address is one value plus a constant."""
     b = kb.b
     tid = kb.sreg("tid")
-    row0, nrows, srow = rows
-    col0, ncols, scol = cols
+    if threads % width == 0:
+        step = threads // width
+        r0, c = b.udiv(tid, i64(width)), b.urem(tid, i64(width))
+        return [(b.add(r0, i64(e * step)), c) for e in range(count // threads)]
     out = []
     for e in range(count // threads):
         idx = b.add(tid, i64(e * threads))
-        r, c = b.udiv(idx, i64(width)), b.urem(idx, i64(width))
+        out.append((b.udiv(idx, i64(width)), b.urem(idx, i64(width))))
+    return out
+
+
+def _fetch(kb, src, base, positions, rows, cols, zero):
+    """The values of a tile at ``positions``; zero past the matrix edges
+    (the address is clamped to ``base``, a valid element, and discarded)."""
+    b = kb.b
+    row0, nrows, srow = rows
+    col0, ncols, scol = cols
+    out = []
+    for r, c in positions:
         gr, gc = b.add(row0, r), b.add(col0, c)
         inside = b.and_(b.icmp_signed("<", gr, nrows), b.icmp_signed("<", gc, ncols))
         addr = b.add(base, b.add(b.mul(gr, srow), b.mul(gc, scol)))
         v = b.load(b.gep(src, [b.select(inside, addr, base)]))
-        out.append((r, c, b.select(inside, v, zero)))
+        out.append(b.select(inside, v, zero))
     return out
 
 
@@ -268,6 +281,7 @@ def _emit_simt(dtype, nb, variant, epilogue):
         fma = kb.declare(f"llvm.fma.{'f64' if dtype == 'float64' else 'f32'}", ty, [ty] * 3) \
             if is_float(dtype) else None
         na, nbb = bm * bk // threads, bk * bn // threads
+        pos_a, pos_b = _positions(kb, bm * bk, threads, bk), _positions(kb, bk * bn, threads, bn)
         # rows (cols) of the register tile: chunk g of width v at g*n*v + t*v
         a_rows = [(i // vm) * nty * vm + i % vm for i in range(tm)]
         b_cols = [(j // vn) * ntx * vn + j % vn for j in range(tn)]
@@ -279,22 +293,18 @@ def _emit_simt(dtype, nb, variant, epilogue):
                     b.store(zero, s)
 
             def fetch(k0):
-                va = _fetch(kb, p["A"], frame.off_a, bm * bk, threads, bk, zero=zero,
-                            rows=(row0, p["M"], p["sam"]), cols=(k0, p["K"], p["sak"]))
-                vb = _fetch(kb, p["B"], frame.off_b, bk * bn, threads, bn, zero=zero,
-                            rows=(k0, p["K"], p["sbk"]), cols=(col0, p["N"], p["sbn"]))
-                return [v for _, _, v in va] + [v for _, _, v in vb]
+                return _fetch(kb, p["A"], frame.off_a, pos_a, zero=zero,
+                              rows=(row0, p["M"], p["sam"]), cols=(k0, p["K"], p["sak"])) + \
+                    _fetch(kb, p["B"], frame.off_b, pos_b, zero=zero,
+                           rows=(k0, p["K"], p["sbk"]), cols=(col0, p["N"], p["sbn"]))
 
             def put(buf, regs):
-                for e in range(na):
-                    idx = b.add(tid, i64(e * threads))
-                    r, c = b.udiv(idx, i64(bk)), b.urem(idx, i64(bk))
+                for (r, c), v in zip(pos_a, regs[:na]):                 # As[k][m]
                     at = b.add(b.mul(buf, i64(bk * lda)), b.add(b.mul(c, i64(lda)), r))
-                    b.store(regs[e], b.gep(a_sh, [at]))
-                for e in range(nbb):
-                    idx = b.add(tid, i64(e * threads))
-                    at = b.add(b.mul(buf, i64(bk * ldb)), idx)      # Bs[k][n] in fetch order
-                    b.store(regs[na + e], b.gep(b_sh, [at]))
+                    b.store(v, b.gep(a_sh, [at]))
+                for (r, c), v in zip(pos_b, regs[na:]):                 # Bs[k][n]
+                    at = b.add(b.mul(buf, i64(bk * ldb)), b.add(b.mul(r, i64(ldb)), c))
+                    b.store(v, b.gep(b_sh, [at]))
 
             def frag(base, v, count, n):
                 vals = []
@@ -366,6 +376,7 @@ def _emit_mma(kind, nb, epilogue):
         f32 = lir.FloatType()
         acc = [[[kb.slot(f32, f"acc{i}_{j}_{q}") for q in range(4)] for j in range(nt)] for i in range(mt)]
         na, nbb = bm * bk // threads, bk * bn // threads
+        pos_a, pos_b = _positions(kb, bm * bk, threads, bk), _positions(kb, bk * bn, threads, bn)
         frame = _Frame(kb, nb, bm, bn, epilogue)
 
         def stage_value(v):
@@ -376,21 +387,16 @@ def _emit_mma(kind, nb, epilogue):
                 b.store(lir.Constant(f32, 0.0), s)
 
             def fetch(k0):
-                va = _fetch(kb, p["A"], frame.off_a, bm * bk, threads, bk, zero=src_zero,
-                            rows=(row0, p["M"], p["sam"]), cols=(k0, p["K"], p["sak"]))
-                vb = _fetch(kb, p["B"], frame.off_b, bk * bn, threads, bn, zero=src_zero,
-                            rows=(k0, p["K"], p["sbk"]), cols=(col0, p["N"], p["sbn"]))
-                return [v for _, _, v in va] + [v for _, _, v in vb]
+                return _fetch(kb, p["A"], frame.off_a, pos_a, zero=src_zero,
+                              rows=(row0, p["M"], p["sam"]), cols=(k0, p["K"], p["sak"])) + \
+                    _fetch(kb, p["B"], frame.off_b, pos_b, zero=src_zero,
+                           rows=(k0, p["K"], p["sbk"]), cols=(col0, p["N"], p["sbn"]))
 
             def put(buf, regs):
-                for e in range(na):
-                    idx = b.add(tid, i64(e * threads))
-                    r, c = b.udiv(idx, i64(bk)), b.urem(idx, i64(bk))
+                for (r, c), v in zip(pos_a, regs[:na]):                 # As[m][k]
                     at = b.add(b.mul(buf, i64(bm * lda)), b.add(b.mul(r, i64(lda)), c))
-                    b.store(stage_value(regs[e]), b.gep(a_sh, [at]))
-                for e in range(nbb):
-                    idx = b.add(tid, i64(e * threads))
-                    r, c = b.udiv(idx, i64(bn)), b.urem(idx, i64(bn))        # k, n
+                    b.store(stage_value(v), b.gep(a_sh, [at]))
+                for e, (r, c) in enumerate(pos_b):                      # k, n
                     pos = b.add(b.mul(c, i64(ldb)), r) if half else b.add(b.mul(r, i64(ldb)), c)
                     at = b.add(b.mul(buf, i64(b_count)), pos)
                     b.store(stage_value(regs[na + e]), b.gep(b_sh, [at]))
