@@ -123,6 +123,8 @@ def online_pair(op, s, n_in):
 
 MAX_SCAN = 24           # ops after a row op looked at for members
 LONG_ROW_BLOCKS = 64    # rows longer than this many blocks of threads ...
+NARROW_ROW = 256        # rows this short: a warp per row (NAME_w)
+WARP = 32               # the device's warp, for the grid of NAME_w (any grid is correct)
 
 
 class Member:
@@ -223,17 +225,38 @@ def row_params(group):
 
 
 class _Row:
-    """Per-row state of the kernel: input bases, row values, result slots."""
+    """Per-row state of the kernel: input bases, row values, result slots,
+    and who works on the row: the whole block (``per_warp`` False) or one
+    warp (``valid``: the warp's row exists; a warp past the last row
+    computes row M-1 again and stores nothing, so every thread of the block
+    runs the same shuffles)."""
 
-    def __init__(self, kb, group, row):
+    def __init__(self, kb, group, row, width, per_warp=False, valid=None):
         self.kb, self.group, self.row = kb, group, row
         nd = group.nd
         p = kb.p
+        self.width, self.per_warp, self.valid = width, per_warp, valid
+        if per_warp:
+            self.lane = kb.lane()[0]
+            self.first, self.step = self.lane, i64(kb.warp)
+        else:
+            self.lane = kb.sreg("tid")
+            self.first, self.step = self.lane, kb.sreg("ntid")
         self.ins = {v: k for k, v in enumerate(group.inputs())}
         self.res = {r: j for j, r in enumerate(group.results())}
         idx = kb.decompose(row, [p[f"kd{d}"] for d in range(nd - 1)])
         self.bases = [kb.offset(idx, [p[f"ks{k}_{d}"] for d in range(nd - 1)]) for k in range(len(self.ins))]
         self.vals = {}          # row value (IR) -> LLVM value
+
+    def columns(self):
+        """The loop over this thread's columns of the row."""
+        return self.kb.loop(self.first, self.kb.p["C"], self.step, "col")
+
+    def reduce(self, values, combine, identity):
+        """``combine`` of the row's threads' values (every thread gets it)."""
+        if self.per_warp:
+            return self.kb.warp_reduce(values, combine)
+        return self.kb.block_reduce(values, combine, identity, self.width)
 
     def element(self, v, col):
         """Operand ``v`` at column ``col`` of this row."""
@@ -243,14 +266,22 @@ class _Row:
         k = self.ins[v]
         return b.load(b.gep(p[f"in{k}"], [b.add(self.bases[k], b.mul(col, p[f"cs{k}"]))]), name=f"v{k}")
 
+    def _guard(self, cond):
+        return cond if self.valid is None else self.kb.b.and_(cond, self.valid)
+
     def store_element(self, r, col, value):
         b, p = self.kb.b, self.kb.p
-        b.store(value, b.gep(p[f"res{self.res[r]}"], [b.add(b.mul(self.row, p["C"]), col)]))
+        at = b.gep(p[f"res{self.res[r]}"], [b.add(b.mul(self.row, p["C"]), col)])
+        if self.valid is None:
+            b.store(value, at)
+            return
+        with self.kb.if_(self.valid):
+            b.store(value, at)
 
     def set_row_value(self, r, value):
         self.vals[r] = value
         b = self.kb.b
-        with self.kb.if_(b.icmp_unsigned("==", self.kb.sreg("tid"), i64(0))):
+        with self.kb.if_(self._guard(b.icmp_unsigned("==", self.lane, i64(0)))):
             b.store(value, b.gep(self.kb.p[f"res{self.res[r]}"], [self.row]))
 
 
@@ -262,49 +293,61 @@ def _emit(group):
     progs = [MapProgram.of_ops(r.args, r.ops[:-1], r.ops[-1].operands) for r in head.regions]
     pairs = {s: online_pair(head, s, n_head) for s in range(len(head.regions))}
 
+    def emit_per_warp(kb, schedule):
+        b, p = kb.b, kb.p
+        warp = kb.lane()[1]
+        per_block = b.lshr(kb.sreg("ntid"), i64(kb.warp.bit_length() - 1), name="warps")
+        blocks = b.udiv(b.add(p["M"], b.sub(per_block, i64(1))), per_block)
+        with kb.block_stride(blocks, "rows") as rb:
+            row = b.add(b.mul(rb, per_block), warp)
+            valid = b.icmp_signed("<", row, p["M"])
+            row = b.select(valid, row, b.sub(p["M"], i64(1)))
+            body(kb, _Row(kb, group, row, schedule.block, True, valid))
+
     def emit(kb, schedule):
-        width = schedule.block
         with kb.block_stride(kb.p["M"], "row") as row:
-            st = _Row(kb, group, row)
-            reduced = []        # the head's reduced results so far, in result order
-            s = 0
-            while s < len(head.regions):
-                pair = pairs.get(s)
-                args = lambda col: [st.element(v, col) for v in head.operands] + [st.vals[r] for r in reduced]  # noqa: E731
-                if pair is not None:
-                    jm, js = stages[s][0], stages[s + 1][0]
-                    m, total = _online_sweep(kb, progs[s], pair, args, head.results[jm].type.dtype, width)
-                    st.set_row_value(head.results[jm], m)
-                    st.set_row_value(head.results[js], total)
-                    reduced += [head.results[jm], head.results[js]]
-                    s += 2
-                    continue
-                res = [head.results[j] for j in stages[s]]
-                _sweep(kb, st, progs[s], res, [kinds[j] for j in stages[s]], args, width)
-                reduced += [r for j, r in zip(stages[s], res) if kinds[j] is not None]
-                s += 1
-            for m in group.members[1:]:
-                op = m.op
-                block = op.regions[0]
-                prog = MapProgram.of_ops(block.args, block.ops[:-1], block.ops[-1].operands)
-                if m.kind == "scalar":
-                    for r, v in zip(op.results, prog.evaluate(kb, [st.vals[v] for v in op.operands])):
-                        st.set_row_value(r, v)
-                else:
-                    _sweep(kb, st, prog, list(op.results), list(reduce_kinds(op)),
-                           lambda col, op=op: [st.element(v, col) for v in op.operands], width)
-    return emit
+            body(kb, _Row(kb, group, row, schedule.block))
+
+    def body(kb, st):
+        reduced = []        # the head's reduced results so far, in result order
+        s = 0
+        while s < len(head.regions):
+            pair = pairs.get(s)
+            args = lambda col: [st.element(v, col) for v in head.operands] + [st.vals[r] for r in reduced]  # noqa: E731
+            if pair is not None:
+                jm, js = stages[s][0], stages[s + 1][0]
+                m, total = _online_sweep(kb, st, progs[s], pair, args, head.results[jm].type.dtype)
+                st.set_row_value(head.results[jm], m)
+                st.set_row_value(head.results[js], total)
+                reduced += [head.results[jm], head.results[js]]
+                s += 2
+                continue
+            res = [head.results[j] for j in stages[s]]
+            _sweep(kb, st, progs[s], res, [kinds[j] for j in stages[s]], args)
+            reduced += [r for j, r in zip(stages[s], res) if kinds[j] is not None]
+            s += 1
+        for m in group.members[1:]:
+            op = m.op
+            block = op.regions[0]
+            prog = MapProgram.of_ops(block.args, block.ops[:-1], block.ops[-1].operands)
+            if m.kind == "scalar":
+                for r, v in zip(op.results, prog.evaluate(kb, [st.vals[v] for v in op.operands])):
+                    st.set_row_value(r, v)
+            else:
+                _sweep(kb, st, prog, list(op.results), list(reduce_kinds(op)),
+                       lambda col, op=op: [st.element(v, col) for v in op.operands])
+    return emit, emit_per_warp
 
 
-def _sweep(kb, st, prog, results, kinds, args, width):
+def _sweep(kb, st, prog, results, kinds, args):
     """One sweep over the row: elementwise results stored, reductions
     combined over the block (row values of ``st``)."""
-    b, p = kb.b, kb.p
+    b = kb.b
     specs = {r: reduce_spec(k, r.type.dtype) for r, k in zip(results, kinds) if k is not None}
     accs = {r: _Acc(kb, spec, "acc") for r, spec in specs.items()}
     for acc in accs.values():
         acc.reset()
-    with kb.loop(kb.sreg("tid"), p["C"], kb.sreg("ntid"), "col") as col:
+    with st.columns() as col:
         vals = prog.evaluate(kb, args(col))
         for r, v in zip(results, vals):
             if r not in specs:
@@ -313,12 +356,12 @@ def _sweep(kb, st, prog, results, kinds, args, width):
                 spec = specs[r]
                 accs[r].add(b.fpext(v, spec.acc_type) if spec.acc_dtype != spec.dtype else v)
     for r, spec in specs.items():
-        (v,) = kb.block_reduce((accs[r].load()[0],), lambda a, c, spec=spec: (spec.combine(kb, a[0], c[0]),),
-                               (spec.identity(),), width)
+        (v,) = st.reduce((accs[r].load()[0],), lambda a, c, spec=spec: (spec.combine(kb, a[0], c[0]),),
+                         (spec.identity(),))
         st.set_row_value(r, spec.finish(kb, v))
 
 
-def _online_sweep(kb, prog, pair, args, dtype, width):
+def _online_sweep(kb, st, prog, pair, args, dtype):
     """Stages max(t) and sum(exp(t - max)) in one sweep (module docstring):
     (max, sum) row values."""
     b, p = kb.b, kb.p
@@ -347,24 +390,28 @@ def _online_sweep(kb, prog, pair, args, dtype, width):
     m_slot, s_slot = kb.slot(ty, "om"), kb.slot(aty, "os")
     b.store(ninf, m_slot)
     b.store(lir.Constant(aty, 0.0), s_slot)
-    with kb.loop(kb.sreg("tid"), p["C"], kb.sreg("ntid"), "col") as col:
+    with st.columns() as col:
         (t,) = prog.evaluate(kb, args(col))
         m = b.load(m_slot)
         mn = mspec.combine(kb, m, t)
         term = b.select(b.fcmp_ordered("==", mn, ninf), lir.Constant(ty, 0.0), expm(t, mn))
         b.store(b.fadd(rescale(b.load(s_slot), m, mn), ext(term)), s_slot)
         b.store(mn, m_slot)
-    m, s = kb.block_reduce((b.load(m_slot), b.load(s_slot)), lambda a, c: step(a[0], a[1], c[0], c[1]),
-                           (ninf, lir.Constant(aty, 0.0)), width)
+    m, s = st.reduce((b.load(m_slot), b.load(s_slot)), lambda a, c: step(a[0], a[1], c[0], c[1]),
+                     (ninf, lir.Constant(aty, 0.0)))
     # every term of a row whose max is -inf is exp(-inf - -inf) = NaN
     all_ninf = b.and_(b.fcmp_ordered("==", m, ninf), b.icmp_signed(">", p["C"], i64(0)))
     s = b.select(all_ninf, lir.Constant(aty, float("nan")), s)
     return m, sspec.finish(kb, s)
 
 
-def row_kernel(name, group):
+def row_kernels(name, group):
+    """NAME (a block per row) and NAME_w (a warp per row: narrow rows)."""
     what = " ; ".join(f"{m.kind} {m.op.attrs.get('reduce')}" for m in group.members)
-    return KernelSpec(name, row_params(group), _emit(group), f"row group: {what}", barriers=True)
+    per_block, per_warp = _emit(group)
+    return [KernelSpec(name, row_params(group), per_block, f"row group: {what}", barriers=True),
+            KernelSpec(name + "_w", row_params(group), per_warp, f"row group, a warp per row: {what}",
+                       barriers=True)]
 
 
 class SplitHead:
@@ -429,7 +476,7 @@ class RowFusedStep(Step):
             if self.members else None
 
     def kernels(self):
-        specs = [row_kernel(self.name, self.group)] + self.split_head.kernels()
+        specs = row_kernels(self.name, self.group) + self.split_head.kernels()
         for step in self.members + ([self.head_rows] if self.head_rows else []):
             specs += step.kernels()
         return specs
@@ -487,7 +534,10 @@ class RowFusedStep(Step):
             st = sh.broadcast_strides(t.shape, t.strides, space)
             args += [*st[:-1], st[-1]]
         block = state.schedule.block
-        state.launch(self.name, (M, 1, 1), (block, 1, 1), args)
+        if C <= NARROW_ROW:
+            state.launch(self.name + "_w", (-(-M // (block // WARP)), 1, 1), (block, 1, 1), args)
+        else:
+            state.launch(self.name, (M, 1, 1), (block, 1, 1), args)
 
     def describe(self, names):
         d = super().describe(names)
