@@ -222,11 +222,13 @@ class DataParallel:
                     calls MPI_Abort (``sys.excepthook``; until ``close()``)
     startup_timeout: seconds the construction and the first step may wait
                     (ranks compile at different speeds)
+    broadcast:      give every rank rank 0's values of the updated shared
+                    variables now (``broadcast_parameters``)
     """
 
     def __init__(self, train, comm=None, *, shards=None, batch_inputs=None, deterministic=False,
                  reduce="mean", average_outputs=True, timeout=DEFAULT_TIMEOUT, bucket_bytes=4 << 20,
-                 abort_on_error=True, startup_timeout=300.0):
+                 abort_on_error=True, startup_timeout=300.0, broadcast=True):
         from ..frontend.compiled import CompiledFunction
         if not isinstance(train, CompiledFunction):
             raise TypeError(f"DataParallel: train must be a compiled theon.function with updates, "
@@ -259,6 +261,8 @@ class DataParallel:
             self._channel = _Channel(self.comm, self.timeout, self._startup_timeout)
             if abort_on_error:
                 _install_hook(self._channel)
+            if broadcast:
+                self.broadcast_parameters(0)
         else:
             self.comm, self.rank, self.size = None, 0, shards
         self.steps = 0

@@ -84,8 +84,10 @@ TRAIN = WORKER + textwrap.dedent('''
     step.broadcast_parameters()
     losses = [float(step(X[s * BATCH:(s + 1) * BATCH], Y[s * BATCH:(s + 1) * BATCH])) for s in range(STEPS)]
     fd, pd = build()
+    if step.rank == 1:                           # the construction broadcasts rank 0's values
+        for q in pd:
+            q.set_value(q.get_value() - 1.0)
     det = DataParallel(fd, deterministic=True, timeout=60)
-    det.broadcast_parameters()
     for s in range(STEPS):
         det(X[s * BATCH:(s + 1) * BATCH], Y[s * BATCH:(s + 1) * BATCH])
     path = sys.argv[1]
