@@ -410,8 +410,10 @@ class _Merger:
             return False
         group = self.members[a] + self.members[b]
         merged_space = producer_of = None
-        if self._simple(a) and self._simple(b) and self._group_space(a) == self._group_space(b):
-            merged_space = self._group_space(a)     # the merged group keeps it (no reduction)
+        space_a, simple_a = self._space_info(a)
+        space_b, simple_b = self._space_info(b)
+        if simple_a and simple_b and space_a == space_b:
+            merged_space = space_a                  # the merged group keeps it (no reduction)
             # Two legal groups of one iteration space without reductions: every
             # per-op condition of ``legal`` still holds (an exposed op stays at
             # the space, an internal one is not smaller), only convexity is new.
@@ -452,21 +454,21 @@ class _Merger:
                     return group
         return None
 
-    def _group_space(self, leader):
-        """The iteration space of a group, cached while its size is unchanged
-        (groups change only by growing or shrinking)."""
+    def _space_info(self, leader):
+        """(the iteration space of a group, whether it has no reduction),
+        cached while its size is unchanged (groups change only by growing
+        or shrinking)."""
         members = self.members[leader]
         cached = self._spaces.get(leader)
         if cached is None or cached[0] != len(members):
-            space = broadcast_dims(*[self.space(op) for op in members])
-            simple = not any(_is_reduction(op) for op in members)
-            cached = self._spaces[leader] = (len(members), space, simple)
-        return cached[1]
-
-    def _simple(self, leader):
-        """The group has no reduction."""
-        self._group_space(leader)
-        return self._spaces[leader][2]
+            if len(members) == 1:       # most groups start as one op: its space as it is
+                op = members[0]
+                cached = (1, tuple(self.space(op)), not _is_reduction(op))
+            else:
+                space = broadcast_dims(*[self.space(op) for op in members])
+                cached = (len(members), space, not any(_is_reduction(op) for op in members))
+            self._spaces[leader] = cached
+        return cached[1], cached[2]
 
     def _node(self, op):
         """The node of the contracted graph ``op`` belongs to."""
@@ -597,7 +599,7 @@ def _emit(block, stages, schedule, position, replaced):
     earlier = []            # reduced values of the stages so far
     for group in stages:
         region = Block()
-        mapping = {v: _add_arg(region, TensorType(v.type.dtype, ())) for v in operands + earlier}
+        mapping = {v: _add_arg(region, _scalar_type(v.type.dtype)) for v in operands + earlier}
         yielded = []
         for op in group:
             if _is_reduction(op):
@@ -608,7 +610,7 @@ def _emit(block, stages, schedule, position, replaced):
                 continue
             ins = [_region_value(region, mapping, v) for v in op.operands]
             clone = Operation(op.opdef, ins, op.attrs,
-                              result_types=[TensorType(r.type.dtype, ()) for r in op.results])
+                              result_types=[_scalar_type(r.type.dtype) for r in op.results])
             clone.loc = op.loc          # the user's line, for error messages (ir/location.py)
             region.append(clone)
             for r, c in zip(op.results, clone.results):
@@ -629,6 +631,16 @@ def _emit(block, stages, schedule, position, replaced):
         old.replace_all_uses_with(new)
     replaced.extend(members)
     return fused
+
+
+_SCALAR_TYPES = {}      # dtype -> its 0-d TensorType (immutable: one per dtype)
+
+
+def _scalar_type(dtype):
+    t = _SCALAR_TYPES.get(dtype)
+    if t is None:
+        t = _SCALAR_TYPES[dtype] = TensorType(dtype, ())
+    return t
 
 
 def _region_value(region, mapping, v):
