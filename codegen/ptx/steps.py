@@ -415,7 +415,7 @@ class ReduceStep(Step):
         """(reduced axes, result shape) of this op for ``x``."""
         op = self.op
         if op.name == "sum_to":
-            dims, axes = sh.sum_to(x.shape, state.dyn_ints(op.operands[1:]))
+            dims, axes = sh.sum_to(x.shape, sh.resolve(op.attrs["shape"], state.dyn_ints(op.operands[1:])))
             return axes, dims
         if op.opdef.arg_reduces:
             axis, keep = op.attrs["axis"], op.attrs["keepdims"]
