@@ -3,7 +3,7 @@ manner of a Halide generator.
 
     aot-compile SOURCE -o OUTDIR [--entry NAME]... [--target host|TRIPLE|cuda]
                 [--cpu NAME] [--features +avx2,...] [--sm sm_80]
-                [--emit obj,header,shared,llvm,asm,ir,ptx]
+                [--emit obj,header,shared,llvm,asm,ir,ptx,host]
                 [-O0..-O3] [-p PIPELINE] [--print-ir-after-all]
 
 SOURCE is a Python file whose module-level ``theon.function`` objects are
@@ -22,7 +22,7 @@ import os
 import sys
 import time
 
-EMIT_CHOICES = ("obj", "header", "shared", "llvm", "asm", "ir", "ptx")
+EMIT_CHOICES = ("obj", "header", "shared", "llvm", "asm", "ir", "ptx", "host")
 
 
 class CliError(Exception):
@@ -96,8 +96,9 @@ def _run(args):
                       emit=_emit_kinds(args.emit), opt_level=args.opt_level, pipeline=args.pipeline,
                       print_ir_after_all=args.print_ir_after_all, log=sys.stderr, source=args.source)
     options.sm = args.sm
-    if "ptx" in options.emit and args.target.lower() != "cuda":
-        raise CliError("aot-compile: --emit ptx needs --target cuda")
+    for kind in ("ptx", "host"):
+        if kind in options.emit and args.target.lower() != "cuda":
+            raise CliError(f"aot-compile: --emit {kind} needs --target cuda")
     if args.sm is not None and args.target.lower() != "cuda":
         raise CliError("aot-compile: --sm applies to --target cuda only")
     names = [n.strip() for item in args.entry for n in item.split(",") if n.strip()]

@@ -183,15 +183,18 @@ class Trace:
         self.fast = None            # a device-specific replayer (CudaLaunches)
 
 
-def _record(plan, state, arg_values, on_step=None):
-    """Run ``plan`` on ``state`` interpreted while recording; returns
-    (Trace or None, reason, value_reads): None when it cannot be replayed."""
+def _record(plan, state, arg_values, on_step=None, finish=None):
+    """Run ``plan`` on ``state`` interpreted while recording (then
+    ``finish(state)``, recorded too); returns (Trace or None, reason,
+    value_reads): None when it cannot be replayed."""
     names = {id(h): n for n, h in state.loaded.handles.items()}
     tracer = _Tracer(state.device, names)
     arg_index = {v: k for k, v in enumerate(arg_values)}
     rec = _RecordingState(state, tracer, arg_index)
     try:
         run_plan(plan, rec, on_step)
+        if finish is not None:
+            finish(rec)
     finally:
         tracer.__dict__["recording"] = False
     state.env, state.host = rec.env, rec.host
@@ -463,8 +466,9 @@ class AddressDevice:
     stream_handle = None
     BASE = 1 << 44
 
-    def __init__(self, schedule):
+    def __init__(self, schedule, refuse_reads=False):
         self.schedule = schedule
+        self.refuse_reads = refuse_reads
         self.next = self.BASE
 
     def alloc(self, nbytes):
@@ -476,7 +480,9 @@ class AddressDevice:
         return self.alloc(array.nbytes)
 
     def download(self, ptr, out):
-        out[...] = 0        # counted by the tracer: the trace is refused
+        if self.refuse_reads:
+            raise NotSpecializable("a step reads device data on the host (a data-dependent step)")
+        out[...] = 0
 
     def copy(self, dst, src, nbytes):
         pass
@@ -505,9 +511,12 @@ class AddressDevice:
 def record_trace(plan, schedule, inputs, shared):
     """The Trace of ``plan`` for host inputs ``inputs`` (NumPy arrays: shapes
     and the values the plan reads) and shared values ``shared`` (NumPy arrays,
-    on the device), recorded on an AddressDevice; raises NotSpecializable."""
+    on the device), recorded on an AddressDevice, its results made
+    C-contiguous; ``value_reads``: the inputs whose values the plan read;
+    ``arg_tensors``: each argument's device tensor (None: never uploaded).
+    Raises NotSpecializable."""
     from .shapes import c_strides
-    device = AddressDevice(schedule)
+    device = AddressDevice(schedule, refuse_reads=True)
     state = RunState(device.load(plan), device)
     args = list(plan.func.args)
     for v, a in zip(args, inputs):
@@ -516,9 +525,16 @@ def record_trace(plan, schedule, inputs, shared):
         a = np.asarray(a, dtype=v.type.np_dtype)
         buf = device.alloc(a.nbytes)
         state.env[v] = DeviceTensor(buf, buf.ptr, a.dtype.name, a.shape, c_strides(a.shape))
-    trace, reason, _ = _record(plan, state, args)
+    results = list(plan.func.return_op.operands)
+
+    def contiguous_results(st):
+        for v in results:
+            if v in st.env:
+                st.env[v] = st.contiguous(st.env[v])
+    trace, reason, reads = _record(plan, state, args, finish=contiguous_results)
     if trace is None:
         raise NotSpecializable(reason)
+    trace.value_reads = reads
     trace.arg_tensors = [state.env.get(v) for v in args]
     return trace
 

@@ -13,12 +13,20 @@ Per entry NAME (``compile_cuda_entry``):
     NAME.<state>.bin    the initial value of each shared variable (raw C-order
                         array, little-endian), listed in the JSON
 
+    NAME.h, NAME_cuda.c, NAME_cuda.h   the C host (``cuda_host.py``): the CPU
+                        entry's ABI running the entry through the CUDA driver
+                        API (``cc main.c NAME_cuda.c -lcuda``); written with
+                        obj/header when the entry allows it (static input
+                        shapes, no data-dependent host step), else a note
+
 ``--emit`` picks among ptx (the default, also what obj and header select),
-llvm (NAME.ll, the NVPTX LLVM IR) and ir (NAME.theon); shared needs a host
-linker and is refused.
+host (the C host: an error when the entry cannot have one), llvm (NAME.ll,
+the NVPTX LLVM IR) and ir (NAME.theon); shared needs a host linker and is
+refused.
 """
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -29,7 +37,7 @@ from ...codegen.ptx.target import PTX_TRIPLE, check_sm, nvptx_available
 from ...ir.printer import print_function
 from .build import BuildError
 
-CUDA_EMITS = ("ptx", "obj", "header", "llvm", "ir", "asm")
+CUDA_EMITS = ("ptx", "obj", "header", "llvm", "ir", "asm", "host")
 
 
 def setup_cuda_target(target, options):
@@ -80,7 +88,7 @@ def compile_cuda_entry(entry, options, target):
             raise BuildError(f"cannot write {path}: {e.strerror or e}") from None
         written.append(path)
 
-    if emit & {"ptx", "obj", "header", "asm"}:
+    if emit & {"ptx", "obj", "header", "asm", "host"}:
         write(f"{name}.ptx", compiled.ptx)
         description = compiled.describe(ptx_file=f"{name}.ptx")
         description["entry"] = _entry_info(entry)
@@ -88,12 +96,30 @@ def compile_cuda_entry(entry, options, target):
             value = state.pop("value", None)
             if value is not None:
                 write(state["file"], np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<")).tobytes())
+        if emit & {"obj", "header", "host"}:
+            description["c_host"] = _c_host(entry, func, compiled, options, write, "host" in emit)
         write(f"{name}.launch.json", json.dumps(description, indent=1) + "\n")
     if "llvm" in emit:
         write(f"{name}.ll", compiled.llvm_ir)
     if "ir" in emit:
         write(f"{name}.theon", print_function(func))
     return written
+
+
+def _c_host(entry, func, compiled, options, write, required):
+    """Write NAME.h, NAME_cuda.c and NAME_cuda.h (``cuda_host.py``); returns
+    their names, or why the entry has none (an error with ``--emit host``)."""
+    from .cuda_host import HostRefused, c_host_files
+    try:
+        files = c_host_files(entry, func, compiled, options)
+    except HostRefused as e:
+        if required:
+            raise
+        print(f"aot-compile: note: no C host file for {entry.name}: {e}", file=options.log or sys.stderr)
+        return {"emitted": False, "reason": str(e)}
+    for filename, text in files.items():
+        write(filename, text)
+    return {"emitted": True, "files": list(files)}
 
 
 def _entry_info(entry):
