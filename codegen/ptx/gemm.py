@@ -373,6 +373,12 @@ def _emit_mma(kind, nb, epilogue):
         a_lane = b.add(b.mul(r_thr, i64(lda)), lane_k)
         n_thr = b.add(b.mul(w_n, i64(wn)), g)
         b_lane = b.add(b.mul(n_thr, i64(ldb)), lane_k) if half else b.add(b.mul(lane_k, i64(ldb)), n_thr)
+        # ldmatrix rows: lane l gives row l % 8 of matrix l // 8 (A: matrices
+        # (rows 0-7 | 8-15) x (k 0-7 | 8-15); B: n 0-7 x (k 0-7 | 8-15))
+        quad, row8 = b.lshr(lane, i64(3)), b.and_(lane, i64(7))
+        a_row = b.add(b.mul(b.add(b.add(b.mul(w_m, i64(wm)), row8), b.mul(b.and_(quad, i64(1)), i64(8))), i64(lda)),
+                      b.mul(b.lshr(quad, i64(1)), i64(8)))
+        b_row = b.add(b.mul(b.add(b.mul(w_n, i64(wn)), row8), i64(ldb)), b.mul(b.and_(quad, i64(1)), i64(8)))
         f32 = lir.FloatType()
         acc = [[[kb.slot(f32, f"acc{i}_{j}_{q}") for q in range(4)] for j in range(nt)] for i in range(mt)]
         na, nbb = bm * bk // threads, bk * bn // threads
@@ -410,14 +416,20 @@ def _emit_mma(kind, nb, epilogue):
                 # per-thread bases; every fragment is base + a constant (ld.shared [r+imm])
                 a_thr = b.gep(a_sh, [b.add(b.mul(buf, i64(bm * lda)), a_lane)])
                 b_thr = b.gep(b_sh, [b.add(b.mul(buf, i64(b_count)), b_lane)])
+                if half:
+                    a_ldm = b.gep(a_sh, [b.add(b.mul(buf, i64(bm * lda)), a_row)])
+                    b_ldm = b.gep(b_sh, [b.add(b.mul(buf, i64(b_count)), b_row)])
                 for ks in range(bk // kstep):
                     a_frags = []
                     for i in range(mt):
-                        a_frags.append([word(a_thr, i64((i * 16 + 8 * (q & 1)) * lda + ks * kstep
-                                                         + (8 if half else 4) * (q >> 1))) for q in range(4)])
+                        if half:        # one ldmatrix.x4: this lane's row of the 16x16 A piece
+                            a_frags.append(kb.ldmatrix(b.gep(a_ldm, [i64(i * 16 * lda + ks * kstep)]), 4))
+                        else:
+                            a_frags.append([word(a_thr, i64((i * 16 + 8 * (q & 1)) * lda + ks * kstep
+                                                             + 4 * (q >> 1))) for q in range(4)])
                     for j in range(nt):
-                        if half:
-                            regs = [word(b_thr, i64(j * 8 * ldb + ks * kstep + 8 * q)) for q in range(2)]
+                        if half:        # ldmatrix.x2 of Bs[n][k]: rows n, k pairs packed
+                            regs = kb.ldmatrix(b.gep(b_ldm, [i64(j * 8 * ldb + ks * kstep)]), 2)
                         else:
                             regs = [word(b_thr, i64((ks * kstep + 4 * q) * ldb + j * 8)) for q in range(2)]
                         for i in range(mt):

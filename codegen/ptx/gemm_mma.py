@@ -62,6 +62,15 @@ def ptx_mma(kb, kind, a, b, c):
     return [kb.b.extract_value(r, j) for j in range(4)]
 
 
+def ptx_ldmatrix(kb, row_ptr, count):
+    regs = ", ".join(f"${j}" for j in range(count))
+    asm = f"ldmatrix.sync.aligned.m8n8.x{count}.shared.b16 {{{regs}}}, [${count}];"
+    ret = lir.LiteralStructType([I32] * count)
+    addr = kb.b.ptrtoint(row_ptr, I64)
+    r = kb.b.asm(lir.FunctionType(ret, [I64]), asm, ",".join(["=r"] * count + ["l"]), [addr], True)
+    return [kb.b.extract_value(r, j) for j in range(count)]
+
+
 def ptx_tf32(kb, x):
     return kb.b.asm(lir.FunctionType(I32, [F32]), "cvt.rna.tf32.f32 $0, $1;", "=r,f", [x], False)
 
@@ -91,6 +100,30 @@ def half_to_f32(b, h, kind):
     sub = b.select(b.icmp_unsigned("!=", sign, lir.Constant(I32, 0)), b.fneg(sub), sub)
     bits = b.select(b.icmp_unsigned("==", exp, lir.Constant(I32, 31)), special, normal)
     return b.select(b.icmp_unsigned("==", exp, lir.Constant(I32, 0)), sub, b.bitcast(bits, F32))
+
+
+def host_ldmatrix(kb, row_ptr, count):
+    """Lane l gives row l % 8 of matrix l // 8; it receives, of each matrix
+    j, the 32-bit word l % 4 of row l // 4. The row addresses go through a
+    per-warp scratch (two barriers, as host_mma)."""
+    b = kb.b
+    tid = kb.sreg("tid")
+    lane, warp = b.and_(tid, i64(31)), b.lshr(tid, i64(5))
+    scratch = getattr(kb, "_ldm_scratch", None)
+    if scratch is None:
+        with kb.at_entry():
+            scratch = kb._ldm_scratch = kb.shared(I64, 32 * MAX_WARPS, "ldm_scratch")
+    mine = b.gep(scratch, [b.mul(warp, i64(32))])
+    b.store(b.ptrtoint(row_ptr, I64), b.gep(mine, [lane]))
+    kb.barrier()
+    g, t = b.lshr(lane, i64(2)), b.and_(lane, i64(3))
+    out = []
+    for j in range(count):
+        row = b.load(b.gep(mine, [b.add(i64(8 * j), g)]))
+        word = b.add(row, b.shl(t, i64(2)))
+        out.append(b.load(b.inttoptr(word, I32.as_pointer()), align=4))
+    kb.barrier()
+    return out
 
 
 def _scratch(kb):

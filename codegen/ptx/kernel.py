@@ -86,6 +86,11 @@ class KernelBuilder(Emitter):
         """f32 ``x`` rounded to TF32 (``cvt.rna.tf32.f32``), as i32 bits."""
         return self.target.tf32(self, x)
 
+    def ldmatrix(self, row_ptr, count):
+        """``ldmatrix.sync.aligned.m8n8.x<count>.shared.b16``: ``count`` i32
+        fragments; this lane gives the shared address of one 16-byte row."""
+        return self.target.ldmatrix(self, row_ptr, count)
+
     # --- warps ------------------------------------------------------------------------------
     @property
     def warp(self):

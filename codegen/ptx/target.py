@@ -200,6 +200,10 @@ class PtxTarget(KernelTarget):
         from .gemm_mma import ptx_tf32
         return ptx_tf32(kb, x)
 
+    def ldmatrix(self, kb, row_ptr, count):
+        from .gemm_mma import ptx_ldmatrix
+        return ptx_ldmatrix(kb, row_ptr, count)
+
     def shared_array(self, module, elem_type, count, name):
         ty = lir.ArrayType(elem_type, count)
         gv = lir.GlobalVariable(module, ty, module.get_unique_name(name), addrspace=3)
@@ -269,6 +273,10 @@ class HostTarget(KernelTarget):
     def tf32(self, kb, x):
         from .gemm_mma import host_tf32
         return host_tf32(kb, x)
+
+    def ldmatrix(self, kb, row_ptr, count):
+        from .gemm_mma import host_ldmatrix
+        return host_ldmatrix(kb, row_ptr, count)
 
     def barrier(self, kb):
         wait = kb.declare("pthread_barrier_wait", I32, [I8P])

@@ -346,6 +346,7 @@ def test_ptxas_assembles_every_variant(sm, tmp_path):
     assert "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32" in ptx
     assert "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in ptx
     assert "cvt.rna.tf32.f32" in ptx
+    assert "ldmatrix.sync.aligned.m8n8.x4.shared.b16" in ptx and "ldmatrix.sync.aligned.m8n8.x2" in ptx
     assert re.search(r"ld\.shared\.v4\.[bf]32", ptx)       # 128-bit fragment reads
     path = tmp_path / "gemm.ptx"
     path.write_text(ptx)
