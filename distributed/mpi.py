@@ -231,7 +231,7 @@ class DataParallel:
                  abort_on_error=True, startup_timeout=300.0, broadcast=True):
         from ..frontend.compiled import CompiledFunction
         if not isinstance(train, CompiledFunction):
-            raise TypeError(f"DataParallel: train must be a compiled theon.function with updates, "
+            raise TypeError(f"DataParallel: train must be a compiled theon.function with updates (CPU), "
                             f"got {type(train).__name__}")
         if train._state or train._sig.output_keys is not None:
             raise TypeError("DataParallel: train must have plain inputs and a list of outputs "

@@ -167,7 +167,7 @@ def _mpi_missing():
 needs_mpi = pytest.mark.skipif(_mpi_missing() is not None, reason=str(_mpi_missing()))
 
 
-def _mpirun(script, *args, timeout=150):
+def _mpirun(script, *args, timeout=300):
     """(CompletedProcess, {rank: result}, seconds) of ``mpirun -np 2 python script``."""
     cmd = ["mpirun", "-np", "2", "--oversubscribe"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
