@@ -1,7 +1,8 @@
 """``conv``, ``conv_grad_input``, ``conv_grad_weight`` (ir/ops/conv.py) on
 the packed GEMM helper of linalg.py (``theon.gemm.<dtype>``).
 
-Per chunk of batch items (about CHUNK_COLUMNS output positions in all) and
+Per chunk of batch items (about CHUNK_COLUMNS output positions in all, fewer
+when the column matrix would outgrow CHUNK_BYTES, so that it stays in L2) and
 per group (G groups, Cg = C/G input and OCg = OC/G output channels per
 group, Kd = Cg * prod(kernel), P = prod(out), W = items x P):
 
@@ -41,7 +42,8 @@ from .parallel import outline, plan_parts, run_parts
 from .views import contiguous, dyn_values, resolve, static_dims
 
 PARALLEL_MACS = 1 << 20     # a convolution of at least this many multiply-adds threads over the batch
-CHUNK_COLUMNS = 1024        # output positions (items x positions per item) one GEMM covers, about
+CHUNK_COLUMNS = 1024        # output positions (items x positions per item) one GEMM covers, at most
+CHUNK_BYTES = 256 << 10     # and a column matrix of about this size (or one item)
 LD_PAD = 16
 
 
@@ -270,7 +272,11 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None):
     b = ctx.b
     dtype = op.results[0].type.dtype
     gemm = linalg.emit_gemm(ctx.module, dtype, s)
-    cb = smax(b, smin(b, b.sdiv(i64(CHUNK_COLUMNS), geo.P), geo.n), i64(1), name="cv.cb")
+    # items per chunk: about CHUNK_COLUMNS output positions, fewer when the column matrix
+    # (Kd rows) would outgrow CHUNK_BYTES (it stays in L2 between im2col and the GEMM)
+    per_item = b.mul(geo.P, smax(b, geo.kd, i64(1)))
+    by_bytes = b.sdiv(i64(CHUNK_BYTES // (4 if dtype == "float32" else 8)), per_item)
+    cb = smax(b, smin(b, smin(b, b.sdiv(i64(CHUNK_COLUMNS), geo.P), by_bytes), geo.n), i64(1), name="cv.cb")
     # rows of the chunk buffers: a few elements more than cb*P, so that rows are never a
     # multiple of 4 KiB apart (the GEMM's strided packing reads 16 rows at once)
     ld = b.add(b.mul(cb, geo.P), i64(LD_PAD), name="cv.ld")
