@@ -368,16 +368,15 @@ def _emit_mma(kind, nb, epilogue):
         lane, warp = b.and_(tid, i64(31)), b.lshr(tid, i64(5))
         g, t = b.lshr(lane, i64(2)), b.and_(lane, i64(3))
         w_m, w_n = b.udiv(warp, i64(tile.warps_n)), b.urem(warp, i64(tile.warps_n))
-        lane_k = b.shl(t, i64(1)) if half else t
         r_thr, c_thr = b.add(b.mul(w_m, i64(wm)), g), b.add(b.mul(w_n, i64(wn)), b.shl(t, i64(1)))
-        a_lane = b.add(b.mul(r_thr, i64(lda)), lane_k)
-        n_thr = b.add(b.mul(w_n, i64(wn)), g)
-        b_lane = b.add(b.mul(n_thr, i64(ldb)), lane_k) if half else b.add(b.mul(lane_k, i64(ldb)), n_thr)
-        # ldmatrix rows: lane l gives row l % 8 of matrix l // 8 (A: matrices
-        # (rows 0-7 | 8-15) x (k 0-7 | 8-15); B: n 0-7 x (k 0-7 | 8-15))
+        b_lane = b.add(b.mul(t, i64(ldb)), b.add(b.mul(w_n, i64(wn)), g))        # tf32: Bs[t][n]
+        # ldmatrix rows (16 bytes: 8 halves or 4 tf32): lane l gives row l % 8 of
+        # matrix l // 8; A: matrices (rows 0-7 | 8-15) x (first | second 16 bytes
+        # of k), which are exactly the a0..a3 fragments of both mma shapes;
+        # B (16-bit, Bs[n][k]): n 0-7 x (k 0-7 | 8-15)
         quad, row8 = b.lshr(lane, i64(3)), b.and_(lane, i64(7))
         a_row = b.add(b.mul(b.add(b.add(b.mul(w_m, i64(wm)), row8), b.mul(b.and_(quad, i64(1)), i64(8))), i64(lda)),
-                      b.mul(b.lshr(quad, i64(1)), i64(8)))
+                      b.mul(b.lshr(quad, i64(1)), i64(8 if half else 4)))
         b_row = b.add(b.mul(b.add(b.mul(w_n, i64(wn)), row8), i64(ldb)), b.mul(b.and_(quad, i64(1)), i64(8)))
         f32 = lir.FloatType()
         acc = [[[kb.slot(f32, f"acc{i}_{j}_{q}") for q in range(4)] for j in range(nt)] for i in range(mt)]
@@ -407,31 +406,21 @@ def _emit_mma(kind, nb, epilogue):
                     at = b.add(b.mul(buf, i64(b_count)), pos)
                     b.store(stage_value(regs[na + e]), b.gep(b_sh, [at]))
 
-            def word(base, index):
-                """The i32 at element ``index`` from ``base`` in a staged buffer."""
-                ptr = b.gep(base, [index])
-                return b.load(_ptr_as(b, ptr, I32), align=4) if half else b.load(ptr)
-
             def compute(buf):
                 # per-thread bases; every fragment is base + a constant (ld.shared [r+imm])
-                a_thr = b.gep(a_sh, [b.add(b.mul(buf, i64(bm * lda)), a_lane)])
-                b_thr = b.gep(b_sh, [b.add(b.mul(buf, i64(b_count)), b_lane)])
-                if half:
-                    a_ldm = b.gep(a_sh, [b.add(b.mul(buf, i64(bm * lda)), a_row)])
-                    b_ldm = b.gep(b_sh, [b.add(b.mul(buf, i64(b_count)), b_row)])
+                a_ldm = b.gep(a_sh, [b.add(b.mul(buf, i64(bm * lda)), a_row)])
+                b_thr = b.gep(b_sh, [b.add(b.mul(buf, i64(b_count)), b_row if half else b_lane)])
                 for ks in range(bk // kstep):
                     a_frags = []
                     for i in range(mt):
-                        if half:        # one ldmatrix.x4: this lane's row of the 16x16 A piece
-                            a_frags.append(kb.ldmatrix(b.gep(a_ldm, [i64(i * 16 * lda + ks * kstep)]), 4))
-                        else:
-                            a_frags.append([word(a_thr, i64((i * 16 + 8 * (q & 1)) * lda + ks * kstep
-                                                             + 4 * (q >> 1))) for q in range(4)])
+                        # one ldmatrix.x4: this lane's row of the 16 x kstep A piece
+                        a_frags.append(kb.ldmatrix(b.gep(a_ldm, [i64(i * 16 * lda + ks * kstep)]), 4))
                     for j in range(nt):
                         if half:        # ldmatrix.x2 of Bs[n][k]: rows n, k pairs packed
-                            regs = kb.ldmatrix(b.gep(b_ldm, [i64(j * 8 * ldb + ks * kstep)]), 2)
-                        else:
-                            regs = [word(b_thr, i64((ks * kstep + 4 * q) * ldb + j * 8)) for q in range(2)]
+                            regs = kb.ldmatrix(b.gep(b_thr, [i64(j * 8 * ldb + ks * kstep)]), 2)
+                        else:           # tf32 b0 = B[t][g], b1 = B[t + 4][g] of Bs[k][n]
+                            regs = [b.load(b.gep(b_thr, [i64((ks * kstep + 4 * q) * ldb + j * 8)]))
+                                    for q in range(2)]
                         for i in range(mt):
                             d = kb.mma(kind, a_frags[i], regs, [b.load(s) for s in acc[i][j]])
                             for s, v in zip(acc[i][j], d):

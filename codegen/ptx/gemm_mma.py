@@ -23,7 +23,6 @@ import llvmlite.ir as lir
 from ..llvm_util import I32, I64, i64
 
 F32 = lir.FloatType()
-I16 = lir.IntType(16)
 
 # kind -> (m, n, k, a regs, b regs, PTX type)
 KINDS = {"tf32": (16, 8, 8, 4, 2, "tf32"), "f16": (16, 8, 16, 4, 2, "f16"), "bf16": (16, 8, 16, 4, 2, "bf16")}

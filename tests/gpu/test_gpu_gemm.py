@@ -94,7 +94,8 @@ def test_batched_broadcast_and_vector_products(device, dtype):
     b2 = T.tensor(dtype, shape=(None, None), name="b2")
     a4 = T.tensor(dtype, shape=(None, None, None, None), name="a4")
     v = T.tensor(dtype, shape=(None,), name="v")
-    outs = [T.matmul(a3, b3), T.matmul(a3, b2), T.matmul(a4, b3), T.dot(v[:b2.shape[0]], b2), T.dot(b2, v[:b2.shape[1]])]
+    outs = [T.matmul(a3, b3), T.matmul(a3, b2), T.matmul(a4, b3), T.dot(v[:b2.shape[0]], b2),
+            T.dot(b2, v[:b2.shape[1]])]
     g = from_function(theon.function([a3, b3, b2, a4, v], outs), device)
     g_t = from_function(theon.function([a3, b3], T.matmul(a3.dimshuffle(0, 2, 1), b3)), device)
     for bt, m, k, n in [(3, 5, 7, 9), (2, 1, 33, 17), (5, 19, 4, 1)]:
