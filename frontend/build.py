@@ -99,7 +99,11 @@ def build_function(inputs, outputs, updates=(), givens=None, name="f"):
         if v in env or v.owner is None:
             continue
         op = v.owner
-        new = op.clone({o: env[givens.get(o, o)] for o in op.operands}, infer=True, value_cls=Value)
+        mapping = {o: env[givens.get(o, o)] for o in op.operands}
+        # types are inferred again only where givens changed an operand's type
+        # (the user's ops got theirs by inference from these operand types)
+        infer = any(n.type != o.type for o, n in mapping.items())
+        new = op.clone(mapping, infer=infer, value_cls=Value)
         func.body.append(new)
         for old_r, new_r in zip(op.results, new.results):
             env[old_r] = new_r
