@@ -90,3 +90,16 @@ def test_second_derivative_of_max_pooling(device):
     xv = rng.integers(0, 4, size=(2, 2, 5, 7)).astype(np.float64)
     vals = [xv, rng.normal(size=loop_pool(xv, (2, 3), (1, 2), (0, 0), True, "max").shape), rng.normal(size=xv.shape)]
     np.testing.assert_allclose(np.asarray(gf(*vals)), f(*vals), rtol=1e-12, atol=1e-12)
+
+
+def test_images2neibs_valid_check_on_the_device(device):
+    """neibs_check on the GPU plan: the host checks the run-time shape
+    (NEIBS_COVER names ten4 and the dim), covered images give the patches."""
+    from theon.tensor.nnet import neighbours
+    x = T.dtensor4("x")
+    f = theon.function([x], neighbours.images2neibs(x, (2, 2)))
+    gf = from_function(f, device)
+    xv = np.arange(2 * 4 * 6, dtype=float).reshape(1, 2, 4, 6)
+    np.testing.assert_array_equal(np.asarray(gf(xv)), f(xv))
+    with pytest.raises(ValueError, match="cover ten4's dim 3 exactly: size 5, neib_shape 2, neib_step 2"):
+        gf(np.zeros((1, 2, 4, 5)))
