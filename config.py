@@ -19,7 +19,7 @@ _VALID = {
 }
 # options read as booleans (THEON_FLAGS gives them as text)
 _BOOL = ("print_test_value", "allow_gc", "profile", "optimizer_verbose", "openmp", "gpu_sync_check",
-         "gpu_allow_tf32")
+         "gpu_allow_tf32", "gpu_graphs")
 
 
 class Config:
@@ -51,6 +51,8 @@ class Config:
             "gpu_sync_check": os.environ.get("THEON_GPU_SYNC_CHECK", "") not in ("", "0"),
             # float32 matrix products on TF32 tensor cores (THEON_GPU_TF32=1; off as in PyTorch)
             "gpu_allow_tf32": os.environ.get("THEON_GPU_TF32", "") not in ("", "0"),
+            # replay recorded launch plans as CUDA graphs (THEON_GPU_GRAPHS=0: plain launches)
+            "gpu_graphs": os.environ.get("THEON_GPU_GRAPHS", "1") not in ("", "0"),
         })
 
     @property

@@ -440,11 +440,113 @@ class CudaLaunches:
                 raise
 
 
+class KernelNodeParams(ctypes.Structure):
+    """CUDA_KERNEL_NODE_PARAMS (the v1 layout of cuGraphAddKernelNode and
+    cuGraphExecKernelNodeSetParams)."""
+    _fields_ = [("func", ctypes.c_void_p), ("gridDimX", ctypes.c_uint), ("gridDimY", ctypes.c_uint),
+                ("gridDimZ", ctypes.c_uint), ("blockDimX", ctypes.c_uint), ("blockDimY", ctypes.c_uint),
+                ("blockDimZ", ctypes.c_uint), ("sharedMemBytes", ctypes.c_uint),
+                ("kernelParams", ctypes.c_void_p), ("extra", ctypes.c_void_p)]
+
+
+_p = ctypes.c_void_p
+GRAPH_SIGNATURES = {
+    "cuGraphCreate": [ctypes.POINTER(_p), ctypes.c_uint],
+    "cuGraphAddKernelNode": [ctypes.POINTER(_p), _p, ctypes.POINTER(_p), ctypes.c_size_t,
+                             ctypes.POINTER(KernelNodeParams)],
+    "cuGraphInstantiateWithFlags": [ctypes.POINTER(_p), _p, ctypes.c_ulonglong],
+    "cuGraphExecKernelNodeSetParams": [_p, _p, ctypes.POINTER(KernelNodeParams)],
+    "cuGraphLaunch": [_p, _p],
+    "cuGraphExecDestroy": [_p],
+    "cuGraphDestroy": [_p],
+}
+GRAPH_MIN_LAUNCHES = 4          # shorter traces launch directly (a graph launch costs about one launch)
+
+
+def graph_api(drv):
+    """True when driver ``drv`` has the graph entry points (registering
+    them with the real ctypes driver, whose ``fns`` hold what ``call`` uses)."""
+    fns, lib = getattr(drv, "fns", None), getattr(drv, "lib", None)
+    if fns is None:                 # a stand-in driver (tests): it implements them or not
+        return all(hasattr(drv, "_" + name) for name in GRAPH_SIGNATURES)
+    for name, argtypes in GRAPH_SIGNATURES.items():
+        if name not in fns:
+            fn = getattr(lib, name, None)
+            if fn is None:
+                return False
+            fn.argtypes, fn.restype = argtypes, ctypes.c_int
+            fns[name] = fn
+    return True
+
+
+class CudaGraph(CudaLaunches):
+    """A trace's launches as one CUDA graph (a chain of kernel nodes, built
+    with cuGraphAddKernelNode so each node's handle is known): a call
+    updates the nodes whose pointers changed (cuGraphExecKernelNodeSetParams)
+    and launches the graph on theon's stream (cuGraphLaunch)."""
+
+    def __init__(self, trace, device):
+        super().__init__(trace, device)
+        call = device.drv.call
+        self.graph, self.exec = _p(), _p()
+        self.nodes, self.node_params, self.last = [], [], []
+        call("cuGraphCreate", ctypes.byref(self.graph), 0)
+        prev = None
+        for kernel, g, b, values, params, patches, name in self.items:
+            kp = KernelNodeParams(_handle(kernel), g[0], g[1], g[2], b[0], b[1], b[2], 0,
+                                  ctypes.cast(params, _p).value, None)
+            node = _p()
+            deps = (_p * 1)(prev) if prev is not None else None
+            call("cuGraphAddKernelNode", ctypes.byref(node), self.graph, deps, 1 if prev is not None else 0,
+                 ctypes.byref(kp))
+            self.nodes.append(node)
+            self.node_params.append(kp)
+            self.last.append([values[pos] for pos, _, _ in patches])
+            prev = node
+        call("cuGraphInstantiateWithFlags", ctypes.byref(self.exec), self.graph, 0)
+
+    def launch(self, bases):
+        dev = self.device
+        call = dev.drv.call
+        ex = self.exec
+        for (kernel, g, b, values, params, patches, name), node, kp, last in zip(
+                self.items, self.nodes, self.node_params, self.last):
+            if not patches:
+                continue
+            new = [bases[r] + off for _, r, off in patches]
+            if new != last:
+                for (pos, _, _), v in zip(patches, new):
+                    values[pos] = v
+                call("cuGraphExecKernelNodeSetParams", ex, node, ctypes.byref(kp))
+                last[:] = new
+        call("cuGraphLaunch", ex, dev.stream)
+
+    def __del__(self):
+        try:
+            call = self.device.drv.call
+            if self.exec:
+                call("cuGraphExecDestroy", self.exec)
+            if self.graph:
+                call("cuGraphDestroy", self.graph)
+        except Exception:  # noqa: BLE001 - at exit the driver may be gone
+            pass
+
+
+def _handle(kernel):
+    return kernel.value if isinstance(kernel, ctypes.c_void_p) else int(kernel)
+
+
 def attach_fast_path(trace, device):
-    """Give ``trace`` a device-specific replayer where the device has one
-    (a CudaDevice: prepacked parameter arrays)."""
+    """Give ``trace`` a device-specific replayer where the device has one:
+    on a CudaDevice a CUDA graph (``theon.config.gpu_graphs``, at least
+    GRAPH_MIN_LAUNCHES launches, a driver with the graph API), else
+    prepacked parameter arrays."""
     own = getattr(device, "__dict__", {})         # not through a wrapper (RecordingDevice counts)
-    if own.get("drv") is not None and own.get("stream") is not None and not trace.copies:
+    if own.get("drv") is None or own.get("stream") is None or trace.copies or not trace.launches:
+        return
+    if len(trace.launches) >= GRAPH_MIN_LAUNCHES and config.gpu_graphs and graph_api(own["drv"]):
+        trace.fast = CudaGraph(trace, device)
+    else:
         trace.fast = CudaLaunches(trace, device)
 
 

@@ -204,37 +204,42 @@ def test_a_busy_trace_runs_interpreted():
     assert g.host_runner.stats["interpreted"] == 1
 
 
+class SnapDriver(FakeDriver):
+    """The fake driver, logging each cuLaunchKernel's kernel, dims and
+    parameter values when it is called (``launched``; set ``plan`` first)."""
+
+    def __init__(self):
+        super().__init__()
+        self.launched = []
+
+    def _cuLaunchKernel(self, fn, gx, gy, gz, bx, by, bz, shared, stream, params, extra):
+        name = self.functions.get(_handle_of(fn))
+        if name is not None:
+            n = len(self.plan.kernels[name].params)
+            self.launched.append((name, (gx, gy, gz, bx, by, bz),
+                                  [ctypes.c_int64.from_address(params[k]).value for k in range(n)]))
+        return super()._cuLaunchKernel(fn, gx, gy, gz, bx, by, bz, shared, stream, params, extra)
+
+
 def test_cuda_replay_uses_prepacked_parameters():
     """On the CUDA device (a fake driver) a replay is one cuLaunchKernel per
     launch with the same grids, blocks and integer arguments as the
     interpreted call, and this call's pointers."""
-    drv = FakeDriver()
+    drv = SnapDriver()
     dev = cuda.CudaDevice(0, drv=drv)
     x, y = T.dmatrix("x"), T.dmatrix("y")
     g = from_function(theon.function([x, y], (x * y).sum(axis=1)), dev)
+    drv.plan = g.plan
     a, b = RNG.standard_normal((4, 5)), RNG.standard_normal((4, 5))
-
-    def launches():
-        out = []
-        for name, args in drv.calls:
-            if name == "cuLaunchKernel":
-                fn, *dims, shared, stream, params, extra = args
-                kernel = drv.functions[fn.value if hasattr(fn, "value") else fn]
-                n = len(g.plan.kernels[kernel].params)
-                vals = [ctypes.c_int64.from_address(params[k]).value for k in range(n)]
-                out.append((kernel, tuple(dims), vals))
-        return out
-
-    drv.calls.clear()
     g(a, b)                                         # recorded
     g.host_runner.enabled = False
-    drv.calls.clear()
+    drv.launched.clear()
     g(a, b)
-    want = launches()
+    want = list(drv.launched)
     g.host_runner.enabled = True
-    drv.calls.clear()
+    drv.launched.clear()
     g(a, b)
-    got = launches()
+    got = list(drv.launched)
     trace = next(iter(g.host_runner.traces.values()))
     assert trace.fast is not None and g.host_runner.stats["replayed"] == 1
     assert [(k, d) for k, d, _ in got] == [(k, d) for k, d, _ in want]
@@ -287,3 +292,91 @@ def test_replay_cuts_host_overhead_on_a_null_device():
           f"W6 step {interp6 * 1e6:.0f} -> {replay6 * 1e6:.0f} us")
     assert replay6 < interp6 / 5
     assert replay1 < interp1
+
+
+class GraphDriver(SnapDriver):
+    """The fake driver with the CUDA graph entry points: a graph is a list
+    of kernel nodes; launching it logs each node's kernel, dims and
+    parameter values as they are at that moment (as the driver copies them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.graphs, self.node_of, self.graph_launches = {}, {}, []
+
+    def _cuGraphCreate(self, out, flags):
+        handle = self._handle()
+        self.graphs[handle] = []
+        out._obj.value = handle
+
+    def _snapshot(self, p):
+        kp = p._obj
+        name = self.functions[kp.func]
+        n = len(self.plan.kernels[name].params)
+        params = ctypes.cast(kp.kernelParams, ctypes.POINTER(ctypes.c_void_p))
+        vals = [ctypes.c_int64.from_address(params[k]).value for k in range(n)]
+        return name, (kp.gridDimX, kp.gridDimY, kp.gridDimZ, kp.blockDimX, kp.blockDimY, kp.blockDimZ), vals
+
+    def _cuGraphAddKernelNode(self, out, graph, deps, n_deps, p):
+        nodes = self.graphs[_handle_of(graph)]
+        assert n_deps == (1 if nodes else 0)
+        handle = self._handle()
+        nodes.append(handle)
+        self.node_of[handle] = self._snapshot(p)
+        out._obj.value = handle
+
+    def _cuGraphInstantiateWithFlags(self, out, graph, flags):
+        handle = self._handle()
+        self.graphs[handle] = self.graphs[_handle_of(graph)]
+        out._obj.value = handle
+
+    def _cuGraphExecKernelNodeSetParams(self, ex, node, p):
+        self.node_of[_handle_of(node)] = self._snapshot(p)
+
+    def _cuGraphLaunch(self, ex, stream):
+        self.graph_launches.append([self.node_of[n] for n in self.graphs[_handle_of(ex)]])
+
+    def _cuGraphExecDestroy(self, ex):
+        return 0
+
+    def _cuGraphDestroy(self, graph):
+        return 0
+
+
+def _handle_of(obj):
+    return obj if isinstance(obj, int) else (obj.value or 0)
+
+
+def test_cuda_replay_as_a_graph_patches_changed_pointers():
+    """With the graph API, a replay updates the nodes whose pointers changed
+    and launches one graph whose nodes equal the interpreted launches."""
+    drv = GraphDriver()
+    dev = cuda.CudaDevice(0, drv=drv)
+    f, params, init = _mlp(6, 5, 3, 0.1)
+    g = from_function(f, dev)
+    drv.plan = g.plan
+    X, Y = RNG.standard_normal((4, 6)), RNG.integers(0, 3, 4)
+    g(X, Y)                                         # recorded
+    trace = next(iter(g.host_runner.traces.values()))
+    assert type(trace.fast).__name__ == "CudaGraph"
+    for _ in range(2):
+        g.host_runner.enabled = False
+        drv.launched.clear()
+        g(X, Y)
+        want = list(drv.launched)
+        g.host_runner.enabled = True
+        drv.calls.clear()
+        g(X, Y)
+        assert not any(name == "cuLaunchKernel" for name, _ in drv.calls)
+        assert sum(name == "cuGraphLaunch" for name, _ in drv.calls) == 1
+        got = drv.graph_launches[-1]
+        assert [(k, d) for k, d, _ in got] == [(k, d) for k, d, _ in want]
+        for (k, _, gv), (_, _, wv) in zip(got, want):
+            kinds = [kind for _, kind in g.plan.kernels[k].params]
+            assert [v for v, kind in zip(gv, kinds) if kind == "i64"] == \
+                [v for v, kind in zip(wv, kinds) if kind == "i64"]
+        # this call's uploaded inputs are what the graph's nodes read
+        uploads = [_handle_of(args[0]) for name, args in drv.calls if name == "cuMemcpyHtoDAsync_v2"]
+        ptrs = {v for _, _, vals in got for v in vals}
+        assert len(uploads) == 2 and set(uploads) <= ptrs
+        updated = [name for name, _ in drv.calls if name == "cuGraphExecKernelNodeSetParams"]
+        assert len(updated) <= len(got)        # only nodes whose pointers changed
