@@ -14,6 +14,7 @@
     kernel.py   KernelSpec / KernelBuilder (ids, loops, indexing)
     target.py   PtxTarget (nvptx64-nvidia-cuda) and HostTarget (emulation), Schedule
     state.py    DeviceTensor and RunState: one call on a device
+    specialize.py  the compiled host side: plans recorded per input signature, replayed
     emulator.py EmulatedDevice: the kernels on this CPU, a thread per GPU thread
 
 The runtime side is ``runtime/cuda.py`` (the CUDA driver through ctypes)
