@@ -212,6 +212,10 @@ def _build_trace(plan, rec, tracer, arg_values):
     if tracer.reads:
         raise NotSpecializable(f"the host read device data {tracer.reads} time(s) (a data-dependent step)")
     env = rec.env
+    host_args = {v for v in arg_values if v in rec.host}
+    for s in plan.steps:        # loop/branch bodies run on states of their own, given host values as they are
+        if hasattr(s, "bodies") and any(v in host_args for v in s.op.operands):
+            raise NotSpecializable(f"a {s.kind} step (op {s.index}) takes host input data directly")
     trace = Trace()
     regions = []            # (lo, hi, region index or None for a fixed buffer)
     n_args = len(arg_values)

@@ -380,3 +380,28 @@ def test_cuda_replay_as_a_graph_patches_changed_pointers():
         assert len(uploads) == 2 and set(uploads) <= ptrs
         updated = [name for name, _ in drv.calls if name == "cuGraphExecKernelNodeSetParams"]
         assert len(updated) <= len(got)        # only nodes whose pointers changed
+
+
+def test_scan_over_host_data_stays_interpreted_and_over_device_data_replays():
+    import theon.gpuarray as ga
+    x = T.dvector("x")
+    ys, _ = theon.scan(lambda v, acc: acc + v, sequences=[x], outputs_info=[T.constant(0.0)])
+    f = theon.function([x], ys[-1] * 2)
+    g = from_function(f, EmulatedDevice())
+    for _ in range(3):
+        a = RNG.standard_normal(5)
+        np.testing.assert_allclose(g(a), a.sum() * 2)
+    assert not g.host_runner.traces and "takes host input data" in next(iter(g.host_runner.refused.values()))
+    for _ in range(3):
+        a = RNG.standard_normal(5)
+        np.testing.assert_allclose(g(ga.to_gpu(a, g.device)), a.sum() * 2)
+    assert g.host_runner.stats["replayed"] == 2
+
+
+def test_ifelse_on_device_data_follows_the_data():
+    from theon.ifelse import ifelse
+    x = T.dvector("x")
+    g = from_function(theon.function([x], ifelse(T.gt(x.sum(), 0), x * 2, x - 1)), EmulatedDevice())
+    for a in [np.ones(3), -np.ones(3), np.ones(3), -np.ones(3)]:
+        np.testing.assert_allclose(g(a), a * 2 if a.sum() > 0 else a - 1)
+    assert not g.host_runner.traces
