@@ -238,3 +238,21 @@ def test_theano_op_classes():
         pool.AveragePoolGrad(True, "max")
     with pytest.raises(ValueError, match="ndim must be 2 or 3"):
         pool.Pool(True, ndim=4)
+
+
+def test_neibs_check_reference_and_static_shapes():
+    """images2neibs mode 'valid': a run-time shape goes through neibs_check
+    (its reference refuses uncovered dims, naming ten4), a static one is
+    checked when the graph is built; other modes need no check."""
+    from theon.tensor.nnet import neighbours
+    x = T.dtensor4("x")
+    y = neighbours.images2neibs(x, (2, 3), (2, 1))
+    assert "neibs_check" in {a.owner.name for a in theon.graph.basic.ancestors([y]) if a.owner is not None}
+    xv = np.arange(2 * 5 * 4, dtype=float).reshape(1, 2, 5, 4)
+    with pytest.raises(ValueError, match="cover ten4's dim 2 exactly: size 5, neib_shape 2, neib_step 2"):
+        run([x], y, xv)
+    assert run([x], y, xv[:, :, :4]).shape == (2 * 2 * 2, 6)
+    with pytest.raises(ValueError, match="cover the cols exactly"):
+        neighbours.images2neibs(T.TensorType("float64", (1, 1, 4, 4))("s"), (2, 3))
+    z = neighbours.images2neibs(x, (2, 3), mode="ignore_borders")
+    assert "neibs_check" not in {a.owner.name for a in theon.graph.basic.ancestors([z]) if a.owner is not None}
