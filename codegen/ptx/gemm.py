@@ -70,19 +70,28 @@ class MmaTile:
         return 32 * self.warps_m * self.warps_n
 
 
-def simt_tiles(sch):
+def simt_tiles(sch, dtype="float32"):
     """{variant: SimtTile} of a Schedule: the full tile and the two skinny
-    ones (same thread count, a quarter of the rows or of the columns)."""
-    full = SimtTile(sch.mm_bm, sch.mm_bn, sch.mm_bk, sch.mm_tm, sch.mm_tn)
-    fm, fn = min(4, sch.mm_tm), min(4, sch.mm_tn)
-    return {"full": full,
-            "rows": SimtTile(sch.mm_bm // fm, sch.mm_bn, sch.mm_bk, sch.mm_tm // fm, sch.mm_tn),
-            "cols": SimtTile(sch.mm_bm, sch.mm_bn // fn, sch.mm_bk, sch.mm_tm, sch.mm_tn // fn)}
+    ones (same thread count, a quarter of the rows or of the columns). For
+    8-byte dtypes a register tile of 8 rows or more is halved (with the
+    block tile's rows): 64 doubles of accumulators would not fit."""
+    bm, bn, bk, tm, tn = sch.mm_bm, sch.mm_bn, sch.mm_bk, sch.mm_tm, sch.mm_tn
+    if ITEMSIZE.get(dtype, 4) == 8 and tm >= 8:
+        bm, tm = bm // 2, tm // 2
+    threads = (bm // tm) * (bn // tn)
+
+    def shrink(tile, reg):          # the largest factor keeping >= 1 staged element per thread
+        return next(f for f in (4, 2, 1) if reg % f == 0 and (tile // f) * bk % threads == 0
+                    and (tile // f) * bk >= threads)
+    fm, fn = shrink(bm, tm), shrink(bn, tn)
+    return {"full": SimtTile(bm, bn, bk, tm, tn),
+            "rows": SimtTile(bm // fm, bn, bk, tm // fm, tn),
+            "cols": SimtTile(bm, bn // fn, bk, tm, tn // fn)}
 
 
-def simt_variant(sch, m, n):
+def simt_variant(sch, m, n, dtype="float32"):
     """The tile variant the host launches for an M x N product."""
-    tiles = simt_tiles(sch)
+    tiles = simt_tiles(sch, dtype)
     if m <= tiles["rows"].bm and n > tiles["full"].bn // 2:
         return "rows"
     if n <= tiles["cols"].bn and m > tiles["full"].bm // 2:
@@ -91,12 +100,12 @@ def simt_variant(sch, m, n):
 
 
 def mma_tile(sch, kind):
-    """The tensor-core block tile: 128x128 with 2x4 warps on the GPU
+    """The tensor-core block tile: 128x128 with 4x2 warps (32x64 each) on the GPU
     schedule, 32x32 with 2x2 warps for small (emulator) schedules."""
     big = sch.mm_bm >= 128 and sch.mm_bn >= 128
     bm = bn = 128 if big else 32
     bk = 16 if big else (8 if kind == "tf32" else 16)
-    return MmaTile(bm, bn, bk, 2, 4 if big else 2)
+    return MmaTile(bm, bn, bk, 4 if big else 2, 2)
 
 
 class GemmEpilogue:
@@ -263,7 +272,7 @@ def _vec_width(t, ld, itemsize):
 def _emit_simt(dtype, nb, variant, epilogue):
     def emit(kb, sch):
         b, p = kb.b, kb.p
-        tile = simt_tiles(sch)[variant]
+        tile = simt_tiles(sch, dtype)[variant]
         ty = LLTYPE[dtype]
         zero = lir.Constant(ty, 0.0 if is_float(dtype) else 0)
         bm, bn, bk, tm, tn = tile.bm, tile.bn, tile.bk, tile.tm, tile.tn
@@ -281,6 +290,8 @@ def _emit_simt(dtype, nb, variant, epilogue):
         fma = kb.declare(f"llvm.fma.{'f64' if dtype == 'float64' else 'f32'}", ty, [ty] * 3) \
             if is_float(dtype) else None
         na, nbb = bm * bk // threads, bk * bn // threads
+        if min(na, nbb) < 1 or (bm * bk) % threads or (bk * bn) % threads:
+            raise ValueError(f"gemm: tile {tile} does not split evenly over its {threads} threads")
         pos_a, pos_b = _positions(kb, bm * bk, threads, bk), _positions(kb, bk * bn, threads, bn)
         # rows (cols) of the register tile: chunk g of width v at g*n*v + t*v
         a_rows = [(i // vm) * nty * vm + i % vm for i in range(tm)]

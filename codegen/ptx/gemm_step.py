@@ -109,8 +109,8 @@ class GemmStep(Step):
     def _pick(self, sch, m, n):
         if self.tf32 and min(m, n) >= TF32_MIN_SIDE:
             return "tf32", mma_tile(sch, "tf32")
-        v = simt_variant(sch, m, n)
-        return v, simt_tiles(sch)[v]
+        v = simt_variant(sch, m, n, self.dtype)
+        return v, simt_tiles(sch, self.dtype)[v]
 
     def run(self, state):
         a, b = (state.tensor(v) for v in self.op.operands)

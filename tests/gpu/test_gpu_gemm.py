@@ -85,7 +85,14 @@ def test_skinny_shapes_pick_skinny_tiles():
     assert gemm.simt_variant(sch, 1024, 1024) == "full"
     tiles = gemm.simt_tiles(sch)
     assert (tiles["full"].bm, tiles["full"].bn, tiles["full"].tm, tiles["full"].tn) == (128, 128, 8, 8)
-    assert all(t.threads == 256 for t in tiles.values())
+    assert gemm.simt_tiles(sch, "float64")["full"].tm == 4          # 64 doubles would not fit
+    for s in (GPU_SCHEDULE, EMU_SCHEDULE):
+        for dtype in ("float32", "float64", "int32"):
+            tiles = gemm.simt_tiles(s, dtype)
+            assert len({t.threads for t in tiles.values()}) == 1
+            for t in tiles.values():    # every thread stages >= 1 element of each operand tile
+                assert t.bm * t.bk % t.threads == 0 and t.bm * t.bk >= t.threads
+                assert t.bn * t.bk % t.threads == 0 and t.bn * t.bk >= t.threads
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -327,7 +334,7 @@ def _all_variants():
     x, w, b = T.fmatrix("x"), T.fmatrix("w"), T.fvector("b")
     f = theon.function([x, w, b], T.nnet.relu(T.dot(x, w) + b))
     step = [s for s in Plan(f.ir, allow_tf32=True).steps if isinstance(s, GemmStep)][0]
-    specs += [s for s in step.kernels() if "_ep_" in s.name]
+    specs += [s for s in step.kernels() if "_matmul_ep_" in s.name]
     return specs
 
 
@@ -356,7 +363,8 @@ def test_ptxas_assembles_every_variant(sm, tmp_path):
     assert r.returncode == 0, r.stderr
     info = ptxas_report(r.stderr)
     assert set(info) == {s.name for s in specs}
-    assert info["simt_full_float32"]["spill"] == 0
+    assert all(info[s.name]["smem"] > 0 for s in specs)           # every kernel stages tiles
+    assert all(info[s.name]["spill"] == 0 for s in specs if s.name.startswith("simt"))
 
 
 def ptxas_report(text):
