@@ -242,8 +242,8 @@ def test_epilogue_not_used_when_the_product_is_used_twice_or_broadcast_up(device
 
 
 # --- kernel level: tensor-core kernels and fragments ---------------------------------------------------------
-def _run_kernel(spec, grid, block, arrays, scalars, out):
-    dev = EmulatedDevice()
+def _run_kernel(spec, grid, block, arrays, scalars, out, schedule=EMU_SCHEDULE):
+    dev = EmulatedDevice(schedule)
     plan = types.SimpleNamespace(kernels={spec.name: spec}, func=types.SimpleNamespace(name="gemm_test"))
     prog = EmuProgram(plan, dev.schedule)
     bufs = [dev.upload(np.ascontiguousarray(x)) for x in arrays]
@@ -282,6 +282,34 @@ def test_tensor_core_kernels_on_the_emulator(kind, m, k, n, transposed):
     ref = ra @ rb
     scale = np.abs(ra) @ np.abs(rb)
     assert np.all(np.abs(out - ref) <= 2e-6 * (k + 4) * scale + 1e-30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["float32", "float64", "tf32", "f16"])
+def test_gpu_schedule_tiles_on_the_emulator(kind):
+    """The GPU's own tiles (128x128; 256 threads, 8 warps) run on the
+    emulator: one block walks 2 x 2 tiles with grid strides."""
+    m, k, n = 130, 19, 150
+    a, b = rand((m, k), "float32"), rand((k, n), "float32")
+    if kind in ("float32", "float64"):
+        a, b = a.astype(kind), b.astype(kind)
+        for variant, tile in gemm.simt_tiles(GPU_SCHEDULE, kind).items():
+            spec = gemm.simt_kernel("g", kind, 0, variant)
+            out = np.full((m, n), np.nan, kind)
+            _run_kernel(spec, (1, 1, 1), (tile.threads, 1, 1), [a, b], [m, n, k, k, 1, n, 1, 1], out,
+                        schedule=GPU_SCHEDULE)
+            check_product(out, a, b, kind)
+        return
+    if kind == "tf32":
+        ia, ib, ra, rb = a, b, tf32_round(a).astype(np.float64), tf32_round(b).astype(np.float64)
+    else:
+        (ia, ra), (ib, rb) = _as_half(a, kind), _as_half(b, kind)
+    tile = gemm.mma_tile(GPU_SCHEDULE, kind)
+    assert (tile.bm, tile.bn, tile.threads) == (128, 128, 256)
+    out = np.full((m, n), np.nan, np.float32)
+    _run_kernel(gemm.mma_kernel("g", kind, 0), (1, 1, 1), (tile.threads, 1, 1), [ia, ib],
+                [m, n, k, k, 1, n, 1, 1], out, schedule=GPU_SCHEDULE)
+    assert np.all(np.abs(out - ra @ rb) <= 2e-6 * (k + 4) * (np.abs(ra) @ np.abs(rb)))
 
 
 def test_fragment_layouts_follow_the_ptx_isa():
