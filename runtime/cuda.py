@@ -17,8 +17,10 @@ Coexistence with PyTorch, JAX, CuPy in one process: theon uses the
 device's *primary* context (``cuDevicePrimaryCtxRetain``, the one the
 runtime API and those libraries use), never ``cuCtxCreate``, and
 allocates nothing up front. All its work goes to its own stream
-(``cuStreamCreate``, non-blocking): launches and copies are asynchronous
-and ordered on it; a copy to the host waits for the stream (``download``),
+(``cuStreamCreate``, a *blocking* stream: work on the legacy default
+stream -- events a profiler or PyTorch's default stream records -- stays
+ordered with theon's): launches and copies are asynchronous and ordered
+on it; a copy to the host waits for the stream (``download``),
 and so does ``synchronize()``. Device memory comes from a bounded caching
 pool (``cuMemAlloc`` is slow and synchronizing): freed buffers wait in
 size classes for reuse by later work on the same stream, up to
@@ -42,6 +44,7 @@ CUDA_SUCCESS = 0
 CUDA_ERROR_OUT_OF_MEMORY = 2
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
+CU_STREAM_DEFAULT = 0         # ordered with the legacy default stream
 CU_STREAM_NON_BLOCKING = 1
 CU_EVENT_DISABLE_TIMING = 2
 CU_JIT_ERROR_LOG_BUFFER = 5
@@ -381,7 +384,7 @@ class CudaDevice:
         self._modules = []
         self.activate()
         stream = ctypes.c_void_p()
-        call("cuStreamCreate", ctypes.byref(stream), CU_STREAM_NON_BLOCKING)
+        call("cuStreamCreate", ctypes.byref(stream), CU_STREAM_DEFAULT)
         self.stream = stream
         limit = _env_int("THEON_GPU_POOL_LIMIT", DEFAULT_POOL_LIMIT) if pool_limit is None else int(pool_limit)
         self.pool = MemoryPool(self._driver_alloc, self._driver_free, self.synchronize, limit)

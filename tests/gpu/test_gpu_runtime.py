@@ -193,7 +193,7 @@ def test_device_uses_the_primary_context_and_its_own_stream():
     assert "cuDevicePrimaryCtxRetain" in names and not any(n.startswith("cuCtxCreate") for n in names)
     assert drv.count("cuMemAlloc_v2") == 0               # nothing allocated up front
     (_, args), = [c for c in drv.calls if c[0] == "cuStreamCreate"]
-    assert args[1] == cuda.CU_STREAM_NON_BLOCKING and dev.stream_handle >= STREAM
+    assert args[1] == cuda.CU_STREAM_DEFAULT and dev.stream_handle >= STREAM
     a = np.arange(10, dtype=np.float32)
     buf = dev.upload(a)
     (_, up), = [c for c in drv.calls if c[0] == "cuMemcpyHtoDAsync_v2"]
