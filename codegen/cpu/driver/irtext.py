@@ -36,6 +36,7 @@ are copied into every text; declarations and metadata too (LLVM drops
 what a text does not use).
 """
 import itertools
+import re
 
 import llvmlite.ir as lir
 
@@ -47,6 +48,8 @@ class ModuleText:
         self.module = module
         self.entry = entry
         self._texts = {}            # id(global) -> its text, printed once
+        self._refs = {}             # id(global) -> the metadata nodes its text refers to (when any)
+        self._nodes = {}            # metadata node number -> its text, printed once
         self._declarations = {}     # id(kernel) -> its external declaration, printed once
         self._defined = {}          # id(kernel) -> (kernel, its size when a kernels text defined it)
         self._defined_size = 0      # instructions in those kernels
@@ -62,16 +65,59 @@ class ModuleText:
         text = self._texts.get(id(gv))
         if text is None:
             text = self._texts[id(gv)] = str(gv)
+            refs = _metadata_refs(text)
+            if refs:
+                self._refs[id(gv)] = refs
         return text
 
-    def _assemble(self, pieces):
+    def _assemble(self, pieces, defined=None):
+        """A module text of ``pieces``; with its metadata, or (``defined``:
+        the globals whose texts are among the pieces) only the metadata
+        they refer to, directly or through other metadata."""
         module = self.module
         lines = [f'; ModuleID = "{module.name}"', f'target triple = "{module.triple}"',
                  f'target datalayout = "{module.data_layout}"', ""]
         lines += [t.get_declaration() for t in module.get_identified_types().values()]
         lines += pieces
-        lines += module._get_metadata_lines()       # noqa: SLF001 - the printer's own metadata lines
+        if defined is None:
+            lines += module._get_metadata_lines()       # noqa: SLF001 - the printer's own metadata lines
+        else:
+            lines += self._metadata_lines(defined)
         return "\n".join(lines)
+
+    def _metadata_lines(self, defined):
+        """The module's named metadata and the numbered metadata that they or
+        the texts of ``defined`` refer to. Each kernel's loads and stores
+        carry alias-scope metadata of their own: a text holding every node
+        of the module made each batch's text (and LLVM's parsing of it)
+        grow with the ops lowered so far, the batches quadratic in all."""
+        module = self.module
+        nodes = module.metadata
+        named = [f"!{name} = !{{ {', '.join(v.get_reference() for v in md.operands)} }}"
+                 for name, md in module.namedmetadata.items()]      # as llvmlite prints them
+        stack = [i for line in named for i in _metadata_refs(line)]
+        for gv in defined:
+            stack.extend(self._refs.get(id(gv), ()))
+        seen = set()
+        while stack:
+            i = stack.pop()
+            if i in seen or i >= len(nodes):
+                continue
+            seen.add(i)
+            stack.extend(self._node_refs(i))
+        return named + [self._node_text(i) for i in sorted(seen)]
+
+    def _node_text(self, i):
+        text = self._nodes.get(i)
+        if text is None:
+            node = self.module.metadata[i]
+            if node.name != str(i):
+                raise AssertionError(f"metadata node {i} is named !{node.name}")
+            text = self._nodes[i] = str(node)
+        return text
+
+    def _node_refs(self, i):
+        return _metadata_refs(self._node_text(i))
 
     def whole(self):
         """The text of the whole module (the same as ``str(module)``)."""
@@ -93,12 +139,13 @@ class ModuleText:
         if not any(isinstance(gv, lir.Function) for gv in new):
             return None
         fresh = {id(gv) for gv in new}
-        pieces = []
+        pieces, defined = [], []
         for gv in self.module.globals.values():
             if gv is self.entry:
                 continue
             if id(gv) in fresh:
                 pieces.append(_exported(gv, self._text(gv)))
+                defined.append(gv)
                 size = self._defined[id(gv)] = (gv, _size(gv))
                 self._defined_size += size[1][1]
                 self._pending.pop(id(gv), None)
@@ -106,7 +153,8 @@ class ModuleText:
                 pieces.append(self._declaration(gv))
             else:
                 pieces.append(self._text(gv))
-        return self._assemble(pieces)
+                defined.append(gv)
+        return self._assemble(pieces, defined)
 
     def _declaration(self, gv):
         """A kernel's declaration, printed once (every later text declares it:
@@ -137,13 +185,14 @@ class ModuleText:
 
     def glue(self):
         """The glue's text: the entry, with every kernel declared."""
-        pieces = []
+        pieces, defined = [], []
         for gv in self.module.globals.values():
             if self._crossing(gv):
                 pieces.append(self._declaration(gv))
             else:
                 pieces.append(self._text(gv))
-        return self._assemble(pieces)
+                defined.append(gv)
+        return self._assemble(pieces, defined)
 
     def unchanged(self):
         """Whether every kernel a kernels text defined is still as it was
@@ -157,11 +206,22 @@ class ModuleText:
         for gv in self.module.globals.values():
             gv._clear_string_cache()             # noqa: SLF001 - llvmlite caches str() per value
         self._texts.clear()
+        self._refs.clear()
+        self._nodes.clear()
         self._declarations.clear()
         self._defined.clear()
         self._defined_size = 0
         self._scanned = 0
         self._pending.clear()
+
+
+_METADATA_REF = re.compile(r"!(\d+)")
+
+
+def _metadata_refs(text):
+    """The numbers of the metadata nodes ``text`` refers to (``!12``); a
+    match inside a string only brings one more node along."""
+    return {int(m) for m in _METADATA_REF.findall(text)}
 
 
 def _size(gv):
