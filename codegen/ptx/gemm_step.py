@@ -92,21 +92,25 @@ class GemmStep(Step):
             names["tf32"] = f"{base}_tf32"
         return names
 
-    def _specs(self, base, epilogue):
+    def _specs(self, base, epilogue, variants=("full", "rows", "cols")):
         names = self._names(base)
-        specs = [simt_kernel(names[v], self.dtype, self.nb, v, epilogue) for v in ("full", "rows", "cols")]
-        if self.tf32:
+        specs = [simt_kernel(names[v], self.dtype, self.nb, v, epilogue) for v in variants]
+        if self.tf32 and len(variants) > 1:
             specs.append(mma_kernel(names["tf32"], "tf32", self.nb, epilogue))
         return specs
 
     def kernels(self):
-        """Tile sizes come from the schedule the kernels are built with."""
-        specs = self._specs(self.plain, None)
-        if self.epilogue is not None:
-            specs = self._specs(self.name, self.epilogue) + specs + self.fallback.kernels()
-        return specs
+        """Tile sizes come from the schedule the kernels are built with. The
+        unfused fallback of an epilogue step has only the ``full`` product
+        (any shape; it runs rarely) to keep compile times down."""
+        if self.epilogue is None:
+            return self._specs(self.plain, None)
+        return self._specs(self.name, self.epilogue) + self._specs(self.plain, None, ("full",)) + \
+            self.fallback.kernels()
 
-    def _pick(self, sch, m, n):
+    def _pick(self, sch, m, n, only_full=False):
+        if only_full:
+            return "full", simt_tiles(sch, self.dtype)["full"]
         if self.tf32 and min(m, n) >= TF32_MIN_SIDE:
             return "tf32", mma_tile(sch, "tf32")
         v = simt_variant(sch, m, n, self.dtype)
@@ -145,7 +149,7 @@ class GemmStep(Step):
     def _launch(self, state, base, out, a, b, dims, extras):
         m, n, k, sam, sak, sbk, sbn, batch, bsa, bsb, shape = dims
         sch = state.schedule
-        variant, tile = self._pick(sch, m, n)
+        variant, tile = self._pick(sch, m, n, only_full=extras is None and self.epilogue is not None)
         nbatch = sh.numel(batch)
         args = [a.ptr, b.ptr, out.ptr, m, n, k, sam, sak, sbk, sbn, nbatch]
         for d in range(self.nb):
@@ -179,7 +183,7 @@ class GemmStep(Step):
             launch["args"] += "; then per epilogue input: pointer, row, column and batch strides"
             d["launches"] = [launch, {"what": "only when the epilogue's inputs broadcast the product to a "
                                               "larger shape: the plain product, then the group's kernels",
-                                      "kernel": " | ".join(self._names(self.plain).values())}]
+                                      "kernel": self._names(self.plain)["full"]}]
         else:
             d["launches"] = [launch]
         d["tf32"] = self.tf32
