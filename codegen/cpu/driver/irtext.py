@@ -50,6 +50,7 @@ class ModuleText:
         self._texts = {}            # id(global) -> its text, printed once
         self._refs = {}             # id(global) -> the metadata nodes its text refers to (when any)
         self._nodes = {}            # metadata node number -> its text, printed once
+        self._names = {}            # id(global) -> the names of the globals its text refers to
         self._declarations = {}     # id(kernel) -> its external declaration, printed once
         self._defined = {}          # id(kernel) -> (kernel, its size when a kernels text defined it)
         self._defined_size = 0      # instructions in those kernels
@@ -139,7 +140,7 @@ class ModuleText:
         if not any(isinstance(gv, lir.Function) for gv in new):
             return None
         fresh = {id(gv) for gv in new}
-        pieces, defined = [], []
+        pieces, defined, declared = [], [], []
         for gv in self.module.globals.values():
             if gv is self.entry:
                 continue
@@ -150,11 +151,38 @@ class ModuleText:
                 self._defined_size += size[1][1]
                 self._pending.pop(id(gv), None)
             elif self._crossing(gv):
-                pieces.append(self._declaration(gv))
+                pieces.append(None)
+                declared.append(gv)
             else:
                 pieces.append(self._text(gv))
                 defined.append(gv)
-        return self._assemble(pieces, defined)
+        return self._assemble(self._declare_used(pieces, declared, defined), defined)
+
+    def _declare_used(self, pieces, declared, defined):
+        """``pieces`` with each None (a kernel of ``declared``, in order)
+        replaced by its declaration when a text of ``defined`` names it, else
+        dropped: declaring every earlier kernel in each batch made the
+        batches quadratic in the kernels (LLVM parsed them all)."""
+        used = set()
+        for gv in defined:
+            used |= self._globals_named(gv)
+        kernels = iter(declared)
+        out = []
+        for piece in pieces:
+            if piece is None:
+                gv = next(kernels)
+                if gv.name in used or not _PLAIN_NAME.fullmatch(gv.name):
+                    out.append(self._declaration(gv))
+            else:
+                out.append(piece)
+        return out
+
+    def _globals_named(self, gv):
+        """The names of the globals the text of ``gv`` refers to (``@name``)."""
+        names = self._names.get(id(gv))
+        if names is None:
+            names = self._names[id(gv)] = {a or b for a, b in _GLOBAL_REF.findall(self._text(gv))}
+        return names
 
     def _declaration(self, gv):
         """A kernel's declaration, printed once (every later text declares it:
@@ -208,6 +236,7 @@ class ModuleText:
         self._texts.clear()
         self._refs.clear()
         self._nodes.clear()
+        self._names.clear()
         self._declarations.clear()
         self._defined.clear()
         self._defined_size = 0
@@ -216,6 +245,8 @@ class ModuleText:
 
 
 _METADATA_REF = re.compile(r"!(\d+)")
+_GLOBAL_REF = re.compile(r'@"((?:[^"\\]|\\.)*)"|@([-\w.$]+)')
+_PLAIN_NAME = re.compile(r"[-\w.$]+")          # printed as it is (others: always declared)
 
 
 def _metadata_refs(text):
