@@ -34,6 +34,7 @@ launch, so the error names the kernel that failed (``RunState.launch``
 adds its name, grid and block).
 """
 import ctypes
+import dataclasses
 import ctypes.util
 import functools
 import os
@@ -42,6 +43,7 @@ import threading
 
 CUDA_SUCCESS = 0
 CUDA_ERROR_OUT_OF_MEMORY = 2
+CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
 CU_STREAM_DEFAULT = 0         # ordered with the legacy default stream
@@ -380,7 +382,11 @@ class CudaDevice:
         ctx = ctypes.c_void_p()
         call("cuDevicePrimaryCtxRetain", ctypes.byref(ctx), self.handle)     # shared with the runtime API
         self.context = ctx
-        self.schedule = GPU_SCHEDULE
+        sms = ctypes.c_int()
+        call("cuDeviceGetAttribute", ctypes.byref(sms), CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, self.handle)
+        # grids are sized to fill this device's multiprocessors (reductions' splits)
+        self.schedule = (dataclasses.replace(GPU_SCHEDULE, sm_count=sms.value) if sms.value > 0
+                         else GPU_SCHEDULE)
         self._modules = []
         self.activate()
         stream = ctypes.c_void_p()

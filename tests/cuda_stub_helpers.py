@@ -29,8 +29,9 @@ def _value(obj):
 
 
 class FakeDriver:
-    def __init__(self, devices=1, capacity=1 << 30, name="Fake GPU", cc=(9, 0)):
+    def __init__(self, devices=1, capacity=1 << 30, name="Fake GPU", cc=(9, 0), sm_count=114):
         self.devices = devices
+        self.sm_count = sm_count
         self.capacity = capacity
         self.name = name
         self.cc = cc
@@ -86,7 +87,7 @@ class FakeDriver:
         ctypes.memmove(buf, text, len(text))
 
     def _cuDeviceGetAttribute(self, out, attr, dev):
-        out._obj.value = {75: self.cc[0], 76: self.cc[1]}.get(attr, 0)
+        out._obj.value = {16: self.sm_count, 75: self.cc[0], 76: self.cc[1]}.get(attr, 0)
 
     def _cuDevicePrimaryCtxRetain(self, out, dev):
         out._obj.value = PRIMARY_CONTEXT + dev

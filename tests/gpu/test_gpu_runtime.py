@@ -194,6 +194,8 @@ def test_device_uses_the_primary_context_and_its_own_stream():
     assert drv.count("cuMemAlloc_v2") == 0               # nothing allocated up front
     (_, args), = [c for c in drv.calls if c[0] == "cuStreamCreate"]
     assert args[1] == cuda.CU_STREAM_DEFAULT and dev.stream_handle >= STREAM
+    assert dev.schedule.sm_count == 114          # grids fill the device's own multiprocessors
+    assert cuda.CudaDevice(0, drv=FakeDriver(sm_count=0)).schedule.sm_count > 0    # unknown: the default
     a = np.arange(10, dtype=np.float32)
     buf = dev.upload(a)
     (_, up), = [c for c in drv.calls if c[0] == "cuMemcpyHtoDAsync_v2"]
