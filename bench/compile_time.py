@@ -10,7 +10,9 @@ The curve compiles chains of N adds, ``y = y + float(i)`` ('const') and
 each in a fresh interpreter with the on-disk cache off; the time is
 ``theon.function`` until its code can run (tier 0 for big modules), the
 result checked against NumPy. Targets (issue 13): 1,000 ops under 1 s,
-20,000 under 10 s, growth linear.
+20,000 under 10 s, growth linear. Each point also records the process's
+CPU seconds (main and LLVM threads together): on a busy machine compare
+those, against a baseline measured in the same minute.
 
 Run in a fresh interpreter per measurement: 'cold' with an empty cache
 folder, 'cached' with the folder a previous run filled. Imports happen
@@ -103,13 +105,14 @@ def chain_point(n, mode, kind):
     y = x
     for i in range(n):
         y = y + (float(i) if kind == "const" else x)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     f = theon.function([x], y, mode=mode)
     f.native.address                # the code is loaded (tier 0 of a big module)
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - c0  # every thread's: comparable on a busy machine
     xv = np.arange(4.0)
     want = xv + float(np.arange(n).sum()) if kind == "const" else xv * (n + 1)
-    return {"n": n, "mode": mode, "kind": kind, "seconds": seconds, "tier": f.native.tier,
+    return {"n": n, "mode": mode, "kind": kind, "seconds": seconds, "cpu_seconds": cpu, "tier": f.native.tier,
             "ok": bool(np.allclose(f(xv), want, rtol=1e-12))}
 
 

@@ -28,12 +28,16 @@ each batch on the LLVM thread as soon as it is printed (``unchanged()``
 checks the assumption before the objects are used).
 
 What crosses the cuts links by name: in a kernels text every function and
-every mutable global it defines has external linkage; every other text
-declares them. Names are unique within a module, and the objects of a
-module get an engine of their own, whose symbols resolve before the
-process's, so equal names in other modules never meet. Constant globals
-are copied into every text; declarations and metadata too (LLVM drops
-what a text does not use).
+every mutable global it defines has external linkage; the other texts
+declare them (a kernels text only those its functions name). Names are
+unique within a module, and the objects of a module get an engine of
+their own, whose symbols resolve before the process's, so equal names in
+other modules never meet. Constant globals and external declarations are
+copied into every text (LLVM drops what a text does not use); metadata
+nodes only into the texts whose functions refer to them. Each batch of a
+long graph holding every earlier kernel's declaration and alias scopes
+made the batches' texts, and LLVM's parsing of them, quadratic in the op
+count.
 """
 import itertools
 import re
