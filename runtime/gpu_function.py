@@ -91,9 +91,8 @@ class DeviceValue:
 
 def _host_slot(var):
     """``var``'s host value, or None when only the device has it (no sync)."""
-    from ..frontend.shared import SharedVariable
-    try:
-        return SharedVariable._storage.__get__(var)
+    try:    # the slot itself: object.__getattribute__ never falls back to __getattr__ (the sync)
+        return object.__getattribute__(var, "_storage")
     except AttributeError:
         return None
 
