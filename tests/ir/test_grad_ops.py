@@ -258,6 +258,12 @@ ROWS += [
         [sym(1, 2, 4, 2), sym(2, 2, 2, 2)]),
     Row("conv_grad_weight", lambda x, g: op("conv_grad_weight", x, g, shape=(2, 2, 2, 2), **CONV),
         [sym(1, 4, 3, 5), sym(1, 2, 4, 2)]),
+    Row("conv_bias-tanh", lambda x, w, b: op("conv_bias", x, w, b, activation="tanh", **CONV),
+        [sym(1, 4, 3, 5), sym(2, 2, 2, 2), sym(2)]),
+    Row("conv_bias-sigmoid", lambda x, w, b: op("conv_bias", x, w, b, activation="sigmoid", **CONV_D),
+        [sym(2, 1, 5, 3), sym(3, 1, 2, 2), sym(3)]),
+    # images2neibs' run-time 'valid' check passes its input through
+    Row("neibs_check", lambda x: op("neibs_check", x, neib_shape=(2, 2), neib_step=(2, 1)), [sym(1, 2, 4, 3)]),
 ]
 
 # --- composites (no rules of their own) --------------------------------------------------------
