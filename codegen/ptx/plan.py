@@ -91,7 +91,9 @@ def host_evaluated(block, shared=frozenset()):
         elif op.opdef.value_from_shapes or not op.operands:     # shape, constant
             ok = True
         else:
-            ok = op.name != "return" and not op.regions and all(_small(r) for r in op.results) and \
+            fused_small = op.name == "fused" and all(_small(o) for o in op.operands)    # shape arithmetic
+            ok = op.name != "return" and (not op.regions or fused_small) and \
+                all(_small(r) for r in op.results) and \
                 all(computable(o) for o in op.operands)
         memo[v] = ok
         return ok

@@ -84,7 +84,7 @@ class _Tracer:
 
     def __init__(self, device, names):
         self.__dict__.update(inner=device, names=names, recording=True, launches=[], slots=[],
-                             uploads=[], arg_upload=None, reads=0, copies=[])
+                             uploads=[], arg_upload=None, reads=0, copies=[], step=None)
 
     def __getattr__(self, name):
         return getattr(self.__dict__["inner"], name)
@@ -104,6 +104,11 @@ class _Tracer:
     def download(self, ptr, out):
         if self.recording:
             self.reads += 1
+            step = self.step
+            if step is not None and "reader" not in self.__dict__:
+                self.__dict__["reader"] = f"{step.kind} step of op #{step.index} ({step.op.name})"
+            if getattr(self.inner, "refuse_reads", False):
+                raise NotSpecializable(f"the {self.reader} reads device data on the host")
         return self.inner.download(ptr, out)
 
     def copy(self, dst, src, nbytes):
@@ -191,8 +196,15 @@ def _record(plan, state, arg_values, on_step=None, finish=None):
     tracer = _Tracer(state.device, names)
     arg_index = {v: k for k, v in enumerate(arg_values)}
     rec = _RecordingState(state, tracer, arg_index)
+    steps = iter(plan.steps[1:])
+
+    def at_next(step):                  # which step runs now: named when it reads device data
+        tracer.__dict__["step"] = next(steps, None)
+        if on_step is not None:
+            on_step(step)
+    tracer.__dict__["step"] = plan.steps[0] if plan.steps else None
     try:
-        run_plan(plan, rec, on_step)
+        run_plan(plan, rec, at_next)
         if finish is not None:
             finish(rec)
     finally:
@@ -210,7 +222,8 @@ def _build_trace(plan, rec, tracer, arg_values):
     if bad:
         raise NotSpecializable(f"steps with host side effects: {', '.join(bad)}")
     if tracer.reads:
-        raise NotSpecializable(f"the host read device data {tracer.reads} time(s) (a data-dependent step)")
+        raise NotSpecializable(f"the host read device data {tracer.reads} time(s), first in the "
+                               f"{tracer.__dict__.get('reader', 'plan')} (a data-dependent step)")
     env = rec.env
     host_args = {v for v in arg_values if v in rec.host}
     for s in plan.steps:        # loop/branch bodies run on states of their own, given host values as they are
@@ -586,7 +599,7 @@ class AddressDevice:
         return self.alloc(array.nbytes)
 
     def download(self, ptr, out):
-        if self.refuse_reads:
+        if self.refuse_reads:           # (the tracer names the step first)
             raise NotSpecializable("a step reads device data on the host (a data-dependent step)")
         out[...] = 0
 

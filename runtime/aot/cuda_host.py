@@ -354,7 +354,9 @@ def _header(centry):
     n = centry.name
     guard = f"THEON_AOT_{n.upper()}_CUDA_H"
     return "\n".join([
-        f"/* {n}_cuda.h -- the GPU extras of {n}_cuda.c (the entry's ABI is {n}.h). */",
+        f"/* {n}_cuda.h -- the GPU extras of {n}_cuda.c (the entry's ABI is {n}.h).",
+        f" * Unlike the CPU object, {n}_cuda.c keeps one set of device buffers: calls of",
+        f" * {n} must not run concurrently. Link with -lcuda. */",
         f"#ifndef {guard}", f"#define {guard}", "",
         "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
         f"/* Returned when a CUDA driver call fails; {n}_cuda_error() names it. */",

@@ -112,6 +112,14 @@ wl = theon.shared(np.linspace(-1, 1, 12), name="w")
 bl = theon.shared(np.array(0.25), name="b")
 logreg_predict = theon.function([xs], T.nnet.sigmoid(T.dot(xs, wl) + bl) > 0.5)
 
+from theon.tensor.nnet import conv2d
+from theon.tensor.signal.pool import pool_2d
+xi = T.tensor("float32", shape=(4, 1, 12, 12), name="xi")
+k1 = theon.shared((RNG.standard_normal((4, 1, 3, 3)) * 0.3).astype("float32"), name="k1")
+wf = theon.shared((RNG.standard_normal((4 * 5 * 5, 10)) * 0.1).astype("float32"), name="wf")
+h = pool_2d(T.nnet.relu(conv2d(xi, k1)), (2, 2), ignore_border=True)
+lenet_predict = theon.function([xi], T.argmax(T.dot(h.flatten(2), wf), axis=1))   # LeNet-like inference
+
 xd = T.dvector("xd")
 dynamic = theon.function([xd], xd * 2)
 cnt = T.cast(T.sum(T.gt(x, 0)), "int64")
@@ -144,7 +152,7 @@ def built(tmp_path_factory):
     src = tmp / "models.py"
     src.write_text(SOURCE)
     out = tmp / "out"
-    rc = main([str(src), "-o", str(out), "--target", "cuda", "--entry", "w1,mlp_step,logreg_predict"])
+    rc = main([str(src), "-o", str(out), "--target", "cuda", "--entry", "w1,mlp_step,logreg_predict,lenet_predict"])
     assert rc == 0
     if CC:
         stub = tmp / "stub.c"
@@ -299,6 +307,21 @@ def test_logistic_regression_inference(built):
         "    static double xs[16][12]; static uint8_t pred[16];",
         "&st, &xs[0][0], pred")
     _check_launches(py, _stub_launches(lines))
+
+
+@needs_cc
+def test_lenet_inference(built):
+    """Convolution, pooling, a reshape whose size the host computes, a matrix
+    product and argmax: no step reads device data, so the C host runs it."""
+    tmp, out, src = built
+    py, entry, func = _python_launches(src, "lenet_predict")
+    stdout, lines = _build_and_run(
+        tmp, out, "lenet_predict",
+        "    static lenet_predict_state st; lenet_predict_state_init(&st);\n"
+        "    static float xi[4][1][12][12]; static int64_t label[4];",
+        "&st, &xi[0][0][0][0], label")
+    _check_launches(py, _stub_launches(lines))
+    assert [line.split()[:2] for line in lines if line.startswith("dtoh")] == [["dtoh", "32"]] * 2
 
 
 def test_dynamic_and_data_dependent_entries_are_refused(built, tmp_path):
