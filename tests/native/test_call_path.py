@@ -270,3 +270,25 @@ def test_function_repr_and_callable_identity():
     f = theon.function([x], x + 1, name="inc")
     assert "inc" in repr(f)
     assert callable(f)
+
+
+def test_a_failed_wrapper_prefetch_does_not_poison_the_signature(monkeypatch):
+    # theon.function prefetches the fast path's wrapper on the LLVM thread; when that
+    # compile fails (its caller gone, e.g. refused), a later function with the same
+    # signature compiles the wrapper again instead of re-raising the stale failure
+    from concurrent.futures import Future
+    from theon.codegen.cpu.driver import compile as cc
+    from theon.runtime.function import fast_path_signature
+
+    x = T.dmatrix("x")
+    f = theon.function([x], T.tanh(x) * 3.0)
+    sig = fast_path_signature(f.ir, f._specs, f.shared, f._update_targets, f._n_outputs, f._single)
+    assert sig is not None
+    failed = Future()
+    failed.set_exception(RuntimeError("prefetch failed"))
+    monkeypatch.delitem(cc._WRAPPERS, sig, raising=False)
+    monkeypatch.setitem(cc._PENDING_WRAPPERS, sig, (failed, None))
+    g = theon.function([x], T.tanh(x) * 3.0 + 1.0)
+    a = np.linspace(-1, 1, 6).reshape(2, 3)
+    np.testing.assert_allclose(g(a), np.tanh(a) * 3.0 + 1.0)
+    assert sig not in cc._PENDING_WRAPPERS

@@ -523,6 +523,8 @@ def compile_wrapper(sig):
     from .pywrap import WRAPPER_NAME, wrapper_module
     with _wrappers_lock:
         pending = _PENDING_WRAPPERS.pop(sig, None)
+    if pending is not None and pending[0].exception() is not None:
+        pending = None      # a prefetch that failed (its caller is gone): compile here, raising here
     if pending is not None:
         future, key = pending
         obj = future.result()
