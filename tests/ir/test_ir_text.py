@@ -210,7 +210,8 @@ CASES["linalg"] = func_text("%a: tensor<?x3x3xf64>, %b: tensor<?x3x2xf64>", [
     "%7 = qr_q(%b) : tensor<?x3x2xf64>", "%8 = qr_r(%b) : tensor<?x2x2xf64>",
     "%9 = svd_s(%b) : tensor<?x2xf64>", "%10 = svd_u(%b) {full_matrices = true} : tensor<?x3x3xf64>",
     "%11 = svd_vt(%b) {full_matrices = false} : tensor<?x2x2xf64>", "%12 = pinv(%b) {rcond = 1e-15} : tensor<?x2x3xf64>",
-    "return(%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12)"])
+    "%13 = eigvals(%a) : tensor<?x3xf64>", "%14 = eig_vectors(%a) : tensor<?x3x3xf64>",
+    "return(%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14)"])
 
 CASES["sorting"] = func_text("%x: tensor<?x?xf32>, %v: tensor<?xi64>, %s: tensor<?xf32>, %n: tensor<i64>", [
     "%0 = sort(%x) {axis = 1} : tensor<?x?xf32>",
@@ -223,11 +224,14 @@ CASES["sorting"] = func_text("%x: tensor<?x?xf32>, %v: tensor<?xi64>, %s: tensor
     "%7 = check_index(%v, %n) : tensor<?xi64>",
     "return(%0, %1, %2, %3, %4, %5, %6, %7)"])
 _CONV = 'dilation = [1, 2], flip = true, groups = 1, pad = ["half", 1], '
-CASES["conv"] = func_text("%x: tensor<?x2x?x?xf64>, %w: tensor<3x2x3x3xf64>, %g: tensor<?x3x?x?xf64>, %n: tensor<i64>", [
+CASES["conv"] = func_text("%x: tensor<?x2x?x?xf64>, %w: tensor<3x2x3x3xf64>, %g: tensor<?x3x?x?xf64>, %n: tensor<i64>, "
+                          "%b: tensor<3xf64>", [
     f"%0 = conv(%x, %w) {{{_CONV}stride = [2, 1]}} : tensor<?x3x?x?xf64>",
     f"%1 = conv_grad_input(%g, %w, %n, %n, %n) {{{_CONV}shape = [?, 2, ?, ?], stride = [2, 1]}} : tensor<?x2x?x?xf64>",
     f"%2 = conv_grad_weight(%x, %g) {{{_CONV}shape = [3, 2, 3, 3], stride = [2, 1]}} : tensor<3x2x3x3xf64>",
-    "return(%0, %1, %2)"])
+    f'%3 = conv_bias(%x, %w, %b) {{activation = "tanh", {_CONV}stride = [2, 1]}} : tensor<?x3x?x?xf64>',
+    "%4 = neibs_check(%x) {neib_shape = [2, 2], neib_step = [2, 1]} : tensor<?x2x?x?xf64>",
+    "return(%0, %1, %2, %3, %4)"])
 _POOL = 'ignore_border = true, mode = "max", pad = [0, 0], stride = [2, 2], ws = [2, 2]'
 CASES["pool"] = func_text("%x: tensor<?x?x?x?xf64>, %y: tensor<?x?x?x?xf64>", [
     f"%0 = pool(%x) {{{_POOL}}} : tensor<?x?x?x?xf64>",

@@ -19,6 +19,26 @@ from .context import I64, LLTYPE, i64
 from .la import _FT, _K, _batched, _check_square, _copy_matrix, _copy_out, _fabs, _kernel, _sqrt
 
 
+def _selection_sort(k, n, vals, order, swap):
+    """Sort the ``n`` values at ``vals`` in place by selection (``order``
+    "<": ascending, ">": descending); ``swap(i, j)`` emits the moves of
+    whatever travels with values i and j (eigenvectors, singular vectors)."""
+    b = k.b
+    with k.loop(n, "si") as li:
+        i = li.index
+        with counted_loop(b, n, "sm", b.add(i, i64(1)), carried=(i, b.load(b.gep(vals, [i])))) as lm:
+            x = b.load(b.gep(vals, [lm.index]))
+            better = b.fcmp_ordered(order, x, lm.carried[1])
+            lm.next = [b.select(better, lm.index, lm.carried[0]), b.select(better, x, lm.carried[1])]
+        best = lm.carried[0]
+        with b.if_then(b.icmp_signed("!=", best, i)):
+            pi, pb = b.gep(vals, [i]), b.gep(vals, [best])
+            vi, vb = b.load(pi), b.load(pb)
+            b.store(vb, pi)
+            b.store(vi, pb)
+            swap(i, best)
+
+
 def jacobi(module, dtype):
     """void jacobi(n, a, v, w): the eigen decomposition of the symmetric
     n x n matrix a (both triangles filled; destroyed) by cyclic Jacobi
@@ -83,23 +103,13 @@ def jacobi(module, dtype):
         b.position_at_end(done)
         with k.loop(n, "wd") as li:
             b.store(b.load(el(a, li.index, li.index)), b.gep(w, [li.index]))
-        with k.loop(n, "si") as li:          # selection sort, ascending, moving v's columns along
-            i = li.index
-            with counted_loop(b, n, "sm", b.add(i, i64(1)), carried=(i, b.load(b.gep(w, [i])))) as lm:
-                x = b.load(b.gep(w, [lm.index]))
-                less = b.fcmp_ordered("<", x, lm.carried[1])
-                lm.next = [b.select(less, lm.index, lm.carried[0]), b.select(less, x, lm.carried[1])]
-            best = lm.carried[0]
-            with b.if_then(b.icmp_signed("!=", best, i)):
-                pi, pb = b.gep(w, [i]), b.gep(w, [best])
-                wi, wb = b.load(pi), b.load(pb)
-                b.store(wb, pi)
-                b.store(wi, pb)
-                with k.loop(n, "sc") as lr:
-                    x, y = el(v, lr.index, i), el(v, lr.index, best)
-                    vx, vy = b.load(x), b.load(y)
-                    b.store(vy, x)
-                    b.store(vx, y)
+        def swap_columns(i, j):
+            with k.loop(n, "sc") as lr:
+                x, y = el(v, lr.index, i), el(v, lr.index, j)
+                vx, vy = b.load(x), b.load(y)
+                b.store(vy, x)
+                b.store(vx, y)
+        _selection_sort(k, n, w, "<", swap_columns)     # ascending, v's columns along
         b.ret_void()
         return k.fn
     return _kernel(module, f"theon.la.jacobi.{dtype}", build)
@@ -252,20 +262,10 @@ def gesvj(module, dtype):
                 vx, vy = b.load(x), b.load(y)
                 b.store(vy, x)
                 b.store(vx, y)
-        with kf.loop(k, "si") as li:          # selection sort, descending
-            i = li.index
-            with counted_loop(b, k, "sm", b.add(i, i64(1)), carried=(i, b.load(b.gep(s, [i])))) as lm:
-                x = b.load(b.gep(s, [lm.index]))
-                more = b.fcmp_ordered(">", x, lm.carried[1])
-                lm.next = [b.select(more, lm.index, lm.carried[0]), b.select(more, x, lm.carried[1])]
-            best = lm.carried[0]
-            with b.if_then(b.icmp_signed("!=", best, i)):
-                pi, pb = b.gep(s, [i]), b.gep(s, [best])
-                si_, sb = b.load(pi), b.load(pb)
-                b.store(sb, pi)
-                b.store(si_, pb)
-                swap_rows(w, i, best, r, "sw")
-                swap_rows(z, i, best, k, "sz")
+        def swap_factors(i, j):
+            swap_rows(w, i, j, r, "sw")
+            swap_rows(z, i, j, k, "sz")
+        _selection_sort(kf, k, s, ">", swap_factors)    # descending, w's and z's rows along
         s0 = b.select(b.icmp_signed(">", k, i64(0)), b.load(b.gep(s, [i64(0)])), zero)
         tol = b.fmul(s0, b.fmul(b.sitofp(r, ft), lir.Constant(ft, eps)))
         thr = b.fdiv(lir.Constant(ft, 0.25), b.sitofp(b.add(r, i64(1)), ft))
