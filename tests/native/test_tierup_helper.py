@@ -83,6 +83,9 @@ def test_an_orphaned_helper_exits_within_seconds(mechanism):
 @pytest.fixture
 def tier_everything(monkeypatch, tmp_path):
     from theon.codegen.cpu.driver import compile as cc
+    # tier-up jobs that earlier tests in this process queued must not fill the queue
+    # (MAX_QUEUED): a refused job is compiled at tier 1 at once, and these tests need tier 0
+    assert tierup.wait(300)
     monkeypatch.setattr(cc, "BIG_MODULE_INSTRUCTIONS", 10)
     saved = theon.config.cache_dir
     theon.config.cache_dir = ""
