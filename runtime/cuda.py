@@ -25,7 +25,24 @@ and so does ``synchronize()``. Device memory comes from a bounded caching
 pool (``cuMemAlloc`` is slow and synchronizing): freed buffers wait in
 size classes for reuse by later work on the same stream, up to
 ``pool_limit`` bytes (THEON_GPU_POOL_LIMIT, default 1 GiB); beyond that,
-and on ``release_memory()``, they go back to the driver.
+and on ``release_memory()``, they go back to the driver. Compiled
+functions keep device buffers between calls (a signature's arena of
+intermediates, uploaded constants and shapes): each registers itself
+(``register_cache``), and ``release_memory()`` -- and an allocation that
+finds the device full, before it retries -- first makes every idle one
+drop them (they are made again, lazily, by its next call), so afterwards
+the device holds only what live arrays and shared variables use.
+
+Streams and events. Every array theon writes remembers the event recorded
+on theon's stream after the work that wrote it (``DeviceTensor.event``:
+``record_event()``, events recycled through a free list). Handing an array
+to another library's stream (DLPack's ``stream``) makes that stream wait
+for this event only (``wait_for_stream(stream, event)``), not for the
+work theon queued later; the CUDA array interface reports no stream once
+the event has completed. The legacy default stream (handle 1, None) needs
+no wait: theon's stream is a blocking stream, ordered with it; the
+per-thread default stream (2) and other handles get ``cuStreamWaitEvent``.
+Imports do the reverse (``wait_on_stream``).
 
 Errors: each launch's status is checked. A fault inside a kernel shows up
 at the next synchronization; with ``sync_check`` (THEON_GPU_SYNC_CHECK=1
@@ -40,14 +57,19 @@ import functools
 import os
 import re
 import threading
+import weakref
 
 CUDA_SUCCESS = 0
 CUDA_ERROR_OUT_OF_MEMORY = 2
+CUDA_ERROR_NOT_READY = 600
 CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
 CU_STREAM_DEFAULT = 0         # ordered with the legacy default stream
 CU_STREAM_NON_BLOCKING = 1
+CU_STREAM_LEGACY = 1          # the stream handles the CUDA array interface and DLPack give
+CU_STREAM_PER_THREAD = 2
+NO_SYNC = -1                  # DLPack: the consumer asks for no synchronization
 CU_EVENT_DISABLE_TIMING = 2
 CU_JIT_ERROR_LOG_BUFFER = 5
 CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6
@@ -62,7 +84,7 @@ ERROR_NAMES = {
     218: "CUDA_ERROR_INVALID_PTX", 222: "CUDA_ERROR_UNSUPPORTED_PTX_VERSION", 400: "CUDA_ERROR_INVALID_HANDLE",
     500: "CUDA_ERROR_NOT_FOUND", 700: "CUDA_ERROR_ILLEGAL_ADDRESS",
     701: "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", 702: "CUDA_ERROR_LAUNCH_TIMEOUT", 719: "CUDA_ERROR_LAUNCH_FAILED",
-    999: "CUDA_ERROR_UNKNOWN",
+    600: "CUDA_ERROR_NOT_READY", 999: "CUDA_ERROR_UNKNOWN",
 }
 
 _u = ctypes.c_uint
@@ -102,6 +124,7 @@ SIGNATURES = {
     ("cuStreamWaitEvent",): [_p, _p, _u],
     ("cuEventCreate",): [ctypes.POINTER(_p), _u],
     ("cuEventRecord",): [_p, _p],
+    ("cuEventQuery",): [_p],
     ("cuEventDestroy_v2", "cuEventDestroy"): [_p],
     ("cuLaunchKernel",): [_p, _u, _u, _u, _u, _u, _u, _u, _p, _pp, _pp],
     ("cuGetErrorName",): [_i, ctypes.POINTER(ctypes.c_char_p)],
@@ -276,8 +299,9 @@ class MemoryPool:
     ``free_fn(ptr)`` gives a block back to the driver; ``sync_fn()`` waits
     for the work that may still use a block before that."""
 
-    def __init__(self, alloc_fn, free_fn, sync_fn, limit):
+    def __init__(self, alloc_fn, free_fn, sync_fn, limit, on_full=None):
         self.alloc_fn, self.free_fn, self.sync_fn = alloc_fn, free_fn, sync_fn
+        self.on_full = on_full      # frees what caches hold and the pool (default: the pool)
         self.limit = limit
         self.free = {}              # size class -> [device addresses]
         self.pooled = 0             # bytes waiting in ``free``
@@ -307,7 +331,7 @@ class MemoryPool:
             except CudaError as e:
                 if e.code != CUDA_ERROR_OUT_OF_MEMORY:
                     raise
-                self.release_all()
+                (self.on_full or self.release_all)()
                 ptr = self.alloc_fn(size)
         except BaseException:
             with self.lock:
@@ -393,8 +417,12 @@ class CudaDevice:
         call("cuStreamCreate", ctypes.byref(stream), CU_STREAM_DEFAULT)
         self.stream = stream
         limit = _env_int("THEON_GPU_POOL_LIMIT", DEFAULT_POOL_LIMIT) if pool_limit is None else int(pool_limit)
-        self.pool = MemoryPool(self._driver_alloc, self._driver_free, self.synchronize, limit)
+        self.pool = MemoryPool(self._driver_alloc, self._driver_free, self.synchronize, limit,
+                               on_full=self.release_memory)
         self.last_kernel = None     # name of the last kernel launched (for error messages)
+        self._caches = weakref.WeakSet()    # holders of reusable device buffers (drop_cached(device))
+        self._free_events = []              # recorded-and-dropped event handles, for reuse
+        self._events_lock = threading.Lock()
 
     def __repr__(self):
         return f"<CudaDevice {self.ordinal}: {self.name}, sm {self.compute_capability[0]}.{self.compute_capability[1]}>"
@@ -432,8 +460,23 @@ class CudaDevice:
     def release(self, ptr, size):
         self.pool.give(ptr, size)
 
+    def register_cache(self, holder):
+        """``holder.drop_cached(device)`` drops the device buffers it keeps
+        for reuse (a compiled function's arenas and constants) when they
+        are not in use; called by ``release_memory`` (held weakly)."""
+        self._caches.add(holder)
+
+    def drop_caches(self):
+        """Make every registered holder drop the buffers it keeps but does not use now."""
+        for holder in list(self._caches):
+            holder.drop_cached(self)
+
     def release_memory(self):
-        """Give every pooled (unused) buffer back to the driver; returns the bytes freed."""
+        """Free every cached device allocation no live object needs: the
+        buffers idle compiled functions keep (arenas, constants; made again
+        by their next call), then the pool's free blocks, all given back to
+        the driver; returns the bytes the pool gave back."""
+        self.drop_caches()
         return self.pool.release_all()
 
     trim = release_memory
@@ -516,31 +559,102 @@ class CudaDevice:
         """Wait for everything queued on theon's stream."""
         self.drv.call("cuStreamSynchronize", self.stream)
 
-    def wait_for_stream(self, stream):
-        """Make work queued later on ``stream`` (a handle of another library,
-        e.g. a DLPack consumer's) wait for what theon queued so far."""
-        if stream is None or int(stream) == self.stream_handle:
-            return
+    # --- events: ordering with other libraries' streams ------------------------------
+    def record_event(self):
+        """An ``Event`` recorded on theon's stream now: it completes when
+        the work queued so far has run (what ``DeviceTensor.event`` holds)."""
+        handle = self._event_handle()
+        try:
+            self.drv.call("cuEventRecord", ctypes.c_void_p(handle), self.stream)
+        except BaseException:
+            self._recycle_event(handle)
+            raise
+        return Event(self, handle)
+
+    def _event_handle(self):
+        """A free event handle (reused, or a new one)."""
+        with self._events_lock:
+            if self._free_events:
+                return self._free_events.pop()
         event = ctypes.c_void_p()
         self.drv.call("cuEventCreate", ctypes.byref(event), CU_EVENT_DISABLE_TIMING)
+        return event.value
+
+    def _recycle_event(self, handle):
+        # a stream already waiting on it keeps waiting for that record (cuStreamWaitEvent
+        # takes the event's state when called): re-recording it later is safe
+        with self._events_lock:
+            self._free_events.append(handle)
+
+    def event_done(self, event):
+        """True when ``event`` (an Event or None: theon's whole stream) has completed."""
+        if event is None:
+            event = self.record_event()
         try:
-            self.drv.call("cuEventRecord", event, self.stream)
-            self.drv.call("cuStreamWaitEvent", ctypes.c_void_p(int(stream)), event, 0)
-        finally:
-            self.drv.call("cuEventDestroy_v2", event)
+            self.drv.call("cuEventQuery", ctypes.c_void_p(event.handle))
+        except CudaError as e:
+            if e.code == CUDA_ERROR_NOT_READY:
+                return False
+            raise
+        return True
+
+    def _foreign(self, stream):
+        """The handle of another library's stream that needs an explicit
+        wait, or None: none given (DLPack -1), theon's own, or the legacy
+        default stream (None, 0, 1: theon's stream is a blocking stream,
+        implicitly ordered with it)."""
+        if stream is None:
+            return None
+        s = int(stream)
+        if s in (NO_SYNC, 0, CU_STREAM_LEGACY) or s == self.stream_handle:
+            return None
+        if s < 0:
+            raise ValueError(f"a CUDA stream is a handle, 1 (legacy default), 2 (per-thread default) or "
+                             f"-1 (no synchronization); got {stream!r}")
+        return s
+
+    def wait_for_stream(self, stream, event=None):
+        """Make work queued later on ``stream`` (another library's, e.g. a
+        DLPack consumer's) wait for ``event`` (an Event: the work that wrote
+        one array), or, when None, for everything theon queued so far."""
+        s = self._foreign(stream)
+        if s is None:
+            return
+        if event is None:
+            event = self.record_event()
+        self.drv.call("cuStreamWaitEvent", ctypes.c_void_p(s), ctypes.c_void_p(event.handle), 0)
 
     def wait_on_stream(self, stream):
         """Make work theon queues from now on wait for what another library
-        queued so far on ``stream`` (a producer's, from __cuda_array_interface__)."""
-        if stream is None or int(stream) == self.stream_handle:
+        queued so far on ``stream`` (a producer's: __cuda_array_interface__'s
+        'stream')."""
+        s = self._foreign(stream)
+        if s is None:
             return
-        event = ctypes.c_void_p()
-        self.drv.call("cuEventCreate", ctypes.byref(event), CU_EVENT_DISABLE_TIMING)
+        handle = self._event_handle()
         try:
-            self.drv.call("cuEventRecord", event, ctypes.c_void_p(int(stream)))
-            self.drv.call("cuStreamWaitEvent", self.stream, event, 0)
+            self.drv.call("cuEventRecord", ctypes.c_void_p(handle), ctypes.c_void_p(s))
+            self.drv.call("cuStreamWaitEvent", self.stream, ctypes.c_void_p(handle), 0)
         finally:
-            self.drv.call("cuEventDestroy_v2", event)
+            self._recycle_event(handle)
+
+
+class Event:
+    """A recorded CUDA event of a CudaDevice (its handle goes back to the
+    device's free list when the last array holding it is collected)."""
+
+    __slots__ = ("device", "handle")
+
+    def __init__(self, device, handle):
+        self.device, self.handle = device, handle
+
+    def __del__(self):
+        dev, self.device = self.device, None
+        if dev is not None:
+            dev._recycle_event(self.handle)
+
+    def __repr__(self):
+        return f"<cuda.Event {self.handle:#x}>"
 
 
 def compiled_ptx(plan, sm, schedule, opt_level=3):

@@ -203,6 +203,10 @@ class GpuFunction(Function):
         self._results = tuple(ir.return_op.operands)
         self._residency = residency()
         self.host_runner = HostRunner(self.plan)      # per-signature replay (codegen/ptx/specialize.py)
+        register = getattr(self.device, "register_cache", None)
+        if register is not None:        # release_memory() takes idle arenas and constants back
+            register(self.host_runner)
+            register(self.native)
 
     def __call__(self, *args, **kwargs):
         if not self._update_locks:
@@ -244,6 +248,13 @@ class GpuFunction(Function):
         else:
             outs = [self._output(state, v) for v in self._results[:n]]
         new = [state.contiguous(state.tensor(v)) for v in self._results[n:]]
+        record = getattr(device, "record_event", None)
+        if record is not None and (new or self.device_outputs):
+            event = record()            # what a consumer of these arrays waits for (gpuarray exports)
+            for t in new:
+                t.event = event
+            for o in outs if self.device_outputs else ():
+                o.tensor.event = event
         if self.profile is not None:
             device.synchronize()
             self.profile.record_call(time.perf_counter_ns() - start)

@@ -21,12 +21,16 @@ GPU functions (``runtime/gpu_function.py``) take GpuArrays as inputs in
 place (no upload) and return them with ``Mode(device='cuda',
 device_outputs=True)``.
 
-Exchange. ``__cuda_array_interface__`` (version 3) gives the address,
-shape, typestr and strides, and 'stream': theon's stream, on which the
-array's producing work is queued; a consumer makes its own stream wait for
-it. ``__dlpack__(stream=s)`` makes work later queued on the consumer's
-stream ``s`` wait for theon's (an event on theon's stream, ``cuStreamWaitEvent``
-on ``s``), then hands out a ``DLManagedTensor`` in a capsule named
+Exchange. Each array theon writes (a function's outputs and updated shared
+values, ``to_gpu``, ``copy``) carries the event recorded on theon's stream
+after that work (``DeviceTensor.event``). ``__cuda_array_interface__``
+(version 3) gives the address, shape, typestr and strides, and 'stream':
+theon's stream, on which the array's producing work is queued (a consumer
+makes its own stream wait for it), or None once that event has completed.
+``__dlpack__(stream=s)`` makes work later queued on the consumer's stream
+``s`` wait for the array's event only (``cuStreamWaitEvent``; no wait for
+-1, nor for the legacy default stream (None, 1), which theon's blocking
+stream is ordered with), then hands out a ``DLManagedTensor`` in a capsule named
 "dltensor"; the consumer renames it "used_dltensor" and calls the deleter
 when done, which drops the reference that kept the array alive (a capsule
 never consumed runs the deleter itself when collected). ``from_dlpack``
@@ -360,6 +364,8 @@ class GpuArray:
     def __cuda_array_interface__(self):
         t = self.tensor
         stream = getattr(self.device, "stream_handle", None)
+        if stream and t.event is not None and self.device.event_done(t.event):
+            stream = None               # the work that wrote it has run: nothing to wait for
         return {
             "shape": t.shape,
             "typestr": self.dtype.str,
@@ -381,9 +387,10 @@ class GpuArray:
         if dl_device is not None and tuple(dl_device) != mine:
             raise BufferError(f"GpuArray.__dlpack__: the array is on DLPack device {mine}, "
                               f"not {tuple(dl_device)}; copy it with .get() or to_gpu")
-        if stream is not None and stream != -1 and mine[0] == kDLCUDA:
-            # 1: the legacy default stream, 2: per-thread default; else a handle
-            self.device.wait_for_stream(0 if stream == 1 else stream)
+        if stream is not None and mine[0] == kDLCUDA:
+            # the consumer's stream waits for the work that wrote this array only
+            # (-1: no wait; None, 1: the legacy default stream, ordered with theon's)
+            self.device.wait_for_stream(stream, self.tensor.event)
         versioned = max_version is not None and tuple(max_version)[0] >= 1
         return _export(self, versioned)
 
@@ -433,7 +440,9 @@ def to_gpu(array, device=None):
         arr = np.array(arr, dtype=arr.dtype.newbyteorder("="), order="C", copy=True)
     device.activate()
     buf = device.upload(arr)
-    return GpuArray(DeviceTensor(buf, buf.ptr, arr.dtype.name, arr.shape, c_strides(arr.shape)), device)
+    record = getattr(device, "record_event", None)
+    return GpuArray(DeviceTensor(buf, buf.ptr, arr.dtype.name, arr.shape, c_strides(arr.shape),
+                                 record() if record is not None and arr.nbytes else None), device)
 
 
 def _contiguous(a, force=False):
@@ -446,6 +455,9 @@ def _contiguous(a, force=False):
         return out
     if t.c_contiguous:
         a.device.copy(out.ptr, t.ptr, a.nbytes)
+        record = getattr(a.device, "record_event", None)
+        if record is not None:
+            out.tensor.event = record()
         return out
     return to_gpu(a.get(), a.device)          # strided: gathered on the host (no kernel needed)
 
@@ -496,9 +508,12 @@ def from_cuda_array_interface(obj, device=None):
         strides = tuple(int(s) // item for s in byte_strides)
     stream = cai.get("stream")
     if stream is not None and cai.get("version", 0) >= 3:
+        if stream == 0:
+            raise TypeError("theon.gpuarray.asarray: __cuda_array_interface__ 'stream' 0 is not allowed "
+                            "(ambiguous: 1 is the legacy default stream, 2 the per-thread one)")
         wait = getattr(device, "wait_on_stream", None)
-        if wait is not None:
-            wait(0 if stream == 1 else stream)
+        if wait is not None:            # theon's stream waits for the producer's (not for 1: implicit)
+            wait(stream)
     return GpuArray(DeviceTensor(obj, int(ptr or 0), dtype.name, shape, strides), device, owner=obj)
 
 

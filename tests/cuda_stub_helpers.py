@@ -5,7 +5,8 @@
 uses: device memory is host memory (so copies really copy), kernels do
 nothing, every call is recorded in ``calls`` as (name, args). Failures are
 scripted: ``fail[name] = code`` makes the next call of ``name`` return
-``code``; ``capacity`` bounds the bytes allocated at once
+``code``; events recorded on a stream complete at the next synchronization
+(``cuEventQuery`` says CUDA_ERROR_NOT_READY until then); ``capacity`` bounds the bytes allocated at once
 (CUDA_ERROR_OUT_OF_MEMORY beyond it); ``fail_after_kernel[kernel name] =
 code`` makes the next synchronization after launching that kernel fail, as
 an asynchronous fault does.
@@ -14,7 +15,7 @@ import ctypes
 
 NAMES = {1: "CUDA_ERROR_INVALID_VALUE", 2: "CUDA_ERROR_OUT_OF_MEMORY", 101: "CUDA_ERROR_INVALID_DEVICE",
          201: "CUDA_ERROR_INVALID_CONTEXT", 218: "CUDA_ERROR_INVALID_PTX", 400: "CUDA_ERROR_INVALID_HANDLE",
-         500: "CUDA_ERROR_NOT_FOUND", 700: "CUDA_ERROR_ILLEGAL_ADDRESS", 719: "CUDA_ERROR_LAUNCH_FAILED"}
+         500: "CUDA_ERROR_NOT_FOUND", 600: "CUDA_ERROR_NOT_READY", 700: "CUDA_ERROR_ILLEGAL_ADDRESS", 719: "CUDA_ERROR_LAUNCH_FAILED"}
 PRIMARY_CONTEXT = 0x1000
 STREAM = 0x2000
 
@@ -42,6 +43,7 @@ class FakeDriver:
         self.modules = {}
         self.functions = {}         # handle -> kernel name
         self.pending_error = None   # an asynchronous fault, reported at the next sync
+        self.pending_events = set() # recorded events not yet passed (kernels "run" at a sync)
         self.next_handle = 0x10000
 
     # --- Driver's interface ---------------------------------------------------------------------
@@ -105,6 +107,7 @@ class FakeDriver:
         return 0
 
     def _sync(self):
+        self.pending_events.clear()
         err, self.pending_error = self.pending_error, None
         return err or 0
 
@@ -115,7 +118,10 @@ class FakeDriver:
         out._obj.value = self._handle()
 
     def _cuEventRecord(self, event, stream):
-        return 0
+        self.pending_events.add(_value(event))
+
+    def _cuEventQuery(self, event):
+        return 600 if _value(event) in self.pending_events else 0
 
     def _cuStreamWaitEvent(self, stream, event, flags):
         return 0

@@ -109,7 +109,7 @@ class EmulatedDevice:
     def memory_stats(self):
         return {"in_use_bytes": None, "pooled_bytes": 0, "bytes_allocated": self.bytes_allocated}
 
-    def wait_for_stream(self, stream):
+    def wait_for_stream(self, stream, event=None):
         pass
 
     def wait_on_stream(self, stream):

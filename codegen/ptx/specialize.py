@@ -18,7 +18,8 @@ later calls of that signature:
                 by no result) are kept as the signature's arena and reused by
                 every replay (launches of one device are ordered on its stream;
                 a replay holds the trace's lock, a concurrent call of the same
-                signature runs interpreted)
+                signature runs interpreted); ``drop_cached`` (the device's
+                ``release_memory``) drops idle traces with their arenas
     results     buffers that results live in are allocated fresh per call (a
                 result is never written again: device buffers are immutable
                 after their step); host inputs are uploaded as the plan did
@@ -326,6 +327,18 @@ class HostRunner:
         self.refused = {}
         self.stats = {"recorded": 0, "replayed": 0, "interpreted": 0}
 
+    def drop_cached(self, device=None):
+        """Drop the traces no call is replaying now, and with them their
+        arenas and kept constants (``release_memory``): the next call of a
+        signature records it again, allocating a new arena."""
+        for key, trace in list(self.traces.items()):
+            if trace.lock.acquire(blocking=False):
+                try:
+                    if self.traces.get(key) is trace:
+                        del self.traces[key]
+                finally:
+                    trace.lock.release()
+
     def signature(self, state):
         env, host = state.env, state.host
         key = []
@@ -389,7 +402,8 @@ def replay(trace, state, args):
     for j, buf in enumerate(fresh):
         bases[n + j] = buf.ptr
     fast = trace.fast
-    if fast is not None and fast.device is device and not config.gpu_sync_check:
+    if (fast is not None and fast.device is device and not config.gpu_sync_check
+            and "launch" not in getattr(device, "__dict__", ())):       # a wrapped launch (a profiler's) sees every launch
         fast.launch(bases)
     elif not trace.copies:
         launch = device.launch

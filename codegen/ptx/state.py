@@ -18,7 +18,9 @@ IR value, and launches kernels on a *device* object. A device (CUDA:
     copy(dst_ptr, src_ptr, nbytes)  device-to-device copy (queued)
     launch(handle, grid, block, args)   args: one 64-bit int per kernel parameter (queued)
     synchronize(), activate(), release_memory(), memory_stats()
-    dlpack_device_type, ordinal, stream_handle, wait_for_stream(s), wait_on_stream(s)
+    dlpack_device_type, ordinal, stream_handle, wait_for_stream(s, event), wait_on_stream(s)
+    optional: record_event() (CUDA: per-array write events), register_cache(holder)
+      (holder.drop_cached(device) when release_memory() wants its buffers back)
 
 Every host-device copy goes through ``upload``/``download`` and every
 kernel through ``launch``, so ``RecordingDevice`` (a wrapper counting them)
@@ -36,14 +38,18 @@ SMALL_VALUE_ELEMENTS = 64      # (as plan.HOST_MAX_ELEMENTS)
 
 
 class DeviceTensor:
-    __slots__ = ("buffer", "ptr", "dtype", "shape", "strides")
+    """``event``: the device's event recorded after the work that wrote the
+    tensor (``CudaDevice.record_event``), or None when unknown (then "all
+    the work queued so far" stands for it); views share it."""
+    __slots__ = ("buffer", "ptr", "dtype", "shape", "strides", "event")
 
-    def __init__(self, buffer, ptr, dtype, shape, strides):
+    def __init__(self, buffer, ptr, dtype, shape, strides, event=None):
         self.buffer = buffer
         self.ptr = ptr
         self.dtype = dtype
         self.shape = tuple(shape)
         self.strides = tuple(strides)
+        self.event = event
 
     @property
     def itemsize(self):
@@ -65,7 +71,7 @@ class DeviceTensor:
         """A view ``offset`` elements in, with new dims and strides."""
         return DeviceTensor(self.buffer, self.ptr + offset * self.itemsize, self.dtype,
                             self.shape if shape is None else shape,
-                            self.strides if strides is None else strides)
+                            self.strides if strides is None else strides, self.event)
 
     def __repr__(self):
         return f"<DeviceTensor {self.dtype}{list(self.shape)} strides={list(self.strides)} at {self.ptr:#x}>"
@@ -102,6 +108,12 @@ class LoadedProgram:
         if t is None:
             t = self._constants[op] = make()
         return t
+
+    def drop_cached(self, device=None):
+        """Forget the device tensors of constants and small values (made
+        again on first use; buffers in use elsewhere stay alive)."""
+        self._constants = {}
+        self._small = {}
 
     def small_value(self, array, make):
         """The device tensor of a small host-computed value (a shape, a
