@@ -7,7 +7,7 @@ import os
 import re
 
 _VALID = {
-    "floatX": ("float64", "float32"),
+    "floatX": ("float64", "float32", "float16"),
     "device": ("cpu", "cuda"),
     "mode": ("FAST_RUN", "FAST_COMPILE", "DEBUG", "DebugMode", "DEBUG_MODE", "Mode", "NanGuardMode"),
     "optimizer": ("fast_run", "fast_compile", "merge", "None", "o1", "o2", "o3", "o4", "unsafe",

@@ -16,12 +16,14 @@ F32 = lir.FloatType()
 F64 = lir.DoubleType()
 I8P = I8.as_pointer()
 
+# float16 is stored as its 16-bit pattern (i16): codegen only loads, stores and
+# converts it (codegen/half.py); its arithmetic was legalized to float32
 LLTYPE = {
     "bool": I8, "int8": I8, "int16": I16, "int32": I32, "int64": I64,
-    "uint8": I8, "uint16": I16, "uint32": I32, "uint64": I64, "float32": F32, "float64": F64,
+    "uint8": I8, "uint16": I16, "uint32": I32, "uint64": I64, "float16": I16, "float32": F32, "float64": F64,
 }
 ITEMSIZE = {"bool": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
-            "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8, "float32": 4, "float64": 8}
+            "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8, "float16": 2, "float32": 4, "float64": 8}
 
 
 def i64(v):

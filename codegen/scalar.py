@@ -17,7 +17,7 @@ import llvmlite.ir as lir
 
 from ..ir.dialect import OPS
 from ..ir.types import int_bits, is_bool, is_float, is_unsigned
-from . import vecmath
+from . import half, vecmath
 from .llvm_util import I1, I8, LLTYPE
 
 class ScalarCtx:
@@ -275,9 +275,28 @@ def _cast(sc, args):
     (x,) = args
     b = sc.b
     src, dst = sc.in_dtype, sc.out_dtype
-    dty = LLTYPE[dst]
     if src == dst:
         return x
+    if "float16" in (src, dst):
+        return _cast_f16(sc, x, src, dst)
+    return _cast_values(sc, x, src, dst)
+
+
+def _cast_f16(sc, x, src, dst):
+    """Casts from float16 go through float32 (exact); to float16 from
+    float32/float64 directly (one rounding), from ints and bool through
+    float32 (exact below 2**24, and anything larger overflows float16)."""
+    native = getattr(getattr(sc.ctx, "target", None), "native_f16", False)
+    if src == "float16":
+        return _cast_values(sc, half.to_f32(sc.b, x, native), "float32", dst)
+    if src not in ("float32", "float64"):
+        x, src = _cast_values(sc, x, src, "float32"), "float32"
+    return half.from_float(sc.b, x, native)
+
+
+def _cast_values(sc, x, src, dst):
+    b = sc.b
+    dty = LLTYPE[dst]
     if is_bool(dst):
         if is_float(src):
             i1 = b.fcmp_unordered("!=", x, lir.Constant(x.type, 0.0))   # NaN is True

@@ -17,7 +17,8 @@ from ..ir.types import canonical_dtype as _ir_dtype
 from .debug import built
 from .variable import TensorConstant, TensorVariable
 
-# NumPy computes some float math on small ints in float16; theon uses float32.
+# NumPy computes some float math on small ints (and bools) in float16; theon
+# uses float32 there, as Theano did. With a float16 operand float16 stays.
 _SUBSTITUTE = {"float16": "float32"}
 
 
@@ -79,7 +80,7 @@ def constant(value, name=None, dtype=None):
         raise type(e)(f"constant: cannot make a {dtype or 'tensor'} constant of {value!r}: {e}") from None
     if array.dtype == object or array.dtype.kind in "SUVMmc":
         raise TypeError(f"constant: value {value!r} is not numeric data (NumPy dtype {array.dtype})")
-    canonical_dtype(array.dtype)  # TypeError for unsupported dtypes (float16, uint32, ...)
+    canonical_dtype(array.dtype)  # TypeError for unsupported dtypes (complex, float128, ...)
     out = apply_op("constant", value=array)
     out.name = name
     return out
@@ -122,9 +123,12 @@ def dtype_key(x):
     raise TypeError(f"dtype_key: {x!r} is neither a tensor nor a Python scalar")
 
 
-def _theon_dtype(np_dtype, fname):
+def _theon_dtype(np_dtype, fname, keys=()):
+    """``np_dtype`` as a theon dtype; float16 that NumPy chose for
+    operands none of which is float16 (``exp(int8)``) becomes float32."""
     name = np.dtype(np_dtype).name
-    name = _SUBSTITUTE.get(name, name)
+    if name in _SUBSTITUTE and not any(isinstance(k, np.dtype) and k.name == name for k in keys):
+        name = _SUBSTITUTE[name]
     try:
         return canonical_dtype(name)
     except TypeError:
@@ -144,20 +148,21 @@ def result_dtype(args, fname):
     """NumPy 2's ``result_type`` of tensors and weak scalars, as a theon dtype."""
     keys = [np.dtype(a.dtype) if is_variable(a) else a for a in args]
     try:
-        return _theon_dtype(np.result_type(*keys), fname)
+        return _theon_dtype(np.result_type(*keys), fname, keys)
     except TypeError as e:
         raise TypeError(f"{fname}: cannot promote {[_describe(a) for a in args]}: {e}") from None
 
 
 def loop_dtype(ufunc, args, fname):
     """The dtype NumPy's ``ufunc`` computes in for these operands (its inner
-    loop's input dtype), as a theon dtype; float16 becomes float32."""
+    loop's input dtype), as a theon dtype; float16 becomes float32 unless
+    an operand is float16."""
     keys = tuple(dtype_key(a) for a in args) + (None,) * ufunc.nout
     try:
         resolved = ufunc.resolve_dtypes(keys)
     except TypeError as e:
         raise TypeError(f"{fname}: not defined for {[_describe(a) for a in args]} ({e})") from None
-    return _theon_dtype(resolved[0], fname)
+    return _theon_dtype(resolved[0], fname, keys)
 
 
 def to_dtype(x, dtype, fname):

@@ -3,7 +3,8 @@
 Each function asks NumPy which dtype its ufunc would compute in for these
 operands (``basic.loop_dtype``), casts the operands to it and applies the
 IR op. So ``ivector / ivector`` is float64, ``exp(int8)`` float32 (NumPy's
-float16 becomes float32), ``bool + bool`` bool, and a weak Python scalar
+float16 becomes float32 unless an operand is float16: ``exp(f16)`` and
+``f16 + int8`` are float16, ``f16 + int16`` float32), ``bool + bool`` bool, and a weak Python scalar
 never upcasts a tensor of its kind.
 """
 import math

@@ -290,7 +290,8 @@ def compile_ir(func, make_input_ir, input_vars, specs, outputs, single, update_p
     compiled function object (``cls_cpu`` or ``cls_gpu`` with ``extra``
     keyword arguments)."""
     ir_name = func.name
-    func = pipeline.optimize(func, mode.pipeline)
+    target = "gpu" if mode.on_gpu() else "cpu"
+    func = pipeline.legalize(pipeline.optimize(func, pipeline.for_target(mode.pipeline, target)), target)
     pipeline.verify(func)
     do_profile = bool(mode.profile if profile is None else profile)
     if mode.on_gpu():

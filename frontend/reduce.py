@@ -93,6 +93,8 @@ def mean(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
     x = as_tensor_variable(x)
     axes = reduce_axes(x, axis, "mean")
     dtype = _float_dtype(x, dtype)
+    if dtype == "float16":      # summed and divided in float32, rounded once (NumPy, Theano 1.0)
+        return cast(mean(x, axes, "float32", keepdims, acc_dtype), "float16")
     total = sum(cast(x, dtype), axes, keepdims=keepdims, acc_dtype=acc_dtype, dtype=dtype)
     return _divide_by_count(total, x, axes, dtype)
 

@@ -103,7 +103,7 @@ def _initial_array(value, name):
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"theon.shared: value must be a number or a numeric array, got dtype {arr.dtype}")
-    canonical_dtype(arr.dtype)   # raises TypeError for dtypes theon lacks (float16, ...)
+    canonical_dtype(arr.dtype)   # raises TypeError for dtypes theon lacks (complex, ...)
     return arr
 
 

@@ -63,6 +63,10 @@ class OpDef:
     has_grad = False          # defines grad(op, output_grads) (ir/autodiff.py)
     autodiff_only = False     # the value of operand 0, there for autodiff: canonicalize drops it
     infix = None              # binary: the operator theon.printing.pp writes it as
+    f16_storage = False       # with float16 operands/results the op only moves or copies
+                              # element bits (views, copies, plain scatters, shapes):
+                              # legalize-f16 keeps it in float16 (codegen: 16-bit loads and
+                              # stores); other ops compute in float32 (passes/legalize_f16.py)
 
     def dims(self, op, shapes):
         """The output-shape rule: per result, its dims as ``shapes`` (a dim

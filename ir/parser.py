@@ -573,7 +573,7 @@ class _DenseBuilder:
         raise self.error(f"expected a number in dense<...> of {name}, got {tok.text}", tok)
 
     def bit_pattern(self, tok, name):
-        uint = np.uint32 if self.dtype == np.float32 else np.uint64
+        uint = {2: np.uint16, 4: np.uint32}.get(self.dtype.itemsize, np.uint64)
         if tok.text.startswith("-") or tok.value >= 2 ** (8 * self.dtype.itemsize):
             raise self.error(f"bit pattern {tok.text} does not fit {name}", tok)
         return np.array(tok.value, uint).view(self.dtype)[()]

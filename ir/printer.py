@@ -58,10 +58,11 @@ INDENT = "  "
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 _CANONICAL_NAN_BITS = {
+    np.dtype("float16"): np.array(np.nan, np.float16).view(np.uint16).item(),
     np.dtype("float32"): np.array(np.nan, np.float32).view(np.uint32).item(),
     np.dtype("float64"): np.array(np.nan, np.float64).view(np.uint64).item(),
 }
-_BITS_VIEW = {np.dtype("float32"): (np.uint32, 8), np.dtype("float64"): (np.uint64, 16)}
+_BITS_VIEW = {np.dtype("float16"): (np.uint16, 4), np.dtype("float32"): (np.uint32, 8), np.dtype("float64"): (np.uint64, 16)}
 
 
 def print_module(module):
@@ -255,6 +256,8 @@ def _element_formatter(dtype):
         return lambda x: str(int(x))
     if dtype == np.float32:
         return _format_f32
+    if dtype == np.float16:
+        return _format_f16
     if dtype == np.float64:
         return _format_f64
     raise TypeError(f"dense arrays of dtype {dtype} are not supported")
@@ -276,14 +279,24 @@ def _format_f64(x):
 
 
 def _format_f32(x):
-    hex_bits = _nan_bits(x, np.dtype("float32"))
+    return _format_short(x, np.float32)
+
+
+def _format_f16(x):
+    return _format_short(x, np.float16)
+
+
+def _format_short(x, scalar):
+    """A float32/float16 element: its shortest repr in its own dtype when
+    that reads back exactly, else the float64 repr of its exact value."""
+    hex_bits = _nan_bits(x, np.dtype(scalar))
     if hex_bits:
         return hex_bits
-    x = np.float32(x)
+    x = scalar(x)
     short = str(x)
     if np.isnan(x):
         return short
-    back = np.float32(float(short))
+    back = scalar(float(short))
     if back == x and np.signbit(back) == np.signbit(x):
         return short
     return repr(float(x))

@@ -17,11 +17,17 @@ DTYPES = {
     "uint16": "u16",
     "uint32": "u32",
     "uint64": "u64",
+    "float16": "f16",
     "float32": "f32",
     "float64": "f64",
 }
 SHORT_TO_DTYPE = {v: k for k, v in DTYPES.items()}
-FLOAT_DTYPES = ("float32", "float64")
+# float16 is a storage and interchange dtype: its values follow NumPy (each
+# op computes in float32 and rounds its result to float16); the
+# ``legalize-f16`` pass (passes/legalize_f16.py) rewrites its arithmetic
+# into float32 before codegen, which then needs only 16-bit loads, stores
+# and casts.
+FLOAT_DTYPES = ("float16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 SIGNED_INT_DTYPES = ("int8", "int16", "int32", "int64")
 UNSIGNED_INT_DTYPES = ("uint8", "uint16", "uint32", "uint64")

@@ -9,6 +9,7 @@ from .cse import CSE
 from .dce import DCE
 from .fold import ConstantFold
 from .fusion import FuseElementwise, SplitFusedStages
+from .legalize_f16 import LegalizeF16
 from .region_reuse import RegionReuse
 from .scan_batch import ScanBatch
 from .scan_hoist import ScanHoist
@@ -35,4 +36,5 @@ PASSES = {
     "conv-epilogue": ConvEpilogue,
     "fuse-elementwise": FuseElementwise,
     "split-fused-stages": SplitFusedStages,
+    "legalize-f16": LegalizeF16,
 }

@@ -13,11 +13,11 @@ import importlib
 PIPELINES = {
     # the scan passes after the first cse: equal n_steps and invariants are one value
     "fast_run": ("canonicalize", "cse", "scan-hoist", "scan-batch", "scan-merge", "region-reuse", "scan-prune",
-                 "scan-ring", "simplify-shapes", "stabilize", "canonicalize", "cse", "conv-epilogue", "fuse-elementwise",
-                 "dce"),
+                 "scan-ring", "simplify-shapes", "stabilize", "legalize-f16", "canonicalize", "cse", "conv-epilogue",
+                 "fuse-elementwise", "dce"),
     # FAST_COMPILE keeps one loop per op, except in very large bodies: there
     # fusion's outlined loops keep lowering and LLVM linear in the op count
-    "fast_compile": ("constant-fold", "cse", "fuse-elementwise{min-ops=256}", "dce"),
+    "fast_compile": ("constant-fold", "cse", "legalize-f16", "fuse-elementwise{min-ops=256}", "dce"),
     "none": (),
 }
 
@@ -77,6 +77,23 @@ def _run_passes(func, names):
     from ..passes import run_pipeline
     result = run_pipeline(func, ",".join(names))
     return func if result is None else result
+
+
+def for_target(names, target):
+    """The pipeline ``names`` for a backend (``cpu`` or ``gpu``): a plain
+    ``legalize-f16`` entry gets the target (the GPU keeps float16 matrix
+    products for its tensor cores)."""
+    if target == "cpu":
+        return tuple(names)
+    return tuple(f"legalize-f16{{target={target}}}" if n.strip() == "legalize-f16" else n for n in names)
+
+
+def legalize(func, target):
+    """``func`` with no float16 arithmetic left for ``target``'s backend
+    (in place; nothing changes when the pipeline ran ``legalize-f16``)."""
+    from ..passes.legalize_f16 import legalize as run
+    run(func, target)
+    return func
 
 
 def verify(func):

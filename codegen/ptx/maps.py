@@ -27,6 +27,7 @@ The host picks ``_c`` when every operand allows it, else ``_s``.
 import llvmlite.ir as lir
 
 from ...ir.types import is_float, is_unsigned
+from .. import half
 from ..llvm_util import I32, I64, ITEMSIZE, LLTYPE
 from ..scalar import SCALAR, ScalarCtx
 from .kernel import KernelSpec, i64
@@ -97,7 +98,8 @@ class MapProgram:
             if opname == "constant":
                 x = op.attrs["value"][()]
                 ty = LLTYPE[out_dtype]
-                vals.append(lir.Constant(ty, float(x) if is_float(out_dtype) else int(x)))
+                vals.append(half.constant(x) if out_dtype == "float16" else
+                            lir.Constant(ty, float(x) if is_float(out_dtype) else int(x)))
                 continue
             sc = ScalarCtx(kb, op, in_dtype, out_dtype)
             vals.append(SCALAR[opname](sc, [vals[r] for r in refs]))

@@ -170,8 +170,9 @@ class Plan:
     def __init__(self, func, allow_tf32=None):
         """``allow_tf32``: float32 matrix products may use TF32 tensor cores
         (None: ``theon.config.gpu_allow_tf32``)."""
+        from ...passes.legalize_f16 import legalized     # float16 arithmetic -> float32
         self.allow_tf32 = _tf32_allowed(allow_tf32)
-        func = single_stage(func)
+        func = single_stage(legalized(func, "gpu"))
         self.func = func
         body = func.body.ops
         if not body or body[-1].name != "return":

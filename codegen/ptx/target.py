@@ -152,6 +152,7 @@ def _as_words(b, value):
 
 class PtxTarget(KernelTarget):
     name = "ptx"
+    native_f16 = True       # float16 casts are cvt.f32.f16 / cvt.rn.f16.f32 (codegen/half.py)
 
     def __init__(self, sm=DEFAULT_SM, opt_level=3):
         _init_all()

@@ -94,6 +94,7 @@ class StopGradient(AutodiffOnly):
     variable reached only through it raises DisconnectedInputError).
     """
     name = "stop_gradient"
+    f16_storage = True
     num_operands = 1
     KINDS = ("zero", "disconnected")
 

@@ -280,6 +280,7 @@ class Yield(OpDef):
     """The terminator of ``fused`` regions (and of any region op that
     declares ``terminator = "yield"``): its operands are the region's results."""
     name = "yield"
+    f16_storage = True
     num_operands = None
     num_results = 0
     pure = False        # no results, but never dead

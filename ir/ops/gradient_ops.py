@@ -25,6 +25,7 @@ from .autodiff_ops import AutodiffOnly
 
 class GradOverride(AutodiffOnly):
     name = "grad_override"
+    f16_storage = True
     KINDS = {"clip": 3, "scale": 2, "chain": None}
 
     def infer(self, op):

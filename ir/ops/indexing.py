@@ -115,6 +115,7 @@ def check_bounds(x_shape, idx, indices, opname):
 class AdvSubtensor(OpDef):
     """x[idx] with integer index arrays (NumPy advanced indexing): a gather."""
     name = "adv_subtensor"
+    f16_storage = True
     num_operands = None
     required_attrs = ("idx",)
     moves_elements = True
@@ -202,6 +203,7 @@ def from_region_order(e, r, op, nb):
 class AdvSetSubtensor(AdvSubtensor):
     """A copy of x with x[idx] = v (v broadcasts to x[idx]'s shape)."""
     name = "adv_set_subtensor"
+    f16_storage = True
     moves_elements = False
     n_data = 2
 
@@ -276,6 +278,7 @@ class AdvIncSubtensor(AdvSetSubtensor):
     """A copy of x with v added at x[idx], accumulating over repeated
     indices (``np.add.at``)."""
     name = "adv_inc_subtensor"
+    f16_storage = False     # adds: computes
 
     @staticmethod
     def apply(y, index, v):

@@ -63,6 +63,7 @@ class Sized(OpDef):
 class Shape(OpDef):
     """The shape of x as a 1-d int64 tensor of length ndim."""
     name = "shape"
+    f16_storage = True
     num_operands = 1
     value_from_shapes = True
 
@@ -82,6 +83,7 @@ class Dimshuffle(OpDef):
     """Theano's dimshuffle: ``pattern`` lists input dims in output order and
     ``"x"`` for a new broadcastable dim; input dims left out must be 1."""
     name = "dimshuffle"
+    f16_storage = True
     moves_elements = True
     num_operands = 1
     required_attrs = ("pattern",)
@@ -128,6 +130,7 @@ class Dimshuffle(OpDef):
 class Reshape(Sized):
     """reshape(x, dyn...) {shape = [2, ?, -1]}: at most one -1."""
     name = "reshape"
+    f16_storage = True
     moves_elements = True
 
     def infer(self, op):
@@ -209,6 +212,7 @@ class Subtensor(OpDef):
     """Basic indexing x[idx]. ``idx`` lists, for leading dims, an integer
     index (int or ?) or a slice [start, stop, step] (each int, none or ?)."""
     name = "subtensor"
+    f16_storage = True
     moves_elements = True
     required_attrs = ("idx",)
     first_dyn = 1
@@ -248,6 +252,7 @@ class Subtensor(OpDef):
 class SetSubtensor(Subtensor):
     """A copy of x with x[idx] = v (v broadcasts to the indexed shape)."""
     name = "set_subtensor"
+    f16_storage = True
     first_dyn = 2
     moves_elements = False      # its value operand's elements too
 
@@ -284,6 +289,7 @@ class SetSubtensor(Subtensor):
 class IncSubtensor(SetSubtensor):
     """A copy of x with x[idx] += v."""
     name = "inc_subtensor"
+    f16_storage = False     # adds: computes
 
     @staticmethod
     def apply(y, index, v):
@@ -322,6 +328,7 @@ def _as_index(e, d):
 # --- concatenate -------------------------------------------------------------------
 class Concatenate(OpDef):
     name = "concatenate"
+    f16_storage = True
     required_attrs = ("axis",)
     has_grad = True
 
@@ -378,6 +385,7 @@ class Concatenate(OpDef):
 class Alloc(Sized):
     """alloc(value, dyn...) {shape}: value broadcast to shape (a new array)."""
     name = "alloc"
+    f16_storage = True
     moves_elements = True
 
     def infer(self, op):
@@ -461,6 +469,7 @@ class Arange(OpDef):
 class Constant(OpDef):
     """A compile-time array (``value``, a read-only ndarray)."""
     name = "constant"
+    f16_storage = True
     num_operands = 0
     required_attrs = ("value",)
     cost = 0
@@ -487,6 +496,7 @@ class Return(OpDef):
     """Terminator: operands are the outputs then the update values;
     ``updates`` holds, per update value, the index of the shared argument."""
     name = "return"
+    f16_storage = True
     num_results = 0
     pure = False
 

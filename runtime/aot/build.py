@@ -124,24 +124,26 @@ def make_interface(entry, func, state, options, triple):
 
 
 # --- the IR ----------------------------------------------------------------------------------------
-def parse_passes(options, from_ir):
+def parse_passes(options, from_ir, backend="cpu"):
     """The passes to run on an entry: -p, else the default for its source."""
     from ...passes import parse_pipeline
-    from ..pipeline import PIPELINES, available
+    from ..pipeline import PIPELINES, available, for_target
     text = options.pipeline
     if text is None:
-        text = ",".join(available(PIPELINES["fast_run"])) if from_ir else ""
+        text = ",".join(for_target(available(PIPELINES["fast_run"]), backend)) if from_ir else ""
     try:
         return parse_pipeline(text)
     except ValueError as e:
         raise BuildError(f"-p/--pass-pipeline: {e}") from None
 
 
-def run_passes(entry, func, options):
+def run_passes(entry, func, options, backend="cpu"):
     from ...passes import PassManager
-    passes = parse_passes(options, entry.from_ir)
+    from ..pipeline import legalize
+    passes = parse_passes(options, entry.from_ir, backend)
     if passes:
         PassManager(passes, print_ir_after_all=options.print_ir_after_all, out=options.log).run(func)
+    legalize(func, backend)         # float16 arithmetic, whatever -p ran (passes/legalize_f16.py)
     try:
         verify_function(func)
     except VerifyError as e:

@@ -69,7 +69,7 @@ def compile_cuda_entry(entry, options, target):
         raise BuildError(f"cannot export an entry named {entry.name!r}: {problem}; rename the variable")
     func = entry.func
     func.name = entry.name
-    func = run_passes(entry, func, options)
+    func = run_passes(entry, func, options, "gpu")
     try:
         compiled = PtxModule(Plan(func), sm=target.sm, opt_level=options.opt_level)
     except NotImplementedError as e:

@@ -49,7 +49,7 @@ def test_tensor_with_shape_and_broadcastable():
     assert T.tensor(shape=(2,)).dtype == theon.config.floatX
 
 
-@pytest.mark.parametrize("bad", ["float16", "complex64", "not-a-dtype"])
+@pytest.mark.parametrize("bad", ["longdouble", "complex64", "not-a-dtype"])
 def test_unsupported_dtype_is_a_type_error(bad):
     with pytest.raises(TypeError, match="dtype"):
         T.matrix(dtype=bad)
@@ -93,8 +93,9 @@ def test_constant_options_and_errors():
         T.constant(300, dtype="int8")
     with pytest.raises(TypeError, match="not numeric"):
         T.constant("abc")
-    with pytest.raises(TypeError, match="float16"):
-        T.constant(np.zeros(2, np.float16))
+    assert T.constant(np.zeros(2, np.float16)).dtype == "float16"
+    with pytest.raises(TypeError, match="complex64"):
+        T.constant(np.zeros(2, np.complex64))
     with pytest.raises(TypeError, match="already a graph variable"):
         T.constant(T.scalar())
 

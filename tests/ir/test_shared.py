@@ -34,7 +34,7 @@ def test_seed_shared_scalar_value():
     assert isinstance(v, np.ndarray) and v.shape == () and v == 1.0
 
 
-@pytest.mark.parametrize("bad", ["abc", None, object(), np.zeros(2, np.complex128), np.zeros(2, np.float16)])
+@pytest.mark.parametrize("bad", ["abc", None, object(), np.zeros(2, np.complex128), np.zeros(2, np.longdouble)])
 def test_shared_rejects_non_numeric(bad):
     with pytest.raises(TypeError):
         theon.shared(bad)

@@ -47,6 +47,7 @@ from .elementwise import operand_dtype
 from .loops import broadcast, unit_stride_versions
 from .parallel import MAX_THREADS, outline, parallel_for, plan_parts, run_parts
 from ...accumulate import BLOCK, Accumulator, ReduceSpec
+from ... import half
 from ...scalar import SCALAR, ScalarCtx
 
 
@@ -675,6 +676,8 @@ def evaluate_region(ctx, block, args, known=None):
 def _constant(value, dtype):
     ty = LLTYPE[dtype]
     x = value[()]
+    if dtype == "float16":
+        return half.constant(x)
     if isinstance(ty, (lir.FloatType, lir.DoubleType)):
         return lir.Constant(ty, float(x))
     return lir.Constant(ty, int(x))
