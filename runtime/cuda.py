@@ -124,11 +124,15 @@ SIGNATURES = {
     ("cuStreamWaitEvent",): [_p, _p, _u],
     ("cuEventCreate",): [ctypes.POINTER(_p), _u],
     ("cuEventRecord",): [_p, _p],
-    ("cuEventQuery",): [_p],
     ("cuEventDestroy_v2", "cuEventDestroy"): [_p],
     ("cuLaunchKernel",): [_p, _u, _u, _u, _u, _u, _u, _u, _p, _pp, _pp],
     ("cuGetErrorName",): [_i, ctypes.POINTER(ctypes.c_char_p)],
     ("cuGetErrorString",): [_i, ctypes.POINTER(ctypes.c_char_p)],
+}
+
+# bound when the library has them (theon works without)
+OPTIONAL_SIGNATURES = {
+    ("cuEventQuery",): [_p],
 }
 
 
@@ -162,6 +166,11 @@ class Driver:
             fn.argtypes = argtypes
             fn.restype = _i
             self.fns[names[0]] = fn
+        for names, argtypes in OPTIONAL_SIGNATURES.items():
+            fn = next((f for f in (getattr(lib, n, None) for n in names) if f is not None), None)
+            if fn is not None:
+                fn.argtypes, fn.restype = argtypes, _i
+                self.fns[names[0]] = fn
 
     def call(self, name, *args):
         code = self.fns[name](*args)
@@ -588,6 +597,9 @@ class CudaDevice:
 
     def event_done(self, event):
         """True when ``event`` (an Event or None: theon's whole stream) has completed."""
+        fns = getattr(self.drv, "fns", None)
+        if fns is not None and "cuEventQuery" not in fns:
+            return False                # cannot tell: assume pending
         if event is None:
             event = self.record_event()
         try:

@@ -194,3 +194,28 @@ def test_imports_make_theons_stream_wait_for_the_producer(fake):
     got = ga.from_dlpack(src, dev)
     assert src.seen == [dev.stream_handle] and got.ptr == src.inner.ptr
     assert isinstance(ctypes.c_void_p(dev.stream_handle).value, int)
+
+
+def test_a_wrapped_launch_sees_replayed_launches(fake):
+    """gpu_check.sh counts launches by setting ``device.launch`` on the
+    device object: a replay then launches through it, not its prepacked
+    parameters, so every launch is counted."""
+    dev, drv = fake
+    g, _ = _step(dev)
+    x = ga.to_gpu(RNG.standard_normal((8, 6)).astype(np.float32), dev)
+    g(x)
+    drv.calls.clear()
+    g(x)
+    per_call = drv.count("cuLaunchKernel")
+    seen = []
+    orig = dev.launch
+
+    def counting(*a):
+        seen.append(a[0])
+        return orig(*a)
+    dev.launch = counting
+    try:
+        g(x)
+    finally:
+        del dev.launch
+    assert g.host_runner.stats["replayed"] == 2 and len(seen) == per_call > 0
