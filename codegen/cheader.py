@@ -33,6 +33,9 @@ C_TYPES = {
     "bool": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
     "int64": "int64_t", "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t", "uint64": "uint64_t",
     "float32": "float", "float64": "double",
+    # float16: the IEEE binary16 bit pattern in a uint16_t (C has no portable
+    # half type; _Float16 where the compiler has it has the same layout)
+    "float16": "uint16_t",
 }
 
 # Returned when an update would change a state array's shape, which is fixed
@@ -298,7 +301,7 @@ def _comment(text):
 
 
 def _c_value(x, dtype):
-    if dtype in ("float32", "float64"):
+    if dtype in ("float16", "float32", "float64"):
         x = float(x)
         if np.isnan(x):
             return "nan"
@@ -365,6 +368,10 @@ def _guard(name):
     return "THEON_AOT_" + re.sub(r"\W", "_", name).upper() + "_H"
 
 
+def _has_float16(entry):
+    return any(a.dtype == "float16" for a in (*entry.inputs, *entry.outputs, *entry.state))
+
+
 def render_header(entry, object_name=None):
     """The text of ``NAME.h`` for ``entry`` (a CEntry with its state layout set)."""
     n = entry.name
@@ -381,6 +388,9 @@ def render_header(entry, object_name=None):
            f" * {n}_output_shapes reports. Every function returns THEON_OK (0) or an error",
            " * code, and on error writes no output and changes no state. A call is",
            " * reentrant; calls sharing one state struct must not run concurrently.",
+           *([" * float16 values (arrays and 0-d inputs) are uint16_t holding the IEEE",
+              " * binary16 bit pattern (the layout of _Float16 / numpy.float16)."]
+             if _has_float16(entry) else []),
            " */",
            f"#ifndef {_guard(n)}", f"#define {_guard(n)}", "",
            "#include <stdint.h>", "",

@@ -25,6 +25,7 @@ _SCALAR_CTYPES = {
     "bool": ctypes.c_uint8, "int8": ctypes.c_int8, "int16": ctypes.c_int16, "int32": ctypes.c_int32,
     "int64": ctypes.c_int64, "uint8": ctypes.c_uint8, "uint16": ctypes.c_uint16, "uint32": ctypes.c_uint32,
     "uint64": ctypes.c_uint64, "float32": ctypes.c_float, "float64": ctypes.c_double,
+    "float16": ctypes.c_uint16,         # the bit pattern (codegen/cheader.py)
 }
 _EXCEPTIONS = {codes.INDEX_ERROR: IndexError, codes.ADV_INDEX_ERROR: IndexError, codes.MASK_MISMATCH: IndexError,
                codes.INDEX_RANGE: IndexError,
@@ -198,7 +199,8 @@ class AotFunction:
         state = ctypes.addressof(self._state)
         input_args = []
         for a, arr in zip(entry.inputs, arrays):
-            input_args.append(arr[()].item() if a.ndim == 0 else arr.ctypes.data)
+            scalar = arr.view(np.uint16) if a.dtype == "float16" else arr     # passed as its bits
+            input_args.append(scalar[()].item() if a.ndim == 0 else arr.ctypes.data)
             input_args.extend(arr.shape[d] for d, s in enumerate(a.shape) if s is None)
         shape_arrays = [np.zeros(o.ndim, np.int64) for o in entry.outputs]
         shape_args = [shape_arrays[k].ctypes.data for k, o in enumerate(entry.outputs) if o.ndim]
