@@ -101,9 +101,45 @@ def _legalize_op(block, op):
     return op
 
 
+def _f16_source(v):
+    """The float16 value ``v`` is an exact float32 copy of (``cast`` up), or None."""
+    op = v.owner
+    if op is not None and op.name == "cast" and v.dtype == F32 and op.operands[0].dtype == F16:
+        return op.operands[0]
+    return None
+
+
+def _raisable(op):
+    """``op`` is cast{float16}(matmul(cast{float32}(a:f16), cast{float32}(b:f16)))
+    with the product used only there: a float16 product as the CPU
+    legalized it, which the GPU runs on the f16 tensor-core kernel (same
+    value: float32 accumulation, one rounding)."""
+    if op.name != "cast" or op.results[0].dtype != F16:
+        return None
+    mm = op.operands[0].owner
+    if mm is None or mm.name != "matmul" or len(mm.results[0].uses) != 1 or mm.parent is not op.parent:
+        return None
+    sources = [_f16_source(v) for v in mm.operands]
+    return (mm, sources) if all(s is not None for s in sources) else None
+
+
+def _raise_product(block, op, mm, sources):
+    new = make_op("matmul", sources, dict(mm.attrs))
+    new.loc = mm.loc
+    block.insert_before(op, new)
+    new.results[0].name = op.results[0].name
+    op.results[0].replace_all_uses_with(new.results[0])
+    gone = [op, mm]
+    ups = {v.owner for v in mm.operands}
+    gone += [c for c in ups if all(user in gone for user, _ in c.results[0].uses)]
+    return gone
+
+
 def legalize_block(block, target="cpu"):
     """Legalize the ops of ``block`` and of the regions inside it; returns
-    the number of ops rewritten."""
+    the number of ops rewritten. On the GPU, float16 products the CPU
+    legalization wrote as float32 products between casts become float16
+    products again."""
     done = []
     count = 0
     for op in list(block.ops):
@@ -111,13 +147,17 @@ def legalize_block(block, target="cpu"):
             count += legalize_block(region, target)
         if needs_legalizing(op, target):
             done.append(_legalize_op(block, op))
+            count += 1
+        elif target == "gpu" and _raisable(op):
+            done += _raise_product(block, op, *_raisable(op))
+            count += 1
     block.remove_all(done)
-    return count + len(done)
+    return count
 
 
 def is_legal(func, target="cpu"):
     """No op of ``func`` (nested bodies included) computes in float16."""
-    return not any(needs_legalizing(op, target) for op in func.walk())
+    return not any(needs_legalizing(op, target) or (target == "gpu" and _raisable(op)) for op in func.walk())
 
 
 def legalize(func, target="cpu"):

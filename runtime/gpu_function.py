@@ -328,7 +328,14 @@ def from_function(f, device=None, device_outputs=None):
         return f
     if getattr(f.mode, "debug", False):
         raise ValueError("from_function: a DEBUG-mode function returns extra values; compile it in FAST_RUN")
-    profile = ProfileStats(f.name or f.ir.name, f.ir) if f.profile is not None else None
+    ir = f.ir
+    if any(v.dtype == "float16" for op in ir.walk() for v in op.results):
+        # the CPU's legalize-f16 made float16 products float32 ones: the GPU's own pipeline
+        # keeps them for the f16 tensor cores (same interface: same input IR)
+        from . import pipeline
+        ir = pipeline.legalize(pipeline.optimize(f.input_ir(), pipeline.for_target(f.mode.pipeline, "gpu")), "gpu")
+        pipeline.verify(ir)
+    profile = ProfileStats(f.name or ir.name, ir) if f.profile is not None else None
     return GpuFunction(name=f.name, inputs=f.inputs, outputs=f.outputs, single_output=f._single,
-                       updates=f.updates, shared=f.shared, specs=f._specs, ir=f.ir, mode=f.mode,
+                       updates=f.updates, shared=f.shared, specs=f._specs, ir=ir, mode=f.mode,
                        input_ir=f.input_ir, profile=profile, device=device, device_outputs=device_outputs)

@@ -11,7 +11,10 @@ by then) and its description lists the ops it absorbed and the program.
 When at run time the group's inputs broadcast the product to a larger
 shape, the step runs the plain product and then the group's own kernels.
 
-Kernel choice per call (``GemmStep.run``): float32 with TF32 allowed
+Kernel choice per call (``GemmStep.run``): float16 always on the f16
+tensor-core kernel (``mma.sync`` m16n8k16, float32 accumulation, the
+result rounded to float16 in the store, before any epilogue:
+``f16_epilogue``); float32 with TF32 allowed
 (``theon.config.gpu_allow_tf32``, env THEON_GPU_TF32=1; off by default as
 in PyTorch) and both M and N >= 16: the tensor-core kernel; otherwise the
 CUDA-core kernel whose tile variant fits the shape (``simt_variant``).
@@ -19,9 +22,28 @@ CUDA-core kernel whose tile variant fits the shape (``simt_variant``).
 from ...ir.ops.fused import reduce_kinds
 from . import shapes as sh
 from .gemm import GemmEpilogue, mma_kernel, mma_tile, simt_kernel, simt_tiles, simt_variant
+from .maps import MapProgram
 from .steps import FusedStep, MapStep, Step, checks_exponent
 
 TF32_MIN_SIDE = 16          # smaller M or N: CUDA cores (a 16-row mma tile would be mostly empty)
+
+
+def f16_epilogue(epilogue):
+    """The epilogue of a float16 product on the f16 tensor-core kernel,
+    whose accumulator is float32: the product rounded to float16 (the IR's
+    matmul result), then ``epilogue``'s program (None: stored as it is)."""
+    if epilogue is None:
+        return GemmEpilogue(MapProgram(("float32",), ("float16",), [("cast", (0,), "float32", "float16", None)],
+                                       (1,)), (0,))
+    prog, n = epilogue.program, len(epilogue.program.in_dtypes)
+
+    def ref(r):
+        return n if r in epilogue.acc else r + 1 if r >= n else r
+    steps = [("cast", (epilogue.acc[0],), "float32", "float16", None)]
+    steps += [(name, tuple(ref(r) for r in refs), i, o, op) for name, refs, i, o, op in prog.steps]
+    in_dtypes = ["float32" if k in epilogue.acc else d for k, d in enumerate(prog.in_dtypes)]
+    program = MapProgram(in_dtypes, prog.out_dtypes, steps, [ref(r) for r in prog.results])
+    return GemmEpilogue(program, epilogue.acc, epilogue.ops)
 
 
 def _single_use(v):
@@ -63,6 +85,7 @@ class GemmStep(Step):
         self.nb = op.results[0].type.ndim - self.has_m - self.has_n
         self.dtype = op.results[0].type.dtype
         self.tf32 = bool(tf32) and self.dtype == "float32"
+        self.f16 = self.dtype == "float16"          # always the f16 tensor-core kernel
         self.plain = f"theon_matmul_{self.dtype}_{self.nb}b"     # shared by equal plain products
         self.epilogue = self.fallback = None
         self.absorbed = []
@@ -87,6 +110,8 @@ class GemmStep(Step):
             self.name = self.plain
 
     def _names(self, base):
+        if self.f16:
+            return {"f16": f"{base}_f16"}
         names = {v: f"{base}_{v}" for v in ("full", "rows", "cols")}
         if self.tf32:
             names["tf32"] = f"{base}_tf32"
@@ -94,6 +119,8 @@ class GemmStep(Step):
 
     def _specs(self, base, epilogue, variants=("full", "rows", "cols")):
         names = self._names(base)
+        if self.f16:        # float16: f32 accumulation on tensor cores, any shape (edges zero-filled)
+            return [mma_kernel(names["f16"], "f16", self.nb, f16_epilogue(epilogue))]
         specs = [simt_kernel(names[v], self.dtype, self.nb, v, epilogue) for v in variants]
         if self.tf32 and len(variants) > 1:
             specs.append(mma_kernel(names["tf32"], "tf32", self.nb, epilogue))
@@ -109,6 +136,8 @@ class GemmStep(Step):
             self.fallback.kernels()
 
     def _pick(self, sch, m, n, only_full=False):
+        if self.f16:
+            return "f16", mma_tile(sch, "f16")
         if only_full:
             return "full", simt_tiles(sch, self.dtype)["full"]
         if self.tf32 and min(m, n) >= TF32_MIN_SIDE:
@@ -183,7 +212,7 @@ class GemmStep(Step):
             launch["args"] += "; then per epilogue input: pointer, row, column and batch strides"
             d["launches"] = [launch, {"what": "only when the epilogue's inputs broadcast the product to a "
                                               "larger shape: the plain product, then the group's kernels",
-                                      "kernel": self._names(self.plain)["full"]}]
+                                      "kernel": next(iter(self._names(self.plain).values()))}]
         else:
             d["launches"] = [launch]
         d["tf32"] = self.tf32
