@@ -41,6 +41,10 @@ from ...ir.types import is_float
 from ..llvm_util import I32, ITEMSIZE, LLTYPE
 from .kernel import KernelSpec, i64
 
+SIMT_MIN_BLOCKS = 2                 # resident blocks per SM the CUDA-core kernels are register-capped for
+# tensor-core kernels: tf32 fits 128 registers without spills (2 blocks per SM); the 16-bit
+# kernels' staged halves take a register each and would spill 24 bytes on sm_90
+MMA_MIN_BLOCKS = {"tf32": 2, "f16": 1, "bf16": 1}
 HALF_KINDS = ("f16", "bf16")        # 16-bit mma inputs, stored as uint16 patterns
 
 
@@ -171,9 +175,19 @@ class _Frame:
             if self.epilogue is not None:
                 for j in range(len(self.epilogue.extras)):
                     self.off_e.append(kb.offset(bidx, [p[f"e{j}_b{d}"] for d in range(self.nb)]))
-            with kb.block_stride(_ceil_div(b, p["M"], self.bm), "tm", "y") as tile_m:
-                with kb.block_stride(_ceil_div(b, p["N"], self.bn), "tn", "x") as tile_n:
-                    body(b.mul(tile_m, i64(self.bm)), b.mul(tile_n, i64(self.bn)))
+            # one loop over the flattened tiles (block y * grid x + block x, so an
+            # uncapped grid gives block (x, y) tile (y, x)): a tile's rows and
+            # columns both change with the loop, so LLVM cannot hoist the
+            # epilogue's per-row addresses out of an inner column loop, where
+            # they would stay live across the whole K loop (32 registers)
+            tiles_n = _ceil_div(b, p["N"], self.bn)
+            ntiles = b.mul(_ceil_div(b, p["M"], self.bm), tiles_n)
+            first = b.add(b.mul(kb.sreg("ctaid", "y"), kb.sreg("nctaid", "x")), kb.sreg("ctaid", "x"))
+            step = b.mul(kb.sreg("nctaid", "y"), kb.sreg("nctaid", "x"))
+            with kb.loop(first, ntiles, step, "tile") as t:
+                tile_m = b.udiv(t, tiles_n)
+                tile_n = b.sub(t, b.mul(tile_m, tiles_n))
+                body(b.mul(tile_m, i64(self.bm)), b.mul(tile_n, i64(self.bn)))
 
     def store(self, row, col, value):
         """C[row, col] = epilogue(value) where (row, col) is inside C."""
@@ -227,6 +241,27 @@ def _fetch(kb, src, base, positions, rows, cols, zero):
     return out
 
 
+def _opaque(kb, v):
+    """``v`` through an optimization barrier on NVPTX (an empty inline asm
+    move): LLVM cannot hoist expressions of it out of the loop that
+    computes it, so loop-invariant combinations (row offsets, bounds minus
+    constants) are recomputed per K tile instead of held in registers."""
+    if kb.target.name != "ptx":
+        return v
+    return kb.b.asm(lir.FunctionType(v.type, [v.type]), "mov.b64 $0, $1;", "=l,l", [v], True)
+
+
+def _launch_bounds(kb, threads, min_blocks):
+    """``.maxntid threads`` and ``.minnctapersm min_blocks`` on NVPTX: ptxas
+    then keeps the kernel within 65536 / (threads * min_blocks) registers
+    per thread (128 for 256 threads, 2 blocks per SM)."""
+    if kb.target.name != "ptx":
+        return
+    md = kb.module.add_named_metadata("nvvm.annotations")
+    md.add(kb.module.add_metadata([kb.fn, "maxntidx", lir.Constant(I32, threads)]))
+    md.add(kb.module.add_metadata([kb.fn, "minctasm", lir.Constant(I32, min_blocks)]))
+
+
 class _Pipeline:
     """Double buffering: ``fetch(k0)`` loads a K tile into registers
     (slots), ``put(buf)`` stores them into shared buffer ``buf`` (0/1),
@@ -278,6 +313,7 @@ def _emit_simt(dtype, nb, variant, epilogue):
         bm, bn, bk, tm, tn = tile.bm, tile.bn, tile.bk, tile.tm, tile.tn
         nty, ntx = bm // tm, bn // tn
         threads = tile.threads
+        _launch_bounds(kb, threads, SIMT_MIN_BLOCKS)
         lda = bm + max(1, 32 // bk)           # As[k][m]: conflict-free transposing stores
         ldb = bn
         size = ITEMSIZE[dtype]
@@ -304,6 +340,7 @@ def _emit_simt(dtype, nb, variant, epilogue):
                     b.store(zero, s)
 
             def fetch(k0):
+                k0 = _opaque(kb, k0)
                 return _fetch(kb, p["A"], frame.off_a, pos_a, zero=zero,
                               rows=(row0, p["M"], p["sam"]), cols=(k0, p["K"], p["sak"])) + \
                     _fetch(kb, p["B"], frame.off_b, pos_b, zero=zero,
@@ -363,6 +400,7 @@ def _emit_mma(kind, nb, epilogue):
         mt, nt = wm // 16, wn // 8
         kstep = 16 if half else 8
         threads = tile.threads
+        _launch_bounds(kb, threads, MMA_MIN_BLOCKS[kind])
         st = lir.IntType(16) if half else I32           # staged element: 16-bit pattern / tf32 bits
         src_zero = lir.Constant(lir.IntType(16), 0) if half else lir.Constant(lir.FloatType(), 0.0)
         pad = 8 if half else 4                          # 16 bytes
@@ -403,6 +441,7 @@ def _emit_mma(kind, nb, epilogue):
                 b.store(lir.Constant(f32, 0.0), s)
 
             def fetch(k0):
+                k0 = _opaque(kb, k0)
                 return _fetch(kb, p["A"], frame.off_a, pos_a, zero=src_zero,
                               rows=(row0, p["M"], p["sam"]), cols=(k0, p["K"], p["sak"])) + \
                     _fetch(kb, p["B"], frame.off_b, pos_b, zero=src_zero,

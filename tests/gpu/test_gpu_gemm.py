@@ -393,6 +393,9 @@ def test_ptxas_assembles_every_variant(sm, tmp_path):
     assert set(info) == {s.name for s in specs}
     assert all(info[s.name]["smem"] > 0 for s in specs)           # every kernel stages tiles
     assert all(info[s.name]["spill"] == 0 for s in specs if s.name.startswith("simt"))
+    # launch bounds (.maxntid 256, .minnctapersm 2): two blocks of 256 threads per SM
+    assert all(info[s.name]["regs"] <= 128 for s in specs if s.name.startswith("simt") or "tf32" in s.name)
+    assert ".minnctapersm 2" in ptx
 
 
 def ptxas_report(text):
