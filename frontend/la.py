@@ -2,15 +2,23 @@
 and ``theon.tensor.slinalg`` re-export these under Theano's names.
 
 Integer and bool operands are cast to float64 (NumPy's ``linalg`` does the
-same); a vector ``b`` gets a trailing dim for the ops and loses it again."""
+same); float16 is refused, as by NumPy's ``linalg`` (cast to float32 first);
+a vector ``b`` gets a trailing dim for the ops and loses it again."""
 from .basic import apply_op, as_tensor_variable, cast
 from .builders import diag, diagonal
 
 _FLOATS = ("float32", "float64")
 
 
+def _no_float16(x, name, what):
+    if x.dtype == "float16":
+        raise TypeError(f"{name}: {what} is float16, which linear algebra does not support (nor does "
+                        f"NumPy's linalg); cast it to float32 first")
+
+
 def _float(x, name, what):
     x = as_tensor_variable(x)
+    _no_float16(x, name, what)
     if x.dtype not in _FLOATS:
         x = cast(x, "float64")
     return x
@@ -145,6 +153,7 @@ def qr(a, mode="reduced"):
     a = as_tensor_variable(a)
     if a.ndim < 2:
         raise ValueError(f"qr: a must be a (batch of) matrices, at least 2-d, got {a.ndim}-d")
+    _no_float16(a, "qr", "a")
     if a.dtype not in _FLOATS:
         a = cast(a, "float64")
     if mode == "complete":
@@ -207,6 +216,7 @@ def svd(a, full_matrices=True, compute_uv=True):
     a = as_tensor_variable(a)
     if a.ndim < 2:
         raise ValueError(f"svd: a must be a (batch of) matrices, at least 2-d, got {a.ndim}-d")
+    _no_float16(a, "svd", "a")
     if a.dtype not in _FLOATS:
         a = cast(a, "float64")
     s = apply_op("svd_s", a)
@@ -225,6 +235,7 @@ def pinv(a, rcond=1e-15, hermitian=False):
         raise ValueError(f"pinv: a must be a (batch of) matrices, at least 2-d, got {a.ndim}-d")
     if isinstance(rcond, bool) or not isinstance(rcond, (int, float)):
         raise TypeError(f"pinv: rcond must be a Python number, got {type(rcond).__name__}")
+    _no_float16(a, "pinv", "a")
     if a.dtype not in _FLOATS:
         a = cast(a, "float64")
     return apply_op("pinv", a, rcond=float(rcond))
