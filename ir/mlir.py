@@ -27,9 +27,10 @@ from .types import TensorType
 
 INDENT = "  "
 _ELEMENT_TYPES = {"bool": "i1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
-                  "uint8": "ui8", "uint16": "ui16", "uint32": "ui32", "uint64": "ui64", "float32": "f32",
-                  "float64": "f64"}
-_BITS = {np.dtype("float32"): (np.uint32, 8), np.dtype("float64"): (np.uint64, 16)}
+                  "uint8": "ui8", "uint16": "ui16", "uint32": "ui32", "uint64": "ui64", "float16": "f16",
+                  "float32": "f32", "float64": "f64"}
+_BITS = {np.dtype("float16"): (np.uint16, 4), np.dtype("float32"): (np.uint32, 8),
+         np.dtype("float64"): (np.uint64, 16)}
 
 
 def module_to_mlir(module):

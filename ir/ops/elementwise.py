@@ -60,6 +60,10 @@ class Elementwise(OpDef):
         raise NotImplementedError
 
     def reference(self, op, *args):
+        if any(np.asarray(a).dtype == np.float16 for a in args):
+            # NumPy's float16 loops: float32 math, each result rounded once (so composite
+            # references such as sigmoid's round once too; passes/legalize_f16.py)
+            args = [np.asarray(a, np.float32) if np.asarray(a).dtype == np.float16 else a for a in args]
         with np.errstate(all="ignore"):
             out = self.np_fn(*args)
         return [np.asarray(out).astype(op.results[0].dtype, copy=False)]
