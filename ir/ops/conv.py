@@ -113,8 +113,8 @@ def conv_shapes(name, attrs, xshape, wshape, yshape=None):
 def _check_types(name, a, b):
     if a.dtype != b.dtype:
         raise TypeError(f"{name}: operands must have one dtype, got {a.dtype} and {b.dtype}")
-    if a.dtype not in ("float32", "float64"):
-        raise TypeError(f"{name}: operands must be float32 or float64, got {a.dtype}")
+    if a.dtype not in ("float16", "float32", "float64"):     # float16: legalize-f16 computes in float32
+        raise TypeError(f"{name}: operands must be float16, float32 or float64, got {a.dtype}")
     if a.ndim != b.ndim or a.ndim not in (3, 4, 5):
         raise ValueError(f"{name}: operands must both be 3-d, 4-d or 5-d ((batch, channels, *spatial) and "
                          f"(out_channels, channels/groups, *kernel)), got {a.ndim}-d and {b.ndim}-d")
