@@ -66,6 +66,8 @@ def _accumulate(logical, numeric):
     def np_fn(x, axis, keepdims):
         if is_bool(str(x.dtype)):
             return logical(x, axis=axis, keepdims=keepdims)
+        if x.dtype == np.float16:       # float32 accumulation, one rounding (legalize-f16): NumPy
+            return numeric(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(np.float16)
         return numeric(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
     return staticmethod(np_fn)
 
