@@ -112,7 +112,8 @@ _api = _CApi()
 
 _DTYPE_CODES = {"bool": (kDLBool, 8), "int8": (kDLInt, 8), "int16": (kDLInt, 16), "int32": (kDLInt, 32),
                 "int64": (kDLInt, 64), "uint8": (kDLUInt, 8), "uint16": (kDLUInt, 16), "uint32": (kDLUInt, 32),
-                "uint64": (kDLUInt, 64), "float32": (kDLFloat, 32), "float64": (kDLFloat, 64)}
+                "uint64": (kDLUInt, 64), "float16": (kDLFloat, 16), "float32": (kDLFloat, 32),
+                "float64": (kDLFloat, 64)}
 _CODE_DTYPES = {v: k for k, v in _DTYPE_CODES.items()}
 
 class _Export:

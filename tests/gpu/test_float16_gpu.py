@@ -154,3 +154,25 @@ def test_float16_ptx_uses_cvt_and_mma_and_assembles(sm, tmp_path):
     path.write_text(ptx)
     proc = subprocess.run([PTXAS, "--gpu-name", sm, "-o", os.devnull, str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_float16_device_arrays_exchange_by_dlpack():
+    from theon import gpuarray as ga
+    from theon.codegen.ptx.emulator import EmulatedDevice
+    emu = EmulatedDevice()
+    host = f16(3, 5)
+    g = ga.from_dlpack(host, emu)
+    assert g.dtype == np.float16 and g.ptr == host.ctypes.data
+    assert_bits_equal(g.get(), host)
+    up = ga.to_gpu(host, emu)
+    assert up.__cuda_array_interface__["typestr"] == np.dtype(np.float16).str
+
+    class Producer:
+        def __dlpack__(self, stream=None, max_version=None):
+            return up.__dlpack__(stream=stream)
+
+        def __dlpack_device__(self):
+            return up.__dlpack_device__()
+    back = ga.from_dlpack(Producer(), emu)
+    assert back.dtype == np.float16 and back.ptr == up.ptr
+    assert_bits_equal(back.get(), host)
