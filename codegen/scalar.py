@@ -287,11 +287,13 @@ def _cast_f16(sc, x, src, dst):
     float32/float64 directly (one rounding), from ints and bool through
     float32 (exact below 2**24, and anything larger overflows float16)."""
     native = getattr(getattr(sc.ctx, "target", None), "native_f16", False)
+    # JIT code runs on the host it is compiled for: F16C's instructions when it has them
+    hw = native or getattr(sc.module, "host_f16c", False)
     if src == "float16":
-        return _cast_values(sc, half.to_f32(sc.b, x, native), "float32", dst)
+        return _cast_values(sc, half.to_f32(sc.b, x, hw), "float32", dst)
     if src not in ("float32", "float64"):
         x, src = _cast_values(sc, x, src, "float32"), "float32"
-    return half.from_float(sc.b, x, native)
+    return half.from_float(sc.b, x, native or (hw and src == "float32"))
 
 
 def _cast_values(sc, x, src, dst):

@@ -533,7 +533,7 @@ DAMAGED = [
     ("%1 = sum", "%0 = sum", "3:3: value %0 is defined twice"),
     ("%w: tensor", "%a: tensor", "1:30: value %a is defined twice"),
     ("tensor<?x3xf64>, %w", "tensor<?xax3xf64>, %w", "1:22: bad dimension 'a' in tensor type"),
-    ("tensor<3xf64>", "tensor<3xf16>", "1:43: unknown dtype 'f16' in tensor type"),
+    ("tensor<3xf64>", "tensor<3xbf16>", "1:43: unknown dtype 'bf16' in tensor type"),
     ("tensor<3xf64>", "tensor<3xf64", "1:46: expected '>' to close the tensor type"),
     ("tensor<?xf64>", "tensor<?xf64>>", "3:62: expected an op name, got '>'"),
     ("axes = [1]", "axes = @1", "3:24: bad attribute value '@1'"),

@@ -20,6 +20,7 @@ import struct
 
 import llvmlite.ir as lir
 
+from ...half import host_f16c
 from ...llvm_util import F32, F64, I1, I8, I8P, I16, I32, I64, ITEMSIZE, LLTYPE, Emitter, counted_loop, i64, linear_offset  # noqa: F401
 
 MAX_BYTES = 1 << 48     # larger allocations fail with OUT_OF_MEMORY before malloc
@@ -67,6 +68,8 @@ class LowerCtx(Emitter):
             raise ValueError(f"allocator must be one of {sorted(ALLOCATORS)}, not {allocator!r}")
         self.allocator = allocator
         self.module = module
+        # JIT code ('rt') runs on the host it is compiled for: float16 casts may use F16C
+        module.host_f16c = allocator == "rt" and host_f16c()
         self.fn = fn
         self.b = builder
         self.err_ptr = err_ptr
