@@ -18,8 +18,9 @@ exact, so the computation in float32 of one op is NumPy's). Reductions
 contiguous float16 lane pairwise in float32 too, but reduces across rows
 (``x.sum(axis=0)`` of a C-ordered matrix) by adding row after row with a
 float16 result each time, which theon does not imitate (its result is the
-more accurate one). ``matmul`` accumulates in float32 and rounds once, as
-NumPy's float16 matmul/dot loops.
+more accurate one; the ``sum``/``prod`` references in ``ir/ops/reduction.py``
+define float16 reductions the same way). ``matmul`` accumulates in float32
+and rounds once, as NumPy's float16 matmul/dot loops.
 
 Kept in float16: ops whose ``f16_storage`` fact says they only move
 element bits (views, copies, concatenation, plain scatters, ``shape``,
