@@ -49,7 +49,7 @@ import numpy as np
 from ...config import config
 from .plan import run_plan
 from .print_step import PrintStep
-from .state import DeviceTensor, RunState
+from .state import DeviceTensor, RunState, SymInt, as_int, guards
 
 MAX_SIGNATURES = 8          # traces kept per function (least recently recorded dropped)
 ALIGN_KEY = 16              # device argument addresses enter the signature modulo this
@@ -66,10 +66,10 @@ def _buffer_size(buf):
 
 
 def _extent(t):
-    """(lo, hi) byte addresses spanned by DeviceTensor ``t``."""
-    lo = hi = t.ptr
-    if t.numel:
-        for d, s in zip(t.shape, t.strides):
+    """(lo, hi) byte addresses spanned by DeviceTensor ``t`` (plain ints)."""
+    lo = hi = int(t.ptr)
+    if int(t.numel):
+        for d, s in zip(map(int, t.shape), map(int, t.strides)):
             if s > 0:
                 hi += (d - 1) * s * t.itemsize
             else:
@@ -93,7 +93,7 @@ class _Tracer:
     def alloc(self, nbytes):
         buf = self.inner.alloc(nbytes)
         if self.recording:
-            self.slots.append((buf, int(nbytes)))       # held: no address reused while recording
+            self.slots.append((buf, as_int(nbytes)))    # held: no address reused while recording
         return buf
 
     def upload(self, array):
@@ -114,7 +114,7 @@ class _Tracer:
 
     def copy(self, dst, src, nbytes):
         if self.recording:
-            self.copies.append((int(dst), int(src), int(nbytes)))
+            self.copies.append((as_int(dst), as_int(src), as_int(nbytes)))
         return self.inner.copy(dst, src, nbytes)
 
     def launch(self, kernel, grid, block, args):
@@ -189,10 +189,11 @@ class Trace:
         self.fast = None            # a device-specific replayer (CudaLaunches)
 
 
-def _record(plan, state, arg_values, on_step=None, finish=None):
+def _record(plan, state, arg_values, on_step=None, finish=None, guard_log=None):
     """Run ``plan`` on ``state`` interpreted while recording (then
     ``finish(state)``, recorded too); returns (Trace or None, reason,
-    value_reads): None when it cannot be replayed."""
+    value_reads): None when it cannot be replayed. ``guard_log``: a list
+    that gets the SymInt comparisons made while running (symbolic dims)."""
     names = {id(h): n for n, h in state.loaded.handles.items()}
     tracer = _Tracer(state.device, names)
     arg_index = {v: k for k, v in enumerate(arg_values)}
@@ -205,9 +206,10 @@ def _record(plan, state, arg_values, on_step=None, finish=None):
             on_step(step)
     tracer.__dict__["step"] = plan.steps[0] if plan.steps else None
     try:
-        run_plan(plan, rec, at_next)
-        if finish is not None:
-            finish(rec)
+        with guards(guard_log):
+            run_plan(plan, rec, at_next)
+            if finish is not None:
+                finish(rec)
     finally:
         tracer.__dict__["recording"] = False
     state.env, state.host = rec.env, rec.host
@@ -242,7 +244,7 @@ def _build_trace(plan, rec, tracer, arg_values):
         t = env.get(v)
         if t is not None:
             lo, hi = _extent(t)
-            regions.append((lo, hi, k, t.ptr))
+            regions.append((lo, hi, k, int(t.ptr)))
     results = list(plan.func.return_op.operands)
     result_bufs = {id(env[v].buffer) for v in results if v in env}
     slot_region = {}
@@ -251,11 +253,11 @@ def _build_trace(plan, rec, tracer, arg_values):
             r = n_args + len(trace.fresh)
             trace.fresh.append(nbytes)
             slot_region[id(buf)] = r
-            regions.append((buf.ptr, buf.ptr + nbytes, r, buf.ptr))
+            regions.append((buf.ptr, buf.ptr + int(nbytes), r, buf.ptr))
         else:
             trace.arena.append(buf)
             trace.arena_slots.append((buf.ptr, nbytes))
-            regions.append((buf.ptr, buf.ptr + nbytes, None, buf.ptr))
+            regions.append((buf.ptr, buf.ptr + int(nbytes), None, buf.ptr))
     for buf, nbytes, k, array in tracer.uploads:
         if k is None:
             trace.kept.append(buf)
@@ -271,7 +273,9 @@ def _build_trace(plan, rec, tracer, arg_values):
             regions.append((t.buffer.ptr, t.buffer.ptr + _buffer_size(t.buffer), None, t.buffer.ptr))
 
     def locate(p, what):
-        inside = [r for r in regions if r[0] <= p < r[1]] or [r for r in regions if r[0] <= p <= r[1]]
+        """(region, byte offset from its base; a SymInt where ``p`` is one)."""
+        q = int(p)
+        inside = [r for r in regions if r[0] <= q < r[1]] or [r for r in regions if r[0] <= q <= r[1]]
         kinds = {(r[2], r[3]) for r in inside}
         if len(kinds) != 1:
             raise NotSpecializable(f"{what}: address {p:#x} is in {len(kinds)} regions "
@@ -287,10 +291,10 @@ def _build_trace(plan, rec, tracer, arg_values):
         patches = []
         for pos, (_, kind) in enumerate(spec.params):
             if kind != "i64":
-                region, off = locate(int(args[pos]), f"kernel {name} parameter {pos}")
+                region, off = locate(args[pos], f"kernel {name} parameter {pos}")
                 if region is not None:
                     patches.append((pos, region, off))
-        trace.launches.append(Launch(name, kernel, grid, block, [int(a) for a in args], patches))
+        trace.launches.append(Launch(name, kernel, grid, block, [as_int(a) for a in args], patches))
     for dst, src, nbytes in tracer.copies:
         trace.copies.append((len(trace.launches), locate(dst, "copy destination"), locate(src, "copy source"),
                              nbytes))
@@ -641,30 +645,37 @@ class AddressDevice:
         return loaded
 
 
-def record_trace(plan, schedule, inputs, shared):
-    """The Trace of ``plan`` for host inputs ``inputs`` (NumPy arrays: shapes
-    and the values the plan reads) and shared values ``shared`` (NumPy arrays,
-    on the device), recorded on an AddressDevice, its results made
-    C-contiguous; ``value_reads``: the inputs whose values the plan read;
-    ``arg_tensors``: each argument's device tensor (None: never uploaded).
-    Raises NotSpecializable."""
-    from .shapes import c_strides
+def record_trace(plan, schedule, inputs, shared, guard_log=None):
+    """The Trace of ``plan`` for inputs ``inputs`` ((dtype, shape) per input,
+    the dims ints or ``SymInt``s: symbolic dims) and shared values
+    ``shared`` (NumPy arrays), all on the device, recorded on an
+    AddressDevice, its results made C-contiguous. Sizes, offsets, grids and
+    launch arguments computed from symbolic dims are SymInts in the trace;
+    ``guard_log`` (a list) gets the comparisons they went through.
+    ``value_reads``: the inputs whose values the plan read; ``arg_tensors``:
+    each argument's device tensor. Raises NotSpecializable (or PlanError
+    when the plan fails for these dims)."""
+    from .shapes import c_strides, numel
+    from ..llvm_util import ITEMSIZE
     device = AddressDevice(schedule, refuse_reads=True)
     state = RunState(device.load(plan), device)
     args = list(plan.func.args)
-    for v, a in zip(args, inputs):
-        state.host[v] = np.asarray(a, dtype=v.type.np_dtype)
+
+    def place(v, dtype, shape):
+        buf = device.alloc(int(numel(shape)) * ITEMSIZE[dtype])
+        state.env[v] = DeviceTensor(buf, buf.ptr, dtype, shape, c_strides(shape))
+    for v, (dtype, shape) in zip(args, inputs):
+        place(v, np.dtype(dtype).name, tuple(shape))
     for v, a in zip(args[len(inputs):], shared):
         a = np.asarray(a, dtype=v.type.np_dtype)
-        buf = device.alloc(a.nbytes)
-        state.env[v] = DeviceTensor(buf, buf.ptr, a.dtype.name, a.shape, c_strides(a.shape))
+        place(v, a.dtype.name, a.shape)
     results = list(plan.func.return_op.operands)
 
     def contiguous_results(st):
         for v in results:
             if v in st.env:
                 st.env[v] = st.contiguous(st.env[v])
-    trace, reason, reads = _record(plan, state, args, finish=contiguous_results)
+    trace, reason, reads = _record(plan, state, args, finish=contiguous_results, guard_log=guard_log)
     if trace is None:
         raise NotSpecializable(reason)
     trace.value_reads = reads
@@ -672,4 +683,4 @@ def record_trace(plan, schedule, inputs, shared):
     return trace
 
 
-__all__ = ["HostRunner", "Trace", "record_trace", "AddressDevice", "NotSpecializable"]
+__all__ = ["HostRunner", "Trace", "record_trace", "AddressDevice", "NotSpecializable", "SymInt"]

@@ -26,6 +26,9 @@ Every host-device copy goes through ``upload``/``download`` and every
 kernel through ``launch``, so ``RecordingDevice`` (a wrapper counting them)
 sees all of a call's traffic.
 """
+import operator
+import threading
+
 import numpy as np
 
 from ..llvm_util import ITEMSIZE
@@ -35,6 +38,169 @@ from .shapes import c_strides, is_c_contiguous, numel
 Z_GRID_MAX = 65535
 SMALL_VALUES_KEPT = 256        # distinct small host values a loaded program keeps on the device
 SMALL_VALUE_ELEMENTS = 64      # (as plan.HOST_MAX_ELEMENTS)
+
+
+# --- symbolic sizes (the AOT C host's dynamic shapes) -------------------------------
+class SymInt(int):
+    """An int that also carries how it was computed from symbolic dims
+    (``expr``): ``('d', k)`` is dim symbol k, an int a constant, ``(op, a,
+    b)`` with op in ``+ - * // %`` and ``('neg', a)``. Arithmetic with ints
+    and SymInts keeps the expression; a comparison (or ``bool``) returns its
+    plain result and, while ``guards(list)`` is active, appends
+    ``(op, a, b, result)`` to the list: the branch decisions a recording
+    depends on. Anything else (``int()``, NumPy, ``/``, bit operations)
+    gives a plain int: a recording that loses a dim's symbol that way is
+    caught by comparing recordings at other dims (``runtime/aot/cuda_host.py``)."""
+
+    def __new__(cls, value, expr):
+        o = int.__new__(cls, value)
+        o.expr = expr
+        return o
+
+    def __repr__(self):
+        return f"SymInt({int(self)}, {self.expr!r})"
+
+    def _op(self, other, op, fn, swap=False):
+        if not isinstance(other, int):
+            try:
+                other = operator.index(other)       # NumPy ints
+            except TypeError:
+                return NotImplemented
+        a, b = (other, self) if swap else (self, other)
+        value = fn(int(a), int(b))
+        ea, eb = sym_expr(a), sym_expr(b)
+        if op == "*" and (eb == 0 or ea == 0):
+            return value
+        if op in ("+", "-") and eb == 0:
+            return a
+        if op == "+" and ea == 0:
+            return b
+        if op in ("*", "//") and eb == 1:
+            return a
+        if op == "*" and ea == 1:
+            return b
+        return SymInt(value, (op, ea, eb))
+
+    def __add__(self, o):
+        return self._op(o, "+", operator.add)
+
+    def __radd__(self, o):
+        return self._op(o, "+", operator.add, True)
+
+    def __sub__(self, o):
+        return self._op(o, "-", operator.sub)
+
+    def __rsub__(self, o):
+        return self._op(o, "-", operator.sub, True)
+
+    def __mul__(self, o):
+        return self._op(o, "*", operator.mul)
+
+    def __rmul__(self, o):
+        return self._op(o, "*", operator.mul, True)
+
+    def __floordiv__(self, o):
+        return self._op(o, "//", operator.floordiv)
+
+    def __rfloordiv__(self, o):
+        return self._op(o, "//", operator.floordiv, True)
+
+    def __mod__(self, o):
+        return self._op(o, "%", operator.mod)
+
+    def __rmod__(self, o):
+        return self._op(o, "%", operator.mod, True)
+
+    def __divmod__(self, o):
+        return self // o, self % o
+
+    def __neg__(self):
+        return SymInt(-int(self), ("neg", self.expr))
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self if self >= 0 else -self
+
+    def _cmp(self, other, op, fn):
+        if not isinstance(other, int):
+            try:
+                other = operator.index(other)
+            except TypeError:
+                return NotImplemented
+        result = fn(int(self), int(other))
+        log = getattr(_GUARDS, "log", None)
+        if log is not None:
+            log.append((op, self.expr, sym_expr(other), result))
+        return result
+
+    def __eq__(self, o):
+        return self._cmp(o, "==", operator.eq)
+
+    def __ne__(self, o):
+        return self._cmp(o, "!=", operator.ne)
+
+    def __lt__(self, o):
+        return self._cmp(o, "<", operator.lt)
+
+    def __le__(self, o):
+        return self._cmp(o, "<=", operator.le)
+
+    def __gt__(self, o):
+        return self._cmp(o, ">", operator.gt)
+
+    def __ge__(self, o):
+        return self._cmp(o, ">=", operator.ge)
+
+    def __bool__(self):
+        return self._cmp(0, "!=", operator.ne)
+
+    __hash__ = int.__hash__
+
+
+_GUARDS = threading.local()
+
+
+def sym_expr(x):
+    """The expression of a SymInt, or the plain int of anything else."""
+    return x.expr if type(x) is SymInt else int(x)
+
+
+def as_int(x):
+    """``x`` as an int, keeping a SymInt (NumPy ints become Python ints)."""
+    return x if type(x) is SymInt else int(x)
+
+
+class guards:
+    """``with guards(log):`` SymInt comparisons of this thread append to ``log``."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __enter__(self):
+        self.saved = getattr(_GUARDS, "log", None)
+        _GUARDS.log = self.log
+        return self.log
+
+    def __exit__(self, *exc):
+        _GUARDS.log = self.saved
+
+
+def eval_expr(expr, dims):
+    """The value of SymInt expression ``expr`` for dim symbols ``dims``."""
+    if isinstance(expr, int):
+        return expr
+    op = expr[0]
+    if op == "d":
+        return dims[expr[1]]
+    if op == "neg":
+        return -eval_expr(expr[1], dims)
+    a, b = eval_expr(expr[1], dims), eval_expr(expr[2], dims)
+    if op in ("//", "%") and b == 0:
+        return 0
+    return {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
+            "%": operator.mod}[op](a, b)
 
 
 class DeviceTensor:
@@ -170,7 +336,7 @@ class RunState:
 
     # --- memory ---------------------------------------------------------------------
     def alloc(self, dtype, shape):
-        shape = tuple(int(d) for d in shape)
+        shape = tuple(as_int(d) for d in shape)
         nbytes = numel(shape) * ITEMSIZE[dtype]
         buf = self.device.alloc(nbytes)
         return DeviceTensor(buf, buf.ptr, dtype, shape, c_strides(shape))
@@ -208,7 +374,7 @@ class RunState:
         cap = self.schedule.max_grid
         grid = (max(1, min(grid[0], cap)), max(1, min(grid[1], cap)), max(1, min(grid[2], cap, Z_GRID_MAX)))
         try:
-            self.device.launch(self.loaded.kernel(name), grid, block, [int(a) for a in args])
+            self.device.launch(self.loaded.kernel(name), grid, block, [as_int(a) for a in args])
         except RuntimeError as e:
             if getattr(e, "code", None) is not None and getattr(e, "kernel", None) is None:
                 e.kernel = name         # a CudaError: name the kernel (sync_check makes it this one)
