@@ -37,7 +37,7 @@ from ...errors import CONV_CHANNELS, CONV_GROUPS, CONV_SHAPE, CONV_SIZE, NEGATIV
 from ...scalar import SCALAR, ScalarCtx
 from ...llvm_util import counted_loop, smax, smin
 from . import linalg
-from .context import I1, I8, I64, i64
+from .context import I1, I8, I64, LLTYPE, i64
 from .parallel import outline, plan_parts, run_parts
 from .views import contiguous, dyn_values, resolve, static_dims
 
@@ -45,6 +45,7 @@ PARALLEL_MACS = 1 << 20     # a convolution of at least this many multiply-adds 
 CHUNK_COLUMNS = 1024        # output positions (items x positions per item) one GEMM covers, at most
 CHUNK_BYTES = 256 << 10     # and a column matrix of about this size (or one item)
 LD_PAD = 16
+SPLIT = 4                   # slices of the batch per thread (load balance on a shared machine)
 
 
 class _Geo:
@@ -195,12 +196,24 @@ def _columns(w, geo, xbase, cols, ld, gather, cs=None):
                             with w.loop(lo, "cv.z0") as j:
                                 b.store(zero, at(dst, j))
                         step = b.mul(i64(slast), xslast)
-                        with w.loop(hi, "cv.j", start=lo) as j:
-                            px, pc = b.gep(src, [b.mul(j, step)]), at(dst, j)
-                            if gather:
-                                b.store(b.load(px), pc)
-                            else:
-                                b.store(b.fadd(b.load(px), b.load(pc)), px)
+                        dense = b.icmp_signed("==", step, i64(1)) if cs is None else lir.Constant(I1, 0)
+                        with b.if_else(dense, likely=True) as (vector, strided):
+                            with vector:         # unit strides: explicit vectors (rows are short)
+                                if gather:
+                                    _span(w, lo, hi, lambda vt, j: _vstore(b, _vload(b, src, j, vt), dst, j),
+                                          lambda j: b.store(b.load(b.gep(src, [j])), b.gep(dst, [j])), t)
+                                else:
+                                    _span(w, lo, hi, lambda vt, j: _vstore(b, b.fadd(_vload(b, src, j, vt),
+                                                                                      _vload(b, dst, j, vt)), src, j),
+                                          lambda j: b.store(b.fadd(b.load(b.gep(src, [j])), b.load(b.gep(dst, [j]))),
+                                                            b.gep(src, [j])), t)
+                            with strided:
+                                with w.loop(hi, "cv.j", start=lo) as j:
+                                    px, pc = b.gep(src, [b.mul(j, step)]), at(dst, j)
+                                    if gather:
+                                        b.store(b.load(px), pc)
+                                    else:
+                                        b.store(b.fadd(b.load(px), b.load(pc)), px)
                         if gather:
                             with w.loop(olast, "cv.z1", start=hi) as j:
                                 b.store(zero, at(dst, j))
@@ -208,6 +221,108 @@ def _columns(w, geo, xbase, cols, ld, gather, cs=None):
                         if gather:
                             with w.loop(olast, "cv.z") as j:
                                 b.store(zero, at(dst, j))
+
+
+VECTOR_BITS = 256
+
+
+def _lanes(t):
+    return VECTOR_BITS // (32 if isinstance(t, lir.FloatType) else 64)
+
+
+def _vload(b, ptr, j, vt):
+    return b.load(b.bitcast(b.gep(ptr, [j]), vt.as_pointer()), align=4 if vt.element == lir.FloatType() else 8)
+
+
+def _vstore(b, v, ptr, j):
+    b.store(v, b.bitcast(b.gep(ptr, [j]), v.type.as_pointer()), align=4 if v.type.element == lir.FloatType() else 8)
+
+
+def _span(w, lo, hi, vector, scalar, t=None):
+    """``vector(vt, j)`` for j = lo, lo+L, ... while a whole vector of L
+    lanes fits below hi, then ``scalar(j)`` for the rest: rows of a few
+    elements (LLVM's loop vectorizer leaves loops of under 16 iterations
+    scalar)."""
+    b = w.b
+    t = t or lir.FloatType()
+    lanes = _lanes(t)
+    vt = lir.VectorType(t, lanes)
+    count = b.sdiv(smax(b, b.sub(hi, lo), i64(0)), i64(lanes))
+    with w.loop(count, "cv.v") as v:
+        vector(vt, b.add(lo, b.mul(v, i64(lanes))))
+    with w.loop(hi, "cv.t", start=b.add(lo, b.mul(count, i64(lanes)))) as j:
+        scalar(j)
+
+
+def _gw_fast(b, geo, lanes):
+    """i64 (1 or 0): conv_grad_weight may build its columns position-major
+    with vectors (``_columns_t``): 2 spatial dims, the last one unit-stride
+    with dilation 1, rows at a positive stride, at most a vector of taps per
+    kernel row."""
+    if geo.nd != 2 or geo.dilation[1] != 1:
+        return i64(0)
+    ok = b.and_(b.icmp_signed("==", geo.xs1, i64(1)), b.icmp_signed(">", geo.xs0, i64(0)))
+    ok = b.and_(ok, b.icmp_signed("<=", geo.k1, i64(lanes)))
+    return b.zext(ok, I64)
+
+
+def _columns_t(w, geo, xbase, colt, ldt):
+    """Position-major columns of one item for conv_grad_weight (2 spatial
+    dims, ``_gw_fast``): colt[q*ldt + (c*K0 + kh)*K1 + kw] = x[c, oh*s0 - p0
+    + kh*d0, ow*s1 - p1 + kw] (0 outside), q = oh*O1 + ow, with the taps
+    *not* flipped (the caller flips the gradient). Each (q, c, kh) is one
+    vector of L lanes loaded from the input row and stored whole: lanes
+    past K1 land on the next kernel row's entries, written later, or in
+    the row's padding (ldt >= Kd + L). Loads stay inside the channel's
+    rows (else, and where the window leaves the input, a scalar path)."""
+    b = w.b
+    t = colt.type.pointee
+    lanes = _lanes(t)
+    vt = lir.VectorType(t, lanes)
+    zero, zvec = lir.Constant(t, 0.0), lir.Constant(vt, [0.0] * lanes)
+    k0, k1, o0, o1 = geo.k0, geo.k1, geo.o0, geo.o1
+    h, wd, xs0 = geo.i0, geo.i1, geo.xs0
+    s0, s1, d0 = geo.stride[0], geo.stride[1], geo.dilation[0]
+    # outputs whose window lies inside the row: ow*s1 - p1 >= 0 and ow*s1 - p1 + K1 <= W
+    lo = smin(b, b.sdiv(b.add(geo.p1, i64(s1 - 1)), i64(s1)), o1)
+    room = b.add(b.sub(wd, k1), geo.p1)
+    hi = b.select(b.icmp_signed("<", room, i64(0)), i64(0), b.add(b.sdiv(room, i64(s1)), i64(1)))
+    hi = smax(b, smin(b, hi, o1), lo)
+
+    def scalar(src_row, dst, ow):
+        start = b.sub(b.mul(ow, i64(s1)), geo.p1)
+        with w.loop(k1, "ct.kw") as kw:
+            col = b.add(start, kw)
+            inside = b.icmp_unsigned("<", col, wd)
+            v = b.select(inside, b.load(b.gep(src_row, [b.select(inside, col, i64(0))])), zero)
+            b.store(v, b.gep(dst, [kw]))
+
+    with w.loop(geo.cg, "ct.c") as c:
+        xc = b.gep(xbase, [b.mul(c, geo.xsc)])
+        with w.loop(k0, "ct.kh") as kh:
+            tap = b.mul(b.add(b.mul(c, k0), kh), k1)
+            with w.loop(o0, "ct.oh") as oh:
+                r = b.add(b.sub(b.mul(oh, i64(s0)), geo.p0), b.mul(kh, i64(d0)))
+                dst_row = b.gep(colt, [b.add(b.mul(b.mul(oh, o1), ldt), tap)])
+                with b.if_else(b.icmp_unsigned("<", r, h), likely=True) as (inside, outside):
+                    with inside:
+                        src_row = b.gep(xc, [b.mul(r, xs0)])
+                        # a vector read ends before the channel's last row does
+                        avail = b.add(b.mul(b.sub(b.sub(h, i64(1)), r), xs0), wd)
+                        vroom = b.add(b.sub(avail, i64(lanes)), geo.p1)
+                        vhi = b.select(b.icmp_signed("<", vroom, i64(0)), i64(0), b.add(b.sdiv(vroom, i64(s1)),
+                                                                                       i64(1)))
+                        vhi = smax(b, smin(b, vhi, hi), lo)
+                        with w.loop(lo, "ct.a") as ow:
+                            scalar(src_row, b.gep(dst_row, [b.mul(ow, ldt)]), ow)
+                        with w.loop(vhi, "ct.v", start=lo) as ow:
+                            src = b.gep(src_row, [b.sub(b.mul(ow, i64(s1)), geo.p1)])
+                            _vstore(b, _vload(b, src, i64(0), vt), b.gep(dst_row, [b.mul(ow, ldt)]), i64(0))
+                        with w.loop(o1, "ct.b", start=vhi) as ow:
+                            scalar(src_row, b.gep(dst_row, [b.mul(ow, ldt)]), ow)
+                    with outside:
+                        with w.loop(o1, "ct.z") as ow:
+                            _vstore(b, zvec, b.gep(dst_row, [b.mul(ow, ldt)]), i64(0))
 
 
 def _zero(w, ptr, n):
@@ -289,10 +404,20 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None):
     work = ctx.mul(ctx.mul(geo.n, geo.oc), ctx.mul(geo.P, geo.kd))
     schedule = (op.attrs.get("parallel", PARALLEL_MACS), op.attrs.get("threads", 0))
     parts = plan_parts(ctx, geo.n, work, schedule)
+    # SPLIT slices per thread: the pool hands out slices as threads ask for them, so a thread
+    # that loses its core (a busy machine) leaves its other slices to the rest
+    parts = b.select(b.icmp_signed(">", parts, i64(1)), smin(b, b.mul(parts, i64(SPLIT)), geo.n), parts,
+                     name="cv.parts")
     gparts = b.select(b.icmp_signed("==", parts, i64(1)), linalg._plan_parts(ctx, m, n, k, s), i64(1))
     a_block = linalg._a_block(b, m, k, s)
     b_elems = b.mul(linalg._b_columns(b, n, k, dtype, s), smax(b, k, i64(1)))
     col_elems = b.mul(geo.kd, ld)
+    lanes = _lanes(LLTYPE[dtype])
+    fast = i64(0)
+    if kind == "gw":        # position-major columns (``_columns_t``): rows of Kd + L elements
+        fast = _gw_fast(b, geo, lanes)
+        ldt = b.add(geo.kd, i64(lanes), name="cv.ldt")
+        col_elems = b.mul(ld, ldt)
     buf_elems = b.mul(geo.ocg, ld)
     pack_a = ctx.alloc(dtype, [b.mul(b.mul(parts, gparts), a_block)], name="cv.pack_a").ptr
     pack_b = ctx.alloc(dtype, [b.mul(parts, b_elems)], name="cv.pack_b").ptr
@@ -311,6 +436,8 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None):
         data_ptrs.update(acc=acc, tmp=tmp)
     extra = {"a_block": a_block, "b_elems": b_elems, "col_elems": col_elems, "buf_elems": buf_elems,
              "gparts": gparts, "cb": cb, "ld": ld}
+    if kind == "gw":
+        extra.update(fast=fast, ldt=ldt)
     if bias is not None:
         extra["bstride"] = bias[1]
     captured = geo.captured() + [p for p in data_ptrs.values() if p is not None] + list(extra.values())
@@ -356,15 +483,29 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None):
                     items(lambda j, xg: _copy_rows(w, gy_rows(j)[0], g.P, gy_rows(j)[1], ld, g.ocg, g.P))
                 if kind == "fwd":
                     items(lambda j, xg: _columns(w, g, xg, bb.gep(my_cols, [bb.mul(j, g.P)]), ld, gather=True))
-                if kind == "gw":          # both transposed (positions x OCg, positions x Kd): the GEMM
-                    # packs its operands with unit-stride vector copies
-                    def gw_item(j, xg):
-                        src = gy_rows(j)[0]
-                        dst = bb.gep(my_buf, [bb.mul(bb.mul(j, g.P), g.ocg)])
-                        _copy_rows(w, src, g.P, dst, i64(1), g.ocg, g.P, dst_cs=g.ocg)
-                        _columns(w, g, xg, bb.gep(my_cols, [bb.mul(bb.mul(j, g.P), g.kd)]), i64(1), gather=True,
-                                 cs=g.kd)
-                    items(gw_item)
+                if kind == "gw":
+                    fast_gw = bb.icmp_signed("!=", e["fast"], i64(0))
+                    ldt = e["ldt"]
+                    # gy rows as they are (OCg rows of width columns)
+                    items(lambda j, xg: _copy_rows(w, gy_rows(j)[0], g.P, gy_rows(j)[1], ld, g.ocg, g.P))
+
+                    def by_position():        # B (width x Kd) position-major: the GEMM packs it with vectors
+                        items(lambda j, xg: _columns_t(w, g, xg, bb.gep(my_cols, [bb.mul(bb.mul(j, g.P), ldt)]), ldt))
+                        _gemm(w, s, gemm, g.ocg, g.kd, width, my_buf, ld, i64(1), my_cols, ldt, i64(1),
+                              my_tmp, g.kd, my_a, my_b, e["gparts"])
+
+                    def by_tap():             # im2col's layout, B read transposed
+                        items(lambda j, xg: _columns(w, g, xg, bb.gep(my_cols, [bb.mul(j, g.P)]), ld, gather=True))
+                        _gemm(w, s, gemm, g.ocg, g.kd, width, my_buf, ld, i64(1), my_cols, i64(1), ld,
+                              my_tmp, g.kd, my_a, my_b, e["gparts"])
+                    if isinstance(e["fast"], lir.Constant):
+                        by_tap()
+                    else:
+                        with bb.if_else(fast_gw, likely=True) as (then, otherwise):
+                            with then:
+                                by_position()
+                            with otherwise:
+                                by_tap()
                 if kind == "fwd":
                     _gemm(w, s, gemm, g.ocg, width, g.kd, wg, g.kd, i64(1), my_cols, ld, i64(1),
                           my_buf, ld, my_a, my_b, e["gparts"])
@@ -379,8 +520,6 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None):
                           my_cols, ld, my_a, my_b, e["gparts"])
                     items(lambda j, xg: _columns(w, g, xg, bb.gep(my_cols, [bb.mul(j, g.P)]), ld, gather=False))
                 else:
-                    _gemm(w, s, gemm, g.ocg, g.kd, width, my_buf, i64(1), g.ocg, my_cols, g.kd, i64(1),
-                          my_tmp, g.kd, my_a, my_b, e["gparts"])
                     dst = bb.gep(my_acc, [bb.mul(grp, gwk)])
                     with w.loop(gwk, "cv.acc") as j:
                         pd = bb.gep(dst, [j])
@@ -391,11 +530,22 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None):
     if kind == "gw":
         total = b.mul(geo.oc, geo.kd)
         _zero(ctx, out.ptr, total)
+        # position-major columns hold the taps unflipped: a flipped convolution's gradient
+        # reads the kernel dims backwards (one kernel plane of nd dims, rows of the last)
+        kdims = [getattr(geo, f"k{i}") for i in range(geo.nd)]
+        back = b.icmp_signed("!=", fast, i64(0)) if geo.flip else lir.Constant(I1, 0)
+        plane = ctx.product(kdims)
         with ctx.loop(parts, "cv.part") as q:
             src = b.gep(acc, [b.mul(q, total)])
-            with ctx.loop(total, "cv.sum") as j:
-                pd = b.gep(out.ptr, [j])
-                b.store(b.fadd(b.load(pd), b.load(b.gep(src, [j]))), pd)
+            with ctx.loop(b.sdiv(total, smax(b, plane, i64(1))), "cv.sum") as r:
+                with ctx.loop_nest(kdims, "cv.sk") as ks:
+                    lin, rev = r, r
+                    for i, k in enumerate(kdims):
+                        lin = b.add(b.mul(lin, k), ks[i])
+                        rev = b.add(b.mul(rev, k), b.sub(b.sub(k, i64(1)), ks[i]))
+                    pd = b.gep(out.ptr, [lin])
+                    ps = b.gep(src, [b.select(back, rev, lin)])
+                    b.store(b.fadd(b.load(pd), b.load(ps)), pd)
     return [out]
 
 
