@@ -67,7 +67,7 @@ def compile_cuda_entry(entry, options, target):
     problem = entry_name_problem(entry.name)
     if problem:
         raise BuildError(f"cannot export an entry named {entry.name!r}: {problem}; rename the variable")
-    func = entry.func
+    func = entry.func if entry.gpu_func is None or options.pipeline is not None else entry.gpu_func
     func.name = entry.name
     func = run_passes(entry, func, options, "gpu")
     try:

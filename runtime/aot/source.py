@@ -47,6 +47,8 @@ class Entry:
     shared_values: list
     single_output: bool
     from_ir: bool
+    gpu_func: object = None     # from a Python function with float16 values: its IR optimized for the
+                                # GPU (float16 products kept for the tensor cores), else None
 
 
 def load_entries(path):
@@ -138,7 +140,16 @@ def _from_function(name, f):
         shared_labels=[s.name for s in f.shared],
         shared_values=[np.array(s.get_value()) for s in f.shared],
         single_output=bool(getattr(f, "_single", n_out == 1)),
-        from_ir=False)
+        from_ir=False, gpu_func=_gpu_ir(f) if func.num_outputs == n_out else None)
+
+
+def _gpu_ir(f):
+    """The GPU's own optimization of ``f``'s input IR when it computes with
+    float16 (the CPU's legalize-f16 turned its float16 products into float32 ones)."""
+    if not any(v.dtype == "float16" for op in f.ir.walk() for v in op.results):
+        return None
+    from .. import pipeline
+    return pipeline.legalize(pipeline.optimize(f.input_ir(), pipeline.for_target(f.mode.pipeline, "gpu")), "gpu")
 
 
 # --- IR sources ------------------------------------------------------------------------------------

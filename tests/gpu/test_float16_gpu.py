@@ -181,3 +181,22 @@ def test_float16_device_arrays_exchange_by_dlpack():
     back = ga.from_dlpack(Producer(), emu)
     assert back.dtype == np.float16 and back.ptr == up.ptr
     assert_bits_equal(back.get(), host)
+
+
+def test_aot_compile_cuda_keeps_float16_products_on_tensor_cores(tmp_path):
+    from theon.runtime.aot_cli import main as aot_main
+    src = tmp_path / "model16.py"
+    src.write_text("import numpy as np\nimport theon\nimport theon.tensor as T\n"
+                   "w = theon.shared(np.ones((4, 3), np.float16), name='w')\n"
+                   "X = T.tensor('float16', shape=(None, 4), name='X')\n"
+                   "predict = theon.function([X], T.nnet.relu(T.dot(X, w)))\n")
+    out = tmp_path / "out"
+    assert aot_main([str(src), "-o", str(out), "--target", "cuda"]) == 0
+    ptx = (out / "predict.ptx").read_text()
+    assert "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in ptx
+    assert "const uint16_t *X" in (out / "predict.h").read_text()
+    cc = shutil.which("cc")         # (ptxas: test_float16_ptx_uses_cvt_and_mma_and_assembles)
+    if cc is not None:
+        proc = subprocess.run([cc, "-std=c99", "-Wall", "-Werror", "-c", "-I", str(out), str(out / "predict_cuda.c"),
+                               "-o", str(tmp_path / "host.o")], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
