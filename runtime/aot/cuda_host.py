@@ -46,6 +46,7 @@ scans with data-dependent trip counts, ...), host side effects (print),
 inputs whose values the host reads (sizes, indices).
 """
 import functools
+import itertools
 
 import numpy as np
 
@@ -69,6 +70,15 @@ def c_host_files(entry, func, compiled, options):
     """{file name: text} of the C host of ``entry`` (IR ``func`` after the
     passes, ``compiled`` its PtxModule); HostRefused when it has none."""
     from ...codegen.cheader import render_header
+    centry, host = prepare(entry, func, compiled.plan, options)
+    c_text, h_text = emit_c_host(centry, compiled.plan, host, compiled.ptx)
+    n = entry.name
+    return {f"{n}.h": render_header(centry, object_name=f"{n}_cuda.c"), f"{n}_cuda.c": c_text,
+            f"{n}_cuda.h": h_text}
+
+
+def prepare(entry, func, plan, options):
+    """(CEntry with its state layout, (dims, variants) from ``record_entry``)."""
     from ...codegen.cpu.driver import aot_wrapper
     from ...codegen.llvm_util import init_llvm
     from .build import _shapes, make_interface, state_fields
@@ -80,11 +90,7 @@ def c_host_files(entry, func, compiled, options):
     _shapes(entry, func, centry)            # the outputs' documented shapes
     centry.shapes_need_data = False         # (an entry whose shapes need data is refused below)
     aot_wrapper.layout_state(centry, machine.target_data)
-    host = record_entry(compiled.plan, centry)
-    c_text, h_text = emit_c_host(centry, compiled.plan, host, compiled.ptx)
-    n = entry.name
-    return {f"{n}.h": render_header(centry, object_name=f"{n}_cuda.c"), f"{n}_cuda.c": c_text,
-            f"{n}_cuda.h": h_text}
+    return centry, record_entry(plan, centry)
 
 
 # --- recording at symbolic dims -------------------------------------------------------------------------
@@ -93,13 +99,23 @@ SAMPLES = (37, 1031, 1, 2, 5, 0, 65537)     # the dims (class c: + 2c) variants 
 MAX_VARIANTS = 24
 
 
-def _candidates():
-    """Then every dim up to 64 and a geometric sweep to 2**24 not covered yet."""
-    out, x = list(range(65)), 64.0
+GRID = (0, 1, 2, 5, 37, 1031, 65537)     # per class, combined, for up to 3 classes
+
+
+def _candidates(n_cls):
+    """The dims tried, as one value per class: SAMPLES (class c: + 2c), the
+    combinations of GRID (classes apart), then every dim up to 64 and a
+    geometric sweep to 2**24; each is recorded unless a variant covers it."""
+    if not n_cls:
+        return [[]]
+    sweep, x = list(range(65)), 64.0
     while x < 1 << 24:
         x *= 1.3
-        out.append(int(x))
-    return SAMPLES + tuple(out)
+        sweep.append(int(x))
+    out = [[b + 2 * c for c in range(n_cls)] for b in SAMPLES]
+    if 1 < n_cls <= 3:
+        out += [list(v) for v in itertools.product(GRID, repeat=n_cls)]
+    return out + [[b + 2 * c for c in range(n_cls)] for b in sweep]
 TWINS = (2, 4, 6)                       # a variant is checked against a recording at its dims + one of these
 
 
@@ -168,6 +184,12 @@ def _guard_set(log):
     return out
 
 
+def select(variants, values):
+    """The index of the variant the C host runs at dims ``values`` (one per
+    class), or None (THEON_ERR_CUDA_SHAPES): ``NAME__select``'s rule."""
+    return next((k for k, v in enumerate(variants) if _holds(v.guards, values)), None)
+
+
 def _holds(guard_list, values):
     ops = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
            "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
@@ -211,8 +233,7 @@ def record_entry(plan, centry):
     # 2. a variant per distinct set of branch decisions, each checked against a recording at other dims
     n_cls = len(dims.classes())
     variants, errors, dropped = [], [], []
-    for base in _candidates() if n_cls else (0,):
-        values = [base + 2 * c for c in range(n_cls)]
+    for values in _candidates(n_cls):
         if any(_holds(g, values) for g in [v.guards for v in variants] + dropped):
             continue
         if len(variants) >= MAX_VARIANTS:
@@ -238,11 +259,15 @@ def record_entry(plan, centry):
     return dims, variants
 
 
+def _fixed(guard_list):
+    """The dim classes the guards fix to one value."""
+    return {a[1] for op, a, b, r in guard_list if isinstance(a, tuple) and a[0] == "d" and isinstance(b, int)
+            and (op, r) in (("==", True), ("!=", False))}
+
+
 def _pinned(guard_list, n_cls):
     """True when the guards fix every dim class to one value (nothing to check elsewhere)."""
-    fixed = {a[1] for op, a, b, r in guard_list if isinstance(a, tuple) and a[0] == "d" and isinstance(b, int)
-             and (op, r) in (("==", True), ("!=", False))}
-    return len(fixed) == n_cls
+    return len(_fixed(guard_list)) == n_cls
 
 
 def _refusal(plan, centry, e):
@@ -259,8 +284,9 @@ def _validated(variant, record, centry, plan, n_cls):
     followed the dims symbolically); False when no such dims were found
     (the variant is dropped); HostRefused when they differ."""
     want = _Program(centry, plan, variant.trace)
+    fixed = _fixed(variant.guards)
     for twin in TWINS:
-        values = [v + twin for v in variant.dims_at]
+        values = [v if c in fixed else v + twin for c, v in enumerate(variant.dims_at)]
         if not _holds(variant.guards, values):
             continue
         try:

@@ -40,6 +40,9 @@ infer = theon.function([xb, rb], [p * rb.dimshuffle(0, "x"), rb * 2])     # rows
 
 xd = T.dvector("xd")
 meanv = theon.function([xd], xd.mean())
+
+xm = T.dmatrix("xm")
+bcast = theon.function([xm, xd], T.exp(xm) * xd + 1)     # two dim classes: rows; columns == len(xd)
 '''
 
 MAIN = r"""
@@ -81,7 +84,7 @@ def built(tmp_path_factory):
     src = tmp / "models.py"
     src.write_text(SOURCE)
     out = tmp / "out"
-    assert main([str(src), "-o", str(out), "--target", "cuda", "--entry", "infer,meanv"]) == 0
+    assert main([str(src), "-o", str(out), "--target", "cuda", "--entry", "infer,meanv,bcast"]) == 0
     return tmp, out, src
 
 
@@ -179,3 +182,38 @@ def test_sizes_through_host_data_are_refused_with_the_reason(built):
     desc = json.loads((out / "meanv.launch.json").read_text())
     assert desc["c_host"]["emitted"] is False
     assert "host data" in desc["c_host"]["reason"], desc["c_host"]
+
+
+@pytest.mark.parametrize("name", ["infer", "bcast"])
+def test_the_chosen_sequence_is_the_plans_at_random_dims(built, name):
+    """The C host's rule (the first variant whose guards hold), evaluated at
+    many batch sizes, gives exactly what the plan records at those dims:
+    every size, grid, kernel argument, buffer and result shape."""
+    from theon.codegen.ptx.plan import Plan
+    from theon.runtime.aot import cuda_host
+    from theon.runtime.aot.build import Options, run_passes
+    tmp, out, src = built
+    entry = _entry(src, name)
+    func = entry.func
+    func.name = name
+    options = Options(outdir=str(tmp), target="cuda", source=str(src))
+    func = run_passes(entry, func, options, "gpu")
+    plan = Plan(func)
+    centry, (dims, variants) = cuda_host.prepare(entry, func, plan, options)
+    n_cls = len(dims.classes())
+    assert n_cls == {"infer": 1, "bcast": 2}[name]
+    assert dims.checks and dims.checks[0][0] == codes.SHAPE_MISMATCH        # rb / xd must match
+    shared = [np.zeros(f.shape, dtype=f.dtype) for f in centry.state]
+    rng = np.random.default_rng(3)
+    edges = [0, 1, 2, 31, 32, 33, 63, 64, 65, 127, 128, 129, 131, 132, 133, 255, 256, 257]
+    points = {tuple(rng.choice(edges, n_cls).tolist()) for _ in range(20)}
+    points |= {tuple(rng.integers(0, 5000, n_cls).tolist()) for _ in range(30)}
+    points |= {tuple(rng.integers(5000, 1 << 22, n_cls).tolist()) for _ in range(5)}
+    programs = [cuda_host._Program(centry, plan, v.trace) for v in variants]
+    for values in sorted(points):
+        values = list(values)
+        k = cuda_host.select(variants, values)
+        assert k is not None, values
+        trace = cuda_host.record_trace(plan, GPU_SCHEDULE, dims.inputs(values), shared, [])
+        want = cuda_host._Program(centry, plan, trace).concrete(values)
+        assert programs[k].concrete(values) == want, (values, variants[k].dims_at)
