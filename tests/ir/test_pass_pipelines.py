@@ -23,7 +23,7 @@ FAST_COMPILE = ",".join(available(PIPELINES["fast_compile"]))
 def test_pipelines_name_registered_passes():
     for name in ("canonicalize", "cse", "simplify-shapes", "stabilize", "dce"):
         assert name in FAST_RUN.split(",")
-    assert FAST_COMPILE == "constant-fold,cse,fuse-elementwise{min-ops=256},dce"
+    assert FAST_COMPILE == "constant-fold,cse,legalize-f16,fuse-elementwise{min-ops=256},dce"
 
 
 def test_fast_compile_fuses_only_very_large_bodies():
