@@ -41,7 +41,9 @@ from ...ir.types import is_float
 from ..llvm_util import I32, ITEMSIZE, LLTYPE
 from .kernel import KernelSpec, i64
 
-SIMT_MIN_BLOCKS = 2                 # resident blocks per SM the CUDA-core kernels are register-capped for
+# resident blocks per SM the CUDA-core kernels are register-capped for (launch bounds): 2 (128
+# registers for 256 threads), except where ptxas -v showed spills under that cap
+SIMT_MIN_BLOCKS = {("float64", "rows"): 1}
 # tensor-core kernels: tf32 fits 128 registers without spills (2 blocks per SM); the 16-bit
 # kernels' staged halves take a register each and would spill 24 bytes on sm_90
 MMA_MIN_BLOCKS = {"tf32": 2, "f16": 1, "bf16": 1}
@@ -137,7 +139,7 @@ class GemmEpilogue:
 
 def gemm_params(in_dtype, out_dtype, nb, epilogue=None):
     params = [("A", in_dtype), ("B", in_dtype), ("C", out_dtype)]
-    params += [(n, "i64") for n in ("M", "N", "K", "sam", "sak", "sbk", "sbn", "nbatch")]
+    params += [(n, "i64") for n in ("M", "N", "K", "sam", "sak", "sbk", "sbn", "nbatch", "nsplit", "ksplit")]
     for d in range(nb):
         params += [(f"bd{d}", "i64"), (f"bsa{d}", "i64"), (f"bsb{d}", "i64")]
     if epilogue is not None:
@@ -166,11 +168,20 @@ class _Frame:
 
     def walk(self, body):
         kb, b, p = self.kb, self.kb.b, self.kb.p
-        with kb.block_stride(p["nbatch"], "bz", "z") as bz:
+        # grid.z walks nsplit x nbatch products: z = slice * nbatch + batch; slice s
+        # sums k in [s*ksplit, min(K, (s+1)*ksplit)) into C[z] (nsplit 1: all of K)
+        with kb.block_stride(b.mul(p["nbatch"], p["nsplit"]), "z", "z") as z:
+            split = b.udiv(z, p["nbatch"])
+            bz = b.sub(z, b.mul(split, p["nbatch"]))
+            k_begin = b.mul(split, p["ksplit"])
+            k_end = kb.min(p["K"], b.add(k_begin, p["ksplit"]))
+            self.k_len = b.select(b.icmp_signed("<", k_begin, k_end), b.sub(k_end, k_begin), i64(0))
             bidx = kb.decompose(bz, [p[f"bd{d}"] for d in range(self.nb)])
-            self.off_a = kb.offset(bidx, [p[f"bsa{d}"] for d in range(self.nb)])
-            self.off_b = kb.offset(bidx, [p[f"bsb{d}"] for d in range(self.nb)])
-            self.c_base = b.mul(bz, b.mul(p["M"], p["N"]))
+            # the slice's first k folded into the operands' offsets: kernels index k
+            # from 0 to k_len (no more live values than without split-K)
+            self.off_a = b.add(kb.offset(bidx, [p[f"bsa{d}"] for d in range(self.nb)]), b.mul(k_begin, p["sak"]))
+            self.off_b = b.add(kb.offset(bidx, [p[f"bsb{d}"] for d in range(self.nb)]), b.mul(k_begin, p["sbk"]))
+            self.c_base = b.mul(z, b.mul(p["M"], p["N"]))
             self.off_e = []
             if self.epilogue is not None:
                 for j in range(len(self.epilogue.extras)):
@@ -267,8 +278,11 @@ class _Pipeline:
     (slots), ``put(buf)`` stores them into shared buffer ``buf`` (0/1),
     ``compute(buf)`` uses a buffer."""
 
-    def __init__(self, kb, fetch, put, compute, reg_types):
+    def __init__(self, kb, fetch, put, compute, reg_types, settle=None):
+        """``settle()`` runs before every barrier (wgmma: wait for the
+        product in flight, make the shared stores visible to it)."""
         self.kb, self.fetch, self.put, self.compute = kb, fetch, put, compute
+        self.settle = settle or (lambda: None)
         self.slots = [kb.slot(t, f"pf{j}") for j, t in enumerate(reg_types)]
 
     def run(self, K, bk):
@@ -276,6 +290,7 @@ class _Pipeline:
         ntiles = _ceil_div(b, K, bk)
         self._load(i64(0))
         self.put(i64(0), self._regs())
+        self.settle()
         kb.barrier()
         with kb.loop(i64(0), ntiles, i64(1), "kt") as kt:
             nxt = b.add(kt, i64(1))
@@ -286,6 +301,7 @@ class _Pipeline:
             self.compute(cur)
             with kb.if_(more):
                 self.put(b.xor(cur, i64(1)), self._regs())
+            self.settle()
             kb.barrier()
 
     def _load(self, k0):
@@ -313,7 +329,7 @@ def _emit_simt(dtype, nb, variant, epilogue):
         bm, bn, bk, tm, tn = tile.bm, tile.bn, tile.bk, tile.tm, tile.tn
         nty, ntx = bm // tm, bn // tn
         threads = tile.threads
-        _launch_bounds(kb, threads, SIMT_MIN_BLOCKS)
+        _launch_bounds(kb, threads, SIMT_MIN_BLOCKS.get((dtype, variant), 2))
         lda = bm + max(1, 32 // bk)           # As[k][m]: conflict-free transposing stores
         ldb = bn
         size = ITEMSIZE[dtype]
@@ -342,9 +358,9 @@ def _emit_simt(dtype, nb, variant, epilogue):
             def fetch(k0):
                 k0 = _opaque(kb, k0)
                 return _fetch(kb, p["A"], frame.off_a, pos_a, zero=zero,
-                              rows=(row0, p["M"], p["sam"]), cols=(k0, p["K"], p["sak"])) + \
+                              rows=(row0, p["M"], p["sam"]), cols=(k0, frame.k_len, p["sak"])) + \
                     _fetch(kb, p["B"], frame.off_b, pos_b, zero=zero,
-                           rows=(k0, p["K"], p["sbk"]), cols=(col0, p["N"], p["sbn"]))
+                           rows=(k0, frame.k_len, p["sbk"]), cols=(col0, p["N"], p["sbn"]))
 
             def put(buf, regs):
                 for (r, c), v in zip(pos_a, regs[:na]):                 # As[k][m]
@@ -378,7 +394,7 @@ def _emit_simt(dtype, nb, variant, epilogue):
                                 b.add(cur, b.mul(av[i], bv[j]))
                             b.store(new, acc[i][j])
 
-            _Pipeline(kb, fetch, put, compute, [ty] * (na + nbb)).run(p["K"], bk)
+            _Pipeline(kb, fetch, put, compute, [ty] * (na + nbb)).run(frame.k_len, bk)
             for i in range(tm):
                 r = b.add(row0, b.add(b.mul(ty_, i64(vm)), i64(a_rows[i])))
                 for j in range(tn):
@@ -443,9 +459,9 @@ def _emit_mma(kind, nb, epilogue):
             def fetch(k0):
                 k0 = _opaque(kb, k0)
                 return _fetch(kb, p["A"], frame.off_a, pos_a, zero=src_zero,
-                              rows=(row0, p["M"], p["sam"]), cols=(k0, p["K"], p["sak"])) + \
+                              rows=(row0, p["M"], p["sam"]), cols=(k0, frame.k_len, p["sak"])) + \
                     _fetch(kb, p["B"], frame.off_b, pos_b, zero=src_zero,
-                           rows=(k0, p["K"], p["sbk"]), cols=(col0, p["N"], p["sbn"]))
+                           rows=(k0, frame.k_len, p["sbk"]), cols=(col0, p["N"], p["sbn"]))
 
             def put(buf, regs):
                 for (r, c), v in zip(pos_a, regs[:na]):                 # As[m][k]
@@ -477,7 +493,7 @@ def _emit_mma(kind, nb, epilogue):
                                 b.store(v, s)
 
             in_ty = lir.IntType(16) if half else f32
-            _Pipeline(kb, fetch, put, compute, [in_ty] * (na + nbb)).run(p["K"], bk)
+            _Pipeline(kb, fetch, put, compute, [in_ty] * (na + nbb)).run(frame.k_len, bk)
             for i in range(mt):
                 for j in range(nt):
                     for q in range(4):
@@ -487,6 +503,24 @@ def _emit_mma(kind, nb, epilogue):
 
         frame.walk(tile_body)
     return emit
+
+
+# --- split-K ---------------------------------------------------------------------------------------------
+def splitk_reduce_kernel(name, dtype):
+    """C[i] = W[0, i] + W[1, i] + ... + W[nsplit-1, i] for i < total: the
+    partial products of a split-K product summed in slice order (the same
+    result on every run)."""
+    def emit(kb, sch):
+        b, p = kb.b, kb.p
+        add = b.fadd if is_float(dtype) else b.add
+        acc = kb.slot(LLTYPE[dtype], "sum")
+        with kb.grid_stride(p["total"]) as i:
+            b.store(b.load(b.gep(p["W"], [i])), acc)
+            with kb.loop(i64(1), p["nsplit"], i64(1), "s") as s:
+                b.store(add(b.load(acc), b.load(b.gep(p["W"], [b.add(b.mul(s, p["total"]), i)]))), acc)
+            b.store(b.load(acc), b.gep(p["C"], [i]))
+    return KernelSpec(name, [("W", dtype), ("C", dtype), ("total", "i64"), ("nsplit", "i64")], emit,
+                      f"split-K reduction {dtype}: C = sum over slices of W (slice order)")
 
 
 # --- specs ------------------------------------------------------------------------------------------------

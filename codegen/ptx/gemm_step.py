@@ -17,15 +17,36 @@ result rounded to float16 in the store, before any epilogue:
 ``f16_epilogue``); float32 with TF32 allowed
 (``theon.config.gpu_allow_tf32``, env THEON_GPU_TF32=1; off by default as
 in PyTorch) and both M and N >= 16: the tensor-core kernel; otherwise the
-CUDA-core kernel whose tile variant fits the shape (``simt_variant``).
+CUDA-core kernel whose tile variant fits the shape (``simt_variant``). A
+tensor-core product is the warpgroup ``wgmma`` kernel (``gemm_wgmma.py``)
+when the program runs on sm_90a (the loaded program's or the device's
+``sm``; the kernel is built empty for other architectures), else
+``mma.sync``.
 """
 from ...ir.ops.fused import reduce_kinds
 from . import shapes as sh
-from .gemm import GemmEpilogue, mma_kernel, mma_tile, simt_kernel, simt_tiles, simt_variant
+from .gemm import GemmEpilogue, mma_kernel, mma_tile, simt_kernel, simt_tiles, simt_variant, splitk_reduce_kernel
+from .gemm_wgmma import SM90A, wgmma_kernel, wgmma_tile
 from .maps import MapProgram
 from .steps import FusedStep, MapStep, Step, checks_exponent
 
 TF32_MIN_SIDE = 16          # smaller M or N: CUDA cores (a 16-row mma tile would be mostly empty)
+SPLITK_MIN_SLICE = 256      # split-K: at least this much of K per slice
+SPLITK_MAX = 32             # split-K: at most this many slices
+
+
+def splitk_plan(sch, tiles, k, bk):
+    """(nsplit, ksplit) of a product with ``tiles`` block tiles (all batches)
+    and inner size ``k``: split K when the tiles fill less than half of the
+    device's multiprocessors (``sch.sm_count``) and K has at least two
+    slices of ``SPLITK_MIN_SLICE``: into ceil(sm_count / tiles) slices (at
+    most ``SPLITK_MAX``, at least SPLITK_MIN_SLICE each), each a multiple
+    of the K tile ``bk``. 64x64 @ K=65536 on 132 SMs: 32 slices of 2048."""
+    if tiles * 2 > sch.sm_count or k < 2 * SPLITK_MIN_SLICE:
+        return 1, k
+    nsplit = min(SPLITK_MAX, -(-sch.sm_count // tiles), k // SPLITK_MIN_SLICE)
+    ksplit = -(-(-(-k // nsplit)) // bk) * bk
+    return -(-k // ksplit), ksplit
 
 
 def f16_epilogue(epilogue):
@@ -111,36 +132,48 @@ class GemmStep(Step):
 
     def _names(self, base):
         if self.f16:
-            return {"f16": f"{base}_f16"}
+            return {"f16": f"{base}_f16", "wgmma_f16": f"{base}_wgmma_f16"}
         names = {v: f"{base}_{v}" for v in ("full", "rows", "cols")}
         if self.tf32:
             names["tf32"] = f"{base}_tf32"
+            names["wgmma_tf32"] = f"{base}_wgmma_tf32"
         return names
 
     def _specs(self, base, epilogue, variants=("full", "rows", "cols")):
         names = self._names(base)
         if self.f16:        # float16: f32 accumulation on tensor cores, any shape (edges zero-filled)
-            return [mma_kernel(names["f16"], "f16", self.nb, f16_epilogue(epilogue))]
+            return [mma_kernel(names["f16"], "f16", self.nb, f16_epilogue(epilogue)),
+                    wgmma_kernel(names["wgmma_f16"], "f16", self.nb, f16_epilogue(epilogue))]
         specs = [simt_kernel(names[v], self.dtype, self.nb, v, epilogue) for v in variants]
         if self.tf32 and len(variants) > 1:
             specs.append(mma_kernel(names["tf32"], "tf32", self.nb, epilogue))
+            specs.append(wgmma_kernel(names["wgmma_tf32"], "tf32", self.nb, epilogue))
         return specs
 
     def kernels(self):
         """Tile sizes come from the schedule the kernels are built with. The
         unfused fallback of an epilogue step has only the ``full`` product
         (any shape; it runs rarely) to keep compile times down."""
+        reduce = [] if self.f16 else [splitk_reduce_kernel(self.reduce_name, self.dtype)]
         if self.epilogue is None:
-            return self._specs(self.plain, None)
+            return self._specs(self.plain, None) + reduce
         return self._specs(self.name, self.epilogue) + self._specs(self.plain, None, ("full",)) + \
-            self.fallback.kernels()
+            self.fallback.kernels() + reduce
 
-    def _pick(self, sch, m, n, only_full=False):
+    @property
+    def reduce_name(self):
+        return f"theon_splitk_reduce_{self.dtype}"
+
+    def _pick(self, sch, m, n, only_full=False, sm=None):
         if self.f16:
+            if sm in SM90A:
+                return "wgmma_f16", wgmma_tile(sch, "f16")
             return "f16", mma_tile(sch, "f16")
         if only_full:
             return "full", simt_tiles(sch, self.dtype)["full"]
         if self.tf32 and min(m, n) >= TF32_MIN_SIDE:
+            if sm in SM90A:
+                return "wgmma_tf32", wgmma_tile(sch, "tf32")
             return "tf32", mma_tile(sch, "tf32")
         v = simt_variant(sch, m, n, self.dtype)
         return v, simt_tiles(sch, self.dtype)[v]
@@ -158,11 +191,17 @@ class GemmStep(Step):
             except sh.PlanError:
                 extras = None           # the fallback reports the group's own error
         fused = extras is not None
+        sm = getattr(state.loaded, "sm", None) or getattr(state.device, "sm", None)
+        nbatch = sh.numel(batch)
+        pick = self._plan_launch(state.schedule, m, n, k, nbatch, sm, fused)
+        if pick[2] > 1 and fused:       # split-K: the plain product, then the group's kernels
+            fused, extras = False, None
+            pick = self._plan_launch(state.schedule, m, n, k, nbatch, sm, fused)
         dtype = self.result.type.dtype if fused else self.dtype
         out = state.alloc(dtype, shape)
         if out.numel:
             self._launch(state, self.name if fused else self.plain, out, a, b,
-                         (m, n, k, sam, sak, sbk, sbn, batch, bsa, bsb, shape), extras)
+                         (m, n, k, sam, sak, sbk, sbn, batch, bsa, bsb, shape), extras, pick)
         if fused:
             state.env[self.result] = out
         else:
@@ -175,12 +214,21 @@ class GemmStep(Step):
                         e.op_index = self.fallback.index        # the group's op, not the matmul
                     raise
 
-    def _launch(self, state, base, out, a, b, dims, extras):
+    def _plan_launch(self, sch, m, n, k, nbatch, sm, fused):
+        """(variant, tile, nsplit, ksplit) of one call (``splitk_plan``; float16
+        products never split: their partials would be rounded)."""
+        variant, tile = self._pick(sch, m, n, only_full=not fused and self.epilogue is not None, sm=sm)
+        if self.f16:
+            return variant, tile, 1, k
+        tiles = -(-m // tile.bm) * -(-n // tile.bn) * nbatch
+        return (variant, tile) + splitk_plan(sch, tiles, k, tile.bk)
+
+    def _launch(self, state, base, out, a, b, dims, extras, pick):
         m, n, k, sam, sak, sbk, sbn, batch, bsa, bsb, shape = dims
-        sch = state.schedule
-        variant, tile = self._pick(sch, m, n, only_full=extras is None and self.epilogue is not None)
+        variant, tile, nsplit, ksplit = pick
         nbatch = sh.numel(batch)
-        args = [a.ptr, b.ptr, out.ptr, m, n, k, sam, sak, sbk, sbn, nbatch]
+        dest = out if nsplit == 1 else state.alloc(self.dtype, (nsplit,) + tuple(shape))
+        args = [a.ptr, b.ptr, dest.ptr, m, n, k, sam, sak, sbk, sbn, nbatch, nsplit, ksplit]
         for d in range(self.nb):
             args += [batch[d], bsa[d], bsb[d]]
         for t in extras or ():
@@ -188,15 +236,19 @@ class GemmStep(Step):
             row = st[self.nb] if self.has_m else 0
             col = st[-1] if self.has_n else 0
             args += [t.ptr, row, col, *st[:self.nb]]
-        grid = (-(-n // tile.bn), -(-m // tile.bm), nbatch)
+        grid = (-(-n // tile.bn), -(-m // tile.bm), nbatch * nsplit)
         state.launch(self._names(base)[variant], grid, (tile.threads, 1, 1), args)
+        if nsplit > 1:
+            block = state.schedule.block
+            grid = (max(1, min(-(-out.numel // block), state.schedule.fill_blocks)), 1, 1)
+            state.launch(self.reduce_name, grid, (block, 1, 1), [dest.ptr, out.ptr, out.numel, nsplit])
 
     def describe(self, names):
         d = super().describe(names)
         sizes = "full: mm_bm x mm_bn; rows (M small): mm_bm/4 x mm_bn; cols (N small): mm_bm x mm_bn/4"
         launch = {"kernel": " | ".join(self._names(self.name).values()),
-                  "variant": "tf32 (tensor cores) when TF32 is allowed and M, N >= 16, else the CUDA-core "
-                             f"tile variant ({sizes})",
+                  "variant": "tf32 (tensor cores: wgmma on sm_90a, else mma.sync) when TF32 is allowed and "
+                             f"M, N >= 16, else the CUDA-core tile variant ({sizes})",
                   "block": "[threads of the variant's tile, 1, 1]",
                   "grid": "[min(ceil(N / tile cols), max_grid), min(ceil(M / tile rows), max_grid), "
                           "min(nbatch, 65535)]",
