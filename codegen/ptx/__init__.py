@@ -9,8 +9,8 @@
     rows.py     multi-stage fused ops over rows (softmax): one kernel, a block per row
     gemm.py     matrix-product kernels: CUDA cores (double-buffered tiles) and
                 tensor cores (mma.sync TF32/f16/bf16); gemm_step.py plans them
-                (tile variants, TF32 opt-in, fused epilogues); gemm_mma.py the
-                mma/tf32 primitives per target
+                (tile variants, TF32 opt-in, split-K, fused epilogues); gemm_mma.py the
+                mma/tf32 primitives per target; gemm_wgmma.py the sm_90a warpgroup kernels
     kernel.py   KernelSpec / KernelBuilder (ids, loops, indexing)
     target.py   PtxTarget (nvptx64-nvidia-cuda) and HostTarget (emulation), Schedule
     state.py    DeviceTensor and RunState: one call on a device

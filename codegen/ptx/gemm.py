@@ -2,16 +2,29 @@
 
 Every kernel takes
 
-    NAME(A, B, C, M, N, K, sam, sak, sbk, sbn, nbatch, bd0, bsa0, bsb0, ...,
-         E0, e0_row, e0_col, e0_b0, ..., E1, ...)
+    NAME(A, B, C, M, N, K, sam, sak, sbk, sbn, nbatch, nsplit, ksplit,
+         bd0, bsa0, bsb0, ..., E0, e0_row, e0_col, e0_b0, ..., E1, ...)
 
 A and B with any strides (transposed views included), broadcast batch dims
-``bd`` with A's and B's strides (0 where broadcast), batches in grid.z; C
-is C-contiguous (batch, M, N). ``E_k`` are the extra inputs of a fused
+``bd`` with A's and B's strides (0 where broadcast); C is C-contiguous
+(nsplit, batch, M, N). grid.z walks slice x batch: slice s sums k in
+[s*ksplit, min(K, (s+1)*ksplit)) (split-K: partial products, summed by
+``splitk_reduce_kernel``; nsplit 1, ksplit >= K: the whole product).
+``E_k`` are the extra inputs of a fused
 epilogue (``GemmEpilogue``: a ``MapProgram`` whose inputs are the product
 and the extras), each with its strides along rows, columns and the batch
-dims (0 where broadcast, e.g. a bias). Tiles and batches are walked with
-grid strides, so any grid computes all of C.
+dims (0 where broadcast, e.g. a bias). Tiles (one flattened loop over
+tile rows x columns) and batches are walked with grid strides, so any
+grid computes all of C.
+
+Registers: the kernels carry launch bounds (``.maxntid``, ``.minnctapersm``:
+``SIMT_MIN_BLOCKS``, ``MMA_MIN_BLOCKS``) so ptxas fits 2 blocks of 256
+threads per SM (<= 128 registers) where that does not spill. Two things
+keep them there: the single tile loop (with nested row/column loops LLVM
+hoisted the epilogue's per-row addresses out of the column loop, live
+across the whole K loop) and the K offset of each tile passed through an
+optimization barrier (``_opaque``), so the staging addresses are
+recomputed per tile instead of held as loop invariants.
 
 Two families, both double-buffered (the next K tile is loaded from global
 memory into registers while the current one is computed from shared
@@ -26,6 +39,9 @@ memory, then stored into the other shared buffer: one barrier per tile):
   ``full`` (the Schedule's tile, 128x128x8 with 8x8 per thread on the
   GPU), ``rows`` (BM/4 x BN, for M small), ``cols`` (BM x BN/4, N small);
   the host picks one per call.
+* ``wgmma`` (``gemm_wgmma.py``, sm_90a): warpgroups of 128 threads, each
+  64 rows x the block's columns, operands in shared memory described by
+  matrix descriptors.
 * ``mma`` (tensor cores, sm_80+): warps of the block tile the block tile,
   each computing 16x8 pieces with ``mma.sync`` (``gemm_mma.py``): TF32
   (float32 inputs rounded with cvt.rna when staged; opt-in) or f16/bf16
