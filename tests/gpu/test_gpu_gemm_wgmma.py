@@ -124,6 +124,21 @@ def test_plan_picks_wgmma_on_sm90a(hopper_emulator, monkeypatch):
     assert not any("wgmma" in n for n in names)
 
 
+def test_batched_float16_products_on_wgmma(hopper_emulator, monkeypatch):
+    """float16 always runs on tensor cores: wgmma_f16 on sm_90a, batches in
+    grid.z, the f32 accumulator rounded to float16 in the store."""
+    names = _launched(monkeypatch)
+    a3, b3 = (T.tensor("float16", shape=(None, None, None), name=n) for n in ("a3", "b3"))
+    g = from_function(theon.function([a3, b3], T.matmul(a3, b3.dimshuffle(0, 2, 1))), hopper_emulator)
+    A, B = rand((3, 19, 21), "float32").astype(np.float16), rand((3, 35, 21), "float32").astype(np.float16)
+    got = g(A, B)
+    assert [n for n in names if "matmul" in n] == ["theon_matmul_float16_1b_wgmma_f16"], names
+    ref = A.astype(np.float64) @ B.astype(np.float64).transpose(0, 2, 1)
+    scale = np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64).transpose(0, 2, 1)
+    assert got.dtype == np.float16
+    assert np.all(np.abs(got - ref) <= 2.0 ** -11 * np.abs(ref) + 2e-6 * 25 * scale + 1e-7)
+
+
 def test_wgmma_kernels_are_in_the_plan_only_for_tensor_core_products(monkeypatch):
     x = T.fmatrix("x")
     f = theon.function([x], T.dot(x, x))
