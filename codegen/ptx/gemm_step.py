@@ -251,9 +251,12 @@ class GemmStep(Step):
                              f"M, N >= 16, else the CUDA-core tile variant ({sizes})",
                   "block": "[threads of the variant's tile, 1, 1]",
                   "grid": "[min(ceil(N / tile cols), max_grid), min(ceil(M / tile rows), max_grid), "
-                          "min(nbatch, 65535)]",
+                          "min(nbatch * nsplit, 65535)]",
+                  "split_k": "when the block tiles fill < half the SMs and K >= 2 * SPLITK_MIN_SLICE: nsplit "
+                             "partial products (K slices, a multiple of the K tile) into a workspace, then "
+                             f"{self.reduce_name} sums them in slice order" if not self.f16 else "never (float16)",
                   "args": "A, B, C (new, C-contiguous), M, N, K, A's row/col strides, B's row/col "
-                          "strides, nbatch, then per batch dim: size, A stride, B stride (0 where "
+                          "strides, nbatch, nsplit, ksplit, then per batch dim: size, A stride, B stride (0 where "
                           "broadcast); a 1-d A is 1 x K, a 1-d B is K x 1"}
         if self.epilogue is not None:
             d["results"] = [names[self.result]]
