@@ -128,17 +128,22 @@ def test_every_pattern_converts_on_the_device(device):
             assert np.array_equal(bits(narrow), bits(vals.astype(np.float16)))
 
 
+@pytest.mark.slow
 def test_training_step_with_float16_shared_weights(device):
     w = theon.shared((RNG.standard_normal((8, 4)) * 0.3).astype(np.float16), name="w16g")
     x, t = T.matrix(dtype="float16"), T.matrix(dtype="float16")
-    loss = T.sum(T.sqr(T.dot(x, w) - t))
+    loss = -T.sum(T.dot(x, w) * t)          # gradient x^T t: a second float16 product
     step = theon.function([x, t], loss, updates=[(w, w - np.float16(0.01) * theon.grad(loss, w))])
     g = from_function(step, device)
     assert any(s.f16 for s in gemm_steps(g))
     X, Y = f16(16, 8), f16(16, 4)
+    w0 = w.get_value().astype(np.float64)
     losses = [float(g(X, Y)) for _ in range(3)]
     assert losses[-1] < losses[0]
     assert w.get_value().dtype == np.float16
+    # three steps of w += 0.01 x^T t (each product and update rounded to float16)
+    want = w0 + 3 * 0.01 * X.astype(np.float64).T @ Y.astype(np.float64)
+    assert np.abs(w.get_value() - want).max() <= 8 * EPS16 * (np.abs(want).max() + 1)
 
 
 @pytest.mark.parametrize("sm", ["sm_80", "sm_90"])
