@@ -428,8 +428,8 @@ def _stop(x, kind):
 
 
 # --- verify_grad ---------------------------------------------------------------------------
-_EPS = {"float64": 1e-6, "float32": 3e-3}
-_TOL = {"float64": 1e-4, "float32": 1e-2}
+_EPS = {"float64": 1e-6, "float32": 3e-3, "float16": 1e-1}      # float16: Theano 1.0's values
+_TOL = {"float64": 1e-4, "float32": 1e-2, "float16": 5e-2}
 
 
 class GradientError(Exception):
@@ -508,7 +508,7 @@ class numeric_grad:
     ``type_eps`` of the widest-step dtype among the points; the points are
     perturbed in the dtype of smallest step. ``max_err`` compares a
     symbolic gradient with it."""
-    type_eps = {"float64": 1e-7, "float32": 3e-4}
+    type_eps = {"float64": 1e-7, "float32": 3e-4, "float16": 1e-1}
 
     def __init__(self, f, pt, eps=None, out_type=None):
         packed = not isinstance(pt, (list, tuple))
@@ -516,7 +516,7 @@ class numeric_grad:
         dtypes = [p.dtype.name for p in points]
         for i, d in enumerate(dtypes):
             if d not in self.type_eps:
-                raise TypeError(f"numeric_grad: point {i} has dtype {d}; only float32/float64 "
+                raise TypeError(f"numeric_grad: point {i} has dtype {d}; only float16/float32/float64 "
                                 "points can be differentiated")
         working = min((self.type_eps[d], d) for d in dtypes)[1]
         if eps is None:
@@ -603,7 +603,7 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
          symbolic gradient of that cost with finite differences of step
          ``eps``. Raises GradientError, naming the worst element, when both
          its absolute and its relative error exceed the tolerances (defaults:
-         1e-4 for float64, 1e-2 for float32; eps 1e-6 and 3e-3).
+         1e-4 for float64, 1e-2 for float32, 5e-2 for float16; eps 1e-6, 3e-3, 1e-1).
     rng: numpy Generator or RandomState for the projections.
     mode: passed to theon.function.
     """
@@ -613,7 +613,7 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
     pt = [np.array(p) for p in pt]
     for i, p in enumerate(pt):
         if p.dtype.name not in _EPS:
-            raise TypeError(f"verify_grad: point {i} has dtype {p.dtype}; only float32/float64 "
+            raise TypeError(f"verify_grad: point {i} has dtype {p.dtype}; only float16/float32/float64 "
                             "points can be differentiated")
     rng = rng if rng is not None else np.random.default_rng(0)
     dtypes = [p.dtype.name for p in pt]

@@ -349,3 +349,13 @@ def test_aot_entry_uses_uint16_bit_patterns(tmp_path):
     for _ in range(2):
         assert_bits_equal(lib(X, lr), model2["step"](X, lr))
     assert_bits_equal(lib.get_state("w"), model2["w"].get_value())
+
+
+def test_verify_grad_on_float16_points():
+    """Theano 1.0's float16 step (0.1) and tolerance (5e-2): a right gradient
+    passes, a gradient scaled by 2 is caught."""
+    rng = np.random.default_rng(5)
+    pts = [rng.standard_normal((3, 4)).astype(np.float16), (rng.standard_normal((4, 2)) * 0.5).astype(np.float16)]
+    theon.gradient.verify_grad(lambda x, w: T.tanh(T.dot(x, w)), pts, rng=rng)
+    with pytest.raises(theon.gradient.GradientError):
+        theon.gradient.verify_grad(lambda x, w: theon.gradient.grad_scale(T.tanh(T.dot(x, w)), 2.0), pts, rng=rng)
