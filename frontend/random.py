@@ -102,8 +102,8 @@ def _float_dtype(dtype, params, fname):
         dtypes = [np.dtype(as_tensor_variable(p).dtype) for p in params if not is_weak(p)]
         dtype = np.result_type(np.dtype(config.floatX), *dtypes).name
     dtype = config.floatX if dtype == "floatX" else str(np.dtype(dtype)) if isinstance(dtype, type) else dtype
-    if dtype not in FLOATS:
-        raise TypeError(f"{fname}: dtype must be float32 or float64 (or None: floatX), got {dtype!r}")
+    if dtype not in FLOATS and dtype != "float16":
+        raise TypeError(f"{fname}: dtype must be float16, float32 or float64 (or None: floatX), got {dtype!r}")
     return dtype
 
 
@@ -148,6 +148,9 @@ class RandomStream:
 
     def _draw(self, opname, entries, dtype):
         spec, dyn = dyn_attr(entries)
+        if dtype == "float16":      # drawn in float32 and rounded; a uniform stays below 1
+            u = cast(self._draw(opname, entries, "float32"), "float16")
+            return E.minimum(u, np.float16(1 - 2 ** -11)) if opname == "random_uniform" else u
         attrs = {"shape": spec} if dtype is None else {"shape": spec, "dtype": dtype}
         return apply_op(opname, self._new_state(), *dyn, **attrs)
 

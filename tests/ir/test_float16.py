@@ -224,7 +224,7 @@ def test_gpu_raise_leaves_a_shared_product_alone():
     assert _ops(legalized(func, "gpu")) == _ops(func)
 
 
-def test_reductions_legalize_random_draws_refuse_float16():
+def test_reductions_and_softmax_legalize():
     x = T.matrix(dtype="float16")
     outs = [T.sum(x, axis=0), T.argmax(x, axis=1), T.max(x), T.nnet.softmax(x)]
     func = func_of([x], outs)
@@ -234,9 +234,20 @@ def test_reductions_legalize_random_draws_refuse_float16():
         if op.name not in ("cast",) and not op.opdef.f16_storage:
             assert all(v.dtype != "float16" for v in (*op.operands, *op.results)), op.name
     assert [v.dtype for v in func.outputs] == ["float16", "int64", "float16", "float16"]
+
+
+def test_float16_random_draws():
+    """Drawn in float32 and rounded (Theano 1.0 drew float16 too); a uniform stays below 1."""
     srng = T.shared_randomstreams.RandomStreams(3)
-    with pytest.raises(TypeError, match="uniform: dtype must be float32 or float64.*float16"):
-        srng.uniform((4,), dtype="float16")
+    u, z = srng.uniform((4000,), dtype="float16"), srng.normal((4000,), dtype="float16")
+    assert u.dtype == z.dtype == "float16"
+    func, shared = build_function([], [u, z])
+    uv, zv = run(func, *[s.get_value() for s in shared])
+    assert uv.dtype == zv.dtype == np.float16
+    assert uv.min() >= 0 and uv.max() < 1 and abs(uv.mean() - 0.5) < 0.03
+    assert abs(zv.mean()) < 0.1 and abs(zv.std() - 1) < 0.1
+    with pytest.raises(TypeError, match="dtype must be float16, float32 or float64"):
+        srng.uniform((4,), dtype="int8")
 
 
 def test_legalized_reductions_round_once():

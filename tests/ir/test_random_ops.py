@@ -125,7 +125,7 @@ def test_streams_sizes_and_errors():
     assert s.uniform(5, dtype="float32").dtype == "float32"
     with pytest.raises(ValueError, match="negative size"):
         s.uniform((2, -1))
-    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+    with pytest.raises(TypeError, match="dtype must be float16, float32 or float64"):
         s.normal((2,), dtype="int32")
     with pytest.raises(ValueError, match=r"p must be in \[0, 1\]"):
         s.binomial((2,), p=1.5)
