@@ -9,14 +9,18 @@ group, Kd = Cg * prod(kernel), P = prod(out), W = items x P):
     conv:              cols (Kd x W) = im2col(x[items, group]);  buf (OCg x W) = W_g (OCg x Kd) @ cols;
                        buf copied to y[items, group]
     conv_grad_input:   buf = gy[items, group];  cols = W_g^T (Kd x OCg) @ buf;  gx[items, group] = col2im(cols)
-    conv_grad_weight:  buf^T (W x OCg) = gy[items, group];  cols^T (W x Kd) = im2col(x[items, group]);
-                       acc_g (OCg x Kd) += buf @ cols   (both stored transposed: the GEMM packs
-                       them with unit-stride copies)
+    conv_grad_weight:  buf (OCg x W) = gy[items, group];  colsT (W x Kd) = position-major columns of
+                       x[items, group] (``_columns_t``, rows of Kd + L);  acc_g (OCg x Kd) += buf @ colsT
+                       (the GEMM packs colsT's panels with vectors; A, the small operand, element by
+                       element); where ``_gw_fast`` fails, cols (Kd x W) = im2col and B = cols read
+                       transposed
 
 ``im2col`` writes row (c, taps) of the column matrix from the input row it
 reads, with the valid range of each output row computed once per kernel
 tap (no bounds test per element; the padding is stored as zeros); ``col2im``
-adds the same places back. The flip of a true convolution is in the tap
+adds the same places back. Unit-stride rows move as explicit vectors
+(``_span``: rows of 8 or 24 elements, as LeNet's, stayed scalar under LLVM's
+loop vectorizer). The flip of a true convolution is in the tap
 mapping (tap = k-1-t), so the filters are used as they are. Rows of the
 chunk buffers are padded (LD_PAD) so that they are never a multiple of
 4 KiB apart.
@@ -25,7 +29,9 @@ Threads: the entry checks the shapes (channels, groups, filter larger than
 the padded input, the output gradient's shape), allocates one set of chunk
 buffers and GEMM panels (and, for ``conv_grad_weight``, a partial filter
 gradient) per part, and runs a worker over slices of the batch on the
-thread pool (``parallel.outline``/``run_parts``); each GEMM then runs on
+thread pool (``parallel.outline``/``run_parts``) in SPLIT slices per thread,
+which the pool hands out as threads ask (a thread that loses its core on a
+busy machine leaves its other slices to the rest); each GEMM then runs on
 its worker's thread (parts = 1). With a single part (a batch of one, or a
 small convolution) the GEMM itself may thread. ``conv_grad_weight`` sums
 the parts' partial gradients after the parallel region.
@@ -154,14 +160,14 @@ def _valid_range(b, geo, off):
     return lo, smax(b, smin(b, hi, o), lo)
 
 
-def _columns(w, geo, xbase, cols, ld, gather, cs=None):
+def _columns(w, geo, xbase, cols, ld, gather):
     """im2col (``gather``: cols <- x) or col2im (cols added into x) for the
     Cg channels at ``xbase``; element (r, j) of the column matrix at
-    cols + r*ld + j*cs (``cs`` None: 1)."""
+    cols + r*ld + j."""
     b = w.b
 
     def at(ptr, j):
-        return b.gep(ptr, [j if cs is None else b.mul(j, cs)])
+        return b.gep(ptr, [j])
     nd = geo.nd
     last = nd - 1
     olast = getattr(geo, f"o{last}")
@@ -196,7 +202,7 @@ def _columns(w, geo, xbase, cols, ld, gather, cs=None):
                             with w.loop(lo, "cv.z0") as j:
                                 b.store(zero, at(dst, j))
                         step = b.mul(i64(slast), xslast)
-                        dense = b.icmp_signed("==", step, i64(1)) if cs is None else lir.Constant(I1, 0)
+                        dense = b.icmp_signed("==", step, i64(1))
                         with b.if_else(dense, likely=True) as (vector, strided):
                             with vector:         # unit strides: explicit vectors (rows are short)
                                 if gather:
@@ -342,14 +348,13 @@ def _gemm(w, s, gemm, m, n, k, a, sam, sak, bp, sbk, sbn, c, ldc, pa, pb, parts)
 
 
 # --- the three lowerings -------------------------------------------------------------------
-def _copy_rows(w, src, src_ld, dst, dst_ld, rows, width, dst_cs=None):
-    """dst[r*dst_ld + j*dst_cs] = src[r*src_ld + j] for r < rows, j < width
-    (``dst_cs`` None: 1)."""
+def _copy_rows(w, src, src_ld, dst, dst_ld, rows, width):
+    """dst[r*dst_ld + j] = src[r*src_ld + j] for r < rows, j < width."""
     b = w.b
     with w.loop(rows, "cv.cr") as r:
         ps, pd = b.gep(src, [b.mul(r, src_ld)]), b.gep(dst, [b.mul(r, dst_ld)])
         with w.loop(width, "cv.cj") as j:
-            b.store(b.load(b.gep(ps, [j])), b.gep(pd, [j if dst_cs is None else b.mul(j, dst_cs)]))
+            b.store(b.load(b.gep(ps, [j])), b.gep(pd, [j]))
 
 
 def _epilogue_rows(w, op, src, src_ld, dst, dst_ld, rows, width, bias, bstride, activation):
