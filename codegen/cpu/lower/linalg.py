@@ -27,8 +27,9 @@ thread pool (``theon_rt_parallel``, rt_pool.py) per chunk of B's columns
     for jc in N step NC:                     # the calling thread
       parallel: pack B[:, jc:jc+NC], every KC slice of it, into NR-column
                 panels                       (theon.gemm.<dtype>.pack_b, a range of panels per part)
-      parallel: claim units of C until none is left: a unit is ROWS rows
-                (a multiple of MR, at most MC) by a range of panels; for
+      parallel: claim units of C until none is left: a unit is a row
+                block (whole MR tiles, at most ROWS <= MC rows; the
+                blocks differ by at most one tile) by a range of panels; for
                 each KC slice, pack the unit's rows of A into the part's
                 own A block (packA + part * MC*KC), then run the
                 micro-kernel over the unit's tiles   (theon.gemm.<dtype>.block)
@@ -437,7 +438,7 @@ def _row_loop(f, ar, args):
 
 # --- the blocked kernel --------------------------------------------------------------
 # the job the two workers read: the helper's arguments, then the plan and the current chunk
-SLOTS = GEMM_ARGS + ("a_block", "rows", "row_blocks", "col_chunks", "jc", "nc", "panels", "chunk_panels", "next")
+SLOTS = GEMM_ARGS + ("a_block", "row_blocks", "col_chunks", "jc", "nc", "panels", "next")
 MIN_CHUNK_COLUMNS = 128     # a unit spans at least this many columns (A is packed again per unit)
 PACK_ELEMENTS = 1 << 15     # a part of the packing copies at least this many elements of B
 
@@ -469,7 +470,7 @@ def _blocked(f, module, dtype, args, s, packed_b=False):
     uneven = b.and_(many, b.icmp_signed("!=", b.srem(b.mul(row_blocks, col_chunks), parts), i64(0)))
     col_chunks = b.select(uneven, b.mul(_ceil_div(b, col_chunks, parts), parts), col_chunks)
     col_chunks = smin(b, col_chunks, most, name="col_chunks")
-    for name, v in (("rows", rows), ("row_blocks", row_blocks), ("col_chunks", col_chunks)):
+    for name, v in (("row_blocks", row_blocks), ("col_chunks", col_chunks)):
         b.store(v, slot[name])
     units = b.mul(row_blocks, col_chunks, name="units")
     parts = smin(b, parts, units)
@@ -482,7 +483,6 @@ def _blocked(f, module, dtype, args, s, packed_b=False):
         b.store(jc, slot["jc"])
         b.store(width, slot["nc"])
         b.store(panels, slot["panels"])
-        b.store(_ceil_div(b, panels, col_chunks), slot["chunk_panels"])
         # packing: `split` parts per thread too, each of at least PACK_ELEMENTS
         small = smax(b, b.sdiv(b.mul(width, K), i64(PACK_ELEMENTS)), i64(1))
         if not packed_b:
@@ -548,7 +548,7 @@ def _emit_pack_b(module, dtype, s):
         kc = f.min(b.sub(K, pc), i64(s.kc))
         dst = b.gep(packB, [b.add(b.mul(b.sdiv(pc, i64(s.kc)), stride), b.mul(col0, kc))])
         _pack(f, ar, dst, count, kc, nr, lambda j, k: _at(b, B, (b.add(pc, k), sbk), (b.add(first_col, j), sbn)),
-              unit, "pb")
+              unit, "pb", b.icmp_signed("==", sbk, i64(1)))
     b.ret_void()
     return fn
 
@@ -567,32 +567,39 @@ def _emit_block(module, dtype, s):
     A, C, packB = (_typed(b, v, n, t) for n in ("A", "C", "packB"))
     packA = b.gep(_typed(b, v, "packA", t), [b.mul(part, v["a_block"])], name="packA.part")
     M, K, ldc, sam, sak = v["M"], v["K"], v["ldc"], v["sam"], v["sak"]
-    jc, nc, panels, chunk_panels = v["jc"], v["nc"], v["panels"], v["chunk_panels"]
-    rows, col_chunks = v["rows"], v["col_chunks"]
+    jc, nc, panels, col_chunks = v["jc"], v["nc"], v["panels"], v["col_chunks"]
     units = b.mul(v["row_blocks"], col_chunks, name="units")
     stride = b.mul(_round_up(b, nc, nr), i64(s.kc), name="slice_stride")
     counter = b.gep(job, [i64(SLOTS.index("next"))], name="next")
     with b.goto_entry_block():
         tile = b.alloca(t, size=i64(mr * nr), name="tile")
     a_unit = b.icmp_signed("==", sam, i64(1))
+    a_along = b.icmp_signed("==", sak, i64(1))
     head, body, done = (f.fn.append_basic_block(n) for n in ("claim", "unit", "done"))
     b.branch(head)
     b.position_at_end(head)
     u = b.atomic_rmw("add", counter, i64(1), "monotonic", name="u")
     b.cbranch(b.icmp_signed("<", u, units), body, done)
     b.position_at_end(body)
-    r0 = b.mul(b.sdiv(u, col_chunks), rows, name="r0")
-    mc = f.min(b.sub(M, r0), rows)
-    p0 = b.mul(b.srem(u, col_chunks), chunk_panels)
-    c0 = b.mul(f.min(p0, panels), i64(nr), name="c0")
-    c1 = f.min(b.mul(b.add(p0, chunk_panels), i64(nr)), nc, name="c1")
+    # unit (row block ub, column chunk uc): MR tiles [ub*T/row_blocks, (ub+1)*T/row_blocks) of the T
+    # = ceil(M/MR) (at most ROWS rows, at least one tile) and panels [uc*P/col_chunks, ...) likewise, so
+    # that units differ by at most one tile or panel (256 rows in 36-row units left the last one 4 rows,
+    # and the thread that took the even units 144 rows against 112)
+    ub, uc = b.sdiv(u, col_chunks), b.srem(u, col_chunks)
+    row_blocks = v["row_blocks"]
+    tiles = _ceil_div(b, M, mr)
+    r0 = b.mul(b.sdiv(b.mul(ub, tiles), row_blocks), i64(mr), name="r0")
+    r1 = f.min(b.mul(b.sdiv(b.mul(b.add(ub, i64(1)), tiles), row_blocks), i64(mr)), M)
+    mc = b.sub(r1, r0, name="mc")
+    c0 = b.mul(b.sdiv(b.mul(uc, panels), col_chunks), i64(nr), name="c0")
+    c1 = f.min(b.mul(b.sdiv(b.mul(b.add(uc, i64(1)), panels), col_chunks), i64(nr)), nc, name="c1")
     work = f.fn.append_basic_block("unit.work")
-    b.cbranch(b.icmp_signed("<", c0, c1), work, head)      # the last column chunks may be empty
+    b.cbranch(b.icmp_signed("<", c0, c1), work, head)      # fewer panels than column chunks: some empty
     b.position_at_end(work)
     with f.loop(K, "pc", step=s.kc) as (pc, _):
         kc = f.min(b.sub(K, pc), i64(s.kc))
         _pack(f, ar, packA, mc, kc, mr, lambda r, k: _at(b, A, (b.add(r0, r), sam), (b.add(pc, k), sak)),
-              a_unit, "pa")
+              a_unit, "pa", a_along)
         slice_b = b.gep(packB, [b.mul(b.sdiv(pc, i64(s.kc)), stride)])
         first = b.icmp_signed("==", pc, i64(0), name="first")
         with f.loop(c1, "jr", start=c0, step=nr) as (jr, _):
@@ -608,15 +615,21 @@ def _emit_block(module, dtype, s):
     return fn
 
 
-def _pack(f, ar, dst, count, kc, width, src_ptr, unit, name):
+def _pack(f, ar, dst, count, kc, width, src_ptr, unit, name, along=None):
     """Pack ``count`` rows (A) or columns (B) into panels of ``width``:
     panel p holds, for each k < kc, ``width`` consecutive elements; rows or
     columns past ``count`` are zero. ``src_ptr(r, k)`` addresses element r
     of the slice at k; where the i1 ``unit`` holds, elements r and r+1 are
-    adjacent, and full panels are copied as vectors."""
+    adjacent, and full panels are copied as vectors; else, where the i1
+    ``along`` holds (elements k and k+1 adjacent: a row-major A, a
+    transposed B), full panels are transposed in registers, ``width``
+    vectors of TRANSPOSE_BYTES along k at a time (a scalar copy of a
+    row-major A panel cost a tenth of 256x784 @ 784x512's time)."""
     b = f.b
     t = dst.type.pointee
     vt = lir.VectorType(t, width)
+    item = ITEMSIZE[ar.dtype]
+    lanes = TRANSPOSE_BYTES // item if along is not None and item >= 4 else 0
     with f.loop(count, f"{name}.p", step=width) as (p, _):
         base = b.gep(dst, [b.mul(p, kc)])
         valid = f.min(b.sub(count, p), i64(width))
@@ -625,15 +638,67 @@ def _pack(f, ar, dst, count, kc, width, src_ptr, unit, name):
             with vector:
                 with f.loop(kc, f"{name}.vk") as (k, _):
                     row = b.gep(base, [b.mul(k, i64(width))])
-                    b.store(_load_vec(b, src_ptr(p, k), vt, ar), b.bitcast(row, vt.as_pointer()),
-                            align=ITEMSIZE[ar.dtype])
+                    b.store(_load_vec(b, src_ptr(p, k), vt, ar), b.bitcast(row, vt.as_pointer()), align=item)
             with other:
-                with f.loop(kc, f"{name}.k") as (k, _):
-                    row = b.gep(base, [b.mul(k, i64(width))])
-                    with f.loop(valid, f"{name}.r") as (r, _):
-                        b.store(b.load(src_ptr(b.add(p, r), k)), b.gep(row, [r]))
-                    with f.loop(i64(width), f"{name}.z", start=valid) as (r, _):
-                        b.store(ar.zero(t), b.gep(row, [r]))
+                if lanes:
+                    with b.if_else(b.and_(full, along), likely=True) as (trans, scalar):
+                        with trans:
+                            _pack_transposed(f, ar, base, p, kc, width, lanes, src_ptr, name)
+                        with scalar:
+                            _pack_scalar(f, ar, base, p, valid, kc, width, src_ptr, name)
+                else:
+                    _pack_scalar(f, ar, base, p, valid, kc, width, src_ptr, name)
+
+
+TRANSPOSE_BYTES = 32        # the A (B) panel transposes read this many bytes of each row (column) at once
+
+
+def _pack_scalar(f, ar, base, p, valid, kc, width, src_ptr, name):
+    b = f.b
+    t = base.type.pointee
+    with f.loop(kc, f"{name}.k") as (k, _):
+        row = b.gep(base, [b.mul(k, i64(width))])
+        with f.loop(valid, f"{name}.r") as (r, _):
+            b.store(b.load(src_ptr(b.add(p, r), k)), b.gep(row, [r]))
+        with f.loop(i64(width), f"{name}.z", start=valid) as (r, _):
+            b.store(ar.zero(t), b.gep(row, [r]))
+
+
+def _pack_transposed(f, ar, base, p, kc, width, lanes, src_ptr, name):
+    """A full panel whose source runs along k: per ``lanes`` values of k,
+    ``width`` vector loads (one per row/column), one shuffle that
+    transposes them, one store of ``lanes`` x ``width`` elements; the
+    last kc % lanes values of k element by element."""
+    b = f.b
+    t = base.type.pointee
+    lt = lir.VectorType(t, lanes)
+    out_t = lir.VectorType(t, lanes * width)
+    item = ITEMSIZE[ar.dtype]
+    head = b.mul(b.sdiv(kc, i64(lanes)), i64(lanes), name=f"{name}.kv")
+    mask = [r * lanes + k for k in range(lanes) for r in range(width)]
+    with f.loop(head, f"{name}.tk", step=lanes) as (k, _):
+        rows = [_load_vec(b, src_ptr(b.add(p, i64(r)), k), lt, ar) for r in range(width)]
+        whole = _concat(b, rows)
+        out = b.shuffle_vector(whole, lir.Constant(whole.type, lir.Undefined),
+                               lir.Constant(lir.VectorType(lir.IntType(32), len(mask)), mask))
+        b.store(out, b.bitcast(b.gep(base, [b.mul(k, i64(width))]), out_t.as_pointer()), align=item)
+    with f.loop(kc, f"{name}.tt", start=head) as (k, _):
+        row = b.gep(base, [b.mul(k, i64(width))])
+        for r in range(width):
+            b.store(b.load(src_ptr(b.add(p, i64(r)), k)), b.gep(row, [i64(r)]))
+
+
+def _concat(b, vectors):
+    """One vector of the elements of ``vectors`` (all of one type) in order,
+    padded at the end with copies of the first element up to a power of two
+    of vectors."""
+    while len(vectors) > 1:
+        if len(vectors) % 2:
+            vectors = vectors + [vectors[0]]
+        n = vectors[0].type.count
+        idx = lir.Constant(lir.VectorType(lir.IntType(32), 2 * n), list(range(2 * n)))
+        vectors = [b.shuffle_vector(x, y, idx) for x, y in zip(vectors[::2], vectors[1::2])]
+    return vectors[0]
 
 
 def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, first):
