@@ -85,7 +85,9 @@ class GemmSchedule:
     nc: int = 4096              # columns of B packed at once (with all of K: a chunk), at most
     b_bytes: int = 16 << 20     # and few enough that the packed chunk (K x NC) stays below this
     small: int = 4096           # M*N*K at or below this use the row-update loop
-    threaded: int = 1 << 21     # blocked products of at least this M*N*K run on several threads (0: never)
+    threaded: int = 1 << 20     # blocked products of at least this M*N*K run on several threads (0: never);
+                                # W6's 1.3M-MAC products with 10 columns: its step took 12.8 ms against
+                                # 15.4 (medians, both on a loaded machine) with 1 << 20 rather than 1 << 21
     threaded_loop: int = 1 << 25  # ... of at least this inside a scan body: a fork-join (and the pool's
                                 # spinning between steps) every step of W9's 8M-MAC products cost 50%
                                 # more CPU time than one thread, and no wall time gained on a busy machine
