@@ -240,8 +240,13 @@ def unavailable_reason():
 def ptx_arch(major, minor):
     """The PTX target for a device of compute capability major.minor: the
     newest architecture at or below it that theon emits for (the driver
-    JIT-compiles PTX for any newer GPU)."""
+    JIT-compiles PTX for any newer GPU). Compute capability 9.0 exactly
+    gets ``sm_90a``, whose architecture-specific ``wgmma`` the matrix
+    products use; arch-specific PTX does not carry forward, so newer GPUs
+    get plain ``sm_90``."""
     cc = 10 * major + minor
+    if cc == 90:
+        return "sm_90a"
     for known in (90, 89, 87, 86, 80, 75, 72, 70, 62, 61, 60, 53, 52, 50):
         if cc >= known:
             return f"sm_{known}"

@@ -284,7 +284,7 @@ def test_cuda_unavailable_is_reported_clearly():
 
 def test_ptx_arch_choice():
     from theon.runtime.cuda import ptx_arch
-    assert ptx_arch(8, 0) == "sm_80" and ptx_arch(8, 6) == "sm_86" and ptx_arch(9, 0) == "sm_90"
+    assert ptx_arch(8, 0) == "sm_80" and ptx_arch(8, 6) == "sm_86" and ptx_arch(9, 0) == "sm_90a"
     assert ptx_arch(12, 0) == "sm_90" and ptx_arch(7, 5) == "sm_75"
 
 
