@@ -6,9 +6,18 @@ folder's marker, so `-m "not gpu"` and the like select by tier too.
 
 A snippet that feeds native code bad input runs in a subprocess, so a
 crash shows as a signal exit instead of killing the test run.
+
+Tier-up compiles (codegen/cpu/driver/tierup.py: the full LLVM pipeline of
+a big module in a helper process) that a test leaves behind are dropped
+when it ends: a test that needs tier-1 code waits for it (``tierup.wait``)
+and gets it; left running, the helpers (each several times the CPU of the
+test's own compile) competed with the next tests for the cores, filled the
+queue (a refused job is compiled at -O3 at once, in the test) and made
+``tierup.wait`` in later tests wait for all of them.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -28,6 +37,52 @@ def pytest_collection_modifyitems(config, items):
         rel = os.path.relpath(str(item.path), here).split(os.sep)
         if len(rel) > 1 and rel[0] in TIERS:
             item.add_marker(rel[0])
+
+
+def _tier_up_helpers():
+    """Process ids of this process's tier-up helpers (children whose command
+    line holds the helper's guard, tierup.GUARD)."""
+    me, pids = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            if ppid != me:
+                continue
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                if b"PR_SET_PDEATHSIG" in fh.read():
+                    pids.append(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def _drop_tier_up_jobs_left_behind():
+    """After each test: the tier-up jobs it queued and did not wait for are
+    dropped and a running helper is ended (the module docstring says why);
+    the functions keep their tier-0 code, as when a helper fails."""
+    yield
+    tierup = sys.modules.get("theon.codegen.cpu.driver.tierup")
+    scheduler = getattr(tierup, "_scheduler", None)
+    if scheduler is None or scheduler.idle.is_set() or not os.path.isdir("/proc"):
+        return
+    with scheduler.lock:
+        for job in list(scheduler.queue)[1:]:      # queue[0] is running
+            scheduler.queue.remove(job)
+            if job.key:
+                scheduler.by_key.pop(job.key, None)
+            job.done.set()
+    for _ in range(300):                            # the running job's helper may be starting
+        for pid in _tier_up_helpers():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if scheduler.wait(0.1):
+            break
 
 
 def _run_python(code, timeout=120, env=None, cwd=None):
