@@ -15,7 +15,9 @@ which ``emit_gemm`` builds with the schedule in ``GemmSchedule``. It picks,
 at run time: a dot-product loop (N == 1), a row-update loop with a
 vectorizable unit-stride inner loop (M == 1 or a tiny product), or the
 blocked kernel: A and B are packed into zero-padded MR-row / NR-column
-panels (any input strides, transposed included), and an MR x NR register
+panels (any input strides, transposed included; a row-major A or a
+transposed B, adjacent along K, through in-register transposes of 32
+bytes of each row or column at a time), and an MR x NR register
 tile of vectors accumulates over a KC-long slice of K. Float types
 accumulate in their own precision, as BLAS does; integer products wrap.
 
