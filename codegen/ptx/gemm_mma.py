@@ -20,6 +20,7 @@ it), and blocks are 1-D (lane = tid.x % 32, warp = tid.x / 32).
 """
 import llvmlite.ir as lir
 
+from .. import half
 from ..llvm_util import I32, I64, i64
 
 F32 = lir.FloatType()
@@ -85,20 +86,12 @@ def host_tf32(kb, x):
 
 
 def half_to_f32(b, h, kind):
-    """The f32 value of the 16-bit pattern ``h`` (i32, low 16 bits)."""
-    h = b.and_(h, lir.Constant(I32, 0xFFFF))
+    """The f32 value of the 16-bit pattern ``h`` (i32, low 16 bits): bf16 is
+    the top half of an f32; f16 goes through ``codegen/half.py``'s exact
+    converter (the emulator's reference semantics)."""
     if kind == "bf16":
-        return b.bitcast(b.shl(h, lir.Constant(I32, 16)), F32)
-    sign = b.shl(b.lshr(h, lir.Constant(I32, 15)), lir.Constant(I32, 31))
-    exp = b.and_(b.lshr(h, lir.Constant(I32, 10)), lir.Constant(I32, 0x1F))
-    man = b.and_(h, lir.Constant(I32, 0x3FF))
-    normal = b.or_(sign, b.or_(b.shl(b.add(exp, lir.Constant(I32, 112)), lir.Constant(I32, 23)),
-                               b.shl(man, lir.Constant(I32, 13))))
-    special = b.or_(sign, b.or_(lir.Constant(I32, 0x7F800000), b.shl(man, lir.Constant(I32, 13))))
-    sub = b.fmul(b.uitofp(man, F32), lir.Constant(F32, 2.0 ** -24))          # exact
-    sub = b.select(b.icmp_unsigned("!=", sign, lir.Constant(I32, 0)), b.fneg(sub), sub)
-    bits = b.select(b.icmp_unsigned("==", exp, lir.Constant(I32, 31)), special, normal)
-    return b.select(b.icmp_unsigned("==", exp, lir.Constant(I32, 0)), sub, b.bitcast(bits, F32))
+        return b.bitcast(b.shl(b.and_(h, lir.Constant(I32, 0xFFFF)), lir.Constant(I32, 16)), F32)
+    return half.to_f32(b, b.trunc(h, lir.IntType(16)))
 
 
 def host_ldmatrix(kb, row_ptr, count):
