@@ -140,6 +140,26 @@ class _Namer:
         return self.names[id(v)]
 
 
+def drop_clashing_names(func):
+    """Clear the name of every non-argument value whose name the printer
+    would replace by a number (shared with another value, or not an
+    identifier), so that the function prints the same before and after a
+    print/parse round trip that gives the arguments their names back
+    (``runtime/cache.optimize_cached``): a name shared with an argument
+    would otherwise move the numbering, and with it every key hashed from
+    the text. Argument names stay (they are the user's)."""
+    values = list(_function_values(func))
+    counts = {}
+    for v in values:
+        if v.name is not None and IDENT_RE.match(str(v.name)):
+            counts[v.name] = counts.get(v.name, 0) + 1
+    args = {id(a) for a in func.args}
+    for v in values:
+        if id(v) not in args and v.name is not None and counts.get(v.name) != 1:
+            v.name = None
+    return func
+
+
 # --- operations ------------------------------------------------------------------
 def _format_arg(names, v, attrs):
     text = f"{names[v]}: {v.type}"

@@ -586,7 +586,7 @@ def optimize_cached(func, names, run_passes):
     costs a compile no parse.)
     """
     from ..ir.parser import parse_function
-    from ..ir.printer import print_function
+    from ..ir.printer import drop_clashing_names, print_function
     if cache_dir() is None or not cacheable(func):
         return run_passes(func, names)
     key = make_key("ir", print_function(func, locations=True), ",".join(names))
@@ -599,7 +599,9 @@ def optimize_cached(func, names, run_passes):
                 return _restore_args(parsed, func)
         except Exception:  # noqa: BLE001 - a bad entry is a miss; it is rewritten below
             pass
-    result = run_passes(func, names)
+    # the names a cache hit would print differently go, so a hit and this
+    # compile hash to the same object key (one object per graph, not two)
+    result = drop_clashing_names(run_passes(func, names))
     try:
         store("ir", key, {"kind": "ir", "name": result.name}, print_function(result, locations=True).encode())
     except Exception:  # noqa: BLE001 - never fail a compile because of the cache

@@ -98,6 +98,29 @@ def test_changing_the_graph_makes_a_new_entry(cache_dir):
     np.testing.assert_array_equal(g(np.ones(2)), [3, 3])
 
 
+def test_a_graph_built_twice_is_one_object_even_with_names_shared_by_values(cache_dir):
+    """Values named like the input are numbered by the printer; the second
+    build takes the optimized IR from the cache with the argument's name
+    given back. Both must hash to the same object key: one compile, one
+    object (two before the names were made to survive the round trip)."""
+    def build():
+        x = T.vector("x")
+        h = T.exp(x) * 2
+        h.name = "x"
+        y = T.tanh(h) + h
+        y.name = "x"
+        return theon.function([x], y)
+    a = np.linspace(-1.0, 1.0, 5)
+    first = build()
+    want = first(a)
+    assert len(entries(cache_dir, "obj")) == 1
+    second = build()
+    assert second.native.from_cache
+    np.testing.assert_array_equal(second(a), want)
+    assert len(entries(cache_dir, "obj")) == 1
+    np.testing.assert_allclose(want, np.tanh(np.exp(a) * 2) + np.exp(a) * 2, rtol=1e-12)
+
+
 def test_a_profiled_function_is_a_different_entry(cache_dir):
     x = T.vector("x")
     theon.function([x], x - 1)
