@@ -21,7 +21,7 @@ from theon.codegen.ptx.specialize import AddressDevice
 from theon.codegen.ptx.state import RunState
 from theon.runtime.aot_cli import main
 
-from .test_aot_cuda_host import CC, STUB, _entry, _stub_launches, needs_cc
+from .test_aot_cuda_host import CC, STUB, _entry, _same_launch, _stub_launches, needs_cc
 
 SOURCE = '''
 import numpy as np
@@ -116,18 +116,6 @@ def _plan_launches(src, name, shapes):
         if v in state.env:
             state.contiguous(state.env[v])
     return [(k, g, b, a, [kind for _, kind in plan.kernels[k].params]) for k, g, b, a in log]
-
-
-def _same_launch(want, got):
-    k, g, b, args, kinds = want
-    name, sg, sb, vals = got
-    assert (name, sg, sb) == (k, g, b)
-    assert len(vals) == len(kinds)
-    for a, kind, v in zip(args, kinds, vals):
-        if kind == "i64":
-            assert v == str(a), (name, args, vals)
-        else:
-            assert v.startswith("P"), (name, vals)       # a device buffer of the C host
 
 
 @needs_cc

@@ -231,17 +231,25 @@ def _calls(lines):
     return init, starts
 
 
+def _same_launch(want, got):
+    """A C host launch (from the stub's log) is the Python plan's: the same
+    kernel, grid, block and integer arguments, device buffers for pointers."""
+    k, g, b, args, kinds = want
+    name, sg, sb, vals = got
+    assert (name, sg, sb) == (k, g, b)
+    assert len(vals) == len(kinds)
+    for a, kind, v in zip(args, kinds, vals):
+        if kind == "i64":
+            assert v == str(a), (name, args, vals)
+        else:
+            assert v.startswith("P"), (name, vals)       # a device buffer of the C host
+
+
 def _check_launches(py, stub, calls=2):
     assert len(stub) == calls * len(py)
     for c in range(calls):
-        for (k, g, b, args, kinds), (name, sg, sb, vals) in zip(py, stub[c * len(py):(c + 1) * len(py)]):
-            assert (name, sg, sb) == (k, g, b)
-            assert len(vals) == len(kinds)
-            for a, kind, v in zip(args, kinds, vals):
-                if kind == "i64":
-                    assert v == str(a), (name, args, vals)
-                else:
-                    assert v.startswith("P"), (name, vals)       # a device buffer of the C host
+        for want, got in zip(py, stub[c * len(py):(c + 1) * len(py)]):
+            _same_launch(want, got)
 
 
 @needs_cc
