@@ -17,7 +17,6 @@ queue (a refused job is compiled at -O3 at once, in the test) and made
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -39,50 +38,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(rel[0])
 
 
-def _tier_up_helpers():
-    """Process ids of this process's tier-up helpers (children whose command
-    line holds the helper's guard, tierup.GUARD)."""
-    me, pids = os.getpid(), []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
-            if ppid != me:
-                continue
-            with open(f"/proc/{name}/cmdline", "rb") as fh:
-                if b"PR_SET_PDEATHSIG" in fh.read():
-                    pids.append(int(name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
-
-
 @pytest.fixture(autouse=True)
 def _drop_tier_up_jobs_left_behind():
     """After each test: the tier-up jobs it queued and did not wait for are
-    dropped and a running helper is ended (the module docstring says why);
-    the functions keep their tier-0 code, as when a helper fails."""
+    dropped and a running helper is ended (``tierup.cancel``; the module
+    docstring says why); the functions keep their tier-0 code, as when a
+    helper fails."""
     yield
     tierup = sys.modules.get("theon.codegen.cpu.driver.tierup")
-    scheduler = getattr(tierup, "_scheduler", None)
-    if scheduler is None or scheduler.idle.is_set() or not os.path.isdir("/proc"):
-        return
-    with scheduler.lock:
-        for job in list(scheduler.queue)[1:]:      # queue[0] is running
-            scheduler.queue.remove(job)
-            if job.key:
-                scheduler.by_key.pop(job.key, None)
-            job.done.set()
-    for _ in range(300):                            # the running job's helper may be starting
-        for pid in _tier_up_helpers():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if scheduler.wait(0.1):
-            break
+    if tierup is not None:
+        tierup.cancel(30)
 
 
 def _run_python(code, timeout=120, env=None, cwd=None):

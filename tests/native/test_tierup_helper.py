@@ -171,3 +171,20 @@ def test_stale_helper_folders_of_older_versions_are_removed(tmp_path):
         os.utime(p, (0, 0))
     tierup.remove_stale_folders(str(tmp_path))
     assert sorted(os.listdir(tmp_path)) == ["theon-tierup-fresh1", "theon-tierup-keepme", "unrelated"]
+
+
+def test_cancel_drops_queued_jobs_and_ends_the_running_helper(tier_everything, helper_errors, monkeypatch):
+    """``tierup.cancel`` (run by the suite after every test): the queued
+    jobs are dropped, the running helper is killed at once (its RUN would
+    sleep two minutes), and every function keeps working on tier 0."""
+    monkeypatch.setattr(tierup, "RUN", "import time\ntime.sleep(120)\n")
+    fs = [compile_big(2.0 + k / 8) for k in range(3)]
+    start = time.monotonic()
+    assert tierup.cancel(30)
+    assert time.monotonic() - start < 20
+    assert helper_errors and "cancelled" in str(helper_errors[0])
+    a = np.linspace(-1, 1, 12).reshape(3, 4)
+    for k, f in enumerate(fs):
+        np.testing.assert_allclose(f(a), np.tanh(a * (2.0 + k / 8) + 1).sum(axis=1), rtol=1e-12)
+        assert f.native.tier == 0 and f.native.pending is None
+    assert tierup.cancel(1)                 # idle: nothing to do

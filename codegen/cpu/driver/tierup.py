@@ -26,7 +26,10 @@ compile.py's LLVM thread); the helper is a separate process, one at a
 time, fed from a short queue, and a job is submitted once its tier-0 code
 is loaded. A job that cannot be queued (queue full) is refused, and the
 caller compiles at full optimization synchronously instead. A helper that
-fails changes nothing: the function keeps its tier-0 code.
+fails changes nothing: the function keeps its tier-0 code. ``cancel()``
+drops the queued jobs and kills the running helper the same way (the test
+suite does so after each test, so that helpers a test did not wait for do
+not compete with the next tests).
 
     python -c GUARD+RUN PKG_DIR PARENT_PID TIME_LIMIT MEMORY_LIMIT CACHE_DIR KEY OPT_LEVEL NAME CACHE_MODULE
 
@@ -106,6 +109,8 @@ class _Job:
         self.callbacks = []
         self.done = threading.Event()
         self.error = None
+        self.proc = None            # the running helper (set under the scheduler's lock)
+        self.cancelled = False
 
 
 class _Scheduler(SerialWorker):
@@ -143,6 +148,25 @@ class _Scheduler(SerialWorker):
         callbacks = list(job.callbacks)
         return lambda: _deliver(job, obj, callbacks)
 
+    def cancel(self, timeout=30):
+        """Drop the queued jobs and end the running helper; their functions
+        keep their tier-0 code, as when a helper fails. True once idle."""
+        with self.lock:
+            jobs = list(self.queue)
+            for job in jobs[1:]:                    # queue[0] is running
+                self.queue.remove(job)
+                if job.key:
+                    self.by_key.pop(job.key, None)
+                job.cancelled = True
+                job.done.set()
+            proc = None
+            if jobs:
+                jobs[0].cancelled = True
+                proc = jobs[0].proc
+        if proc is not None:
+            _kill(proc)
+        return self.wait(timeout)
+
 
 def _deliver(job, obj, callbacks):
     if obj is not None:
@@ -154,9 +178,17 @@ def _deliver(job, obj, callbacks):
     job.done.set()
 
 
+def _kill(proc):
+    try:
+        proc.kill()
+    except OSError:
+        pass
+
+
 _scheduler = _Scheduler()
 submit = _scheduler.submit
 wait = _scheduler.wait
+cancel = _scheduler.cancel
 
 
 STALE_FOLDER_SECONDS = 3600
@@ -212,11 +244,27 @@ def _run_helper(job):
     env.pop("THEON_FLAGS", None)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = "1"             # NumPy's BLAS threads would only map address space
-    proc = subprocess.run(args, input=text, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                          timeout=TIME_LIMIT + 30)
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
+    with _scheduler.lock:
+        job.proc = proc
+        cancelled = job.cancelled           # cancel() ran before the helper existed
+    if cancelled:
+        _kill(proc)
+    try:
+        out, err = proc.communicate(text, timeout=TIME_LIMIT + 30)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        proc.communicate()
+        raise
+    finally:
+        with _scheduler.lock:
+            job.proc = None
+    if job.cancelled:
+        raise RuntimeError("tier-up helper cancelled (tierup.cancel)")
     if proc.returncode != 0:
-        raise RuntimeError(f"tier-up helper failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
-    return unframe(proc.stdout)
+        raise RuntimeError(f"tier-up helper failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return unframe(out)
 
 
 def frame(obj):
