@@ -71,9 +71,7 @@ def client():
     saved = sys.path[:]
     sys.path[:] = _without_repo_root()      # also for workers restarted after a death (see the top)
     try:
-        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                           dashboard_address=None, silence_logs=40)
-        c = distributed.Client(cluster)
+        cluster, c = _start_cluster()
         try:
             yield c
         finally:
@@ -82,6 +80,35 @@ def client():
     finally:
         sys.path[:] = saved
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _start_cluster(attempts=2):
+    """A 2-process LocalCluster and its client, once both workers have
+    joined: a cluster whose worker processes never came up (seen once on a
+    loaded machine) would make every compute wait forever. A second try
+    gets a fresh cluster; after it the error says what the scheduler saw."""
+    for attempt in range(attempts):
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None, silence_logs=40)
+        c = distributed.Client(cluster)
+        try:
+            c.wait_for_workers(2, timeout=120)
+            return cluster, c
+        except (TimeoutError, OSError) as e:
+            seen = sorted(c.scheduler_info().get("workers", {}))
+            c.close()
+            cluster.close()
+            if attempt == attempts - 1:
+                raise RuntimeError(f"the LocalCluster's 2 worker processes did not join in 120 s "
+                                   f"(the scheduler saw {seen})") from e
+
+
+def compute(client, *collections, timeout=300):
+    """``client.compute(..., sync=True)`` that fails after ``timeout`` seconds
+    instead of waiting forever for workers that are gone."""
+    futures = client.compute(list(collections))
+    distributed.wait(futures, timeout=timeout)
+    return client.gather(futures)
 
 
 def load_counts():
@@ -102,7 +129,7 @@ def test_map_batches_on_local_cluster(client):
     h, s = map_batches(f, dx, B, 0.5)
     assert h.shape == (103, 4) and s.shape == (103,) and h.dtype == np.float64
     assert h.chunks[0] == dx.chunks[0] and h.chunks[1] == (4,)
-    got_h, got_s = client.compute([h, s], sync=True)
+    got_h, got_s = compute(client, h, s)
     ref_h, ref_s = mlp_reference(x, W, B, 0.5)
     np.testing.assert_allclose(got_h, ref_h, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got_s, ref_s, rtol=1e-12, atol=1e-12)
@@ -119,6 +146,7 @@ def test_client_submit_and_map_reuse_the_compiled_code(client):
     before = client.run(load_counts, workers=[addr])[addr]
     futs = [client.submit(f, xb, B, 2.0, workers=[addr], pure=False) for xb in batches]
     futs += client.map(f, batches, [B] * 3, [2.0] * 3, workers=[addr], pure=False)
+    distributed.wait(futs, timeout=300)
     results = client.gather(futs)
     after = client.run(load_counts, workers=[addr])[addr]
     for (h, s), xb in zip(results, batches + batches):
@@ -146,7 +174,7 @@ def test_worker_death_is_retried(client, tmp_path):
     marker = str(tmp_path / "died")
     dx = da.from_array(x, chunks=(15, 5)).map_blocks(_die_once, marker, meta=np.empty((0, 0)))
     h, s = map_batches(f, dx, B, 1.5)
-    got_h, got_s = client.compute([h, s], sync=True)
+    got_h, got_s = compute(client, h, s)
     assert os.path.exists(marker)                   # a worker did die
     ref_h, ref_s = mlp_reference(x, W, B, 1.5)
     np.testing.assert_allclose(got_h, ref_h, rtol=1e-12, atol=1e-12)
