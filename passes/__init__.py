@@ -8,6 +8,7 @@ from .conv_epilogue import ConvEpilogue
 from .cse import CSE
 from .dce import DCE
 from .fold import ConstantFold
+from .gemm_epilogue import GemmEpilogue
 from .fusion import FuseElementwise, SplitFusedStages
 from .legalize_f16 import LegalizeF16
 from .region_reuse import RegionReuse
@@ -34,6 +35,7 @@ PASSES = {
     "scan-merge": ScanMerge,
     "dce": DCE,
     "conv-epilogue": ConvEpilogue,
+    "gemm-epilogue": GemmEpilogue,
     "fuse-elementwise": FuseElementwise,
     "split-fused-stages": SplitFusedStages,
     "legalize-f16": LegalizeF16,

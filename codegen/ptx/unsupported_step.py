@@ -23,3 +23,6 @@ LOWERINGS.update({"cholesky": NotOnGpuStep, "solve_triangular": NotOnGpuStep, "s
                   "eigh_vectors": NotOnGpuStep, "qr_q": NotOnGpuStep, "qr_r": NotOnGpuStep,
                   "svd_s": NotOnGpuStep, "svd_u": NotOnGpuStep, "svd_vt": NotOnGpuStep, "pinv": NotOnGpuStep,
                   "eigvals": NotOnGpuStep, "eig_vectors": NotOnGpuStep})
+# the CPU GEMM's axpy epilogue (passes/gemm_epilogue.py); GPU pipelines run that pass with target=gpu,
+# which keeps matmul and the elementwise ops (the GPU plan makes them the GEMM's epilogue itself)
+LOWERINGS.update({"matmul_update": NotOnGpuStep})

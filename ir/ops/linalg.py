@@ -73,9 +73,44 @@ class Matmul(OpDef):
         return [ga, gb]
 
 
+class MatmulUpdate(OpDef):
+    """matmul_update{alpha}(a, b, c) = c + (a @ b) * alpha, ``c``
+    broadcasting with the product as an elementwise add would: the 2-d
+    product with an axpy epilogue, as one op so that the CPU GEMM writes
+    the sum while its tile is in registers (an SGD step ``W - lr * (X^T @
+    d)`` passes over W once). Built by the ``gemm-epilogue`` pass from
+    add/sub(c, mul(matmul(a, b), constant)); never differentiated."""
+    name = "matmul_update"
+    num_operands = 3
+    accumulates = True
+
+    def infer(self, op):
+        self.check_arity(op)
+        a, b, c = (v.type for v in op.operands)
+        if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
+            raise ValueError(f"matmul_update: operands must be 2-d, got {a}, {b}, {c}")
+        if not (a.dtype == b.dtype == c.dtype) or a.dtype not in ("float32", "float64"):
+            raise TypeError(f"matmul_update: operands must be float32 or float64 of one dtype, "
+                            f"got {a.dtype}, {b.dtype}, {c.dtype}")
+        if not isinstance(op.attrs.get("alpha"), (int, float)) or isinstance(op.attrs.get("alpha"), bool):
+            raise TypeError(f"matmul_update: alpha must be a number, got {op.attrs.get('alpha')!r}")
+        _merge(a.shape[1], b.shape[0], f"matmul_update: shapes {a.shape} and {b.shape} are not aligned")
+        out = broadcast_shapes((a.shape[0], b.shape[1]), c.shape, what="matmul_update's c")
+        return result(a.dtype, out)
+
+    def dims(self, op, shapes):
+        a, b, c = (shapes.of(v) for v in op.operands)
+        return [shapes.broadcast((a[0], b[1]), c)]
+
+    def reference(self, op, a, b, c):
+        dtype = op.results[0].dtype
+        p = np.asarray(np.matmul(a, b)).astype(dtype, copy=False)
+        return [np.asarray(c + p * np.asarray(op.attrs["alpha"], dtype)).astype(dtype, copy=False)]
+
+
 def _mT(e, x):
     """x with its last two dims swapped."""
     return e.dimshuffle(x, list(range(x.ndim - 2)) + [x.ndim - 1, x.ndim - 2])
 
 
-OPS = [Matmul]
+OPS = [Matmul, MatmulUpdate]

@@ -314,7 +314,7 @@ NON_FLOAT_RESULTS = {"shape", "argmax", "argmin", "eq", "ne", "lt", "le", "gt", 
                      "and", "or", "xor", "not", "nonzero", "return", "argsort", "searchsorted", "check_index"}
 NO_OPERANDS = {"constant"}
 # Ops only the fusion pass creates, after autodiff: the driver never meets them.
-AFTER_AUTODIFF = {"fused", "yield"}
+AFTER_AUTODIFF = {"fused", "yield", "matmul_update"}     # matmul_update: the gemm-epilogue pass
 REGION_GRADS_TESTED_ELSEWHERE = {"scan", "ifelse"}
 
 

@@ -85,6 +85,9 @@ CASES["argmax"] = func_text(f"%x: {F64}", ["%0 = argmax(%x) {axis = none, keepdi
 CASES["argmin"] = func_text(f"%x: {F64}", ["%0 = argmin(%x) {axis = 1, keepdims = true} : tensor<?x1xi64>",
                                           "return(%0)"])
 CASES["matmul"] = binary("matmul", F64, "tensor<3x4xf64>", "tensor<?x4xf64>")
+CASES["matmul_update"] = func_text("%a: tensor<3x?xf32>, %b: tensor<?x4xf32>, %c: tensor<1x4xf32>", [
+    "%0 = matmul_update(%a, %b, %c) {alpha = -0.5} : tensor<3x4xf32>",
+    "return(%0)"])
 CASES["matmul-1d"] = binary("matmul", "tensor<3xf32>", "tensor<3xf32>", "tensor<f32>")
 CASES["matmul-batch"] = binary("matmul", "tensor<2x?x3xi32>", "tensor<3x5xi32>", "tensor<2x?x5xi32>")
 CASES["shape"] = unary("shape", F64, "tensor<2xi64>")

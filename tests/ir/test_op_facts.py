@@ -250,7 +250,7 @@ def test_the_lists_this_replaced_agree_with_the_facts():
         "reshape": 1, "alloc": 1, "sum_to": 1, "subtensor": 1, "set_subtensor": 2, "inc_subtensor": 2,
         "nonzero": 1, "conv_grad_input": 2, "conv_grad_weight": 2}
     assert where(lambda d: d.shape_from_values) == {"arange", "nonzero", "bincount", "repeat"}
-    assert where(lambda d: d.accumulates) == {"sum", "matmul", "sum_to", "conv", "conv_bias", "conv_grad_input",
+    assert where(lambda d: d.accumulates) == {"sum", "matmul", "matmul_update", "sum_to", "conv", "conv_bias", "conv_grad_input",
                                               "conv_grad_weight", *pools, *linalg}
 
 

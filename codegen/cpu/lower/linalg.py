@@ -72,7 +72,7 @@ from ..rtlib import pool as rt_pool
 from .. import rtlib
 from ...llvm_util import counted_loop, smax, smin
 from .context import I1, I8, I64, ITEMSIZE, LLTYPE, i64
-from .loops import broadcast
+from .loops import broadcast, strided_loop
 from .parallel import WORKER_TYPE, num_threads
 
 
@@ -185,6 +185,50 @@ def _fold_batch(ctx, a, m, sam):
         ok = b.and_(ok, here)
         rows = b.mul(rows, size)
     return ok, rows
+
+
+def lower_matmul_update(ctx, op, bufs, schedule=None):
+    """c + (a @ b) * alpha (``matmul_update``, 2-d operands): the product's
+    helper ``theon.gemm.<dtype>.update`` adds c (any strides, broadcast
+    dims stride 0) as each tile leaves the registers; where the product
+    itself broadcasts up to c's shape, a plain product and a loop."""
+    schedule = schedule or DEFAULT_SCHEDULE
+    a, bm, c = bufs
+    at, bt, ct = (v.type for v in op.operands)
+    out_t = op.results[0].type
+    dtype = out_t.dtype
+    t = LLTYPE[dtype]
+    b = ctx.b
+    m, ka, sam, sak = a.shape[0], a.shape[1], a.strides[0], a.strides[1]
+    kb, n, sbk, sbn = bm.shape[0], bm.shape[1], bm.strides[0], bm.strides[1]
+    if at.shape[1] is None or bt.shape[0] is None:
+        ctx.check(b.icmp_signed("==", ka, kb), MATMUL_MISMATCH, [ka, kb])
+    prod_t = TensorType(dtype, (at.shape[0], bt.shape[1]))
+    prod = a.view(ptr=lir.Constant(t.as_pointer(), None), shape=[m, n], strides=[n, i64(1)])
+    dims, (ps, cs) = broadcast(ctx, out_t, [prod, c], [prod_t, ct])
+    out = ctx.alloc(dtype, dims, name="matmul_update")
+    alpha = lir.Constant(t, float(op.attrs["alpha"]))
+    parts = _plan_parts(ctx, m, n, ka, schedule)
+    pack_a, pack_b = _pack_buffers(ctx, dtype, m, n, ka, parts, schedule)
+    blocked = _use_blocked(b, m, n, ka, schedule)
+    same = b.and_(b.icmp_signed("==", dims[0], m), b.icmp_signed("==", dims[1], n))
+    with b.if_else(same, likely=True) as (fused, spread):
+        with fused:
+            with b.if_then(b.not_(blocked)):
+                _memset_zero(ctx, out)
+            b.call(emit_gemm(ctx.module, dtype, schedule, update=True),
+                   [m, n, ka, a.ptr, sam, sak, bm.ptr, sbk, sbn, out.ptr, n, pack_a, pack_b, parts,
+                    c.ptr, cs[0], cs[1], alpha])
+        with spread:            # the product broadcasts up (a single row or column): then the sum
+            tmp = ctx.alloc(dtype, [m, n], name="matmul_update.p")
+            _memset_zero(ctx, tmp)
+            b.call(emit_gemm(ctx.module, dtype, schedule), [m, n, ka, a.ptr, sam, sak, bm.ptr, sbk, sbn,
+                                                             tmp.ptr, n, pack_a, pack_b, parts])
+
+            def axpy(ptrs):
+                b.store(b.fadd(b.load(ptrs[1]), b.fmul(b.load(ptrs[2]), alpha)), ptrs[0])
+            strided_loop(ctx, dims, [(out.ptr, out.strides), (c.ptr, cs), (tmp.ptr, ps)], axpy, name="mmu")
+    return [out]
 
 
 def _memset_zero(ctx, buf):
@@ -361,20 +405,25 @@ def _short(ty):
 GEMM_ARGS = ("M", "N", "K", "A", "sam", "sak", "B", "sbk", "sbn", "C", "ldc", "packA", "packB")
 
 
-def emit_gemm(module, dtype, s=DEFAULT_SCHEDULE, packed_b=False):
+def emit_gemm(module, dtype, s=DEFAULT_SCHEDULE, packed_b=False, update=False):
     """``theon.gemm.<dtype>`` in ``module`` (created once per module);
     ``packed_b``: ``theon.gemm.<dtype>.packed``, whose blocked kernel takes
-    packB as already holding all of B (one chunk of columns, ``prepack_b``)."""
-    name = f"theon.gemm.{dtype}" + (".packed" if packed_b else "")
+    packB as already holding all of B (one chunk of columns, ``prepack_b``);
+    ``update``: ``theon.gemm.<dtype>.update``, with four more arguments
+    (T* W, i64 swm, i64 swn, T alpha): C = W + (A @ B) * alpha, W read
+    at its strides as the blocked kernel stores a tile's last K slice
+    (the other paths: a pass over C after the product)."""
+    name = f"theon.gemm.{dtype}" + (".packed" if packed_b else "") + (".update" if update else "")
     if name in module.globals:
         return module.globals[name]
     t = LLTYPE[dtype]
     tp = t.as_pointer()
-    fnty = lir.FunctionType(lir.VoidType(), [I64, I64, I64, tp, I64, I64, tp, I64, I64, tp, I64, tp, tp, I64])
+    extra = [tp, I64, I64, t] if update else []
+    fnty = lir.FunctionType(lir.VoidType(), [I64, I64, I64, tp, I64, I64, tp, I64, I64, tp, I64, tp, tp, I64] + extra)
     fn = lir.Function(module, fnty, name=name)
     fn.linkage = "internal"
     fn.attributes.add("noinline")     # one copy per module, replaceable, readable in asm
-    for arg, n in zip(fn.args, GEMM_ARGS + ("parts",)):
+    for arg, n in zip(fn.args, GEMM_ARGS + ("parts",) + (EPILOGUE_ARGS if update else ())):
         arg.name = n
     for k in (9, 11, 12):          # C and the panels are fresh memory no other pointer reaches
         fn.args[k].add_attribute("noalias")
@@ -385,15 +434,32 @@ def emit_gemm(module, dtype, s=DEFAULT_SCHEDULE, packed_b=False):
     blocked = _use_blocked(b, M, N, K, s)
     with b.if_else(blocked) as (then, otherwise):
         with then:
-            _blocked(f, module, dtype, fn.args, s, packed_b)
+            _blocked(f, module, dtype, fn.args, s, packed_b, update)
         with otherwise:
             with b.if_else(b.icmp_signed("==", N, i64(1))) as (dot, rows):
                 with dot:
                     _dot_loop(f, ar, fn.args)
                 with rows:
                     _row_loop(f, ar, fn.args)
+            if update:
+                _update_loop(f, fn.args)
     b.ret_void()
     return fn
+
+
+EPILOGUE_ARGS = ("W", "swm", "swn", "alpha")
+
+
+def _update_loop(f, args):
+    """C = W + C * alpha over the M x N result (the update helper's small paths)."""
+    M, N, C, ldc = args[0], args[1], args[9], args[10]
+    W, swm, swn, alpha = args[14:18]
+    b = f.b
+    with f.loop(M, "upd.i") as (i, _):
+        with f.loop(N, "upd.j") as (j, _):
+            pc = _at(b, C, (i, ldc), (j, i64(1)))
+            w = b.load(_at(b, W, (i, swm), (j, swn)))
+            b.store(b.fadd(w, b.fmul(b.load(pc), alpha)), pc)
 
 
 def _at(b, ptr, *terms):
@@ -442,14 +508,15 @@ def _row_loop(f, ar, args):
 
 # --- the blocked kernel --------------------------------------------------------------
 # the job the two workers read: the helper's arguments, then the plan and the current chunk
-SLOTS = GEMM_ARGS + ("a_block", "row_blocks", "col_chunks", "jc", "nc", "panels", "next")
+SLOTS = GEMM_ARGS + ("a_block", "row_blocks", "col_chunks", "jc", "nc", "panels", "next") + EPILOGUE_ARGS
 MIN_CHUNK_COLUMNS = 128     # a unit spans at least this many columns (A is packed again per unit)
 PACK_ELEMENTS = 1 << 15     # a part of the packing copies at least this many elements of B
 
 
-def _blocked(f, module, dtype, args, s, packed_b=False):
+def _blocked(f, module, dtype, args, s, packed_b=False, update=False):
     """The blocked product: per chunk of columns, ``pack_b`` then ``block``
-    on ``parts`` threads (see the module docstring)."""
+    on ``parts`` threads (see the module docstring); ``update``: the
+    update helper's, whose ``block`` adds W (``EPILOGUE_ARGS`` in the job)."""
     M, N, K = args[:3]
     parts = smax(f.b, args[13], i64(1))
     b = f.b
@@ -459,6 +526,9 @@ def _blocked(f, module, dtype, args, s, packed_b=False):
     slot = {name: b.gep(job, [i64(k)]) for k, name in enumerate(SLOTS)}
     for name, v in zip(GEMM_ARGS, args):
         b.store(b.ptrtoint(v, I64) if isinstance(v.type, lir.PointerType) else v, slot[name])
+    if update:
+        for name, v in zip(EPILOGUE_ARGS, args[14:18]):
+            b.store(_to_slot(b, v), slot[name])
     b.store(_a_block(b, M, K, s), slot["a_block"])
     # the plan: about `split` units per part (one unit of MC rows on one thread)
     nc = _b_columns(b, N, K, dtype, s)
@@ -479,7 +549,7 @@ def _blocked(f, module, dtype, args, s, packed_b=False):
     units = b.mul(row_blocks, col_chunks, name="units")
     parts = smin(b, parts, units)
     pack_b = _emit_pack_b(module, dtype, s)
-    block = _emit_block(module, dtype, s)
+    block = _emit_block(module, dtype, s, update)
     data = b.bitcast(job, I8.as_pointer())
     with f.loop(N, "jc", step=nc) as (jc, _):
         width = f.min(b.sub(N, jc), nc)
@@ -493,6 +563,24 @@ def _blocked(f, module, dtype, args, s, packed_b=False):
             _run(b, module, pack_b, data, panels, smin(b, b.select(many, want, i64(1)), small))
         b.store(i64(0), slot["next"])
         _run(b, module, block, data, parts, parts)
+
+
+def _to_slot(b, v):
+    """An argument as a job slot's i64 (pointers as integers, floats as their bits)."""
+    if isinstance(v.type, lir.PointerType):
+        return b.ptrtoint(v, I64)
+    if isinstance(v.type, lir.FloatType):
+        return b.zext(b.bitcast(v, lir.IntType(32)), I64)
+    if isinstance(v.type, lir.DoubleType):
+        return b.bitcast(v, I64)
+    return v
+
+
+def _from_slot(b, x, t):
+    """``_to_slot``'s inverse for a float of type ``t``."""
+    if isinstance(t, lir.FloatType):
+        return b.bitcast(b.trunc(x, lir.IntType(32)), t)
+    return b.bitcast(x, t)
 
 
 def _run(b, module, worker, data, n, parts):
@@ -557,11 +645,12 @@ def _emit_pack_b(module, dtype, s):
     return fn
 
 
-def _emit_block(module, dtype, s):
+def _emit_block(module, dtype, s, update=False):
     """``theon.gemm.<dtype>.block``: claim units of C (``next`` in the job)
     until none is left; for each, C[rows, cols] += A[rows, :] @ B[:, cols]
-    over every KC slice, packing A into this part's own block."""
-    fn, f, v, job, _, _, part = _worker(module, f"theon.gemm.{dtype}.block")
+    over every KC slice, packing A into this part's own block.
+    ``update``: ``.block.update``, whose last KC slice stores W + C * alpha."""
+    fn, f, v, job, _, _, part = _worker(module, f"theon.gemm.{dtype}.block" + (".update" if update else ""))
     if f is None:
         return fn
     b = f.b
@@ -571,6 +660,9 @@ def _emit_block(module, dtype, s):
     A, C, packB = (_typed(b, v, n, t) for n in ("A", "C", "packB"))
     packA = b.gep(_typed(b, v, "packA", t), [b.mul(part, v["a_block"])], name="packA.part")
     M, K, ldc, sam, sak = v["M"], v["K"], v["ldc"], v["sam"], v["sak"]
+    if update:
+        W, swm, swn = _typed(b, v, "W", t), v["swm"], v["swn"]
+        alpha = _from_slot(b, v["alpha"], t)
     jc, nc, panels, col_chunks = v["jc"], v["nc"], v["panels"], v["col_chunks"]
     units = b.mul(v["row_blocks"], col_chunks, name="units")
     stride = b.mul(_round_up(b, nc, nr), i64(s.kc), name="slice_stride")
@@ -606,13 +698,18 @@ def _emit_block(module, dtype, s):
               a_unit, "pa", a_along)
         slice_b = b.gep(packB, [b.mul(b.sdiv(pc, i64(s.kc)), stride)])
         first = b.icmp_signed("==", pc, i64(0), name="first")
+        last = b.icmp_signed("==", b.add(pc, kc), K, name="last")
         with f.loop(c1, "jr", start=c0, step=nr) as (jr, _):
             with f.loop(mc, "ir", step=mr) as (ir, _):
                 pa = b.gep(packA, [b.mul(ir, kc)])
                 pb = b.gep(slice_b, [b.mul(jr, kc)])
                 ctile = _at(b, C, (b.add(r0, ir), ldc), (b.add(jc, jr), i64(1)))
+                epi = None
+                if update:
+                    wtile = _at(b, W, (b.add(r0, ir), swm), (b.add(jc, jr), swn))
+                    epi = (wtile, swm, swn, alpha, last)
                 _microkernel(f, ar, s, kc, pa, pb, ctile, ldc,
-                             f.min(b.sub(mc, ir), i64(mr)), f.min(b.sub(c1, jr), i64(nr)), tile, first)
+                             f.min(b.sub(mc, ir), i64(mr)), f.min(b.sub(c1, jr), i64(nr)), tile, first, epi)
     b.branch(head)
     b.position_at_end(done)
     b.ret_void()
@@ -705,12 +802,14 @@ def _concat(b, vectors):
     return vectors[0]
 
 
-def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, first):
+def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, first, epi=None):
     """C tile (mr_valid x nr_valid at ``ctile``, row stride ldc) += the
     product of one packed A panel (kc x MR) and one packed B panel (kc x NR);
     where the i1 ``first`` holds (the first KC slice) the tile is stored,
     not added to, so C need not be zeroed first. ``tile`` is MR*NR
-    elements of scratch for partial tiles."""
+    elements of scratch for partial tiles. ``epi`` (W tile pointer, its
+    row and column strides, alpha, i1 last): where ``last`` holds (the last
+    KC slice) the tile's final sums x are stored as W + x * alpha."""
     b = f.b
     t = pa.type.pointee
     lanes = s.lanes(ar.dtype)
@@ -735,17 +834,35 @@ def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, fir
                 nxt.append(ar.muladd(x, bvec[v], accs[r * nv + v]))
         f.next_values = nxt
     full = b.and_(b.icmp_signed("==", mr_valid, i64(mr)), b.icmp_signed("==", nr_valid, i64(nr)))
+    if epi is not None:         # W's rows as vectors only where its columns are adjacent
+        full = b.and_(full, b.icmp_signed("==", epi[2], i64(1)))
+
+    def store_tile(accumulate, epilogue):
+        for r in range(mr):
+            crow = b.gep(ctile, [b.mul(i64(r), ldc)])
+            for v in range(nv):
+                p = b.bitcast(b.gep(crow, [i64(v * lanes)]), vt.as_pointer())
+                x = accs[r * nv + v]
+                x = ar.add(b.load(p, align=align), x) if accumulate else x
+                if epilogue:
+                    wrow = b.gep(epi[0], [b.mul(i64(r), epi[1])])
+                    w = _load_vec(b, b.gep(wrow, [i64(v * lanes)]), vt, ar)
+                    x = b.fadd(w, b.fmul(x, _splat(b, epi[3], vt)))
+                b.store(x, p, align=align)
+
     with b.if_else(full, likely=True) as (whole, edge):
         with whole:
             with b.if_else(first) as (store, add):
                 for branch, accumulate in ((store, False), (add, True)):
                     with branch:
-                        for r in range(mr):
-                            crow = b.gep(ctile, [b.mul(i64(r), ldc)])
-                            for v in range(nv):
-                                p = b.bitcast(b.gep(crow, [i64(v * lanes)]), vt.as_pointer())
-                                x = accs[r * nv + v]
-                                b.store(ar.add(b.load(p, align=align), x) if accumulate else x, p, align=align)
+                        if epi is None:
+                            store_tile(accumulate, False)
+                        else:
+                            with b.if_else(epi[4]) as (final, partial):
+                                with final:
+                                    store_tile(accumulate, True)
+                                with partial:
+                                    store_tile(accumulate, False)
         with edge:
             for r in range(mr):
                 for v in range(nv):
@@ -762,6 +879,15 @@ def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, fir
                             b.store(x, pc)
                         with add:
                             b.store(ar.add(b.load(pc), x), pc)
+            if epi is not None:         # the last slice: then W + C * alpha over the tile
+                with b.if_then(epi[4]):
+                    with f.loop(mr_valid, "ue.wr") as (r, _):
+                        crow = b.gep(ctile, [b.mul(r, ldc)])
+                        wrow = b.gep(epi[0], [b.mul(r, epi[1])])
+                        with f.loop(nr_valid, "ue.wj") as (j, _):
+                            pc = b.gep(crow, [j])
+                            w = b.load(b.gep(wrow, [b.mul(j, epi[2])]))
+                            b.store(b.fadd(w, b.fmul(b.load(pc), epi[3])), pc)
 
 
 def _load_vec(b, ptr, vt, ar):
@@ -785,4 +911,5 @@ def _splat(b, x, vt):
 
 LOWERINGS = {
     "matmul": lower_matmul,
+    "matmul_update": lower_matmul_update,
 }
