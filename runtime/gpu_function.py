@@ -329,10 +329,10 @@ def from_function(f, device=None, device_outputs=None):
     if getattr(f.mode, "debug", False):
         raise ValueError("from_function: a DEBUG-mode function returns extra values; compile it in FAST_RUN")
     ir = f.ir
-    if any(v.dtype == "float16" for op in ir.walk() for v in op.results):
-        # the CPU's legalize-f16 made float16 products float32 ones: the GPU's own pipeline
-        # keeps them for the f16 tensor cores (same interface: same input IR)
-        from . import pipeline
+    from . import pipeline
+    if pipeline.needs_gpu_ir(ir):
+        # float16 products the CPU made float32 ones, or a CPU-only op (gemm-epilogue's): the
+        # GPU's own pipeline keeps f16 products for the tensor cores (same interface: same input IR)
         ir = pipeline.legalize(pipeline.optimize(f.input_ir(), pipeline.for_target(f.mode.pipeline, "gpu")), "gpu")
         pipeline.verify(ir)
     profile = ProfileStats(f.name or ir.name, ir) if f.profile is not None else None

@@ -90,6 +90,17 @@ def for_target(names, target):
                  for n in names)
 
 
+def needs_gpu_ir(func):
+    """Whether a CPU-optimized ``func`` must be optimized again from its input
+    IR for the GPU: it computes with float16 (the CPU's legalize-f16 made its
+    float16 products float32 ones; the GPU keeps them for its tensor cores), or
+    a CPU pass made an op the GPU plan has no kernel for (gemm-epilogue's)."""
+    from ..codegen.ptx.plan import LOWERINGS
+    from ..codegen.ptx.unsupported_step import NotOnGpuStep
+    return any(v.dtype == "float16" or LOWERINGS.get(op.name) is NotOnGpuStep
+               for op in func.walk() for v in op.results)
+
+
 def legalize(func, target):
     """``func`` with no float16 arithmetic left for ``target``'s backend
     (in place; nothing changes when the pipeline ran ``legalize-f16``)."""

@@ -145,10 +145,12 @@ def _from_function(name, f):
 
 def _gpu_ir(f):
     """The GPU's own optimization of ``f``'s input IR when it computes with
-    float16 (the CPU's legalize-f16 turned its float16 products into float32 ones)."""
-    if not any(v.dtype == "float16" for op in f.ir.walk() for v in op.results):
-        return None
+    float16 (the CPU's legalize-f16 turned its float16 products into float32 ones)
+    or the CPU's passes made an op the GPU plan has no kernel for (gemm-epilogue's
+    CPU GEMM epilogue)."""
     from .. import pipeline
+    if not pipeline.needs_gpu_ir(f.ir):
+        return None
     return pipeline.legalize(pipeline.optimize(f.input_ir(), pipeline.for_target(f.mode.pipeline, "gpu")), "gpu")
 
 

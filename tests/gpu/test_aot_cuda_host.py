@@ -173,7 +173,7 @@ def _python_launches(src, name):
     from theon.codegen.ptx.plan import Plan
     from theon.runtime.aot.build import Options, run_passes
     entry = _entry(src, name)
-    func = entry.func
+    func = entry.func if entry.gpu_func is None else entry.gpu_func     # as runtime/aot/ptx.py picks
     func.name = name
     func = run_passes(entry, func, Options(outdir=".", target="cuda", source=str(src)))
     plan = Plan(func)
