@@ -16,12 +16,9 @@ import pytest
 
 from theon.codegen import errors as codes
 from theon.codegen.ptx import GPU_SCHEDULE
-from theon.codegen.ptx.plan import run_plan
-from theon.codegen.ptx.specialize import AddressDevice
-from theon.codegen.ptx.state import RunState
 from theon.runtime.aot_cli import main
 
-from .test_aot_cuda_host import CC, STUB, _entry, _same_launch, _stub_launches, needs_cc
+from .test_aot_cuda_host import CC, STUB, _entry, _logged_launches, _same_launch, _stub_launches, needs_cc
 
 SOURCE = '''
 import numpy as np
@@ -97,25 +94,10 @@ def _plan_launches(src, name, shapes):
     func = entry.func
     func.name = name
     func = run_passes(entry, func, Options(outdir=".", target="cuda", source=str(src)), "gpu")
-    plan = Plan(func)
-    func = plan.func
-    log = []
-
-    class Logged(AddressDevice):
-        def launch(self, kernel, grid, block, args):
-            log.append((kernel, tuple(grid), tuple(block), list(args)))
-    dev = Logged(GPU_SCHEDULE)
-    state = RunState(dev.load(plan), dev)
-    n_in = len(entry.input_labels)
-    for v, shape in zip(func.args[:n_in], shapes):
-        state.env[v] = state.upload(np.zeros(shape, v.type.np_dtype))
-    for v, val in zip(func.args[n_in:], entry.shared_values):
-        state.env[v] = state.upload(np.asarray(val, v.type.np_dtype))
-    run_plan(plan, state)
-    for v in func.return_op.operands:
-        if v in state.env:
-            state.contiguous(state.env[v])
-    return [(k, g, b, a, [kind for _, kind in plan.kernels[k].params]) for k, g, b, a in log]
+    def zeros(state, inputs):
+        for v, shape in zip(inputs, shapes):
+            state.env[v] = state.upload(np.zeros(shape, v.type.np_dtype))
+    return _logged_launches(Plan(func), entry, zeros)
 
 
 @needs_cc

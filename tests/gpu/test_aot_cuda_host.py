@@ -178,6 +178,18 @@ def _python_launches(src, name):
     func = run_passes(entry, func, Options(outdir=".", target="cuda", source=str(src)))
     plan = Plan(func)
     func = plan.func            # (a copy when fused stages were split)
+
+    def zeros(state, inputs):
+        for v in inputs:
+            state.host[v] = np.zeros(v.type.shape, v.type.np_dtype)
+    return _logged_launches(plan, entry, zeros), entry, func
+
+
+def _logged_launches(plan, entry, put_inputs):
+    """Run ``plan`` on an address-only device (GPU schedule) with the
+    entry's shared values, ``put_inputs(state, input values)`` setting the
+    inputs: [(kernel, grid, block, args, param kinds)] of its launches."""
+    func = plan.func
     log = []
 
     class Logged(AddressDevice):
@@ -186,15 +198,14 @@ def _python_launches(src, name):
     dev = Logged(GPU_SCHEDULE)
     state = RunState(dev.load(plan), dev)
     n_in = len(entry.input_labels)
-    for v in func.args[:n_in]:
-        state.host[v] = np.zeros(v.type.shape, v.type.np_dtype)
+    put_inputs(state, func.args[:n_in])
     for v, val in zip(func.args[n_in:], entry.shared_values):
         state.env[v] = state.upload(np.asarray(val, v.type.np_dtype))
     run_plan(plan, state)
     for v in func.return_op.operands:
         if v in state.env:
             state.contiguous(state.env[v])
-    return [(k, g, b, a, [kind for _, kind in plan.kernels[k].params]) for k, g, b, a in log], entry, func
+    return [(k, g, b, a, [kind for _, kind in plan.kernels[k].params]) for k, g, b, a in log]
 
 
 def _build_and_run(tmp, out, name, decls, args, after=""):
