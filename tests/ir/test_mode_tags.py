@@ -30,3 +30,11 @@ def test_including_a_pass_already_there_with_options_adds_no_second_one(mode):
 
 def test_requiring_keeps_entries_with_options():
     assert _bases(get_mode("FAST_COMPILE").requiring("fusion").pipeline) == ["fuse-elementwise"]
+
+
+@pytest.mark.parametrize("tag", ["gemm-epilogue", "gemm_epilogue", "gemm_optimizer", "inplace_gemm"])
+def test_excluding_theanos_gemm_optimizer_drops_the_gemm_epilogue(tag):
+    m = get_mode("FAST_RUN")
+    assert "gemm-epilogue" in _bases(m.pipeline)
+    rest = _bases(m.excluding(tag).pipeline)
+    assert "gemm-epilogue" not in rest and "fuse-elementwise" in rest
