@@ -79,7 +79,7 @@ def _sincos_turns(ctx, u, ty):
     hi = float(np.float32(2 * np.pi)) if ty == F32 else 2 * np.pi
     lo = float(np.float32(2 * np.pi - hi)) if ty == F32 else 2.4492935982947064e-16
     a = m.fma(f, m.c(hi), m.mul(f, m.c(lo)))
-    s, c = vecmath._sin_cos_poly(m, a)
+    s, c = vecmath.trig.sin_cos_poly(m, a)
     j = b.fptosi(k, I32)
     odd = b.trunc(b.and_(j, i32(1)), I1)
     neg_cos = b.trunc(b.lshr(b.and_(b.add(j, i32(1)), i32(2)), i32(1)), I1)   # j = 1, 2
