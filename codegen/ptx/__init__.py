@@ -20,7 +20,7 @@
 The runtime side is ``runtime/cuda.py`` (the CUDA driver through ctypes)
 and ``runtime/gpu_function.py`` (``theon.function`` on ``device='cuda'``).
 Elementwise ops compute with the CPU backend's scalar emitters and vector
-math (``codegen/scalar.py``, ``vecmath.py``), so both backends agree.
+math (``codegen/scalar.py``, ``vecmath/``), so both backends agree.
 """
 from .target import DEFAULT_SM, GPU_SCHEDULE, PtxTarget, Schedule  # noqa: F401
 

@@ -4,7 +4,7 @@ A ``KernelBuilder`` is what the CPU backend's scalar emitters
 (``codegen/scalar.py``: ``SCALAR``, ``ScalarCtx``) expect of a lowering
 context -- ``.b`` (an llvmlite IRBuilder), ``.module`` and ``.declare`` --
 so GPU kernels compute every elementwise op with exactly the CPU's
-semantics, transcendental functions included (``codegen/vecmath.py``
+semantics, transcendental functions included (``codegen/vecmath/``
 emits them as plain LLVM IR: no libdevice, no libm).
 
 Kernel parameters are typed pointers (device addresses) and i64 scalars;

@@ -1,6 +1,6 @@
 """The elementwise math added for Theano's API and the unsigned dtypes on the
 GPU path: PTX map kernels lower them with the same scalar emitters as the
-CPU (codegen/scalar.py, codegen/vecmath.py); the emulated device runs the
+CPU (codegen/scalar.py, codegen/vecmath/); the emulated device runs the
 kernels here, a real GPU where there is one. Results are compared with the
 CPU function's and NumPy's."""
 import numpy as np

@@ -1,4 +1,4 @@
-"""Native code (codegen/vecmath.py kernels through codegen/scalar.py) of the
+"""Native code (codegen/vecmath/ kernels through codegen/scalar.py) of the
 elementwise math added for Theano's API: accuracy in ulp against float64
 references (NumPy's libm for the elementary functions, the ``math``
 module for erfc/gamma/lgamma, the ops' float64 series references for

@@ -267,7 +267,7 @@ def test_float_elementwise_0d_and_mixed_ndim(dtype):
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_trig_large_arguments(dtype):
     """sin/cos/tan of large finite arguments (NumPy reduces them exactly;
-    codegen/vecmath.py switches to a Payne-Hanek reduction past
+    codegen/vecmath/trig_reduce.py switches to a Payne-Hanek reduction past
     |x| = 2**16 (float32) / 2**30 (float64))."""
     x = T.tensor(dtype, shape=(None,))
     f = theon.function([x], [T.sin(x), T.cos(x), T.tan(x)])

@@ -1,4 +1,4 @@
-"""Accuracy and code shape of the vectorizable math (codegen/vecmath.py).
+"""Accuracy and code shape of the vectorizable math (codegen/vecmath/).
 
 Errors are measured in ulp of the result's dtype against references in
 long double (80-bit on x86-64; float64 references for erf), over ~1e5
@@ -185,7 +185,7 @@ def test_pow_special_cases(dtype):
     assert ulp_error(got, want, dtype).max() <= MAX_ULP
 
 
-# Cody-Waite bound of codegen/vecmath.py: past it the Payne-Hanek path runs
+# Cody-Waite bound of codegen/vecmath/trig_reduce.py: past it the Payne-Hanek path runs
 PH_START = {"float32": 2.0 ** 16, "float64": 2.0 ** 30}
 
 
