@@ -5,6 +5,7 @@ means adding it here (nothing registers itself on import).
 """
 from .canonicalize import Canonicalize
 from .conv_epilogue import ConvEpilogue
+from .conv_pool import ConvPoolFusion
 from .cse import CSE
 from .dce import DCE
 from .fold import ConstantFold
@@ -35,6 +36,7 @@ PASSES = {
     "scan-merge": ScanMerge,
     "dce": DCE,
     "conv-epilogue": ConvEpilogue,
+    "conv-pool": ConvPoolFusion,
     "gemm-epilogue": GemmEpilogue,
     "fuse-elementwise": FuseElementwise,
     "split-fused-stages": SplitFusedStages,

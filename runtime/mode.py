@@ -44,6 +44,7 @@ PASS_TAGS = {
     "scan-merge": ("scan", "scanOp_merge", "scan_merge"),
     "scan-ring": ("scan", "scanOp_save_mem", "scan_save_mem"),
     "conv-epilogue": ("conv_fusion", "local_conv_bias_activation"),
+    "conv-pool": ("conv_fusion", "conv_pool_fusion", "local_conv_pool"),
     # Theano's GemmOptimizer rewrote z - a*dot(x, y) into gemm(z, -a, x, y, 1): theon's SGD-update epilogue
     "gemm-epilogue": ("gemm_optimizer", "BlasOpt", "inplace_gemm"),
 }

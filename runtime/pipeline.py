@@ -14,7 +14,7 @@ PIPELINES = {
     # the scan passes after the first cse: equal n_steps and invariants are one value
     "fast_run": ("canonicalize", "cse", "scan-hoist", "scan-batch", "scan-merge", "region-reuse", "scan-prune",
                  "scan-ring", "simplify-shapes", "stabilize", "legalize-f16", "canonicalize", "cse", "conv-epilogue",
-                 "gemm-epilogue", "fuse-elementwise", "dce"),
+                 "conv-pool", "gemm-epilogue", "fuse-elementwise", "dce"),
     # FAST_COMPILE keeps one loop per op, except in very large bodies: there
     # fusion's outlined loops keep lowering and LLVM linear in the op count
     "fast_compile": ("constant-fold", "cse", "legalize-f16", "fuse-elementwise{min-ops=256}", "dce"),
@@ -82,11 +82,11 @@ def _run_passes(func, names):
 def for_target(names, target):
     """The pipeline ``names`` for a backend (``cpu`` or ``gpu``): a plain
     ``legalize-f16`` entry gets the target (the GPU keeps float16 matrix
-    products for its tensor cores), and so does ``gemm-epilogue`` (a CPU
-    GEMM epilogue)."""
+    products for its tensor cores), and so do ``gemm-epilogue`` and
+    ``conv-pool`` (CPU epilogues)."""
     if target == "cpu":
         return tuple(names)
-    return tuple(f"{n.strip()}{{target={target}}}" if n.strip() in ("legalize-f16", "gemm-epilogue") else n
+    return tuple(f"{n.strip()}{{target={target}}}" if n.strip() in ("legalize-f16", "gemm-epilogue", "conv-pool") else n
                  for n in names)
 
 

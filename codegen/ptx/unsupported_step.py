@@ -26,3 +26,6 @@ LOWERINGS.update({"cholesky": NotOnGpuStep, "solve_triangular": NotOnGpuStep, "s
 # the CPU GEMM's axpy epilogue (passes/gemm_epilogue.py); GPU pipelines run that pass with target=gpu,
 # which keeps matmul and the elementwise ops (the GPU plan makes them the GEMM's epilogue itself)
 LOWERINGS.update({"matmul_update": NotOnGpuStep})
+# max pooling fused into the CPU convolution's chunks (passes/conv_pool.py); GPU pipelines run that pass
+# with target=gpu, which keeps conv, pool and pool_grad
+LOWERINGS.update({"conv_pool": NotOnGpuStep, "pool_grad_mask": NotOnGpuStep})

@@ -33,7 +33,7 @@ import itertools
 
 import numpy as np
 
-from ..autodiff import ZERO, emitter
+from ..autodiff import ZERO, batch_ndim, emitter
 from ..opdef import OpDef, result
 from ..types import is_float
 
@@ -424,4 +424,241 @@ def neibs_message(axis, size, h, s):
             f"neib_shape {h}, neib_step {s} (use mode='ignore_borders')")
 
 
-OPS = [Pool, PoolGrad, PoolGradGrad, NeibsCheck]
+# --- max pooling fused into the forward convolution (passes/conv_pool.py) ---------------------------
+CONV_POOL_ATTRS = ("pool_ws", "pool_stride", "pool_pad", "ignore_border")
+MASK_BITS = 8           # a tie mask is one uint8 per window: windows of at most 8 elements
+
+
+def conv_pool_params(attrs, opname):
+    """(ws, stride, pad, ignore_border) of a conv_pool/pool_grad_mask's
+    pooling, checked: 2 pooled dims, windows of at most MASK_BITS elements."""
+    ws, stride, pad, ignore_border, _ = pool_params(
+        {"ws": attrs["pool_ws"], "stride": attrs["pool_stride"], "pad": attrs["pool_pad"],
+         "ignore_border": attrs["ignore_border"], "mode": "max"}, opname)
+    if len(ws) != 2:
+        raise ValueError(f"{opname}: pool_ws must have 2 entries (2 spatial dims), got {ws!r}")
+    if ws[0] * ws[1] > MASK_BITS:
+        raise ValueError(f"{opname}: a window of {ws[0]}x{ws[1]} elements does not fit a {MASK_BITS}-bit mask")
+    return ws, stride, pad, ignore_border
+
+
+def _conv_out(opname, attrs, x, w):
+    """The conv output's shape (entries None where unknown), checked."""
+    from .conv import _check_types, check_attrs, conv_shapes
+    _check_types(opname, x, w)
+    if x.ndim != 4:
+        raise ValueError(f"{opname}: the input must be 4-d (2 spatial dims), got {x}")
+    check_attrs(opname, attrs, 2)
+    return conv_shapes(opname, attrs, x.shape, w.shape)
+
+
+def _pooled(opname, attrs, shape):
+    """The pooled shape of a conv output ``shape`` (entries None where unknown)."""
+    ws, stride, pad, ignore_border = conv_pool_params(attrs, opname)
+    out = list(shape[:2])
+    for k in range(2):
+        n = shape[2 + k]
+        if n is None:
+            out.append(None)
+            continue
+        m = out_size(n, ws[k], stride[k], pad[k], ignore_border)
+        if m < 0:
+            raise ValueError(f"{opname}: pool_ws[{k}] = {ws[k]} is larger than the convolution's output dim "
+                             f"{2 + k} ({n}, padded {n + 2 * pad[k]}) with ignore_border=True")
+        out.append(m)
+    return tuple(out)
+
+
+def _window_hits(y, z, ws, stride, pad, ignore_border):
+    """Per window offset k (row-major over ws, bit k of a mask): the boolean
+    array over the pooled outputs ``y``'s element at offset k equals the
+    window's maximum ``z`` (and lies inside the image)."""
+    out, ext, _ = _layout(y.shape, ws, stride, pad, ignore_border, "max")
+    big = np.zeros(y.shape[:2] + ext, dtype=y.dtype)
+    crop = (slice(None),) * 2 + tuple(slice(p, p + n) for p, n in zip(pad, y.shape[2:]))
+    big[crop] = y
+    inside = _inside(ext, pad, y.shape, 2)
+    for k in itertools.product(*[range(w_) for w_ in ws]):
+        view = _offset_views(2, out, stride, k)
+        yield k, view, crop, ext, (big[view] == z) & inside[view[2:]]
+
+
+def tie_mask(y, z, ws, stride, pad, ignore_border):
+    """uint8 mask per pooled output of ``y``: bit i set when window element i
+    (row-major) equals the window's maximum ``z`` (Theano's tie rule)."""
+    mask = np.zeros(z.shape, dtype=np.uint8)
+    if 0 in z.shape:
+        return mask
+    for i, (_, _, _, _, hit) in enumerate(_window_hits(y, z, ws, stride, pad, ignore_border)):
+        mask |= hit.astype(np.uint8) << np.uint8(i)
+    return mask
+
+
+def mask_grad(mask, gz, shape, ws, stride, pad, ignore_border):
+    """pool_grad's max rule from a tie mask: gz to every element whose bit is
+    set, summed where windows overlap (as pool_grad_reference, in float64)."""
+    out, ext, _ = _layout(shape, ws, stride, pad, ignore_border, "max")
+    gbig = np.zeros(tuple(shape[:2]) + ext, dtype=np.float64)
+    crop = (slice(None),) * 2 + tuple(slice(p, p + n) for p, n in zip(pad, shape[2:]))
+    if 0 in out or 0 in shape:
+        return gbig[crop]
+    for i, k in enumerate(itertools.product(*[range(w_) for w_ in ws])):
+        view = _offset_views(2, out, stride, k)
+        gbig[view] += np.where((mask >> np.uint8(i)) & 1, gz, 0)
+    return gbig[crop]
+
+
+class ConvPool(OpDef):
+    """conv_pool{conv attrs, pool_ws, pool_stride, pool_pad, ignore_border,
+    bias, activation}(x, w[, b]) -> (z, mask): a 2-d convolution and the max
+    pooling of its result in one op, the convolution's result never stored
+    (passes/conv_pool.py builds it; the CPU pools each chunk of the GEMM).
+
+    ``bias`` says where the 1-d ``b`` (out_channels entries or one) is added:
+    ``"before"`` the pooling (``pool(conv(x, w) + b)``: conv_bias's), ``"after"``
+    it (``pool(conv(x, w)) + b``), or ``"none"`` (no ``b`` operand). Then
+    ``z = activation(...)``, the activation (conv's ACTIVATIONS) applied to the
+    pooled value. ``mask`` (uint8, z's shape) has bit i set when element i of
+    the window (row-major over pool_ws, inside the image) equals the window's
+    maximum, exactly what max ``pool_grad`` compares (ties all set; NaN
+    never); ``pool_grad_mask`` routes a gradient with it."""
+    name = "conv_pool"
+    num_operands = None
+    num_results = 2
+    required_attrs = ("pad", "stride", "dilation", "groups", "flip") + CONV_POOL_ATTRS + ("bias", "activation")
+    accumulates = True
+    has_grad = True
+
+    def _bias(self, op):
+        where = op.attrs["bias"]
+        if where not in ("none", "before", "after"):
+            raise ValueError(f"conv_pool: bias must be 'none', 'before' or 'after', got {where!r}")
+        if len(op.operands) != (2 if where == "none" else 3):
+            raise ValueError(f"conv_pool takes {2 if where == 'none' else 3} operands with bias = {where!r}, got "
+                             f"{len(op.operands)}")
+        return where
+
+    def infer(self, op):
+        from .conv import ACTIVATIONS
+        for a in self.required_attrs:
+            if a not in op.attrs:
+                raise ValueError(f"conv_pool requires attribute {a!r}")
+        where = self._bias(op)
+        x, w = (v.type for v in op.operands[:2])
+        shape = _conv_out("conv_pool", op.attrs, x, w)
+        if op.attrs["activation"] not in ACTIVATIONS:
+            raise ValueError(f"conv_pool: activation must be one of {ACTIVATIONS}, got {op.attrs['activation']!r}")
+        if where != "none":
+            b = op.operands[2].type
+            if b.dtype != x.dtype or b.ndim != 1:
+                raise TypeError(f"conv_pool: the bias must be a 1-d {x.dtype} tensor, got {b}")
+            if None not in (b.shape[0], shape[1]) and b.shape[0] not in (1, shape[1]):
+                raise ValueError(f"conv_pool: the bias has {b.shape[0]} entries for {shape[1]} output channels")
+        out = _pooled("conv_pool", op.attrs, shape)
+        return result(x.dtype, out) + result("uint8", out)
+
+    def dims(self, op, shapes):
+        x, w = (shapes.of(v) for v in op.operands[:2])
+        rest = tuple(s if s is not None else shapes.fresh(2 + i) for i, s in enumerate(op.results[0].type.shape[2:]))
+        return [(x[0], w[0]) + rest] * 2
+
+    def conv_attrs(self, op):
+        from .conv import CONV_ATTRS
+        return {a: op.attrs[a] for a in CONV_ATTRS}
+
+    def reference(self, op, x, w, b=None):
+        from .conv import activate, conv_forward, conv_shapes
+        where = self._bias(op)
+        conv_shapes(self.name, op.attrs, x.shape, w.shape)
+        y = conv_forward(x, w, self.conv_attrs(op))
+        if b is not None and b.shape[0] not in (1, y.shape[1]):
+            raise ValueError(f"conv_pool: the bias has {b.shape[0]} entries for {y.shape[1]} output channels")
+        bb = None if b is None else b.reshape((1, -1, 1, 1))
+        if where == "before":
+            y = y + bb
+        params = conv_pool_params(op.attrs, self.name)
+        _pooled(self.name, op.attrs, y.shape)
+        z = pool_reference(y, *params, "max").astype(x.dtype, copy=False)
+        mask = tie_mask(y, z, *params)
+        if where == "after":
+            z = z + bb
+        return [activate(z, op.attrs["activation"]).astype(x.dtype, copy=False), mask]
+
+    def grad(self, op, grads):
+        """The activation's derivative from z, ``pool_grad_mask`` (the bias's
+        gradient summed before or after it), then conv's gradients."""
+        from .conv import _conv_grads
+        x, w = op.operands[:2]
+        z, g, e = op.results[0], grads[0], emitter(op)
+        where, act = op.attrs["bias"], op.attrs["activation"]
+        if g is None or g is ZERO:
+            return [ZERO] * len(op.operands)
+        if batch_ndim(op, g):
+            raise NotImplementedError("conv_pool: gradients with extra leading dims (jacobian, hessian) are not "
+                                      "supported; differentiate the graph before the conv-pool pass")
+        one, zero = e.const(1, z.dtype), e.const(0, z.dtype)
+        if act == "tanh":
+            g = e("mul", g, e("sub", one, e("mul", z, z)))
+        elif act == "sigmoid":
+            g = e("mul", g, e("mul", z, e("sub", one, z)))
+        elif act == "relu":
+            g = e("where", e("gt", z, zero), g, zero)
+        gy = e("pool_grad_mask", op.results[1], g, x, w, **{a: op.attrs[a] for a in PoolGradMask.required_attrs})
+        if where == "none":
+            return _conv_grads(e, x, w, gy, self.conv_attrs(op), 0)
+        gb = e.sum(g if where == "after" else gy, [0, 2, 3], False)
+        b = op.operands[2]
+        if b.type.shape[0] != z.type.shape[1] or b.type.shape[0] is None:     # a bias of one entry broadcast
+            spec, dyn = e.shape_spec(e.dims(b))
+            gb = e("sum_to", gb, *dyn, shape=spec)
+        return _conv_grads(e, x, w, gy, self.conv_attrs(op), 0) + [gb]
+
+
+class PoolGradMask(OpDef):
+    """pool_grad_mask{conv attrs, pool_ws, pool_stride, pool_pad,
+    ignore_border}(mask, gz, x, w): max ``pool_grad`` of the convolution
+    ``conv(x, w)`` from conv_pool's tie mask: every element of a window whose
+    bit is set receives the window's ``gz`` (sums where windows overlap).
+    The result has conv(x, w)'s shape, which ``x`` and ``w`` give through
+    their dims alone (their elements are never read)."""
+    name = "pool_grad_mask"
+    num_operands = 4
+    required_attrs = ("pad", "stride", "dilation", "groups", "flip") + CONV_POOL_ATTRS
+    accumulates = True
+    cost = 4
+
+    def infer(self, op):
+        self.check_arity(op)
+        mask, gz, x, w = (v.type for v in op.operands)
+        shape = _conv_out("pool_grad_mask", op.attrs, x, w)
+        out = _pooled("pool_grad_mask", op.attrs, shape)
+        if mask.dtype != "uint8" or mask.ndim != 4:
+            raise TypeError(f"pool_grad_mask: mask must be a 4-d uint8 tensor, got {mask}")
+        if gz.dtype != x.dtype or gz.ndim != 4:
+            raise TypeError(f"pool_grad_mask: gz must be a 4-d {x.dtype} tensor, got {gz}")
+        for what, t in (("mask", mask), ("gz", gz)):
+            for k, (have, want) in enumerate(zip(t.shape, out)):
+                if None not in (have, want) and have != want:
+                    raise ValueError(f"pool_grad_mask: {what} {t} does not fit the pooled convolution: dim {k} is "
+                                     f"{have}, expected {want}")
+        return result(x.dtype, tuple(s if s is not None else m for s, m in zip(shape[:2], gz.shape[:2]))
+                      + tuple(shape[2:]))
+
+    def dims(self, op, shapes):
+        x, w = (shapes.of(v) for v in op.operands[2:])
+        rest = tuple(s if s is not None else shapes.fresh(2 + i) for i, s in enumerate(op.results[0].type.shape[2:]))
+        return [(x[0], w[0]) + rest]
+
+    def reference(self, op, mask, gz, x, w):
+        from .conv import conv_shapes
+        mask, gz = np.asarray(mask), np.asarray(gz)
+        shape = conv_shapes(self.name, op.attrs, x.shape, w.shape)
+        out = _pooled(self.name, op.attrs, shape)
+        for what, t in (("mask", mask), ("gz", gz)):
+            if t.shape != out:
+                raise ValueError(f"pool_grad_mask: {what} has shape {t.shape}, the pooled convolution {out}")
+        params = conv_pool_params(op.attrs, self.name)
+        return [mask_grad(mask, gz, shape, *params).astype(gz.dtype, copy=False)]
+
+
+OPS = [Pool, PoolGrad, PoolGradGrad, NeibsCheck, ConvPool, PoolGradMask]
