@@ -1,4 +1,4 @@
-"""The GEMM's packing (codegen/cpu/lower/linalg.py): a row-major A and a
+"""The GEMM's packing (codegen/cpu/lower/gemm_tile.py): a row-major A and a
 transposed B (elements adjacent along K) are packed by in-register
 transposes, TRANSPOSE_BYTES along K at a time, with the K values past the
 last whole vector and partial panels copied element by element; the

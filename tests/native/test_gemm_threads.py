@@ -1,4 +1,4 @@
-"""The multi-threaded GEMM (codegen/cpu/lower/linalg.py): products split into
+"""The multi-threaded GEMM (codegen/cpu/lower/gemm_kernel.py): products split into
 units over the thread pool give exactly the single-threaded results (each
 C tile is summed by one thread in the same order) and NumPy's, for every
 dtype, odd shapes and block remainders, transposed / negative / sliced
