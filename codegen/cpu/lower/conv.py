@@ -380,7 +380,7 @@ def _epilogue_rows(w, op, src, src_ld, dst, dst_ld, rows, width, bias, bstride, 
             b.store(v, b.gep(pd, [j]))
 
 
-def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None):
+def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=None):
     """Shared driver: buffers, the worker over the batch, the result.
 
     A worker takes its items in chunks of ``cb`` (about CHUNK_COLUMNS output
@@ -445,6 +445,8 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None):
         extra.update(fast=fast, ldt=ldt)
     if bias is not None:
         extra["bstride"] = bias[1]
+    if epilogue is not None:              # conv_pool (conv_pool.py): its values, captured by name
+        extra.update(epilogue.captured)
     captured = geo.captured() + [p for p in data_ptrs.values() if p is not None] + list(extra.values())
 
     def emit(w, begin, end, part, inner):
@@ -514,7 +516,9 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None):
                 if kind == "fwd":
                     _gemm(w, s, gemm, g.ocg, width, g.kd, wg, g.kd, i64(1), my_cols, ld, i64(1),
                           my_buf, ld, my_a, my_b, e["gparts"])
-                    if bias is None:
+                    if epilogue is not None:      # conv_pool: each (item, channel) plane pooled into z
+                        epilogue.emit(w, g, e, p, my_buf, ld, n0, count, grp)
+                    elif bias is None:
                         items(lambda j, xg: _copy_rows(w, gy_rows(j)[1], ld, gy_rows(j)[0], g.P, g.ocg, g.P))
                     else:
                         gbias = bb.gep(p["bias"], [bb.mul(bb.mul(grp, g.ocg), e["bstride"])])

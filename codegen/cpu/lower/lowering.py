@@ -4,7 +4,7 @@ A lowering is ``lower(ctx, op, bufs) -> [Buf per result]`` where ``bufs``
 are the operands' Bufs (see context.py). Every op of the dialect must have
 an entry; a test walks ``ir.dialect.OPS`` to enforce it.
 """
-from . import autodiff_ops, control, conv, data, debug, fused, indexing, linalg, pool, random, reduction, views
+from . import autodiff_ops, control, conv, conv_pool, data, debug, fused, indexing, linalg, pool, random, reduction, views
 from . import extra, sorting
 from . import la, la_eig, la_spectral
 from .elementwise import lower_elementwise
@@ -23,6 +23,7 @@ LOWERINGS.update(random.LOWERINGS)   # random_uniform random_normal (Philox-4x32
 LOWERINGS.update(indexing.LOWERINGS)  # adv_subtensor adv_set_subtensor adv_inc_subtensor
 LOWERINGS.update(conv.LOWERINGS)     # conv conv_grad_input conv_grad_weight (im2col + GEMM)
 LOWERINGS.update(pool.LOWERINGS)     # pool pool_grad
+LOWERINGS.update(conv_pool.LOWERINGS)  # conv_pool pool_grad_mask (passes/conv_pool.py)
 LOWERINGS.update(sorting.LOWERINGS)   # sort argsort (radix sort)
 LOWERINGS.update(extra.LOWERINGS)     # cumsum cumprod searchsorted bincount repeat
 LOWERINGS.update(la.LOWERINGS)        # cholesky solve_triangular solve matrix_inverse det
