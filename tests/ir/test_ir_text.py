@@ -235,6 +235,14 @@ CASES["conv"] = func_text("%x: tensor<?x2x?x?xf64>, %w: tensor<3x2x3x3xf64>, %g:
     f'%3 = conv_bias(%x, %w, %b) {{activation = "tanh", {_CONV}stride = [2, 1]}} : tensor<?x3x?x?xf64>',
     "%4 = neibs_check(%x) {neib_shape = [2, 2], neib_step = [2, 1]} : tensor<?x2x?x?xf64>",
     "return(%0, %1, %2, %3, %4)"])
+_CP = ('dilation = [1, 1], flip = true, groups = 1, ignore_border = false, pad = [1, 0], pool_pad = [0, 0], '
+       'pool_stride = [1, 2], pool_ws = [3, 2], stride = [1, 1]')
+CASES["conv_pool"] = func_text("%x: tensor<?x2x?x9xf32>, %w: tensor<3x2x2x2xf32>, %b: tensor<3xf32>, "
+                               "%g: tensor<?x3x?x4xf32>", [
+    f'%0, %1 = conv_pool(%x, %w, %b) {{activation = "relu", bias = "before", {_CP}}} : tensor<?x3x?x4xf32>, '
+    "tensor<?x3x?x4xu8>",
+    f"%2 = pool_grad_mask(%1, %g, %x, %w) {{{_CP}}} : tensor<?x3x?x8xf32>",
+    'return(%0, %2)'])
 _POOL = 'ignore_border = true, mode = "max", pad = [0, 0], stride = [2, 2], ws = [2, 2]'
 CASES["pool"] = func_text("%x: tensor<?x?x?x?xf64>, %y: tensor<?x?x?x?xf64>", [
     f"%0 = pool(%x) {{{_POOL}}} : tensor<?x?x?x?xf64>",

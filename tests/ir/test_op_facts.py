@@ -235,7 +235,7 @@ def test_the_lists_this_replaced_agree_with_the_facts():
                                                   "alloc", "dimshuffle", "reshape", "sum_to"}
     assert where(lambda d: d.reduces) == {"sum", "prod", "max", "min"}
     special = {"erfinv": 32, "trigamma": 16, "psi": 16, "gammaln": 24, "gamma": 16, "arctan2": 16}
-    pools = ("pool", "pool_grad", "pool_grad_grad")       # a window per output
+    pools = ("pool", "pool_grad", "pool_grad_grad", "pool_grad_mask")       # a window per output
     linalg = ("cholesky", "solve", "solve_triangular", "matrix_inverse", "det", "eigvalsh", "eigh_vectors",
               "qr_q", "qr_r", "svd_s", "svd_u", "svd_vt", "pinv", "eigvals", "eig_vectors")
     math8 = ("exp2", "sinh", "cosh", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "erfc")
@@ -251,7 +251,7 @@ def test_the_lists_this_replaced_agree_with_the_facts():
         "nonzero": 1, "conv_grad_input": 2, "conv_grad_weight": 2}
     assert where(lambda d: d.shape_from_values) == {"arange", "nonzero", "bincount", "repeat"}
     assert where(lambda d: d.accumulates) == {"sum", "matmul", "matmul_update", "sum_to", "conv", "conv_bias", "conv_grad_input",
-                                              "conv_grad_weight", *pools, *linalg}
+                                              "conv_grad_weight", "conv_pool", *pools, *linalg}
 
 
 # --- the walker finds what is missing ------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_parse_pipeline_with_options():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("cse,frob", "unknown pass 'frob'; known passes: canonicalize, constant-fold, conv-epilogue, cse, dce, "
+    ("cse,frob", "unknown pass 'frob'; known passes: canonicalize, constant-fold, conv-epilogue, conv-pool, cse, dce, "
                  "drop-return, fuse-elementwise, gemm-epilogue, knobs, legalize-f16, region-reuse, scan-batch, scan-hoist, scan-merge, scan-prune, "
                  "scan-ring, simplify-shapes, split-fused-stages, "
                  "stabilize"),
