@@ -20,8 +20,10 @@ operand. The values and the tie masks are the unfused graph's exactly:
 the bias is added where the graph adds it (max pooling compares the same
 numbers), and an activation applied *before* the pooling is never moved
 behind it (a monotone function may still round two numbers to one, which
-changes the ties). Nothing happens when the convolution's result has any
-other reader (a ``shape`` too), a ``pool_grad`` carries extra leading dims
+changes the ties). Its dims, read through ``subtensor(shape(y))`` (the
+gradient of a bias added before the pooling), are computed from x's and w's.
+Nothing happens when the convolution's result has any other reader, a
+``pool_grad`` carries extra leading dims
 (jacobians), the window has more than 8 elements or the pooling is not over
 the convolution's 2 spatial dims. Runs in fast_run after conv-epilogue;
 ``target=gpu`` leaves the IR as it is (the PTX plan has no kernel for these
@@ -52,13 +54,56 @@ def _position(block, v):
     return -1 if v.owner is None else block.index(v.owner)
 
 
+def _dim_reads(y):
+    """The ``subtensor(shape(y)){idx = [k]}`` ops reading ``y``'s dims, when
+    those are all that ``y``'s ``shape`` readers feed; else None."""
+    reads = []
+    for s, _ in y.uses:
+        if s.name != "shape":
+            continue
+        for t, _ in s.results[0].uses:
+            idx = t.attrs.get("idx") if t.name == "subtensor" else None
+            if len(t.operands) != 1 or not (isinstance(idx, tuple) and len(idx) == 1 and isinstance(idx[0], int)):
+                return None
+            reads.append((t, idx[0] % 4))
+    return reads
+
+
+def _conv_dim(rw, conv, k):
+    """Dim k of ``conv``'s result from its operands' dims (0-d int64), built
+    before ``conv``: N, OC, then (n + 2 pad - dilation (kernel - 1) - 1) //
+    stride + 1."""
+    x, w = conv.operands[:2]
+    t = conv.results[0].type.shape[k]
+    if t is not None:
+        return rw.const(t, "int64")
+
+    def dim(v, i):
+        return rw.create("subtensor", rw.create("shape", v), idx=(i,))
+    if k < 2:
+        return dim(x if k == 0 else w, 0)
+    i = k - 2
+    pad, d, st = conv.attrs["pad"][i], conv.attrs["dilation"][i], conv.attrs["stride"][i]
+    n, kk = dim(x, k), dim(w, k)
+    span = rw.create("mul", rw.const(d, "int64"), rw.create("sub", kk, rw.const(1, "int64")))   # d (k - 1)
+    if pad == "full":
+        p2 = rw.create("mul", span, rw.const(2, "int64"))
+    elif pad == "half":
+        p2 = rw.create("mul", rw.create("floordiv", rw.create("add", span, rw.const(1, "int64")),
+                                        rw.const(2, "int64")), rw.const(2, "int64"))
+    else:
+        p2 = rw.const(2 * pad, "int64")
+    top = rw.create("sub", rw.create("sub", rw.create("add", n, p2), span), rw.const(1, "int64"))
+    return rw.create("add", rw.create("floordiv", top, rw.const(st, "int64")), rw.const(1, "int64"))
+
+
 def _pool_grads(y, pool, z):
     """The pool_grad ops of ``pool`` reading ``y`` (pool_grad(y, z, gz), no
-    extra leading dims), when they and ``pool`` are all of ``y``'s users;
-    else None."""
+    extra leading dims), when they and ``pool`` are all of ``y``'s users
+    (``shape`` readers aside); else None."""
     grads = []
     for user, i in y.uses:
-        if user is pool:
+        if user is pool or user.name == "shape":
             continue
         if user.name != "pool_grad" or i != 0 or user.parent is not pool.parent or user.attrs != pool.attrs:
             return None
@@ -101,7 +146,8 @@ def conv_pool(rw, pool):
         return False
     z = pool.results[0]
     grads = _pool_grads(y, pool, z)
-    if grads is None:
+    reads = _dim_reads(y)
+    if grads is None or reads is None:
         return False
     block = pool.parent
     here = block.index(pool)
@@ -142,6 +188,11 @@ def conv_pool(rw, pool):
         return False
     rw.insert(new)
     fused = new.results[0]
+    if reads:       # dims of the convolution's result: from x's and w's, computed before the convolution
+        anchor, rw.anchor = rw.anchor, conv
+        for t, k in reads:
+            rw.replace(t, _conv_dim(rw, conv, k))
+        rw.anchor = anchor
     for g, m in zip(grads, masks):
         m.loc = g.loc
         block.insert_before(g, m)

@@ -79,16 +79,16 @@ CASES = [  # (kind, act, pool attrs, conv attrs, x shape, w shape)
 def test_rewrite_gives_the_unfused_values_and_gradients(case, levels):
     kind, act, pool, conv, xs, ws = CASES[case]
     inputs, cost, h = _model(kind, act, pool, conv)
-    # a bias added before the pooling: its gradient reads the conv result's shape (sum_to), which
-    # blocks the rewrite (see passes/conv_pool.py): the forward graph only
-    grads = theon.grad(cost, inputs) if kind != "before" else []
+    # a bias added before the pooling: its gradient reads the conv result's dims (sum_to), which
+    # the pass computes from x's and w's
+    grads = theon.grad(cost, inputs)
     func = _build([h, cost] + grads, inputs)
     rng = np.random.default_rng(case)
     vals = _vals(rng, xs, ws, levels)[:len(inputs)]
     before = _run(func, vals)
     _opt(func)
     text = _text(func)
-    assert "conv_pool(" in text and ("pool_grad_mask(" in text or not grads), text
+    assert "conv_pool(" in text and "pool_grad_mask(" in text, text
     assert " pool(" not in text and "pool_grad(" not in text and " conv(" not in text, text
     # relu's gradient reads its operand (x > 0): the pooled value has a second reader, so relu stays
     act = "identity" if act == "relu" and grads else act
@@ -138,7 +138,7 @@ def test_other_uses_of_the_conv_result_block_the_rewrite():
     x, w = T.dtensor4("x"), T.dtensor4("w")
     y = conv2d(x, w)
     p = pool_2d(y, ws=(2, 2), ignore_border=True)
-    for outs in ([p, y * 2], [p, y.shape[2]], [p.sum(), theon.grad(p.sum() + (y * y).sum(), x)]):
+    for outs in ([p, y * 2], [p, y.shape], [p.sum(), theon.grad(p.sum() + (y * y).sum(), x)]):
         func = _opt(_build(outs, [x, w]))
         assert "conv_pool" not in _text(func), _text(func)
     # a jacobian's pool_grad carries extra leading dims: no rewrite
@@ -268,3 +268,24 @@ def test_conv_pool_gradient_rule_matches_the_unfused_graph():
         got = _run(_build([fused] + theon.grad((fused * fused).sum(), inputs), inputs), vals[:len(inputs)])
         for a, c in zip(want, got):
             np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+
+
+def test_dims_of_the_conv_result_come_from_x_and_w():
+    """A reader of the convolution's dims (subtensor(shape(y))) reads them
+    computed from x's and w's dims ('full'/'half' padding, strides) once
+    the convolution is gone."""
+    x, w = T.dtensor4("x"), T.dtensor4("w")
+    rng = np.random.default_rng(2)
+    vals = [rng.normal(size=(2, 3, 11, 10)), rng.normal(size=(4, 3, 3, 4))]
+    for conv in (dict(border_mode="full", subsample=(2, 3)), dict(border_mode="half", filter_dilation=(2, 1)),
+                 dict(border_mode=(1, 2), subsample=(1, 2))):
+        y = conv2d(x, w, **conv)
+        p = pool_2d(y, ws=(2, 2), ignore_border=False)
+        dims = [y.shape[k] for k in range(4)] + [y.shape[-1]]
+        func = _build([p] + dims, [x, w])
+        want = _run(func, vals)
+        _opt(func)
+        text = _text(func)
+        assert "conv_pool(" in text and " conv(" not in text, text
+        for a, b in zip(want, _run(func, vals)):
+            np.testing.assert_array_equal(a, b)
