@@ -48,9 +48,10 @@ from .parallel import outline, plan_parts, run_parts
 from .views import contiguous, dyn_values, resolve, static_dims
 
 PARALLEL_MACS = 1 << 20     # a convolution of at least this many multiply-adds threads over the batch
-CHUNK_COLUMNS = 1024        # output positions (items x positions per item) one GEMM covers, at most
-CHUNK_BYTES = 256 << 10     # and a column matrix of about this size (or one item)
+CHUNK_COLUMNS = 1024        # output positions (items x positions per item) of a chunk of items, at most
+SPAN_BYTES = {"fwd": 256 << 10, "gin": 256 << 10, "gw": 256 << 10}   # columns (packed panels) of one GEMM
 LD_PAD = 16
+IMPLICIT = True             # conv packs the GEMM's B panels from the input (False: im2col per span)
 SPLIT = 4                   # slices of the batch per thread (load balance on a shared machine)
 
 
@@ -139,7 +140,7 @@ def _dims(ctx, buf, v):
     return static_dims(ctx, buf.shape, v.type.shape)
 
 
-# --- the column matrix -----------------------------------------------------------------
+# --- the columns of a range of positions ---------------------------------------------------
 def _tap_offsets(b, geo, ks):
     """Per spatial dim, the input offset of kernel index ks[i] at output 0."""
     offs = []
@@ -160,73 +161,181 @@ def _valid_range(b, geo, off):
     return lo, smax(b, smin(b, hi, o), lo)
 
 
-def _columns(w, geo, xbase, cols, ld, gather):
-    """im2col (``gather``: cols <- x) or col2im (cols added into x) for the
-    Cg channels at ``xbase``; element (r, j) of the column matrix at
-    cols + r*ld + j."""
-    b = w.b
+def _round_up(b, x, step):
+    return b.mul(b.sdiv(b.add(x, i64(step - 1)), i64(step)), i64(step))
 
-    def at(ptr, j):
-        return b.gep(ptr, [j])
+
+def _clamp(b, v, lo, hi):
+    return smin(b, smax(b, v, lo), hi)
+
+
+def _rows(w, geo, c0, c1, body):
+    """The output rows (every spatial dim but the last, of each item) that
+    positions [c0, c1) of a chunk cover, position q = item*P + row*O + o
+    (O the last dim's outputs): ``body(item, idx, a, e, base)`` per row,
+    ``idx`` its indices in the other spatial dims, [a, e) its outputs o in
+    the range and ``base`` the row's first position minus c0 (so that o is
+    local column base + o). The item and indices are counted along (one
+    division per range, not per row); c0 < c1."""
+    b = w.b
+    last = geo.nd - 1
+    ol = getattr(geo, f"o{last}")
+    outer = [getattr(geo, f"o{i}") for i in range(last)]
+    r0 = b.sdiv(c0, ol)
+    r1 = b.sdiv(b.add(c1, b.sub(ol, i64(1))), ol)
+    rem, idx = r0, []
+    for d in reversed(outer):
+        idx.insert(0, b.srem(rem, d))
+        rem = b.sdiv(rem, d)
+    with counted_loop(b, r1, "cv.row", r0, carried=[rem] + idx) as lp:
+        item, idx = lp.carried[0], list(lp.carried[1:])
+        start = b.mul(lp.index, ol)
+        body(item, idx, smax(b, b.sub(c0, start), i64(0)), smin(b, b.sub(c1, start), ol), b.sub(start, c0))
+        carry, nxt = i64(1), list(idx)
+        for k in reversed(range(last)):
+            v = b.add(idx[k], carry)
+            wrap = b.icmp_signed("==", v, outer[k])
+            nxt[k] = b.select(wrap, i64(0), v)
+            carry = b.zext(wrap, I64)
+        lp.next = [b.add(item, carry)] + nxt
+
+
+def _taps(w, geo, xitem, idx, a, e, emit):
+    """Per kernel row r = (c, taps) of the column matrix, for the output row
+    at ``idx`` (outputs [a, e) of it) of the item at ``xitem`` (its group's
+    first channel): ``emit(r, src, lo, hi, step)`` with ``src`` the input
+    element that output 0 of the row would read, ``step`` the input stride
+    per output and [lo, hi) within [a, e) the outputs that read inside the
+    input (the valid range of each tap is computed once per row, not per
+    element; a row outside the input gives lo = hi = e)."""
+    b = w.b
     nd = geo.nd
     last = nd - 1
-    olast = getattr(geo, f"o{last}")
-    slast, xslast = geo.stride[last], getattr(geo, f"xs{last}")
-    t = cols.type.pointee
-    zero = lir.Constant(t, 0.0)
     kdims = [getattr(geo, f"k{i}") for i in range(nd)]
-    odims = [getattr(geo, f"o{i}") for i in range(nd - 1)]
+    step = b.mul(i64(geo.stride[last]), getattr(geo, f"xs{last}"))
     with w.loop(geo.cg, "cv.c") as c:
-        xc = b.gep(xbase, [b.mul(c, geo.xsc)])
+        xc = b.gep(xitem, [b.mul(c, geo.xsc)])
         with w.loop_nest(kdims, "cv.k") as ks:
             r = c
             for i in range(nd):
                 r = b.add(b.mul(r, kdims[i]), ks[i])
-            row = b.gep(cols, [b.mul(r, ld)])
             offs = _tap_offsets(b, geo, ks)
+            valid = lir.Constant(I1, 1)
+            src = xc
+            for i in range(nd - 1):
+                pos = b.add(b.mul(idx[i], i64(geo.stride[i])), offs[i])
+                valid = b.and_(valid, b.icmp_unsigned("<", pos, getattr(geo, f"i{i}")))
+                src = b.gep(src, [b.mul(pos, getattr(geo, f"xs{i}"))])
+            src = b.gep(src, [b.mul(offs[last], getattr(geo, f"xs{last}"))])
             lo, hi = _valid_range(b, geo, offs[last])
-            with w.loop_nest(odims, "cv.o") as os_:
-                valid = lir.Constant(I1, 1)
-                src = xc
-                lin = i64(0)
-                for i in range(nd - 1):
-                    pos = b.add(b.mul(os_[i], i64(geo.stride[i])), offs[i])
-                    valid = b.and_(valid, b.icmp_unsigned("<", pos, getattr(geo, f"i{i}")))
-                    src = b.gep(src, [b.mul(pos, getattr(geo, f"xs{i}"))])
-                    lin = b.add(b.mul(lin, odims[i]), os_[i])
-                dst = at(row, b.mul(lin, olast))
-                with b.if_else(valid, likely=True) as (inside, outside):
-                    with inside:
-                        src = b.gep(src, [b.mul(offs[last], xslast)])
-                        if gather:
-                            with w.loop(lo, "cv.z0") as j:
-                                b.store(zero, at(dst, j))
-                        step = b.mul(i64(slast), xslast)
-                        dense = b.icmp_signed("==", step, i64(1))
-                        with b.if_else(dense, likely=True) as (vector, strided):
-                            with vector:         # unit strides: explicit vectors (rows are short)
-                                if gather:
-                                    _span(w, lo, hi, lambda vt, j: _vstore(b, _vload(b, src, j, vt), dst, j),
-                                          lambda j: b.store(b.load(b.gep(src, [j])), b.gep(dst, [j])), t)
-                                else:
-                                    _span(w, lo, hi, lambda vt, j: _vstore(b, b.fadd(_vload(b, src, j, vt),
-                                                                                      _vload(b, dst, j, vt)), src, j),
-                                          lambda j: b.store(b.fadd(b.load(b.gep(src, [j])), b.load(b.gep(dst, [j]))),
-                                                            b.gep(src, [j])), t)
-                            with strided:
-                                with w.loop(hi, "cv.j", start=lo) as j:
-                                    px, pc = b.gep(src, [b.mul(j, step)]), at(dst, j)
-                                    if gather:
-                                        b.store(b.load(px), pc)
-                                    else:
-                                        b.store(b.fadd(b.load(px), b.load(pc)), px)
-                        if gather:
-                            with w.loop(olast, "cv.z1", start=hi) as j:
-                                b.store(zero, at(dst, j))
-                    with outside:
-                        if gather:
-                            with w.loop(olast, "cv.z") as j:
-                                b.store(zero, at(dst, j))
+            lo = b.select(valid, _clamp(b, lo, a, e), e)
+            hi = b.select(valid, _clamp(b, hi, lo, e), e)
+            emit(r, src, lo, hi, step)
+
+
+def _copy_span(w, src, step, dst, lo, hi, t, add=False):
+    """dst[o] = src[o*step] (``add``: src[o*step] += dst[o]) for o in
+    [lo, hi): explicit vectors where step == 1 (rows are short: LLVM's loop
+    vectorizer leaves loops of under 16 iterations scalar)."""
+    b = w.b
+    with b.if_else(b.icmp_signed("==", step, i64(1)), likely=True) as (vector, strided):
+        with vector:
+            if add:
+                _span(w, lo, hi, lambda vt, j: _vstore(b, b.fadd(_vload(b, src, j, vt), _vload(b, dst, j, vt)), src, j),
+                      lambda j: b.store(b.fadd(b.load(b.gep(src, [j])), b.load(b.gep(dst, [j]))), b.gep(src, [j])), t)
+            else:
+                _span(w, lo, hi, lambda vt, j: _vstore(b, _vload(b, src, j, vt), dst, j),
+                      lambda j: b.store(b.load(b.gep(src, [j])), b.gep(dst, [j])), t)
+        with strided:
+            with w.loop(hi, "cv.j", start=lo) as j:
+                px, pc = b.gep(src, [b.mul(j, step)]), b.gep(dst, [j])
+                if add:
+                    b.store(b.fadd(b.load(px), b.load(pc)), px)
+                else:
+                    b.store(b.load(px), pc)
+
+
+def _zero_span(w, dst, lo, hi, t):
+    b = w.b
+    zero = lir.Constant(t, 0.0)
+    _span(w, lo, hi, lambda vt, j: _vstore(b, lir.Constant(vt, [0.0] * vt.count), dst, j),
+          lambda j: b.store(zero, b.gep(dst, [j])), t)
+
+
+def _im2col(w, geo, xitem, c0, c1, cols, ldc, gather):
+    """im2col (``gather``: cols <- x) or col2im (cols added into x) for
+    positions [c0, c1) of a chunk: element (r, q - c0) of the column matrix
+    at cols + r*ldc + q - c0; ``xitem(item)`` the group's first channel of
+    item ``item`` of the chunk. The padding is stored as zeros."""
+    b = w.b
+    t = cols.type.pointee
+
+    def row(item, idx, a, e, base):
+        def emit(r, src, lo, hi, step):
+            dst = b.gep(cols, [b.add(b.mul(r, ldc), base)])       # local column of output o: dst + o
+            if gather:
+                _zero_span(w, dst, a, lo, t)
+                _copy_span(w, src, step, dst, lo, hi, t)
+                _zero_span(w, dst, hi, e, t)
+            else:
+                _copy_span(w, src, step, dst, lo, hi, t, add=True)
+        _taps(w, geo, xitem(item), idx, a, e, emit)
+    _rows(w, geo, c0, c1, row)
+
+
+def _pack_panels(w, geo, xitem, c0, c1, packed, nr, kc):
+    """The GEMM's packed B for positions [c0, c1) of a chunk, read straight
+    from the input (implicit im2col): K = Kd rows in slices of ``kc``,
+    slice s at packed + s*kc*NCr (NCr = c1 - c0 rounded up to ``nr``), its
+    panel p (local columns [p*nr, p*nr + nr)) at + p*nr*kcs (kcs the
+    slice's length), row k of the panel at + k*nr (linalg.py's packed-B
+    layout; columns past c1 - c0 zero). Per output row and kernel row, the
+    panels the row's outputs fall in: a panel the valid range covers whole
+    is one vector copy (unit strides), others a zeros / copy / zeros split."""
+    b = w.b
+    t = packed.type.pointee
+    vt = lir.VectorType(t, nr)
+    width = b.sub(c1, c0)
+    ncr = b.mul(b.sdiv(b.add(width, i64(nr - 1)), i64(nr)), i64(nr))
+    kd = geo.kd
+
+    def panel_row(r):
+        """(row r of panel 0 of r's slice, that slice's length)."""
+        s = b.sdiv(r, i64(kc))
+        kk = b.sub(r, b.mul(s, i64(kc)))
+        kcs = smin(b, b.sub(kd, b.mul(s, i64(kc))), i64(kc))
+        return b.gep(packed, [b.add(b.mul(b.mul(s, i64(kc)), ncr), b.mul(kk, i64(nr)))]), kcs
+
+    def row(item, idx, a, e, base):
+        def emit(r, src, lo, hi, step):
+            first, kcs = panel_row(r)
+            p0 = b.sdiv(b.add(base, a), i64(nr))
+            p1 = b.sdiv(b.add(b.add(base, e), i64(nr - 1)), i64(nr))
+            dense = b.icmp_signed("==", step, i64(1))
+            with w.loop(p1, "cv.p", start=p0) as p:
+                at = b.mul(p, i64(nr))                                 # the panel's first local column
+                dst = b.gep(first, [b.sub(b.mul(at, kcs), b.sub(at, base))])    # output o at dst + o
+                u = smax(b, a, b.sub(at, base))
+                v = smin(b, e, b.sub(b.add(at, i64(nr)), base))
+                whole = b.and_(b.and_(b.icmp_signed("==", b.sub(v, u), i64(nr)), dense),
+                               b.and_(b.icmp_signed(">=", u, lo), b.icmp_signed("<=", v, hi)))
+                with b.if_else(whole, likely=True) as (vector, split):
+                    with vector:
+                        _vstore(b, _vload(b, src, u, vt), dst, u)
+                    with split:
+                        plo, phi = _clamp(b, lo, u, v), _clamp(b, hi, u, v)
+                        phi = smax(b, phi, plo)
+                        _zero_span(w, dst, u, plo, t)
+                        _copy_span(w, src, step, dst, plo, phi, t)
+                        _zero_span(w, dst, phi, v, t)
+        _taps(w, geo, xitem(item), idx, a, e, emit)
+    _rows(w, geo, c0, c1, row)
+    # the last panel's columns past the range: zeros (the GEMM's own packing pads so)
+    with b.if_then(b.icmp_signed("<", width, ncr)):
+        at = b.sub(ncr, i64(nr))
+        with w.loop(kd, "cv.pz") as r:
+            first, kcs = panel_row(r)
+            _zero_span(w, b.gep(first, [b.mul(at, kcs)]), b.sub(width, at), i64(nr), t)
 
 
 VECTOR_BITS = 256
@@ -272,28 +381,29 @@ def _gw_fast(b, geo, lanes):
     return b.zext(ok, I64)
 
 
-def _columns_t(w, geo, xbase, colt, ldt):
-    """Position-major columns of one item for conv_grad_weight (2 spatial
-    dims, ``_gw_fast``): colt[q*ldt + (c*K0 + kh)*K1 + kw] = x[c, oh*s0 - p0
-    + kh*d0, ow*s1 - p1 + kw] (0 outside), q = oh*O1 + ow, with the taps
-    *not* flipped (the caller flips the gradient). Each (q, c, kh) is one
-    vector of L lanes loaded from the input row and stored whole: lanes
-    past K1 land on the next kernel row's entries, written later, or in
-    the row's padding (ldt >= Kd + L). Loads stay inside the channel's
-    rows (else, and where the window leaves the input, a scalar path)."""
+def _columns_t(w, geo, xitem, c0, c1, colt, ldt):
+    """Position-major columns of positions [c0, c1) of a chunk for
+    conv_grad_weight (2 spatial dims, ``_gw_fast``): colt[(q - c0)*ldt +
+    (c*K0 + kh)*K1 + kw] = x[item, c, oh*s0 - p0 + kh*d0, ow*s1 - p1 + kw]
+    (0 outside), q = item*P + oh*O1 + ow, with the taps *not* flipped (the
+    caller flips the gradient). Each (q, c, kh) is one vector of L lanes
+    loaded from the input row and stored whole: lanes past K1 land on the
+    next kernel row's entries, written later, or in the row's padding
+    (ldt >= Kd + L). Loads stay inside the channel's rows (else, and where
+    the window leaves the input, a scalar path)."""
     b = w.b
     t = colt.type.pointee
     lanes = _lanes(t)
     vt = lir.VectorType(t, lanes)
     zero, zvec = lir.Constant(t, 0.0), lir.Constant(vt, [0.0] * lanes)
-    k0, k1, o0, o1 = geo.k0, geo.k1, geo.o0, geo.o1
+    k0, k1 = geo.k0, geo.k1
     h, wd, xs0 = geo.i0, geo.i1, geo.xs0
     s0, s1, d0 = geo.stride[0], geo.stride[1], geo.dilation[0]
     # outputs whose window lies inside the row: ow*s1 - p1 >= 0 and ow*s1 - p1 + K1 <= W
-    lo = smin(b, b.sdiv(b.add(geo.p1, i64(s1 - 1)), i64(s1)), o1)
+    lo = smin(b, b.sdiv(b.add(geo.p1, i64(s1 - 1)), i64(s1)), geo.o1)
     room = b.add(b.sub(wd, k1), geo.p1)
     hi = b.select(b.icmp_signed("<", room, i64(0)), i64(0), b.add(b.sdiv(room, i64(s1)), i64(1)))
-    hi = smax(b, smin(b, hi, o1), lo)
+    hi = smax(b, smin(b, hi, geo.o1), lo)
 
     def scalar(src_row, dst, ow):
         start = b.sub(b.mul(ow, i64(s1)), geo.p1)
@@ -303,13 +413,14 @@ def _columns_t(w, geo, xbase, colt, ldt):
             v = b.select(inside, b.load(b.gep(src_row, [b.select(inside, col, i64(0))])), zero)
             b.store(v, b.gep(dst, [kw]))
 
-    with w.loop(geo.cg, "ct.c") as c:
-        xc = b.gep(xbase, [b.mul(c, geo.xsc)])
-        with w.loop(k0, "ct.kh") as kh:
-            tap = b.mul(b.add(b.mul(c, k0), kh), k1)
-            with w.loop(o0, "ct.oh") as oh:
+    def row(item, idx, a, e, base):
+        oh = idx[0]
+        with w.loop(geo.cg, "ct.c") as c:
+            xc = b.gep(xitem(item), [b.mul(c, geo.xsc)])
+            with w.loop(k0, "ct.kh") as kh:
+                tap = b.mul(b.add(b.mul(c, k0), kh), k1)
                 r = b.add(b.sub(b.mul(oh, i64(s0)), geo.p0), b.mul(kh, i64(d0)))
-                dst_row = b.gep(colt, [b.add(b.mul(b.mul(oh, o1), ldt), tap)])
+                dst_row = b.gep(colt, [b.add(b.mul(base, ldt), tap)])        # output ow at + ow*ldt
                 with b.if_else(b.icmp_unsigned("<", r, h), likely=True) as (inside, outside):
                     with inside:
                         src_row = b.gep(xc, [b.mul(r, xs0)])
@@ -318,17 +429,19 @@ def _columns_t(w, geo, xbase, colt, ldt):
                         vroom = b.add(b.sub(avail, i64(lanes)), geo.p1)
                         vhi = b.select(b.icmp_signed("<", vroom, i64(0)), i64(0), b.add(b.sdiv(vroom, i64(s1)),
                                                                                        i64(1)))
-                        vhi = smax(b, smin(b, vhi, hi), lo)
-                        with w.loop(lo, "ct.a") as ow:
+                        l1 = _clamp(b, lo, a, e)
+                        l2 = _clamp(b, smax(b, smin(b, vhi, hi), lo), l1, e)
+                        with w.loop(l1, "ct.a", start=a) as ow:
                             scalar(src_row, b.gep(dst_row, [b.mul(ow, ldt)]), ow)
-                        with w.loop(vhi, "ct.v", start=lo) as ow:
+                        with w.loop(l2, "ct.v", start=l1) as ow:
                             src = b.gep(src_row, [b.sub(b.mul(ow, i64(s1)), geo.p1)])
                             _vstore(b, _vload(b, src, i64(0), vt), b.gep(dst_row, [b.mul(ow, ldt)]), i64(0))
-                        with w.loop(o1, "ct.b", start=vhi) as ow:
+                        with w.loop(e, "ct.b", start=l2) as ow:
                             scalar(src_row, b.gep(dst_row, [b.mul(ow, ldt)]), ow)
                     with outside:
-                        with w.loop(o1, "ct.z") as ow:
+                        with w.loop(e, "ct.z", start=a) as ow:
                             _vstore(b, zvec, b.gep(dst_row, [b.mul(ow, ldt)]), i64(0))
+    _rows(w, geo, c0, c1, row)
 
 
 def _zero(w, ptr, n):
@@ -343,7 +456,8 @@ def _gemm(w, s, gemm, m, n, k, a, sam, sak, bp, sbk, sbn, c, ldc, pa, pb, parts)
     helper takes its accumulating (unblocked) path."""
     b = w.b
     with b.if_then(b.not_(linalg._use_blocked(b, m, n, k, s))):
-        _zero(w, c, b.mul(m, ldc))
+        with w.loop(m, "cv.zr") as r:
+            _zero(w, b.gep(c, [b.mul(r, ldc)]), n)
     b.call(gemm, [m, n, k, a, sam, sak, bp, sbk, sbn, c, ldc, pa, pb, parts])
 
 
@@ -384,28 +498,46 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
     """Shared driver: buffers, the worker over the batch, the result.
 
     A worker takes its items in chunks of ``cb`` (about CHUNK_COLUMNS output
-    positions in all, at least one item): the chunk's column matrices sit
-    side by side (row stride ld = cb*P), so one GEMM per group covers the
-    chunk: for ``conv`` into a chunk buffer then copied to y's layout, for the
-    gradients after copying the chunk of gy into that buffer."""
+    positions in all, at least one item) whose output (or output gradient)
+    planes sit side by side in the chunk buffer (OCg rows of ld = cb*P + pad
+    columns, per group); the chunk's positions go through the GEMM in spans
+    of ``cw`` (about SPAN_BYTES of columns, a multiple of NR; spans may split
+    an item and cross from one item to the next). ``conv``: per span the
+    packed B panels straight from the input (``_pack_panels``) and the
+    packed GEMM into the span's columns of the buffer, then the chunk copied
+    to y's layout (the epilogue, whole items); the gradients: the chunk of
+    gy copied into the buffer, per span the columns (``_im2col``,
+    ``_columns_t``) and one GEMM."""
     s = linalg.DEFAULT_SCHEDULE
     b = ctx.b
     dtype = op.results[0].type.dtype
+    t = LLTYPE[dtype]
+    item = 4 if dtype == "float32" else 8
+    nr = s.nr_vectors * s.lanes(dtype)
+    lanes = _lanes(t)
     gemm = linalg.emit_gemm(ctx.module, dtype, s)
-    # items per chunk: about CHUNK_COLUMNS output positions, fewer when the column matrix
-    # (Kd rows) would outgrow CHUNK_BYTES (it stays in L2 between im2col and the GEMM)
-    per_item = b.mul(geo.P, smax(b, geo.kd, i64(1)))
-    by_bytes = b.sdiv(i64(CHUNK_BYTES // (4 if dtype == "float32" else 8)), per_item)
-    cb = smax(b, smin(b, smin(b, b.sdiv(i64(CHUNK_COLUMNS), geo.P), by_bytes), geo.n), i64(1), name="cv.cb")
+    packed_gemm = linalg.emit_gemm(ctx.module, dtype, s, packed_b=True) if kind == "fwd" else None
+    kd1 = smax(b, geo.kd, i64(1))
+    # items per chunk: about CHUNK_COLUMNS output positions, at least one item
+    cb = smax(b, smin(b, b.sdiv(i64(CHUNK_COLUMNS), smax(b, geo.P, i64(1))), geo.n), i64(1), name="cv.cb")
     # rows of the chunk buffers: a few elements more than cb*P, so that rows are never a
     # multiple of 4 KiB apart (the GEMM's strided packing reads 16 rows at once)
     ld = b.add(b.mul(cb, geo.P), i64(LD_PAD), name="cv.ld")
+    # positions per span: columns of about SPAN_BYTES, whole panels, at most the chunk's
+    ldt = b.add(geo.kd, i64(lanes), name="cv.ldt")          # conv_grad_weight's position-major rows
+    per = ldt if kind == "gw" else kd1
+    cw = b.mul(b.sdiv(b.sdiv(i64(SPAN_BYTES[kind] // item), per), i64(nr)), i64(nr))
+    cw = smin(b, smax(b, cw, i64(nr)), _round_up(b, b.mul(cb, geo.P), nr))
+    if kind == "fwd":            # the packed GEMM takes all of B as one chunk of columns
+        cw = smin(b, cw, linalg._b_columns(b, cw, kd1, dtype, s))
+    cw = b.add(cw, i64(0), name="cv.cw")
+    ldc = b.add(cw, i64(LD_PAD), name="cv.ldc")
     if kind == "fwd":
-        m, n, k = geo.ocg, ld, geo.kd
+        m, n, k = geo.ocg, cw, geo.kd
     elif kind == "gin":
-        m, n, k = geo.kd, ld, geo.ocg
+        m, n, k = geo.kd, cw, geo.ocg
     else:
-        m, n, k = geo.ocg, geo.kd, ld
+        m, n, k = geo.ocg, geo.kd, cw
     work = ctx.mul(ctx.mul(geo.n, geo.oc), ctx.mul(geo.P, geo.kd))
     schedule = (op.attrs.get("parallel", PARALLEL_MACS), op.attrs.get("threads", 0))
     parts = plan_parts(ctx, geo.n, work, schedule)
@@ -415,14 +547,13 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
                      name="cv.parts")
     gparts = b.select(b.icmp_signed("==", parts, i64(1)), linalg._plan_parts(ctx, m, n, k, s), i64(1))
     a_block = linalg._a_block(b, m, k, s)
+    # B panels the GEMM packs itself (conv packs its own into the column buffer)
     b_elems = b.mul(linalg._b_columns(b, n, k, dtype, s), smax(b, k, i64(1)))
-    col_elems = b.mul(geo.kd, ld)
-    lanes = _lanes(LLTYPE[dtype])
+    col_elems = b.mul(kd1, ldc)             # Kd x cw columns, or the packed panels (Kd x cw rounded up to NR)
     fast = i64(0)
-    if kind == "gw":        # position-major columns (``_columns_t``): rows of Kd + L elements
+    if kind == "gw":                        # position-major columns (``_columns_t``): cw rows of Kd + L
         fast = _gw_fast(b, geo, lanes)
-        ldt = b.add(geo.kd, i64(lanes), name="cv.ldt")
-        col_elems = b.mul(ld, ldt)
+        col_elems = smax(b, col_elems, b.mul(cw, ldt))
     buf_elems = b.mul(geo.ocg, ld)
     pack_a = ctx.alloc(dtype, [b.mul(b.mul(parts, gparts), a_block)], name="cv.pack_a").ptr
     pack_b = ctx.alloc(dtype, [b.mul(parts, b_elems)], name="cv.pack_b").ptr
@@ -440,7 +571,7 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
         tmp = ctx.alloc(dtype, [b.mul(parts, wk)], name="cv.tmp").ptr
         data_ptrs.update(acc=acc, tmp=tmp)
     extra = {"a_block": a_block, "b_elems": b_elems, "col_elems": col_elems, "buf_elems": buf_elems,
-             "gparts": gparts, "cb": cb, "ld": ld}
+             "gparts": gparts, "cb": cb, "ld": ld, "cw": cw, "ldc": ldc}
     if kind == "gw":
         extra.update(fast=fast, ldt=ldt)
     if bias is not None:
@@ -454,7 +585,7 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
         bb = w.b
         p = {name: inner(v) for name, v in data_ptrs.items() if v is not None}
         e = {name: inner(v) for name, v in extra.items()}
-        ld = e["ld"]
+        ld, cw, ldc = e["ld"], e["cw"], e["ldc"]
         my_cols = bb.gep(p["cols"], [bb.mul(part, e["col_elems"])])
         my_buf = bb.gep(p["chunk"], [bb.mul(part, e["buf_elems"])])
         my_a = bb.gep(p["pack_a"], [bb.mul(part, e["a_block"])])
@@ -470,52 +601,75 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
             count = smin(bb, e["cb"], bb.sub(end, n0), name="cv.count")
             width = bb.mul(count, g.P, name="cv.width")
             if kind == "gin":
-                gx0 = bb.gep(p["out"], [bb.mul(n0, bb.mul(g.c, g.isz))])
-                _zero(w, gx0, bb.mul(count, bb.mul(g.c, g.isz)))
+                gx0 = bb.gep(p["out"], [bb.mul(n0, g.xsn)])
+                _zero(w, gx0, bb.mul(count, g.xsn))
             with w.loop(i64(g.groups), "cv.g") as grp:
                 wg = bb.gep(p["w"], [bb.mul(grp, gwk)]) if kind != "gw" else None
                 ychunk = bb.add(bb.mul(n0, ocp), bb.mul(bb.mul(grp, g.ocg), g.P))    # y/gy[n0, group]
+                xsrc = p["out"] if kind == "gin" else p["x"]
+                xgroup = bb.gep(xsrc, [bb.add(bb.mul(n0, g.xsn), bb.mul(bb.mul(grp, g.cg), g.xsc))])
+
+                def xitem(j):
+                    """The group's first channel of item j of the chunk (x, or gx for conv_grad_input)."""
+                    return bb.gep(xgroup, [bb.mul(j, g.xsn)])
 
                 def items(body):
                     with w.loop(count, "cv.j") as j:
-                        xitem = (bb.gep(p["out"], [bb.mul(bb.add(n0, j), bb.mul(g.c, g.isz))]) if kind == "gin"
-                                 else bb.gep(p["x"], [bb.mul(bb.add(n0, j), g.xsn)]))
-                        body(j, bb.gep(xitem, [bb.mul(bb.mul(grp, g.cg), g.xsc)]))
+                        body(j, xitem(j))
 
                 def gy_rows(j):
                     """(pointer into y/gy for item j of the chunk, pointer into the chunk buffer)."""
                     return (bb.gep(p["out" if kind == "fwd" else "gy"], [bb.add(ychunk, bb.mul(j, ocp))]),
                             bb.gep(my_buf, [bb.mul(j, g.P)]))
-                if kind == "gin":         # the chunk of gy, as OCg rows of width columns
+                if kind != "fwd":         # the chunk of gy, as OCg rows of width columns
                     items(lambda j, xg: _copy_rows(w, gy_rows(j)[0], g.P, gy_rows(j)[1], ld, g.ocg, g.P))
-                if kind == "fwd":
-                    items(lambda j, xg: _columns(w, g, xg, bb.gep(my_cols, [bb.mul(j, g.P)]), ld, gather=True))
-                if kind == "gw":
-                    fast_gw = bb.icmp_signed("!=", e["fast"], i64(0))
-                    ldt = e["ldt"]
-                    # gy rows as they are (OCg rows of width columns)
-                    items(lambda j, xg: _copy_rows(w, gy_rows(j)[0], g.P, gy_rows(j)[1], ld, g.ocg, g.P))
-
-                    def by_position():        # B (width x Kd) position-major: the GEMM packs it with vectors
-                        items(lambda j, xg: _columns_t(w, g, xg, bb.gep(my_cols, [bb.mul(bb.mul(j, g.P), ldt)]), ldt))
-                        _gemm(w, s, gemm, g.ocg, g.kd, width, my_buf, ld, i64(1), my_cols, ldt, i64(1),
-                              my_tmp, g.kd, my_a, my_b, e["gparts"])
-
-                    def by_tap():             # im2col's layout, B read transposed
-                        items(lambda j, xg: _columns(w, g, xg, bb.gep(my_cols, [bb.mul(j, g.P)]), ld, gather=True))
-                        _gemm(w, s, gemm, g.ocg, g.kd, width, my_buf, ld, i64(1), my_cols, i64(1), ld,
-                              my_tmp, g.kd, my_a, my_b, e["gparts"])
-                    if isinstance(e["fast"], lir.Constant):
-                        by_tap()
+                with counted_loop(bb, width, "cv.span", i64(0), cw) as span_loop:
+                    c0 = span_loop.index
+                    c1 = smin(bb, bb.add(c0, cw), width)
+                    span = bb.sub(c1, c0, name="cv.spanw")
+                    if kind == "fwd":
+                        blocked = linalg._use_blocked(bb, g.ocg, span, g.kd, s)
+                        if not IMPLICIT:
+                            blocked = lir.Constant(I1, 0)
+                        with bb.if_else(blocked, likely=True) as (implicit, explicit):
+                            with implicit:       # B's panels packed from x: no column matrix
+                                _pack_panels(w, g, xitem, c0, c1, my_cols, nr, s.kc)
+                                bb.call(packed_gemm, [g.ocg, span, g.kd, wg, g.kd, i64(1), my_cols, ldc, i64(1),
+                                                      bb.gep(my_buf, [c0]), ld, my_a, my_cols, e["gparts"]])
+                            with explicit:       # the GEMM's loops (one row of filters, tiny products)
+                                _im2col(w, g, xitem, c0, c1, my_cols, ldc, gather=True)
+                                _gemm(w, s, gemm, g.ocg, span, g.kd, wg, g.kd, i64(1), my_cols, ldc, i64(1),
+                                      bb.gep(my_buf, [c0]), ld, my_a, my_b, e["gparts"])
+                    elif kind == "gin":
+                        _gemm(w, s, gemm, g.kd, span, g.ocg, wg, i64(1), g.kd, bb.gep(my_buf, [c0]), ld, i64(1),
+                              my_cols, ldc, my_a, my_b, e["gparts"])
+                        _im2col(w, g, xitem, c0, c1, my_cols, ldc, gather=False)
                     else:
-                        with bb.if_else(fast_gw, likely=True) as (then, otherwise):
-                            with then:
-                                by_position()
-                            with otherwise:
-                                by_tap()
-                if kind == "fwd":
-                    _gemm(w, s, gemm, g.ocg, width, g.kd, wg, g.kd, i64(1), my_cols, ld, i64(1),
-                          my_buf, ld, my_a, my_b, e["gparts"])
+                        ldt = e["ldt"]
+                        a_span = bb.gep(my_buf, [c0])
+
+                        def by_position():        # B (span x Kd) position-major: the GEMM packs it with vectors
+                            _columns_t(w, g, xitem, c0, c1, my_cols, ldt)
+                            _gemm(w, s, gemm, g.ocg, g.kd, span, a_span, ld, i64(1), my_cols, ldt, i64(1),
+                                  my_tmp, g.kd, my_a, my_b, e["gparts"])
+
+                        def by_tap():             # im2col's layout, B read transposed
+                            _im2col(w, g, xitem, c0, c1, my_cols, ldc, gather=True)
+                            _gemm(w, s, gemm, g.ocg, g.kd, span, a_span, ld, i64(1), my_cols, i64(1), ldc,
+                                  my_tmp, g.kd, my_a, my_b, e["gparts"])
+                        if isinstance(e["fast"], lir.Constant):
+                            by_tap()
+                        else:
+                            with bb.if_else(bb.icmp_signed("!=", e["fast"], i64(0)), likely=True) as (then, other):
+                                with then:
+                                    by_position()
+                                with other:
+                                    by_tap()
+                        dst = bb.gep(my_acc, [bb.mul(grp, gwk)])
+                        with w.loop(gwk, "cv.acc") as j:
+                            pd = bb.gep(dst, [j])
+                            bb.store(bb.fadd(bb.load(pd), bb.load(bb.gep(my_tmp, [j]))), pd)
+                if kind == "fwd":         # the chunk's whole items leave the buffer
                     if epilogue is not None:      # conv_pool: each (item, channel) plane pooled into z
                         epilogue.emit(w, g, e, p, my_buf, ld, n0, count, grp)
                     elif bias is None:
@@ -524,15 +678,6 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
                         gbias = bb.gep(p["bias"], [bb.mul(bb.mul(grp, g.ocg), e["bstride"])])
                         items(lambda j, xg: _epilogue_rows(w, op, gy_rows(j)[1], ld, gy_rows(j)[0], g.P, g.ocg,
                                                            g.P, gbias, e["bstride"], op.attrs["activation"]))
-                elif kind == "gin":
-                    _gemm(w, s, gemm, g.kd, width, g.ocg, wg, i64(1), g.kd, my_buf, ld, i64(1),
-                          my_cols, ld, my_a, my_b, e["gparts"])
-                    items(lambda j, xg: _columns(w, g, xg, bb.gep(my_cols, [bb.mul(j, g.P)]), ld, gather=False))
-                else:
-                    dst = bb.gep(my_acc, [bb.mul(grp, gwk)])
-                    with w.loop(gwk, "cv.acc") as j:
-                        pd = bb.gep(dst, [j])
-                        bb.store(bb.fadd(bb.load(pd), bb.load(bb.gep(my_tmp, [j]))), pd)
 
     worker, data = outline(ctx, f"conv.{kind}", captured, emit)
     run_parts(ctx, worker, data, geo.n, parts)
