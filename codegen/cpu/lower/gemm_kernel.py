@@ -31,6 +31,8 @@ thread pool (``theon_rt_parallel``, rt_pool.py) per chunk of B's columns
                 each KC slice, pack the unit's rows of A into the part's
                 own A block (packA + part * MC*KC), then run the
                 micro-kernel over the unit's tiles   (theon.gemm.<dtype>.block)
+                A unit one panel wide (N <= NR) uses each element of A once:
+                its micro-kernel reads A in place, unpacked (``direct_a``)
 
 The packed B chunk: KC slice q at packB + q*KC*round_up(NC, NR), its
 panel p at + p*NR*kc (kc: that slice's length). Units are claimed from a
@@ -381,24 +383,36 @@ def _emit_block(module, dtype, s, update=False):
     work = f.fn.append_basic_block("unit.work")
     b.cbranch(b.icmp_signed("<", c0, c1), work, head)      # fewer panels than column chunks: some empty
     b.position_at_end(work)
+    # a unit of one panel uses each element of A once: the micro-kernel reads A where it lies
+    # (W6's h @ W2, 10 columns: packing A took as long as the product)
+    direct = b.icmp_signed("<=", b.sub(c1, c0), i64(nr if s.direct_a else 0), name="direct")
     with f.loop(K, "pc", step=s.kc) as (pc, _):
         kc = f.min(b.sub(K, pc), i64(s.kc))
-        _pack(f, ar, packA, mc, kc, mr, lambda r, k: _at(b, A, (b.add(r0, r), sam), (b.add(pc, k), sak)),
-              a_unit, "pa", a_along)
+        with b.if_then(b.not_(direct)):
+            _pack(f, ar, packA, mc, kc, mr, lambda r, k: _at(b, A, (b.add(r0, r), sam), (b.add(pc, k), sak)),
+                  a_unit, "pa", a_along)
         slice_b = b.gep(packB, [b.mul(b.sdiv(pc, i64(s.kc)), stride)])
         first = b.icmp_signed("==", pc, i64(0), name="first")
         last = b.icmp_signed("==", b.add(pc, kc), K, name="last")
-        with f.loop(c1, "jr", start=c0, step=nr) as (jr, _):
-            with f.loop(mc, "ir", step=mr) as (ir, _):
-                pa = b.gep(packA, [b.mul(ir, kc)])
-                pb = b.gep(slice_b, [b.mul(jr, kc)])
-                ctile = _at(b, C, (b.add(r0, ir), ldc), (b.add(jc, jr), i64(1)))
-                epi = None
-                if update:
-                    wtile = _at(b, W, (b.add(r0, ir), swm), (b.add(jc, jr), swn))
-                    epi = (wtile, swm, swn, alpha, last)
-                _microkernel(f, ar, s, kc, pa, pb, ctile, ldc,
-                             f.min(b.sub(mc, ir), i64(mr)), f.min(b.sub(c1, jr), i64(nr)), tile, first, epi)
+        with b.if_else(direct) as (unpacked, packed):
+            for branch, own in ((unpacked, True), (packed, False)):
+                with branch:
+                    with f.loop(c1, "jr", start=c0, step=nr) as (jr, _):
+                        with f.loop(mc, "ir", step=mr) as (ir, _):
+                            rows = f.min(b.sub(mc, ir), i64(mr))
+                            if own:     # rows past the tile's last read that row (never stored)
+                                pa = [_at(b, A, (b.add(b.add(r0, ir), f.min(i64(r), b.sub(rows, i64(1)))), sam),
+                                          (pc, sak)) for r in range(mr)]
+                            else:
+                                pa = b.gep(packA, [b.mul(ir, kc)])
+                            pb = b.gep(slice_b, [b.mul(jr, kc)])
+                            ctile = _at(b, C, (b.add(r0, ir), ldc), (b.add(jc, jr), i64(1)))
+                            epi = None
+                            if update:
+                                wtile = _at(b, W, (b.add(r0, ir), swm), (b.add(jc, jr), swn))
+                                epi = (wtile, swm, swn, alpha, last)
+                            _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, rows, f.min(b.sub(c1, jr), i64(nr)),
+                                         tile, first, epi, a_step=sak if own else None)
     b.branch(head)
     b.position_at_end(done)
     b.ret_void()

@@ -166,16 +166,18 @@ def _concat(b, vectors):
     return vectors[0]
 
 
-def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, first, epi=None):
+def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, first, epi=None, a_step=None):
     """C tile (mr_valid x nr_valid at ``ctile``, row stride ldc) += the
-    product of one packed A panel (kc x MR) and one packed B panel (kc x NR);
+    product of one packed A panel (kc x MR) and one packed B panel (kc x NR)
+    (with ``a_step``, an i64: A read where it lies, ``pa`` a list of MR
+    pointers to the rows' first elements, k steps of ``a_step`` elements);
     where the i1 ``first`` holds (the first KC slice) the tile is stored,
     not added to, so C need not be zeroed first. ``tile`` is MR*NR
     elements of scratch for partial tiles. ``epi`` (W tile pointer, its
     row and column strides, alpha, i1 last): where ``last`` holds (the last
     KC slice) the tile's final sums x are stored as W + x * alpha."""
     b = f.b
-    t = pa.type.pointee
+    t = pb.type.pointee
     lanes = s.lanes(ar.dtype)
     mr, nv = s.mr, s.nr_vectors
     nr = nv * lanes
@@ -190,10 +192,15 @@ def _microkernel(f, ar, s, kc, pa, pb, ctile, ldc, mr_valid, nr_valid, tile, fir
     with f.loop(kc, "uk", carried=zeros) as (k, accs):
         brow = b.gep(pb, [b.mul(k, i64(nr))])
         bvec = [_load_vec(b, b.gep(brow, [i64(v * lanes)]), vt, ar) for v in range(nv)]
-        arow = b.gep(pa, [b.mul(k, i64(mr))])
+        if a_step is None:
+            arow = b.gep(pa, [b.mul(k, i64(mr))])
+            a_at = [b.gep(arow, [i64(r)]) for r in range(mr)]
+        else:
+            at_k = b.mul(k, a_step)
+            a_at = [b.gep(row, [at_k]) for row in pa]
         nxt = []
         for r in range(mr):
-            x = _splat(b, b.load(b.gep(arow, [i64(r)])), vt)
+            x = _splat(b, b.load(a_at[r]), vt)
             for v in range(nv):
                 nxt.append(ar.muladd(x, bvec[v], accs[r * nv + v]))
         f.next_values = nxt

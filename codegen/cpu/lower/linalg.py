@@ -61,6 +61,7 @@ class GemmSchedule:
     threads: int = 0            # threads of a threaded product (0: the cores this process may use)
     split: int = 4              # units of work per thread of a threaded product (load balance)
     prefetch_c: bool = True     # prefetch the C tile (for writing) before the micro-kernel's K loop
+    direct_a: bool = True       # a unit one panel wide reads A in place (not packed: each element is used once)
 
     def lanes(self, dtype):
         return max(1, min(self.vector_bits // (8 * ITEMSIZE[dtype]), 16))
