@@ -129,10 +129,6 @@ class _Epilogue:
                         hit = b.and_(hit, inside)
                     bits = b.or_(bits, b.shl(b.zext(hit, I8), lir.Constant(I8, i)))
                 b.store(bits, b.gep(mrow, [zc]))
-                if self.where == "after":
-                    m = b.fadd(m, bv)
-                if act is not None:
-                    m = act[0](act[1], [m] + act[2])
                 b.store(m, b.gep(zrow, [zc]))
 
         with w.loop(z0, "cp.zr") as zr:
@@ -145,6 +141,17 @@ class _Epilogue:
                     columns(zr, row0, jb, z1, True, "cp.e1")
                 with edge:
                     columns(zr, row0, i64(0), z1, True, "cp.e")
+        if self.where == "after" or act is not None:
+            # the plane's maxima are contiguous: bias and activation in one loop LLVM vectorizes
+            # (the activation's emitter is straight-line code)
+            with w.loop(b.mul(z0, z1), "cp.act") as i:
+                at = b.gep(zp, [i])
+                m = b.load(at)
+                if self.where == "after":
+                    m = b.fadd(m, bv)
+                if act is not None:
+                    m = act[0](act[1], [m] + act[2])
+                b.store(m, at)
 
 
 def lower_conv_pool(ctx, op, bufs):
@@ -184,6 +191,8 @@ def lower_pool_grad_mask(ctx, op, bufs):
     gx = ctx.alloc(dtype, gdims, name="pool_grad_mask")
     planes = ctx.mul(geo.n, geo.oc)
     o0, o1, z0, z1 = gdims[2], gdims[3], zd[0], zd[1]
+    zero = lir.Constant(LLTYPE[dtype], 0.0)
+    overlap = stride[0] < ws[0] or stride[1] < ws[1]       # an element may sit in several windows
 
     def emit(wc, begin, end, part, inner):
         wb = wc.b
@@ -194,9 +203,10 @@ def lower_pool_grad_mask(ctx, op, bufs):
             mp = wb.gep(inner(mask.ptr), [wb.mul(pl, zsz)])
             gp = wb.gep(inner(gz.ptr), [wb.mul(pl, zsz)])
             conv._zero(wc, dst, isz)
-            with wc.loop(iz0, "pgm.zr") as zr:
-                row0 = wb.sub(wb.mul(zr, i64(stride[0])), i64(pad[0]))
-                with wc.loop(iz1, "pgm.zc") as zc:
+            ja, jb = _interior(wb, io1, iz1, ws[1], stride[1], pad[1])
+
+            def columns(zr, row0, start, stop, checked, name):
+                with wc.loop(stop, name, start=start) as zc:
                     col0 = wb.sub(wb.mul(zc, i64(stride[1])), i64(pad[1]))
                     at = wb.add(wb.mul(zr, iz1), zc)
                     bits = wb.load(wb.gep(mp, [at]))
@@ -204,14 +214,32 @@ def lower_pool_grad_mask(ctx, op, bufs):
                     for a in range(ws[0]):
                         r = wb.add(row0, i64(a))
                         for c in range(ws[1]):
-                            i = a * ws[1] + c
                             col = wb.add(col0, i64(c))
-                            inside = wb.and_(wb.icmp_unsigned("<", r, io0), wb.icmp_unsigned("<", col, io1))
-                            hit = wb.icmp_unsigned("!=", wb.and_(bits, lir.Constant(I8, 1 << i)),
+                            hit = wb.icmp_unsigned("!=", wb.and_(bits, lir.Constant(I8, 1 << (a * ws[1] + c))),
                                                    lir.Constant(I8, 0))
-                            with wb.if_then(wb.and_(hit, inside)):
-                                pd = wb.gep(dst, [wb.add(wb.mul(r, io1), col)])
-                                wb.store(wb.fadd(wb.load(pd), g), pd)
+                            v = wb.select(hit, g, zero)
+                            pd = wb.gep(dst, [wb.add(wb.mul(r, io1), col)])
+                            if checked:         # bits are never set outside the plane; the address must stay in it
+                                inside = wb.and_(wb.icmp_unsigned("<", r, io0), wb.icmp_unsigned("<", col, io1))
+                                with wb.if_then(inside):
+                                    wb.store(wb.fadd(wb.load(pd), v), pd)
+                            elif overlap:
+                                wb.store(wb.fadd(wb.load(pd), v), pd)
+                            else:               # each element in one window: stored, not added
+                                wb.store(v, pd)
+
+            with wc.loop(iz0, "pgm.zr") as zr:
+                row0 = wb.sub(wb.mul(zr, i64(stride[0])), i64(pad[0]))
+                full = wb.and_(wb.icmp_signed(">=", row0, i64(0)),
+                               wb.icmp_signed("<=", wb.add(row0, i64(ws[0])), io0))
+                with wb.if_else(full, likely=True) as (whole, edge):
+                    with whole:
+                        columns(zr, row0, i64(0), ja, True, "pgm.e0")
+                        columns(zr, row0, ja, jb, False, "pgm.c")
+                        columns(zr, row0, jb, iz1, True, "pgm.e1")
+                    with edge:
+                        columns(zr, row0, i64(0), iz1, True, "pgm.e")
+
     captured = [gx.ptr, mask.ptr, gz.ptr, o0, o1, z0, z1]
     worker, data = outline(ctx, "pool_grad_mask", captured, emit)
     parallel_for(ctx, worker, data, planes, ctx.mul(planes, ctx.mul(o0, o1)),
