@@ -1,40 +1,65 @@
 """``conv``, ``conv_grad_input``, ``conv_grad_weight`` (ir/ops/conv.py) on
-the packed GEMM helper of linalg.py (``theon.gemm.<dtype>``).
+the packed GEMM helper of linalg.py (``theon.gemm.<dtype>``), with no
+column matrix larger than a span.
 
-Per chunk of batch items (about CHUNK_COLUMNS output positions in all, fewer
-when the column matrix would outgrow CHUNK_BYTES, so that it stays in L2) and
-per group (G groups, Cg = C/G input and OCg = OC/G output channels per
-group, Kd = Cg * prod(kernel), P = prod(out), W = items x P):
+Per chunk of batch items (about CHUNK_COLUMNS output positions in all, at
+least one item) and per group (G groups, Cg = C/G input and OCg = OC/G
+output channels per group, Kd = Cg * prod(kernel), P = prod(out), W =
+items x P), the W positions go through the GEMM in spans of ``cw`` columns
+(about SPAN_BYTES of Kd-long columns, whole NR-column panels; a span may
+split an item -- W17's 56x56 outputs with Kd = 576 take 28 spans of 112 --
+or cross from one item to the next, LeNet's 8x8 outputs):
 
-    conv:              cols (Kd x W) = im2col(x[items, group]);  buf (OCg x W) = W_g (OCg x Kd) @ cols;
-                       buf copied to y[items, group]
-    conv_grad_input:   buf = gy[items, group];  cols = W_g^T (Kd x OCg) @ buf;  gx[items, group] = col2im(cols)
-    conv_grad_weight:  buf (OCg x W) = gy[items, group];  colsT (W x Kd) = position-major columns of
-                       x[items, group] (``_columns_t``, rows of Kd + L);  acc_g (OCg x Kd) += buf @ colsT
-                       (the GEMM packs colsT's panels with vectors; A, the small operand, element by
-                       element); where ``_gw_fast`` fails, cols (Kd x W) = im2col and B = cols read
-                       transposed
+    conv:              per span: B panels (Kd x cw in the GEMM's packed-B layout) packed straight from
+                       x[items, group] (``_pack_panels``: implicit im2col); buf[:, span] (OCg x cw) =
+                       W_g (OCg x Kd) @ B by ``theon.gemm.<dtype>.packed``; then buf (OCg x W, whole
+                       items) copied to y[items, group] (conv_bias: its epilogue; conv_pool: its hook)
+    conv_grad_input:   buf = gy[items, group];  per span: cols (Kd x cw) = W_g^T @ buf[:, span];
+                       gx[items, group] += col2im(cols)
+    conv_grad_weight:  buf (OCg x W) = gy[items, group];  per span: colsT (cw x Kd) = position-major
+                       columns of x (``_columns_t``, rows of Kd + L);  acc_g (OCg x Kd) +=
+                       buf[:, span] @ colsT (the GEMM packs colsT's panels with vectors); where
+                       ``_gw_fast`` fails, cols (Kd x cw) = im2col and B = cols read transposed
 
-``im2col`` writes row (c, taps) of the column matrix from the input row it
-reads, with the valid range of each output row computed once per kernel
-tap (no bounds test per element; the padding is stored as zeros); ``col2im``
-adds the same places back. Unit-stride rows move as explicit vectors
-(``_span``: rows of 8 or 24 elements, as LeNet's, stayed scalar under LLVM's
-loop vectorizer). The flip of a true convolution is in the tap
-mapping (tap = k-1-t), so the filters are used as they are. Rows of the
-chunk buffers are padded (LD_PAD) so that they are never a multiple of
-4 KiB apart.
+So the buffers are a span's columns (about SPAN_BYTES, in L2) and the
+chunk's output planes (OCg x W), never Kd x P of a whole image: W17's
+convolution (64 -> 64 channels, 3x3 on 56x56) had 7.2 MB of columns per
+item, written by im2col and packed again by the GEMM. Span sizes from
+128 KiB to 1 MiB measured the same; where the product is not blocked
+(one filter per group, tiny products: the GEMM's loops read B as a
+matrix) conv takes im2col's layout per span instead of the panels.
+Measured (float32, one core, CPU-time minimum, loaded machine): W17's
+forward 149 ms before (im2col of a whole item) -> 113-118 ms with spans,
+the packed panels and im2col per span within noise of each other
+(114-122 vs 114-120 ms; LeNet conv2 9.3-10.0 ms both, conv1 1.9-2.2 vs
+2.0-2.6 ms): the panels save the second pass over the columns but copy
+in pieces of at most NR columns.
+
+``_rows`` walks the output rows (all spatial dims but the last) that a
+span covers, counting items and indices along; ``_taps`` gives, per
+kernel row (c, taps), the input row it reads and the valid range of the
+outputs (computed once per row and tap, no bounds test per element; the
+padding is stored as zeros). ``_im2col`` copies/adds each such row as
+explicit vectors (``_span``: rows of 8 or 24 elements, as LeNet's, stayed
+scalar under LLVM's loop vectorizer); ``_pack_panels`` splits it at panel
+boundaries: a piece of NR valid unit-stride columns is one vector copy,
+an edge piece a masked load and store (lanes outside the valid range are
+zeros, lanes of the neighbouring row left alone). The flip of a true
+convolution is in the tap mapping (tap = k-1-t), so the filters are used
+as they are. Rows of the chunk buffers and columns are padded (LD_PAD) so
+that they are never a multiple of 4 KiB apart.
 
 Threads: the entry checks the shapes (channels, groups, filter larger than
 the padded input, the output gradient's shape), allocates one set of chunk
-buffers and GEMM panels (and, for ``conv_grad_weight``, a partial filter
-gradient) per part, and runs a worker over slices of the batch on the
-thread pool (``parallel.outline``/``run_parts``) in SPLIT slices per thread,
-which the pool hands out as threads ask (a thread that loses its core on a
-busy machine leaves its other slices to the rest); each GEMM then runs on
-its worker's thread (parts = 1). With a single part (a batch of one, or a
-small convolution) the GEMM itself may thread. ``conv_grad_weight`` sums
-the parts' partial gradients after the parallel region.
+buffers, span columns and GEMM panels (and, for ``conv_grad_weight``, a
+partial filter gradient) per part, and runs a worker over slices of the
+batch on the thread pool (``parallel.outline``/``run_parts``) in SPLIT
+slices per thread, which the pool hands out as threads ask (a thread that
+loses its core on a busy machine leaves its other slices to the rest);
+each GEMM then runs on its worker's thread (parts = 1). With a single
+part (a batch of one, or a small convolution) the GEMM itself may thread.
+``conv_grad_weight`` sums the parts' partial gradients after the parallel
+region.
 """
 import llvmlite.ir as lir
 
@@ -301,16 +326,16 @@ def _pack_panels(w, geo, xitem, c0, c1, packed, nr, kc):
 
     def panel_row(r):
         """(row r of panel 0 of r's slice, that slice's length)."""
-        s = b.sdiv(r, i64(kc))
-        kk = b.sub(r, b.mul(s, i64(kc)))
+        s = b.udiv(r, i64(kc))
+        kk = b.urem(r, i64(kc))
         kcs = smin(b, b.sub(kd, b.mul(s, i64(kc))), i64(kc))
         return b.gep(packed, [b.add(b.mul(b.mul(s, i64(kc)), ncr), b.mul(kk, i64(nr)))]), kcs
 
     def row(item, idx, a, e, base):
         def emit(r, src, lo, hi, step):
             first, kcs = panel_row(r)
-            p0 = b.sdiv(b.add(base, a), i64(nr))
-            p1 = b.sdiv(b.add(b.add(base, e), i64(nr - 1)), i64(nr))
+            p0 = b.udiv(b.add(base, a), i64(nr))
+            p1 = b.udiv(b.add(b.add(base, e), i64(nr - 1)), i64(nr))
             dense = b.icmp_signed("==", step, i64(1))
             with w.loop(p1, "cv.p", start=p0) as p:
                 at = b.mul(p, i64(nr))                                 # the panel's first local column
@@ -325,9 +350,18 @@ def _pack_panels(w, geo, xitem, c0, c1, packed, nr, kc):
                     with split:
                         plo, phi = _clamp(b, lo, u, v), _clamp(b, hi, u, v)
                         phi = smax(b, phi, plo)
-                        _zero_span(w, dst, u, plo, t)
-                        _copy_span(w, src, step, dst, plo, phi, t)
-                        _zero_span(w, dst, phi, v, t)
+                        with b.if_else(dense, likely=True) as (masked, strided):
+                            with masked:     # lanes [plo, phi) read, [u, v) written, the rest left alone
+                                lane = b.add(_splat(b, b.trunc(u, I32), nr), LANE_INDEX[nr])
+                                inside = b.and_(b.icmp_signed(">=", lane, _splat(b, b.trunc(plo, I32), nr)),
+                                                b.icmp_signed("<", lane, _splat(b, b.trunc(phi, I32), nr)))
+                                val = _masked_load(w, b.gep(src, [u]), inside, vt)
+                                _masked_store(w, val, b.gep(dst, [u]),
+                                              b.icmp_signed("<", lane, _splat(b, b.trunc(v, I32), nr)))
+                            with strided:
+                                _zero_span(w, dst, u, plo, t)
+                                _copy_span(w, src, step, dst, plo, phi, t)
+                                _zero_span(w, dst, phi, v, t)
         _taps(w, geo, xitem(item), idx, a, e, emit)
     _rows(w, geo, c0, c1, row)
     # the last panel's columns past the range: zeros (the GEMM's own packing pads so)
@@ -339,6 +373,38 @@ def _pack_panels(w, geo, xitem, c0, c1, packed, nr, kc):
 
 
 VECTOR_BITS = 256
+I32 = lir.IntType(32)
+LANE_INDEX = {n: lir.Constant(lir.VectorType(I32, n), list(range(n))) for n in (4, 8, 16, 32)}
+
+
+def _splat(b, x, n):
+    vt = lir.VectorType(x.type, n)
+    undef = lir.Constant(vt, lir.Undefined)
+    return b.shuffle_vector(b.insert_element(undef, x, lir.Constant(I32, 0)), undef,
+                            lir.Constant(lir.VectorType(I32, n), [0] * n))
+
+
+def _mask_name(vt):
+    return f"v{vt.count}{'f32' if vt.element == lir.FloatType() else 'f64'}"
+
+
+def _masked_load(w, ptr, mask, vt):
+    """The lanes of a vector at ``ptr`` where ``mask`` holds (the others 0,
+    never read: no fault past an array's end)."""
+    name = _mask_name(vt)
+    fn = w.declare(f"llvm.masked.load.{name}.p0{name}", vt,
+                   [vt.as_pointer(), I32, mask.type, vt])
+    align = 4 if vt.element == lir.FloatType() else 8
+    return w.b.call(fn, [w.b.bitcast(ptr, vt.as_pointer()), lir.Constant(I32, align), mask,
+                         lir.Constant(vt, [0.0] * vt.count)])
+
+
+def _masked_store(w, val, ptr, mask):
+    vt = val.type
+    name = _mask_name(vt)
+    fn = w.declare(f"llvm.masked.store.{name}.p0{name}", lir.VoidType(), [vt, vt.as_pointer(), I32, mask.type])
+    align = 4 if vt.element == lir.FloatType() else 8
+    w.b.call(fn, [val, w.b.bitcast(ptr, vt.as_pointer()), lir.Constant(I32, align), mask])
 
 
 def _lanes(t):
