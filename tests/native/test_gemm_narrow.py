@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theon.codegen.cpu import compile_function
 from theon.codegen.cpu.lower import linalg
-from theon.config import config
+from theon.tests.gemm_helpers import compile_with, no_object_cache, operand as _operand  # noqa: F401
 from theon.tests.native_helpers import make_func, run_native
 
 DEFAULT = linalg.DEFAULT_SCHEDULE
@@ -28,14 +27,6 @@ SCHEDULES = {
 RNG = np.random.default_rng(23)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def no_object_cache():
-    saved = config.cache_dir
-    config.cache_dir = None        # the cache keys on the IR, not on the schedule
-    yield
-    config.cache_dir = saved
-
-
 @functools.lru_cache(maxsize=None)
 def compiled(kind, schedule, dtype):
     types = [(dtype, (None, None))] * (3 if kind == "update" else 2)
@@ -43,21 +34,11 @@ def compiled(kind, schedule, dtype):
         func = make_func(types, lambda b, x, y, w: b.create("matmul_update", [x, y, w], {"alpha": -0.25}).result)
     else:
         func = make_func(types, lambda b, x, y: b.create("matmul", [x, y]).result)
-    saved = linalg.DEFAULT_SCHEDULE
-    linalg.DEFAULT_SCHEDULE = SCHEDULES[schedule]
-    try:
-        return func, compile_function(func)
-    finally:
-        linalg.DEFAULT_SCHEDULE = saved
+    return compile_with(SCHEDULES[schedule], func)
 
 
 def operand(rows, cols, dtype, layout):
-    """'c' row-major, 't' a transposed array, 's' a strided slice."""
-    if layout == "t":
-        return RNG.uniform(-1, 1, (cols, rows)).astype(dtype).T
-    if layout == "s":
-        return RNG.uniform(-1, 1, (rows, 2 * cols + 1)).astype(dtype)[:, 1::2]
-    return RNG.uniform(-1, 1, (rows, cols)).astype(dtype)
+    return _operand(RNG, rows, cols, dtype, layout)
 
 
 def product(kind, schedule, *args):

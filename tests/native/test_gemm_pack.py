@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theon.codegen.cpu import compile_function
 from theon.codegen.cpu.lower import linalg
-from theon.config import config
+from theon.tests.gemm_helpers import compile_with, no_object_cache, operand as _operand  # noqa: F401
 from theon.tests.native_helpers import make_func, run_native
 
 DEFAULT = linalg.DEFAULT_SCHEDULE
@@ -29,23 +28,10 @@ SCHEDULES = {
 RNG = np.random.default_rng(17)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def no_object_cache():
-    saved = config.cache_dir
-    config.cache_dir = None        # the cache keys on the IR, not on the schedule
-    yield
-    config.cache_dir = saved
-
-
 @functools.lru_cache(maxsize=None)
 def matmul_fn(schedule, dtype):
-    func = make_func([(dtype, (None, None)), (dtype, (None, None))], lambda b, x, y: b("matmul", x, y))
-    saved = linalg.DEFAULT_SCHEDULE
-    linalg.DEFAULT_SCHEDULE = SCHEDULES[schedule]
-    try:
-        return func, compile_function(func)
-    finally:
-        linalg.DEFAULT_SCHEDULE = saved
+    return compile_with(SCHEDULES[schedule], make_func([(dtype, (None, None)), (dtype, (None, None))],
+                                                       lambda b, x, y: b("matmul", x, y)))
 
 
 def check(schedule, a, b):
@@ -59,13 +45,7 @@ def check(schedule, a, b):
 
 
 def operand(rows, cols, dtype, layout):
-    """(rows, cols): 'c' row-major (adjacent along K for A), 't' a transposed
-    array (adjacent along K for B), 's' a strided slice of a row-major one."""
-    if layout == "t":
-        return RNG.uniform(-1, 1, (cols, rows)).astype(dtype).T
-    if layout == "s":
-        return RNG.uniform(-1, 1, (rows, 2 * cols + 1)).astype(dtype)[:, 1::2]
-    return RNG.uniform(-1, 1, (rows, cols)).astype(dtype)
+    return _operand(RNG, rows, cols, dtype, layout)
 
 
 @settings(max_examples=15, deadline=None)

@@ -21,7 +21,7 @@ import theon
 import theon.tensor as T
 from theon.codegen.cpu import compile_function
 from theon.codegen.cpu.lower import linalg
-from theon.config import config
+from theon.tests.gemm_helpers import no_object_cache, with_schedule  # noqa: F401
 from theon.tests.native_helpers import make_func, run_in_threads, run_native
 
 DEFAULT = linalg.DEFAULT_SCHEDULE
@@ -37,23 +37,6 @@ DTYPES = ["float32", "float64"] + INT_DTYPES
 RNG = np.random.default_rng(7)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def no_object_cache():
-    saved = config.cache_dir
-    config.cache_dir = None
-    yield
-    config.cache_dir = saved
-
-
-def _with_schedule(schedule, build):
-    saved = linalg.DEFAULT_SCHEDULE
-    linalg.DEFAULT_SCHEDULE = schedule
-    try:
-        return build()
-    finally:
-        linalg.DEFAULT_SCHEDULE = saved
-
-
 @functools.lru_cache(maxsize=None)
 def matmul_fn(schedule_name, dtype, a_ndim=2, b_ndim=2):
     func = make_func([(dtype, (None,) * a_ndim), (dtype, (None,) * b_ndim)],
@@ -61,7 +44,7 @@ def matmul_fn(schedule_name, dtype, a_ndim=2, b_ndim=2):
     schedule = SCHEDULES[schedule_name] if schedule_name in SCHEDULES else DEFAULT
     if schedule_name == "default-serial":
         schedule = dataclasses.replace(DEFAULT, threaded=0)
-    return func, _with_schedule(schedule, lambda: compile_function(func))
+    return func, with_schedule(schedule, lambda: compile_function(func))
 
 
 def matmul(schedule_name, a, b):
@@ -187,7 +170,7 @@ def test_default_schedule_asks_for_threads():
 def dot():
     """theon.function(dot) with every product threaded (three parts, small blocks)."""
     x, y = T.fmatrix("x"), T.fmatrix("y")
-    return _with_schedule(SCHEDULES["threaded"], lambda: theon.function([x, y], T.dot(x, y)))
+    return with_schedule(SCHEDULES["threaded"], lambda: theon.function([x, y], T.dot(x, y)))
 
 
 def test_many_python_threads_call_at_once(dot):
