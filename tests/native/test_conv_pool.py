@@ -201,3 +201,13 @@ def test_aot_compiles_the_fused_step(tmp_path):
     xv = np.round(np.random.default_rng(1).normal(size=(3, 1, 10, 10)) * 2).astype(np.float32) / 2
     for g, w in zip(lib(xv), model["step"](xv)):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_empty_batch():
+    inputs, h = _graph("after", "tanh", dict(ws=(2, 2), ignore_border=True), {}, "float32")
+    cost = (h * h).sum()
+    f = theon.function(inputs, [h] + theon.grad(cost, inputs))
+    assert "pool_grad_mask" in str(f.ir)
+    got = f(np.zeros((0, 1, 8, 8), np.float32), np.ones((3, 1, 3, 3), np.float32), np.zeros(3, np.float32))
+    assert [a.shape for a in got] == [(0, 3, 3, 3), (0, 1, 8, 8), (3, 1, 3, 3), (3,)]
+    assert all(not a.any() for a in got)
