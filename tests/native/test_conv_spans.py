@@ -101,3 +101,33 @@ def test_span_gradients_against_finite_differences():
             fd = (f(*args_hi)[k] - f(*args_lo)[k]) / (2 * eps)
             analytic = float((got[len(cases) + 2 * k + i] * v).sum())
             np.testing.assert_allclose(analytic, fd, rtol=1e-6, atol=1e-6, err_msg=f"case {cases[k]} operand {i}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_item_chunks_in_place_and_through_the_buffer(dtype):
+    """A chunk of one item: the GEMM writes y's planes (reads gy's) in
+    place, conv_bias's epilogue runs in place; 32x32 outputs (rows 4 KiB
+    apart in float32) go through the chunk buffer instead; batches of one
+    and of several items, against the reference."""
+    from theon.tensor import nnet
+    from ..ir.test_conv_ops import ACTS
+    typ = T.TensorType(dtype, (None,) * 4)
+    x, w, gy, bias = typ("x"), typ("w"), typ("gy"), T.TensorType(dtype, (None,))("b")
+    y = conv2d(x, w, border_mode="half", num_groups=2)
+    z = nnet.relu(conv2d(x, w, subsample=(2, 1), num_groups=2) + bias.dimshuffle("x", 0, "x", "x"))
+    f = theon.function([x, w, bias, gy], [y, z] + theon.grad((y * gy).sum(), [x, w]))
+    assert "conv_bias(" in theon.printing.dump(f, "optimized")
+    rng = np.random.default_rng(73)
+    for xs in ((1, 8, 40, 36), (3, 8, 32, 32), (1, 8, 34, 34)):
+        X, W = rng.standard_normal(xs), rng.standard_normal((6, 4, 3, 3))
+        B = rng.standard_normal(6)
+        a = dict(pad=("half", "half"), stride=(1, 1), dilation=(1, 1), groups=2, flip=True)
+        Y = conv_forward(X, W, a)
+        GY = rng.standard_normal(Y.shape)
+        Z = ACTS["relu"](conv_forward(X, W, dict(a, pad=(0, 0), stride=(2, 1))) + B[None, :, None, None])
+        got = f(*(v.astype(dtype) for v in (X, W, B, GY)))
+        refs = [Y, Z, conv_grad_input(GY, W, X.shape, a), conv_grad_weight(X, GY, W.shape, a)]
+        tol = 3e-4 if dtype == "float32" else 1e-10
+        for k, (g_, r) in enumerate(zip(got, refs)):
+            scale = max(1.0, float(np.abs(r).max()))
+            np.testing.assert_allclose(g_, r, rtol=tol, atol=tol * scale, err_msg=f"{xs}: result {k}")

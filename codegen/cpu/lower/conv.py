@@ -636,8 +636,13 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
         acc = ctx.alloc(dtype, [b.mul(parts, b.mul(geo.oc, geo.kd))], name="cv.acc").ptr
         tmp = ctx.alloc(dtype, [b.mul(parts, wk)], name="cv.tmp").ptr
         data_ptrs.update(acc=acc, tmp=tmp)
+    # a chunk of one item: the GEMM reads gy's / writes y's planes where they are (OCg rows at stride P)
+    # instead of the chunk buffer, unless rows P apart are a multiple of 4 KiB apart, or conv_pool's
+    # hook takes the buffer
+    direct = i64(0) if epilogue is not None else b.zext(
+        b.icmp_signed("!=", b.srem(b.mul(geo.P, i64(item)), i64(4096)), i64(0)), I64, name="cv.direct")
     extra = {"a_block": a_block, "b_elems": b_elems, "col_elems": col_elems, "buf_elems": buf_elems,
-             "gparts": gparts, "cb": cb, "ld": ld, "cw": cw, "ldc": ldc}
+             "gparts": gparts, "cb": cb, "ld": ld, "cw": cw, "ldc": ldc, "direct": direct}
     if kind == "gw":
         extra.update(fast=fast, ldt=ldt)
     if bias is not None:
@@ -687,8 +692,13 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
                     """(pointer into y/gy for item j of the chunk, pointer into the chunk buffer)."""
                     return (bb.gep(p["out" if kind == "fwd" else "gy"], [bb.add(ychunk, bb.mul(j, ocp))]),
                             bb.gep(my_buf, [bb.mul(j, g.P)]))
+                plane = gy_rows(i64(0))[0]
+                direct = bb.and_(bb.icmp_signed("==", count, i64(1)), bb.icmp_signed("!=", e["direct"], i64(0)))
+                mat = bb.select(direct, plane, my_buf, name="cv.mat")          # OCg x width, rows mld apart
+                mld = bb.select(direct, g.P, ld, name="cv.mld")
                 if kind != "fwd":         # the chunk of gy, as OCg rows of width columns
-                    items(lambda j, xg: _copy_rows(w, gy_rows(j)[0], g.P, gy_rows(j)[1], ld, g.ocg, g.P))
+                    with bb.if_then(bb.not_(direct)):
+                        items(lambda j, xg: _copy_rows(w, gy_rows(j)[0], g.P, gy_rows(j)[1], ld, g.ocg, g.P))
                 with counted_loop(bb, width, "cv.span", i64(0), cw) as span_loop:
                     c0 = span_loop.index
                     c1 = smin(bb, bb.add(c0, cw), width)
@@ -701,27 +711,27 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
                             with implicit:       # B's panels packed from x: no column matrix
                                 _pack_panels(w, g, xitem, c0, c1, my_cols, nr, s.kc)
                                 bb.call(packed_gemm, [g.ocg, span, g.kd, wg, g.kd, i64(1), my_cols, ldc, i64(1),
-                                                      bb.gep(my_buf, [c0]), ld, my_a, my_cols, e["gparts"]])
+                                                      bb.gep(mat, [c0]), mld, my_a, my_cols, e["gparts"]])
                             with explicit:       # the GEMM's loops (one row of filters, tiny products)
                                 _im2col(w, g, xitem, c0, c1, my_cols, ldc, gather=True)
                                 _gemm(w, s, gemm, g.ocg, span, g.kd, wg, g.kd, i64(1), my_cols, ldc, i64(1),
-                                      bb.gep(my_buf, [c0]), ld, my_a, my_b, e["gparts"])
+                                      bb.gep(mat, [c0]), mld, my_a, my_b, e["gparts"])
                     elif kind == "gin":
-                        _gemm(w, s, gemm, g.kd, span, g.ocg, wg, i64(1), g.kd, bb.gep(my_buf, [c0]), ld, i64(1),
+                        _gemm(w, s, gemm, g.kd, span, g.ocg, wg, i64(1), g.kd, bb.gep(mat, [c0]), mld, i64(1),
                               my_cols, ldc, my_a, my_b, e["gparts"])
                         _im2col(w, g, xitem, c0, c1, my_cols, ldc, gather=False)
                     else:
                         ldt = e["ldt"]
-                        a_span = bb.gep(my_buf, [c0])
+                        a_span = bb.gep(mat, [c0])
 
                         def by_position():        # B (span x Kd) position-major: the GEMM packs it with vectors
                             _columns_t(w, g, xitem, c0, c1, my_cols, ldt)
-                            _gemm(w, s, gemm, g.ocg, g.kd, span, a_span, ld, i64(1), my_cols, ldt, i64(1),
+                            _gemm(w, s, gemm, g.ocg, g.kd, span, a_span, mld, i64(1), my_cols, ldt, i64(1),
                                   my_tmp, g.kd, my_a, my_b, e["gparts"])
 
                         def by_tap():             # im2col's layout, B read transposed
                             _im2col(w, g, xitem, c0, c1, my_cols, ldc, gather=True)
-                            _gemm(w, s, gemm, g.ocg, g.kd, span, a_span, ld, i64(1), my_cols, i64(1), ldc,
+                            _gemm(w, s, gemm, g.ocg, g.kd, span, a_span, mld, i64(1), my_cols, i64(1), ldc,
                                   my_tmp, g.kd, my_a, my_b, e["gparts"])
                         if isinstance(e["fast"], lir.Constant):
                             by_tap()
@@ -739,11 +749,13 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
                     if epilogue is not None:      # conv_pool: each (item, channel) plane pooled into z
                         epilogue.emit(w, g, e, p, my_buf, ld, n0, count, grp)
                     elif bias is None:
-                        items(lambda j, xg: _copy_rows(w, gy_rows(j)[1], ld, gy_rows(j)[0], g.P, g.ocg, g.P))
-                    else:
+                        with bb.if_then(bb.not_(direct)):
+                            items(lambda j, xg: _copy_rows(w, gy_rows(j)[1], ld, gy_rows(j)[0], g.P, g.ocg, g.P))
+                    else:                 # (in place where the GEMM wrote y itself)
                         gbias = bb.gep(p["bias"], [bb.mul(bb.mul(grp, g.ocg), e["bstride"])])
-                        items(lambda j, xg: _epilogue_rows(w, op, gy_rows(j)[1], ld, gy_rows(j)[0], g.P, g.ocg,
-                                                           g.P, gbias, e["bstride"], op.attrs["activation"]))
+                        items(lambda j, xg: _epilogue_rows(w, op, bb.gep(mat, [bb.mul(j, g.P)]), mld, gy_rows(j)[0],
+                                                           g.P, g.ocg, g.P, gbias, e["bstride"],
+                                                           op.attrs["activation"]))
 
     worker, data = outline(ctx, f"conv.{kind}", captured, emit)
     run_parts(ctx, worker, data, geo.n, parts)
