@@ -27,6 +27,19 @@ def gpu(device, inputs, outputs):
     return f, from_function(f, device)
 
 
+_SHARED = {}
+
+
+def shared_gpu(device, key, build):
+    """``gpu(device, *build())`` compiled once per device and ``key``: the
+    parametrized cases that vary only the data (sizes, offsets, values) run
+    on one compile instead of one each (the emulator's kernel compile is
+    most of such a case's time)."""
+    if (device, key) not in _SHARED:
+        _SHARED[device, key] = gpu(device, *build())
+    return _SHARED[device, key]
+
+
 def rtol(dtype):
     return 2e-5 if np.dtype(dtype) == np.float32 else 1e-11
 
@@ -72,8 +85,10 @@ def test_long_sums_vector_path_and_misaligned_views(device, n, offset):
     """Contiguous runs take 128-bit loads when aligned; a view starting one
     or three elements in is not aligned (the strided path); both agree
     with NumPy, split over many blocks or not."""
-    x = T.tensor("float32", shape=(None,), name="x")
-    f, g = gpu(device, [x], [x.sum(), x.max(), T.argmax(x), (x * x).sum()])
+    def build():
+        x = T.tensor("float32", shape=(None,), name="x")
+        return [x], [x.sum(), x.max(), T.argmax(x), (x * x).sum()]
+    f, g = shared_gpu(device, "long_sums", build)
     base = RNG.standard_normal(n + offset).astype("float32")
     base[(n + offset) // 2] = 7.5
     a = base[offset:]
@@ -130,8 +145,10 @@ def _rows(dtype, shape):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(7, 1), (9, 5), (6, 33), (7, 300), (3, 4, 70)])
 def test_softmax_one_kernel(device, dtype, shape):
-    x = T.tensor(dtype, shape=(None,) * len(shape), name="x")
-    f, g = gpu(device, [x], NN.softmax(x))
+    def build():
+        x = T.tensor(dtype, shape=(None,) * len(shape), name="x")
+        return [x], NN.softmax(x)
+    f, g = shared_gpu(device, ("softmax", dtype, len(shape)), build)
     assert [s.kind for s in g.plan.steps if s.kernels()] == ["fused-rows"]
     a = _rows(dtype, shape)
     with np.errstate(all="ignore"):
@@ -147,13 +164,18 @@ def test_softmax_one_kernel(device, dtype, shape):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(6, 3), (8, 129)])
 def test_log_softmax_and_crossentropy(device, dtype, shape):
-    x = T.tensor(dtype, shape=(None, None), name="x")
-    y = T.ivector("y")
-    nll, sm = NN.crossentropy_softmax_1hot(x, y)
-    f, g = gpu(device, [x, y], [NN.log_softmax(x), nll, sm])
+    def build():
+        x = T.tensor(dtype, shape=(None, None), name="x")
+        y = T.ivector("y")
+        nll, sm = NN.crossentropy_softmax_1hot(x, y)
+        return [x, y], [NN.log_softmax(x), nll, sm]
+    f, g = shared_gpu(device, ("xent", dtype), build)
     assert any(s.kind == "fused-rows" for s in g.plan.steps)
-    for out in (NN.log_softmax(x), nll):            # one kernel each (cross-entropy: + its arange)
-        fo, go = gpu(device, [x, y], out)
+    for k in (0, 1):            # log_softmax, nll alone: one kernel each (cross-entropy: + its arange)
+        def alone(k=k):
+            ins, outs = build()
+            return ins, outs[k]
+        fo, go = shared_gpu(device, ("xent", dtype, k), alone)
         rows = [s for s in go.plan.steps if s.kind == "fused-rows"]
         assert len(rows) == 1 and len(rows[0].group.members) >= 3
         assert [s.kind for s in go.plan.steps if s.kernels() and s.kind != "arange"] == ["fused-rows"]
@@ -196,8 +218,10 @@ def test_broadcasting_maps_odd_sizes_and_views(device, dtype):
 @pytest.mark.parametrize("n", [1, 4, 5, 63, 1001])
 @pytest.mark.parametrize("offset", [0, 1])
 def test_contiguous_maps_vector_path_and_tail(device, n, offset):
-    x, y = T.vectors("x", "y")
-    f, g = gpu(device, [x, y], [T.exp(x) * y, x + 1.0])
+    def build():
+        x, y = T.vectors("x", "y")
+        return [x, y], [T.exp(x) * y, x + 1.0]
+    f, g = shared_gpu(device, "maps", build)
     xs = RNG.standard_normal(n + offset)[offset:]
     ys = RNG.standard_normal(n + 1)[1:]
     got = g(xs, ys)
