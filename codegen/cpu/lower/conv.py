@@ -194,28 +194,39 @@ def _clamp(b, v, lo, hi):
     return smin(b, smax(b, v, lo), hi)
 
 
-def _rows(w, geo, c0, c1, body):
+def _row_start(w, geo, c0, c1):
+    """``_rows``' start for positions [c0, c1): (first row, end row, its
+    item, its indices), computed once per span (divisions)."""
+    b = w.b
+    last = geo.nd - 1
+    ol = getattr(geo, f"o{last}")
+    r0 = b.sdiv(c0, ol)
+    r1 = b.sdiv(b.add(c1, b.sub(ol, i64(1))), ol)
+    rem, idx = r0, []
+    for i in reversed(range(last)):
+        d = getattr(geo, f"o{i}")
+        idx.insert(0, b.srem(rem, d))
+        rem = b.sdiv(rem, d)
+    return r0, r1, rem, idx
+
+
+def _rows(w, geo, c0, c1, start, body):
     """The output rows (every spatial dim but the last, of each item) that
     positions [c0, c1) of a chunk cover, position q = item*P + row*O + o
     (O the last dim's outputs): ``body(item, idx, a, e, base)`` per row,
     ``idx`` its indices in the other spatial dims, [a, e) its outputs o in
     the range and ``base`` the row's first position minus c0 (so that o is
-    local column base + o). The item and indices are counted along (one
-    division per range, not per row); c0 < c1."""
+    local column base + o). ``start`` is ``_row_start``'s; the item and
+    indices are counted along from it; c0 < c1."""
     b = w.b
     last = geo.nd - 1
     ol = getattr(geo, f"o{last}")
     outer = [getattr(geo, f"o{i}") for i in range(last)]
-    r0 = b.sdiv(c0, ol)
-    r1 = b.sdiv(b.add(c1, b.sub(ol, i64(1))), ol)
-    rem, idx = r0, []
-    for d in reversed(outer):
-        idx.insert(0, b.srem(rem, d))
-        rem = b.sdiv(rem, d)
-    with counted_loop(b, r1, "cv.row", r0, carried=[rem] + idx) as lp:
+    r0, r1, item0, idx0 = start
+    with counted_loop(b, r1, "cv.row", r0, carried=[item0] + idx0) as lp:
         item, idx = lp.carried[0], list(lp.carried[1:])
-        start = b.mul(lp.index, ol)
-        body(item, idx, smax(b, b.sub(c0, start), i64(0)), smin(b, b.sub(c1, start), ol), b.sub(start, c0))
+        first = b.mul(lp.index, ol)
+        body(item, idx, smax(b, b.sub(c0, first), i64(0)), smin(b, b.sub(c1, first), ol), b.sub(first, c0))
         carry, nxt = i64(1), list(idx)
         for k in reversed(range(last)):
             v = b.add(idx[k], carry)
@@ -225,37 +236,43 @@ def _rows(w, geo, c0, c1, body):
         lp.next = [b.add(item, carry)] + nxt
 
 
-def _taps(w, geo, xitem, idx, a, e, emit):
-    """Per kernel row r = (c, taps) of the column matrix, for the output row
-    at ``idx`` (outputs [a, e) of it) of the item at ``xitem`` (its group's
-    first channel): ``emit(r, src, lo, hi, step)`` with ``src`` the input
-    element that output 0 of the row would read, ``step`` the input stride
-    per output and [lo, hi) within [a, e) the outputs that read inside the
-    input (the valid range of each tap is computed once per row, not per
-    element; a row outside the input gives lo = hi = e)."""
+def _taps(w, geo, xitem, c0, c1, per_tap):
+    """Per kernel row r = (c, taps) of the column matrix (the outer loops:
+    the tap's offsets and the valid range of its outputs in the last dim
+    are computed once per tap, no bounds test per element), over the output
+    rows of positions [c0, c1) (``_rows``): ``per_tap(r)`` gives the row
+    action ``row(src, lo, hi, a, e, base)``, with ``src`` the input element
+    that output 0 of the row would read, [a, e) the row's outputs in the
+    range, [lo, hi) within it those that read inside the input (lo = hi = e
+    for a row outside the input) and ``base`` as in ``_rows``;
+    ``xitem(item)`` is the group's first channel of item ``item``."""
     b = w.b
     nd = geo.nd
     last = nd - 1
     kdims = [getattr(geo, f"k{i}") for i in range(nd)]
-    step = b.mul(i64(geo.stride[last]), getattr(geo, f"xs{last}"))
+    start = _row_start(w, geo, c0, c1)
     with w.loop(geo.cg, "cv.c") as c:
-        xc = b.gep(xitem, [b.mul(c, geo.xsc)])
+        xc = b.mul(c, geo.xsc)
         with w.loop_nest(kdims, "cv.k") as ks:
             r = c
             for i in range(nd):
                 r = b.add(b.mul(r, kdims[i]), ks[i])
             offs = _tap_offsets(b, geo, ks)
-            valid = lir.Constant(I1, 1)
-            src = xc
-            for i in range(nd - 1):
-                pos = b.add(b.mul(idx[i], i64(geo.stride[i])), offs[i])
-                valid = b.and_(valid, b.icmp_unsigned("<", pos, getattr(geo, f"i{i}")))
-                src = b.gep(src, [b.mul(pos, getattr(geo, f"xs{i}"))])
-            src = b.gep(src, [b.mul(offs[last], getattr(geo, f"xs{last}"))])
-            lo, hi = _valid_range(b, geo, offs[last])
-            lo = b.select(valid, _clamp(b, lo, a, e), e)
-            hi = b.select(valid, _clamp(b, hi, lo, e), e)
-            emit(r, src, lo, hi, step)
+            lo0, hi0 = _valid_range(b, geo, offs[last])
+            at = b.add(xc, b.mul(offs[last], getattr(geo, f"xs{last}")))
+            row_fn = per_tap(r)
+
+            def row(item, idx, a, e, base):
+                valid = lir.Constant(I1, 1)
+                off = at
+                for i in range(nd - 1):
+                    pos = b.add(b.mul(idx[i], i64(geo.stride[i])), offs[i])
+                    valid = b.and_(valid, b.icmp_unsigned("<", pos, getattr(geo, f"i{i}")))
+                    off = b.add(off, b.mul(pos, getattr(geo, f"xs{i}")))
+                lo = b.select(valid, _clamp(b, lo0, a, e), e)
+                hi = b.select(valid, _clamp(b, hi0, lo, e), e)
+                row_fn(b.gep(xitem(item), [off]), lo, hi, a, e, base)
+            _rows(w, geo, c0, c1, start, row)
 
 
 def _copy_span(w, src, step, dst, lo, hi, t, add=False):
@@ -294,18 +311,22 @@ def _im2col(w, geo, xitem, c0, c1, cols, ldc, gather):
     item ``item`` of the chunk. The padding is stored as zeros."""
     b = w.b
     t = cols.type.pointee
+    last = geo.nd - 1
+    step = b.mul(i64(geo.stride[last]), getattr(geo, f"xs{last}"))
 
-    def row(item, idx, a, e, base):
-        def emit(r, src, lo, hi, step):
-            dst = b.gep(cols, [b.add(b.mul(r, ldc), base)])       # local column of output o: dst + o
+    def per_tap(r):
+        first = b.gep(cols, [b.mul(r, ldc)])
+
+        def row(src, lo, hi, a, e, base):
+            dst = b.gep(first, [base])           # local column of output o: dst + o
             if gather:
                 _zero_span(w, dst, a, lo, t)
                 _copy_span(w, src, step, dst, lo, hi, t)
                 _zero_span(w, dst, hi, e, t)
             else:
                 _copy_span(w, src, step, dst, lo, hi, t, add=True)
-        _taps(w, geo, xitem(item), idx, a, e, emit)
-    _rows(w, geo, c0, c1, row)
+        return row
+    _taps(w, geo, xitem, c0, c1, per_tap)
 
 
 def _pack_panels(w, geo, xitem, c0, c1, packed, nr, kc):
@@ -314,15 +335,20 @@ def _pack_panels(w, geo, xitem, c0, c1, packed, nr, kc):
     slice s at packed + s*kc*NCr (NCr = c1 - c0 rounded up to ``nr``), its
     panel p (local columns [p*nr, p*nr + nr)) at + p*nr*kcs (kcs the
     slice's length), row k of the panel at + k*nr (linalg.py's packed-B
-    layout; columns past c1 - c0 zero). Per output row and kernel row, the
+    layout; columns past c1 - c0 zero). Per kernel row and output row, the
     panels the row's outputs fall in: a panel the valid range covers whole
-    is one vector copy (unit strides), others a zeros / copy / zeros split."""
+    is one vector copy (unit strides), an edge one masked vector load and
+    store (lanes outside the valid range zero, lanes of the neighbouring
+    output row or span left alone), strided rows element by element."""
     b = w.b
     t = packed.type.pointee
     vt = lir.VectorType(t, nr)
     width = b.sub(c1, c0)
-    ncr = b.mul(b.sdiv(b.add(width, i64(nr - 1)), i64(nr)), i64(nr))
+    ncr = b.mul(b.udiv(b.add(width, i64(nr - 1)), i64(nr)), i64(nr))
     kd = geo.kd
+    last = geo.nd - 1
+    step = b.mul(i64(geo.stride[last]), getattr(geo, f"xs{last}"))
+    dense = b.icmp_signed("==", step, i64(1))
 
     def panel_row(r):
         """(row r of panel 0 of r's slice, that slice's length)."""
@@ -331,12 +357,12 @@ def _pack_panels(w, geo, xitem, c0, c1, packed, nr, kc):
         kcs = smin(b, b.sub(kd, b.mul(s, i64(kc))), i64(kc))
         return b.gep(packed, [b.add(b.mul(b.mul(s, i64(kc)), ncr), b.mul(kk, i64(nr)))]), kcs
 
-    def row(item, idx, a, e, base):
-        def emit(r, src, lo, hi, step):
-            first, kcs = panel_row(r)
+    def per_tap(r):
+        first, kcs = panel_row(r)
+
+        def row(src, lo, hi, a, e, base):
             p0 = b.udiv(b.add(base, a), i64(nr))
             p1 = b.udiv(b.add(b.add(base, e), i64(nr - 1)), i64(nr))
-            dense = b.icmp_signed("==", step, i64(1))
             with w.loop(p1, "cv.p", start=p0) as p:
                 at = b.mul(p, i64(nr))                                 # the panel's first local column
                 dst = b.gep(first, [b.sub(b.mul(at, kcs), b.sub(at, base))])    # output o at dst + o
@@ -362,8 +388,8 @@ def _pack_panels(w, geo, xitem, c0, c1, packed, nr, kc):
                                 _zero_span(w, dst, u, plo, t)
                                 _copy_span(w, src, step, dst, plo, phi, t)
                                 _zero_span(w, dst, phi, v, t)
-        _taps(w, geo, xitem(item), idx, a, e, emit)
-    _rows(w, geo, c0, c1, row)
+        return row
+    _taps(w, geo, xitem, c0, c1, per_tap)
     # the last panel's columns past the range: zeros (the GEMM's own packing pads so)
     with b.if_then(b.icmp_signed("<", width, ncr)):
         at = b.sub(ncr, i64(nr))
@@ -479,17 +505,19 @@ def _columns_t(w, geo, xitem, c0, c1, colt, ldt):
             v = b.select(inside, b.load(b.gep(src_row, [b.select(inside, col, i64(0))])), zero)
             b.store(v, b.gep(dst, [kw]))
 
-    def row(item, idx, a, e, base):
-        oh = idx[0]
-        with w.loop(geo.cg, "ct.c") as c:
-            xc = b.gep(xitem(item), [b.mul(c, geo.xsc)])
-            with w.loop(k0, "ct.kh") as kh:
-                tap = b.mul(b.add(b.mul(c, k0), kh), k1)
-                r = b.add(b.sub(b.mul(oh, i64(s0)), geo.p0), b.mul(kh, i64(d0)))
+    start = _row_start(w, geo, c0, c1)
+    with w.loop(geo.cg, "ct.c") as c:
+        xc = b.mul(c, geo.xsc)
+        with w.loop(k0, "ct.kh") as kh:
+            tap = b.mul(b.add(b.mul(c, k0), kh), k1)
+            rtap = b.sub(b.mul(kh, i64(d0)), geo.p0)
+
+            def row(item, idx, a, e, base):
+                r = b.add(b.mul(idx[0], i64(s0)), rtap)
                 dst_row = b.gep(colt, [b.add(b.mul(base, ldt), tap)])        # output ow at + ow*ldt
                 with b.if_else(b.icmp_unsigned("<", r, h), likely=True) as (inside, outside):
                     with inside:
-                        src_row = b.gep(xc, [b.mul(r, xs0)])
+                        src_row = b.gep(xitem(item), [b.add(xc, b.mul(r, xs0))])
                         # a vector read ends before the channel's last row does
                         avail = b.add(b.mul(b.sub(b.sub(h, i64(1)), r), xs0), wd)
                         vroom = b.add(b.sub(avail, i64(lanes)), geo.p1)
@@ -507,7 +535,7 @@ def _columns_t(w, geo, xitem, c0, c1, colt, ldt):
                     with outside:
                         with w.loop(e, "ct.z", start=a) as ow:
                             _vstore(b, zvec, b.gep(dst_row, [b.mul(ow, ldt)]), i64(0))
-    _rows(w, geo, c0, c1, row)
+            _rows(w, geo, c0, c1, start, row)
 
 
 def _zero(w, ptr, n):
