@@ -320,9 +320,11 @@ def _im2col(w, geo, xitem, c0, c1, cols, ldc, gather):
         def row(src, lo, hi, a, e, base):
             dst = b.gep(first, [base])           # local column of output o: dst + o
             if gather:
-                _zero_span(w, dst, a, lo, t)
+                edge = b.or_(b.icmp_signed("!=", lo, a), b.icmp_signed("!=", hi, e))
+                with b.if_then(edge):
+                    _zero_span(w, dst, a, lo, t)
+                    _zero_span(w, dst, hi, e, t)
                 _copy_span(w, src, step, dst, lo, hi, t)
-                _zero_span(w, dst, hi, e, t)
             else:
                 _copy_span(w, src, step, dst, lo, hi, t, add=True)
         return row
