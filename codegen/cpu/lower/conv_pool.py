@@ -8,8 +8,8 @@ buffer (OCg rows of ``ld``, item j's plane at column j*P, O0 x O1 row-major)
 is max-pooled straight into z, with the bias (before or after the pooling)
 and the activation, and the tie mask is written beside it. The
 convolution's result is never stored. Per output row whose window rows
-lie inside the plane, the interior columns (``pool._interior``) take the
-window's offsets as constants (no bounds test: LLVM vectorizes the loop
+lie inside the plane (``pool._interior``: a range of rows), the interior
+columns take the window's offsets as constants (no bounds test: LLVM vectorizes the loop
 over output columns with strided loads); edge columns and rows with a
 partial window test each element. The window's maximum is pool.py's
 (np.maximum: NaN propagates), its elements compared in the same order, so
@@ -131,16 +131,19 @@ class _Epilogue:
                 b.store(bits, b.gep(mrow, [zc]))
                 b.store(m, b.gep(zrow, [zc]))
 
-        with w.loop(z0, "cp.zr") as zr:
-            row0 = b.sub(b.mul(zr, i64(stride[0])), i64(pad[0]))
-            full = b.and_(b.icmp_signed(">=", row0, i64(0)), b.icmp_signed("<=", b.add(row0, i64(ws[0])), o0))
-            with b.if_else(full, likely=True) as (inner, edge):
-                with inner:
-                    columns(zr, row0, i64(0), ja, True, "cp.e0")
-                    columns(zr, row0, ja, jb, False, "cp.c")
-                    columns(zr, row0, jb, z1, True, "cp.e1")
-                with edge:
-                    columns(zr, row0, i64(0), z1, True, "cp.e")
+        def rows(start, stop, full, name):
+            with w.loop(stop, name, start=start) as zr:
+                row0 = b.sub(b.mul(zr, i64(stride[0])), i64(pad[0]))
+                if full:            # the window's rows inside the plane: interior columns unchecked
+                    columns(zr, row0, i64(0), ja, True, name + "e0")
+                    columns(zr, row0, ja, jb, False, name + "c")
+                    columns(zr, row0, jb, z1, True, name + "e1")
+                else:
+                    columns(zr, row0, i64(0), z1, True, name + "e")
+        ra, rb = _interior(b, o0, z0, ws[0], stride[0], pad[0])       # rows whose windows lie inside
+        rows(i64(0), ra, False, "cp.r0")
+        rows(ra, rb, True, "cp.zr")
+        rows(rb, z0, False, "cp.r1")
         if self.where == "after" or act is not None:
             # the plane's maxima are contiguous: bias and activation in one loop LLVM vectorizes
             # (the activation's emitter is straight-line code)
@@ -198,12 +201,12 @@ def lower_pool_grad_mask(ctx, op, bufs):
         wb = wc.b
         io0, io1, iz0, iz1 = (inner(v) for v in (o0, o1, z0, z1))
         isz, zsz = wb.mul(io0, io1), wb.mul(iz0, iz1)
+        ja, jb = _interior(wb, io1, iz1, ws[1], stride[1], pad[1])     # columns whose windows lie inside
         with wc.loop(end, "pgm.p", start=begin) as pl:
             dst = wb.gep(inner(gx.ptr), [wb.mul(pl, isz)])
             mp = wb.gep(inner(mask.ptr), [wb.mul(pl, zsz)])
             gp = wb.gep(inner(gz.ptr), [wb.mul(pl, zsz)])
             conv._zero(wc, dst, isz)
-            ja, jb = _interior(wb, io1, iz1, ws[1], stride[1], pad[1])
 
             def columns(zr, row0, start, stop, checked, name):
                 with wc.loop(stop, name, start=start) as zc:
@@ -228,17 +231,19 @@ def lower_pool_grad_mask(ctx, op, bufs):
                             else:               # each element in one window: stored, not added
                                 wb.store(v, pd)
 
-            with wc.loop(iz0, "pgm.zr") as zr:
-                row0 = wb.sub(wb.mul(zr, i64(stride[0])), i64(pad[0]))
-                full = wb.and_(wb.icmp_signed(">=", row0, i64(0)),
-                               wb.icmp_signed("<=", wb.add(row0, i64(ws[0])), io0))
-                with wb.if_else(full, likely=True) as (whole, edge):
-                    with whole:
-                        columns(zr, row0, i64(0), ja, True, "pgm.e0")
-                        columns(zr, row0, ja, jb, False, "pgm.c")
-                        columns(zr, row0, jb, iz1, True, "pgm.e1")
-                    with edge:
-                        columns(zr, row0, i64(0), iz1, True, "pgm.e")
+            def rows(start, stop, full, name):
+                with wc.loop(stop, name, start=start) as zr:
+                    row0 = wb.sub(wb.mul(zr, i64(stride[0])), i64(pad[0]))
+                    if full:        # the window's rows inside the plane: interior columns unchecked
+                        columns(zr, row0, i64(0), ja, True, name + "e0")
+                        columns(zr, row0, ja, jb, False, name + "c")
+                        columns(zr, row0, jb, iz1, True, name + "e1")
+                    else:
+                        columns(zr, row0, i64(0), iz1, True, name + "e")
+            ra, rb = _interior(wb, io0, iz0, ws[0], stride[0], pad[0])
+            rows(i64(0), ra, False, "pgm.r0")
+            rows(ra, rb, True, "pgm.zr")
+            rows(rb, iz0, False, "pgm.r1")
 
     captured = [gx.ptr, mask.ptr, gz.ptr, o0, o1, z0, z1]
     worker, data = outline(ctx, "pool_grad_mask", captured, emit)
