@@ -17,22 +17,31 @@ row or column at a time), and an MR x NR register tile of vectors
 accumulates over a KC-long slice of K (gemm_tile.py). Float types
 accumulate in their own precision, as BLAS does; integer products wrap.
 
-The blocked kernel, in two fork-join regions on the runtime library's
+The blocked kernel, in one fork-join region on the runtime library's
 thread pool (``theon_rt_parallel``, rt_pool.py) per chunk of B's columns
 (NC: all of N, at most ``nc`` and fewer if K x NC elements would pass
 ``b_bytes``):
 
     for jc in N step NC:                     # the calling thread
-      parallel: pack B[:, jc:jc+NC], every KC slice of it, into NR-column
-                panels                       (theon.gemm.<dtype>.pack_b, a range of panels per part)
       parallel: claim units of C until none is left: a unit is a row
                 block (whole MR tiles, at most ROWS <= MC rows; the
-                blocks differ by at most one tile) by a range of panels; for
+                blocks differ by at most one tile) by a range of panels;
+                first make the unit's NR-column panels of B[:, jc:jc+NC]
+                packed, every KC slice of them: pack each panel nobody
+                has claimed yet (a per-panel state in the caller's frame,
+                0 -> 1 by compare-and-swap, theon.gemm.<dtype>.pack_b, then
+                2), then wait for those other threads are packing; then for
                 each KC slice, pack the unit's rows of A into the part's
                 own A block (packA + part * MC*KC), then run the
                 micro-kernel over the unit's tiles   (theon.gemm.<dtype>.block)
                 A unit one panel wide (N <= NR) uses each element of A once:
                 its micro-kernel reads A in place, unpacked (``direct_a``)
+
+One region, not a packing region then a product region: the threads
+pack B's panels among themselves as their first units need them and no
+thread waits at a barrier for the slowest packer. No thread ever waits for
+a panel nobody is packing, so parts that run one after another on one
+thread (the pool busy or asleep) cannot deadlock.
 
 The packed B chunk: KC slice q at packB + q*KC*round_up(NC, NR), its
 panel p at + p*NR*kc (kc: that slice's length). Units are claimed from a
@@ -45,15 +54,16 @@ on one thread (threaded results are bit-identical). A product runs on
 ``parts`` threads (the caller's plan, linalg._plan_parts) and about
 ``split`` units per part: ROWS is cut down towards MR for short
 products, and units split the columns too when there are still fewer
-row blocks than that, or when the units would not divide evenly among
-the parts (equal threads get equal work). The micro-kernel prefetches
+row blocks than that; the units are a multiple of the parts (equal
+threads get equal work), by more row blocks where M has the tiles, else
+by more column chunks. The micro-kernel prefetches
 its C tile for writing before its K loop (``prefetch_c``). With one
-part the same two workers run directly on this thread, with MC-row
-units. Workers cannot allocate (parallel.py): the caller passes the
-packed B chunk and one A block per part.
+part the same worker runs directly on this thread, with MC-row units.
+Workers cannot allocate (parallel.py): the caller passes the packed B
+chunk and one A block per part.
 
 Variants: ``theon.gemm.<dtype>.packed`` takes packB as already holding
-all of B (one chunk, ``linalg.prepack_b``) and skips the packing region;
+all of B (one chunk, ``linalg.prepack_b``) and packs no panel;
 ``theon.gemm.<dtype>.update`` (four more arguments: T* W, i64 swm, i64
 swn, T alpha) stores C = W + (A @ B) * alpha as the micro-kernel stores
 a tile's last KC slice.
@@ -63,7 +73,7 @@ import llvmlite.ir as lir
 from ..rtlib import pool as rt_pool
 from .. import rtlib
 from ...llvm_util import smax, smin
-from .context import I8, I64, LLTYPE, ITEMSIZE, i64
+from .context import I8, I32, I64, LLTYPE, ITEMSIZE, i64
 from .gemm_tile import _Arith, _Fn, _at, _microkernel, _pack
 from .parallel import WORKER_TYPE
 
@@ -84,7 +94,9 @@ def _b_columns(b, n, k, dtype, s):
 
 
 def _round_up(b, x, step):
-    return b.mul(b.sdiv(b.add(x, i64(step - 1)), i64(step)), i64(step))
+    """x >= 0 rounded up to a multiple of step (an int or an i64 value > 0)."""
+    step = i64(step) if isinstance(step, int) else step
+    return b.mul(_ceil_div(b, x, step), step)
 
 
 def _ceil_div(b, x, step):
@@ -199,14 +211,13 @@ def _row_loop(f, ar, args):
 
 # --- the blocked kernel --------------------------------------------------------------
 # the job the two workers read: the helper's arguments, then the plan and the current chunk
-SLOTS = GEMM_ARGS + ("a_block", "row_blocks", "col_chunks", "jc", "nc", "panels", "next") + EPILOGUE_ARGS
+SLOTS = GEMM_ARGS + ("a_block", "row_blocks", "col_chunks", "jc", "nc", "panels", "ready", "next") + EPILOGUE_ARGS
 MIN_CHUNK_COLUMNS = 128     # a unit spans at least this many columns (A is packed again per unit)
-PACK_ELEMENTS = 1 << 15     # a part of the packing copies at least this many elements of B
 
 
 def _blocked(f, module, dtype, args, s, packed_b=False, update=False):
-    """The blocked product: per chunk of columns, ``pack_b`` then ``block``
-    on ``parts`` threads (see the module docstring); ``update``: the
+    """The blocked product: per chunk of columns, ``block`` on ``parts``
+    threads, packing B's panels as they are needed (see the module docstring); ``update``: the
     update helper's, whose ``block`` adds W (``EPILOGUE_ARGS`` in the job)."""
     M, N, K = args[:3]
     parts = smax(f.b, args[13], i64(1))
@@ -228,10 +239,14 @@ def _blocked(f, module, dtype, args, s, packed_b=False, update=False):
     rows = _round_up(b, _ceil_div(b, M, want), mr)
     rows = smin(b, smax(b, rows, i64(mr)), i64(s.mc), name="rows")
     row_blocks = _ceil_div(b, M, rows)
+    # units a multiple of parts, so that equal threads get equal work: first by more row blocks (a
+    # column chunk packs its rows of A again: 784 rows in blocks of at most 96 on 2 threads are 10
+    # blocks of 13 or 14 tiles, not 9 blocks by 2 column chunks), else by more column chunks
+    more = _round_up(b, row_blocks, parts)
+    fits = b.and_(many, b.icmp_signed("<=", more, _ceil_div(b, M, mr)))
+    row_blocks = b.select(fits, more, row_blocks, name="row_blocks")
     most = smax(b, b.sdiv(nc, i64(max(MIN_CHUNK_COLUMNS, nr))), i64(1))
     col_chunks = smax(b, _ceil_div(b, want, row_blocks), i64(1))
-    # units a multiple of parts, so that equal threads get equal work: 2 threads and 11 row blocks of
-    # 1024 rows take 2 column chunks each (11 + 11 units) rather than 6 row blocks against 5
     uneven = b.and_(many, b.icmp_signed("!=", b.srem(b.mul(row_blocks, col_chunks), parts), i64(0)))
     col_chunks = b.select(uneven, b.mul(_ceil_div(b, col_chunks, parts), parts), col_chunks)
     col_chunks = smin(b, col_chunks, most, name="col_chunks")
@@ -239,21 +254,35 @@ def _blocked(f, module, dtype, args, s, packed_b=False, update=False):
         b.store(v, slot[name])
     units = b.mul(row_blocks, col_chunks, name="units")
     parts = smin(b, parts, units)
-    pack_b = _emit_pack_b(module, dtype, s)
     block = _emit_block(module, dtype, s, update)
     data = b.bitcast(job, I8.as_pointer())
+    if not packed_b:     # a state per panel of a chunk: 0 to pack, 1 being packed, 2 packed
+        with b.goto_entry_block():
+            ready = b.alloca(I32, size=i64(_max_panels(s, dtype)), name="ready")
+    b.store(i64(0) if packed_b else b.ptrtoint(ready, I64), slot["ready"])
     with f.loop(N, "jc", step=nc) as (jc, _):
         width = f.min(b.sub(N, jc), nc)
         panels = _ceil_div(b, width, nr)
         b.store(jc, slot["jc"])
         b.store(width, slot["nc"])
         b.store(panels, slot["panels"])
-        # packing: `split` parts per thread too, each of at least PACK_ELEMENTS
-        small = smax(b, b.sdiv(b.mul(width, K), i64(PACK_ELEMENTS)), i64(1))
         if not packed_b:
-            _run(b, module, pack_b, data, panels, smin(b, b.select(many, want, i64(1)), small))
+            _memset(b, module, ready, b.mul(panels, i64(4)))
         b.store(i64(0), slot["next"])
         _run(b, module, block, data, parts, parts)
+
+
+def _max_panels(s, dtype):
+    """The most NR-column panels a chunk of B has (``_b_columns``: at most ``nc``, at least NR)."""
+    return max(s.nc // (s.nr_vectors * s.lanes(dtype)), 1)
+
+
+def _memset(b, module, ptr, nbytes):
+    """Zero ``nbytes`` (i64) bytes at ``ptr``."""
+    name = "llvm.memset.p0i8.i64"
+    fn = module.globals.get(name) or lir.Function(
+        module, lir.FunctionType(lir.VoidType(), [I8.as_pointer(), I8, I64, lir.IntType(1)]), name)
+    b.call(fn, [b.bitcast(ptr, I8.as_pointer()), lir.Constant(I8, 0), nbytes, lir.Constant(lir.IntType(1), 0)])
 
 
 def _to_slot(b, v):
@@ -336,6 +365,32 @@ def _emit_pack_b(module, dtype, s):
     return fn
 
 
+def _claim_panels(f, module, dtype, s, data, ready, p0, p1, part):
+    """Make B's panels [p0, p1) of the current chunk packed (every KC
+    slice): pack each one nobody has claimed (a compare-and-swap of its
+    state 0 -> 1, then ``pack_b`` on it, then 2 with release), then wait
+    (acquire) for those another thread is packing. No thread waits for a
+    panel nobody is packing, so a part run after another on one thread
+    never waits for it."""
+    b = f.b
+    pack_b = _emit_pack_b(module, dtype, s)
+    with f.loop(p1, "claim", start=p0) as (p, _):
+        state = b.gep(ready, [p])
+        with b.if_then(b.icmp_signed("==", b.load_atomic(state, "monotonic", 4), lir.Constant(I32, 0))):
+            got = b.extract_value(b.cmpxchg(state, lir.Constant(I32, 0), lir.Constant(I32, 1), "acquire",
+                                            "monotonic"), 1)
+            with b.if_then(got):
+                b.call(pack_b, [data, p, b.add(p, i64(1)), part])
+                b.store_atomic(lir.Constant(I32, 2), state, "release", 4)
+    with f.loop(p1, "wait", start=p0) as (p, _):
+        state = b.gep(ready, [p])
+        spin, done = f.fn.append_basic_block("wait.spin"), f.fn.append_basic_block("wait.done")
+        b.branch(spin)
+        b.position_at_end(spin)
+        b.cbranch(b.icmp_signed("==", b.load_atomic(state, "acquire", 4), lir.Constant(I32, 2)), done, spin)
+        b.position_at_end(done)
+
+
 def _emit_block(module, dtype, s, update=False):
     """``theon.gemm.<dtype>.block``: claim units of C (``next`` in the job)
     until none is left; for each, C[rows, cols] += A[rows, :] @ B[:, cols]
@@ -383,6 +438,9 @@ def _emit_block(module, dtype, s, update=False):
     work = f.fn.append_basic_block("unit.work")
     b.cbranch(b.icmp_signed("<", c0, c1), work, head)      # fewer panels than column chunks: some empty
     b.position_at_end(work)
+    with b.if_then(b.icmp_signed("!=", v["ready"], i64(0))):
+        _claim_panels(f, module, dtype, s, fn.args[0], b.inttoptr(v["ready"], I32.as_pointer()),
+                      b.sdiv(c0, i64(nr)), _ceil_div(b, c1, nr), part)
     # a unit of one panel uses each element of A once: the micro-kernel reads A where it lies
     # (W6's h @ W2, 10 columns: packing A took as long as the product)
     direct = b.icmp_signed("<=", b.sub(c1, c0), i64(nr if s.direct_a else 0), name="direct")
