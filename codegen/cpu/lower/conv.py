@@ -22,24 +22,30 @@ or cross from one item to the next, LeNet's 8x8 outputs):
                        ``_gw_fast`` fails, cols (Kd x cw) = im2col and B = cols read transposed
 
 So the buffers are a span's columns (about SPAN_BYTES, in L2) and the
-chunk's output planes (OCg x W), never Kd x P of a whole image: W17's
-convolution (64 -> 64 channels, 3x3 on 56x56) had 7.2 MB of columns per
-item, written by im2col and packed again by the GEMM. Span sizes from
-128 KiB to 1 MiB measured the same; where the product is not blocked
+chunk's output planes (OCg x W; a chunk of one item reads gy's / writes
+y's planes in place), never Kd x P of a whole image: W17's convolution
+(64 -> 64 channels, 3x3 on 56x56) had 7.2 MB of columns per item, written
+by im2col and packed again by the GEMM. Where the product is not blocked
 (one filter per group, tiny products: the GEMM's loops read B as a
 matrix) conv takes im2col's layout per span instead of the panels.
-Measured (float32, one core, CPU-time minimum, loaded machine): W17's
-forward 149 ms before (im2col of a whole item) -> 113-118 ms with spans,
-the packed panels and im2col per span within noise of each other
-(114-122 vs 114-120 ms; LeNet conv2 9.3-10.0 ms both, conv1 1.9-2.2 vs
-2.0-2.6 ms): the panels save the second pass over the columns but copy
-in pieces of at most NR columns.
+Measured against whole-item im2col (float32, one core, CPU-time minimum
+of 6-10 calls on a loaded machine, ms): forward W17 114-117 vs 121-124,
+B1 (1x64x112x112) 18.0-20.4 vs 17.3-18.2, LeNet conv1 1.7-1.9 vs 2.0-2.1,
+conv2 8.6-8.7 vs 8.1-8.2; conv_grad_weight W17 110-112 vs 154-163, B1
+13.7-14.0 vs 25.0, conv2 7.2 vs 6.5; conv_grad_input W17 102-106 vs
+93-101, conv2 7.6-7.8 vs 6.8-6.9 (a tap's setup is paid per span, not per
+item). The packed panels and im2col per span measured within noise of
+each other (W17 113.6-117.1 vs 114.3-116.2, conv2 8.6-8.7 both): the
+panels save the second pass over the columns but copy in pieces of at
+most NR columns; span sizes from 128 KiB to 1 MiB (4 MiB for
+conv_grad_input) measured the same.
 
 ``_rows`` walks the output rows (all spatial dims but the last) that a
 span covers, counting items and indices along; ``_taps`` gives, per
-kernel row (c, taps), the input row it reads and the valid range of the
-outputs (computed once per row and tap, no bounds test per element; the
-padding is stored as zeros). ``_im2col`` copies/adds each such row as
+kernel row (c, taps) -- the outer loop, its offsets and the valid range
+of its outputs computed once per span -- the input row each output row
+reads and the outputs inside the input (no bounds test per element; the
+padding is stored as zeros; rows wholly inside skip the zero spans). ``_im2col`` copies/adds each such row as
 explicit vectors (``_span``: rows of 8 or 24 elements, as LeNet's, stayed
 scalar under LLVM's loop vectorizer); ``_pack_panels`` splits it at panel
 boundaries: a piece of NR valid unit-stride columns is one vector copy,
