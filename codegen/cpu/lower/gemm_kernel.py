@@ -56,7 +56,10 @@ on one thread (threaded results are bit-identical). A product runs on
 products, and units split the columns too when there are still fewer
 row blocks than that; the units are a multiple of the parts (equal
 threads get equal work), by more row blocks where M has the tiles, else
-by more column chunks. The micro-kernel prefetches
+by more column chunks. Units of whole rows on several threads are
+guided instead: the counter is the next free MR tile and a unit takes
+ceil(tiles left / (2 * parts)) of them (at most MC rows), so the last
+units are a tile or two and the first thread done waits for little. The micro-kernel prefetches
 its C tile for writing before its K loop (``prefetch_c``). With one
 part the same worker runs directly on this thread, with MC-row units.
 Workers cannot allocate (parallel.py): the caller passes the packed B
@@ -211,7 +214,8 @@ def _row_loop(f, ar, args):
 
 # --- the blocked kernel --------------------------------------------------------------
 # the job the two workers read: the helper's arguments, then the plan and the current chunk
-SLOTS = GEMM_ARGS + ("a_block", "row_blocks", "col_chunks", "jc", "nc", "panels", "ready", "next") + EPILOGUE_ARGS
+SLOTS = GEMM_ARGS + ("a_block", "row_blocks", "col_chunks", "guided", "jc", "nc", "panels", "ready",
+                     "next") + EPILOGUE_ARGS
 MIN_CHUNK_COLUMNS = 128     # a unit spans at least this many columns (A is packed again per unit)
 
 
@@ -250,7 +254,9 @@ def _blocked(f, module, dtype, args, s, packed_b=False, update=False):
     uneven = b.and_(many, b.icmp_signed("!=", b.srem(b.mul(row_blocks, col_chunks), parts), i64(0)))
     col_chunks = b.select(uneven, b.mul(_ceil_div(b, col_chunks, parts), parts), col_chunks)
     col_chunks = smin(b, col_chunks, most, name="col_chunks")
-    for name, v in (("row_blocks", row_blocks), ("col_chunks", col_chunks)):
+    # whole-width units (rows only) on several threads: guided, each unit a share of the rows left
+    guided = b.select(b.and_(many, b.icmp_signed("==", col_chunks, i64(1))), parts, i64(0), name="guided")
+    for name, v in (("row_blocks", row_blocks), ("col_chunks", col_chunks), ("guided", guided)):
         b.store(v, slot[name])
     units = b.mul(row_blocks, col_chunks, name="units")
     parts = smin(b, parts, units)
@@ -418,8 +424,16 @@ def _emit_block(module, dtype, s, update=False):
     a_unit = b.icmp_signed("==", sam, i64(1))
     a_along = b.icmp_signed("==", sak, i64(1))
     head, body, done = (f.fn.append_basic_block(n) for n in ("claim", "unit", "done"))
+    g_head, g_try, g_body, start = (f.fn.append_basic_block(n) for n in ("g.claim", "g.try", "g.unit", "start"))
+    with b.goto_entry_block():
+        at = {n: b.alloca(I64, name=f"{n}.v") for n in ("r0", "r1", "c0", "c1", "seen")}
+    tiles = _ceil_div(b, M, mr)
     b.branch(head)
     b.position_at_end(head)
+    b.store(b.load_atomic(counter, "monotonic", 8), at["seen"])
+    s_head = f.fn.append_basic_block("s.claim")
+    b.cbranch(b.icmp_signed("!=", v["guided"], i64(0)), g_head, s_head)
+    b.position_at_end(s_head)
     u = b.atomic_rmw("add", counter, i64(1), "monotonic", name="u")
     b.cbranch(b.icmp_signed("<", u, units), body, done)
     b.position_at_end(body)
@@ -429,12 +443,33 @@ def _emit_block(module, dtype, s, update=False):
     # and the thread that took the even units 144 rows against 112)
     ub, uc = b.sdiv(u, col_chunks), b.srem(u, col_chunks)
     row_blocks = v["row_blocks"]
-    tiles = _ceil_div(b, M, mr)
-    r0 = b.mul(b.sdiv(b.mul(ub, tiles), row_blocks), i64(mr), name="r0")
-    r1 = f.min(b.mul(b.sdiv(b.mul(b.add(ub, i64(1)), tiles), row_blocks), i64(mr)), M)
+    b.store(b.mul(b.sdiv(b.mul(ub, tiles), row_blocks), i64(mr)), at["r0"])
+    b.store(f.min(b.mul(b.sdiv(b.mul(b.add(ub, i64(1)), tiles), row_blocks), i64(mr)), M), at["r1"])
+    b.store(b.mul(b.sdiv(b.mul(uc, panels), col_chunks), i64(nr)), at["c0"])
+    b.store(f.min(b.mul(b.sdiv(b.mul(b.add(uc, i64(1)), panels), col_chunks), i64(nr)), nc), at["c1"])
+    b.branch(start)
+    # guided: the counter is the next free tile; a unit takes ceil(left / (2 * parts)) tiles, at least
+    # one and at most MC rows, by compare-and-swap; the last units are a tile or two, so the thread
+    # that finishes first waits for at most a small one (W6's 256 x 784 @ 784 x 512 in 8 equal units of
+    # 5 or 6 tiles left one thread up to a unit, about 1/8 of the product, behind the other)
+    b.position_at_end(g_head)
+    t0 = b.load(at["seen"], name="t0")
+    b.cbranch(b.icmp_signed("<", t0, tiles), g_try, done)
+    b.position_at_end(g_try)
+    share = _ceil_div(b, b.sub(tiles, t0), b.mul(v["guided"], i64(2)))
+    size = f.min(share, i64(max(s.mc // mr, 1)), name="g.size")
+    swap = b.cmpxchg(counter, t0, b.add(t0, size), "monotonic", "monotonic")
+    b.store(b.extract_value(swap, 0), at["seen"])
+    b.cbranch(b.extract_value(swap, 1), g_body, g_head)
+    b.position_at_end(g_body)
+    b.store(b.mul(t0, i64(mr)), at["r0"])
+    b.store(f.min(b.mul(b.add(t0, size), i64(mr)), M), at["r1"])
+    b.store(i64(0), at["c0"])
+    b.store(nc, at["c1"])
+    b.branch(start)
+    b.position_at_end(start)
+    r0, r1, c0, c1 = (b.load(at[n], name=n) for n in ("r0", "r1", "c0", "c1"))
     mc = b.sub(r1, r0, name="mc")
-    c0 = b.mul(b.sdiv(b.mul(uc, panels), col_chunks), i64(nr), name="c0")
-    c1 = f.min(b.mul(b.sdiv(b.mul(b.add(uc, i64(1)), panels), col_chunks), i64(nr)), nc, name="c1")
     work = f.fn.append_basic_block("unit.work")
     b.cbranch(b.icmp_signed("<", c0, c1), work, head)      # fewer panels than column chunks: some empty
     b.position_at_end(work)
