@@ -398,9 +398,12 @@ def _claim_panels(f, module, dtype, s, data, ready, p0, p1, part):
 
 
 def _emit_block(module, dtype, s, update=False):
-    """``theon.gemm.<dtype>.block``: claim units of C (``next`` in the job)
-    until none is left; for each, C[rows, cols] += A[rows, :] @ B[:, cols]
-    over every KC slice, packing A into this part's own block.
+    """``theon.gemm.<dtype>.block``: claim units of C (``next`` in the job:
+    a unit number, or the next free tile where ``guided``) until none is
+    left; for each, make its panels of B packed (``_claim_panels``, unless
+    ``ready`` is 0: B came packed), then C[rows, cols] = A[rows, :] @ B[:, cols]
+    over every KC slice, packing A into this part's own block (or reading
+    it in place: a unit one panel wide).
     ``update``: ``.block.update``, whose last KC slice stores W + C * alpha."""
     fn, f, v, job, _, _, part = _worker(module, f"theon.gemm.{dtype}.block" + (".update" if update else ""))
     if f is None:
