@@ -82,7 +82,6 @@ PARALLEL_MACS = 1 << 20     # a convolution of at least this many multiply-adds 
 CHUNK_COLUMNS = 1024        # output positions (items x positions per item) of a chunk of items, at most
 SPAN_BYTES = {"fwd": 256 << 10, "gin": 256 << 10, "gw": 256 << 10}   # columns (packed panels) of one GEMM
 LD_PAD = 16
-IMPLICIT = True             # conv packs the GEMM's B panels from the input (False: im2col per span)
 SPLIT = 4                   # slices of the batch per thread (load balance on a shared machine)
 
 
@@ -337,108 +336,7 @@ def _im2col(w, geo, xitem, c0, c1, cols, ldc, gather):
     _taps(w, geo, xitem, c0, c1, per_tap)
 
 
-def _pack_panels(w, geo, xitem, c0, c1, packed, nr, kc):
-    """The GEMM's packed B for positions [c0, c1) of a chunk, read straight
-    from the input (implicit im2col): K = Kd rows in slices of ``kc``,
-    slice s at packed + s*kc*NCr (NCr = c1 - c0 rounded up to ``nr``), its
-    panel p (local columns [p*nr, p*nr + nr)) at + p*nr*kcs (kcs the
-    slice's length), row k of the panel at + k*nr (linalg.py's packed-B
-    layout; columns past c1 - c0 zero). Per kernel row and output row, the
-    panels the row's outputs fall in: a panel the valid range covers whole
-    is one vector copy (unit strides), an edge one masked vector load and
-    store (lanes outside the valid range zero, lanes of the neighbouring
-    output row or span left alone), strided rows element by element."""
-    b = w.b
-    t = packed.type.pointee
-    vt = lir.VectorType(t, nr)
-    width = b.sub(c1, c0)
-    ncr = b.mul(b.udiv(b.add(width, i64(nr - 1)), i64(nr)), i64(nr))
-    kd = geo.kd
-    last = geo.nd - 1
-    step = b.mul(i64(geo.stride[last]), getattr(geo, f"xs{last}"))
-    dense = b.icmp_signed("==", step, i64(1))
-
-    def panel_row(r):
-        """(row r of panel 0 of r's slice, that slice's length)."""
-        s = b.udiv(r, i64(kc))
-        kk = b.urem(r, i64(kc))
-        kcs = smin(b, b.sub(kd, b.mul(s, i64(kc))), i64(kc))
-        return b.gep(packed, [b.add(b.mul(b.mul(s, i64(kc)), ncr), b.mul(kk, i64(nr)))]), kcs
-
-    def per_tap(r):
-        first, kcs = panel_row(r)
-
-        def row(src, lo, hi, a, e, base):
-            p0 = b.udiv(b.add(base, a), i64(nr))
-            p1 = b.udiv(b.add(b.add(base, e), i64(nr - 1)), i64(nr))
-            with w.loop(p1, "cv.p", start=p0) as p:
-                at = b.mul(p, i64(nr))                                 # the panel's first local column
-                dst = b.gep(first, [b.sub(b.mul(at, kcs), b.sub(at, base))])    # output o at dst + o
-                u = smax(b, a, b.sub(at, base))
-                v = smin(b, e, b.sub(b.add(at, i64(nr)), base))
-                whole = b.and_(b.and_(b.icmp_signed("==", b.sub(v, u), i64(nr)), dense),
-                               b.and_(b.icmp_signed(">=", u, lo), b.icmp_signed("<=", v, hi)))
-                with b.if_else(whole, likely=True) as (vector, split):
-                    with vector:
-                        _vstore(b, _vload(b, src, u, vt), dst, u)
-                    with split:
-                        plo, phi = _clamp(b, lo, u, v), _clamp(b, hi, u, v)
-                        phi = smax(b, phi, plo)
-                        with b.if_else(dense, likely=True) as (masked, strided):
-                            with masked:     # lanes [plo, phi) read, [u, v) written, the rest left alone
-                                lane = b.add(_splat(b, b.trunc(u, I32), nr), LANE_INDEX[nr])
-                                inside = b.and_(b.icmp_signed(">=", lane, _splat(b, b.trunc(plo, I32), nr)),
-                                                b.icmp_signed("<", lane, _splat(b, b.trunc(phi, I32), nr)))
-                                val = _masked_load(w, b.gep(src, [u]), inside, vt)
-                                _masked_store(w, val, b.gep(dst, [u]),
-                                              b.icmp_signed("<", lane, _splat(b, b.trunc(v, I32), nr)))
-                            with strided:
-                                _zero_span(w, dst, u, plo, t)
-                                _copy_span(w, src, step, dst, plo, phi, t)
-                                _zero_span(w, dst, phi, v, t)
-        return row
-    _taps(w, geo, xitem, c0, c1, per_tap)
-    # the last panel's columns past the range: zeros (the GEMM's own packing pads so)
-    with b.if_then(b.icmp_signed("<", width, ncr)):
-        at = b.sub(ncr, i64(nr))
-        with w.loop(kd, "cv.pz") as r:
-            first, kcs = panel_row(r)
-            _zero_span(w, b.gep(first, [b.mul(at, kcs)]), b.sub(width, at), i64(nr), t)
-
-
 VECTOR_BITS = 256
-I32 = lir.IntType(32)
-LANE_INDEX = {n: lir.Constant(lir.VectorType(I32, n), list(range(n))) for n in (4, 8, 16, 32)}
-
-
-def _splat(b, x, n):
-    vt = lir.VectorType(x.type, n)
-    undef = lir.Constant(vt, lir.Undefined)
-    return b.shuffle_vector(b.insert_element(undef, x, lir.Constant(I32, 0)), undef,
-                            lir.Constant(lir.VectorType(I32, n), [0] * n))
-
-
-def _mask_name(vt):
-    return f"v{vt.count}{'f32' if vt.element == lir.FloatType() else 'f64'}"
-
-
-def _masked_load(w, ptr, mask, vt):
-    """The lanes of a vector at ``ptr`` where ``mask`` holds (the others 0,
-    never read: no fault past an array's end)."""
-    name = _mask_name(vt)
-    fn = w.declare(f"llvm.masked.load.{name}.p0{name}", vt,
-                   [vt.as_pointer(), I32, mask.type, vt])
-    align = 4 if vt.element == lir.FloatType() else 8
-    return w.b.call(fn, [w.b.bitcast(ptr, vt.as_pointer()), lir.Constant(I32, align), mask,
-                         lir.Constant(vt, [0.0] * vt.count)])
-
-
-def _masked_store(w, val, ptr, mask):
-    vt = val.type
-    name = _mask_name(vt)
-    fn = w.declare(f"llvm.masked.store.{name}.p0{name}", lir.VoidType(), [vt, vt.as_pointer(), I32, mask.type])
-    align = 4 if vt.element == lir.FloatType() else 8
-    w.b.call(fn, [val, w.b.bitcast(ptr, vt.as_pointer()), lir.Constant(I32, align), mask])
 
 
 def _lanes(t):
@@ -618,7 +516,6 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
     nr = s.nr_vectors * s.lanes(dtype)
     lanes = _lanes(t)
     gemm = linalg.emit_gemm(ctx.module, dtype, s)
-    packed_gemm = linalg.emit_gemm(ctx.module, dtype, s, packed_b=True) if kind == "fwd" else None
     kd1 = smax(b, geo.kd, i64(1))
     # items per chunk: about CHUNK_COLUMNS output positions, at least one item
     cb = smax(b, smin(b, b.sdiv(i64(CHUNK_COLUMNS), smax(b, geo.P, i64(1))), geo.n), i64(1), name="cv.cb")
@@ -630,8 +527,6 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
     per = ldt if kind == "gw" else kd1
     cw = b.mul(b.sdiv(b.sdiv(i64(SPAN_BYTES[kind] // item), per), i64(nr)), i64(nr))
     cw = smin(b, smax(b, cw, i64(nr)), _round_up(b, b.mul(cb, geo.P), nr))
-    if kind == "fwd":            # the packed GEMM takes all of B as one chunk of columns
-        cw = smin(b, cw, linalg._b_columns(b, cw, kd1, dtype, s))
     cw = b.add(cw, i64(0), name="cv.cw")
     ldc = b.add(cw, i64(LD_PAD), name="cv.ldc")
     if kind == "fwd":
@@ -649,9 +544,9 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
                      name="cv.parts")
     gparts = b.select(b.icmp_signed("==", parts, i64(1)), linalg._plan_parts(ctx, m, n, k, s), i64(1))
     a_block = linalg._a_block(b, m, k, s)
-    # B panels the GEMM packs itself (conv packs its own into the column buffer)
+    # the panels the GEMM packs B into
     b_elems = b.mul(linalg._b_columns(b, n, k, dtype, s), smax(b, k, i64(1)))
-    col_elems = b.mul(kd1, ldc)             # Kd x cw columns, or the packed panels (Kd x cw rounded up to NR)
+    col_elems = b.mul(kd1, ldc)             # Kd x cw columns
     fast = i64(0)
     if kind == "gw":                        # position-major columns (``_columns_t``): cw rows of Kd + L
         fast = _gw_fast(b, geo, lanes)
@@ -740,18 +635,9 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
                     c1 = smin(bb, bb.add(c0, cw), width)
                     span = bb.sub(c1, c0, name="cv.spanw")
                     if kind == "fwd":
-                        blocked = linalg._use_blocked(bb, g.ocg, span, g.kd, s)
-                        if not IMPLICIT:
-                            blocked = lir.Constant(I1, 0)
-                        with bb.if_else(blocked, likely=True) as (implicit, explicit):
-                            with implicit:       # B's panels packed from x: no column matrix
-                                _pack_panels(w, g, xitem, c0, c1, my_cols, nr, s.kc)
-                                bb.call(packed_gemm, [g.ocg, span, g.kd, wg, g.kd, i64(1), my_cols, ldc, i64(1),
-                                                      bb.gep(mat, [c0]), mld, my_a, my_cols, e["gparts"]])
-                            with explicit:       # the GEMM's loops (one row of filters, tiny products)
-                                _im2col(w, g, xitem, c0, c1, my_cols, ldc, gather=True)
-                                _gemm(w, s, gemm, g.ocg, span, g.kd, wg, g.kd, i64(1), my_cols, ldc, i64(1),
-                                      bb.gep(mat, [c0]), mld, my_a, my_b, e["gparts"])
+                        _im2col(w, g, xitem, c0, c1, my_cols, ldc, gather=True)
+                        _gemm(w, s, gemm, g.ocg, span, g.kd, wg, g.kd, i64(1), my_cols, ldc, i64(1),
+                              bb.gep(mat, [c0]), mld, my_a, my_b, e["gparts"])
                     elif kind == "gin":
                         _gemm(w, s, gemm, g.kd, span, g.ocg, wg, i64(1), g.kd, bb.gep(mat, [c0]), mld, i64(1),
                               my_cols, ldc, my_a, my_b, e["gparts"])
