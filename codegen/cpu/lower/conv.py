@@ -228,17 +228,29 @@ def _rows(w, geo, c0, c1, start, body):
     ol = getattr(geo, f"o{last}")
     outer = [getattr(geo, f"o{i}") for i in range(last)]
     r0, r1, item0, idx0 = start
-    with counted_loop(b, r1, "cv.row", r0, carried=[item0] + idx0) as lp:
-        item, idx = lp.carried[0], list(lp.carried[1:])
-        first = b.mul(lp.index, ol)
-        body(item, idx, smax(b, b.sub(c0, first), i64(0)), smin(b, b.sub(c1, first), ol), b.sub(first, c0))
-        carry, nxt = i64(1), list(idx)
-        for k in reversed(range(last)):
-            v = b.add(idx[k], carry)
-            wrap = b.icmp_signed("==", v, outer[k])
-            nxt[k] = b.select(wrap, i64(0), v)
-            carry = b.zext(wrap, I64)
-        lp.next = [b.add(item, carry)] + nxt
+    p = geo.P
+    aligned = b.and_(b.icmp_signed("==", b.srem(c0, p), i64(0)), b.icmp_signed("==", b.srem(c1, p), i64(0)))
+    with b.if_else(aligned, likely=True) as (whole, split):
+        with whole:         # whole items (small images: spans of whole items): plain loops, whole rows
+            with w.loop(b.sdiv(c1, p), "cv.it", start=b.sdiv(c0, p)) as item:
+                with w.loop_nest(outer, "cv.oi") as idx:
+                    lin = item
+                    for k in range(last):
+                        lin = b.add(b.mul(lin, outer[k]), idx[k])
+                    body(item, idx, i64(0), ol, b.sub(b.mul(lin, ol), c0))
+        with split:
+            with counted_loop(b, r1, "cv.row", r0, carried=[item0] + idx0) as lp:
+                item, idx = lp.carried[0], list(lp.carried[1:])
+                first = b.mul(lp.index, ol)
+                body(item, idx, smax(b, b.sub(c0, first), i64(0)), smin(b, b.sub(c1, first), ol),
+                     b.sub(first, c0))
+                carry, nxt = i64(1), list(idx)
+                for k in reversed(range(last)):
+                    v = b.add(idx[k], carry)
+                    wrap = b.icmp_signed("==", v, outer[k])
+                    nxt[k] = b.select(wrap, i64(0), v)
+                    carry = b.zext(wrap, I64)
+                lp.next = [b.add(item, carry)] + nxt
 
 
 def _taps(w, geo, xitem, c0, c1, per_tap):
@@ -527,6 +539,9 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
     per = ldt if kind == "gw" else kd1
     cw = b.mul(b.sdiv(b.sdiv(i64(SPAN_BYTES[kind] // item), per), i64(nr)), i64(nr))
     cw = smin(b, smax(b, cw, i64(nr)), _round_up(b, b.mul(cb, geo.P), nr))
+    # items smaller than a span: spans of whole items (``_rows`` walks them with plain loops)
+    p1 = smax(b, geo.P, i64(1))
+    cw = b.select(b.icmp_signed("<=", geo.P, cw), smin(b, b.mul(b.sdiv(cw, p1), p1), b.mul(cb, geo.P)), cw)
     cw = b.add(cw, i64(0), name="cv.cw")
     ldc = b.add(cw, i64(LD_PAD), name="cv.ldc")
     if kind == "fwd":
