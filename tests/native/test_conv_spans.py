@@ -1,14 +1,13 @@
 """The CPU convolution's spans (codegen/cpu/lower/conv.py): the positions
 of a chunk go through the GEMM in spans of about SPAN_BYTES of columns, so
-a large image is split inside an item (and a span of small images crosses
-from one item to the next). Forward (packed B panels read straight from the
-input, ``_pack_panels``, or im2col for the GEMM's loops), conv_grad_input
-(col2im per span) and conv_grad_weight (position-major or im2col columns
-per span) against the NumPy reference (theon.ir.ops.conv, checked against
+a large image is split inside an item (and a span may cross from one item
+to the next; small items go in spans of whole items). Forward (im2col per
+span), conv_grad_input (col2im per span) and conv_grad_weight
+(position-major or im2col columns per span) against the NumPy reference (theon.ir.ops.conv, checked against
 direct loops in tests/ir/test_conv_ops.py) and directional finite
 differences, for strides, dilation, padding modes, groups, flips and both
-dtypes: a wrong boundary between two spans (a column packed twice or not
-at all, a panel's padding, a row split between spans) changes the result."""
+dtypes: a wrong boundary between two spans (a column written twice or not
+at all, a row split between spans, an item's first row) changes the result."""
 import numpy as np
 import pytest
 
@@ -25,8 +24,8 @@ CASES = [
     ((1, 16, 70, 70), (6, 8, 3, 3), "half", (2, 2), (1, 1), 2, False),       # stride 2, groups
     ((1, 16, 70, 69), (4, 16, 3, 3), "full", (1, 1), (2, 2), 1, True),       # dilation, windows leave the input
     ((1, 8, 70, 70), (2, 4, 3, 3), (2, 0), (1, 2), (1, 1), 2, True),         # one filter per group: the GEMM's loops
-    ((2, 3, 70, 70), (5, 3, 3, 3), "half", (1, 1), (1, 2), 1, False),        # two items, dilated columns
-    ((8, 20, 10, 10), (6, 20, 3, 3), "valid", (1, 1), (1, 1), 1, True),      # spans cross from item to item
+    ((2, 3, 70, 70), (5, 3, 3, 3), "half", (1, 1), (1, 2), 1, False),        # a span crosses items, dilated
+    ((8, 20, 10, 10), (6, 20, 3, 3), "valid", (1, 1), (1, 1), 1, True),      # spans of whole small items
     ((5, 12, 11, 9), (6, 6, 3, 2), 1, (2, 1), (1, 1), 2, False),             # ... with padding and stride
 ]
 

@@ -6,14 +6,14 @@ Per chunk of batch items (about CHUNK_COLUMNS output positions in all, at
 least one item) and per group (G groups, Cg = C/G input and OCg = OC/G
 output channels per group, Kd = Cg * prod(kernel), P = prod(out), W =
 items x P), the W positions go through the GEMM in spans of ``cw`` columns
-(about SPAN_BYTES of Kd-long columns, whole NR-column panels; a span may
-split an item -- W17's 56x56 outputs with Kd = 576 take 28 spans of 112 --
-or cross from one item to the next, LeNet's 8x8 outputs):
+(about SPAN_BYTES of Kd-long columns; whole NR-column panels where a span
+splits an item -- W17's 56x56 outputs with Kd = 576 take 28 spans of 112,
+and a span may cross from one item to the next --, whole items where
+items are smaller than that, LeNet's 8x8 outputs):
 
-    conv:              per span: B panels (Kd x cw in the GEMM's packed-B layout) packed straight from
-                       x[items, group] (``_pack_panels``: implicit im2col); buf[:, span] (OCg x cw) =
-                       W_g (OCg x Kd) @ B by ``theon.gemm.<dtype>.packed``; then buf (OCg x W, whole
-                       items) copied to y[items, group] (conv_bias: its epilogue; conv_pool: its hook)
+    conv:              per span: cols (Kd x cw) = im2col(x[items, group]);  buf[:, span] (OCg x cw) =
+                       W_g (OCg x Kd) @ cols;  then buf (OCg x W, whole items) copied to y[items, group]
+                       (conv_bias: its epilogue; conv_pool: its hook, conv_pool.py)
     conv_grad_input:   buf = gy[items, group];  per span: cols (Kd x cw) = W_g^T @ buf[:, span];
                        gx[items, group] += col2im(cols)
     conv_grad_weight:  buf (OCg x W) = gy[items, group];  per span: colsT (cw x Kd) = position-major
@@ -21,39 +21,38 @@ or cross from one item to the next, LeNet's 8x8 outputs):
                        buf[:, span] @ colsT (the GEMM packs colsT's panels with vectors); where
                        ``_gw_fast`` fails, cols (Kd x cw) = im2col and B = cols read transposed
 
-So the buffers are a span's columns (about SPAN_BYTES, in L2) and the
-chunk's output planes (OCg x W; a chunk of one item reads gy's / writes
-y's planes in place), never Kd x P of a whole image: W17's convolution
-(64 -> 64 channels, 3x3 on 56x56) had 7.2 MB of columns per item, written
-by im2col and packed again by the GEMM. Where the product is not blocked
-(one filter per group, tiny products: the GEMM's loops read B as a
-matrix) conv takes im2col's layout per span instead of the panels.
+So the buffers are a span's columns (about SPAN_BYTES, in L2 between
+im2col and the GEMM's packing) and the chunk's output planes (OCg x W; a
+chunk of one item reads gy's / writes y's planes in place), never Kd x P
+of a whole image: W17's convolution (64 -> 64 channels, 3x3 on 56x56) had
+7.2 MB of columns per item, written by im2col and packed again by the GEMM.
 Measured against whole-item im2col (float32, one core, CPU-time minimum
-of 6-10 calls on a loaded machine, ms): forward W17 114-117 vs 121-124,
-B1 (1x64x112x112) 18.0-20.4 vs 17.3-18.2, LeNet conv1 1.7-1.9 vs 2.0-2.1,
-conv2 8.6-8.7 vs 8.1-8.2; conv_grad_weight W17 110-112 vs 154-163, B1
-13.7-14.0 vs 25.0, conv2 7.2 vs 6.5; conv_grad_input W17 102-106 vs
-93-101, conv2 7.6-7.8 vs 6.8-6.9 (a tap's setup is paid per span, not per
-item). The packed panels and im2col per span measured within noise of
-each other (W17 113.6-117.1 vs 114.3-116.2, conv2 8.6-8.7 both): the
-panels save the second pass over the columns but copy in pieces of at
-most NR columns; span sizes from 128 KiB to 1 MiB (4 MiB for
-conv_grad_input) measured the same.
+of 6 calls on a loaded machine, ms): forward W17 119-127 vs 134-138, B1
+(1x64x112x112) 14.3-15.1 vs 16.4-17.0, LeNet conv1 1.8 vs 2.0, conv2
+9.0-9.1 vs 8.3; conv_grad_weight W17 112-115 vs 140-161, B1 14.0-14.6 vs
+24.9-26.0, conv1 2.8-2.9 vs 2.9, conv2 6.7 vs 6.8; conv_grad_input W17
+104-110 vs 91-99, B1 13.4-13.8 vs 12.6-13.3, conv1 1.8 vs 1.8, conv2
+7.7-7.9 vs 6.8-6.9 (a tap's setup is paid per span, not per chunk).
+Implicit im2col -- the span's B panels packed straight from the input in
+the GEMM's packed-B layout for ``theon.gemm.<dtype>.packed``, a vector
+copy per NR columns of an output row, masked vectors at panel and row
+edges -- measured slower and was removed (forward W17 149-150 vs 115-118,
+conv2 20.2 vs 8.6-8.8, conv1 3.7-3.8 vs 1.7; its pieces of at most NR
+columns cost more than the GEMM's second, vector pass over a span that
+is still in L2).
 
 ``_rows`` walks the output rows (all spatial dims but the last) that a
-span covers, counting items and indices along; ``_taps`` gives, per
-kernel row (c, taps) -- the outer loop, its offsets and the valid range
-of its outputs computed once per span -- the input row each output row
-reads and the outputs inside the input (no bounds test per element; the
-padding is stored as zeros; rows wholly inside skip the zero spans). ``_im2col`` copies/adds each such row as
-explicit vectors (``_span``: rows of 8 or 24 elements, as LeNet's, stayed
-scalar under LLVM's loop vectorizer); ``_pack_panels`` splits it at panel
-boundaries: a piece of NR valid unit-stride columns is one vector copy,
-an edge piece a masked load and store (lanes outside the valid range are
-zeros, lanes of the neighbouring row left alone). The flip of a true
-convolution is in the tap mapping (tap = k-1-t), so the filters are used
-as they are. Rows of the chunk buffers and columns are padded (LD_PAD) so
-that they are never a multiple of 4 KiB apart.
+span covers: plain item and row loops over a span of whole items, else
+counting items and indices along; ``_taps`` gives, per kernel row
+(c, taps) -- the outer loop, its offsets and the valid range of its
+outputs computed once per span -- the input row each output row reads and
+the outputs inside the input (no bounds test per element; the padding is
+stored as zeros; rows wholly inside skip the zero spans). ``_im2col``
+copies/adds each such row as explicit vectors (``_span``: rows of 8 or 24
+elements, as LeNet's, stayed scalar under LLVM's loop vectorizer). The
+flip of a true convolution is in the tap mapping (tap = k-1-t), so the
+filters are used as they are. Rows of the chunk buffers and columns are
+padded (LD_PAD) so that they are never a multiple of 4 KiB apart.
 
 Threads: the entry checks the shapes (channels, groups, filter larger than
 the padded input, the output gradient's shape), allocates one set of chunk
@@ -80,7 +79,7 @@ from .views import contiguous, dyn_values, resolve, static_dims
 
 PARALLEL_MACS = 1 << 20     # a convolution of at least this many multiply-adds threads over the batch
 CHUNK_COLUMNS = 1024        # output positions (items x positions per item) of a chunk of items, at most
-SPAN_BYTES = {"fwd": 256 << 10, "gin": 256 << 10, "gw": 256 << 10}   # columns (packed panels) of one GEMM
+SPAN_BYTES = {"fwd": 256 << 10, "gin": 256 << 10, "gw": 256 << 10}   # columns of one GEMM, about
 LD_PAD = 16
 SPLIT = 4                   # slices of the batch per thread (load balance on a shared machine)
 
@@ -512,11 +511,11 @@ def _lower(ctx, op, kind, x, w_, gy, geo, outs, out_dims, bias=None, epilogue=No
     A worker takes its items in chunks of ``cb`` (about CHUNK_COLUMNS output
     positions in all, at least one item) whose output (or output gradient)
     planes sit side by side in the chunk buffer (OCg rows of ld = cb*P + pad
-    columns, per group); the chunk's positions go through the GEMM in spans
-    of ``cw`` (about SPAN_BYTES of columns, a multiple of NR; spans may split
-    an item and cross from one item to the next). ``conv``: per span the
-    packed B panels straight from the input (``_pack_panels``) and the
-    packed GEMM into the span's columns of the buffer, then the chunk copied
+    columns, per group; a chunk of one item uses y's / gy's planes where
+    they are); the chunk's positions go through the GEMM in spans of ``cw``
+    (about SPAN_BYTES of columns: a multiple of NR that may split an item
+    and cross into the next, or whole items). ``conv``: per span im2col and
+    one GEMM into the span's columns of the buffer, then the chunk copied
     to y's layout (the epilogue, whole items); the gradients: the chunk of
     gy copied into the buffer, per span the columns (``_im2col``,
     ``_columns_t``) and one GEMM."""
