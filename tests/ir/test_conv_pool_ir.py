@@ -9,8 +9,10 @@ import pytest
 
 import theon
 import theon.tensor as T
-from theon.tensor.nnet import conv2d, relu, sigmoid
+from theon.tensor.nnet import conv2d
 from theon.tensor.signal.pool import pool_2d
+
+from ..conv_pool_helpers import conv_pool_graph
 
 FAST = "canonicalize,cse,conv-epilogue,conv-pool,dce"
 
@@ -35,24 +37,12 @@ def _opt(func, pipeline=FAST):
     return run_pipeline(func, pipeline) or func
 
 
-ACTS = {"identity": lambda v: v, "tanh": T.tanh, "sigmoid": sigmoid, "relu": relu}
 
 
 def _model(kind, act, pool, conv, dtype="float64"):
-    """(inputs, cost, outputs) of act(pool(conv(x, w)) + b) (kind "after"),
-    act(pool(conv(x, w) + b)) ("before") or act(pool(conv(x, w))) ("none")."""
-    x, w, b = T.TensorType(dtype, (None,) * 4)("x"), T.TensorType(dtype, (None,) * 4)("w"), \
-        T.TensorType(dtype, (None,))("b")
-    bb = b.dimshuffle("x", 0, "x", "x")
-    y = conv2d(x, w, **conv)
-    if kind == "before":
-        y = y + bb
-    p = pool_2d(y, **pool)
-    if kind == "after":
-        p = p + bb
-    h = ACTS[act](p)
+    """(inputs, cost, outputs) of ``conv_pool_graph`` (tests/conv_pool_helpers.py)."""
+    inputs, h = conv_pool_graph(kind, act, pool, conv, dtype)
     cost = (h * h).sum() + h.sum()
-    inputs = [x, w] + ([b] if kind != "none" else [])
     return inputs, cost, h
 
 

@@ -12,28 +12,13 @@ import numpy as np
 import pytest
 
 import theon
-import theon.tensor as T
 from theon.compile.mode import Mode
-from theon.tensor.nnet import conv2d
-from theon.tensor.signal.pool import pool_2d
+
+from ..conv_pool_helpers import conv_pool_graph
 
 UNFUSED = Mode(optimizer="fast_run").excluding("conv-pool")
 CC = shutil.which(os.environ.get("CC", "cc"))
-
-
-def _graph(kind, act, pool, conv, dtype, xshape=(None, None, None, None)):
-    x = T.TensorType(dtype, xshape)("x")
-    w, b = T.TensorType(dtype, (None,) * 4)("w"), T.TensorType(dtype, (None,))("b")
-    bb = b.dimshuffle("x", 0, "x", "x")
-    y = conv2d(x, w, **conv)
-    if kind == "before":
-        y = y + bb
-    p = pool_2d(y, **pool)
-    if kind == "after":
-        p = p + bb
-    h = {"identity": lambda v: v, "tanh": T.tanh, "sigmoid": T.nnet.sigmoid, "relu": T.nnet.relu}[act](p)
-    inputs = [x, w] + ([b] if kind != "none" else [])
-    return inputs, h
+_graph = conv_pool_graph
 
 
 def _pair(kind, act, pool, conv, dtype, grads=True, xshape=(None,) * 4):
