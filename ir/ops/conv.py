@@ -194,6 +194,19 @@ def activate(z, activation):
 EPILOGUE_ROOTS = frozenset(("add", "tanh", "sigmoid", "maximum"))
 
 
+def activation_grad(e, activation, y, g):
+    """``g`` times the derivative of ``activation`` (ACTIVATIONS) taken from
+    its result ``y``: tanh 1 - y*y, sigmoid y*(1 - y), relu y > 0."""
+    one, zero = e.const(1, y.dtype), e.const(0, y.dtype)
+    if activation == "tanh":
+        return e("mul", g, e("sub", one, e("mul", y, y)))
+    if activation == "sigmoid":
+        return e("mul", g, e("mul", y, e("sub", one, y)))
+    if activation == "relu":
+        return e("where", e("gt", y, zero), g, zero)
+    return g
+
+
 def channel_bias(op):
     """(conv result, 1-d bias) when ``op`` is ``add(conv(x, w), dimshuffle(b,
     'x', 0, 'x', ...))`` (either order) with the sum shaped as the conv
@@ -269,14 +282,8 @@ class ConvBias(_ConvBase):
         sigmoid: y*(1 - y), relu: y > 0), then conv's gradients and the
         bias's (gz summed over the batch and spatial dims)."""
         (x, w, b), y, g, e = op.operands, op.results[0], grads[0], emitter(op)
-        nb, act = batch_ndim(op, g), op.attrs["activation"]
-        one, zero = e.const(1, y.dtype), e.const(0, y.dtype)
-        if act == "tanh":
-            g = e("mul", g, e("sub", one, e("mul", y, y)))
-        elif act == "sigmoid":
-            g = e("mul", g, e("mul", y, e("sub", one, y)))
-        elif act == "relu":
-            g = e("where", e("gt", y, zero), g, zero)
+        nb = batch_ndim(op, g)
+        g = activation_grad(e, op.attrs["activation"], y, g)
         gx, gw = _conv_grads(e, x, w, g, self.conv_attrs(op), nb)
         gb = e.sum(g, [nb] + list(range(nb + 2, g.ndim)), False)      # (B..., out_channels)
         if b.type.shape[0] != y.type.shape[1] or b.type.shape[0] is None:   # a bias of one entry broadcast

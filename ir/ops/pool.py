@@ -102,6 +102,25 @@ def window_bounds(n, m, ws, stride, pad, mode):
     return lo, hi, count
 
 
+def pooled_sizes(opname, dims, params, attr, what, first_axis):
+    """The pooled sizes of the pooled ``dims`` (None where unknown) under
+    ``params`` = (ws, stride, pad, ignore_border); a window larger than its
+    padded dim with ``ignore_border`` is a ValueError naming ``attr`` and
+    ``what`` (the dim's name) at axis ``first_axis + k``."""
+    ws, stride, pad, ignore_border = params[:4]
+    out = []
+    for k, n in enumerate(dims):
+        if n is None:
+            out.append(None)
+            continue
+        m = out_size(n, ws[k], stride[k], pad[k], ignore_border)
+        if m < 0:
+            raise ValueError(f"{opname}: {attr}[{k}] = {ws[k]} is larger than the {what} {first_axis + k} "
+                             f"({n}, padded {n + 2 * pad[k]}) with ignore_border=True")
+        out.append(m)
+    return tuple(out)
+
+
 class _PoolBase(OpDef):
     required_attrs = ("ws", "stride", "pad", "ignore_border", "mode")
     accumulates = True
@@ -120,18 +139,8 @@ class _PoolBase(OpDef):
             raise TypeError(f"{self.name}: bool input is not supported, got {x}")
         if mode.startswith("average") and not is_float(x.dtype):
             raise TypeError(f"{self.name}: mode {mode!r} needs a float input, got {x}")
-        out = []
-        for k, n in enumerate(x.shape[-nd:]):
-            if n is None:
-                out.append(None)
-                continue
-            m = out_size(n, ws[k], stride[k], pad[k], ignore_border)
-            if m < 0:
-                raise ValueError(f"{self.name}: ws[{k}] = {ws[k]} is larger than the input's dim "
-                                 f"{x.ndim - nd + k} ({n}, padded {n + 2 * pad[k]}) with "
-                                 f"ignore_border=True")
-            out.append(m)
-        return tuple(out)
+        return pooled_sizes(self.name, x.shape[-nd:], (ws, stride, pad, ignore_border), "ws",
+                            "input's dim", x.ndim - nd)
 
 
 class Pool(_PoolBase):
@@ -454,19 +463,8 @@ def _conv_out(opname, attrs, x, w):
 
 def _pooled(opname, attrs, shape):
     """The pooled shape of a conv output ``shape`` (entries None where unknown)."""
-    ws, stride, pad, ignore_border = conv_pool_params(attrs, opname)
-    out = list(shape[:2])
-    for k in range(2):
-        n = shape[2 + k]
-        if n is None:
-            out.append(None)
-            continue
-        m = out_size(n, ws[k], stride[k], pad[k], ignore_border)
-        if m < 0:
-            raise ValueError(f"{opname}: pool_ws[{k}] = {ws[k]} is larger than the convolution's output dim "
-                             f"{2 + k} ({n}, padded {n + 2 * pad[k]}) with ignore_border=True")
-        out.append(m)
-    return tuple(out)
+    params = conv_pool_params(attrs, opname)
+    return tuple(shape[:2]) + pooled_sizes(opname, shape[2:4], params, "pool_ws", "convolution's output dim", 2)
 
 
 def _window_hits(y, z, ws, stride, pad, ignore_border):
@@ -587,7 +585,7 @@ class ConvPool(OpDef):
     def grad(self, op, grads):
         """The activation's derivative from z, ``pool_grad_mask`` (the bias's
         gradient summed before or after it), then conv's gradients."""
-        from .conv import _conv_grads
+        from .conv import _conv_grads, activation_grad
         x, w = op.operands[:2]
         z, g, e = op.results[0], grads[0], emitter(op)
         where, act = op.attrs["bias"], op.attrs["activation"]
@@ -596,13 +594,7 @@ class ConvPool(OpDef):
         if batch_ndim(op, g):
             raise NotImplementedError("conv_pool: gradients with extra leading dims (jacobian, hessian) are not "
                                       "supported; differentiate the graph before the conv-pool pass")
-        one, zero = e.const(1, z.dtype), e.const(0, z.dtype)
-        if act == "tanh":
-            g = e("mul", g, e("sub", one, e("mul", z, z)))
-        elif act == "sigmoid":
-            g = e("mul", g, e("mul", z, e("sub", one, z)))
-        elif act == "relu":
-            g = e("where", e("gt", z, zero), g, zero)
+        g = activation_grad(e, act, z, g)
         gy = e("pool_grad_mask", op.results[1], g, x, w, **{a: op.attrs[a] for a in PoolGradMask.required_attrs})
         if where == "none":
             return _conv_grads(e, x, w, gy, self.conv_attrs(op), 0)

@@ -72,6 +72,31 @@ def _window_loads(b, src, row0, col0, o0, o1, ws, checked, t):
     return out
 
 
+def _walk_plane(w, o0, z0, z1, ja, jb, params, columns, name):
+    """Every output row ``zr`` of a pooled z0 x z1 plane (of an o0-row
+    plane): ``columns(zr, row0, start, stop, checked, name)`` over its
+    output columns [start, stop), where ``row0`` is the window's first
+    (padded) row and ``checked`` says whether the windows may reach
+    outside the plane: the rows whose windows lie inside it
+    (``pool._interior``) take the interior columns [ja, jb) unchecked."""
+    b = w.b
+    ws, stride, pad = params[:3]
+
+    def rows(start, stop, full, tag):
+        with w.loop(stop, tag, start=start) as zr:
+            row0 = b.sub(b.mul(zr, i64(stride[0])), i64(pad[0]))
+            if full:            # the window's rows inside the plane: interior columns unchecked
+                columns(zr, row0, i64(0), ja, True, tag + "e0")
+                columns(zr, row0, ja, jb, False, tag + "c")
+                columns(zr, row0, jb, z1, True, tag + "e1")
+            else:
+                columns(zr, row0, i64(0), z1, True, tag + "e")
+    ra, rb = _interior(b, o0, z0, ws[0], stride[0], pad[0])       # rows whose windows lie inside
+    rows(i64(0), ra, False, name + ".r0")
+    rows(ra, rb, True, name + ".zr")
+    rows(rb, z0, False, name + ".r1")
+
+
 class _Epilogue:
     """conv.py's hook for conv_pool: ``captured`` (values the worker needs,
     by name) and ``emit`` (pools the chunk buffer's planes)."""
@@ -131,19 +156,7 @@ class _Epilogue:
                 b.store(bits, b.gep(mrow, [zc]))
                 b.store(m, b.gep(zrow, [zc]))
 
-        def rows(start, stop, full, name):
-            with w.loop(stop, name, start=start) as zr:
-                row0 = b.sub(b.mul(zr, i64(stride[0])), i64(pad[0]))
-                if full:            # the window's rows inside the plane: interior columns unchecked
-                    columns(zr, row0, i64(0), ja, True, name + "e0")
-                    columns(zr, row0, ja, jb, False, name + "c")
-                    columns(zr, row0, jb, z1, True, name + "e1")
-                else:
-                    columns(zr, row0, i64(0), z1, True, name + "e")
-        ra, rb = _interior(b, o0, z0, ws[0], stride[0], pad[0])       # rows whose windows lie inside
-        rows(i64(0), ra, False, "cp.r0")
-        rows(ra, rb, True, "cp.zr")
-        rows(rb, z0, False, "cp.r1")
+        _walk_plane(w, o0, z0, z1, ja, jb, self.params, columns, "cp")
         if self.where == "after" or act is not None:
             # the plane's maxima are contiguous: bias and activation in one loop LLVM vectorizes
             # (the activation's emitter is straight-line code)
@@ -231,19 +244,7 @@ def lower_pool_grad_mask(ctx, op, bufs):
                             else:               # each element in one window: stored, not added
                                 wb.store(v, pd)
 
-            def rows(start, stop, full, name):
-                with wc.loop(stop, name, start=start) as zr:
-                    row0 = wb.sub(wb.mul(zr, i64(stride[0])), i64(pad[0]))
-                    if full:        # the window's rows inside the plane: interior columns unchecked
-                        columns(zr, row0, i64(0), ja, True, name + "e0")
-                        columns(zr, row0, ja, jb, False, name + "c")
-                        columns(zr, row0, jb, iz1, True, name + "e1")
-                    else:
-                        columns(zr, row0, i64(0), iz1, True, name + "e")
-            ra, rb = _interior(wb, io0, iz0, ws[0], stride[0], pad[0])
-            rows(i64(0), ra, False, "pgm.r0")
-            rows(ra, rb, True, "pgm.zr")
-            rows(rb, iz0, False, "pgm.r1")
+            _walk_plane(wc, io0, iz0, iz1, ja, jb, params, columns, "pgm")
 
     captured = [gx.ptr, mask.ptr, gz.ptr, o0, o1, z0, z1]
     worker, data = outline(ctx, "pool_grad_mask", captured, emit)
